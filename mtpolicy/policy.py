@@ -1,0 +1,174 @@
+"""OnnxPolicy: load an exported policy, check its contract, run it.
+
+The contract travels inside the ``.onnx`` file as ``metadata_props`` (string
+keys, JSON values), written by ``mtpolicy_training.export``:
+
+| key                 | value                                                    |
+|---------------------|----------------------------------------------------------|
+| format_version      | "1"                                                      |
+| robot               | robot name                                               |
+| robot_mjcf_sha256   | SHA-256 of the robot MJCF the policy was trained on      |
+| joints              | JSON list: joint names, the order of the output          |
+| end_effectors       | JSON list: end-effector site names, the order of goals   |
+| base_frame          | frame of every position in the observation               |
+| observation_layout  | JSON [[segment, size], ...] (see observation.py)         |
+| control_period      | seconds between two policy steps in training             |
+| velocity_limits     | JSON list, rad/s, in joint order                         |
+| task_names          | JSON list                                                |
+| method              | training method name                                     |
+| training_config     | JSON object                                              |
+| metrics             | JSON object (evaluation figures)                         |
+
+Graph: input ``observation`` float32 [batch, obs_size], output
+``joint_velocity`` float32 [batch, n_joints] in rad/s; observation
+normalization and action scaling are inside the graph.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from mtpolicy.observation import ObservationLayout
+from mtpolicy.robots import RobotSpec
+
+FORMAT_VERSION = "1"
+INPUT_NAME = "observation"
+OUTPUT_NAME = "joint_velocity"
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+JSON_KEYS = ("joints", "end_effectors", "observation_layout", "velocity_limits", "task_names",
+             "training_config", "metrics")
+
+
+class ModelMismatch(ValueError):
+    """The model's contract does not match the robot or joints it is asked to drive."""
+
+
+@dataclass(frozen=True)
+class PolicyContract:
+    """The metadata of an exported policy, parsed."""
+
+    robot: str
+    robot_mjcf_sha256: str
+    joints: tuple[str, ...]
+    end_effectors: tuple[str, ...]
+    base_frame: str
+    observation_layout: ObservationLayout
+    control_period: float
+    velocity_limits: tuple[float, ...]
+    task_names: tuple[str, ...]
+    method: str
+    training_config: dict
+    metrics: dict
+
+    def to_metadata(self) -> dict[str, str]:
+        """String key/values for onnx ``metadata_props``."""
+        return {
+            "format_version": FORMAT_VERSION, "robot": self.robot, "robot_mjcf_sha256": self.robot_mjcf_sha256,
+            "joints": json.dumps(list(self.joints)), "end_effectors": json.dumps(list(self.end_effectors)),
+            "base_frame": self.base_frame, "observation_layout": json.dumps(self.observation_layout.to_json()),
+            "control_period": repr(float(self.control_period)),
+            "velocity_limits": json.dumps([float(v) for v in self.velocity_limits]),
+            "task_names": json.dumps(list(self.task_names)), "method": self.method,
+            "training_config": json.dumps(self.training_config), "metrics": json.dumps(self.metrics),
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, str], source: str = "model") -> "PolicyContract":
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ModelMismatch(f"{source}: format_version {meta.get('format_version')!r}, "
+                                f"this runtime reads {FORMAT_VERSION!r}")
+        try:
+            v = {k: json.loads(meta[k]) if k in JSON_KEYS else meta[k] for k in
+                 ("robot", "robot_mjcf_sha256", "base_frame", "control_period", "method") + JSON_KEYS}
+        except KeyError as e:
+            raise ModelMismatch(f"{source}: metadata lacks {e.args[0]!r}") from None
+        return cls(robot=v["robot"], robot_mjcf_sha256=v["robot_mjcf_sha256"], joints=tuple(v["joints"]),
+                   end_effectors=tuple(v["end_effectors"]), base_frame=v["base_frame"],
+                   observation_layout=ObservationLayout.from_json(v["observation_layout"]),
+                   control_period=float(v["control_period"]), velocity_limits=tuple(v["velocity_limits"]),
+                   task_names=tuple(v["task_names"]), method=v["method"],
+                   training_config=v["training_config"], metrics=v["metrics"])
+
+    @classmethod
+    def for_robot(cls, spec: RobotSpec, control_period: float, method: str, training_config: dict,
+                  metrics: dict | None = None) -> "PolicyContract":
+        return cls(robot=spec.name, robot_mjcf_sha256=spec.mjcf_sha256, joints=spec.joint_names,
+                   end_effectors=spec.end_effectors, base_frame=spec.base_body,
+                   observation_layout=ObservationLayout.for_robot(spec.n_joints, spec.n_tasks),
+                   control_period=control_period, velocity_limits=tuple(spec.velocity_limits.tolist()),
+                   task_names=tuple(f"reach_{ee}" for ee in spec.end_effectors), method=method,
+                   training_config=training_config, metrics=metrics or {})
+
+    def mismatches(self, spec: RobotSpec, joints: list[str] | tuple[str, ...] | None = None) -> list[str]:
+        """Every way this contract disagrees with a robot (and a commanded joint order)."""
+        out = []
+        if self.robot != spec.name:
+            out.append(f"model is for robot {self.robot!r}, not {spec.name!r}")
+        if self.robot_mjcf_sha256 != spec.mjcf_sha256:
+            out.append(f"model was trained on MJCF sha256 {self.robot_mjcf_sha256[:12]}..., "
+                       f"robot {spec.name!r} has {spec.mjcf_sha256[:12]}...")
+        if tuple(self.joints) != tuple(spec.joint_names):
+            out.append(f"model joints {list(self.joints)} != robot joints {list(spec.joint_names)}")
+        if joints is not None and sorted(joints) != sorted(self.joints):
+            out.append(f"'joints' parameter {list(joints)} is not a permutation of the model joints "
+                       f"{list(self.joints)}")
+        if tuple(self.end_effectors) != tuple(spec.end_effectors):
+            out.append(f"model end effectors {list(self.end_effectors)} != robot {list(spec.end_effectors)}")
+        if self.base_frame != spec.base_body:
+            out.append(f"model base frame {self.base_frame!r} != robot base {spec.base_body!r}")
+        expected = ObservationLayout.for_robot(spec.n_joints, spec.n_tasks)
+        if self.observation_layout != expected:
+            out.append(f"model observation layout {self.observation_layout.to_json()} != "
+                       f"this runtime's {expected.to_json()}")
+        if not np.allclose(self.velocity_limits, spec.velocity_limits):
+            out.append(f"model velocity limits {list(self.velocity_limits)} != robot "
+                       f"{spec.velocity_limits.tolist()}")
+        return out
+
+
+def resolve_model_path(model: str | Path) -> Path:
+    """A path, or the name of a shipped model (``planar8_digrad``) in models/."""
+    path = Path(model)
+    if path.is_file():
+        return path
+    shipped = MODELS_DIR / f"{model}.onnx"
+    if shipped.is_file():
+        return shipped
+    names = sorted(p.stem for p in MODELS_DIR.glob("*.onnx"))
+    raise FileNotFoundError(f"model {str(model)!r} is neither a file nor a shipped model {names}")
+
+
+class OnnxPolicy:
+    """An exported policy: observation (B, obs) float32 -> joint velocity (B, n) rad/s."""
+
+    def __init__(self, model: str | Path, intra_op_threads: int = 1):
+        self.path = resolve_model_path(model)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = intra_op_threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.contract = PolicyContract.from_metadata(meta, source=str(self.path))
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        if INPUT_NAME not in inputs or inputs[INPUT_NAME].shape[-1] != self.contract.observation_layout.size:
+            raise ModelMismatch(f"{self.path}: input {INPUT_NAME!r} of size "
+                                f"{self.contract.observation_layout.size} expected, graph has "
+                                f"{[(i.name, i.shape) for i in inputs.values()]}")
+
+    def check(self, spec: RobotSpec, joints: list[str] | tuple[str, ...] | None = None) -> None:
+        """Raise ModelMismatch naming every disagreement with the robot."""
+        problems = self.contract.mismatches(spec, joints)
+        if problems:
+            raise ModelMismatch(f"{self.path.name} does not fit robot {spec.name!r}: " + "; ".join(problems))
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float32)
+        single = obs.ndim == 1
+        out = self.session.run([OUTPUT_NAME], {INPUT_NAME: obs[None] if single else obs})[0]
+        return out[0] if single else out

@@ -1,0 +1,159 @@
+"""Robot models (one folder per robot, Menagerie style) and their RobotSpec.
+
+A robot is an MJCF file. Everything the rest of the stack needs is derived
+from the compiled model, never written down twice:
+
+* the actuated joints, in actuator order, with position limits (joint
+  ``range``) and velocity limits (velocity actuator ``ctrlrange``);
+* the end effectors (sites) and, for each, the actuated joints on the
+  kinematic chain from the robot's base to it;
+* the shared joints (on more than one chain: DiGrad's ``a_s``) and the
+  dedicated ones (``a_i^d``).
+
+Positions (end effectors, goals) are expressed in the robot's base frame: the
+frame of the root body that carries the joints, which is also the
+``frame_id`` goals must carry over ROS 2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+ROBOTS_DIR = Path(__file__).resolve().parent
+
+
+class RobotSpecError(ValueError):
+    """The MJCF does not describe a robot this stack can drive."""
+
+
+@dataclass(frozen=True)
+class RobotSpec:
+    """Joint order, limits, end effectors and action groups of one robot."""
+
+    name: str
+    """Robot name (the MJCF folder name for shipped robots)."""
+    scene_path: Path
+    """MJCF to simulate (robot plus floor and lights)."""
+    mjcf_sha256: str
+    """SHA-256 of the robot's MJCF text, part of the policy contract."""
+    base_body: str
+    """Root body of the robot; its frame is the frame of every position."""
+    joint_names: tuple[str, ...]
+    """Actuated joints, in actuator (= action) order."""
+    joint_limits: np.ndarray
+    """(n_joints, 2) lower and upper position limits in rad."""
+    velocity_limits: np.ndarray
+    """(n_joints,) symmetric velocity limits in rad/s."""
+    end_effectors: tuple[str, ...]
+    """End-effector site names; one reach task each."""
+    chain_mask: np.ndarray
+    """(n_end_effectors, n_joints) bool: joint j is on the chain of task i."""
+
+    @property
+    def n_joints(self) -> int:
+        return len(self.joint_names)
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.end_effectors)
+
+    @property
+    def shared_mask(self) -> np.ndarray:
+        """(n_joints,) bool: joints on more than one chain (DiGrad's a_s)."""
+        return self.chain_mask.sum(axis=0) > 1
+
+    def load_model(self) -> mujoco.MjModel:
+        return mujoco.MjModel.from_xml_path(str(self.scene_path))
+
+    @classmethod
+    def from_mjcf(cls, path: str | Path, end_effectors: list[str] | tuple[str, ...] | None = None,
+                  name: str | None = None, robot_file: str | Path | None = None) -> "RobotSpec":
+        """Derive a spec from an MJCF (or URDF, which MuJoCo compiles).
+
+        ``end_effectors`` names sites or bodies; when omitted, every site of
+        the model is an end effector. A body name is turned into the body's
+        own site if it has exactly one. ``robot_file`` is the file hashed for
+        the contract (defaults to ``path``).
+        """
+        path = Path(path).resolve()
+        model = mujoco.MjModel.from_xml_path(str(path))
+        robot_file = Path(robot_file).resolve() if robot_file else path
+        sha = hashlib.sha256(robot_file.read_bytes()).hexdigest()
+
+        joint_ids, vel_limits = [], []
+        for a in range(model.nu):
+            if model.actuator_trntype[a] != mujoco.mjtTrn.mjTRN_JOINT:
+                raise RobotSpecError(f"actuator {model.actuator(a).name!r} does not drive a joint")
+            j = int(model.actuator_trnid[a, 0])
+            if model.jnt_type[j] not in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE):
+                raise RobotSpecError(f"joint {model.joint(j).name!r} is not a hinge or slide")
+            if not model.actuator_ctrllimited[a]:
+                raise RobotSpecError(f"actuator {model.actuator(a).name!r} has no ctrlrange (velocity limit)")
+            lo, hi = model.actuator_ctrlrange[a]
+            joint_ids.append(j)
+            vel_limits.append(min(-lo, hi))
+        if not joint_ids:
+            raise RobotSpecError(f"{path}: no actuators")
+        limits = np.array([model.jnt_range[j] if model.jnt_limited[j] else (-np.inf, np.inf)
+                           for j in joint_ids], dtype=np.float64)
+
+        if end_effectors is None:
+            end_effectors = [model.site(i).name for i in range(model.nsite)]
+        site_names = []
+        for ee in end_effectors:
+            if mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, ee) >= 0:
+                site_names.append(ee)
+                continue
+            b = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, ee)
+            sites = [i for i in range(model.nsite) if b >= 0 and model.site_bodyid[i] == b]
+            if len(sites) != 1:
+                raise RobotSpecError(f"end effector {ee!r} is neither a site nor a body with exactly one site")
+            site_names.append(model.site(sites[0]).name)
+        if not site_names:
+            raise RobotSpecError(f"{path}: no end-effector sites")
+
+        mask = np.zeros((len(site_names), len(joint_ids)), dtype=bool)
+        for i, site in enumerate(site_names):
+            body = int(model.site_bodyid[model.site(site).id])
+            while body > 0:
+                for k, j in enumerate(joint_ids):
+                    if model.jnt_bodyid[j] == body:
+                        mask[i, k] = True
+                body = int(model.body_parentid[body])
+            if not mask[i].any():
+                raise RobotSpecError(f"end effector {site!r} has no actuated joint on its chain")
+
+        roots = {int(model.body_rootid[model.jnt_bodyid[j]]) for j in joint_ids}
+        if len(roots) != 1:
+            raise RobotSpecError(f"{path}: actuated joints hang from several root bodies")
+        base = model.body(roots.pop()).name
+        return cls(name=name or model.names[:model.names.index(b"\0")].decode() or path.stem,
+                   scene_path=path, mjcf_sha256=sha, base_body=base,
+                   joint_names=tuple(model.joint(j).name for j in joint_ids),
+                   joint_limits=limits, velocity_limits=np.array(vel_limits),
+                   end_effectors=tuple(site_names), chain_mask=mask)
+
+
+SHIPPED_END_EFFECTORS = {"planar8": ("ee_1", "ee_2", "ee_3")}
+"""End effectors of each shipped robot, in task order."""
+
+
+def shipped_robots() -> list[str]:
+    return sorted(p.name for p in ROBOTS_DIR.iterdir() if (p / "robot.xml").is_file())
+
+
+def load_robot(name_or_path: str | Path, end_effectors: list[str] | None = None) -> RobotSpec:
+    """A shipped robot by name (``planar8``), or any MJCF/URDF file by path."""
+    folder = ROBOTS_DIR / str(name_or_path)
+    if (folder / "robot.xml").is_file():
+        return RobotSpec.from_mjcf(folder / "scene.xml", end_effectors or SHIPPED_END_EFFECTORS.get(folder.name),
+                                   name=folder.name, robot_file=folder / "robot.xml")
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise RobotSpecError(f"unknown robot {str(name_or_path)!r}: not one of {shipped_robots()} and not a file")
+    return RobotSpec.from_mjcf(path, end_effectors)

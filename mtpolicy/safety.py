@@ -1,0 +1,62 @@
+"""Pure safety filters between a policy's output and a robot's command input.
+
+No ROS, no I/O: every function here takes arrays and numbers and returns a
+decision, so each rule is unit tested on its own and the controller node is a
+thin sequence of them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def finite_or_zero(velocity: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Zeros (and False) if any component is NaN or infinite, else the input (and True)."""
+    if np.all(np.isfinite(velocity)):
+        return velocity, True
+    return np.zeros_like(velocity), False
+
+
+def clamp_velocity(velocity: np.ndarray, limits: np.ndarray) -> tuple[np.ndarray, int]:
+    """Clip each joint velocity to +-limit; also return how many were clipped."""
+    clipped = np.clip(velocity, -limits, limits)
+    return clipped, int(np.count_nonzero(clipped != velocity))
+
+
+def joint_limit_guard(q: np.ndarray, velocity: np.ndarray, limits: np.ndarray,
+                      margin: float = 0.0) -> tuple[np.ndarray, int]:
+    """Zero the velocity of joints at (or past) a limit that would move further out.
+
+    ``limits`` is (n, 2); a joint within ``margin`` of its upper limit may only
+    move down, and symmetrically. Returns the filtered velocity and how many
+    joints were stopped.
+    """
+    at_upper = (q >= limits[:, 1] - margin) & (velocity > 0)
+    at_lower = (q <= limits[:, 0] + margin) & (velocity < 0)
+    stop = at_upper | at_lower
+    return np.where(stop, 0.0, velocity), int(np.count_nonzero(stop))
+
+
+def is_stale(last_stamp: float | None, now: float, timeout: float) -> bool:
+    """True if nothing arrived yet, or the last arrival is older than ``timeout`` s."""
+    return last_stamp is None or now - last_stamp > timeout
+
+
+def goal_rejection(point: tuple[float, float, float], frame_id: str, expected_frame: str) -> str | None:
+    """Why a goal point must be rejected, or None if it is acceptable."""
+    if not all(math.isfinite(c) for c in point):
+        return f"non-finite goal {tuple(point)}"
+    if frame_id != expected_frame:
+        return f"goal in frame {frame_id!r}, expected the robot base frame {expected_frame!r}"
+    return None
+
+
+def command_rejection(command: list[float] | np.ndarray, n_joints: int) -> str | None:
+    """Why a joint-velocity command must be rejected (wrong length, non-finite), or None."""
+    if len(command) != n_joints:
+        return f"command has {len(command)} values, robot has {n_joints} joints"
+    if not np.all(np.isfinite(np.asarray(command, dtype=np.float64))):
+        return "command has non-finite values"
+    return None

@@ -1,0 +1,38 @@
+"""One distribution for pip and colcon (ament_python): runtime, nodes, training."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+RUNTIME = ["numpy>=1.26", "mujoco==3.3.0", "onnxruntime>=1.18", "pyyaml>=6"]
+ROS = ["ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-std-msgs", "ros-sensor-msgs", "ros-geometry-msgs",
+       "ros-visualization-msgs", "ros-std-srvs", "ros-diagnostic-msgs"]
+TRAIN = ["torch>=2.4,<=2.13.0", "gymnasium>=1.0", "metaworld>=3.0", "onnx>=1.16", "tyro>=0.8",
+         "tensorboard>=2.15", "tqdm>=4.66", "matplotlib>=3.8"]
+DEV = ["pytest>=8", "pytest-timeout>=2.3"]
+
+setup(
+    name="mtpolicy",
+    version="0.1.0",
+    description="Multi-task reach policies for branched robots, trained in MuJoCo and served over ROS 2",
+    packages=find_packages(include=["mtpolicy", "mtpolicy.*"])
+    + find_packages("training", include=["mtpolicy_training", "mtpolicy_training.*"]),
+    package_dir={"mtpolicy_training": "training/mtpolicy_training"},
+    package_data={"mtpolicy": ["robots/*/*.xml"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/mtpolicy"]),
+        ("share/mtpolicy", ["package.xml"]),
+        ("share/mtpolicy/launch", glob("launch/*.launch.xml")),
+        ("share/mtpolicy/config", glob("config/*.yaml")),
+        ("share/mtpolicy/models", glob("models/*.onnx") + glob("models/*.md")),
+    ],
+    python_requires=">=3.10",
+    install_requires=RUNTIME,
+    extras_require={"ros": ROS, "train": TRAIN, "dev": DEV},
+    entry_points={"console_scripts": [
+        "mtpolicy = mtpolicy.cli:main",
+        "mtpolicy_controller = mtpolicy.nodes.controller:main",
+        "mtpolicy_sim = mtpolicy.nodes.sim:main",
+        "mtpolicy_goals = mtpolicy.nodes.goals:main",
+    ]},
+)
