@@ -26,6 +26,7 @@ class Kinematics:
         self.site_ids = np.array([m.site(s).id for s in spec.end_effectors])
         self._base_id = m.body(spec.base_body).id
         mujoco.mj_resetDataKeyframe(m, self.data, 0) if m.nkey else mujoco.mj_resetData(m, self.data)
+        mujoco.mj_kinematics(m, self.data)
         self._jacp = np.zeros((3, m.nv))
 
     def _set(self, q: np.ndarray) -> None:
@@ -33,7 +34,7 @@ class Kinematics:
         mujoco.mj_kinematics(self.model, self.data)
 
     def base_pose(self) -> tuple[np.ndarray, np.ndarray]:
-        """World position and rotation matrix of the base frame (after ``_set``)."""
+        """World position and rotation matrix of the base frame (fixed for a fixed-base robot)."""
         return self.data.xpos[self._base_id].copy(), self.data.xmat[self._base_id].reshape(3, 3).copy()
 
     def ee_positions(self, q: np.ndarray) -> np.ndarray:

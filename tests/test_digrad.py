@@ -1,0 +1,115 @@
+"""DiGrad / DDPG: the gradient routing of Eq. 10-12, smoke runs, resume, config errors."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from mtpolicy.robots import load_robot
+from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig, gradient_weights
+from mtpolicy_training.algos.offpolicy import Batch
+from mtpolicy_training.train import TrainConfig, main
+
+SPEC = load_robot("planar8")
+SETTINGS = [("digrad", "single", True), ("digrad", "single", False), ("digrad", "multi", True),
+            ("digrad", "multi", False), ("ddpg", "single", False)]
+
+
+def test_gradient_weights_average_shared_actions_with_the_heuristic():
+    w = gradient_weights(SPEC.chain_mask, heuristic=True)
+    np.testing.assert_allclose(w[:, :2], 1 / 3)  # two base joints shared by k = 3 tasks
+    np.testing.assert_array_equal(w[:, 2:], SPEC.chain_mask[:, 2:])
+    np.testing.assert_array_equal(gradient_weights(SPEC.chain_mask, heuristic=False), SPEC.chain_mask)
+
+
+@pytest.mark.parametrize("critic", ["single", "multi"])
+@pytest.mark.parametrize("heuristic", [True, False])
+def test_actor_gradient_is_eq12(critic, heuristic):
+    """The routed actor loss gives sum_i w_i * dQ_i/da_i * dmu/dtheta, computed here head by head."""
+    torch.manual_seed(0)
+    m = DiGrad(DiGradConfig(critic=critic, heuristic=heuristic), SPEC, np.zeros(35), np.ones(35))
+    obs = torch.randn(16, 35)
+    a = m.actor(obs)
+    detached = a.detach()
+    routed = detached + m.grad_weights.unsqueeze(1) * (a - detached).unsqueeze(0)
+    got = torch.autograd.grad(-m.critic(obs, routed).sum(1).mean(), list(m.actor.parameters()))
+
+    w = gradient_weights(SPEC.chain_mask, heuristic)
+    action_grad = torch.zeros_like(detached)
+    for i in range(3):
+        x = detached.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(m.critic(obs, x)[:, i].sum(), x)
+        action_grad += torch.as_tensor(w[i]) * g
+    want = torch.autograd.grad(-(action_grad * m.actor(obs)).sum() / 16, list(m.actor.parameters()))
+    for g1, g2 in zip(got, want):
+        torch.testing.assert_close(g1, g2, rtol=1e-4, atol=1e-6)
+
+
+def test_multi_critic_q_i_depends_on_a_i_only():
+    m = DiGrad(DiGradConfig(critic="multi"), SPEC, np.zeros(35), np.ones(35))
+    obs, a = torch.randn(4, 35), torch.zeros(4, 8, requires_grad=True)
+    (g,) = torch.autograd.grad(m.critic(obs, a)[:, 0].sum(), a)
+    assert torch.all(g[:, ~torch.as_tensor(SPEC.chain_mask[0])] == 0)
+
+
+def test_critic_update_reduces_the_td_error_on_a_fixed_batch():
+    torch.manual_seed(0)
+    m = DiGrad(DiGradConfig(), SPEC, np.zeros(35), np.ones(35))
+    b = Batch(obs=torch.randn(64, 35), action=torch.rand(64, 8) * 2 - 1, rewards=torch.randn(64, 3),
+              next_obs=torch.randn(64, 35), terminated=torch.zeros(64, dtype=torch.bool),
+              truncated=torch.zeros(64, dtype=torch.bool), task=torch.zeros(64, dtype=torch.long))
+    first = m.update(b)["critic_loss"]
+    for _ in range(50):
+        last = m.update(b)["critic_loss"]
+    assert last < first
+
+
+TINY = ["--loop.total-steps", "640", "--loop.learning-starts", "320", "--loop.eval-every", "320",
+        "--loop.checkpoint-every", "320", "--loop.eval-goal-sets", "4", "--final-goal-sets", "8",
+        "--loop.batch-size", "32", "--no-progress"]
+
+
+@pytest.mark.parametrize("method,critic,heuristic", SETTINGS)
+def test_every_setting_trains_evaluates_and_exports(tmp_path, method, critic, heuristic):
+    args = ["--algo.method", method, "--algo.critic", critic,
+            "--algo.heuristic" if heuristic else "--algo.no-heuristic", "--out-dir", str(tmp_path)] + TINY
+    main(args)
+    for f in ("metrics.csv", "eval.json", "policy.onnx", "checkpoint.pt", "config.json"):
+        assert (tmp_path / f).is_file(), f
+    header = (tmp_path / "metrics.csv").read_text().splitlines()[0]
+    assert "eval/success_rate" in header and "train/critic_loss" in header
+
+
+def test_bad_config_value_fails_at_start_naming_it(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "mtpolicy_training.train", "--algo.tau", "0",
+                        "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "tau" in r.stderr
+    with pytest.raises(ValueError, match="update_every"):
+        TrainConfig(out_dir=tmp_path, loop=TrainConfig().loop.__class__(num_envs=16, update_every=10))
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    cmd = [sys.executable, "-m", "mtpolicy_training.train", "--out-dir", str(tmp_path), "--loop.total-steps", "4800",
+           "--loop.learning-starts", "320", "--loop.eval-every", "1600", "--loop.checkpoint-every", "320",
+           "--loop.eval-goal-sets", "4", "--final-goal-sets", "8", "--loop.batch-size", "32", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ckpt.exists() and torch.load(ckpt, weights_only=False)["step"] >= 960:
+            break
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = torch.load(ckpt, weights_only=False)["step"]
+    assert 960 <= saved < 4800
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"from step {saved}" in r.stdout
+    steps = [int(float(line.split(",")[0])) for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == sorted(set(steps)) and steps[-1] == 4800

@@ -1,0 +1,60 @@
+"""The reach env: gymnasium API, determinism, info consistent with the physics, rewards."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import mtpolicy_training.envs  # noqa: F401  (registers the env ids)
+from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
+
+
+def test_check_env_passes():
+    env = gym.make("mtpolicy/Planar8Reach-v0")
+    with pytest.warns(UserWarning):  # unbounded Box warnings only
+        check_env(env.unwrapped, skip_render_check=True)
+    assert env.spec.max_episode_steps == ReachConfig().max_episode_steps
+
+
+def test_same_seed_same_rollout():
+    def rollout(seed):
+        env = ReachVectorEnv(4)
+        obs, _ = env.reset(seed=seed)
+        actions = np.random.default_rng(0).uniform(-1, 1, (30, 4, 8))
+        return np.stack([obs] + [env.step(a)[0] for a in actions])
+    np.testing.assert_array_equal(rollout(5), rollout(5))
+    assert not np.array_equal(rollout(5), rollout(6))
+
+
+def test_info_matches_physics_and_rewards_follow_the_paper():
+    cfg = ReachConfig()
+    env = ReachVectorEnv(8, cfg)
+    obs, _ = env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(np.zeros((8, 8)))
+    sites = np.stack([d.site_xpos[env.kin.site_ids] for d in env.datas]) - np.array([0, 0, 0.1])
+    errors = np.linalg.norm(env.goals - sites, axis=-1)
+    np.testing.assert_allclose(info["errors"], errors, atol=1e-12)
+    np.testing.assert_allclose(info["task_rewards"], -cfg.error_scale * errors, rtol=1e-6)
+    np.testing.assert_allclose(reward, info["task_rewards"].sum(axis=1), rtol=1e-6)
+    assert not terminated.any() and not truncated.any()
+    # Goal at the end effector: every task done -> the all-done reward to every task and to DDPG.
+    q = env.joint_positions()
+    env.reset(options={"q": q, "goals": env.ee_positions()})
+    _, _, _, _, info = env.step(np.zeros((8, 8)))
+    assert np.all(info["task_rewards"] == cfg.all_done_reward) and np.all(info["ddpg_reward"] == cfg.all_done_reward)
+
+
+def test_time_limit_truncates_and_keeps_the_final_observation():
+    cfg = ReachConfig(max_episode_steps=3)
+    env = ReachVectorEnv(2, cfg)
+    env.reset(seed=0)
+    for _ in range(2):
+        assert not env.step(np.zeros((2, 8)))[3].any()
+    obs, _, terminated, truncated, info = env.step(np.ones((2, 8)))
+    assert truncated.all() and not terminated.any()
+    assert not np.array_equal(info["final_obs"], obs)  # obs is the next episode's first
+
+
+def test_bad_config_value_is_named():
+    with pytest.raises(ValueError, match="reach_tolerance=-1"):
+        ReachConfig(reach_tolerance=-1)

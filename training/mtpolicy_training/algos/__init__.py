@@ -1,0 +1,1 @@
+"""Methods over shared cores: ``offpolicy`` (replay, loop) and the method modules."""

@@ -1,0 +1,222 @@
+"""Multi-task reach for any branched robot: one task per end effector.
+
+``ReachVectorEnv`` steps a batch of MuJoCo worlds with velocity actuators in
+lockstep (all episodes have the same fixed length, so all reset together);
+``ReachEnv`` is the same with one world, for the gymnasium API and checkers.
+
+| action     | shape     | meaning                                            |
+|------------|-----------|----------------------------------------------------|
+| velocity   | n_joints  | joint velocity / velocity limit, in [-1, 1]        |
+
+Observation: ``mtpolicy.observation`` (joint_pos, ee_pos, goal_pos, goal_error).
+
+Rewards (DiGrad Sec. 5, "Reward function"), with ``error_i = ||G_i - E_i||``
+and ``done_i = error_i <= reach_tolerance`` after the step:
+
+* per task (DiGrad): ``all_done_reward`` to every task if all are done, else
+  ``task_done_reward`` to a done task, else ``-error_scale * error_i``;
+* single (DDPG): ``all_done_reward`` if all are done, else
+  ``-error_scale * sum_i error_i``.
+
+``reward_mode`` picks which one is the scalar reward; ``info`` always holds
+``task_rewards`` (per task), ``ddpg_reward``, ``errors``, ``scores``
+(``-log(error_i)``) and ``all_done``. Episodes never terminate; they are
+truncated after ``max_episode_steps``. Goals and start configurations are
+end-effector positions of random configurations within the joint limits, so
+every goal set is reachable at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from mtpolicy.kinematics import Kinematics, sample_configurations
+from mtpolicy.observation import ObservationLayout, build_observation
+from mtpolicy.robots import RobotSpec, load_robot
+
+
+@dataclass(frozen=True)
+class ReachConfig:
+    """Reach task settings shared by training, evaluation and export."""
+
+    robot: str = "planar8"
+    """Shipped robot name or path to an MJCF/URDF."""
+    control_period: float = 0.05
+    """Seconds per env step (policy rate 20 Hz); a multiple of the MJCF timestep."""
+    max_episode_steps: int = 60
+    """Steps per episode (3 s at 20 Hz); a time-limit cut, never a terminal state."""
+    reach_tolerance: float = 0.02
+    """An end effector within this distance (m) of its goal has done its task."""
+    error_scale: float = 1.0
+    """Reward per metre of error when not done (negative)."""
+    task_done_reward: float = 0.1
+    """DiGrad: small positive reward to a task that is done."""
+    all_done_reward: float = 1.0
+    """Reward to every task (DiGrad) or the single reward (DDPG) when all are done."""
+    reward_mode: str = "digrad"
+    """Scalar reward: 'digrad' (sum of per-task rewards) or 'ddpg' (single reward)."""
+
+    def __post_init__(self):
+        checks = {
+            "control_period": self.control_period > 0, "max_episode_steps": self.max_episode_steps > 0,
+            "reach_tolerance": self.reach_tolerance > 0, "error_scale": self.error_scale > 0,
+            "reward_mode": self.reward_mode in ("digrad", "ddpg"),
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid ReachConfig value(s): " + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
+
+
+class ReachVectorEnv(VectorEnv):
+    """``num_envs`` reach worlds stepped in lockstep (gymnasium VectorEnv, same-step autoreset)."""
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, num_envs: int, config: ReachConfig = ReachConfig(), spec: RobotSpec | None = None,
+                 time_limit: bool = True):
+        self.config = config
+        self.time_limit = time_limit
+        self.spec = spec or load_robot(config.robot)
+        self.model = self.spec.load_model()
+        substeps = config.control_period / self.model.opt.timestep
+        if abs(substeps - round(substeps)) > 1e-6:
+            raise ValueError(f"control_period={config.control_period} is not a multiple of the MJCF timestep "
+                             f"{self.model.opt.timestep}")
+        self.substeps = int(round(substeps))
+        self.kin = Kinematics(self.spec, self.model)
+        self.layout = ObservationLayout.for_robot(self.spec.n_joints, self.spec.n_tasks)
+        self.num_envs = num_envs
+        self.datas = [mujoco.MjData(self.model) for _ in range(num_envs)]
+        n, k = self.spec.n_joints, self.spec.n_tasks
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, (n,), np.float32)
+        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (self.layout.size,), np.float32)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
+        self.goals = np.zeros((num_envs, k, 3))
+        self.steps = 0
+        self._rng = np.random.default_rng()
+        self._base_pos, self._base_rot = self.kin.base_pose()
+        self._qadr, self._vadr = self.kin.qpos_adr, self.kin.dof_adr
+
+    # --- state access -----------------------------------------------------------------
+    def joint_positions(self) -> np.ndarray:
+        return np.stack([d.qpos[self._qadr] for d in self.datas])
+
+    def ee_positions(self) -> np.ndarray:
+        """(N, n_ee, 3) end-effector positions in the base frame."""
+        sites = np.stack([d.site_xpos[self.kin.site_ids] for d in self.datas])
+        return (sites - self._base_pos) @ self._base_rot
+
+    def _observe(self) -> tuple[np.ndarray, np.ndarray]:
+        ee = self.ee_positions()
+        return build_observation(self.joint_positions(), ee, self.goals), ee
+
+    # --- gymnasium API ----------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Random start configurations and goal sets; ``options`` may fix ``q`` and ``goals``."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        options = options or {}
+        q0 = options.get("q", sample_configurations(self.spec, self._rng, self.num_envs))
+        goals = options.get("goals")
+        if goals is None:
+            goals = self.kin.ee_positions_batch(sample_configurations(self.spec, self._rng, self.num_envs))
+        self.goals = np.asarray(goals, dtype=np.float64).reshape(self.num_envs, self.spec.n_tasks, 3)
+        for d, q in zip(self.datas, np.atleast_2d(q0)):
+            mujoco.mj_resetData(self.model, d)
+            d.qpos[self._qadr] = q
+            mujoco.mj_kinematics(self.model, d)
+        self.steps = 0
+        obs, ee = self._observe()
+        return obs, self._info(ee)
+
+    def step(self, actions: np.ndarray):
+        vel = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0) * self.spec.velocity_limits
+        for d, v in zip(self.datas, vel):
+            d.ctrl[:] = v
+            mujoco.mj_step(self.model, d, nstep=self.substeps)
+            mujoco.mj_kinematics(self.model, d)
+        self.steps += 1
+        obs, ee = self._observe()
+        info = self._info(ee)
+        reward = info["task_rewards"].sum(axis=1) if self.config.reward_mode == "digrad" else info["ddpg_reward"]
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        truncated = np.full(self.num_envs, self.time_limit and self.steps >= self.config.max_episode_steps)
+        if truncated[0]:
+            info["final_obs"] = obs
+            obs, reset_info = self.reset()
+            info["final_info"] = {k: info[k] for k in ("errors", "scores", "all_done")}
+        return obs, reward.astype(np.float32), terminated, truncated, info
+
+    def _info(self, ee: np.ndarray) -> dict:
+        c = self.config
+        errors = np.linalg.norm(self.goals - ee, axis=-1)
+        done = errors <= c.reach_tolerance
+        all_done = done.all(axis=1)
+        task = np.where(done, c.task_done_reward, -c.error_scale * errors)
+        task = np.where(all_done[:, None], c.all_done_reward, task)
+        ddpg = np.where(all_done, c.all_done_reward, -c.error_scale * errors.sum(axis=1))
+        return {"task_rewards": task.astype(np.float32), "ddpg_reward": ddpg.astype(np.float32),
+                "errors": errors, "scores": -np.log(np.maximum(errors, 1e-6)), "all_done": all_done}
+
+    def observation_statistics(self, n: int = 4096, seed: int = 12345) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std of observations over random configurations and goal sets.
+
+        Used as the (fixed) observation normalization of the policy, so it is the
+        same in training and in the exported graph, and independent of the policy.
+        """
+        rng = np.random.default_rng(seed)
+        q = sample_configurations(self.spec, rng, n)
+        ee = self.kin.ee_positions_batch(q)
+        goals = self.kin.ee_positions_batch(sample_configurations(self.spec, rng, n))
+        obs = build_observation(q, ee, goals)
+        return obs.mean(axis=0), np.maximum(obs.std(axis=0), 1e-2)
+
+
+class ReachEnv(gym.Env):
+    """One reach world with the gymnasium Env API (see the module docstring).
+
+    The time limit is gymnasium's ``TimeLimit`` (``max_episode_steps`` at
+    registration), so this env itself never truncates.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    def __init__(self, config: ReachConfig = ReachConfig(), render_mode: str | None = None, **overrides):
+        self.config = ReachConfig(**{**config.__dict__, **overrides})
+        self.vec = ReachVectorEnv(1, self.config, time_limit=False)
+        self.spec_robot = self.vec.spec
+        self.action_space = self.vec.single_action_space
+        self.observation_space = self.vec.single_observation_space
+        self.render_mode = render_mode
+        self._renderer = None
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        obs, info = self.vec.reset(seed=seed if seed is not None else int(self.np_random.integers(2**31)),
+                                   options=options)
+        return obs[0], _first(info)
+
+    def step(self, action):
+        obs, reward, _, _, info = self.vec.step(np.asarray(action)[None])
+        return obs[0], float(reward[0]), False, False, _first(info)
+
+    def render(self):
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.vec.model, 480, 480)
+        self._renderer.update_scene(self.vec.datas[0])
+        return self._renderer.render()
+
+    def close(self):
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+
+def _first(info: dict) -> dict:
+    return {k: (v[0] if isinstance(v, np.ndarray) else v) for k, v in info.items()}
