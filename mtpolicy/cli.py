@@ -1,0 +1,91 @@
+"""``mtpolicy``: run launch files without ``ros2 launch``, publish goals, run the demo.
+
+    mtpolicy launch sim_controller robot:=planar8      # any launch/*.launch.xml, or a path
+    mtpolicy launch demo --show-args
+    mtpolicy goals --robot planar8 --seed 3 --count 5 --period 4
+    mtpolicy goals --xyz 0.25 0.1 0.1  0.3 0 0.1  0.25 -0.1 0.1
+    mtpolicy demo --goals 10 --seed 0 --out out/demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import mtpolicy.nodes  # noqa: F401 - sets MUJOCO_GL before anything imports mujoco
+
+
+def _launch(ns: argparse.Namespace) -> int:
+    from mtpolicy.launch_runner import LaunchError, parse_cli_args, parse_launch, run
+
+    try:
+        args = parse_cli_args(ns.args)
+        if ns.show_args:
+            for name, (default, doc) in parse_launch(ns.file, args).arguments.items():
+                print(f"{name}:={default if default is not None else '<required>'}\n    {doc}")
+            return 0
+        return run(ns.file, args)
+    except LaunchError as e:
+        print(f"mtpolicy launch: {e}", file=sys.stderr)
+        return 2
+
+
+def _goals(ns: argparse.Namespace) -> int:
+    import os
+
+    from mtpolicy.nodes import goals
+    from mtpolicy.nodes.common import ros_env
+
+    os.environ.update(ros_env())
+    params = {"robot": ns.robot, "seed": ns.seed, "count": ns.count, "period": ns.period,
+              "wait_for_subscribers": ns.wait}
+    if ns.xyz:
+        params["xyz"] = "[" + ",".join(repr(float(v)) for v in ns.xyz) + "]"
+    ros_args = [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
+    return goals.main(["mtpolicy_goals", "--ros-args", *ros_args])
+
+
+def _demo(ns: argparse.Namespace) -> int:
+    from mtpolicy.demo import run_demo
+
+    return run_demo(goal_sets=ns.goals, seed=ns.seed, out=ns.out, model=ns.model, robot=ns.robot,
+                    timeout=ns.timeout, tolerance=ns.tolerance, real_time_factor=ns.real_time_factor)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mtpolicy", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("launch", help="run a .launch.xml (the subset documented in mtpolicy.launch_runner)")
+    p.add_argument("file", help="a launch file path, or a name in share/mtpolicy/launch (demo, sim_controller, ...)")
+    p.add_argument("args", nargs="*", help="launch arguments, name:=value")
+    p.add_argument("--show-args", "-s", action="store_true", help="list the file's arguments and exit")
+    p.set_defaults(func=_launch)
+
+    p = sub.add_parser("goals", help="publish reach goal sets (random reachable ones, or --xyz)")
+    p.add_argument("--robot", default="planar8")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--count", type=int, default=1, help="goal sets to publish (0: cycle forever)")
+    p.add_argument("--period", type=float, default=5.0, help="seconds each goal set is held")
+    p.add_argument("--xyz", type=float, nargs="+", help="one goal set: x y z per end effector, base frame")
+    p.add_argument("--wait", type=float, default=10.0, help="seconds to wait for subscribers")
+    p.set_defaults(func=_goals)
+
+    p = sub.add_parser("demo", help="sim + controller + N goal sets: table, picture, path plot")
+    p.add_argument("--goals", type=int, default=10, help="goal sets to reach one after another")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="out/demo", help="folder for the picture, the plot and the log")
+    p.add_argument("--model", default="planar8_digrad", help="ONNX policy (path or shipped name)")
+    p.add_argument("--robot", default="planar8")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per goal set")
+    p.add_argument("--tolerance", type=float, default=0.02, help="reach tolerance per end effector (m)")
+    p.add_argument("--real-time-factor", type=float, default=1.0)
+    p.set_defaults(func=_demo)
+
+    ns = parser.parse_args(argv)
+    return ns.func(ns)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

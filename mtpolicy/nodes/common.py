@@ -1,0 +1,252 @@
+"""Plumbing shared by the nodes, the launch runner, the demo, the benchmark and the tests.
+
+* ``ros_env``: the environment every ROS process of ours runs in (loopback
+  discovery, a private domain id);
+* QoS profiles of each topic family;
+* ``Param``/``declare_params``: declared parameters with a validation
+  callback that rejects bad values with a reason, at start and at run time;
+* ``run_node``: init, spin, clean shutdown on SIGINT, exit code;
+* ``LatencyStats``: a rolling window of durations with percentiles.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import random
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import PointStamped
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+DEFAULT_COMMAND_TOPIC = "/velocity_controller/commands"
+JOINT_STATES_TOPIC = "/joint_states"
+
+
+def goal_topic(end_effector: str) -> str:
+    return f"/goals/{end_effector}"
+
+
+def goal_message(frame_id: str, stamp: Time, point: Sequence[float]) -> PointStamped:
+    """A reach goal: ``point`` (x, y, z) in ``frame_id`` (the robot's base frame)."""
+    msg = PointStamped()
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    msg.point.x, msg.point.y, msg.point.z = (float(v) for v in point)
+    return msg
+
+
+# Commands and joint states: only the newest sample matters. Publishers are
+# reliable (what ros2_control, RViz and `ros2 topic echo` expect); the
+# controller subscribes best-effort to joint states, which matches either kind
+# of publisher (a real joint_state_broadcaster is reliable, many drivers are not).
+COMMAND_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.VOLATILE)
+STATE_PUB_QOS = COMMAND_QOS
+STATE_SUB_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT,
+                           durability=DurabilityPolicy.VOLATILE)
+# Goals are events a user sends (`ros2 topic pub` defaults: reliable, volatile).
+GOAL_QOS = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)
+MARKER_QOS = COMMAND_QOS
+DIAGNOSTICS_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.VOLATILE)
+
+_domain_counter = itertools.count()
+
+
+def unique_domain_id() -> int:
+    """A ROS domain id in 1..100 that differs between calls of one process and between processes."""
+    return (os.getpid() * 7 + next(_domain_counter) * 13) % 100 + 1
+
+
+def ros_env(base: Mapping[str, str] | None = None, domain_id: int | None = None,
+            isolate: bool = False) -> dict[str, str]:
+    """``base`` (default os.environ) as our ROS processes need it.
+
+    Discovery is loopback-only unless ``base`` says otherwise
+    (``ROS_AUTOMATIC_DISCOVERY_RANGE``). A given ``domain_id`` is forced; with
+    ``isolate``, a ``ROS_DOMAIN_ID`` in ``base`` is kept and a random one
+    (1..100) drawn when there is none, so self-contained runs (demo, benchmark)
+    never meet other ROS processes on the machine.
+    """
+    env = dict(os.environ if base is None else base)
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    if domain_id is not None:
+        env["ROS_DOMAIN_ID"] = str(domain_id)
+    elif isolate and not env.get("ROS_DOMAIN_ID"):
+        env["ROS_DOMAIN_ID"] = str(random.randint(1, 100))
+    env.setdefault("MUJOCO_GL", "egl")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
+    return env
+
+
+Check = Callable[[Any], "str | None"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared parameter: name, default (whose type is enforced), doc and an optional check."""
+
+    name: str
+    default: Any
+    description: str
+    check: Check | None = None
+    read_only: bool = False
+
+
+def positive(v: float) -> str | None:
+    return None if v > 0 else "must be > 0"
+
+
+def non_negative(v: float) -> str | None:
+    return None if v >= 0 else "must be >= 0"
+
+
+def numbers(v: list) -> str | None:
+    ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+    return None if ok else "must be a list of finite numbers"
+
+
+def _coerce(value: Any, default: Any) -> tuple[Any, str | None]:
+    """``value`` converted to the type of ``default`` (ints pass as floats), or a reason."""
+    if isinstance(default, bool):
+        return value, None if isinstance(value, bool) else f"expects a bool, got {value!r}"
+    if isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return (float(value), None) if ok else (value, f"expects a number, got {value!r}")
+    if isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return value, None if ok else f"expects an integer, got {value!r}"
+    if isinstance(default, str):
+        return value, None if isinstance(value, str) else f"expects a string, got {value!r}"
+    if isinstance(default, list):
+        value = list(value) if isinstance(value, (list, tuple)) else value
+        if not isinstance(value, list):
+            return value, f"expects a list, got {value!r}"
+        if default and isinstance(default[0], float):
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                return value, f"expects a list of numbers, got {value!r}"
+            return [float(v) for v in value], None
+        return value, None
+    return value, None
+
+
+class ParamSet:
+    """Declares ``params`` on ``node`` and validates every change (start-up overrides included).
+
+    Values are read as attributes: ``node.params.rate_hz``. A rejected
+    override at start raises ``rclpy.exceptions.InvalidParameterValueException``
+    naming the reason; at run time the set-parameters service answers it.
+    """
+
+    def __init__(self, node: Node, params: Sequence[Param]):
+        self._params = {p.name: p for p in params}
+        self._node = node
+        node.add_on_set_parameters_callback(self._validate)
+        for p in params:
+            desc = ParameterDescriptor(description=p.description, read_only=p.read_only, dynamic_typing=True)
+            node.declare_parameter(p.name, p.default, desc)
+
+    def _validate(self, changes: list[Parameter]) -> SetParametersResult:
+        for change in changes:
+            p = self._params.get(change.name)
+            if p is None:
+                continue
+            value, reason = _coerce(change.value, p.default)
+            if reason is None and p.check is not None:
+                reason = p.check(value)
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=f"parameter {p.name!r}: {reason}")
+        return SetParametersResult(successful=True)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in self._params:
+            raise AttributeError(name)
+        return _coerce(self._node.get_parameter(name).value, self._params[name].default)[0]
+
+
+class LatencyStats:
+    """Rolling window of durations (s), reported in ms percentiles."""
+
+    def __init__(self, window: int = 2000):
+        self.samples: deque[float] = deque(maxlen=window)
+        self.count = 0
+
+    def add(self, seconds: float) -> None:
+        self.samples.append(seconds)
+        self.count += 1
+
+    def percentiles_ms(self, *q: float) -> list[float]:
+        if not self.samples:
+            return [float("nan")] * len(q)
+        return [float(v) * 1e3 for v in np.percentile(np.fromiter(self.samples, float), q)]
+
+
+class ReasonLog:
+    """Warns at once when the reason changes, then at most every ``period`` s while it persists."""
+
+    def __init__(self, node: Node, period: float = 2.0):
+        self._node, self._period = node, period
+        self._reason: str | None = None
+        self._last = -math.inf
+
+    def __call__(self, reason: str | None, text: str = "{}") -> bool:
+        """Log ``text`` formatted with ``reason`` (None: the condition ended); True if it changed."""
+        now = time.monotonic()
+        changed = reason != self._reason
+        self._reason = reason
+        if reason is not None and (changed or now - self._last >= self._period):
+            self._node.get_logger().warning(text.format(reason))
+            self._last = now
+        return changed
+
+
+class StartupError(RuntimeError):
+    """A node cannot start (bad parameters, a model that does not fit): the message says why."""
+
+
+def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
+    """Create the node, spin it until SIGINT (or its ``done`` future), shut down cleanly.
+
+    Returns the process exit code: 0 on a clean stop, 1 if the node refused
+    to start (the reason is logged as a fatal message, without a traceback).
+    """
+    from rclpy.exceptions import InvalidParameterValueException
+
+    from mtpolicy.policy import ModelMismatch
+    from mtpolicy.robots import RobotSpecError
+
+    args = sys.argv if args is None else args
+    try:
+        with rclpy.init(args=args):
+            try:
+                node = factory()
+            except (StartupError, ModelMismatch, RobotSpecError, FileNotFoundError,
+                    InvalidParameterValueException) as e:
+                rclpy.logging.get_logger("mtpolicy").fatal(f"refusing to start: {e}")
+                return 1
+            try:
+                done = getattr(node, "done", None)
+                if done is None:
+                    rclpy.spin(node)
+                else:
+                    rclpy.spin_until_future_complete(node, done)
+                    return int(done.result() or 0)
+            finally:
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0

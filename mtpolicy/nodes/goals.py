@@ -1,0 +1,98 @@
+"""Goal tool node: publishes reach goal sets, one ``PointStamped`` per end effector.
+
+Goal sets are either drawn at random among reachable ones
+(``mtpolicy.kinematics.sample_goal_sets``, seeded) or given as ``xyz`` (3
+values per end effector, base frame). Each set is held for ``period``
+seconds and republished at ``republish_hz`` meanwhile, so a controller that
+starts late, or a lost message, still gets it. The clock of the first set
+starts when every goal topic has a subscriber (or after
+``wait_for_subscribers`` s). The node exits after ``count`` sets (0: loop).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from geometry_msgs.msg import PointStamped
+from rclpy.node import Node
+from rclpy.task import Future
+
+from mtpolicy.kinematics import Kinematics, sample_goal_sets
+from mtpolicy.nodes.common import GOAL_QOS, Param, ParamSet, StartupError, goal_message, goal_topic, non_negative, numbers, \
+    positive, run_node
+from mtpolicy.robots import RobotSpec, load_robot
+
+PARAMS = [
+    Param("robot", "planar8", "robot name or MJCF path", read_only=True),
+    Param("seed", 0, "seed of the random goal sets", read_only=True),
+    Param("count", 1, "goal sets to publish before exiting (0: keep cycling)", non_negative, read_only=True),
+    Param("period", 5.0, "seconds each goal set is held", positive, read_only=True),
+    Param("xyz", [], "one goal set, x y z per end effector in the base frame (empty: random sets)", numbers,
+          read_only=True),
+    Param("republish_hz", 2.0, "rate at which the current goal set is republished", positive, read_only=True),
+    Param("wait_for_subscribers", 10.0, "seconds to wait for a subscriber on every goal topic", non_negative,
+          read_only=True),
+]
+
+
+def goal_sets(spec: RobotSpec, seed: int, count: int, xyz: list[float]) -> np.ndarray:
+    """(count, n_ee, 3): ``xyz`` repeated, or ``count`` random reachable sets from ``seed``."""
+    if xyz:
+        if len(xyz) != 3 * spec.n_tasks:
+            raise StartupError(f"'xyz' needs 3 values per end effector {list(spec.end_effectors)}, got {len(xyz)}")
+        return np.repeat(np.array(xyz, dtype=np.float64).reshape(1, spec.n_tasks, 3), max(count, 1), axis=0)
+    return sample_goal_sets(Kinematics(spec), np.random.default_rng(seed), max(count, 1))
+
+
+class GoalPublisher(Node):
+    """Publishes ``count`` goal sets, ``period`` s apart; ``done`` completes when finished."""
+
+    def __init__(self) -> None:
+        super().__init__("goals")
+        self.params = p = ParamSet(self, PARAMS)
+        self.spec = load_robot(p.robot)
+        self.sets = goal_sets(self.spec, p.seed, p.count, p.xyz)
+        self.done = Future()
+        self._pubs = [self.create_publisher(PointStamped, goal_topic(ee), GOAL_QOS) for ee in self.spec.end_effectors]
+        self._created = time.monotonic()
+        self._start: float | None = None
+        self._current = -1
+        self.create_timer(1.0 / p.republish_hz, self._on_timer)
+
+    def _on_timer(self) -> None:
+        now = time.monotonic()
+        if self._start is None:
+            waited = now - self._created
+            if any(pub.get_subscription_count() == 0 for pub in self._pubs) and \
+                    waited < self.params.wait_for_subscribers:
+                return
+            if waited >= self.params.wait_for_subscribers:
+                self.get_logger().warning("not every goal topic has a subscriber; publishing anyway")
+            self._start = now
+        index = int((now - self._start) // self.params.period)
+        count = self.params.count
+        if count and index >= count:
+            self.get_logger().info(f"published {count} goal set(s); done")
+            self.done.set_result(0)
+            return
+        goals = self.sets[index % len(self.sets)]
+        if index != self._current:
+            self._current = index
+            text = ", ".join(f"{ee} ({g[0]:+.3f}, {g[1]:+.3f}, {g[2]:+.3f})"
+                             for ee, g in zip(self.spec.end_effectors, goals))
+            self.get_logger().info(f"goal set {index + 1}{f'/{count}' if count else ''}: {text}")
+        self.publish(goals)
+
+    def publish(self, goals: np.ndarray) -> None:
+        stamp = self.get_clock().now().to_msg()
+        for pub, g in zip(self._pubs, goals):
+            pub.publish(goal_message(self.spec.base_body, stamp, g))
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(GoalPublisher, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

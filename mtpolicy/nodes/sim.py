@@ -1,0 +1,188 @@
+"""MuJoCo simulation node: velocity-servoed robot behind the same topics as a real one.
+
+Subscribes the controller's command topic (``std_msgs/Float64MultiArray``,
+one value per joint in the order of the ``joints`` parameter) and sets the
+velocity actuators' ``ctrl`` (rad/s); publishes ``/joint_states`` at
+``publish_rate_hz`` with the simulation paced to ``real_time_factor`` times
+wall-clock time. Wrong-length or non-finite commands are rejected with a
+warning and the robot holds still (zero velocity); so it does when no command
+arrived for ``command_timeout``.
+
+Services: ``~/reset`` (std_srvs/Trigger: home keyframe or ``initial_q``),
+``~/render`` (std_srvs/Trigger: offscreen PNG to ``render_path``, goals drawn
+as spheres). ``~/markers``: end effectors, for RViz.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import mujoco
+import numpy as np
+from geometry_msgs.msg import PointStamped
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
+
+from mtpolicy import safety
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.nodes.common import (COMMAND_QOS, DEFAULT_COMMAND_TOPIC, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS,
+                                   STATE_PUB_QOS, Param, ParamSet, ReasonLog, StartupError, goal_topic, non_negative,
+                                   numbers, positive, run_node)
+from mtpolicy.nodes.markers import ee_colors, sphere_markers
+from mtpolicy.render import render_png
+from mtpolicy.robots import load_robot
+
+MAX_LAG = 0.25
+"""Seconds of simulated time the sim may fall behind before it stops catching up."""
+
+PARAMS = [
+    Param("robot", "planar8", "robot name or MJCF path", read_only=True),
+    Param("joints", [], "order of the values in a command (default: the robot's actuator order)", read_only=True),
+    Param("command_topic", DEFAULT_COMMAND_TOPIC, "Float64MultiArray joint-velocity command topic", read_only=True),
+    Param("publish_rate_hz", 100.0, "/joint_states rate in Hz (wall clock)", positive, read_only=True),
+    Param("real_time_factor", 1.0, "simulated seconds per wall-clock second", positive),
+    Param("command_timeout", 0.5, "no command for this long (s) => zero velocity; 0: hold the last one",
+          non_negative),
+    Param("initial_q", [], "joint angles after a reset, in robot joint order (empty: the home keyframe)",
+          numbers),
+    Param("render_path", "sim.png", "PNG written by ~/render"),
+    Param("render_size", [640, 640], "width and height of ~/render images", lambda v: None if len(v) == 2 and
+          min(v) > 0 else "must be [width, height] > 0"),
+    Param("marker_rate_hz", 10.0, "~/markers publish rate (0: off)", non_negative, read_only=True),
+]
+
+
+class MujocoSim(Node):
+    """A MuJoCo robot with velocity actuators, driven over ROS 2."""
+
+    def __init__(self) -> None:
+        super().__init__("sim")
+        self.params = p = ParamSet(self, PARAMS)
+        self.spec = spec = load_robot(p.robot)
+        self.model = spec.load_model()
+        self.data = mujoco.MjData(self.model)
+        self.kin = Kinematics(spec)
+        m = self.model
+        self._qpos_adr = self.kin.qpos_adr
+        self._dof_adr = self.kin.dof_adr
+        actuator_of = {m.joint(int(m.actuator_trnid[a, 0])).name: a for a in range(m.nu)}
+        joints = list(p.joints) or list(spec.joint_names)
+        if sorted(joints) != sorted(spec.joint_names):
+            raise StartupError(f"'joints' {joints} is not a permutation of robot {spec.name!r} joints "
+                               f"{list(spec.joint_names)}")
+        self._actuators = np.array([actuator_of[j] for j in joints])
+        self._initial_q = np.array(p.initial_q, dtype=np.float64)
+        if self._initial_q.size not in (0, spec.n_joints) or not np.all(np.isfinite(self._initial_q)):
+            raise StartupError(f"'initial_q' needs {spec.n_joints} finite values (or none), got {p.initial_q}")
+        self._goals = np.full((spec.n_tasks, 3), np.nan)
+        self._colors = ee_colors(m, spec)
+        self._last_command = -math.inf
+        self._stale_logged = False
+        self._rejection_log = ReasonLog(self)
+
+        self._state = JointState(name=list(spec.joint_names))
+        self._state_pub = self.create_publisher(JointState, JOINT_STATES_TOPIC, STATE_PUB_QOS)
+        self._marker_pub = self.create_publisher(MarkerArray, "~/markers", MARKER_QOS)
+        self.create_subscription(Float64MultiArray, p.command_topic, self._on_command, COMMAND_QOS)
+        for i, ee in enumerate(spec.end_effectors):
+            self.create_subscription(PointStamped, goal_topic(ee), lambda msg, i=i: self._on_goal(i, msg), GOAL_QOS)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self.create_service(Trigger, "~/render", self._on_render)
+        self.reset()
+        self.create_timer(1.0 / p.publish_rate_hz, self._step)
+        if p.marker_rate_hz > 0:
+            self.create_timer(1.0 / p.marker_rate_hz, self._publish_markers)
+        self.get_logger().info(f"simulating {spec.name!r} ({spec.n_joints} joints, dt {m.opt.timestep} s); "
+                               f"commands on {p.command_topic} in order {joints}; /joint_states at "
+                               f"{p.publish_rate_hz:g} Hz, real-time factor {p.real_time_factor:g}")
+
+    def reset(self) -> None:
+        """Home keyframe (or ``initial_q``), zero velocity command, pacing restarted."""
+        m, d = self.model, self.data
+        mujoco.mj_resetDataKeyframe(m, d, 0) if m.nkey else mujoco.mj_resetData(m, d)
+        if self._initial_q.size:
+            d.qpos[self._qpos_adr] = self._initial_q
+        d.ctrl[:] = 0.0
+        mujoco.mj_forward(m, d)
+        self._anchor = (time.monotonic(), d.time)
+
+    def _on_command(self, msg: Float64MultiArray) -> None:
+        reason = safety.command_rejection(msg.data, len(self._actuators))
+        if reason is not None:
+            self.data.ctrl[:] = 0.0
+            self._rejection_log(reason, "command rejected, holding zero velocity: {}")
+            return
+        self._rejection_log(None)
+        self.data.ctrl[self._actuators] = msg.data
+        self._last_command = time.monotonic()
+        self._stale_logged = False
+
+    def _on_goal(self, i: int, msg: PointStamped) -> None:
+        point = (msg.point.x, msg.point.y, msg.point.z)
+        if safety.goal_rejection(point, msg.header.frame_id, self.spec.base_body) is None:
+            self._goals[i] = point
+
+    def _step(self) -> None:
+        now = time.monotonic()
+        timeout = self.params.command_timeout
+        if timeout > 0 and safety.is_stale(self._last_command, now, timeout) and self.data.ctrl.any():
+            self.data.ctrl[:] = 0.0
+            if not self._stale_logged:
+                self.get_logger().warning(f"no command for {timeout} s: holding zero velocity")
+                self._stale_logged = True
+        wall0, sim0 = self._anchor
+        target = sim0 + (now - wall0) * self.params.real_time_factor
+        if target - self.data.time > MAX_LAG:
+            self.get_logger().warning("simulation cannot keep up with real_time_factor: skipping ahead",
+                                   throttle_duration_sec=5.0)
+            self._anchor = (now, self.data.time)
+            target = self.data.time
+        while self.data.time < target:
+            mujoco.mj_step(self.model, self.data)
+        st = self._state
+        st.header.stamp = self.get_clock().now().to_msg()
+        st.position = self.data.qpos[self._qpos_adr].tolist()
+        st.velocity = self.data.qvel[self._dof_adr].tolist()
+        st.effort = self.data.actuator_force.tolist()  # actuator order is robot joint order
+        self._state_pub.publish(st)
+
+    def ee_positions(self) -> np.ndarray:
+        return self.kin.ee_positions(self.data.qpos[self._qpos_adr])
+
+    def _publish_markers(self) -> None:
+        markers = sphere_markers(self.spec.base_body, "sim_end_effectors", self.ee_positions(), self._colors,
+                                 self.get_clock().now().to_msg(), radius=0.02)
+        self._marker_pub.publish(markers)
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self.reset()
+        self._last_command = -math.inf
+        response.success = True
+        response.message = "reset to " + ("initial_q" if self._initial_q.size else "the home keyframe")
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_render(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        path = Path(self.params.render_path)
+        width, height = self.params.render_size
+        try:
+            render_png(self.model, self.data, path, self.spec.base_body, self._goals, self._colors, width, height)
+        except Exception as e:  # noqa: BLE001 - GL backends fail in many ways; report, don't die
+            response.success, response.message = False, f"rendering failed: {type(e).__name__}: {e}"
+            self.get_logger().error(response.message)
+            return response
+        response.success, response.message = True, str(path.resolve())
+        return response
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(MujocoSim, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

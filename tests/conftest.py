@@ -1,0 +1,135 @@
+"""Fixtures of the ROS tests: a private DDS domain per test, a fixture policy, process helpers.
+
+Every ROS process of a test (the test's own rclpy context included) runs
+with ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a test-unique
+``ROS_DOMAIN_ID``, so tests neither multicast on the network nor hear each
+other.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is first imported
+
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.policy import PolicyContract
+from mtpolicy.robots import RobotSpec, load_robot
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED_MODEL = REPO / "models" / "planar8_digrad.onnx"
+
+
+def make_fixture_policy(path: Path, spec: RobotSpec, gain: float = 3.0, damping: float = 0.03,
+                        metadata: dict[str, str] | None = None) -> Path:
+    """A valid policy .onnx: v = Clip(obs @ W), W = gain * pinv(J(home)) on the goal-error segment.
+
+    A damped-pseudo-inverse reach controller linearised at the home pose: it
+    reaches goal sets of configurations within ~0.3 rad of home, enough to
+    check the plumbing without a trained model. ``metadata`` overrides
+    contract entries.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    contract = PolicyContract.for_robot(spec, control_period=0.05, method="fixture", training_config={})
+    layout = contract.observation_layout
+    kin = Kinematics(spec)
+    jac = kin.jacobians(np.zeros(spec.n_joints)).reshape(-1, spec.n_joints)
+    w = np.zeros((layout.size, spec.n_joints), dtype=np.float32)
+    w[layout.slice("goal_error")] = gain * np.linalg.solve(jac @ jac.T + damping ** 2 * np.eye(len(jac)), jac)
+    lim = spec.velocity_limits.astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["observation", "W"], ["raw"]),
+         helper.make_node("Max", ["raw", "lo"], ["floored"]),
+         helper.make_node("Min", ["floored", "hi"], ["joint_velocity"])],
+        "fixture_policy",
+        [helper.make_tensor_value_info("observation", TensorProto.FLOAT, ["batch", layout.size])],
+        [helper.make_tensor_value_info("joint_velocity", TensorProto.FLOAT, ["batch", spec.n_joints])],
+        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(-lim, "lo"), numpy_helper.from_array(lim, "hi")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    for key, value in {**contract.to_metadata(), **(metadata or {})}.items():
+        model.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def goals_near_home(spec: RobotSpec, offset: list[float]) -> np.ndarray:
+    """(n_ee, 3) goals: end effectors of the configuration home + offset (rad) -- the fixture policy reaches them."""
+    return Kinematics(spec).ee_positions(np.asarray(offset, dtype=np.float64))
+
+
+@pytest.fixture(scope="session")
+def planar8() -> RobotSpec:
+    return load_robot("planar8")
+
+
+@pytest.fixture(scope="session")
+def fixture_model(tmp_path_factory: pytest.TempPathFactory, planar8: RobotSpec) -> Path:
+    return make_fixture_policy(tmp_path_factory.mktemp("models") / "planar8_fixture.onnx", planar8)
+
+
+@pytest.fixture
+def ros_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Environment for this test's ROS processes; the test process itself joins the same domain."""
+    from mtpolicy.nodes.common import ros_env as make_env, unique_domain_id
+
+    env = make_env(domain_id=unique_domain_id())
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    for key in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", "MUJOCO_GL"):
+        monkeypatch.setenv(key, env[key])
+    yield env
+
+
+@pytest.fixture
+def monitor(ros_env: dict[str, str], planar8: RobotSpec) -> Iterator["object"]:
+    """A ReachMonitor node in this test's private domain (rclpy context set up and torn down)."""
+    import rclpy
+
+    from mtpolicy.nodes.monitor import ReachMonitor
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
+    node = ReachMonitor(planar8, context=context)
+    try:
+        yield node
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+@pytest.fixture
+def spawn(ros_env: dict[str, str]) -> Iterator[Callable[..., "object"]]:
+    """Start a process in this test's ROS domain: ``spawn(name, cmd)``; all are stopped when the test ends."""
+    from mtpolicy.launch_runner import ManagedProcess
+
+    started: list[ManagedProcess] = []
+
+    def start(name: str, cmd: list[str]) -> ManagedProcess:
+        proc = ManagedProcess(name, cmd, env=ros_env, echo=None)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop(grace=3.0)
+
+
+@pytest.fixture
+def start_node(spawn: Callable[..., "object"]) -> Callable[..., "object"]:
+    """Start one of the package's node executables with ``-p`` parameters."""
+    from mtpolicy.launch_runner import find_executable
+
+    def start(executable: str, **params: object) -> "object":
+        ros_args = [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
+        return spawn(executable, [str(find_executable("mtpolicy", executable)), "--ros-args", *ros_args])
+
+    return start
+

@@ -1,0 +1,191 @@
+"""Node integration tests over real DDS: each node is its own process, the test talks ROS 2 to them.
+
+The fixture policy (tests/conftest.py) reaches goals near the home pose, so
+these tests need no trained model.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+
+import numpy as np
+import onnx
+import pytest
+from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from std_srvs.srv import SetBool, Trigger
+
+from conftest import goals_near_home
+from mtpolicy.kinematics import Kinematics, sample_goal_sets
+from mtpolicy.launch_runner import find_executable
+
+pytestmark = pytest.mark.timeout(90)
+
+STATE_TIMEOUT = 0.25
+RATE = 20.0
+GOALS_A = [0.2, -0.2, 0.2, -0.2, 0.2, -0.2, 0.2, -0.2]
+GOALS_B = [-0.15, 0.25, -0.1, 0.2, 0.1, 0.2, -0.2, 0.1]
+
+
+def start_stack(start_node, model, **controller):  # noqa: ANN001, ANN201
+    sim = start_node("mtpolicy_sim", robot="planar8")
+    ctrl = start_node("mtpolicy_controller", model=model, state_timeout=STATE_TIMEOUT, rate_hz=RATE, **controller)
+    return sim, ctrl
+
+
+def publish_until(monitor, goals: np.ndarray, condition, timeout: float = 20.0) -> bool:  # noqa: ANN001
+    """Publish goals every 0.5 s (nodes may still be starting) until ``condition()`` holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        monitor.publish_goals(goals)
+        if monitor.wait_until(condition, 0.5):
+            return True
+    return False
+
+
+def reach(monitor, goals: np.ndarray, timeout: float = 20.0) -> bool:  # noqa: ANN001
+    """Every end effector within 2 cm of its goal within ``timeout`` s."""
+    return publish_until(monitor, goals, lambda: bool(np.all(monitor.errors(goals) < 0.02)), timeout)
+
+
+def zero_commands(monitor, count: int = 3) -> bool:  # noqa: ANN001
+    tail = monitor.commands[-count:]
+    return len(tail) == count and all(not np.any(c) for _, c in tail)
+
+
+def test_reach_estop_and_parameter_validation(start_node, monitor, fixture_model, planar8):
+    start_stack(start_node, fixture_model)
+    assert reach(monitor, goals_near_home(planar8, GOALS_A)), f"errors {monitor.errors()}"
+
+    # e-stop: zeros (and the robot stops) however far the goal is
+    assert monitor.call(SetBool, "/controller/enable", SetBool.Request(data=False)).success
+    far = goals_near_home(planar8, GOALS_B)
+    monitor.publish_goals(far)
+    assert monitor.wait_until(lambda: zero_commands(monitor, 5), 3.0)
+    q_stopped = monitor.q.copy()
+    monitor.spin_for(0.5)
+    assert np.allclose(monitor.q, q_stopped, atol=2e-3)
+
+    # a bad parameter value is rejected with a reason; a good one accepted
+    def set_param(name: str, value: float) -> object:
+        param = ParameterMsg(name=name, value=ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value))
+        return monitor.call(SetParameters, "/controller/set_parameters",
+                            SetParameters.Request(parameters=[param])).results[0]
+    bad = set_param("state_timeout", -1.0)
+    assert not bad.successful and "must be > 0" in bad.reason
+    assert set_param("rate_hz", 25.0).successful
+
+    assert monitor.call(SetBool, "/controller/enable", SetBool.Request(data=True)).success
+    assert reach(monitor, far), f"errors {monitor.errors()}"
+
+
+def test_nan_and_wrong_frame_goals_rejected_robot_keeps_working(start_node, monitor, fixture_model, planar8):
+    _, ctrl = start_stack(start_node, fixture_model)
+    goals = goals_near_home(planar8, GOALS_A)
+    assert reach(monitor, goals)
+
+    bad = goals.copy()
+    bad[0] = [math.nan, 0.1, 0.0]
+    monitor.publish_goals([bad[0], None, None])
+    monitor.publish_goals([None, goals[1] + [0.1, 0.1, 0.0], None], frame_id="world")
+    assert ctrl.wait_for_output("rejected: non-finite goal", 5.0), ctrl.output()
+    assert ctrl.wait_for_output("rejected: goal in frame 'world'", 5.0), ctrl.output()
+    # the last valid goals are kept: the robot stays there, commands stay finite
+    monitor.spin_for(1.0)
+    assert np.all(monitor.errors(goals) < 0.02), monitor.errors(goals)
+    assert all(np.all(np.isfinite(c)) for _, c in monitor.commands)
+    # and it still works
+    assert reach(monitor, goals_near_home(planar8, GOALS_B))
+    assert "Traceback" not in ctrl.output()
+
+
+def test_killing_the_sim_zeros_commands_within_state_timeout(start_node, monitor, fixture_model, planar8):
+    sim, ctrl = start_stack(start_node, fixture_model)
+    moving = lambda: len(monitor.commands) > 0 and np.any(monitor.commands[-1][1])  # noqa: E731
+    assert publish_until(monitor, goals_near_home(planar8, GOALS_B), moving)
+    sim.signal(signal.SIGKILL)
+    sim.wait(5.0)
+    last_state = monitor.state_time
+    assert monitor.wait_until(lambda: monitor.command_time > last_state and not np.any(monitor.command), 5.0)
+    first_zero = next(t for t, c in monitor.commands if t > last_state and not np.any(c))
+    assert first_zero - last_state <= STATE_TIMEOUT + 2.0 / RATE + 0.1, first_zero - last_state
+    assert ctrl.wait_for_output("publishing zeros: joint states stale", 5.0)
+    monitor.spin_for(0.5)
+    assert zero_commands(monitor, 5)
+
+
+def _rewrite_metadata(src, dst, **entries: str):  # noqa: ANN001, ANN202
+    model = onnx.load(str(src))
+    for prop in model.metadata_props:
+        if prop.key in entries:
+            prop.value = entries[prop.key]
+    onnx.save(model, str(dst))
+    return dst
+
+
+def test_mismatched_model_or_bad_parameters_refuse_to_start(start_node, fixture_model, tmp_path):
+    wrong_hash = _rewrite_metadata(fixture_model, tmp_path / "wrong_hash.onnx", robot_mjcf_sha256="0" * 64)
+    cases = [
+        ({"model": wrong_hash}, "MJCF sha256"),
+        ({"model": fixture_model, "joints": "[shoulder_1,shoulder_2]"}, "is not a permutation of the model joints"),
+        ({"model": fixture_model, "rate_hz": -5.0}, "'rate_hz': must be >= 0"),
+        ({"model": tmp_path / "missing.onnx"}, "neither a file nor a shipped model"),
+    ]
+    procs = [(start_node("mtpolicy_controller", **params), text) for params, text in cases]
+    for proc, text in procs:
+        assert proc.wait(30) == 1, proc.output()
+        out = proc.output()
+        assert "refusing to start" in out and text in out, out
+        assert "Traceback" not in out, out
+
+
+def test_sim_rejects_bad_commands_holds_zero_resets_and_renders(start_node, monitor, planar8, tmp_path):
+    from std_msgs.msg import Float64MultiArray
+
+    from mtpolicy.nodes.common import COMMAND_QOS, DEFAULT_COMMAND_TOPIC
+
+    png = tmp_path / "sim.png"
+    sim = start_node("mtpolicy_sim", robot="planar8", command_timeout=0.3, render_path=str(png))
+    pub = monitor.create_publisher(Float64MultiArray, DEFAULT_COMMAND_TOPIC, COMMAND_QOS)
+    assert monitor.wait_until(lambda: monitor.states > 0, 20.0)
+
+    def send(values: list[float], seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pub.publish(Float64MultiArray(data=values))
+            monitor.spin_for(0.05)
+
+    send([0.5] * planar8.n_joints, 1.0)
+    assert np.all(monitor.q > 0.2), monitor.q
+    send([0.5] * 3, 0.5)
+    assert sim.wait_for_output("command rejected, holding zero velocity: command has 3 values", 2.0)
+    q = monitor.q.copy()
+    send([math.nan] * planar8.n_joints, 0.5)
+    assert sim.wait_for_output("command has non-finite values", 2.0)
+    assert np.allclose(monitor.q, q, atol=0.01)
+
+    send([0.5] * planar8.n_joints, 0.3)
+    monitor.spin_for(0.6)  # no command for longer than command_timeout: the sim holds still
+    assert sim.wait_for_output("no command for 0.3 s: holding zero velocity", 1.0)
+    q = monitor.q.copy()
+    monitor.spin_for(0.3)
+    assert np.allclose(monitor.q, q, atol=2e-3)
+
+    assert monitor.call(Trigger, "/sim/reset", Trigger.Request()).success
+    monitor.spin_for(0.3)
+    assert np.allclose(monitor.q, 0.0, atol=1e-3)
+    result = monitor.call(Trigger, "/sim/render", Trigger.Request(), timeout=20.0)
+    assert result.success, result.message
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_goal_tool_publishes_seeded_reachable_sets(spawn, monitor, planar8):
+    expected = sample_goal_sets(Kinematics(planar8), np.random.default_rng(3), 2)
+    tool = spawn("goals", [str(find_executable("mtpolicy", "mtpolicy")), "goals", "--robot", "planar8", "--seed",
+                           "3", "--count", "2", "--period", "1.0"])
+    for goals in expected:
+        assert monitor.wait_until(lambda: np.allclose(monitor.goals, goals), 20.0), (monitor.goals, tool.output())
+    assert monitor.goal_frames == [planar8.base_body] * planar8.n_tasks
+    assert tool.wait(10) == 0, tool.output()

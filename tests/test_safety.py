@@ -1,0 +1,61 @@
+"""Unit tests of the pure safety filters (mtpolicy.safety)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from mtpolicy import safety
+
+
+def test_finite_or_zero_passes_finite_and_zeroes_nan_inf():
+    v = np.array([0.1, -0.2, 0.3])
+    out, ok = safety.finite_or_zero(v)
+    assert ok and np.array_equal(out, v)
+    for bad in (np.nan, np.inf, -np.inf):
+        out, ok = safety.finite_or_zero(np.array([0.1, bad, 0.3]))
+        assert not ok and np.array_equal(out, np.zeros(3))
+
+
+def test_clamp_velocity_clips_to_symmetric_limits_and_counts():
+    out, n = safety.clamp_velocity(np.array([3.0, -3.0, 0.5]), np.array([2.0, 1.0, 1.0]))
+    assert np.array_equal(out, [2.0, -1.0, 0.5]) and n == 2
+    out, n = safety.clamp_velocity(np.array([0.1, -0.1]), np.array([1.0, 1.0]))
+    assert n == 0 and np.array_equal(out, [0.1, -0.1])
+
+
+def test_joint_limit_guard_stops_only_outward_motion():
+    limits = np.array([[-1.0, 1.0]] * 4)
+    q = np.array([1.0, 1.0, -1.0, 0.0])
+    v = np.array([0.5, -0.5, -0.5, 0.5])
+    out, n = safety.joint_limit_guard(q, v, limits)
+    assert np.array_equal(out, [0.0, -0.5, 0.0, 0.5]) and n == 2
+
+
+def test_joint_limit_guard_margin_and_past_the_limit():
+    limits = np.array([[-1.0, 1.0]] * 2)
+    out, n = safety.joint_limit_guard(np.array([0.95, 1.2]), np.array([0.3, 0.3]), limits, margin=0.1)
+    assert np.array_equal(out, [0.0, 0.0]) and n == 2
+    out, _ = safety.joint_limit_guard(np.array([1.2]), np.array([-0.3]), limits[:1])
+    assert np.array_equal(out, [-0.3])  # may always move back inside
+
+
+@pytest.mark.parametrize("last, now, timeout, stale", [
+    (None, 5.0, 1.0, True), (4.5, 5.0, 1.0, False), (3.9, 5.0, 1.0, True), (4.0, 5.0, 1.0, False)])
+def test_is_stale(last, now, timeout, stale):
+    assert safety.is_stale(last, now, timeout) is stale
+
+
+def test_goal_rejection_reasons():
+    assert safety.goal_rejection((0.1, 0.2, 0.0), "base", "base") is None
+    assert "non-finite" in safety.goal_rejection((math.nan, 0.2, 0.0), "base", "base")
+    assert "non-finite" in safety.goal_rejection((0.1, math.inf, 0.0), "base", "base")
+    reason = safety.goal_rejection((0.1, 0.2, 0.0), "world", "base")
+    assert "'world'" in reason and "'base'" in reason
+
+
+def test_command_rejection_reasons():
+    assert safety.command_rejection([0.0] * 8, 8) is None
+    assert "3 values" in safety.command_rejection([0.0] * 3, 8)
+    assert "non-finite" in safety.command_rejection([0.0, math.nan], 2)
+    assert "non-finite" in safety.command_rejection(np.array([math.inf]), 1)
