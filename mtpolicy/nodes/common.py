@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 import os
@@ -147,18 +148,21 @@ def _coerce(value: Any, default: Any) -> tuple[Any, str | None]:
 class ParamSet:
     """Declares ``params`` on ``node`` and validates every change (start-up overrides included).
 
-    Values are read as attributes: ``node.params.rate_hz``. A rejected
+    Values are read as attributes: ``node.params.rate_hz``, kept up to date
+    after each accepted change; ``on_change`` then gets the changed names. A rejected
     override at start raises ``rclpy.exceptions.InvalidParameterValueException``
     naming the reason; at run time the set-parameters service answers it.
     """
 
-    def __init__(self, node: Node, params: Sequence[Param]):
+    def __init__(self, node: Node, params: Sequence[Param], on_change: Callable[[set[str]], None] | None = None):
         self._params = {p.name: p for p in params}
-        self._node = node
+        self._on_change = on_change
+        self._values: dict[str, Any] = {}
         node.add_on_set_parameters_callback(self._validate)
         for p in params:
             desc = ParameterDescriptor(description=p.description, read_only=p.read_only, dynamic_typing=True)
-            node.declare_parameter(p.name, p.default, desc)
+            self._values[p.name] = _coerce(node.declare_parameter(p.name, p.default, desc).value, p.default)[0]
+        node.add_post_set_parameters_callback(self._update)
 
     def _validate(self, changes: list[Parameter]) -> SetParametersResult:
         for change in changes:
@@ -172,10 +176,19 @@ class ParamSet:
                 return SetParametersResult(successful=False, reason=f"parameter {p.name!r}: {reason}")
         return SetParametersResult(successful=True)
 
+    def _update(self, changed: list[Parameter]) -> None:
+        for change in changed:
+            if change.name in self._params:
+                self._values[change.name] = _coerce(change.value, self._params[change.name].default)[0]
+        if self._on_change is not None:
+            self._on_change({c.name for c in changed})
+
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name not in self._params:
-            raise AttributeError(name)
-        return _coerce(self._node.get_parameter(name).value, self._params[name].default)[0]
+        """The current value (cached: read in every control tick)."""
+        try:
+            return self.__dict__["_values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 class LatencyStats:
@@ -238,6 +251,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
                     InvalidParameterValueException) as e:
                 rclpy.logging.get_logger("mtpolicy").fatal(f"refusing to start: {e}")
                 return 1
+            gc.freeze()  # start-up objects (model, messages, modules) are never scanned again: shorter GC pauses
             try:
                 done = getattr(node, "done", None)
                 if done is None:

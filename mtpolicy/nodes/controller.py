@@ -22,7 +22,6 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PointStamped
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, Header
 from std_srvs.srv import SetBool
@@ -62,7 +61,7 @@ class PolicyController(Node):
 
     def __init__(self) -> None:
         super().__init__("controller")
-        self.params = p = ParamSet(self, PARAMS)
+        self.params = p = ParamSet(self, PARAMS, on_change=self._on_params_set)
         self.policy = _load_policy(p.model)
         contract = self.policy.contract
         self.spec = spec = load_robot(p.robot or contract.robot)
@@ -101,7 +100,6 @@ class PolicyController(Node):
         self._marker_timer = None
         self._reset_marker_timer()
         self.create_timer(1.0, self._publish_diagnostics)
-        self.add_post_set_parameters_callback(self._on_params_set)
         self.get_logger().info(
             f"policy {self.policy.path.name} ({contract.method}) on robot {spec.name!r}: {n} joints, "
             f"end effectors {list(spec.end_effectors)} in frame {spec.base_body!r}; commands on "
@@ -119,8 +117,7 @@ class PolicyController(Node):
         if self.params.marker_rate_hz > 0:
             self._marker_timer = self.create_timer(1.0 / self.params.marker_rate_hz, self._publish_markers)
 
-    def _on_params_set(self, changed: list[Parameter]) -> None:
-        names = {c.name for c in changed}
+    def _on_params_set(self, names: set[str]) -> None:
         if "rate_hz" in names:
             self._timer.timer_period_ns = int(self._period() * 1e9)
             self._timer.reset()
@@ -176,7 +173,7 @@ class PolicyController(Node):
             missing = [j for j, s in zip(self.spec.joint_names, self._q_stamp) if not math.isfinite(s)]
             if missing:
                 return f"no joint state yet for {missing} on {JOINT_STATES_TOPIC}"
-            return f"joint states stale for {now - oldest:.2f} s (state_timeout {self.params.state_timeout} s)"
+            return f"joint states stale (none for state_timeout = {self.params.state_timeout} s)"
         for ee, stamp in zip(self.spec.end_effectors, self._goal_stamp):
             if not math.isfinite(stamp):
                 return f"no goal yet for {ee!r} on {goal_topic(ee)}"
