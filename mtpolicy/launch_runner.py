@@ -10,7 +10,8 @@ install; this runner reads the subset of the ROS 2 launch XML format they use:
 | ``<let name= value=/>`` | a launch configuration computed in the file |
 | ``<set_env name= value=/>`` | environment variable for every node after it |
 | ``<include file=>`` + ``<arg name= value=/>`` | another launch file, with arguments |
-| ``<node pkg= exec= name= namespace= args= output= on_exit="shutdown"/>`` | a node process; ``required="true"`` is read as ``on_exit="shutdown"`` |
+| ``<node pkg= exec= name= namespace= args= output= on_exit="shutdown"/>`` | a node process |
+| ``required="true"`` on ``<node>`` | ROS 1 spelling, read as ``on_exit="shutdown"`` |
 | ``<param name= value=/>``, ``<param from=/>`` | ``-p name:=value``, ``--params-file`` (in order) |
 | ``<remap from= to=/>`` | ``-r from:=to`` |
 | ``<env name= value=/>`` | environment variable of one node |
@@ -290,7 +291,8 @@ class _Parser:
                     value = self.attr(child, "value", required=True)
                     ros_args += ["-p", f"{self.attr(child, 'name', required=True)}:={value if value else repr('')}"]
             elif child.tag == "remap":
-                ros_args += ["-r", f"{self.attr(child, 'from', required=True)}:={self.attr(child, 'to', required=True)}"]
+                remap = (self.attr(child, "from", required=True), self.attr(child, "to", required=True))
+                ros_args += ["-r", ":=".join(remap)]
             elif child.tag == "env":
                 env[self.attr(child, "name", required=True)] = self.attr(child, "value", required=True)
             else:

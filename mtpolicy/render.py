@@ -31,7 +31,7 @@ def write_png(path: str | Path, rgb: np.ndarray) -> None:
 def render_png(model: mujoco.MjModel, data: mujoco.MjData, path: str | Path, base_body: str,
                goals: np.ndarray, colors: np.ndarray, width: int = 640, height: int = 640,
                goal_radius: float = 0.02) -> None:
-    """Render ``data`` from the model's free camera, looking at the base, with goals (base frame, (n, 3)) as translucent spheres.
+    """Render ``data`` from the model's free camera looking at the base; goals ((n, 3), base frame) as spheres.
 
     Rows of ``goals`` that are not finite are skipped; ``colors`` is (n, 4) RGBA.
     """

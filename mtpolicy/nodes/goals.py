@@ -19,8 +19,8 @@ from rclpy.node import Node
 from rclpy.task import Future
 
 from mtpolicy.kinematics import Kinematics, sample_goal_sets
-from mtpolicy.nodes.common import GOAL_QOS, Param, ParamSet, StartupError, goal_message, goal_topic, non_negative, numbers, \
-    positive, run_node
+from mtpolicy.nodes.common import (GOAL_QOS, Param, ParamSet, StartupError, goal_message, goal_topic, non_negative,
+                                   numbers, positive, run_node)
 from mtpolicy.robots import RobotSpec, load_robot
 
 PARAMS = [

@@ -18,11 +18,13 @@ import unittest
 
 import pytest
 
-launch_testing = pytest.importorskip("launch_testing")
-launch = pytest.importorskip("launch")
-launch_xml = pytest.importorskip("launch_xml")
+for _name in ("launch_testing", "launch", "launch_xml"):
+    pytest.importorskip(_name)
 
+import launch  # noqa: E402
+import launch_testing  # noqa: E402
 import launch_testing.actions  # noqa: E402
+import launch_testing.asserts  # noqa: E402
 import numpy as np  # noqa: E402
 import rclpy  # noqa: E402
 from ament_index_python.packages import get_package_share_directory  # noqa: E402
