@@ -49,14 +49,18 @@ class Kinematics:
 
     def jacobians(self, q: np.ndarray) -> np.ndarray:
         """(n_ee, 3, n_joints) positional Jacobians d(ee)/dq in the base frame."""
+        return self.ee_positions_and_jacobians(q)[1]
+
+    def ee_positions_and_jacobians(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """End-effector positions (n_ee, 3) and Jacobians (n_ee, 3, n_joints), base frame, in one pass."""
         self._set(q)
         mujoco.mj_comPos(self.model, self.data)
-        _, r = self.base_pose()
-        out = np.empty((len(self.site_ids), 3, len(self.dof_adr)))
+        p, r = self.base_pose()
+        jac = np.empty((len(self.site_ids), 3, len(self.dof_adr)))
         for i, s in enumerate(self.site_ids):
             mujoco.mj_jacSite(self.model, self.data, self._jacp, None, s)
-            out[i] = r.T @ self._jacp[:, self.dof_adr]
-        return out
+            jac[i] = r.T @ self._jacp[:, self.dof_adr]
+        return (self.data.site_xpos[self.site_ids] - p) @ r, jac
 
 
 def sample_configurations(spec: RobotSpec, rng: np.random.Generator, n: int, margin: float = 0.05) -> np.ndarray:

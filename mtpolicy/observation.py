@@ -8,12 +8,16 @@ Observation (float32), segments in this order:
 | ee_pos       | 3 * n_ee    | end-effector positions, base frame (m)          |
 | goal_pos     | 3 * n_ee    | goal positions, base frame (m)                  |
 | goal_error   | 3 * n_ee    | goal_pos - ee_pos (m)                           |
+| joint_error  | n_ee * n_j  | J_i(q)^T (goal_i - ee_i) per end effector i     |
 
 Joint velocities are left out: the robots are velocity-servoed, so the state
 that matters is the configuration, and a real driver's velocity estimate is
 the noisiest field of a JointState. The DiGrad paper's state is "joint angles,
-joint positions and goal positions"; ``goal_error`` is redundant with them but
-spares the network learning a subtraction it needs to millimetre precision.
+joint positions and goal positions"; ``goal_error`` and ``joint_error`` are
+functions of them that spare the network learning what it needs at millimetre
+precision: the subtraction, and each task's error pulled back to joint space
+through its chain's Jacobian (zero off the chain), in which the local
+reaching solution (Jacobian-transpose control) is linear.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from mtpolicy.kinematics import Kinematics
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,8 @@ class ObservationLayout:
     @classmethod
     def for_robot(cls, n_joints: int, n_end_effectors: int) -> "ObservationLayout":
         k = 3 * n_end_effectors
-        return cls((("joint_pos", n_joints), ("ee_pos", k), ("goal_pos", k), ("goal_error", k)))
+        return cls((("joint_pos", n_joints), ("ee_pos", k), ("goal_pos", k), ("goal_error", k),
+                    ("joint_error", n_end_effectors * n_joints)))
 
     @property
     def size(self) -> int:
@@ -58,9 +65,21 @@ class ObservationLayout:
         return cls(tuple((str(s), int(n)) for s, n in value))
 
 
-def build_observation(q: np.ndarray, ee_pos: np.ndarray, goals: np.ndarray) -> np.ndarray:
-    """Observation(s) from joint angles (..., n_j), EE positions and goals (..., n_ee, 3)."""
+def build_observation(q: np.ndarray, ee_pos: np.ndarray, goals: np.ndarray, jacobians: np.ndarray) -> np.ndarray:
+    """Observation(s) from joint angles (..., n_j), EE positions and goals (..., n_ee, 3), Jacobians (..., n_ee, 3, n_j)."""
     lead = q.shape[:-1]
-    ee = ee_pos.reshape(*lead, -1)
-    g = goals.reshape(*lead, -1)
-    return np.concatenate([q, ee, g, g - ee], axis=-1).astype(np.float32)
+    error = goals - ee_pos
+    joint_error = np.einsum("...kdj,...kd->...kj", jacobians, error)
+    return np.concatenate([q, ee_pos.reshape(*lead, -1), goals.reshape(*lead, -1), error.reshape(*lead, -1),
+                           joint_error.reshape(*lead, -1)], axis=-1).astype(np.float32)
+
+
+def observe(kin: Kinematics, q: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Observation and EE positions for joint angles q (n_j,) or (B, n_j) and goals (.., n_ee, 3)."""
+    qb = np.atleast_2d(q).astype(np.float64)
+    n_ee = len(kin.site_ids)
+    ee, jac = np.empty((len(qb), n_ee, 3)), np.empty((len(qb), n_ee, 3, qb.shape[1]))
+    for b, qi in enumerate(qb):
+        ee[b], jac[b] = kin.ee_positions_and_jacobians(qi)
+    obs = build_observation(qb, ee, np.asarray(goals, dtype=np.float64).reshape(len(qb), n_ee, 3), jac)
+    return (obs[0], ee[0]) if np.ndim(q) == 1 else (obs, ee)

@@ -27,6 +27,7 @@ normalization and action scaling are inside the graph.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,9 @@ FORMAT_VERSION = "1"
 INPUT_NAME = "observation"
 OUTPUT_NAME = "joint_velocity"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+"""Shipped models in a source checkout (or editable install)."""
+MODEL_DIRS = (MODELS_DIR, Path(sys.prefix) / "share" / "mtpolicy" / "models")
+"""Where shipped model names are looked up: the checkout, then a pip/colcon install's share/."""
 JSON_KEYS = ("joints", "end_effectors", "observation_layout", "velocity_limits", "task_names",
              "training_config", "metrics")
 
@@ -136,10 +140,10 @@ def resolve_model_path(model: str | Path) -> Path:
     path = Path(model)
     if path.is_file():
         return path
-    shipped = MODELS_DIR / f"{model}.onnx"
-    if shipped.is_file():
-        return shipped
-    names = sorted(p.stem for p in MODELS_DIR.glob("*.onnx"))
+    for folder in MODEL_DIRS:
+        if (folder / f"{model}.onnx").is_file():
+            return folder / f"{model}.onnx"
+    names = sorted({p.stem for folder in MODEL_DIRS for p in folder.glob("*.onnx")})
     raise FileNotFoundError(f"model {str(model)!r} is neither a file nor a shipped model {names}")
 
 

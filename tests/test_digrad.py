@@ -32,18 +32,18 @@ def test_gradient_weights_average_shared_actions_with_the_heuristic():
 def test_actor_gradient_is_eq12(critic, heuristic):
     """The routed actor loss gives sum_i w_i * dQ_i/da_i * dmu/dtheta, computed here head by head."""
     torch.manual_seed(0)
-    m = DiGrad(DiGradConfig(critic=critic, heuristic=heuristic), SPEC, np.zeros(35), np.ones(35))
-    obs = torch.randn(16, 35)
+    m = DiGrad(DiGradConfig(critic=critic, heuristic=heuristic), SPEC, np.zeros(59), np.ones(59))
+    obs = torch.randn(16, 59)
     a = m.actor(obs)
     detached = a.detach()
     routed = detached + m.grad_weights.unsqueeze(1) * (a - detached).unsqueeze(0)
-    got = torch.autograd.grad(-m.critic(obs, routed).sum(1).mean(), list(m.actor.parameters()))
+    got = torch.autograd.grad(-m.critic(obs, routed)[0].sum(1).mean(), list(m.actor.parameters()))
 
     w = gradient_weights(SPEC.chain_mask, heuristic)
     action_grad = torch.zeros_like(detached)
     for i in range(3):
         x = detached.clone().requires_grad_(True)
-        (g,) = torch.autograd.grad(m.critic(obs, x)[:, i].sum(), x)
+        (g,) = torch.autograd.grad(m.critic(obs, x)[0, :, i].sum(), x)
         action_grad += torch.as_tensor(w[i]) * g
     want = torch.autograd.grad(-(action_grad * m.actor(obs)).sum() / 16, list(m.actor.parameters()))
     for g1, g2 in zip(got, want):
@@ -51,17 +51,17 @@ def test_actor_gradient_is_eq12(critic, heuristic):
 
 
 def test_multi_critic_q_i_depends_on_a_i_only():
-    m = DiGrad(DiGradConfig(critic="multi"), SPEC, np.zeros(35), np.ones(35))
-    obs, a = torch.randn(4, 35), torch.zeros(4, 8, requires_grad=True)
-    (g,) = torch.autograd.grad(m.critic(obs, a)[:, 0].sum(), a)
+    m = DiGrad(DiGradConfig(critic="multi"), SPEC, np.zeros(59), np.ones(59))
+    obs, a = torch.randn(4, 59), torch.zeros(4, 8, requires_grad=True)
+    (g,) = torch.autograd.grad(m.critic(obs, a)[0, :, 0].sum(), a)
     assert torch.all(g[:, ~torch.as_tensor(SPEC.chain_mask[0])] == 0)
 
 
 def test_critic_update_reduces_the_td_error_on_a_fixed_batch():
     torch.manual_seed(0)
-    m = DiGrad(DiGradConfig(), SPEC, np.zeros(35), np.ones(35))
-    b = Batch(obs=torch.randn(64, 35), action=torch.rand(64, 8) * 2 - 1, rewards=torch.randn(64, 3),
-              next_obs=torch.randn(64, 35), terminated=torch.zeros(64, dtype=torch.bool),
+    m = DiGrad(DiGradConfig(), SPEC, np.zeros(59), np.ones(59))
+    b = Batch(obs=torch.randn(64, 59), action=torch.rand(64, 8) * 2 - 1, rewards=torch.randn(64, 3),
+              next_obs=torch.randn(64, 59), terminated=torch.zeros(64, dtype=torch.bool),
               truncated=torch.zeros(64, dtype=torch.bool), task=torch.zeros(64, dtype=torch.long))
     first = m.update(b)["critic_loss"]
     for _ in range(50):

@@ -58,3 +58,23 @@ def test_time_limit_truncates_and_keeps_the_final_observation():
 def test_bad_config_value_is_named():
     with pytest.raises(ValueError, match="reach_tolerance=-1"):
         ReachConfig(reach_tolerance=-1)
+
+
+def test_hindsight_relabel_uses_reached_positions_and_recomputes_rewards():
+    cfg = ReachConfig(max_episode_steps=5)
+    env = ReachVectorEnv(3, cfg)
+    obs, _ = env.reset(seed=0)
+    seq_obs, seq_next, rewards = [], [], []
+    for _ in range(5):
+        nxt, _, _, trunc, info = env.step(np.random.default_rng(1).uniform(-1, 1, (3, 8)))
+        seq_obs.append(obs)
+        seq_next.append(info["final_obs"] if trunc.any() else nxt)
+        obs = nxt
+    o, n = np.stack(seq_obs), np.stack(seq_next)
+    r = env.relabel(o, n, np.random.default_rng(0))
+    ee, g, e = (env.layout.slice(k) for k in ("ee_pos", "goal_pos", "goal_error"))
+    reached = {tuple(np.round(x, 9)) for x in n[..., ee].reshape(-1, 9)}
+    assert all(tuple(np.round(x, 9)) in reached for x in r["obs"][..., g].reshape(-1, 9))
+    np.testing.assert_allclose(r["next_obs"][..., e], r["next_obs"][..., g] - r["next_obs"][..., ee], atol=1e-6)
+    assert np.all(r["info"]["all_done"][-1])  # the last step can only relabel to itself: reached
+    np.testing.assert_allclose(r["reward"], r["info"]["task_rewards"].sum(-1), rtol=1e-6)

@@ -33,7 +33,7 @@ from mtpolicy.nodes.common import (DEFAULT_COMMAND_TOPIC, DIAGNOSTICS_QOS, GOAL_
                                    COMMAND_QOS, STATE_SUB_QOS, LatencyStats, Param, ParamSet, ReasonLog, StartupError,
                                    goal_topic, non_negative, positive, run_node)
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
-from mtpolicy.observation import build_observation
+from mtpolicy.observation import observe
 from mtpolicy.policy import ModelMismatch, OnnxPolicy, resolve_model_path
 from mtpolicy.robots import load_robot
 
@@ -193,10 +193,9 @@ class PolicyController(Node):
         self._last_tick = now
         reason = self._why_hold(now)
         q = self._q
-        self._ee = self.kin.ee_positions(q)
+        obs, self._ee = observe(self.kin, q, self._goals)
         if reason is None:
-            velocity, finite = safety.finite_or_zero(self.policy(build_observation(q, self._ee, self._goals))
-                                                     .astype(np.float64))
+            velocity, finite = safety.finite_or_zero(self.policy(obs).astype(np.float64))
             if not finite:
                 self.counts["non_finite"] += 1
                 reason = "policy output is not finite"

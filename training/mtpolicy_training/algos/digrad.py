@@ -64,11 +64,21 @@ class DiGradConfig:
     """Discount factor (paper: 0.99)."""
     tau: float = 0.005
     """Soft target update rate."""
+    twin_critics: bool = False
+    """Clipped double Q (Fujimoto et al. 2018): two critics, targets from their minimum. Not in the paper."""
+    target_noise: float = 0.0
+    """Std of the smoothing noise on the target action (normalized units, clipped at 2.5 std). Not in the paper."""
+    policy_delay: int = 1
+    """Critic updates per actor and target update (paper: 1)."""
+    action_penalty: float = 0.0
+    """Weight of mean squared (normalized) action added to the actor loss, as in HER. Not in the paper."""
 
     def validate(self) -> list[str]:
         bad = [k for k in ("actor_lr", "critic_lr", "tau") if not 0 < getattr(self, k) <= 1]
         bad += ["gamma"] if not 0 <= self.gamma < 1 else []
         bad += ["hidden"] if not self.hidden or min(self.hidden) <= 0 else []
+        bad += [k for k in ("target_noise", "action_penalty") if getattr(self, k) < 0]
+        bad += ["policy_delay"] if self.policy_delay < 1 else []
         return bad
 
     @property
@@ -98,7 +108,9 @@ class DiGrad:
         normalizer = Normalizer(obs_mean, obs_std)
         self.actor = DeterministicActor(normalizer, obs_size, n_act, config.hidden, config.activation)
         masks = torch.as_tensor(chain if config.critic == "multi" else np.ones((1, n_act)))
-        self.critic = MultiTaskCritic(normalizer, obs_size, masks, self.n_rewards, config.hidden, config.activation)
+        self.critic = MultiTaskCritic(normalizer, obs_size, masks, self.n_rewards, config.hidden, config.activation,
+                                      twins=2 if config.twin_critics else 1)
+        self.updates = 0
         self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
         for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
             p.requires_grad_(False)
@@ -122,18 +134,26 @@ class DiGrad:
         """One critic and one actor step; metrics stay tensors (no host sync per update)."""
         c = self.config
         with torch.no_grad():  # Eq. 6: y_i = r_i + gamma Q'_i(s', mu'(s'))
-            next_q = self.critic_target(batch.next_obs, self.actor_target(batch.next_obs))
+            next_a = self.actor_target(batch.next_obs)
+            if c.target_noise > 0:
+                noise = (c.target_noise * torch.randn_like(next_a)).clamp(-2.5 * c.target_noise, 2.5 * c.target_noise)
+                next_a = (next_a + noise).clamp(-1.0, 1.0)
+            next_q = self.critic_target(batch.next_obs, next_a).min(dim=0).values
             y = batch.rewards + c.gamma * (~batch.terminated).float().unsqueeze(1) * next_q
         q = self.critic(batch.obs, batch.action)
-        critic_loss = ((q - y) ** 2).mean(dim=0).sum()  # Eq. 5 (sum of the per-critic Eq. 7 losses)
+        critic_loss = ((q - y) ** 2).mean(dim=1).sum()  # Eq. 5 (sum of the per-critic Eq. 7 losses)
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
+        self.updates += 1
+        metrics = {"critic_loss": critic_loss.detach(), "q_mean": q.detach().mean()}
+        if self.updates % c.policy_delay:
+            return metrics
 
         a = self.actor(batch.obs)  # Eq. 12 via per-task gradient-routed copies of a
         detached = a.detach()
         routed = detached + self.grad_weights.unsqueeze(1) * (a - detached).unsqueeze(0)
-        actor_loss = -self.critic(batch.obs, routed).sum(dim=1).mean()
+        actor_loss = -self.critic(batch.obs, routed)[0].sum(dim=1).mean() + c.action_penalty * (a ** 2).mean()
         for p, g in zip(self._actor_params, torch.autograd.grad(actor_loss, self._actor_params)):
             p.grad = g  # autograd.grad: no wasted gradients for the critic's parameters
         self.actor_opt.step()
@@ -141,12 +161,14 @@ class DiGrad:
         with torch.no_grad():
             targets, sources = zip(*self._target_pairs)
             torch._foreach_lerp_(list(targets), list(sources), c.tau)
-        return {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(), "q_mean": q.detach().mean()}
+        return {**metrics, "actor_loss": actor_loss.detach()}
+
+    MODULES = ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt")
 
     def state_dict(self) -> dict:
-        return {k: getattr(self, k).state_dict() for k in
-                ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt")}
+        return {"updates": self.updates, **{k: getattr(self, k).state_dict() for k in self.MODULES}}
 
     def load_state_dict(self, state: dict) -> None:
-        for k, v in state.items():
-            getattr(self, k).load_state_dict(v)
+        self.updates = state["updates"]
+        for k in self.MODULES:
+            getattr(self, k).load_state_dict(state[k])

@@ -80,37 +80,40 @@ class DeterministicActor(nn.Module):
 class MultiTaskCritic(nn.Module):
     """Q_i(s, a_i) for n tasks, as one network with n heads or n networks with one head.
 
-    ``action_masks`` (members, action_size) zero the actions a member does not
-    see: the chain mask per task for one network per task (so Q_i depends on
-    a_i only), all ones for the single shared network (which sees the compound
-    action a and has one head per task).
+    ``action_masks`` (E, action_size) zero the actions a network does not see:
+    the chain mask per task for one network per task (E = n, so Q_i depends on
+    a_i only), all ones for the single shared network (E = 1, which sees the
+    compound action a and has one head per task). ``twins`` = 2 keeps two
+    independent copies of the whole critic (clipped double Q).
     """
 
     def __init__(self, normalizer: Normalizer, obs_size: int, action_masks: torch.Tensor, n_tasks: int,
-                 hidden: tuple[int, ...], activation: str):
+                 hidden: tuple[int, ...], activation: str, twins: int = 1):
         super().__init__()
         self.normalizer = normalizer
-        members = action_masks.shape[0]
-        if members not in (1, n_tasks):
-            raise ValueError(f"{members} critic networks for {n_tasks} tasks")
+        nets = action_masks.shape[0]
+        if nets not in (1, n_tasks):
+            raise ValueError(f"{nets} critic networks for {n_tasks} tasks")
         self.register_buffer("action_masks", action_masks.float().unsqueeze(1))  # (E, 1, A)
-        self.n_tasks = n_tasks
-        self.net = EnsembleMLP(members, obs_size + action_masks.shape[1], hidden,
-                               n_tasks if members == 1 else 1, activation)
+        self.n_tasks, self.twins, self.nets = n_tasks, twins, nets
+        self.net = EnsembleMLP(twins * nets, obs_size + action_masks.shape[1], hidden,
+                               n_tasks if nets == 1 else 1, activation)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """(B, n_tasks) values. ``action`` is (B, A), or (n_tasks, B, A) to give task i its own copy.
+        """(twins, B, n_tasks) values. ``action`` is (B, A), or (n_tasks, B, A): one copy per task.
 
-        With per-task copies the single network runs once per copy and Q_i is
-        read from copy i: this is how gradients are routed per task (Eq. 9).
+        With per-task copies Q_i is read from copy i: this is how the actor's
+        gradient is routed per task (Eq. 9-12).
         """
         s = self.normalizer(obs)
-        members = self.action_masks.shape[0]
-        if action.dim() == 2:
-            action = action.expand(members, *action.shape)
-        copies, batch = action.shape[0], action.shape[1]
-        x = torch.cat([s.expand(copies, *s.shape), action * self.action_masks], dim=-1)
-        if members == 1:
-            q = self.net(x.reshape(1, copies * batch, -1)).reshape(copies, batch, self.n_tasks)
-            return q[0] if copies == 1 else torch.diagonal(q, dim1=0, dim2=2)
-        return self.net(x).squeeze(-1).T
+        batch = s.shape[0]
+        copies = 1 if action.dim() == 2 else action.shape[0]
+        if self.nets == 1:
+            a = action.reshape(copies * batch, -1)
+            x = torch.cat([s.repeat(copies, 1), a], dim=-1).expand(self.twins, -1, -1)
+            q = self.net(x).reshape(self.twins, copies, batch, self.n_tasks)
+            return q[:, 0] if copies == 1 else torch.diagonal(q, dim1=1, dim2=3)
+        a = action.expand(self.n_tasks, batch, action.shape[-1]) * self.action_masks
+        x = torch.cat([s.expand(self.n_tasks, -1, -1), a], dim=-1)
+        q = self.net(x.repeat(self.twins, 1, 1)).reshape(self.twins, self.n_tasks, batch)
+        return q.transpose(1, 2)

@@ -116,13 +116,16 @@ class LoopConfig:
     """Goal sets per periodic evaluation (the final evaluation uses 500)."""
     checkpoint_every: int = 25_000
     """Env steps between checkpoints (a killed run loses at most this much)."""
+    hindsight_copies: int = 0
+    """Hindsight-relabeled copies of each transition added at episode end (envs with ``relabel``; 0 = off)."""
     torch_threads: int = 1
     """torch intra-op threads (small nets: 1 avoids thread overhead on 2 cores)."""
 
     def validate(self) -> list[str]:
         bad = [k for k in ("total_steps", "num_envs", "batch_size", "update_every", "buffer_size", "eval_every",
                            "checkpoint_every", "torch_threads", "eval_goal_sets") if getattr(self, k) <= 0]
-        bad += [k for k in ("updates_per_round", "learning_starts", "noise_decay_steps") if getattr(self, k) < 0]
+        bad += [k for k in ("updates_per_round", "learning_starts", "noise_decay_steps", "hindsight_copies")
+                if getattr(self, k) < 0]
         bad += [k for k in ("noise_start", "noise_end") if not 0 <= getattr(self, k) <= 1]
         if self.update_every % self.num_envs:
             bad.append("update_every (must be a multiple of num_envs)")
@@ -173,6 +176,17 @@ def save_checkpoint(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def add_relabeled(buffer: ReplayBuffer, env, episode: list, rng: np.random.Generator, reward_of: Callable) -> None:
+    """Add one hindsight-relabeled copy of a finished lockstep episode."""
+    obs, action, next_obs = (np.stack(x) for x in zip(*episode))
+    r = env.relabel(obs, next_obs, rng)
+    flat = obs.shape[0] * obs.shape[1]
+    info = {k: v.reshape(flat, *v.shape[2:]) for k, v in r["info"].items()}
+    buffer.add(obs=r["obs"].reshape(flat, -1), action=action.reshape(flat, -1),
+               rewards=reward_of(r["reward"].reshape(flat), info), next_obs=r["next_obs"].reshape(flat, -1),
+               terminated=np.zeros(flat), truncated=np.zeros(flat), task=np.zeros(flat))
+
+
 def crossed(step: int, advanced: int, interval: int) -> bool:
     """True when ``step`` passed a multiple of ``interval`` during the last ``advanced`` steps."""
     return step // interval > (step - advanced) // interval
@@ -185,7 +199,8 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], object],
     """Run (or resume) training; returns the last evaluation's metrics.
 
     ``reward_of(reward, info)`` turns an env step into the (N, n_rewards)
-    rewards the method learns from. Resumes from ``out_dir/checkpoint.pt`` if
+    rewards the method learns from. With ``hindsight_copies`` the env's
+    ``relabel`` (lockstep episodes) adds goal-relabeled copies of each episode. Resumes from ``out_dir/checkpoint.pt`` if
     it exists and was made with the same ``run_config``.
     """
     from tqdm import tqdm
@@ -215,6 +230,7 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], object],
     logger = RunLogger(out_dir, resume)
     logger.truncate(step)
     obs, _ = env.reset(seed=None if resume else seed)
+    episode: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     bar = tqdm(total=loop.total_steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
                smoothing=0.05)
     t_last, s_last = time.perf_counter(), step
@@ -226,7 +242,12 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], object],
         final_obs = info["final_obs"] if truncated.any() else next_obs
         buffer.add(obs=obs, action=action, rewards=reward_of(reward, info), next_obs=final_obs,
                    terminated=terminated, truncated=truncated, task=np.zeros(loop.num_envs))
+        if loop.hindsight_copies:
+            episode.append((obs, action, final_obs))
         if truncated.any():
+            for _ in range(loop.hindsight_copies):
+                add_relabeled(buffer, env, episode, rng, reward_of)
+            episode.clear()
             fi = info["final_info"]
             episode_stats.append((fi["all_done"].mean(), fi["scores"].mean(), fi["errors"].mean()))
         obs = next_obs

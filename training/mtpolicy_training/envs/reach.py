@@ -36,7 +36,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from mtpolicy.kinematics import Kinematics, sample_configurations
-from mtpolicy.observation import ObservationLayout, build_observation
+from mtpolicy.observation import ObservationLayout, observe
 from mtpolicy.robots import RobotSpec, load_robot
 
 
@@ -113,8 +113,7 @@ class ReachVectorEnv(VectorEnv):
         return (sites - self._base_pos) @ self._base_rot
 
     def _observe(self) -> tuple[np.ndarray, np.ndarray]:
-        ee = self.ee_positions()
-        return build_observation(self.joint_positions(), ee, self.goals), ee
+        return observe(self.kin, self.joint_positions(), self.goals)
 
     # --- gymnasium API ----------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -154,15 +153,40 @@ class ReachVectorEnv(VectorEnv):
         return obs, reward.astype(np.float32), terminated, truncated, info
 
     def _info(self, ee: np.ndarray) -> dict:
+        return self.reward_info(ee, self.goals)
+
+    def reward_info(self, ee: np.ndarray, goals: np.ndarray) -> dict:
+        """Errors, scores and both reward kinds for end effectors ee at goals (..., n_ee, 3)."""
         c = self.config
-        errors = np.linalg.norm(self.goals - ee, axis=-1)
+        errors = np.linalg.norm(goals - ee, axis=-1)
         done = errors <= c.reach_tolerance
-        all_done = done.all(axis=1)
+        all_done = done.all(axis=-1)
         task = np.where(done, c.task_done_reward, -c.error_scale * errors)
-        task = np.where(all_done[:, None], c.all_done_reward, task)
-        ddpg = np.where(all_done, c.all_done_reward, -c.error_scale * errors.sum(axis=1))
+        task = np.where(all_done[..., None], c.all_done_reward, task)
+        ddpg = np.where(all_done, c.all_done_reward, -c.error_scale * errors.sum(axis=-1))
         return {"task_rewards": task.astype(np.float32), "ddpg_reward": ddpg.astype(np.float32),
                 "errors": errors, "scores": -np.log(np.maximum(errors, 1e-6)), "all_done": all_done}
+
+    def relabel(self, obs: np.ndarray, next_obs: np.ndarray, rng: np.random.Generator) -> dict:
+        """Hindsight goals for one episode of transitions, (T, N, obs) each ("future" strategy).
+
+        Each transition's goal set becomes the end-effector positions reached
+        at a uniformly drawn later step of its own episode (always a feasible
+        goal set); observations, the scalar reward and the reward ``info`` are
+        recomputed for it.
+        """
+        steps, n = obs.shape[:2]
+        t = np.arange(steps)[:, None]
+        future = t + (rng.random((steps, n)) * (steps - t)).astype(int)
+        q_sl, ee_sl = self.layout.slice("joint_pos"), self.layout.slice("ee_pos")
+        goals = np.take_along_axis(next_obs[..., ee_sl], future[..., None], axis=0).reshape(-1, self.spec.n_tasks, 3)
+        out = {k: observe(self.kin, o[..., q_sl].reshape(steps * n, -1), goals)[0].reshape(steps, n, -1)
+               for k, o in (("obs", obs), ("next_obs", next_obs))}
+        shape = (steps, n, self.spec.n_tasks, 3)
+        info = self.reward_info(out["next_obs"][..., ee_sl].reshape(shape), goals.reshape(shape))
+        out["reward"] = info["task_rewards"].sum(-1) if self.config.reward_mode == "digrad" else info["ddpg_reward"]
+        out["info"] = info
+        return out
 
     def observation_statistics(self, n: int = 4096, seed: int = 12345) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std of observations over random configurations and goal sets.
@@ -172,9 +196,7 @@ class ReachVectorEnv(VectorEnv):
         """
         rng = np.random.default_rng(seed)
         q = sample_configurations(self.spec, rng, n)
-        ee = self.kin.ee_positions_batch(q)
-        goals = self.kin.ee_positions_batch(sample_configurations(self.spec, rng, n))
-        obs = build_observation(q, ee, goals)
+        obs, _ = observe(self.kin, q, self.kin.ee_positions_batch(sample_configurations(self.spec, rng, n)))
         return obs.mean(axis=0), np.maximum(obs.std(axis=0), 1e-2)
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks: long runs and comparisons (not tests)."""

@@ -1,0 +1,111 @@
+"""Ship a trained run: copy its policy to models/ with a model card and curve.
+
+    python -m mtpolicy_training.model_card runs/planar8/ship --name planar8_digrad \
+        --command "python -m mtpolicy_training.train ..."
+
+The card's figures are read from the run's files (eval.json, metrics.csv,
+config.json) and the DLS baseline is evaluated on the same held-out goal sets.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
+
+from mtpolicy.policy import MODELS_DIR, OnnxPolicy
+from mtpolicy_training.envs.reach import ReachConfig
+from mtpolicy_training.evaluate import dls_controller, evaluate_reach
+
+
+@dataclass
+class CardConfig:
+    """Which run to ship, under which name."""
+
+    run: tyro.conf.Positional[Path]
+    """Run directory (with policy.onnx, eval.json, metrics.csv, config.json)."""
+    name: str
+    """Model name: models/<name>.onnx."""
+    command: str
+    """The command that reproduces the run."""
+
+
+def plot_curve(metrics_csv: Path, png: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(metrics_csv.open()))
+    steps = [float(r["step"]) for r in rows]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    a1.plot(steps, [float(r["eval/success_rate"]) for r in rows])
+    a1.set(title="success rate (all EEs within 0.02 m)", xlabel="env steps", ylim=(0, 1.02))
+    scores = [k for k in rows[0] if k.startswith("eval/score_")]
+    for k in scores:
+        a2.plot(steps, [float(r[k]) for r in rows], label=k.removeprefix("eval/score_"))
+    a2.plot(steps, [float(r["eval/mean_score"]) for r in rows], "k--", label="mean")
+    a2.set(title="score = -log(error) at episode end", xlabel="env steps")
+    a2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+
+
+def main() -> None:
+    cfg = tyro.cli(CardConfig)
+    config = json.loads((cfg.run / "config.json").read_text())
+    ev = json.loads((cfg.run / "eval.json").read_text())
+    env = ReachConfig(**config["env"])
+    dls = evaluate_reach(dls_controller(env), env)
+    onnx_path = MODELS_DIR / f"{cfg.name}.onnx"
+    shutil.copyfile(cfg.run / "policy.onnx", onnx_path)
+    contract = OnnxPolicy(onnx_path).contract
+    plot_curve(cfg.run / "metrics.csv", MODELS_DIR / f"{cfg.name}_curve.png")
+    rows = ["success_rate", "mean_score", "time_to_reach_median"] + \
+           [k for k in ev if k.startswith(("error_median", "error_p90", "score_"))]
+    table = "\n".join(f"| {k} | {ev[k]:.4f} | {dls[k]:.4f} |" for k in rows)
+    text = f"""# {cfg.name}
+
+Method **{contract.method}** on robot **{contract.robot}** (joints {', '.join(contract.joints)};
+end effectors {', '.join(contract.end_effectors)}), control period {contract.control_period} s,
+output: joint velocities in rad/s, limits {list(contract.velocity_limits)}.
+
+## Evaluation
+500 held-out goal sets (seed of `mtpolicy_training.evaluate.HELD_OUT_SEED`), random start
+configurations, {env.max_episode_steps} steps of {env.control_period} s; success = every end effector
+within 0.02 m at the end of the episode; time to reach = first time all are within 0.02 m
+(median over successes, s). Baseline: damped least squares (`mtpolicy.dls`) on the same goal sets
+under the same velocity limits.
+
+| metric | policy | DLS baseline |
+|---|---|---|
+{table}
+
+Training: {config['loop']['total_steps']} env steps, seed {config['seed']},
+{ev.get('train_wall_seconds_this_session', float('nan')) / 60:.1f} min wall clock on this 2-core machine
+(the last session of the run).
+
+![learning curve]({cfg.name}_curve.png)
+
+## Reproduce
+
+```
+{cfg.command}
+python -m mtpolicy_training.model_card {cfg.run} --name {cfg.name} --command "..."
+```
+
+## Training config
+
+```json
+{json.dumps(config, indent=2)}
+```
+"""
+    (MODELS_DIR / f"{cfg.name}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
