@@ -39,7 +39,7 @@ def test_info_matches_physics_and_rewards_follow_the_paper():
     assert not terminated.any() and not truncated.any()
     # Goal at the end effector: every task done -> the all-done reward to every task and to DDPG.
     q = env.joint_positions()
-    env.reset(options={"q": q, "goals": env.ee_positions()})
+    env.reset(options={"q": q, "goals": env.kin.ee_positions_batch(q)})
     _, _, _, _, info = env.step(np.zeros((8, 8)))
     assert np.all(info["task_rewards"] == cfg.all_done_reward) and np.all(info["ddpg_reward"] == cfg.all_done_reward)
 

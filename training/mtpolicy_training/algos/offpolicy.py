@@ -101,7 +101,7 @@ class LoopConfig:
     updates_per_round: int = 8
     """Gradient updates per round (update-to-data ratio = updates_per_round / update_every)."""
     buffer_size: int = 1_000_000
-    """Replay capacity in transitions."""
+    """Replay capacity in transitions (hindsight copies included)."""
     learning_starts: int = 5_000
     """Env steps collected before the first update."""
     noise_start: float = 0.3
@@ -200,8 +200,9 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], object],
 
     ``reward_of(reward, info)`` turns an env step into the (N, n_rewards)
     rewards the method learns from. With ``hindsight_copies`` the env's
-    ``relabel`` (lockstep episodes) adds goal-relabeled copies of each episode. Resumes from ``out_dir/checkpoint.pt`` if
-    it exists and was made with the same ``run_config``.
+    ``relabel`` (lockstep episodes) adds goal-relabeled copies of each
+    episode. Resumes from ``out_dir/checkpoint.pt`` if it exists and was made
+    with the same ``run_config``.
     """
     from tqdm import tqdm
 
@@ -209,7 +210,8 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], object],
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "checkpoint.pt"
     env = make_env(loop.num_envs)
-    buffer = ReplayBuffer(min(loop.buffer_size, loop.total_steps), env.single_observation_space.shape[0],
+    transitions = loop.total_steps * (1 + loop.hindsight_copies)
+    buffer = ReplayBuffer(min(loop.buffer_size, transitions), env.single_observation_space.shape[0],
                           env.single_action_space.shape[0], method.n_rewards)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)

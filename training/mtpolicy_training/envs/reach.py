@@ -8,7 +8,8 @@ lockstep (all episodes have the same fixed length, so all reset together);
 |------------|-----------|----------------------------------------------------|
 | velocity   | n_joints  | joint velocity / velocity limit, in [-1, 1]        |
 
-Observation: ``mtpolicy.observation`` (joint_pos, ee_pos, goal_pos, goal_error).
+Observation: ``mtpolicy.observation.observe`` (the layout table is there), the
+same function the controller node uses.
 
 Rewards (DiGrad Sec. 5, "Reward function"), with ``error_i = ||G_i - E_i||``
 and ``done_i = error_i <= reach_tolerance`` after the step:
@@ -100,17 +101,11 @@ class ReachVectorEnv(VectorEnv):
         self.goals = np.zeros((num_envs, k, 3))
         self.steps = 0
         self._rng = np.random.default_rng()
-        self._base_pos, self._base_rot = self.kin.base_pose()
-        self._qadr, self._vadr = self.kin.qpos_adr, self.kin.dof_adr
+        self._qadr = self.kin.qpos_adr
 
     # --- state access -----------------------------------------------------------------
     def joint_positions(self) -> np.ndarray:
         return np.stack([d.qpos[self._qadr] for d in self.datas])
-
-    def ee_positions(self) -> np.ndarray:
-        """(N, n_ee, 3) end-effector positions in the base frame."""
-        sites = np.stack([d.site_xpos[self.kin.site_ids] for d in self.datas])
-        return (sites - self._base_pos) @ self._base_rot
 
     def _observe(self) -> tuple[np.ndarray, np.ndarray]:
         return observe(self.kin, self.joint_positions(), self.goals)
