@@ -34,7 +34,11 @@ def test_info_matches_physics_and_rewards_follow_the_paper():
     sites = np.stack([d.site_xpos[env.kin.site_ids] for d in env.datas]) - np.array([0, 0, 0.1])
     errors = np.linalg.norm(env.goals - sites, axis=-1)
     np.testing.assert_allclose(info["errors"], errors, atol=1e-12)
-    np.testing.assert_allclose(info["task_rewards"], -cfg.error_scale * errors, rtol=1e-6)
+    done = errors <= cfg.reach_tolerance
+    expected = np.where(done, cfg.task_done_reward, -cfg.error_scale * errors)
+    expected[done.all(axis=1)] = cfg.all_done_reward
+    assert (~done).any()  # the -error branch is exercised
+    np.testing.assert_allclose(info["task_rewards"], expected, rtol=1e-6)
     np.testing.assert_allclose(reward, info["task_rewards"].sum(axis=1), rtol=1e-6)
     assert not terminated.any() and not truncated.any()
     # Goal at the end effector: every task done -> the all-done reward to every task and to DDPG.

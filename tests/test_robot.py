@@ -4,7 +4,7 @@ import mujoco
 import numpy as np
 import pytest
 
-from mtpolicy.kinematics import Kinematics, sample_goal_sets
+from mtpolicy.kinematics import Kinematics, sample_configurations, sample_goal_sets
 from mtpolicy.robots import RobotSpecError, load_robot, shipped_robots
 
 
@@ -49,3 +49,13 @@ def test_goal_sets_are_reachable_configurations():
     assert goals.shape == (50, 3, 3)
     assert np.allclose(goals[..., 2], 0.0)  # planar robot: the base-frame z of every goal is 0
     assert np.linalg.norm(goals[:, 2, :2], axis=-1).max() <= 0.5 + 1e-9  # chain 3 is 5 links of 0.1 m
+
+
+def test_goal_configurations_stay_within_range_of_the_start_and_the_limits():
+    spec = load_robot("planar8")
+    rng = np.random.default_rng(2)
+    start = sample_configurations(spec, rng, 200)
+    goal = sample_configurations(spec, rng, 200, around=start, joint_range=0.5)
+    assert np.abs(goal - start).max() <= 0.5 + 1e-12
+    lo, hi = spec.joint_limits.T
+    assert (goal >= lo).all() and (goal <= hi).all()

@@ -22,9 +22,10 @@ and ``done_i = error_i <= reach_tolerance`` after the step:
 ``reward_mode`` picks which one is the scalar reward; ``info`` always holds
 ``task_rewards`` (per task), ``ddpg_reward``, ``errors``, ``scores``
 (``-log(error_i)``) and ``all_done``. Episodes never terminate; they are
-truncated after ``max_episode_steps``. Goals and start configurations are
-end-effector positions of random configurations within the joint limits, so
-every goal set is reachable at once.
+truncated after ``max_episode_steps``. Start configurations are uniform within
+the joint limits; a goal set is the end-effector positions of one random
+configuration within ``goal_joint_range`` of the start (``sample_configurations``),
+so every goal set is reachable at once by a local move.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import mujoco
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from mtpolicy.kinematics import Kinematics, sample_configurations
+from mtpolicy.kinematics import GOAL_JOINT_RANGE, Kinematics, sample_configurations
 from mtpolicy.observation import ObservationLayout, observe
 from mtpolicy.robots import RobotSpec, load_robot
 
@@ -61,12 +62,15 @@ class ReachConfig:
     """Reward to every task (DiGrad) or the single reward (DDPG) when all are done."""
     reward_mode: str = "digrad"
     """Scalar reward: 'digrad' (sum of per-task rewards) or 'ddpg' (single reward)."""
+    goal_joint_range: float | None = GOAL_JOINT_RANGE
+    """Goal configurations lie within this many rad per joint of the start (None: anywhere in the limits)."""
 
     def __post_init__(self):
         checks = {
             "control_period": self.control_period > 0, "max_episode_steps": self.max_episode_steps > 0,
             "reach_tolerance": self.reach_tolerance > 0, "error_scale": self.error_scale > 0,
             "reward_mode": self.reward_mode in ("digrad", "ddpg"),
+            "goal_joint_range": self.goal_joint_range is None or self.goal_joint_range > 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -116,18 +120,21 @@ class ReachVectorEnv(VectorEnv):
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         options = options or {}
-        q0 = options.get("q", sample_configurations(self.spec, self._rng, self.num_envs))
+        q0 = np.atleast_2d(options.get("q", sample_configurations(self.spec, self._rng, self.num_envs)))
         goals = options.get("goals")
         if goals is None:
-            goals = self.kin.ee_positions_batch(sample_configurations(self.spec, self._rng, self.num_envs))
+            goals = self.kin.ee_positions_batch(self._goal_configurations(self._rng, q0))
         self.goals = np.asarray(goals, dtype=np.float64).reshape(self.num_envs, self.spec.n_tasks, 3)
-        for d, q in zip(self.datas, np.atleast_2d(q0)):
+        for d, q in zip(self.datas, q0):
             mujoco.mj_resetData(self.model, d)
             d.qpos[self._qadr] = q
             mujoco.mj_kinematics(self.model, d)
         self.steps = 0
         obs, ee = self._observe()
         return obs, self._info(ee)
+
+    def _goal_configurations(self, rng: np.random.Generator, q0: np.ndarray) -> np.ndarray:
+        return sample_configurations(self.spec, rng, len(q0), around=q0, joint_range=self.config.goal_joint_range)
 
     def step(self, actions: np.ndarray):
         vel = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0) * self.spec.velocity_limits
@@ -191,7 +198,7 @@ class ReachVectorEnv(VectorEnv):
         """
         rng = np.random.default_rng(seed)
         q = sample_configurations(self.spec, rng, n)
-        obs, _ = observe(self.kin, q, self.kin.ee_positions_batch(sample_configurations(self.spec, rng, n)))
+        obs, _ = observe(self.kin, q, self.kin.ee_positions_batch(self._goal_configurations(rng, q)))
         return obs.mean(axis=0), np.maximum(obs.std(axis=0), 1e-2)
 
 
