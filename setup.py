@@ -9,7 +9,7 @@ ROS = ["ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-std-msgs", "ros-sensor-msgs", "
        "ros-visualization-msgs", "ros-std-srvs", "ros-diagnostic-msgs"]
 TRAIN = ["torch>=2.4,<=2.13.0", "gymnasium>=1.0", "metaworld>=3.0", "onnx>=1.16", "tyro>=0.8",
          "tensorboard>=2.15", "tqdm>=4.66", "matplotlib>=3.8"]
-DEV = ["pytest>=8", "pytest-timeout>=2.3", "onnx>=1.16"]
+DEV = ["pytest>=8", "pytest-timeout>=2.3", "onnx>=1.16", "ray>=2.60"]
 
 setup(
     name="mtpolicy",
