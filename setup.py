@@ -10,6 +10,7 @@ ROS = ["ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-std-msgs", "ros-sensor-msgs", "
 TRAIN = ["torch>=2.4,<=2.13.0", "gymnasium>=1.0", "metaworld>=3.0", "onnx>=1.16", "tyro>=0.8",
          "tensorboard>=2.15", "tqdm>=4.66", "matplotlib>=3.8"]
 DEV = ["pytest>=8", "pytest-timeout>=2.3", "onnx>=1.16", "ray>=2.60"]
+BENCH = ["stable-baselines3>=2.3"]
 
 setup(
     name="mtpolicy",
@@ -28,7 +29,7 @@ setup(
     ],
     python_requires=">=3.10",
     install_requires=RUNTIME,
-    extras_require={"ros": ROS, "train": TRAIN, "dev": DEV},
+    extras_require={"ros": ROS, "train": TRAIN, "dev": DEV, "bench": BENCH},
     entry_points={"console_scripts": [
         "mtpolicy = mtpolicy.cli:main",
         "mtpolicy_controller = mtpolicy.nodes.controller:main",

@@ -117,3 +117,123 @@ class MultiTaskCritic(nn.Module):
         x = torch.cat([s.expand(self.n_tasks, -1, -1), a], dim=-1)
         q = self.net(x.repeat(self.twins, 1, 1)).reshape(self.twins, self.n_tasks, batch)
         return q.transpose(1, 2)
+
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+"""Clamp of the SAC actor's log-std (as in the SAC reference code)."""
+
+
+def squashed_gaussian(mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """a = tanh(mean + std * noise) and log pi(a|s) with the tanh change of variables (SAC, Eq. 26).
+
+    ``log(1 - tanh(u)^2)`` is computed as ``2 (log 2 - u - softplus(-2u))``,
+    the overflow-free identity, instead of adding an epsilon inside the log.
+    """
+    u = mean + log_std.exp() * noise
+    log_prob = (-0.5 * noise.square() - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+    log_prob = log_prob - (2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))).sum(-1)
+    return torch.tanh(u), log_prob
+
+
+class SquashedGaussianActor(nn.Module):
+    """SAC policy: normalized observation -> mean and clamped log-std of a Gaussian, squashed by tanh."""
+
+    def __init__(self, normalizer: Normalizer, obs_size: int, action_size: int, hidden: tuple[int, ...],
+                 activation: str):
+        super().__init__()
+        self.normalizer = normalizer
+        self.action_size = action_size
+        self.net = EnsembleMLP(1, obs_size, hidden, 2 * action_size, activation)
+
+    def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, log_std) of the pre-squash Gaussian, each (B, A)."""
+        out = self.net(self.normalizer(obs).unsqueeze(0)).squeeze(0)
+        mean, log_std = out.split(self.action_size, dim=-1)
+        return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    def sample(self, obs: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterized action and its log-probability for standard-normal ``noise`` (B, A)."""
+        return squashed_gaussian(*self.distribution(obs), noise)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Deterministic action tanh(mean): what is evaluated and exported."""
+        return torch.tanh(self.distribution(obs)[0])
+
+
+class TwinCritic(nn.Module):
+    """``members`` independent Q(s, a) networks (clipped double Q: 2) as one fused ensemble."""
+
+    def __init__(self, normalizer: Normalizer, obs_size: int, action_size: int, hidden: tuple[int, ...],
+                 activation: str, members: int = 2, outputs: int = 1):
+        super().__init__()
+        self.normalizer = normalizer
+        self.members = members
+        self.net = EnsembleMLP(members, obs_size + action_size, hidden, outputs, activation)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """(members, B, outputs) values."""
+        x = torch.cat([self.normalizer(obs), action], dim=-1)
+        return self.net(x.expand(self.members, -1, -1))
+
+
+class RunningNormalizer(Normalizer):
+    """Observation normalization by running mean and variance over everything seen (parallel Welford merge)."""
+
+    def __init__(self, size: int, eps: float = 1e-8):
+        super().__init__(torch.zeros(size), torch.ones(size))
+        self.register_buffer("var", torch.ones(size))
+        self.register_buffer("count", torch.tensor(eps, dtype=torch.float64))
+        self.eps = eps
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        """Merge the statistics of a batch ``x`` (n, size) into the running ones."""
+        n = x.shape[0]
+        mean, var = x.mean(0), x.var(0, unbiased=False)
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean += delta * float(n / total)
+        self.var.copy_((self.var * float(self.count) + var * n + delta.square() * float(self.count * n / total))
+                       / float(total))
+        self.count.fill_(float(total))
+        self.std.copy_((self.var + self.eps).sqrt())
+
+
+class GaussianPolicy(nn.Module):
+    """Policy with a Gaussian of state-independent log-std, and a separate value network (PPO, A2C).
+
+    Policy and value are two ``hidden`` MLPs fused as one 2-member ensemble
+    (the value uses the first output of its member). Orthogonal init with
+    gains sqrt(2) (hidden), 0.01 (policy mean) and 1 (value), as in the PPO
+    reference code.
+    """
+
+    def __init__(self, normalizer: Normalizer, obs_size: int, action_size: int, hidden: tuple[int, ...],
+                 activation: str = "tanh", log_std_init: float = 0.0):
+        super().__init__()
+        self.normalizer = normalizer
+        self.net = EnsembleMLP(2, obs_size, hidden, action_size, activation)
+        self.log_std = nn.Parameter(torch.full((action_size,), log_std_init))
+        linears = [m for m in self.net if isinstance(m, EnsembleLinear)]
+        with torch.no_grad():
+            for layer in linears:
+                gains = (0.01, 1.0) if layer is linears[-1] else (math.sqrt(2), math.sqrt(2))
+                for member, gain in enumerate(gains):
+                    nn.init.orthogonal_(layer.weight[member].T, gain)
+                layer.bias.zero_()
+            linears[-1].weight[1, :, 1:] = 0.0  # unused value outputs
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean (B, A), value (B,))."""
+        out = self.net(self.normalizer(obs).unsqueeze(0).expand(2, -1, -1))
+        return out[0], out[1, :, 0]
+
+    def log_prob(self, mean: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """(B,) log N(action; mean, exp(log_std)^2), summed over action dimensions."""
+        z = (action - mean) * torch.exp(-self.log_std)
+        return (-0.5 * z.square()).sum(-1) - (self.log_std.sum() + 0.5 * math.log(2 * math.pi) * z.shape[-1])
+
+    def entropy(self) -> torch.Tensor:
+        """Entropy of the (state-independent) Gaussian, a scalar."""
+        return self.log_std.sum() + 0.5 * (1.0 + math.log(2 * math.pi)) * self.log_std.shape[0]

@@ -5,6 +5,10 @@ A method plugs in as an ``OffPolicyMethod``: it acts, updates from a
 env stepping, replay, update-to-data ratio, evaluation, logging, and atomic
 checkpoints that let a killed run resume where its last checkpoint left it
 (replay included, so the resumed run is the same run).
+
+Any gymnasium ``VectorEnv`` with same-step autoreset works (``gym_vector_env``
+makes one from an env id; ``ReachVectorEnv`` is one). Methods act in
+normalized actions [-1, 1], which the loop maps to the env's Box bounds.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
+import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.vector import AutoresetMode, VectorEnv
 
 
 @dataclass
@@ -53,15 +59,18 @@ class ReplayBuffer:
 
     def add(self, **fields: np.ndarray) -> None:
         n = len(fields["obs"])
-        idx = (torch.arange(n) + self.pos) % self.capacity
+        idx = slice(self.pos, self.pos + n) if self.pos + n <= self.capacity else \
+            (torch.arange(n) + self.pos) % self.capacity
         for k in self.FIELDS:
             self.data[k][idx] = torch.as_tensor(fields[k]).to(self.data[k].dtype).reshape(n, *self.data[k].shape[1:])
         self.pos = (self.pos + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
-        idx = torch.randint(0, self.size, (batch_size,), generator=generator)
-        return Batch(**{k: v[idx] for k, v in self.data.items()})
+    def sample(self, batch_size: int, generator: torch.Generator, rounds: int = 1) -> list[Batch]:
+        """``rounds`` independent minibatches (uniform, with replacement), gathered at once."""
+        idx = torch.randint(0, self.size, (rounds * batch_size,), generator=generator)
+        fields = {k: v[idx].split(batch_size) for k, v in self.data.items()}
+        return [Batch(**{k: v[i] for k, v in fields.items()}) for i in range(rounds)]
 
     def state_dict(self) -> dict:
         return {"size": self.size, "pos": self.pos, "data": {k: v[:self.size].clone() for k, v in self.data.items()}}
@@ -192,93 +201,215 @@ def crossed(step: int, advanced: int, interval: int) -> bool:
     return step // interval > (step - advanced) // interval
 
 
-def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], object], loop: LoopConfig,
+def gym_vector_env(env_id: str, num_envs: int, **kwargs) -> VectorEnv:
+    """``num_envs`` copies of a registered gymnasium env in this process, with same-step autoreset."""
+    return gym.make_vec(env_id, num_envs, vectorization_mode="sync",
+                        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}, **kwargs)
+
+
+def check_same_step_autoreset(env: VectorEnv) -> None:
+    """The loops read the last observation of an episode from ``info["final_obs"]`` (same-step autoreset)."""
+    mode = env.metadata.get("autoreset_mode")
+    if mode not in (AutoresetMode.SAME_STEP, AutoresetMode.SAME_STEP.value):
+        raise ValueError(f"env autoreset_mode is {mode!r}; the training loops need AutoresetMode.SAME_STEP "
+                         "(use gym_vector_env or vector_kwargs={'autoreset_mode': AutoresetMode.SAME_STEP})")
+
+
+def action_scaler(space: gym.spaces.Box) -> Callable[[np.ndarray], np.ndarray]:
+    """Map normalized actions (clipped to [-1, 1]) to the Box bounds of ``space``."""
+    low, high = space.low.astype(np.float32), space.high.astype(np.float32)
+    if np.all(low == -1) and np.all(high == 1):
+        return lambda a: np.clip(a, -1.0, 1.0)
+    return lambda a: low + (np.clip(a, -1.0, 1.0) + 1.0) * 0.5 * (high - low)
+
+
+def final_observations(next_obs: np.ndarray, done: np.ndarray, info: dict) -> np.ndarray:
+    """The observation each env reached this step: ``info["final_obs"]`` where an episode ended."""
+    if not done.any():
+        return next_obs
+    final = next_obs.copy()
+    final[done] = np.stack(info["final_obs"][done])
+    return final
+
+
+class EpisodeStats:
+    """Undiscounted return and length of each finished training episode, plus the reach env's end-of-episode info."""
+
+    def __init__(self, num_envs: int):
+        self.returns, self.lengths = np.zeros(num_envs), np.zeros(num_envs, dtype=np.int64)
+        self.finished: list[tuple[float, int]] = []
+        self.reach: list[tuple[float, float, float]] = []
+
+    def record(self, reward: np.ndarray, done: np.ndarray, info: dict) -> None:
+        self.returns += reward
+        self.lengths += 1
+        if done.any():
+            self.finished += zip(self.returns[done].tolist(), self.lengths[done].tolist())
+            self.returns[done], self.lengths[done] = 0.0, 0
+            fi = info.get("final_info", {})
+            if "all_done" in fi:
+                self.reach.append((fi["all_done"][done].mean(), fi["scores"][done].mean(), fi["errors"][done].mean()))
+
+    def pop(self) -> dict[str, float]:
+        """``train/`` metrics of the episodes finished since the last call."""
+        out = {}
+        if self.finished:
+            r, n = np.mean(self.finished, axis=0)
+            out = {"train/episode_return": r, "train/episode_length": n}
+        if self.reach:
+            s = np.mean(self.reach, axis=0)
+            out.update({"train/success": s[0], "train/mean_score": s[1], "train/mean_error": s[2]})
+        self.finished, self.reach = [], []
+        return out
+
+
+def env_rng_state(env: VectorEnv):
+    """The random state of the env's episode draws: ``ReachVectorEnv._rng`` or each sub-env's ``np_random``."""
+    if hasattr(env, "_rng"):
+        return env._rng.bit_generator.state
+    return [e.np_random.bit_generator.state for e in env.envs]
+
+
+def set_env_rng_state(env: VectorEnv, state) -> None:
+    if hasattr(env, "_rng"):
+        env._rng.bit_generator.state = state
+        return
+    for e, s in zip(env.envs, state):
+        e.np_random.bit_generator.state = s
+
+
+def evaluate_returns(policy: Callable[[np.ndarray], np.ndarray], make_env: Callable[[int], VectorEnv],
+                     episodes: int, seed: int) -> dict[str, float]:
+    """Mean and std of the undiscounted return of one episode in each of ``episodes`` envs."""
+    env = make_env(episodes)
+    to_env = action_scaler(env.single_action_space)
+    obs, _ = env.reset(seed=seed)
+    returns, running = np.zeros(episodes), np.ones(episodes, dtype=bool)
+    while running.any():
+        obs, reward, terminated, truncated, _ = env.step(to_env(policy(obs)))
+        returns += reward * running
+        running &= ~(terminated | truncated)
+    env.close()
+    return {"return_mean": float(returns.mean()), "return_std": float(returns.std())}
+
+
+class RunRecorder:
+    """What both training loops share: the resume check, config.json, metric rows with throughput, the progress
+    bar and atomic checkpoints (``run_config``, ``step`` and ``last_eval`` plus what the loop adds)."""
+
+    def __init__(self, out_dir: Path, run_config: dict, total_steps: int, progress: bool):
+        from tqdm import tqdm
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.ckpt_path, self.run_config = out_dir / "checkpoint.pt", run_config
+        self.resumed: dict | None = None
+        """The checkpoint this run resumes from, if any."""
+        if self.ckpt_path.exists():
+            self.resumed = torch.load(self.ckpt_path, weights_only=False)
+            if self.resumed["run_config"] != run_config:
+                raise ValueError(f"{self.ckpt_path} was made with a different config; use a new --out-dir or "
+                                 "delete it")
+            print(f"resuming {out_dir} from step {self.resumed['step']}", flush=True)
+        self.step = self.resumed["step"] if self.resumed else 0
+        self.last_eval: dict[str, float] = self.resumed["last_eval"] if self.resumed else {}
+        (out_dir / "config.json").write_text(json.dumps(run_config, indent=2))
+        self.logger = RunLogger(out_dir, self.resumed is not None)
+        self.logger.truncate(self.step)
+        self.bar = tqdm(total=total_steps, initial=self.step, disable=not progress, unit="step",
+                        dynamic_ncols=True, smoothing=0.05)
+        self._since = (time.perf_counter(), self.step)
+
+    def advance(self, steps: int) -> None:
+        self.step += steps
+        self.bar.update(steps)
+
+    def log(self, evaluation: dict[str, float], metrics: dict[str, float]) -> None:
+        """One row: ``eval/`` metrics, the loop's metrics and env steps per second since the last row."""
+        now = time.perf_counter()
+        self.last_eval = evaluation
+        row = {f"eval/{k}": v for k, v in evaluation.items()} | metrics
+        row["perf/steps_per_second"] = (self.step - self._since[1]) / (now - self._since[0])
+        self._since = (now, self.step)
+        self.logger.log(self.step, row)
+        self.bar.set_postfix({k: f"{v:.3g}" for k, v in list(evaluation.items())[:2]})
+
+    def save(self, **state) -> None:
+        save_checkpoint(self.ckpt_path, {"run_config": self.run_config, "step": self.step,
+                                         "last_eval": self.last_eval, **state})
+
+    def close(self) -> None:
+        self.bar.close()
+        self.logger.close()
+
+
+def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEnv], loop: LoopConfig,
                      out_dir: Path, seed: int, evaluate: Callable[[OffPolicyMethod], dict[str, float]],
-                     reward_of: Callable[[np.ndarray, dict], np.ndarray], run_config: dict,
+                     reward_of: Callable[[np.ndarray, dict], np.ndarray] | None, run_config: dict,
                      progress: bool = True) -> dict[str, float]:
     """Run (or resume) training; returns the last evaluation's metrics.
 
     ``reward_of(reward, info)`` turns an env step into the (N, n_rewards)
-    rewards the method learns from. With ``hindsight_copies`` the env's
-    ``relabel`` (lockstep episodes) adds goal-relabeled copies of each
+    rewards the method learns from (None: the env's scalar reward). A
+    truncated transition stores the episode's real last observation
+    (``info["final_obs"]``) and is not terminal; ``info["task"]``, when the
+    env gives it, is stored as the task index. With ``hindsight_copies`` the
+    env's ``relabel`` (lockstep episodes) adds goal-relabeled copies of each
     episode. Resumes from ``out_dir/checkpoint.pt`` if it exists and was made
     with the same ``run_config``.
     """
-    from tqdm import tqdm
-
     torch.set_num_threads(loop.torch_threads)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out_dir / "checkpoint.pt"
+    run = RunRecorder(out_dir, run_config, loop.total_steps, progress)
     env = make_env(loop.num_envs)
+    check_same_step_autoreset(env)
+    reward_of = reward_of or (lambda reward, info: reward[:, None])
+    to_env = action_scaler(env.single_action_space)
     transitions = loop.total_steps * (1 + loop.hindsight_copies)
     buffer = ReplayBuffer(min(loop.buffer_size, transitions), env.single_observation_space.shape[0],
                           env.single_action_space.shape[0], method.n_rewards)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    step, episode_stats, last_eval = 0, [], {}
-    resume = ckpt_path.exists()
-    if resume:
-        state = torch.load(ckpt_path, weights_only=False)
-        if state["run_config"] != run_config:
-            raise ValueError(f"{ckpt_path} was made with a different config; use a new --out-dir or delete it")
-        method.load_state_dict(state["method"])
-        buffer.load_state_dict(state["buffer"])
-        gen.set_state(state["torch_rng"])
-        rng.bit_generator.state = state["np_rng"]
-        env._rng.bit_generator.state = state["env_rng"]
-        step, last_eval = state["step"], state["last_eval"]
-        print(f"resuming {out_dir} from step {step}", flush=True)
-    (out_dir / "config.json").write_text(json.dumps(run_config, indent=2))
-    logger = RunLogger(out_dir, resume)
-    logger.truncate(step)
-    obs, _ = env.reset(seed=None if resume else seed)
+    if run.resumed:
+        method.load_state_dict(run.resumed["method"])
+        buffer.load_state_dict(run.resumed["buffer"])
+        gen.set_state(run.resumed["torch_rng"])
+        rng.bit_generator.state = run.resumed["np_rng"]
+        set_env_rng_state(env, run.resumed["env_rng"])
+    obs, _ = env.reset(seed=None if run.resumed else seed)
+    stats = EpisodeStats(loop.num_envs)
+    no_task = np.zeros(loop.num_envs, dtype=np.int64)
     episode: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    bar = tqdm(total=loop.total_steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
-               smoothing=0.05)
-    t_last, s_last = time.perf_counter(), step
-    while step < loop.total_steps:
-        noise = loop.noise_std(step)
-        action = method.act(obs, noise) if step >= loop.learning_starts else \
+    while run.step < loop.total_steps:
+        noise = loop.noise_std(run.step)
+        action = method.act(obs, noise) if run.step >= loop.learning_starts else \
             rng.uniform(-1, 1, (loop.num_envs, env.single_action_space.shape[0])).astype(np.float32)
-        next_obs, reward, terminated, truncated, info = env.step(action)
-        final_obs = info["final_obs"] if truncated.any() else next_obs
+        next_obs, reward, terminated, truncated, info = env.step(to_env(action))
+        done = terminated | truncated
+        final_obs = final_observations(next_obs, done, info)
         buffer.add(obs=obs, action=action, rewards=reward_of(reward, info), next_obs=final_obs,
-                   terminated=terminated, truncated=truncated, task=np.zeros(loop.num_envs))
+                   terminated=terminated, truncated=truncated, task=info.get("task", no_task))
+        stats.record(reward, done, info)
         if loop.hindsight_copies:
             episode.append((obs, action, final_obs))
         if truncated.any():
             for _ in range(loop.hindsight_copies):
                 add_relabeled(buffer, env, episode, rng, reward_of)
             episode.clear()
-            fi = info["final_info"]
-            episode_stats.append((fi["all_done"].mean(), fi["scores"].mean(), fi["errors"].mean()))
         obs = next_obs
-        step += loop.num_envs
-        bar.update(loop.num_envs)
-        if step >= loop.learning_starts and step % loop.update_every == 0:
-            for _ in range(loop.updates_per_round):
-                train_metrics = method.update(buffer.sample(loop.batch_size, gen))
-        done = step >= loop.total_steps
-        if crossed(step, loop.num_envs, loop.eval_every) or done:
-            last_eval = evaluate(method)
-            now = time.perf_counter()
-            metrics = {f"eval/{k}": v for k, v in last_eval.items()}
-            if episode_stats:
-                s = np.mean(episode_stats, axis=0)
-                metrics.update({"train/success": s[0], "train/mean_score": s[1], "train/mean_error": s[2]})
-                episode_stats.clear()
-            if step >= loop.learning_starts:
+        run.advance(loop.num_envs)
+        step = run.step
+        learning = step >= loop.learning_starts and loop.updates_per_round > 0
+        if learning and step % loop.update_every == 0:
+            for batch in buffer.sample(loop.batch_size, gen, loop.updates_per_round):
+                train_metrics = method.update(batch)
+        finished = step >= loop.total_steps
+        if crossed(step, loop.num_envs, loop.eval_every) or finished:
+            metrics = stats.pop() | {"train/noise_std": noise}
+            if learning:
                 metrics.update({f"train/{k}": float(v) for k, v in train_metrics.items()})
-            metrics.update({"train/noise_std": noise, "perf/steps_per_second": (step - s_last) / (now - t_last)})
-            t_last, s_last = now, step
-            logger.log(step, metrics)
-            bar.set_postfix(success=f"{last_eval.get('success_rate', float('nan')):.2f}",
-                            score=f"{last_eval.get('mean_score', float('nan')):.2f}")
-        if crossed(step, loop.num_envs, loop.checkpoint_every) or done:
-            save_checkpoint(ckpt_path, {"run_config": run_config, "method": method.state_dict(),
-                                        "buffer": buffer.state_dict(), "torch_rng": gen.get_state(),
-                                        "np_rng": rng.bit_generator.state, "env_rng": env._rng.bit_generator.state,
-                                        "step": step, "last_eval": last_eval})
-    bar.close()
-    logger.close()
-    return last_eval
+            run.log(evaluate(method), metrics)
+        if crossed(step, loop.num_envs, loop.checkpoint_every) or finished:
+            run.save(method=method.state_dict(), buffer=buffer.state_dict(), torch_rng=gen.get_state(),
+                     np_rng=rng.bit_generator.state, env_rng=env_rng_state(env))
+    run.close()
+    env.close()
+    return run.last_eval

@@ -1,0 +1,187 @@
+"""The on-policy core: vectorized rollouts, GAE(lambda), the shared loop, checkpoints, logs.
+
+A method plugs in as an ``OnPolicyMethod``: it owns a ``GaussianPolicy``
+(``policy``) and updates from a ``Rollout``. The loop collects
+``rollout_steps`` steps of ``num_envs`` envs into preallocated tensors,
+computes advantages, calls the update, then logs, evaluates and checkpoints
+like the off-policy loop (the same ``RunRecorder``: metric names, CSV and
+TensorBoard, atomic checkpoints, resume rule). Actions are normalized ([-1, 1] maps to the env's
+Box bounds); the Gaussian sample is stored unclipped and clipped only for
+the env, as in the PPO reference code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+from gymnasium.vector import VectorEnv
+
+from mtpolicy_training.algos.networks import GaussianPolicy
+from mtpolicy_training.algos.offpolicy import (EpisodeStats, RunRecorder, action_scaler, check_same_step_autoreset,
+                                               crossed, env_rng_state, set_env_rng_state)
+
+
+@dataclass
+class OnPolicyLoopConfig:
+    """Budget, rollout shape, advantage estimation and bookkeeping of an on-policy run."""
+
+    total_steps: int = 1_000_000
+    """Environment steps (summed over the parallel envs)."""
+    num_envs: int = 1
+    """Parallel envs stepped in lockstep."""
+    rollout_steps: int = 2048
+    """Steps per env in one rollout (a rollout holds rollout_steps * num_envs transitions)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda (1: Monte-Carlo returns, 0: one-step TD)."""
+    normalize_obs: bool = False
+    """Normalize observations by running mean/std (updated after each update, so a rollout is scored
+    with the statistics it was collected under)."""
+    eval_every: int = 50_000
+    """Environment steps between evaluations."""
+    checkpoint_every: int = 50_000
+    """Environment steps between checkpoints (taken at the end of the rollout that crosses the mark)."""
+    torch_threads: int = 1
+    """torch intra-op threads (small nets: 1 avoids thread overhead on 2 cores)."""
+
+    def validate(self) -> list[str]:
+        bad = [k for k in ("total_steps", "num_envs", "rollout_steps", "eval_every", "checkpoint_every",
+                           "torch_threads") if getattr(self, k) <= 0]
+        bad += [k for k in ("gamma", "gae_lambda") if not 0 <= getattr(self, k) <= 1]
+        return bad
+
+
+class Rollout:
+    """Preallocated (T, N, ...) tensors of one rollout, plus its advantages and returns."""
+
+    def __init__(self, steps: int, num_envs: int, obs_size: int, action_size: int):
+        def z(*shape: int) -> torch.Tensor:
+            return torch.zeros(steps, num_envs, *shape)
+
+        self.obs, self.actions, self.means = z(obs_size), z(action_size), z(action_size)
+        self.log_probs, self.values, self.rewards = z(), z(), z()
+        self.next_values = z()
+        """V of the observation each step reached (the final one where an episode was cut)."""
+        self.terminated = torch.zeros(steps, num_envs, dtype=torch.bool)
+        self.cut = torch.zeros(steps, num_envs, dtype=torch.bool)
+        """Episode truncated (and not terminated) at this step: ``next_values`` is V of its final observation."""
+        self.done = torch.zeros(steps, num_envs, dtype=torch.bool)
+        """Episode ended at this step (terminated or truncated): advantages do not flow across it."""
+        self.advantages, self.returns = z(), z()
+        self.steps, self.num_envs = steps, num_envs
+
+    def flat(self) -> dict[str, torch.Tensor]:
+        """The fields a loss needs, as (T * N, ...) views."""
+        n = self.steps * self.num_envs
+        return {k: getattr(self, k).reshape(n, *getattr(self, k).shape[2:])
+                for k in ("obs", "actions", "log_probs", "advantages", "returns")}
+
+
+def gae(rollout: Rollout, gamma: float, lam: float) -> None:
+    """Generalized advantage estimation (Schulman et al. 2016, Eq. 16) into ``rollout.advantages``/``returns``.
+
+    ``delta_t = r_t + gamma (1 - terminated_t) V(s'_t) - V(s_t)`` with s'_t the
+    observation step t reached, so a time-limit cut bootstraps from the value
+    of the episode's final observation; ``A_t = delta_t + gamma lambda
+    (1 - done_t) A_{t+1}``. Returns are ``A_t + V(s_t)`` (the value target).
+    """
+    r = rollout
+    delta = (r.rewards + gamma * (~r.terminated) * r.next_values - r.values).numpy()
+    carry = (gamma * lam * (~r.done)).numpy().astype(np.float32)
+    adv = r.advantages.numpy()
+    last = np.zeros(r.num_envs, dtype=np.float32)
+    for t in range(r.steps - 1, -1, -1):
+        last = delta[t] + carry[t] * last
+        adv[t] = last
+    torch.add(r.advantages, r.values, out=r.returns)
+
+
+class OnPolicyMethod(Protocol):
+    """What an on-policy method provides to the loop."""
+
+    policy: GaussianPolicy
+
+    def update(self, rollout: Rollout) -> dict[str, torch.Tensor]: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+def collect_rollout(policy: GaussianPolicy, env: VectorEnv, obs: np.ndarray, rollout: Rollout,
+                    to_env: Callable[[np.ndarray], np.ndarray], stats: EpisodeStats,
+                    generator: torch.Generator) -> np.ndarray:
+    """Fill ``rollout`` with ``rollout.steps`` lockstep steps from ``obs``; returns the observation after them.
+
+    Per step: one policy forward and the env step; the exploration noise is
+    drawn for the whole rollout at once, per-step results are written into
+    numpy views of the preallocated tensors, and log-probabilities are
+    computed for the whole rollout at the end.
+    """
+    r = rollout
+    torch.mul(torch.randn(r.actions.shape, generator=generator), policy.log_std.detach().exp(), out=r.actions)
+    obs_np, actions_np, rewards, terminated_np, done_np, cut_np = (
+        x.numpy() for x in (r.obs, r.actions, r.rewards, r.terminated, r.done, r.cut))
+    for t in range(r.steps):
+        obs_np[t] = obs
+        mean, r.values[t] = policy(r.obs[t])
+        r.means[t] = mean
+        actions_np[t] += mean.numpy()  # a = mean + std * noise
+        next_obs, rewards[t], terminated, truncated, info = env.step(to_env(actions_np[t]))
+        terminated_np[t], done_np[t] = terminated, terminated | truncated
+        cut_np[t] = cut = truncated & ~terminated
+        if cut.any():  # V of the final observation of episodes cut by the time limit
+            final = torch.as_tensor(np.stack(info["final_obs"][cut]), dtype=torch.float32)
+            r.next_values[t, r.cut[t]] = policy(final)[1]
+        stats.record(rewards[t], done_np[t], info)
+        obs = next_obs
+    r.log_probs.copy_(policy.log_prob(r.means, r.actions))
+    bootstrap = torch.cat([r.values[1:], policy(torch.as_tensor(obs, dtype=torch.float32))[1][None]])
+    torch.where(r.cut, r.next_values, bootstrap, out=r.next_values)
+    return obs
+
+
+def train_on_policy(method: OnPolicyMethod, make_env: Callable[[int], VectorEnv], loop: OnPolicyLoopConfig,
+                    out_dir: Path, seed: int, evaluate: Callable[[OnPolicyMethod], dict[str, float]],
+                    run_config: dict, progress: bool = True) -> dict[str, float]:
+    """Run (or resume) training; returns the last evaluation's metrics.
+
+    Resumes from ``out_dir/checkpoint.pt`` if it exists and was made with the
+    same ``run_config`` (at a rollout boundary; episodes restart).
+    """
+    torch.set_num_threads(loop.torch_threads)
+    run = RunRecorder(out_dir, run_config, loop.total_steps, progress)
+    env = make_env(loop.num_envs)
+    check_same_step_autoreset(env)
+    to_env = action_scaler(env.single_action_space)
+    rollout = Rollout(loop.rollout_steps, loop.num_envs, env.single_observation_space.shape[0],
+                      env.single_action_space.shape[0])
+    gen = torch.Generator().manual_seed(seed)
+    if run.resumed:
+        method.load_state_dict(run.resumed["method"])
+        gen.set_state(run.resumed["torch_rng"])
+        set_env_rng_state(env, run.resumed["env_rng"])
+    obs, _ = env.reset(seed=None if run.resumed else seed)
+    stats = EpisodeStats(loop.num_envs)
+    per_rollout = loop.rollout_steps * loop.num_envs
+    while run.step < loop.total_steps:
+        with torch.no_grad():
+            obs = collect_rollout(method.policy, env, obs, rollout, to_env, stats, gen)
+        gae(rollout, loop.gamma, loop.gae_lambda)
+        train_metrics = method.update(rollout)
+        if loop.normalize_obs:
+            method.policy.normalizer.update(rollout.obs.reshape(per_rollout, -1))
+        run.advance(per_rollout)
+        finished = run.step >= loop.total_steps
+        if crossed(run.step, per_rollout, loop.eval_every) or finished:
+            run.log(evaluate(method), stats.pop() | {f"train/{k}": float(v) for k, v in train_metrics.items()})
+        if crossed(run.step, per_rollout, loop.checkpoint_every) or finished:
+            run.save(method=method.state_dict(), torch_rng=gen.get_state(), env_rng=env_rng_state(env))
+    run.close()
+    env.close()
+    return run.last_eval
