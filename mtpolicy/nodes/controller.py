@@ -64,7 +64,7 @@ class PolicyController(Node):
         self.params = p = ParamSet(self, PARAMS, on_change=self._on_params_set)
         self.policy = _load_policy(p.model)
         contract = self.policy.contract
-        self.spec = spec = load_robot(p.robot or contract.robot)
+        self.spec = spec = load_robot(p.robot or contract.robot, list(contract.end_effectors))  # the model's tasks
         joints = [j for j in p.joints if j] or list(contract.joints)
         self.policy.check(spec, joints)  # ModelMismatch => run_node refuses to start, naming it
         self.joints = joints

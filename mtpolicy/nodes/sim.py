@@ -2,7 +2,9 @@
 
 Subscribes the controller's command topic (``std_msgs/Float64MultiArray``,
 one value per joint in the order of the ``joints`` parameter) and sets the
-velocity actuators' ``ctrl`` (rad/s); publishes ``/joint_states`` at
+velocity actuators' ``ctrl`` (rad/s); actuated joints not in ``joints`` (a
+humanoid's legs and head, which its reach policy does not drive) are held at
+velocity 0. Publishes ``/joint_states`` of every actuated joint at
 ``publish_rate_hz`` with the simulation paced to ``real_time_factor`` times
 wall-clock time. Wrong-length or non-finite commands are rejected with a
 warning and the robot holds still (zero velocity); so it does when no command
@@ -42,7 +44,10 @@ MAX_LAG = 0.25
 
 PARAMS = [
     Param("robot", "planar8", "robot name or MJCF path", read_only=True),
-    Param("joints", [], "order of the values in a command (default: the robot's actuator order)", read_only=True),
+    Param("end_effectors", [], "end-effector sites of an MJCF path (default: every site), for goals and markers",
+          read_only=True),
+    Param("joints", [], "the commanded joints, in command order (default: the robot's reach joints in actuator "
+          "order); other actuated joints are held", read_only=True),
     Param("command_topic", DEFAULT_COMMAND_TOPIC, "Float64MultiArray joint-velocity command topic", read_only=True),
     Param("publish_rate_hz", 100.0, "/joint_states rate in Hz (wall clock)", positive, read_only=True),
     Param("real_time_factor", 1.0, "simulated seconds per wall-clock second", positive),
@@ -63,19 +68,20 @@ class MujocoSim(Node):
     def __init__(self) -> None:
         super().__init__("sim")
         self.params = p = ParamSet(self, PARAMS)
-        self.spec = spec = load_robot(p.robot)
+        self.spec = spec = load_robot(p.robot, [e for e in p.end_effectors if e] or None)
         self.model = spec.load_model()
         self.data = mujoco.MjData(self.model)
         self.kin = Kinematics(spec)
         m = self.model
-        self._qpos_adr = self.kin.qpos_adr
-        self._dof_adr = self.kin.dof_adr
-        actuator_of = {m.joint(int(m.actuator_trnid[a, 0])).name: a for a in range(m.nu)}
-        joints = list(p.joints) or list(spec.joint_names)
-        if sorted(joints) != sorted(spec.joint_names):
-            raise StartupError(f"'joints' {joints} is not a permutation of robot {spec.name!r} joints "
-                               f"{list(spec.joint_names)}")
-        self._actuators = np.array([actuator_of[j] for j in joints])
+        published = list(spec.joint_names + spec.held_joints)
+        joints = [j for j in p.joints if j] or list(spec.joint_names)
+        if len(set(joints)) != len(joints) or not set(joints) <= set(published):
+            raise StartupError(f"'joints' {joints} must be distinct actuated joints of robot {spec.name!r}: "
+                               f"{published}")
+        self._actuators = spec.actuator_ids(m, joints)
+        self._published_actuators = spec.actuator_ids(m, published)
+        self._published_qpos_adr = np.array([m.jnt_qposadr[m.joint(j).id] for j in published])
+        self._published_dof_adr = np.array([m.jnt_dofadr[m.joint(j).id] for j in published])
         self._initial_q = np.array(p.initial_q, dtype=np.float64)
         if self._initial_q.size not in (0, spec.n_joints) or not np.all(np.isfinite(self._initial_q)):
             raise StartupError(f"'initial_q' needs {spec.n_joints} finite values (or none), got {p.initial_q}")
@@ -85,7 +91,7 @@ class MujocoSim(Node):
         self._stale_logged = False
         self._rejection_log = ReasonLog(self)
 
-        self._state = JointState(name=list(spec.joint_names))
+        self._state = JointState(name=published)
         self._state_pub = self.create_publisher(JointState, JOINT_STATES_TOPIC, STATE_PUB_QOS)
         self._marker_pub = self.create_publisher(MarkerArray, "~/markers", MARKER_QOS)
         self.create_subscription(Float64MultiArray, p.command_topic, self._on_command, COMMAND_QOS)
@@ -106,7 +112,7 @@ class MujocoSim(Node):
         m, d = self.model, self.data
         mujoco.mj_resetDataKeyframe(m, d, 0) if m.nkey else mujoco.mj_resetData(m, d)
         if self._initial_q.size:
-            d.qpos[self._qpos_adr] = self._initial_q
+            d.qpos[self.kin.qpos_adr] = self._initial_q
         d.ctrl[:] = 0.0
         mujoco.mj_forward(m, d)
         self._anchor = (time.monotonic(), d.time)
@@ -146,13 +152,13 @@ class MujocoSim(Node):
             mujoco.mj_step(self.model, self.data)
         st = self._state
         st.header.stamp = self.get_clock().now().to_msg()
-        st.position = self.data.qpos[self._qpos_adr].tolist()
-        st.velocity = self.data.qvel[self._dof_adr].tolist()
-        st.effort = self.data.actuator_force.tolist()  # actuator order is robot joint order
+        st.position = self.data.qpos[self._published_qpos_adr].tolist()
+        st.velocity = self.data.qvel[self._published_dof_adr].tolist()
+        st.effort = self.data.actuator_force[self._published_actuators].tolist()
         self._state_pub.publish(st)
 
     def ee_positions(self) -> np.ndarray:
-        return self.kin.ee_positions(self.data.qpos[self._qpos_adr])
+        return self.kin.ee_positions(self.data.qpos[self.kin.qpos_adr])
 
     def _publish_markers(self) -> None:
         markers = sphere_markers(self.spec.base_body, "sim_end_effectors", self.ee_positions(), self._colors,

@@ -3,12 +3,22 @@
 A robot is an MJCF file. Everything the rest of the stack needs is derived
 from the compiled model, never written down twice:
 
-* the actuated joints, in actuator order, with position limits (joint
-  ``range``) and velocity limits (velocity actuator ``ctrlrange``);
+* the actuated joints on some end effector's chain, in actuator order, with
+  position limits (joint ``range``) and velocity limits (velocity actuator
+  ``ctrlrange``): the joints a reach policy commands. Actuated joints on no
+  chain (a humanoid's legs and head) are *held*: commanded velocity 0;
 * the end effectors (sites) and, for each, the actuated joints on the
   kinematic chain from the robot's base to it;
 * the shared joints (on more than one chain: DiGrad's ``a_s``) and the
   dedicated ones (``a_i^d``).
+
+A URDF works too: MuJoCo compiles it, and ``compile_model`` adds what a URDF
+cannot say in MuJoCo's terms -- a velocity servo per joint with a ``<limit
+velocity>`` (ctrlrange = that limit, kv such that the URDF ``effort`` is
+reached at a 10 % velocity error) and the implicit-fast integrator they need,
+a site at every link's origin named after the link (so links can be end
+effectors), gravity compensation on every link, and no fusing of fixed-joint
+links.
 
 Positions (end effectors, goals) are expressed in the robot's base frame: the
 frame of the root body that carries the joints, which is also the
@@ -18,6 +28,7 @@ frame of the root body that carries the joints, which is also the
 from __future__ import annotations
 
 import hashlib
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +55,7 @@ class RobotSpec:
     base_body: str
     """Root body of the robot; its frame is the frame of every position."""
     joint_names: tuple[str, ...]
-    """Actuated joints, in actuator (= action) order."""
+    """Actuated joints on an end-effector chain, in actuator (= action) order."""
     joint_limits: np.ndarray
     """(n_joints, 2) lower and upper position limits in rad."""
     velocity_limits: np.ndarray
@@ -53,6 +64,8 @@ class RobotSpec:
     """End-effector site names; one reach task each."""
     chain_mask: np.ndarray
     """(n_end_effectors, n_joints) bool: joint j is on the chain of task i."""
+    held_joints: tuple[str, ...] = ()
+    """Actuated joints on no end-effector chain, held still (velocity 0) in the reach tasks."""
 
     @property
     def n_joints(self) -> int:
@@ -68,7 +81,12 @@ class RobotSpec:
         return self.chain_mask.sum(axis=0) > 1
 
     def load_model(self) -> mujoco.MjModel:
-        return mujoco.MjModel.from_xml_path(str(self.scene_path))
+        return compile_model(self.scene_path)
+
+    def actuator_ids(self, model: mujoco.MjModel, joints: list[str] | tuple[str, ...] | None = None) -> np.ndarray:
+        """Index of the actuator driving each of ``joints`` (default: ``joint_names``), in that order."""
+        actuator_of = {model.joint(int(model.actuator_trnid[a, 0])).name: a for a in range(model.nu)}
+        return np.array([actuator_of[j] for j in (self.joint_names if joints is None else joints)], dtype=int)
 
     @classmethod
     def from_mjcf(cls, path: str | Path, end_effectors: list[str] | tuple[str, ...] | None = None,
@@ -81,7 +99,7 @@ class RobotSpec:
         the contract (defaults to ``path``).
         """
         path = Path(path).resolve()
-        model = mujoco.MjModel.from_xml_path(str(path))
+        model = compile_model(path)
         robot_file = Path(robot_file).resolve() if robot_file else path
         sha = hashlib.sha256(robot_file.read_bytes()).hexdigest()
 
@@ -127,6 +145,10 @@ class RobotSpec:
                 body = int(model.body_parentid[body])
             if not mask[i].any():
                 raise RobotSpecError(f"end effector {site!r} has no actuated joint on its chain")
+        on_chain = mask.any(axis=0)
+        held = tuple(model.joint(j).name for j, keep in zip(joint_ids, on_chain) if not keep)
+        joint_ids = [j for j, keep in zip(joint_ids, on_chain) if keep]
+        vel_limits, limits, mask = np.array(vel_limits)[on_chain], limits[on_chain], mask[:, on_chain]
 
         roots = {int(model.body_rootid[model.jnt_bodyid[j]]) for j in joint_ids}
         if len(roots) != 1:
@@ -135,11 +157,41 @@ class RobotSpec:
         return cls(name=name or model.names[:model.names.index(b"\0")].decode() or path.stem,
                    scene_path=path, mjcf_sha256=sha, base_body=base,
                    joint_names=tuple(model.joint(j).name for j in joint_ids),
-                   joint_limits=limits, velocity_limits=np.array(vel_limits),
-                   end_effectors=tuple(site_names), chain_mask=mask)
+                   joint_limits=limits, velocity_limits=vel_limits,
+                   end_effectors=tuple(site_names), chain_mask=mask, held_joints=held)
 
 
-SHIPPED_END_EFFECTORS = {"planar8": ("ee_1", "ee_2", "ee_3")}
+URDF_KV_EFFORT_FRACTION = 0.1
+"""URDF velocity servos reach the joint's ``effort`` limit at this fraction of its velocity limit as error."""
+
+
+def compile_model(path: str | Path) -> mujoco.MjModel:
+    """The MuJoCo model of an MJCF, or of a URDF made drivable (see the module docstring)."""
+    path = Path(path)
+    if path.suffix.lower() != ".urdf":
+        return mujoco.MjModel.from_xml_path(str(path))
+    spec = mujoco.MjSpec.from_file(str(path))
+    spec.compiler.fusestatic = False
+    spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST  # stiff velocity servos need it
+    for body in spec.worldbody.find_all(mujoco.mjtObj.mjOBJ_BODY):
+        body.gravcomp = 1.0
+        body.add_site(name=body.name)
+    for joint in ET.parse(path).getroot().iter("joint"):
+        limit = joint.find("limit")
+        if joint.get("type") not in ("revolute", "continuous", "prismatic") or limit is None \
+                or limit.get("velocity") is None:
+            continue
+        velocity, effort = float(limit.get("velocity")), float(limit.get("effort", "0"))
+        if velocity <= 0 or effort <= 0:
+            raise RobotSpecError(f"{path}: joint {joint.get('name')!r} needs <limit velocity> and effort > 0")
+        kv = effort / (URDF_KV_EFFORT_FRACTION * velocity)
+        spec.add_actuator(name=joint.get("name"), target=joint.get("name"), trntype=mujoco.mjtTrn.mjTRN_JOINT,
+                          ctrlrange=[-velocity, velocity], gainprm=[kv] + [0] * 9, biasprm=[0, 0, -kv] + [0] * 7,
+                          gaintype=mujoco.mjtGain.mjGAIN_FIXED, biastype=mujoco.mjtBias.mjBIAS_AFFINE)
+    return spec.compile()
+
+
+SHIPPED_END_EFFECTORS = {"planar8": ("ee_1", "ee_2", "ee_3"), "humanoid": ("left_hand", "right_hand")}
 """End effectors of each shipped robot, in task order."""
 
 
@@ -148,7 +200,7 @@ def shipped_robots() -> list[str]:
 
 
 def load_robot(name_or_path: str | Path, end_effectors: list[str] | None = None) -> RobotSpec:
-    """A shipped robot by name (``planar8``), or any MJCF/URDF file by path."""
+    """A shipped robot by name (``planar8``, ``humanoid``), or any MJCF/URDF file by path."""
     folder = ROBOTS_DIR / str(name_or_path)
     if (folder / "robot.xml").is_file():
         return RobotSpec.from_mjcf(folder / "scene.xml", end_effectors or SHIPPED_END_EFFECTORS.get(folder.name),

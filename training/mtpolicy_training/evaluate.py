@@ -24,8 +24,12 @@ Controller = Callable[[np.ndarray], np.ndarray]
 
 
 def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int = 500,
-                   seed: int = HELD_OUT_SEED, tolerance: float = 0.02) -> dict[str, float]:
-    """Success rate, per-end-effector median / p90 final error, mean score and time to reach."""
+                   seed: int = HELD_OUT_SEED, tolerance: float | None = None) -> dict[str, float]:
+    """Success rate, per-end-effector median / p90 final error, mean score and time to reach.
+
+    ``tolerance`` (m) defaults to the env's ``reach_tolerance``.
+    """
+    tolerance = config.reach_tolerance if tolerance is None else tolerance
     env = ReachVectorEnv(n_goal_sets, config, time_limit=False)
     obs, info = env.reset(seed=seed)
     first_reach = np.full(n_goal_sets, -1)

@@ -22,7 +22,9 @@ and ``done_i = error_i <= reach_tolerance`` after the step:
 ``reward_mode`` picks which one is the scalar reward; ``info`` always holds
 ``task_rewards`` (per task), ``ddpg_reward``, ``errors``, ``scores``
 (``-log(error_i)``) and ``all_done``. Episodes never terminate; they are
-truncated after ``max_episode_steps``. Start configurations are uniform within
+truncated after ``max_episode_steps``. Only the joints on an end-effector chain
+act (``RobotSpec.joint_names``); the robot's other actuated joints stay at the
+home keyframe (velocity 0). Start configurations are uniform within
 the joint limits; a goal set is the end-effector positions of one random
 configuration within ``goal_joint_range`` of the start (``sample_configurations``),
 so every goal set is reachable at once by a local move.
@@ -42,18 +44,26 @@ from mtpolicy.observation import ObservationLayout, observe
 from mtpolicy.robots import RobotSpec, load_robot
 
 
+DEFAULT_REACH_TOLERANCE = 0.02
+"""Reach tolerance (m) of every robot not in ``REACH_TOLERANCE``."""
+REACH_TOLERANCE = {"humanoid": 0.03}
+"""Reach tolerance (m) per shipped robot where it differs (the humanoid's hands: 3 cm, as its issue asks)."""
+
+
 @dataclass(frozen=True)
 class ReachConfig:
     """Reach task settings shared by training, evaluation and export."""
 
     robot: str = "planar8"
     """Shipped robot name or path to an MJCF/URDF."""
+    end_effectors: tuple[str, ...] = ()
+    """End-effector sites (or bodies with one site), in task order (empty: the shipped robot's, else every site)."""
     control_period: float = 0.05
     """Seconds per env step (policy rate 20 Hz); a multiple of the MJCF timestep."""
     max_episode_steps: int = 60
     """Steps per episode (3 s at 20 Hz); a time-limit cut, never a terminal state."""
-    reach_tolerance: float = 0.02
-    """An end effector within this distance (m) of its goal has done its task."""
+    reach_tolerance: float | None = None
+    """An end effector within this distance (m) of its goal has done its task (None: the robot's default)."""
     error_scale: float = 1.0
     """Reward per metre of error when not done (negative)."""
     task_done_reward: float = 0.1
@@ -66,6 +76,9 @@ class ReachConfig:
     """Goal configurations lie within this many rad per joint of the start (None: anywhere in the limits)."""
 
     def __post_init__(self):
+        if self.reach_tolerance is None:  # derived once: the resolved value is what a run records
+            object.__setattr__(self, "reach_tolerance", REACH_TOLERANCE.get(self.robot, DEFAULT_REACH_TOLERANCE))
+        object.__setattr__(self, "end_effectors", tuple(self.end_effectors))
         checks = {
             "control_period": self.control_period > 0, "max_episode_steps": self.max_episode_steps > 0,
             "reach_tolerance": self.reach_tolerance > 0, "error_scale": self.error_scale > 0,
@@ -86,7 +99,7 @@ class ReachVectorEnv(VectorEnv):
                  time_limit: bool = True):
         self.config = config
         self.time_limit = time_limit
-        self.spec = spec or load_robot(config.robot)
+        self.spec = spec or load_robot(config.robot, list(config.end_effectors) or None)
         self.model = self.spec.load_model()
         substeps = config.control_period / self.model.opt.timestep
         if abs(substeps - round(substeps)) > 1e-6:
@@ -106,6 +119,7 @@ class ReachVectorEnv(VectorEnv):
         self.steps = 0
         self._rng = np.random.default_rng()
         self._qadr = self.kin.qpos_adr
+        self._actuators = self.spec.actuator_ids(self.model)
 
     # --- state access -----------------------------------------------------------------
     def joint_positions(self) -> np.ndarray:
@@ -126,7 +140,7 @@ class ReachVectorEnv(VectorEnv):
             goals = self.kin.ee_positions_batch(self._goal_configurations(self._rng, q0))
         self.goals = np.asarray(goals, dtype=np.float64).reshape(self.num_envs, self.spec.n_tasks, 3)
         for d, q in zip(self.datas, q0):
-            mujoco.mj_resetData(self.model, d)
+            mujoco.mj_resetDataKeyframe(self.model, d, 0) if self.model.nkey else mujoco.mj_resetData(self.model, d)
             d.qpos[self._qadr] = q
             mujoco.mj_kinematics(self.model, d)
         self.steps = 0
@@ -139,7 +153,7 @@ class ReachVectorEnv(VectorEnv):
     def step(self, actions: np.ndarray):
         vel = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0) * self.spec.velocity_limits
         for d, v in zip(self.datas, vel):
-            d.ctrl[:] = v
+            d.ctrl[self._actuators] = v
             mujoco.mj_step(self.model, d, nstep=self.substeps)
             mujoco.mj_kinematics(self.model, d)
         self.steps += 1
