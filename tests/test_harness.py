@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 
@@ -122,9 +121,9 @@ def test_grid_runs_in_the_local_pool_resumes_and_updates_the_readme(tmp_path, ca
 
 
 @pytest.fixture
-def local_ray():
-    """A Ray instance on loopback for this test (the env var makes Ray use 127.0.0.1 as the node address)."""
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when ray is first imported
+def local_ray(monkeypatch):
+    """A Ray instance on loopback for this test: with cluster mode off, Ray takes 127.0.0.1 as the node address."""
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read when ray is first imported
     import ray
 
     context = ray.init(num_cpus=2, include_dashboard=False, object_store_memory=128 * 2**20)
