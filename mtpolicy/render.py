@@ -71,7 +71,8 @@ def reach_and_render(robot: str, path: str | Path, seed: int = 0, model: str | N
                      control_period: float = 0.05, size: int = 720, goal_radius: float = 0.06) -> np.ndarray:
     """Drive ``robot`` from its home keyframe to goal set ``seed`` and render the end; returns the errors (m).
 
-    The camera looks at the MJCF's ``<statistic center>``; goals are translucent spheres of ``goal_radius`` (m), so a reached goal shows as a halo around its end effector.
+    The camera looks at the MJCF's ``<statistic center>``; goals are translucent spheres of
+    ``goal_radius`` (m), so a reached goal shows as a halo around its end effector.
 
     The goal set is the first of ``sample_goal_sets(seed)`` (what ``mtpolicy goals --seed`` publishes
     first). The controller is the ONNX policy ``model`` (path or shipped name), or the damped-least-squares

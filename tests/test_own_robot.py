@@ -99,14 +99,15 @@ def test_recipe_from_model_file_to_running_controller(spawn, robot_monitor, tmp_
     spawn("goals", [mtpolicy, "goals", "--robot", str(YARM / "robot.xml"), "--count", "1", "--period", "20",
                     "--xyz", *(f"{v:.4f}" for v in goals.ravel())])
     monitor = robot_monitor(spec)
-    moving = lambda: len(monitor.commands) > 5 and np.any(monitor.commands[-1][1])  # noqa: E731
-    assert monitor.wait_until(moving, 60.0), launch.output()[-4000:]
-    start = monitor.q.copy()
-    monitor.spin_for(1.0)
+
+    def commanding() -> bool:
+        return monitor.states > 0 and len(monitor.commands) > 5 and bool(np.any(monitor.commands[-1][1]))
+    assert monitor.wait_until(commanding, 60.0), launch.output()[-4000:]
+    start = monitor.q.copy()  # the commands move the simulated robot:
+    assert monitor.wait_until(lambda: np.abs(monitor.q - start).max() > 1e-3, 5.0), (start, monitor.q)
     out = launch.output()
     assert "policy policy.onnx (digrad" in out and "on robot 'yarm'" in out, out[-4000:]
     assert "joint states and goals present: running the policy" in out, out[-4000:]
     assert "refusing" not in out and "Traceback" not in out and "command rejected" not in out, out[-4000:]
     assert all(len(c) == 8 and np.all(np.isfinite(c)) for _, c in monitor.commands)
-    assert np.abs(monitor.q - start).max() > 1e-3, (start, monitor.q)  # the commands move the simulated robot
-    assert np.allclose(monitor.goals, goals, atol=1e-4)
+    assert monitor.wait_until(lambda: np.allclose(monitor.goals, goals, atol=1e-4), 10.0), monitor.goals
