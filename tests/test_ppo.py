@@ -59,6 +59,10 @@ def test_rollout_bootstraps_from_the_final_observation_of_a_cut_episode():
     assert not torch.allclose(r.next_values[4], r.values[5])
     torch.testing.assert_close(r.next_values[:4], r.values[1:5])
     torch.testing.assert_close(r.log_probs, ppo.policy.log_prob(r.means, r.actions))
+    with torch.no_grad():  # the rollout's numpy policy is the torch policy
+        mean, value = ppo.policy(r.obs.flatten(0, 1))
+    torch.testing.assert_close(r.means, mean.reshape(8, 2, 6))
+    torch.testing.assert_close(r.values, value.reshape(8, 2))
 
 
 def plain_copy(policy, member: int) -> nn.Sequential:

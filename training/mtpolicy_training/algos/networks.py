@@ -9,7 +9,9 @@ task) costs about one network's Python overhead.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -23,6 +25,10 @@ class CReLU(nn.Module):
 
 ACTIVATIONS = {"crelu": (CReLU, 2), "relu": (nn.ReLU, 1), "tanh": (nn.Tanh, 1)}
 """name -> (module, output width multiplier)."""
+
+NUMPY_ACTIVATIONS = {CReLU: lambda x: np.concatenate([np.maximum(x, 0), np.maximum(-x, 0)], axis=-1),
+                     nn.ReLU: lambda x: np.maximum(x, 0), nn.Tanh: np.tanh}
+"""The same activations on numpy arrays (``EnsembleMLP.numpy_forward``)."""
 
 
 class EnsembleLinear(nn.Module):
@@ -50,6 +56,41 @@ class EnsembleMLP(nn.Sequential):
             width = h * widen
         layers.append(EnsembleLinear(members, width, out_features))
         super().__init__(*layers)
+
+    def numpy_forward(self) -> Callable[[np.ndarray], np.ndarray]:
+        """This MLP as a numpy function (B, in) or (E, B, in) -> (E, B, out) on float32 arrays.
+
+        It reads the parameters' memory (no copy), so in-place optimizer steps
+        and ``load_state_dict`` show through. For per-step inference on a few
+        observations, where torch's per-op overhead costs more than the math;
+        equal to ``forward`` up to float rounding (tests/test_ppo.py).
+        """
+        steps = [(m.weight.detach().numpy(), m.bias.detach().numpy()) if isinstance(m, EnsembleLinear)
+                 else NUMPY_ACTIVATIONS[type(m)] for m in self]
+
+        def forward(x: np.ndarray) -> np.ndarray:
+            for step in steps:
+                x = np.matmul(x, step[0]) + step[1] if isinstance(step, tuple) else step(x)
+            return x
+        return forward
+
+
+def flatten_parameters(params: list[nn.Parameter]) -> nn.Parameter:
+    """One contiguous parameter holding ``params``, each of which becomes a view of it.
+
+    The flat parameter's ``.grad`` is preallocated: fill it with
+    ``torch.cat([g.reshape(-1) for g in grads], out=flat.grad)``. An optimizer
+    over the flat parameter then steps every one of them in one kernel, and the
+    global gradient norm is one reduction: for small networks, where per-tensor
+    overhead costs more than the arithmetic.
+    """
+    flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
+    flat.grad = torch.zeros_like(flat)
+    offset = 0
+    for p in params:
+        p.data = flat.data[offset:offset + p.numel()].view_as(p)
+        offset += p.numel()
+    return flat
 
 
 class Normalizer(nn.Module):
@@ -228,6 +269,15 @@ class GaussianPolicy(nn.Module):
         """(mean (B, A), value (B,))."""
         out = self.net(self.normalizer(obs).unsqueeze(0).expand(2, -1, -1))
         return out[0], out[1, :, 0]
+
+    def numpy_forward(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """``forward`` as a numpy function of float32 observations (B, obs), for rollouts (see EnsembleMLP)."""
+        mean, std, net = self.normalizer.mean.numpy(), self.normalizer.std.numpy(), self.net.numpy_forward()
+
+        def forward(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            out = net((obs - mean) / std)
+            return out[0], out[1, :, 0]
+        return forward
 
     def log_prob(self, mean: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """(B,) log N(action; mean, exp(log_std)^2), summed over action dimensions."""

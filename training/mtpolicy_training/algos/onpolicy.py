@@ -118,31 +118,32 @@ def collect_rollout(policy: GaussianPolicy, env: VectorEnv, obs: np.ndarray, rol
                     generator: torch.Generator) -> np.ndarray:
     """Fill ``rollout`` with ``rollout.steps`` lockstep steps from ``obs``; returns the observation after them.
 
-    Per step: one policy forward and the env step; the exploration noise is
-    drawn for the whole rollout at once, per-step results are written into
-    numpy views of the preallocated tensors, and log-probabilities are
-    computed for the whole rollout at the end.
+    Per step: the policy (as a numpy function: a few small matmuls, no torch
+    op overhead) and the env step, written into numpy views of the
+    preallocated tensors. The exploration noise is drawn for the whole
+    rollout at once and the log-probabilities computed for all of it at the
+    end, in torch.
     """
     r = rollout
+    act = policy.numpy_forward()
     torch.mul(torch.randn(r.actions.shape, generator=generator), policy.log_std.detach().exp(), out=r.actions)
-    obs_np, actions_np, rewards, terminated_np, done_np, cut_np = (
-        x.numpy() for x in (r.obs, r.actions, r.rewards, r.terminated, r.done, r.cut))
+    obs_np, actions, means, values, next_values, rewards, terminated_np, done_np, cut_np = (
+        x.numpy() for x in (r.obs, r.actions, r.means, r.values, r.next_values, r.rewards, r.terminated, r.done,
+                            r.cut))
     for t in range(r.steps):
         obs_np[t] = obs
-        mean, r.values[t] = policy(r.obs[t])
-        r.means[t] = mean
-        actions_np[t] += mean.numpy()  # a = mean + std * noise
-        next_obs, rewards[t], terminated, truncated, info = env.step(to_env(actions_np[t]))
+        means[t], values[t] = act(obs_np[t])
+        actions[t] += means[t]  # a = mean + std * noise
+        next_obs, rewards[t], terminated, truncated, info = env.step(to_env(actions[t]))
         terminated_np[t], done_np[t] = terminated, terminated | truncated
         cut_np[t] = cut = truncated & ~terminated
         if cut.any():  # V of the final observation of episodes cut by the time limit
-            final = torch.as_tensor(np.stack(info["final_obs"][cut]), dtype=torch.float32)
-            r.next_values[t, r.cut[t]] = policy(final)[1]
+            next_values[t, cut] = act(np.stack(info["final_obs"][cut]).astype(np.float32))[1]
         stats.record(rewards[t], done_np[t], info)
         obs = next_obs
+    next_values[:-1] = np.where(cut_np[:-1], next_values[:-1], values[1:])
+    next_values[-1] = np.where(cut_np[-1], next_values[-1], act(np.asarray(obs, dtype=np.float32))[1])
     r.log_probs.copy_(policy.log_prob(r.means, r.actions))
-    bootstrap = torch.cat([r.values[1:], policy(torch.as_tensor(obs, dtype=torch.float32))[1][None]])
-    torch.where(r.cut, r.next_values, bootstrap, out=r.next_values)
     return obs
 
 

@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from mtpolicy_training.algos.networks import GaussianPolicy, RunningNormalizer
+from mtpolicy_training.algos.networks import GaussianPolicy, RunningNormalizer, flatten_parameters
 from mtpolicy_training.algos.onpolicy import Rollout
 
 
@@ -76,7 +76,8 @@ class PPO:
         self.config = config
         self.policy = self.make_policy(obs_size, action_size)
         self.params = list(self.policy.parameters())
-        self.optimizer = torch.optim.Adam(self.params, lr=config.lr, eps=config.adam_eps, fused=True)
+        self.flat = flatten_parameters(self.params)
+        self.optimizer = torch.optim.Adam([self.flat], lr=config.lr, eps=config.adam_eps, fused=True)
         self.generator = torch.Generator().manual_seed(seed)
         """Draws the minibatch shuffles."""
 
@@ -91,38 +92,52 @@ class PPO:
         return self.policy(torch.as_tensor(obs, dtype=torch.float32))[0].numpy()
 
     def losses(self, mb: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Per-sample loss (B,): Eq. 4's clipped surrogate + vf_coef * value error - ent_coef * entropy."""
+        """Per-sample loss (B,): Eq. 4's clipped surrogate + vf_coef * value error - ent_coef * entropy.
+
+        ``mb["advantages"]`` arrive normalized when ``normalize_advantage`` (see ``update``).
+        """
         c = self.config
         mean, value = self.policy(mb["obs"])
         adv = mb["advantages"]
-        if c.normalize_advantage:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         ratio = torch.exp(self.policy.log_prob(mean, mb["actions"]) - mb["log_probs"])
         surrogate = torch.min(ratio * adv, ratio.clamp(1 - c.clip, 1 + c.clip) * adv)
         return -surrogate + c.vf_coef * (value - mb["returns"]).square() - c.ent_coef * self.policy.entropy()
 
     def apply_gradients(self, losses: torch.Tensor) -> torch.Tensor:
-        """One Adam step on the minibatch mean of ``losses`` with global norm clipping; returns the mean."""
+        """One Adam step on the minibatch mean of ``losses`` with global norm clipping; returns the mean.
+
+        Gradients land in the one flat gradient tensor, so the norm, the clip
+        and the Adam step are one kernel each.
+        """
         loss = losses.mean()
-        for p, g in zip(self.params, torch.autograd.grad(loss, self.params)):
-            p.grad = g
-        if self.config.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm, foreach=True)
+        grad = self.flat.grad
+        torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, self.params)], out=grad)
+        if self.config.max_grad_norm:  # as torch.nn.utils.clip_grad_norm_
+            grad.mul_((self.config.max_grad_norm / (grad.norm() + 1e-6)).clamp(max=1.0))
         self.optimizer.step()
         return loss.detach()
 
     def update(self, rollout: Rollout) -> dict[str, torch.Tensor]:
-        """``epochs`` x (rollout size / minibatch_size) steps; each epoch gathers one shuffled copy of the rollout."""
+        """``epochs`` x (rollout size / minibatch_size) steps.
+
+        Each epoch gathers one shuffled copy of the rollout and, with
+        ``normalize_advantage``, standardizes the advantages of all its
+        minibatches at once (each by its own mean and std).
+        """
+        c = self.config
         data = rollout.flat()
         n = data["obs"].shape[0]
         total = torch.zeros(())
-        for _ in range(self.config.epochs):
+        for _ in range(c.epochs):
             perm = torch.randperm(n, generator=self.generator)
-            shuffled = {k: v[perm].split(self.config.minibatch_size) for k, v in data.items()}
-            for i in range(n // self.config.minibatch_size):
-                total += self.apply_gradients(self.losses({k: v[i] for k, v in shuffled.items()}))
-        steps = self.config.epochs * (n // self.config.minibatch_size)
-        return {"loss": total / steps, "log_std": self.policy.log_std.detach().mean()}
+            shuffled = {k: v[perm] for k, v in data.items()}
+            if c.normalize_advantage:
+                adv = shuffled["advantages"].view(-1, c.minibatch_size)
+                shuffled["advantages"] = ((adv - adv.mean(1, keepdim=True)) / (adv.std(1, keepdim=True) + 1e-8)).view(-1)
+            minibatches = {k: v.split(c.minibatch_size) for k, v in shuffled.items()}
+            for i in range(n // c.minibatch_size):
+                total += self.apply_gradients(self.losses({k: v[i] for k, v in minibatches.items()}))
+        return {"loss": total / (c.epochs * (n // c.minibatch_size)), "log_std": self.policy.log_std.detach().mean()}
 
     def state_dict(self) -> dict:
         return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),

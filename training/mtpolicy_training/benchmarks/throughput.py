@@ -1,0 +1,243 @@
+"""Env steps per second of our SAC and PPO against Stable-Baselines3's, same settings, side by side.
+
+    python -m mtpolicy_training.benchmarks.throughput --repeats 3
+
+For each algorithm (SAC, PPO) and env (HalfCheetah-v5, planar8) it trains
+ours and SB3's for the same fixed step budget with the same network sizes,
+batch size, update-to-data ratio, number of envs and one torch thread, each
+run in a fresh subprocess. The two runs of a pair alternate (ours first in
+even repeats, SB3 first in odd ones), so both see the same machine load;
+the ratio ours / SB3 is taken per pair and its median over repeats printed
+with the medians of steps/s (and, as a check less sensitive to other jobs on
+the machine, the ratio of steps per process CPU second). Steps/s is the
+budget over the wall time of the training call (``train_off_policy`` / ``train_on_policy`` vs ``learn``),
+construction excluded; our loops' bookkeeping (CSV, TensorBoard, final
+checkpoint) is inside it, evaluation is off for both. Writes ``results.json``
+and ``table.md`` to ``out_dir``. Needs the ``[bench]`` extra (SB3).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import tyro
+
+ENVS = ("halfcheetah", "planar8")
+ALGOS = ("sac", "ppo")
+
+
+@dataclass
+class ThroughputConfig:
+    """What to measure and where to write it."""
+
+    algos: list[str] = field(default_factory=lambda: list(ALGOS))
+    """Algorithms to measure (sac, ppo)."""
+    envs: list[str] = field(default_factory=lambda: list(ENVS))
+    """Envs to measure on (halfcheetah = HalfCheetah-v5, planar8 = the reach env)."""
+    repeats: int = 3
+    """Pairs of runs (ours, SB3) per algorithm and env."""
+    sac_steps: int = 2000
+    """Env steps per SAC run (learning starts after one batch)."""
+    ppo_steps: int = 8192
+    """Env steps per PPO run (a multiple of the rollout size)."""
+    sac_hidden: tuple[int, ...] = (256, 256)
+    """SAC actor and critic hidden sizes (SB3's default)."""
+    sac_batch_size: int = 256
+    """SAC minibatch size (SB3's default)."""
+    sac_num_envs: int = 1
+    """SAC parallel envs; one update per env step (update-to-data ratio 1, SB3's default)."""
+    ppo_hidden: tuple[int, ...] = (64, 64)
+    """PPO policy and value hidden sizes (SB3's default)."""
+    ppo_num_envs: int = 1
+    """PPO parallel envs."""
+    ppo_rollout: int = 2048
+    """PPO transitions per rollout (over all envs), SB3's n_steps * n_envs."""
+    ppo_minibatch_size: int = 64
+    """PPO minibatch size (SB3's default)."""
+    ppo_epochs: int = 10
+    """PPO epochs per rollout (SB3's default)."""
+    out_dir: Path = Path("benchmarks/results/throughput")
+    """Where results.json and table.md go."""
+
+    def __post_init__(self):
+        bad = [k for k in ("repeats", "sac_steps", "ppo_steps", "sac_batch_size", "sac_num_envs", "ppo_num_envs",
+                           "ppo_rollout", "ppo_minibatch_size", "ppo_epochs") if getattr(self, k) <= 0]
+        bad += [f"algos ({a})" for a in self.algos if a not in ALGOS]
+        bad += [f"envs ({e})" for e in self.envs if e not in ENVS]
+        if self.ppo_rollout % (self.ppo_num_envs * self.ppo_minibatch_size) or self.ppo_steps % self.ppo_rollout:
+            bad.append("ppo_rollout (a multiple of ppo_num_envs * ppo_minibatch_size dividing ppo_steps)")
+        if bad:
+            raise ValueError("invalid ThroughputConfig value(s): " + ", ".join(bad))
+
+
+def reach_single_env():
+    """The planar8 reach env with its time limit, as SB3 gets it."""
+    import gymnasium as gym
+
+    from mtpolicy_training.envs.reach import ReachConfig, ReachEnv
+
+    return gym.wrappers.TimeLimit(ReachEnv(), ReachConfig().max_episode_steps)
+
+
+def sb3_vec_env(env: str, n: int):
+    from stable_baselines3.common.env_util import make_vec_env
+
+    return make_vec_env("HalfCheetah-v5" if env == "halfcheetah" else reach_single_env, n_envs=n, seed=0)
+
+
+def our_vec_env(env: str):
+    from mtpolicy_training.algos.offpolicy import gym_vector_env
+    from mtpolicy_training.envs.reach import ReachVectorEnv
+
+    return (lambda n: gym_vector_env("HalfCheetah-v5", n)) if env == "halfcheetah" else ReachVectorEnv
+
+
+def timed(train) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of ``train()``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    train()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def run_ours(algo: str, env: str, c: ThroughputConfig, out_dir: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of our training call."""
+    from mtpolicy_training.algos.offpolicy import LoopConfig, train_off_policy
+    from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, train_on_policy
+    from mtpolicy_training.algos.ppo import PPO, PPOConfig
+    from mtpolicy_training.algos.sac import SAC, SACConfig
+
+    make_env = our_vec_env(env)
+    probe = make_env(1)
+    obs_size, act_size = probe.single_observation_space.shape[0], probe.single_action_space.shape[0]
+    no_eval = lambda m: {}
+    if algo == "sac":
+        n = c.sac_num_envs
+        method = SAC(SACConfig(hidden=c.sac_hidden), obs_size, act_size)
+        loop = LoopConfig(total_steps=c.sac_steps, num_envs=n, batch_size=c.sac_batch_size, update_every=n,
+                          updates_per_round=n, buffer_size=c.sac_steps, learning_starts=c.sac_batch_size,
+                          eval_every=10 * c.sac_steps, checkpoint_every=10 * c.sac_steps)
+        return timed(lambda: train_off_policy(method, make_env, loop, out_dir, 0, no_eval, None, {}, progress=False))
+    n = c.ppo_num_envs
+    method = PPO(PPOConfig(hidden=c.ppo_hidden, epochs=c.ppo_epochs, minibatch_size=c.ppo_minibatch_size),
+                 obs_size, act_size, c.ppo_rollout)
+    loop = OnPolicyLoopConfig(total_steps=c.ppo_steps, num_envs=n, rollout_steps=c.ppo_rollout // n,
+                              eval_every=10 * c.ppo_steps, checkpoint_every=10 * c.ppo_steps)
+    return timed(lambda: train_on_policy(method, make_env, loop, out_dir, 0, no_eval, {}, progress=False))
+
+
+def run_sb3(algo: str, env: str, c: ThroughputConfig) -> tuple[float, float]:
+    """Wall and CPU seconds of SB3's ``learn`` with the same settings."""
+    from stable_baselines3 import PPO, SAC
+
+    if algo == "sac":
+        n = c.sac_num_envs
+        model = SAC("MlpPolicy", sb3_vec_env(env, n), learning_starts=c.sac_batch_size, batch_size=c.sac_batch_size,
+                    buffer_size=c.sac_steps, train_freq=1, gradient_steps=n,
+                    policy_kwargs={"net_arch": list(c.sac_hidden)}, device="cpu", seed=0)
+        budget = c.sac_steps
+    else:
+        n = c.ppo_num_envs
+        model = PPO("MlpPolicy", sb3_vec_env(env, n), n_steps=c.ppo_rollout // n, batch_size=c.ppo_minibatch_size,
+                    n_epochs=c.ppo_epochs, policy_kwargs={"net_arch": list(c.ppo_hidden)}, device="cpu", seed=0)
+        budget = c.ppo_steps
+    return timed(lambda: model.learn(budget))
+
+
+def worker(spec: dict) -> None:
+    """One measurement in this process; prints its JSON result."""
+    import torch
+
+    torch.set_num_threads(1)
+    c = ThroughputConfig(**{k: tuple(v) if k.endswith("hidden") else v for k, v in spec["config"].items()
+                            if k != "out_dir"})
+    with tempfile.TemporaryDirectory() as tmp:
+        wall, cpu = run_ours(spec["algo"], spec["env"], c, Path(tmp)) if spec["impl"] == "ours" else \
+            run_sb3(spec["algo"], spec["env"], c)
+    steps = c.sac_steps if spec["algo"] == "sac" else c.ppo_steps
+    print(json.dumps({"seconds": wall, "cpu_seconds": cpu, "steps_per_second": steps / wall,
+                      "steps_per_cpu_second": steps / cpu}))
+
+
+def measure(impl: str, algo: str, env: str, c: ThroughputConfig) -> dict:
+    spec = {"impl": impl, "algo": algo, "env": env, "config": json.loads(json.dumps(asdict(c), default=str))}
+    threads = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    r = subprocess.run([sys.executable, "-m", "mtpolicy_training.benchmarks.throughput", "--worker", json.dumps(spec)],
+                       capture_output=True, text=True, env={**os.environ, **threads}, check=False)
+    if r.returncode != 0:
+        raise RuntimeError(f"{impl} {algo} {env} failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def settings_text(algo: str, c: ThroughputConfig) -> str:
+    if algo == "sac":
+        return (f"hidden {c.sac_hidden}, batch {c.sac_batch_size}, {c.sac_num_envs} env(s), UTD 1, "
+                f"{c.sac_steps} steps")
+    return (f"hidden {c.ppo_hidden}, rollout {c.ppo_rollout}, minibatch {c.ppo_minibatch_size}, "
+            f"{c.ppo_epochs} epochs, {c.ppo_num_envs} env(s), {c.ppo_steps} steps")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        worker(json.loads(argv[1]))
+        return
+    c = tyro.cli(ThroughputConfig, args=argv)
+    command = "python -m mtpolicy_training.benchmarks.throughput " + shlex.join(argv)
+    import stable_baselines3
+    import torch
+
+    rows = []
+    load_before = os.getloadavg()
+    for algo in c.algos:
+        for env in c.envs:
+            pairs = []
+            for r in range(c.repeats):
+                order = ("ours", "sb3") if r % 2 == 0 else ("sb3", "ours")
+                got = {impl: measure(impl, algo, env, c) for impl in order}
+                pairs.append(got)
+                print(f"{algo} {env} repeat {r}: ours {got['ours']['steps_per_second']:.1f} steps/s, "
+                      f"sb3 {got['sb3']['steps_per_second']:.1f} steps/s, ratio "
+                      f"{got['ours']['steps_per_second'] / got['sb3']['steps_per_second']:.2f}", flush=True)
+            ratios = [p["ours"]["steps_per_second"] / p["sb3"]["steps_per_second"] for p in pairs]
+            cpu_ratios = [p["ours"]["steps_per_cpu_second"] / p["sb3"]["steps_per_cpu_second"] for p in pairs]
+            rows.append({"algo": algo, "env": env, "settings": settings_text(algo, c),
+                         "ours_steps_per_second": statistics.median(p["ours"]["steps_per_second"] for p in pairs),
+                         "sb3_steps_per_second": statistics.median(p["sb3"]["steps_per_second"] for p in pairs),
+                         "ratio_median": statistics.median(ratios), "ratio_min": min(ratios),
+                         "ratio_max": max(ratios), "cpu_ratio_median": statistics.median(cpu_ratios),
+                         "pairs": pairs})
+    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+               "load_average_before": load_before, "load_average_after": os.getloadavg(),
+               "torch": torch.__version__, "stable_baselines3": stable_baselines3.__version__,
+               "python": platform.python_version(), "torch_threads": 1}
+    result = {"command": command, "config": json.loads(json.dumps(asdict(c), default=str)), "machine": machine,
+              "rows": rows, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    c.out_dir.mkdir(parents=True, exist_ok=True)
+    (c.out_dir / "results.json").write_text(json.dumps(result, indent=2))
+    table = [("| algo | env | settings | ours steps/s | SB3 steps/s | ours / SB3 (median, min-max) | "
+              "ours / SB3 per CPU second |"), "|---|---|---|---|---|---|---|"]
+    table += [f"| {r['algo'].upper()} | {r['env']} | {r['settings']} | {r['ours_steps_per_second']:.1f} | "
+              f"{r['sb3_steps_per_second']:.1f} | **{r['ratio_median']:.2f}x** ({r['ratio_min']:.2f}-"
+              f"{r['ratio_max']:.2f}) | {r['cpu_ratio_median']:.2f}x |" for r in rows]
+    text = "\n".join(table)
+    (c.out_dir / "table.md").write_text(
+        f"# Throughput: ours vs Stable-Baselines3 (env steps per second)\n\n{text}\n\n"
+        f"Medians over {c.repeats} alternating pairs of runs, one torch thread each, measured {result['date']} on "
+        f"{machine['cores']} cores (load average before {load_before[0]:.2f}, after {machine['load_average_after'][0]:.2f}; "
+        f"the machine was shared with other jobs, so compare the ratios, not the absolute rates). "
+        f"torch {machine['torch']}, SB3 {machine['stable_baselines3']}.\n\nReproduce:\n\n    {command}\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
