@@ -12,12 +12,14 @@ with the medians of steps/s (and, as a check less sensitive to other jobs on
 the machine, the ratio of steps per process CPU second). Steps/s is the
 budget over the wall time of the training call (``train_off_policy`` / ``train_on_policy`` vs ``learn``),
 construction excluded; our loops' bookkeeping (CSV, TensorBoard, final
-checkpoint) is inside it, evaluation is off for both. Writes ``results.json``
+checkpoint) is inside it, evaluation is off for both, module imports are done
+before it for both. Writes ``results.json``
 and ``table.md`` to ``out_dir``. Needs the ``[bench]`` extra (SB3).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
@@ -153,13 +155,54 @@ def run_sb3(algo: str, env: str, c: ThroughputConfig) -> tuple[float, float]:
     return timed(lambda: model.learn(budget))
 
 
+def sac_gemm_list(obs: int, act: int, c: ThroughputConfig) -> list[tuple[int, int, int, bool]]:
+    """(M, K, N, first operand transposed) of every matrix product of one SAC update (ours; SB3 has more).
+
+    Forward: the actor on s and s', the twin critics on (s', a'), (s, a) and
+    (s, pi(s)). Backward: the critics' weight and hidden-input gradients for
+    the critic loss, their input gradients for the actor loss, the actor's
+    weight and hidden-input gradients.
+    """
+    b, widths = c.sac_batch_size, c.sac_hidden
+    actor = list(zip((obs, *widths), (*widths, 2 * act)))
+    critic = list(zip((obs + act, *widths), (*widths, 1)))
+    forward = [(b, i, o, False) for i, o in actor] * 2 + [(b, i, o, False) for i, o in critic] * 6
+    critic_grads = ([(i, b, o, True) for i, o in critic] + [(b, o, i, False) for i, o in critic[1:]]) * 2
+    through_critic = [(b, o, i, False) for i, o in critic] * 2
+    actor_grads = [(i, b, o, True) for i, o in actor] + [(b, o, i, False) for i, o in actor[1:]]
+    return forward + critic_grads + through_critic + actor_grads
+
+
+def gemm_floor_cpu_ms(obs: int, act: int, c: ThroughputConfig, repeats: int = 50) -> float:
+    """CPU ms of the bare matrix products of one SAC update (``sac_gemm_list``): no update can cost less."""
+    import torch
+
+    mats = [(torch.randn(k, m).T if transposed else torch.randn(m, k), torch.randn(k, n))
+            for m, k, n, transposed in sac_gemm_list(obs, act, c)]
+    for a, b in mats:
+        torch.mm(a, b)
+    start = time.process_time()
+    for _ in range(repeats):
+        for a, b in mats:
+            torch.mm(a, b)
+    return (time.process_time() - start) / repeats * 1e3
+
+
 def worker(spec: dict) -> None:
     """One measurement in this process; prints its JSON result."""
     import torch
 
+    for module in ("torch.utils.tensorboard", "tqdm"):  # imported before the timed call, as SB3's own modules are
+        importlib.import_module(module)
+
     torch.set_num_threads(1)
     c = ThroughputConfig(**{k: tuple(v) if k.endswith("hidden") else v for k, v in spec["config"].items()
                             if k != "out_dir"})
+    if spec["impl"] == "gemm_floor":
+        space = our_vec_env(spec["env"])(1)
+        obs, act = space.single_observation_space.shape[0], space.single_action_space.shape[0]
+        print(json.dumps({"gemm_floor_cpu_ms": gemm_floor_cpu_ms(obs, act, c)}))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         wall, cpu = run_ours(spec["algo"], spec["env"], c, Path(tmp)) if spec["impl"] == "ours" else \
             run_sb3(spec["algo"], spec["env"], c)
@@ -210,12 +253,21 @@ def main(argv: list[str] | None = None) -> None:
                       f"{got['ours']['steps_per_second'] / got['sb3']['steps_per_second']:.2f}", flush=True)
             ratios = [p["ours"]["steps_per_second"] / p["sb3"]["steps_per_second"] for p in pairs]
             cpu_ratios = [p["ours"]["steps_per_cpu_second"] / p["sb3"]["steps_per_cpu_second"] for p in pairs]
-            rows.append({"algo": algo, "env": env, "settings": settings_text(algo, c),
-                         "ours_steps_per_second": statistics.median(p["ours"]["steps_per_second"] for p in pairs),
-                         "sb3_steps_per_second": statistics.median(p["sb3"]["steps_per_second"] for p in pairs),
-                         "ratio_median": statistics.median(ratios), "ratio_min": min(ratios),
-                         "ratio_max": max(ratios), "cpu_ratio_median": statistics.median(cpu_ratios),
-                         "pairs": pairs})
+            row = {"algo": algo, "env": env, "settings": settings_text(algo, c),
+                   "ours_steps_per_second": statistics.median(p["ours"]["steps_per_second"] for p in pairs),
+                   "sb3_steps_per_second": statistics.median(p["sb3"]["steps_per_second"] for p in pairs),
+                   "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+                   "cpu_ratio_median": statistics.median(cpu_ratios), "pairs": pairs}
+            if algo == "sac":  # any SAC spends at least updates x GEMM floor: SB3's CPU time over that bounds the ratio
+                floor = measure("gemm_floor", algo, env, c)["gemm_floor_cpu_ms"]
+                updates = c.sac_steps - c.sac_batch_size  # learning starts after one batch
+                sb3_ms = statistics.median(p["sb3"]["cpu_seconds"] for p in pairs) * 1e3 / updates
+                ours_ms = statistics.median(p["ours"]["cpu_seconds"] for p in pairs) * 1e3 / updates
+                row.update({"gemm_floor_cpu_ms_per_update": floor, "sb3_cpu_ms_per_update": sb3_ms,
+                            "ours_cpu_ms_per_update": ours_ms, "ratio_bound_from_gemm_floor": sb3_ms / floor})
+                print(f"sac {env}: CPU ms per update (run CPU time / updates) ours {ours_ms:.2f}, SB3 {sb3_ms:.2f}; "
+                      f"GEMM floor {floor:.2f}, so ours / SB3 <= {sb3_ms / floor:.2f}", flush=True)
+            rows.append(row)
     machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                "load_average_before": load_before, "load_average_after": os.getloadavg(),
                "torch": torch.__version__, "stable_baselines3": stable_baselines3.__version__,
@@ -230,6 +282,14 @@ def main(argv: list[str] | None = None) -> None:
               f"{r['sb3_steps_per_second']:.1f} | **{r['ratio_median']:.2f}x** ({r['ratio_min']:.2f}-"
               f"{r['ratio_max']:.2f}) | {r['cpu_ratio_median']:.2f}x |" for r in rows]
     text = "\n".join(table)
+    bounds = [f"- SAC {r['env']}: CPU ms per update (a run's CPU time over its updates) ours "
+              f"{r['ours_cpu_ms_per_update']:.2f}, SB3 {r['sb3_cpu_ms_per_update']:.2f}; the bare matrix products "
+              f"of one update take "
+              f"{r['gemm_floor_cpu_ms_per_update']:.2f} ms, so at these settings no SAC can beat SB3 by more than "
+              f"{r['ratio_bound_from_gemm_floor']:.2f}x" for r in rows if "gemm_floor_cpu_ms_per_update" in r]
+    if bounds:
+        text += ("\n\nSAC at an update-to-data ratio of 1 is bound by matrix products (``sac_gemm_list``):\n\n"
+                 + "\n".join(bounds))
     (c.out_dir / "table.md").write_text(
         f"# Throughput: ours vs Stable-Baselines3 (env steps per second)\n\n{text}\n\n"
         f"Medians over {c.repeats} alternating pairs of runs, one torch thread each, measured {result['date']} on "
