@@ -34,7 +34,7 @@ class CardConfig:
     """The command that reproduces the run."""
 
 
-def plot_curve(metrics_csv: Path, png: Path) -> None:
+def plot_curve(metrics_csv: Path, png: Path, tolerance: float) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -43,7 +43,7 @@ def plot_curve(metrics_csv: Path, png: Path) -> None:
     steps = [float(r["step"]) for r in rows]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
     a1.plot(steps, [float(r["eval/success_rate"]) for r in rows])
-    a1.set(title="success rate (all EEs within 0.02 m)", xlabel="env steps", ylim=(0, 1.02))
+    a1.set(title=f"success rate (all EEs within {tolerance} m)", xlabel="env steps", ylim=(0, 1.02))
     scores = [k for k in rows[0] if k.startswith("eval/score_")]
     for k in scores:
         a2.plot(steps, [float(r[k]) for r in rows], label=k.removeprefix("eval/score_"))
@@ -63,7 +63,7 @@ def main() -> None:
     onnx_path = MODELS_DIR / f"{cfg.name}.onnx"
     shutil.copyfile(cfg.run / "policy.onnx", onnx_path)
     contract = OnnxPolicy(onnx_path).contract
-    plot_curve(cfg.run / "metrics.csv", MODELS_DIR / f"{cfg.name}_curve.png")
+    plot_curve(cfg.run / "metrics.csv", MODELS_DIR / f"{cfg.name}_curve.png", env.reach_tolerance)
     rows = ["success_rate", "mean_score", "time_to_reach_median"] + \
            [k for k in ev if k.startswith(("error_median", "error_p90", "score_"))]
     table = "\n".join(f"| {k} | {ev[k]:.4f} | {dls[k]:.4f} |" for k in rows)
@@ -75,8 +75,9 @@ output: joint velocities in rad/s, limits {list(contract.velocity_limits)}.
 
 ## Evaluation
 500 held-out goal sets (seed of `mtpolicy_training.evaluate.HELD_OUT_SEED`), random start
-configurations, {env.max_episode_steps} steps of {env.control_period} s; success = every end effector
-within 0.02 m at the end of the episode; time to reach = first time all are within 0.02 m
+configurations, goal configurations within {env.goal_joint_range} rad per joint of the start,
+{env.max_episode_steps} steps of {env.control_period} s; success = every end effector within
+{env.reach_tolerance} m at the end of the episode; time to reach = first time all are within {env.reach_tolerance} m
 (median over successes, s). Baseline: damped least squares (`mtpolicy.dls`) on the same goal sets
 under the same velocity limits.
 
