@@ -142,15 +142,20 @@ def reach_train_config(setting_args: list[str], task_set: str, seed: int, budget
     return tyro.cli(TrainConfig, args=args, config=(tyro.conf.FlagConversionOff,))
 
 
-def check_reach_overrides(setting_args: list[str], task_set: str, overrides: dict[str, str]) -> None:
-    fixed = sorted(k for k in overrides if k.replace("-", "_") in REACH_FIXED)
-    if fixed:
-        raise ValueError(f"overrides: {fixed} are set by the grid (cell, budget_steps, method), not by overrides")
+def check_overrides(overrides: dict[str, str], fixed: set[str], parse: Callable[[], object], cli: str) -> None:
+    """Overrides may not set what the grid sets (``fixed`` fields), and ``parse()`` (tyro, of module ``cli``)
+    must accept them."""
+    if taken := sorted(k for k in overrides if k.replace("-", "_") in fixed):
+        raise ValueError(f"overrides: {taken} are set by the grid (cell, budget_steps, method), not by overrides")
     try:
-        reach_train_config(setting_args, task_set, 1, 1, Path("."), overrides)
+        parse()
     except SystemExit:  # tyro has printed which option it does not know
-        raise ValueError(f"overrides: {overrides} are not all options of mtpolicy_training.train "
-                         "(see its --help)") from None
+        raise ValueError(f"overrides: {overrides} are not all options of {cli} (see its --help)") from None
+
+
+def check_reach_overrides(setting_args: list[str], task_set: str, overrides: dict[str, str]) -> None:
+    check_overrides(overrides, REACH_FIXED, lambda: reach_train_config(setting_args, task_set, 1, 1, Path("."),
+                                                                       overrides), "mtpolicy_training.train")
 
 
 def train_reach(setting_args: list[str], task_set: str, seed: int, budget_steps: int, out_dir: Path,
@@ -186,6 +191,180 @@ def evaluate_dls(task_set: str, seed: int, budget_steps: int, out_dir: Path, ove
 
 
 register_task_set("planar8", per_task_metric="score", headline_metrics=("success_rate", "mean_score"))
+
+
+# ---------------------------------------------------------------- PPO joint training + specialization (Table I)
+
+SPECIALIZATION_SETTINGS = {
+    "ppo-sp0": ["--method.sp", "0"],
+    "ppo-jt0-sp100": ["--method.jt", "0", "--method.sp", "100"],
+    "ppo-random-jt400k-sp25": ["--method.jt", "400000", "--method.sp", "25", "--method.selection", "random"],
+    "ppo-append": ["--method.sp", "0", "--method.task-input", "True"],
+    **{f"ppo-jt{jt // 1000}k-sp{sp}": ["--method.jt", str(jt), "--method.sp", str(sp)]
+       for jt in (80_000, 400_000, 800_000) for sp in (5, 25, 50)},
+}
+"""The rows of Table I of the joint-training paper as ``mtpolicy_training.train_specialization`` options."""
+
+SPECIALIZATION_TASK_SETS = ("hoppers3", "walker-fwd-bwd", "hopper-mass-3", "hopper-mass-8", "hopper-mass-14")
+
+SPECIALIZATION_ROLLOUT_STEPS = {"walker-fwd-bwd": 1344}
+"""Steps per env of the 6 envs: the paper's batch of 8000 (biped) or 4000 (the rest: 672) rounded up to 64s."""
+
+SPECIALIZATION_FIXED = {"task_set", "seed", "out_dir", "loop.total_steps", "progress", "method.jt", "method.sp",
+                        "method.selection", "method.task_input"}
+"""SpecializationTrainConfig fields the grid sets itself (cell, budget, setting); overrides may not touch them."""
+
+
+def specialization_train_config(setting_args: list[str], task_set: str, seed: int, budget_steps: int,
+                                out_dir: Path, overrides: dict[str, str]):
+    """The ``SpecializationTrainConfig`` of a cell (the paper's batch size per task set unless overridden)."""
+    from mtpolicy_training.train_specialization import SpecializationTrainConfig
+
+    args = [*setting_args, "--task-set", task_set, "--seed", str(seed), "--loop.total-steps", str(budget_steps),
+            "--loop.rollout-steps", str(SPECIALIZATION_ROLLOUT_STEPS.get(task_set, 672)), "--out-dir", str(out_dir),
+            "--progress", "False", *override_args(overrides)]
+    return tyro.cli(SpecializationTrainConfig, args=args, config=(tyro.conf.FlagConversionOff,))
+
+
+def check_specialization_overrides(setting_args: list[str], task_set: str, overrides: dict[str, str]) -> None:
+    check_overrides(overrides, SPECIALIZATION_FIXED,
+                    lambda: specialization_train_config(setting_args, task_set, 1, 1, Path("."), overrides),
+                    "mtpolicy_training.train_specialization")
+
+
+def train_specialization(setting_args: list[str], task_set: str, seed: int, budget_steps: int, out_dir: Path,
+                         overrides: dict[str, str]) -> None:
+    """One ``mtpolicy_training.train_specialization`` run (it resumes from ``out_dir/checkpoint.pt``)."""
+    from mtpolicy_training.train_specialization import run
+
+    run(specialization_train_config(setting_args, task_set, seed, budget_steps, out_dir, overrides))
+
+
+for _setting, _args in SPECIALIZATION_SETTINGS.items():
+    register_method(_setting, SPECIALIZATION_TASK_SETS, functools.partial(check_specialization_overrides, _args))(
+        functools.partial(train_specialization, _args))
+for _task_set in SPECIALIZATION_TASK_SETS:
+    register_task_set(_task_set, per_task_metric="return", headline_metrics=("mean_return",))
+
+
+# ---------------------------------------------------------------- D-Grad paper's SAC family (MT10, planar8)
+
+SAC_FAMILY_METHODS = ("mtsac", "mh-sac", "dgrad-a", "dgrad-o")
+"""``mtpolicy_training.train_sac_family --algo.method`` values."""
+
+SAC_FAMILY_FIXED = {"task_set", "seed", "out_dir", "loop.total_steps", "progress", "algo.method"}
+"""SACFamilyTrainConfig fields the grid sets itself (cell, budget, method); overrides may not touch them."""
+
+
+def sac_family_train_config(method: str, task_set: str, seed: int, budget_steps: int, out_dir: Path,
+                            overrides: dict[str, str]):
+    """The ``SACFamilyTrainConfig`` of a cell."""
+    from mtpolicy_training.train_sac_family import SACFamilyTrainConfig
+
+    args = ["--algo.method", method, "--task-set", task_set, "--seed", str(seed), "--loop.total-steps",
+            str(budget_steps), "--out-dir", str(out_dir), "--progress", "False", *override_args(overrides)]
+    return tyro.cli(SACFamilyTrainConfig, args=args, config=(tyro.conf.FlagConversionOff,))
+
+
+def check_sac_family_overrides(method: str, task_set: str, overrides: dict[str, str]) -> None:
+    check_overrides(overrides, SAC_FAMILY_FIXED,
+                    lambda: sac_family_train_config(method, task_set, 1, 1, Path("."), overrides),
+                    "mtpolicy_training.train_sac_family")
+
+
+def train_sac_family(method: str, task_set: str, seed: int, budget_steps: int, out_dir: Path,
+                     overrides: dict[str, str]) -> None:
+    """One ``mtpolicy_training.train_sac_family`` run (it resumes from ``out_dir/checkpoint.pt``)."""
+    from mtpolicy_training.train_sac_family import run
+
+    run(sac_family_train_config(method, task_set, seed, budget_steps, out_dir, overrides))
+
+
+for _method in SAC_FAMILY_METHODS:
+    register_method(_method, ("mt10", "planar8"), functools.partial(check_sac_family_overrides, _method))(
+        functools.partial(train_sac_family, _method))
+register_task_set("mt10", per_task_metric="success", headline_metrics=("mean_success", "mean_return"))
+
+
+# ---------------------------------------------------------------- A2C multi-task paper (HalfCheetah morphologies)
+
+A2C_FIXED = {"task_set", "tasks", "eval_tasks", "seed", "out_dir", "loop.total_steps", "progress", "algo.setting",
+             "algo.init_from", "algo.teachers"}
+"""TrainA2CConfig fields the a2c cells set themselves; overrides may not touch them."""
+
+
+def a2c_train_config(setting: str, task_set: str, tasks: list[str], seed: int, budget_steps: int, out_dir: Path,
+                     overrides: dict[str, str]):
+    """The ``TrainA2CConfig`` of an a2c run on ``tasks`` of ``task_set``."""
+    from mtpolicy_training.train_a2c import TrainA2CConfig
+
+    args = ["--algo.setting", setting, "--task-set", task_set, "--tasks", *tasks, "--seed", str(seed),
+            "--loop.total-steps", str(budget_steps), "--out-dir", str(out_dir), "--progress", "False",
+            *override_args(overrides)]
+    return tyro.cli(TrainA2CConfig, args=args, config=(tyro.conf.FlagConversionOff,))
+
+
+def check_a2c_overrides(task_set: str, overrides: dict[str, str]) -> None:
+    if taken := sorted(k for k in overrides if k.replace("-", "_") in A2C_FIXED):
+        raise ValueError(f"overrides: {taken} are set by the grid (cell, budget_steps, method), not by overrides")
+    from mtpolicy_training.envs.tasksets import make_task_set
+
+    try:
+        a2c_train_config("multitask", task_set, list(make_task_set(task_set).task_names), 1, 1, Path("."), overrides)
+    except SystemExit:  # tyro has printed which option it does not know, or which value is bad
+        raise ValueError(f"overrides: {overrides} are not all valid options of mtpolicy_training.train_a2c "
+                         "(see its --help)") from None
+
+
+def write_a2c_eval(out_dir: Path, final: dict[str, float]) -> None:
+    """eval.json with ``mean_return`` and ``return_<task>``; the stds go to ``return_std.json`` (a
+    ``return_std_<task>`` key in eval.json would count as a task of its own under the ``return_`` prefix)."""
+    std = {k: v for k, v in final.items() if k.startswith("return_std_")}
+    (out_dir / "return_std.json").write_text(json.dumps(std, indent=2))
+    (out_dir / "eval.json").write_text(json.dumps({k: v for k, v in final.items() if k not in std}, indent=2))
+
+
+@register_method("a2c-multitask", ("halfcheetah6",), check_a2c_overrides)
+def train_a2c_multitask(task_set: str, seed: int, budget_steps: int, out_dir: Path,
+                        overrides: dict[str, str]) -> None:
+    """Vanilla multi-task A2C: one network, a head per task, ``budget_steps`` env steps over all tasks."""
+    from mtpolicy_training.envs.tasksets import make_task_set
+    from mtpolicy_training.train_a2c import run
+
+    tasks = list(make_task_set(task_set).task_names)
+    write_a2c_eval(out_dir, run(a2c_train_config("multitask", task_set, tasks, seed, budget_steps, out_dir,
+                                                 overrides)))
+
+
+@register_method("a2c-scratch", ("halfcheetah6",), check_a2c_overrides)
+def train_a2c_scratch(task_set: str, seed: int, budget_steps: int, out_dir: Path, overrides: dict[str, str]) -> None:
+    """Single-task A2C from scratch on every task (``out_dir/<task>/``), ``budget_steps / n_tasks`` steps each
+    (the same total samples as a multi-task cell); metrics.csv merges the tasks' evaluations by step (steps
+    summed over the tasks)."""
+    from mtpolicy_training.envs.tasksets import make_task_set
+    from mtpolicy_training.train_a2c import run
+
+    tasks = make_task_set(task_set).task_names
+    final: dict[str, float] = {}
+    rows: dict[int, dict[str, float]] = {}
+    for task in tasks:
+        final |= run(a2c_train_config("single", task_set, [task], seed, budget_steps // len(tasks), out_dir / task,
+                                      overrides))
+        with (out_dir / task / "metrics.csv").open() as f:
+            for r in csv.DictReader(f):
+                if value := r[f"eval/return_{task}"]:  # x axis: steps summed over the tasks
+                    rows.setdefault(int(r["step"]) * len(tasks), {})[f"eval/return_{task}"] = float(value)
+    final["mean_return"] = float(np.mean([final[f"return_{t}"] for t in tasks]))
+    final.pop("train_wall_seconds_this_session")
+    with (out_dir / "metrics.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, ["step", "eval/mean_return", *(f"eval/return_{t}" for t in tasks)])
+        writer.writeheader()
+        writer.writerows({"step": step, "eval/mean_return": np.mean([row[f"eval/return_{t}"] for t in tasks]), **row}
+                         for step, row in sorted(rows.items()) if len(row) == len(tasks))
+    write_a2c_eval(out_dir, final)
+
+
+register_task_set("halfcheetah6", per_task_metric="return", headline_metrics=("mean_return",))
 
 
 # ---------------------------------------------------------------- statistics (pure)
