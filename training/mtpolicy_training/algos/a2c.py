@@ -1,0 +1,370 @@
+"""A2C, multi-head multi-task A2C, multi-task distillation and last-layer fine-tuning on the on-policy core.
+
+Paper: seeds/a2c-multitask-and-distillation.txt. A2C (Mnih et al. 2016,
+synchronous) updates after every ``t_max`` = 5 steps of all envs with the
+advantage of Eq. 3, ``A_t = sum_{i<k} gamma^i r_{t+i} + gamma^k V(s_{t+k}) - V(s_t)``
+(k = steps to the end of the rollout or of the episode). That is the core's
+GAE with ``gae_lambda = 1`` over ``rollout_steps = t_max``: exactly the
+n-step target, plus the core's time-limit bootstrap. Loss per transition:
+``-log pi(a|s) A - ent_coef H(pi) + vf_coef (V(s) - R)^2``; one RMSprop
+step per rollout, global gradient-norm clipping as in the A2C reference code.
+
+One network class serves every setting (``A2CConfig.setting``):
+
+| setting     | heads             | trained                          | loss                     |
+|-------------|-------------------|----------------------------------|--------------------------|
+| single      | 1                 | everything                       | A2C                      |
+| finetune    | 1 (from init_from)| last actor and critic layer, std | A2C                      |
+| multitask   | one per task      | everything                       | A2C (head i on env i)    |
+| distill     | one per task      | actor only (no critic)           | Eq. 4 KL to teacher i    |
+
+Choices where the paper is vague (written here, tested in tests/test_a2c.py):
+
+* Actor: 2 x 64 hidden, both shared across tasks; a head is the output
+  layer. Critic: 3 x 64 hidden, the first shared ("one shared hidden layer
+  and n heads"): a head is the task's own two remaining hidden layers and
+  output, so each task's critic has the single-task shape. Both splits are
+  config fields.
+* The Gaussian's log-std is a state-independent parameter per head (as in the
+  A2C/PPO reference code for MuJoCo), not a network output: the core draws
+  the rollout's noise in one batch from it.
+* "Cycling E1..En with an equal number of rollouts each" is realized as one
+  vector env holding every task (task-major, equal sub-envs per task): each
+  update takes the t_max rollout of all of them, and one RMSprop step on the
+  mean loss, in which row j reaches only head task(j) and the shared trunk.
+* The task index travels in the observation (one-hot appended by
+  ``TaskOneHotObservations``): heads are routed per row, also for the final
+  observations of cut episodes. Observation normalization, when on, leaves
+  the one-hot columns out of the network's input.
+* Distillation draws every rollout from the student (p_s = 1, as in the
+  paper's multi-task distillation) and its loss is Eq. 4 as printed (see
+  ``eq4_kl``), averaged over the rollout's states; advantages are unused.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import VectorEnv, VectorWrapper
+from torch import nn
+
+from mtpolicy_training.algos.networks import ACTIVATIONS, NUMPY_ACTIVATIONS, EnsembleLinear, EnsembleMLP, RunningNormalizer
+from mtpolicy_training.algos.onpolicy import Rollout
+
+Setting = Literal["single", "finetune", "multitask", "distill"]
+
+
+def eq4_kl(teacher_mean: torch.Tensor, teacher_log_std: torch.Tensor, student_mean: torch.Tensor,
+           student_log_std: torch.Tensor) -> torch.Tensor:
+    """Eq. 4 of the paper for diagonal Gaussians, per row (B,): the distillation loss.
+
+    ``1/2 [log |S_T| / |S_S| - p + tr(S_T^-1 S_S)] + 1/2 (mu_T - mu_S)^T S_T^-1 (mu_T - mu_S)``
+    with covariances ``S = diag(exp(2 log_std))``. Implemented as printed.
+    Note: this expression is KL(N_S || N_T) (student first), although the
+    paper writes it D_KL(N_T, N_S); the test checks it against
+    ``torch.distributions.kl_divergence(student, teacher)``.
+    """
+    var_ratio = torch.exp(2.0 * (student_log_std - teacher_log_std))  # diag of S_T^-1 S_S
+    log_det_ratio = 2.0 * (teacher_log_std - student_log_std)  # log |S_T| / |S_S| per dimension
+    mahalanobis = (teacher_mean - student_mean).square() * torch.exp(-2.0 * teacher_log_std)
+    return 0.5 * (log_det_ratio - 1.0 + var_ratio + mahalanobis).sum(-1)
+
+
+def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    """log N(action; mean, diag(exp(log_std))^2), summed over the last axis."""
+    z = (action - mean) * torch.exp(-log_std)
+    return (-0.5 * z.square() - log_std).sum(-1) - 0.5 * math.log(2 * math.pi) * z.shape[-1]
+
+
+class TaskOneHotObservations(VectorWrapper):
+    """Append the one-hot of each sub-env's (fixed) task to its observations, also to ``info['final_obs']``."""
+
+    def __init__(self, env: VectorEnv, task_of_env: np.ndarray, n_tasks: int):
+        super().__init__(env)
+        self.one_hot = np.eye(n_tasks, dtype=np.float32)[np.asarray(task_of_env)]
+        inner = env.single_observation_space
+        low = np.concatenate([inner.low, np.zeros(n_tasks)]).astype(np.float32)
+        high = np.concatenate([inner.high, np.ones(n_tasks)]).astype(np.float32)
+        self.single_observation_space = spaces.Box(low, high, dtype=np.float32)
+        self.observation_space = spaces.Box(np.tile(low, (env.num_envs, 1)), np.tile(high, (env.num_envs, 1)),
+                                            dtype=np.float32)
+
+    @property
+    def envs(self):
+        """The sub-envs (the core saves and restores their random states)."""
+        return self.env.envs
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        return np.concatenate([obs, self.one_hot], axis=-1), info
+
+    def step(self, actions):
+        obs, reward, terminated, truncated, info = self.env.step(actions)
+        if "final_obs" in info:
+            info["final_obs"] = np.array([None if o is None else np.concatenate([o, h])
+                                          for o, h in zip(info["final_obs"], self.one_hot)], dtype=object)
+        return np.concatenate([obs, self.one_hot], axis=-1), reward, terminated, truncated, info
+
+
+class HeadedMLP(nn.Module):
+    """Shared hidden layers (a trunk), then one MLP per head; row b of the input goes through head ``task[b]``.
+
+    ``hidden[:shared]`` are shared, ``hidden[shared:]`` and the output layer
+    are per head (an ``EnsembleMLP`` with one member per head). All heads are
+    evaluated on all rows and each row takes its own head's output, so a loss
+    on rows of task i has gradient only in head i and the trunk.
+    """
+
+    def __init__(self, in_features: int, hidden: tuple[int, ...], shared: int, out_features: int, heads: int,
+                 activation: str):
+        super().__init__()
+        act, widen = ACTIVATIONS[activation]
+        self.n_heads = heads
+        self.trunk = nn.Sequential()
+        width = in_features
+        for h in hidden[:shared]:
+            self.trunk.extend([EnsembleLinear(1, width, h), act()])
+            width = h * widen
+        self.heads = EnsembleMLP(heads, width, hidden[shared:], out_features, activation)
+
+    def forward(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        """(B, in), task (B,) -> (B, out)."""
+        h = self.trunk(x.unsqueeze(0))
+        out = self.heads(h.expand(self.n_heads, -1, -1))  # (heads, B, out)
+        return out[task, torch.arange(x.shape[0])]
+
+    def numpy_forward(self) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """``forward`` on float32 numpy arrays (no torch op overhead; reads the parameters' memory)."""
+        trunk = [(m.weight.detach().numpy()[0], m.bias.detach().numpy()[0]) if isinstance(m, EnsembleLinear)
+                 else NUMPY_ACTIVATIONS[type(m)] for m in self.trunk]
+        heads = self.heads.numpy_forward()
+
+        def forward(x: np.ndarray, task: np.ndarray) -> np.ndarray:
+            for step in trunk:
+                x = x @ step[0] + step[1] if isinstance(step, tuple) else step(x)
+            return heads(x)[task, np.arange(x.shape[0])]
+        return forward
+
+    def last_layer_parameters(self) -> list[nn.Parameter]:
+        """The heads' output layer (what fine-tuning trains)."""
+        return list(self.heads[-1].parameters())
+
+
+class MultiHeadGaussianPolicy(nn.Module):
+    """Multi-head Gaussian actor and (optional) multi-head critic over ``[obs, one_hot(task)]`` inputs.
+
+    Speaks the core's ``GaussianPolicy`` interface for rollouts: ``numpy_forward``,
+    ``log_std`` and ``log_prob``. ``log_std`` is the per-sub-env log-std of the
+    rollout env (``rollout_tasks``: the task of each sub-env), so the core's
+    batched noise draws each sub-env's head's std.
+    """
+
+    def __init__(self, obs_size: int, action_size: int, heads: int, actor_hidden: tuple[int, ...],
+                 shared_actor_layers: int, critic_hidden: tuple[int, ...], shared_critic_layers: int,
+                 activation: str, log_std_init: float, with_critic: bool):
+        super().__init__()
+        self.kwargs = dict(obs_size=obs_size, action_size=action_size, heads=heads, actor_hidden=actor_hidden,
+                           shared_actor_layers=shared_actor_layers, critic_hidden=critic_hidden,
+                           shared_critic_layers=shared_critic_layers, activation=activation,
+                           log_std_init=log_std_init, with_critic=with_critic)
+        """Constructor arguments (saved with the weights, so a checkpoint rebuilds its own network)."""
+        self.obs_size, self.heads = obs_size, heads
+        self.normalizer = RunningNormalizer(obs_size + heads)
+        self.actor = HeadedMLP(obs_size, actor_hidden, shared_actor_layers, action_size, heads, activation)
+        self.critic = (HeadedMLP(obs_size, critic_hidden, shared_critic_layers, 1, heads, activation)
+                       if with_critic else None)
+        self.head_log_std = nn.Parameter(torch.full((heads, action_size), log_std_init))
+        self.rollout_tasks = torch.zeros(1, dtype=torch.long)
+        """Task (= head) of each sub-env of the rollout env (set by the learner; not saved: it is the env's)."""
+
+    def split(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(normalized observation without the one-hot, task index) of ``[obs, one_hot]`` rows."""
+        return self.normalizer(obs)[:, :self.obs_size], obs[:, self.obs_size:].argmax(-1)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean (B, A), value (B,); zeros without a critic)."""
+        x, task = self.split(obs)
+        value = self.critic(x, task)[:, 0] if self.critic is not None else torch.zeros(obs.shape[0])
+        return self.actor(x, task), value
+
+    def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, log_std) of each row's head, each (B, A)."""
+        x, task = self.split(obs)
+        return self.actor(x, task), self.head_log_std[task]
+
+    def numpy_forward(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        mean, std = self.normalizer.mean.numpy(), self.normalizer.std.numpy()
+        actor = self.actor.numpy_forward()
+        critic = self.critic.numpy_forward() if self.critic is not None else None
+        n = self.obs_size
+
+        def forward(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            x, task = ((obs - mean) / std)[:, :n], obs[:, n:].argmax(-1)
+            value = critic(x, task)[:, 0] if critic is not None else np.zeros(len(obs), dtype=np.float32)
+            return actor(x, task), value
+        return forward
+
+    @property
+    def log_std(self) -> torch.Tensor:
+        """(num_envs, A): the log-std of each rollout sub-env's head."""
+        return self.head_log_std[self.rollout_tasks]
+
+    def log_prob(self, mean: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """log-probabilities of a rollout's (T, num_envs, A) actions under each sub-env's head."""
+        return gaussian_log_prob(mean, self.log_std, action)
+
+
+@dataclass
+class A2CConfig:
+    """Network and update settings of A2C and its multi-task variants (defaults: the paper's Sec. 4.1)."""
+
+    setting: Setting = "multitask"
+    """single: one task from scratch; finetune: last layers of init_from on one task; multitask: one head per
+    task, A2C; distill: one head per task, Eq. 4 KL to teachers."""
+    actor_hidden: tuple[int, ...] = (64, 64)
+    """Actor hidden widths."""
+    shared_actor_layers: int = 2
+    """Leading actor hidden layers shared by all heads (the rest and the output layer are per head)."""
+    critic_hidden: tuple[int, ...] = (64, 64, 64)
+    """Critic hidden widths."""
+    shared_critic_layers: int = 1
+    """Leading critic hidden layers shared by all heads."""
+    activation: Literal["tanh", "relu"] = "tanh"
+    """Hidden activation."""
+    log_std_init: float = 0.0
+    """Initial log-std of every head's Gaussian."""
+    lr: float = 7e-4
+    """RMSprop learning rate."""
+    rmsprop_alpha: float = 0.99
+    """RMSprop smoothing constant."""
+    rmsprop_eps: float = 1e-5
+    """RMSprop epsilon."""
+    ent_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip (0: off)."""
+    init_from: Path | None = None
+    """finetune: a single-task run directory (or its checkpoint.pt) whose network is fine-tuned."""
+    teachers: tuple[Path, ...] = ()
+    """distill: one single-task run directory (or checkpoint.pt) per training task, in task order."""
+
+    def validate(self) -> list[str]:
+        bad = [k for k in ("lr", "rmsprop_alpha", "rmsprop_eps") if not getattr(self, k) > 0]
+        bad += [k for k in ("ent_coef", "vf_coef", "max_grad_norm") if getattr(self, k) < 0]
+        bad += [k for k in ("actor_hidden", "critic_hidden") if not getattr(self, k) or min(getattr(self, k)) <= 0]
+        bad += [k for k, h in (("shared_actor_layers", self.actor_hidden), ("shared_critic_layers", self.critic_hidden))
+                if not 0 <= getattr(self, k) <= len(h)]
+        if self.setting == "finetune" and self.init_from is None:
+            bad.append("init_from (finetune needs a single-task run)")
+        if self.setting != "finetune" and self.init_from is not None:
+            bad.append(f"init_from (only for setting finetune, not {self.setting})")
+        if (self.setting == "distill") != bool(self.teachers):
+            bad.append("teachers (one per task for distill, none otherwise)")
+        return bad
+
+
+def load_policy(run: Path) -> MultiHeadGaussianPolicy:
+    """The trained network of an A2C run directory or checkpoint file (rebuilt from the saved constructor args)."""
+    path = run / "checkpoint.pt" if run.is_dir() else run
+    if not path.exists():
+        raise ValueError(f"no A2C checkpoint at {path}")
+    state = torch.load(path, weights_only=False)["method"]
+    policy = MultiHeadGaussianPolicy(**state["policy_kwargs"])
+    policy.load_state_dict(state["policy"])
+    return policy
+
+
+class A2C:
+    """The A2C learner in every setting (an ``OnPolicyMethod``)."""
+
+    def __init__(self, config: A2CConfig, obs_size: int, action_size: int, n_tasks: int, rollout_tasks: np.ndarray):
+        """``obs_size`` without the one-hot; ``rollout_tasks``: the training env's task (= head) per sub-env."""
+        bad = config.validate()
+        if config.setting in ("single", "finetune") and n_tasks != 1:
+            bad.append(f"setting ({config.setting} trains on one task, got {n_tasks})")
+        if config.setting == "distill" and len(config.teachers) != n_tasks:
+            bad.append(f"teachers ({len(config.teachers)} given for {n_tasks} tasks)")
+        if bad:
+            raise ValueError("invalid A2CConfig value(s): " + ", ".join(bad))
+        self.config = config
+        if config.setting == "finetune":
+            self.policy = load_policy(config.init_from)
+            if self.policy.kwargs["heads"] != 1 or self.policy.critic is None:
+                raise ValueError(f"init_from: {config.init_from} is not a single-task A2C run")
+            for p in self.policy.parameters():
+                p.requires_grad_(False)
+            trained = [*self.policy.actor.last_layer_parameters(), *self.policy.critic.last_layer_parameters(),
+                       self.policy.head_log_std]
+            for p in trained:
+                p.requires_grad_(True)
+        else:
+            self.policy = MultiHeadGaussianPolicy(
+                obs_size, action_size, n_tasks, config.actor_hidden, config.shared_actor_layers, config.critic_hidden,
+                config.shared_critic_layers, config.activation, config.log_std_init,
+                with_critic=config.setting != "distill")
+        self.policy.rollout_tasks = torch.as_tensor(rollout_tasks, dtype=torch.long)
+        self.teachers = [load_policy(t) for t in config.teachers]
+        for t in self.teachers:
+            if t.kwargs["heads"] != 1 or t.kwargs["obs_size"] != obs_size:
+                raise ValueError(f"teachers: each must be a single-task A2C run on this task set ({t.kwargs})")
+        self.params = [p for p in self.policy.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.RMSprop(self.params, lr=config.lr, alpha=config.rmsprop_alpha,
+                                             eps=config.rmsprop_eps)
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, heads: np.ndarray) -> np.ndarray:
+        """Deterministic actions (each row's head mean) of raw observations (B, obs) for heads (B,)."""
+        x = np.concatenate([obs, np.eye(self.policy.heads, dtype=np.float32)[heads]], axis=-1)
+        return self.policy(torch.as_tensor(x, dtype=torch.float32))[0].numpy()
+
+    def loss(self, data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Mean loss over the rows of ``data`` (flat rollout fields) and its parts."""
+        c = self.config
+        mean, log_std = self.policy.distribution(data["obs"])
+        if c.setting == "distill":
+            obs, n = data["obs"], self.policy.obs_size
+            task = obs[:, n:].argmax(-1)
+            with torch.no_grad():
+                teacher_mean, teacher_log_std = torch.empty_like(mean), torch.empty_like(log_std)
+                for i, teacher in enumerate(self.teachers):  # a teacher sees its own one-head input
+                    rows = task == i
+                    teacher_mean[rows], teacher_log_std[rows] = teacher.distribution(
+                        torch.cat([obs[rows, :n], torch.ones(int(rows.sum()), 1)], dim=-1))
+            kl = eq4_kl(teacher_mean, teacher_log_std, mean, log_std).mean()
+            return kl, {"kl": kl.detach()}
+        value = self.policy(data["obs"])[1]
+        policy_loss = -(gaussian_log_prob(mean, log_std, data["actions"]) * data["advantages"]).mean()
+        entropy = (log_std.sum(-1) + 0.5 * (1.0 + math.log(2 * math.pi)) * log_std.shape[-1]).mean()
+        value_loss = (value - data["returns"]).square().mean()
+        loss = policy_loss - c.ent_coef * entropy + c.vf_coef * value_loss
+        return loss, {"policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(),
+                      "entropy": entropy.detach()}
+
+    def step(self, loss: torch.Tensor) -> None:
+        """One RMSprop step on ``loss`` with global gradient-norm clipping."""
+        self.optimizer.zero_grad()
+        loss.backward()
+        if self.config.max_grad_norm:
+            nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm)
+        self.optimizer.step()
+
+    def update(self, rollout: Rollout) -> dict[str, torch.Tensor]:
+        loss, parts = self.loss(rollout.flat())
+        self.step(loss)
+        return {"loss": loss.detach(), **parts, "log_std": self.policy.head_log_std.detach().mean()}
+
+    def state_dict(self) -> dict:
+        return {"policy": self.policy.state_dict(), "policy_kwargs": self.policy.kwargs,
+                "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
