@@ -11,7 +11,7 @@ import torch
 from mtpolicy_training.algos.networks import GaussianPolicy, RunningNormalizer
 from mtpolicy_training.algos.offpolicy import EpisodeStats, action_scaler
 from mtpolicy_training.algos.onpolicy import Rollout, collect_rollout, gae
-from mtpolicy_training.algos.ppo import PPOConfig
+from mtpolicy_training.algos.ppo import PPO, PPOConfig
 from mtpolicy_training.algos.specialization import (SpecializationConfig, SpecializationPPO, SpecializedPolicy,
                                                     TaskOneHotObservations, gradient_variance, highest)
 from mtpolicy_training.envs.tasksets import make_task_set
@@ -48,8 +48,8 @@ def test_sp0_computes_the_joint_policy_exactly():
 def real_rollout(method: SpecializationPPO, task_set_name: str, envs_per_task: int, steps: int) -> Rollout:
     """A rollout of the real multi-task env under ``method``'s policy, with GAE."""
     task_set = make_task_set(task_set_name)
-    env = TaskOneHotObservations(task_set.make_multitask_env(envs_per_task, seed=3), task_set.task_indices(envs_per_task),
-                                 task_set.n_tasks)
+    env = TaskOneHotObservations(task_set.make_multitask_env(envs_per_task, seed=3),
+                                 task_set.task_indices(envs_per_task), task_set.n_tasks)
     rollout = Rollout(steps, env.num_envs, env.single_observation_space.shape[0], env.single_action_space.shape[0])
     obs, _ = env.reset(seed=3)
     with torch.no_grad():
@@ -161,3 +161,32 @@ def test_num_envs_not_a_multiple_of_the_tasks_is_named(tmp_path):
     config.loop.num_envs = 4
     with pytest.raises(ValueError, match="loop.num_envs"):
         run(config)
+
+
+def test_sp0_trains_like_plain_ppo():
+    """Joint training (sp=0) is PPO on the joint network: one update from the same initial weights and rollout
+    gives the same policy (up to float rounding of the per-task copies' zero gradients in the backward pass)."""
+    config = PPOConfig(hidden=HIDDEN, epochs=2)
+    torch.manual_seed(5)
+    specialized = SpecializationPPO(SpecializationConfig(ppo=config, sp=0), 11, 3, 3, rollout_size=192, seed=0)
+    torch.manual_seed(5)
+    plain = PPO(config, 11, 3, rollout_size=192, seed=0)
+    g = torch.Generator().manual_seed(1)
+    obs = torch.randn(64, 3, 11, generator=g)
+    with_task, without_task = Rollout(64, 3, 14, 3), Rollout(64, 3, 11, 3)
+    with_task.obs.copy_(torch.cat([obs, torch.eye(3).expand(64, 3, 3)], -1))
+    without_task.obs.copy_(obs)
+    for key in ("actions", "advantages", "returns"):
+        value = torch.randn(getattr(with_task, key).shape, generator=g)
+        getattr(with_task, key).copy_(value)
+        getattr(without_task, key).copy_(value)
+    with torch.no_grad():
+        log_probs = plain.policy.log_prob(plain.policy(obs.reshape(-1, 11))[0], without_task.actions.reshape(-1, 3))
+    with_task.log_probs.copy_(log_probs.view(64, 3))
+    without_task.log_probs.copy_(log_probs.view(64, 3))
+    before = plain.policy(obs.reshape(-1, 11))[0].detach()
+    specialized.update(with_task)
+    plain.update(without_task)
+    after = plain.policy(obs.reshape(-1, 11))[0]
+    assert (after - before).abs().max() > 1e-3  # the update moved the policy
+    torch.testing.assert_close(specialized.policy(with_task.obs.reshape(-1, 14))[0], after, rtol=0, atol=1e-6)
