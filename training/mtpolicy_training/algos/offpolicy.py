@@ -345,7 +345,8 @@ class RunRecorder:
 def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEnv], loop: LoopConfig,
                      out_dir: Path, seed: int, evaluate: Callable[[OffPolicyMethod], dict[str, float]],
                      reward_of: Callable[[np.ndarray, dict], np.ndarray] | None, run_config: dict,
-                     progress: bool = True) -> dict[str, float]:
+                     progress: bool = True,
+                     make_buffer: Callable[[int, int, int, int], ReplayBuffer] = ReplayBuffer) -> dict[str, float]:
     """Run (or resume) training; returns the last evaluation's metrics.
 
     ``reward_of(reward, info)`` turns an env step into the (N, n_rewards)
@@ -355,7 +356,8 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEn
     env gives it, is stored as the task index. With ``hindsight_copies`` the
     env's ``relabel`` (lockstep episodes) adds goal-relabeled copies of each
     episode. Resumes from ``out_dir/checkpoint.pt`` if it exists and was made
-    with the same ``run_config``.
+    with the same ``run_config``. ``make_buffer(capacity, obs_size,
+    action_size, n_rewards)`` builds the replay (e.g. one buffer per task).
     """
     torch.set_num_threads(loop.torch_threads)
     run = RunRecorder(out_dir, run_config, loop.total_steps, progress)
@@ -364,7 +366,7 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEn
     reward_of = reward_of or (lambda reward, info: reward[:, None])
     to_env = action_scaler(env.single_action_space)
     transitions = loop.total_steps * (1 + loop.hindsight_copies)
-    buffer = ReplayBuffer(min(loop.buffer_size, transitions), env.single_observation_space.shape[0],
+    buffer = make_buffer(min(loop.buffer_size, transitions), env.single_observation_space.shape[0],
                           env.single_action_space.shape[0], method.n_rewards)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)

@@ -1,0 +1,202 @@
+"""The D-Grad paper's SAC family: projection, D-Grad(A) layer, head routing, task replay, smoke runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from mtpolicy_training.algos.networks import Normalizer
+from mtpolicy_training.algos.sac import SACConfig
+from mtpolicy_training.algos.sac_family import (
+    DGradLayer,
+    SACFamily,
+    SACFamilyConfig,
+    TaskActor,
+    TaskCritic,
+    TaskOneHotEnv,
+    TaskReplayBuffer,
+    deconflicted_sum,
+)
+from mtpolicy_training.envs.tasksets import make_task_set
+from mtpolicy_training.export import parity
+from mtpolicy_training.train_sac_family import SACFamilyTrainConfig, run
+
+from mtpolicy.policy import OnnxPolicy
+
+METHODS = ("mtsac", "mh-sac", "dgrad-a", "dgrad-o")
+
+
+def test_projection_hand_computed():
+    conflicting = torch.tensor([[1.0, 0.0], [-1.0, 1.0]])  # g1 . g2 = -1
+    # g1 - (-1 / 2) g2 = (0.5, 0.5); g2 - (-1 / 1) g1 = (0, 1); sum (0.5, 1.5)
+    assert torch.allclose(deconflicted_sum(conflicting, [[1], [0]]), torch.tensor([0.5, 1.5]))
+    agreeing = torch.tensor([[1.0, 0.0], [1.0, 1.0]])  # no conflict: the plain sum
+    assert torch.allclose(deconflicted_sum(agreeing, [[1], [0]]), torch.tensor([2.0, 1.0]))
+    # three tasks, order matters: g1 projected on g2 then g3 (the original g3, Algorithm 1)
+    g = torch.tensor([[1.0, 0.0], [-1.0, 1.0], [-1.0, -1.0]])
+    g1 = torch.tensor([0.5, 0.5])  # after g2; then g1 . g3 = -1 < 0: minus (-1 / 2) g3
+    g1 = g1 + 0.5 * g[2]
+    g2 = g[1] + g[0]  # g2 . g1 = -1: (0, 1); then (0, 1) . g3 = -1: + 0.5 g3 -> (-0.5, 0.5)
+    g2 = g2 + 0.5 * g[2]
+    g3 = g[2] + g[0]  # g3 . g1 = -1: (0, -1); then (0, -1) . g2 = -1: + 0.5 g2 -> (-0.5, -0.5)
+    g3 = g3 + 0.5 * g[1]
+    assert torch.allclose(deconflicted_sum(g, [[1, 2], [0, 2], [0, 1]]), g1 + g2 + g3)
+
+
+def test_dgrad_o_step_equals_sac_without_conflict_and_differs_with():
+    """Through ``apply_gradients``: one task in the batch -> SAC's step exactly; conflicts change it."""
+    torch.manual_seed(0)
+    config = SACFamilyConfig(method="dgrad-o", paper_hidden=False, sac=SACConfig(hidden=(8,), per_task_alpha=True))
+    method = SACFamily(config, 3, 2, n_tasks=2)
+    obs = torch.cat([torch.randn(4, 3), torch.nn.functional.one_hot(torch.tensor([0, 0, 1, 1]), 2)], dim=1)
+    params = method._critic_params
+    for sign, conflict in ((torch.ones(4), False), (torch.tensor([1.0, 1.0, -1.0, -1.0]), True)):
+        losses = method.critic(obs, torch.zeros(4, 2))[0, :, 0] * sign
+        grads = torch.autograd.grad(losses.mean(), params, retain_graph=True)
+        read_only = torch.optim.SGD(params, lr=0.0)  # keeps the parameters, so the same q serves both cases
+        method.apply_gradients(losses, torch.tensor([0, 0, 1, 1]), params, read_only)
+        same = all(torch.allclose(p.grad, g, atol=1e-6) for p, g in zip(params, grads))
+        assert same != conflict
+
+
+def test_dgrad_a_layer_identity_init_and_both_paths():
+    layer = DGradLayer(members=2, n_tasks=3, width=5)
+    assert layer.matrix.shape == (2, 3, 5, 5) and layer.shift.shape == (2, 3, 1, 5)
+    x = torch.randn(2, 6, 5)
+    grouped = torch.tensor([0, 0, 1, 1, 2, 2])
+    assert torch.equal(layer(x, grouped), x)  # identity at init
+    with torch.no_grad():
+        layer.matrix.normal_()
+        layer.shift.normal_()
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])  # not task-major: the per-sample path
+    out = layer(x, grouped)
+    assert torch.allclose(layer(x[:, perm], grouped[perm]), out[:, perm], atol=1e-5)
+    expected = torch.einsum("ebn,ebnm->ebm", x, layer.matrix[:, grouped]) + layer.shift[:, grouped, 0]
+    assert torch.allclose(out, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("network", ["actor", "critic"])
+def test_multi_head_routing(network):
+    """Task 1's loss moves head 1 and the trunk, never the other heads."""
+    torch.manual_seed(0)
+    n_tasks, state, action, hidden = 3, 4, 2, (8, 8)
+    norm = Normalizer(np.zeros(state), np.ones(state))
+    obs = torch.cat([torch.randn(5, state), torch.nn.functional.one_hot(torch.full((5,), 1), n_tasks)], dim=1)
+    if network == "actor":
+        net = TaskActor(norm, state, action, n_tasks, hidden, "relu", "heads")
+        loss, out = net.sample(obs, torch.randn(5, action))[1].sum(), 2 * action
+    else:
+        net = TaskCritic(norm, state, action, n_tasks, hidden, "relu", "heads")
+        loss, out = net(obs, torch.randn(5, action)).sum(), 1
+    loss.backward()
+    linears = [m for m in net.net.net if hasattr(m, "weight")]
+    for trunk in linears[:-1]:
+        assert trunk.weight.grad.abs().sum() > 0
+    head_grads = linears[-1].weight.grad.unflatten(-1, (n_tasks, out)).abs().sum(dim=(0, 1, 3))
+    assert head_grads[1] > 0 and head_grads[0] == 0 and head_grads[2] == 0
+
+
+def test_task_replay_equal_per_task_and_resumable():
+    buffer = TaskReplayBuffer(30, obs_size=1, action_size=1, n_rewards=1, n_tasks=3)
+    for count in (1, 2, 9):  # unequal arrivals, task 2 wraps its ring of 10
+        task = np.repeat([0, 1, 2], [count, 2 * count, 3 * count])
+        buffer.add(obs=task[:, None].astype(np.float32), action=np.zeros((len(task), 1)),
+                   rewards=np.zeros((len(task), 1)), next_obs=np.zeros((len(task), 1)),
+                   terminated=np.zeros(len(task)), truncated=np.zeros(len(task)), task=task)
+    assert buffer.sizes == [10, 10, 10] and buffer.positions == [2, 4, 6]
+    batches = buffer.sample(12, torch.Generator().manual_seed(0), rounds=2)
+    for b in batches:
+        assert torch.equal(b.task, torch.arange(3).repeat_interleave(4))
+        assert torch.equal(b.obs[:, 0].long(), b.task)  # each task's rows come from its own buffer
+    restored = TaskReplayBuffer(30, 1, 1, 1, 3)
+    restored.load_state_dict(buffer.state_dict())
+    again = restored.sample(12, torch.Generator().manual_seed(0), rounds=2)
+    assert all(torch.equal(a.obs, b.obs) for a, b in zip(batches, again))
+
+
+def test_bad_config_names_field():
+    with pytest.raises(ValueError, match="batch_per_task"):
+        SACFamilyTrainConfig(task_set="planar8", batch_per_task=0)
+    with pytest.raises(ValueError, match="sac.gamma"):
+        SACFamilyTrainConfig(task_set="planar8", algo=SACFamilyConfig(sac=SACConfig(gamma=1.5)))
+
+
+@pytest.fixture(scope="module")
+def mt10():
+    """One real MT10 vector env (with the one-hot) for the whole module: construction takes 10-27 s."""
+    task_set = make_task_set("mt10")
+    env = TaskOneHotEnv(task_set.make_multitask_env(1, seed=0), task_set.task_indices(), task_set.n_tasks)
+    yield task_set, env
+    env.close()
+
+
+@pytest.mark.parametrize("method_name", METHODS)
+def test_mt10_smoke(mt10, method_name):
+    """Each method acts on real MT10, fills task-specific replay and takes updates with finite losses."""
+    task_set, env = mt10
+    torch.manual_seed(0)
+    config = SACFamilyConfig(method=method_name, paper_hidden=False, sac=SACConfig(hidden=(32, 32),
+                                                                                   per_task_alpha=True))
+    obs, info = env.reset()
+    assert obs.shape == (10, 49) and np.array_equal(obs[:, 39:], np.eye(10))
+    method = SACFamily(config, 39, 4, task_set.n_tasks)
+    buffer = TaskReplayBuffer(1000, 49, 4, 1, task_set.n_tasks)
+    for _ in range(8):
+        action = method.act(obs, 0.3)
+        assert action.shape == (10, 4) and np.abs(action).max() <= 1
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        buffer.add(obs=obs, action=action, rewards=reward[:, None], next_obs=next_obs, terminated=terminated,
+                   truncated=truncated, task=info["task"])
+        obs = next_obs
+    before = [p.detach().clone() for p in method.actor.parameters()]
+    for batch in buffer.sample(40, torch.Generator().manual_seed(0), rounds=2):
+        metrics = method.update(batch)
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, method.actor.parameters()))
+    assert metrics["alpha"] != 1.0  # the per-task temperatures took a step
+
+
+def test_mt10_entry_point(tmp_path):
+    """The training entry point end to end on MT10 (Meta-World's evaluation, checkpoint, metrics)."""
+    out = tmp_path / "mt10"
+    config = SACFamilyTrainConfig(algo=SACFamilyConfig(method="dgrad-o"), task_set="mt10", out_dir=out, seed=3,
+                                  batch_per_task=4, final_episodes=1, progress=False)
+    config.loop.total_steps, config.loop.learning_starts, config.loop.eval_goal_sets = 60, 30, 1
+    final = run(config)
+    assert 0 <= final["mean_success"] <= 1 and len([k for k in final if k.startswith("success_")]) == 10
+    assert json.loads((out / "eval.json").read_text()) == final
+    assert (out / "checkpoint.pt").exists() and "perf/steps_per_second" in (out / "metrics.csv").read_text()
+
+
+@pytest.mark.parametrize("method_name", METHODS)
+def test_planar8_smoke_and_onnx(tmp_path, method_name):
+    """Each method on planar8 (one task per end effector), exported to ONNX, checked and matching torch."""
+    out = tmp_path / method_name
+    config = SACFamilyTrainConfig(algo=SACFamilyConfig(method=method_name), task_set="planar8", out_dir=out,
+                                  batch_per_task=32, final_episodes=8, progress=False)
+    loop = config.loop
+    loop.num_envs, loop.update_every, loop.updates_per_round, loop.total_steps = 8, 16, 2, 320
+    loop.learning_starts, loop.eval_every, loop.eval_goal_sets = 160, 320, 4
+    final = run(config)
+    assert 0 <= final["success_rate"] <= 1 and np.isfinite(final["mean_score"])
+    policy = OnnxPolicy(out / "policy.onnx")
+    task_set = make_task_set("planar8")
+    env = task_set.make_env(None, 16, seed=5)
+    policy.check(env.spec)
+    obs, _ = env.reset()
+    mean, std = env.observation_statistics()
+    method = SACFamily(config.algo, obs.shape[1], env.single_action_space.shape[0], 3, True, mean, std)
+    method.load_state_dict(torch.load(out / "checkpoint.pt", weights_only=False)["method"])
+    assert parity(method.policy, env.spec, out / "policy.onnx", obs) < 1e-4
+
+
+@pytest.mark.slow
+def test_mt50_smoke(tmp_path):
+    """MT50 end to end with the same code (construction ~80 s; deselect with -m 'not slow')."""
+    config = SACFamilyTrainConfig(algo=SACFamilyConfig(method="dgrad-a"), task_set="mt50", out_dir=tmp_path,
+                                  batch_per_task=2, final_episodes=1, progress=False)
+    config.loop.total_steps, config.loop.learning_starts, config.loop.eval_goal_sets = 150, 100, 1
+    final = run(config)
+    assert len([k for k in final if k.startswith("success_")]) == 50

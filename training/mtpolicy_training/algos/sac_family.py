@@ -1,0 +1,381 @@
+"""The SAC family of the D-Grad paper as thin variants of ``SAC``: MTSAC, multi-head SAC, D-Grad(A), D-Grad(O).
+
+Paper: "Multi-Task Reinforcement Learning without Interference" (D-Grad,
+seeds/dgrad-deconflicting-gradients-sac.txt). Every variant is ``SAC`` with
+per-task temperatures and task-specific replay; the variants differ in one
+place each:
+
+| method    | networks (actor and twin critics)                         | gradient step               |
+|-----------|-----------------------------------------------------------|-----------------------------|
+| mtsac     | MLP on [input, one_hot(task)]                             | SAC's (batch mean)          |
+| mh-sac    | shared MLP trunk on the input, one output head per task   | SAC's                       |
+| dgrad-a   | after each hidden layer x <- M(z) x + beta(z) (Eq. 1)     | SAC's                       |
+| dgrad-o   | as mtsac                                                  | Algorithm 1 over per-task   |
+|           |                                                           | losses, actor and critic    |
+
+Observations given to the method end with the task one-hot z (the last
+``n_tasks`` columns; ``TaskOneHotEnv`` appends it for task families, as
+Meta-World's ``use_one_hot=True`` does); the networks split it off.
+
+Simultaneous sets (planar8: one env, one reward per end effector), the
+choice made here: a task is an end effector. Each replayed transition is
+used once per task, as a sample of task i with task i's reward and one-hot
+(``expand_simultaneous``), so the critic Q(s, a, z_i) is a per-task critic
+(one-hot input, head or D-Grad(A) layers by method) and the batch is
+task-major like a task family's. The actor is task-blind (one policy over all
+joints, it never sees z): its per-task loss for task i is
+``alpha log pi(a|s) - Q(s, a, z_i)`` (DiGrad's Eq. 12 without action
+routing), so D-Grad(O) projects the actor's per-task gradients too; for mh-sac
+and dgrad-a only the critic has heads / task layers. Task-specific replay is
+pointless there (every transition belongs to every task): one buffer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import VectorEnv, VectorWrapper
+from torch import nn
+
+from mtpolicy_training.algos.networks import (
+    ACTIVATIONS,
+    LOG_STD_MAX,
+    LOG_STD_MIN,
+    EnsembleLinear,
+    EnsembleMLP,
+    Normalizer,
+    SquashedGaussianActor,
+)
+from mtpolicy_training.algos.offpolicy import Batch, ReplayBuffer
+from mtpolicy_training.algos.sac import SAC, SACConfig
+from mtpolicy_training.envs.tasksets import append_task_one_hot
+
+Method = Literal["mtsac", "mh-sac", "dgrad-a", "dgrad-o"]
+
+PAPER_HIDDEN = {"dgrad-a": (160,) * 3, "mtsac": (160,) * 6, "mh-sac": (160,) * 6, "dgrad-o": (160,) * 6}
+"""Sec. 5: D-Grad(A) 3 x 160; the others 6 x 160 "for about the same expressiveness"."""
+
+CONDITIONING = {"mtsac": "one-hot", "mh-sac": "heads", "dgrad-a": "dgrad-a", "dgrad-o": "one-hot"}
+"""Method -> how its networks see the task."""
+
+
+@dataclass
+class SACFamilyConfig:
+    """One method of the D-Grad paper's SAC family (Sec. 5) on the SAC core."""
+
+    method: Method = "dgrad-o"
+    """mtsac (one-hot input), mh-sac (one head per task), dgrad-a (task layers M(z)x+b(z)), dgrad-o (projection)."""
+    sac: SACConfig = field(default_factory=lambda: SACConfig(per_task_alpha=True))
+    """SAC settings (per-task temperature on by default: disentangled alpha)."""
+    paper_hidden: bool = True
+    """Use the paper's widths (dgrad-a 3 x 160, others 6 x 160) instead of ``sac.hidden``."""
+
+    @property
+    def hidden(self) -> tuple[int, ...]:
+        return PAPER_HIDDEN[self.method] if self.paper_hidden else self.sac.hidden
+
+    def validate(self) -> list[str]:
+        bad = [f"sac.{k}" for k in self.sac.validate()]
+        return bad + ([f"method ({self.method!r} not in {', '.join(CONDITIONING)})"]
+                      if self.method not in CONDITIONING else [])
+
+
+def task_major(task: torch.Tensor, n_tasks: int) -> bool:
+    """True when ``task`` is n_tasks equal contiguous groups 0, 0, ..., 1, 1, ... (task-specific replay's batches)."""
+    b = task.shape[0]
+    return b % n_tasks == 0 and torch.equal(task, torch.arange(n_tasks).repeat_interleave(b // n_tasks))
+
+
+class DGradLayer(nn.Module):
+    """D-Grad(A) layer, Eq. 1: x <- M(z) x + beta(z), per ensemble member.
+
+    The paper's task network maps the one-hot z to M(z) and beta(z); any
+    network of a one-hot is a lookup table, so M and beta are stored per task
+    (a linear task network without bias). Chosen here (the paper does not
+    say): identity M and zero beta at init, so the initial network is the
+    plain MLP. Rows act on row vectors (x M), the same map transposed.
+    """
+
+    def __init__(self, members: int, n_tasks: int, width: int):
+        super().__init__()
+        self.n_tasks = n_tasks
+        self.matrix = nn.Parameter(torch.eye(width).repeat(members, n_tasks, 1, 1))
+        self.shift = nn.Parameter(torch.zeros(members, n_tasks, 1, width))
+
+    def forward(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        """(E, B, n) -> (E, B, n); task-major batches take one batched matmul per task group."""
+        e, b, n = x.shape
+        if task_major(task, self.n_tasks):
+            groups = x.reshape(e * self.n_tasks, b // self.n_tasks, n)
+            out = torch.baddbmm(self.shift.reshape(-1, 1, n), groups, self.matrix.reshape(-1, n, n))
+            return out.reshape(e, b, n)
+        return (x.unsqueeze(-2) @ self.matrix[:, task]).squeeze(-2) + self.shift[:, task, 0]
+
+
+class TaskConditionedMLP(nn.Module):
+    """E MLPs of (E, B, in) conditioned on one-hot z (B, n_tasks): one-hot input, per-task heads, D-Grad(A) or blind."""
+
+    def __init__(self, members: int, in_features: int, hidden: tuple[int, ...], out_features: int, n_tasks: int,
+                 conditioning: Literal["one-hot", "heads", "dgrad-a", "blind"], activation: str):
+        super().__init__()
+        self.conditioning, self.n_tasks, self.out_features = conditioning, n_tasks, out_features
+        if conditioning == "dgrad-a":
+            act, widen = ACTIVATIONS[activation]
+            layers, width = [], in_features
+            for h in hidden:
+                layers += [EnsembleLinear(members, width, h), act(), DGradLayer(members, n_tasks, h * widen)]
+                width = h * widen
+            self.layers = nn.ModuleList(layers + [EnsembleLinear(members, width, out_features)])
+            return
+        extra_in = n_tasks if conditioning == "one-hot" else 0
+        heads = n_tasks if conditioning == "heads" else 1
+        self.net = EnsembleMLP(members, in_features + extra_in, hidden, out_features * heads, activation)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        if self.conditioning == "one-hot":
+            return self.net(torch.cat([x, z.expand(x.shape[0], -1, -1)], dim=-1))
+        if self.conditioning == "blind":
+            return self.net(x)
+        task = z.argmax(-1)
+        if self.conditioning == "heads":
+            out = self.net(x).unflatten(-1, (self.n_tasks, self.out_features))
+            return out[:, torch.arange(x.shape[1]), task]
+        for layer in self.layers:
+            x = layer(x, task) if isinstance(layer, DGradLayer) else layer(x)
+        return x
+
+
+class TaskActor(SquashedGaussianActor):
+    """SAC's squashed-Gaussian actor on observations that end with the task one-hot."""
+
+    def __init__(self, normalizer: Normalizer, state_size: int, action_size: int, n_tasks: int,
+                 hidden: tuple[int, ...], activation: str, conditioning: str):
+        nn.Module.__init__(self)
+        self.normalizer, self.action_size, self.n_tasks = normalizer, action_size, n_tasks
+        self.net = TaskConditionedMLP(1, state_size, hidden, 2 * action_size, n_tasks, conditioning, activation)
+
+    def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s, z = obs[..., :-self.n_tasks], obs[..., -self.n_tasks:]
+        mean, log_std = self.net(self.normalizer(s).unsqueeze(0), z).squeeze(0).split(self.action_size, dim=-1)
+        return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+
+class TaskBlindPolicy(nn.Module):
+    """A task-blind actor on plain observations (zero one-hot appended): what planar8 exports and runs."""
+
+    def __init__(self, actor: TaskActor):
+        super().__init__()
+        self.actor = actor
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor(torch.cat([obs, obs.new_zeros(obs.shape[0], self.actor.n_tasks)], dim=-1))
+
+
+class TaskCritic(nn.Module):
+    """Twin Q(s, a, z) as one fused ensemble: (2, B, 1) values for observations ending with the one-hot."""
+
+    def __init__(self, normalizer: Normalizer, state_size: int, action_size: int, n_tasks: int,
+                 hidden: tuple[int, ...], activation: str, conditioning: str, members: int = 2):
+        super().__init__()
+        self.normalizer, self.n_tasks, self.members = normalizer, n_tasks, members
+        self.net = TaskConditionedMLP(members, state_size + action_size, hidden, 1, n_tasks, conditioning, activation)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        s, z = obs[..., :-self.n_tasks], obs[..., -self.n_tasks:]
+        x = torch.cat([self.normalizer(s), action], dim=-1)
+        return self.net(x.expand(self.members, -1, -1), z)
+
+
+def deconflicted_sum(grads: torch.Tensor, order: list[list[int]]) -> torch.Tensor:
+    """Algorithm 1 of D-Grad: sum_i g_i^proj for per-task gradients ``grads`` (T, P).
+
+    For each task i, g_i is projected, against each other task j in the
+    order ``order[i]``, onto the normal plane of g_j when they conflict
+    (g_i . g_j < 0): g_i <- g_i - (g_i . g_j / |g_j|^2) g_j, with the original
+    g_j. Each g_i^proj is a combination of the g_j, so the projections run on
+    the Gram matrix (T x T, float64) and only the final sum touches (T, P).
+    """
+    gram = (grads @ grads.T).double()
+    weights = torch.zeros(grads.shape[0], dtype=torch.float64)
+    for i, others in enumerate(order):
+        coef = torch.zeros_like(weights)
+        coef[i] = 1.0
+        for j in others:
+            dot = coef @ gram[:, j]
+            if dot < 0:
+                coef[j] -= dot / gram[j, j]
+        weights += coef
+    return weights.to(grads.dtype) @ grads
+
+
+class SACFamily(SAC):
+    """SAC with per-task conditioning (``config.method``) over ``n_tasks`` tasks; observations end with the one-hot.
+
+    ``simultaneous``: every transition holds all tasks, its rewards (B, n_tasks)
+    (planar8); else rewards are (B, 1) and ``Batch.task`` names the task.
+    """
+
+    def __init__(self, config: SACFamilyConfig, state_size: int, action_size: int, n_tasks: int,
+                 simultaneous: bool = False, obs_mean: np.ndarray | None = None, obs_std: np.ndarray | None = None,
+                 seed: int = 0):
+        if bad := config.validate():
+            raise ValueError("invalid SACFamilyConfig value(s): " + ", ".join(bad))
+        self.family, self.simultaneous = config, simultaneous
+        self.n_rewards = n_tasks if simultaneous else 1
+        self.order_rng = np.random.default_rng(seed)
+        super().__init__(config.sac, state_size, action_size, n_tasks, obs_mean, obs_std)
+
+    def make_networks(self, normalizer: Normalizer, state_size: int, action_size: int) -> tuple[nn.Module, nn.Module]:
+        c, conditioning = self.family, CONDITIONING[self.family.method]
+        actor_conditioning = "blind" if self.simultaneous else conditioning
+        return (TaskActor(normalizer, state_size, action_size, self.n_tasks, c.hidden, c.sac.activation,
+                          actor_conditioning),
+                TaskCritic(normalizer, state_size, action_size, self.n_tasks, c.hidden, c.sac.activation,
+                           conditioning))
+
+    @property
+    def policy(self) -> nn.Module:
+        """The deterministic actor on the env's observations (planar8: without one-hot), for export."""
+        return TaskBlindPolicy(self.actor) if self.simultaneous else self.actor
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, noise_std: float) -> np.ndarray:
+        if self.simultaneous:
+            obs = np.concatenate([obs, np.zeros((obs.shape[0], self.n_tasks), obs.dtype)], axis=-1)
+        return super().act(obs, noise_std)
+
+    def expand_simultaneous(self, batch: Batch) -> Batch:
+        """Each transition once per task i: task i's reward column and one-hot, task-major (see module doc)."""
+        t, b = self.n_tasks, batch.obs.shape[0]
+        task = torch.arange(t).repeat_interleave(b)
+
+        def with_task(obs: torch.Tensor) -> torch.Tensor:
+            return append_task_one_hot(obs.repeat(t, 1), task, t)
+        return Batch(obs=with_task(batch.obs), action=batch.action.repeat(t, 1),
+                     rewards=batch.rewards.T.reshape(-1, 1), next_obs=with_task(batch.next_obs),
+                     terminated=batch.terminated.repeat(t), truncated=batch.truncated.repeat(t), task=task)
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        return super().update(self.expand_simultaneous(batch) if self.simultaneous else batch)
+
+    def apply_gradients(self, losses: torch.Tensor, task: torch.Tensor, params: list[torch.Tensor],
+                        optimizer: torch.optim.Optimizer) -> torch.Tensor:
+        """D-Grad(O) on actor and critic: per-task mean losses, their gradients deconflicted (Algorithm 1).
+
+        The step is ``deconflicted_sum / T``: Algorithm 1 applies the sum;
+        dividing by the number of tasks present makes it equal SAC's batch-mean
+        gradient when no pair conflicts (with equal per-task sampling), and
+        Adam does not see a constant scale. The temperature step is SAC's.
+        """
+        if self.family.method != "dgrad-o" or optimizer is self.alpha_opt:
+            return super().apply_gradients(losses, task, params, optimizer)
+        sums = torch.zeros(self.n_tasks).index_add(0, task, losses)
+        counts = torch.bincount(task, minlength=self.n_tasks)
+        present = torch.nonzero(counts).squeeze(1)
+        task_losses = sums[present] / counts[present]
+        n = present.shape[0]
+        grads = torch.autograd.grad(task_losses, params, grad_outputs=torch.eye(n), is_grads_batched=True)
+        flat = torch.cat([g.reshape(n, -1) for g in grads], dim=1)
+        order = [[j for j in self.order_rng.permutation(n) if j != i] for i in range(n)]
+        step = deconflicted_sum(flat, order) / n
+        for p, g in zip(params, step.split([p.numel() for p in params])):
+            p.grad = g.view_as(p)
+        optimizer.step()
+        return (losses.mean()).detach()
+
+    def state_dict(self) -> dict:
+        return super().state_dict() | {"order_rng": self.order_rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.order_rng.bit_generator.state = state["order_rng"]
+
+
+class TaskReplayBuffer(ReplayBuffer):
+    """Task-specific replay: one ring buffer per task (segments of one storage), each batch equal parts per task.
+
+    A batch of B holds B / n_tasks samples of every task, task-major (so
+    ``Batch.task`` is 0..0, 1..1, ...), drawn uniformly within each task's
+    buffer; ``capacity`` is split equally between the tasks.
+    """
+
+    def __init__(self, capacity: int, obs_size: int, action_size: int, n_rewards: int, n_tasks: int):
+        self.n_tasks, self.per_task = n_tasks, capacity // n_tasks
+        super().__init__(self.per_task * n_tasks, obs_size, action_size, n_rewards)
+        self.sizes, self.positions = [0] * n_tasks, [0] * n_tasks
+
+    def add(self, **fields: np.ndarray) -> None:
+        task = np.asarray(fields["task"])
+        for t in np.unique(task):
+            rows = np.flatnonzero(task == t)
+            idx = t * self.per_task + (self.positions[t] + np.arange(len(rows))) % self.per_task
+            for k in self.FIELDS:
+                value = torch.as_tensor(np.asarray(fields[k])[rows]).to(self.data[k].dtype)
+                self.data[k][idx] = value.reshape(len(rows), *self.data[k].shape[1:])
+            self.positions[t] = (self.positions[t] + len(rows)) % self.per_task
+            self.sizes[t] = min(self.sizes[t] + len(rows), self.per_task)
+        self.size = sum(self.sizes)
+
+    def sample(self, batch_size: int, generator: torch.Generator, rounds: int = 1) -> list[Batch]:
+        if batch_size % self.n_tasks or min(self.sizes) == 0:
+            raise ValueError(f"batch_size={batch_size} must be a multiple of n_tasks={self.n_tasks} and every task "
+                             f"needs data (per-task sizes {self.sizes})")
+        per = batch_size // self.n_tasks
+        sizes = torch.tensor(self.sizes, dtype=torch.float64)[None, :, None]
+        draw = (torch.rand(rounds, self.n_tasks, per, generator=generator, dtype=torch.float64) * sizes).long()
+        idx = (draw + torch.arange(self.n_tasks)[None, :, None] * self.per_task).reshape(-1)
+        fields = {k: v[idx].split(batch_size) for k, v in self.data.items()}
+        return [Batch(**{k: v[i] for k, v in fields.items()}) for i in range(rounds)]
+
+    def state_dict(self) -> dict:
+        return {"sizes": list(self.sizes), "positions": list(self.positions),
+                "data": {k: [v[t * self.per_task:t * self.per_task + s].clone() for t, s in enumerate(self.sizes)]
+                         for k, v in self.data.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sizes, self.positions = list(state["sizes"]), list(state["positions"])
+        self.size = sum(self.sizes)
+        for k, parts in state["data"].items():
+            for t, part in enumerate(parts):
+                self.data[k][t * self.per_task:t * self.per_task + len(part)] = part
+
+
+class TaskOneHotEnv(VectorWrapper):
+    """A task family's multitask VectorEnv with one_hot(task) appended to every observation (and ``final_obs``),
+    and ``info['task']``: sub-env j runs task ``task_indices[j]``."""
+
+    def __init__(self, env: VectorEnv, task_indices: np.ndarray, n_tasks: int):
+        super().__init__(env)
+        self.task_indices, self.n_tasks = np.asarray(task_indices), n_tasks
+        low, high = env.single_observation_space.low, env.single_observation_space.high
+        self.single_observation_space = spaces.Box(np.concatenate([low, np.zeros(n_tasks)]).astype(np.float32),
+                                                   np.concatenate([high, np.ones(n_tasks)]).astype(np.float32))
+        self.observation_space = spaces.Box(np.tile(self.single_observation_space.low, (self.num_envs, 1)),
+                                            np.tile(self.single_observation_space.high, (self.num_envs, 1)))
+
+    @property
+    def envs(self):
+        """The sub-envs (the loop saves their random state in checkpoints)."""
+        return self.env.envs
+
+    def _with_task(self, obs: np.ndarray) -> np.ndarray:
+        return append_task_one_hot(obs.astype(np.float32), self.task_indices, self.n_tasks)
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        return self._with_task(obs), info | {"task": self.task_indices}
+
+    def step(self, actions):
+        obs, reward, terminated, truncated, info = self.env.step(actions)
+        info = dict(info, task=self.task_indices)
+        if "final_obs" in info:
+            final = np.array(info["final_obs"], dtype=object)
+            for j in np.flatnonzero(info.get("_final_obs", np.ones(self.num_envs, bool))):
+                final[j] = append_task_one_hot(np.asarray(final[j], np.float32), self.task_indices[j], self.n_tasks)
+            info["final_obs"] = final
+        return self._with_task(obs), reward, terminated, truncated, info
+

@@ -1,0 +1,151 @@
+"""Train a D-Grad-paper SAC variant (mtsac, mh-sac, dgrad-a, dgrad-o) on Meta-World MT10/MT50 or planar8.
+
+    python -m mtpolicy_training.train_sac_family --algo.method dgrad-o --task-set mt10 \
+        --loop.total-steps 1000000 --seed 1 --out-dir runs/mt10/dgrad-o/1
+
+Resumes from ``<out-dir>/checkpoint.pt`` (replay included) when run again with
+the same config. Writes ``metrics.csv`` and TensorBoard logs (``eval/``,
+``train/``, ``perf/steps_per_second``), a progress bar with steps/s and ETA,
+``eval.json`` (final evaluation: Meta-World's evaluation with
+``final_episodes`` episodes per task, or ``final_episodes`` held-out goal sets
+on planar8) and, on planar8, ``policy.onnx`` (deterministic mean action,
+checked against the robot by ``OnnxPolicy``).
+
+Task families (mt10, mt50): one sub-env per task, so ``loop.num_envs`` and
+``loop.update_every`` are set to the number of tasks (one update round per
+vector step; ``loop.updates_per_round`` sets the update-to-data ratio), and
+``loop.batch_size`` to ``batch_per_task`` x tasks (task-specific replay).
+``loop.eval_goal_sets`` is the episodes per task of a periodic evaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import tyro
+
+from mtpolicy.policy import OnnxPolicy
+from mtpolicy_training.algos.offpolicy import LoopConfig, ReplayBuffer, train_off_policy
+from mtpolicy_training.algos.sac_family import (
+    SACFamily,
+    SACFamilyConfig,
+    TaskOneHotEnv,
+    TaskReplayBuffer,
+)
+from mtpolicy_training.envs.tasksets import append_task_one_hot, make_task_set
+from mtpolicy_training.train import config_dict
+
+
+@dataclass
+class SACFamilyTrainConfig:
+    """A SAC-family training run."""
+
+    algo: SACFamilyConfig = field(default_factory=SACFamilyConfig)
+    """Method settings."""
+    task_set: Literal["mt10", "mt50", "planar8", "humanoid"] = "mt10"
+    """Task family (mt10, mt50) or simultaneous reach set (planar8, humanoid: one task per end effector)."""
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(updates_per_round=1, eval_goal_sets=10,
+                                                                eval_every=100_000, checkpoint_every=50_000))
+    """Budget, replay and bookkeeping (see the module docstring for the fields set per task family)."""
+    batch_per_task: int = 128
+    """Minibatch samples per task (planar8: transitions, each used once per task)."""
+    seed: int = 1
+    """Seed of networks, sampling, the Meta-World goal variations and the projection order."""
+    out_dir: Path = Path("runs/sac_family")
+    """Where metrics, checkpoints, the evaluation and (reach) the ONNX policy go."""
+    final_episodes: int = 50
+    """Episodes per task (Meta-World, 50 in the benchmark) or goal sets (reach) of the final evaluation."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def __post_init__(self):
+        bad = self.algo.validate()
+        bad += ["batch_per_task"] if self.batch_per_task <= 0 else []
+        bad += ["final_episodes"] if self.final_episodes <= 0 else []
+        task_set = make_task_set(self.task_set)
+        if not task_set.simultaneous:
+            n = task_set.n_tasks
+            self.loop = dataclasses.replace(self.loop, num_envs=n, update_every=n, batch_size=self.batch_per_task * n)
+        else:
+            self.loop = dataclasses.replace(self.loop, batch_size=self.batch_per_task)
+        bad += [f"loop.{k}" for k in self.loop.validate()]
+        if bad:
+            raise ValueError("invalid config value(s): " + ", ".join(bad))
+
+
+def run(config: SACFamilyTrainConfig) -> dict[str, float]:
+    """Train (or resume), evaluate, and on reach sets export ``policy.onnx``; returns the final evaluation."""
+    torch.manual_seed(config.seed)
+    task_set = make_task_set(config.task_set)
+    n = task_set.n_tasks
+    if task_set.simultaneous:
+        probe = task_set.make_env(None, 1, config.seed)
+        mean, std = probe.observation_statistics()
+        method = SACFamily(config.algo, mean.shape[0], probe.single_action_space.shape[0], n, True, mean, std,
+                           seed=config.seed)
+        eval_kwargs: dict = {}
+
+        def make_env(num_envs: int):
+            return task_set.make_env(None, num_envs, config.seed)
+
+        def reward_of(reward: np.ndarray, info: dict) -> np.ndarray:
+            return info[task_set.task_reward_key]
+        make_buffer = ReplayBuffer
+    else:
+        eval_kwargs = {"seed": config.seed, "envs": task_set.make_multitask_env(1, config.seed)}
+        space = eval_kwargs["envs"].single_action_space
+        method = SACFamily(config.algo, eval_kwargs["envs"].single_observation_space.shape[0], space.shape[0], n,
+                           seed=config.seed)
+
+        def make_env(num_envs: int):
+            return TaskOneHotEnv(task_set.make_multitask_env(1, config.seed), task_set.task_indices(), n)
+        reward_of = None
+        make_buffer = functools.partial(TaskReplayBuffer, n_tasks=n)
+
+    def policy_fn(obs: np.ndarray, tasks: np.ndarray | None) -> np.ndarray:
+        obs = obs.astype(np.float32)
+        return method.act(obs if tasks is None else append_task_one_hot(obs, tasks, n), 0.0)
+
+    def evaluate(m: SACFamily, episodes: int = config.loop.eval_goal_sets) -> dict[str, float]:
+        return {k.removeprefix("eval/"): v for k, v in task_set.evaluate(policy_fn, episodes, **eval_kwargs).items()}
+
+    t0 = time.perf_counter()
+    last = train_off_policy(method, make_env, config.loop, config.out_dir, config.seed, evaluate, reward_of,
+                            config_dict(config), config.progress, make_buffer)
+    train_seconds = time.perf_counter() - t0
+    same_evaluation = config.final_episodes == config.loop.eval_goal_sets
+    final = dict(last) if same_evaluation else evaluate(method, config.final_episodes)
+    final["train_wall_seconds_this_session"] = train_seconds
+    (config.out_dir / "eval.json").write_text(json.dumps(final, indent=2))
+    if task_set.simultaneous:
+        from mtpolicy_training.export import export_policy
+
+        path = export_policy(method.policy, probe.spec, task_set.config, method=config.algo.method,
+                             training_config=config_dict(config), metrics=final,
+                             path=config.out_dir / "policy.onnx")
+        OnnxPolicy(path).check(probe.spec)
+    else:
+        eval_kwargs["envs"].close()
+    return final
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        config = tyro.cli(SACFamilyTrainConfig, args=argv)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
+    final = run(config)
+    print(json.dumps({k: round(v, 4) for k, v in final.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
