@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from mtpolicy_training.algos.a2c import TaskOneHotObservations
 from mtpolicy_training.algos.networks import GaussianPolicy, RunningNormalizer
 from mtpolicy_training.algos.offpolicy import EpisodeStats, action_scaler
 from mtpolicy_training.algos.onpolicy import Rollout, collect_rollout, gae
 from mtpolicy_training.algos.ppo import PPO, PPOConfig
 from mtpolicy_training.algos.specialization import (SpecializationConfig, SpecializationPPO, SpecializedPolicy,
-                                                    TaskOneHotObservations, gradient_variance, highest)
+                                                    gradient_variance, highest)
 from mtpolicy_training.envs.tasksets import make_task_set
 from mtpolicy_training.train_specialization import SpecializationTrainConfig, run
 

@@ -30,8 +30,9 @@ import numpy as np
 import torch
 import tyro
 
+from mtpolicy_training.algos.a2c import TaskOneHotObservations
 from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, train_on_policy
-from mtpolicy_training.algos.specialization import SpecializationConfig, SpecializationPPO, TaskOneHotObservations
+from mtpolicy_training.algos.specialization import SpecializationConfig, SpecializationPPO
 from mtpolicy_training.envs.tasksets import TaskSet, append_task_one_hot, make_task_set
 
 TASK_SETS = ("hoppers3", "walker-fwd-bwd", "hopper-mass-3", "hopper-mass-8", "hopper-mass-14")

@@ -9,7 +9,7 @@ shared. The split network is N copies of the joint network joined at the
 output, initialized from it; training goes on with PPO.
 
 How it sits on the on-policy core without a fork: the multi-task env is
-wrapped by ``TaskOneHotObservations``, so each observation carries its task's
+wrapped by ``TaskOneHotObservations`` (a2c.py's), so each observation carries its task's
 one-hot at the end. ``SpecializedPolicy`` reads the task from those columns
 (for routing only: its network does not see them, except in the append
 baseline, ``task_input``). The rollout, GAE and the PPO update (``ppo.PPO``)
@@ -38,46 +38,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
-import gymnasium as gym
 import numpy as np
 import torch
-from gymnasium.vector import VectorEnv, VectorWrapper
 from torch import nn
 
 from mtpolicy_training.algos.networks import NUMPY_ACTIVATIONS, EnsembleLinear, GaussianPolicy, RunningNormalizer
 from mtpolicy_training.algos.onpolicy import Rollout
 from mtpolicy_training.algos.ppo import PPO, PPOConfig
-
-
-class TaskOneHotObservations(VectorWrapper):
-    """Appends each sub-env's task one-hot to its observations (and to ``info["final_obs"]``); SAME_STEP autoreset."""
-
-    def __init__(self, env: VectorEnv, task_indices: np.ndarray, n_tasks: int):
-        super().__init__(env)
-        self.one_hot = np.eye(n_tasks, dtype=np.float32)[np.asarray(task_indices)]
-        space = env.single_observation_space
-        self.single_observation_space = gym.spaces.Box(
-            np.concatenate([space.low, np.zeros(n_tasks)]).astype(np.float32),
-            np.concatenate([space.high, np.ones(n_tasks)]).astype(np.float32))
-        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, env.num_envs)
-
-    @property
-    def envs(self) -> list:
-        """The sub-envs (the loop checkpoints their RNG states)."""
-        return self.env.envs
-
-    def reset(self, **kwargs):
-        obs, info = self.env.reset(**kwargs)
-        return np.concatenate([obs, self.one_hot], axis=-1), info
-
-    def step(self, actions):
-        obs, reward, terminated, truncated, info = self.env.step(actions)
-        if "final_obs" in info:
-            final = info["final_obs"].copy()
-            for j in np.flatnonzero(info["_final_obs"]):
-                final[j] = np.concatenate([final[j], self.one_hot[j]])
-            info = info | {"final_obs": final}
-        return np.concatenate([obs, self.one_hot], axis=-1), reward, terminated, truncated, info
 
 
 class SpecializedPolicy(GaussianPolicy):
