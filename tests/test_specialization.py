@@ -191,3 +191,22 @@ def test_sp0_trains_like_plain_ppo():
     after = plain.policy(obs.reshape(-1, 11))[0]
     assert (after - before).abs().max() > 1e-3  # the update moved the policy
     torch.testing.assert_close(specialized.policy(with_task.obs.reshape(-1, 14))[0], after, rtol=0, atol=1e-6)
+
+
+def test_harness_cell_and_presets(tmp_path):
+    """A registered Table I cell trains through the harness entry (tiny budget); the presets name registered
+    methods and task sets."""
+    from mtpolicy_training.benchmarks import harness
+
+    overrides = {"loop.rollout-steps": "32", "loop.eval-every": "192", "eval_episodes": "1",
+                 "final_eval_episodes": "1", "method.ppo.epochs": "1"}
+    method = harness.METHODS["ppo-jt0-sp100"]
+    method.check("hopper-mass-3", overrides)
+    method.train("hopper-mass-3", 1, 192, tmp_path, overrides)
+    assert set(json.loads((tmp_path / "eval.json").read_text())) >= {"mean_return", "return_torso3kg",
+                                                                     "return_torso15kg"}
+    with pytest.raises(ValueError, match="method.sp"):
+        method.check("hopper-mass-3", {"method.sp": "5"})
+    for preset in ("ppo-spec-table1", "ppo-spec-fig6"):
+        spec = harness.PRESETS[preset][1]
+        assert set(spec.methods) <= set(harness.METHODS) and set(spec.task_sets) <= set(harness.TASK_SETS)

@@ -733,6 +733,15 @@ PRESETS: dict[str, tuple[str, GridSpec]] = {
     "planar8-smoke": ("A 2 x 2 grid (DDPG, DiGrad single+heuristic x 2 seeds) at 960 steps: the tests' check",
                       GridSpec(methods=["ddpg", "digrad-single-heur"], seeds=[1, 2], budget_steps=960,
                                overrides=SMOKE_OVERRIDES, name="planar8-smoke")),
+    "ppo-spec-table1": ("Table I of the PPO joint-training paper: its 13 settings on hoppers3 and walker-fwd-bwd x 3 "
+                        "seeds at 1.6M env steps (jt up to 800k)",
+                        GridSpec(methods=list(SPECIALIZATION_SETTINGS), task_sets=["hoppers3", "walker-fwd-bwd"],
+                                 budget_steps=1_600_000, name="ppo-spec-table1")),
+    "ppo-spec-fig6": ("Fig. 6 of the PPO joint-training paper: joint only, separate, jt=400k sp=25% on the torso-mass "
+                      "hopper pairs x 3 seeds at 1.6M env steps",
+                      GridSpec(methods=["ppo-sp0", "ppo-jt0-sp100", "ppo-jt400k-sp25"],
+                               task_sets=["hopper-mass-3", "hopper-mass-8", "hopper-mass-14"],
+                               budget_steps=1_600_000, name="ppo-spec-fig6")),
 }
 
 
