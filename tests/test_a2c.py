@@ -13,7 +13,7 @@ from mtpolicy_training.algos.a2c import (A2C, A2CConfig, MultiHeadGaussianPolicy
                                          load_policy)
 from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, Rollout
 from mtpolicy_training.envs import halfcheetah
-from mtpolicy_training.train_a2c import TrainA2CConfig, main
+from mtpolicy_training.train_a2c import TrainA2CConfig, deterministic_policy, main
 
 OBS, ACT, HEADS = 17, 6, 3
 
@@ -85,6 +85,18 @@ def test_one_hot_wrapper_appends_the_task_to_observations_and_final_observations
     assert truncated.all()
     np.testing.assert_array_equal(np.stack(info["final_obs"])[:, -2:], [[0, 1], [1, 0]])
     env.close()
+
+
+def test_evaluated_actions_are_the_head_means_clipped_to_the_box():
+    method = A2C(A2CConfig(), OBS, ACT, HEADS, np.arange(HEADS))
+    with torch.no_grad():
+        method.policy.actor.heads[-1].bias[1] = 5.0  # head 1's mean far outside [-1, 1]
+    obs = np.random.default_rng(0).normal(size=(4, OBS)).astype(np.float32)
+    tasks = np.array([0, 1, 2, 1])
+    actions = deterministic_policy(method, np.arange(HEADS))(obs, tasks)
+    np.testing.assert_array_equal(actions[[1, 3]], 1.0)
+    np.testing.assert_allclose(actions[[0, 2]], method.act(obs, tasks)[[0, 2]], atol=1e-6)
+    assert np.abs(actions[[0, 2]]).max() < 1.0
 
 
 def tiny(tmp_path, name: str, *args: str) -> list[str]:

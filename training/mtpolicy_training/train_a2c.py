@@ -32,7 +32,7 @@ import tyro
 
 from mtpolicy_training.algos.a2c import A2C, A2CConfig, TaskOneHotObservations
 from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, train_on_policy
-from mtpolicy_training.envs.tasksets import GymTaskSet, make_task_set
+from mtpolicy_training.envs.tasksets import GymTaskSet, PolicyFn, make_task_set
 
 
 def a2c_loop() -> OnPolicyLoopConfig:
@@ -96,6 +96,12 @@ def task_subset(task_set: GymTaskSet, names: tuple[str, ...]) -> GymTaskSet:
     return dataclasses.replace(task_set, task_names=names, env_ids=tuple(ids[n] for n in names))
 
 
+def deterministic_policy(method: A2C, head_of_task: np.ndarray) -> PolicyFn:
+    """The evaluated policy: each row's head mean, clipped to [-1, 1] as the training loop clips its actions
+    (a mean outside the box would otherwise pay HalfCheetah's control cost on the unclipped action)."""
+    return lambda obs, tasks: np.clip(method.act(obs, head_of_task[tasks]), -1.0, 1.0)
+
+
 def config_dict(config: TrainA2CConfig) -> dict:
     """JSON-able config (what a checkpoint must match to be resumed)."""
     d = dataclasses.asdict(config)
@@ -123,7 +129,7 @@ def run(config: TrainA2CConfig) -> dict[str, float]:
                                   for t in eval_set.task_names])
 
     def evaluate(m: A2C, episodes: int = config.periodic_eval_episodes) -> dict[str, float]:
-        metrics = eval_set.evaluate(lambda obs, tasks: m.act(obs, head_of_eval_task[tasks]), episodes)
+        metrics = eval_set.evaluate(deterministic_policy(m, head_of_eval_task), episodes)
         return {k.removeprefix("eval/"): v for k, v in metrics.items()}  # the recorder adds eval/ itself
 
     t0 = time.perf_counter()

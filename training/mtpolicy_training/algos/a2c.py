@@ -25,6 +25,7 @@ Choices where the paper is vague (written here, tested in tests/test_a2c.py):
   and n heads"): a head is the task's own two remaining hidden layers and
   output, so each task's critic has the single-task shape. Both splits are
   config fields.
+* Initialization is PyTorch's default for every layer (the paper gives none).
 * The Gaussian's log-std is a state-independent parameter per head (as in the
   A2C/PPO reference code for MuJoCo), not a network output: the core draws
   the rollout's noise in one batch from it.
