@@ -164,5 +164,7 @@ def test_bad_ppo_config_value_is_named(field, value):
 
 
 @pytest.mark.parametrize("field,value", [("gae_lambda", 1.5), ("rollout_steps", 0)])
-def test_bad_loop_config_value_is_named(field, value):
-    assert field in OnPolicyLoopConfig(**{field: value}).validate()[0]
+def test_bad_loop_config_value_fails_at_start_naming_it(tmp_path, field, value):
+    with pytest.raises(ValueError, match=field):
+        train_on_policy(PPO(PPOConfig(), OBS, ACT, 64), lambda n: None, OnPolicyLoopConfig(**{field: value}),
+                        tmp_path, 0, lambda m: {}, {}, progress=False)

@@ -359,6 +359,8 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEn
     with the same ``run_config``. ``make_buffer(capacity, obs_size,
     action_size, n_rewards)`` builds the replay (e.g. one buffer per task).
     """
+    if bad := loop.validate():
+        raise ValueError("invalid LoopConfig value(s): " + ", ".join(bad))
     torch.set_num_threads(loop.torch_threads)
     run = RunRecorder(out_dir, run_config, loop.total_steps, progress)
     env = make_env(loop.num_envs)

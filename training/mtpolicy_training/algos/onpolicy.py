@@ -5,9 +5,9 @@ A method plugs in as an ``OnPolicyMethod``: it owns a ``GaussianPolicy``
 ``rollout_steps`` steps of ``num_envs`` envs into preallocated tensors,
 computes advantages, calls the update, then logs, evaluates and checkpoints
 like the off-policy loop (the same ``RunRecorder``: metric names, CSV and
-TensorBoard, atomic checkpoints, resume rule). Actions are normalized ([-1, 1] maps to the env's
-Box bounds); the Gaussian sample is stored unclipped and clipped only for
-the env, as in the PPO reference code.
+TensorBoard, atomic checkpoints, resume rule). Actions are normalized
+([-1, 1] maps to the env's Box bounds); the Gaussian sample is stored
+unclipped and clipped only for the env, as in the PPO reference code.
 """
 
 from __future__ import annotations
@@ -155,6 +155,8 @@ def train_on_policy(method: OnPolicyMethod, make_env: Callable[[int], VectorEnv]
     Resumes from ``out_dir/checkpoint.pt`` if it exists and was made with the
     same ``run_config`` (at a rollout boundary; episodes restart).
     """
+    if bad := loop.validate():
+        raise ValueError("invalid OnPolicyLoopConfig value(s): " + ", ".join(bad))
     torch.set_num_threads(loop.torch_threads)
     run = RunRecorder(out_dir, run_config, loop.total_steps, progress)
     env = make_env(loop.num_envs)
