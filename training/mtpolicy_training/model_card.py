@@ -32,6 +32,8 @@ class CardConfig:
     """Model name: models/<name>.onnx."""
     command: str
     """The command that reproduces the run."""
+    note: str = ""
+    """Free text under the training budget (e.g. what else loaded the machine during the run)."""
 
 
 def plot_curve(metrics_csv: Path, png: Path, tolerance: float) -> None:
@@ -87,7 +89,7 @@ under the same velocity limits.
 
 Training: {config['loop']['total_steps']} env steps, seed {config['seed']},
 {ev.get('train_wall_seconds_this_session', float('nan')) / 60:.1f} min wall clock on this 2-core machine
-(the last session of the run).
+(the last session of the run). {cfg.note}
 
 ![learning curve]({cfg.name}_curve.png)
 
