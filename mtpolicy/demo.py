@@ -25,6 +25,8 @@ READY_TIMEOUT = 60.0
 """Seconds allowed for the stack to come up (imports, model load, discovery)."""
 REPUBLISH = 0.5
 """Seconds between republications of the current goal set."""
+SETTLE = 1.0
+"""Seconds a reached goal set is held before its final errors are read and the next set is published."""
 
 
 @dataclass(eq=False)
@@ -41,7 +43,7 @@ class GoalRun:
 
 
 def drive_goal_sets(monitor, goal_sets: np.ndarray, timeout: float, tolerance: float) -> list[GoalRun]:  # noqa: ANN001
-    """Publish each goal set until reached or timed out; record time, errors and paths."""
+    """Publish each goal set until reached (then hold it ``SETTLE`` s) or timed out; record time, final errors, paths."""
     runs = []
     for goals in goal_sets:
         run = GoalRun(goals)
@@ -55,10 +57,9 @@ def drive_goal_sets(monitor, goal_sets: np.ndarray, timeout: float, tolerance: f
                 seen = monitor.states
                 run.path.append(monitor.ee_positions())
             run.errors = monitor.errors(goals)
-            if np.all(run.errors < tolerance):
+            if not run.reached and np.all(run.errors < tolerance):
                 run.reached, run.seconds = True, now - start
-                break
-            if now - start > timeout:
+            if (run.reached and now - start > run.seconds + SETTLE) or (not run.reached and now - start > timeout):
                 break
             if now - last_pub > REPUBLISH:
                 monitor.publish_goals(goals)
@@ -69,7 +70,7 @@ def drive_goal_sets(monitor, goal_sets: np.ndarray, timeout: float, tolerance: f
 
 
 def format_table(runs: list[GoalRun], end_effectors: tuple[str, ...], tolerance: float) -> str:
-    head = ["goal set", "reached", "time (s)"] + [f"{ee} err (mm)" for ee in end_effectors]
+    head = ["goal set", "reached", "time (s)"] + [f"{ee} final err (mm)" for ee in end_effectors]
     rows = [[str(i + 1), "yes" if r.reached else "NO", f"{r.seconds:.2f}" if r.reached else "-"]
             + [f"{1e3 * e:.1f}" for e in r.errors] for i, r in enumerate(runs)]
     widths = [max(len(h), *(len(row[c]) for row in rows)) for c, h in enumerate(head)]
