@@ -16,6 +16,7 @@ from mtpolicy_training.algos.sac_family import (
     SACFamilyConfig,
     TaskActor,
     TaskCritic,
+    TaskGradients,
     TaskOneHotEnv,
     TaskReplayBuffer,
     deconflicted_sum,
@@ -60,6 +61,30 @@ def test_dgrad_o_step_equals_sac_without_conflict_and_differs_with():
         method.apply_gradients(losses, torch.tensor([0, 0, 1, 1]), params, read_only)
         same = all(torch.allclose(p.grad, g, atol=1e-6) for p, g in zip(params, grads))
         assert same != conflict
+
+
+@pytest.mark.parametrize("conditioning", ["one-hot", "heads", "dgrad-a"])
+def test_per_task_gradients_from_one_backward(conditioning):
+    """TaskGradients (one backward) equals one autograd pass per task, for actor and twin critic."""
+    torch.manual_seed(0)
+    n_tasks, state, action, per = 3, 4, 2, 5
+    norm = Normalizer(np.zeros(state), np.ones(state))
+    actor = TaskActor(norm, state, action, n_tasks, (8, 8), "relu", conditioning)
+    critic = TaskCritic(norm, state, action, n_tasks, (8, 8), "relu", conditioning)
+    with torch.no_grad():
+        for p in [*actor.parameters(), *critic.parameters()]:
+            p.add_(0.1 * torch.randn_like(p))  # D-Grad(A) layers away from identity
+    grads = TaskGradients([actor, critic])
+    task = torch.arange(n_tasks).repeat_interleave(per)
+    obs = torch.cat([torch.randn(len(task), state), torch.nn.functional.one_hot(task, n_tasks)], dim=1)
+    a, log_prob = actor.sample(obs, torch.randn(len(task), action))
+    for net, losses in ((critic, critic(obs, a.detach()).square().sum(0)[:, 0]),
+                        (actor, log_prob - critic(obs, a).min(0).values[:, 0])):
+        params = list(net.parameters())
+        expected = torch.stack([torch.cat([g.reshape(-1) for g in torch.autograd.grad(
+            losses[task == t].mean(), params, retain_graph=True)]) for t in range(n_tasks)])
+        got = grads.per_task(losses.sum() / per, params, n_tasks)
+        assert torch.allclose(got, expected, atol=1e-5)
 
 
 def test_dgrad_a_layer_identity_init_and_both_paths():

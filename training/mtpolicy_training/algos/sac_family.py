@@ -212,6 +212,60 @@ def deconflicted_sum(grads: torch.Tensor, order: list[list[int]]) -> torch.Tenso
     return weights.to(grads.dtype) @ grads
 
 
+class TaskGradients:
+    """Per-task gradients (T, P) of a task-major batch from ONE backward pass, for D-Grad(O).
+
+    Samples do not interact in these networks, so in the backward pass of
+    the summed per-task losses the gradient at a layer's output, restricted
+    to task t's rows, is the gradient of task t's loss. A linear layer's
+    per-task weight gradient is then x_t^T delta_t over task t's rows (x: the
+    layer input, recorded by a forward hook; delta: recorded by a tensor
+    hook), its bias gradient sum(delta_t); a D-Grad(A) layer's M(z_t) and
+    beta(z_t) are used by task t only. Same result as T backward passes,
+    at the cost of one.
+    """
+
+    def __init__(self, networks: list[nn.Module]):
+        self.records: dict[nn.Module, list[list]] = {}
+        """Linear layer -> [input, gradient at its output] of each differentiable forward since ``clear``."""
+        self.owner = {p: (layer, name) for net in networks for layer in net.modules()
+                      for name, p in layer.named_parameters(recurse=False)}
+        for net in networks:
+            for layer in net.modules():
+                if isinstance(layer, EnsembleLinear):
+                    layer.register_forward_hook(self._record)
+
+    def _record(self, layer: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if torch.is_grad_enabled() and output.requires_grad:
+            entry = [inputs[0], None]
+            self.records.setdefault(layer, []).append(entry)
+            output.register_hook(lambda grad: entry.__setitem__(1, grad))
+
+    def per_task(self, loss: torch.Tensor, params: list[torch.Tensor], n_tasks: int) -> torch.Tensor:
+        """(T, P) gradients of each task's share of ``loss`` (a sum over task-major equal groups)."""
+        for entries in self.records.values():
+            for entry in entries:
+                entry[1] = None
+        grads = torch.autograd.grad(loss, params)
+        rows = []
+        for p, g in zip(params, grads):
+            layer, name = self.owner[p]
+            if isinstance(layer, DGradLayer):
+                mask = torch.eye(n_tasks, dtype=g.dtype)[:, None, :].reshape(n_tasks, 1, n_tasks, *[1] * (g.dim() - 2))
+                rows.append((mask * g).reshape(n_tasks, -1))
+                continue
+            per_task = torch.zeros(n_tasks, *g.shape)
+            for x, delta in self.records.get(layer, []):
+                if delta is None:
+                    continue
+                e = delta.shape[0]
+                x, delta = x.reshape(e, n_tasks, -1, x.shape[-1]), delta.reshape(e, n_tasks, -1, delta.shape[-1])
+                per_task += (torch.einsum("etbi,etbo->teio", x, delta) if name == "weight"
+                             else delta.sum(2, keepdim=True).transpose(0, 1))
+            rows.append(per_task.reshape(n_tasks, -1))
+        return torch.cat(rows, dim=1)
+
+
 class SACFamily(SAC):
     """SAC with per-task conditioning (``config.method``) over ``n_tasks`` tasks; observations end with the one-hot.
 
@@ -228,6 +282,8 @@ class SACFamily(SAC):
         self.n_rewards = n_tasks if simultaneous else 1
         self.order_rng = np.random.default_rng(seed)
         super().__init__(config.sac, state_size, action_size, n_tasks, obs_mean, obs_std)
+        if config.method == "dgrad-o":
+            self.task_gradients = TaskGradients([self.actor, self.critic])
 
     def make_networks(self, normalizer: Normalizer, state_size: int, action_size: int) -> tuple[nn.Module, nn.Module]:
         c, conditioning = self.family, CONDITIONING[self.family.method]
@@ -260,26 +316,26 @@ class SACFamily(SAC):
                      terminated=batch.terminated.repeat(t), truncated=batch.truncated.repeat(t), task=task)
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        if self.family.method == "dgrad-o":
+            self.task_gradients.records.clear()
         return super().update(self.expand_simultaneous(batch) if self.simultaneous else batch)
 
     def apply_gradients(self, losses: torch.Tensor, task: torch.Tensor, params: list[torch.Tensor],
                         optimizer: torch.optim.Optimizer) -> torch.Tensor:
         """D-Grad(O) on actor and critic: per-task mean losses, their gradients deconflicted (Algorithm 1).
 
+        The per-task gradients come from one backward pass (``TaskGradients``).
         The step is ``deconflicted_sum / T``: Algorithm 1 applies the sum;
-        dividing by the number of tasks present makes it equal SAC's batch-mean
+        dividing by the number of tasks makes it equal SAC's batch-mean
         gradient when no pair conflicts (with equal per-task sampling), and
         Adam does not see a constant scale. The temperature step is SAC's.
         """
         if self.family.method != "dgrad-o" or optimizer is self.alpha_opt:
             return super().apply_gradients(losses, task, params, optimizer)
-        sums = torch.zeros(self.n_tasks).index_add(0, task, losses)
-        counts = torch.bincount(task, minlength=self.n_tasks)
-        present = torch.nonzero(counts).squeeze(1)
-        task_losses = sums[present] / counts[present]
-        n = present.shape[0]
-        grads = torch.autograd.grad(task_losses, params, grad_outputs=torch.eye(n), is_grads_batched=True)
-        flat = torch.cat([g.reshape(n, -1) for g in grads], dim=1)
+        if not task_major(task, self.n_tasks):
+            raise ValueError("D-Grad(O) needs task-major batches with every task equally often (TaskReplayBuffer)")
+        n = self.n_tasks
+        flat = self.task_gradients.per_task(losses.sum() * (n / losses.shape[0]), params, n)
         order = [[j for j in self.order_rng.permutation(n) if j != i] for i in range(n)]
         step = deconflicted_sum(flat, order) / n
         for p, g in zip(params, step.split([p.numel() for p in params])):
