@@ -399,8 +399,9 @@ def iqm_with_ci(scores: np.ndarray, reps: int, rng: np.random.Generator,
 
 
 def task_names(evaluation: dict[str, float], per_task_metric: str) -> list[str]:
+    """Tasks with a ``<per_task_metric>_<task>`` entry (a ``<per_task_metric>_std_<task>`` spread is not a task)."""
     prefix = per_task_metric + "_"
-    return [k.removeprefix(prefix) for k in evaluation if k.startswith(prefix)]
+    return [k.removeprefix(prefix) for k in evaluation if k.startswith(prefix) and not k.startswith(prefix + "std_")]
 
 
 def score_matrices(runs: list[dict[str, float]], metrics: TaskSetMetrics,
