@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from mtpolicy.policy import ModelMismatch, OnnxPolicy
-from mtpolicy.robots import load_robot
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.export import export_policy, parity

@@ -68,7 +68,7 @@ def test_hindsight_relabel_uses_reached_positions_and_recomputes_rewards():
     cfg = ReachConfig(max_episode_steps=5)
     env = ReachVectorEnv(3, cfg)
     obs, _ = env.reset(seed=0)
-    seq_obs, seq_next, rewards = [], [], []
+    seq_obs, seq_next = [], []
     for _ in range(5):
         nxt, _, _, trunc, info = env.step(np.random.default_rng(1).uniform(-1, 1, (3, 8)))
         seq_obs.append(obs)

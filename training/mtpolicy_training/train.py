@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-import tyro
 
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig
 from mtpolicy_training.algos.offpolicy import LoopConfig, train_off_policy
+from mtpolicy_training.cli import config_dict, train_main
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.evaluate import evaluate_reach
 from mtpolicy_training.export import export_policy
@@ -58,14 +57,6 @@ class TrainConfig:
             self.env = dataclasses.replace(self.env, reward_mode=reward_mode)
 
 
-def config_dict(config: TrainConfig) -> dict:
-    """JSON-able config (what a checkpoint must match to be resumed)."""
-    d = dataclasses.asdict(config)
-    d["out_dir"] = str(config.out_dir)
-    d.pop("progress")
-    return json.loads(json.dumps(d))
-
-
 def run(config: TrainConfig) -> dict[str, float]:
     torch.manual_seed(config.seed)
     probe = ReachVectorEnv(1, config.env)
@@ -92,12 +83,7 @@ def run(config: TrainConfig) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        config = tyro.cli(TrainConfig, args=argv)
-    except ValueError as e:
-        sys.exit(f"error: {e}")
-    final = run(config)
-    print(json.dumps({k: round(v, 4) for k, v in final.items()}, indent=2))
+    train_main(TrainConfig, run, argv)
 
 
 if __name__ == "__main__":

@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import tyro
 
 from mtpolicy_training.algos.a2c import A2C, A2CConfig, TaskOneHotObservations
 from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, train_on_policy
+from mtpolicy_training.cli import config_dict, train_main
 from mtpolicy_training.envs.tasksets import GymTaskSet, PolicyFn, make_task_set
 
 
@@ -102,13 +101,6 @@ def deterministic_policy(method: A2C, head_of_task: np.ndarray) -> PolicyFn:
     return lambda obs, tasks: np.clip(method.act(obs, head_of_task[tasks]), -1.0, 1.0)
 
 
-def config_dict(config: TrainA2CConfig) -> dict:
-    """JSON-able config (what a checkpoint must match to be resumed)."""
-    d = dataclasses.asdict(config)
-    d.pop("progress")
-    return json.loads(json.dumps(d, default=str))
-
-
 def run(config: TrainA2CConfig) -> dict[str, float]:
     """Train, then evaluate ``eval_episodes`` episodes per evaluated task; returns (and writes) eval.json."""
     full = make_task_set(config.task_set)
@@ -142,12 +134,7 @@ def run(config: TrainA2CConfig) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        config = tyro.cli(TrainA2CConfig, args=argv)
-    except ValueError as e:
-        sys.exit(f"error: {e}")
-    final = run(config)
-    print(json.dumps({k: round(v, 2) for k, v in final.items()}, indent=2))
+    train_main(TrainA2CConfig, run, argv, digits=2)
 
 
 if __name__ == "__main__":

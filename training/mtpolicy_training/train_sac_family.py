@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +30,10 @@ from typing import Literal
 
 import numpy as np
 import torch
-import tyro
 
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.algos.offpolicy import LoopConfig, ReplayBuffer, train_off_policy
+from mtpolicy_training.cli import config_dict, train_main
 from mtpolicy_training.algos.sac_family import (
     SACFamily,
     SACFamilyConfig,
@@ -42,7 +41,6 @@ from mtpolicy_training.algos.sac_family import (
     TaskReplayBuffer,
 )
 from mtpolicy_training.envs.tasksets import append_task_one_hot, make_task_set
-from mtpolicy_training.train import config_dict
 
 
 @dataclass
@@ -139,12 +137,7 @@ def run(config: SACFamilyTrainConfig) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        config = tyro.cli(SACFamilyTrainConfig, args=argv)
-    except ValueError as e:
-        sys.exit(f"error: {e}")
-    final = run(config)
-    print(json.dumps({k: round(v, 4) for k, v in final.items()}, indent=2))
+    train_main(SACFamilyTrainConfig, run, argv)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ evaluation, ``final_eval_episodes`` per task).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -32,11 +31,11 @@ from typing import Literal
 
 import numpy as np
 import torch
-import tyro
 
 from mtpolicy_training.algos.a2c import TaskOneHotObservations
 from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, train_on_policy
 from mtpolicy_training.algos.specialization import SpecializationConfig, SpecializationPPO
+from mtpolicy_training.cli import config_dict, train_main
 from mtpolicy_training.envs.tasksets import TaskSet, append_task_one_hot, make_task_set
 
 TASK_SETS = ("hoppers3", "walker-fwd-bwd", "hopper-mass-3", "hopper-mass-8", "hopper-mass-14")
@@ -101,12 +100,16 @@ def run(config: SpecializationTrainConfig) -> dict[str, float]:
     t0 = time.perf_counter()
     train_on_policy(method, make_env, config.loop, config.out_dir, config.seed,
                     lambda m: evaluate(m, task_set, config.eval_episodes),
-                    json.loads(json.dumps(dataclasses.asdict(config), default=str)), config.progress)
+                    config_dict(config), config.progress)
     final = evaluate(method, task_set, config.final_eval_episodes)
     final["train_wall_seconds_this_session"] = time.perf_counter() - t0
     (config.out_dir / "eval.json").write_text(json.dumps(final, indent=2))
     return final
 
 
+def main(argv: list[str] | None = None) -> None:
+    train_main(SpecializationTrainConfig, run, argv)
+
+
 if __name__ == "__main__":
-    run(tyro.cli(SpecializationTrainConfig))
+    main()

@@ -132,14 +132,20 @@ def override_args(overrides: dict[str, str]) -> list[str]:
     return [token for key, value in overrides.items() for token in (f"--{key}", *shlex.split(value))]
 
 
+def cell_config(config_type: type, args: list[str], seed: int, budget_steps: int, out_dir: Path,
+                overrides: dict[str, str]):
+    """A cell's training config: the method's and task set's ``args``, then the cell, budget and overrides."""
+    args = [*args, "--seed", str(seed), "--loop.total-steps", str(budget_steps), "--out-dir", str(out_dir),
+            "--progress", "False", *override_args(overrides)]
+    return tyro.cli(config_type, args=args, config=(tyro.conf.FlagConversionOff,))
+
+
 def reach_train_config(setting_args: list[str], task_set: str, seed: int, budget_steps: int, out_dir: Path,
                        overrides: dict[str, str]):
     """The ``TrainConfig`` of a reach cell; the task set is the robot (``--env.robot``)."""
     from mtpolicy_training.train import TrainConfig
 
-    args = [*setting_args, "--env.robot", task_set, "--seed", str(seed), "--loop.total-steps", str(budget_steps),
-            "--out-dir", str(out_dir), "--progress", "False", *override_args(overrides)]
-    return tyro.cli(TrainConfig, args=args, config=(tyro.conf.FlagConversionOff,))
+    return cell_config(TrainConfig, [*setting_args, "--env.robot", task_set], seed, budget_steps, out_dir, overrides)
 
 
 def check_overrides(overrides: dict[str, str], fixed: set[str], parse: Callable[[], object], cli: str) -> None:
@@ -220,10 +226,9 @@ def specialization_train_config(setting_args: list[str], task_set: str, seed: in
     """The ``SpecializationTrainConfig`` of a cell (the paper's batch size per task set unless overridden)."""
     from mtpolicy_training.train_specialization import SpecializationTrainConfig
 
-    args = [*setting_args, "--task-set", task_set, "--seed", str(seed), "--loop.total-steps", str(budget_steps),
-            "--loop.rollout-steps", str(SPECIALIZATION_ROLLOUT_STEPS.get(task_set, 672)), "--out-dir", str(out_dir),
-            "--progress", "False", *override_args(overrides)]
-    return tyro.cli(SpecializationTrainConfig, args=args, config=(tyro.conf.FlagConversionOff,))
+    args = [*setting_args, "--task-set", task_set,
+            "--loop.rollout-steps", str(SPECIALIZATION_ROLLOUT_STEPS.get(task_set, 672))]
+    return cell_config(SpecializationTrainConfig, args, seed, budget_steps, out_dir, overrides)
 
 
 def check_specialization_overrides(setting_args: list[str], task_set: str, overrides: dict[str, str]) -> None:
@@ -261,9 +266,8 @@ def sac_family_train_config(method: str, task_set: str, seed: int, budget_steps:
     """The ``SACFamilyTrainConfig`` of a cell."""
     from mtpolicy_training.train_sac_family import SACFamilyTrainConfig
 
-    args = ["--algo.method", method, "--task-set", task_set, "--seed", str(seed), "--loop.total-steps",
-            str(budget_steps), "--out-dir", str(out_dir), "--progress", "False", *override_args(overrides)]
-    return tyro.cli(SACFamilyTrainConfig, args=args, config=(tyro.conf.FlagConversionOff,))
+    return cell_config(SACFamilyTrainConfig, ["--algo.method", method, "--task-set", task_set], seed, budget_steps,
+                       out_dir, overrides)
 
 
 def check_sac_family_overrides(method: str, task_set: str, overrides: dict[str, str]) -> None:
@@ -298,30 +302,17 @@ def a2c_train_config(setting: str, task_set: str, tasks: list[str], seed: int, b
     """The ``TrainA2CConfig`` of an a2c run on ``tasks`` of ``task_set``."""
     from mtpolicy_training.train_a2c import TrainA2CConfig
 
-    args = ["--algo.setting", setting, "--task-set", task_set, "--tasks", *tasks, "--seed", str(seed),
-            "--loop.total-steps", str(budget_steps), "--out-dir", str(out_dir), "--progress", "False",
-            *override_args(overrides)]
-    return tyro.cli(TrainA2CConfig, args=args, config=(tyro.conf.FlagConversionOff,))
+    return cell_config(TrainA2CConfig, ["--algo.setting", setting, "--task-set", task_set, "--tasks", *tasks], seed,
+                       budget_steps, out_dir, overrides)
 
 
 def check_a2c_overrides(task_set: str, overrides: dict[str, str]) -> None:
-    if taken := sorted(k for k in overrides if k.replace("-", "_") in A2C_FIXED):
-        raise ValueError(f"overrides: {taken} are set by the grid (cell, budget_steps, method), not by overrides")
     from mtpolicy_training.envs.tasksets import make_task_set
 
-    try:
-        a2c_train_config("multitask", task_set, list(make_task_set(task_set).task_names), 1, 1, Path("."), overrides)
-    except SystemExit:  # tyro has printed which option it does not know, or which value is bad
-        raise ValueError(f"overrides: {overrides} are not all valid options of mtpolicy_training.train_a2c "
-                         "(see its --help)") from None
-
-
-def write_a2c_eval(out_dir: Path, final: dict[str, float]) -> None:
-    """eval.json with ``mean_return`` and ``return_<task>``; the stds go to ``return_std.json`` (a
-    ``return_std_<task>`` key in eval.json would count as a task of its own under the ``return_`` prefix)."""
-    std = {k: v for k, v in final.items() if k.startswith("return_std_")}
-    (out_dir / "return_std.json").write_text(json.dumps(std, indent=2))
-    (out_dir / "eval.json").write_text(json.dumps({k: v for k, v in final.items() if k not in std}, indent=2))
+    tasks = list(make_task_set(task_set).task_names)
+    check_overrides(overrides, A2C_FIXED,
+                    lambda: a2c_train_config("multitask", task_set, tasks, 1, 1, Path("."), overrides),
+                    "mtpolicy_training.train_a2c")
 
 
 @register_method("a2c-multitask", ("halfcheetah6",), check_a2c_overrides)
@@ -332,8 +323,7 @@ def train_a2c_multitask(task_set: str, seed: int, budget_steps: int, out_dir: Pa
     from mtpolicy_training.train_a2c import run
 
     tasks = list(make_task_set(task_set).task_names)
-    write_a2c_eval(out_dir, run(a2c_train_config("multitask", task_set, tasks, seed, budget_steps, out_dir,
-                                                 overrides)))
+    run(a2c_train_config("multitask", task_set, tasks, seed, budget_steps, out_dir, overrides))  # writes eval.json
 
 
 @register_method("a2c-scratch", ("halfcheetah6",), check_a2c_overrides)
@@ -361,7 +351,7 @@ def train_a2c_scratch(task_set: str, seed: int, budget_steps: int, out_dir: Path
         writer.writeheader()
         writer.writerows({"step": step, "eval/mean_return": np.mean([row[f"eval/return_{t}"] for t in tasks]), **row}
                          for step, row in sorted(rows.items()) if len(row) == len(tasks))
-    write_a2c_eval(out_dir, final)
+    (out_dir / "eval.json").write_text(json.dumps(final, indent=2))
 
 
 register_task_set("halfcheetah6", per_task_metric="return", headline_metrics=("mean_return",))

@@ -87,7 +87,7 @@ class ReachConfig:
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            raise ValueError(f"invalid ReachConfig value(s): " + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
+            raise ValueError("invalid ReachConfig value(s): " + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
 
 
 class ReachVectorEnv(VectorEnv):
