@@ -48,6 +48,21 @@ def test_info_matches_physics_and_rewards_follow_the_paper():
     assert np.all(info["task_rewards"] == cfg.all_done_reward) and np.all(info["ddpg_reward"] == cfg.all_done_reward)
 
 
+def test_centre_reward_keeps_the_error_term_inside_the_tolerance():
+    cfg = ReachConfig(centre_reward=True, error_scale=3.0)
+    env = ReachVectorEnv(4, cfg)
+    ee = np.zeros((4, 3, 3))
+    errors = np.array([[0.01, 0.03, 0.0], [0.005, 0.01, 0.019], [0.05, 0.0, 0.0], [0.02, 0.02, 0.02]])
+    goals = ee + errors[..., None] * np.array([1.0, 0.0, 0.0])
+    info = env.reward_info(ee, goals)
+    done, all_done = errors <= cfg.reach_tolerance, (errors <= cfg.reach_tolerance).all(axis=1)
+    bonus = np.where(all_done[:, None], cfg.all_done_reward, np.where(done, cfg.task_done_reward, 0.0))
+    np.testing.assert_allclose(info["task_rewards"], bonus - 3.0 * errors, rtol=1e-6)
+    np.testing.assert_allclose(info["ddpg_reward"], np.where(all_done, cfg.all_done_reward, 0.0) - 3.0 * errors.sum(1),
+                               rtol=1e-6)
+    assert np.all(info["task_rewards"][done] > 0)  # a done task's reward stays positive at the tolerance
+
+
 def test_time_limit_truncates_and_keeps_the_final_observation():
     cfg = ReachConfig(max_episode_steps=3)
     env = ReachVectorEnv(2, cfg)

@@ -19,6 +19,13 @@ and ``done_i = error_i <= reach_tolerance`` after the step:
 * single (DDPG): ``all_done_reward`` if all are done, else
   ``-error_scale * sum_i error_i``.
 
+The paper leaves the reward of a done task flat. With ``centre_reward`` the
+error term stays on inside the tolerance too (a done task gets its bonus minus
+``error_scale * error_i``, still positive at the tolerance for the defaults),
+so the reward keeps pointing at the goal's centre. Our choice, measured: of the
+86 failures of a 0.83-success planar8 policy trained with flat done rewards, 61
+had reached every goal and then drifted back out past the tolerance.
+
 ``reward_mode`` picks which one is the scalar reward; ``info`` always holds
 ``task_rewards`` (per task), ``ddpg_reward``, ``errors``, ``scores``
 (``-log(error_i)``) and ``all_done``. Episodes never terminate; they are
@@ -70,6 +77,8 @@ class ReachConfig:
     """DiGrad: small positive reward to a task that is done."""
     all_done_reward: float = 1.0
     """Reward to every task (DiGrad) or the single reward (DDPG) when all are done."""
+    centre_reward: bool = False
+    """Keep ``-error_scale * error`` for done tasks as well (bonus on top): no flat reward inside the tolerance."""
     reward_mode: str = "digrad"
     """Scalar reward: 'digrad' (sum of per-task rewards) or 'ddpg' (single reward)."""
     goal_joint_range: float | None = GOAL_JOINT_RANGE
@@ -177,9 +186,11 @@ class ReachVectorEnv(VectorEnv):
         errors = np.linalg.norm(goals - ee, axis=-1)
         done = errors <= c.reach_tolerance
         all_done = done.all(axis=-1)
-        task = np.where(done, c.task_done_reward, -c.error_scale * errors)
-        task = np.where(all_done[..., None], c.all_done_reward, task)
-        ddpg = np.where(all_done, c.all_done_reward, -c.error_scale * errors.sum(axis=-1))
+        penalty = -c.error_scale * errors
+        inside = penalty if c.centre_reward else np.zeros_like(penalty)
+        task = np.where(done, c.task_done_reward + inside, penalty)
+        task = np.where(all_done[..., None], c.all_done_reward + inside, task)
+        ddpg = np.where(all_done, c.all_done_reward + np.sum(inside, axis=-1), penalty.sum(axis=-1))
         return {"task_rewards": task.astype(np.float32), "ddpg_reward": ddpg.astype(np.float32),
                 "errors": errors, "scores": -np.log(np.maximum(errors, 1e-6)), "all_done": all_done}
 
