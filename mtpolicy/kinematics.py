@@ -29,21 +29,28 @@ class Kinematics:
         mujoco.mj_kinematics(m, self.data)
         self.home = self.data.qpos[self.qpos_adr].copy()
         """Joint angles of the MJCF's first keyframe (its defaults if it has none)."""
-        self._jacp = np.zeros((3, m.nv))
+        self._fixed_base = _is_welded_to_world(m, self._base_id)
+        self._base = self._read_base_pose()
+        self._rotated = not (self._fixed_base and np.array_equal(self._base[1], np.eye(3)))
+        self._jac_world = np.zeros((len(self.site_ids), 3, m.nv))
 
     def _set(self, q: np.ndarray) -> None:
         self.data.qpos[self.qpos_adr] = q
         mujoco.mj_kinematics(self.model, self.data)
 
-    def base_pose(self) -> tuple[np.ndarray, np.ndarray]:
-        """World position and rotation matrix of the base frame (fixed for a fixed-base robot)."""
+    def _read_base_pose(self) -> tuple[np.ndarray, np.ndarray]:
         return self.data.xpos[self._base_id].copy(), self.data.xmat[self._base_id].reshape(3, 3).copy()
+
+    def base_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """World position and rotation matrix of the base frame (read once when no joint moves it)."""
+        return self._base if self._fixed_base else self._read_base_pose()
 
     def ee_positions(self, q: np.ndarray) -> np.ndarray:
         """(n_ee, 3) end-effector positions in the base frame for joint angles q."""
         self._set(q)
         p, r = self.base_pose()
-        return (self.data.site_xpos[self.site_ids] - p) @ r
+        ee = self.data.site_xpos[self.site_ids] - p
+        return ee @ r if self._rotated else ee
 
     def ee_positions_batch(self, q: np.ndarray) -> np.ndarray:
         """(B, n_ee, 3) end-effector positions for a (B, n_joints) batch of angles."""
@@ -57,12 +64,20 @@ class Kinematics:
         """End-effector positions (n_ee, 3) and Jacobians (n_ee, 3, n_joints), base frame, in one pass."""
         self._set(q)
         mujoco.mj_comPos(self.model, self.data)
-        p, r = self.base_pose()
-        jac = np.empty((len(self.site_ids), 3, len(self.dof_adr)))
         for i, s in enumerate(self.site_ids):
-            mujoco.mj_jacSite(self.model, self.data, self._jacp, None, s)
-            jac[i] = r.T @ self._jacp[:, self.dof_adr]
-        return (self.data.site_xpos[self.site_ids] - p) @ r, jac
+            mujoco.mj_jacSite(self.model, self.data, self._jac_world[i], None, s)
+        p, r = self.base_pose()
+        ee, jac = self.data.site_xpos[self.site_ids] - p, self._jac_world[:, :, self.dof_adr]
+        return (ee @ r, r.T @ jac) if self._rotated else (ee, jac)
+
+
+def _is_welded_to_world(model: mujoco.MjModel, body_id: int) -> bool:
+    """True if no joint lies between the world and this body."""
+    while body_id > 0:
+        if model.body_jntnum[body_id]:
+            return False
+        body_id = model.body_parentid[body_id]
+    return True
 
 
 GOAL_JOINT_RANGE = 1.0

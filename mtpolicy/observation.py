@@ -76,10 +76,14 @@ def build_observation(q: np.ndarray, ee_pos: np.ndarray, goals: np.ndarray, jaco
 
 def observe(kin: Kinematics, q: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Observation and EE positions for joint angles q (n_j,) or (B, n_j) and goals (.., n_ee, 3)."""
-    qb = np.atleast_2d(q).astype(np.float64)
     n_ee = len(kin.site_ids)
+    if np.ndim(q) == 1:  # the controller's path: no batch bookkeeping
+        ee, jac = kin.ee_positions_and_jacobians(q)
+        goals = np.asarray(goals, dtype=np.float64).reshape(n_ee, 3)
+        return build_observation(np.asarray(q, dtype=np.float64), ee, goals, jac), ee
+    qb = np.asarray(q, dtype=np.float64)
     ee, jac = np.empty((len(qb), n_ee, 3)), np.empty((len(qb), n_ee, 3, qb.shape[1]))
     for b, qi in enumerate(qb):
         ee[b], jac[b] = kin.ee_positions_and_jacobians(qi)
     obs = build_observation(qb, ee, np.asarray(goals, dtype=np.float64).reshape(len(qb), n_ee, 3), jac)
-    return (obs[0], ee[0]) if np.ndim(q) == 1 else (obs, ee)
+    return obs, ee

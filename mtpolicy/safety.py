@@ -14,14 +14,14 @@ import numpy as np
 
 def finite_or_zero(velocity: np.ndarray) -> tuple[np.ndarray, bool]:
     """Zeros (and False) if any component is NaN or infinite, else the input (and True)."""
-    if np.all(np.isfinite(velocity)):
+    if np.isfinite(velocity).all():
         return velocity, True
     return np.zeros_like(velocity), False
 
 
 def clamp_velocity(velocity: np.ndarray, limits: np.ndarray) -> tuple[np.ndarray, int]:
     """Clip each joint velocity to +-limit; also return how many were clipped."""
-    clipped = np.clip(velocity, -limits, limits)
+    clipped = np.minimum(np.maximum(velocity, -limits), limits)  # np.clip's wrapper costs 3x on short vectors
     return clipped, int(np.count_nonzero(clipped != velocity))
 
 
@@ -33,9 +33,9 @@ def joint_limit_guard(q: np.ndarray, velocity: np.ndarray, limits: np.ndarray,
     move down, and symmetrically. Returns the filtered velocity and how many
     joints were stopped.
     """
-    at_upper = (q >= limits[:, 1] - margin) & (velocity > 0)
-    at_lower = (q <= limits[:, 0] + margin) & (velocity < 0)
-    stop = at_upper | at_lower
+    stop = ((q >= limits[:, 1] - margin) & (velocity > 0)) | ((q <= limits[:, 0] + margin) & (velocity < 0))
+    if not stop.any():
+        return velocity, 0
     return np.where(stop, 0.0, velocity), int(np.count_nonzero(stop))
 
 

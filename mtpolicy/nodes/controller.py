@@ -72,6 +72,7 @@ class PolicyController(Node):
         self._colors = ee_colors(self.kin.model, spec)
         self._order = np.array([spec.joint_names.index(j) for j in joints])
         self._joint_index = {name: i for i, name in enumerate(spec.joint_names)}
+        self._state_indices: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._control_period = contract.control_period
 
         n, k = spec.n_joints, spec.n_tasks
@@ -132,18 +133,30 @@ class PolicyController(Node):
             self.get_logger().warning(f"JointState with {len(msg.name)} names and {len(msg.position)} positions "
                                    "ignored", throttle_duration_sec=5.0)
             return
-        for name, pos in zip(msg.name, msg.position):
-            i = self._joint_index.get(name)
-            if i is None:
-                continue
-            if math.isfinite(pos):
-                self._q[i] = pos
-                self._q_stamp[i] = now
-            else:
-                self.counts["rejected_states"] += 1
-                self.get_logger().warning(f"non-finite position of joint {name!r} ignored", throttle_duration_sec=5.0)
+        src, dst = self._state_index(msg.name)
+        position = np.asarray(msg.position, dtype=np.float64)[src]
+        finite = np.isfinite(position)
+        if not finite.all():
+            self.counts["rejected_states"] += int(np.count_nonzero(~finite))
+            bad = [self.spec.joint_names[i] for i in dst[~finite]]
+            self.get_logger().warning(f"non-finite position of joint(s) {bad} ignored", throttle_duration_sec=5.0)
+            position, dst = position[finite], dst[finite]
+        self._q[dst] = position
+        self._q_stamp[dst] = now
         if self.params.tick_on_state:
             self.tick()
+
+    def _state_index(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(message indices, joint indices) of this robot's joints among ``names``; cached per name list."""
+        key = tuple(names)
+        index = self._state_indices.get(key)
+        if index is None:
+            if len(self._state_indices) > 16:  # publishers with ever-changing name lists: stay bounded
+                self._state_indices.clear()
+            src = np.array([k for k, n in enumerate(names) if n in self._joint_index], dtype=np.intp)
+            dst = np.array([self._joint_index[names[k]] for k in src], dtype=np.intp)
+            index = self._state_indices[key] = (src, dst)
+        return index
 
     def _on_goal(self, i: int, msg: PointStamped) -> None:
         point = (msg.point.x, msg.point.y, msg.point.z)
@@ -251,7 +264,7 @@ def _load_policy(model: str) -> OnnxPolicy:
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(PolicyController, args)
+    return run_node(PolicyController, args, gc_period=1.0)  # GC between ticks, not inside one
 
 
 if __name__ == "__main__":

@@ -32,7 +32,11 @@ NUMPY_ACTIVATIONS = {CReLU: lambda x: np.concatenate([np.maximum(x, 0), np.maxim
 
 
 class EnsembleLinear(nn.Module):
-    """E independent affine maps: (E, B, in) -> (E, B, out), PyTorch's default init per member."""
+    """E independent affine maps: (E, B, in) -> (E, B, out), PyTorch's default init per member.
+
+    A single member (E = 1) also takes a plain (B, in) batch: one addmm, which
+    ONNX exports as one Gemm (the deployed actors use this path).
+    """
 
     def __init__(self, members: int, in_features: int, out_features: int):
         super().__init__()
@@ -41,6 +45,8 @@ class EnsembleLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(members, 1, out_features).uniform_(-bound, bound))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            return torch.addmm(self.bias[0], x, self.weight[0])
         return torch.baddbmm(self.bias, x, self.weight)
 
 
@@ -115,7 +121,7 @@ class DeterministicActor(nn.Module):
         self.net = EnsembleMLP(1, obs_size, hidden, action_size, activation)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.net(self.normalizer(obs).unsqueeze(0)).squeeze(0))
+        return torch.tanh(self.net(self.normalizer(obs)))
 
 
 class MultiTaskCritic(nn.Module):
@@ -189,7 +195,7 @@ class SquashedGaussianActor(nn.Module):
 
     def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, log_std) of the pre-squash Gaussian, each (B, A)."""
-        out = self.net(self.normalizer(obs).unsqueeze(0)).squeeze(0)
+        out = self.net(self.normalizer(obs))
         mean, log_std = out.split(self.action_size, dim=-1)
         return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
 
