@@ -1,5 +1,6 @@
 """DiGrad / DDPG: the gradient routing of Eq. 10-12, smoke runs, resume, config errors."""
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,8 @@ import torch
 from mtpolicy.robots import load_robot
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig, gradient_weights
 from mtpolicy_training.algos.offpolicy import Batch
+from mtpolicy_training.cli import RunConfig
+from mtpolicy_training.envs.reach import ReachConfig
 from mtpolicy_training.train import TrainConfig, main
 
 SPEC = load_robot("planar8")
@@ -113,3 +116,13 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert f"from step {saved}" in r.stdout
     steps = [int(float(line.split(",")[0])) for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
     assert steps == sorted(set(steps)) and steps[-1] == 4800
+
+
+def test_resume_check_names_changed_settings_and_accepts_options_added_at_their_default():
+    base = RunConfig.of(TrainConfig())
+    recorded = json.loads(json.dumps(base.record))
+    del recorded["env"]["centre_reward"]  # a checkpoint made before the option existed
+    assert base.differences(recorded) == []
+    assert RunConfig.of(TrainConfig(env=ReachConfig(centre_reward=True))).differences(recorded) == ["env.centre_reward"]
+    changed = RunConfig.of(TrainConfig(seed=7, algo=DiGradConfig(gamma=0.9)))
+    assert changed.differences(base.record) == ["algo.gamma", "seed"]

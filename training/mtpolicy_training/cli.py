@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 import tyro
@@ -17,6 +18,45 @@ def config_dict(config) -> dict:  # noqa: ANN001 - any training-config dataclass
     d = dataclasses.asdict(config)
     d.pop("progress", None)
     return json.loads(json.dumps(d, default=str))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A run's config record and its type's defaults, for the resume check."""
+
+    record: dict
+    """``config_dict`` of the run's config: saved in every checkpoint and in config.json."""
+    defaults: dict
+    """``config_dict`` of the config type's defaults."""
+
+    @classmethod
+    def of(cls, config) -> "RunConfig":  # noqa: ANN001 - any training-config dataclass with defaults
+        return cls(config_dict(config), config_dict(type(config)()))
+
+    def differences(self, recorded: dict) -> list[str]:
+        """Dotted names of the settings in which ``recorded`` (a checkpoint's record) differs from this run.
+
+        A setting absent from the record (an option added after the checkpoint
+        was made) matches when this run leaves it at its default, which by
+        convention reproduces the behaviour from before the option existed.
+        """
+        return _differences(recorded, self.record, self.defaults, "")
+
+
+def _differences(recorded: dict, current: dict, defaults: dict, prefix: str) -> list[str]:
+    out = []
+    for key in sorted(set(recorded) | set(current)):
+        name = prefix + key
+        if key not in current:
+            out.append(name)
+        elif key not in recorded:
+            if current[key] != defaults.get(key):
+                out.append(name)
+        elif isinstance(recorded[key], dict) and isinstance(current[key], dict):
+            out += _differences(recorded[key], current[key], defaults.get(key) or {}, name + ".")
+        elif recorded[key] != current[key]:
+            out.append(name)
+    return out
 
 
 def train_main(config_type: type[Config], run: Callable[[Config], dict[str, float]], argv: list[str] | None,

@@ -21,7 +21,7 @@ import torch
 
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig
 from mtpolicy_training.algos.offpolicy import LoopConfig, train_off_policy
-from mtpolicy_training.cli import config_dict, train_main
+from mtpolicy_training.cli import RunConfig, config_dict, train_main
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.evaluate import evaluate_reach
 from mtpolicy_training.export import export_policy
@@ -68,16 +68,16 @@ def run(config: TrainConfig) -> dict[str, float]:
         return info["task_rewards"] if per_task else reward[:, None]
 
     def evaluate(m: DiGrad, n: int = config.loop.eval_goal_sets) -> dict[str, float]:
-        return evaluate_reach(lambda obs: m.act(obs, 0.0), config.env, n)
+        return evaluate_reach(m.deployed_action, config.env, n)
 
     t0 = time.perf_counter()
     train_off_policy(method, lambda n: ReachVectorEnv(n, config.env), config.loop, config.out_dir, config.seed,
-                     evaluate, reward_of, config_dict(config), config.progress)
+                     evaluate, reward_of, RunConfig.of(config), config.progress)
     train_seconds = time.perf_counter() - t0
     final = evaluate(method, config.final_goal_sets)
     final["train_wall_seconds_this_session"] = train_seconds
     (config.out_dir / "eval.json").write_text(json.dumps(final, indent=2))
-    export_policy(method.actor, probe.spec, config.env, method=config.algo.setting,
+    export_policy(method.policy, probe.spec, config.env, method=config.algo.setting,
                   training_config=config_dict(config), metrics=final, path=config.out_dir / "policy.onnx")
     return final
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from mtpolicy_training.algos.a2c import A2C, A2CConfig, TaskOneHotObservations
 from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, train_on_policy
-from mtpolicy_training.cli import config_dict, train_main
+from mtpolicy_training.cli import RunConfig, train_main
 from mtpolicy_training.envs.tasksets import GymTaskSet, PolicyFn, make_task_set
 
 
@@ -125,7 +125,7 @@ def run(config: TrainA2CConfig) -> dict[str, float]:
         return {k.removeprefix("eval/"): v for k, v in metrics.items()}  # the recorder adds eval/ itself
 
     t0 = time.perf_counter()
-    train_on_policy(method, make_env, config.loop, config.out_dir, config.seed, evaluate, config_dict(config),
+    train_on_policy(method, make_env, config.loop, config.out_dir, config.seed, evaluate, RunConfig.of(config),
                     config.progress)
     final = evaluate(method, config.eval_episodes)
     final["train_wall_seconds_this_session"] = time.perf_counter() - t0

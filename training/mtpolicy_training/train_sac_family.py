@@ -33,7 +33,7 @@ import torch
 
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.algos.offpolicy import LoopConfig, ReplayBuffer, train_off_policy
-from mtpolicy_training.cli import config_dict, train_main
+from mtpolicy_training.cli import RunConfig, config_dict, train_main
 from mtpolicy_training.algos.sac_family import (
     SACFamily,
     SACFamilyConfig,
@@ -118,7 +118,7 @@ def run(config: SACFamilyTrainConfig) -> dict[str, float]:
 
     t0 = time.perf_counter()
     last = train_off_policy(method, make_env, config.loop, config.out_dir, config.seed, evaluate, reward_of,
-                            config_dict(config), config.progress, make_buffer)
+                            RunConfig.of(config), config.progress, make_buffer)
     train_seconds = time.perf_counter() - t0
     same_evaluation = config.final_episodes == config.loop.eval_goal_sets
     final = dict(last) if same_evaluation else evaluate(method, config.final_episodes)

@@ -35,7 +35,7 @@ import torch
 from mtpolicy_training.algos.a2c import TaskOneHotObservations
 from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, train_on_policy
 from mtpolicy_training.algos.specialization import SpecializationConfig, SpecializationPPO
-from mtpolicy_training.cli import config_dict, train_main
+from mtpolicy_training.cli import RunConfig, train_main
 from mtpolicy_training.envs.tasksets import TaskSet, append_task_one_hot, make_task_set
 
 TASK_SETS = ("hoppers3", "walker-fwd-bwd", "hopper-mass-3", "hopper-mass-8", "hopper-mass-14")
@@ -100,7 +100,7 @@ def run(config: SpecializationTrainConfig) -> dict[str, float]:
     t0 = time.perf_counter()
     train_on_policy(method, make_env, config.loop, config.out_dir, config.seed,
                     lambda m: evaluate(m, task_set, config.eval_episodes),
-                    config_dict(config), config.progress)
+                    RunConfig.of(config), config.progress)
     final = evaluate(method, task_set, config.final_eval_episodes)
     final["train_wall_seconds_this_session"] = time.perf_counter() - t0
     (config.out_dir / "eval.json").write_text(json.dumps(final, indent=2))

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from mtpolicy_training.cli import RunConfig
+
 
 @dataclass
 class Batch:
@@ -297,22 +299,23 @@ class RunRecorder:
     """What both training loops share: the resume check, config.json, metric rows with throughput, the progress
     bar and atomic checkpoints (``run_config``, ``step`` and ``last_eval`` plus what the loop adds)."""
 
-    def __init__(self, out_dir: Path, run_config: dict, total_steps: int, progress: bool):
+    def __init__(self, out_dir: Path, run_config: RunConfig, total_steps: int, progress: bool):
         from tqdm import tqdm
 
         out_dir.mkdir(parents=True, exist_ok=True)
-        self.ckpt_path, self.run_config = out_dir / "checkpoint.pt", run_config
+        self.ckpt_path, self.run_config = out_dir / "checkpoint.pt", run_config.record
         self.resumed: dict | None = None
         """The checkpoint this run resumes from, if any."""
         if self.ckpt_path.exists():
             self.resumed = torch.load(self.ckpt_path, weights_only=False)
-            if self.resumed["run_config"] != run_config:
-                raise ValueError(f"{self.ckpt_path} was made with a different config; use a new --out-dir or "
-                                 "delete it")
+            changed = run_config.differences(self.resumed["run_config"])
+            if changed:
+                raise ValueError(f"{self.ckpt_path} was made with a different config ({', '.join(changed)}); "
+                                 "use a new --out-dir or delete it")
             print(f"resuming {out_dir} from step {self.resumed['step']}", flush=True)
         self.step = self.resumed["step"] if self.resumed else 0
         self.last_eval: dict[str, float] = self.resumed["last_eval"] if self.resumed else {}
-        (out_dir / "config.json").write_text(json.dumps(run_config, indent=2))
+        (out_dir / "config.json").write_text(json.dumps(self.run_config, indent=2))
         self.logger = RunLogger(out_dir, self.resumed is not None)
         self.logger.truncate(self.step)
         self.bar = tqdm(total=total_steps, initial=self.step, disable=not progress, unit="step",
@@ -344,7 +347,7 @@ class RunRecorder:
 
 def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEnv], loop: LoopConfig,
                      out_dir: Path, seed: int, evaluate: Callable[[OffPolicyMethod], dict[str, float]],
-                     reward_of: Callable[[np.ndarray, dict], np.ndarray] | None, run_config: dict,
+                     reward_of: Callable[[np.ndarray, dict], np.ndarray] | None, run_config: RunConfig,
                      progress: bool = True,
                      make_buffer: Callable[[int, int, int, int], ReplayBuffer] = ReplayBuffer) -> dict[str, float]:
     """Run (or resume) training; returns the last evaluation's metrics.

@@ -23,6 +23,7 @@ from gymnasium.vector import VectorEnv
 from mtpolicy_training.algos.networks import GaussianPolicy
 from mtpolicy_training.algos.offpolicy import (EpisodeStats, RunRecorder, action_scaler, check_same_step_autoreset,
                                                crossed, env_rng_state, set_env_rng_state)
+from mtpolicy_training.cli import RunConfig
 
 
 @dataclass
@@ -149,7 +150,7 @@ def collect_rollout(policy: GaussianPolicy, env: VectorEnv, obs: np.ndarray, rol
 
 def train_on_policy(method: OnPolicyMethod, make_env: Callable[[int], VectorEnv], loop: OnPolicyLoopConfig,
                     out_dir: Path, seed: int, evaluate: Callable[[OnPolicyMethod], dict[str, float]],
-                    run_config: dict, progress: bool = True) -> dict[str, float]:
+                    run_config: RunConfig, progress: bool = True) -> dict[str, float]:
     """Run (or resume) training; returns the last evaluation's metrics.
 
     Resumes from ``out_dir/checkpoint.pt`` if it exists and was made with the
