@@ -77,9 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/demo", help="folder for the picture, the plot and the log")
     p.add_argument("--model", default="planar8_digrad", help="ONNX policy (path or shipped name)")
-    p.add_argument("--robot", default="planar8")
+    p.add_argument("--robot", default=None, help="robot name or MJCF path (default: the model's robot)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per goal set")
-    p.add_argument("--tolerance", type=float, default=0.02, help="reach tolerance per end effector (m)")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="reach tolerance per end effector in m (default: the model's training tolerance)")
     p.add_argument("--real-time-factor", type=float, default=1.0)
     p.set_defaults(func=_demo)
 

@@ -27,6 +27,8 @@ REPUBLISH = 0.5
 """Seconds between republications of the current goal set."""
 SETTLE = 1.0
 """Seconds a reached goal set is held before its final errors are read and the next set is published."""
+DEFAULT_TOLERANCE = 0.02
+"""Reach tolerance (m) for a model whose training config does not record one."""
 
 
 @dataclass(eq=False)
@@ -113,9 +115,13 @@ def plot_paths(runs: list[GoalRun], colors: np.ndarray, end_effectors: tuple[str
 
 
 def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", model: str = "planar8_digrad",
-             robot: str = "planar8", timeout: float = 10.0, tolerance: float = 0.02,
+             robot: str | None = None, timeout: float = 10.0, tolerance: float | None = None,
              real_time_factor: float = 1.0) -> int:
-    """The one-command demo; returns the exit code."""
+    """The one-command demo; returns the exit code.
+
+    ``robot`` defaults to the model's robot and ``tolerance`` to the reach
+    tolerance the model was trained for (0.02 m if its card does not say).
+    """
     os.environ.update(ros_env(isolate=True))  # this process and the stack share one private domain
     import mujoco
     import rclpy
@@ -124,7 +130,7 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
     from mtpolicy.launch_runner import LaunchRunner, parse_launch
     from mtpolicy.nodes.markers import ee_colors
     from mtpolicy.nodes.monitor import ReachMonitor
-    from mtpolicy.policy import resolve_model_path
+    from mtpolicy.policy import OnnxPolicy, resolve_model_path
     from mtpolicy.render import render_png
     from mtpolicy.robots import load_robot
 
@@ -133,6 +139,10 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
     except FileNotFoundError as e:
         print(f"mtpolicy demo: {e}")
         return 2
+    contract = OnnxPolicy(model_path).contract
+    robot = robot or contract.robot
+    if tolerance is None:
+        tolerance = float(contract.training_config.get("env", {}).get("reach_tolerance") or DEFAULT_TOLERANCE)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     spec = load_robot(robot)
