@@ -9,6 +9,7 @@ from mtpolicy_training.algos.networks import EnsembleLinear
 from mtpolicy_training.algos.offpolicy import EpisodeStats, action_scaler, evaluate_returns, gym_vector_env
 from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, Rollout, collect_rollout, gae, train_on_policy
 from mtpolicy_training.algos.ppo import PPO, PPOConfig
+from mtpolicy_training.cli import RunConfig
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.evaluate import evaluate_reach
 
@@ -128,7 +129,8 @@ def run_twice(tmp_path, make_env, evaluate, method_factory, capsys, normalize_ob
     for total in (128, 192):
         loop = OnPolicyLoopConfig(total_steps=total, num_envs=4, rollout_steps=16, eval_every=64,
                                   checkpoint_every=64, normalize_obs=normalize_obs)
-        train_on_policy(method_factory(), make_env, loop, tmp_path, 0, evaluate, {"test": 1}, progress=False)
+        train_on_policy(method_factory(), make_env, loop, tmp_path, 0, evaluate, RunConfig({"test": 1}, {}),
+                        progress=False)
     assert "from step 128" in capsys.readouterr().out
     rows = (tmp_path / "metrics.csv").read_text().splitlines()
     assert [int(float(r.split(",")[0])) for r in rows[1:]] == [64, 128, 192]
@@ -167,4 +169,4 @@ def test_bad_ppo_config_value_is_named(field, value):
 def test_bad_loop_config_value_fails_at_start_naming_it(tmp_path, field, value):
     with pytest.raises(ValueError, match=field):
         train_on_policy(PPO(PPOConfig(), OBS, ACT, 64), lambda n: None, OnPolicyLoopConfig(**{field: value}),
-                        tmp_path, 0, lambda m: {}, {}, progress=False)
+                        tmp_path, 0, lambda m: {}, RunConfig({}, {}), progress=False)

@@ -13,6 +13,7 @@ from mtpolicy_training.algos.networks import EnsembleLinear
 from mtpolicy_training.algos.offpolicy import (Batch, LoopConfig, evaluate_returns, final_observations,
                                                gym_vector_env, train_off_policy)
 from mtpolicy_training.algos.sac import SAC, SACConfig
+from mtpolicy_training.cli import RunConfig
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.evaluate import evaluate_reach
 
@@ -145,7 +146,7 @@ def run_twice(tmp_path, make_env, evaluate, method_factory, capsys):
     """Train to 128 steps, then resume the same run to 192: the second call starts from the checkpoint."""
     for total in (128, 192):
         train_off_policy(method_factory(), make_env, LoopConfig(total_steps=total, **TINY), tmp_path, 0, evaluate,
-                         None, {"test": 1}, progress=False)
+                         None, RunConfig({"test": 1}, {}), progress=False)
     assert "from step 128" in capsys.readouterr().out
     rows = (tmp_path / "metrics.csv").read_text().splitlines()
     assert [int(float(r.split(",")[0])) for r in rows[1:]] == [64, 128, 192]
@@ -181,4 +182,4 @@ def test_next_step_autoreset_env_is_refused_naming_the_mode(tmp_path):
                                       vector_kwargs={"autoreset_mode": AutoresetMode.NEXT_STEP})
     with pytest.raises(ValueError, match="autoreset_mode"):
         train_off_policy(SAC(SACConfig(), 17, 6), make_env, LoopConfig(total_steps=64, **TINY), tmp_path, 0,
-                         lambda m: {}, None, {}, progress=False)
+                         lambda m: {}, None, RunConfig({}, {}), progress=False)

@@ -236,8 +236,9 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_peri
 
     With ``gc_period`` (s), automatic garbage collection is off and a timer
     collects every ``gc_period`` s instead, so a collection never lands inside
-    a latency-critical callback. Returns the process exit code: 0 on a clean stop, 1 if the node refused
-    to start (the reason is logged as a fatal message, without a traceback).
+    a latency-critical callback. Returns the process exit code: 0 on a clean
+    stop, 1 if the node refused to start (the reason is logged as a fatal
+    message, without a traceback).
     """
     from rclpy.exceptions import InvalidParameterValueException
 
