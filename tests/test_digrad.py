@@ -82,10 +82,13 @@ def test_every_setting_trains_evaluates_and_exports(tmp_path, method, critic, he
     args = ["--algo.method", method, "--algo.critic", critic,
             "--algo.heuristic" if heuristic else "--algo.no-heuristic", "--out-dir", str(tmp_path)] + TINY
     main(args)
-    for f in ("metrics.csv", "eval.json", "policy.onnx", "checkpoint.pt", "config.json"):
+    for f in ("metrics.csv", "eval.json", "policy.onnx", "checkpoint.pt", "config.json", "best_policy.onnx",
+              "best.json", "best_eval.json"):
         assert (tmp_path / f).is_file(), f
     header = (tmp_path / "metrics.csv").read_text().splitlines()[0]
     assert "eval/success_rate" in header and "train/critic_loss" in header
+    validation = [float(r.split(",")[1]) for r in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
+    assert json.loads((tmp_path / "best.json").read_text())["success_rate"] == max(validation)
 
 
 def test_bad_config_value_fails_at_start_naming_it(tmp_path):

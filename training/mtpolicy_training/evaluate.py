@@ -18,7 +18,9 @@ from mtpolicy.dls import DampedLeastSquares
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 
 HELD_OUT_SEED = 20_240_517
-"""Seed of the evaluation goal sets; training never draws from it."""
+"""Seed of the final evaluation's goal sets; training never draws from it, nor selects on it."""
+VALIDATION_SEED = 20_240_518
+"""Seed of the periodic evaluations during training, on which the best policy of a run is selected."""
 
 Controller = Callable[[np.ndarray], np.ndarray]
 

@@ -34,6 +34,12 @@ class CardConfig:
     """The command that reproduces the run."""
     note: str = ""
     """Free text under the training budget (e.g. what else loaded the machine during the run)."""
+    best: bool = False
+    """Ship the run's best-validated policy (best_policy.onnx, best_eval.json) instead of its last one."""
+
+
+SELECTED = ("This is the run's best-validated policy: the one with the highest success on the periodic "
+            "evaluations (validation goal sets), evaluated above on the held-out sets. ")
 
 
 def plot_curve(metrics_csv: Path, png: Path, tolerance: float) -> None:
@@ -59,11 +65,12 @@ def plot_curve(metrics_csv: Path, png: Path, tolerance: float) -> None:
 def main() -> None:
     cfg = tyro.cli(CardConfig)
     config = json.loads((cfg.run / "config.json").read_text())
-    ev = json.loads((cfg.run / "eval.json").read_text())
+    prefix = "best_" if cfg.best else ""
+    ev = json.loads((cfg.run / f"{prefix}eval.json").read_text())
     env = ReachConfig(**config["env"])
     dls = evaluate_reach(dls_controller(env), env)
     onnx_path = MODELS_DIR / f"{cfg.name}.onnx"
-    shutil.copyfile(cfg.run / "policy.onnx", onnx_path)
+    shutil.copyfile(cfg.run / f"{prefix}policy.onnx", onnx_path)
     contract = OnnxPolicy(onnx_path).contract
     plot_curve(cfg.run / "metrics.csv", MODELS_DIR / f"{cfg.name}_curve.png", env.reach_tolerance)
     rows = ["success_rate", "mean_score", "time_to_reach_median"] + \
@@ -89,7 +96,7 @@ under the same velocity limits.
 
 Training: {config['loop']['total_steps']} env steps, seed {config['seed']},
 {ev.get('train_wall_seconds_this_session', float('nan')) / 60:.1f} min wall clock on this 2-core machine
-(the last session of the run). {cfg.note}
+(the last session of the run). {SELECTED if cfg.best else ""}{cfg.note}
 
 ![learning curve]({cfg.name}_curve.png)
 
@@ -97,7 +104,7 @@ Training: {config['loop']['total_steps']} env steps, seed {config['seed']},
 
 ```
 {cfg.command}
-python -m mtpolicy_training.model_card {cfg.run} --name {cfg.name} --command "..."
+python -m mtpolicy_training.model_card {cfg.run} --name {cfg.name}{" --best" if cfg.best else ""} --command "..."
 ```
 
 ## Training config

@@ -5,7 +5,11 @@
 
 Resumes from ``<out-dir>/checkpoint.pt`` when run again with the same
 config. Writes ``metrics.csv``, TensorBoard logs, ``eval.json`` (500 held-out
-goal sets) and ``policy.onnx``.
+goal sets) and ``policy.onnx`` of the last policy; and ``best_policy.onnx``,
+the policy with the best periodic (validation) success so far, exported when
+it is found, so a run whose learning later collapses keeps its peak, with
+``best.json`` (its validation metrics) and, at the end, ``best_eval.json``
+(its 500 held-out goal sets).
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig
 from mtpolicy_training.algos.offpolicy import LoopConfig, train_off_policy
 from mtpolicy_training.cli import RunConfig, config_dict, train_main
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.evaluate import evaluate_reach
+from mtpolicy_training.evaluate import HELD_OUT_SEED, VALIDATION_SEED, evaluate_reach
 from mtpolicy_training.export import export_policy
 
 
@@ -63,22 +68,39 @@ def run(config: TrainConfig) -> dict[str, float]:
     mean, std = probe.observation_statistics()
     method = DiGrad(config.algo, probe.spec, mean, std)
     per_task = method.n_rewards > 1
+    out = config.out_dir
+    best_path, best_record = out / "best_policy.onnx", out / "best.json"
+    best = json.loads(best_record.read_text()) if best_record.exists() else {"success_rate": -1.0}
 
     def reward_of(reward: np.ndarray, info: dict) -> np.ndarray:
         return info["task_rewards"] if per_task else reward[:, None]
 
-    def evaluate(m: DiGrad, n: int = config.loop.eval_goal_sets) -> dict[str, float]:
-        return evaluate_reach(m.deployed_action, config.env, n)
+    def export(m: DiGrad, metrics: dict[str, float], path: Path) -> None:
+        export_policy(m.policy, probe.spec, config.env, method=config.algo.setting,
+                      training_config=config_dict(config), metrics=metrics, path=path)
+
+    def validate(m: DiGrad) -> dict[str, float]:
+        metrics = evaluate_reach(m.deployed_action, config.env, config.loop.eval_goal_sets, seed=VALIDATION_SEED)
+        if metrics["success_rate"] > best["success_rate"]:
+            best.update(metrics, updates=m.updates)
+            export(m, metrics, best_path)
+            best_record.write_text(json.dumps(best, indent=2))
+        return metrics
 
     t0 = time.perf_counter()
-    train_off_policy(method, lambda n: ReachVectorEnv(n, config.env), config.loop, config.out_dir, config.seed,
-                     evaluate, reward_of, RunConfig.of(config), config.progress)
+    train_off_policy(method, lambda n: ReachVectorEnv(n, config.env), config.loop, out, config.seed,
+                     validate, reward_of, RunConfig.of(config), config.progress)
     train_seconds = time.perf_counter() - t0
-    final = evaluate(method, config.final_goal_sets)
+    final = evaluate_reach(method.deployed_action, config.env, config.final_goal_sets, seed=HELD_OUT_SEED)
     final["train_wall_seconds_this_session"] = train_seconds
-    (config.out_dir / "eval.json").write_text(json.dumps(final, indent=2))
-    export_policy(method.policy, probe.spec, config.env, method=config.algo.setting,
-                  training_config=config_dict(config), metrics=final, path=config.out_dir / "policy.onnx")
+    (out / "eval.json").write_text(json.dumps(final, indent=2))
+    export(method, final, out / "policy.onnx")
+    if best_path.exists():
+        policy, limits = OnnxPolicy(best_path), probe.spec.velocity_limits
+        best_final = evaluate_reach(lambda obs: policy(obs) / limits, config.env, config.final_goal_sets,
+                                    seed=HELD_OUT_SEED)
+        best_final["train_wall_seconds_this_session"] = train_seconds
+        (out / "best_eval.json").write_text(json.dumps(best_final, indent=2))
     return final
 
 
