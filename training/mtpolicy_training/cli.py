@@ -6,6 +6,7 @@ import dataclasses
 import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, TypeVar
 
 import tyro
@@ -57,6 +58,13 @@ def _differences(recorded: dict, current: dict, defaults: dict, prefix: str) -> 
         elif recorded[key] != current[key]:
             out.append(name)
     return out
+
+
+def write_eval(path: Path, metrics: dict[str, float], train_seconds: float) -> dict[str, float]:
+    """Write ``metrics`` plus ``train_wall_seconds_this_session`` as JSON to ``path``; return that dict."""
+    record = {**metrics, "train_wall_seconds_this_session": train_seconds}
+    path.write_text(json.dumps(record, indent=2))
+    return record
 
 
 def train_main(config_type: type[Config], run: Callable[[Config], dict[str, float]], argv: list[str] | None,

@@ -26,7 +26,7 @@ import torch
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig
 from mtpolicy_training.algos.offpolicy import LoopConfig, train_off_policy
-from mtpolicy_training.cli import RunConfig, config_dict, train_main
+from mtpolicy_training.cli import RunConfig, config_dict, train_main, write_eval
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.evaluate import HELD_OUT_SEED, VALIDATION_SEED, evaluate_reach
 from mtpolicy_training.export import export_policy
@@ -91,16 +91,13 @@ def run(config: TrainConfig) -> dict[str, float]:
     train_off_policy(method, lambda n: ReachVectorEnv(n, config.env), config.loop, out, config.seed,
                      validate, reward_of, RunConfig.of(config), config.progress)
     train_seconds = time.perf_counter() - t0
-    final = evaluate_reach(method.deployed_action, config.env, config.final_goal_sets, seed=HELD_OUT_SEED)
-    final["train_wall_seconds_this_session"] = train_seconds
-    (out / "eval.json").write_text(json.dumps(final, indent=2))
+    final = write_eval(out / "eval.json", evaluate_reach(method.deployed_action, config.env, config.final_goal_sets,
+                                                         seed=HELD_OUT_SEED), train_seconds)
     export(method, final, out / "policy.onnx")
     if best_path.exists():
         policy, limits = OnnxPolicy(best_path), probe.spec.velocity_limits
-        best_final = evaluate_reach(lambda obs: policy(obs) / limits, config.env, config.final_goal_sets,
-                                    seed=HELD_OUT_SEED)
-        best_final["train_wall_seconds_this_session"] = train_seconds
-        (out / "best_eval.json").write_text(json.dumps(best_final, indent=2))
+        write_eval(out / "best_eval.json", evaluate_reach(lambda obs: policy(obs) / limits, config.env,
+                                                          config.final_goal_sets, seed=HELD_OUT_SEED), train_seconds)
     return final
 
 

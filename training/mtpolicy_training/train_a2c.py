@@ -21,7 +21,6 @@ run again with the same config) and ``eval.json`` (``mean_return``,
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 
 from mtpolicy_training.algos.a2c import A2C, A2CConfig, TaskOneHotObservations
 from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, train_on_policy
-from mtpolicy_training.cli import RunConfig, train_main
+from mtpolicy_training.cli import RunConfig, train_main, write_eval
 from mtpolicy_training.envs.tasksets import GymTaskSet, PolicyFn, make_task_set
 
 
@@ -127,10 +126,7 @@ def run(config: TrainA2CConfig) -> dict[str, float]:
     t0 = time.perf_counter()
     train_on_policy(method, make_env, config.loop, config.out_dir, config.seed, evaluate, RunConfig.of(config),
                     config.progress)
-    final = evaluate(method, config.eval_episodes)
-    final["train_wall_seconds_this_session"] = time.perf_counter() - t0
-    (config.out_dir / "eval.json").write_text(json.dumps(final, indent=2))
-    return final
+    return write_eval(config.out_dir / "eval.json", evaluate(method, config.eval_episodes), time.perf_counter() - t0)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ import torch
 
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.algos.offpolicy import LoopConfig, ReplayBuffer, train_off_policy
-from mtpolicy_training.cli import RunConfig, config_dict, train_main
+from mtpolicy_training.cli import RunConfig, config_dict, train_main, write_eval
 from mtpolicy_training.algos.sac_family import (
     SACFamily,
     SACFamilyConfig,
@@ -121,9 +120,8 @@ def run(config: SACFamilyTrainConfig) -> dict[str, float]:
                             RunConfig.of(config), config.progress, make_buffer)
     train_seconds = time.perf_counter() - t0
     same_evaluation = config.final_episodes == config.loop.eval_goal_sets
-    final = dict(last) if same_evaluation else evaluate(method, config.final_episodes)
-    final["train_wall_seconds_this_session"] = train_seconds
-    (config.out_dir / "eval.json").write_text(json.dumps(final, indent=2))
+    final = write_eval(config.out_dir / "eval.json",
+                       last if same_evaluation else evaluate(method, config.final_episodes), train_seconds)
     if task_set.simultaneous:
         from mtpolicy_training.export import export_policy
 

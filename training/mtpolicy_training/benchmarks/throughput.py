@@ -119,6 +119,7 @@ def run_ours(algo: str, env: str, c: ThroughputConfig, out_dir: Path) -> tuple[f
     from mtpolicy_training.algos.sac import SAC, SACConfig
     from mtpolicy_training.cli import RunConfig
 
+    unrecorded = RunConfig({}, {})  # throughput runs are never resumed
     make_env = our_vec_env(env)
     probe = make_env(1)
     obs_size, act_size = probe.single_observation_space.shape[0], probe.single_action_space.shape[0]
@@ -129,13 +130,14 @@ def run_ours(algo: str, env: str, c: ThroughputConfig, out_dir: Path) -> tuple[f
         loop = LoopConfig(total_steps=c.sac_steps, num_envs=n, batch_size=c.sac_batch_size, update_every=n,
                           updates_per_round=n, buffer_size=c.sac_steps, learning_starts=c.sac_batch_size,
                           eval_every=10 * c.sac_steps, checkpoint_every=10 * c.sac_steps)
-        return timed(lambda: train_off_policy(method, make_env, loop, out_dir, 0, no_eval, None, RunConfig({}, {}), progress=False))
+        return timed(lambda: train_off_policy(method, make_env, loop, out_dir, 0, no_eval, None, unrecorded,
+                                              progress=False))
     n = c.ppo_num_envs
     method = PPO(PPOConfig(hidden=c.ppo_hidden, epochs=c.ppo_epochs, minibatch_size=c.ppo_minibatch_size),
                  obs_size, act_size, c.ppo_rollout)
     loop = OnPolicyLoopConfig(total_steps=c.ppo_steps, num_envs=n, rollout_steps=c.ppo_rollout // n,
                               eval_every=10 * c.ppo_steps, checkpoint_every=10 * c.ppo_steps)
-    return timed(lambda: train_on_policy(method, make_env, loop, out_dir, 0, no_eval, RunConfig({}, {}), progress=False))
+    return timed(lambda: train_on_policy(method, make_env, loop, out_dir, 0, no_eval, unrecorded, progress=False))
 
 
 def run_sb3(algo: str, env: str, c: ThroughputConfig) -> tuple[float, float]:
