@@ -88,7 +88,11 @@ def test_every_setting_trains_evaluates_and_exports(tmp_path, method, critic, he
     header = (tmp_path / "metrics.csv").read_text().splitlines()[0]
     assert "eval/success_rate" in header and "train/critic_loss" in header
     validation = [float(r.split(",")[1]) for r in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
-    assert json.loads((tmp_path / "best.json").read_text())["success_rate"] == max(validation)
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["success_rate"] == max(validation)
+    best_eval = json.loads((tmp_path / "best_eval.json").read_text())
+    found = best_eval["found_after_session_seconds"]
+    assert found == best["found_after_session_seconds"] and 0 < found <= best_eval["train_wall_seconds_this_session"]
 
 
 def test_bad_config_value_fails_at_start_naming_it(tmp_path):

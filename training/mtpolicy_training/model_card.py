@@ -38,8 +38,12 @@ class CardConfig:
     """Ship the run's best-validated policy (best_policy.onnx, best_eval.json) instead of its last one."""
 
 
-SELECTED = ("This is the run's best-validated policy: the one with the highest success on the periodic "
-            "evaluations (validation goal sets), evaluated above on the held-out sets. ")
+def selected(best_eval: dict) -> str:
+    """What the card says of a shipped best-validated policy (``best_eval.json``: when it was found, if recorded)."""
+    found = best_eval.get("found_after_session_seconds")
+    when = f", found {found / 60:.1f} min into its training session" if found is not None else ""
+    return ("This is the run's best-validated policy: the one with the highest success on the periodic "
+            f"evaluations (validation goal sets){when}, evaluated above on the held-out sets. ")
 
 
 def plot_curve(metrics_csv: Path, png: Path, tolerance: float) -> None:
@@ -73,7 +77,8 @@ def main() -> None:
     shutil.copyfile(cfg.run / f"{prefix}policy.onnx", onnx_path)
     contract = OnnxPolicy(onnx_path).contract
     plot_curve(cfg.run / "metrics.csv", MODELS_DIR / f"{cfg.name}_curve.png", env.reach_tolerance)
-    rows = ["success_rate", "mean_score", "time_to_reach_median"] + \
+    settling = [k for k in ("left_after_reach_rate", "action_sign_change_rate", "settled_action_abs_mean") if k in ev]
+    rows = ["success_rate", "mean_score", "time_to_reach_median", *settling] + \
            [k for k in ev if k.startswith(("error_median", "error_p90", "score_"))]
     table = "\n".join(f"| {k} | {ev[k]:.4f} | {dls[k]:.4f} |" for k in rows)
     text = f"""# {cfg.name}
@@ -96,7 +101,7 @@ under the same velocity limits.
 
 Training: {config['loop']['total_steps']} env steps, seed {config['seed']},
 {ev.get('train_wall_seconds_this_session', float('nan')) / 60:.1f} min wall clock on this 2-core machine
-(the last session of the run). {SELECTED if cfg.best else ""}{cfg.note}
+(the last session of the run). {selected(ev) if cfg.best else ""}{cfg.note}
 
 ![learning curve]({cfg.name}_curve.png)
 

@@ -8,8 +8,9 @@ config. Writes ``metrics.csv``, TensorBoard logs, ``eval.json`` (500 held-out
 goal sets) and ``policy.onnx`` of the last policy; and ``best_policy.onnx``,
 the policy with the best periodic (validation) success so far, exported when
 it is found, so a run whose learning later collapses keeps its peak, with
-``best.json`` (its validation metrics) and, at the end, ``best_eval.json``
-(its 500 held-out goal sets).
+``best.json`` (its validation metrics, updates and the wall seconds into the
+training session when it was found) and, at the end, ``best_eval.json``
+(its 500 held-out goal sets, with the same two).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def run(config: TrainConfig) -> dict[str, float]:
     def validate(m: DiGrad) -> dict[str, float]:
         metrics = evaluate_reach(m.deployed_action, config.env, config.loop.eval_goal_sets, seed=VALIDATION_SEED)
         if metrics["success_rate"] > best["success_rate"]:
-            best.update(metrics, updates=m.updates)
+            best.update(metrics, updates=m.updates, found_after_session_seconds=time.perf_counter() - t0)
             export(m, metrics, best_path)
             best_record.write_text(json.dumps(best, indent=2))
         return metrics
@@ -96,8 +97,10 @@ def run(config: TrainConfig) -> dict[str, float]:
     export(method, final, out / "policy.onnx")
     if best_path.exists():
         policy, limits = OnnxPolicy(best_path), probe.spec.velocity_limits
-        write_eval(out / "best_eval.json", evaluate_reach(lambda obs: policy(obs) / limits, config.env,
-                                                          config.final_goal_sets, seed=HELD_OUT_SEED), train_seconds)
+        metrics = evaluate_reach(lambda obs: policy(obs) / limits, config.env, config.final_goal_sets,
+                                 seed=HELD_OUT_SEED)
+        found = {k: best[k] for k in ("updates", "found_after_session_seconds") if k in best}
+        write_eval(out / "best_eval.json", {**metrics, **found}, train_seconds)
     return final
 
 
