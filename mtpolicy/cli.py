@@ -41,6 +41,8 @@ def _goals(ns: argparse.Namespace) -> int:
               "wait_for_subscribers": ns.wait}
     if ns.xyz:
         params["xyz"] = "[" + ",".join(repr(float(v)) for v in ns.xyz) + "]"
+    if ns.end_effectors:
+        params["end_effectors"] = "[" + ",".join(f"'{e}'" for e in ns.end_effectors) + "]"
     ros_args = [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
     return goals.main(["mtpolicy_goals", "--ros-args", *ros_args])
 
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("goals", help="publish reach goal sets (random reachable ones, or --xyz)")
     p.add_argument("--robot", default="planar8")
+    p.add_argument("--end-effectors", nargs="+", help="end-effector sites of an MJCF path, in goal order "
+                   "(default: every site)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--count", type=int, default=1, help="goal sets to publish (0: cycle forever)")
     p.add_argument("--period", type=float, default=5.0, help="seconds each goal set is held")

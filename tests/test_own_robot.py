@@ -96,8 +96,8 @@ def test_recipe_from_model_file_to_running_controller(spawn, robot_monitor, tmp_
     spec = load_robot(YARM / "robot.xml")
     kin = Kinematics(spec)
     goals = kin.ee_positions(kin.home + np.array([0.4, 0.2, 0.3, -0.3, 0.4, -0.3, 0.3, -0.4]))
-    spawn("goals", [mtpolicy, "goals", "--robot", str(YARM / "robot.xml"), "--count", "1", "--period", "20",
-                    "--xyz", *(f"{v:.4f}" for v in goals.ravel())])
+    spawn("goals", [mtpolicy, "goals", "--robot", str(YARM / "robot.xml"), "--end-effectors", "left_tip", "right_tip",
+                    "--count", "1", "--period", "20", "--xyz", *(f"{v:.4f}" for v in goals.ravel())])
     monitor = robot_monitor(spec)
 
     def commanding() -> bool:

@@ -25,6 +25,8 @@ from mtpolicy.robots import RobotSpec, load_robot
 
 PARAMS = [
     Param("robot", "planar8", "robot name or MJCF path", read_only=True),
+    Param("end_effectors", [], "end-effector sites of an MJCF path (default: every site), in goal order",
+          read_only=True),
     Param("seed", 0, "seed of the random goal sets", read_only=True),
     Param("count", 1, "goal sets to publish before exiting (0: keep cycling)", non_negative, read_only=True),
     Param("period", 5.0, "seconds each goal set is held", positive, read_only=True),
@@ -51,7 +53,7 @@ class GoalPublisher(Node):
     def __init__(self) -> None:
         super().__init__("goals")
         self.params = p = ParamSet(self, PARAMS)
-        self.spec = load_robot(p.robot)
+        self.spec = load_robot(p.robot, [e for e in p.end_effectors if e] or None)
         self.sets = goal_sets(self.spec, p.seed, p.count, p.xyz)
         self.done = Future()
         self._pubs = [self.create_publisher(PointStamped, goal_topic(ee), GOAL_QOS) for ee in self.spec.end_effectors]
