@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -101,13 +102,21 @@ class EvaluateConfig:
     """Seed of start configurations and goal sets (default: the held-out seed of the model cards)."""
 
 
+def evaluate_policy_file(path: str | Path, n_goal_sets: int = 500, seed: int = HELD_OUT_SEED,
+                         config: ReachConfig | None = None) -> dict[str, float]:
+    """``evaluate_reach`` of an exported ONNX policy on ``config`` (default: the reach task it was trained on)."""
+    policy = OnnxPolicy(path)
+    config = config or ReachConfig(**policy.contract.training_config["env"])
+    limits = np.asarray(policy.contract.velocity_limits)
+    return evaluate_reach(lambda obs: policy(obs) / limits, config, n_goal_sets, seed)
+
+
 def main(argv: list[str] | None = None) -> None:
     cfg = tyro.cli(EvaluateConfig, args=argv)
-    policy = OnnxPolicy(resolve_model_path(cfg.model))
-    env = ReachConfig(**policy.contract.training_config["env"])
-    limits = np.asarray(policy.contract.velocity_limits)
-    results = {name: evaluate_reach(controller, env, cfg.goal_sets, cfg.seed)
-               for name, controller in (("policy", lambda obs: policy(obs) / limits), ("dls", dls_controller(env)))}
+    path = resolve_model_path(cfg.model)
+    env = ReachConfig(**OnnxPolicy(path).contract.training_config["env"])
+    results = {"policy": evaluate_policy_file(path, cfg.goal_sets, cfg.seed, env),
+               "dls": evaluate_reach(dls_controller(env), env, cfg.goal_sets, cfg.seed)}
     print(json.dumps({name: {k: round(v, 4) for k, v in r.items()} for name, r in results.items()}, indent=2))
 
 

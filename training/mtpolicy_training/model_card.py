@@ -5,6 +5,9 @@
 
 The card's figures are read from the run's files (eval.json, metrics.csv,
 config.json) and the DLS baseline is evaluated on the same held-out goal sets.
+With ``--best`` it ships ``best_policy.onnx`` with ``best_eval.json``; of a run
+still training (no ``best_eval.json`` yet) it evaluates that policy on the
+held-out goal sets itself.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import tyro
 
 from mtpolicy.policy import MODELS_DIR, OnnxPolicy
 from mtpolicy_training.envs.reach import ReachConfig
-from mtpolicy_training.evaluate import dls_controller, evaluate_reach
+from mtpolicy_training.evaluate import dls_controller, evaluate_policy_file, evaluate_reach
+from mtpolicy_training.train import when_found
 
 
 @dataclass
@@ -46,6 +50,23 @@ def selected(best_eval: dict) -> str:
             f"evaluations (validation goal sets){when}, evaluated above on the held-out sets. ")
 
 
+def held_out_evaluation(run: Path, prefix: str, env: ReachConfig) -> dict:
+    """The run's ``<prefix>eval.json``; for the best policy of a run still training (no ``best_eval.json``
+    yet), its evaluation on the held-out goal sets now, with when it was found (``best.json``)."""
+    path = run / f"{prefix}eval.json"
+    if path.exists() or not prefix:
+        return json.loads(path.read_text())
+    found = when_found(json.loads((run / "best.json").read_text()))
+    return {**evaluate_policy_file(run / "best_policy.onnx", config=env), **found}
+
+
+def training_time(ev: dict) -> str:
+    if "train_wall_seconds_this_session" not in ev:
+        return "still training when this card was made."
+    return (f"{ev['train_wall_seconds_this_session'] / 60:.1f} min wall clock on this 2-core machine "
+            "(the last session of the run).")
+
+
 def plot_curve(metrics_csv: Path, png: Path, tolerance: float) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -70,8 +91,8 @@ def main() -> None:
     cfg = tyro.cli(CardConfig)
     config = json.loads((cfg.run / "config.json").read_text())
     prefix = "best_" if cfg.best else ""
-    ev = json.loads((cfg.run / f"{prefix}eval.json").read_text())
     env = ReachConfig(**config["env"])
+    ev = held_out_evaluation(cfg.run, prefix, env)
     dls = evaluate_reach(dls_controller(env), env)
     onnx_path = MODELS_DIR / f"{cfg.name}.onnx"
     shutil.copyfile(cfg.run / f"{prefix}policy.onnx", onnx_path)
@@ -100,8 +121,7 @@ under the same velocity limits.
 {table}
 
 Training: {config['loop']['total_steps']} env steps, seed {config['seed']},
-{ev.get('train_wall_seconds_this_session', float('nan')) / 60:.1f} min wall clock on this 2-core machine
-(the last session of the run). {selected(ev) if cfg.best else ""}{cfg.note}
+{training_time(ev)} {selected(ev) if cfg.best else ""}{cfg.note}
 
 ![learning curve]({cfg.name}_curve.png)
 

@@ -24,12 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig
 from mtpolicy_training.algos.offpolicy import LoopConfig, train_off_policy
 from mtpolicy_training.cli import RunConfig, config_dict, train_main, write_eval
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.evaluate import HELD_OUT_SEED, VALIDATION_SEED, evaluate_reach
+from mtpolicy_training.evaluate import HELD_OUT_SEED, VALIDATION_SEED, evaluate_policy_file, evaluate_reach
 from mtpolicy_training.export import export_policy
 
 
@@ -61,6 +60,11 @@ class TrainConfig:
         reward_mode = "ddpg" if self.algo.method == "ddpg" else "digrad"
         if self.env.reward_mode != reward_mode:
             self.env = dataclasses.replace(self.env, reward_mode=reward_mode)
+
+
+def when_found(best: dict) -> dict[str, float]:
+    """The ``updates`` and ``found_after_session_seconds`` of a ``best.json`` record (those it has)."""
+    return {k: best[k] for k in ("updates", "found_after_session_seconds") if k in best}
 
 
 def run(config: TrainConfig) -> dict[str, float]:
@@ -96,11 +100,8 @@ def run(config: TrainConfig) -> dict[str, float]:
                                                          seed=HELD_OUT_SEED), train_seconds)
     export(method, final, out / "policy.onnx")
     if best_path.exists():
-        policy, limits = OnnxPolicy(best_path), probe.spec.velocity_limits
-        metrics = evaluate_reach(lambda obs: policy(obs) / limits, config.env, config.final_goal_sets,
-                                 seed=HELD_OUT_SEED)
-        found = {k: best[k] for k in ("updates", "found_after_session_seconds") if k in best}
-        write_eval(out / "best_eval.json", {**metrics, **found}, train_seconds)
+        metrics = evaluate_policy_file(best_path, config.final_goal_sets, config=config.env)
+        write_eval(out / "best_eval.json", {**metrics, **when_found(best)}, train_seconds)
     return final
 
 
