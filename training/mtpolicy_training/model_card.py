@@ -61,6 +61,7 @@ def held_out_evaluation(run: Path, prefix: str, env: ReachConfig) -> dict:
 
 
 def training_time(ev: dict) -> str:
+    """The card's training-time sentence for an evaluation record (a run still training has none)."""
     if "train_wall_seconds_this_session" not in ev:
         return "still training when this card was made."
     return (f"{ev['train_wall_seconds_this_session'] / 60:.1f} min wall clock on this 2-core machine "
