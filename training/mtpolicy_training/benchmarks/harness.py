@@ -172,12 +172,15 @@ def train_reach(setting_args: list[str], task_set: str, seed: int, budget_steps:
     run(reach_train_config(setting_args, task_set, seed, budget_steps, out_dir, overrides))
 
 
+REACH_TASK_SETS = ("planar8", "humanoid")
+"""Reach task sets: the shipped robots (the cell's ``--env.robot``)."""
+
 for _setting, _args in REACH_SETTINGS.items():
-    register_method(_setting, ("planar8",), functools.partial(check_reach_overrides, _args))(
+    register_method(_setting, REACH_TASK_SETS, functools.partial(check_reach_overrides, _args))(
         functools.partial(train_reach, _args))
 
 
-@register_method("dls", ("planar8",), functools.partial(check_reach_overrides, []))
+@register_method("dls", REACH_TASK_SETS, functools.partial(check_reach_overrides, []))
 def evaluate_dls(task_set: str, seed: int, budget_steps: int, out_dir: Path, overrides: dict[str, str]) -> None:
     """The damped-least-squares baseline: nothing to train and seed-independent (held-out goal sets).
 
@@ -196,7 +199,8 @@ def evaluate_dls(task_set: str, seed: int, budget_steps: int, out_dir: Path, ove
     (out_dir / "eval.json").write_text(json.dumps(final, indent=2))
 
 
-register_task_set("planar8", per_task_metric="score", headline_metrics=("success_rate", "mean_score"))
+for _task_set in REACH_TASK_SETS:
+    register_task_set(_task_set, per_task_metric="score", headline_metrics=("success_rate", "mean_score"))
 
 
 # ---------------------------------------------------------------- PPO joint training + specialization (Table I)
