@@ -27,8 +27,6 @@ REPUBLISH = 0.5
 """Seconds between republications of the current goal set."""
 SETTLE = 1.0
 """Seconds a reached goal set is held before its final errors are read and the next set is published."""
-DEFAULT_TOLERANCE = 0.02
-"""Reach tolerance (m) for a model whose training config does not record one."""
 
 
 @dataclass(eq=False)
@@ -120,13 +118,13 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
     """The one-command demo; returns the exit code.
 
     ``robot`` defaults to the model's robot and ``tolerance`` to the reach
-    tolerance the model was trained for (0.02 m if its card does not say).
+    tolerance the model was trained for (the robot's default if its metadata does not say).
     """
     os.environ.update(ros_env(isolate=True))  # this process and the stack share one private domain
     import mujoco
     import rclpy
 
-    from mtpolicy.kinematics import Kinematics, sample_goal_sets
+    from mtpolicy.kinematics import Kinematics, reach_tolerance, sample_goal_sets
     from mtpolicy.launch_runner import LaunchRunner, parse_launch
     from mtpolicy.nodes.markers import ee_colors
     from mtpolicy.nodes.monitor import ReachMonitor
@@ -142,7 +140,7 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
     contract = OnnxPolicy(model_path).contract
     robot = robot or contract.robot
     if tolerance is None:
-        tolerance = float(contract.training_config.get("env", {}).get("reach_tolerance") or DEFAULT_TOLERANCE)
+        tolerance = float(contract.training_config.get("env", {}).get("reach_tolerance") or reach_tolerance(robot))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     spec = load_robot(robot)

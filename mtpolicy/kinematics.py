@@ -91,6 +91,16 @@ other side. A reach command is a local move; the range is a parameter
 (``None``: the full range).
 """
 
+REACH_TOLERANCE = {"humanoid": 0.03}
+"""Reach tolerance (m) per shipped robot where it differs from the default (the humanoid's hands: 3 cm)."""
+DEFAULT_REACH_TOLERANCE = 0.02
+"""Reach tolerance (m) of every other robot."""
+
+
+def reach_tolerance(robot: str) -> float:
+    """The default reach tolerance (m) of a robot (a shipped name, or an MJCF/URDF path)."""
+    return REACH_TOLERANCE.get(robot, DEFAULT_REACH_TOLERANCE)
+
 
 def sample_configurations(spec: RobotSpec, rng: np.random.Generator, n: int, margin: float = 0.05,
                           around: np.ndarray | None = None, joint_range: float | None = None) -> np.ndarray:

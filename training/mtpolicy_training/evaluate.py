@@ -67,8 +67,9 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
     errors = info["errors"]
     success = (errors <= tolerance).all(axis=1)
     times = first_reach[success] * config.control_period
-    last = np.sign(np.asarray(last_actions))
-    settled = np.abs(np.asarray(last_actions)[-(SETTLE_STEPS // 2):, success])
+    last_actions = np.asarray(last_actions)
+    last = np.sign(last_actions)
+    settled = np.abs(last_actions[-(SETTLE_STEPS // 2):, success])
     out = {"success_rate": float(success.mean()),
            "mean_score": float(np.mean(-np.log(np.maximum(errors, 1e-6)))),
            "time_to_reach_median": float(np.median(times)) if len(times) else float("nan"),
@@ -102,21 +103,18 @@ class EvaluateConfig:
     """Seed of start configurations and goal sets (default: the held-out seed of the model cards)."""
 
 
-def evaluate_policy_file(path: str | Path, n_goal_sets: int = 500, seed: int = HELD_OUT_SEED,
-                         config: ReachConfig | None = None) -> dict[str, float]:
-    """``evaluate_reach`` of an exported ONNX policy on ``config`` (default: the reach task it was trained on)."""
+def onnx_controller(path: str | Path) -> tuple[Controller, ReachConfig]:
+    """An exported ONNX policy as a normalized-action controller, and the reach task it was trained on."""
     policy = OnnxPolicy(path)
-    config = config or ReachConfig(**policy.contract.training_config["env"])
     limits = np.asarray(policy.contract.velocity_limits)
-    return evaluate_reach(lambda obs: policy(obs) / limits, config, n_goal_sets, seed)
+    return (lambda obs: policy(obs) / limits), ReachConfig(**policy.contract.training_config["env"])
 
 
 def main(argv: list[str] | None = None) -> None:
     cfg = tyro.cli(EvaluateConfig, args=argv)
-    path = resolve_model_path(cfg.model)
-    env = ReachConfig(**OnnxPolicy(path).contract.training_config["env"])
-    results = {"policy": evaluate_policy_file(path, cfg.goal_sets, cfg.seed, env),
-               "dls": evaluate_reach(dls_controller(env), env, cfg.goal_sets, cfg.seed)}
+    policy, env = onnx_controller(resolve_model_path(cfg.model))
+    results = {name: evaluate_reach(controller, env, cfg.goal_sets, cfg.seed)
+               for name, controller in (("policy", policy), ("dls", dls_controller(env)))}
     print(json.dumps({name: {k: round(v, 4) for k, v in r.items()} for name, r in results.items()}, indent=2))
 
 

@@ -22,7 +22,7 @@ import tyro
 
 from mtpolicy.policy import MODELS_DIR, OnnxPolicy
 from mtpolicy_training.envs.reach import ReachConfig
-from mtpolicy_training.evaluate import dls_controller, evaluate_policy_file, evaluate_reach
+from mtpolicy_training.evaluate import dls_controller, evaluate_reach, onnx_controller
 from mtpolicy_training.train import when_found
 
 
@@ -57,7 +57,7 @@ def held_out_evaluation(run: Path, prefix: str, env: ReachConfig) -> dict:
     if path.exists() or not prefix:
         return json.loads(path.read_text())
     found = when_found(json.loads((run / "best.json").read_text()))
-    return {**evaluate_policy_file(run / "best_policy.onnx", config=env), **found}
+    return {**evaluate_reach(onnx_controller(run / "best_policy.onnx")[0], env), **found}
 
 
 def training_time(ev: dict) -> str:

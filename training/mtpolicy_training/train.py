@@ -28,7 +28,7 @@ from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig
 from mtpolicy_training.algos.offpolicy import LoopConfig, train_off_policy
 from mtpolicy_training.cli import RunConfig, config_dict, train_main, write_eval
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.evaluate import HELD_OUT_SEED, VALIDATION_SEED, evaluate_policy_file, evaluate_reach
+from mtpolicy_training.evaluate import HELD_OUT_SEED, VALIDATION_SEED, evaluate_reach, onnx_controller
 from mtpolicy_training.export import export_policy
 
 
@@ -100,7 +100,7 @@ def run(config: TrainConfig) -> dict[str, float]:
                                                          seed=HELD_OUT_SEED), train_seconds)
     export(method, final, out / "policy.onnx")
     if best_path.exists():
-        metrics = evaluate_policy_file(best_path, config.final_goal_sets, config=config.env)
+        metrics = evaluate_reach(onnx_controller(best_path)[0], config.env, config.final_goal_sets, HELD_OUT_SEED)
         write_eval(out / "best_eval.json", {**metrics, **when_found(best)}, train_seconds)
     return final
 

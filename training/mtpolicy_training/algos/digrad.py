@@ -138,7 +138,7 @@ class DiGrad:
     @torch.no_grad()
     def deployed_action(self, obs: np.ndarray) -> np.ndarray:
         """Normalized action of ``policy`` (no exploration noise)."""
-        return self.actor_target(torch.as_tensor(obs)).numpy()
+        return self.policy(torch.as_tensor(obs)).numpy()
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, noise_std: float) -> np.ndarray:

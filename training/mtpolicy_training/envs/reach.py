@@ -30,6 +30,16 @@ and policies reached every goal and then dithered out (0.83 success); with
 0.2 / 0.05, error scale 3 and ``centre_reward`` the same recipe reached 0.92.
 The defaults stay the paper's shape with round magnitudes; the shipped recipe
 is in the model card.
+
+``reward_mode`` picks which one is the scalar reward; ``info`` always holds
+``task_rewards`` (per task), ``ddpg_reward``, ``errors``, ``scores``
+(``-log(error_i)``) and ``all_done``. Episodes never terminate; they are
+truncated after ``max_episode_steps``. Only the joints on an end-effector chain
+act (``RobotSpec.joint_names``); the robot's other actuated joints stay at the
+home keyframe (velocity 0). Start configurations are uniform within
+the joint limits; a goal set is the end-effector positions of one random
+configuration within ``goal_joint_range`` of the start (``sample_configurations``),
+so every goal set is reachable at once by a local move.
 """
 
 from __future__ import annotations
@@ -41,15 +51,10 @@ import mujoco
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from mtpolicy.kinematics import GOAL_JOINT_RANGE, Kinematics, sample_configurations
+from mtpolicy.kinematics import GOAL_JOINT_RANGE, Kinematics, reach_tolerance, sample_configurations
 from mtpolicy.observation import ObservationLayout, observe
 from mtpolicy.robots import RobotSpec, load_robot
 
-
-DEFAULT_REACH_TOLERANCE = 0.02
-"""Reach tolerance (m) of every robot not in ``REACH_TOLERANCE``."""
-REACH_TOLERANCE = {"humanoid": 0.03}
-"""Reach tolerance (m) per shipped robot where it differs (the humanoid's hands: 3 cm, as its issue asks)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ class ReachConfig:
 
     def __post_init__(self):
         if self.reach_tolerance is None:  # derived once: the resolved value is what a run records
-            object.__setattr__(self, "reach_tolerance", REACH_TOLERANCE.get(self.robot, DEFAULT_REACH_TOLERANCE))
+            object.__setattr__(self, "reach_tolerance", reach_tolerance(self.robot))
         object.__setattr__(self, "end_effectors", tuple(self.end_effectors))
         checks = {
             "control_period": self.control_period > 0, "max_episode_steps": self.max_episode_steps > 0,
