@@ -63,6 +63,38 @@ def test_dgrad_o_step_equals_sac_without_conflict_and_differs_with():
         assert same != conflict
 
 
+@pytest.mark.parametrize("network", ["actor", "critic"])
+def test_dgrad_o_step_is_algorithm_1_on_per_task_autograd_gradients(network):
+    """``apply_gradients`` (per-parameter blocks, one backward) equals the plain definition: one autograd pass per
+    task, concatenated, ``deconflicted_sum`` in the same random order, divided by T; with conflicting tasks."""
+    torch.manual_seed(0)
+    n_tasks, per = 4, 6
+    config = SACFamilyConfig(method="dgrad-o", paper_hidden=False, sac=SACConfig(hidden=(16, 16), per_task_alpha=True))
+    method = SACFamily(config, 5, 3, n_tasks=n_tasks, seed=7)
+    task = torch.arange(n_tasks).repeat_interleave(per)
+    obs = torch.cat([torch.randn(len(task), 5), torch.nn.functional.one_hot(task, n_tasks)], dim=1)
+    sign = torch.tensor([1.0, -1.0, 1.0, -1.0]).repeat_interleave(per)  # tasks pull against each other
+    if network == "actor":
+        params = method._actor_params
+        action, log_prob = method.actor.sample(obs, torch.randn(len(task), 3))
+        losses = sign * (0.1 * log_prob - method.critic(obs, action).min(0).values[:, 0])
+    else:
+        params = method._critic_params
+        losses = sign * method.critic(obs, torch.rand(len(task), 3))[..., 0].square().sum(0)
+    per_task = torch.stack([torch.cat([g.reshape(-1) for g in torch.autograd.grad(
+        losses[task == t].mean(), params, retain_graph=True)]) for t in range(n_tasks)])
+    gram = per_task @ per_task.T
+    assert (gram < 0).any()  # the projection does something
+    order_rng = np.random.default_rng()
+    order_rng.bit_generator.state = method.order_rng.bit_generator.state
+    order = [[j for j in order_rng.permutation(n_tasks) if j != i] for i in range(n_tasks)]
+    expected = deconflicted_sum(per_task, order) / n_tasks
+    method.apply_gradients(losses, task, params, torch.optim.SGD(params, lr=0.0))
+    got = torch.cat([p.grad.reshape(-1) for p in params])
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(expected, per_task.mean(0), rtol=1e-3, atol=1e-6)  # differs from SAC's step
+
+
 @pytest.mark.parametrize("conditioning", ["one-hot", "heads", "dgrad-a"])
 def test_per_task_gradients_from_one_backward(conditioning):
     """TaskGradients (one backward) equals one autograd pass per task, for actor and twin critic."""

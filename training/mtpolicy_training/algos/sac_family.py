@@ -190,44 +190,53 @@ class TaskCritic(nn.Module):
         return self.net(x.expand(self.members, -1, -1), z)
 
 
-def deconflicted_sum(grads: torch.Tensor, order: list[list[int]]) -> torch.Tensor:
-    """Algorithm 1 of D-Grad: sum_i g_i^proj for per-task gradients ``grads`` (T, P).
+def deconflict_weights(gram: np.ndarray, order: list[list[int]]) -> np.ndarray:
+    """Algorithm 1 of D-Grad on the Gram matrix (T, T, float64) of per-task gradients g: weights w (T,) with
+    sum_i g_i^proj = w @ g.
 
     For each task i, g_i is projected, against each other task j in the
     order ``order[i]``, onto the normal plane of g_j when they conflict
     (g_i . g_j < 0): g_i <- g_i - (g_i . g_j / |g_j|^2) g_j, with the original
-    g_j. Each g_i^proj is a combination of the g_j, so the projections run on
-    the Gram matrix (T x T, float64) and only the final sum touches (T, P).
+    g_j. Each g_i^proj is a combination of the g_j, so the projections need
+    only the Gram matrix (numpy: the loop is ~T^2 scalar steps).
     """
-    gram = (grads @ grads.T).double()
-    weights = torch.zeros(grads.shape[0], dtype=torch.float64)
+    weights = np.zeros(gram.shape[0])
+    columns = gram.T.copy()  # columns[j] is gram[:, j]
     for i, others in enumerate(order):
-        coef = torch.zeros_like(weights)
+        coef = np.zeros_like(weights)
         coef[i] = 1.0
         for j in others:
-            dot = coef @ gram[:, j]
+            dot = coef @ columns[j]
             if dot < 0:
                 coef[j] -= dot / gram[j, j]
         weights += coef
-    return weights.to(grads.dtype) @ grads
+    return weights
+
+
+def deconflicted_sum(grads: torch.Tensor, order: list[list[int]]) -> torch.Tensor:
+    """Algorithm 1 of D-Grad: sum_i g_i^proj for per-task gradients ``grads`` (T, P) (see ``deconflict_weights``)."""
+    weights = deconflict_weights((grads @ grads.T).double().numpy(), order)
+    return torch.from_numpy(weights).to(grads.dtype) @ grads
 
 
 class TaskGradients:
-    """Per-task gradients (T, P) of a task-major batch from ONE backward pass, for D-Grad(O).
+    """Per-task gradients of a task-major batch from ONE backward pass, for D-Grad(O).
 
     Samples do not interact in these networks, so in the backward pass of
     the summed per-task losses the gradient at a layer's output, restricted
     to task t's rows, is the gradient of task t's loss. A linear layer's
     per-task weight gradient is then x_t^T delta_t over task t's rows (x: the
-    layer input, recorded by a forward hook; delta: recorded by a tensor
-    hook), its bias gradient sum(delta_t); a D-Grad(A) layer's M(z_t) and
-    beta(z_t) are used by task t only. Same result as T backward passes,
-    at the cost of one.
+    layer input and output, recorded by a forward hook; delta: the gradient
+    at that output), its bias gradient sum(delta_t); a D-Grad(A) layer's M(z_t)
+    and beta(z_t) are used by task t only. The backward pass stops at the
+    linear layers' outputs: their batch weight gradients, which the per-task
+    products replace, are never formed. Same result as T backward passes, at
+    the cost of one.
     """
 
     def __init__(self, networks: list[nn.Module]):
-        self.records: dict[nn.Module, list[list]] = {}
-        """Linear layer -> [input, gradient at its output] of each differentiable forward since ``clear``."""
+        self.records: dict[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        """Linear layer -> (input, output) of each differentiable forward since ``clear``."""
         self.owner = {p: (layer, name) for net in networks for layer in net.modules()
                       for name, p in layer.named_parameters(recurse=False)}
         for net in networks:
@@ -237,33 +246,46 @@ class TaskGradients:
 
     def _record(self, layer: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         if torch.is_grad_enabled() and output.requires_grad:
-            entry = [inputs[0], None]
-            self.records.setdefault(layer, []).append(entry)
-            output.register_hook(lambda grad: entry.__setitem__(1, grad))
+            self.records.setdefault(layer, []).append((inputs[0], output))
 
     def per_task(self, loss: torch.Tensor, params: list[torch.Tensor], n_tasks: int) -> torch.Tensor:
         """(T, P) gradients of each task's share of ``loss`` (a sum over task-major equal groups)."""
-        for entries in self.records.values():
-            for entry in entries:
-                entry[1] = None
-        grads = torch.autograd.grad(loss, params)
-        rows = []
-        for p, g in zip(params, grads):
-            layer, name = self.owner[p]
-            if isinstance(layer, DGradLayer):
-                mask = torch.eye(n_tasks, dtype=g.dtype)[:, None, :].reshape(n_tasks, 1, n_tasks, *[1] * (g.dim() - 2))
-                rows.append((mask * g).reshape(n_tasks, -1))
-                continue
-            per_task = torch.zeros(n_tasks, *g.shape)
-            for x, delta in self.records.get(layer, []):
+        blocks = self.per_task_blocks(loss, params, n_tasks)
+        return torch.cat([block.transpose(0, 1).reshape(n_tasks, -1) for block in blocks], dim=1)
+
+    def per_task_blocks(self, loss: torch.Tensor, params: list[torch.Tensor], n_tasks: int) -> list[torch.Tensor]:
+        """``per_task`` by parameter and ensemble member, as computed (no copy): for each (E, ...) parameter of
+        ``params``, an (E, T, numel / E) tensor whose [e, t] is member e's part of task t's gradient."""
+        owners = [self.owner[p] for p in params]
+        layers = dict.fromkeys(layer for layer, _ in owners if not isinstance(layer, DGradLayer))
+        forwards = [(layer, x, out) for layer in layers for x, out in self.records.get(layer, [])]
+        direct = [p for p, (layer, _) in zip(params, owners) if isinstance(layer, DGradLayer)]
+        grads = torch.autograd.grad(loss, [out for *_, out in forwards] + direct, allow_unused=True)
+        with torch.no_grad():  # the products are data, not part of any graph
+            direct_grads = dict(zip(map(id, direct), grads[len(forwards):]))
+            sums: dict[tuple[nn.Module, str], torch.Tensor] = {}
+            for (layer, x, _), delta in zip(forwards, grads):
                 if delta is None:
                     continue
-                e = delta.shape[0]
-                x, delta = x.reshape(e, n_tasks, -1, x.shape[-1]), delta.reshape(e, n_tasks, -1, delta.shape[-1])
-                per_task += (torch.einsum("etbi,etbo->teio", x, delta) if name == "weight"
-                             else delta.sum(2, keepdim=True).transpose(0, 1))
-            rows.append(per_task.reshape(n_tasks, -1))
-        return torch.cat(rows, dim=1)
+                if delta.dim() == 2:
+                    x, delta = x.unsqueeze(0), delta.unsqueeze(0)
+                e, o = delta.shape[0], delta.shape[-1]
+                groups = delta.reshape(e * n_tasks, -1, o)  # (E T, b, out), a view: task-major rows
+                weight = torch.bmm(x.reshape(e * n_tasks, -1, x.shape[-1]).transpose(1, 2), groups)
+                for name, block in (("weight", weight), ("bias", groups.sum(1))):
+                    block = block.reshape(e, n_tasks, -1)
+                    sums[layer, name] = sums[layer, name] + block if (layer, name) in sums else block
+            blocks = []
+            for p, (layer, name) in zip(params, owners):
+                if isinstance(layer, DGradLayer):  # (E, T, ...): only task t's slice in task t's gradient
+                    g = direct_grads[id(p)]
+                    g = torch.zeros_like(p) if g is None else g
+                    mask = torch.eye(n_tasks, dtype=g.dtype).reshape(n_tasks, 1, n_tasks, *[1] * (g.dim() - 2))
+                    blocks.append((mask * g).transpose(0, 1).reshape(g.shape[0], n_tasks, -1))
+                else:
+                    blocks.append(sums[layer, name] if (layer, name) in sums
+                                  else p.new_zeros(p.shape[0], n_tasks, p[0].numel()))
+            return blocks
 
 
 class SACFamily(SAC):
@@ -335,11 +357,15 @@ class SACFamily(SAC):
         if not task_major(task, self.n_tasks):
             raise ValueError("D-Grad(O) needs task-major batches with every task equally often (TaskReplayBuffer)")
         n = self.n_tasks
-        flat = self.task_gradients.per_task(losses.sum() * (n / losses.shape[0]), params, n)
+        blocks = self.task_gradients.per_task_blocks(losses.sum() * (n / losses.shape[0]), params, n)
         order = [[j for j in self.order_rng.permutation(n) if j != i] for i in range(n)]
-        step = deconflicted_sum(flat, order) / n
-        for p, g in zip(params, step.split([p.numel() for p in params])):
-            p.grad = g.view_as(p)
+        gram = torch.zeros(n, n, dtype=blocks[0].dtype)
+        for block in blocks:  # per parameter and member: the (T, P) matrix is never assembled
+            for member in block:
+                gram.addmm_(member, member.T)
+        weights = torch.from_numpy(deconflict_weights(gram.double().numpy(), order)).to(gram.dtype)
+        for p, block in zip(params, blocks):
+            p.grad = torch.matmul(weights, block).div_(n).view_as(p)
         optimizer.step()
         return (losses.mean()).detach()
 
