@@ -174,6 +174,21 @@ def test_task_replay_equal_per_task_and_resumable():
     assert all(torch.equal(a.obs, b.obs) for a, b in zip(batches, again))
 
 
+def test_task_replay_keeps_arrival_order_of_interleaved_tasks():
+    """Rows of mixed tasks in one ``add`` go to their task's ring in arrival order, wrapping as one at a time."""
+    buffer = TaskReplayBuffer(8, obs_size=1, action_size=1, n_rewards=1, n_tasks=2)
+    rows = [(1, 10.0), (0, 20.0), (1, 11.0), (1, 12.0), (0, 21.0), (1, 13.0), (1, 14.0), (1, 15.0)]
+    for chunk in (rows[:3], rows[3:]):
+        task = np.array([t for t, _ in chunk])
+        buffer.add(obs=np.array([[v] for _, v in chunk], np.float32), action=np.zeros((len(task), 1)),
+                   rewards=np.zeros((len(task), 1)), next_obs=np.zeros((len(task), 1)),
+                   terminated=np.zeros(len(task)), truncated=np.zeros(len(task)), task=task)
+    assert buffer.sizes == [2, 4] and buffer.positions == [2, 2] and buffer.size == 6
+    assert buffer.data["obs"][:2, 0].tolist() == [20.0, 21.0]
+    assert buffer.data["obs"][4:, 0].tolist() == [14.0, 15.0, 12.0, 13.0]  # 10, 11 overwritten by 14, 15
+    assert buffer.data["task"].tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+
+
 def test_bad_config_names_field():
     with pytest.raises(ValueError, match="batch_per_task"):
         SACFamilyTrainConfig(task_set="planar8", batch_per_task=0)

@@ -391,15 +391,20 @@ class TaskReplayBuffer(ReplayBuffer):
         self.sizes, self.positions = [0] * n_tasks, [0] * n_tasks
 
     def add(self, **fields: np.ndarray) -> None:
-        task = np.asarray(fields["task"])
-        for t in np.unique(task):
-            rows = np.flatnonzero(task == t)
-            idx = t * self.per_task + (self.positions[t] + np.arange(len(rows))) % self.per_task
-            for k in self.FIELDS:
-                value = torch.as_tensor(np.asarray(fields[k])[rows]).to(self.data[k].dtype)
-                self.data[k][idx] = value.reshape(len(rows), *self.data[k].shape[1:])
-            self.positions[t] = (self.positions[t] + len(rows)) % self.per_task
-            self.sizes[t] = min(self.sizes[t] + len(rows), self.per_task)
+        """Each row to the ring of its task, in arrival order (one scatter per field for all tasks)."""
+        task = np.asarray(fields["task"]).astype(np.int64)
+        n = len(task)
+        counts = np.bincount(task, minlength=self.n_tasks)
+        by_task = np.argsort(task, kind="stable")
+        rank = np.empty(n, dtype=np.int64)  # the row's place among this call's rows of its task
+        rank[by_task] = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
+        positions = np.asarray(self.positions)
+        idx = torch.as_tensor(task * self.per_task + (positions[task] + rank) % self.per_task)
+        for k in self.FIELDS:
+            value = torch.as_tensor(np.asarray(fields[k])).to(self.data[k].dtype)
+            self.data[k][idx] = value.reshape(n, *self.data[k].shape[1:])
+        self.positions = ((positions + counts) % self.per_task).tolist()
+        self.sizes = np.minimum(np.asarray(self.sizes) + counts, self.per_task).tolist()
         self.size = sum(self.sizes)
 
     def sample(self, batch_size: int, generator: torch.Generator, rounds: int = 1) -> list[Batch]:
