@@ -1,7 +1,9 @@
-"""Train a D-Grad-paper SAC variant (mtsac, mh-sac, dgrad-a, dgrad-o) on Meta-World MT10/MT50 or planar8.
+"""Train a SAC-family method (mtsac, mh-sac, dgrad-a, dgrad-o; picor) on MT10/MT50, halfcheetah8 or planar8.
 
     python -m mtpolicy_training.train_sac_family --algo.method dgrad-o --task-set mt10 \
         --loop.total-steps 1000000 --seed 1 --out-dir runs/mt10/dgrad-o/1
+    python -m mtpolicy_training.train_sac_family --algo.method picor --algo.picor.adaptive False \
+        --task-set halfcheetah8 --out-dir runs/halfcheetah8/picor-no-ada/1
 
 Resumes from ``<out-dir>/checkpoint.pt`` (replay included) when run again with
 the same config. Writes ``metrics.csv`` and TensorBoard logs (``eval/``,
@@ -11,17 +13,19 @@ the same config. Writes ``metrics.csv`` and TensorBoard logs (``eval/``,
 on planar8) and, on planar8, ``policy.onnx`` (deterministic mean action,
 checked against the robot by ``OnnxPolicy``).
 
-Task families (mt10, mt50): one sub-env per task, so ``loop.num_envs`` and
+Task families (mt10, mt50, halfcheetah8): one sub-env per task, so ``loop.num_envs`` and
 ``loop.update_every`` are set to the number of tasks (one update round per
 vector step; ``loop.updates_per_round`` sets the update-to-data ratio), and
 ``loop.batch_size`` to ``batch_per_task`` x tasks (task-specific replay).
-``loop.eval_goal_sets`` is the episodes per task of a periodic evaluation.
+``loop.eval_goal_sets`` is the episodes per task of a periodic evaluation
+(halfcheetah8: the set's own evaluation, mean return per task).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,13 +36,13 @@ import torch
 
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.algos.offpolicy import LoopConfig, ReplayBuffer, train_off_policy
-from mtpolicy_training.cli import RunConfig, config_dict, train_main, write_eval
+from mtpolicy_training.algos.picor import PiCor, PiCorFamilyConfig
 from mtpolicy_training.algos.sac_family import (
     SACFamily,
-    SACFamilyConfig,
     TaskOneHotEnv,
     TaskReplayBuffer,
 )
+from mtpolicy_training.cli import RunConfig, config_dict, train_main, write_eval
 from mtpolicy_training.envs.tasksets import append_task_one_hot, make_task_set
 
 
@@ -46,21 +50,23 @@ from mtpolicy_training.envs.tasksets import append_task_one_hot, make_task_set
 class SACFamilyTrainConfig:
     """A SAC-family training run."""
 
-    algo: SACFamilyConfig = field(default_factory=SACFamilyConfig)
-    """Method settings."""
-    task_set: Literal["mt10", "mt50", "planar8", "humanoid"] = "mt10"
-    """Task family (mt10, mt50) or simultaneous reach set (planar8, humanoid: one task per end effector)."""
+    algo: PiCorFamilyConfig = field(default_factory=PiCorFamilyConfig)
+    """Method settings (a SAC-family method, or picor with its settings in ``algo.picor``)."""
+    task_set: Literal["mt10", "mt50", "halfcheetah8", "planar8", "humanoid"] = "mt10"
+    """Task family (mt10, mt50, halfcheetah8) or simultaneous reach set (planar8, humanoid: one task per end
+    effector)."""
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(updates_per_round=1, eval_goal_sets=10,
                                                                 eval_every=100_000, checkpoint_every=50_000))
     """Budget, replay and bookkeeping (see the module docstring for the fields set per task family)."""
     batch_per_task: int = 128
     """Minibatch samples per task (planar8: transitions, each used once per task)."""
     seed: int = 1
-    """Seed of networks, sampling, the Meta-World goal variations and the projection order."""
+    """Seed of networks, sampling, the Meta-World goal variations, the projection order and PiCor's task draws."""
     out_dir: Path = Path("runs/sac_family")
     """Where metrics, checkpoints, the evaluation and (reach) the ONNX policy go."""
     final_episodes: int = 50
-    """Episodes per task (Meta-World, 50 in the benchmark) or goal sets (reach) of the final evaluation."""
+    """Episodes per task (Meta-World: 50 in the benchmark; halfcheetah8) or goal sets (reach) of the final
+    evaluation."""
     progress: bool = True
     """Show a progress bar."""
 
@@ -84,11 +90,12 @@ def run(config: SACFamilyTrainConfig) -> dict[str, float]:
     torch.manual_seed(config.seed)
     task_set = make_task_set(config.task_set)
     n = task_set.n_tasks
+    make_method = (functools.partial(PiCor, config.algo.family(), config.algo.picor) if config.algo.method == "picor"
+                   else functools.partial(SACFamily, config.algo))
     if task_set.simultaneous:
         probe = task_set.make_env(None, 1, config.seed)
         mean, std = probe.observation_statistics()
-        method = SACFamily(config.algo, mean.shape[0], probe.single_action_space.shape[0], n, True, mean, std,
-                           seed=config.seed)
+        method = make_method(mean.shape[0], probe.single_action_space.shape[0], n, True, mean, std, seed=config.seed)
         eval_kwargs: dict = {}
 
         def make_env(num_envs: int):
@@ -98,10 +105,13 @@ def run(config: SACFamilyTrainConfig) -> dict[str, float]:
             return info[task_set.task_reward_key]
         make_buffer = ReplayBuffer
     else:
-        eval_kwargs = {"seed": config.seed, "envs": task_set.make_multitask_env(1, config.seed)}
-        space = eval_kwargs["envs"].single_action_space
-        method = SACFamily(config.algo, eval_kwargs["envs"].single_observation_space.shape[0], space.shape[0], n,
-                           seed=config.seed)
+        envs = task_set.make_multitask_env(1, config.seed)
+        keep_envs = "envs" in inspect.signature(task_set.evaluate).parameters  # Meta-World: reused (slow to build)
+        eval_kwargs = {"seed": config.seed, **({"envs": envs} if keep_envs else {})}
+        method = make_method(envs.single_observation_space.shape[0], envs.single_action_space.shape[0], n,
+                             seed=config.seed)
+        if not keep_envs:
+            envs.close()
 
         def make_env(num_envs: int):
             return TaskOneHotEnv(task_set.make_multitask_env(1, config.seed), task_set.task_indices(), n)
@@ -129,7 +139,7 @@ def run(config: SACFamilyTrainConfig) -> dict[str, float]:
                              training_config=config_dict(config), metrics=final,
                              path=config.out_dir / "policy.onnx")
         OnnxPolicy(path).check(probe.spec)
-    else:
+    elif "envs" in eval_kwargs:
         eval_kwargs["envs"].close()
     return final
 

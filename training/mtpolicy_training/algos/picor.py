@@ -1,0 +1,249 @@
+"""PiCor: policy optimization on a sampled task, then policy correction over all tasks, on the SAC family's MTSAC.
+
+Paper: Bai et al., "PiCor: Multi-Task Deep Reinforcement Learning with Policy
+Correction" (AAAI 2023, seeds/picor-policy-correction.txt). ``PiCor`` is
+``SACFamily`` with method mtsac (actor and twin critic on [state, one_hot(z)],
+one temperature alpha_z per task, task-specific replay) whose ``update`` runs
+Algorithm 1's two phases on a task-major batch (``batch_per_task`` rows of
+every task, from ``TaskReplayBuffer``, or planar8's expanded batch):
+
+1. Policy optimization (Eq. 6-7): every ``k`` updates a task z is drawn
+   uniformly (p(T) uniform, Sec. "Experimental Settings") from a seeded
+   generator saved in ``state_dict``. SAC's update (alpha_z, soft Q, actor)
+   runs on task z's rows only: exactly what ``SACFamily`` (mtsac) does when
+   given that slice, so with correction off PiCor is MTSAC's update on the
+   selected task (Table 2, Ada X / Cor X). The result is pi'_t.
+2. Policy correction (Eq. 10), from phi = phi'_t:
+   ``L(phi) = KL(pi_phi || pi'_t) + lambda / 2 c~(phi)^2``,
+   ``c~ = (c (1 - gamma) - sum_z w_z E_{s~D_z, a~pi_phi}[A^{pi_t}(s, a)])^+``,
+   ``w = softmax(alpha / tau)`` (Eq. 9; uniform with ``adaptive`` off).
+
+Choices where the paper is vague (it gives no K, lambda, c, tau, step count):
+
+* d^{pi_t} is approximated by replay states: E_{s~D_z} is the mean over the
+  batch's rows of task z (every task's buffer slice, not only z's).
+* A^{pi_t}(s, a) = Q(s, a, z) - E_{a'~pi_t}[Q(s, a', z)] with Q the minimum
+  of the twin critics after the optimization phase's critic step (their
+  targets came from pi_t's actions, so they estimate pi_t's soft Q; the
+  advantage itself carries no entropy term). a ~ pi_phi and a' ~ pi_t are
+  reparameterized squashed-Gaussian samples with the SAME noise (common
+  random numbers, one sample per state): A is exactly 0 at phi = phi_t and
+  the estimate of E[A] has far less variance than with independent samples.
+* The KL is the closed form between the pre-squash diagonal Gaussians
+  (N(mu, sigma) of pi_phi and of pi'_t, averaged over all batch states).
+  tanh is a bijection, so it equals the KL of the squashed policies exactly.
+  Eq. 8 writes KL(pi'_t || pi), Eq. 10 KL(pi_phi || pi'_t); Eq. 10 is used.
+* L >= 0 and L(phi'_t) = 0 when c~(phi'_t) = 0: then phi'_t is already the
+  minimizer and the phase takes no step (no optimizer call, so no Adam
+  momentum moves the actor: the correction is exactly inactive). Otherwise
+  ``correction_steps`` steps on L from phi'_t, by an optimizer of its own:
+  Adam without momentum (betas (0, 0.999): each update's L is a new problem,
+  and momentum would carry the last correction's direction into it; with
+  beta1 = 0.9 three steps left the violation at 0.84x its size on median,
+  with beta1 = 0 at 0.41-0.48x; halfcheetah8 from a 24k-step checkpoint,
+  200 updates, two batch seeds). The running RMS scales a step by this
+  gradient against earlier ones. At phi'_t the KL's gradient is zero, so
+  the first step is driven by the constraint alone; the KL pulls back from
+  the second on. lambda = 1: with 10 or 100 the steps overshot and the
+  constraint was violated on 83-99% of the following updates (30-37% with
+  1). The constraint's samples (noise, states) stay fixed across steps.
+* c = -0.01: the weighted advantage after an optimization step is of order
+  1e-4 (halfcheetah8, 2 x 512, the first 24k steps), so c (1 - gamma) =
+  -1e-4 makes the constraint bind on about 30% of updates; c is in units of
+  discounted return and wants rescaling with the rewards.
+* Data collection is the shared loop's: every task's env steps on every
+  vector step, as for the baselines (equal samples per task); Algorithm 1
+  acts on the sampled task only.
+* The optimization phase shares SAC's Adam states: after a switch away
+  from task z, alpha_z still moves for a few steps on Adam's momentum (the
+  same as MTSAC's update on a one-task batch).
+* The authors' released code differs from the paper (a PPO-clip surrogate
+  with GAE from a separate value network, softmax(alpha) unscaled, 10
+  epochs); this module follows Eq. 9-10 as printed. tau = 1 as in that code.
+
+Simultaneous sets (planar8): a task is an end effector (see ``sac_family``):
+the optimization phase fits Q(s, a, z) on z's reward and the task-blind actor
+on it; the correction weighs every end effector's advantage at the same
+states. The actor stays task-blind, so ``policy`` exports as ``SACFamily``'s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from mtpolicy_training.algos.a2c import eq4_kl
+from mtpolicy_training.algos.networks import squashed_gaussian
+from mtpolicy_training.algos.offpolicy import Batch
+from mtpolicy_training.algos.sac import SAC
+from mtpolicy_training.algos.sac_family import (
+    Method,
+    SACFamily,
+    SACFamilyConfig,
+    task_major,
+)
+
+PICOR_HIDDEN = (512, 512)
+"""Sec. "Experimental Settings": two hidden layers of 512 for every method of the comparison."""
+
+
+@dataclass
+class PiCorConfig:
+    """PiCor's own settings (Algorithm 1, Eq. 9-10); networks and SAC settings are the SAC family's."""
+
+    k: int = 1
+    """Updates between task draws (Algorithm 1's K; the paper gives none: 1 draws a task every update)."""
+    lam: float = 1.0
+    """lambda of Eq. 10: weight of the squared constraint violation against the KL."""
+    c: float = -0.01
+    """c of Eq. 8/10 ("a negative number approximate to 0"): allowed drop of the weighted discounted return."""
+    tau: float = 1.0
+    """Softmax temperature of Eq. 9, w = softmax(alpha / tau) (the authors' code: 1)."""
+    adaptive: bool = True
+    """Ada: weights from the temperatures (Eq. 9); off: uniform weights 1 / N."""
+    correction: bool = True
+    """Cor: run the policy correction phase; off: only the optimization phase (MTSAC on the sampled task)."""
+    correction_steps: int = 3
+    """Gradient steps on L(phi) per update when the constraint is violated (approximate minimization)."""
+    correction_lr: float = 3e-4
+    """Learning rate of the correction steps (Adam without momentum, an optimizer of its own)."""
+
+    def validate(self) -> list[str]:
+        bad = [k for k in ("k", "correction_steps") if getattr(self, k) < 1]
+        bad += [k for k in ("lam", "tau", "correction_lr") if not getattr(self, k) > 0]
+        bad += ["c (must be <= 0)"] if self.c > 0 else []
+        return bad
+
+
+@dataclass
+class PiCorFamilyConfig(SACFamilyConfig):
+    """A SAC-family method, or ``picor``: MTSAC networks with PiCor's update (settings in ``picor``)."""
+
+    method: Literal[Method, "picor"] = "dgrad-o"
+    """mtsac, mh-sac, dgrad-a, dgrad-o (see SACFamilyConfig) or picor (MTSAC networks, PiCor's update)."""
+    picor: PiCorConfig = field(default_factory=PiCorConfig)
+    """PiCor's settings (used when method is picor)."""
+
+    @property
+    def hidden(self) -> tuple[int, ...]:
+        if self.method != "picor":
+            return super().hidden
+        return PICOR_HIDDEN if self.paper_hidden else self.sac.hidden
+
+    def validate(self) -> list[str]:
+        return super().validate() if self.method != "picor" else picor_problems(self.family(), self.picor)
+
+    def family(self) -> SACFamilyConfig:
+        """The mtsac config PiCor's networks are built from (the widths resolved)."""
+        return SACFamilyConfig(method="mtsac", sac=dataclasses.replace(self.sac, hidden=self.hidden),
+                               paper_hidden=False)
+
+
+def picor_problems(config: SACFamilyConfig, picor: PiCorConfig) -> list[str]:
+    """The invalid settings of PiCor on ``config`` (mtsac networks, one temperature per task), by field name."""
+    bad = config.validate() + [f"picor.{k}" for k in picor.validate()]
+    bad += [] if config.method == "mtsac" else ["method (PiCor runs on mtsac networks)"]
+    return bad + ([] if config.sac.per_task_alpha else ["sac.per_task_alpha (PiCor needs one alpha per task)"])
+
+
+class PiCor(SACFamily):
+    """PiCor (see the module doc) over ``n_tasks`` tasks; ``config`` must be an mtsac ``SACFamilyConfig``."""
+
+    def __init__(self, config: SACFamilyConfig, picor: PiCorConfig, state_size: int, action_size: int,
+                 n_tasks: int, simultaneous: bool = False, obs_mean: np.ndarray | None = None,
+                 obs_std: np.ndarray | None = None, seed: int = 0):
+        if bad := picor_problems(config, picor):
+            raise ValueError("invalid PiCor config value(s): " + ", ".join(bad))
+        super().__init__(config, state_size, action_size, n_tasks, simultaneous, obs_mean, obs_std, seed)
+        self.picor = picor
+        self.task_rng = np.random.default_rng([seed, 1])
+        """Draws the task of the optimization phase (its own stream: the projection order's is seed alone)."""
+        self.task = 0
+        """Task of the current optimization phase (redrawn when ``updates`` is a multiple of k)."""
+        self.correction_opt = torch.optim.Adam(self._actor_params, lr=picor.correction_lr, betas=(0.0, 0.999),
+                                               fused=True)
+
+    def task_weights(self) -> torch.Tensor:
+        """Eq. 9: w = softmax(alpha / tau) over the per-task temperatures (N,), detached; uniform without Ada."""
+        if not self.picor.adaptive:
+            return torch.full((self.n_tasks,), 1.0 / self.n_tasks)
+        return torch.softmax(self.log_alpha.detach().exp() / self.picor.tau, dim=0)
+
+    def task_rows(self, batch: Batch, task: int) -> Batch:
+        """Task ``task``'s rows of a task-major batch (its share of the task-specific replay)."""
+        per = batch.obs.shape[0] // self.n_tasks
+        return Batch(**{f.name: getattr(batch, f.name)[task * per:(task + 1) * per] for f in dataclasses.fields(batch)})
+
+    def min_q(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """min_j Q_j(s, a, z) (B,), z from the observation's one-hot."""
+        return self.critic(obs, action).min(dim=0).values[..., 0]
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Algorithm 1, lines 3-16: draw z every k updates, optimize on z's rows (Eq. 6-7), correct (Eq. 10)."""
+        full = self.expand_simultaneous(batch) if self.simultaneous else batch
+        if not task_major(full.task, self.n_tasks):
+            raise ValueError("PiCor needs task-major batches with every task equally often (TaskReplayBuffer)")
+        if self.updates % self.picor.k == 0:
+            self.task = int(self.task_rng.integers(self.n_tasks))
+        prior = None
+        if self.picor.correction:
+            with torch.no_grad():
+                prior = self.actor.distribution(full.obs)  # pi_t at every task's states
+        metrics = SAC.update(self, self.task_rows(full, self.task))  # pi'_t (SACFamily.update would re-expand)
+        metrics["task"] = torch.tensor(float(self.task))
+        if prior is not None:
+            metrics |= self.correct(full, prior)
+        return metrics
+
+    def correct(self, batch: Batch, prior: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Policy correction, Eq. 10, from phi'_t (the current actor); ``prior``: pi_t's (mean, log_std) at the states.
+
+        Returns the weighted advantage and c~ at phi'_t, the largest weight,
+        whether steps were taken, and after them the KL to pi'_t and c~.
+        """
+        p, n = self.picor, self.n_tasks
+        weights = self.task_weights()
+        bound = p.c * (1.0 - self.config.gamma)
+        noise = torch.randn_like(prior[0])
+        with torch.no_grad():
+            baseline = self.min_q(batch.obs, squashed_gaussian(*prior, noise)[0])  # Q(s, a'~pi_t): E = V^{pi_t}
+
+        def violation(mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """(c~, sum_z w_z E_z[A]) for pi_phi = N(mean, exp(log_std)) squashed, on the fixed noise."""
+            advantage = self.min_q(batch.obs, squashed_gaussian(mean, log_std, noise)[0]) - baseline
+            weighted = weights @ advantage.view(n, -1).mean(dim=1)
+            return torch.relu(bound - weighted), weighted
+
+        mean, log_std = self.actor.distribution(batch.obs)  # phi = phi'_t
+        gap, weighted = violation(mean, log_std)
+        middle = (mean.detach(), log_std.detach())
+        out = {"weighted_advantage": weighted.detach(), "constraint_gap": gap.detach(), "weight_max": weights.max()}
+        if gap.item() == 0.0:  # the constraint holds: phi'_t minimizes L, no step
+            return out | {"correction_active": torch.tensor(0.0), "correction_kl": torch.tensor(0.0),
+                          "constraint_gap_after": gap.detach()}
+        for step in range(p.correction_steps):
+            if step:
+                mean, log_std = self.actor.distribution(batch.obs)
+                gap = violation(mean, log_std)[0]
+            kl = eq4_kl(*middle, mean, log_std).mean()  # KL(pi_phi || pi'_t), closed form per state
+            self.apply_gradients((kl + 0.5 * p.lam * gap.square()).reshape(1), batch.task[:1], self._actor_params,
+                                 self.correction_opt)
+        with torch.no_grad():
+            mean, log_std = self.actor.distribution(batch.obs)
+            return out | {"correction_active": torch.tensor(1.0),
+                          "correction_kl": eq4_kl(*middle, mean, log_std).mean(),
+                          "constraint_gap_after": violation(mean, log_std)[0]}
+
+    def state_dict(self) -> dict:
+        return super().state_dict() | {"task_rng": self.task_rng.bit_generator.state, "task": self.task,
+                                       "correction_opt": self.correction_opt.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.task_rng.bit_generator.state = state["task_rng"]
+        self.task = state["task"]
+        self.correction_opt.load_state_dict(state["correction_opt"])
