@@ -256,42 +256,56 @@ for _task_set in SPECIALIZATION_TASK_SETS:
     register_task_set(_task_set, per_task_metric="return", headline_metrics=("mean_return",))
 
 
-# ---------------------------------------------------------------- D-Grad paper's SAC family (MT10, planar8)
+# ---------------------------------------------------------------- SAC family: D-Grad paper's and PiCor (Tables 1-2)
 
-SAC_FAMILY_METHODS = ("mtsac", "mh-sac", "dgrad-a", "dgrad-o")
-"""``mtpolicy_training.train_sac_family --algo.method`` values."""
+SAC_FAMILY_SETTINGS = {
+    **{m: ["--algo.method", m] for m in ("mtsac", "mh-sac", "dgrad-a", "dgrad-o")},
+    "picor": ["--algo.method", "picor"],
+    "picor-no-ada": ["--algo.method", "picor", "--algo.picor.adaptive", "False"],
+    "picor-no-cor": ["--algo.method", "picor", "--algo.picor.correction", "False"],
+    "picor-no-ada-no-cor": ["--algo.method", "picor", "--algo.picor.adaptive", "False",
+                            "--algo.picor.correction", "False"],
+}
+"""``mtpolicy_training.train_sac_family`` options of each method: the D-Grad paper's four, PiCor and its Table 2
+ablations (Ada: adaptive weights, Cor: correction phase; without Cor, Ada has nothing to weigh, so picor-no-cor
+and picor-no-ada-no-cor are the same algorithm)."""
 
-SAC_FAMILY_FIXED = {"task_set", "seed", "out_dir", "loop.total_steps", "progress", "algo.method"}
+SAC_FAMILY_TASK_SETS = ("mt10", "halfcheetah8", "planar8")
+"""Task sets of every SAC-family method: PiCor's two benchmarks (mt10 is D-Grad's too) and the deployment task."""
+
+SAC_FAMILY_FIXED = {"task_set", "seed", "out_dir", "loop.total_steps", "progress", "algo.method",
+                    "algo.picor.adaptive", "algo.picor.correction"}
 """SACFamilyTrainConfig fields the grid sets itself (cell, budget, method); overrides may not touch them."""
 
 
-def sac_family_train_config(method: str, task_set: str, seed: int, budget_steps: int, out_dir: Path,
+def sac_family_train_config(setting_args: list[str], task_set: str, seed: int, budget_steps: int, out_dir: Path,
                             overrides: dict[str, str]):
     """The ``SACFamilyTrainConfig`` of a cell."""
     from mtpolicy_training.train_sac_family import SACFamilyTrainConfig
 
-    return cell_config(SACFamilyTrainConfig, ["--algo.method", method, "--task-set", task_set], seed, budget_steps,
-                       out_dir, overrides)
+    return cell_config(SACFamilyTrainConfig, [*setting_args, "--task-set", task_set], seed, budget_steps, out_dir,
+                       overrides)
 
 
-def check_sac_family_overrides(method: str, task_set: str, overrides: dict[str, str]) -> None:
+def check_sac_family_overrides(setting_args: list[str], task_set: str, overrides: dict[str, str]) -> None:
     check_overrides(overrides, SAC_FAMILY_FIXED,
-                    lambda: sac_family_train_config(method, task_set, 1, 1, Path("."), overrides),
+                    lambda: sac_family_train_config(setting_args, task_set, 1, 1, Path("."), overrides),
                     "mtpolicy_training.train_sac_family")
 
 
-def train_sac_family(method: str, task_set: str, seed: int, budget_steps: int, out_dir: Path,
+def train_sac_family(setting_args: list[str], task_set: str, seed: int, budget_steps: int, out_dir: Path,
                      overrides: dict[str, str]) -> None:
     """One ``mtpolicy_training.train_sac_family`` run (it resumes from ``out_dir/checkpoint.pt``)."""
     from mtpolicy_training.train_sac_family import run
 
-    run(sac_family_train_config(method, task_set, seed, budget_steps, out_dir, overrides))
+    run(sac_family_train_config(setting_args, task_set, seed, budget_steps, out_dir, overrides))
 
 
-for _method in SAC_FAMILY_METHODS:
-    register_method(_method, ("mt10", "planar8"), functools.partial(check_sac_family_overrides, _method))(
-        functools.partial(train_sac_family, _method))
+for _method, _args in SAC_FAMILY_SETTINGS.items():
+    register_method(_method, SAC_FAMILY_TASK_SETS, functools.partial(check_sac_family_overrides, _args))(
+        functools.partial(train_sac_family, _args))
 register_task_set("mt10", per_task_metric="success", headline_metrics=("mean_success", "mean_return"))
+register_task_set("halfcheetah8", per_task_metric="return", headline_metrics=("mean_return",))
 
 
 # ---------------------------------------------------------------- A2C multi-task paper (HalfCheetah morphologies)
@@ -722,6 +736,13 @@ def run_grid(spec: GridSpec) -> str:
 SMOKE_OVERRIDES = ["loop.learning_starts=320", "loop.eval_every=480", "loop.checkpoint_every=480",
                    "loop.eval_goal_sets=4", "final_goal_sets=8", "loop.batch_size=32"]
 
+PICOR_TABLES_METHODS = ["picor", "picor-no-ada", "picor-no-cor", "mtsac", "mh-sac", "dgrad-o"]
+"""PiCor's Tables 1-2 with the baselines the project has (dgrad-o: gradient projection, for G-Surgery);
+picor-no-ada-no-cor is left out: it is the same algorithm as picor-no-cor (docs/picor.md)."""
+
+PICOR_OVERRIDES = ["algo.paper-hidden=False", "algo.sac.hidden=512 512"]
+"""Every method with PiCor's networks (Sec. "Experimental Settings": two hidden layers of 512)."""
+
 PRESETS: dict[str, tuple[str, GridSpec]] = {
     "planar8-fig4a": ("DiGrad's Fig. 4A on planar8: the five DiGrad/DDPG settings and the DLS baseline x 3 seeds",
                       GridSpec(methods=[*REACH_SETTINGS, "dls"], name="planar8-fig4a")),
@@ -737,6 +758,12 @@ PRESETS: dict[str, tuple[str, GridSpec]] = {
                       GridSpec(methods=["ppo-sp0", "ppo-jt0-sp100", "ppo-jt400k-sp25"],
                                task_sets=["hopper-mass-3", "hopper-mass-8", "hopper-mass-14"],
                                budget_steps=1_600_000, name="ppo-spec-fig6")),
+    **{f"picor-{task_set}": (f"PiCor's Tables 1-2 on {task_set}: PiCor, its Ada/Cor ablations, MTSAC, MH-SAC and "
+                             f"D-Grad(O) with 2 x 512 networks x 3 seeds at 1/10 of the paper's {paper / 1e6:g}M "
+                             "env steps",
+                             GridSpec(methods=PICOR_TABLES_METHODS, task_sets=[task_set], budget_steps=paper // 10,
+                                      overrides=PICOR_OVERRIDES, name=f"picor-{task_set}"))
+       for task_set, paper in (("mt10", 5_000_000), ("halfcheetah8", 2_400_000))},
 }
 
 
