@@ -1,0 +1,208 @@
+"""PiCor: Eq. 9 weights, MTSAC equivalence without Ada/Cor, the correction's switch, exact resume, smoke runs."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from mtpolicy_training.algos.offpolicy import Batch
+from mtpolicy_training.algos.picor import PiCor, PiCorConfig, PiCorFamilyConfig
+from mtpolicy_training.algos.sac import SACConfig
+from mtpolicy_training.algos.sac_family import SACFamily, SACFamilyConfig, TaskOneHotEnv, TaskReplayBuffer
+from mtpolicy_training.benchmarks.harness import METHODS, SAC_FAMILY_SETTINGS, TASK_SETS
+from mtpolicy_training.envs.tasksets import make_task_set
+from mtpolicy_training.export import parity
+from mtpolicy_training.train_sac_family import SACFamilyTrainConfig, run
+
+from mtpolicy.policy import OnnxPolicy
+
+MTSAC = SACFamilyConfig(method="mtsac", paper_hidden=False, sac=SACConfig(hidden=(32, 32), per_task_alpha=True))
+PER_TASK = 16
+
+
+@pytest.fixture(scope="module")
+def halfcheetah8():
+    """Task-major batches of real halfcheetah8 transitions (8 tasks, random actions, task-specific replay)."""
+    torch.set_num_threads(1)
+    task_set = make_task_set("halfcheetah8")
+    env = TaskOneHotEnv(task_set.make_multitask_env(1, seed=0), task_set.task_indices(), task_set.n_tasks)
+    buffer = TaskReplayBuffer(8 * 64, 17 + 8, 6, 1, task_set.n_tasks)
+    obs, _ = env.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(64):
+        action = rng.uniform(-1, 1, (8, 6)).astype(np.float32)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        buffer.add(obs=obs, action=action, rewards=reward[:, None], next_obs=next_obs, terminated=terminated,
+                   truncated=truncated, task=info["task"])
+        obs = next_obs
+    env.close()
+    return buffer.sample(8 * PER_TASK, torch.Generator().manual_seed(0), rounds=8)
+
+
+def make_picor(seed: int = 0, **picor) -> PiCor:
+    torch.manual_seed(seed)
+    return PiCor(MTSAC, PiCorConfig(**picor), 17, 6, 8, seed=seed)
+
+
+def params(method) -> list[torch.Tensor]:
+    return [*method.actor.parameters(), *method.critic.parameters(), *method.critic_target.parameters(),
+            method.log_alpha]
+
+
+def test_weights_are_softmax_of_alpha_over_tau():
+    method = make_picor(tau=0.5)
+    alpha = np.array([0.5, 0.1, 0.2, 0.05, 1.0, 0.3, 0.01, 0.4])
+    with torch.no_grad():
+        method.log_alpha.copy_(torch.as_tensor(np.log(alpha)))
+    expected = np.exp(alpha / 0.5) / np.exp(alpha / 0.5).sum()
+    np.testing.assert_allclose(method.task_weights().numpy(), expected, rtol=1e-5)
+    assert method.task_weights().argmax() == 4  # the least confident task (largest alpha) weighs most
+    method.picor = dataclasses.replace(method.picor, adaptive=False)
+    np.testing.assert_array_equal(method.task_weights().numpy(), np.full(8, 1 / 8, dtype=np.float32))
+
+
+def test_without_ada_and_cor_it_is_mtsac_on_the_drawn_task(halfcheetah8):
+    """Bit for bit: each PiCor update equals SACFamily mtsac's update on the drawn task's rows; tasks every k."""
+    picor = make_picor(adaptive=False, correction=False, k=3)
+    torch.manual_seed(0)
+    mtsac = SACFamily(MTSAC, 17, 6, 8)
+    assert all(torch.equal(a, b) for a, b in zip(params(picor), params(mtsac)))
+    tasks = []
+    for i, batch in enumerate(halfcheetah8):
+        torch.manual_seed(100 + i)
+        got = picor.update(batch)
+        tasks.append(picor.task)
+        torch.manual_seed(100 + i)
+        expected = mtsac.update(picor.task_rows(batch, picor.task))
+        assert torch.equal(picor.task_rows(batch, picor.task).task, torch.full((PER_TASK,), picor.task))
+        assert all(torch.equal(got[k], v) for k, v in expected.items())
+        assert all(torch.equal(a, b) for a, b in zip(params(picor), params(mtsac)))
+    assert tasks[0:3] == [tasks[0]] * 3 and tasks[3:6] == [tasks[3]] * 3 and len(set(tasks)) > 1
+    # Ada alone changes nothing without Cor (the weights are used by the correction only)
+    ada = make_picor(adaptive=True, correction=False, k=3)
+    for i, batch in enumerate(halfcheetah8):
+        torch.manual_seed(100 + i)
+        ada.update(batch)
+    assert all(torch.equal(a, b) for a, b in zip(params(ada), params(mtsac)))
+
+
+def forced(method: PiCor, c: float) -> PiCor:
+    """``method`` with correction on and c set past validation: a positive c is violated at every update."""
+    method.picor = dataclasses.replace(method.picor, c=c, correction=True)
+    return method
+
+
+def updated_pair(batch, c: float, **picor):
+    """A PiCor update with correction (c forced) and the same update without correction."""
+    with_cor, without = forced(make_picor(**picor), c), make_picor(**picor, correction=False)
+    torch.manual_seed(1)
+    metrics = with_cor.update(batch)
+    torch.manual_seed(1)
+    without.update(batch)
+    return with_cor, without, metrics
+
+
+def test_correction_is_inactive_when_the_constraint_holds(halfcheetah8):
+    with_cor, without, metrics = updated_pair(halfcheetah8[0], c=-1e6)
+    assert metrics["correction_active"] == 0 and metrics["constraint_gap"] == 0
+    assert all(torch.equal(a, b) for a, b in zip(params(with_cor), params(without)))  # no step, no Adam drift
+    assert not with_cor.correction_opt.state  # the correction's optimizer never stepped
+
+
+def test_violated_constraint_is_corrected(halfcheetah8):
+    """c > 0 (not a valid setting) forces a violation: c~ = c (1 - gamma) - sum_z w_z E[A] > 0, steps reduce it."""
+    with_cor, without, metrics = updated_pair(halfcheetah8[0], c=100.0, correction_steps=10, lam=1e3)
+    assert metrics["correction_active"] == 1
+    assert torch.isclose(metrics["constraint_gap"], 100.0 * (1 - 0.99) - metrics["weighted_advantage"])
+    assert metrics["constraint_gap_after"] < metrics["constraint_gap"] and metrics["correction_kl"] > 0
+    actor = [torch.equal(a, b) for a, b in zip(with_cor.actor.parameters(), without.actor.parameters())]
+    critic = [torch.equal(a, b) for a, b in zip(with_cor.critic.parameters(), without.critic.parameters())]
+    assert not all(actor) and all(critic)  # the correction moves the actor only
+
+
+def test_resume_from_state_dict_is_exact(halfcheetah8):
+    """Mid task interval (k=3), the reloaded method continues exactly: task draws, Adam states, counters."""
+    method = forced(make_picor(k=3), c=100.0)  # the correction steps every update
+    for batch in halfcheetah8[:4]:
+        method.update(batch)
+    saved = copy.deepcopy(method.state_dict())
+    resumed = forced(make_picor(seed=5, k=3), c=100.0)
+    resumed.load_state_dict(saved)
+    for i, batch in enumerate(halfcheetah8[4:]):
+        out = []
+        for m in (method, resumed):
+            torch.manual_seed(i)
+            out.append(m.update(batch))
+        assert method.task == resumed.task and all(torch.equal(out[0][k], out[1][k]) for k in out[0])
+        assert out[0]["correction_active"] == 1
+    assert all(torch.equal(a, b) for a, b in zip(params(method), params(resumed)))
+
+
+def test_bad_picor_config_names_field():
+    with pytest.raises(ValueError, match="picor.k"):
+        SACFamilyTrainConfig(task_set="planar8", algo=PiCorFamilyConfig(method="picor", picor=PiCorConfig(k=0)))
+    with pytest.raises(ValueError, match="per_task_alpha"):
+        SACFamilyTrainConfig(task_set="planar8", algo=PiCorFamilyConfig(method="picor", sac=SACConfig()))
+    with pytest.raises(ValueError, match="mtsac"):
+        PiCor(dataclasses.replace(MTSAC, method="dgrad-o"), PiCorConfig(), 17, 6, 8)
+    assert PiCorFamilyConfig(method="picor").family().hidden == (512, 512)  # the paper's 2 x 512
+
+
+SETTINGS = ("picor", "picor-no-ada", "picor-no-cor", "picor-no-ada-no-cor")
+
+
+def train_config(setting: str, task_set: str, out) -> SACFamilyTrainConfig:
+    """The harness's options for ``setting`` (so the registered methods are what runs), at a tiny budget."""
+    args = SAC_FAMILY_SETTINGS[setting]
+    picor = PiCorConfig(adaptive="--algo.picor.adaptive" not in args, correction="--algo.picor.correction" not in args)
+    algo = PiCorFamilyConfig(method="picor", paper_hidden=False, picor=picor,
+                             sac=SACConfig(hidden=(32, 32), per_task_alpha=True))
+    config = SACFamilyTrainConfig(algo=algo, task_set=task_set, out_dir=out, batch_per_task=8, final_episodes=2,
+                                  progress=False)
+    loop = config.loop
+    if task_set == "planar8":
+        loop.num_envs, loop.update_every, loop.updates_per_round = 8, 8, 2
+    loop.total_steps, loop.learning_starts, loop.eval_every, loop.eval_goal_sets = 160, 80, 160, 2
+    return config
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_halfcheetah8_smoke(tmp_path, setting):
+    """PiCor and its ablations through the entry point on the real HalfCheetah group (8 morphologies)."""
+    assert "halfcheetah8" in METHODS[setting].task_sets and TASK_SETS["halfcheetah8"].per_task_metric == "return"
+    final = run(train_config(setting, "halfcheetah8", tmp_path))
+    names = make_task_set("halfcheetah8").task_names
+    assert np.isfinite(final["mean_return"]) and all(f"return_{t}" in final for t in names)
+    assert json.loads((tmp_path / "eval.json").read_text()) == final
+    header = (tmp_path / "metrics.csv").read_text().splitlines()[0]
+    assert "train/task" in header and ("train/constraint_gap" in header) == ("no-cor" not in setting)
+
+
+@pytest.mark.parametrize("setting", ["picor", "picor-no-ada-no-cor"])
+def test_planar8_smoke_and_onnx(tmp_path, setting):
+    """PiCor on planar8 (one task per end effector, task-blind actor), exported to ONNX, loaded and matching torch."""
+    config = train_config(setting, "planar8", tmp_path)
+    final = run(config)
+    assert 0 <= final["success_rate"] <= 1 and np.isfinite(final["mean_score"])
+    task_set = make_task_set("planar8")
+    env = task_set.make_env(None, 8, seed=5)
+    policy = OnnxPolicy(tmp_path / "policy.onnx")
+    policy.check(env.spec)
+    obs, _ = env.reset()
+    assert policy(obs[0]).shape == (8,)
+    mean, std = env.observation_statistics()
+    method = PiCor(config.algo.family(), config.algo.picor, obs.shape[1], 8, 3, True, mean, std)
+    method.load_state_dict(torch.load(tmp_path / "checkpoint.pt", weights_only=False)["method"])
+    assert parity(method.policy, env.spec, tmp_path / "policy.onnx", obs) < 1e-4
+    action = np.random.default_rng(0).uniform(-1, 1, (8, 8)).astype(np.float32)
+    next_obs, _, terminated, truncated, info = env.step(action)  # a correction on real planar8 transitions
+    batch = Batch(obs=torch.as_tensor(obs), action=torch.as_tensor(action), next_obs=torch.as_tensor(next_obs),
+                  rewards=torch.as_tensor(info["task_rewards"], dtype=torch.float32),
+                  terminated=torch.as_tensor(terminated), truncated=torch.as_tensor(truncated),
+                  task=torch.zeros(8, dtype=torch.long))
+    metrics = forced(method, c=100.0).update(batch)
+    assert metrics["correction_active"] == 1 and metrics["constraint_gap_after"] < metrics["constraint_gap"]
