@@ -14,8 +14,11 @@ normalized actions [-1, 1], which the loop maps to the env's Box bounds.
 from __future__ import annotations
 
 import csv
+import ctypes
 import json
 import os
+import platform
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,6 +201,26 @@ def add_relabeled(buffer: ReplayBuffer, env, episode: list, rng: np.random.Gener
                terminated=np.zeros(flat), truncated=np.zeros(flat), task=np.zeros(flat))
 
 
+def keep_freed_memory() -> None:
+    """Make glibc's malloc keep freed memory for reuse instead of handing it back to the OS (no-op elsewhere).
+
+    Every update allocates and frees the same activation and gradient tensors
+    (MBs each at batch 1280). With glibc's default thresholds, big chunks are
+    mmapped and unmapped and the top of the heap is trimmed, so the next update
+    faults the same pages in again (measured per update at MT10 sizes: MTSAC
+    1-2k page faults and 3-5 ms of kernel time, D-Grad(O) 5-15k and 12-38 ms).
+    Here chunks up to 32 MB (glibc's maximum) come from the heap, and the heap
+    is trimmed only past 1 GB free: the process keeps its peak footprint.
+    Allocation only: numerics unchanged.
+    """
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    libc = ctypes.CDLL(None)
+    libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)
+    libc.mallopt(m_trim_threshold, 1 << 30)
+
+
 def crossed(step: int, advanced: int, interval: int) -> bool:
     """True when ``step`` passed a multiple of ``interval`` during the last ``advanced`` steps."""
     return step // interval > (step - advanced) // interval
@@ -365,6 +388,7 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEn
     if bad := loop.validate():
         raise ValueError("invalid LoopConfig value(s): " + ", ".join(bad))
     torch.set_num_threads(loop.torch_threads)
+    keep_freed_memory()
     run = RunRecorder(out_dir, run_config, loop.total_steps, progress)
     env = make_env(loop.num_envs)
     check_same_step_autoreset(env)
