@@ -13,7 +13,7 @@ import torch
 
 from mtpolicy.robots import load_robot
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig, gradient_weights
-from mtpolicy_training.algos.offpolicy import Batch
+from mtpolicy_training.algos.offpolicy import Batch, RunRecorder
 from mtpolicy_training.cli import RunConfig
 from mtpolicy_training.envs.reach import ReachConfig
 from mtpolicy_training.model_card import held_out_evaluation, training_time
@@ -134,6 +134,25 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert f"from step {saved}" in r.stdout
     steps = [int(float(line.split(",")[0])) for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
     assert steps == sorted(set(steps)) and steps[-1] == 4800
+
+
+def test_training_time_counts_every_session_of_a_resumed_run(tmp_path):
+    """``perf/train_seconds`` continues from the checkpoint's count; a new session does not restart it at 0."""
+    config = RunConfig.of(TrainConfig(out_dir=tmp_path))
+    first = RunRecorder(tmp_path, config, 10, progress=False)
+    first.advance(5)
+    time.sleep(0.5)
+    first.log({}, {})
+    first.save()
+    first.close()
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["train_seconds"]
+    assert saved >= 0.5
+    second = RunRecorder(tmp_path, config, 10, progress=False)
+    second.advance(5)
+    second.log({}, {})
+    second.close()
+    logged = [float(line.split(",")[-1]) for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
+    assert len(logged) == 2 and saved <= logged[1] < saved + 30
 
 
 def test_resume_check_names_changed_settings_and_accepts_options_added_at_their_default():

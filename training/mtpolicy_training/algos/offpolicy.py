@@ -320,7 +320,13 @@ def evaluate_returns(policy: Callable[[np.ndarray], np.ndarray], make_env: Calla
 
 class RunRecorder:
     """What both training loops share: the resume check, config.json, metric rows with throughput, the progress
-    bar and atomic checkpoints (``run_config``, ``step`` and ``last_eval`` plus what the loop adds)."""
+    bar and atomic checkpoints (``run_config``, ``step``, ``last_eval`` and ``train_seconds`` plus what the loop
+    adds).
+
+    ``train_seconds`` is the run's wall time summed over its sessions (a resumed run continues the count from
+    its checkpoint, so the time lost after the last checkpoint is not counted); every metric row logs it as
+    ``perf/train_seconds``, so the time a run took to reach a result is read off ``metrics.csv``.
+    """
 
     def __init__(self, out_dir: Path, run_config: RunConfig, total_steps: int, progress: bool):
         from tqdm import tqdm
@@ -338,12 +344,19 @@ class RunRecorder:
             print(f"resuming {out_dir} from step {self.resumed['step']}", flush=True)
         self.step = self.resumed["step"] if self.resumed else 0
         self.last_eval: dict[str, float] = self.resumed["last_eval"] if self.resumed else {}
+        self._seconds_before = self.resumed.get("train_seconds", 0.0) if self.resumed else 0.0
+        self._session_start = time.perf_counter()
         (out_dir / "config.json").write_text(json.dumps(self.run_config, indent=2))
         self.logger = RunLogger(out_dir, self.resumed is not None)
         self.logger.truncate(self.step)
         self.bar = tqdm(total=total_steps, initial=self.step, disable=not progress, unit="step",
                         dynamic_ncols=True, smoothing=0.05)
         self._since = (time.perf_counter(), self.step)
+
+    @property
+    def train_seconds(self) -> float:
+        """Wall seconds of training over all sessions of the run (see the class doc)."""
+        return self._seconds_before + time.perf_counter() - self._session_start
 
     def advance(self, steps: int) -> None:
         self.step += steps
@@ -355,13 +368,14 @@ class RunRecorder:
         self.last_eval = evaluation
         row = {f"eval/{k}": v for k, v in evaluation.items()} | metrics
         row["perf/steps_per_second"] = (self.step - self._since[1]) / (now - self._since[0])
+        row["perf/train_seconds"] = self.train_seconds
         self._since = (now, self.step)
         self.logger.log(self.step, row)
         self.bar.set_postfix({k: f"{v:.3g}" for k, v in list(evaluation.items())[:2]})
 
     def save(self, **state) -> None:
         save_checkpoint(self.ckpt_path, {"run_config": self.run_config, "step": self.step,
-                                         "last_eval": self.last_eval, **state})
+                                         "last_eval": self.last_eval, "train_seconds": self.train_seconds, **state})
 
     def close(self) -> None:
         self.bar.close()
