@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,11 +105,10 @@ def run(config: SACFamilyTrainConfig) -> dict[str, float]:
         make_buffer = ReplayBuffer
     else:
         envs = task_set.make_multitask_env(1, config.seed)
-        keep_envs = "envs" in inspect.signature(task_set.evaluate).parameters  # Meta-World: reused (slow to build)
-        eval_kwargs = {"seed": config.seed, **({"envs": envs} if keep_envs else {})}
+        eval_kwargs = {"seed": config.seed, **({"envs": envs} if task_set.reuses_evaluation_env else {})}
         method = make_method(envs.single_observation_space.shape[0], envs.single_action_space.shape[0], n,
                              seed=config.seed)
-        if not keep_envs:
+        if not task_set.reuses_evaluation_env:
             envs.close()
 
         def make_env(num_envs: int):

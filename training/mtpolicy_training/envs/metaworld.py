@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import ClassVar
 
 import gymnasium as gym
 import metaworld
@@ -58,6 +59,7 @@ class MetaWorldTaskSet(TaskSet):
 
     benchmark: str = "MT10"
     """'MT10' or 'MT50'."""
+    reuses_evaluation_env: ClassVar[bool] = True
 
     @classmethod
     def for_benchmark(cls, benchmark: str) -> MetaWorldTaskSet:

@@ -104,6 +104,9 @@ class TaskSet(abc.ABC):
     """True: one env holds all tasks, per-task rewards in ``info[task_reward_key]``."""
     task_reward_key: ClassVar[str | None] = None
     """``info`` key of the per-task reward vector of a simultaneous set."""
+    reuses_evaluation_env: ClassVar[bool] = False
+    """True: ``evaluate`` also takes ``envs``, a ``make_multitask_env(1, seed)`` that a training run builds once
+    and passes to every evaluation (Meta-World, whose envs take ~10 s to build)."""
 
     @property
     def n_tasks(self) -> int:
