@@ -1,5 +1,6 @@
 """A2C and its multi-task variants: Eq. 4 against closed forms, head routing, rollout path, smoke runs, bad config."""
 
+import dataclasses
 import json
 import math
 
@@ -13,6 +14,7 @@ from mtpolicy_training.algos.a2c import (A2C, A2CConfig, MultiHeadGaussianPolicy
                                          load_policy)
 from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, Rollout
 from mtpolicy_training.envs import halfcheetah
+from mtpolicy_training.envs.tasksets import make_task_set
 from mtpolicy_training.train_a2c import TrainA2CConfig, deterministic_policy, main
 
 OBS, ACT, HEADS = 17, 6, 3
@@ -152,14 +154,36 @@ def test_loop_defaults_are_the_papers_a2c():
     assert (algo.lr, algo.ent_coef, algo.actor_hidden, algo.critic_hidden) == (7e-4, 0.01, (64, 64), (64, 64, 64))
 
 
-def test_harness_cells_write_one_score_per_task(tmp_path):
+@pytest.mark.parametrize("preset", ["a2c-table2", "a2c-table1"])
+def test_table_grids_run_each_cell_after_the_runs_it_starts_from(preset, tmp_path):
+    """Distillation reads the scratch cell's teachers, fine-tuning its networks: the pool must run them after it."""
     from mtpolicy_training.benchmarks import harness
 
-    overrides = {"loop.num_envs": "6", "loop.eval_every": "30", "eval_episodes": "1", "periodic_eval_episodes": "1"}
-    for method in ("a2c-multitask", "a2c-scratch"):
-        harness.METHODS[method].check("halfcheetah6", overrides)
-        harness.METHODS[method].train("halfcheetah6", 1, 60, tmp_path / method, overrides)
-        final = json.loads((tmp_path / method / "eval.json").read_text())
-        assert harness.task_names(final, "return") == list(halfcheetah.A2C_VARIANTS)
-        curves = harness.read_curves(tmp_path / method)
+    _, spec = harness.PRESETS[preset]
+    tiny_spec = dataclasses.replace(spec, seeds=[1], budget_steps=120, results_root=tmp_path, bootstrap_reps=10,
+                                    overrides=["loop.num_envs=6", "loop.eval_every=30", "eval_episodes=1",
+                                               "periodic_eval_episodes=1"])
+    harness.run_grid(tiny_spec)
+    tasks = list(make_task_set(spec.task_sets[0]).task_names)
+    for method in spec.methods:
+        cell = harness.Cell(method, spec.task_sets[0], 1).dir(tmp_path / spec.name)
+        final = json.loads((cell / "eval.json").read_text())
+        assert harness.task_names(final, "return") == tasks
+        curves = harness.read_curves(cell)
         assert curves["step"][-1] >= 60 and np.isfinite(curves["eval/mean_return"]).all()
+    def cell_file(method):
+        return harness.Cell(method, spec.task_sets[0], 1).dir(tmp_path / spec.name) / "cell.json"
+
+    scratch_done = cell_file("a2c-scratch").stat().st_mtime
+    for method in ("a2c-distill", "a2c-finetune-e1e2", "a2c-finetune-e2e1"):
+        if method in spec.methods:  # it started (its end minus its duration) once the scratch cell had finished
+            started = cell_file(method).stat().st_mtime - json.loads(cell_file(method).read_text())["wall_seconds"]
+            assert started >= scratch_done
+
+
+def test_a_grid_without_the_runs_a_method_starts_from_fails_at_start(tmp_path):
+    from mtpolicy_training.benchmarks import harness
+
+    spec = harness.GridSpec(methods=["a2c-distill"], task_sets=["halfcheetah6"], results_root=tmp_path)
+    with pytest.raises(ValueError, match="'a2c-distill' starts from the runs of 'a2c-scratch'"):
+        harness.run_grid(spec)

@@ -42,6 +42,12 @@ at start for options the method does not take. A task set needs its metric
 names once: ``register_task_set("halfcheetah8", per_task_metric="return",
 headline_metrics=("mean_return",))``: eval.json then holds ``return_<task>``
 for every task and the headline keys, and metrics.csv the same under ``eval/``.
+
+A method that starts from other methods' runs (distillation from single-task
+teachers, fine-tuning) names them, ``register_method(..., after=("a2c-scratch",))``:
+its cell starts once the named methods' cells of the same task set and seed have
+finished, and finds them with ``sibling_cell_dir(out_dir, "a2c-scratch")``
+(on Ray, that needs a filesystem shared by the nodes).
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ import shlex
 import socket
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -78,6 +84,8 @@ class Method:
     train: TrainCell
     task_sets: tuple[str, ...]
     check: Callable[[str, dict[str, str]], None] | None
+    after: tuple[str, ...] = ()
+    """Methods whose cell of the same task set and seed this one reads (``sibling_cell_dir``): they run first."""
 
 
 @dataclass(frozen=True)
@@ -94,13 +102,13 @@ METHODS: dict[str, Method] = {}
 TASK_SETS: dict[str, TaskSetMetrics] = {}
 
 
-def register_method(name: str, task_sets: tuple[str, ...],
-                    check: Callable[[str, dict[str, str]], None] | None = None) -> Callable[[TrainCell], TrainCell]:
+def register_method(name: str, task_sets: tuple[str, ...], check: Callable[[str, dict[str, str]], None] | None = None,
+                    after: tuple[str, ...] = ()) -> Callable[[TrainCell], TrainCell]:
     """Decorator: make ``train`` the method ``name`` of the harness."""
     def add(train: TrainCell) -> TrainCell:
         if name in METHODS:
             raise ValueError(f"method {name!r} is registered twice")
-        METHODS[name] = Method(train, tuple(task_sets), check)
+        METHODS[name] = Method(train, tuple(task_sets), check, tuple(after))
         return train
     return add
 
@@ -314,56 +322,52 @@ A2C_FIXED = {"task_set", "tasks", "eval_tasks", "seed", "out_dir", "loop.total_s
              "algo.init_from", "algo.teachers"}
 """TrainA2CConfig fields the a2c cells set themselves; overrides may not touch them."""
 
+A2C_TASK_SETS = ("halfcheetah6", "halfcheetah-e1e2")
+"""Table 2 of the A2C paper runs on halfcheetah6, its Table 1 (fine-tuning) on E1 = SmallFoot, E2 = SmallLeg."""
 
-def a2c_train_config(setting: str, task_set: str, tasks: list[str], seed: int, budget_steps: int, out_dir: Path,
+
+def a2c_train_config(setting_args: list[str], task_set: str, seed: int, budget_steps: int, out_dir: Path,
                      overrides: dict[str, str]):
-    """The ``TrainA2CConfig`` of an a2c run on ``tasks`` of ``task_set``."""
+    """The ``TrainA2CConfig`` of an a2c run with ``setting_args`` (``--algo.setting`` and its inputs)."""
     from mtpolicy_training.train_a2c import TrainA2CConfig
 
-    return cell_config(TrainA2CConfig, ["--algo.setting", setting, "--task-set", task_set, "--tasks", *tasks], seed,
-                       budget_steps, out_dir, overrides)
+    return cell_config(TrainA2CConfig, [*setting_args, "--task-set", task_set], seed, budget_steps, out_dir,
+                       overrides)
+
+
+def a2c_tasks(task_set: str) -> list[str]:
+    from mtpolicy_training.envs.tasksets import make_task_set
+
+    return list(make_task_set(task_set).task_names)
 
 
 def check_a2c_overrides(task_set: str, overrides: dict[str, str]) -> None:
-    from mtpolicy_training.envs.tasksets import make_task_set
-
-    tasks = list(make_task_set(task_set).task_names)
     check_overrides(overrides, A2C_FIXED,
-                    lambda: a2c_train_config("multitask", task_set, tasks, 1, 1, Path("."), overrides),
+                    lambda: a2c_train_config(["--algo.setting", "multitask"], task_set, 1, 1, Path("."), overrides),
                     "mtpolicy_training.train_a2c")
 
 
-@register_method("a2c-multitask", ("halfcheetah6",), check_a2c_overrides)
+@register_method("a2c-multitask", A2C_TASK_SETS, check_a2c_overrides)
 def train_a2c_multitask(task_set: str, seed: int, budget_steps: int, out_dir: Path,
                         overrides: dict[str, str]) -> None:
     """Vanilla multi-task A2C: one network, a head per task, ``budget_steps`` env steps over all tasks."""
-    from mtpolicy_training.envs.tasksets import make_task_set
     from mtpolicy_training.train_a2c import run
 
-    tasks = list(make_task_set(task_set).task_names)
-    run(a2c_train_config("multitask", task_set, tasks, seed, budget_steps, out_dir, overrides))  # writes eval.json
+    run(a2c_train_config(["--algo.setting", "multitask"], task_set, seed, budget_steps, out_dir, overrides))
 
 
-@register_method("a2c-scratch", ("halfcheetah6",), check_a2c_overrides)
-def train_a2c_scratch(task_set: str, seed: int, budget_steps: int, out_dir: Path, overrides: dict[str, str]) -> None:
-    """Single-task A2C from scratch on every task (``out_dir/<task>/``), ``budget_steps / n_tasks`` steps each
-    (the same total samples as a multi-task cell); metrics.csv merges the tasks' evaluations by step (steps
-    summed over the tasks)."""
-    from mtpolicy_training.envs.tasksets import make_task_set
-    from mtpolicy_training.train_a2c import run
-
-    tasks = make_task_set(task_set).task_names
-    final: dict[str, float] = {}
-    rows: dict[int, dict[str, float]] = {}
-    for task in tasks:
-        final |= run(a2c_train_config("single", task_set, [task], seed, budget_steps // len(tasks), out_dir / task,
-                                      overrides))
-        with (out_dir / task / "metrics.csv").open() as f:
-            for r in csv.DictReader(f):
-                if value := r[f"eval/return_{task}"]:  # x axis: steps summed over the tasks
-                    rows.setdefault(int(r["step"]) * len(tasks), {})[f"eval/return_{task}"] = float(value)
+def merge_task_runs(out_dir: Path, tasks: list[str], runs: list[Path], finals: list[dict[str, float]]) -> None:
+    """One cell's eval.json and metrics.csv from single-task runs ``runs`` (task i in runs[i]): the curves' x axis
+    is the env steps summed over the tasks, so it compares with a multi-task run of the same total samples."""
+    final = {k: v for f in finals for k, v in f.items()}
     final["mean_return"] = float(np.mean([final[f"return_{t}"] for t in tasks]))
     final.pop("train_wall_seconds_this_session")
+    rows: dict[int, dict[str, float]] = {}
+    for task, run_dir in zip(tasks, runs):
+        with (run_dir / "metrics.csv").open() as f:
+            for r in csv.DictReader(f):
+                if value := r[f"eval/return_{task}"]:
+                    rows.setdefault(int(r["step"]) * len(tasks), {})[f"eval/return_{task}"] = float(value)
     with (out_dir / "metrics.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, ["step", "eval/mean_return", *(f"eval/return_{t}" for t in tasks)])
         writer.writeheader()
@@ -372,7 +376,50 @@ def train_a2c_scratch(task_set: str, seed: int, budget_steps: int, out_dir: Path
     (out_dir / "eval.json").write_text(json.dumps(final, indent=2))
 
 
-register_task_set("halfcheetah6", per_task_metric="return", headline_metrics=("mean_return",))
+@register_method("a2c-scratch", A2C_TASK_SETS, check_a2c_overrides)
+def train_a2c_scratch(task_set: str, seed: int, budget_steps: int, out_dir: Path, overrides: dict[str, str]) -> None:
+    """Single-task A2C from scratch on every task (``out_dir/<task>/``), ``budget_steps / n_tasks`` steps each
+    (the same samples per task as a multi-task cell)."""
+    from mtpolicy_training.train_a2c import run
+
+    tasks = a2c_tasks(task_set)
+    finals = [run(a2c_train_config(["--algo.setting", "single", "--tasks", task], task_set, seed,
+                                   budget_steps // len(tasks), out_dir / task, overrides)) for task in tasks]
+    merge_task_runs(out_dir, tasks, [out_dir / t for t in tasks], finals)
+
+
+@register_method("a2c-distill", A2C_TASK_SETS, check_a2c_overrides, after=("a2c-scratch",))
+def train_a2c_distill(task_set: str, seed: int, budget_steps: int, out_dir: Path, overrides: dict[str, str]) -> None:
+    """Multi-task distillation: a student head per task trained on Eq. 4 towards that task's teacher, the
+    a2c-scratch cell's run of the same seed; ``budget_steps`` student env steps over all tasks (the paper's
+    teachers had 3x the student's samples per task, ours have as many)."""
+    from mtpolicy_training.train_a2c import run
+
+    teachers = [str(sibling_cell_dir(out_dir, "a2c-scratch") / t) for t in a2c_tasks(task_set)]
+    run(a2c_train_config(["--algo.setting", "distill", "--algo.teachers", *teachers], task_set, seed, budget_steps,
+                         out_dir, overrides))
+
+
+def train_a2c_finetune(source: int, task_set: str, seed: int, budget_steps: int, out_dir: Path,
+                       overrides: dict[str, str]) -> None:
+    """Table 1's fine-tuning: the a2c-scratch cell's network of task ``source`` (same seed), its last actor and
+    critic layers trained on the other task of the pair for ``budget_steps / 2`` steps (as many as it had from
+    scratch), evaluated on both tasks (forgetting)."""
+    from mtpolicy_training.train_a2c import run
+
+    tasks = a2c_tasks(task_set)
+    if len(tasks) != 2:
+        raise ValueError(f"fine-tuning runs on a pair of tasks (E1, E2); {task_set} has {len(tasks)}")
+    init = sibling_cell_dir(out_dir, "a2c-scratch") / tasks[source]
+    run(a2c_train_config(["--algo.setting", "finetune", "--algo.init-from", str(init), "--tasks", tasks[1 - source],
+                          "--eval-tasks", *tasks], task_set, seed, budget_steps // 2, out_dir, overrides))
+
+
+for _source, _method in enumerate(("a2c-finetune-e1e2", "a2c-finetune-e2e1")):
+    register_method(_method, ("halfcheetah-e1e2",), check_a2c_overrides, after=("a2c-scratch",))(
+        functools.partial(train_a2c_finetune, _source))
+for _task_set in A2C_TASK_SETS:
+    register_task_set(_task_set, per_task_metric="return", headline_metrics=("mean_return",))
 
 
 # ---------------------------------------------------------------- statistics (pure)
@@ -469,6 +516,15 @@ class Cell:
     def dir(self, grid_dir: Path) -> Path:
         return grid_dir / "runs" / self.method / self.task_set / str(self.seed)
 
+    def needs(self) -> list[Cell]:
+        """The cells this one reads (its method's ``after``), which must finish first."""
+        return [Cell(m, self.task_set, self.seed) for m in METHODS[self.method].after]
+
+
+def sibling_cell_dir(out_dir: Path, method: str) -> Path:
+    """The folder of ``method``'s cell with the same task set and seed as the cell in ``out_dir``."""
+    return out_dir.parents[2] / method / out_dir.parent.name / out_dir.name
+
 
 @dataclass
 class GridSpec:
@@ -520,6 +576,8 @@ class GridSpec:
                        else "task_sets: none")
         bad += [f"task_sets: method {m!r} does not run on {t!r}" for m in self.methods if m in METHODS
                 for t in self.task_sets if t in TASK_SETS and t not in METHODS[m].task_sets]
+        bad += [f"methods: {m!r} starts from the runs of {a!r}, which is not in the grid" for m in self.methods
+                if m in METHODS for a in METHODS[m].after if a not in self.methods]
         if not self.seeds or len(set(self.seeds)) < len(self.seeds):
             bad.append(f"seeds: {self.seeds} (need distinct seeds)")
         bad += [f"{k}: {getattr(self, k)} (must be > 0)" for k in ("budget_steps", "workers", "bootstrap_reps")
@@ -601,16 +659,20 @@ def finish_cell(spec: GridSpec, cell: Cell, result: dict) -> None:
 
 
 def run_cells(spec: GridSpec, cells: list[Cell]) -> list[str]:
-    """Run cells in the local pool or on Ray; returns a line per failed cell."""
+    """Run cells in the local pool or on Ray, each once the cells it reads have finished; returns a line per
+    failed cell."""
     grid_dir = spec.grid_dir.resolve()
-    jobs = {cell: (cell.method, cell.task_set, cell.seed, spec.budget_steps, cell.dir(grid_dir), spec.override_dict)
-            for cell in cells}
-    failures = []
+    failures: list[str] = []
+    failed: set[Cell] = set()
+
+    def job(cell: Cell) -> tuple:
+        return cell.method, cell.task_set, cell.seed, spec.budget_steps, cell.dir(grid_dir), spec.override_dict
 
     def collect(i: int, cell: Cell, get: Callable[[], dict]) -> None:
         try:
             result = get()
         except Exception as e:  # a failed cell does not stop the others
+            failed.add(cell)
             failures.append(f"{cell}: {type(e).__name__}: {e} (log: {cell.dir(grid_dir) / 'train.log'})")
             print(f"[{i}/{len(cells)}] FAILED {cell.method} {cell.task_set} seed {cell.seed}", flush=True)
             return
@@ -618,11 +680,30 @@ def run_cells(spec: GridSpec, cells: list[Cell]) -> list[str]:
         print(f"[{i}/{len(cells)}] done {cell.method} {cell.task_set} seed {cell.seed} in "
               f"{result['wall_seconds']:.0f} s on {result['host']}", flush=True)
 
+    def schedule(submit: Callable[[Cell], object], wait_one: Callable[[list], tuple[object, Callable[[], dict]]]):
+        waiting, running, ended = list(cells), {}, 0
+        while waiting or running:
+            for cell in list(waiting):
+                if blocked := [c for c in cell.needs() if c in failed]:
+                    waiting.remove(cell)
+                    failed.add(cell)
+                    failures.append(f"{cell}: not run, it reads the failed cell(s) {blocked}")
+                elif all((c.dir(grid_dir) / "cell.json").exists() for c in cell.needs()):
+                    waiting.remove(cell)
+                    running[submit(cell)] = cell
+            if not running:  # validate() keeps a cell's needs in the grid: only failures leave cells waiting
+                break
+            handle, get = wait_one(list(running))
+            ended += 1
+            collect(ended, running.pop(handle), get)
+
     if spec.ray is None:
         with ProcessPoolExecutor(spec.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(run_cell, *job): cell for cell, job in jobs.items()}
-            for i, future in enumerate(as_completed(futures), 1):
-                collect(i, futures[future], future.result)
+            def wait_one(futures: list) -> tuple:
+                future = next(iter(wait(futures, return_when=FIRST_COMPLETED).done))
+                return future, future.result
+
+            schedule(lambda cell: pool.submit(run_cell, *job(cell)), wait_one)
         return failures
 
     import ray
@@ -630,10 +711,12 @@ def run_cells(spec: GridSpec, cells: list[Cell]) -> list[str]:
     ray.init(address=spec.ray)
     try:
         task = ray.remote(num_cpus=1)(run_cell)
-        pending = {task.remote(*job): cell for cell, job in jobs.items()}
-        for i in range(1, len(cells) + 1):
-            [ref], _ = ray.wait(list(pending), num_returns=1)
-            collect(i, pending.pop(ref), functools.partial(ray.get, ref))
+
+        def ray_wait_one(refs: list) -> tuple:
+            [ref], _ = ray.wait(refs, num_returns=1)
+            return ref, functools.partial(ray.get, ref)
+
+        schedule(lambda cell: task.remote(*job(cell)), ray_wait_one)
     finally:
         ray.shutdown()  # disconnects this driver; the cluster keeps running
     return failures
@@ -743,6 +826,10 @@ picor-no-ada-no-cor is left out: it is the same algorithm as picor-no-cor (docs/
 PICOR_OVERRIDES = ["algo.paper-hidden=False", "algo.sac.hidden=512 512"]
 """Every method with PiCor's networks (Sec. "Experimental Settings": two hidden layers of 512)."""
 
+A2C_TABLES_OVERRIDES = ["loop.eval_every=100000", "periodic_eval_episodes=2"]
+"""Curves of the A2C tables: an evaluation of 2 episodes per task every 100k steps of a run (the final one keeps
+the paper's 20), so evaluating costs about a tenth of a multi-task run's steps."""
+
 PRESETS: dict[str, tuple[str, GridSpec]] = {
     "planar8-fig4a": ("DiGrad's Fig. 4A on planar8: the five DiGrad/DDPG settings and the DLS baseline x 3 seeds",
                       GridSpec(methods=[*REACH_SETTINGS, "dls"], name="planar8-fig4a")),
@@ -764,6 +851,16 @@ PRESETS: dict[str, tuple[str, GridSpec]] = {
                              GridSpec(methods=PICOR_TABLES_METHODS, task_sets=[task_set], budget_steps=paper // 10,
                                       overrides=PICOR_OVERRIDES, name=f"picor-{task_set}"))
        for task_set, paper in (("mt10", 5_000_000), ("halfcheetah8", 2_400_000))},
+    "a2c-table2": ("Table 2 of the A2C multi-task paper: single-task from scratch, distillation (teachers: the "
+                   "scratch runs) and vanilla multi-task on halfcheetah6 x 3 seeds at 200k env steps per task "
+                   "(the paper: 1M per head, teachers 3M)",
+                   GridSpec(methods=["a2c-scratch", "a2c-distill", "a2c-multitask"], task_sets=["halfcheetah6"],
+                            budget_steps=1_200_000, overrides=A2C_TABLES_OVERRIDES, name="a2c-table2")),
+    "a2c-table1": ("Table 1 of the A2C multi-task paper: E1 = SmallFoot and E2 = SmallLeg from scratch, then each "
+                   "fine-tuned on the other x 3 seeds at 200k env steps per task and per fine-tuning (the paper: 5M)",
+                   GridSpec(methods=["a2c-scratch", "a2c-finetune-e1e2", "a2c-finetune-e2e1"],
+                            task_sets=["halfcheetah-e1e2"], budget_steps=400_000, overrides=A2C_TABLES_OVERRIDES,
+                            name="a2c-table1")),
 }
 
 

@@ -56,6 +56,9 @@ A2C_VARIANTS = ("SmallFoot", "BigFoot", "SmallLeg", "SmallThigh", "SmallTorso", 
 PICOR_VARIANTS = A2C_VARIANTS + ("BigLeg", "BigThigh")
 """PiCor's HalfCheetah task group: all eight Small/Big Foot/Leg/Thigh/Torso variants."""
 
+FINETUNE_VARIANTS = ("SmallFoot", "SmallLeg")
+"""E1 and E2 of the A2C paper's Table 1 (fine-tuning one on the other)."""
+
 
 def split_variant(variant: str) -> tuple[str, float]:
     """'BigThigh' -> ('Thigh', 1.25)."""

@@ -37,6 +37,7 @@ Contract shared by every set:
 |------------------------------|---------------------------------------------------|------------------------|
 | mt10, mt50                   | Meta-World MT10 / MT50 (random goal each reset)    | envs/metaworld.py      |
 | halfcheetah6, halfcheetah8   | HalfCheetah morphologies (A2C paper / PiCor)       | envs/halfcheetah.py    |
+| halfcheetah-e1e2             | SmallFoot, SmallLeg (A2C paper's fine-tuning pair) | envs/halfcheetah.py    |
 | hoppers3                     | capsule, box, ellipsoid hoppers                   | envs/locomotion.py     |
 | walker-fwd-bwd               | one biped, forward and backward COM velocity      | envs/locomotion.py     |
 | hopper-mass-3, -8, -14       | hoppers with torso 15 kg and 3, 8 or 14 kg        | envs/locomotion.py     |
@@ -259,6 +260,7 @@ TASK_SETS: dict[str, Callable[[], TaskSet]] = {
     "mt50": _metaworld("MT50"),
     "halfcheetah6": _half_cheetahs("halfcheetah6", halfcheetah.A2C_VARIANTS),
     "halfcheetah8": _half_cheetahs("halfcheetah8", halfcheetah.PICOR_VARIANTS),
+    "halfcheetah-e1e2": _half_cheetahs("halfcheetah-e1e2", halfcheetah.FINETUNE_VARIANTS),
     "hoppers3": lambda: _gym_set("hoppers3", {s.lower(): i for s, i in locomotion.HOPPER_IDS.items()}),
     "walker-fwd-bwd": lambda: _gym_set("walker-fwd-bwd", locomotion.BIPED_IDS),
     **{f"hopper-mass-{m:g}": _torso_mass_pair(m) for m in locomotion.HOPPER_TORSO_MASSES if m != 15.0},
