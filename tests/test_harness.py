@@ -80,6 +80,11 @@ def test_bad_grid_values_fail_at_start_naming_the_field(tmp_path, change, field)
     assert not (tmp_path / spec.name).exists()
 
 
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_is_a_valid_grid(preset, tmp_path):
+    dataclasses.replace(PRESETS[preset][1], results_root=tmp_path).validate()
+
+
 def check_outputs(grid_dir, cells=4):
     results = json.loads((grid_dir / "results.json").read_text())
     assert len(results["cells"]) == cells

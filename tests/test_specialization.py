@@ -194,8 +194,7 @@ def test_sp0_trains_like_plain_ppo():
 
 
 def test_harness_cell_and_presets(tmp_path):
-    """A registered Table I cell trains through the harness entry (tiny budget); the presets name registered
-    methods and task sets."""
+    """A registered Table I cell trains through the harness entry (tiny budget)."""
     from mtpolicy_training.benchmarks import harness
 
     overrides = {"loop.rollout-steps": "32", "loop.eval-every": "192", "eval_episodes": "1",
@@ -207,6 +206,3 @@ def test_harness_cell_and_presets(tmp_path):
                                                                      "return_torso15kg"}
     with pytest.raises(ValueError, match="method.sp"):
         method.check("hopper-mass-3", {"method.sp": "5"})
-    for preset in ("ppo-spec-table1", "ppo-spec-fig6"):
-        spec = harness.PRESETS[preset][1]
-        assert set(spec.methods) <= set(harness.METHODS) and set(spec.task_sets) <= set(harness.TASK_SETS)

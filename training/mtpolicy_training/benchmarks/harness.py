@@ -845,6 +845,10 @@ PRESETS: dict[str, tuple[str, GridSpec]] = {
                       GridSpec(methods=["ppo-sp0", "ppo-jt0-sp100", "ppo-jt400k-sp25"],
                                task_sets=["hopper-mass-3", "hopper-mass-8", "hopper-mass-14"],
                                budget_steps=1_600_000, name="ppo-spec-fig6")),
+    "dgrad-mt10": ("Fig. 4 (left) of the D-Grad paper: MTSAC, multi-head SAC, D-Grad(A) and D-Grad(O) on MT10 x 3 "
+                   "seeds at 1M env steps (the paper: 3M and more), success by metaworld's evaluator",
+                   GridSpec(methods=["mtsac", "mh-sac", "dgrad-a", "dgrad-o"], task_sets=["mt10"],
+                            budget_steps=1_000_000, name="dgrad-mt10")),
     **{f"picor-{task_set}": (f"PiCor's Tables 1-2 on {task_set}: PiCor, its Ada/Cor ablations, MTSAC, MH-SAC and "
                              f"D-Grad(O) with 2 x 512 networks x 3 seeds at 1/10 of the paper's {paper / 1e6:g}M "
                              "env steps",
