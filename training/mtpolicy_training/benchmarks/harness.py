@@ -356,36 +356,31 @@ def train_a2c_multitask(task_set: str, seed: int, budget_steps: int, out_dir: Pa
     run(a2c_train_config(["--algo.setting", "multitask"], task_set, seed, budget_steps, out_dir, overrides))
 
 
-def merge_task_runs(out_dir: Path, tasks: list[str], runs: list[Path], finals: list[dict[str, float]]) -> None:
-    """One cell's eval.json and metrics.csv from single-task runs ``runs`` (task i in runs[i]): the curves' x axis
-    is the env steps summed over the tasks, so it compares with a multi-task run of the same total samples."""
-    final = {k: v for f in finals for k, v in f.items()}
+@register_method("a2c-scratch", A2C_TASK_SETS, check_a2c_overrides)
+def train_a2c_scratch(task_set: str, seed: int, budget_steps: int, out_dir: Path, overrides: dict[str, str]) -> None:
+    """Single-task A2C from scratch on every task (``out_dir/<task>/``), ``budget_steps / n_tasks`` steps each
+    (the same total samples as a multi-task cell); metrics.csv merges the tasks' evaluations by step (steps
+    summed over the tasks)."""
+    from mtpolicy_training.train_a2c import run
+
+    tasks = a2c_tasks(task_set)
+    final: dict[str, float] = {}
+    rows: dict[int, dict[str, float]] = {}
+    for task in tasks:
+        final |= run(a2c_train_config(["--algo.setting", "single", "--tasks", task], task_set, seed,
+                                      budget_steps // len(tasks), out_dir / task, overrides))
+        with (out_dir / task / "metrics.csv").open() as f:
+            for r in csv.DictReader(f):
+                if value := r[f"eval/return_{task}"]:  # x axis: steps summed over the tasks
+                    rows.setdefault(int(r["step"]) * len(tasks), {})[f"eval/return_{task}"] = float(value)
     final["mean_return"] = float(np.mean([final[f"return_{t}"] for t in tasks]))
     final.pop("train_wall_seconds_this_session")
-    rows: dict[int, dict[str, float]] = {}
-    for task, run_dir in zip(tasks, runs):
-        with (run_dir / "metrics.csv").open() as f:
-            for r in csv.DictReader(f):
-                if value := r[f"eval/return_{task}"]:
-                    rows.setdefault(int(r["step"]) * len(tasks), {})[f"eval/return_{task}"] = float(value)
     with (out_dir / "metrics.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, ["step", "eval/mean_return", *(f"eval/return_{t}" for t in tasks)])
         writer.writeheader()
         writer.writerows({"step": step, "eval/mean_return": np.mean([row[f"eval/return_{t}"] for t in tasks]), **row}
                          for step, row in sorted(rows.items()) if len(row) == len(tasks))
     (out_dir / "eval.json").write_text(json.dumps(final, indent=2))
-
-
-@register_method("a2c-scratch", A2C_TASK_SETS, check_a2c_overrides)
-def train_a2c_scratch(task_set: str, seed: int, budget_steps: int, out_dir: Path, overrides: dict[str, str]) -> None:
-    """Single-task A2C from scratch on every task (``out_dir/<task>/``), ``budget_steps / n_tasks`` steps each
-    (the same samples per task as a multi-task cell)."""
-    from mtpolicy_training.train_a2c import run
-
-    tasks = a2c_tasks(task_set)
-    finals = [run(a2c_train_config(["--algo.setting", "single", "--tasks", task], task_set, seed,
-                                   budget_steps // len(tasks), out_dir / task, overrides)) for task in tasks]
-    merge_task_runs(out_dir, tasks, [out_dir / t for t in tasks], finals)
 
 
 @register_method("a2c-distill", A2C_TASK_SETS, check_a2c_overrides, after=("a2c-scratch",))
