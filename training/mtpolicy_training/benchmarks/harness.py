@@ -347,13 +347,27 @@ def check_a2c_overrides(task_set: str, overrides: dict[str, str]) -> None:
                     "mtpolicy_training.train_a2c")
 
 
-@register_method("a2c-multitask", A2C_TASK_SETS, check_a2c_overrides)
-def train_a2c_multitask(task_set: str, seed: int, budget_steps: int, out_dir: Path,
+def train_a2c_multitask(envs_per_task: bool, task_set: str, seed: int, budget_steps: int, out_dir: Path,
                         overrides: dict[str, str]) -> None:
-    """Vanilla multi-task A2C: one network, a head per task, ``budget_steps`` env steps over all tasks."""
+    """Vanilla multi-task A2C: one network, a head per task, ``budget_steps`` env steps over all tasks.
+
+    The ``loop.num_envs`` sub-envs are split over the tasks or, with
+    ``envs_per_task``, every task gets that many: an update then holds as many
+    samples per task as a single-task update (the paper cycles the tasks, one
+    single-task rollout per update).
+    """
     from mtpolicy_training.train_a2c import run
 
-    run(a2c_train_config(["--algo.setting", "multitask"], task_set, seed, budget_steps, out_dir, overrides))
+    config = a2c_train_config(["--algo.setting", "multitask"], task_set, seed, budget_steps, out_dir, overrides)
+    if envs_per_task:
+        num_envs = config.loop.num_envs * len(a2c_tasks(task_set))
+        config = dataclasses.replace(config, loop=dataclasses.replace(config.loop, num_envs=num_envs))
+    run(config)
+
+
+for _method, _envs_per_task in (("a2c-multitask", False), ("a2c-multitask-envs-per-task", True)):
+    register_method(_method, A2C_TASK_SETS, check_a2c_overrides)(functools.partial(train_a2c_multitask,
+                                                                                   _envs_per_task))
 
 
 @register_method("a2c-scratch", A2C_TASK_SETS, check_a2c_overrides)
@@ -851,9 +865,10 @@ PRESETS: dict[str, tuple[str, GridSpec]] = {
                                       overrides=PICOR_OVERRIDES, name=f"picor-{task_set}"))
        for task_set, paper in (("mt10", 5_000_000), ("halfcheetah8", 2_400_000))},
     "a2c-table2": ("Table 2 of the A2C multi-task paper: single-task from scratch, distillation (teachers: the "
-                   "scratch runs) and vanilla multi-task on halfcheetah6 x 3 seeds at 200k env steps per task "
-                   "(the paper: 1M per head, teachers 3M)",
-                   GridSpec(methods=["a2c-scratch", "a2c-distill", "a2c-multitask"], task_sets=["halfcheetah6"],
+                   "scratch runs) and vanilla multi-task (1 or 6 envs per task) on halfcheetah6 x 3 seeds at 200k "
+                   "env steps per task (the paper: 1M per head, teachers 3M)",
+                   GridSpec(methods=["a2c-scratch", "a2c-distill", "a2c-multitask", "a2c-multitask-envs-per-task"],
+                            task_sets=["halfcheetah6"],
                             budget_steps=1_200_000, overrides=A2C_TABLES_OVERRIDES, name="a2c-table2")),
     "a2c-table1": ("Table 1 of the A2C multi-task paper: E1 = SmallFoot and E2 = SmallLeg from scratch, then each "
                    "fine-tuned on the other x 3 seeds at 200k env steps per task and per fine-tuning (the paper: 5M)",
