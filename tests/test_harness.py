@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from mtpolicy_training.benchmarks.harness import (PRESETS, TaskSetMetrics, aggregate, iqm, iqm_with_ci,
+from mtpolicy_training.benchmarks.harness import (PRESETS, GridSpec, TaskSetMetrics, aggregate, iqm, iqm_with_ci,
                                                   markdown_table, replace_block, run_grid, stratified_bootstrap_iqms)
 
 SMOKE = PRESETS["planar8-smoke"][1]
@@ -83,6 +83,11 @@ def test_bad_grid_values_fail_at_start_naming_the_field(tmp_path, change, field)
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_preset_is_a_valid_grid(preset, tmp_path):
     dataclasses.replace(PRESETS[preset][1], results_root=tmp_path).validate()
+
+
+def test_reproduce_command_starts_from_a_preset_that_holds_the_methods():
+    spec = GridSpec(methods=["ppo-sp0", "ppo-jt400k-sp25"], task_sets=["hoppers3"], name="ppo-few")
+    assert spec.command().startswith("python -m mtpolicy_training.benchmarks.harness ppo-spec-table1 --name ppo-few ")
 
 
 def check_outputs(grid_dir, cells=4):

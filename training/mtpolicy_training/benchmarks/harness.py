@@ -612,8 +612,10 @@ class GridSpec:
                 "budget_steps": self.budget_steps, "overrides": self.overrides}
 
     def command(self) -> str:
-        """A command that reproduces this grid's results from scratch."""
-        preset = self.name if self.name in PRESETS else next(iter(PRESETS))
+        """A command that reproduces this grid's results from scratch: every field given, on the grid's own preset
+        or the first one that holds its methods."""
+        preset = self.name if self.name in PRESETS else next(
+            (name for name, (_, spec) in PRESETS.items() if set(self.methods) <= set(spec.methods)), next(iter(PRESETS)))
         args = [preset, "--name", self.name, "--methods", *self.methods, "--task-sets", *self.task_sets,
                 "--seeds", *map(str, self.seeds), "--budget-steps", str(self.budget_steps),
                 "--overrides", *self.overrides]
