@@ -174,6 +174,7 @@ def test_table_grids_run_each_cell_after_the_runs_it_starts_from(preset, tmp_pat
         if method.startswith("a2c-multitask"):
             envs = json.loads((cell / "config.json").read_text())["loop"]["num_envs"]
             assert envs == (6 * len(tasks) if method == "a2c-multitask-envs-per-task" else 6)
+
     def cell_file(method):
         return harness.Cell(method, spec.task_sets[0], 1).dir(tmp_path / spec.name) / "cell.json"
 

@@ -193,7 +193,7 @@ def test_sp0_trains_like_plain_ppo():
     torch.testing.assert_close(specialized.policy(with_task.obs.reshape(-1, 14))[0], after, rtol=0, atol=1e-6)
 
 
-def test_harness_cell_and_presets(tmp_path):
+def test_harness_cell(tmp_path):
     """A registered Table I cell trains through the harness entry (tiny budget)."""
     from mtpolicy_training.benchmarks import harness
 
