@@ -1,10 +1,13 @@
-"""PiCor: Eq. 9 weights, MTSAC equivalence without Ada/Cor, the correction's switch, exact resume, smoke runs."""
+"""PiCor: Eq. 9 weights, MTSAC equivalence without Ada/Cor, the correction's switch, exact resume, smoke runs,
+the shipped planar8 policy in the controller."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 import json
+import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -18,7 +21,8 @@ from mtpolicy_training.envs.tasksets import make_task_set
 from mtpolicy_training.export import parity
 from mtpolicy_training.train_sac_family import SACFamilyTrainConfig, run
 
-from mtpolicy.policy import OnnxPolicy
+from mtpolicy.launch_runner import find_executable
+from mtpolicy.policy import MODELS_DIR, OnnxPolicy
 
 MTSAC = SACFamilyConfig(method="mtsac", paper_hidden=False, sac=SACConfig(hidden=(32, 32), per_task_alpha=True))
 PER_TASK = 16
@@ -206,3 +210,17 @@ def test_planar8_smoke_and_onnx(tmp_path, setting):
                   task=torch.zeros(8, dtype=torch.long))
     metrics = forced(method, c=100.0).update(batch)
     assert metrics["correction_active"] == 1 and metrics["constraint_gap_after"] < metrics["constraint_gap"]
+
+
+@pytest.mark.timeout(240)
+def test_shipped_planar8_policy_reaches_published_goal_sets_in_the_controller(ros_env, tmp_path):
+    """``mtpolicy demo`` with models/planar8_picor.onnx: sim + controller over DDS, 10 seeded goal sets (8 of 10
+    reached when shipped; 500 held-out sets in its model card: 0.818)."""
+    model = MODELS_DIR / "planar8_picor.onnx"
+    assert OnnxPolicy(model).contract.method == "picor"
+    demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--model", str(model), "--goals",
+                           "10", "--seed", "0", "--out", str(tmp_path)], env=ros_env, capture_output=True, text=True,
+                          timeout=220)
+    reached = re.search(r"reached (\d+)/10 goal sets", demo.stdout)
+    assert reached and int(reached.group(1)) >= 7, demo.stdout + demo.stderr
+    assert demo.returncode == (0 if int(reached.group(1)) >= 9 else 1), demo.stderr  # the demo asks for 90 %

@@ -22,6 +22,7 @@ import tyro
 
 from mtpolicy.policy import MODELS_DIR, OnnxPolicy
 from mtpolicy_training.envs.reach import ReachConfig
+from mtpolicy_training.envs.tasksets import make_task_set
 from mtpolicy_training.evaluate import dls_controller, evaluate_reach, onnx_controller
 from mtpolicy_training.train import when_found
 
@@ -31,7 +32,8 @@ class CardConfig:
     """Which run to ship, under which name."""
 
     run: tyro.conf.Positional[Path]
-    """Run directory (with policy.onnx, eval.json, metrics.csv, config.json)."""
+    """Run directory of ``train`` or of ``train_sac_family`` on a reach set (with policy.onnx, eval.json,
+    metrics.csv, config.json)."""
     name: str
     """Model name: models/<name>.onnx."""
     command: str
@@ -48,6 +50,14 @@ def selected(best_eval: dict) -> str:
     when = f", found {found / 60:.1f} min into its training session" if found is not None else ""
     return ("This is the run's best-validated policy: the one with the highest success on the periodic "
             f"evaluations (validation goal sets){when}, evaluated above on the held-out sets. ")
+
+
+def run_env(config: dict) -> ReachConfig:
+    """The reach env a run trained on: its ``env`` section (``train``) or its reach task set's
+    (``train_sac_family``, which trains on the robot's default ReachConfig)."""
+    if "env" in config:
+        return ReachConfig(**config["env"])
+    return make_task_set(config["task_set"]).config
 
 
 def held_out_evaluation(run: Path, prefix: str, env: ReachConfig) -> dict:
@@ -92,7 +102,7 @@ def main() -> None:
     cfg = tyro.cli(CardConfig)
     config = json.loads((cfg.run / "config.json").read_text())
     prefix = "best_" if cfg.best else ""
-    env = ReachConfig(**config["env"])
+    env = run_env(config)
     ev = held_out_evaluation(cfg.run, prefix, env)
     dls = evaluate_reach(dls_controller(env), env)
     onnx_path = MODELS_DIR / f"{cfg.name}.onnx"
