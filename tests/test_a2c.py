@@ -130,6 +130,19 @@ def test_smoke_every_setting_and_fine_tuning_trains_only_the_last_layers(tmp_pat
         assert torch.equal(source[k], tuned[k]) == (k not in last), k
 
 
+def test_a_seed_fixes_the_run(tmp_path):
+    """Same seed: the same initial networks and the same training; another seed: other networks."""
+    for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
+        main(tiny(tmp_path, name, "--algo.setting", "single", "--tasks", "SmallFoot", "--seed", seed))
+    a, b, c = (load_policy(tmp_path / name).state_dict() for name in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    finals = [json.loads((tmp_path / name / "eval.json").read_text()) for name in "ab"]
+    for final in finals:
+        final.pop("train_wall_seconds_this_session")
+    assert finals[0] == finals[1]
+
+
 @pytest.mark.parametrize("args, field", [
     (["--algo.lr", "0"], "algo.lr"),
     (["--algo.setting", "finetune", "--tasks", "SmallFoot"], "algo.init_from"),

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from mtpolicy_training.algos.a2c import A2C, A2CConfig, TaskOneHotObservations
 from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, train_on_policy
@@ -102,6 +103,7 @@ def deterministic_policy(method: A2C, head_of_task: np.ndarray) -> PolicyFn:
 
 def run(config: TrainA2CConfig) -> dict[str, float]:
     """Train, then evaluate ``eval_episodes`` episodes per evaluated task; returns (and writes) eval.json."""
+    torch.manual_seed(config.seed)  # the networks' initialization
     full = make_task_set(config.task_set)
     train_set = task_subset(full, config.tasks or full.task_names)
     eval_set = task_subset(full, config.eval_tasks or train_set.task_names)
