@@ -702,7 +702,9 @@ def run_cells(spec: GridSpec, cells: list[Cell]) -> list[str]:
                 elif all((c.dir(grid_dir) / "cell.json").exists() for c in cell.needs()):
                     waiting.remove(cell)
                     running[submit(cell)] = cell
-            if not running:  # validate() keeps a cell's needs in the grid: only failures leave cells waiting
+            if not running:  # validate() keeps a cell's needs in the grid, so this is a safeguard
+                failures.extend(f"{cell}: not run, the cells it reads are neither finished nor in this run"
+                                for cell in waiting)
                 break
             handle, get = wait_one(list(running))
             ended += 1
