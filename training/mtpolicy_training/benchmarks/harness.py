@@ -416,9 +416,7 @@ def train_a2c_finetune(source: int, task_set: str, seed: int, budget_steps: int,
     scratch), evaluated on both tasks (forgetting)."""
     from mtpolicy_training.train_a2c import run
 
-    tasks = a2c_tasks(task_set)
-    if len(tasks) != 2:
-        raise ValueError(f"fine-tuning runs on a pair of tasks (E1, E2); {task_set} has {len(tasks)}")
+    tasks = a2c_tasks(task_set)  # a pair: the method is registered on halfcheetah-e1e2 only
     init = sibling_cell_dir(out_dir, "a2c-scratch") / tasks[source]
     run(a2c_train_config(["--algo.setting", "finetune", "--algo.init-from", str(init), "--tasks", tasks[1 - source],
                           "--eval-tasks", *tasks], task_set, seed, budget_steps // 2, out_dir, overrides))
@@ -531,8 +529,8 @@ class Cell:
 
 
 def sibling_cell_dir(out_dir: Path, method: str) -> Path:
-    """The folder of ``method``'s cell with the same task set and seed as the cell in ``out_dir``."""
-    return out_dir.parents[2] / method / out_dir.parent.name / out_dir.name
+    """The folder of ``method``'s cell with the same task set and seed as the cell in ``out_dir`` (a ``Cell.dir``)."""
+    return Cell(method, out_dir.parent.name, int(out_dir.name)).dir(out_dir.parents[3])
 
 
 @dataclass
@@ -614,8 +612,8 @@ class GridSpec:
     def command(self) -> str:
         """A command that reproduces this grid's results from scratch: every field given, on the grid's own preset
         or the first one that holds its methods."""
-        preset = self.name if self.name in PRESETS else next(
-            (name for name, (_, spec) in PRESETS.items() if set(self.methods) <= set(spec.methods)), next(iter(PRESETS)))
+        holding = [name for name, (_, spec) in PRESETS.items() if set(self.methods) <= set(spec.methods)]
+        preset = self.name if self.name in PRESETS else (holding or list(PRESETS))[0]
         args = [preset, "--name", self.name, "--methods", *self.methods, "--task-sets", *self.task_sets,
                 "--seeds", *map(str, self.seeds), "--budget-steps", str(self.budget_steps),
                 "--overrides", *self.overrides]
