@@ -21,7 +21,7 @@ from mtpolicy_training.algos.sac_family import (
     TaskGradients,
     TaskOneHotEnv,
     TaskReplayBuffer,
-    deconflicted_sum,
+    deconflict_weights,
 )
 from mtpolicy_training.envs.tasksets import make_task_set
 from mtpolicy_training.export import parity
@@ -30,6 +30,26 @@ from mtpolicy_training.train_sac_family import SACFamilyTrainConfig, run
 from mtpolicy.policy import OnnxPolicy
 
 METHODS = ("mtsac", "mh-sac", "dgrad-a", "dgrad-o")
+
+
+def algorithm_1(grads: torch.Tensor, order: list[list[int]]) -> torch.Tensor:
+    """D-Grad's Algorithm 1 on the vectors themselves, as the paper writes it: each g_i projected, against the
+    original g_j in ``order[i]``, onto g_j's normal plane where they conflict; the projected g_i summed."""
+    total = torch.zeros_like(grads[0])
+    for i, others in enumerate(order):
+        g = grads[i].clone()
+        for j in others:
+            dot = g @ grads[j]
+            if dot < 0:
+                g -= dot / (grads[j] @ grads[j]) * grads[j]
+        total += g
+    return total
+
+
+def deconflicted_sum(grads: torch.Tensor, order: list[list[int]]) -> torch.Tensor:
+    """The library's Gram-matrix form of Algorithm 1 applied to ``grads`` (T, P)."""
+    weights = deconflict_weights((grads @ grads.T).double().numpy(), order)
+    return torch.from_numpy(weights).to(grads.dtype) @ grads
 
 
 def test_projection_hand_computed():
@@ -47,6 +67,15 @@ def test_projection_hand_computed():
     g3 = g[2] + g[0]  # g3 . g1 = -1: (0, -1); then (0, -1) . g2 = -1: + 0.5 g2 -> (-0.5, -0.5)
     g3 = g3 + 0.5 * g[1]
     assert torch.allclose(deconflicted_sum(g, [[1, 2], [0, 2], [0, 1]]), g1 + g2 + g3)
+    assert torch.allclose(algorithm_1(g, [[1, 2], [0, 2], [0, 1]]), g1 + g2 + g3)
+
+
+def test_gram_form_equals_algorithm_1_on_vectors():
+    generator = torch.Generator().manual_seed(0)
+    for n_tasks in (2, 5, 10):
+        grads = torch.randn(n_tasks, 50, generator=generator, dtype=torch.float64)
+        order = [[j for j in torch.randperm(n_tasks, generator=generator).tolist() if j != i] for i in range(n_tasks)]
+        torch.testing.assert_close(deconflicted_sum(grads, order), algorithm_1(grads, order))
 
 
 def test_dgrad_o_step_equals_sac_without_conflict_and_differs_with():
@@ -68,7 +97,8 @@ def test_dgrad_o_step_equals_sac_without_conflict_and_differs_with():
 @pytest.mark.parametrize("network", ["actor", "critic"])
 def test_dgrad_o_step_is_algorithm_1_on_per_task_autograd_gradients(network):
     """``apply_gradients`` (per-parameter blocks, one backward) equals the plain definition: one autograd pass per
-    task, concatenated, ``deconflicted_sum`` in the same random order, divided by T; with conflicting tasks."""
+    task, concatenated, Algorithm 1 on those vectors in the same random order, divided by T; with conflicting
+    tasks."""
     torch.manual_seed(0)
     n_tasks, per = 4, 6
     config = SACFamilyConfig(method="dgrad-o", paper_hidden=False, sac=SACConfig(hidden=(16, 16), per_task_alpha=True))
@@ -90,7 +120,7 @@ def test_dgrad_o_step_is_algorithm_1_on_per_task_autograd_gradients(network):
     order_rng = np.random.default_rng()
     order_rng.bit_generator.state = method.order_rng.bit_generator.state
     order = [[j for j in order_rng.permutation(n_tasks) if j != i] for i in range(n_tasks)]
-    expected = deconflicted_sum(per_task, order) / n_tasks
+    expected = algorithm_1(per_task, order) / n_tasks
     method.apply_gradients(losses, task, params, torch.optim.SGD(params, lr=0.0))
     got = torch.cat([p.grad.reshape(-1) for p in params])
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
@@ -117,7 +147,8 @@ def test_per_task_gradients_from_one_backward(conditioning):
         params = list(net.parameters())
         expected = torch.stack([torch.cat([g.reshape(-1) for g in torch.autograd.grad(
             losses[task == t].mean(), params, retain_graph=True)]) for t in range(n_tasks)])
-        got = grads.per_task(losses.sum() / per, params, n_tasks)
+        blocks = grads.per_task_blocks(losses.sum() / per, params, n_tasks)
+        got = torch.cat([block.transpose(0, 1).reshape(n_tasks, -1) for block in blocks], dim=1)
         assert torch.allclose(got, expected, atol=1e-5)
 
 

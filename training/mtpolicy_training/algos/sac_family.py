@@ -213,12 +213,6 @@ def deconflict_weights(gram: np.ndarray, order: list[list[int]]) -> np.ndarray:
     return weights
 
 
-def deconflicted_sum(grads: torch.Tensor, order: list[list[int]]) -> torch.Tensor:
-    """Algorithm 1 of D-Grad: sum_i g_i^proj for per-task gradients ``grads`` (T, P) (see ``deconflict_weights``)."""
-    weights = deconflict_weights((grads @ grads.T).double().numpy(), order)
-    return torch.from_numpy(weights).to(grads.dtype) @ grads
-
-
 class TaskGradients:
     """Per-task gradients of a task-major batch from ONE backward pass, for D-Grad(O).
 
@@ -248,14 +242,10 @@ class TaskGradients:
         if torch.is_grad_enabled() and output.requires_grad:
             self.records.setdefault(layer, []).append((inputs[0], output))
 
-    def per_task(self, loss: torch.Tensor, params: list[torch.Tensor], n_tasks: int) -> torch.Tensor:
-        """(T, P) gradients of each task's share of ``loss`` (a sum over task-major equal groups)."""
-        blocks = self.per_task_blocks(loss, params, n_tasks)
-        return torch.cat([block.transpose(0, 1).reshape(n_tasks, -1) for block in blocks], dim=1)
-
     def per_task_blocks(self, loss: torch.Tensor, params: list[torch.Tensor], n_tasks: int) -> list[torch.Tensor]:
-        """``per_task`` by parameter and ensemble member, as computed (no copy): for each (E, ...) parameter of
-        ``params``, an (E, T, numel / E) tensor whose [e, t] is member e's part of task t's gradient."""
+        """Gradients of each task's share of ``loss`` (a sum over task-major equal groups), by parameter and
+        ensemble member, as computed (no copy): for each (E, ...) parameter of ``params``, an (E, T, numel / E)
+        tensor whose [e, t] is member e's part of task t's gradient."""
         owners = [self.owner[p] for p in params]
         layers = dict.fromkeys(layer for layer, _ in owners if not isinstance(layer, DGradLayer))
         forwards = [(layer, x, out) for layer in layers for x, out in self.records.get(layer, [])]
@@ -347,7 +337,7 @@ class SACFamily(SAC):
         """D-Grad(O) on actor and critic: per-task mean losses, their gradients deconflicted (Algorithm 1).
 
         The per-task gradients come from one backward pass (``TaskGradients``).
-        The step is ``deconflicted_sum / T``: Algorithm 1 applies the sum;
+        The step is sum_i g_i^proj / T: Algorithm 1 applies the sum;
         dividing by the number of tasks makes it equal SAC's batch-mean
         gradient when no pair conflicts (with equal per-task sampling), and
         Adam does not see a constant scale. The temperature step is SAC's.
