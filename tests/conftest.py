@@ -9,6 +9,8 @@ other.
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -64,6 +66,17 @@ def make_fixture_policy(path: Path, spec: RobotSpec, gain: float = 3.0, damping:
 def goals_near_home(spec: RobotSpec, offset: list[float]) -> np.ndarray:
     """(n_ee, 3) goals: end effectors of the configuration home + offset (rad) -- the fixture policy reaches them."""
     return Kinematics(spec).ee_positions(np.asarray(offset, dtype=np.float64))
+
+
+def run_demo(env: dict[str, str], *args: str) -> tuple[int, subprocess.CompletedProcess]:
+    """``mtpolicy demo --goals 10 ARGS`` (sim + controller over DDS): goal sets reached of 10, and the process."""
+    from mtpolicy.launch_runner import find_executable
+
+    demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--goals", "10", *args], env=env,
+                          capture_output=True, text=True, timeout=220, check=False)  # callers check the exit
+    reached = re.search(r"reached (\d+)/10 goal sets", demo.stdout)
+    assert reached, demo.stdout + demo.stderr
+    return int(reached.group(1)), demo
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
-import subprocess
 import time
 from pathlib import Path
 from typing import Iterator
@@ -18,7 +16,7 @@ from gymnasium.utils.env_checker import check_env
 from onnx import numpy_helper
 
 import mtpolicy_training.envs  # noqa: F401  (registers the env ids)
-from conftest import REPO, make_fixture_policy
+from conftest import REPO, make_fixture_policy, run_demo
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.launch_runner import find_executable
 from mtpolicy.observation import ObservationLayout
@@ -201,10 +199,7 @@ def test_bringup_reaches_goal_sets_near_home_over_dds_and_holds_the_legs(spawn, 
 @pytest.mark.timeout(240)
 def test_shipped_policy_reaches_nine_of_ten_published_goal_sets(ros_env, tmp_path):
     """``mtpolicy demo`` on the humanoid: sim + controller over DDS, 10 seeded goal sets published one by one."""
-    demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--robot", "humanoid", "--model",
-                           str(SHIPPED_HUMANOID_MODEL), "--goals", "10", "--seed", "5", "--tolerance",
-                           str(TOLERANCE), "--out", str(tmp_path)], env=ros_env, capture_output=True, text=True,
-                          timeout=220)
-    reached = re.search(r"reached (\d+)/10 goal sets", demo.stdout)
-    assert reached and int(reached.group(1)) >= 9, demo.stdout + demo.stderr
+    reached, demo = run_demo(ros_env, "--robot", "humanoid", "--model", str(SHIPPED_HUMANOID_MODEL), "--seed", "5",
+                             "--tolerance", str(TOLERANCE), "--out", str(tmp_path))
+    assert reached >= 9, demo.stdout + demo.stderr
     assert demo.returncode == 0, demo.stdout + demo.stderr

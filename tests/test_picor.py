@@ -6,8 +6,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import re
-import subprocess
 
 import numpy as np
 import pytest
@@ -21,7 +19,7 @@ from mtpolicy_training.envs.tasksets import make_task_set
 from mtpolicy_training.export import parity
 from mtpolicy_training.train_sac_family import SACFamilyTrainConfig, run
 
-from mtpolicy.launch_runner import find_executable
+from conftest import run_demo
 from mtpolicy.policy import MODELS_DIR, OnnxPolicy
 
 MTSAC = SACFamilyConfig(method="mtsac", paper_hidden=False, sac=SACConfig(hidden=(32, 32), per_task_alpha=True))
@@ -218,9 +216,6 @@ def test_shipped_planar8_policy_reaches_published_goal_sets_in_the_controller(ro
     reached when shipped; 500 held-out sets in its model card: 0.818)."""
     model = MODELS_DIR / "planar8_picor.onnx"
     assert OnnxPolicy(model).contract.method == "picor"
-    demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--model", str(model), "--goals",
-                           "10", "--seed", "0", "--out", str(tmp_path)], env=ros_env, capture_output=True, text=True,
-                          timeout=220)
-    reached = re.search(r"reached (\d+)/10 goal sets", demo.stdout)
-    assert reached and int(reached.group(1)) >= 7, demo.stdout + demo.stderr
-    assert demo.returncode == (0 if int(reached.group(1)) >= 9 else 1), demo.stderr  # the demo asks for 90 %
+    reached, demo = run_demo(ros_env, "--model", str(model), "--seed", "0", "--out", str(tmp_path))
+    assert reached >= 7, demo.stdout + demo.stderr
+    assert demo.returncode == (0 if reached >= 9 else 1), demo.stderr  # the demo asks for 90 %
