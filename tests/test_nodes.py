@@ -101,8 +101,11 @@ def test_nan_and_wrong_frame_goals_rejected_robot_keeps_working(start_node, moni
     assert "Traceback" not in ctrl.output()
 
 
-def test_killing_the_sim_zeros_commands_within_state_timeout(start_node, monitor, fixture_model, planar8):
-    sim, ctrl = start_stack(start_node, fixture_model)
+@pytest.mark.parametrize("tick_on_state", [False, True])
+def test_killing_the_sim_zeros_commands_within_state_timeout(start_node, monitor, fixture_model, planar8,
+                                                             tick_on_state):
+    """With tick_on_state the timer is a watchdog that every state resets: it must still tick once states stop."""
+    sim, ctrl = start_stack(start_node, fixture_model, tick_on_state=tick_on_state)
     # Under load the monitor may match the controller's commands before the sim's joint states: wait for both.
     moving = lambda: monitor.states > 0 and len(monitor.commands) > 0 and np.any(monitor.commands[-1][1])  # noqa: E731
     assert publish_until(monitor, goals_near_home(planar8, GOALS_B), moving)

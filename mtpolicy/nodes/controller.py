@@ -84,7 +84,6 @@ class PolicyController(Node):
         self._enabled = p.start_enabled
         self._hold_reason: str | None = "starting"
         self._hold_log = ReasonLog(self)
-        self._last_tick = -math.inf
         self.tick_stats = LatencyStats()
         self.counts = dict(ticks=0, zero_ticks=0, clamped=0, limit_guarded=0, non_finite=0, rejected_goals=0,
                            rejected_states=0)
@@ -97,7 +96,7 @@ class PolicyController(Node):
         for i, ee in enumerate(spec.end_effectors):
             self.create_subscription(PointStamped, goal_topic(ee), lambda m, i=i: self._on_goal(i, m), GOAL_QOS)
         self.create_service(SetBool, "~/enable", self._on_enable)
-        self._timer = self.create_timer(self._period(), self._on_timer)
+        self._timer = self.create_timer(self._timer_period(), self.tick)
         self._marker_timer = None
         self._reset_marker_timer()
         self.create_timer(1.0, self._publish_diagnostics)
@@ -111,6 +110,11 @@ class PolicyController(Node):
         rate = self.params.rate_hz
         return 1.0 / rate if rate > 0 else self._control_period
 
+    def _timer_period(self) -> float:
+        """The tick period; with tick_on_state the timer is a watchdog, reset by every state, that ticks only
+        after 2 tick periods without one (no timer wake-ups competing with the states)."""
+        return self._period() * (2 if self.params.tick_on_state else 1)
+
     def _reset_marker_timer(self) -> None:
         if self._marker_timer is not None:
             self.destroy_timer(self._marker_timer)
@@ -119,8 +123,8 @@ class PolicyController(Node):
             self._marker_timer = self.create_timer(1.0 / self.params.marker_rate_hz, self._publish_markers)
 
     def _on_params_set(self, names: set[str]) -> None:
-        if "rate_hz" in names:
-            self._timer.timer_period_ns = int(self._period() * 1e9)
+        if names & {"rate_hz", "tick_on_state"}:
+            self._timer.timer_period_ns = int(self._timer_period() * 1e9)
             self._timer.reset()
         if "marker_rate_hz" in names:
             self._reset_marker_timer()
@@ -145,6 +149,7 @@ class PolicyController(Node):
         self._q_stamp[dst] = now
         if self.params.tick_on_state:
             self.tick()
+            self._timer.reset()
 
     def _state_index(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(message indices, joint indices) of this robot's joints among ``names``; cached per name list."""
@@ -194,16 +199,10 @@ class PolicyController(Node):
                 return f"goal for {ee!r} expired (goal_timeout {self.params.goal_timeout} s)"
         return None
 
-    def _on_timer(self) -> None:
-        if self.params.tick_on_state and time.monotonic() - self._last_tick < 2 * self._period():
-            return
-        self.tick()
-
     def tick(self) -> None:
         """One control step: decide, filter, publish; time it."""
         start = time.perf_counter()
         now = time.monotonic()
-        self._last_tick = now
         reason = self._why_hold(now)
         q = self._q
         obs, self._ee = observe(self.kin, q, self._goals)
