@@ -13,6 +13,7 @@ import torch
 from mtpolicy_training.algos.networks import Normalizer
 from mtpolicy_training.algos.sac import SACConfig
 from mtpolicy_training.algos.sac_family import (
+    SURGERY_METRICS,
     DGradLayer,
     SACFamily,
     SACFamilyConfig,
@@ -23,6 +24,7 @@ from mtpolicy_training.algos.sac_family import (
     TaskReplayBuffer,
     deconflict_weights,
 )
+from mtpolicy_training.benchmarks.gradient_conflicts import probe
 from mtpolicy_training.envs.tasksets import make_task_set
 from mtpolicy_training.export import parity
 from mtpolicy_training.train_sac_family import SACFamilyTrainConfig, run
@@ -92,6 +94,10 @@ def test_dgrad_o_step_equals_sac_without_conflict_and_differs_with():
         method.apply_gradients(losses, torch.tensor([0, 0, 1, 1]), params, read_only)
         same = all(torch.allclose(p.grad, g, atol=1e-6) for p, g in zip(params, grads))
         assert same != conflict
+        diagnostics = {k: float(v) for k, v in method.surgery_metrics.items()}
+        assert diagnostics["critic_conflicting_pairs"] == float(conflict)
+        for k in ("critic_step_norm_ratio", "critic_step_cosine"):
+            assert (abs(diagnostics[k] - 1.0) < 1e-5) != conflict
 
 
 @pytest.mark.parametrize("network", ["actor", "critic"])
@@ -291,7 +297,12 @@ def test_mt10_entry_point(tmp_path):
     final = run(config)
     assert 0 <= final["mean_success"] <= 1 and len([k for k in final if k.startswith("success_")]) == 10
     assert json.loads((out / "eval.json").read_text()) == final
-    assert (out / "checkpoint.pt").exists() and "perf/steps_per_second" in (out / "metrics.csv").read_text()
+    columns = (out / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert (out / "checkpoint.pt").exists() and "perf/steps_per_second" in columns
+    assert {f"train/{k}" for k in SURGERY_METRICS} <= set(columns)
+    step, diagnostics = probe(out, batches=3, seed=0)  # the run's checkpoint, probed
+    assert step == 60 and set(diagnostics) == set(SURGERY_METRICS)
+    assert all(np.isfinite(mean) and std >= 0 for mean, std in diagnostics.values())
 
 
 @pytest.mark.parametrize("method_name", METHODS)

@@ -213,6 +213,23 @@ def deconflict_weights(gram: np.ndarray, order: list[list[int]]) -> np.ndarray:
     return weights
 
 
+def surgery_diagnostics(gram: torch.Tensor, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What Algorithm 1 did to one step, from the Gram matrix (T, T) of the per-task gradients g and the weights
+    w of ``deconflict_weights``: the fraction of task pairs that conflict (g_i . g_j < 0), and the length ratio
+    |sum_i g_i^proj| / |sum_i g_i| and cosine of the projected step to SAC's (both 1 without conflicts)."""
+    n = gram.shape[0]
+    ones = torch.ones(n, dtype=gram.dtype)
+    projected, plain = weights @ gram @ weights, ones @ gram @ ones
+    return {"conflicting_pairs": (gram[~torch.eye(n, dtype=torch.bool)] < 0).to(gram.dtype).mean(),
+            "step_norm_ratio": (projected / plain).sqrt(),
+            "step_cosine": weights @ gram @ ones / (projected * plain).sqrt()}
+
+
+SURGERY_METRICS = tuple(f"{network}_{k}" for network in ("actor", "critic")
+                        for k in ("conflicting_pairs", "step_norm_ratio", "step_cosine"))
+"""D-Grad(O)'s update metrics: ``surgery_diagnostics`` of its last actor and critic steps."""
+
+
 class TaskGradients:
     """Per-task gradients of a task-major batch from ONE backward pass, for D-Grad(O).
 
@@ -296,6 +313,8 @@ class SACFamily(SAC):
         super().__init__(config.sac, state_size, action_size, n_tasks, obs_mean, obs_std)
         if config.method == "dgrad-o":
             self.task_gradients = TaskGradients([self.actor, self.critic])
+        self.surgery_metrics: dict[str, torch.Tensor] = {}
+        """D-Grad(O): ``SURGERY_METRICS`` once it has stepped."""
 
     def make_networks(self, normalizer: Normalizer, state_size: int, action_size: int) -> tuple[nn.Module, nn.Module]:
         c, conditioning = self.family, CONDITIONING[self.family.method]
@@ -330,7 +349,7 @@ class SACFamily(SAC):
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         if self.family.method == "dgrad-o":
             self.task_gradients.records.clear()
-        return super().update(self.expand_simultaneous(batch) if self.simultaneous else batch)
+        return super().update(self.expand_simultaneous(batch) if self.simultaneous else batch) | self.surgery_metrics
 
     def apply_gradients(self, losses: torch.Tensor, task: torch.Tensor, params: list[torch.Tensor],
                         optimizer: torch.optim.Optimizer) -> torch.Tensor:
@@ -354,6 +373,8 @@ class SACFamily(SAC):
             for member in block:
                 gram.addmm_(member, member.T)
         weights = torch.from_numpy(deconflict_weights(gram.double().numpy(), order)).to(gram.dtype)
+        network = "actor" if optimizer is self.actor_opt else "critic"
+        self.surgery_metrics |= {f"{network}_{k}": v for k, v in surgery_diagnostics(gram, weights).items()}
         for p, block in zip(params, blocks):
             p.grad = torch.matmul(weights, block).div_(n).view_as(p)
         optimizer.step()
