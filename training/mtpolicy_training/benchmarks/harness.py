@@ -11,7 +11,10 @@ Every cell (method, task set, seed) trains in its own folder
 thread each, or, with ``--ray ADDRESS``, as one Ray task per cell
 (``num_cpus=1``) on an existing cluster, scheduled by Ray. Run the same command
 again to resume: finished cells (``cell.json``) are skipped and a killed cell
-continues from its own checkpoint. Then ``<results_root>/<name>/`` gets
+continues from its own checkpoint. Under ``benchmarks/results/`` a cell's
+``config.json``, ``metrics.csv``, ``eval.json`` and ``cell.json`` are tracked by
+git and its checkpoints, logs and TensorBoard files are not (``.gitignore``):
+committed finished cells survive a fresh clone, a cell in progress does not. Then ``<results_root>/<name>/`` gets
 ``results.json`` and ``results.csv`` (every aggregate), ``table.md`` (final
 metrics: IQM [95% CI] per method) and ``curves_<task_set>.png`` (periodic
 evaluations vs env steps: IQM line and CI band). With ``--readme FILE`` the
