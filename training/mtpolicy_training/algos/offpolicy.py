@@ -4,7 +4,9 @@ A method plugs in as an ``OffPolicyMethod``: it acts, updates from a
 ``Batch``, and saves/loads its state. The loop owns everything else: vector
 env stepping, replay, update-to-data ratio, evaluation, logging, and atomic
 checkpoints that let a killed run resume where its last checkpoint left it
-(replay included, so the resumed run is the same run).
+(replay, RNG states and the envs' goal RNG included). The episodes in flight
+restart from a reset, so a resumed run continues the same learning but does not
+repeat an uninterrupted run step for step.
 
 Any gymnasium ``VectorEnv`` with same-step autoreset works (``gym_vector_env``
 makes one from an env id; ``ReachVectorEnv`` is one). Methods act in
