@@ -101,20 +101,41 @@ def test_nan_and_wrong_frame_goals_rejected_robot_keeps_working(start_node, moni
     assert "Traceback" not in ctrl.output()
 
 
-@pytest.mark.parametrize("tick_on_state", [False, True])
-def test_killing_the_sim_zeros_commands_within_state_timeout(start_node, monitor, fixture_model, planar8,
-                                                             tick_on_state):
-    """With tick_on_state the timer is a watchdog that every state resets: it must still tick once states stop."""
-    sim, ctrl = start_stack(start_node, fixture_model, tick_on_state=tick_on_state)
+def kill_sim_and_time_zeros(start_node, monitor, goals: np.ndarray) -> tuple[float, float]:  # noqa: ANN001
+    """Start a sim, wait until the robot moves, SIGKILL the sim: (s from its last state to the first zero, longest
+    pause of the command stream in between)."""
+    sim = start_node("mtpolicy_sim", robot="planar8")
+    seen = len(monitor.commands)
     # Under load the monitor may match the controller's commands before the sim's joint states: wait for both.
-    moving = lambda: monitor.states > 0 and len(monitor.commands) > 0 and np.any(monitor.commands[-1][1])  # noqa: E731
-    assert publish_until(monitor, goals_near_home(planar8, GOALS_B), moving)
+    moving = lambda: (monitor.state_time > time.monotonic() - 0.2 and len(monitor.commands) > seen  # noqa: E731
+                      and np.any(monitor.commands[-1][1]))
+    assert publish_until(monitor, goals, moving)
     sim.signal(signal.SIGKILL)
     sim.wait(5.0)
     last_state = monitor.state_time
     assert monitor.wait_until(lambda: monitor.command_time > last_state and not np.any(monitor.command), 5.0)
     first_zero = next(t for t, c in monitor.commands if t > last_state and not np.any(c))
-    assert first_zero - last_state <= STATE_TIMEOUT + 2.0 / RATE + 0.1, first_zero - last_state
+    stream = [last_state] + [t for t, _ in monitor.commands if last_state < t <= first_zero]
+    return first_zero - last_state, max(later - earlier for earlier, later in zip(stream, stream[1:]))
+
+
+@pytest.mark.parametrize("tick_on_state", [False, True])
+def test_killing_the_sim_zeros_commands_within_state_timeout(start_node, monitor, fixture_model, planar8,
+                                                             tick_on_state):
+    """With tick_on_state the timer is a watchdog that every state resets: it must still tick once states stop.
+
+    Fast DDS's shared-memory transport can block the controller's publisher for ~1 s when the sim dies holding a
+    port lock (docs/own_robot.md; about 1 kill in 80): only then, seen as a pause of the command stream, is the
+    kill repeated once with a new sim.
+    """
+    ctrl = start_node("mtpolicy_controller", model=fixture_model, state_timeout=STATE_TIMEOUT, rate_hz=RATE,
+                      tick_on_state=tick_on_state)
+    bound = STATE_TIMEOUT + 2.0 / RATE + 0.1
+    goals = goals_near_home(planar8, GOALS_B)
+    delay, pause = kill_sim_and_time_zeros(start_node, monitor, goals)
+    if delay > bound and pause > 0.5:
+        delay, pause = kill_sim_and_time_zeros(start_node, monitor, goals)
+    assert delay <= bound, (delay, pause)
     assert ctrl.wait_for_output("publishing zeros: joint states stale (none for state_timeout = 0.25 s)", 5.0)
     monitor.spin_for(0.5)
     assert zero_commands(monitor, 5)
