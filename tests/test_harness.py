@@ -83,7 +83,12 @@ def test_bad_grid_values_fail_at_start_naming_the_field(tmp_path, change, field)
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_preset_is_a_valid_grid(preset, tmp_path):
-    dataclasses.replace(PRESETS[preset][1], results_root=tmp_path).validate()
+    spec = dataclasses.replace(PRESETS[preset][1], results_root=tmp_path)
+    for other in spec.compare_with:  # a compared grid must exist and have run the same budget
+        (tmp_path / other).mkdir()
+        (tmp_path / other / "grid.json").write_text(json.dumps({"budget_steps": PRESETS[other][1].budget_steps}))
+        assert PRESETS[other][1].seeds == spec.seeds and PRESETS[other][1].task_sets == spec.task_sets
+    spec.validate()
 
 
 def test_reproduce_command_starts_from_a_preset_that_holds_the_methods():
@@ -140,6 +145,26 @@ def test_grid_runs_in_the_local_pool_resumes_and_updates_the_readme(tmp_path, ca
 
     with pytest.raises(ValueError, match="budget_steps: 1920 differs from 960"):
         run_grid(dataclasses.replace(spec, budget_steps=1920))
+
+    # another grid takes these cells into its table and curves without running them
+    other = dataclasses.replace(spec, methods=["digrad-single"], name="other", readme=None,
+                                compare_with=["planar8-smoke"])
+    with pytest.raises(ValueError, match="compare_with: 'planar8-smoke' ran 960 env steps per run, this grid 1920"):
+        run_grid(dataclasses.replace(other, budget_steps=1920))
+    with pytest.raises(ValueError, match="compare_with: no other grid 'nope'"):
+        run_grid(dataclasses.replace(other, compare_with=["nope"]))
+    (cell / "cell.json").unlink()
+    with pytest.raises(ValueError, match=f"compare_with's are not: {cell}"):
+        run_grid(other)
+    assert "0 of 2 cells finished; running 2" in capsys.readouterr().out
+    (cell / "cell.json").write_text("{}")
+    compared = run_grid(other)
+    assert "2 of 2 cells finished; running 0" in capsys.readouterr().out
+    results = json.loads((tmp_path / "results" / "other" / "results.json").read_text())
+    assert [r["method"] for r in results["aggregates"][::6]] == ["digrad-single", "ddpg", "digrad-single-heur"]
+    assert table.splitlines()[4] in compared  # the compared method's row, as its own grid gave it
+    assert "ddpg, digrad-single-heur: the cells of planar8-smoke" in compared
+    assert "--compare-with planar8-smoke" in compared
 
 
 @pytest.fixture
