@@ -155,6 +155,19 @@ def test_training_time_counts_every_session_of_a_resumed_run(tmp_path):
     assert len(logged) == 2 and saved <= logged[1] < saved + 30
 
 
+def test_progress_in_a_log_file_is_one_line_per_refresh(tmp_path, capsys):
+    """stderr is not a terminal here (a harness cell's train.log): no carriage returns, no repeated closing line."""
+    run = RunRecorder(tmp_path, RunConfig.of(TrainConfig(out_dir=tmp_path)), 10, progress=True)
+    run.advance(4)
+    run.log({"success_rate": 0.5}, {})  # a metric row redraws the bar at once
+    run.advance(6)
+    run.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert "\r" not in "".join(lines) and len(lines) == len(set(lines)) == 3
+    assert lines[0].startswith("0%") and "4/10" in lines[1] and "success_rate=0.5" in lines[1]
+    assert lines[2].startswith("100%") and "10/10" in lines[2]
+
+
 def test_resume_check_names_changed_settings_and_accepts_options_added_at_their_default():
     base = RunConfig.of(TrainConfig())
     recorded = json.loads(json.dumps(base.record))

@@ -320,10 +320,29 @@ def evaluate_returns(policy: Callable[[np.ndarray], np.ndarray], make_env: Calla
     return {"return_mean": float(returns.mean()), "return_std": float(returns.std())}
 
 
+class LogLines:
+    """A stream for tqdm when stderr is a log file, not a terminal: each refresh is a line of its own (no ``\\r``)."""
+
+    def __init__(self, stream):  # noqa: ANN001 - a text stream
+        self.stream, self.last = stream, ""
+
+    def write(self, text: str) -> None:
+        line = text.replace("\r", "").strip()
+        if line and line != self.last:  # closing redraws the last state once more
+            self.stream.write(line + "\n")
+            self.last = line
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 class RunRecorder:
     """What both training loops share: the resume check, config.json, metric rows with throughput, the progress
     bar and atomic checkpoints (``run_config``, ``step``, ``last_eval`` and ``train_seconds`` plus what the loop
     adds).
+
+    On a terminal the bar redraws itself; when stderr is a file (a harness cell's ``train.log``) it writes a
+    line a minute instead, so a long run's log shows its step, rate and ETA.
 
     ``train_seconds`` is the run's wall time summed over its sessions (a resumed run continues the count from
     its checkpoint, so the time lost after the last checkpoint is not counted); every metric row logs it as
@@ -351,8 +370,10 @@ class RunRecorder:
         (out_dir / "config.json").write_text(json.dumps(self.run_config, indent=2))
         self.logger = RunLogger(out_dir, self.resumed is not None)
         self.logger.truncate(self.step)
-        self.bar = tqdm(total=total_steps, initial=self.step, disable=not progress, unit="step",
-                        dynamic_ncols=True, smoothing=0.05)
+        terminal = sys.stderr.isatty()
+        self.bar = tqdm(total=total_steps, initial=self.step, disable=not progress, unit="step", smoothing=0.05,
+                        **({"dynamic_ncols": True} if terminal else {"file": LogLines(sys.stderr), "ncols": 100,
+                                                                      "mininterval": 60.0}))
         self._since = (time.perf_counter(), self.step)
 
     @property

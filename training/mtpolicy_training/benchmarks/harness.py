@@ -6,7 +6,7 @@
     python -m mtpolicy_training.benchmarks.harness planar8-fig4a --ray 127.0.0.1:6379  # on a Ray cluster
 
 Every cell (method, task set, seed) trains in its own folder
-``<results_root>/<name>/runs/<method>/<task_set>/<seed>/`` (log in ``train.log``),
+``<results_root>/<name>/runs/<method>/<task_set>/<seed>/`` (log in ``train.log``: a progress line a minute),
 ``workers`` at a time in a local spawn-context process pool with one torch
 thread each, or, with ``--ray ADDRESS``, as one Ray task per cell
 (``num_cpus=1``) on an existing cluster, scheduled by Ray. Run the same command
@@ -150,7 +150,7 @@ def cell_config(config_type: type, args: list[str], seed: int, budget_steps: int
                 overrides: dict[str, str]):
     """A cell's training config: the method's and task set's ``args``, then the cell, budget and overrides."""
     args = [*args, "--seed", str(seed), "--loop.total-steps", str(budget_steps), "--out-dir", str(out_dir),
-            "--progress", "False", *override_args(overrides)]
+            *override_args(overrides)]
     return tyro.cli(config_type, args=args, config=(tyro.conf.FlagConversionOff,))
 
 
