@@ -370,10 +370,10 @@ class RunRecorder:
         (out_dir / "config.json").write_text(json.dumps(self.run_config, indent=2))
         self.logger = RunLogger(out_dir, self.resumed is not None)
         self.logger.truncate(self.step)
-        terminal = sys.stderr.isatty()
+        # In a log file: at most a line a minute (maxinterval too: tqdm's monitor thread redraws after it, 10 s).
+        log_file = {"file": LogLines(sys.stderr), "ncols": 100, "mininterval": 60.0, "maxinterval": 60.0}
         self.bar = tqdm(total=total_steps, initial=self.step, disable=not progress, unit="step", smoothing=0.05,
-                        **({"dynamic_ncols": True} if terminal else {"file": LogLines(sys.stderr), "ncols": 100,
-                                                                      "mininterval": 60.0}))
+                        **({"dynamic_ncols": True} if sys.stderr.isatty() else log_file))
         self._since = (time.perf_counter(), self.step)
 
     @property
