@@ -15,6 +15,7 @@ from mtpolicy_training.algos.picor import PiCor, PiCorConfig, PiCorFamilyConfig
 from mtpolicy_training.algos.sac import SACConfig
 from mtpolicy_training.algos.sac_family import SACFamily, SACFamilyConfig, TaskOneHotEnv, TaskReplayBuffer
 from mtpolicy_training.benchmarks.harness import METHODS, SAC_FAMILY_SETTINGS, TASK_SETS
+from mtpolicy_training.benchmarks.picor_constraint import probe as constraint_probe
 from mtpolicy_training.envs.tasksets import make_task_set
 from mtpolicy_training.export import parity
 from mtpolicy_training.train_sac_family import SACFamilyTrainConfig, run
@@ -126,6 +127,13 @@ def test_violated_constraint_is_corrected(halfcheetah8):
     assert not all(actor) and all(critic)  # the correction moves the actor only
 
 
+def test_advantage_split_adds_up_to_the_weighted_advantage(halfcheetah8):
+    """With uniform weights, sum_z w_z E_z[A] = (E[A] on the drawn task + 7 x the other tasks' mean) / 8."""
+    metrics = forced(make_picor(adaptive=False), c=100.0).update(halfcheetah8[0])
+    parts = (metrics["advantage_sampled_task"] + 7 * metrics["advantage_other_tasks"]) / 8
+    assert torch.isclose(metrics["weighted_advantage"], parts, atol=1e-6) and metrics["advantage_other_tasks"] != 0
+
+
 def test_resume_from_state_dict_is_exact(halfcheetah8):
     """Mid task interval (k=3), the reloaded method continues exactly: task draws, Adam states, counters."""
     method = forced(make_picor(k=3), c=100.0)  # the correction steps every update
@@ -182,6 +190,11 @@ def test_halfcheetah8_smoke(tmp_path, setting):
     assert json.loads((tmp_path / "eval.json").read_text()) == final
     header = (tmp_path / "metrics.csv").read_text().splitlines()[0]
     assert "train/task" in header and ("train/constraint_gap" in header) == ("no-cor" not in setting)
+    if setting == "picor":  # the run's checkpoint and replay, probed for how often the correction acts
+        step, probed = constraint_probe(tmp_path, PiCorConfig(), batches=4, seed=0)
+        assert step == 160 and 0 <= probed["binds"] <= 1 and all(np.isfinite(v) for k, v in probed.items()
+                                                                 if k != "remaining")
+        assert constraint_probe(tmp_path, PiCorConfig(c=-1e6), batches=4, seed=0)[1]["binds"] == 0
 
 
 @pytest.mark.parametrize("setting", ["picor", "picor-no-ada-no-cor"])

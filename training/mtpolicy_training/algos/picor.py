@@ -202,8 +202,9 @@ class PiCor(SACFamily):
     def correct(self, batch: Batch, prior: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Policy correction, Eq. 10, from phi'_t (the current actor); ``prior``: pi_t's (mean, log_std) at the states.
 
-        Returns the weighted advantage and c~ at phi'_t, the largest weight,
-        whether steps were taken, and after them the KL to pi'_t and c~.
+        Returns the weighted advantage and c~ at phi'_t, the largest weight, E[A]
+        on the sampled task's states and on the others' (mean over the other
+        tasks), whether steps were taken, and after them the KL to pi'_t and c~.
         """
         p, n = self.picor, self.n_tasks
         weights = self.task_weights()
@@ -212,16 +213,21 @@ class PiCor(SACFamily):
         with torch.no_grad():
             baseline = self.min_q(batch.obs, squashed_gaussian(*prior, noise)[0])  # Q(s, a'~pi_t): E = V^{pi_t}
 
-        def violation(mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            """(c~, sum_z w_z E_z[A]) for pi_phi = N(mean, exp(log_std)) squashed, on the fixed noise."""
+        def violation(mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            """(c~, sum_z w_z E_z[A], E_z[A] per task) for pi_phi = N(mean, exp(log_std)) squashed, on the fixed
+            noise."""
             advantage = self.min_q(batch.obs, squashed_gaussian(mean, log_std, noise)[0]) - baseline
-            weighted = weights @ advantage.view(n, -1).mean(dim=1)
-            return torch.relu(bound - weighted), weighted
+            per_task = advantage.view(n, -1).mean(dim=1)
+            weighted = weights @ per_task
+            return torch.relu(bound - weighted), weighted, per_task
 
         mean, log_std = self.actor.distribution(batch.obs)  # phi = phi'_t
-        gap, weighted = violation(mean, log_std)
+        gap, weighted, per_task = violation(mean, log_std)
         middle = (mean.detach(), log_std.detach())
-        out = {"weighted_advantage": weighted.detach(), "constraint_gap": gap.detach(), "weight_max": weights.max()}
+        per_task = per_task.detach()
+        out = {"weighted_advantage": weighted.detach(), "constraint_gap": gap.detach(), "weight_max": weights.max(),
+               "advantage_sampled_task": per_task[self.task],
+               "advantage_other_tasks": (per_task.sum() - per_task[self.task]) / max(n - 1, 1)}
         if gap.item() == 0.0:  # the constraint holds: phi'_t minimizes L, no step
             return out | {"correction_active": torch.tensor(0.0), "correction_kl": torch.tensor(0.0),
                           "constraint_gap_after": gap.detach()}

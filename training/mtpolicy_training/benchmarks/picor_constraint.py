@@ -1,0 +1,87 @@
+"""How often PiCor's correction acts, measured on a run's checkpoint and replay.
+
+    python -m mtpolicy_training.benchmarks.picor_constraint \
+        benchmarks/results/dgrad-mt10/runs/mtsac/mt10/2 --batches 30
+
+For each run directory of a task family whose networks are MTSAC's (mtsac,
+dgrad-o, picor), the checkpoint's networks and temperatures are loaded into a
+``PiCor`` with the given settings, and ``batches`` minibatches of the run's
+replay each go through one PiCor update (Algorithm 1: an optimization step on
+a drawn task, then the correction) from the checkpoint's state. Printed per
+run:
+
+- binds: the fraction of updates where Eq. 8's constraint was violated after
+  the optimization step, so the correction took steps;
+- the weighted advantage sum_z w_z E_z[A^{pi_t}] after the optimization step,
+  and its parts: E[A] on the drawn task's states and on the other tasks'
+  (mean over them);
+- remaining: the median over binding updates of c~ after the correction
+  divided by c~ before it. A PiCor run's checkpoint brings its correction
+  optimizer's state; for other runs that optimizer starts fresh, so its first
+  step has the learning rate's full size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import tyro
+
+from mtpolicy_training.algos.picor import PiCor, PiCorConfig
+from mtpolicy_training.benchmarks.gradient_conflicts import load_run, mean_std, replay_updates
+
+ADVANTAGES = ("weighted_advantage", "advantage_sampled_task", "advantage_other_tasks")
+
+
+def probe(run_dir: Path, picor: PiCorConfig, batches: int, seed: int) -> tuple[int, dict[str, float]]:
+    """The checkpoint's env step and the figures of the module doc: ``binds``, ``remaining`` and the mean and
+    std of each of ``ADVANTAGES`` (as ``<name>`` and ``<name>_std``)."""
+    run = load_run(run_dir)
+    method = PiCor(run.family, picor, run.state_size, run.action_size, run.n_tasks, seed=seed)
+    state = {**method.state_dict(), **run.state}  # an mtsac or dgrad-o run: PiCor's own state fresh
+    task_draws = [np.random.default_rng([seed, i]).bit_generator.state for i in range(batches)]
+    rows = replay_updates(method, [state | {"task_rng": draw} for draw in task_draws], run, seed)
+    out = {"binds": float(np.mean([r["correction_active"] for r in rows]))}
+    for name, (mean, std) in mean_std(rows, ADVANTAGES).items():
+        out |= {name: mean, f"{name}_std": std}
+    ratios = [r["constraint_gap_after"] / r["constraint_gap"] for r in rows if r["correction_active"]]
+    return run.step, out | {"remaining": float(np.median(ratios)) if ratios else float("nan")}
+
+
+@dataclass
+class ConstraintProbeConfig:
+    """Runs to probe and the PiCor settings to probe them with."""
+
+    run_dirs: tyro.conf.Positional[list[Path]]
+    """Run directories (each with config.json and checkpoint.pt)."""
+    picor: PiCorConfig = field(default_factory=PiCorConfig)
+    """PiCor's settings (c, lambda, tau, correction steps, ...)."""
+    batches: int = 30
+    """Replay minibatches per run, each one PiCor update from the checkpoint's state."""
+    seed: int = 0
+    """Seed of the minibatch draws, the task draws and the action noise."""
+
+    def __post_init__(self):
+        bad = (["batches"] if self.batches <= 0 else []) + [f"picor.{k}" for k in self.picor.validate()]
+        if bad:
+            raise ValueError("invalid config value(s): " + ", ".join(bad))
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = tyro.cli(ConstraintProbeConfig, args=argv)
+    torch.set_num_threads(1)
+    print(f"c = {config.picor.c}, lambda = {config.picor.lam}, {config.picor.correction_steps} correction steps, "
+          f"{config.batches} minibatches per run\n")
+    print("| run | step | binds | weighted advantage | drawn task's states | other tasks' states | remaining |")
+    print("|---|---|---|---|---|---|---|")
+    for run_dir in config.run_dirs:
+        step, r = probe(run_dir, config.picor, config.batches, config.seed)
+        advantages = " | ".join(f"{r[k]:.2g} ± {r[k + '_std']:.2g}" for k in ADVANTAGES)
+        print(f"| {run_dir} | {step} | {r['binds']:.2f} | {advantages} | {r['remaining']:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
