@@ -31,7 +31,7 @@ import torch
 import tyro
 
 from mtpolicy_training.algos.picor import PiCor, PiCorConfig
-from mtpolicy_training.benchmarks.gradient_conflicts import load_run, mean_std, replay_updates
+from mtpolicy_training.benchmarks.run_checkpoint import load_run, mean_std, replay_updates
 
 ADVANTAGES = ("weighted_advantage", "advantage_sampled_task", "advantage_other_tasks")
 
