@@ -13,7 +13,7 @@ import torch
 
 from mtpolicy.robots import load_robot
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig, gradient_weights
-from mtpolicy_training.algos.offpolicy import Batch, RunRecorder
+from mtpolicy_training.algos.offpolicy import Batch, LoopConfig, RunRecorder
 from mtpolicy_training.cli import RunConfig
 from mtpolicy_training.envs.reach import ReachConfig
 from mtpolicy_training.model_card import held_out_evaluation, training_time
@@ -176,3 +176,7 @@ def test_resume_check_names_changed_settings_and_accepts_options_added_at_their_
     assert RunConfig.of(TrainConfig(env=ReachConfig(centre_reward=True))).differences(recorded) == ["env.centre_reward"]
     changed = RunConfig.of(TrainConfig(seed=7, algo=DiGradConfig(gamma=0.9)))
     assert changed.differences(base.record) == ["algo.gamma", "seed"]
+    # the thread count is a speed setting: a checkpoint that recorded it (before it was left out) resumes on others
+    recorded["loop"]["torch_threads"] = 1
+    assert RunConfig.of(TrainConfig(loop=LoopConfig(torch_threads=2))).differences(recorded) == []
+    assert "torch_threads" not in base.record["loop"]

@@ -73,7 +73,8 @@ def test_readme_block_is_replaced_and_a_missing_block_is_named():
     ({"methods": ["nope"]}, "methods"), ({"task_sets": ["mt10"]}, "task_sets"), ({"seeds": [1, 1]}, "seeds"),
     ({"budget_steps": 0}, "budget_steps"), ({"name": "a/b"}, "name"), ({"overrides": ["gamma"]}, "overrides"),
     ({"overrides": ["loop.total_steps=5"]}, "overrides"), ({"overrides": ["algo.tau=0"]}, "tau"),
-    ({"overrides": ["loop.no_such_option=1"]}, "overrides")])
+    ({"overrides": ["loop.no_such_option=1"]}, "overrides"), ({"threads_per_cell": 0}, "threads_per_cell"),
+    ({"overrides": ["loop.torch_threads=2"]}, "--threads-per-cell")])
 def test_bad_grid_values_fail_at_start_naming_the_field(tmp_path, change, field):
     spec = dataclasses.replace(SMOKE, results_root=tmp_path, **change)
     with pytest.raises(ValueError, match=field):
@@ -138,7 +139,8 @@ def test_grid_runs_in_the_local_pool_resumes_and_updates_the_readme(tmp_path, ca
     before = (cell / "metrics.csv").stat().st_mtime_ns
     (cell / "cell.json").unlink()  # an unfinished cell: it resumes from its checkpoint, the others are skipped
     (cell / "eval.json").unlink()
-    assert run_grid(spec) == table  # the same evaluation of the same weights
+    # on another thread count (a speed setting, not part of the resume check)
+    assert run_grid(dataclasses.replace(spec, workers=1, threads_per_cell=2)) == table  # same evaluation, same weights
     assert "3 of 4 cells finished; running 1 on a local pool" in capsys.readouterr().out
     assert "resuming" in (cell / "train.log").read_text() and (cell / "cell.json").exists()
     assert (cell / "metrics.csv").stat().st_mtime_ns == before  # nothing retrained

@@ -15,10 +15,16 @@ Config = TypeVar("Config")
 
 
 def config_dict(config) -> dict:  # noqa: ANN001 - any training-config dataclass
-    """JSON-able config: what a checkpoint must match to be resumed (``progress`` is display only)."""
-    d = dataclasses.asdict(config)
-    d.pop("progress", None)
-    return json.loads(json.dumps(d, default=str))
+    """JSON-able config: what a checkpoint must match to be resumed. ``progress`` (display) and
+    ``loop.torch_threads`` (speed) are left out: a run may resume with either changed."""
+    return without_run_only(json.loads(json.dumps(dataclasses.asdict(config), default=str)))
+
+
+def without_run_only(record: dict) -> dict:
+    """``record`` less the settings a resumed run may change (checkpoints made before ``config_dict`` left
+    ``loop.torch_threads`` out still hold it)."""
+    loop = {k: v for k, v in record.get("loop", {}).items() if k != "torch_threads"}
+    return {k: v for k, v in record.items() if k != "progress"} | ({"loop": loop} if "loop" in record else {})
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,7 @@ class RunConfig:
         was made) matches when this run leaves it at its default, which by
         convention reproduces the behaviour from before the option existed.
         """
-        return _differences(recorded, self.record, self.defaults, "")
+        return _differences(without_run_only(recorded), self.record, self.defaults, "")
 
 
 def _differences(recorded: dict, current: dict, defaults: dict, prefix: str) -> list[str]:

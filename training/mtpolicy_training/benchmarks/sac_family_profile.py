@@ -1,4 +1,4 @@
-"""Where the time of a SAC-family run on Meta-World MT10 goes, per method, on one torch thread.
+"""Where the time of a SAC-family run on Meta-World MT10 goes, per method, on one torch thread (or ``--torch-threads``).
 
     python -m mtpolicy_training.benchmarks.sac_family_profile --methods mtsac mh-sac dgrad-a dgrad-o
 
@@ -67,6 +67,8 @@ class ProfileConfig:
     """Episodes per task of the timed Meta-World evaluation (0: skip)."""
     op_table: bool = False
     """Also print torch.profiler's op table of one update per method."""
+    torch_threads: int = 1
+    """torch intra-op threads (a harness cell's ``--threads-per-cell``)."""
     out_dir: Path | None = None
     """Also write the table to ``out_dir/table.md``, with the command and the machine's load."""
 
@@ -232,7 +234,7 @@ def profile_method(name: str, c: ProfileConfig) -> dict[str, float]:
 
 
 def main(c: ProfileConfig) -> None:
-    torch.set_num_threads(1)
+    torch.set_num_threads(c.torch_threads)
     keep_freed_memory()  # as train_off_policy does
     load = os.getloadavg()[0]
     env = profile_env(c) if c.env_steps else {}
@@ -242,7 +244,8 @@ def main(c: ProfileConfig) -> None:
         for previous, k in zip([None, *r], r):
             if k not in rows:
                 rows.insert(rows.index(previous) + 1 if previous in rows else len(rows), k)
-    lines = [f"| ms (one torch thread) | {' | '.join(c.methods)} |", "|---" * (len(c.methods) + 1) + "|"]
+    threads = "one torch thread" if c.torch_threads == 1 else f"{c.torch_threads} torch threads"
+    lines = [f"| ms ({threads}) | {' | '.join(c.methods)} |", "|---" * (len(c.methods) + 1) + "|"]
     lines += [f"| {k} | " + " | ".join(f"{r[k]:.2f}" if k in r else "" for r in results.values()) + " |" for k in rows]
     if env:
         per_vector_step = {m: env["env step, 10 envs (ms)"] + r["act, 10 observations"]
@@ -254,7 +257,7 @@ def main(c: ProfileConfig) -> None:
                      + " | ".join(f"{1e6 / (10_000 / v) / 3600:.2f}" for v in per_vector_step.values()) + " |")
     text = "\n".join([*(f"- {k.strip()}: {v:.2f}" for k, v in env.items()), "", *lines])
     note = (f"Batch {c.batch_per_task} x 10, paper widths, {c.updates} timed updates per method. "
-            f"One process, one torch thread, {time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} cores shared "
+            f"One process, {threads}, {time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} cores shared "
             f"with other jobs (load average {load:.2f} at start, {os.getloadavg()[0]:.2f} at the end), "
             f"torch {torch.__version__}, {platform.processor() or platform.machine()}.")
     print(f"{text}\n\n{note}")
