@@ -4,12 +4,13 @@
     python -m mtpolicy_training.benchmarks.harness planar8-fig4a --budget-steps 20000 --seeds 1 2 \\
         --name planar8-fig4a-20k --overrides loop.learning_starts=2000 --readme README.md
     python -m mtpolicy_training.benchmarks.harness planar8-fig4a --ray 127.0.0.1:6379  # on a Ray cluster
+    python -m mtpolicy_training.benchmarks.harness dgrad-mt10 --workers 1 --threads-per-cell 2  # a cell on 2 cores
 
 Every cell (method, task set, seed) trains in its own folder
 ``<results_root>/<name>/runs/<method>/<task_set>/<seed>/`` (log in ``train.log``: a progress line a minute),
-``workers`` at a time in a local spawn-context process pool with
-``threads_per_cell`` torch threads each (one by default), or, with ``--ray ADDRESS``, as one Ray task per cell
-(``num_cpus=1``) on an existing cluster, scheduled by Ray. Run the same command
+``workers`` at a time in a local spawn-context process pool with ``threads_per_cell`` torch
+threads each (one by default), or, with ``--ray ADDRESS``, as one Ray task per cell
+(``num_cpus=threads_per_cell``) on an existing cluster, scheduled by Ray. Run the same command
 again to resume: finished cells (``cell.json``) are skipped and a killed cell
 continues from its own checkpoint. Under ``benchmarks/results/`` a cell's
 ``config.json``, ``metrics.csv``, ``eval.json`` and ``cell.json`` are tracked by
@@ -565,7 +566,7 @@ class GridSpec:
     results_root: Path = Path("benchmarks/results")
     """Folder of all grids."""
     workers: int = 2
-    """Cells at once in the local process pool (with --ray, Ray schedules one CPU per cell instead)."""
+    """Cells at once in the local process pool (with --ray, Ray schedules threads_per_cell CPUs per cell instead)."""
     threads_per_cell: int = 1
     """torch intra-op threads of each cell (its ``loop.torch_threads``; keep workers x threads <= cores). On 2
     cores, ``--workers 1 --threads-per-cell 2`` runs the cells one at a time, each in about 0.6 of the time."""
@@ -749,7 +750,7 @@ def run_cells(spec: GridSpec, cells: list[Cell]) -> list[str]:
 
     ray.init(address=spec.ray)
     try:
-        task = ray.remote(num_cpus=1)(run_cell)
+        task = ray.remote(num_cpus=spec.threads_per_cell)(run_cell)
 
         def ray_wait_one(refs: list) -> tuple:
             [ref], _ = ray.wait(refs, num_returns=1)
@@ -871,7 +872,7 @@ def run_grid(spec: GridSpec) -> str:
     todo = [c for c in cells if not (c.dir(spec.grid_dir) / "cell.json").exists()]
     where = f"Ray at {spec.ray}" if spec.ray else f"a local pool of {spec.workers}"
     print(f"{spec.grid_dir}: {len(cells) - len(todo)} of {len(cells)} cells finished; running {len(todo)} on "
-          f"{where}", flush=True)
+          f"{where}, {spec.threads_per_cell} torch thread(s) per cell", flush=True)
     failures = run_cells(spec, todo) if todo else []
     if failures:
         raise RuntimeError(f"{len(failures)} cell(s) failed:\n" + "\n".join(failures))
