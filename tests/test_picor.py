@@ -127,6 +127,35 @@ def test_violated_constraint_is_corrected(halfcheetah8):
     assert not all(actor) and all(critic)  # the correction moves the actor only
 
 
+def test_correction_takes_its_states_from_every_task_block(halfcheetah8):
+    """correction_states_per_task rows of each task's block: the correction on them is the correction of a PiCor
+    that takes every row of a batch holding only those rows besides the drawn task's."""
+    batch = halfcheetah8[0]
+    few = forced(make_picor(correction_states_per_task=4), c=100.0)
+    rows = few.correction_rows(batch)
+    assert torch.equal(rows.task, torch.arange(8).repeat_interleave(4))
+    assert torch.equal(rows.obs, batch.obs.view(8, PER_TASK, -1)[:, :4].reshape(32, -1))
+    torch.manual_seed(1)
+    metrics = few.update(batch)
+    every = forced(make_picor(correction_states_per_task=0), c=100.0)
+    every.correction_rows = lambda full: rows  # the same states
+    torch.manual_seed(1)
+    expected = every.update(batch)
+    assert every.task == few.task and all(torch.equal(v, expected[k]) for k, v in metrics.items())
+    assert make_picor(correction_states_per_task=0).correction_rows(batch) is batch
+
+
+def test_picor_takes_a_gradient_step_per_env_step_on_task_families(tmp_path):
+    """Algorithm 1: one PiCor update per env step, so n_tasks per vector step of a task family (MTSAC: one)."""
+    config = train_config("picor", "halfcheetah8", tmp_path)
+    assert (config.loop.num_envs, config.loop.update_every, config.loop.updates_per_round) == (8, 8, 8)
+    mtsac = SACFamilyTrainConfig(algo=PiCorFamilyConfig(method="mtsac"), task_set="halfcheetah8")
+    assert mtsac.loop.updates_per_round == 1
+    run(config)
+    updates = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["method"]["updates"]
+    assert updates == ((160 - 80) // 8 + 1) * 8  # vector steps from learning_starts (80) to 160, x 8
+
+
 def test_advantage_split_adds_up_to_the_weighted_advantage(halfcheetah8):
     """With uniform weights, sum_z w_z E_z[A] = (E[A] on the drawn task + 7 x the other tasks' mean) / 8."""
     metrics = forced(make_picor(adaptive=False), c=100.0).update(halfcheetah8[0])

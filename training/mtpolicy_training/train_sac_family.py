@@ -17,6 +17,8 @@ Task families (mt10, mt50, halfcheetah8): one sub-env per task, so ``loop.num_en
 ``loop.update_every`` are set to the number of tasks (one update round per
 vector step; ``loop.updates_per_round`` sets the update-to-data ratio), and
 ``loop.batch_size`` to ``batch_per_task`` x tasks (task-specific replay).
+PiCor's Algorithm 1 takes a gradient step per env step on the drawn task, so
+for picor ``loop.updates_per_round`` is set to the number of tasks.
 ``loop.eval_goal_sets`` is the episodes per task of a periodic evaluation
 (halfcheetah8: the set's own evaluation, mean return per task).
 """
@@ -76,7 +78,9 @@ class SACFamilyTrainConfig:
         task_set = make_task_set(self.task_set)
         if not task_set.simultaneous:
             n = task_set.n_tasks
-            self.loop = dataclasses.replace(self.loop, num_envs=n, update_every=n, batch_size=self.batch_per_task * n)
+            rounds = n if self.algo.method == "picor" else self.loop.updates_per_round
+            self.loop = dataclasses.replace(self.loop, num_envs=n, update_every=n, batch_size=self.batch_per_task * n,
+                                            updates_per_round=rounds)
         else:
             self.loop = dataclasses.replace(self.loop, batch_size=self.batch_per_task)
         bad += [f"loop.{k}" for k in self.loop.validate()]

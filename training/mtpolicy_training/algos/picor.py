@@ -20,8 +20,10 @@ every task, from ``TaskReplayBuffer``, or planar8's expanded batch):
 
 Choices where the paper is vague (it gives no K, lambda, c, tau, step count):
 
-* d^{pi_t} is approximated by replay states: E_{s~D_z} is the mean over the
-  batch's rows of task z (every task's buffer slice, not only z's).
+* d^{pi_t} is approximated by replay states: E_{s~D_z} is the mean over
+  ``correction_states_per_task`` (16) of the batch's rows of task z (every
+  task's buffer slice, not only z's): as many states as the optimization
+  phase's rows in all, so the correction costs a fraction of a SAC step.
 * A^{pi_t}(s, a) = Q(s, a, z) - E_{a'~pi_t}[Q(s, a', z)] with Q the minimum
   of the twin critics after the optimization phase's critic step (their
   targets came from pi_t's actions, so they estimate pi_t's soft Q; the
@@ -51,9 +53,17 @@ Choices where the paper is vague (it gives no K, lambda, c, tau, step count):
   1e-4 (halfcheetah8, 2 x 512, the first 24k steps), so c (1 - gamma) =
   -1e-4 makes the constraint bind on about 30% of updates; c is in units of
   discounted return and wants rescaling with the rewards.
-* Data collection is the shared loop's: every task's env steps on every
-  vector step, as for the baselines (equal samples per task); Algorithm 1
-  acts on the sampled task only.
+* Updates per env step: Algorithm 1 takes a gradient step (both phases)
+  after each env step, on the drawn task. The shared loop steps every task's
+  env on every vector step, as for the baselines (equal samples per task), so
+  a vector step of a task family is n_tasks iterations: ``train_sac_family``
+  runs n_tasks PiCor updates per vector step (``loop.updates_per_round``),
+  each on its own sampled batch. The optimization phases then see as many
+  replay rows per env step as MTSAC's update (batch_per_task per env step).
+  One update per vector step, as an earlier version ran, gave the
+  optimization phase 1/n_tasks of the rows MTSAC's update sees (128 against
+  1024 on halfcheetah8, whose seed-1 runs then stood still: mean return -18
+  and -23 after 100k env steps).
 * The optimization phase shares SAC's Adam states: after a switch away
   from task z, alpha_z still moves for a few steps on Adam's momentum (the
   same as MTSAC's update on a one-task batch).
@@ -111,9 +121,14 @@ class PiCorConfig:
     """Gradient steps on L(phi) per update when the constraint is violated (approximate minimization)."""
     correction_lr: float = 3e-4
     """Learning rate of the correction steps (Adam without momentum, an optimizer of its own)."""
+    correction_states_per_task: int = 16
+    """States of each task in the correction's expectations E_{s~D_z} (the first rows of each task's block of
+    the batch; 0: every row). On a task family the correction runs once per env step, so its states cost
+    n_tasks x this per gradient step: 16 gives about as many states as the optimization phase's 128 rows."""
 
     def validate(self) -> list[str]:
         bad = [k for k in ("k", "correction_steps") if getattr(self, k) < 1]
+        bad += ["correction_states_per_task"] if self.correction_states_per_task < 0 else []
         bad += [k for k in ("lam", "tau", "correction_lr") if not getattr(self, k) > 0]
         bad += ["c (must be <= 0)"] if self.c > 0 else []
         return bad
@@ -178,6 +193,15 @@ class PiCor(SACFamily):
         per = batch.obs.shape[0] // self.n_tasks
         return Batch(**{f.name: getattr(batch, f.name)[task * per:(task + 1) * per] for f in dataclasses.fields(batch)})
 
+    def correction_rows(self, batch: Batch) -> Batch:
+        """The first ``correction_states_per_task`` rows of every task's block of a task-major batch (task-major
+        again; the rows are uniform draws from each task's replay, so any of them are a sample of D_z)."""
+        per, keep = batch.obs.shape[0] // self.n_tasks, self.picor.correction_states_per_task
+        if keep == 0 or keep >= per:
+            return batch
+        idx = (torch.arange(self.n_tasks)[:, None] * per + torch.arange(keep)).reshape(-1)
+        return Batch(**{f.name: getattr(batch, f.name)[idx] for f in dataclasses.fields(batch)})
+
     def min_q(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """min_j Q_j(s, a, z) (B,), z from the observation's one-hot."""
         return self.critic(obs, action).min(dim=0).values[..., 0]
@@ -189,14 +213,15 @@ class PiCor(SACFamily):
             raise ValueError("PiCor needs task-major batches with every task equally often (TaskReplayBuffer)")
         if self.updates % self.picor.k == 0:
             self.task = int(self.task_rng.integers(self.n_tasks))
-        prior = None
+        states, prior = None, None
         if self.picor.correction:
+            states = self.correction_rows(full)
             with torch.no_grad():
-                prior = self.actor.distribution(full.obs)  # pi_t at every task's states
+                prior = self.actor.distribution(states.obs)  # pi_t at every task's states
         metrics = SAC.update(self, self.task_rows(full, self.task))  # pi'_t (SACFamily.update would re-expand)
         metrics["task"] = torch.tensor(float(self.task))
-        if prior is not None:
-            metrics |= self.correct(full, prior)
+        if states is not None:
+            metrics |= self.correct(states, prior)
         return metrics
 
     def correct(self, batch: Batch, prior: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
