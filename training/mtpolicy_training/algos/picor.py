@@ -123,8 +123,8 @@ class PiCorConfig:
     """Learning rate of the correction steps (Adam without momentum, an optimizer of its own)."""
     correction_states_per_task: int = 16
     """States of each task in the correction's expectations E_{s~D_z} (the first rows of each task's block of
-    the batch; 0: every row). On a task family the correction runs once per env step, so its states cost
-    n_tasks x this per gradient step: 16 gives about as many states as the optimization phase's 128 rows."""
+    the batch; 0: every row). A correction evaluates n_tasks x this many states: with 16, about as many as the
+    optimization phase's 128 rows, so checking the constraint at every update costs a fraction of a SAC step."""
 
     def validate(self) -> list[str]:
         bad = [k for k in ("k", "correction_steps") if getattr(self, k) < 1]
