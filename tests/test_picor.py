@@ -12,7 +12,7 @@ import pytest
 import torch
 from mtpolicy_training.algos.offpolicy import Batch
 from mtpolicy_training.algos.picor import PiCor, PiCorConfig, PiCorFamilyConfig
-from mtpolicy_training.algos.sac import SACConfig
+from mtpolicy_training.algos.sac import SAC, SACConfig
 from mtpolicy_training.algos.sac_family import SACFamily, SACFamilyConfig, TaskOneHotEnv, TaskReplayBuffer
 from mtpolicy_training.benchmarks.harness import METHODS, SAC_FAMILY_SETTINGS, TASK_SETS
 from mtpolicy_training.benchmarks.picor_constraint import probe as constraint_probe
@@ -145,15 +145,19 @@ def test_correction_takes_its_states_from_every_task_block(halfcheetah8):
     assert make_picor(correction_states_per_task=0).correction_rows(batch) is batch
 
 
-def test_picor_takes_a_gradient_step_per_env_step_on_task_families(tmp_path):
-    """Algorithm 1: one PiCor update per env step, so n_tasks per vector step of a task family (MTSAC: one)."""
+def test_picor_steps_on_as_many_rows_of_the_drawn_task_as_mtsac_on_all_tasks(tmp_path, monkeypatch):
+    """On a task family PiCor's batch holds batch_per_task x n_tasks rows of every task: one step per vector step,
+    as MTSAC, on a block of the drawn task as large as MTSAC's whole batch."""
     config = train_config("picor", "halfcheetah8", tmp_path)
-    assert (config.loop.num_envs, config.loop.update_every, config.loop.updates_per_round) == (8, 8, 8)
-    mtsac = SACFamilyTrainConfig(algo=PiCorFamilyConfig(method="mtsac"), task_set="halfcheetah8")
-    assert mtsac.loop.updates_per_round == 1
+    mtsac = SACFamilyTrainConfig(algo=PiCorFamilyConfig(method="mtsac"), task_set="halfcheetah8", batch_per_task=8)
+    assert (config.loop.batch_size, config.loop.updates_per_round) == (8 * 8 * 8, 1)
+    assert (mtsac.loop.batch_size, mtsac.loop.updates_per_round) == (8 * 8, 1)
+    optimized = []
+    sac_update = SAC.update
+    monkeypatch.setattr(SAC, "update", lambda self, batch: optimized.append(batch.task) or sac_update(self, batch))
     run(config)
-    updates = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["method"]["updates"]
-    assert updates == ((160 - 80) // 8 + 1) * 8  # vector steps from learning_starts (80) to 160, x 8
+    assert len(optimized) == (160 - 80) // 8 + 1  # vector steps from learning_starts (80) to 160
+    assert all(len(task) == 64 and (task == task[0]).all() for task in optimized)
 
 
 def test_advantage_split_adds_up_to_the_weighted_advantage(halfcheetah8):

@@ -17,8 +17,9 @@ Task families (mt10, mt50, halfcheetah8): one sub-env per task, so ``loop.num_en
 ``loop.update_every`` are set to the number of tasks (one update round per
 vector step; ``loop.updates_per_round`` sets the update-to-data ratio), and
 ``loop.batch_size`` to ``batch_per_task`` x tasks (task-specific replay).
-PiCor's Algorithm 1 takes a gradient step per env step on the drawn task, so
-for picor ``loop.updates_per_round`` is set to the number of tasks.
+PiCor's optimization phase steps on the drawn task's rows only, so for picor the
+batch holds ``batch_per_task`` x tasks rows of every task: the drawn task's block
+is as large as MTSAC's whole batch.
 ``loop.eval_goal_sets`` is the episodes per task of a periodic evaluation
 (halfcheetah8: the set's own evaluation, mean return per task).
 """
@@ -78,9 +79,8 @@ class SACFamilyTrainConfig:
         task_set = make_task_set(self.task_set)
         if not task_set.simultaneous:
             n = task_set.n_tasks
-            rounds = n if self.algo.method == "picor" else self.loop.updates_per_round
-            self.loop = dataclasses.replace(self.loop, num_envs=n, update_every=n, batch_size=self.batch_per_task * n,
-                                            updates_per_round=rounds)
+            per_task = self.batch_per_task * (n if self.algo.method == "picor" else 1)
+            self.loop = dataclasses.replace(self.loop, num_envs=n, update_every=n, batch_size=per_task * n)
         else:
             self.loop = dataclasses.replace(self.loop, batch_size=self.batch_per_task)
         bad += [f"loop.{k}" for k in self.loop.validate()]
