@@ -6,8 +6,9 @@
 For each run directory of a task family whose networks are MTSAC's (mtsac,
 dgrad-o, picor), the checkpoint's networks and temperatures are loaded into a
 ``PiCor`` with the given settings, and ``batches`` minibatches of the run's
-replay each go through one PiCor update (Algorithm 1: an optimization step on
-a drawn task, then the correction) from the checkpoint's state. Printed per
+replay (PiCor's: ``batch_per_task`` x tasks rows of every task) each go
+through one PiCor update (Algorithm 1: an optimization step on a drawn task,
+then the correction) from the checkpoint's state. Printed per
 run:
 
 - binds: the fraction of updates where Eq. 8's constraint was violated after
@@ -43,7 +44,8 @@ def probe(run_dir: Path, picor: PiCorConfig, batches: int, seed: int) -> tuple[i
     method = PiCor(run.family, picor, run.state_size, run.action_size, run.n_tasks, seed=seed)
     state = {**method.state_dict(), **run.state}  # an mtsac or dgrad-o run: PiCor's own state fresh
     task_draws = [np.random.default_rng([seed, i]).bit_generator.state for i in range(batches)]
-    rows = replay_updates(method, [state | {"task_rng": draw} for draw in task_draws], run, seed)
+    rows = replay_updates(method, [state | {"task_rng": draw} for draw in task_draws], run, seed,
+                          run.batch_per_task * run.n_tasks)  # PiCor's batch, as train_sac_family samples it
     out = {"binds": float(np.mean([r["correction_active"] for r in rows]))}
     for name, (mean, std) in mean_std(rows, ADVANTAGES).items():
         out |= {name: mean, f"{name}_std": std}

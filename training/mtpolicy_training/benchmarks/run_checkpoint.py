@@ -32,8 +32,8 @@ class RunCheckpoint:
     """The method's state_dict (networks, temperatures, optimizers)."""
     buffer: TaskReplayBuffer
     """The run's replay."""
-    batch_size: int
-    """The run's minibatch size (all tasks)."""
+    batch_per_task: int
+    """The run's ``batch_per_task`` option (an MTSAC-family minibatch holds that many rows of every task)."""
     n_tasks: int
     state_size: int
     """Observation size without the one-hot."""
@@ -58,17 +58,17 @@ def load_run(run_dir: Path) -> RunCheckpoint:
     family = SACFamilyConfig(method="mtsac", sac=dataclasses.replace(sac, hidden=widths), paper_hidden=False)
     buffer = TaskReplayBuffer(loop["buffer_size"], obs_size, action_size, 1, n_tasks)
     buffer.load_state_dict(replay)
-    return RunCheckpoint(checkpoint["step"], family, checkpoint["method"], buffer, loop["batch_size"], n_tasks,
+    return RunCheckpoint(checkpoint["step"], family, checkpoint["method"], buffer, record["batch_per_task"], n_tasks,
                          obs_size - n_tasks, action_size)
 
 
 def replay_updates(method: SACFamily, states: list[dict], run: RunCheckpoint, seed: int,
                    batch_per_task: int | None = None) -> list[dict[str, float]]:
     """The metrics of one ``method.update`` per state of ``states``, each loaded before its own replay minibatch
-    of ``batch_per_task`` samples per task (default the run's)."""
+    of ``batch_per_task`` samples per task (default the run's option)."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    batch_size = run.batch_size if batch_per_task is None else batch_per_task * run.n_tasks
+    batch_size = (run.batch_per_task if batch_per_task is None else batch_per_task) * run.n_tasks
     rows = []
     for state, batch in zip(states, run.buffer.sample(batch_size, generator, len(states)), strict=True):
         method.load_state_dict(state)
