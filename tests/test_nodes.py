@@ -125,17 +125,19 @@ def test_killing_the_sim_zeros_commands_within_state_timeout(start_node, monitor
     """With tick_on_state the timer is a watchdog that every state resets: it must still tick once states stop.
 
     Fast DDS's shared-memory transport can block the controller's publisher for ~1 s when the sim dies holding a
-    port lock (docs/own_robot.md; about 1 kill in 80): only then, seen as a pause of the command stream, is the
-    kill repeated once with a new sim.
+    port lock (docs/own_robot.md; about 1 kill in 80, and twice in a row in one fresh-clone run under load): only
+    then, seen as a pause of the command stream, is the kill repeated with a new sim, up to two more times.
     """
     ctrl = start_node("mtpolicy_controller", model=fixture_model, state_timeout=STATE_TIMEOUT, rate_hz=RATE,
                       tick_on_state=tick_on_state)
     bound = STATE_TIMEOUT + 2.0 / RATE + 0.1
     goals = goals_near_home(planar8, GOALS_B)
+    stalls = []
     delay, pause = kill_sim_and_time_zeros(start_node, monitor, goals)
-    if delay > bound and pause > 0.5:
+    while delay > bound and pause > 0.5 and len(stalls) < 2:
+        stalls.append((delay, pause))
         delay, pause = kill_sim_and_time_zeros(start_node, monitor, goals)
-    assert delay <= bound, (delay, pause)
+    assert delay <= bound, (delay, pause, stalls)
     assert ctrl.wait_for_output("publishing zeros: joint states stale (none for state_timeout = 0.25 s)", 5.0)
     monitor.spin_for(0.5)
     assert zero_commands(monitor, 5)
