@@ -60,12 +60,11 @@ Choices where the paper is vague (it gives no K, lambda, c, tau, step count):
   rows of every task for picor), so both methods take the same steps on the
   same number of rows, and differ in which rows: one task's or all tasks'.
   An earlier version stepped on batch_per_task rows of task z, 1/n_tasks of
-  MTSAC's (halfcheetah8 seed 1: mean returns of -18 and -23 after 100k env
-  steps, standing still). Algorithm 1 read as a gradient step after every
-  env step of one task (n_tasks steps of batch_per_task rows per vector
-  step) sees the same rows in smaller matrix products: a 12k-step MT10 run
-  (6 x 160, 7k steps of learning) took 655 s, against 412 s as run here and
-  331 s for MTSAC (each beside a 2-worker grid).
+  MTSAC's. Algorithm 1 read as a gradient step after every env step of one
+  task (n_tasks steps of batch_per_task rows per vector step) sees the same
+  rows in smaller matrix products: a 12k-step MT10 run (6 x 160, 7k steps of
+  learning) took 655 s, against 412 s as run here and 331 s for MTSAC (each
+  beside a 2-worker grid).
 * The optimization phase shares SAC's Adam states: after a switch away
   from task z, alpha_z still moves for a few steps on Adam's momentum (the
   same as MTSAC's update on a one-task batch).
