@@ -22,6 +22,7 @@ import os
 import platform
 import sys
 import time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
@@ -47,6 +48,10 @@ class Batch:
     truncated: torch.Tensor
     task: torch.Tensor
     """(B,) task index (task families); 0 for simultaneous tasks in one env."""
+
+    def rows(self, index: slice | torch.Tensor) -> "Batch":
+        """The rows ``index`` (a slice or an index tensor) of every field."""
+        return Batch(**{f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)})
 
 
 class ReplayBuffer:

@@ -192,7 +192,7 @@ class PiCor(SACFamily):
     def task_rows(self, batch: Batch, task: int) -> Batch:
         """Task ``task``'s rows of a task-major batch (its share of the task-specific replay)."""
         per = batch.obs.shape[0] // self.n_tasks
-        return Batch(**{f.name: getattr(batch, f.name)[task * per:(task + 1) * per] for f in dataclasses.fields(batch)})
+        return batch.rows(slice(task * per, (task + 1) * per))
 
     def correction_rows(self, batch: Batch) -> Batch:
         """The first ``correction_states_per_task`` rows of every task's block of a task-major batch (task-major
@@ -200,8 +200,7 @@ class PiCor(SACFamily):
         per, keep = batch.obs.shape[0] // self.n_tasks, self.picor.correction_states_per_task
         if keep == 0 or keep >= per:
             return batch
-        idx = (torch.arange(self.n_tasks)[:, None] * per + torch.arange(keep)).reshape(-1)
-        return Batch(**{f.name: getattr(batch, f.name)[idx] for f in dataclasses.fields(batch)})
+        return batch.rows((torch.arange(self.n_tasks)[:, None] * per + torch.arange(keep)).reshape(-1))
 
     def min_q(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """min_j Q_j(s, a, z) (B,), z from the observation's one-hot."""
