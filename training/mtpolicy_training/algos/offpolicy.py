@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import csv
 import ctypes
+import dataclasses
 import json
 import os
 import platform
 import sys
 import time
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
