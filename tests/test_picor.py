@@ -69,8 +69,9 @@ def test_weights_are_softmax_of_alpha_over_tau():
 
 
 def test_without_ada_and_cor_it_is_mtsac_on_the_drawn_task(halfcheetah8):
-    """Bit for bit: each PiCor update equals SACFamily mtsac's update on the drawn task's rows; tasks every k."""
-    picor = make_picor(adaptive=False, correction=False, k=3)
+    """Bit for bit, with the drawn task's temperature alone stepping: each PiCor update equals SACFamily mtsac's
+    update on the drawn task's rows; tasks every k."""
+    picor = make_picor(adaptive=False, correction=False, k=3, every_task_temperature=False)
     torch.manual_seed(0)
     mtsac = SACFamily(MTSAC, 17, 6, 8)
     assert all(torch.equal(a, b) for a, b in zip(params(picor), params(mtsac)))
@@ -86,11 +87,24 @@ def test_without_ada_and_cor_it_is_mtsac_on_the_drawn_task(halfcheetah8):
         assert all(torch.equal(a, b) for a, b in zip(params(picor), params(mtsac)))
     assert tasks[0:3] == [tasks[0]] * 3 and tasks[3:6] == [tasks[3]] * 3 and len(set(tasks)) > 1
     # Ada alone changes nothing without Cor (the weights are used by the correction only)
-    ada = make_picor(adaptive=True, correction=False, k=3)
+    ada = make_picor(adaptive=True, correction=False, k=3, every_task_temperature=False)
     for i, batch in enumerate(halfcheetah8):
         torch.manual_seed(100 + i)
         ada.update(batch)
     assert all(torch.equal(a, b) for a, b in zip(params(ada), params(mtsac)))
+
+
+def test_every_task_temperature_steps_every_alpha_and_leaves_the_optimization_phase_alone(halfcheetah8):
+    """One update from the same start: actor and critics equal either way; every task's alpha moved on its own
+    states with the switch on, only the drawn task's without."""
+    every, drawn = make_picor(correction=False), make_picor(correction=False, every_task_temperature=False)
+    for method in (every, drawn):
+        torch.manual_seed(1)
+        method.update(halfcheetah8[0])
+    assert every.task == drawn.task
+    assert all(torch.equal(a, b) for a, b in zip(params(every)[:-1], params(drawn)[:-1]))
+    assert torch.all(every.log_alpha < 0.0)  # Eq. 18: the initial policy's entropy is above -|A|, alpha falls
+    assert torch.nonzero(drawn.log_alpha).flatten().tolist() == [drawn.task]
 
 
 def forced(method: PiCor, c: float) -> PiCor:

@@ -154,13 +154,16 @@ class SAC:
         optimizer.step()
         return loss.detach()
 
+    def temperature_step(self, log_prob: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        """One step of log alpha on Eq. 18 over the samples' log pi(a|s) (B,); returns the loss."""
+        return self.apply_gradients(self.alpha_losses(log_prob, task), task, [self.log_alpha], self.alpha_opt)
+
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One temperature, critic and actor step; metrics stay tensors (no host sync per update)."""
         noise = torch.randn(2, batch.obs.shape[0], self.action_size)
         action, log_prob = self.actor.sample(batch.obs, noise[0])
         alpha = self.alpha(batch.task).detach()
-        alpha_loss = self.apply_gradients(self.alpha_losses(log_prob, batch.task), batch.task, [self.log_alpha],
-                                          self.alpha_opt)
+        alpha_loss = self.temperature_step(log_prob, batch.task)
         with torch.no_grad():
             next_action, next_log_prob = self.actor.sample(batch.next_obs, noise[1])
         y = self.critic_targets(batch, next_action, next_log_prob, alpha)
