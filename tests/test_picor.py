@@ -16,6 +16,7 @@ from mtpolicy_training.algos.sac import SAC, SACConfig
 from mtpolicy_training.algos.sac_family import SACFamily, SACFamilyConfig, TaskOneHotEnv, TaskReplayBuffer
 from mtpolicy_training.benchmarks.harness import METHODS, SAC_FAMILY_SETTINGS, TASK_SETS
 from mtpolicy_training.benchmarks.picor_constraint import probe as constraint_probe
+from mtpolicy_training.cli import RunConfig
 from mtpolicy_training.envs.tasksets import make_task_set
 from mtpolicy_training.export import parity
 from mtpolicy_training.train_sac_family import SACFamilyTrainConfig, run
@@ -197,6 +198,23 @@ def test_resume_from_state_dict_is_exact(halfcheetah8):
         assert method.task == resumed.task and all(torch.equal(out[0][k], out[1][k]) for k in out[0])
         assert out[0]["correction_active"] == 1
     assert all(torch.equal(a, b) for a, b in zip(params(method), params(resumed)))
+
+
+def test_checkpoint_from_before_the_picor_options_resumes_only_with_their_old_behaviour():
+    """correction_states_per_task and every_task_temperature came with defaults that changed PiCor's update."""
+    old = RunConfig.of(SACFamilyTrainConfig(algo=PiCorFamilyConfig(method="picor"))).record
+    for name in ("correction_states_per_task", "every_task_temperature"):
+        del old["algo"]["picor"][name]
+    new = RunConfig.of(SACFamilyTrainConfig(algo=PiCorFamilyConfig(method="picor")))
+    assert new.differences(old) == ["algo.picor.correction_states_per_task", "algo.picor.every_task_temperature"]
+    before = PiCorConfig(correction_states_per_task=0, every_task_temperature=False)
+    assert RunConfig.of(SACFamilyTrainConfig(algo=PiCorFamilyConfig(method="picor", picor=before))
+                        ).differences(old) == []
+    mtsac = RunConfig.of(SACFamilyTrainConfig(algo=PiCorFamilyConfig(method="mtsac")))
+    old_mtsac = json.loads(json.dumps(mtsac.record))
+    for name in ("correction_states_per_task", "every_task_temperature"):
+        del old_mtsac["algo"]["picor"][name]
+    assert mtsac.differences(old_mtsac) == []  # the other methods resume: they ignore PiCor's settings
 
 
 def test_bad_picor_config_names_field():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -35,32 +35,37 @@ class RunConfig:
     """``config_dict`` of the run's config: saved in every checkpoint and in config.json."""
     defaults: dict
     """``config_dict`` of the config type's defaults."""
+    before_options: dict = field(default_factory=dict)
+    """Options added with a default that changed what the run does, by dotted name: the value that does what a
+    run did before the option existed (a config's ``behaviour_before_options()``, if it has one)."""
 
     @classmethod
     def of(cls, config) -> "RunConfig":  # noqa: ANN001 - any training-config dataclass with defaults
-        return cls(config_dict(config), config_dict(type(config)()))
+        before = config.behaviour_before_options() if hasattr(config, "behaviour_before_options") else {}
+        return cls(config_dict(config), config_dict(type(config)()), before)
 
     def differences(self, recorded: dict) -> list[str]:
         """Dotted names of the settings in which ``recorded`` (a checkpoint's record) differs from this run.
 
         A setting absent from the record (an option added after the checkpoint
         was made) matches when this run leaves it at its default, which by
-        convention reproduces the behaviour from before the option existed.
+        convention reproduces the behaviour from before the option existed,
+        or else at its value in ``before_options``.
         """
-        return _differences(without_run_only(recorded), self.record, self.defaults, "")
+        return _differences(without_run_only(recorded), self.record, self.defaults, self.before_options, "")
 
 
-def _differences(recorded: dict, current: dict, defaults: dict, prefix: str) -> list[str]:
+def _differences(recorded: dict, current: dict, defaults: dict, before: dict, prefix: str) -> list[str]:
     out = []
     for key in sorted(set(recorded) | set(current)):
         name = prefix + key
         if key not in current:
             out.append(name)
         elif key not in recorded:
-            if current[key] != defaults.get(key):
+            if current[key] != before.get(name, defaults.get(key)):
                 out.append(name)
         elif isinstance(recorded[key], dict) and isinstance(current[key], dict):
-            out += _differences(recorded[key], current[key], defaults.get(key) or {}, name + ".")
+            out += _differences(recorded[key], current[key], defaults.get(key) or {}, before, name + ".")
         elif recorded[key] != current[key]:
             out.append(name)
     return out

@@ -87,6 +87,13 @@ class SACFamilyTrainConfig:
         if bad:
             raise ValueError("invalid config value(s): " + ", ".join(bad))
 
+    def behaviour_before_options(self) -> dict[str, object]:
+        """PiCor's options whose defaults changed its update, at the values that do what it did before them (a
+        checkpoint without them resumes only with these; the other methods ignore them)."""
+        if self.algo.method != "picor":
+            return {}
+        return {"algo.picor.correction_states_per_task": 0, "algo.picor.every_task_temperature": False}
+
 
 def run(config: SACFamilyTrainConfig) -> dict[str, float]:
     """Train (or resume), evaluate, and on reach sets export ``policy.onnx``; returns the final evaluation."""
