@@ -202,19 +202,23 @@ def test_resume_from_state_dict_is_exact(halfcheetah8):
 
 def test_checkpoint_from_before_the_picor_options_resumes_only_with_their_old_behaviour():
     """correction_states_per_task and every_task_temperature came with defaults that changed PiCor's update."""
-    old = RunConfig.of(SACFamilyTrainConfig(algo=PiCorFamilyConfig(method="picor"))).record
-    for name in ("correction_states_per_task", "every_task_temperature"):
-        del old["algo"]["picor"][name]
-    new = RunConfig.of(SACFamilyTrainConfig(algo=PiCorFamilyConfig(method="picor")))
-    assert new.differences(old) == ["algo.picor.correction_states_per_task", "algo.picor.every_task_temperature"]
+    def run_config(method: str, picor: PiCorConfig = PiCorConfig()) -> RunConfig:
+        return RunConfig.of(SACFamilyTrainConfig(algo=PiCorFamilyConfig(method=method, picor=picor)))
+
+    def before_the_options(config: RunConfig) -> dict:
+        """``config``'s record as a checkpoint made before the two options existed holds it."""
+        record = json.loads(json.dumps(config.record))
+        for name in ("correction_states_per_task", "every_task_temperature"):
+            del record["algo"]["picor"][name]
+        return record
+
+    old = before_the_options(run_config("picor"))
+    assert run_config("picor").differences(old) == ["algo.picor.correction_states_per_task",
+                                                    "algo.picor.every_task_temperature"]
     before = PiCorConfig(correction_states_per_task=0, every_task_temperature=False)
-    assert RunConfig.of(SACFamilyTrainConfig(algo=PiCorFamilyConfig(method="picor", picor=before))
-                        ).differences(old) == []
-    mtsac = RunConfig.of(SACFamilyTrainConfig(algo=PiCorFamilyConfig(method="mtsac")))
-    old_mtsac = json.loads(json.dumps(mtsac.record))
-    for name in ("correction_states_per_task", "every_task_temperature"):
-        del old_mtsac["algo"]["picor"][name]
-    assert mtsac.differences(old_mtsac) == []  # the other methods resume: they ignore PiCor's settings
+    assert run_config("picor", before).differences(old) == []
+    mtsac = run_config("mtsac")
+    assert mtsac.differences(before_the_options(mtsac)) == []  # the other methods ignore PiCor's settings
 
 
 def test_bad_picor_config_names_field():
