@@ -65,10 +65,12 @@ import dataclasses
 import functools
 import json
 import multiprocessing
+import os
 import re
 import shlex
 import socket
 import sys
+import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -658,8 +660,14 @@ def lock_grid(spec: GridSpec) -> None:
                if before[k] != fixed[k]]
         if bad:
             raise ValueError("; ".join(bad) + " (use another --name)")
-    spec.grid_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(fixed, indent=2))
+    else:
+        # Atomic: a second driver on the same grid (``--methods`` split across processes) must never read it half
+        # written.
+        spec.grid_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=spec.grid_dir, suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(fixed, indent=2))
+        os.replace(tmp, path)
 
 
 RESULT_FILES = ("eval.json", "metrics.csv")
