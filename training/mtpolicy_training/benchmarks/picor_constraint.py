@@ -19,7 +19,9 @@ run:
 - remaining: the median over binding updates of c~ after the correction
   divided by c~ before it. A PiCor run's checkpoint brings its correction
   optimizer's state; for other runs that optimizer starts fresh, so its first
-  step has the learning rate's full size.
+  step has the learning rate's full size;
+- KL: the median over binding updates of KL(pi_phi || pi'_t) after the
+  correction (mean over the correction's states): how far it moved the policy.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ ADVANTAGES = ("weighted_advantage", "advantage_sampled_task", "advantage_other_t
 
 
 def probe(run_dir: Path, picor: PiCorConfig, batches: int, seed: int) -> tuple[int, dict[str, float]]:
-    """The checkpoint's env step and the figures of the module doc: ``binds``, ``remaining`` and the mean and
-    std of each of ``ADVANTAGES`` (as ``<name>`` and ``<name>_std``)."""
+    """The checkpoint's env step and the figures of the module doc: ``binds``, ``remaining``, ``kl`` and the mean
+    and std of each of ``ADVANTAGES`` (as ``<name>`` and ``<name>_std``)."""
     run = load_run(run_dir)
     method = PiCor(run.family, picor, run.state_size, run.action_size, run.n_tasks, seed=seed)
     state = {**method.state_dict(), **run.state}  # an mtsac or dgrad-o run: PiCor's own state fresh
@@ -49,8 +51,13 @@ def probe(run_dir: Path, picor: PiCorConfig, batches: int, seed: int) -> tuple[i
     out = {"binds": float(np.mean([r["correction_active"] for r in rows]))}
     for name, (mean, std) in mean_std(rows, ADVANTAGES).items():
         out |= {name: mean, f"{name}_std": std}
-    ratios = [r["constraint_gap_after"] / r["constraint_gap"] for r in rows if r["correction_active"]]
-    return run.step, out | {"remaining": float(np.median(ratios)) if ratios else float("nan")}
+    binding = [r for r in rows if r["correction_active"]]
+    ratios = [r["constraint_gap_after"] / r["constraint_gap"] for r in binding]
+    return run.step, out | {"remaining": median_or_nan(ratios), "kl": median_or_nan([r["correction_kl"] for r in binding])}
+
+
+def median_or_nan(values: list[float]) -> float:
+    return float(np.median(values)) if values else float("nan")
 
 
 @dataclass
@@ -77,12 +84,12 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     print(f"c = {config.picor.c}, lambda = {config.picor.lam}, {config.picor.correction_steps} correction steps, "
           f"{config.batches} minibatches per run\n")
-    print("| run | step | binds | weighted advantage | drawn task's states | other tasks' states | remaining |")
-    print("|---|---|---|---|---|---|---|")
+    print("| run | step | binds | weighted advantage | drawn task's states | other tasks' states | remaining | KL |")
+    print("|---|---|---|---|---|---|---|---|")
     for run_dir in config.run_dirs:
         step, r = probe(run_dir, config.picor, config.batches, config.seed)
         advantages = " | ".join(f"{r[k]:.2g} ± {r[k + '_std']:.2g}" for k in ADVANTAGES)
-        print(f"| {run_dir} | {step} | {r['binds']:.2f} | {advantages} | {r['remaining']:.2f} |", flush=True)
+        print(f"| {run_dir} | {step} | {r['binds']:.2f} | {advantages} | {r['remaining']:.2f} | {r['kl']:.2g} |", flush=True)
 
 
 if __name__ == "__main__":
