@@ -127,6 +127,7 @@ def updated_pair(batch, c: float, **picor):
 def test_correction_is_inactive_when_the_constraint_holds(halfcheetah8):
     with_cor, without, metrics = updated_pair(halfcheetah8[0], c=-1e6)
     assert metrics["correction_active"] == 0 and metrics["constraint_gap"] == 0
+    assert metrics["log_std_change_correction"] == 0 and metrics["log_std_change_optimization"] != 0
     assert all(torch.equal(a, b) for a, b in zip(params(with_cor), params(without)))  # no step, no Adam drift
     assert not with_cor.correction_opt.state  # the correction's optimizer never stepped
 
@@ -137,6 +138,9 @@ def test_violated_constraint_is_corrected(halfcheetah8):
     assert metrics["correction_active"] == 1
     assert torch.isclose(metrics["constraint_gap"], 100.0 * (1 - 0.99) - metrics["weighted_advantage"])
     assert metrics["constraint_gap_after"] < metrics["constraint_gap"] and metrics["correction_kl"] > 0
+    after = with_cor.actor.distribution(halfcheetah8[0].obs)[1].sum(-1).mean()  # every row: the correction's states
+    before = without.actor.distribution(halfcheetah8[0].obs)[1].sum(-1).mean()
+    assert torch.isclose(metrics["log_std_change_correction"], after - before, atol=1e-5)
     actor = [torch.equal(a, b) for a, b in zip(with_cor.actor.parameters(), without.actor.parameters())]
     critic = [torch.equal(a, b) for a, b in zip(with_cor.critic.parameters(), without.critic.parameters())]
     assert not all(actor) and all(critic)  # the correction moves the actor only

@@ -27,7 +27,8 @@ Choices where the paper is vague (it gives no K, lambda, c, tau, step count):
 * A^{pi_t}(s, a) = Q(s, a, z) - E_{a'~pi_t}[Q(s, a', z)] with Q the minimum
   of the twin critics after the optimization phase's critic step (their
   targets came from pi_t's actions, so they estimate pi_t's soft Q; the
-  advantage itself carries no entropy term). a ~ pi_phi and a' ~ pi_t are
+  advantage itself carries no entropy term, so the correction narrows the
+  policy wherever that raises E[Q]; docs/picor.md measures it). a ~ pi_phi and a' ~ pi_t are
   reparameterized squashed-Gaussian samples with the SAME noise (common
   random numbers, one sample per state): A is exactly 0 at phi = phi_t and
   the estimate of E[A] has far less variance than with independent samples.
@@ -178,6 +179,11 @@ def picor_problems(config: SACFamilyConfig, picor: PiCorConfig) -> list[str]:
     return bad + ([] if config.sac.per_task_alpha else ["sac.per_task_alpha (PiCor needs one alpha per task)"])
 
 
+def policy_width(log_std: torch.Tensor) -> torch.Tensor:
+    """sum_i log sigma_i, mean over states: the pre-squash Gaussian's entropy up to a constant."""
+    return log_std.sum(dim=-1).mean()
+
+
 class PiCor(SACFamily):
     """PiCor (see the module doc) over ``n_tasks`` tasks; ``config`` must be an mtsac ``SACFamilyConfig``."""
 
@@ -250,6 +256,9 @@ class PiCor(SACFamily):
         Returns the weighted advantage and c~ at phi'_t, the largest weight, E[A]
         on the sampled task's states and on the others' (mean over the other
         tasks), whether steps were taken, and after them the KL to pi'_t and c~.
+        Also how the optimization step and the correction changed the policy's
+        width: the change of sum_i log sigma_i (the pre-squash Gaussian's
+        entropy up to a constant), mean over the states.
         """
         p, n = self.picor, self.n_tasks
         weights = self.task_weights()
@@ -272,10 +281,11 @@ class PiCor(SACFamily):
         per_task = per_task.detach()
         out = {"weighted_advantage": weighted.detach(), "constraint_gap": gap.detach(), "weight_max": weights.max(),
                "advantage_sampled_task": per_task[self.task],
-               "advantage_other_tasks": (per_task.sum() - per_task[self.task]) / max(n - 1, 1)}
+               "advantage_other_tasks": (per_task.sum() - per_task[self.task]) / max(n - 1, 1),
+               "log_std_change_optimization": policy_width(middle[1]) - policy_width(prior[1])}
         if gap.item() == 0.0:  # the constraint holds: phi'_t minimizes L, no step
             return out | {"correction_active": torch.tensor(0.0), "correction_kl": torch.tensor(0.0),
-                          "constraint_gap_after": gap.detach()}
+                          "constraint_gap_after": gap.detach(), "log_std_change_correction": torch.tensor(0.0)}
         for step in range(p.correction_steps):
             if step:
                 mean, log_std = self.actor.distribution(batch.obs)
@@ -287,7 +297,8 @@ class PiCor(SACFamily):
             mean, log_std = self.actor.distribution(batch.obs)
             return out | {"correction_active": torch.tensor(1.0),
                           "correction_kl": eq4_kl(*middle, mean, log_std).mean(),
-                          "constraint_gap_after": violation(mean, log_std)[0]}
+                          "constraint_gap_after": violation(mean, log_std)[0],
+                          "log_std_change_correction": policy_width(log_std) - policy_width(middle[1])}
 
     def state_dict(self) -> dict:
         return super().state_dict() | {"task_rng": self.task_rng.bit_generator.state, "task": self.task,

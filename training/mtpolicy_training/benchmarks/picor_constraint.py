@@ -21,7 +21,10 @@ run:
   optimizer's state; for other runs that optimizer starts fresh, so its first
   step has the learning rate's full size;
 - KL: the median over binding updates of KL(pi_phi || pi'_t) after the
-  correction (mean over the correction's states): how far it moved the policy.
+  correction (mean over the correction's states): how far it moved the policy;
+- the change of the policy's width (sum of the pre-squash log sigma, mean
+  over the correction's states) by the optimization step and by the
+  correction (0 where it did not bind).
 """
 
 from __future__ import annotations
@@ -37,11 +40,12 @@ from mtpolicy_training.algos.picor import PiCor, PiCorConfig
 from mtpolicy_training.benchmarks.run_checkpoint import load_run, mean_std, replay_updates
 
 ADVANTAGES = ("weighted_advantage", "advantage_sampled_task", "advantage_other_tasks")
+WIDTH_CHANGES = ("log_std_change_optimization", "log_std_change_correction")
 
 
 def probe(run_dir: Path, picor: PiCorConfig, batches: int, seed: int) -> tuple[int, dict[str, float]]:
     """The checkpoint's env step and the figures of the module doc: ``binds``, ``remaining``, ``kl`` and the mean
-    and std of each of ``ADVANTAGES`` (as ``<name>`` and ``<name>_std``)."""
+    and std of each of ``ADVANTAGES`` and ``WIDTH_CHANGES`` (as ``<name>`` and ``<name>_std``)."""
     run = load_run(run_dir)
     method = PiCor(run.family, picor, run.state_size, run.action_size, run.n_tasks, seed=seed)
     state = {**method.state_dict(), **run.state}  # an mtsac or dgrad-o run: PiCor's own state fresh
@@ -49,7 +53,7 @@ def probe(run_dir: Path, picor: PiCorConfig, batches: int, seed: int) -> tuple[i
     rows = replay_updates(method, [state | {"task_rng": draw} for draw in task_draws], run, seed,
                           run.batch_per_task * run.n_tasks)  # PiCor's batch, as train_sac_family samples it
     out = {"binds": float(np.mean([r["correction_active"] for r in rows]))}
-    for name, (mean, std) in mean_std(rows, ADVANTAGES).items():
+    for name, (mean, std) in mean_std(rows, ADVANTAGES + WIDTH_CHANGES).items():
         out |= {name: mean, f"{name}_std": std}
     binding = [r for r in rows if r["correction_active"]]
     ratios = [r["constraint_gap_after"] / r["constraint_gap"] for r in binding]
@@ -84,12 +88,15 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     print(f"c = {config.picor.c}, lambda = {config.picor.lam}, {config.picor.correction_steps} correction steps, "
           f"{config.batches} minibatches per run\n")
-    print("| run | step | binds | weighted advantage | drawn task's states | other tasks' states | remaining | KL |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| run | step | binds | weighted advantage | drawn task's states | other tasks' states | remaining | KL "
+          "| width change, optimization step | width change, correction |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for run_dir in config.run_dirs:
         step, r = probe(run_dir, config.picor, config.batches, config.seed)
-        advantages = " | ".join(f"{r[k]:.2g} ± {r[k + '_std']:.2g}" for k in ADVANTAGES)
-        print(f"| {run_dir} | {step} | {r['binds']:.2f} | {advantages} | {r['remaining']:.2f} | {r['kl']:.2g} |", flush=True)
+        advantages, widths = (" | ".join(f"{r[k]:.2g} ± {r[k + '_std']:.2g}" for k in keys)
+                              for keys in (ADVANTAGES, WIDTH_CHANGES))
+        print(f"| {run_dir} | {step} | {r['binds']:.2f} | {advantages} | {r['remaining']:.2f} | {r['kl']:.2g} "
+              f"| {widths} |", flush=True)
 
 
 if __name__ == "__main__":
