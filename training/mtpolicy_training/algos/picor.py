@@ -28,10 +28,11 @@ Choices where the paper is vague (it gives no K, lambda, c, tau, step count):
   of the twin critics after the optimization phase's critic step (their
   targets came from pi_t's actions, so they estimate pi_t's soft Q; the
   advantage itself carries no entropy term, so the correction narrows the
-  policy wherever that raises E[Q]; docs/picor.md measures it). a ~ pi_phi and a' ~ pi_t are
-  reparameterized squashed-Gaussian samples with the SAME noise (common
-  random numbers, one sample per state): A is exactly 0 at phi = phi_t and
-  the estimate of E[A] has far less variance than with independent samples.
+  policy wherever that raises E[Q]; docs/picor.md measures it). a ~ pi_phi
+  and a' ~ pi_t are reparameterized squashed-Gaussian samples with the SAME
+  noise (common random numbers, one sample per state): A is exactly 0 at
+  phi = phi_t and the estimate of E[A] has far less variance than with
+  independent samples.
 * The KL is the closed form between the pre-squash diagonal Gaussians
   (N(mu, sigma) of pi_phi and of pi'_t, averaged over all batch states).
   tanh is a bijection, so it equals the KL of the squashed policies exactly.

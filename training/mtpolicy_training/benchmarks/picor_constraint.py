@@ -57,10 +57,12 @@ def probe(run_dir: Path, picor: PiCorConfig, batches: int, seed: int) -> tuple[i
         out |= {name: mean, f"{name}_std": std}
     binding = [r for r in rows if r["correction_active"]]
     ratios = [r["constraint_gap_after"] / r["constraint_gap"] for r in binding]
-    return run.step, out | {"remaining": median_or_nan(ratios), "kl": median_or_nan([r["correction_kl"] for r in binding])}
+    kls = [r["correction_kl"] for r in binding]
+    return run.step, out | {"remaining": median_or_nan(ratios), "kl": median_or_nan(kls)}
 
 
 def median_or_nan(values: list[float]) -> float:
+    """NaN where no update bound: nothing to take the median of."""
     return float(np.median(values)) if values else float("nan")
 
 
