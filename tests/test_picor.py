@@ -146,6 +146,23 @@ def test_violated_constraint_is_corrected(halfcheetah8):
     assert not all(actor) and all(critic)  # the correction moves the actor only
 
 
+def test_soft_advantage_subtracts_alpha_log_pi_on_both_sides(halfcheetah8):
+    """A = (Q(s, a) - alpha_z log pi_phi(a|s)) - (Q(s, a') - alpha_z log pi_t(a'|s)): Q's advantage as every
+    alpha goes to 0, and at alpha = 1 Q's minus E[log pi'_t(a|s) - log pi_t(a'|s)] > 0 for the widened policy."""
+    def update(log_alpha: float, soft: bool) -> dict[str, torch.Tensor]:
+        method = forced(make_picor(soft_advantage=soft), c=100.0)
+        with torch.no_grad():
+            method.log_alpha.fill_(log_alpha)
+        torch.manual_seed(1)
+        return method.update(halfcheetah8[0])
+
+    assert torch.isclose(update(-30.0, True)["weighted_advantage"], update(-30.0, False)["weighted_advantage"],
+                         atol=1e-6)
+    soft, plain = update(0.0, True), update(0.0, False)
+    assert soft["log_std_change_optimization"] > 0  # at alpha = 1 SAC's step widens the policy ...
+    assert soft["weighted_advantage"] > plain["weighted_advantage"] + 0.01  # ... which the soft advantage counts
+
+
 def test_correction_takes_its_states_from_every_task_block(halfcheetah8):
     """correction_states_per_task rows of each task's block: the correction on them is the correction of a PiCor
     that takes every row of a batch holding only those rows besides the drawn task's."""

@@ -136,6 +136,10 @@ class PiCorConfig:
     """Step every task's temperature alpha_z (SAC's Eq. 18) at every update, on its own states (the correction's
     ``correction_states_per_task`` of each task, actions from pi_t); off: only the drawn task's, on its rows, as
     part of the optimization phase (then each alpha_z steps once in n_tasks updates)."""
+    soft_advantage: bool = False
+    """Eq. 10's advantage as the maximum-entropy one SAC optimizes: E_{a~pi_phi}[Q(s, a) - alpha_z log
+    pi_phi(a|s)] - E_{a'~pi_t}[Q(s, a') - alpha_z log pi_t(a'|s)] (soft Q minus soft V); off: Q's alone, which
+    narrows the policy wherever that raises E[Q] (docs/picor.md)."""
     correction_states_per_task: int = 32
     """States of each task in the correction's expectations E_{s~D_z} (the first rows of each task's block of
     the batch; 0: every row). A correction evaluates n_tasks x this many states: 32 keeps the check of every
@@ -265,13 +269,21 @@ class PiCor(SACFamily):
         weights = self.task_weights()
         bound = p.c * (1.0 - self.config.gamma)
         noise = torch.randn_like(prior[0])
+        alpha = self.alpha(batch.task).detach()
+
+        def value(mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+            """Q(s, a) - alpha_z log pi(a|s) (soft) or Q(s, a), a ~ pi = N(mean, exp(log_std)) squashed, on the
+            fixed noise: for pi = pi_t its expectation is V^{pi_t} (Q: the critics of pi_t)."""
+            action, log_prob = squashed_gaussian(mean, log_std, noise)
+            q = self.min_q(batch.obs, action)
+            return q - alpha * log_prob if p.soft_advantage else q
+
         with torch.no_grad():
-            baseline = self.min_q(batch.obs, squashed_gaussian(*prior, noise)[0])  # Q(s, a'~pi_t): E = V^{pi_t}
+            baseline = value(*prior)
 
         def violation(mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            """(c~, sum_z w_z E_z[A], E_z[A] per task) for pi_phi = N(mean, exp(log_std)) squashed, on the fixed
-            noise."""
-            advantage = self.min_q(batch.obs, squashed_gaussian(mean, log_std, noise)[0]) - baseline
+            """(c~, sum_z w_z E_z[A], E_z[A] per task) for pi_phi = N(mean, exp(log_std)) squashed."""
+            advantage = value(mean, log_std) - baseline
             per_task = advantage.view(n, -1).mean(dim=1)
             weighted = weights @ per_task
             return torch.relu(bound - weighted), weighted, per_task
