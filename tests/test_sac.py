@@ -1,5 +1,6 @@
 """SAC: a few fused updates equal a plain reference SAC; smoke runs with resume; truncation; config errors."""
 
+import csv
 import math
 
 import gymnasium as gym
@@ -160,6 +161,31 @@ def test_sac_runs_and_resumes_on_halfcheetah(tmp_path, capsys):
     header = run_twice(tmp_path, make_env, evaluate, lambda: SAC(SACConfig(hidden=(32, 32)), 17, 6), capsys)
     for key in ("eval/return_mean", "train/episode_return", "train/critic_loss", "train/alpha"):
         assert key in header
+
+
+def test_training_rows_between_evaluations_hold_the_mean_over_their_updates(tmp_path):
+    """log_every 32 < eval_every 64: a row every 32 steps, an evaluation in every other one. Each row's train/
+    metrics average the updates since the previous row: 2 updates per 4 steps from learning_starts = 64 on, so
+    the row at 64 holds 2 updates, those at 96 and 128 16 each."""
+    make_env = lambda n: gym_vector_env("HalfCheetah-v5", n, max_episode_steps=20)
+    method = SAC(SACConfig(hidden=(32, 32)), 17, 6)
+    alphas = []
+
+    def update(batch):
+        metrics = SAC.update(method, batch)
+        alphas.append(float(metrics["alpha"]))
+        return metrics
+
+    method.update = update
+    final = train_off_policy(method, make_env, LoopConfig(total_steps=128, **TINY | {"log_every": 32}), tmp_path, 0,
+                             lambda m: {"return_mean": float(len(alphas))}, None, RunConfig({}, {}), progress=False)
+    with (tmp_path / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [32, 64, 96, 128]
+    assert [r["eval/return_mean"] for r in rows] == ["", "2.0", "", "34.0"] and final == {"return_mean": 34.0}
+    assert rows[0]["train/alpha"] == ""  # no update before learning_starts
+    for row, (lo, hi) in zip(rows[1:], [(0, 2), (2, 18), (18, 34)]):
+        assert float(row["train/alpha"]) == pytest.approx(np.mean(alphas[lo:hi]))
 
 
 def test_sac_runs_and_resumes_on_planar8(tmp_path, capsys):

@@ -15,15 +15,16 @@ Config = TypeVar("Config")
 
 
 def config_dict(config) -> dict:  # noqa: ANN001 - any training-config dataclass
-    """JSON-able config: what a checkpoint must match to be resumed. ``progress`` (display) and
-    ``loop.torch_threads`` (speed) are left out: a run may resume with either changed."""
+    """JSON-able config: what a checkpoint must match to be resumed. ``progress`` (display),
+    ``loop.torch_threads`` (speed) and ``loop.log_every`` (bookkeeping) are left out: a run may resume with any
+    of them changed."""
     return without_run_only(json.loads(json.dumps(dataclasses.asdict(config), default=str)))
 
 
 def without_run_only(record: dict) -> dict:
     """``record`` less the settings a resumed run may change (checkpoints made before ``config_dict`` left
     ``loop.torch_threads`` out still hold it)."""
-    loop = {k: v for k, v in record.get("loop", {}).items() if k != "torch_threads"}
+    loop = {k: v for k, v in record.get("loop", {}).items() if k not in ("torch_threads", "log_every")}
     return {k: v for k, v in record.items() if k != "progress"} | ({"loop": loop} if "loop" in record else {})
 
 

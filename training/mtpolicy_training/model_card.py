@@ -83,7 +83,7 @@ def plot_curve(metrics_csv: Path, png: Path, tolerance: float) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = list(csv.DictReader(metrics_csv.open()))
+    rows = [r for r in csv.DictReader(metrics_csv.open()) if r["eval/success_rate"]]  # rows with an evaluation
     steps = [float(r["step"]) for r in rows]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
     a1.plot(steps, [float(r["eval/success_rate"]) for r in rows])

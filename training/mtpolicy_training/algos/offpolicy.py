@@ -133,6 +133,9 @@ class LoopConfig:
     """Env steps over which the exploration noise decays."""
     eval_every: int = 25_000
     """Env steps between evaluations."""
+    log_every: int = 5_000
+    """Env steps between rows of training metrics in metrics.csv and TensorBoard, each the mean over the updates
+    since the last row (an evaluation's row carries them too). A resumed run may change it."""
     eval_goal_sets: int = 100
     """Goal sets per periodic evaluation (the final evaluation uses 500)."""
     checkpoint_every: int = 25_000
@@ -144,7 +147,7 @@ class LoopConfig:
 
     def validate(self) -> list[str]:
         bad = [k for k in ("total_steps", "num_envs", "batch_size", "update_every", "buffer_size", "eval_every",
-                           "checkpoint_every", "torch_threads", "eval_goal_sets") if getattr(self, k) <= 0]
+                           "log_every", "checkpoint_every", "torch_threads", "eval_goal_sets") if getattr(self, k) <= 0]
         bad += [k for k in ("updates_per_round", "learning_starts", "noise_decay_steps", "hindsight_copies")
                 if getattr(self, k) < 0]
         bad += [k for k in ("noise_start", "noise_end") if not 0 <= getattr(self, k) <= 1]
@@ -390,16 +393,18 @@ class RunRecorder:
         self.step += steps
         self.bar.update(steps)
 
-    def log(self, evaluation: dict[str, float], metrics: dict[str, float]) -> None:
-        """One row: ``eval/`` metrics, the loop's metrics and env steps per second since the last row."""
+    def log(self, evaluation: dict[str, float] | None, metrics: dict[str, float]) -> None:
+        """One row: ``eval/`` metrics (None: a row without an evaluation), the loop's metrics and env steps per
+        second since the last row."""
         now = time.perf_counter()
-        self.last_eval = evaluation
-        row = {f"eval/{k}": v for k, v in evaluation.items()} | metrics
+        row = {f"eval/{k}": v for k, v in (evaluation or {}).items()} | metrics
         row["perf/steps_per_second"] = (self.step - self._since[1]) / (now - self._since[0])
         row["perf/train_seconds"] = self.train_seconds
         self._since = (now, self.step)
         self.logger.log(self.step, row)
-        self.bar.set_postfix({k: f"{v:.3g}" for k, v in list(evaluation.items())[:2]})
+        if evaluation is not None:
+            self.last_eval = evaluation
+            self.bar.set_postfix({k: f"{v:.3g}" for k, v in list(evaluation.items())[:2]})
 
     def save(self, **state) -> None:
         save_checkpoint(self.ckpt_path, {"run_config": self.run_config, "step": self.step,
@@ -449,6 +454,8 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEn
         set_env_rng_state(env, run.resumed["env_rng"])
     obs, _ = env.reset(seed=None if run.resumed else seed)
     stats = EpisodeStats(loop.num_envs)
+    update_sums: dict[str, torch.Tensor] = {}
+    updates_since_row = 0
     no_task = np.zeros(loop.num_envs, dtype=np.int64)
     episode: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     while run.step < loop.total_steps:
@@ -473,13 +480,16 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEn
         learning = step >= loop.learning_starts and loop.updates_per_round > 0
         if learning and step % loop.update_every == 0:
             for batch in buffer.sample(loop.batch_size, gen, loop.updates_per_round):
-                train_metrics = method.update(batch)
+                for k, v in method.update(batch).items():
+                    update_sums[k] = update_sums[k] + v.detach() if k in update_sums else v.detach()
+                updates_since_row += 1
         finished = step >= loop.total_steps
-        if crossed(step, loop.num_envs, loop.eval_every) or finished:
+        evaluating = crossed(step, loop.num_envs, loop.eval_every) or finished
+        if evaluating or crossed(step, loop.num_envs, loop.log_every):
             metrics = stats.pop() | {"train/noise_std": noise}
-            if learning:
-                metrics.update({f"train/{k}": float(v) for k, v in train_metrics.items()})
-            run.log(evaluate(method), metrics)
+            metrics.update({f"train/{k}": float(v) / updates_since_row for k, v in update_sums.items()})
+            update_sums, updates_since_row = {}, 0
+            run.log(evaluate(method) if evaluating else None, metrics)
         if crossed(step, loop.num_envs, loop.checkpoint_every) or finished:
             run.save(method=method.state_dict(), buffer=buffer.state_dict(), torch_rng=gen.get_state(),
                      np_rng=rng.bit_generator.state, env_rng=env_rng_state(env))
