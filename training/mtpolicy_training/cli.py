@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -70,6 +72,18 @@ def _differences(recorded: dict, current: dict, defaults: dict, before: dict, pr
         elif recorded[key] != current[key]:
             out.append(name)
     return out
+
+
+def write_new_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` unless it exists, atomically: processes writing or reading it at once (vector
+    envs building one model, harness drivers on one grid) never see a partial file."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def write_eval(path: Path, metrics: dict[str, float], train_seconds: float) -> dict[str, float]:

@@ -269,7 +269,7 @@ class PiCor(SACFamily):
         weights = self.task_weights()
         bound = p.c * (1.0 - self.config.gamma)
         noise = torch.randn_like(prior[0])
-        alpha = self.alpha(batch.task).detach()
+        alpha = self.alpha(batch.task).detach() if p.soft_advantage else None
 
         def value(mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
             """Q(s, a) - alpha_z log pi(a|s) (soft) or Q(s, a), a ~ pi = N(mean, exp(log_std)) squashed, on the

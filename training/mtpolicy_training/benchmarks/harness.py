@@ -65,12 +65,10 @@ import dataclasses
 import functools
 import json
 import multiprocessing
-import os
 import re
 import shlex
 import socket
 import sys
-import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -79,6 +77,8 @@ from typing import Callable, Protocol
 
 import numpy as np
 import tyro
+
+from mtpolicy_training.cli import write_new_file
 
 
 class TrainCell(Protocol):
@@ -660,14 +660,7 @@ def lock_grid(spec: GridSpec) -> None:
                if before[k] != fixed[k]]
         if bad:
             raise ValueError("; ".join(bad) + " (use another --name)")
-    else:
-        # Atomic: a second driver on the same grid (``--methods`` split across processes) must never read it half
-        # written.
-        spec.grid_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=spec.grid_dir, suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(fixed, indent=2))
-        os.replace(tmp, path)
+    write_new_file(path, json.dumps(fixed, indent=2))  # a second driver on the grid may be reading it
 
 
 RESULT_FILES = ("eval.json", "metrics.csv")

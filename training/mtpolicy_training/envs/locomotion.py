@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import gymnasium as gym
@@ -56,6 +55,8 @@ import numpy as np
 from gymnasium import utils
 from gymnasium.envs.mujoco.hopper_v5 import HopperEnv
 from gymnasium.envs.mujoco.walker2d_v5 import Walker2dEnv
+
+from mtpolicy_training.cli import write_new_file
 
 GYM_ASSETS = Path(gym.__file__).resolve().parent / "envs" / "mujoco" / "assets"
 """The MJCF files shipped with the installed gymnasium."""
@@ -156,12 +157,7 @@ def write_model(spec: mujoco.MjSpec, name: str) -> Path:
     spec.compile()
     xml = spec.to_xml()
     path = cache_dir() / f"{name}-{hashlib.sha1(xml.encode()).hexdigest()[:12]}.xml"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".xml")
-        with os.fdopen(fd, "w") as f:
-            f.write(xml)
-        os.replace(tmp, path)
+    write_new_file(path, xml)
     return path
 
 
