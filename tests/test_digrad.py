@@ -1,5 +1,6 @@
 """DiGrad / DDPG: the gradient routing of Eq. 10-12, smoke runs, resume, config errors."""
 
+import csv
 import json
 import os
 import signal
@@ -88,7 +89,8 @@ def test_every_setting_trains_evaluates_and_exports(tmp_path, method, critic, he
         assert (tmp_path / f).is_file(), f
     header = (tmp_path / "metrics.csv").read_text().splitlines()[0]
     assert "eval/success_rate" in header and "train/critic_loss" in header
-    validation = [float(r.split(",")[1]) for r in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
+    with (tmp_path / "metrics.csv").open() as f:
+        validation = [float(r["eval/success_rate"]) for r in csv.DictReader(f) if r["eval/success_rate"]]
     best = json.loads((tmp_path / "best.json").read_text())
     assert best["success_rate"] == max(validation)
     best_eval = json.loads((tmp_path / "best_eval.json").read_text())

@@ -1,5 +1,7 @@
 """PPO and the on-policy core: GAE with truncation, updates equal a plain reference PPO, smoke runs, config errors."""
 
+import csv
+
 import numpy as np
 import pytest
 import torch
@@ -159,13 +161,38 @@ def test_ppo_runs_and_resumes_on_planar8(tmp_path, capsys):
     assert "eval/success_rate" in header and "train/success" in header
 
 
+def test_training_rows_between_evaluations_hold_the_mean_over_their_updates(tmp_path):
+    """Rollouts of 64 steps, log_every 128, eval_every 256: rows at 128 (no evaluation) and 256, each averaging
+    the 2 updates since the previous row, not the last update's values."""
+    make_env = lambda n: gym_vector_env("HalfCheetah-v5", n, max_episode_steps=20)
+    method = PPO(PPOConfig(hidden=(16, 16), minibatch_size=16), 17, 6, 64)
+    losses = []
+
+    def update(rollout):
+        metrics = PPO.update(method, rollout)
+        losses.append(float(metrics["loss"]))
+        return metrics
+
+    method.update = update
+    loop = OnPolicyLoopConfig(total_steps=256, num_envs=4, rollout_steps=16, eval_every=256, log_every=128,
+                              checkpoint_every=256)
+    train_on_policy(method, make_env, loop, tmp_path, 0, lambda m: {"updates": float(len(losses))},
+                    RunConfig({}, {}), progress=False)
+    with (tmp_path / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [128, 256] and [r["eval/updates"] for r in rows] == ["", "4.0"]
+    assert len(set(losses)) == 4
+    for row, pair in zip(rows, (losses[:2], losses[2:])):
+        assert float(row["train/loss"]) == pytest.approx(np.mean(pair))
+
+
 @pytest.mark.parametrize("field,value", [("clip", 0.0), ("epochs", 0), ("lr", -1.0), ("minibatch_size", 48)])
 def test_bad_ppo_config_value_is_named(field, value):
     with pytest.raises(ValueError, match=field):
         PPO(PPOConfig(**{field: value}), OBS, ACT, rollout_size=64)
 
 
-@pytest.mark.parametrize("field,value", [("gae_lambda", 1.5), ("rollout_steps", 0)])
+@pytest.mark.parametrize("field,value", [("gae_lambda", 1.5), ("rollout_steps", 0), ("log_every", 0)])
 def test_bad_loop_config_value_fails_at_start_naming_it(tmp_path, field, value):
     with pytest.raises(ValueError, match=field):
         train_on_policy(PPO(PPOConfig(), OBS, ACT, 64), lambda n: None, OnPolicyLoopConfig(**{field: value}),

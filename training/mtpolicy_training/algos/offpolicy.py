@@ -298,6 +298,28 @@ class EpisodeStats:
         return out
 
 
+class UpdateMeans:
+    """Sums of the metrics each update returns; ``pop`` gives their means since the last call as ``train/`` metrics.
+
+    A row of metrics.csv then stands for every update since the previous row, not only the last one's values.
+    """
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor | float] = {}
+        self.count = 0
+
+    def add(self, metrics: dict[str, torch.Tensor | float]) -> None:
+        for k, v in metrics.items():
+            v = v.detach() if isinstance(v, torch.Tensor) else v
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+        self.count += 1
+
+    def pop(self) -> dict[str, float]:
+        means = {f"train/{k}": float(v) / self.count for k, v in self.sums.items()}
+        self.sums, self.count = {}, 0
+        return means
+
+
 def env_rng_state(env: VectorEnv):
     """The random state of the env's episode draws: ``ReachVectorEnv._rng`` or each sub-env's ``np_random``."""
     if hasattr(env, "_rng"):
@@ -454,8 +476,7 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEn
         set_env_rng_state(env, run.resumed["env_rng"])
     obs, _ = env.reset(seed=None if run.resumed else seed)
     stats = EpisodeStats(loop.num_envs)
-    update_sums: dict[str, torch.Tensor] = {}
-    updates_since_row = 0
+    update_means = UpdateMeans()
     no_task = np.zeros(loop.num_envs, dtype=np.int64)
     episode: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     while run.step < loop.total_steps:
@@ -480,16 +501,12 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEn
         learning = step >= loop.learning_starts and loop.updates_per_round > 0
         if learning and step % loop.update_every == 0:
             for batch in buffer.sample(loop.batch_size, gen, loop.updates_per_round):
-                for k, v in method.update(batch).items():
-                    update_sums[k] = update_sums[k] + v.detach() if k in update_sums else v.detach()
-                updates_since_row += 1
+                update_means.add(method.update(batch))
         finished = step >= loop.total_steps
         evaluating = crossed(step, loop.num_envs, loop.eval_every) or finished
         if evaluating or crossed(step, loop.num_envs, loop.log_every):
-            metrics = stats.pop() | {"train/noise_std": noise}
-            metrics.update({f"train/{k}": float(v) / updates_since_row for k, v in update_sums.items()})
-            update_sums, updates_since_row = {}, 0
-            run.log(evaluate(method) if evaluating else None, metrics)
+            run.log(evaluate(method) if evaluating else None,
+                    stats.pop() | {"train/noise_std": noise} | update_means.pop())
         if crossed(step, loop.num_envs, loop.checkpoint_every) or finished:
             run.save(method=method.state_dict(), buffer=buffer.state_dict(), torch_rng=gen.get_state(),
                      np_rng=rng.bit_generator.state, env_rng=env_rng_state(env))

@@ -21,8 +21,8 @@ import torch
 from gymnasium.vector import VectorEnv
 
 from mtpolicy_training.algos.networks import GaussianPolicy
-from mtpolicy_training.algos.offpolicy import (EpisodeStats, RunRecorder, action_scaler, check_same_step_autoreset,
-                                               crossed, env_rng_state, set_env_rng_state)
+from mtpolicy_training.algos.offpolicy import (EpisodeStats, RunRecorder, UpdateMeans, action_scaler,
+                                               check_same_step_autoreset, crossed, env_rng_state, set_env_rng_state)
 from mtpolicy_training.cli import RunConfig
 
 
@@ -45,14 +45,18 @@ class OnPolicyLoopConfig:
     with the statistics it was collected under)."""
     eval_every: int = 50_000
     """Environment steps between evaluations."""
+    log_every: int = 5_000
+    """Environment steps between rows of training metrics in metrics.csv and TensorBoard (at the end of the
+    rollout that crosses the mark), each the mean over the updates since the last row (an evaluation's row
+    carries them too). A resumed run may change it."""
     checkpoint_every: int = 50_000
     """Environment steps between checkpoints (taken at the end of the rollout that crosses the mark)."""
     torch_threads: int = 1
     """torch intra-op threads (small nets: 1 avoids thread overhead on 2 cores)."""
 
     def validate(self) -> list[str]:
-        bad = [k for k in ("total_steps", "num_envs", "rollout_steps", "eval_every", "checkpoint_every",
-                           "torch_threads") if getattr(self, k) <= 0]
+        bad = [k for k in ("total_steps", "num_envs", "rollout_steps", "eval_every", "log_every",
+                           "checkpoint_every", "torch_threads") if getattr(self, k) <= 0]
         bad += [k for k in ("gamma", "gae_lambda") if not 0 <= getattr(self, k) <= 1]
         return bad
 
@@ -173,17 +177,19 @@ def train_on_policy(method: OnPolicyMethod, make_env: Callable[[int], VectorEnv]
     obs, _ = env.reset(seed=None if run.resumed else seed)
     stats = EpisodeStats(loop.num_envs)
     per_rollout = loop.rollout_steps * loop.num_envs
+    update_means = UpdateMeans()
     while run.step < loop.total_steps:
         with torch.no_grad():
             obs = collect_rollout(method.policy, env, obs, rollout, to_env, stats, gen)
         gae(rollout, loop.gamma, loop.gae_lambda)
-        train_metrics = method.update(rollout)
+        update_means.add(method.update(rollout))
         if loop.normalize_obs:
             method.policy.normalizer.update(rollout.obs.reshape(per_rollout, -1))
         run.advance(per_rollout)
         finished = run.step >= loop.total_steps
-        if crossed(run.step, per_rollout, loop.eval_every) or finished:
-            run.log(evaluate(method), stats.pop() | {f"train/{k}": float(v) for k, v in train_metrics.items()})
+        evaluating = crossed(run.step, per_rollout, loop.eval_every) or finished
+        if evaluating or crossed(run.step, per_rollout, loop.log_every):
+            run.log(evaluate(method) if evaluating else None, stats.pop() | update_means.pop())
         if crossed(run.step, per_rollout, loop.checkpoint_every) or finished:
             run.save(method=method.state_dict(), torch_rng=gen.get_state(), env_rng=env_rng_state(env))
     run.close()
