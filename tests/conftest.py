@@ -68,6 +68,20 @@ def goals_near_home(spec: RobotSpec, offset: list[float]) -> np.ndarray:
     return Kinematics(spec).ee_positions(np.asarray(offset, dtype=np.float64))
 
 
+def record_update_metric(method, name: str) -> list[float]:
+    """Wrap ``method.update`` so each call appends its metric ``name`` to the returned list."""
+    values: list[float] = []
+    update = method.update
+
+    def recorded(batch):
+        metrics = update(batch)
+        values.append(float(metrics[name]))
+        return metrics
+
+    method.update = recorded
+    return values
+
+
 def run_demo(env: dict[str, str], *args: str) -> tuple[int, subprocess.CompletedProcess]:
     """``mtpolicy demo --goals 10 ARGS`` (sim + controller over DDS): goal sets reached of 10, and the process."""
     from mtpolicy.launch_runner import find_executable

@@ -15,6 +15,8 @@ from mtpolicy_training.cli import RunConfig
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.evaluate import evaluate_reach
 
+from conftest import record_update_metric
+
 OBS, ACT = 9, 4
 
 
@@ -166,14 +168,7 @@ def test_training_rows_between_evaluations_hold_the_mean_over_their_updates(tmp_
     the 2 updates since the previous row, not the last update's values."""
     make_env = lambda n: gym_vector_env("HalfCheetah-v5", n, max_episode_steps=20)
     method = PPO(PPOConfig(hidden=(16, 16), minibatch_size=16), 17, 6, 64)
-    losses = []
-
-    def update(rollout):
-        metrics = PPO.update(method, rollout)
-        losses.append(float(metrics["loss"]))
-        return metrics
-
-    method.update = update
+    losses = record_update_metric(method, "loss")
     loop = OnPolicyLoopConfig(total_steps=256, num_envs=4, rollout_steps=16, eval_every=256, log_every=128,
                               checkpoint_every=256)
     train_on_policy(method, make_env, loop, tmp_path, 0, lambda m: {"updates": float(len(losses))},

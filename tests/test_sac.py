@@ -18,6 +18,8 @@ from mtpolicy_training.cli import RunConfig
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.evaluate import evaluate_reach
 
+from conftest import record_update_metric
+
 OBS, ACT, B = 11, 3, 32
 
 
@@ -169,14 +171,7 @@ def test_training_rows_between_evaluations_hold_the_mean_over_their_updates(tmp_
     the row at 64 holds 2 updates, those at 96 and 128 16 each."""
     make_env = lambda n: gym_vector_env("HalfCheetah-v5", n, max_episode_steps=20)
     method = SAC(SACConfig(hidden=(32, 32)), 17, 6)
-    alphas = []
-
-    def update(batch):
-        metrics = SAC.update(method, batch)
-        alphas.append(float(metrics["alpha"]))
-        return metrics
-
-    method.update = update
+    alphas = record_update_metric(method, "alpha")
     final = train_off_policy(method, make_env, LoopConfig(total_steps=128, **TINY | {"log_every": 32}), tmp_path, 0,
                              lambda m: {"return_mean": float(len(alphas))}, None, RunConfig({}, {}), progress=False)
     with (tmp_path / "metrics.csv").open() as f:
