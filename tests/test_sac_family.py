@@ -24,6 +24,7 @@ from mtpolicy_training.algos.sac_family import (
     deconflict_weights,
 )
 from mtpolicy_training.benchmarks.gradient_conflicts import probe
+from mtpolicy_training.benchmarks.sac_family_profile import ProfileConfig, profile_method
 from mtpolicy_training.envs.tasksets import make_task_set
 from mtpolicy_training.export import parity
 from mtpolicy_training.train_sac_family import SACFamilyTrainConfig, run
@@ -302,6 +303,16 @@ def test_mt10_entry_point(tmp_path):
     step, diagnostics = probe(out, batches=3, seed=0)  # the run's checkpoint, probed
     assert step == 60 and set(diagnostics) == set(SURGERY_METRICS)
     assert all(np.isfinite(mean) and std >= 0 for mean, std in diagnostics.values())
+
+
+@pytest.mark.parametrize("method_name", ["dgrad-o", "picor"])
+def test_profile_times_every_part_of_an_update(method_name):
+    """The MT10 profile's breakdown of one update: the method's own parts are timed (D-Grad(O)'s per-task
+    gradients, PiCor's correction) and the timed parts fit inside the update."""
+    times = profile_method(method_name, ProfileConfig(updates=1, env_steps=0, eval_episodes=0))
+    own = {"dgrad-o": "    critic step: per-task gradients", "picor": "  correction"}[method_name]
+    assert own in times and times[own] > 0
+    assert 0 <= times["  other (Polyak, bookkeeping)"] < times["update"] and times["GEMM floor of the update"] > 0
 
 
 @pytest.mark.parametrize("method_name", METHODS)

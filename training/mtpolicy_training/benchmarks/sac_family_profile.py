@@ -1,14 +1,16 @@
 """Where the time of a SAC-family run on Meta-World MT10 goes, per method, on one torch thread (or ``--torch-threads``).
 
-    python -m mtpolicy_training.benchmarks.sac_family_profile --methods mtsac mh-sac dgrad-a dgrad-o
+    python -m mtpolicy_training.benchmarks.sac_family_profile --methods mtsac mh-sac dgrad-a dgrad-o picor
 
 Measures, in this process: one MT10 vector env step (10 envs, with the task
 one-hot), one Meta-World evaluation episode per task, and for each method at
-the paper's sizes and ``batch_per_task`` x 10 samples: replay ``add`` of one
-vector step, replay ``sample``, ``act``, and one update, broken down into its
-parts (actor samples, critic targets, critic and actor-loss forwards, the
-critic, actor and temperature steps with their backward passes, D-Grad(O)'s
-per-task gradients and the optimizer steps inside them). Every update is also
+the paper's sizes (PiCor at the ``picor-mt10`` grid's 6 x 160) and the batch
+``train_sac_family`` samples (``batch_per_task`` x 10 rows; PiCor: as many of
+every task): replay ``add`` of one vector step, replay ``sample``, ``act``,
+and one update, broken down into its parts (actor samples, critic targets,
+critic and actor-loss forwards, the critic, actor and temperature steps with
+their backward passes, D-Grad(O)'s per-task gradients, PiCor's correction
+and the optimizer steps inside them). Every update is also
 timed in CPU time with its page faults, and against its GEMM floor: the same
 matrix products (shapes recorded by torch.profiler from one update), timed
 bare on contiguous operands; an update cannot cost less. From these it prints
@@ -39,6 +41,7 @@ import tyro
 from torch.profiler import ProfilerActivity, profile
 
 from mtpolicy_training.algos.offpolicy import keep_freed_memory
+from mtpolicy_training.algos.picor import PiCor, PiCorConfig
 from mtpolicy_training.algos.sac_family import (
     SACFamily,
     SACFamilyConfig,
@@ -55,8 +58,8 @@ GEMMS = {"aten::mm": 2, "aten::addmm": 2, "aten::addmm_": 2, "aten::bmm": 3, "at
 class ProfileConfig:
     """What to measure."""
 
-    methods: list[str] = field(default_factory=lambda: ["mtsac", "mh-sac", "dgrad-a", "dgrad-o"])
-    """SAC-family methods to profile (paper sizes)."""
+    methods: list[str] = field(default_factory=lambda: ["mtsac", "mh-sac", "dgrad-a", "dgrad-o", "picor"])
+    """SAC-family methods to profile (paper sizes), or picor (MTSAC's 6 x 160, as the picor-mt10 grid runs it)."""
     updates: int = 20
     """Timed updates per method (after 3 untimed)."""
     batch_per_task: int = 128
@@ -108,11 +111,15 @@ def instrument(method, timers: Timers) -> None:
     timers.wrap(method, "actor_losses", "actor-loss forward")
     for opt in (method.actor_opt, method.critic_opt, method.alpha_opt):
         timers.wrap(opt, "step", "optimizer")
-    if hasattr(method, "task_gradients"):
-        timers.wrap(method.task_gradients, "per_task_blocks", "per-task gradients")
-    apply = method.apply_gradients
     names = {id(method.actor_opt): "actor step", id(method.critic_opt): "critic step",
              id(method.alpha_opt): "temperature step"}
+    if hasattr(method, "task_gradients"):
+        timers.wrap(method.task_gradients, "per_task_blocks", "per-task gradients")
+    if isinstance(method, PiCor):
+        timers.wrap(method, "correct", "correction")
+        timers.wrap(method.correction_opt, "step", "optimizer")
+        names[id(method.correction_opt)] = "correction step"
+    apply = method.apply_gradients
 
     def timed_apply(losses, task, params, optimizer):
         with timers(names[id(optimizer)]):
@@ -179,7 +186,10 @@ def profile_method(name: str, c: ProfileConfig) -> dict[str, float]:
     """ms of replay add/sample, act and one update (with parts) of one method."""
     n, state, action = 10, 39, 4
     torch.manual_seed(0)
-    method = SACFamily(SACFamilyConfig(method=name), state, action, n, seed=0)
+    if name == "picor":  # on MTSAC's networks at their paper widths
+        method = PiCor(SACFamilyConfig(method="mtsac"), PiCorConfig(), state, action, n, seed=0)
+    else:
+        method = SACFamily(SACFamilyConfig(method=name), state, action, n, seed=0)
     rng = np.random.default_rng(0)
     buffer = TaskReplayBuffer(50_000, state + n, action, 1, n)
 
@@ -194,7 +204,7 @@ def profile_method(name: str, c: ProfileConfig) -> dict[str, float]:
         buffer.add(**fields)
     out = {"replay add, 10 transitions": (time.perf_counter() - start) / len(steps) * 1e3}
     gen = torch.Generator().manual_seed(0)
-    batch_size = c.batch_per_task * n
+    batch_size = c.batch_per_task * n * (n if name == "picor" else 1)  # as train_sac_family samples
     start = time.perf_counter()
     batches = [buffer.sample(batch_size, gen)[0] for _ in range(c.updates + 4)]
     out["replay sample"] = (time.perf_counter() - start) / len(batches) * 1e3
@@ -256,7 +266,8 @@ def main(c: ProfileConfig) -> None:
         lines.append("| hours per 1M env steps, evaluation excluded | "
                      + " | ".join(f"{1e6 / (10_000 / v) / 3600:.2f}" for v in per_vector_step.values()) + " |")
     text = "\n".join([*(f"- {k.strip()}: {v:.2f}" for k, v in env.items()), "", *lines])
-    note = (f"Batch {c.batch_per_task} x 10, paper widths, {c.updates} timed updates per method. "
+    note = (f"Batch {c.batch_per_task} x 10 (PiCor: of every task), paper widths (PiCor: 6 x 160), {c.updates} "
+            f"timed updates per method (PiCor's correction steps only on those where its constraint binds). "
             f"One process, {threads}, {time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} cores shared "
             f"with other jobs (load average {load:.2f} at start, {os.getloadavg()[0]:.2f} at the end), "
             f"torch {torch.__version__}, {platform.processor() or platform.machine()}.")
