@@ -785,6 +785,7 @@ def plot_curves(path: Path, title: str, curves: dict[str, list[dict[str, np.ndar
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import EngFormatter, MaxNLocator
 
     per_task = metrics.per_task_metric
     panels = [(m, [f"eval/{m}"]) for m in metrics.headline_metrics]
@@ -803,6 +804,8 @@ def plot_curves(path: Path, title: str, curves: dict[str, list[dict[str, np.ndar
             ax.fill_between(steps, low, high, alpha=0.2)
             ax.set_title(label, fontsize=9)
             ax.set_xlabel("env steps")
+            ax.xaxis.set_major_locator(MaxNLocator(5))  # 100k, 1M: full numbers ran into each other
+            ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(f"{title}: IQM and 95% stratified-bootstrap CI over seeds", fontsize=10)
     fig.tight_layout()
