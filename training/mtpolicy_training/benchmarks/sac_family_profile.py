@@ -267,7 +267,7 @@ def main(c: ProfileConfig) -> None:
                      + " | ".join(f"{1e6 / (10_000 / v) / 3600:.2f}" for v in per_vector_step.values()) + " |")
     text = "\n".join([*(f"- {k.strip()}: {v:.2f}" for k, v in env.items()), "", *lines])
     note = (f"Batch {c.batch_per_task} x 10 (PiCor: of every task), paper widths (PiCor: 6 x 160), {c.updates} "
-            f"timed updates per method (PiCor's correction steps only on those where its constraint binds). "
+            "timed updates per method (PiCor's correction steps only on those where its constraint binds). "
             f"One process, {threads}, {time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} cores shared "
             f"with other jobs (load average {load:.2f} at start, {os.getloadavg()[0]:.2f} at the end), "
             f"torch {torch.__version__}, {platform.processor() or platform.machine()}.")
