@@ -79,8 +79,8 @@ class SACFamilyTrainConfig:
         task_set = make_task_set(self.task_set)
         if not task_set.simultaneous:
             n = task_set.n_tasks
-            per_task = self.batch_per_task * (n if self.algo.method == "picor" else 1)
-            self.loop = dataclasses.replace(self.loop, num_envs=n, update_every=n, batch_size=per_task * n)
+            self.loop = dataclasses.replace(self.loop, num_envs=n, update_every=n,
+                                            batch_size=family_batch_size(self.algo.method, self.batch_per_task, n))
         else:
             self.loop = dataclasses.replace(self.loop, batch_size=self.batch_per_task)
         bad += [f"loop.{k}" for k in self.loop.validate()]
@@ -93,6 +93,12 @@ class SACFamilyTrainConfig:
         if self.algo.method != "picor":
             return {}
         return {"algo.picor.correction_states_per_task": 0, "algo.picor.every_task_temperature": False}
+
+
+def family_batch_size(method: str, batch_per_task: int, n_tasks: int) -> int:
+    """Rows of a task-family batch: ``batch_per_task`` of every task; PiCor's optimization phase steps on one task's
+    block, so it samples as many rows of every task as the others' whole batch."""
+    return batch_per_task * n_tasks * (n_tasks if method == "picor" else 1)
 
 
 def run(config: SACFamilyTrainConfig) -> dict[str, float]:

@@ -49,6 +49,7 @@ from mtpolicy_training.algos.sac_family import (
     TaskReplayBuffer,
 )
 from mtpolicy_training.envs.tasksets import make_task_set
+from mtpolicy_training.train_sac_family import family_batch_size
 
 GEMMS = {"aten::mm": 2, "aten::addmm": 2, "aten::addmm_": 2, "aten::bmm": 3, "aten::baddbmm": 3}
 """Matrix-product ops recorded by the profiler -> number of dims of their operands (2: mm, 3: bmm)."""
@@ -204,7 +205,7 @@ def profile_method(name: str, c: ProfileConfig) -> dict[str, float]:
         buffer.add(**fields)
     out = {"replay add, 10 transitions": (time.perf_counter() - start) / len(steps) * 1e3}
     gen = torch.Generator().manual_seed(0)
-    batch_size = c.batch_per_task * n * (n if name == "picor" else 1)  # as train_sac_family samples
+    batch_size = family_batch_size(name, c.batch_per_task, n)
     start = time.perf_counter()
     batches = [buffer.sample(batch_size, gen)[0] for _ in range(c.updates + 4)]
     out["replay sample"] = (time.perf_counter() - start) / len(batches) * 1e3
