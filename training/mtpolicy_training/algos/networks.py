@@ -36,15 +36,23 @@ class EnsembleLinear(nn.Module):
 
     A single member (E = 1) also takes a plain (B, in) batch: one addmm, which
     ONNX exports as one Gemm (the deployed actors use this path).
+
+    An ``output`` layer computes in float32 even under a bfloat16 autocast
+    (``LoopConfig.matmul_precision``): Q-values, means and log-stds keep full
+    precision while the hidden products run in bfloat16.
     """
 
-    def __init__(self, members: int, in_features: int, out_features: int):
+    def __init__(self, members: int, in_features: int, out_features: int, output: bool = False):
         super().__init__()
         bound = 1.0 / math.sqrt(in_features)
         self.weight = nn.Parameter(torch.empty(members, in_features, out_features).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(members, 1, out_features).uniform_(-bound, bound))
+        self.output = output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.output and torch.is_autocast_enabled("cpu"):
+            with torch.autocast("cpu", enabled=False):
+                return self.forward(x.float())
         if x.dim() == 2:
             return torch.addmm(self.bias[0], x, self.weight[0])
         return torch.baddbmm(self.bias, x, self.weight)
@@ -60,7 +68,7 @@ class EnsembleMLP(nn.Sequential):
         for h in hidden:
             layers += [EnsembleLinear(members, width, h), act()]
             width = h * widen
-        layers.append(EnsembleLinear(members, width, out_features))
+        layers.append(EnsembleLinear(members, width, out_features, output=True))
         super().__init__(*layers)
 
     def numpy_forward(self) -> Callable[[np.ndarray], np.ndarray]:

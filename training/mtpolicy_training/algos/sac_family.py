@@ -129,7 +129,7 @@ class TaskConditionedMLP(nn.Module):
             for h in hidden:
                 layers += [EnsembleLinear(members, width, h), act(), DGradLayer(members, n_tasks, h * widen)]
                 width = h * widen
-            self.layers = nn.ModuleList(layers + [EnsembleLinear(members, width, out_features)])
+            self.layers = nn.ModuleList(layers + [EnsembleLinear(members, width, out_features, output=True)])
             return
         extra_in = n_tasks if conditioning == "one-hot" else 0
         heads = n_tasks if conditioning == "heads" else 1
@@ -274,6 +274,7 @@ class TaskGradients:
             for (layer, x, _), delta in zip(forwards, grads):
                 if delta is None:
                     continue
+                x, delta = x.float(), delta.float()  # recorded in bfloat16 under a bfloat16 autocast
                 if delta.dim() == 2:
                     x, delta = x.unsqueeze(0), delta.unsqueeze(0)
                 e, o = delta.shape[0], delta.shape[-1]
@@ -360,23 +361,25 @@ class SACFamily(SAC):
         dividing by the number of tasks makes it equal SAC's batch-mean
         gradient when no pair conflicts (with equal per-task sampling), and
         Adam does not see a constant scale. The temperature step is SAC's.
+        Under a bfloat16 autocast the per-task products and Algorithm 1 stay in float32.
         """
         if self.family.method != "dgrad-o" or optimizer is self.alpha_opt:
             return super().apply_gradients(losses, task, params, optimizer)
         if not task_major(task, self.n_tasks):
             raise ValueError("D-Grad(O) needs task-major batches with every task equally often (TaskReplayBuffer)")
         n = self.n_tasks
-        blocks = self.task_gradients.per_task_blocks(losses.sum() * (n / losses.shape[0]), params, n)
-        order = [[j for j in self.order_rng.permutation(n) if j != i] for i in range(n)]
-        gram = torch.zeros(n, n, dtype=blocks[0].dtype)
-        for block in blocks:  # per parameter and member: the (T, P) matrix is never assembled
-            for member in block:
-                gram.addmm_(member, member.T)
-        weights = torch.from_numpy(deconflict_weights(gram.double().numpy(), order)).to(gram.dtype)
-        network = "actor" if optimizer is self.actor_opt else "critic"
-        self.surgery_metrics |= {f"{network}_{k}": v for k, v in surgery_diagnostics(gram, weights).items()}
-        for p, block in zip(params, blocks):
-            p.grad = torch.matmul(weights, block).div_(n).view_as(p)
+        with torch.autocast("cpu", enabled=False):
+            blocks = self.task_gradients.per_task_blocks(losses.sum() * (n / losses.shape[0]), params, n)
+            order = [[j for j in self.order_rng.permutation(n) if j != i] for i in range(n)]
+            gram = torch.zeros(n, n, dtype=blocks[0].dtype)
+            for block in blocks:  # per parameter and member: the (T, P) matrix is never assembled
+                for member in block:
+                    gram.addmm_(member, member.T)
+            weights = torch.from_numpy(deconflict_weights(gram.double().numpy(), order)).to(gram.dtype)
+            network = "actor" if optimizer is self.actor_opt else "critic"
+            self.surgery_metrics |= {f"{network}_{k}": v for k, v in surgery_diagnostics(gram, weights).items()}
+            for p, block in zip(params, blocks):
+                p.grad = torch.matmul(weights, block).div_(n).view_as(p)
         optimizer.step()
         return (losses.mean()).detach()
 

@@ -282,10 +282,12 @@ SAC_FAMILY_SETTINGS = {
     "picor-no-cor": ["--algo.method", "picor", "--algo.picor.correction", "False"],
     "picor-no-ada-no-cor": ["--algo.method", "picor", "--algo.picor.adaptive", "False",
                             "--algo.picor.correction", "False"],
+    "mtsac-bf16": ["--algo.method", "mtsac", "--loop.matmul-precision", "bfloat16"],
 }
 """``mtpolicy_training.train_sac_family`` options of each method: the D-Grad paper's four, PiCor and its Table 2
 ablations (Ada: adaptive weights, Cor: correction phase; without Cor, Ada has nothing to weigh, so picor-no-cor
-and picor-no-ada-no-cor are the same algorithm)."""
+and picor-no-ada-no-cor are the same algorithm), and MTSAC with bfloat16 matrix products (against MTSAC: what the
+faster products cost in learning)."""
 
 SAC_FAMILY_TASK_SETS = ("mt10", "halfcheetah8", "planar8")
 """Task sets of every SAC-family method: PiCor's two benchmarks (mt10 is D-Grad's too) and the deployment task."""
@@ -930,6 +932,11 @@ PRESETS: dict[str, tuple[str, GridSpec]] = {
                            "D-Grad(O) with 2 x 256 networks x 3 seeds at 1/10 of the paper's 2.4M env steps",
                            GridSpec(methods=PICOR_TABLES_METHODS, task_sets=["halfcheetah8"], budget_steps=240_000,
                                     overrides=PICOR_HALFCHEETAH8_OVERRIDES, name="picor-halfcheetah8")),
+    "bf16-halfcheetah8": ("MTSAC with bfloat16 matrix products (--loop.matmul-precision) against the float32 MTSAC "
+                          "and the other methods of picor-halfcheetah8, same networks, 3 seeds at 240k env steps",
+                          GridSpec(methods=["mtsac-bf16"], task_sets=["halfcheetah8"], budget_steps=240_000,
+                                   overrides=PICOR_HALFCHEETAH8_OVERRIDES, compare_with=["picor-halfcheetah8"],
+                                   name="bf16-halfcheetah8")),
     "a2c-table2": ("Table 2 of the A2C multi-task paper: single-task from scratch, distillation (teachers: the "
                    "scratch runs) and vanilla multi-task (1 or 6 envs per task) on halfcheetah6 x 3 seeds at 200k "
                    "env steps per task (the paper: 1M per head, teachers 3M)",

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mtpolicy_training.algos.offpolicy import update_precision
 from mtpolicy_training.algos.picor import PiCorFamilyConfig
 from mtpolicy_training.algos.sac import SACConfig
 from mtpolicy_training.algos.sac_family import SACFamily, SACFamilyConfig, TaskReplayBuffer
@@ -38,6 +39,8 @@ class RunCheckpoint:
     state_size: int
     """Observation size without the one-hot."""
     action_size: int
+    matmul_precision: str
+    """The run's ``loop.matmul_precision``: its updates' products, and the probes'."""
 
 
 def load_run(run_dir: Path) -> RunCheckpoint:
@@ -59,20 +62,21 @@ def load_run(run_dir: Path) -> RunCheckpoint:
     buffer = TaskReplayBuffer(loop["buffer_size"], obs_size, action_size, 1, n_tasks)
     buffer.load_state_dict(replay)
     return RunCheckpoint(checkpoint["step"], family, checkpoint["method"], buffer, record["batch_per_task"], n_tasks,
-                         obs_size - n_tasks, action_size)
+                         obs_size - n_tasks, action_size, loop.get("matmul_precision", "float32"))
 
 
 def replay_updates(method: SACFamily, states: list[dict], run: RunCheckpoint, seed: int,
                    batch_per_task: int | None = None) -> list[dict[str, float]]:
     """The metrics of one ``method.update`` per state of ``states``, each loaded before its own replay minibatch
-    of ``batch_per_task`` samples per task (default the run's option)."""
+    of ``batch_per_task`` samples per task (default the run's option), in the run's matrix-product precision."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     batch_size = (run.batch_per_task if batch_per_task is None else batch_per_task) * run.n_tasks
     rows = []
     for state, batch in zip(states, run.buffer.sample(batch_size, generator, len(states)), strict=True):
         method.load_state_dict(state)
-        rows.append({k: float(v) for k, v in method.update(batch).items()})
+        with update_precision(run.matmul_precision):
+            rows.append({k: float(v) for k, v in method.update(batch).items()})
     return rows
 
 

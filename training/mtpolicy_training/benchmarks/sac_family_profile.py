@@ -13,7 +13,9 @@ their backward passes, D-Grad(O)'s per-task gradients, PiCor's correction
 and the optimizer steps inside them). Every update is also
 timed in CPU time with its page faults, and against its GEMM floor: the same
 matrix products (shapes recorded by torch.profiler from one update), timed
-bare on contiguous operands; an update cannot cost less. From these it prints
+bare on contiguous operands of the recorded dtypes; an update cannot cost less. With ``--precisions float32
+bfloat16`` each method is profiled in both ``LoopConfig.matmul_precision`` settings, side by side, with the
+update's speed-up over the first. From these it prints
 env steps/s and hours per 1M env steps (one update of ``batch_per_task`` x 10
 per vector step, as ``train_sac_family`` runs MT10; evaluation excluded).
 
@@ -34,13 +36,14 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 import tyro
 from torch.profiler import ProfilerActivity, profile
 
-from mtpolicy_training.algos.offpolicy import keep_freed_memory
+from mtpolicy_training.algos.offpolicy import keep_freed_memory, update_precision
 from mtpolicy_training.algos.picor import PiCor, PiCorConfig
 from mtpolicy_training.algos.sac_family import (
     SACFamily,
@@ -53,6 +56,7 @@ from mtpolicy_training.train_sac_family import family_batch_size
 
 GEMMS = {"aten::mm": 2, "aten::addmm": 2, "aten::addmm_": 2, "aten::bmm": 3, "aten::baddbmm": 3}
 """Matrix-product ops recorded by the profiler -> number of dims of their operands (2: mm, 3: bmm)."""
+
 
 
 @dataclass
@@ -73,6 +77,9 @@ class ProfileConfig:
     """Also print torch.profiler's op table of one update per method."""
     torch_threads: int = 1
     """torch intra-op threads (a harness cell's ``--threads-per-cell``)."""
+    precisions: list[Literal["float32", "bfloat16"]] = field(default_factory=lambda: ["float32"])
+    """Matrix-product precisions (``--loop.matmul-precision``) to profile each method in; with more than one, a
+    row of each update's speed-up over the first."""
     out_dir: Path | None = None
     """Also write the table to ``out_dir/table.md``, with the command and the machine's load."""
 
@@ -128,18 +135,20 @@ def instrument(method, timers: Timers) -> None:
     method.apply_gradients = timed_apply
 
 
-def gemm_floor_ms(method, batch, repeats: int = 10) -> float:
-    """Wall ms of the bare matrix products of one ``method.update(batch)`` (shapes from torch.profiler)."""
-    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+def gemm_floor_ms(method, batch, precision: str, repeats: int = 10) -> float:
+    """Wall ms of the bare matrix products of one ``method.update(batch)`` (shapes and dtypes from torch.profiler)."""
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof, update_precision(precision):
         method.update(batch)
-    tensors: dict[tuple[int, ...], torch.Tensor] = {}  # one random operand per shape
+    tensors: dict[tuple, torch.Tensor] = {}  # one random operand per shape and dtype
     operands = []
     for event in prof.events():
         dims = GEMMS.get(event.name)
-        if dims is None:
-            continue
+        if dims is None or any(child.name == event.name for child in event.cpu_children):
+            continue  # not a product, or autocast's dispatch to the same op in bfloat16
+        # Autocast casts every operand of a product with a bfloat16 one (the profiler may record them uncast).
+        dtype = torch.bfloat16 if "c10::BFloat16" in event.input_dtypes else torch.float32
         shapes = [tuple(s) for s in event.input_shapes if len(s) == dims][-2:]
-        operands.append(tuple(tensors.setdefault(s, torch.randn(s)) for s in shapes))
+        operands.append(tuple(tensors.setdefault((s, dtype), torch.randn(s, dtype=dtype)) for s in shapes))
     product = {2: torch.mm, 3: torch.bmm}
     for a, b in operands:
         product[a.dim()](a, b)
@@ -183,8 +192,8 @@ def profile_env(c: ProfileConfig) -> dict[str, float]:
     return out
 
 
-def profile_method(name: str, c: ProfileConfig) -> dict[str, float]:
-    """ms of replay add/sample, act and one update (with parts) of one method."""
+def profile_method(name: str, precision: str, c: ProfileConfig) -> dict[str, float]:
+    """ms of replay add/sample, act and one update (with parts) of one method, its products in ``precision``."""
     n, state, action = 10, 39, 4
     torch.manual_seed(0)
     if name == "picor":  # on MTSAC's networks at their paper widths
@@ -214,13 +223,14 @@ def profile_method(name: str, c: ProfileConfig) -> dict[str, float]:
         method.act(fields["obs"], 1.0)
     out["act, 10 observations"] = (time.perf_counter() - start) / 200 * 1e3
     for batch in batches[:3]:
-        method.update(batch)
+        with update_precision(precision):
+            method.update(batch)
     timers = Timers()
     instrument(method, timers)
     before = resource.getrusage(resource.RUSAGE_SELF)
     start, cpu = time.perf_counter(), time.process_time()
     for batch in batches[3:3 + c.updates]:
-        with timers("update"):
+        with timers("update"), update_precision(precision):
             method.update(batch)
     cpu_ms = (time.process_time() - cpu) / c.updates * 1e3
     after = resource.getrusage(resource.RUSAGE_SELF)
@@ -236,11 +246,11 @@ def profile_method(name: str, c: ProfileConfig) -> dict[str, float]:
     out["update, CPU time"] = cpu_ms
     out["  of which in the kernel"] = (after.ru_stime - before.ru_stime) / c.updates * 1e3
     out["update, page faults (count)"] = (after.ru_minflt - before.ru_minflt) / c.updates
-    out["GEMM floor of the update"] = gemm_floor_ms(method, batches[-1])
+    out["GEMM floor of the update"] = gemm_floor_ms(method, batches[-1], precision)
     if c.op_table:
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
+        with profile(activities=[ProfilerActivity.CPU]) as prof, update_precision(precision):
             method.update(batches[-1])
-        print(f"{name}:\n{prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=15)}")
+        print(f"{name}, {precision}:\n{prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=15)}")
     return out
 
 
@@ -249,14 +259,18 @@ def main(c: ProfileConfig) -> None:
     keep_freed_memory()  # as train_off_policy does
     load = os.getloadavg()[0]
     env = profile_env(c) if c.env_steps else {}
-    results = {m: profile_method(m, c) for m in c.methods}
+    columns = [(m, p) for m in c.methods for p in c.precisions]
+    results = {f"{m} {p}" if len(c.precisions) > 1 else m: profile_method(m, p, c) for m, p in columns}
+    if len(c.precisions) > 1:
+        for (m, p), r in zip(columns, results.values()):
+            r[f"update speed-up over {c.precisions[0]}"] = results[f"{m} {c.precisions[0]}"]["update"] / r["update"]
     rows: list[str] = []
     for r in results.values():  # union of the rows, each after the row it follows in some method
         for previous, k in zip([None, *r], r):
             if k not in rows:
                 rows.insert(rows.index(previous) + 1 if previous in rows else len(rows), k)
     threads = "one torch thread" if c.torch_threads == 1 else f"{c.torch_threads} torch threads"
-    lines = [f"| ms ({threads}) | {' | '.join(c.methods)} |", "|---" * (len(c.methods) + 1) + "|"]
+    lines = [f"| ms ({threads}) | {' | '.join(results)} |", "|---" * (len(results) + 1) + "|"]
     lines += [f"| {k} | " + " | ".join(f"{r[k]:.2f}" if k in r else "" for r in results.values()) + " |" for k in rows]
     if env:
         per_vector_step = {m: env["env step, 10 envs (ms)"] + r["act, 10 observations"]
