@@ -157,7 +157,8 @@ class LoopConfig:
     matmul_precision: Literal["float32", "bfloat16"] = "float32"
     """Precision of the updates' hidden-layer matrix products. bfloat16 runs each update under torch.autocast;
     weights, gradients, optimizer state and output layers stay float32. Faster only on CPUs with bfloat16 matrix
-    units (Intel AMX: 1.9-2.8x per update), slower without (``benchmarks.sac_family_profile --precisions``)."""
+    units: with Intel AMX an MT10 update is 1.7-2.2x as fast on one thread, 1.4-1.7x on two
+    (``benchmarks.sac_family_profile --precisions float32 bfloat16``)."""
 
     def validate(self) -> list[str]:
         bad = [k for k in ("total_steps", "num_envs", "batch_size", "update_every", "buffer_size", "eval_every",

@@ -84,6 +84,18 @@ class ProfileConfig:
     """Also write the table to ``out_dir/table.md``, with the command and the machine's load."""
 
 
+def cpu_description() -> str:
+    """The CPU's model name and its bfloat16 instruction sets (what bfloat16 products run on), from /proc/cpuinfo."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    bf16 = [f for f in fields.get("flags", "").split() if f in ("amx_bf16", "avx512_bf16")]
+    return f"{fields.get('model name', platform.machine())} ({', '.join(bf16) or 'no bfloat16 instructions'})"
+
+
 class Timers:
     """Nested wall-clock timers: ``with timers('a')`` inside ``with timers('b')`` adds to 'b/a'."""
 
@@ -285,7 +297,7 @@ def main(c: ProfileConfig) -> None:
             "timed updates per method (PiCor's correction steps only on those where its constraint binds). "
             f"One process, {threads}, {time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} cores shared "
             f"with other jobs (load average {load:.2f} at start, {os.getloadavg()[0]:.2f} at the end), "
-            f"torch {torch.__version__}, {platform.processor() or platform.machine()}.")
+            f"torch {torch.__version__}, {cpu_description()}.")
     print(f"{text}\n\n{note}")
     if c.out_dir is not None:
         c.out_dir.mkdir(parents=True, exist_ok=True)
