@@ -157,7 +157,7 @@ class LoopConfig:
     matmul_precision: Literal["float32", "bfloat16"] = "float32"
     """Precision of the updates' hidden-layer matrix products. bfloat16 runs each update under torch.autocast;
     weights, gradients, optimizer state and output layers stay float32. Faster only on CPUs with bfloat16 matrix
-    units: with Intel AMX an MT10 update is 1.7-2.2x as fast on one thread, 1.4-1.7x on two
+    units: with Intel AMX an MT10 update is 1.6-2.3x as fast on one thread, 1.3-1.8x on two
     (``benchmarks.sac_family_profile --precisions float32 bfloat16``)."""
 
     def validate(self) -> list[str]:
