@@ -12,12 +12,13 @@ critic and actor-loss forwards, the critic, actor and temperature steps with
 their backward passes, D-Grad(O)'s per-task gradients, PiCor's correction
 and the optimizer steps inside them). Every update is also
 timed in CPU time with its page faults, and against its GEMM floor: the same
-matrix products (shapes recorded by torch.profiler from one update), timed
-bare on contiguous operands of the recorded dtypes; an update cannot cost less. With ``--precisions float32
-bfloat16`` each method is profiled in both ``LoopConfig.matmul_precision`` settings, side by side, with the
-update's speed-up over the first. From these it prints
-env steps/s and hours per 1M env steps (one update of ``batch_per_task`` x 10
-per vector step, as ``train_sac_family`` runs MT10; evaluation excluded).
+matrix products (shapes and dtypes recorded by torch.profiler from one
+update), timed bare on contiguous operands; an update cannot cost less. With
+``--precisions float32 bfloat16`` each method is profiled in both
+``LoopConfig.matmul_precision`` settings, side by side, with each update's
+speed-up over the first. From these it prints env steps/s and hours per 1M
+env steps (one update of ``batch_per_task`` x 10 per vector step, as
+``train_sac_family`` runs MT10; evaluation excluded).
 
 The replay holds random transitions and the updates run on them: the
 timings do not depend on the data. On a shared machine, compare methods
@@ -56,7 +57,6 @@ from mtpolicy_training.train_sac_family import family_batch_size
 
 GEMMS = {"aten::mm": 2, "aten::addmm": 2, "aten::addmm_": 2, "aten::bmm": 3, "aten::baddbmm": 3}
 """Matrix-product ops recorded by the profiler -> number of dims of their operands (2: mm, 3: bmm)."""
-
 
 
 @dataclass
