@@ -495,6 +495,7 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEn
     stats = EpisodeStats(loop.num_envs)
     update_means = UpdateMeans()
     no_task = np.zeros(loop.num_envs, dtype=np.int64)
+    precision = update_precision(loop.matmul_precision)  # entered once per update
     episode: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     while run.step < loop.total_steps:
         noise = loop.noise_std(run.step)
@@ -518,7 +519,7 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEn
         learning = step >= loop.learning_starts and loop.updates_per_round > 0
         if learning and step % loop.update_every == 0:
             for batch in buffer.sample(loop.batch_size, gen, loop.updates_per_round):
-                with update_precision(loop.matmul_precision):
+                with precision:
                     update_means.add(method.update(batch))
         finished = step >= loop.total_steps
         evaluating = crossed(step, loop.num_envs, loop.eval_every) or finished

@@ -147,9 +147,9 @@ def instrument(method, timers: Timers) -> None:
     method.apply_gradients = timed_apply
 
 
-def gemm_floor_ms(method, batch, precision: str, repeats: int = 10) -> float:
+def gemm_floor_ms(method, batch, repeats: int = 10) -> float:
     """Wall ms of the bare matrix products of one ``method.update(batch)`` (shapes and dtypes from torch.profiler)."""
-    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof, update_precision(precision):
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         method.update(batch)
     tensors: dict[tuple, torch.Tensor] = {}  # one random operand per shape and dtype
     operands = []
@@ -234,15 +234,20 @@ def profile_method(name: str, precision: str, c: ProfileConfig) -> dict[str, flo
     for fields in steps[:200]:
         method.act(fields["obs"], 1.0)
     out["act, 10 observations"] = (time.perf_counter() - start) / 200 * 1e3
-    for batch in batches[:3]:
+    update = method.update
+
+    def update_in_precision(batch):  # every update below, as train_off_policy runs it
         with update_precision(precision):
-            method.update(batch)
+            return update(batch)
+    method.update = update_in_precision
+    for batch in batches[:3]:
+        method.update(batch)
     timers = Timers()
     instrument(method, timers)
     before = resource.getrusage(resource.RUSAGE_SELF)
     start, cpu = time.perf_counter(), time.process_time()
     for batch in batches[3:3 + c.updates]:
-        with timers("update"), update_precision(precision):
+        with timers("update"):
             method.update(batch)
     cpu_ms = (time.process_time() - cpu) / c.updates * 1e3
     after = resource.getrusage(resource.RUSAGE_SELF)
@@ -258,9 +263,9 @@ def profile_method(name: str, precision: str, c: ProfileConfig) -> dict[str, flo
     out["update, CPU time"] = cpu_ms
     out["  of which in the kernel"] = (after.ru_stime - before.ru_stime) / c.updates * 1e3
     out["update, page faults (count)"] = (after.ru_minflt - before.ru_minflt) / c.updates
-    out["GEMM floor of the update"] = gemm_floor_ms(method, batches[-1], precision)
+    out["GEMM floor of the update"] = gemm_floor_ms(method, batches[-1])
     if c.op_table:
-        with profile(activities=[ProfilerActivity.CPU]) as prof, update_precision(precision):
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
             method.update(batches[-1])
         print(f"{name}, {precision}:\n{prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=15)}")
     return out
