@@ -127,6 +127,7 @@ def updated_pair(batch, c: float, **picor):
 def test_correction_is_inactive_when_the_constraint_holds(halfcheetah8):
     with_cor, without, metrics = updated_pair(halfcheetah8[0], c=-1e6)
     assert metrics["correction_active"] == 0 and metrics["constraint_gap"] == 0
+    assert metrics["correction_kl"] == 0 and metrics["correction_action_change"] == 0
     assert metrics["log_std_change_correction"] == 0 and metrics["log_std_change_optimization"] != 0
     assert all(torch.equal(a, b) for a, b in zip(params(with_cor), params(without)))  # no step, no Adam drift
     assert not with_cor.correction_opt.state  # the correction's optimizer never stepped
@@ -141,6 +142,10 @@ def test_violated_constraint_is_corrected(halfcheetah8):
     after = with_cor.actor.distribution(halfcheetah8[0].obs)[1].sum(-1).mean()  # every row: the correction's states
     before = without.actor.distribution(halfcheetah8[0].obs)[1].sum(-1).mean()
     assert torch.isclose(metrics["log_std_change_correction"], after - before, atol=1e-5)
+    moved = (with_cor.actor.distribution(halfcheetah8[0].obs)[0].tanh()
+             - without.actor.distribution(halfcheetah8[0].obs)[0].tanh()).abs().amax(dim=-1).mean()
+    assert 0 < metrics["correction_action_change"] and torch.isclose(metrics["correction_action_change"], moved,
+                                                                      atol=1e-5)
     actor = [torch.equal(a, b) for a, b in zip(with_cor.actor.parameters(), without.actor.parameters())]
     critic = [torch.equal(a, b) for a, b in zip(with_cor.critic.parameters(), without.critic.parameters())]
     assert not all(actor) and all(critic)  # the correction moves the actor only
@@ -283,9 +288,14 @@ def test_halfcheetah8_smoke(tmp_path, setting):
     if setting == "picor":  # the run's checkpoint and replay, probed for how often the correction acts
         step, probed = constraint_probe(tmp_path, PiCorConfig(), batches=4, seed=0)
         assert step == 160 and 0 <= probed["binds"] <= 1 and all(np.isfinite(v) for k, v in probed.items()
-                                                                 if k not in ("remaining", "kl"))
+                                                                 if k not in ("remaining", "kl", "kl_max",
+                                                                              "action_change"))
         never = constraint_probe(tmp_path, PiCorConfig(c=-1e6), batches=4, seed=0)[1]
-        assert never["binds"] == 0 and np.isnan(never["kl"])  # no binding update: no correction to measure
+        assert never["binds"] == 0 and all(np.isnan(never[k]) for k in ("kl", "kl_max", "action_change"))
+        one = [constraint_probe(tmp_path, PiCorConfig(), batches=1, seed=0, sequential=s)[1] for s in (False, True)]
+        np.testing.assert_equal(*one)  # one update: from the checkpoint either way
+        chained = constraint_probe(tmp_path, PiCorConfig(), batches=4, seed=0, sequential=True)[1]
+        assert chained["weighted_advantage"] != probed["weighted_advantage"]  # later updates from later states
 
 
 @pytest.mark.parametrize("setting", ["picor", "picor-no-ada-no-cor"])

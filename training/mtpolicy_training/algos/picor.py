@@ -260,10 +260,12 @@ class PiCor(SACFamily):
 
         Returns the weighted advantage and c~ at phi'_t, the largest weight, E[A]
         on the sampled task's states and on the others' (mean over the other
-        tasks), whether steps were taken, and after them the KL to pi'_t and c~.
-        Also how the optimization step and the correction changed the policy's
-        width: the change of sum_i log sigma_i (the pre-squash Gaussian's
-        entropy up to a constant), mean over the states.
+        tasks), whether steps were taken, and after them the KL to pi'_t, c~,
+        and how far the correction moved the policy's action: the largest
+        change of tanh(mu) over the action's coordinates, mean over the states
+        (in the env's action units, [-1, 1]). Also how the optimization step and the
+        correction changed the policy's width: the change of sum_i log sigma_i
+        (the pre-squash Gaussian's entropy up to a constant), mean over the states.
         """
         p, n = self.picor, self.n_tasks
         weights = self.task_weights()
@@ -298,7 +300,8 @@ class PiCor(SACFamily):
                "log_std_change_optimization": policy_width(middle[1]) - policy_width(prior[1])}
         if gap.item() == 0.0:  # the constraint holds: phi'_t minimizes L, no step
             return out | {"correction_active": torch.tensor(0.0), "correction_kl": torch.tensor(0.0),
-                          "constraint_gap_after": gap.detach(), "log_std_change_correction": torch.tensor(0.0)}
+                          "correction_action_change": torch.tensor(0.0), "constraint_gap_after": gap.detach(),
+                          "log_std_change_correction": torch.tensor(0.0)}
         for step in range(p.correction_steps):
             if step:
                 mean, log_std = self.actor.distribution(batch.obs)
@@ -310,6 +313,7 @@ class PiCor(SACFamily):
             mean, log_std = self.actor.distribution(batch.obs)
             return out | {"correction_active": torch.tensor(1.0),
                           "correction_kl": eq4_kl(*middle, mean, log_std).mean(),
+                          "correction_action_change": (mean.tanh() - middle[0].tanh()).abs().amax(dim=-1).mean(),
                           "constraint_gap_after": violation(mean, log_std)[0],
                           "log_std_change_correction": policy_width(log_std) - policy_width(middle[1])}
 

@@ -8,8 +8,12 @@ dgrad-o, picor), the checkpoint's networks and temperatures are loaded into a
 ``PiCor`` with the given settings, and ``batches`` minibatches of the run's
 replay (PiCor's: ``batch_per_task`` x tasks rows of every task) each go
 through one PiCor update (Algorithm 1: an optimization step on a drawn task,
-then the correction) from the checkpoint's state. Printed per
-run:
+then the correction) from the checkpoint's state. With ``--sequential``
+the updates follow one another from the checkpoint instead, as the run
+would have continued (the task draws too). The figures change from one
+update's state to the next more than between minibatches at one state
+(docs/picor.md), so a probe of the checkpoint's state alone describes that
+state; the sequence samples states near it. Printed per run:
 
 - binds: the fraction of updates where Eq. 8's constraint was violated after
   the optimization step, so the correction took steps;
@@ -22,6 +26,11 @@ run:
   step has the learning rate's full size;
 - KL: the median over binding updates of KL(pi_phi || pi'_t) after the
   correction (mean over the correction's states): how far it moved the policy;
+  largest KL: the largest over binding updates;
+- action change: the median over binding updates of the correction's change
+  of the policy's action tanh(mu), its largest coordinate, mean over the
+  states. Where a pre-squash sigma is tiny, a small move of mu is a large KL
+  but a small change of the action;
 - the change of the policy's width (sum of the pre-squash log sigma, mean
   over the correction's states) by the optimization step and by the
   correction (0 where it did not bind).
@@ -43,14 +52,17 @@ ADVANTAGES = ("weighted_advantage", "advantage_sampled_task", "advantage_other_t
 WIDTH_CHANGES = ("log_std_change_optimization", "log_std_change_correction")
 
 
-def probe(run_dir: Path, picor: PiCorConfig, batches: int, seed: int) -> tuple[int, dict[str, float]]:
-    """The checkpoint's env step and the figures of the module doc: ``binds``, ``remaining``, ``kl`` and the mean
-    and std of each of ``ADVANTAGES`` and ``WIDTH_CHANGES`` (as ``<name>`` and ``<name>_std``)."""
+def probe(run_dir: Path, picor: PiCorConfig, batches: int, seed: int,
+          sequential: bool = False) -> tuple[int, dict[str, float]]:
+    """The checkpoint's env step and the figures of the module doc: ``binds``, ``remaining``, ``kl``, ``kl_max``,
+    ``action_change`` and the mean and std of each of ``ADVANTAGES`` and ``WIDTH_CHANGES`` (as ``<name>`` and
+    ``<name>_std``)."""
     run = load_run(run_dir)
     method = PiCor(run.family, picor, run.state_size, run.action_size, run.n_tasks, seed=seed)
     state = {**method.state_dict(), **run.state}  # an mtsac or dgrad-o run: PiCor's own state fresh
     task_draws = [np.random.default_rng([seed, i]).bit_generator.state for i in range(batches)]
-    rows = replay_updates(method, [state | {"task_rng": draw} for draw in task_draws], run, seed,
+    states = [state | {"task_rng": draw} for draw in task_draws]
+    rows = replay_updates(method, states[:1] + [None] * (batches - 1) if sequential else states, run, seed,
                           run.batch_per_task * run.n_tasks)  # PiCor's batch, as train_sac_family samples it
     out = {"binds": float(np.mean([r["correction_active"] for r in rows]))}
     for name, (mean, std) in mean_std(rows, ADVANTAGES + WIDTH_CHANGES).items():
@@ -58,7 +70,9 @@ def probe(run_dir: Path, picor: PiCorConfig, batches: int, seed: int) -> tuple[i
     binding = [r for r in rows if r["correction_active"]]
     ratios = [r["constraint_gap_after"] / r["constraint_gap"] for r in binding]
     kls = [r["correction_kl"] for r in binding]
-    return run.step, out | {"remaining": median_or_nan(ratios), "kl": median_or_nan(kls)}
+    return run.step, out | {"remaining": median_or_nan(ratios), "kl": median_or_nan(kls),
+                            "kl_max": max(kls, default=float("nan")),
+                            "action_change": median_or_nan([r["correction_action_change"] for r in binding])}
 
 
 def median_or_nan(values: list[float]) -> float:
@@ -75,9 +89,11 @@ class ConstraintProbeConfig:
     picor: PiCorConfig = field(default_factory=PiCorConfig)
     """PiCor's settings (c, lambda, tau, correction steps, ...)."""
     batches: int = 30
-    """Replay minibatches per run, each one PiCor update from the checkpoint's state."""
+    """Replay minibatches per run, each one PiCor update (from the checkpoint's state, or after the last)."""
     seed: int = 0
     """Seed of the minibatch draws, the task draws and the action noise."""
+    sequential: bool = False
+    """Take the updates one after another from the checkpoint (the run continued) instead of each from it."""
 
     def __post_init__(self):
         bad = (["batches"] if self.batches <= 0 else []) + [f"picor.{k}" for k in self.picor.validate()]
@@ -89,16 +105,17 @@ def main(argv: list[str] | None = None) -> None:
     config = tyro.cli(ConstraintProbeConfig, args=argv)
     torch.set_num_threads(1)
     print(f"c = {config.picor.c}, lambda = {config.picor.lam}, {config.picor.correction_steps} correction steps, "
-          f"{config.batches} minibatches per run\n")
+          f"{config.batches} minibatches per run, " + ("one update after another from the checkpoint\n"
+                                                       if config.sequential else "each from the checkpoint\n"))
     print("| run | step | binds | weighted advantage | drawn task's states | other tasks' states | remaining | KL "
-          "| width change, optimization step | width change, correction |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| largest KL | action change | width change, optimization step | width change, correction |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for run_dir in config.run_dirs:
-        step, r = probe(run_dir, config.picor, config.batches, config.seed)
+        step, r = probe(run_dir, config.picor, config.batches, config.seed, config.sequential)
         advantages, widths = (" | ".join(f"{r[k]:.2g} ± {r[k + '_std']:.2g}" for k in keys)
                               for keys in (ADVANTAGES, WIDTH_CHANGES))
         print(f"| {run_dir} | {step} | {r['binds']:.2f} | {advantages} | {r['remaining']:.2f} | {r['kl']:.2g} "
-              f"| {widths} |", flush=True)
+              f"| {r['kl_max']:.2g} | {r['action_change']:.2g} | {widths} |", flush=True)
 
 
 if __name__ == "__main__":

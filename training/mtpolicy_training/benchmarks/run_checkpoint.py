@@ -65,16 +65,18 @@ def load_run(run_dir: Path) -> RunCheckpoint:
                          obs_size - n_tasks, action_size, loop.get("matmul_precision", "float32"))
 
 
-def replay_updates(method: SACFamily, states: list[dict], run: RunCheckpoint, seed: int,
+def replay_updates(method: SACFamily, states: list[dict | None], run: RunCheckpoint, seed: int,
                    batch_per_task: int | None = None) -> list[dict[str, float]]:
-    """The metrics of one ``method.update`` per state of ``states``, each loaded before its own replay minibatch
-    of ``batch_per_task`` samples per task (default the run's option), in the run's matrix-product precision."""
+    """The metrics of one ``method.update`` per entry of ``states``, each on its own replay minibatch of
+    ``batch_per_task`` samples per task (default the run's option), in the run's matrix-product precision. A
+    state is loaded before its update; None continues from the previous update's state."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     batch_size = (run.batch_per_task if batch_per_task is None else batch_per_task) * run.n_tasks
     rows = []
     for state, batch in zip(states, run.buffer.sample(batch_size, generator, len(states)), strict=True):
-        method.load_state_dict(state)
+        if state is not None:
+            method.load_state_dict(state)
         with update_precision(run.matmul_precision):
             rows.append({k: float(v) for k, v in method.update(batch).items()})
     return rows
