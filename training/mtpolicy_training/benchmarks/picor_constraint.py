@@ -9,8 +9,9 @@ dgrad-o, picor), the checkpoint's networks and temperatures are loaded into a
 replay (PiCor's: ``batch_per_task`` x tasks rows of every task) each go
 through one PiCor update (Algorithm 1: an optimization step on a drawn task,
 then the correction) from the checkpoint's state. With ``--sequential``
-the updates follow one another from the checkpoint instead, as the run
-would have continued (the task draws too). The figures change from one
+the updates follow one another from the checkpoint instead, as a PiCor
+run would have continued (the task draws too; an mtsac or dgrad-o run
+continues under PiCor's update, not its own). The figures change from one
 update's state to the next more than between minibatches at one state
 (docs/picor.md), so a probe of the checkpoint's state alone describes that
 state; the sequence samples states near it. Printed per run:
