@@ -263,9 +263,10 @@ class PiCor(SACFamily):
         tasks), whether steps were taken, and after them the KL to pi'_t, c~,
         and how far the correction moved the policy's action: the largest
         change of tanh(mu) over the action's coordinates, mean over the states
-        (in the env's action units, [-1, 1]). Also how the optimization step and the
-        correction changed the policy's width: the change of sum_i log sigma_i
-        (the pre-squash Gaussian's entropy up to a constant), mean over the states.
+        (in the env's action units, [-1, 1]). Also how the optimization step
+        and the correction changed the policy's width: the change of
+        sum_i log sigma_i (the pre-squash Gaussian's entropy up to a constant),
+        mean over the states.
         """
         p, n = self.picor, self.n_tasks
         weights = self.task_weights()

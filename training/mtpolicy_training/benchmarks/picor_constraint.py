@@ -51,6 +51,8 @@ from mtpolicy_training.benchmarks.run_checkpoint import load_run, mean_std, repl
 
 ADVANTAGES = ("weighted_advantage", "advantage_sampled_task", "advantage_other_tasks")
 WIDTH_CHANGES = ("log_std_change_optimization", "log_std_change_correction")
+OF_BINDING_UPDATES = ("remaining", "kl", "kl_max", "action_change")
+"""Figures over the binding updates only: NaN where none bound."""
 
 
 def probe(run_dir: Path, picor: PiCorConfig, batches: int, seed: int,
@@ -61,19 +63,18 @@ def probe(run_dir: Path, picor: PiCorConfig, batches: int, seed: int,
     run = load_run(run_dir)
     method = PiCor(run.family, picor, run.state_size, run.action_size, run.n_tasks, seed=seed)
     state = {**method.state_dict(), **run.state}  # an mtsac or dgrad-o run: PiCor's own state fresh
-    task_draws = [np.random.default_rng([seed, i]).bit_generator.state for i in range(batches)]
-    states = [state | {"task_rng": draw} for draw in task_draws]
-    rows = replay_updates(method, states[:1] + [None] * (batches - 1) if sequential else states, run, seed,
+    starts = [state | {"task_rng": np.random.default_rng([seed, i]).bit_generator.state}
+              for i in range(1 if sequential else batches)]  # sequential: the later updates continue (None)
+    rows = replay_updates(method, starts + [None] * (batches - len(starts)), run, seed,
                           run.batch_per_task * run.n_tasks)  # PiCor's batch, as train_sac_family samples it
     out = {"binds": float(np.mean([r["correction_active"] for r in rows]))}
     for name, (mean, std) in mean_std(rows, ADVANTAGES + WIDTH_CHANGES).items():
         out |= {name: mean, f"{name}_std": std}
     binding = [r for r in rows if r["correction_active"]]
-    ratios = [r["constraint_gap_after"] / r["constraint_gap"] for r in binding]
     kls = [r["correction_kl"] for r in binding]
-    return run.step, out | {"remaining": median_or_nan(ratios), "kl": median_or_nan(kls),
-                            "kl_max": max(kls, default=float("nan")),
-                            "action_change": median_or_nan([r["correction_action_change"] for r in binding])}
+    figures = (median_or_nan([r["constraint_gap_after"] / r["constraint_gap"] for r in binding]), median_or_nan(kls),
+               max(kls, default=float("nan")), median_or_nan([r["correction_action_change"] for r in binding]))
+    return run.step, out | dict(zip(OF_BINDING_UPDATES, figures, strict=True))
 
 
 def median_or_nan(values: list[float]) -> float:
@@ -105,9 +106,9 @@ class ConstraintProbeConfig:
 def main(argv: list[str] | None = None) -> None:
     config = tyro.cli(ConstraintProbeConfig, args=argv)
     torch.set_num_threads(1)
+    order = "one update after another from the checkpoint" if config.sequential else "each from the checkpoint"
     print(f"c = {config.picor.c}, lambda = {config.picor.lam}, {config.picor.correction_steps} correction steps, "
-          f"{config.batches} minibatches per run, " + ("one update after another from the checkpoint\n"
-                                                       if config.sequential else "each from the checkpoint\n"))
+          f"{config.batches} minibatches per run, {order}\n")
     print("| run | step | binds | weighted advantage | drawn task's states | other tasks' states | remaining | KL "
           "| largest KL | action change | width change, optimization step | width change, correction |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
