@@ -35,7 +35,7 @@ def probe(run_dir: Path, batches: int, seed: int, batch_per_task: int | None = N
     run = load_run(run_dir)
     method = SACFamily(dataclasses.replace(run.family, method="dgrad-o"), run.state_size, run.action_size,
                        run.n_tasks, seed=seed)
-    rows = replay_updates(method, [run.state] * batches, run, seed, batch_per_task)  # PiCor's extra state unused
+    rows = list(replay_updates(method, [run.state] * batches, run, seed, batch_per_task))  # PiCor's own state unused
     return run.step, mean_std(rows, SURGERY_METRICS)
 
 

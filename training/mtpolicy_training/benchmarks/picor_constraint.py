@@ -65,8 +65,8 @@ def probe(run_dir: Path, picor: PiCorConfig, batches: int, seed: int,
     state = {**method.state_dict(), **run.state}  # an mtsac or dgrad-o run: PiCor's own state fresh
     starts = [state | {"task_rng": np.random.default_rng([seed, i]).bit_generator.state}
               for i in range(1 if sequential else batches)]  # sequential: the later updates continue (None)
-    rows = replay_updates(method, starts + [None] * (batches - len(starts)), run, seed,
-                          run.batch_per_task * run.n_tasks)  # PiCor's batch, as train_sac_family samples it
+    rows = list(replay_updates(method, starts + [None] * (batches - len(starts)), run, seed,
+                               run.batch_per_task * run.n_tasks))  # PiCor's batch, as train_sac_family samples it
     out = {"binds": float(np.mean([r["correction_active"] for r in rows]))}
     for name, (mean, std) in mean_std(rows, ADVANTAGES + WIDTH_CHANGES).items():
         out |= {name: mean, f"{name}_std": std}

@@ -3,9 +3,10 @@ update each from the checkpoint's state (``gradient_conflicts``, ``picor_constra
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,21 +66,23 @@ def load_run(run_dir: Path) -> RunCheckpoint:
                          obs_size - n_tasks, action_size, loop.get("matmul_precision", "float32"))
 
 
-def replay_updates(method: SACFamily, states: list[dict | None], run: RunCheckpoint, seed: int,
-                   batch_per_task: int | None = None) -> list[dict[str, float]]:
+def replay_updates(method: SACFamily, states: Iterable[dict | None], run: RunCheckpoint, seed: int,
+                   batch_per_task: int | None = None) -> Iterator[dict[str, float]]:
     """The metrics of one ``method.update`` per entry of ``states``, each on its own replay minibatch of
     ``batch_per_task`` samples per task (default the run's option), in the run's matrix-product precision. A
-    state is loaded before its update; None continues from the previous update's state."""
+    state is loaded before its update, as a copy: torch's optimizers keep a loaded dict's tensors as their own
+    moments and step them in place, so a state loaded itself would start later loads from where the update left
+    it. None continues from the previous update's state. Each minibatch is drawn when its update is taken (the
+    same draws as all at once, in bounded memory)."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     batch_size = (run.batch_per_task if batch_per_task is None else batch_per_task) * run.n_tasks
-    rows = []
-    for state, batch in zip(states, run.buffer.sample(batch_size, generator, len(states)), strict=True):
+    for state in states:
+        batch = run.buffer.sample(batch_size, generator)[0]
         if state is not None:
-            method.load_state_dict(state)
+            method.load_state_dict(copy.deepcopy(state))
         with update_precision(run.matmul_precision):
-            rows.append({k: float(v) for k, v in method.update(batch).items()})
-    return rows
+            yield {k: float(v) for k, v in method.update(batch).items()}
 
 
 def mean_std(rows: list[dict[str, float]], keys: Iterable[str]) -> dict[str, tuple[float, float]]:
