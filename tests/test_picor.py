@@ -15,7 +15,9 @@ from mtpolicy_training.algos.picor import PiCor, PiCorConfig, PiCorFamilyConfig
 from mtpolicy_training.algos.sac import SAC, SACConfig
 from mtpolicy_training.algos.sac_family import SACFamily, SACFamilyConfig, TaskOneHotEnv, TaskReplayBuffer
 from mtpolicy_training.benchmarks.harness import METHODS, SAC_FAMILY_SETTINGS, TASK_SETS
+from mtpolicy_training.benchmarks.optimizer_steps import NETWORKS, RULES, adam_figures, continue_run
 from mtpolicy_training.benchmarks.picor_constraint import OF_BINDING_UPDATES, probe as constraint_probe
+from mtpolicy_training.benchmarks.run_checkpoint import load_run, replay_updates
 from mtpolicy_training.cli import RunConfig
 from mtpolicy_training.envs.tasksets import make_task_set
 from mtpolicy_training.export import parity
@@ -295,6 +297,27 @@ def test_halfcheetah8_smoke(tmp_path, setting):
         np.testing.assert_equal(*one)  # one update: from the checkpoint either way
         chained = constraint_probe(tmp_path, PiCorConfig(), batches=4, seed=0, sequential=True)[1]
         assert chained["weighted_advantage"] != probed["weighted_advantage"]  # later updates from later states
+        run_checkpoint = load_run(tmp_path)
+        method = PiCor(run_checkpoint.family, PiCorConfig(), 17, 6, 8)
+        first, again = (list(replay_updates(method, [run_checkpoint.state], run_checkpoint, seed=0)) for _ in "12")
+        assert first == again  # an update from a loaded state leaves the state as it was
+        # The checkpoint continued under MTSAC's update and under the optimization phase alone:
+        steps = {rule: continue_run(run_checkpoint, rule, updates=3, window=1, seed=0) for rule in RULES}
+        assert all(r[f"{n}_moved"] > 0 and 0 < r[f"{n}_step"] and r[f"{n}_gradient_rms"] > 0
+                   for r in steps.values() for n in NETWORKS)
+        assert steps["mtsac"] != steps["picor-no-cor"]
+
+
+def test_adam_figures_are_the_step_in_learning_rates_and_the_gradient_rms():
+    """After steps on gradients g then -g: m = 0.1 (0.9 g - g) = -0.01 g, v = 0.001 (0.999 + 1) g^2."""
+    weight = torch.nn.Parameter(torch.zeros(3))
+    optimizer = torch.optim.Adam([weight], fused=True)
+    for sign in (1.0, -1.0):
+        weight.grad = sign * torch.tensor([1.0, 2.0, 4.0])
+        optimizer.step()
+    step, rms = adam_figures(optimizer, [weight])
+    assert step == pytest.approx(0.01 / np.sqrt(0.001 * 1.999), rel=1e-4)
+    assert rms == pytest.approx(np.sqrt(0.001 * 1.999 * 7), rel=1e-4)
 
 
 @pytest.mark.parametrize("setting", ["picor", "picor-no-ada-no-cor"])
