@@ -65,8 +65,8 @@ def continue_run(run: RunCheckpoint, rule: str, updates: int, window: int, seed:
         if i == updates - window - 1:
             before = {k: torch.cat([p.detach().flatten() for p in ps]) for k, ps in params.items()}
     out = {}
-    for name, optimizer in (("actor", method.actor_opt), ("critic", method.critic_opt)):
-        step, rms = adam_figures(optimizer, params[name])
+    for name in NETWORKS:
+        step, rms = adam_figures(getattr(method, f"{name}_opt"), params[name])
         moved = torch.cat([p.detach().flatten() for p in params[name]]) - before[name]
         out |= {f"{name}_step": step, f"{name}_gradient_rms": rms, f"{name}_moved": float(moved.norm())}
     return out

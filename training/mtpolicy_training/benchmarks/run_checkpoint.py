@@ -1,5 +1,6 @@
-"""A task family run's checkpoint and replay, rebuilt for probes that put the run's own minibatches through one
-update each from the checkpoint's state (``gradient_conflicts``, ``picor_constraint``)."""
+"""A task family run's checkpoint and replay, rebuilt for probes that put the run's own minibatches through
+updates from the checkpoint's state: each from it (``gradient_conflicts``, ``picor_constraint``) or one after
+another (``picor_constraint --sequential``, ``optimizer_steps``)."""
 
 from __future__ import annotations
 
