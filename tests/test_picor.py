@@ -299,7 +299,7 @@ def test_halfcheetah8_smoke(tmp_path, setting):
         assert chained["weighted_advantage"] != probed["weighted_advantage"]  # later updates from later states
         run_checkpoint = load_run(tmp_path)
         method = PiCor(run_checkpoint.family, PiCorConfig(), 17, 6, 8)
-        first, again = (list(replay_updates(method, [run_checkpoint.state], run_checkpoint, seed=0)) for _ in "12")
+        first, again = (list(replay_updates(method, [run_checkpoint.state], run_checkpoint, seed=0)) for _ in range(2))
         assert first == again  # an update from a loaded state leaves the state as it was
         # The checkpoint continued under MTSAC's update and under the optimization phase alone:
         steps = {rule: continue_run(run_checkpoint, rule, updates=3, window=1, seed=0) for rule in RULES}

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 import tyro
+from torch.nn.utils import parameters_to_vector
 
 from mtpolicy_training.algos.picor import PiCor, PiCorConfig
 from mtpolicy_training.algos.sac_family import SACFamily
@@ -54,21 +55,23 @@ def continue_run(run: RunCheckpoint, rule: str, updates: int, window: int, seed:
     moved over the last ``window`` updates (``<network>_step``, ``<network>_gradient_rms``, ``<network>_moved``)."""
     if rule == "mtsac":
         method, batch_per_task = SACFamily(run.family, run.state_size, run.action_size, run.n_tasks, seed=seed), None
-    else:
+    elif rule == "picor-no-cor":
         method = PiCor(run.family, PiCorConfig(correction=False), run.state_size, run.action_size, run.n_tasks,
                        seed=seed)
         batch_per_task = run.batch_per_task * run.n_tasks  # PiCor's batch, as train_sac_family samples it
-    start = {**method.state_dict(), **run.state}  # an mtsac or dgrad-o run: PiCor's own state fresh
-    params = {"actor": method._actor_params, "critic": method._critic_params}
+    else:
+        raise ValueError(f"rule {rule!r}: one of {', '.join(RULES)}")
+    params = {name: getattr(method, f"_{name}_params") for name in NETWORKS}
     before = {}
-    for i, _ in enumerate(replay_updates(method, [start] + [None] * (updates - 1), run, seed, batch_per_task)):
+    states = [run.start_for(method)] + [None] * (updates - 1)
+    for i, _ in enumerate(replay_updates(method, states, run, seed, batch_per_task)):
         if i == updates - window - 1:
-            before = {k: torch.cat([p.detach().flatten() for p in ps]) for k, ps in params.items()}
+            before = {name: parameters_to_vector(ps).detach() for name, ps in params.items()}
     out = {}
-    for name in NETWORKS:
-        step, rms = adam_figures(getattr(method, f"{name}_opt"), params[name])
-        moved = torch.cat([p.detach().flatten() for p in params[name]]) - before[name]
-        out |= {f"{name}_step": step, f"{name}_gradient_rms": rms, f"{name}_moved": float(moved.norm())}
+    for name, ps in params.items():
+        step, rms = adam_figures(getattr(method, f"{name}_opt"), ps)
+        moved = float((parameters_to_vector(ps).detach() - before[name]).norm())
+        out |= {f"{name}_step": step, f"{name}_gradient_rms": rms, f"{name}_moved": moved}
     return out
 
 

@@ -62,8 +62,8 @@ def probe(run_dir: Path, picor: PiCorConfig, batches: int, seed: int,
     ``<name>_std``)."""
     run = load_run(run_dir)
     method = PiCor(run.family, picor, run.state_size, run.action_size, run.n_tasks, seed=seed)
-    state = {**method.state_dict(), **run.state}  # an mtsac or dgrad-o run: PiCor's own state fresh
-    starts = [state | {"task_rng": np.random.default_rng([seed, i]).bit_generator.state}
+    start = run.start_for(method)
+    starts = [start | {"task_rng": np.random.default_rng([seed, i]).bit_generator.state}
               for i in range(1 if sequential else batches)]  # sequential: the later updates continue (None)
     rows = list(replay_updates(method, starts + [None] * (batches - len(starts)), run, seed,
                                run.batch_per_task * run.n_tasks))  # PiCor's batch, as train_sac_family samples it

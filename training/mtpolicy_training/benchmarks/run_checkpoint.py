@@ -44,6 +44,11 @@ class RunCheckpoint:
     matmul_precision: str
     """The run's ``loop.matmul_precision``: its updates' products, and the probes'."""
 
+    def start_for(self, method: SACFamily) -> dict:
+        """The checkpoint's state for ``method``, completed by ``method``'s own where the run's method has no such
+        part (PiCor's task draws and correction optimizer, fresh, for an mtsac or dgrad-o run)."""
+        return {**method.state_dict(), **self.state}
+
 
 def load_run(run_dir: Path) -> RunCheckpoint:
     """The run's checkpoint, networks and replay; a clear error for a run that is not an MTSAC-network one."""
