@@ -900,6 +900,10 @@ PICOR_HALFCHEETAH8_OVERRIDES = ["algo.paper-hidden=False", "algo.sac.hidden=256 
 """Every method on halfcheetah8 with SAC's standard 2 x 256 networks (the paper: 2 x 512, four times the matrix
 products per update)."""
 
+PICOR_HALFCHEETAH8_ENV_STEP_OVERRIDES = [*PICOR_HALFCHEETAH8_OVERRIDES, "loop.updates-per-round=8", "batch-per-task=16"]
+"""Algorithm 1's gradient step per env step on halfcheetah8's 8 tasks (the authors' code steps so too): eight steps
+per vector step, each on 128 rows (PiCor: the drawn task's; the baselines: 16 of each task), for every method."""
+
 A2C_TABLES_OVERRIDES = ["loop.eval_every=100000", "periodic_eval_episodes=2"]
 """Curves of the A2C tables: an evaluation of 2 episodes per task every 100k steps of a run (the final one keeps
 the paper's 20), so evaluating costs about a tenth of a multi-task run's steps."""
@@ -932,6 +936,11 @@ PRESETS: dict[str, tuple[str, GridSpec]] = {
                            "D-Grad(O) with 2 x 256 networks x 3 seeds at 1/10 of the paper's 2.4M env steps",
                            GridSpec(methods=PICOR_TABLES_METHODS, task_sets=["halfcheetah8"], budget_steps=240_000,
                                     overrides=PICOR_HALFCHEETAH8_OVERRIDES, name="picor-halfcheetah8")),
+    "picor-halfcheetah8-env-step": ("PiCor's Tables 1-2 on halfcheetah8 with Algorithm 1's gradient step per env step "
+                                    "(8 per vector step) for every method, 2 x 256 networks x 3 seeds at 240k env steps",
+                                    GridSpec(methods=PICOR_TABLES_METHODS, task_sets=["halfcheetah8"],
+                                             budget_steps=240_000, overrides=PICOR_HALFCHEETAH8_ENV_STEP_OVERRIDES,
+                                             name="picor-halfcheetah8-env-step")),
     "bf16-halfcheetah8": ("MTSAC with bfloat16 matrix products (--loop.matmul-precision) against the float32 MTSAC "
                           "and the other methods of picor-halfcheetah8, same networks, 3 seeds at 240k env steps",
                           GridSpec(methods=["mtsac-bf16"], task_sets=["halfcheetah8"], budget_steps=240_000,
