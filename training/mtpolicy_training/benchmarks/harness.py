@@ -936,8 +936,9 @@ PRESETS: dict[str, tuple[str, GridSpec]] = {
                            "D-Grad(O) with 2 x 256 networks x 3 seeds at 1/10 of the paper's 2.4M env steps",
                            GridSpec(methods=PICOR_TABLES_METHODS, task_sets=["halfcheetah8"], budget_steps=240_000,
                                     overrides=PICOR_HALFCHEETAH8_OVERRIDES, name="picor-halfcheetah8")),
-    "picor-halfcheetah8-env-step": ("PiCor's Tables 1-2 on halfcheetah8 with Algorithm 1's gradient step per env step "
-                                    "(8 per vector step) for every method, 2 x 256 networks x 3 seeds at 240k env steps",
+    "picor-halfcheetah8-env-step": ("PiCor's Tables 1-2 on halfcheetah8 with Algorithm 1's gradient step per env "
+                                    "step (8 per vector step) for every method, 2 x 256 networks x 3 seeds at 240k "
+                                    "env steps",
                                     GridSpec(methods=PICOR_TABLES_METHODS, task_sets=["halfcheetah8"],
                                              budget_steps=240_000, overrides=PICOR_HALFCHEETAH8_ENV_STEP_OVERRIDES,
                                              name="picor-halfcheetah8-env-step")),
