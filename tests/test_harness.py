@@ -145,6 +145,9 @@ def test_grid_runs_in_the_local_pool_resumes_and_updates_the_readme(tmp_path, ca
     assert "resuming" in (cell / "train.log").read_text() and (cell / "cell.json").exists()
     assert (cell / "metrics.csv").stat().st_mtime_ns == before  # nothing retrained
 
+    # a run of some of the cells reports the whole grid, and the command that reproduces all of it
+    assert run_grid(dataclasses.replace(spec, methods=["digrad-single-heur"], seeds=[2])) == table
+
     with pytest.raises(ValueError, match="budget_steps: 1920 differs from 960"):
         run_grid(dataclasses.replace(spec, budget_steps=1920))
 
@@ -156,12 +159,13 @@ def test_grid_runs_in_the_local_pool_resumes_and_updates_the_readme(tmp_path, ca
     with pytest.raises(ValueError, match="compare_with: no other grid 'nope'"):
         run_grid(dataclasses.replace(other, compare_with=["nope"]))
     (cell / "cell.json").unlink()
-    with pytest.raises(ValueError, match=f"compare_with's are not: {cell}"):
-        run_grid(other)
+    partial = run_grid(other)  # an unfinished compared cell: left out of the table, which names it
     assert "0 of 2 cells finished; running 2" in capsys.readouterr().out
+    assert "**5 of 6 cells finished**, not yet: digrad-single-heur seed 2)" in partial
+    assert "| digrad-single-heur | " in partial
     (cell / "cell.json").write_text("{}")
     compared = run_grid(other)
-    assert "2 of 2 cells finished; running 0" in capsys.readouterr().out
+    assert "2 of 2 cells finished; running 0" in capsys.readouterr().out and "not yet" not in compared
     results = json.loads((tmp_path / "results" / "other" / "results.json").read_text())
     assert [r["method"] for r in results["aggregates"][::6]] == ["digrad-single", "ddpg", "digrad-single-heur"]
     assert table.splitlines()[4] in compared  # the compared method's row, as its own grid gave it

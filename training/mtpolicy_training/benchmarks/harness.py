@@ -16,7 +16,9 @@ continues from its own checkpoint. Under ``benchmarks/results/`` a cell's
 ``config.json``, ``metrics.csv``, ``eval.json`` and ``cell.json`` are tracked by
 git and its checkpoints, logs and TensorBoard files are not (``.gitignore``):
 committed finished cells survive a fresh clone, a cell in progress does not.
-Then ``<results_root>/<name>/`` gets ``results.json`` and ``results.csv``
+Then ``<results_root>/<name>/`` gets, over every finished cell in the grid's
+folder (those of earlier runs with other ``--methods`` or ``--seeds`` too; the
+table names the cells not finished yet), ``results.json`` and ``results.csv``
 (every aggregate), ``table.md`` (final metrics: IQM [95% CI] per method) and
 ``curves_<task_set>.png`` (periodic evaluations vs env steps: IQM line and CI
 band). With ``--readme FILE`` the
@@ -641,6 +643,16 @@ class GridSpec:
         return {"name": self.name, "methods": self.methods, "task_sets": self.task_sets, "seeds": self.seeds,
                 "budget_steps": self.budget_steps, "overrides": self.overrides, "compare_with": self.compare_with}
 
+    def with_finished_cells(self) -> GridSpec:
+        """This grid widened to every method and seed with a finished cell in its folder (on its task sets), so
+        a run of some of its cells (``--methods``, ``--seeds``) reports on all of them."""
+        done = [(p.parents[2].name, int(p.parent.name)) for t in self.task_sets
+                for p in (self.grid_dir / "runs").glob(f"*/{t}/*/cell.json") if p.parents[2].name in METHODS]
+        order = [*(PRESETS[self.name][1].methods if self.name in PRESETS else []), *self.methods]
+        methods = sorted({*self.methods, *(m for m, _ in done)},
+                         key=lambda m: (order.index(m) if m in order else len(order), m))  # the preset's order
+        return dataclasses.replace(self, methods=methods, seeds=sorted({*self.seeds, *(s for _, s in done)}))
+
     def command(self) -> str:
         """A command that reproduces this grid's results from scratch: every field given, on the grid's own preset
         or the first one that holds its methods."""
@@ -817,46 +829,52 @@ def plot_curves(path: Path, title: str, curves: dict[str, list[dict[str, np.ndar
 
 def method_grids(spec: GridSpec, task_set: str) -> dict[str, Path]:
     """Method -> the grid folder holding its cells on ``task_set``: this grid's methods, then those of
-    ``spec.compare_with``; raises ValueError naming compared cells that have not finished."""
+    ``spec.compare_with``."""
     sources = {m: spec.grid_dir for m in spec.methods}
-    unfinished = []
     for other in spec.compare_with:
         other_dir = spec.results_root / other
         for method in sorted(p.parent.name for p in (other_dir / "runs").glob(f"*/{task_set}")):
             if method in sources:
                 raise ValueError(f"compare_with: method {method!r} is in {sources[method]} and in {other_dir}")
             sources[method] = other_dir
-            unfinished += [str(cell.dir(other_dir)) for cell in (Cell(method, task_set, s) for s in spec.seeds)
-                           if not (cell.dir(other_dir) / "cell.json").is_file()]
-    if unfinished:
-        raise ValueError(f"this grid's cells are finished, but compare_with's are not: {', '.join(unfinished)} "
-                         f"(run those grids, then this command again)")
     return sources
 
 
 def summarize(spec: GridSpec) -> str:
-    """Aggregate the grid's cells (and compared grids') into results.json, results.csv, table.md and curves PNGs;
-    returns table.md."""
+    """Aggregate the grid's finished cells (and compared grids') into results.json, results.csv, table.md and
+    curves PNGs; returns table.md. A method's rows take its finished seeds; the table names the cells not finished
+    yet, so a grid filled over several sessions reports what it has."""
     grid_dir = spec.grid_dir
-    results = {"grid": spec.describe(), "command": spec.command(), "cells": [], "aggregates": []}
+    results = {"grid": spec.describe(), "command": spec.command(), "cells": [], "aggregates": [], "unfinished": []}
     sections = []
     for task_set in spec.task_sets:
         metrics = TASK_SETS[task_set]
-        cell_dirs = {m: [Cell(m, task_set, s).dir(source) for s in spec.seeds]
-                     for m, source in method_grids(spec, task_set).items()}
-        finals = {m: [json.loads((d / "eval.json").read_text()) for d in dirs] for m, dirs in cell_dirs.items()}
+        cells = {m: [(s, Cell(m, task_set, s).dir(source)) for s in spec.seeds]
+                 for m, source in method_grids(spec, task_set).items()}
+        unfinished = {m: [s for s, d in runs if not (d / "cell.json").is_file()] for m, runs in cells.items()}
+        cells = {m: [(s, d) for s, d in runs if s not in unfinished[m]] for m, runs in cells.items()}
+        cells = {m: runs for m, runs in cells.items() if runs}
+        if not cells:
+            raise RuntimeError(f"{grid_dir}: no finished cell on {task_set}")
+        finals = {m: [json.loads((d / "eval.json").read_text()) for _, d in runs] for m, runs in cells.items()}
         results["cells"] += [{"method": m, "task_set": task_set, "seed": s, "eval": e}
-                             for m, runs in finals.items() for s, e in zip(spec.seeds, runs)]
+                             for m, runs in cells.items() for (s, _), e in zip(runs, finals[m])]
+        results["unfinished"] += [{"method": m, "task_set": task_set, "seed": s}
+                                  for m, seeds in unfinished.items() for s in seeds]
         rows = [{"task_set": task_set, **r} for r in aggregate(finals, metrics, spec.bootstrap_reps)]
         results["aggregates"] += rows
-        tasks = task_names(finals[spec.methods[0]][0], metrics.per_task_metric)
-        curves = {m: [read_curves(d) for d in dirs] for m, dirs in cell_dirs.items()}
+        tasks = task_names(next(iter(finals.values()))[0], metrics.per_task_metric)
+        curves = {m: [read_curves(d) for _, d in runs] for m, runs in cells.items()}
         plot_curves(grid_dir / f"curves_{task_set}.png", f"{spec.name} / {task_set}", curves, metrics, tasks,
                     max(spec.bootstrap_reps // 5, 1))
         compared = [m for m in finals if m not in spec.methods]
+        missing = "; ".join(f"{m} seed {', '.join(map(str, seeds))}" for m, seeds in unfinished.items() if seeds)
+        n_cells = sum(map(len, unfinished.values())) + sum(map(len, cells.values()))
         sections.append(f"**{task_set}** ({spec.budget_steps} env steps per run; IQM [95% stratified-bootstrap "
                         f"CI] over seeds {', '.join(map(str, spec.seeds))}; \"all tasks\": over seeds x tasks"
                         + (f"; {', '.join(compared)}: the cells of {', '.join(spec.compare_with)}" if compared else "")
+                        + (f"; **{n_cells - sum(map(len, unfinished.values()))} of {n_cells} cells finished**, "
+                           f"not yet: {missing}" if missing else "")
                         + f")\n\n{markdown_table(rows)}")
     table = "\n\n".join(sections) + f"\n\nReproduce: `{spec.command()}`\n"
     (grid_dir / "table.md").write_text(table)
@@ -882,7 +900,7 @@ def run_grid(spec: GridSpec) -> str:
     failures = run_cells(spec, todo) if todo else []
     if failures:
         raise RuntimeError(f"{len(failures)} cell(s) failed:\n" + "\n".join(failures))
-    return summarize(spec)
+    return summarize(spec.with_finished_cells())
 
 
 SMOKE_OVERRIDES = ["loop.learning_starts=320", "loop.eval_every=480", "loop.checkpoint_every=480",
