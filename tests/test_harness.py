@@ -57,8 +57,8 @@ def test_aggregate_rows_and_table():
     b_all = rows["b", "score", "all"]  # seeds x tasks = [[2, 2], [4, 4]]: IQM 3; resampled per task: 2 ... 4
     assert (b_all["iqm"], b_all["ci_low"], b_all["ci_high"], b_all["runs"]) == (3.0, 2.0, 4.0, 2)
     table = markdown_table(list(rows.values())).splitlines()
-    assert table[0] == "| method | success_rate | score (all tasks) | score x | score y |"
-    assert table[2] == ("| a | 0.500 [0.500, 0.500] | 2.000 [2.000, 2.000] | 1.000 [1.000, 1.000] | "
+    assert table[0] == "| method | runs | success_rate | score (all tasks) | score x | score y |"
+    assert table[2] == ("| a | 2 | 0.500 [0.500, 0.500] | 2.000 [2.000, 2.000] | 1.000 [1.000, 1.000] | "
                         "3.000 [3.000, 3.000] |")
 
 
@@ -122,7 +122,8 @@ def check_outputs(grid_dir, cells=4):
         rows = (grid_dir / "runs" / "ddpg" / "planar8" / str(seed) / "metrics.csv").read_text().splitlines()
         assert [int(float(r.split(",")[0])) for r in rows[1:]] == [480, 960]
     table = (grid_dir / "table.md").read_text()
-    assert "| digrad-single-heur | " in table and "Reproduce: `python -m mtpolicy_training.benchmarks.harness" in table
+    assert "| digrad-single-heur | 2 | " in table
+    assert "Reproduce: `python -m mtpolicy_training.benchmarks.harness" in table
     return table
 
 
@@ -162,7 +163,7 @@ def test_grid_runs_in_the_local_pool_resumes_and_updates_the_readme(tmp_path, ca
     partial = run_grid(other)  # an unfinished compared cell: left out of the table, which names it
     assert "0 of 2 cells finished; running 2" in capsys.readouterr().out
     assert "**5 of 6 cells finished**, not yet: digrad-single-heur seed 2)" in partial
-    assert "| digrad-single-heur | " in partial
+    assert "| digrad-single-heur | 1 | " in partial
     (cell / "cell.json").write_text("{}")
     compared = run_grid(other)
     assert "2 of 2 cells finished; running 0" in capsys.readouterr().out and "not yet" not in compared

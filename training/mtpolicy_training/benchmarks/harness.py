@@ -18,7 +18,8 @@ git and its checkpoints, logs and TensorBoard files are not (``.gitignore``):
 committed finished cells survive a fresh clone, a cell in progress does not.
 Then ``<results_root>/<name>/`` gets, over every finished cell in the grid's
 folder (those of earlier runs with other ``--methods`` or ``--seeds`` too; the
-table names the cells not finished yet), ``results.json`` and ``results.csv``
+table names the cells of the grid, or of its preset, not finished yet),
+``results.json`` and ``results.csv``
 (every aggregate), ``table.md`` (final metrics: IQM [95% CI] per method) and
 ``curves_<task_set>.png`` (periodic evaluations vs env steps: IQM line and CI
 band). With ``--readme FILE`` the
@@ -511,15 +512,18 @@ def aggregate(finals: dict[str, list[dict[str, float]]], metrics: TaskSetMetrics
 
 
 def markdown_table(rows: list[dict]) -> str:
-    """Methods as rows, (metric, task) as columns, cells ``IQM [low, high]``."""
+    """Methods as rows, their number of runs, then (metric, task) as columns, cells ``IQM [low, high]``."""
     columns = list(dict.fromkeys((r["metric"], r["task"]) for r in rows))
     cells: dict[str, dict] = {}
+    runs: dict[str, int] = {}
     for r in rows:
+        runs[r["method"]] = r["runs"]
         cells.setdefault(r["method"], {})[(r["metric"], r["task"])] = f"{r['iqm']:.3f} [{r['ci_low']:.3f}, " \
                                                                      f"{r['ci_high']:.3f}]"
-    header = ["method"] + [f"{m} {t}".strip() if t != "all" else f"{m} (all tasks)" for m, t in columns]
+    header = ["method", "runs"] + [f"{m} {t}".strip() if t != "all" else f"{m} (all tasks)" for m, t in columns]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
-    lines += ["| " + " | ".join([method] + [c.get(col, "-") for col in columns]) + " |" for method, c in cells.items()]
+    lines += ["| " + " | ".join([method, str(runs[method])] + [c.get(col, "-") for col in columns]) + " |"
+              for method, c in cells.items()]
     return "\n".join(lines)
 
 
@@ -643,15 +647,20 @@ class GridSpec:
         return {"name": self.name, "methods": self.methods, "task_sets": self.task_sets, "seeds": self.seeds,
                 "budget_steps": self.budget_steps, "overrides": self.overrides, "compare_with": self.compare_with}
 
-    def with_finished_cells(self) -> GridSpec:
-        """This grid widened to every method and seed with a finished cell in its folder (on its task sets), so
-        a run of some of its cells (``--methods``, ``--seeds``) reports on all of them."""
+    def whole(self) -> GridSpec:
+        """This grid widened to every method and seed with a finished cell in its folder (on its task sets) and,
+        in a preset's folder, to the preset's: a run of some of its cells (``--methods``, ``--seeds``) reports on
+        all of them."""
+        preset = PRESETS[self.name][1] if self.name in PRESETS else None
+        if preset is None or not set(self.task_sets) <= set(preset.task_sets):
+            preset = dataclasses.replace(self, methods=[], seeds=[])
         done = [(p.parents[2].name, int(p.parent.name)) for t in self.task_sets
                 for p in (self.grid_dir / "runs").glob(f"*/{t}/*/cell.json") if p.parents[2].name in METHODS]
-        order = [*(PRESETS[self.name][1].methods if self.name in PRESETS else []), *self.methods]
-        methods = sorted({*self.methods, *(m for m, _ in done)},
-                         key=lambda m: (order.index(m) if m in order else len(order), m))  # the preset's order
-        return dataclasses.replace(self, methods=methods, seeds=sorted({*self.seeds, *(s for _, s in done)}))
+        order = [*preset.methods, *self.methods]
+        methods = sorted({*order, *(m for m, _ in done)},
+                         key=lambda m: (order.index(m) if m in order else len(order), m))
+        return dataclasses.replace(self, methods=methods,
+                                   seeds=sorted({*preset.seeds, *self.seeds, *(s for _, s in done)}))
 
     def command(self) -> str:
         """A command that reproduces this grid's results from scratch: every field given, on the grid's own preset
@@ -900,7 +909,7 @@ def run_grid(spec: GridSpec) -> str:
     failures = run_cells(spec, todo) if todo else []
     if failures:
         raise RuntimeError(f"{len(failures)} cell(s) failed:\n" + "\n".join(failures))
-    return summarize(spec.with_finished_cells())
+    return summarize(spec.whole())
 
 
 SMOKE_OVERRIDES = ["loop.learning_starts=320", "loop.eval_every=480", "loop.checkpoint_every=480",
