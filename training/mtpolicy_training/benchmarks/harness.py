@@ -878,12 +878,12 @@ def summarize(spec: GridSpec) -> str:
                     max(spec.bootstrap_reps // 5, 1))
         compared = [m for m in finals if m not in spec.methods]
         missing = "; ".join(f"{m} seed {', '.join(map(str, seeds))}" for m, seeds in unfinished.items() if seeds)
-        n_cells = sum(map(len, unfinished.values())) + sum(map(len, cells.values()))
+        n_done, n_unfinished = sum(map(len, cells.values())), sum(map(len, unfinished.values()))
         sections.append(f"**{task_set}** ({spec.budget_steps} env steps per run; IQM [95% stratified-bootstrap "
                         f"CI] over seeds {', '.join(map(str, spec.seeds))}; \"all tasks\": over seeds x tasks"
                         + (f"; {', '.join(compared)}: the cells of {', '.join(spec.compare_with)}" if compared else "")
-                        + (f"; **{n_cells - sum(map(len, unfinished.values()))} of {n_cells} cells finished**, "
-                           f"not yet: {missing}" if missing else "")
+                        + (f"; **{n_done} of {n_done + n_unfinished} cells finished**, not yet: {missing}"
+                           if n_unfinished else "")
                         + f")\n\n{markdown_table(rows)}")
     table = "\n\n".join(sections) + f"\n\nReproduce: `{spec.command()}`\n"
     (grid_dir / "table.md").write_text(table)
