@@ -652,15 +652,12 @@ class GridSpec:
         in a preset's folder, to the preset's: a run of some of its cells (``--methods``, ``--seeds``) reports on
         all of them."""
         preset = PRESETS[self.name][1] if self.name in PRESETS else None
-        if preset is None or not set(self.task_sets) <= set(preset.task_sets):
-            preset = dataclasses.replace(self, methods=[], seeds=[])
+        of_preset = preset is not None and set(self.task_sets) <= set(preset.task_sets)
         done = [(p.parents[2].name, int(p.parent.name)) for t in self.task_sets
                 for p in (self.grid_dir / "runs").glob(f"*/{t}/*/cell.json") if p.parents[2].name in METHODS]
-        order = [*preset.methods, *self.methods]
-        methods = sorted({*order, *(m for m, _ in done)},
-                         key=lambda m: (order.index(m) if m in order else len(order), m))
-        return dataclasses.replace(self, methods=methods,
-                                   seeds=sorted({*preset.seeds, *self.seeds, *(s for _, s in done)}))
+        methods = [*(preset.methods if of_preset else []), *self.methods, *sorted(m for m, _ in done)]
+        seeds = {*(preset.seeds if of_preset else []), *self.seeds, *(s for _, s in done)}
+        return dataclasses.replace(self, methods=list(dict.fromkeys(methods)), seeds=sorted(seeds))
 
     def command(self) -> str:
         """A command that reproduces this grid's results from scratch: every field given, on the grid's own preset
@@ -858,11 +855,12 @@ def summarize(spec: GridSpec) -> str:
     sections = []
     for task_set in spec.task_sets:
         metrics = TASK_SETS[task_set]
-        cells = {m: [(s, Cell(m, task_set, s).dir(source)) for s in spec.seeds]
-                 for m, source in method_grids(spec, task_set).items()}
-        unfinished = {m: [s for s, d in runs if not (d / "cell.json").is_file()] for m, runs in cells.items()}
-        cells = {m: [(s, d) for s, d in runs if s not in unfinished[m]] for m, runs in cells.items()}
-        cells = {m: runs for m, runs in cells.items() if runs}
+        cells, unfinished = {}, {}
+        for m, source in method_grids(spec, task_set).items():
+            runs = [(s, Cell(m, task_set, s).dir(source)) for s in spec.seeds]
+            unfinished[m] = [s for s, d in runs if not (d / "cell.json").is_file()]
+            if finished := [(s, d) for s, d in runs if s not in unfinished[m]]:
+                cells[m] = finished
         if not cells:
             raise RuntimeError(f"{grid_dir}: no finished cell on {task_set}")
         finals = {m: [json.loads((d / "eval.json").read_text()) for _, d in runs] for m, runs in cells.items()}
