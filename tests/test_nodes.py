@@ -168,6 +168,33 @@ def test_mismatched_model_or_bad_parameters_refuse_to_start(start_node, fixture_
         assert "Traceback" not in out, out
 
 
+def test_a_take_losing_the_race_with_sigint_shutdown_is_a_clean_stop(ros_env):
+    """rclpy's SIGINT handler shuts the context down from outside the executor;
+    a take already past the executor's ok() check then raises RuntimeError (CI
+    saw the controller exit 1 so at the end of the demo). In-process here: a
+    callback shuts the context down and raises as that take does."""
+    from rclpy.node import Node
+
+    from mtpolicy.nodes.common import run_node
+
+    def node_raising(shut_down_first: bool):  # noqa: ANN202
+        def factory() -> Node:
+            node = Node("shutdown_race")
+
+            def take() -> None:
+                if shut_down_first:
+                    node.context.shutdown()
+                raise RuntimeError("Unable to convert call argument '0' to Python object")
+
+            node.create_timer(0.01, take)
+            return node
+        return factory
+
+    assert run_node(node_raising(shut_down_first=True), args=[]) == 0
+    with pytest.raises(RuntimeError, match="call argument"):  # with the context up it is a real error
+        run_node(node_raising(shut_down_first=False), args=[])
+
+
 def test_sim_rejects_bad_commands_holds_zero_resets_and_renders(start_node, monitor, planar8, tmp_path):
     from std_msgs.msg import Float64MultiArray
 

@@ -237,8 +237,9 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_peri
     With ``gc_period`` (s), automatic garbage collection is off and a timer
     collects every ``gc_period`` s instead, so a collection never lands inside
     a latency-critical callback. Returns the process exit code: 0 on a clean
-    stop, 1 if the node refused to start (the reason is logged as a fatal
-    message, without a traceback).
+    stop (including a take that loses the race with a SIGINT shutdown), 1 if
+    the node refused to start (the reason is logged as a fatal message,
+    without a traceback).
     """
     from rclpy.exceptions import InvalidParameterValueException
 
@@ -265,6 +266,13 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_peri
                 else:
                     rclpy.spin_until_future_complete(node, done)
                     return int(done.result() or 0)
+            except RuntimeError:
+                # rclpy's SIGINT handler shuts the context down while the executor
+                # may be between its ok() check and a take: the take then fails on
+                # the invalidated handle with a RuntimeError. The stop was asked
+                # for, so that is a clean exit; any other RuntimeError is not.
+                if rclpy.ok():
+                    raise
             finally:
                 node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
