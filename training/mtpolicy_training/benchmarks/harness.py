@@ -929,6 +929,11 @@ PICOR_HALFCHEETAH8_ENV_STEP_OVERRIDES = [*PICOR_HALFCHEETAH8_OVERRIDES, "loop.up
 """Algorithm 1's gradient step per env step on halfcheetah8's 8 tasks (the authors' code steps so too): eight steps
 per vector step, each on 128 rows (PiCor: the drawn task's; the baselines: 16 of each task), for every method."""
 
+PICOR_MT10_ENV_STEP_OVERRIDES = [*PICOR_MT10_OVERRIDES, "loop.updates-per-round=10", "batch-per-task=13",
+                                 "loop.eval_every=50000"]
+"""Algorithm 1's gradient step per env step on MT10's 10 tasks: ten steps per vector step, each on 130 rows (PiCor:
+the drawn task's; MTSAC: 13 of each task), with picor-mt10's 6 x 160 networks; a curve point every 50k env steps."""
+
 A2C_TABLES_OVERRIDES = ["loop.eval_every=100000", "periodic_eval_episodes=2"]
 """Curves of the A2C tables: an evaluation of 2 episodes per task every 100k steps of a run (the final one keeps
 the paper's 20), so evaluating costs about a tenth of a multi-task run's steps."""
@@ -957,6 +962,11 @@ PRESETS: dict[str, tuple[str, GridSpec]] = {
                    "5M env steps)",
                    GridSpec(methods=PICOR_TABLES_METHODS[:3], task_sets=["mt10"], budget_steps=1_000_000,
                             overrides=PICOR_MT10_OVERRIDES, compare_with=["dgrad-mt10"], name="picor-mt10")),
+    "picor-mt10-env-step": ("PiCor's Tables 1-2 on mt10 with Algorithm 1's gradient step per env step (10 per "
+                            "vector step) for PiCor, its Ada/Cor ablations and MTSAC, 6 x 160 networks x 3 seeds at "
+                            "200k env steps (1/25 of the paper's 5M)",
+                            GridSpec(methods=PICOR_TABLES_METHODS[:4], task_sets=["mt10"], budget_steps=200_000,
+                                     overrides=PICOR_MT10_ENV_STEP_OVERRIDES, name="picor-mt10-env-step")),
     "picor-halfcheetah8": ("PiCor's Tables 1-2 on halfcheetah8: PiCor, its Ada/Cor ablations, MTSAC, MH-SAC and "
                            "D-Grad(O) with 2 x 256 networks x 3 seeds at 1/10 of the paper's 2.4M env steps",
                            GridSpec(methods=PICOR_TABLES_METHODS, task_sets=["halfcheetah8"], budget_steps=240_000,
