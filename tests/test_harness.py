@@ -144,6 +144,8 @@ def test_grid_runs_in_the_local_pool_resumes_and_updates_the_readme(tmp_path, ca
     assert run_grid(dataclasses.replace(spec, workers=1, threads_per_cell=2)) == table  # same evaluation, same weights
     assert "3 of 4 cells finished; running 1 on a local pool" in capsys.readouterr().out
     assert "resuming" in (cell / "train.log").read_text() and (cell / "cell.json").exists()
+    assert json.loads((cell / "cell.json").read_text())["resumed_from_checkpoint"]  # its wall time is partial
+    assert not json.loads((cell.parent / "1" / "cell.json").read_text())["resumed_from_checkpoint"]
     assert (cell / "metrics.csv").stat().st_mtime_ns == before  # nothing retrained
 
     # a run of some of the cells reports the whole grid, and the command that reproduces all of it

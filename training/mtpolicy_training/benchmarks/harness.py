@@ -691,16 +691,19 @@ def run_cell(method: str, task_set: str, seed: int, budget_steps: int, out_dir: 
     """Train one cell in this process (a pool worker or a Ray task), its output to ``train.log``.
 
     Returns the result files' text too, so a driver that does not share the
-    worker's filesystem (a multi-node Ray cluster) still gets them.
+    worker's filesystem (a multi-node Ray cluster) still gets them, and whether
+    the cell resumed from a checkpoint: its wall time then covers only the
+    steps after it.
     """
     import torch
 
     torch.set_num_threads(1)
     out_dir.mkdir(parents=True, exist_ok=True)
+    resumed = (out_dir / "checkpoint.pt").exists()
     t0 = time.perf_counter()
     with (out_dir / "train.log").open("a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         METHODS[method].train(task_set, seed, budget_steps, out_dir, overrides)
-    return {"wall_seconds": time.perf_counter() - t0, "host": socket.gethostname(),
+    return {"wall_seconds": time.perf_counter() - t0, "resumed_from_checkpoint": resumed, "host": socket.gethostname(),
             "files": {f: (out_dir / f).read_text() for f in RESULT_FILES}}
 
 
@@ -712,7 +715,8 @@ def finish_cell(spec: GridSpec, cell: Cell, result: dict) -> None:
         if not (out / name).exists():
             (out / name).write_text(text)
     done = {**dataclasses.asdict(cell), "budget_steps": spec.budget_steps, "overrides": spec.overrides,
-            "wall_seconds": result["wall_seconds"], "host": result["host"]}
+            "wall_seconds": result["wall_seconds"], "resumed_from_checkpoint": result["resumed_from_checkpoint"],
+            "host": result["host"]}
     (out / "cell.json").write_text(json.dumps(done, indent=2))
 
 
