@@ -715,8 +715,7 @@ def finish_cell(spec: GridSpec, cell: Cell, result: dict) -> None:
         if not (out / name).exists():
             (out / name).write_text(text)
     done = {**dataclasses.asdict(cell), "budget_steps": spec.budget_steps, "overrides": spec.overrides,
-            "wall_seconds": result["wall_seconds"], "resumed_from_checkpoint": result["resumed_from_checkpoint"],
-            "host": result["host"]}
+            **{k: v for k, v in result.items() if k != "files"}}  # wall time, whether resumed, host
     (out / "cell.json").write_text(json.dumps(done, indent=2))
 
 
