@@ -9,8 +9,9 @@ ROS = ["ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-std-msgs", "ros-sensor-msgs", "
        "ros-visualization-msgs", "ros-std-srvs", "ros-diagnostic-msgs"]
 TRAIN = ["torch>=2.4,<=2.13.0", "gymnasium>=1.0", "metaworld>=3.0", "onnx>=1.16", "tyro>=0.8",
          "tensorboard>=2.15", "tqdm>=4.66", "matplotlib>=3.8"]
-DEV = ["pytest>=8", "pytest-timeout>=2.3", "onnx>=1.16", "ray>=2.60"]
-BENCH = ["stable-baselines3>=2.3"]
+MINK = ["mink==0.0.13", "qpsolvers[daqp]>=4.3"]  # 0.0.13: the last mink that accepts mujoco 3.3.0
+DEV = ["pytest>=8", "pytest-timeout>=2.3", "onnx>=1.16", "ray>=2.60"] + MINK
+BENCH = ["stable-baselines3>=2.3"] + MINK
 
 setup(
     name="mtpolicy",

@@ -5,14 +5,15 @@ errors e, the joint velocity is
 
     dq = J^T (J J^T + lambda^2 I)^-1 (k e)
 
-scaled down uniformly (direction kept) so no joint exceeds its velocity limit,
-and with joints that sit at a position limit and would move further out
+scaled down uniformly (direction kept) so no joint exceeds its velocity limit
+(or, with ``saturation = "clip"``, each joint clipped to its limit), and with joints that sit at a position limit and would move further out
 removed from J before solving. It reads the same observation as a policy.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -28,6 +29,8 @@ class DlsConfig:
     """Damping lambda (m): trades accuracy near singularities for bounded speed."""
     limit_margin: float = 0.02
     """Joints within this many rad of a limit, moving outwards, are frozen."""
+    saturation: Literal["uniform", "clip"] = "uniform"
+    """Over a velocity limit: scale the whole command down (direction kept) or clip each joint."""
 
 
 class DampedLeastSquares:
@@ -55,7 +58,10 @@ class DampedLeastSquares:
                 break
             free &= ~blocked
         dq[~free] = 0.0
-        ratio = np.max(np.abs(dq) / self.spec.velocity_limits)
+        limits = self.spec.velocity_limits
+        if self.config.saturation == "clip":
+            return np.clip(dq, -limits, limits)
+        ratio = np.max(np.abs(dq) / limits)
         return dq / ratio if ratio > 1.0 else dq
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:

@@ -9,6 +9,12 @@ Observation (float32), segments in this order:
 | goal_pos     | 3 * n_ee    | goal positions, base frame (m)                  |
 | goal_error   | 3 * n_ee    | goal_pos - ee_pos (m)                           |
 | joint_error  | n_ee * n_j  | J_i(q)^T (goal_i - ee_i) per end effector i     |
+| goal_config_error | n_j    | q* - q (rad); planner-conditioned layouts only  |
+
+Positions are in metres, x y z per end effector, end effectors in the
+contract's order; ``J_i`` is the positional Jacobian (3 x n_j) of end effector
+i's site in the base frame (zero columns off its chain). ``q*`` is the goal
+configuration of ``mtpolicy.planner`` for the current goal set.
 
 Joint velocities are left out: the robots are velocity-servoed, so the state
 that matters is the configuration, and a real driver's velocity estimate is
@@ -36,10 +42,17 @@ class ObservationLayout:
     segments: tuple[tuple[str, int], ...]
 
     @classmethod
-    def for_robot(cls, n_joints: int, n_end_effectors: int) -> "ObservationLayout":
+    def for_robot(cls, n_joints: int, n_end_effectors: int, planned: bool = False) -> "ObservationLayout":
+        """The layout of a robot; ``planned`` appends the planner's ``goal_config_error``."""
         k = 3 * n_end_effectors
+        planned_segment = (("goal_config_error", n_joints),) if planned else ()
         return cls((("joint_pos", n_joints), ("ee_pos", k), ("goal_pos", k), ("goal_error", k),
-                    ("joint_error", n_end_effectors * n_joints)))
+                    ("joint_error", n_end_effectors * n_joints)) + planned_segment)
+
+    @property
+    def planned(self) -> bool:
+        """True if the layout observes the planner's goal configuration."""
+        return "goal_config_error" in self.names
 
     @property
     def size(self) -> int:
@@ -65,25 +78,30 @@ class ObservationLayout:
         return cls(tuple((str(s), int(n)) for s, n in value))
 
 
-def build_observation(q: np.ndarray, ee_pos: np.ndarray, goals: np.ndarray, jacobians: np.ndarray) -> np.ndarray:
-    """Observation(s) from joint angles (..., n_j), EE positions and goals (..., n_ee, 3), Jacobians (..., n_ee, 3, n_j)."""
+def build_observation(q: np.ndarray, ee_pos: np.ndarray, goals: np.ndarray, jacobians: np.ndarray,
+                      goal_config: np.ndarray | None = None) -> np.ndarray:
+    """Observation(s) from joint angles (..., n_j), EE positions and goals (..., n_ee, 3), Jacobians
+    (..., n_ee, 3, n_j) and, for planned layouts, the goal configuration q* (..., n_j)."""
     lead = q.shape[:-1]
     error = goals - ee_pos
     joint_error = np.einsum("...kdj,...kd->...kj", jacobians, error)
+    planned = [] if goal_config is None else [goal_config - q]
     return np.concatenate([q, ee_pos.reshape(*lead, -1), goals.reshape(*lead, -1), error.reshape(*lead, -1),
-                           joint_error.reshape(*lead, -1)], axis=-1).astype(np.float32)
+                           joint_error.reshape(*lead, -1)] + planned, axis=-1).astype(np.float32)
 
 
-def observe(kin: Kinematics, q: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Observation and EE positions for joint angles q (n_j,) or (B, n_j) and goals (.., n_ee, 3)."""
+def observe(kin: Kinematics, q: np.ndarray, goals: np.ndarray,
+            goal_config: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Observation and EE positions for joint angles q (n_j,) or (B, n_j), goals (.., n_ee, 3) and, for
+    planned layouts, goal configurations q* shaped like q."""
     n_ee = len(kin.site_ids)
     if np.ndim(q) == 1:  # the controller's path: no batch bookkeeping
         ee, jac = kin.ee_positions_and_jacobians(q)
         goals = np.asarray(goals, dtype=np.float64).reshape(n_ee, 3)
-        return build_observation(np.asarray(q, dtype=np.float64), ee, goals, jac), ee
+        return build_observation(np.asarray(q, dtype=np.float64), ee, goals, jac, goal_config), ee
     qb = np.asarray(q, dtype=np.float64)
     ee, jac = np.empty((len(qb), n_ee, 3)), np.empty((len(qb), n_ee, 3, qb.shape[1]))
     for b, qi in enumerate(qb):
         ee[b], jac[b] = kin.ee_positions_and_jacobians(qi)
-    obs = build_observation(qb, ee, np.asarray(goals, dtype=np.float64).reshape(len(qb), n_ee, 3), jac)
+    obs = build_observation(qb, ee, np.asarray(goals, dtype=np.float64).reshape(len(qb), n_ee, 3), jac, goal_config)
     return obs, ee

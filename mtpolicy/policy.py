@@ -5,15 +5,22 @@ keys, JSON values), written by ``mtpolicy_training.export``:
 
 | key                 | value                                                    |
 |---------------------|----------------------------------------------------------|
-| format_version      | "1"                                                      |
+| format_version      | "2" (version 1 lacks the keys marked 2; still read)      |
 | robot               | robot name                                               |
-| robot_mjcf_sha256   | SHA-256 of the robot MJCF the policy was trained on      |
+| robot_mjcf          | 2: the MJCF file: a path inside this package for shipped |
+|                     | robots (mtpolicy/robots/<robot>/robot.xml), else its name |
+| robot_mjcf_sha256   | SHA-256 of that MJCF file                                |
 | joints              | JSON list: joint names, the order of the output          |
-| end_effectors       | JSON list: end-effector site names, the order of goals   |
-| base_frame          | frame of every position in the observation               |
+| end_effectors       | JSON list: end-effector MuJoCo *site* names, goal order  |
+| base_frame          | MuJoCo *body* whose frame every position is in           |
 | observation_layout  | JSON [[segment, size], ...] (see observation.py)         |
+| observation_doc     | 2: JSON {segment: definition, sign, units}               |
 | control_period      | seconds between two policy steps in training             |
 | velocity_limits     | JSON list, rad/s, in joint order                         |
+| reach_tolerance     | 2: metres; success = every end effector within it        |
+| goal_distribution   | 2: "local" or "workspace" (see envs/reach.py)            |
+| planner             | 2: JSON PlannerConfig of ``mtpolicy.planner`` ({} if the |
+|                     | layout has no goal_config_error)                         |
 | task_names          | JSON list                                                |
 | method              | training method name                                     |
 | training_config     | JSON object                                              |
@@ -21,7 +28,8 @@ keys, JSON values), written by ``mtpolicy_training.export``:
 
 Graph: input ``observation`` float32 [batch, obs_size], output
 ``joint_velocity`` float32 [batch, n_joints] in rad/s; observation
-normalization and action scaling are inside the graph.
+normalization and action scaling are inside the graph (feed the raw
+observation, command the output as it is).
 """
 
 from __future__ import annotations
@@ -37,7 +45,9 @@ import onnxruntime as ort
 from mtpolicy.observation import ObservationLayout
 from mtpolicy.robots import RobotSpec
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+READ_VERSIONS = ("1", "2")
+"""Contract versions this runtime reads (version 1 models get the version 2 keys' defaults)."""
 INPUT_NAME = "observation"
 OUTPUT_NAME = "joint_velocity"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -45,7 +55,18 @@ MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 MODEL_DIRS = (MODELS_DIR, Path(sys.prefix) / "share" / "mtpolicy" / "models")
 """Where shipped model names are looked up: the checkout, then a pip/colcon install's share/."""
 JSON_KEYS = ("joints", "end_effectors", "observation_layout", "velocity_limits", "task_names",
-             "training_config", "metrics")
+             "training_config", "metrics", "observation_doc", "planner")
+OBSERVATION_DOC = {
+    "joint_pos": "q: joint angles in `joints` order (rad)",
+    "ee_pos": "end-effector site positions in the base frame, x y z per end effector in `end_effectors` order (m)",
+    "goal_pos": "goal positions in the base frame, same order (m)",
+    "goal_error": "goal_pos - ee_pos (m)",
+    "joint_error": "per end effector i in order: J_i(q)^T (goal_i - ee_i), J_i the 3 x n_joints positional "
+                   "Jacobian of site i in the base frame (mj_jacSite rotated into it; zero columns off the chain)",
+    "goal_config_error": "q* - q (rad), q* from mtpolicy.planner with the `planner` settings, computed when a "
+                         "goal set arrives (from the q at that time)",
+}
+"""Definitions of the observation segments, written into every contract."""
 
 
 class ModelMismatch(ValueError):
@@ -57,6 +78,7 @@ class PolicyContract:
     """The metadata of an exported policy, parsed."""
 
     robot: str
+    robot_mjcf: str
     robot_mjcf_sha256: str
     joints: tuple[str, ...]
     end_effectors: tuple[str, ...]
@@ -64,6 +86,9 @@ class PolicyContract:
     observation_layout: ObservationLayout
     control_period: float
     velocity_limits: tuple[float, ...]
+    reach_tolerance: float
+    goal_distribution: str
+    planner: dict
     task_names: tuple[str, ...]
     method: str
     training_config: dict
@@ -72,39 +97,54 @@ class PolicyContract:
     def to_metadata(self) -> dict[str, str]:
         """String key/values for onnx ``metadata_props``."""
         return {
-            "format_version": FORMAT_VERSION, "robot": self.robot, "robot_mjcf_sha256": self.robot_mjcf_sha256,
+            "format_version": FORMAT_VERSION, "robot": self.robot, "robot_mjcf": self.robot_mjcf,
+            "robot_mjcf_sha256": self.robot_mjcf_sha256,
             "joints": json.dumps(list(self.joints)), "end_effectors": json.dumps(list(self.end_effectors)),
             "base_frame": self.base_frame, "observation_layout": json.dumps(self.observation_layout.to_json()),
+            "observation_doc": json.dumps({s: OBSERVATION_DOC[s] for s in self.observation_layout.names}),
             "control_period": repr(float(self.control_period)),
             "velocity_limits": json.dumps([float(v) for v in self.velocity_limits]),
+            "reach_tolerance": repr(float(self.reach_tolerance)), "goal_distribution": self.goal_distribution,
+            "planner": json.dumps(self.planner),
             "task_names": json.dumps(list(self.task_names)), "method": self.method,
             "training_config": json.dumps(self.training_config), "metrics": json.dumps(self.metrics),
         }
 
     @classmethod
     def from_metadata(cls, meta: dict[str, str], source: str = "model") -> "PolicyContract":
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ModelMismatch(f"{source}: format_version {meta.get('format_version')!r}, "
-                                f"this runtime reads {FORMAT_VERSION!r}")
+        version = meta.get("format_version")
+        if version not in READ_VERSIONS:
+            raise ModelMismatch(f"{source}: format_version {version!r}, this runtime reads {list(READ_VERSIONS)}")
+        required = ("robot", "robot_mjcf_sha256", "base_frame", "control_period", "method", "joints", "end_effectors",
+                    "observation_layout", "velocity_limits", "task_names", "training_config", "metrics")
+        if version != "1":
+            required += ("robot_mjcf", "reach_tolerance", "goal_distribution", "planner")
         try:
-            v = {k: json.loads(meta[k]) if k in JSON_KEYS else meta[k] for k in
-                 ("robot", "robot_mjcf_sha256", "base_frame", "control_period", "method") + JSON_KEYS}
+            v = {k: json.loads(meta[k]) if k in JSON_KEYS else meta[k] for k in required}
         except KeyError as e:
             raise ModelMismatch(f"{source}: metadata lacks {e.args[0]!r}") from None
-        return cls(robot=v["robot"], robot_mjcf_sha256=v["robot_mjcf_sha256"], joints=tuple(v["joints"]),
-                   end_effectors=tuple(v["end_effectors"]), base_frame=v["base_frame"],
+        if version == "1":  # what version 1 left to the training config
+            env = v["training_config"].get("env", {})
+            v |= {"robot_mjcf": v["robot"], "reach_tolerance": env.get("reach_tolerance", 0.0),
+                  "goal_distribution": "local", "planner": {}}
+        return cls(robot=v["robot"], robot_mjcf=v["robot_mjcf"], robot_mjcf_sha256=v["robot_mjcf_sha256"],
+                   joints=tuple(v["joints"]), end_effectors=tuple(v["end_effectors"]), base_frame=v["base_frame"],
                    observation_layout=ObservationLayout.from_json(v["observation_layout"]),
                    control_period=float(v["control_period"]), velocity_limits=tuple(v["velocity_limits"]),
-                   task_names=tuple(v["task_names"]), method=v["method"],
+                   reach_tolerance=float(v["reach_tolerance"]), goal_distribution=v["goal_distribution"],
+                   planner=v["planner"], task_names=tuple(v["task_names"]), method=v["method"],
                    training_config=v["training_config"], metrics=v["metrics"])
 
     @classmethod
     def for_robot(cls, spec: RobotSpec, control_period: float, method: str, training_config: dict,
-                  metrics: dict | None = None) -> "PolicyContract":
-        return cls(robot=spec.name, robot_mjcf_sha256=spec.mjcf_sha256, joints=spec.joint_names,
-                   end_effectors=spec.end_effectors, base_frame=spec.base_body,
-                   observation_layout=ObservationLayout.for_robot(spec.n_joints, spec.n_tasks),
+                  metrics: dict | None = None, reach_tolerance: float = 0.0, goal_distribution: str = "local",
+                  planner: dict | None = None) -> "PolicyContract":
+        """The contract of a policy for ``spec``; a non-empty ``planner`` makes the layout planned."""
+        return cls(robot=spec.name, robot_mjcf=spec.robot_file, robot_mjcf_sha256=spec.mjcf_sha256,
+                   joints=spec.joint_names, end_effectors=spec.end_effectors, base_frame=spec.base_body,
+                   observation_layout=ObservationLayout.for_robot(spec.n_joints, spec.n_tasks, bool(planner)),
                    control_period=control_period, velocity_limits=tuple(spec.velocity_limits.tolist()),
+                   reach_tolerance=reach_tolerance, goal_distribution=goal_distribution, planner=planner or {},
                    task_names=tuple(f"reach_{ee}" for ee in spec.end_effectors), method=method,
                    training_config=training_config, metrics=metrics or {})
 
@@ -125,7 +165,7 @@ class PolicyContract:
             out.append(f"model end effectors {list(self.end_effectors)} != robot {list(spec.end_effectors)}")
         if self.base_frame != spec.base_body:
             out.append(f"model base frame {self.base_frame!r} != robot base {spec.base_body!r}")
-        expected = ObservationLayout.for_robot(spec.n_joints, spec.n_tasks)
+        expected = ObservationLayout.for_robot(spec.n_joints, spec.n_tasks, bool(self.planner))
         if self.observation_layout != expected:
             out.append(f"model observation layout {self.observation_layout.to_json()} != "
                        f"this runtime's {expected.to_json()}")

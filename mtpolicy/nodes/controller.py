@@ -6,7 +6,10 @@ angles, forward kinematics and goals -> ONNX policy -> safety filters
 ``joints`` parameter, which is what ros2_control's
 JointGroupVelocityController consumes. The stock controller has no timeout,
 so this node is the watchdog: stale joint states, a missing goal or the
-e-stop => zeros, with a throttled log saying why.
+e-stop => zeros, with a throttled log saying why. A planner-conditioned
+policy (its contract has a ``planner``) gets the goal configuration of
+``mtpolicy.planner``, planned from the current joint angles on the first tick
+after the goal set changes.
 
 Topics: ``/joint_states`` (in), ``/goals/<end_effector>`` (in),
 ``<command_topic>`` (out), ``~/markers``, ``/diagnostics``.
@@ -34,6 +37,7 @@ from mtpolicy.nodes.common import (DEFAULT_COMMAND_TOPIC, DIAGNOSTICS_QOS, GOAL_
                                    goal_topic, non_negative, positive, run_node)
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
 from mtpolicy.observation import observe
+from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
 from mtpolicy.policy import ModelMismatch, OnnxPolicy, resolve_model_path
 from mtpolicy.robots import load_robot
 
@@ -69,6 +73,11 @@ class PolicyController(Node):
         self.policy.check(spec, joints)  # ModelMismatch => run_node refuses to start, naming it
         self.joints = joints
         self.kin = Kinematics(spec)
+        self.planner = GoalConfigurationPlanner(self.kin, PlannerConfig(**contract.planner)) \
+            if contract.planner else None
+        self._goal_config: np.ndarray | None = None
+        self._planned_goals = np.full((spec.n_tasks, 3), np.nan)
+        self.plan_stats = LatencyStats()
         self._colors = ee_colors(self.kin.model, spec)
         self._order = np.array([spec.joint_names.index(j) for j in joints])
         self._joint_index = {name: i for i, name in enumerate(spec.joint_names)}
@@ -205,7 +214,9 @@ class PolicyController(Node):
         now = time.monotonic()
         reason = self._why_hold(now)
         q = self._q
-        obs, self._ee = observe(self.kin, q, self._goals)
+        if reason is None and self.planner is not None and not np.array_equal(self._goals, self._planned_goals):
+            self._plan(q)
+        obs, self._ee = observe(self.kin, q, self._goals, self._goal_config)
         if reason is None:
             velocity, finite = safety.finite_or_zero(self.policy(obs).astype(np.float64))
             if not finite:
@@ -227,6 +238,17 @@ class PolicyController(Node):
         self._hold_reason = reason
         self.tick_stats.add(time.perf_counter() - start)
 
+    def _plan(self, q: np.ndarray) -> None:
+        """The goal configuration for the current goal set, from joint angles q (timed)."""
+        start = time.perf_counter()
+        self._goal_config, worst = self.planner.plan(q, self._goals)
+        self._planned_goals = self._goals.copy()
+        self.plan_stats.add(time.perf_counter() - start)
+        if worst > self.planner.config.tolerance:
+            self.get_logger().warning(f"planner: no configuration reaches the goal set exactly (largest error "
+                                      f"{worst * 1000:.1f} mm); driving to the closest found",
+                                      throttle_duration_sec=5.0)
+
     # -- outputs for people -------------------------------------------------
     def _publish_markers(self) -> None:
         stamp = self.get_clock().now().to_msg()
@@ -240,7 +262,10 @@ class PolicyController(Node):
         now = time.monotonic()
         p50, p99 = self.tick_stats.percentiles_ms(50, 99)
         goal_age = now - self._goal_stamp.min()
-        values = {"tick_latency_p50_ms": f"{p50:.4f}", "tick_latency_p99_ms": f"{p99:.4f}",
+        plan_p50, plan_max = self.plan_stats.percentiles_ms(50, 100)
+        planning = {} if self.planner is None else {"plan_latency_p50_ms": f"{plan_p50:.2f}",
+                                                    "plan_latency_max_ms": f"{plan_max:.2f}"}
+        values = {**planning, "tick_latency_p50_ms": f"{p50:.4f}", "tick_latency_p99_ms": f"{p99:.4f}",
                   "tick_latency_samples": str(len(self.tick_stats.samples)), "rate_hz": f"{1 / self._period():.2f}",
                   "state_age_s": f"{now - self._q_stamp.min():.3f}", "goal_age_s": f"{goal_age:.3f}",
                   "enabled": str(self._enabled), **{f"{k}_total": str(v) for k, v in self.counts.items()}}

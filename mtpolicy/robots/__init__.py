@@ -66,6 +66,8 @@ class RobotSpec:
     """(n_end_effectors, n_joints) bool: joint j is on the chain of task i."""
     held_joints: tuple[str, ...] = ()
     """Actuated joints on no end-effector chain, held still (velocity 0) in the reach tasks."""
+    robot_file: str = ""
+    """The hashed MJCF: its path inside this package for shipped robots, else its file name."""
 
     @property
     def n_joints(self) -> int:
@@ -158,7 +160,9 @@ class RobotSpec:
                    scene_path=path, mjcf_sha256=sha, base_body=base,
                    joint_names=tuple(model.joint(j).name for j in joint_ids),
                    joint_limits=limits, velocity_limits=vel_limits,
-                   end_effectors=tuple(site_names), chain_mask=mask, held_joints=held)
+                   end_effectors=tuple(site_names), chain_mask=mask, held_joints=held,
+                   robot_file=str(robot_file.relative_to(ROBOTS_DIR.parent.parent))
+                   if robot_file.is_relative_to(ROBOTS_DIR) else robot_file.name)
 
 
 URDF_KV_EFFORT_FRACTION = 0.1

@@ -37,7 +37,9 @@ class VelocityPolicy(nn.Module):
 def export_policy(actor: nn.Module, spec: RobotSpec, env: ReachConfig, method: str, training_config: dict,
                   metrics: dict, path: Path) -> Path:
     """Write ``path`` (.onnx) with the contract as metadata_props; checks it with onnx.checker."""
-    contract = PolicyContract.for_robot(spec, env.control_period, method, training_config, metrics)
+    contract = PolicyContract.for_robot(spec, env.control_period, method, training_config, metrics,
+                                        env.reach_tolerance, env.goal_distribution,
+                                        env.planner.to_dict() if env.planned else None)
     module = VelocityPolicy(actor, spec.velocity_limits).eval()
     example = torch.zeros(1, contract.observation_layout.size)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,14 @@
-"""Ship a trained run: copy its policy to models/ with a model card and curve.
+"""Ship a trained reach run: copy its policy to a models folder with a model card and curve.
 
-    python -m mtpolicy_training.model_card runs/planar8/ship --name planar8_digrad \
-        --command "python -m mtpolicy_training.train ..."
+    python -m mtpolicy_training.model_card runs/planar8/dagger-local --name planar8_reach --best \
+        --command "python -m mtpolicy_training.train_dagger ..."
 
-The card's figures are read from the run's files (eval.json, metrics.csv,
-config.json) and the DLS baseline is evaluated on the same held-out goal sets.
-With ``--best`` it ships ``best_policy.onnx`` with ``best_eval.json``; of a run
-still training (no ``best_eval.json`` yet) it evaluates that policy on the
-held-out goal sets itself.
+The card's published figures are the evaluation protocol's (``evaluate.py``)
+on the test seeds (``TEST_SEEDS``, ``goal_sets`` each), for the policy, the
+DLS baseline and mink on the same goal sets, held success pooled with a 95 %
+Wilson interval. The training figures (budget, total training wall time,
+when the best policy was found) are read from the run's files. With
+``--best`` it ships ``best_policy.onnx`` (chosen on validation seeds).
 """
 
 from __future__ import annotations
@@ -21,120 +22,138 @@ from pathlib import Path
 import tyro
 
 from mtpolicy.policy import MODELS_DIR, OnnxPolicy
+from mtpolicy_training.benchmarks.reach_table import summary
 from mtpolicy_training.envs.reach import ReachConfig
 from mtpolicy_training.envs.tasksets import make_task_set
-from mtpolicy_training.evaluate import dls_controller, evaluate_reach, onnx_controller
-from mtpolicy_training.train import when_found
+from mtpolicy_training.evaluate import TEST_SEEDS, dls_controller, evaluate_reach, mink_controller, onnx_controller
 
 
 @dataclass
 class CardConfig:
-    """Which run to ship, under which name."""
+    """Which run to ship, under which name, where."""
 
     run: tyro.conf.Positional[Path]
-    """Run directory of ``train`` or of ``train_sac_family`` on a reach set (with policy.onnx, eval.json,
-    metrics.csv, config.json)."""
+    """Run directory of a reach training run (with config.json, metrics.csv and the ONNX policies)."""
     name: str
-    """Model name: models/<name>.onnx."""
+    """Model name: <models-dir>/<name>.onnx."""
     command: str
     """The command that reproduces the run."""
     note: str = ""
-    """Free text under the training budget (e.g. what else loaded the machine during the run)."""
+    """Free text under the training figures (e.g. what else loaded the machine during the run)."""
     best: bool = False
-    """Ship the run's best-validated policy (best_policy.onnx, best_eval.json) instead of its last one."""
-
-
-def selected(best_eval: dict) -> str:
-    """What the card says of a shipped best-validated policy (``best_eval.json``: when it was found, if recorded)."""
-    found = best_eval.get("found_after_session_seconds")
-    when = f", found {found / 60:.1f} min into its training session" if found is not None else ""
-    return ("This is the run's best-validated policy: the one with the highest success on the periodic "
-            f"evaluations (validation goal sets){when}, evaluated above on the held-out sets. ")
+    """Ship the run's best-validated policy (best_policy.onnx) instead of its last one."""
+    goal_sets: int = 500
+    """Goal sets per test seed."""
+    models_dir: Path = MODELS_DIR
+    """Where the model, its card and its curve are written."""
 
 
 def run_env(config: dict) -> ReachConfig:
-    """The reach env a run trained on: its ``env`` section (``train``) or its reach task set's
-    (``train_sac_family``, which trains on the robot's default ReachConfig)."""
+    """The reach env a run trained on: its ``env`` section, or its reach task set's (``train_sac_family``)."""
     if "env" in config:
         return ReachConfig(**config["env"])
     return make_task_set(config["task_set"]).config
 
 
-def held_out_evaluation(run: Path, prefix: str, env: ReachConfig) -> dict:
-    """The run's ``<prefix>eval.json``; for the best policy of a run still training (no ``best_eval.json``
-    yet), its evaluation on the held-out goal sets now, with when it was found (``best.json``)."""
-    path = run / f"{prefix}eval.json"
-    if path.exists() or not prefix:
-        return json.loads(path.read_text())
-    found = when_found(json.loads((run / "best.json").read_text()))
-    return {**evaluate_reach(onnx_controller(run / "best_policy.onnx")[0], env), **found}
+def training_seconds(run: Path) -> float | None:
+    """Total training wall seconds of a run over all its sessions: the last ``perf/train_seconds`` logged."""
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    values = [float(r["perf/train_seconds"]) for r in rows if r.get("perf/train_seconds")]
+    return values[-1] if values else None
 
 
-def training_time(ev: dict) -> str:
-    """The card's training-time sentence for an evaluation record (a run still training has none)."""
-    if "train_wall_seconds_this_session" not in ev:
-        return "still training when this card was made."
-    return (f"{ev['train_wall_seconds_this_session'] / 60:.1f} min wall clock on this 2-core machine "
-            "(the last session of the run).")
+def test_figures(policy_path: Path, env: ReachConfig, goal_sets: int) -> dict[str, dict[str, float]]:
+    """Policy, DLS and mink on the test seeds' goal sets: ``reach_table.summary`` of each."""
+    controllers = {"policy": onnx_controller(policy_path)[0], "DLS": dls_controller(env),
+                   "mink": mink_controller(env)}
+    return {name: summary([evaluate_reach(c, env, goal_sets, seed) for seed in TEST_SEEDS], goal_sets)
+            for name, c in controllers.items()}
 
 
-def plot_curve(metrics_csv: Path, png: Path, tolerance: float) -> None:
+def plot_curve(metrics_csv: Path, png: Path, title: str, tolerance: float) -> None:
+    """Validation held success and time to reach against training wall time, labeled."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in csv.DictReader(metrics_csv.open()) if r["eval/success_rate"]]  # rows with an evaluation
-    steps = [float(r["step"]) for r in rows]
+    rows = [r for r in csv.DictReader(metrics_csv.open()) if r.get("eval/success_rate")]
+    minutes = [float(r["perf/train_seconds"]) / 60 for r in rows]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
-    a1.plot(steps, [float(r["eval/success_rate"]) for r in rows])
-    a1.set(title=f"success rate (all EEs within {tolerance} m)", xlabel="env steps", ylim=(0, 1.02))
-    scores = [k for k in rows[0] if k.startswith("eval/score_")]
-    for k in scores:
-        a2.plot(steps, [float(r[k]) for r in rows], label=k.removeprefix("eval/score_"))
-    a2.plot(steps, [float(r["eval/mean_score"]) for r in rows], "k--", label="mean")
-    a2.set(title="score = -log(error) at episode end", xlabel="env steps")
+    a1.plot(minutes, [float(r["eval/success_rate"]) for r in rows], marker="o", label="held success")
+    a1.plot(minutes, [float(r["eval/reached_rate"]) for r in rows], marker=".", ls="--", label="reached once")
+    a1.set(title=f"validation goal sets (tolerance {tolerance} m)", xlabel="training wall time (min)",
+           ylabel="share of goal sets", ylim=(0, 1.02))
+    a1.legend(fontsize=8)
+    a2.plot(minutes, [float(r["eval/time_to_reach_median"]) for r in rows], marker="o", label="median, held sets")
+    a2.set(title="time to reach", xlabel="training wall time (min)", ylabel="s")
     a2.legend(fontsize=8)
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
 
 
-def main() -> None:
-    cfg = tyro.cli(CardConfig)
+def figure_rows(figures: dict[str, dict[str, float]], end_effectors: tuple[str, ...]) -> str:
+    """The card's table: one row per metric, one column per controller."""
+    names = list(figures)
+    rows = [("held success [95% CI]", lambda s: f"{s['success_rate']:.3f} [{s['success_low']:.3f}, "
+                                                f"{s['success_high']:.3f}]"),
+            ("reached once", lambda s: f"{s['reached_rate']:.3f}"),
+            ("time to reach, median (s)", lambda s: f"{s['time_to_reach_median']:.2f}"),
+            ("dithering (sign changes per joint, final s)", lambda s: f"{s['dither_sign_changes']:.3f}")]
+    rows += [(f"final error {ee}, median / p90 (mm)",
+              lambda s, ee=ee: f"{1000 * s[f'error_median_{ee}']:.1f} / {1000 * s[f'error_p90_{ee}']:.1f}")
+             for ee in end_effectors]
+    head = "| metric | " + " | ".join(names) + " |\n|---|" + "---|" * len(names)
+    return head + "\n" + "\n".join(f"| {label} | " + " | ".join(fmt(figures[n]) for n in names) + " |"
+                                   for label, fmt in rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = tyro.cli(CardConfig, args=argv)
     config = json.loads((cfg.run / "config.json").read_text())
-    prefix = "best_" if cfg.best else ""
+    source = cfg.run / f"{'best_' if cfg.best else ''}policy.onnx"
     env = run_env(config)
-    ev = held_out_evaluation(cfg.run, prefix, env)
-    dls = evaluate_reach(dls_controller(env), env)
-    onnx_path = MODELS_DIR / f"{cfg.name}.onnx"
-    shutil.copyfile(cfg.run / f"{prefix}policy.onnx", onnx_path)
+    cfg.models_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = cfg.models_dir / f"{cfg.name}.onnx"
+    shutil.copyfile(source, onnx_path)
     contract = OnnxPolicy(onnx_path).contract
-    plot_curve(cfg.run / "metrics.csv", MODELS_DIR / f"{cfg.name}_curve.png", env.reach_tolerance)
-    settling = [k for k in ("left_after_reach_rate", "action_sign_change_rate", "settled_action_abs_mean") if k in ev]
-    rows = ["success_rate", "mean_score", "time_to_reach_median", *settling] + \
-           [k for k in ev if k.startswith(("error_median", "error_p90", "score_"))]
-    table = "\n".join(f"| {k} | {ev[k]:.4f} | {dls[k]:.4f} |" for k in rows)
+    figures = test_figures(onnx_path, env, cfg.goal_sets)
+    (cfg.models_dir / f"{cfg.name}_test.json").write_text(json.dumps(figures, indent=2))
+    plot_curve(cfg.run / "metrics.csv", cfg.models_dir / f"{cfg.name}_curve.png",
+               f"{cfg.name}: {contract.method} on {contract.robot}, {env.goal_distribution} goals",
+               env.reach_tolerance)
+    seconds = training_seconds(cfg.run)
+    best = json.loads((cfg.run / "best.json").read_text()) if cfg.best and (cfg.run / "best.json").exists() else {}
+    found = (f" The shipped policy is the run's best on the validation goal sets, found after "
+             f"{best['found_after_train_seconds'] / 60:.1f} min." if "found_after_train_seconds" in best else "")
+    planner = (f"The observation ends with `goal_config_error` = q* - q, q* from `mtpolicy.planner` with "
+               f"`{json.dumps(contract.planner)}` (in the contract; the controller node runs it when a goal set "
+               "arrives)." if contract.planner else "No planner: the observation is the plain layout.")
     text = f"""# {cfg.name}
 
-Method **{contract.method}** on robot **{contract.robot}** (joints {', '.join(contract.joints)};
-end effectors {', '.join(contract.end_effectors)}), control period {contract.control_period} s,
-output: joint velocities in rad/s, limits {list(contract.velocity_limits)}.
+Method **{contract.method}** on robot **{contract.robot}** (MJCF `{contract.robot_mjcf}`; joints
+{', '.join(contract.joints)}; end-effector sites {', '.join(contract.end_effectors)} in the frame of body
+`{contract.base_frame}`), trained on **{contract.goal_distribution}** goal sets. Control period
+{contract.control_period} s; output: joint velocities in rad/s, limits {list(contract.velocity_limits)}.
+{planner}
 
-## Evaluation
-500 held-out goal sets (seed of `mtpolicy_training.evaluate.HELD_OUT_SEED`), random start
-configurations, goal configurations within {env.goal_joint_range} rad per joint of the start,
-{env.max_episode_steps} steps of {env.control_period} s; success = every end effector within
-{env.reach_tolerance} m at the end of the episode; time to reach = first time all are within {env.reach_tolerance} m
-(median over successes, s). Baseline: damped least squares (`mtpolicy.dls`) on the same goal sets
-under the same velocity limits.
+## Test figures
+{cfg.goal_sets} goal sets on each of the test seeds {list(TEST_SEEDS)} (`mtpolicy_training.evaluate.TEST_SEEDS`,
+never used for a choice), {contract.goal_distribution} goal distribution, 4 s episodes; held success = every end
+effector within {env.reach_tolerance} m at every control step of the final 1 s, pooled over the seeds with a 95 %
+Wilson interval; time to reach = first time all are within tolerance (median over held goal sets); dithering = sign
+changes per joint of the commanded velocity in the final second (commands above 1 % of the limit). DLS
+(`mtpolicy.dls`) and mink (differential IK as a QP with joint position and velocity limits) run on the same goal
+sets at the same control period and velocity limits. Figures: `{cfg.name}_test.json`.
 
-| metric | policy | DLS baseline |
-|---|---|---|
-{table}
+{figure_rows(figures, contract.end_effectors)}
 
-Training: {config['loop']['total_steps']} env steps, seed {config['seed']},
-{training_time(ev)} {selected(ev) if cfg.best else ""}{cfg.note}
+## Training
+{config.get('iterations', '?')} iterations; total training wall time
+{f'{seconds / 60:.1f} min' if seconds is not None else 'unknown'} on this 2-core machine (all sessions).{found}
+{cfg.note}
 
-![learning curve]({cfg.name}_curve.png)
+![validation curve]({cfg.name}_curve.png)
 
 ## Reproduce
 
@@ -149,8 +168,8 @@ python -m mtpolicy_training.model_card {cfg.run} --name {cfg.name}{" --best" if 
 {json.dumps(config, indent=2)}
 ```
 """
-    (MODELS_DIR / f"{cfg.name}.md").write_text(text)
-    print(text)
+    (cfg.models_dir / f"{cfg.name}.md").write_text(text)
+    print(f"wrote {onnx_path}, {cfg.models_dir / (cfg.name + '.md')} and the curve beside them")
 
 
 if __name__ == "__main__":

@@ -38,8 +38,16 @@ truncated after ``max_episode_steps``. Only the joints on an end-effector chain
 act (``RobotSpec.joint_names``); the robot's other actuated joints stay at the
 home keyframe (velocity 0). Start configurations are uniform within
 the joint limits; a goal set is the end-effector positions of one random
-configuration within ``goal_joint_range`` of the start (``sample_configurations``),
-so every goal set is reachable at once by a local move.
+configuration (``sample_configurations``), so every goal set is feasible at
+once. ``goal_distribution`` says where that configuration lies:
+
+| distribution | goal configuration                                              |
+|--------------|-----------------------------------------------------------------|
+| local        | within ``goal_joint_range`` rad per joint of the start           |
+| workspace    | uniform over the joint limits, independent of the start          |
+
+With ``planned`` the observation also holds ``q* - q`` for the goal
+configuration q* that ``mtpolicy.planner`` finds for the goal set at reset.
 """
 
 from __future__ import annotations
@@ -53,8 +61,11 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from mtpolicy.kinematics import GOAL_JOINT_RANGE, Kinematics, reach_tolerance, sample_configurations
 from mtpolicy.observation import ObservationLayout, observe
+from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
 from mtpolicy.robots import RobotSpec, load_robot
 
+GOAL_DISTRIBUTIONS = ("local", "workspace")
+"""Where goal configurations lie: near the start (``local``) or anywhere in the joint limits (``workspace``)."""
 
 
 @dataclass(frozen=True)
@@ -82,9 +93,17 @@ class ReachConfig:
     reward_mode: str = "digrad"
     """Scalar reward: 'digrad' (sum of per-task rewards) or 'ddpg' (single reward)."""
     goal_joint_range: float | None = GOAL_JOINT_RANGE
-    """Goal configurations lie within this many rad per joint of the start (None: anywhere in the limits)."""
+    """``local`` goal configurations lie within this many rad per joint of the start (None: anywhere)."""
+    goal_distribution: str = "local"
+    """'local' (goal configuration near the start) or 'workspace' (independent of the start)."""
+    planned: bool = False
+    """Observe ``q* - q`` for the planner's goal configuration q* (planner-conditioned policies)."""
+    planner: PlannerConfig = PlannerConfig()
+    """The goal-configuration planner of planned observations."""
 
     def __post_init__(self):
+        if isinstance(self.planner, dict):  # a config read back from JSON
+            object.__setattr__(self, "planner", PlannerConfig(**self.planner))
         if self.reach_tolerance is None:  # derived once: the resolved value is what a run records
             object.__setattr__(self, "reach_tolerance", reach_tolerance(self.robot))
         object.__setattr__(self, "end_effectors", tuple(self.end_effectors))
@@ -93,6 +112,7 @@ class ReachConfig:
             "reach_tolerance": self.reach_tolerance > 0, "error_scale": self.error_scale > 0,
             "reward_mode": self.reward_mode in ("digrad", "ddpg"),
             "goal_joint_range": self.goal_joint_range is None or self.goal_joint_range > 0,
+            "goal_distribution": self.goal_distribution in GOAL_DISTRIBUTIONS,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -116,7 +136,8 @@ class ReachVectorEnv(VectorEnv):
                              f"{self.model.opt.timestep}")
         self.substeps = int(round(substeps))
         self.kin = Kinematics(self.spec, self.model)
-        self.layout = ObservationLayout.for_robot(self.spec.n_joints, self.spec.n_tasks)
+        self.layout = ObservationLayout.for_robot(self.spec.n_joints, self.spec.n_tasks, config.planned)
+        self.planner = GoalConfigurationPlanner(self.kin, config.planner) if config.planned else None
         self.num_envs = num_envs
         self.datas = [mujoco.MjData(self.model) for _ in range(num_envs)]
         n, k = self.spec.n_joints, self.spec.n_tasks
@@ -125,6 +146,8 @@ class ReachVectorEnv(VectorEnv):
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
         self.goals = np.zeros((num_envs, k, 3))
+        self.goal_configs = None
+        """(num_envs, n_joints) the planner's goal configurations (planned observations only)."""
         self.steps = 0
         self._rng = np.random.default_rng()
         self._qadr = self.kin.qpos_adr
@@ -135,7 +158,7 @@ class ReachVectorEnv(VectorEnv):
         return np.stack([d.qpos[self._qadr] for d in self.datas])
 
     def _observe(self) -> tuple[np.ndarray, np.ndarray]:
-        return observe(self.kin, self.joint_positions(), self.goals)
+        return observe(self.kin, self.joint_positions(), self.goals, self.goal_configs)
 
     # --- gymnasium API ----------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -152,12 +175,16 @@ class ReachVectorEnv(VectorEnv):
             mujoco.mj_resetDataKeyframe(self.model, d, 0) if self.model.nkey else mujoco.mj_resetData(self.model, d)
             d.qpos[self._qadr] = q
             mujoco.mj_kinematics(self.model, d)
+        if self.planner is not None:
+            self.goal_configs = self.planner.plan_batch(q0, self.goals)
         self.steps = 0
         obs, ee = self._observe()
         return obs, self._info(ee)
 
     def _goal_configurations(self, rng: np.random.Generator, q0: np.ndarray) -> np.ndarray:
-        return sample_configurations(self.spec, rng, len(q0), around=q0, joint_range=self.config.goal_joint_range)
+        local = self.config.goal_distribution == "local"
+        return sample_configurations(self.spec, rng, len(q0), around=q0 if local else None,
+                                     joint_range=self.config.goal_joint_range if local else None)
 
     def step(self, actions: np.ndarray):
         vel = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0) * self.spec.velocity_limits
@@ -199,15 +226,21 @@ class ReachVectorEnv(VectorEnv):
 
         Each transition's goal set becomes the end-effector positions reached
         at a uniformly drawn later step of its own episode (always a feasible
-        goal set); observations, the scalar reward and the reward ``info`` are
-        recomputed for it.
+        goal set; in planned observations the configuration there is its q*);
+        observations, the scalar reward and the reward ``info`` are recomputed
+        for it.
         """
         steps, n = obs.shape[:2]
         t = np.arange(steps)[:, None]
         future = t + (rng.random((steps, n)) * (steps - t)).astype(int)
         q_sl, ee_sl = self.layout.slice("joint_pos"), self.layout.slice("ee_pos")
-        goals = np.take_along_axis(next_obs[..., ee_sl], future[..., None], axis=0).reshape(-1, self.spec.n_tasks, 3)
-        out = {k: observe(self.kin, o[..., q_sl].reshape(steps * n, -1), goals)[0].reshape(steps, n, -1)
+
+        def at_future(sl: slice, width: int) -> np.ndarray:
+            return np.take_along_axis(next_obs[..., sl], future[..., None], axis=0).reshape(-1, width)
+
+        goals = at_future(ee_sl, 3 * self.spec.n_tasks).reshape(-1, self.spec.n_tasks, 3)
+        q_goal = at_future(q_sl, self.spec.n_joints) if self.config.planned else None
+        out = {k: observe(self.kin, o[..., q_sl].reshape(steps * n, -1), goals, q_goal)[0].reshape(steps, n, -1)
                for k, o in (("obs", obs), ("next_obs", next_obs))}
         shape = (steps, n, self.spec.n_tasks, 3)
         info = self.reward_info(out["next_obs"][..., ee_sl].reshape(shape), goals.reshape(shape))
@@ -223,7 +256,8 @@ class ReachVectorEnv(VectorEnv):
         """
         rng = np.random.default_rng(seed)
         q = sample_configurations(self.spec, rng, n)
-        obs, _ = observe(self.kin, q, self.kin.ee_positions_batch(self._goal_configurations(rng, q)))
+        q_goal = self._goal_configurations(rng, q)  # stands in for the planner's q*: another solution as far
+        obs, _ = observe(self.kin, q, self.kin.ee_positions_batch(q_goal), q_goal if self.config.planned else None)
         return obs.mean(axis=0), np.maximum(obs.std(axis=0), 1e-2)
 
 

@@ -1,0 +1,114 @@
+"""DAgger: the teachers, the error-gain student, a smoke run with export parity, and resume after a kill."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from mtpolicy.observation import observe
+from mtpolicy.policy import OnnxPolicy
+from mtpolicy_training.algos.dagger import DaggerConfig, ErrorGainActor, Student, Teacher
+from mtpolicy_training.algos.networks import Normalizer
+from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
+from mtpolicy_training.export import parity
+from mtpolicy_training.model_card import main as model_card
+from mtpolicy_training.train_dagger import DaggerTrainConfig, run
+
+SMOKE = ["--iterations", "2", "--num-envs", "8", "--eval-goal-sets", "8", "--final-goal-sets", "8",
+         "--algo.updates-per-iteration", "30", "--no-progress"]
+
+
+def test_error_gain_student_commands_exactly_zero_at_the_goal_and_stays_in_bounds():
+    for planned in (False, True):
+        env = ReachVectorEnv(16, ReachConfig(goal_distribution="workspace", planned=planned))
+        obs, _ = env.reset(seed=0)
+        actor = ErrorGainActor(Normalizer(np.zeros(env.layout.size), np.ones(env.layout.size)), env.layout, 8,
+                               (32, 32), "relu")
+        torch.nn.init.normal_(actor.net[-1].weight, std=10.0)
+        q = env.joint_positions()
+        at_goal, _ = observe(env.kin, q, env.kin.ee_positions_batch(q), q if planned else None)
+        with torch.no_grad():
+            moving = actor(torch.as_tensor(obs))
+            still = actor(torch.as_tensor(at_goal))
+        assert moving.abs().max() <= 1.0 + 1e-6 and moving.abs().max() > 0.5
+        assert still.abs().max() == 0.0
+
+
+def test_servo_teacher_on_planned_observations_is_the_uniformly_scaled_joint_servo():
+    env = ReachVectorEnv(8, ReachConfig(goal_distribution="workspace", planned=True))
+    obs, _ = env.reset(seed=1)
+    teacher = Teacher(DaggerConfig(teacher="servo", teacher_gain=20.0), env)
+    dq = env.goal_configs - env.joint_positions()
+    raw = 20.0 * dq / env.spec.velocity_limits
+    expected = raw / np.maximum(1.0, np.abs(raw).max(axis=1, keepdims=True))
+    np.testing.assert_allclose(teacher(obs), expected, atol=1e-5)
+
+
+def test_student_learns_the_dls_teacher_on_a_fixed_dataset():
+    env = ReachVectorEnv(64, ReachConfig())
+    obs, _ = env.reset(seed=2)
+    target = Teacher(DaggerConfig(), env)(obs)
+    mean, std = env.observation_statistics(n=256)
+    student = Student(DaggerConfig(hidden=(64, 64), updates_per_iteration=300, batch_size=64), env.layout, 8,
+                      mean, std)
+    obs_t, target_t = torch.as_tensor(obs), torch.as_tensor(target, dtype=torch.float32)
+    with torch.no_grad():
+        before = float(torch.mean((student.policy(obs_t) - target_t) ** 2))
+    student.fit(obs_t, target_t, torch.Generator().manual_seed(0))
+    after = float(torch.mean((student.policy(obs_t) - target_t) ** 2))
+    assert after < 0.2 * before
+
+
+def test_smoke_run_writes_evaluations_and_policies_with_parity(tmp_path):
+    import tyro
+
+    config = tyro.cli(DaggerTrainConfig, args=SMOKE + ["--out-dir", str(tmp_path)])
+    final = run(config)
+    assert 0.0 <= final["success_rate"] <= 1.0
+    for name in ("policy.onnx", "best_policy.onnx", "eval.json", "best_eval.json", "best.json", "metrics.csv"):
+        assert (tmp_path / name).exists(), name
+    policy = OnnxPolicy(tmp_path / "policy.onnx")
+    assert policy.contract.method == "dagger-dls" and policy.contract.goal_distribution == "local"
+    env = ReachVectorEnv(32, config.env)
+    obs, _ = env.reset(seed=4)
+    student = Student(config.algo, env.layout, 8, *env.observation_statistics(n=64))
+    student.load_state_dict(torch.load(tmp_path / "checkpoint.pt", weights_only=False)["student"])
+    assert parity(student.policy, env.spec, tmp_path / "policy.onnx", obs) <= 1e-5
+
+
+def test_model_card_ships_the_best_policy_with_test_figures_against_dls_and_mink(tmp_path):
+    import tyro
+
+    run(tyro.cli(DaggerTrainConfig, args=SMOKE + ["--out-dir", str(tmp_path / "run")]))
+    model_card(["--name", "smoke", "--best", "--command", "train it", "--goal-sets", "4",
+                "--models-dir", str(tmp_path / "models"), str(tmp_path / "run")])
+    card = (tmp_path / "models" / "smoke.md").read_text()
+    figures = json.loads((tmp_path / "models" / "smoke_test.json").read_text())
+    assert set(figures) == {"policy", "DLS", "mink"} and figures["DLS"]["success_rate"] >= 0.5
+    assert "held success [95% CI]" in card and "train it" in card and "dagger-dls" in card
+    assert OnnxPolicy(tmp_path / "models" / "smoke.onnx").contract.method == "dagger-dls"
+    assert (tmp_path / "models" / "smoke_curve.png").stat().st_size > 0
+
+
+def test_killed_run_resumes_from_its_last_iteration(tmp_path):
+    args = [sys.executable, "-m", "mtpolicy_training.train_dagger", *SMOKE, "--iterations", "6",
+            "--out-dir", str(tmp_path)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    checkpoint = tmp_path / "checkpoint.pt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    done = torch.load(checkpoint, weights_only=False)["iteration"]
+    assert 1 <= done < 6
+    resumed = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming {tmp_path} from step" in resumed.stdout
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()[1:]
+    assert len(rows) == 6 and json.loads((tmp_path / "best.json").read_text())["iteration"] >= 1

@@ -1,0 +1,49 @@
+"""The goal-configuration planner and planned observations."""
+
+import numpy as np
+import pytest
+
+from mtpolicy.kinematics import Kinematics, sample_configurations
+from mtpolicy.observation import ObservationLayout
+from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
+from mtpolicy.robots import load_robot
+from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
+
+
+@pytest.mark.parametrize("robot", ["planar8", "humanoid"])
+def test_planner_reaches_workspace_goal_sets_within_the_limits(robot):
+    spec = load_robot(robot)
+    kin = Kinematics(spec)
+    rng = np.random.default_rng(0)
+    starts, targets = sample_configurations(spec, rng, 8), sample_configurations(spec, rng, 8)
+    planner = GoalConfigurationPlanner(kin)
+    for q0, goals in zip(starts, kin.ee_positions_batch(targets)):
+        q, worst = planner.plan(q0, goals)
+        assert worst < planner.config.tolerance
+        assert np.linalg.norm(kin.ee_positions(q) - goals, axis=1).max() == pytest.approx(worst)
+        assert (q >= spec.joint_limits[:, 0]).all() and (q <= spec.joint_limits[:, 1]).all()
+        assert np.array_equal(planner.plan(q0, goals)[0], q)  # a function of its inputs
+
+
+def test_planner_keeps_a_start_that_already_solves_the_goal_set():
+    spec = load_robot("planar8")
+    kin = Kinematics(spec)
+    q0 = sample_configurations(spec, np.random.default_rng(1), 1)[0]
+    q, worst = GoalConfigurationPlanner(kin).plan(q0, kin.ee_positions(q0))
+    assert worst == 0 and np.array_equal(q, q0)
+
+
+def test_planner_config_refuses_bad_values():
+    with pytest.raises(ValueError, match="restarts"):
+        PlannerConfig(restarts=-1)
+
+
+def test_planned_env_observes_the_planned_goal_configuration():
+    env = ReachVectorEnv(4, ReachConfig(goal_distribution="workspace", planned=True))
+    obs, info = env.reset(seed=3)
+    layout = env.layout
+    assert layout == ObservationLayout.for_robot(8, 3, planned=True) and layout.planned
+    q = obs[:, layout.slice("joint_pos")]
+    np.testing.assert_allclose(obs[:, layout.slice("goal_config_error")], env.goal_configs - q, atol=1e-6)
+    reached = env.kin.ee_positions_batch(env.goal_configs)
+    assert np.linalg.norm(reached - env.goals, axis=-1).max() < 2e-3

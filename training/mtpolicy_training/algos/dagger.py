@@ -1,0 +1,163 @@
+"""DAgger: a reach policy that imitates a classical teacher on the states it visits itself.
+
+Dataset aggregation (Ross, Gordon and Bagnell, 2011). Iteration i rolls out
+the student (the teacher itself in iteration 0, and with probability
+``beta_i = teacher_mix ** i`` per episode after it), with Gaussian noise of
+std ``action_noise`` on the executed action, labels every visited state s
+with the teacher's action a*(s), adds the pairs to the dataset D and fits the
+student by regression on all of D:
+
+    min_theta  E_{(s, a*) ~ D} || pi_theta(s) - a*(s) ||^2
+
+Actions are normalized joint velocities a = v / v_max in [-1, 1].
+
+Teachers:
+
+* ``servo``: a joint-space servo to a goal configuration q_g,
+  ``a = k (q_g - q) / v_max`` scaled down uniformly into [-1, 1] (a straight
+  line in joint space at the velocity limits). For planned observations q_g is
+  the planner's q* (segment ``goal_config_error``); for plain ones it is the
+  local solution ``GoalConfigurationPlanner.refine(q, goals)`` of damped Newton
+  steps from the current q, a function of the observation, so that identical
+  observations never get different labels.
+* ``dls``: the damped-least-squares controller of ``mtpolicy.dls``.
+
+The student (``ErrorGainActor``) is a learned gain matrix times the errors of
+the observation, ``y = M_theta(s) z(s)``, ``a = y / max(1, max_j |y_j|)``, where
+``z = sum_i J_i^T (goal_i - ee_i)`` (the sum of the ``joint_error`` segment;
+with ``[..., q* - q]`` appended for planned observations). Both terms vanish at
+the goal, so the student commands exactly zero there and cannot dither, and
+the DLS law is one such policy: ``J^T (J J^T + lambda^2 I)^-1 k e =
+k (J^T J + lambda^2 I)^-1 J^T e``, a matrix of q times ``z``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+import torch
+
+from torch import nn
+
+from mtpolicy.dls import DampedLeastSquares, DlsConfig
+from mtpolicy.observation import ObservationLayout
+from mtpolicy.planner import GoalConfigurationPlanner
+from mtpolicy_training.algos.networks import EnsembleMLP, Normalizer
+from mtpolicy_training.envs.reach import ReachVectorEnv
+
+
+@dataclass
+class DaggerConfig:
+    """Teacher, student network and regression settings."""
+
+    teacher: Literal["servo", "dls"] = "dls"
+    """The classical controller imitated (see the module docstring)."""
+    teacher_gain: float = 8.0
+    """Gain k (1/s) of the teacher on its error (task space for dls, joint space for servo)."""
+    teacher_saturation: Literal["uniform", "clip"] = "uniform"
+    """dls teacher over a velocity limit: scale the command down or clip each joint (``DlsConfig``)."""
+    hidden: tuple[int, ...] = (256, 256, 256)
+    """Hidden layer widths of the student."""
+    activation: str = "relu"
+    """Hidden activation: relu, tanh or crelu."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    batch_size: int = 512
+    """Minibatch size of the regression."""
+    updates_per_iteration: int = 1500
+    """Gradient steps on the aggregated dataset after each iteration's rollouts."""
+    teacher_mix: float = 0.5
+    """beta_i = teacher_mix ** i: the share of episodes the teacher drives in iteration i."""
+    action_noise: float = 0.1
+    """Std of the Gaussian noise on the executed (normalized) action, so the data covers recoveries."""
+
+    def validate(self) -> list[str]:
+        checks = {"teacher_gain": self.teacher_gain > 0, "hidden": len(self.hidden) > 0 and min(self.hidden) > 0,
+                  "lr": self.lr > 0, "batch_size": self.batch_size > 0,
+                  "updates_per_iteration": self.updates_per_iteration > 0,
+                  "teacher_mix": 0 <= self.teacher_mix <= 1, "action_noise": self.action_noise >= 0}
+        return [f"algo.{k}" for k, ok in checks.items() if not ok]
+
+
+class Teacher:
+    """The classical controller DAgger imitates: observations (B, obs) -> normalized actions (B, n_joints)."""
+
+    def __init__(self, config: DaggerConfig, env: ReachVectorEnv):
+        self.config, self.layout, self.limits = config, env.layout, env.spec.velocity_limits
+        self.dls = DampedLeastSquares(env.kin, env.layout, DlsConfig(gain=config.teacher_gain,
+                                                                     saturation=config.teacher_saturation)) \
+            if config.teacher == "dls" else None
+        self.local_ik = None if env.layout.planned else GoalConfigurationPlanner(
+            env.kin, replace(env.config.planner, restarts=0))
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        if self.dls is not None:
+            return self.dls(obs) / self.limits
+        q = obs[:, self.layout.slice("joint_pos")].astype(np.float64)
+        if self.local_ik is None:
+            dq = obs[:, self.layout.slice("goal_config_error")].astype(np.float64)
+        else:
+            goals = obs[:, self.layout.slice("goal_pos")].astype(np.float64).reshape(len(q), -1, 3)
+            dq = np.stack([self.local_ik.refine(qi, g)[0] for qi, g in zip(q, goals)]) - q
+        a = self.config.teacher_gain * dq / self.limits
+        return a / np.maximum(1.0, np.abs(a).max(axis=1, keepdims=True))
+
+
+class ErrorGainActor(nn.Module):
+    """a = y / max(1, max_j |y_j|), y = M_theta(s) z(s): a learned gain matrix on the observation's errors."""
+
+    def __init__(self, normalizer: Normalizer, layout: ObservationLayout, n_joints: int, hidden: tuple[int, ...],
+                 activation: str):
+        super().__init__()
+        self.normalizer, self.n_joints = normalizer, n_joints
+        self.joint_error = layout.slice("joint_error")
+        self.goal_config_error = layout.slice("goal_config_error") if layout.planned else None
+        self.z_size = n_joints * (2 if layout.planned else 1)
+        self.net = EnsembleMLP(1, layout.size, hidden, n_joints * self.z_size, activation)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        n = obs.shape[0]
+        z = obs[:, self.joint_error].reshape(n, -1, self.n_joints).sum(dim=1)
+        if self.goal_config_error is not None:
+            z = torch.cat([z, obs[:, self.goal_config_error]], dim=1)
+        gain = self.net(self.normalizer(obs)).reshape(n, self.n_joints, self.z_size)
+        y = torch.matmul(gain, z.unsqueeze(-1)).squeeze(-1)
+        return y / torch.clamp(y.abs().amax(dim=1, keepdim=True), min=1.0)
+
+
+class Student:
+    """The imitating policy (``ErrorGainActor``) with the env's fixed observation normalization."""
+
+    def __init__(self, config: DaggerConfig, layout: ObservationLayout, n_joints: int, mean: np.ndarray,
+                 std: np.ndarray):
+        self.config = config
+        self.policy = ErrorGainActor(Normalizer(mean, std), layout, n_joints, config.hidden, config.activation)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
+        self.updates = 0
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.policy(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+
+    def fit(self, obs: torch.Tensor, target: torch.Tensor, generator: torch.Generator) -> float:
+        """``updates_per_iteration`` Adam steps of the regression on (obs, target); the mean loss."""
+        total = 0.0
+        for _ in range(self.config.updates_per_iteration):
+            idx = torch.randint(0, len(obs), (self.config.batch_size,), generator=generator)
+            loss = torch.mean((self.policy(obs[idx]) - target[idx]) ** 2)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.item()
+        self.updates += self.config.updates_per_iteration
+        return total / self.config.updates_per_iteration
+
+    def state_dict(self) -> dict:
+        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.updates = state["updates"]
