@@ -23,12 +23,13 @@ Teachers:
 * ``dls``: the damped-least-squares controller of ``mtpolicy.dls``.
 
 The student (``ErrorGainActor``) is a learned gain matrix times the errors of
-the observation, ``y = M_theta(s) z(s)``, ``a = y / max(1, max_j |y_j|)``, where
-``z = sum_i J_i^T (goal_i - ee_i)`` (the sum of the ``joint_error`` segment;
-with ``[..., q* - q]`` appended for planned observations). Both terms vanish at
-the goal, so the student commands exactly zero there and cannot dither, and
-the DLS law is one such policy: ``J^T (J J^T + lambda^2 I)^-1 k e =
-k (J^T J + lambda^2 I)^-1 J^T e``, a matrix of q times ``z``.
+the observation, ``y = M_theta(s) z(s)``, saturated as the teacher is
+(``saturation``: ``a = y / max(1, max_j |y_j|)`` or ``a = clip(y, -1, 1)``), where
+``z = [e, sum_i J_i^T e_i]`` with ``e`` the stacked goal errors (segments
+``goal_error`` and the sum of ``joint_error``; ``q* - q`` appended for planned
+observations). Every term vanishes at the goal, so the student commands
+exactly zero there, and the DLS law ``J^T (J J^T + lambda^2 I)^-1 k e`` is one
+such policy, a matrix of q times ``e``.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ class DaggerConfig:
     """The classical controller imitated (see the module docstring)."""
     teacher_gain: float = 8.0
     """Gain k (1/s) of the teacher on its error (task space for dls, joint space for servo)."""
-    teacher_saturation: Literal["uniform", "clip"] = "uniform"
-    """dls teacher over a velocity limit: scale the command down or clip each joint (``DlsConfig``)."""
+    saturation: Literal["uniform", "clip"] = "uniform"
+    """Over a velocity limit, teacher and student alike: scale the command down or clip each joint."""
     hidden: tuple[int, ...] = (256, 256, 256)
     """Hidden layer widths of the student."""
     activation: str = "relu"
@@ -87,7 +88,7 @@ class Teacher:
     def __init__(self, config: DaggerConfig, env: ReachVectorEnv):
         self.config, self.layout, self.limits = config, env.layout, env.spec.velocity_limits
         self.dls = DampedLeastSquares(env.kin, env.layout, DlsConfig(gain=config.teacher_gain,
-                                                                     saturation=config.teacher_saturation)) \
+                                                                     saturation=config.saturation)) \
             if config.teacher == "dls" else None
         self.local_ik = None if env.layout.planned else GoalConfigurationPlanner(
             env.kin, replace(env.config.planner, restarts=0))
@@ -101,30 +102,41 @@ class Teacher:
         else:
             goals = obs[:, self.layout.slice("goal_pos")].astype(np.float64).reshape(len(q), -1, 3)
             dq = np.stack([self.local_ik.refine(qi, g)[0] for qi, g in zip(q, goals)]) - q
-        a = self.config.teacher_gain * dq / self.limits
-        return a / np.maximum(1.0, np.abs(a).max(axis=1, keepdims=True))
+        return saturate(self.config.teacher_gain * dq / self.limits, self.config.saturation)
 
 
 class ErrorGainActor(nn.Module):
-    """a = y / max(1, max_j |y_j|), y = M_theta(s) z(s): a learned gain matrix on the observation's errors."""
+    """a = sat(y), y = M_theta(s) z(s): a learned gain matrix on the observation's errors, saturated like
+    ``saturate``."""
 
     def __init__(self, normalizer: Normalizer, layout: ObservationLayout, n_joints: int, hidden: tuple[int, ...],
-                 activation: str):
+                 activation: str, saturation: str = "uniform"):
         super().__init__()
-        self.normalizer, self.n_joints = normalizer, n_joints
-        self.joint_error = layout.slice("joint_error")
+        self.normalizer, self.n_joints, self.saturation = normalizer, n_joints, saturation
+        self.goal_error, self.joint_error = layout.slice("goal_error"), layout.slice("joint_error")
         self.goal_config_error = layout.slice("goal_config_error") if layout.planned else None
-        self.z_size = n_joints * (2 if layout.planned else 1)
+        n_errors = self.goal_error.stop - self.goal_error.start
+        self.z_size = n_errors + n_joints * (2 if layout.planned else 1)
         self.net = EnsembleMLP(1, layout.size, hidden, n_joints * self.z_size, activation)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         n = obs.shape[0]
-        z = obs[:, self.joint_error].reshape(n, -1, self.n_joints).sum(dim=1)
+        z = [obs[:, self.goal_error], obs[:, self.joint_error].reshape(n, -1, self.n_joints).sum(dim=1)]
         if self.goal_config_error is not None:
-            z = torch.cat([z, obs[:, self.goal_config_error]], dim=1)
+            z.append(obs[:, self.goal_config_error])
+        z = torch.cat(z, dim=1)
         gain = self.net(self.normalizer(obs)).reshape(n, self.n_joints, self.z_size)
         y = torch.matmul(gain, z.unsqueeze(-1)).squeeze(-1)
+        if self.saturation == "clip":
+            return torch.clamp(y, -1.0, 1.0)
         return y / torch.clamp(y.abs().amax(dim=1, keepdim=True), min=1.0)
+
+
+def saturate(a: np.ndarray, saturation: str) -> np.ndarray:
+    """Normalized commands (B, n) into [-1, 1]: scaled down uniformly per row, or clipped per joint."""
+    if saturation == "clip":
+        return np.clip(a, -1.0, 1.0)
+    return a / np.maximum(1.0, np.abs(a).max(axis=1, keepdims=True))
 
 
 class Student:
@@ -133,7 +145,8 @@ class Student:
     def __init__(self, config: DaggerConfig, layout: ObservationLayout, n_joints: int, mean: np.ndarray,
                  std: np.ndarray):
         self.config = config
-        self.policy = ErrorGainActor(Normalizer(mean, std), layout, n_joints, config.hidden, config.activation)
+        self.policy = ErrorGainActor(Normalizer(mean, std), layout, n_joints, config.hidden, config.activation,
+                                     config.saturation)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
         self.updates = 0
 
