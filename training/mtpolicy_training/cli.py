@@ -155,14 +155,18 @@ class RunRefused(ValueError):
 
 
 def one_line_tyro_error(text: str) -> str:
-    """The message of a tyro error box (the lines between its title and its first rule), as one line."""
-    lines = []
-    for line in text.splitlines()[1:]:
-        content = line.strip().strip("│").strip()
-        if not content or set(content) <= {"─", "╰", "╯"}:
+    """The message of a tyro error box (its text after the title, up to the next rule), as one line; tyro draws
+    the box in Unicode or, on a stream that is not UTF-8, in ASCII."""
+    rule = set("─-+╭╮╰╯ ")
+    lines = [c for c in (line.strip().strip("│|").strip() for line in text.splitlines()) if c][1:]
+    while lines and set(lines[0]) <= rule:
+        lines.pop(0)
+    message = []
+    for line in lines:
+        if set(line) <= rule:
             break
-        lines.append(content)
-    return " ".join(lines) or text.strip()
+        message.append(line)
+    return " ".join(message) or text.strip()
 
 
 def parse_config(config_type: type[Config], argv: list[str] | None) -> Config:
