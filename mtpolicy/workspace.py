@@ -103,9 +103,8 @@ def _region(kin: Kinematics, index: int) -> ReachRegion:
     if mujoco.mjtJoint.mjJNT_FREE in types:
         radius = math.inf
     for j, t in zip(joints, types):
-        if t == mujoco.mjtJoint.mjJNT_SLIDE:
-            lo, hi = m.jnt_range[j] if m.jnt_limited[j] else (-math.inf, math.inf)
-            radius += max(abs(lo), abs(hi))
+        if t == mujoco.mjtJoint.mjJNT_SLIDE:  # it moves what follows by at most its travel from home
+            radius += float(m.jnt_range[j, 1] - m.jnt_range[j, 0]) if m.jnt_limited[j] else math.inf
     normal = None
     if all(t == mujoco.mjtJoint.mjJNT_HINGE for t in types):
         axes = np.array([d.xaxis[j] @ r0 for j in joints])

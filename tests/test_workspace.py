@@ -63,3 +63,22 @@ def test_progress_monitor_reports_only_errors_that_stop_shrinking():
     monitor.update(errors - MIN_PROGRESS / 2, 26.0)  # less than MIN_PROGRESS is no progress
     assert monitor.stalled(errors, 26.0, timeout=5.0) == [0, 1]
     assert monitor.stalled(np.array([0.01, 0.01]), 26.0, timeout=5.0) == []  # within tolerance: reached
+
+
+SLIDER = """<mujoco><worldbody><body name="base"><body name="carriage">
+  <joint name="slide" type="slide" axis="1 0 0" range="-0.3 0.3"/><geom size="0.02"/>
+  <body name="arm" pos="0 0 0.1"><joint name="hinge" axis="0 0 1" range="-3 3"/>
+    <geom type="capsule" size="0.02" fromto="0 0 0 0.4 0 0"/><site name="tip" pos="0.4 0 0"/></body>
+</body></body></worldbody>
+<actuator><velocity joint="slide" ctrlrange="-1 1" kv="10"/><velocity joint="hinge" ctrlrange="-1 1" kv="10"/>
+</actuator></mujoco>"""
+
+
+def test_a_slide_joint_adds_its_travel_and_makes_the_chain_non_planar(tmp_path):
+    (tmp_path / "slider.xml").write_text(SLIDER)
+    spec = load_robot(tmp_path / "slider.xml")
+    kin = Kinematics(spec)
+    (region,) = Workspace(kin).regions
+    assert region.radius == pytest.approx(0.1 + 0.4 + 0.6) and region.plane_normal is None
+    q = sample_configurations(spec, np.random.default_rng(0), 500, margin=0.0)
+    assert np.linalg.norm(kin.ee_positions_batch(q)[:, 0] - region.anchor, axis=1).max() <= region.radius
