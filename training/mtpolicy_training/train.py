@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mtpolicy.integrity import strict_json
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig
 from mtpolicy_training.algos.offpolicy import LoopConfig, train_off_policy
-from mtpolicy.integrity import strict_json
 from mtpolicy_training.cli import RunConfig, config_dict, publish_final, train_main, write_atomically, write_eval
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.evaluate import HELD_OUT_SEED, VALIDATION_SEED, evaluate_reach, onnx_controller
