@@ -75,6 +75,7 @@ def ping_pong(monitor, spec, rate: float, samples: int, seconds: float, goals: n
     pub = monitor.create_publisher(JointState, JOINT_STATES_TOPIC, STATE_PUB_QOS)
     state = JointState(name=list(spec.joint_names))
     rng = np.random.default_rng(0)
+    q = np.zeros(spec.n_joints)
     latencies: list[float] = []
     period = 1.0 / rate
     end = time.monotonic() + seconds
@@ -86,7 +87,9 @@ def ping_pong(monitor, spec, rate: float, samples: int, seconds: float, goals: n
         if i % int(rate / 2) == 0:
             monitor.publish_goals(goals)
         time.sleep(max(0.0, next_send - time.monotonic()))
-        state.position = (0.1 * rng.standard_normal(spec.n_joints)).tolist()
+        # a random walk: every state a new input, and moves the controller's plausibility checks accept
+        q = np.clip(q + 0.002 * rng.standard_normal(spec.n_joints), -0.3, 0.3)
+        state.position = q.tolist()
         state.header.stamp = monitor.get_clock().now().to_msg()
         got = len(monitor.commands)
         sent = time.monotonic()

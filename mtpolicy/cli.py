@@ -16,6 +16,8 @@ import mtpolicy.nodes  # noqa: F401 - sets MUJOCO_GL before anything imports muj
 
 
 def _launch(ns: argparse.Namespace) -> int:
+    from xml.etree.ElementTree import ParseError
+
     from mtpolicy.launch_runner import LaunchError, parse_cli_args, parse_launch, run
 
     try:
@@ -27,6 +29,9 @@ def _launch(ns: argparse.Namespace) -> int:
         return run(ns.file, args)
     except LaunchError as e:
         print(f"mtpolicy launch: {e}", file=sys.stderr)
+        return 2
+    except ParseError as e:  # the runner parses the file and the files it includes
+        print(f"mtpolicy launch: {ns.file} (or a file it includes): malformed XML: {e}", file=sys.stderr)
         return 2
 
 

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from mtpolicy.integrity import verify_model
 from mtpolicy.observation import ObservationLayout
 from mtpolicy.robots import RobotSpec
 
@@ -192,11 +193,14 @@ class OnnxPolicy:
 
     def __init__(self, model: str | Path, intra_op_threads: int = 1):
         self.path = resolve_model_path(model)
+        data = self.path.read_bytes()
+        self.sealed = verify_model(data, str(self.path))
+        """True if the file carries its checksum (and matched it); False for a model exported without one."""
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = intra_op_threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
         meta = self.session.get_modelmeta().custom_metadata_map
         self.contract = PolicyContract.from_metadata(meta, source=str(self.path))
         inputs = {i.name: i for i in self.session.get_inputs()}

@@ -60,3 +60,44 @@ def command_rejection(command: list[float] | np.ndarray, n_joints: int) -> str |
     if not np.all(np.isfinite(np.asarray(command, dtype=np.float64))):
         return "command has non-finite values"
     return None
+
+
+JUMP_VELOCITY_FACTOR = 1.5
+"""A joint may appear to move this many times its velocity limit between two states (servo overshoot, jitter)."""
+JUMP_DELAY = 0.05
+"""s added to the time between two states when bounding a joint's move (delivery jitter, bursts)."""
+
+
+def duplicated_names(names: list[str] | tuple[str, ...]) -> str | None:
+    """Why a JointState whose ``names`` repeat a joint must be rejected, or None."""
+    seen, repeated = set(), []
+    for name in names:
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    return f"joint name(s) {repeated} appear more than once" if repeated else None
+
+
+def outside_limits(names: list[str], q: np.ndarray, limits: np.ndarray, margin: float) -> str | None:
+    """Why joint positions ``q`` of joints ``names`` are implausible (beyond their (n, 2) ``limits`` by more than
+    ``margin`` rad), or None."""
+    bad = (q < limits[:, 0] - margin) | (q > limits[:, 1] + margin)
+    if not bad.any():
+        return None
+    k = int(np.argmax(bad))
+    more = f" (and {int(bad.sum()) - 1} more)" if bad.sum() > 1 else ""
+    return (f"joint {names[k]!r} at {q[k]:.3f} rad is outside its limits [{limits[k, 0]:.3f}, {limits[k, 1]:.3f}] "
+            f"by more than {margin} rad{more}")
+
+
+def implausible_jump(names: list[str], q_before: np.ndarray, q_after: np.ndarray, seconds: np.ndarray,
+                     velocity_limits: np.ndarray) -> str | None:
+    """Why moving from ``q_before`` to ``q_after`` in ``seconds`` (per joint) is impossible at the velocity
+    limits (see JUMP_VELOCITY_FACTOR, JUMP_DELAY), or None."""
+    step = np.abs(q_after - q_before)
+    bad = step > JUMP_VELOCITY_FACTOR * velocity_limits * (seconds + JUMP_DELAY)
+    if not bad.any():
+        return None
+    k = int(np.argmax(bad))
+    return (f"joint {names[k]!r} jumped {step[k]:.3f} rad in {seconds[k]:.3f} s (velocity limit "
+            f"{velocity_limits[k]:.3g} rad/s)")

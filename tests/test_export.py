@@ -8,6 +8,7 @@ import onnx
 import pytest
 import torch
 
+from mtpolicy.integrity import CHECKSUM_KEY, PLACEHOLDER, seal_model
 from mtpolicy.policy import ModelMismatch, OnnxPolicy
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
@@ -49,7 +50,9 @@ def test_a_model_for_another_robot_is_refused_naming_the_mismatch(exported, tmp_
     for p in model.metadata_props:
         if p.key == "joints":
             p.value = p.value.replace("shoulder_1", "hip")
-    onnx.save(model, str(tmp_path / "bad.onnx"))
+        if p.key == CHECKSUM_KEY:  # sealed again after the edit: a consistent file, only for another robot
+            p.value = PLACEHOLDER
+    (tmp_path / "bad.onnx").write_bytes(seal_model(model.SerializeToString()))
     with pytest.raises(ModelMismatch, match="hip"):
         OnnxPolicy(tmp_path / "bad.onnx").check(env.spec)
 

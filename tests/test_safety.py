@@ -59,3 +59,24 @@ def test_command_rejection_reasons():
     assert "3 values" in safety.command_rejection([0.0] * 3, 8)
     assert "non-finite" in safety.command_rejection([0.0, math.nan], 2)
     assert "non-finite" in safety.command_rejection(np.array([math.inf]), 1)
+
+
+def test_duplicated_joint_names_are_named_once():
+    assert safety.duplicated_names(["a", "b", "c"]) is None
+    assert safety.duplicated_names(["a", "b", "a", "a", "b"]) == "joint name(s) ['a', 'b'] appear more than once"
+
+
+def test_outside_limits_allows_the_margin_and_names_the_first_joint():
+    limits = np.array([[-2.0, 2.0], [-1.0, 1.0], [-1.0, 1.0]])
+    assert safety.outside_limits(["a", "b", "c"], np.array([2.05, -1.05, 0.0]), limits, 0.1) is None
+    reason = safety.outside_limits(["a", "b", "c"], np.array([0.0, 7.0, -1.2]), limits, 0.1)
+    assert reason == "joint 'b' at 7.000 rad is outside its limits [-1.000, 1.000] by more than 0.1 rad (and 1 more)"
+
+
+def test_implausible_jump_bounds_a_move_by_the_velocity_limit_with_slack():
+    limit, dt = np.array([2.0]), np.array([0.01])
+    fastest = safety.JUMP_VELOCITY_FACTOR * 2.0 * (0.01 + safety.JUMP_DELAY)
+    assert safety.implausible_jump(["a"], np.zeros(1), np.array([fastest * 0.99]), dt, limit) is None
+    reason = safety.implausible_jump(["a"], np.zeros(1), np.array([-0.3]), dt, limit)
+    assert reason == "joint 'a' jumped 0.300 rad in 0.010 s (velocity limit 2 rad/s)"
+    assert safety.implausible_jump(["a"], np.zeros(1), np.array([3.0]), np.array([2.0]), limit) is None  # slow

@@ -4,9 +4,12 @@
   discovery, a private domain id);
 * QoS profiles of each topic family;
 * ``Param``/``declare_params``: declared parameters with a validation
-  callback that rejects bad values with a reason, at start and at run time;
-* ``run_node``: init, spin, clean shutdown on SIGINT, exit code;
-* ``LatencyStats``: a rolling window of durations with percentiles.
+  callback that rejects bad values with a reason, at start and at run time,
+  and refuses parameters a node does not declare (a misspelled YAML key);
+* ``run_node``: init, spin, clean shutdown on SIGINT, exit code; a malformed
+  params file is refused in one line;
+* ``LatencyStats``: a rolling window of durations with percentiles;
+* ``ReasonLog``, ``ThrottledLog``: warnings that do not flood the log.
 """
 
 from __future__ import annotations
@@ -116,6 +119,11 @@ def non_negative(v: float) -> str | None:
     return None if v >= 0 else "must be >= 0"
 
 
+def within(low: float, high: float) -> Check:
+    """A check that a number lies in [low, high]."""
+    return lambda v: f"must be >= {low:g}" if v < low else f"must be <= {high:g}" if v > high else None
+
+
 def numbers(v: list) -> str | None:
     ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
     return None if ok else "must be a list of finite numbers"
@@ -158,6 +166,10 @@ class ParamSet:
         self._params = {p.name: p for p in params}
         self._on_change = on_change
         self._values: dict[str, Any] = {}
+        unknown = unknown_overrides(node, self._params)
+        if unknown:
+            raise StartupError(f"unknown parameter(s) {unknown} given to node {node.get_name()!r} (misspelled?); "
+                               f"its parameters are {sorted(self._params)}")
         node.add_on_set_parameters_callback(self._validate)
         for p in params:
             desc = ParameterDescriptor(description=p.description, read_only=p.read_only, dynamic_typing=True)
@@ -189,6 +201,54 @@ class ParamSet:
             return self.__dict__["_values"][name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+def unknown_overrides(node: Node, declared: Mapping[str, Param]) -> list[str]:
+    """Names given to ``node`` (``-p``, a params file) that it neither declares nor gets from rclpy."""
+    overrides = node._parameter_overrides  # rclpy keeps the overrides of this node here, and has no public getter
+    return sorted(n for n in overrides if n not in declared and not node.has_parameter(n)
+                  and not n.startswith("qos_overrides."))
+
+
+def check_params_files(args: Sequence[str]) -> None:
+    """StartupError (one line) if a ``--params-file`` in ``args`` is missing, not YAML, or not a mapping of node
+    names to ``ros__parameters``; rcl would otherwise fail in ``rclpy.init`` with a traceback."""
+    import yaml
+
+    files = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--params-file"]
+    for path in files:
+        try:
+            with open(path) as f:
+                content = yaml.safe_load(f)
+        except OSError as e:
+            raise StartupError(f"params file {path}: {e.strerror}") from None
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise StartupError(f"params file {path}: not valid YAML{where}: "
+                               f"{getattr(e, 'problem', None) or e}") from None
+        if not isinstance(content, dict) or not all(isinstance(v, dict) for v in content.values()):
+            raise StartupError(f"params file {path}: expected a mapping of node names to "
+                               "{ros__parameters: {name: value}}")
+
+
+class ThrottledLog:
+    """Logs a message of each kind (a key) at once, then at most every ``period`` s, counting the ones held back."""
+
+    def __init__(self, node: Node, period: float = 2.0):
+        self._node, self._period = node, period
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def __call__(self, key: str, text: str, level: str = "warning") -> None:
+        now = time.monotonic()
+        if now - self._last.get(key, -math.inf) < self._period:
+            self._held[key] = self._held.get(key, 0) + 1
+            return
+        held = self._held.pop(key, 0)
+        suffix = f" ({held} more like it in the last {now - self._last[key]:.1f} s)" if held else ""
+        getattr(self._node.get_logger(), level)(text + suffix)
+        self._last[key] = now
 
 
 class LatencyStats:
@@ -247,6 +307,11 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_peri
     from mtpolicy.robots import RobotSpecError
 
     args = sys.argv if args is None else args
+    try:
+        check_params_files(args)
+    except StartupError as e:
+        rclpy.logging.get_logger("mtpolicy").fatal(f"refusing to start: {e}")
+        return 1
     try:
         with rclpy.init(args=args):
             try:

@@ -11,6 +11,14 @@ policy (its contract has a ``planner``) gets the goal configuration of
 ``mtpolicy.planner``, planned from the current joint angles on the first tick
 after the goal set changes.
 
+Inputs are checked before they are trusted: a goal outside its end
+effector's reach region (``mtpolicy.workspace``) is rejected, the last valid
+one kept; joint states beyond the limits, naming a joint twice, moving faster
+than the velocity limits allow, or coming from a second publisher of the same
+joints hold zeros for ``state_timeout`` with an ERROR diagnostic. An end
+effector that makes no progress towards a valid goal for
+``progress_timeout`` is reported (WARN). Every repeated warning is throttled.
+
 Topics: ``/joint_states`` (in), ``/goals/<end_effector>`` (in),
 ``<command_topic>`` (out), ``~/markers``, ``/diagnostics``.
 Service: ``~/enable`` (std_srvs/SetBool).
@@ -25,21 +33,30 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PointStamped
 from rclpy.node import Node
+from rclpy.subscription import MessageInfo
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, Header
 from std_srvs.srv import SetBool
 from visualization_msgs.msg import MarkerArray
 
 from mtpolicy import safety
-from mtpolicy.kinematics import Kinematics
+from mtpolicy.kinematics import Kinematics, reach_tolerance
 from mtpolicy.nodes.common import (DEFAULT_COMMAND_TOPIC, DIAGNOSTICS_QOS, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS,
                                    COMMAND_QOS, STATE_SUB_QOS, LatencyStats, Param, ParamSet, ReasonLog, StartupError,
-                                   goal_topic, non_negative, positive, run_node)
+                                   ThrottledLog, goal_topic, non_negative, positive, run_node, within)
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
 from mtpolicy.observation import observe
 from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
 from mtpolicy.policy import ModelMismatch, OnnxPolicy, resolve_model_path
-from mtpolicy.robots import load_robot
+from mtpolicy.robots import RobotSpec, RobotSpecError, load_robot
+from mtpolicy.workspace import ProgressMonitor, Workspace
+
+MAX_RATE_HZ = 1000.0
+"""Highest accepted ``rate_hz``: the rate of a fast ros2_control loop."""
+NON_FINITE = "policy output is not finite"
+"""The hold reason of a tick whose policy output had a NaN or infinity."""
+PROGRESS_CHECK_PERIOD = 0.2
+"""s between two checks of the progress towards the goals."""
 
 PARAMS = [
     Param("model", "planar8_digrad", "ONNX policy: a path or the name of a shipped model", read_only=True),
@@ -47,7 +64,8 @@ PARAMS = [
     Param("joints", [], "command order of the joints (default: the model's joint order)", read_only=True),
     Param("command_topic", DEFAULT_COMMAND_TOPIC, "Float64MultiArray joint-velocity command topic",
           read_only=True),
-    Param("rate_hz", 0.0, "tick rate in Hz (0: 1 / the model's control period)", non_negative),
+    Param("rate_hz", 0.0, f"tick rate in Hz (0: 1 / the model's control period), at most {MAX_RATE_HZ:g}",
+          within(0.0, MAX_RATE_HZ)),
     Param("tick_on_state", False, "also tick on every JointState (lowest state-to-command latency); "
           "the timer then ticks only when states stop arriving"),
     Param("state_timeout", 0.25, "joint states older than this (s) => zeros", positive),
@@ -57,6 +75,12 @@ PARAMS = [
     Param("limit_margin", 0.0, "joints within this many rad of a position limit may only move inwards",
           non_negative),
     Param("marker_rate_hz", 10.0, "~/markers publish rate (0: off)", non_negative),
+    Param("workspace_margin", 0.01, "m a goal may lie outside an end effector's reach region (mtpolicy.workspace) "
+          "before it is rejected", non_negative),
+    Param("state_limit_margin", 0.1, "rad a joint state may lie outside the joint's limits before the states are "
+          "rejected as implausible (zeros)", non_negative),
+    Param("progress_timeout", 5.0, "s an end effector may make no progress towards its goal before a warning "
+          "(0: off)", non_negative),
 ]
 
 
@@ -68,7 +92,7 @@ class PolicyController(Node):
         self.params = p = ParamSet(self, PARAMS, on_change=self._on_params_set)
         self.policy = _load_policy(p.model)
         contract = self.policy.contract
-        self.spec = spec = load_robot(p.robot or contract.robot, list(contract.end_effectors))  # the model's tasks
+        self.spec = spec = _load_robot_for(self.policy, p.robot)
         joints = [j for j in p.joints if j] or list(contract.joints)
         self.policy.check(spec, joints)  # ModelMismatch => run_node refuses to start, naming it
         self.joints = joints
@@ -83,6 +107,12 @@ class PolicyController(Node):
         self._joint_index = {name: i for i, name in enumerate(spec.joint_names)}
         self._state_indices: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._control_period = contract.control_period
+        self.workspace = Workspace(self.kin)
+        self._warn = ThrottledLog(self)
+        if not self.policy.sealed:
+            self.get_logger().warning(f"{self.policy.path} has no checksum (exported before checksums existed): "
+                                      "its integrity cannot be checked; add one with "
+                                      "`python -m mtpolicy_training.export FILE`")
 
         n, k = spec.n_joints, spec.n_tasks
         self._q = np.zeros(n)
@@ -91,6 +121,13 @@ class PolicyController(Node):
         self._goal_stamp = np.full(k, -math.inf)
         self._ee = self.kin.ee_positions(self._q)
         self._enabled = p.start_enabled
+        self._state_source = np.full(n, None, dtype=object)  # publisher (DDS GID) of each joint's newest state
+        self._state_fault = self._state_fault_detail = ""
+        self._state_fault_time = -math.inf
+        self._goal_rejection, self._goal_rejection_time = "", -math.inf
+        self.progress = ProgressMonitor(k, reach_tolerance(spec.name))
+        self._stalled: list[int] = []
+        self._rate_mark = (time.monotonic(), 0)
         self._hold_reason: str | None = "starting"
         self._hold_log = ReasonLog(self)
         self.tick_stats = LatencyStats()
@@ -109,6 +146,7 @@ class PolicyController(Node):
         self._marker_timer = None
         self._reset_marker_timer()
         self.create_timer(1.0, self._publish_diagnostics)
+        self.create_timer(PROGRESS_CHECK_PERIOD, self._check_progress)
         self.get_logger().info(
             f"policy {self.policy.path.name} ({contract.method}) on robot {spec.name!r}: {n} joints, "
             f"end effectors {list(spec.end_effectors)} in frame {spec.base_body!r}; commands on "
@@ -139,12 +177,15 @@ class PolicyController(Node):
             self._reset_marker_timer()
 
     # -- inputs -------------------------------------------------------------
-    def _on_joint_state(self, msg: JointState) -> None:
+    def _on_joint_state(self, msg: JointState, info: MessageInfo) -> None:
         now = time.monotonic()
         if len(msg.position) != len(msg.name):
             self.counts["rejected_states"] += 1
-            self.get_logger().warning(f"JointState with {len(msg.name)} names and {len(msg.position)} positions "
-                                   "ignored", throttle_duration_sec=5.0)
+            self._warn("state_lengths", f"JointState with {len(msg.name)} names and {len(msg.position)} positions "
+                                        "ignored")
+            return
+        if reason := safety.duplicated_names(msg.name):
+            self._reject_states("duplicated joint names", reason)
             return
         src, dst = self._state_index(msg.name)
         position = np.asarray(msg.position, dtype=np.float64)[src]
@@ -152,13 +193,46 @@ class PolicyController(Node):
         if not finite.all():
             self.counts["rejected_states"] += int(np.count_nonzero(~finite))
             bad = [self.spec.joint_names[i] for i in dst[~finite]]
-            self.get_logger().warning(f"non-finite position of joint(s) {bad} ignored", throttle_duration_sec=5.0)
+            self._warn("state_non_finite", f"non-finite position of joint(s) {bad} ignored")
             position, dst = position[finite], dst[finite]
+        if self._implausible_states(dst, position, (info.get("publisher_gid") or {}).get("data"), now):
+            return
         self._q[dst] = position
         self._q_stamp[dst] = now
         if self.params.tick_on_state:
             self.tick()
             self._timer.reset()
+
+    def _implausible_states(self, dst: np.ndarray, position: np.ndarray, source: object, now: float) -> bool:
+        """Check new states of joints ``dst`` from publisher ``source``; True if they must not be used at all.
+
+        Positions beyond the limits are refused; a second publisher of the same joints, or a move impossible at
+        the velocity limits, is taken (it may be a reset) but holds zeros: each of these is a state fault.
+        """
+        names = [self.spec.joint_names[i] for i in dst]
+        if reason := safety.outside_limits(names, position, self.spec.joint_limits[dst],
+                                           self.params.state_limit_margin):
+            self._reject_states("position outside the joint limits", reason)
+            return True
+        timeout = self.params.state_timeout
+        recent = now - self._q_stamp[dst] <= timeout
+        others = [j for j, r, s in zip(names, recent, self._state_source[dst]) if r and s is not None and s != source]
+        self._state_source[dst] = source
+        if others and source is not None:
+            self._reject_states("several publishers", f"{JOINT_STATES_TOPIC} has more than one publisher of "
+                                f"joint(s) {others} (within state_timeout = {timeout} s)")
+        elif recent.any() and (reason := safety.implausible_jump(
+                [n for n, r in zip(names, recent) if r], self._q[dst][recent], position[recent],
+                now - self._q_stamp[dst][recent], self.spec.velocity_limits[dst][recent])):
+            self._reject_states("position jump", reason)
+        return False
+
+    def _reject_states(self, kind: str, detail: str) -> None:
+        """A state fault: zeros for state_timeout s from now, and an error saying why (throttled per kind)."""
+        self.counts["rejected_states"] += 1
+        self._state_fault, self._state_fault_detail = f"implausible joint states ({kind})", detail
+        self._state_fault_time = time.monotonic()
+        self._warn(kind, f"joint states rejected, publishing zeros: {detail}", level="error")
 
     def _state_index(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(message indices, joint indices) of this robot's joints among ``names``; cached per name list."""
@@ -174,14 +248,19 @@ class PolicyController(Node):
 
     def _on_goal(self, i: int, msg: PointStamped) -> None:
         point = (msg.point.x, msg.point.y, msg.point.z)
-        reason = safety.goal_rejection(point, msg.header.frame_id, self.spec.base_body)
+        now = time.monotonic()
+        reason = (safety.goal_rejection(point, msg.header.frame_id, self.spec.base_body)
+                  or self.workspace.goal_rejection(i, np.array(point), self.params.workspace_margin))
         if reason is not None:
             self.counts["rejected_goals"] += 1
-            self.get_logger().warning(f"goal for {self.spec.end_effectors[i]!r} rejected: {reason}; "
-                                   "keeping the last valid goal")
+            self._goal_rejection = f"goal for {self.spec.end_effectors[i]!r} rejected: {reason}"
+            self._goal_rejection_time = now
+            self._warn(f"goal_{i}", f"{self._goal_rejection}; keeping the last valid goal")
             return
+        if not np.array_equal(self._goals[i], point):
+            self.progress.restart(i, now)
         self._goals[i] = point
-        self._goal_stamp[i] = time.monotonic()
+        self._goal_stamp[i] = now
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         self._enabled = bool(request.data)
@@ -195,6 +274,8 @@ class PolicyController(Node):
         """Why the command must be zero now, or None to run the policy."""
         if not self._enabled:
             return "disabled by ~/enable"
+        if now - self._state_fault_time <= self.params.state_timeout:
+            return self._state_fault
         oldest = float(self._q_stamp.min())
         if safety.is_stale(oldest if math.isfinite(oldest) else None, now, self.params.state_timeout):
             missing = [j for j, s in zip(self.spec.joint_names, self._q_stamp) if not math.isfinite(s)]
@@ -221,7 +302,7 @@ class PolicyController(Node):
             velocity, finite = safety.finite_or_zero(self.policy(obs).astype(np.float64))
             if not finite:
                 self.counts["non_finite"] += 1
-                reason = "policy output is not finite"
+                reason = NON_FINITE
             velocity, clamped = safety.clamp_velocity(velocity, self.spec.velocity_limits)
             velocity, guarded = safety.joint_limit_guard(q, velocity, self.spec.joint_limits,
                                                          self.params.limit_margin)
@@ -258,22 +339,70 @@ class PolicyController(Node):
                                           radius=0.03, visible=np.isfinite(self._goal_stamp)).markers
         self._marker_pub.publish(markers)
 
+    def _check_progress(self) -> None:
+        """Warn (throttled) about end effectors that make no progress towards a valid goal while the policy runs."""
+        now = time.monotonic()
+        if self._hold_reason is not None or self.params.progress_timeout <= 0:
+            self.progress.pause(now)
+            self._stalled = []
+            return
+        errors = np.linalg.norm(self._ee - self._goals, axis=1)
+        self.progress.update(errors, now)
+        self._stalled = self.progress.stalled(errors, now, self.params.progress_timeout)
+        for i in self._stalled:
+            self._warn(f"stalled_{i}", f"no progress towards the goal of {self.spec.end_effectors[i]!r} for "
+                                       f"{self.params.progress_timeout} s: error {errors[i]:.3f} m (out of reach, "
+                                       "or not reachable together with the other goals?)")
+
+    def _status(self, now: float, since: float) -> tuple[bytes, str]:
+        """Diagnostic level and message: ERROR for implausible or stale joint states and non-finite policy
+        output, WARN for other holds, goals rejected since ``since`` and stalled end effectors, else OK."""
+        error, warn = DiagnosticStatus.ERROR, DiagnosticStatus.WARN
+        if now - self._state_fault_time <= self.params.state_timeout:
+            return error, f"{self._state_fault}: {self._state_fault_detail}"
+        if self._hold_reason is not None:
+            oldest = float(self._q_stamp.min())
+            stale = math.isfinite(oldest) and safety.is_stale(oldest, now, self.params.state_timeout)
+            return (error if stale or self._hold_reason == NON_FINITE else warn), self._hold_reason
+        if self._goal_rejection_time > since:
+            return warn, self._goal_rejection
+        if self._stalled:
+            errors = np.linalg.norm(self._ee - self._goals, axis=1)
+            return warn, "no progress towards the goal of " + ", ".join(
+                f"{self.spec.end_effectors[i]!r} (error {errors[i]:.3f} m)" for i in self._stalled)
+        return DiagnosticStatus.OK, "running"
+
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
         p50, p99 = self.tick_stats.percentiles_ms(50, 99)
         goal_age = now - self._goal_stamp.min()
+        (since, ticks), self._rate_mark = self._rate_mark, (now, self.counts["ticks"])
         plan_p50, plan_max = self.plan_stats.percentiles_ms(50, 100)
         planning = {} if self.planner is None else {"plan_latency_p50_ms": f"{plan_p50:.2f}",
                                                     "plan_latency_max_ms": f"{plan_max:.2f}"}
         values = {**planning, "tick_latency_p50_ms": f"{p50:.4f}", "tick_latency_p99_ms": f"{p99:.4f}",
                   "tick_latency_samples": str(len(self.tick_stats.samples)), "rate_hz": f"{1 / self._period():.2f}",
+                  "achieved_rate_hz": f"{(self.counts['ticks'] - ticks) / (now - since):.2f}",
                   "state_age_s": f"{now - self._q_stamp.min():.3f}", "goal_age_s": f"{goal_age:.3f}",
                   "enabled": str(self._enabled), **{f"{k}_total": str(v) for k, v in self.counts.items()}}
+        level, message = self._status(now, since)
         status = DiagnosticStatus(name=f"{self.get_name()}: policy {self.policy.path.name}",
-                                  hardware_id=self.spec.name, message=self._hold_reason or "running",
-                                  level=DiagnosticStatus.OK if self._hold_reason is None else DiagnosticStatus.WARN,
+                                  hardware_id=self.spec.name, message=message, level=level,
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])
         self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+
+
+def _load_robot_for(policy: OnnxPolicy, robot: str) -> RobotSpec:
+    """The robot ``robot`` (default: the model's) with the model's end effectors; a model made for another robot
+    is refused naming the robot it is for."""
+    contract = policy.contract
+    try:
+        return load_robot(robot or contract.robot, list(contract.end_effectors))
+    except RobotSpecError as e:
+        if robot and robot != contract.robot:
+            raise ModelMismatch(f"{policy.path.name} is a model for robot {contract.robot!r} (end effectors "
+                                f"{list(contract.end_effectors)}), not {robot!r}: {e}") from None
+        raise
 
 
 def _load_policy(model: str) -> OnnxPolicy:

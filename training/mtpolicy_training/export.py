@@ -9,16 +9,21 @@ against torch.
 
 from __future__ import annotations
 
+import json
+import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 import onnx
 import torch
+from google.protobuf.message import DecodeError
 from torch import nn
 
+from mtpolicy.integrity import CHECKSUM_KEY, PLACEHOLDER, seal_model, strict_json, verify_model
 from mtpolicy.policy import INPUT_NAME, OUTPUT_NAME, OnnxPolicy, PolicyContract
 from mtpolicy.robots import RobotSpec
+from mtpolicy_training.cli import RunRefused
 from mtpolicy_training.envs.reach import ReachConfig
 
 
@@ -34,25 +39,49 @@ class VelocityPolicy(nn.Module):
         return self.actor(obs) * self.velocity_limits
 
 
+class NonFiniteModel(RunRefused):
+    """A policy with non-finite weights or outputs: it is never exported."""
+
+
+def check_finite(actor: nn.Module, path: Path) -> None:
+    """NonFiniteModel naming the first tensors of ``actor`` with a NaN or infinity (``path``: where it would go)."""
+    bad = [name for name, t in actor.state_dict().items() if t.is_floating_point() and not t.isfinite().all()]
+    if bad:
+        raise NonFiniteModel(f"refusing to export {path}: non-finite weights in {', '.join(bad[:5])}")
+
+
 def export_policy(actor: nn.Module, spec: RobotSpec, env: ReachConfig, method: str, training_config: dict,
                   metrics: dict, path: Path) -> Path:
-    """Write ``path`` (.onnx) with the contract as metadata_props; checks it with onnx.checker."""
-    contract = PolicyContract.for_robot(spec, env.control_period, method, training_config, metrics,
-                                        env.reach_tolerance, env.goal_distribution,
+    """Write ``path`` (.onnx) with the contract as metadata_props, sealed with its checksum; checks it with
+    onnx.checker. The file is replaced atomically, and only by a policy with finite weights whose output is
+    finite (NonFiniteModel otherwise)."""
+    contract = PolicyContract.for_robot(spec, env.control_period, method, strict_values(training_config),
+                                        strict_values(metrics), env.reach_tolerance, env.goal_distribution,
                                         env.planner.to_dict() if env.planned else None)
     module = VelocityPolicy(actor, spec.velocity_limits).eval()
+    check_finite(module, path)
     example = torch.zeros(1, contract.observation_layout.size)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(module, (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+        torch.onnx.export(module, (example,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                           dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
                           opset_version=17, dynamo=False)
-    model = onnx.load(str(path))
-    onnx.helper.set_model_props(model, contract.to_metadata())
+    model = onnx.load(str(tmp))
+    onnx.helper.set_model_props(model, {**contract.to_metadata(), CHECKSUM_KEY: PLACEHOLDER})
     onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, str(path))
+    tmp.write_bytes(seal_model(model.SerializeToString()))
+    if not np.isfinite(OnnxPolicy(tmp)(np.zeros((1, contract.observation_layout.size), np.float32))).all():
+        tmp.unlink()
+        raise NonFiniteModel(f"refusing to export {path}: the policy's output is not finite")
+    os.replace(tmp, path)
     return path
+
+
+def strict_values(record: dict) -> dict:
+    """``record`` as strict JSON reads it back (non-finite floats as None), for the contract's JSON entries."""
+    return json.loads(strict_json(record))
 
 
 def parity(actor: nn.Module, spec: RobotSpec, path: Path, observations: np.ndarray) -> float:
@@ -60,3 +89,34 @@ def parity(actor: nn.Module, spec: RobotSpec, path: Path, observations: np.ndarr
     with torch.no_grad():
         expected = VelocityPolicy(actor, spec.velocity_limits)(torch.as_tensor(observations, dtype=torch.float32))
     return float(np.max(np.abs(OnnxPolicy(path)(observations) - expected.numpy())))
+
+
+def seal_file(path: Path) -> bool:
+    """Add the checksum to an .onnx exported without one (in place, atomically); False if it already has one."""
+    data = path.read_bytes()
+    if verify_model(data, str(path)):
+        return False
+    model = onnx.load_from_string(data)
+    model.metadata_props.append(onnx.StringStringEntryProto(key=CHECKSUM_KEY, value=PLACEHOLDER))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(seal_model(model.SerializeToString()))
+    os.replace(tmp, path)
+    return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m mtpolicy_training.export FILE.onnx ...``: seal models exported before checksums existed."""
+    import sys
+
+    paths = [Path(p) for p in (sys.argv[1:] if argv is None else argv)]
+    if not paths:
+        sys.exit("usage: python -m mtpolicy_training.export FILE.onnx ... (adds the checksum to each)")
+    for path in paths:
+        try:
+            print(f"{path}: {'sealed' if seal_file(path) else 'already sealed'}")
+        except (OSError, ValueError, DecodeError) as e:
+            sys.exit(f"error: {path}: {e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mtpolicy.integrity import strict_json
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig
 from mtpolicy_training.algos.offpolicy import LoopConfig, train_off_policy
-from mtpolicy_training.cli import RunConfig, config_dict, train_main, write_eval
+from mtpolicy_training.cli import RunConfig, config_dict, publish_final, train_main, write_atomically, write_eval
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.evaluate import HELD_OUT_SEED, VALIDATION_SEED, evaluate_reach, onnx_controller
-from mtpolicy_training.export import export_policy
+from mtpolicy_training.export import check_finite, export_policy
 
 
 @dataclass
@@ -89,16 +90,17 @@ def run(config: TrainConfig) -> dict[str, float]:
         if metrics["success_rate"] > best["success_rate"]:
             best.update(metrics, updates=m.updates, found_after_session_seconds=time.perf_counter() - t0)
             export(m, metrics, best_path)
-            best_record.write_text(json.dumps(best, indent=2))
+            write_atomically(best_record, strict_json(best, indent=2))
         return metrics
 
     t0 = time.perf_counter()
     train_off_policy(method, lambda n: ReachVectorEnv(n, config.env), config.loop, out, config.seed,
                      validate, reward_of, RunConfig.of(config), config.progress)
     train_seconds = time.perf_counter() - t0
-    final = write_eval(out / "eval.json", evaluate_reach(method.deployed_action, config.env, config.final_goal_sets,
-                                                         seed=HELD_OUT_SEED), train_seconds)
-    export(method, final, out / "policy.onnx")
+    check_finite(method.policy, out / "policy.onnx")  # a diverged run is refused before its evaluation
+    final = publish_final(out, evaluate_reach(method.deployed_action, config.env, config.final_goal_sets,
+                                              seed=HELD_OUT_SEED), train_seconds,
+                          lambda record, path: export(method, record, path))
     if best_path.exists():
         metrics = evaluate_reach(onnx_controller(best_path)[0], config.env, config.final_goal_sets, HELD_OUT_SEED)
         write_eval(out / "best_eval.json", {**metrics, **when_found(best)}, train_seconds)

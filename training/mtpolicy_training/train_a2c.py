@@ -30,7 +30,7 @@ import torch
 
 from mtpolicy_training.algos.a2c import A2C, A2CConfig, TaskOneHotObservations
 from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, train_on_policy
-from mtpolicy_training.cli import RunConfig, train_main, write_eval
+from mtpolicy_training.cli import RunConfig, publish_final, train_main
 from mtpolicy_training.envs.tasksets import GymTaskSet, PolicyFn, make_task_set
 
 
@@ -128,7 +128,7 @@ def run(config: TrainA2CConfig) -> dict[str, float]:
     t0 = time.perf_counter()
     train_on_policy(method, make_env, config.loop, config.out_dir, config.seed, evaluate, RunConfig.of(config),
                     config.progress)
-    return write_eval(config.out_dir / "eval.json", evaluate(method, config.eval_episodes), time.perf_counter() - t0)
+    return publish_final(config.out_dir, evaluate(method, config.eval_episodes), time.perf_counter() - t0)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -44,7 +44,7 @@ from mtpolicy_training.algos.sac_family import (
     TaskOneHotEnv,
     TaskReplayBuffer,
 )
-from mtpolicy_training.cli import RunConfig, config_dict, train_main, write_eval
+from mtpolicy_training.cli import RunConfig, config_dict, publish_final, train_main
 from mtpolicy_training.envs.tasksets import append_task_one_hot, make_task_set
 
 
@@ -145,16 +145,17 @@ def run(config: SACFamilyTrainConfig) -> dict[str, float]:
                             RunConfig.of(config), config.progress, make_buffer)
     train_seconds = time.perf_counter() - t0
     same_evaluation = config.final_episodes == config.loop.eval_goal_sets
-    final = write_eval(config.out_dir / "eval.json",
-                       last if same_evaluation else evaluate(method, config.final_episodes), train_seconds)
+    export = None
     if task_set.simultaneous:
         from mtpolicy_training.export import export_policy
 
-        path = export_policy(method.policy, probe.spec, task_set.config, method=config.algo.method,
-                             training_config=config_dict(config), metrics=final,
-                             path=config.out_dir / "policy.onnx")
-        OnnxPolicy(path).check(probe.spec)
-    elif "envs" in eval_kwargs:
+        def export(record: dict[str, float], path: Path) -> None:
+            export_policy(method.policy, probe.spec, task_set.config, method=config.algo.method,
+                          training_config=config_dict(config), metrics=record, path=path)
+            OnnxPolicy(path).check(probe.spec)
+    final = publish_final(config.out_dir, last if same_evaluation else evaluate(method, config.final_episodes),
+                          train_seconds, export)
+    if not task_set.simultaneous and "envs" in eval_kwargs:
         eval_kwargs["envs"].close()
     return final
 

@@ -34,7 +34,7 @@ import torch
 from mtpolicy_training.algos.a2c import TaskOneHotObservations
 from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, train_on_policy
 from mtpolicy_training.algos.specialization import SpecializationConfig, SpecializationPPO
-from mtpolicy_training.cli import RunConfig, train_main, write_eval
+from mtpolicy_training.cli import RunConfig, publish_final, train_main
 from mtpolicy_training.envs.tasksets import TaskSet, append_task_one_hot, make_task_set
 
 TASK_SETS = ("hoppers3", "walker-fwd-bwd", "hopper-mass-3", "hopper-mass-8", "hopper-mass-14")
@@ -101,7 +101,7 @@ def run(config: SpecializationTrainConfig) -> dict[str, float]:
                     lambda m: evaluate(m, task_set, config.eval_episodes),
                     RunConfig.of(config), config.progress)
     final = evaluate(method, task_set, config.final_eval_episodes)
-    return write_eval(config.out_dir / "eval.json", final, time.perf_counter() - t0)
+    return publish_final(config.out_dir, final, time.perf_counter() - t0)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -56,6 +56,7 @@ from gymnasium.vector import VectorEnv, VectorWrapper
 from torch import nn
 
 from mtpolicy_training.algos.networks import ACTIVATIONS, NUMPY_ACTIVATIONS, EnsembleLinear, EnsembleMLP, RunningNormalizer
+from mtpolicy_training.algos.offpolicy import load_checkpoint
 from mtpolicy_training.algos.onpolicy import Rollout
 
 Setting = Literal["single", "finetune", "multitask", "distill"]
@@ -277,7 +278,7 @@ def load_policy(run: Path) -> MultiHeadGaussianPolicy:
     path = run / "checkpoint.pt" if run.is_dir() else run
     if not path.exists():
         raise ValueError(f"no A2C checkpoint at {path}")
-    state = torch.load(path, weights_only=False)["method"]
+    state = load_checkpoint(path)["method"]
     policy = MultiHeadGaussianPolicy(**state["policy_kwargs"])
     policy.load_state_dict(state["policy"])
     return policy

@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import ctypes
 import dataclasses
-import json
 import os
 import platform
 import sys
@@ -32,7 +31,8 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from mtpolicy_training.cli import RunConfig
+from mtpolicy.integrity import CorruptFile, sha256_file, strict_json
+from mtpolicy_training.cli import RunConfig, RunRefused, write_atomically
 
 
 @dataclass
@@ -210,11 +210,44 @@ class RunLogger:
         self.tb.close()
 
 
+def checksum_path(path: Path) -> Path:
+    """The sidecar of a checkpoint: SHA-256 digests (hex, one a line) its content must match."""
+    return path.with_name(path.name + ".sha256")
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
-    """Write atomically: a kill during the save leaves the previous checkpoint intact."""
+    """Write atomically, with its checksum: a kill during the save leaves the previous checkpoint intact.
+
+    The sidecar is replaced first and lists the new digest and the one of the checkpoint it replaces, so a
+    kill between the two replacements leaves a pair that still verifies.
+    """
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
+    sidecar = checksum_path(path)
+    previous = sidecar.read_text().split()[:1] if sidecar.exists() else \
+        [sha256_file(path)] if path.exists() else []
+    write_atomically(sidecar, "\n".join([sha256_file(tmp), *previous]) + "\n")
     os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint, verified against its sidecar; CorruptFile naming it if it does not match or cannot be read.
+
+    A checkpoint made before checksums existed (no sidecar) loads with a warning.
+    """
+    sidecar = checksum_path(path)
+    if sidecar.exists():
+        digest = sha256_file(path)
+        if digest not in sidecar.read_text().split():
+            raise CorruptFile(f"{path}: corrupt checkpoint (sha256 {digest[:12]}... is not the one recorded in "
+                              f"{sidecar.name}); restore a copy, or delete both files to start the run over")
+    else:
+        print(f"warning: {path} has no checksum ({sidecar.name}, checkpoints made before checksums existed): "
+              "loading it unverified", file=sys.stderr, flush=True)
+    try:
+        return torch.load(path, weights_only=False)
+    except Exception as e:  # noqa: BLE001 - torch and pickle raise many types for a damaged file
+        raise CorruptFile(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from None
 
 
 def add_relabeled(buffer: ReplayBuffer, env, episode: list, rng: np.random.Generator, reward_of: Callable) -> None:
@@ -404,17 +437,17 @@ class RunRecorder:
         self.resumed: dict | None = None
         """The checkpoint this run resumes from, if any."""
         if self.ckpt_path.exists():
-            self.resumed = torch.load(self.ckpt_path, weights_only=False)
+            self.resumed = load_checkpoint(self.ckpt_path)
             changed = run_config.differences(self.resumed["run_config"])
             if changed:
-                raise ValueError(f"{self.ckpt_path} was made with a different config ({', '.join(changed)}); "
+                raise RunRefused(f"{self.ckpt_path} was made with a different config ({', '.join(changed)}); "
                                  "use a new --out-dir or delete it")
             print(f"resuming {out_dir} from step {self.resumed['step']}", flush=True)
         self.step = self.resumed["step"] if self.resumed else 0
         self.last_eval: dict[str, float] = self.resumed["last_eval"] if self.resumed else {}
         self._seconds_before = self.resumed.get("train_seconds", 0.0) if self.resumed else 0.0
         self._session_start = time.perf_counter()
-        (out_dir / "config.json").write_text(json.dumps(self.run_config, indent=2))
+        (out_dir / "config.json").write_text(strict_json(self.run_config, indent=2))
         self.logger = RunLogger(out_dir, self.resumed is not None)
         self.logger.truncate(self.step)
         # In a log file: at most a line a minute (maxinterval too: tqdm's monitor thread redraws after it, 10 s).

@@ -81,6 +81,7 @@ from typing import Callable, Protocol
 import numpy as np
 import tyro
 
+from mtpolicy.integrity import strict_json
 from mtpolicy_training.cli import write_new_file
 
 
@@ -216,7 +217,7 @@ def evaluate_dls(task_set: str, seed: int, budget_steps: int, out_dir: Path, ove
         writer = csv.DictWriter(f, ["step", *(f"eval/{k}" for k in final)])
         writer.writeheader()
         writer.writerows({"step": step, **{f"eval/{k}": v for k, v in final.items()}} for step in (0, budget_steps))
-    (out_dir / "eval.json").write_text(json.dumps(final, indent=2))
+    (out_dir / "eval.json").write_text(strict_json(final, indent=2))
 
 
 for _task_set in REACH_TASK_SETS:
@@ -415,7 +416,7 @@ def train_a2c_scratch(task_set: str, seed: int, budget_steps: int, out_dir: Path
         writer.writeheader()
         writer.writerows({"step": step, "eval/mean_return": np.mean([row[f"eval/return_{t}"] for t in tasks]), **row}
                          for step, row in sorted(rows.items()) if len(row) == len(tasks))
-    (out_dir / "eval.json").write_text(json.dumps(final, indent=2))
+    (out_dir / "eval.json").write_text(strict_json(final, indent=2))
 
 
 @register_method("a2c-distill", A2C_TASK_SETS, check_a2c_overrides, after=("a2c-scratch",))
@@ -680,7 +681,7 @@ def lock_grid(spec: GridSpec) -> None:
                if before[k] != fixed[k]]
         if bad:
             raise ValueError("; ".join(bad) + " (use another --name)")
-    write_new_file(path, json.dumps(fixed, indent=2))  # a second driver on the grid may be reading it
+    write_new_file(path, strict_json(fixed, indent=2))  # a second driver on the grid may be reading it
 
 
 RESULT_FILES = ("eval.json", "metrics.csv")
@@ -716,7 +717,7 @@ def finish_cell(spec: GridSpec, cell: Cell, result: dict) -> None:
             (out / name).write_text(text)
     done = {**dataclasses.asdict(cell), "budget_steps": spec.budget_steps, "overrides": spec.overrides,
             **{k: v for k, v in result.items() if k != "files"}}  # wall time, whether resumed, host
-    (out / "cell.json").write_text(json.dumps(done, indent=2))
+    (out / "cell.json").write_text(strict_json(done, indent=2))
 
 
 def run_cells(spec: GridSpec, cells: list[Cell]) -> list[str]:
@@ -888,7 +889,7 @@ def summarize(spec: GridSpec) -> str:
                         + f")\n\n{markdown_table(rows)}")
     table = "\n\n".join(sections) + f"\n\nReproduce: `{spec.command()}`\n"
     (grid_dir / "table.md").write_text(table)
-    (grid_dir / "results.json").write_text(json.dumps(results, indent=2))
+    (grid_dir / "results.json").write_text(strict_json(results, indent=2))
     with (grid_dir / "results.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, list(results["aggregates"][0]))
         writer.writeheader()

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mtpolicy_training.algos.offpolicy import update_precision
+from mtpolicy_training.algos.offpolicy import load_checkpoint, update_precision
 from mtpolicy_training.algos.picor import PiCorFamilyConfig
 from mtpolicy_training.algos.sac import SACConfig
 from mtpolicy_training.algos.sac_family import SACFamily, SACFamilyConfig, TaskReplayBuffer
@@ -57,7 +57,7 @@ def load_run(run_dir: Path) -> RunCheckpoint:
     if algo["method"] not in PROBED_METHODS:
         raise ValueError(f"{run_dir}: method {algo['method']!r}; only {', '.join(PROBED_METHODS)} runs have "
                          "MTSAC's networks")
-    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    checkpoint = load_checkpoint(run_dir / "checkpoint.pt")
     replay = checkpoint["buffer"]
     if "sizes" not in replay:
         raise ValueError(f"{run_dir}: not a task family's run (its replay has no per-task buffers)")

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import tyro
 
+from mtpolicy.integrity import strict_json
+
 ENVS = ("halfcheetah", "planar8")
 ALGOS = ("sac", "ppo")
 
@@ -278,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     result = {"command": command, "config": json.loads(json.dumps(asdict(c), default=str)), "machine": machine,
               "rows": rows, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     c.out_dir.mkdir(parents=True, exist_ok=True)
-    (c.out_dir / "results.json").write_text(json.dumps(result, indent=2))
+    (c.out_dir / "results.json").write_text(strict_json(result, indent=2))
     table = [("| algo | env | settings | ours steps/s | SB3 steps/s | ours / SB3 (median, min-max) | "
               "ours / SB3 per CPU second |"), "|---|---|---|---|---|---|---|"]
     table += [f"| {r['algo'].upper()} | {r['env']} | {r['settings']} | {r['ours_steps_per_second']:.1f} | "

@@ -1,0 +1,382 @@
+"""Fault injection: one test per defect of issue 43, each as a user met it.
+
+The node tests run the shipped planar8 policy (the one the issue's runs
+used) in sim + controller processes and talk to them over DDS from this
+process; the training tests run a tiny reach training once and then damage
+its run directory. Every test failed on the code before the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from onnx import numpy_helper
+from sensor_msgs.msg import JointState
+
+from conftest import REPO, SHIPPED_MODEL
+from mtpolicy.kinematics import Kinematics, sample_goal_sets
+from mtpolicy.launch_runner import find_executable
+from mtpolicy.nodes.common import DIAGNOSTICS_QOS, STATE_PUB_QOS
+from mtpolicy.policy import OnnxPolicy
+from test_nodes import publish_until, reach
+
+MODEL = "planar8_digrad"
+TINY = ["--loop.total-steps", "640", "--loop.learning-starts", "320", "--loop.eval-every", "320",
+        "--loop.checkpoint-every", "320", "--loop.eval-goal-sets", "4", "--final-goal-sets", "8",
+        "--loop.batch-size", "32", "--no-progress"]
+"""A reach training run of a few seconds (as in test_digrad)."""
+
+
+def start_stack(start_node, **controller):  # noqa: ANN001, ANN201
+    sim = start_node("mtpolicy_sim", robot="planar8")
+    return sim, start_node("mtpolicy_controller", model=MODEL, **controller)
+
+
+def goal_set(spec, seed: int = 0) -> np.ndarray:  # noqa: ANN001
+    """A reachable goal set (the goal tool's distribution): the shipped policy reaches it in about a second."""
+    return sample_goal_sets(Kinematics(spec), np.random.default_rng(seed), 1)[0]
+
+
+def diagnostics(monitor) -> list[DiagnosticStatus]:  # noqa: ANN001
+    """The controller's diagnostic statuses from now on, filled while the monitor spins."""
+    statuses: list[DiagnosticStatus] = []
+    monitor.create_subscription(DiagnosticArray, "/diagnostics", lambda m: statuses.extend(m.status),
+                                DIAGNOSTICS_QOS)
+    return statuses
+
+
+def seen(statuses: list[DiagnosticStatus], level: bytes, text: str) -> bool:
+    return any(s.level == level and text in s.message for s in statuses)
+
+
+def hold_goals(monitor, goals, seconds: float) -> None:  # noqa: ANN001
+    """Publish ``goals`` every 0.1 s for ``seconds``."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        monitor.publish_goals(goals)
+        monitor.spin_for(0.1)
+
+
+class StatePublisher:
+    """A second publisher of /joint_states, beside the sim's (or instead of it)."""
+
+    def __init__(self, monitor):  # noqa: ANN001
+        self.monitor = monitor
+        self.pub = monitor.create_publisher(JointState, "/joint_states", STATE_PUB_QOS)
+
+    def publish(self, states, seconds: float, period: float = 0.01) -> int:  # noqa: ANN001
+        """Publish ``states()`` (a JointState) every ``period`` s for ``seconds``; the index in
+        ``monitor.commands`` of the first command received after the first of them."""
+        first = len(self.monitor.commands)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.pub.publish(states())
+            self.monitor.spin_for(period)
+        return first
+
+
+def one_line_refusal(proc, *texts: str) -> str:  # noqa: ANN001
+    """The process exits 1 within 30 s, saying ``texts`` without a traceback; its output."""
+    assert proc.wait(30) == 1, proc.output()
+    out = proc.output()
+    assert all(t in out for t in texts) and "Traceback" not in out, out
+    return out
+
+
+# -- 1. unreachable goals ------------------------------------------------------
+@pytest.mark.timeout(120)
+def test_unreachable_goal_is_rejected_and_the_robot_still_reaches_the_next_goals(start_node, monitor, planar8):
+    """Issue: after (-10, 0, 0) for 3 s, goal set A again left the error at 522 mm for 20 s; diagnostics said OK."""
+    _, ctrl = start_stack(start_node)
+    statuses = diagnostics(monitor)
+    a = goal_set(planar8)
+    assert reach(monitor, a), monitor.errors(a)
+    hold_goals(monitor, [[-10.0, 0.0, 0.0]] * 3, 3.0)
+    assert reach(monitor, a, timeout=10.0), monitor.errors(a)
+    assert ctrl.wait_for_output("goal for 'ee_1' rejected: 'ee_1' reaches at most 0.300 m", 1.0), ctrl.output()
+    assert seen(statuses, DiagnosticStatus.WARN, "rejected"), [s.message for s in statuses]
+
+
+@pytest.mark.timeout(120)
+def test_goal_off_the_plane_of_a_planar_robot_is_rejected_and_the_last_goal_kept(start_node, monitor, planar8):
+    """Issue: goal set A lifted to z = +0.5 (off planar8's plane) was accepted and moved the robot."""
+    _, ctrl = start_stack(start_node)
+    a = goal_set(planar8)
+    assert reach(monitor, a), monitor.errors(a)
+    hold_goals(monitor, a + [0.0, 0.0, 0.5], 3.0)
+    assert np.all(monitor.errors(a) < 0.02), monitor.errors(a)
+    assert ctrl.wait_for_output("moves in the plane z = 0.000 m of the base frame; the goal is +0.500 m off it",
+                                1.0), ctrl.output()
+
+
+@pytest.mark.timeout(120)
+def test_no_progress_towards_a_valid_goal_warns_naming_the_end_effector(start_node, monitor, planar8):
+    """Each goal is in its end effector's workspace, but ee_1 and ee_2 cannot be on opposite sides at once."""
+    _, ctrl = start_stack(start_node, progress_timeout=2.0)
+    statuses = diagnostics(monitor)
+    apart = np.array([[0.25, 0.1, 0.0], [-0.35, 0.0, 0.0], [0.3, -0.2, 0.0]])
+    assert publish_until(monitor, apart, lambda: seen(statuses, DiagnosticStatus.WARN, "no progress towards the goal"),
+                         timeout=30.0), [s.message for s in statuses]
+    assert "rejected" not in ctrl.output()
+    assert ctrl.wait_for_output("no progress towards the goal of 'ee_", 1.0), ctrl.output()
+
+
+# -- 2. implausible or conflicting joint states ---------------------------------
+def states_of(spec, q) -> JointState:  # noqa: ANN001
+    return JointState(name=list(spec.joint_names), position=[float(v) for v in q])
+
+
+@pytest.mark.timeout(120)
+def test_a_second_joint_state_publisher_gives_zeros_and_an_error(start_node, monitor, planar8):
+    """Issue: a second /joint_states publisher at home + 0.3 rad made the commands flip sign, nothing logged."""
+    _, ctrl = start_stack(start_node)
+    statuses = diagnostics(monitor)
+    assert reach(monitor, goal_set(planar8)), monitor.errors()
+    b = goal_set(planar8, seed=1)
+    monitor.publish_goals(b)
+    first = StatePublisher(monitor).publish(lambda: states_of(planar8, np.full(planar8.n_joints, 0.3)), 3.0)
+    commands = [c for _, c in monitor.commands[first + 2:]]  # a tick may be on its way when the fault starts
+    assert len(commands) > 20 and not any(np.any(c) for c in commands), commands
+    assert ctrl.wait_for_output("joint states rejected, publishing zeros: /joint_states has more than one "
+                                "publisher", 1.0), ctrl.output()
+    assert monitor.wait_until(lambda: seen(statuses, DiagnosticStatus.ERROR, "several publishers"), 3.0)
+    assert reach(monitor, b, timeout=10.0), monitor.errors(b)  # the rogue publisher gone, the robot runs again
+
+
+@pytest.mark.timeout(120)
+def test_a_joint_state_outside_the_limits_is_rejected(start_node, monitor, planar8):
+    """Issue: a position of 7 rad (limit 2) was accepted."""
+    _, ctrl = start_stack(start_node)
+    statuses = diagnostics(monitor)
+    assert reach(monitor, goal_set(planar8)), monitor.errors()
+    q = np.zeros(planar8.n_joints)
+    q[planar8.joint_names.index("branch_1_joint_1")] = 7.0
+    first = StatePublisher(monitor).publish(lambda: states_of(planar8, q), 1.0, period=0.05)
+    assert not any(np.any(c) for _, c in monitor.commands[first + 2:])
+    assert ctrl.wait_for_output("joint 'branch_1_joint_1' at 7.000 rad is outside its limits [-2.000, 2.000]", 1.0)
+    assert monitor.wait_until(lambda: seen(statuses, DiagnosticStatus.ERROR, "outside the joint limits"), 3.0)
+
+
+@pytest.mark.timeout(120)
+def test_a_joint_state_with_a_duplicated_name_is_rejected(start_node, monitor, planar8):
+    """Issue: a JointState naming a joint twice was accepted."""
+    _, ctrl = start_stack(start_node)
+    assert reach(monitor, goal_set(planar8)), monitor.errors()
+
+    def duplicated() -> JointState:
+        return JointState(name=[*planar8.joint_names, "shoulder_1"], position=[*monitor.q.tolist(), 1.0])
+    first = StatePublisher(monitor).publish(duplicated, 1.0, period=0.05)
+    assert not any(np.any(c) for _, c in monitor.commands[first + 2:])
+    assert ctrl.wait_for_output("joint name(s) ['shoulder_1'] appear more than once", 1.0), ctrl.output()
+
+
+@pytest.mark.timeout(120)
+def test_a_joint_state_jump_impossible_at_the_velocity_limits_gives_zeros(start_node, monitor, planar8):
+    """One publisher (a driver, no sim) whose shoulder_1 jumps 1 rad between two states 20 ms apart."""
+    ctrl = start_node("mtpolicy_controller", model=MODEL)
+    driver, home, goals = StatePublisher(monitor), np.zeros(planar8.n_joints), goal_set(planar8)
+
+    def running() -> bool:
+        monitor.publish_goals(goals)
+        driver.publish(lambda: states_of(planar8, home), 0.2, period=0.02)
+        return monitor.command is not None and bool(np.any(monitor.command))
+    assert monitor.wait_until(running, 30.0), ctrl.output()
+    jumped = home + np.eye(planar8.n_joints)[0]
+    first = driver.publish(lambda: states_of(planar8, jumped), 0.15, period=0.02)
+    assert ctrl.wait_for_output("joint 'shoulder_1' jumped 1.000 rad", 2.0), ctrl.output()
+    assert not any(np.any(c) for _, c in monitor.commands[first + 1:])
+
+
+# -- 3. integrity of checkpoints, models and result files -------------------------
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory of a finished tiny reach training run."""
+    from mtpolicy_training.train import main
+
+    out = tmp_path_factory.mktemp("finished_run")
+    main(["--out-dir", str(out), *TINY])
+    return out
+
+
+@pytest.fixture
+def run_dir(finished_run: Path, tmp_path: Path) -> Iterator[Path]:
+    """The finished run's directory, to damage in place (its command names it); restored after the test."""
+    backup = Path(shutil.copytree(finished_run, tmp_path / "backup"))
+    yield finished_run
+    shutil.rmtree(finished_run)
+    shutil.copytree(backup, finished_run)
+
+
+def rerun(out: Path) -> str:
+    """Run the finished run's command again (in this process); the error it exits with ('' if it does not)."""
+    from mtpolicy_training.train import main
+
+    try:
+        main(["--out-dir", str(out), *TINY])
+    except SystemExit as e:
+        return str(e.code)
+    return ""
+
+
+def results(out: Path) -> tuple[bytes, bytes]:
+    return (out / "policy.onnx").read_bytes(), (out / "eval.json").read_bytes()
+
+
+def test_a_corrupted_checkpoint_is_refused_naming_it(run_dir):
+    """Issue: 1 kB of garbage at 5 offsets of a checkpoint loaded without error every time."""
+    out = run_dir
+    ckpt = out / "checkpoint.pt"
+    good, before = ckpt.read_bytes(), results(out)
+    rng = np.random.default_rng(0)
+    for fraction in (0.1, 0.3, 0.5, 0.7, 0.9):
+        offset = int(fraction * (len(good) - 1024))
+        ckpt.write_bytes(good[:offset] + rng.bytes(1024) + good[offset + 1024:])
+        error = rerun(out)
+        assert f"{ckpt}: corrupt checkpoint" in error and "\n" not in error, (fraction, error)
+        assert results(out) == before
+
+
+def test_a_rerun_never_replaces_a_good_policy_with_a_non_finite_one(run_dir):
+    """Issue: rerunning a finished run from a bad checkpoint exited 0 and overwrote policy.onnx with a policy that
+    outputs NaN, and eval.json. Here the checkpoint is intact (checksum included) but its weights are NaN, as
+    after a diverged update."""
+    from mtpolicy_training.algos.offpolicy import save_checkpoint
+
+    out = run_dir
+    state = torch.load(out / "checkpoint.pt", weights_only=False)
+
+    def poison(value):  # noqa: ANN001, ANN202
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            return torch.full_like(value, math.nan)
+        return {k: poison(v) for k, v in value.items()} if isinstance(value, dict) else value
+    state["method"] = poison(state["method"])
+    save_checkpoint(out / "checkpoint.pt", state)
+    before = results(out)
+    error = rerun(out)
+    assert "refusing to export" in error and "non-finite weights" in error, error
+    assert results(out) == before
+
+
+def flip_signs(src: Path, dst: Path, count: int = 40) -> Path:
+    """``src`` with the sign of ``count`` weights of its largest initializer flipped, saved as is."""
+    model = onnx.load(str(src))
+    init = max(model.graph.initializer, key=lambda t: int(np.prod(t.dims)))
+    w = numpy_helper.to_array(init).copy()
+    w.flat[np.random.default_rng(0).choice(w.size, count, replace=False)] *= -1
+    init.CopyFrom(numpy_helper.from_array(w, init.name))
+    onnx.save(model, str(dst))
+    return dst
+
+
+def test_a_model_with_flipped_weight_signs_is_refused_naming_it(start_node, tmp_path):
+    """Issue: a model with 40 weight signs flipped loaded and output finite velocities up to 2.23 rad/s off."""
+    bad = flip_signs(SHIPPED_MODEL, tmp_path / "flipped.onnx")
+    with pytest.raises(ValueError, match="corrupt model file"):
+        OnnxPolicy(bad)
+    one_line_refusal(start_node("mtpolicy_controller", model=bad), "refusing to start", f"{bad}: corrupt model file")
+
+
+def test_every_json_written_is_strict(finished_run, tmp_path):
+    """Issue: eval.json held bare NaN (not JSON). A metric with no value is null."""
+    from mtpolicy_training.cli import write_eval
+
+    def strict(text: str) -> dict:
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
+
+    write_eval(tmp_path / "eval.json", {"success_rate": 0.0, "time_to_reach_median": math.nan}, 1.0)
+    assert strict((tmp_path / "eval.json").read_text())["time_to_reach_median"] is None
+    for name in ("eval.json", "best_eval.json", "best.json", "config.json"):
+        strict((finished_run / name).read_text())
+    meta = OnnxPolicy(finished_run / "policy.onnx").session.get_modelmeta().custom_metadata_map
+    strict(meta["metrics"])
+
+
+# -- 4. limits and messages -------------------------------------------------------------
+@pytest.mark.timeout(120)
+def test_rate_is_bounded_and_the_achieved_rate_reported(start_node, monitor, planar8):
+    """Issue: rate_hz 1e6 was accepted (about 186 commands/s arrived; diagnostics reported 1e6)."""
+    one_line_refusal(start_node("mtpolicy_controller", model=MODEL, rate_hz=1e6), "'rate_hz': must be <= 1000")
+    start_stack(start_node, rate_hz=50.0)
+    statuses = diagnostics(monitor)
+    assert reach(monitor, goal_set(planar8)), monitor.errors()
+    assert monitor.wait_until(lambda: len(statuses) >= 2, 5.0)
+    achieved = float(next(v.value for v in statuses[-1].values if v.key == "achieved_rate_hz"))
+    assert 25.0 <= achieved <= 55.0, achieved
+
+
+@pytest.mark.timeout(120)
+def test_a_flood_of_rejected_goals_is_logged_throttled(start_node, monitor, planar8):
+    """Issue: a NaN goal flood wrote 1138 warning lines in 3 s."""
+    _, ctrl = start_stack(start_node)
+    a = goal_set(planar8)
+    assert reach(monitor, a), monitor.errors(a)
+    end = time.monotonic() + 3.0
+    while time.monotonic() < end:
+        monitor.publish_goals([[math.nan, 0.0, 0.0]] * planar8.n_tasks)
+        monitor.spin_for(0.002)
+    assert ctrl.wait_for_output("rejected: non-finite goal", 1.0)
+    lines = [line for line in ctrl.output().splitlines() if "rejected: non-finite goal" in line]
+    assert len(lines) <= 2 * planar8.n_tasks, len(lines)  # per end effector: at once, then once after 2 s
+    assert np.all(monitor.errors(a) < 0.02)
+
+
+def test_an_unknown_parameter_in_the_params_yaml_is_refused_naming_it(spawn, tmp_path):
+    """Issue: a misspelled key (state_timout) was silently ignored."""
+    params = tmp_path / "params.yaml"
+    params.write_text("controller:\n  ros__parameters:\n    state_timout: 0.5\n")
+    cmd = [str(find_executable("mtpolicy", "mtpolicy_controller")), "--ros-args", "--params-file", str(params)]
+    one_line_refusal(spawn("controller", cmd), "unknown parameter(s) ['state_timout'] given to node 'controller'")
+
+
+def test_a_malformed_params_yaml_or_launch_file_gives_a_one_line_error(ros_env, tmp_path):
+    """Issue: both gave a Python traceback."""
+    params = tmp_path / "params.yaml"
+    params.write_text("controller:\n  ros__parameters:\n    state_timeout: [0.25\n")
+    launch = tmp_path / "bad.launch.xml"
+    launch.write_text('<launch>\n  <arg name="robot" default="planar8"\n</launch>\n')
+    for cmd, text in (
+            ([str(find_executable("mtpolicy", "mtpolicy_controller")), "--ros-args", "--params-file", str(params)],
+             f"params file {params}: not valid YAML at line 4"),
+            ([str(find_executable("mtpolicy", "mtpolicy")), "launch", str(launch)],
+             f"{launch} (or a file it includes): malformed XML")):
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=ros_env)
+        out = (r.stdout + r.stderr).strip()
+        assert r.returncode != 0 and text in out and len(out.splitlines()) == 1, out
+
+
+def test_a_moved_run_directory_resumes(finished_run, tmp_path):
+    """Issue: a moved or copied run directory could not be resumed (a traceback on ``out_dir``)."""
+    moved = Path(shutil.copytree(finished_run, tmp_path / "moved"))
+    assert rerun(moved) == ""
+    assert json.loads((moved / "eval.json").read_text())["success_rate"] == \
+        json.loads((finished_run / "eval.json").read_text())["success_rate"]
+
+
+def test_a_negative_seed_is_refused_at_parse_time(tmp_path):
+    """Issue: --seed -3 passed validation, crashed 23 s later and left an output directory."""
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "mtpolicy_training.train", "--seed", "-3", "--out-dir", str(out)],
+                       capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 2 and r.stderr.strip() == "error: --seed must be in [0, 2**32), got -3", r.stderr
+    assert not out.exists()
+    r = subprocess.run([sys.executable, "-m", "mtpolicy_training.train", "--seed", "abc", "--out-dir", str(out)],
+                       capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--seed" in r.stderr, r.stderr
+
+
+def test_a_model_for_another_robot_says_which_robot_it_is_for(start_node):
+    """Issue: the humanoid model on planar8 said "end effector 'left_hand' is neither a site..."."""
+    one_line_refusal(start_node("mtpolicy_controller", model="humanoid_digrad", robot="planar8"),
+                     "humanoid_digrad.onnx is a model for robot 'humanoid'")

@@ -1,0 +1,128 @@
+"""Unit tests of the integrity rules: model and checkpoint checksums, strict JSON, results that are never
+silently replaced, one-line errors for bad command lines and params files."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import SHIPPED_MODEL
+from mtpolicy.integrity import CorruptFile, seal_model, strict_json, verify_model
+from mtpolicy.nodes.common import StartupError, check_params_files
+from mtpolicy.policy import OnnxPolicy
+from mtpolicy_training.algos.offpolicy import checksum_path, load_checkpoint, save_checkpoint
+from mtpolicy_training.cli import RunRefused, parse_config, publish_final
+from mtpolicy_training.export import seal_file
+
+
+def test_a_sealed_model_verifies_and_any_changed_byte_is_found():
+    data = SHIPPED_MODEL.read_bytes()
+    assert verify_model(data, "m")
+    rng = np.random.default_rng(0)
+    for at in rng.choice(len(data), 20, replace=False):
+        changed = bytearray(data)
+        changed[at] ^= 0x01
+        with pytest.raises(CorruptFile, match="m: corrupt model file"):
+            verify_model(bytes(changed), "m")
+
+
+def test_an_unsealed_model_loads_and_can_be_sealed(tmp_path, fixture_model):
+    path = tmp_path / "fixture.onnx"
+    path.write_bytes(fixture_model.read_bytes())
+    obs = np.random.default_rng(0).normal(size=(5, OnnxPolicy(path).contract.observation_layout.size))
+    before = OnnxPolicy(path)
+    assert not before.sealed
+    assert seal_file(path) and not seal_file(path)
+    after = OnnxPolicy(path)
+    assert after.sealed and np.array_equal(after(obs), before(obs))
+    with pytest.raises(ValueError, match="needs a 'model_sha256' metadata entry"):
+        seal_model(fixture_model.read_bytes())
+
+
+def test_strict_json_writes_null_for_non_finite_floats():
+    text = strict_json({"a": math.nan, "b": [np.float32(np.inf), 1.5, 2], "c": {"d": -math.inf}, "e": "x"})
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == \
+        {"a": None, "b": [None, 1.5, 2], "c": {"d": None}, "e": "x"}
+
+
+def test_checkpoints_verify_and_survive_a_kill_between_the_two_replacements(tmp_path, capsys):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"step": 1, "w": torch.ones(100)})
+    first = path.read_bytes()
+    save_checkpoint(path, {"step": 2, "w": torch.zeros(100)})
+    assert load_checkpoint(path)["step"] == 2
+    path.write_bytes(first)  # as if killed after the sidecar was replaced and before the checkpoint was
+    assert load_checkpoint(path)["step"] == 1
+    damaged = bytearray(first)
+    damaged[len(damaged) // 2] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(CorruptFile, match=f"{path}: corrupt checkpoint"):
+        load_checkpoint(path)
+    checksum_path(path).unlink()  # made before checksums existed: loads, with a warning
+    path.write_bytes(first)
+    assert load_checkpoint(path)["step"] == 1 and "has no checksum" in capsys.readouterr().err
+
+
+def test_a_final_result_never_silently_replaces_a_better_or_finite_one(tmp_path, capsys):
+    def export(record: dict, path: Path) -> None:
+        path.write_text(str(record["success_rate"]))
+
+    publish_final(tmp_path, {"success_rate": 0.8}, 1.0, export)
+    publish_final(tmp_path, {"success_rate": 0.5}, 1.0, export)
+    assert json.loads((tmp_path / "eval.json").read_text())["success_rate"] == 0.8
+    assert (tmp_path / "policy.onnx").read_text() == "0.8"
+    assert (tmp_path / "policy.rejected.onnx").read_text() == "0.5"
+    assert json.loads((tmp_path / "eval.rejected.json").read_text())["success_rate"] == 0.5
+    assert "worse than the 0.8 of the existing" in capsys.readouterr().err
+    with pytest.raises(RunRefused, match="success_rate is nan"):
+        publish_final(tmp_path, {"success_rate": math.nan}, 1.0, export)
+    publish_final(tmp_path, {"success_rate": 0.9}, 1.0, export)
+    assert (tmp_path / "policy.onnx").read_text() == "0.9"
+
+
+@dataclass
+class Config:
+    seed: int = 1
+    """Seed."""
+    rate: float = 1.0
+    """Rate."""
+
+    def __post_init__(self):
+        if self.rate <= 0:
+            raise ValueError("invalid config value(s): rate " + "x" * 200)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--seed", "-3"], "error: --seed must be in [0, 2**32), got -3"),
+    (["--seed", "abc"], "error: Error parsing --seed: invalid literal for int() with base 10: 'abc'"),
+    (["--rate", "0"], "error: Error parsing Config: invalid config value(s): rate " + "x" * 200),
+    (["--bogus"], "error: Unrecognized options: --bogus"),
+])
+def test_bad_command_lines_exit_2_with_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        parse_config(Config, argv)
+    assert e.value.code == 2 and capsys.readouterr().err.strip() == message
+    assert parse_config(Config, ["--seed", "7"]).seed == 7
+
+
+@pytest.mark.parametrize("text,message", [
+    ("controller:\n  ros__parameters:\n    a: [1\n", "not valid YAML at line 4, column 1"),
+    ("- a\n- b\n", "expected a mapping of node names"),
+    ("controller: 3\n", "expected a mapping of node names"),
+])
+def test_bad_params_files_are_refused_in_one_line(tmp_path, text, message):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(StartupError, match=message) as e:
+        check_params_files(["node", "--ros-args", "--params-file", str(path)])
+    assert "\n" not in str(e.value)
+    with pytest.raises(StartupError, match="No such file"):
+        check_params_files(["--params-file", os.fspath(tmp_path / "missing.yaml")])
+    check_params_files(["--params-file", os.fspath(Path(__file__).parent.parent / "config" / "planar8.yaml")])
