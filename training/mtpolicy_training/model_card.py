@@ -21,6 +21,7 @@ from pathlib import Path
 
 import tyro
 
+from mtpolicy.integrity import strict_json
 from mtpolicy.policy import MODELS_DIR, OnnxPolicy
 from mtpolicy_training.benchmarks.reach_table import summary
 from mtpolicy_training.envs.reach import ReachConfig
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     shutil.copyfile(source, onnx_path)
     contract = OnnxPolicy(onnx_path).contract
     figures = test_figures(onnx_path, env, cfg.goal_sets)
-    (cfg.models_dir / f"{cfg.name}_test.json").write_text(json.dumps(figures, indent=2))
+    (cfg.models_dir / f"{cfg.name}_test.json").write_text(strict_json(figures, indent=2))
     plot_curve(cfg.run / "metrics.csv", cfg.models_dir / f"{cfg.name}_curve.png",
                f"{cfg.name}: {contract.method} on {contract.robot}, {env.goal_distribution} goals",
                env.reach_tolerance)

@@ -25,7 +25,7 @@ import torch
 
 from mtpolicy_training.algos.dagger import DaggerConfig, Student, Teacher
 from mtpolicy_training.algos.offpolicy import RunRecorder
-from mtpolicy_training.cli import RunConfig, config_dict, train_main, write_eval
+from mtpolicy_training.cli import RunConfig, config_dict, publish_final, train_main, write_eval
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.evaluate import HELD_OUT_SEED, VALIDATION_SEED, Protocol, evaluate_reach, onnx_controller
 from mtpolicy_training.export import export_policy
@@ -123,9 +123,8 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
     train_seconds = recorder.train_seconds
     recorder.close()
     protocol = Protocol(episode_seconds=config.episode_seconds)
-    final = write_eval(out / "eval.json", evaluate_reach(student.act, config.env, config.final_goal_sets,
-                                                         HELD_OUT_SEED, protocol), train_seconds)
-    export(final, out / "policy.onnx")
+    final = publish_final(out, evaluate_reach(student.act, config.env, config.final_goal_sets, HELD_OUT_SEED,
+                                              protocol), train_seconds, export)
     best_eval = evaluate_reach(onnx_controller(out / "best_policy.onnx")[0], config.env, config.final_goal_sets,
                                HELD_OUT_SEED, protocol)
     write_eval(out / "best_eval.json", {**best_eval, "iteration": best["iteration"],
