@@ -45,6 +45,8 @@ class CardConfig:
     """Ship the run's best-validated policy (best_policy.onnx) instead of its last one."""
     goal_sets: int = 500
     """Goal sets per test seed."""
+    table: Path | None = None
+    """A ``reach_table`` results.json holding this model's row: its figures are used instead of evaluating again."""
     models_dir: Path = MODELS_DIR
     """Where the model, its card and its curve are written."""
 
@@ -63,8 +65,19 @@ def training_seconds(run: Path) -> float | None:
     return values[-1] if values else None
 
 
-def test_figures(policy_path: Path, env: ReachConfig, goal_sets: int) -> dict[str, dict[str, float]]:
-    """Policy, DLS and mink on the test seeds' goal sets: ``reach_table.summary`` of each."""
+def test_figures(policy_path: Path, env: ReachConfig, goal_sets: int,
+                 table: Path | None = None, model: str = "") -> dict[str, dict[str, float]]:
+    """Policy, DLS and mink on the test seeds' goal sets: ``reach_table.summary`` of each, read from a reach
+    table's results (``table``, rows of ``model`` and the anchors on its robot and goal distribution) if given."""
+    if table is not None:
+        rows = [r for r in json.loads(table.read_text()) if r["robot"] == env.robot
+                and r["goal_distribution"] == env.goal_distribution and r["seeds"] == list(TEST_SEEDS)]
+        found = {("policy" if r["controller"] == model else r["controller"]): r["summary"] for r in rows
+                 if r["controller"] in (model, "DLS", "mink")}
+        if set(found) != {"policy", "DLS", "mink"}:
+            raise SystemExit(f"error: {table} has no test-seed rows of {model}, DLS and mink on {env.robot} "
+                             f"{env.goal_distribution}")
+        return {k: found[k] for k in ("policy", "DLS", "mink")}
     controllers = {"policy": onnx_controller(policy_path)[0], "DLS": dls_controller(env),
                    "mink": mink_controller(env)}
     return {name: summary([evaluate_reach(c, env, goal_sets, seed) for seed in TEST_SEEDS], goal_sets)
@@ -118,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     onnx_path = cfg.models_dir / f"{cfg.name}.onnx"
     shutil.copyfile(source, onnx_path)
     contract = OnnxPolicy(onnx_path).contract
-    figures = test_figures(onnx_path, env, cfg.goal_sets)
+    figures = test_figures(onnx_path, env, cfg.goal_sets, cfg.table, cfg.name)
     (cfg.models_dir / f"{cfg.name}_test.json").write_text(strict_json(figures, indent=2))
     plot_curve(cfg.run / "metrics.csv", cfg.models_dir / f"{cfg.name}_curve.png",
                f"{cfg.name}: {contract.method} on {contract.robot}, {env.goal_distribution} goals",

@@ -39,7 +39,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-
 from torch import nn
 
 from mtpolicy.dls import DampedLeastSquares, DlsConfig
