@@ -15,6 +15,7 @@ keys, JSON values), written by ``mtpolicy_training.export``:
 | base_frame          | MuJoCo *body* whose frame every position is in           |
 | observation_layout  | JSON [[segment, size], ...] (see observation.py)         |
 | observation_doc     | 2: JSON {segment: definition, sign, units}               |
+| io_doc              | 2: the graph's input and output, in words                |
 | control_period      | seconds between two policy steps in training             |
 | velocity_limits     | JSON list, rad/s, in joint order                         |
 | reach_tolerance     | 2: metres; success = every end effector within it        |
@@ -25,6 +26,7 @@ keys, JSON values), written by ``mtpolicy_training.export``:
 | method              | training method name                                     |
 | training_config     | JSON object                                              |
 | metrics             | JSON object (evaluation figures)                         |
+| model_sha256        | SHA-256 of the file with this value blanked (integrity)  |
 
 Graph: input ``observation`` float32 [batch, obs_size], output
 ``joint_velocity`` float32 [batch, n_joints] in rad/s; observation
@@ -68,6 +70,12 @@ OBSERVATION_DOC = {
                          "goal set arrives (from the q at that time)",
 }
 """Definitions of the observation segments, written into every contract."""
+IO_DOC = ("input `observation`: float32 [batch, size of observation_layout], the raw segments of observation_doc "
+          "concatenated in layout order (base-frame positions: p_base = R_base^T (p_world - x_base) for the world "
+          "pose x_base, R_base of body `base_frame`); output `joint_velocity`: float32 [batch, len(joints)] in rad/s, "
+          "in `joints` order, within velocity_limits. Observation normalization and output saturation are inside "
+          "the graph: feed the raw observation, command the output as it is, every control_period seconds.")
+"""What the graph takes and gives, written into every contract."""
 
 
 class ModelMismatch(ValueError):
@@ -103,6 +111,7 @@ class PolicyContract:
             "joints": json.dumps(list(self.joints)), "end_effectors": json.dumps(list(self.end_effectors)),
             "base_frame": self.base_frame, "observation_layout": json.dumps(self.observation_layout.to_json()),
             "observation_doc": json.dumps({s: OBSERVATION_DOC[s] for s in self.observation_layout.names}),
+            "io_doc": IO_DOC,
             "control_period": repr(float(self.control_period)),
             "velocity_limits": json.dumps([float(v) for v in self.velocity_limits]),
             "reach_tolerance": repr(float(self.reach_tolerance)), "goal_distribution": self.goal_distribution,
