@@ -346,7 +346,7 @@ class LaunchRunner:
     def __init__(self, description: LaunchDescription, env: dict[str, str], echo: TextIO | None = sys.stdout):
         self.description, self.env, self.echo = description, env, echo
         self.processes: list[tuple[NodeAction, ManagedProcess]] = []
-        self._stop_requested = threading.Event()
+        self._stop_requested = False
 
     def log(self, text: str) -> None:
         if self.echo is not None:
@@ -362,13 +362,14 @@ class LaunchRunner:
             self.log(f"started {node.name} (pid {proc.pid}): {shlex.join(cmd)}")
 
     def request_stop(self) -> None:
-        self._stop_requested.set()
+        """Have ``wait`` stop every node. Safe in a signal handler: it sets a flag and takes no lock."""
+        self._stop_requested = True
 
     def wait(self, poll: float = 0.1) -> int:
         """Supervise until every node exited, a shutdown node exited, or a stop was requested."""
         code = 0
         reported: set[int] = set()
-        while not self._stop_requested.is_set():
+        while not self._stop_requested:
             alive = 0
             for node, proc in self.processes:
                 rc = proc.returncode
@@ -380,10 +381,10 @@ class LaunchRunner:
                     code = code or rc
                     if node.shutdown_on_exit:
                         self.log(f"{node.name} has on_exit=shutdown: stopping all nodes")
-                        self._stop_requested.set()
+                        self._stop_requested = True
             if not alive:
                 break
-            self._stop_requested.wait(poll)
+            time.sleep(poll)
         return self.stop() or code
 
     def stop(self) -> int:
@@ -407,11 +408,12 @@ class LaunchRunner:
 
 
 def run(file_or_name: str, args: dict[str, str], env: dict[str, str] | None = None) -> int:
-    """``mtpolicy launch``: run until every node exits or SIGINT/SIGTERM; the exit code."""
+    """``mtpolicy launch``: run until every node exits, or SIGINT, SIGTERM or SIGHUP stops them; the exit code."""
     from mtpolicy.nodes.common import ros_env
+    from mtpolicy.nodes.lifecycle import STOP_SIGNALS
 
     runner = LaunchRunner(parse_launch(file_or_name, args), ros_env(env))
-    previous = {sig: signal.signal(sig, lambda *_: runner.request_stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, lambda *_: runner.request_stop()) for sig in STOP_SIGNALS}
     try:
         runner.start()
         return runner.wait()

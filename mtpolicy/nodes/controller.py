@@ -10,7 +10,8 @@ e-stop => zeros, with a throttled log saying why.
 
 Topics: ``/joint_states`` (in), ``/goals/<end_effector>`` (in),
 ``<command_topic>`` (out), ``~/markers``, ``/diagnostics``.
-Service: ``~/enable`` (std_srvs/SetBool).
+Service: ``~/enable`` (std_srvs/SetBool). On a stop (SIGINT, SIGTERM, SIGHUP or the
+parent's death) it publishes one zero command before it exits.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PointStamped
+from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, Header
@@ -36,6 +38,9 @@ from mtpolicy.nodes.markers import ee_colors, sphere_markers
 from mtpolicy.observation import observe
 from mtpolicy.policy import ModelMismatch, OnnxPolicy, resolve_model_path
 from mtpolicy.robots import load_robot
+
+STOP_ACK_TIMEOUT = 0.5
+"""Seconds the zero command on the way out may wait for the subscribers' acknowledgements."""
 
 PARAMS = [
     Param("model", "planar8_digrad", "ONNX policy: a path or the name of a shipped model", read_only=True),
@@ -226,6 +231,17 @@ class PolicyController(Node):
             self.get_logger().info("joint states and goals present: running the policy")
         self._hold_reason = reason
         self.tick_stats.add(time.perf_counter() - start)
+
+    def on_stop(self) -> None:
+        """On the way out (``run_node``): one zero command, delivered before the process exits.
+
+        ros2_control's JointGroupVelocityController holds the last command
+        forever, so a controller that stops must leave zeros behind.
+        """
+        self._command.data = [0.0] * len(self.joints)
+        self._cmd_pub.publish(self._command)
+        self._cmd_pub.wait_for_all_acked(Duration(seconds=STOP_ACK_TIMEOUT))
+        self.get_logger().info(f"stopping: published one zero command on {self.params.command_topic}")
 
     # -- outputs for people -------------------------------------------------
     def _publish_markers(self) -> None:
