@@ -11,10 +11,11 @@ signal (INT, TERM, HUP or KILL) and watches, over DDS and /proc
 (``mtpolicy.launchers.stop_and_watch``):
 
 * survivors: nodes still running 2 s after the signal;
-* tracebacks: "Traceback" in the launcher's output (its nodes' output
-  included). A KILL takes that output with the launcher, so then the nodes,
-  which this process adopts as child subreaper, count instead when they exit
-  with anything but 0;
+* tracebacks / unclean exits: "Traceback" in the launcher's output (its
+  nodes' output included), plus the nodes that outlive their launcher (KILL;
+  ros2 launch on TERM and HUP, which exits without stopping them) and exit
+  with anything but 0: their output goes with the launcher, but this process
+  adopts them as child subreaper and sees their exit codes;
 * zero last: the last command on the wire after the signal is all zeros;
 * stop s: seconds from the signal until the last node is gone;
 * exit: the launcher's exit codes (negative: ended by that signal).
@@ -88,10 +89,7 @@ def one_cycle(launcher: str, cmd: list[str], env: dict[str, str], sig: int, moni
         row.zero_last += out.zero_last
         row.stop_s.append(out.stop_s)
         row.exits[out.exit_code] += 1
-        if sig == signal.SIGKILL:
-            row.tracebacks += sum(code != 0 for code in out.node_exits.values())
-        else:
-            row.tracebacks += "Traceback" in proc.output()
+        row.tracebacks += ("Traceback" in proc.output()) + sum(code != 0 for code in out.node_exits.values())
     finally:
         if proc.returncode is None:
             proc.stop(grace=2.0)
