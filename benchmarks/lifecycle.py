@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     hogs = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(os.cpu_count() or 1)] \
         if ns.hog else []
     rows: dict[tuple[str, str], Row] = {}
-    started = time.monotonic()
+    started, load_before = time.monotonic(), os.getloadavg()[0]
     try:
         for launcher in ns.launchers:
             cmd = launchers.command(launcher, "sim_controller", {"model": MODEL})
@@ -151,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         monitor.destroy_node()
         rclpy.shutdown(context=context)
 
-    load = f"a busy-loop process on each of {os.cpu_count()} cores" if ns.hog else "idle"
-    print(f"\n{MODEL}, sim + controller; load: {load}; {time.monotonic() - started:.0f} s")
+    hog = f"a busy-loop process on each of {os.cpu_count()} cores" if ns.hog else "no busy loops"
+    print(f"\n{MODEL}, sim + controller; {hog}; load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after; {time.monotonic() - started:.0f} s")
     print("| launcher | signal | cycles | survivors after 2 s | tracebacks / unclean exits | zero command last "
           "| stop s (median / max) | launcher exit codes |")
     print("|---|---|---|---|---|---|---|---|")

@@ -1,7 +1,9 @@
-"""A small runner for the package's ``.launch.xml`` files, for machines with pip but no ``ros2 launch``.
+"""A small runner for the package's ``.launch.xml`` files: the fallback for machines with pip but no ``ros2 launch``.
 
-The same files run under real ``ros2 launch mtpolicy <file>`` on a ROS 2
-install; this runner reads the subset of the ROS 2 launch XML format they use:
+``ros2 launch mtpolicy <file>`` is the reference (a ROS 2 install, or the
+upstream wheels ``make setup`` installs from ../shared/ros2-launch); a test
+holds both to the same result on the same files (tests/test_launch.py). This
+runner reads the subset of the ROS 2 launch XML format they use:
 
 | element / attribute | meaning |
 |---|---|
@@ -19,10 +21,15 @@ install; this runner reads the subset of the ROS 2 launch XML format they use:
 | ``$(var x)``, ``$(env X [default])``, ``$(find-pkg-share pkg)``, ``$(dirname)`` | substitutions |
 
 Each node runs as its own process (in its own session, so a terminal's
-Ctrl-C reaches the runner only, which forwards SIGINT to every node); output
-lines are prefixed with ``[node name]``. SIGINT/SIGTERM stop all nodes (SIGINT,
-then SIGTERM, then SIGKILL); a node with ``on_exit="shutdown"`` exiting stops
-all others; the runner exits when no node is left.
+Ctrl-C or hang-up reaches the runner only, which forwards SIGINT to every
+node); output lines are prefixed with ``[node name]``. SIGINT, SIGTERM and
+SIGHUP stop all nodes (SIGINT, then SIGTERM, then SIGKILL, 5 s apart); a node
+with ``on_exit="shutdown"`` exiting stops all others; the runner exits when no
+node is left. If the runner itself dies (SIGKILL), the nodes stop on their own
+(``mtpolicy.nodes.lifecycle``). Exit code: 0 when every node exited 0 (as
+this package's nodes do when stopped) or by SIGINT, else the first other node
+exit code (negative: the signal that ended it, e.g. -9 after the escalation);
+``mtpolicy launch`` exits 2 on a launch file or argument error.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ TIME_SCALE = float(os.environ.get("MTPOLICY_TEST_TIME_SCALE", "1"))
 """Multiplies the deadlines that are not events (set it above 1 on a machine slower than a loaded 2-core VM)."""
 TRAINING_MISSING = [m for m in ("torch", "gymnasium", "metaworld") if importlib.util.find_spec(m) is None]
 _TRAINING_IMPORT = re.compile(r"^(?:from|import)\s+(?:mtpolicy_training|torch|gymnasium|metaworld)\b", re.M)
+_TEST_MODULE_IMPORT = re.compile(r"^from\s+(test_\w+)\s+import\b", re.M)
 
 
 def scaled(seconds: float) -> float:
@@ -47,8 +48,16 @@ class NeedsTraining(pytest.Module):
         pytest.skip(f"needs the training extra (missing: {', '.join(TRAINING_MISSING)}; pip install -e '.[train]')")
 
 
+def imports_training(module_path: Path) -> bool:
+    """Whether a test module imports the training extra at its top, itself or through a test module it imports."""
+    text = module_path.read_text()
+    return bool(_TRAINING_IMPORT.search(text)) or any(
+        imports_training(module_path.with_name(f"{name}.py")) for name in _TEST_MODULE_IMPORT.findall(text)
+        if module_path.with_name(f"{name}.py").is_file())
+
+
 def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.Module | None:
-    if TRAINING_MISSING and _TRAINING_IMPORT.search(module_path.read_text()):
+    if TRAINING_MISSING and imports_training(module_path):
         return NeedsTraining.from_parent(parent, path=module_path)
     return None
 
