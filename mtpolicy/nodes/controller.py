@@ -233,7 +233,8 @@ class PolicyController(Node):
         self.tick_stats.add(time.perf_counter() - start)
 
     def on_stop(self) -> None:
-        """On the way out (``run_node``): one zero command, delivered before the process exits.
+        """On the way out (``run_node``): one zero command, acknowledged by the subscribers (up to
+        ``STOP_ACK_TIMEOUT``) before the process exits.
 
         ros2_control's JointGroupVelocityController holds the last command
         forever, so a controller that stops must leave zeros behind.
