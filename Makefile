@@ -10,12 +10,21 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
 setup: $(STAMP)
 
+# ROS 2 launch, launch_testing and the ros2 CLI are not on PyPI. Where ../shared/ros2-launch holds their upstream
+# wheels (CI, the development machines), they are installed too: --no-deps, since they name ament-index-python,
+# which PyPI calls ros-ament-index-python; their PyPI dependencies are the [launch] extra. Without them the tests
+# that need them skip, saying so.
+LAUNCH_WHEELS := $(wildcard ../shared/ros2-launch/wheels/*.whl)
+comma := ,
+EXTRAS := ros,train,dev$(if $(LAUNCH_WHEELS),$(comma)launch)
+
 # torch first, pinned: the CPU build of 2.13.0 (a bare `torch` would pull a multi-GB CUDA build).
-$(STAMP): setup.py
+$(STAMP): setup.py $(LAUNCH_WHEELS)
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet torch==2.13.0
-	$(VENV)/bin/pip install --quiet -e '.[ros,train,dev]'
+	$(VENV)/bin/pip install --quiet -e '.[$(EXTRAS)]'
+	$(if $(LAUNCH_WHEELS),$(VENV)/bin/pip install --quiet --no-index --no-deps $(LAUNCH_WHEELS))
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -9,8 +9,13 @@ ROS = ["ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-std-msgs", "ros-sensor-msgs", "
        "ros-visualization-msgs", "ros-std-srvs", "ros-diagnostic-msgs"]
 TRAIN = ["torch>=2.4,<=2.13.0", "gymnasium>=1.0", "metaworld>=3.0", "onnx>=1.16", "tyro>=0.8",
          "tensorboard>=2.15", "tqdm>=4.66", "matplotlib>=3.8"]
+TEST = ["pytest>=8", "pytest-timeout>=2.3", "onnx>=1.16"]
+"""What the runtime and ROS tests need (``colcon test`` finds pytest here); the training tests also need [train]."""
 MINK = ["mink==0.0.13", "qpsolvers[daqp]>=4.3"]  # 0.0.13: the last mink that accepts mujoco 3.3.0
-DEV = ["pytest>=8", "pytest-timeout>=2.3", "onnx>=1.16", "ray>=2.60"] + MINK
+DEV = TEST + ["ray>=2.60", "colcon-core>=0.15", "colcon-ros>=0.5"] + MINK
+LAUNCH = ["ros-lifecycle-msgs", "osrf-pycommon", "lark", "pyyaml", "argcomplete", "psutil", "packaging", "empy",
+          "catkin-pkg"]
+"""PyPI dependencies of the upstream launch / launch_ros / ros2cli wheels (../shared/ros2-launch, see Makefile)."""
 BENCH = ["stable-baselines3>=2.3"] + MINK
 
 setup(
@@ -30,11 +35,11 @@ setup(
     ],
     python_requires=">=3.10",
     install_requires=RUNTIME,
-    extras_require={"ros": ROS, "train": TRAIN, "dev": DEV, "bench": BENCH},
+    extras_require={"ros": ROS, "train": TRAIN, "test": TEST, "dev": DEV, "bench": BENCH, "launch": LAUNCH},
     entry_points={"console_scripts": [
         "mtpolicy = mtpolicy.cli:main",
-        "mtpolicy_controller = mtpolicy.nodes.controller:main",
-        "mtpolicy_sim = mtpolicy.nodes.sim:main",
-        "mtpolicy_goals = mtpolicy.nodes.goals:main",
+        "mtpolicy_controller = mtpolicy.nodes.lifecycle:controller",
+        "mtpolicy_sim = mtpolicy.nodes.lifecycle:sim",
+        "mtpolicy_goals = mtpolicy.nodes.lifecycle:goals",
     ]},
 )

@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("launch", help="run a .launch.xml (the subset documented in mtpolicy.launch_runner)")
+    p = sub.add_parser("launch", help="run a .launch.xml without ros2 launch (the pip-only fallback; the subset "
+                       "documented in mtpolicy.launch_runner)")
     p.add_argument("file", help="a launch file path, or a name in share/mtpolicy/launch (demo, sim_controller, ...)")
     p.add_argument("args", nargs="*", help="launch arguments, name:=value")
     p.add_argument("--show-args", "-s", action="store_true", help="list the file's arguments and exit")

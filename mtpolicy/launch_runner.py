@@ -1,7 +1,9 @@
-"""A small runner for the package's ``.launch.xml`` files, for machines with pip but no ``ros2 launch``.
+"""A small runner for the package's ``.launch.xml`` files: the fallback for machines with pip but no ``ros2 launch``.
 
-The same files run under real ``ros2 launch mtpolicy <file>`` on a ROS 2
-install; this runner reads the subset of the ROS 2 launch XML format they use:
+``ros2 launch mtpolicy <file>`` is the reference (a ROS 2 install, or the
+upstream wheels ``make setup`` installs from ../shared/ros2-launch); a test
+holds both to the same result on the same files (tests/test_launch.py). This
+runner reads the subset of the ROS 2 launch XML format they use:
 
 | element / attribute | meaning |
 |---|---|
@@ -19,10 +21,15 @@ install; this runner reads the subset of the ROS 2 launch XML format they use:
 | ``$(var x)``, ``$(env X [default])``, ``$(find-pkg-share pkg)``, ``$(dirname)`` | substitutions |
 
 Each node runs as its own process (in its own session, so a terminal's
-Ctrl-C reaches the runner only, which forwards SIGINT to every node); output
-lines are prefixed with ``[node name]``. SIGINT/SIGTERM stop all nodes (SIGINT,
-then SIGTERM, then SIGKILL); a node with ``on_exit="shutdown"`` exiting stops
-all others; the runner exits when no node is left.
+Ctrl-C or hang-up reaches the runner only, which forwards SIGINT to every
+node); output lines are prefixed with ``[node name]``. SIGINT, SIGTERM and
+SIGHUP stop all nodes (SIGINT, then SIGTERM, then SIGKILL, 5 s apart); a node
+with ``on_exit="shutdown"`` exiting stops all others; the runner exits when no
+node is left. If the runner itself dies (SIGKILL), the nodes stop on their own
+(``mtpolicy.nodes.lifecycle``). Exit code: 0 when every node exited 0 (as
+this package's nodes do when stopped) or by SIGINT, else the first other node
+exit code (negative: the signal that ended it, e.g. -9 after the escalation);
+``mtpolicy launch`` exits 2 on a launch file or argument error.
 """
 
 from __future__ import annotations
@@ -346,7 +353,7 @@ class LaunchRunner:
     def __init__(self, description: LaunchDescription, env: dict[str, str], echo: TextIO | None = sys.stdout):
         self.description, self.env, self.echo = description, env, echo
         self.processes: list[tuple[NodeAction, ManagedProcess]] = []
-        self._stop_requested = threading.Event()
+        self._stop_requested = False
 
     def log(self, text: str) -> None:
         if self.echo is not None:
@@ -362,13 +369,14 @@ class LaunchRunner:
             self.log(f"started {node.name} (pid {proc.pid}): {shlex.join(cmd)}")
 
     def request_stop(self) -> None:
-        self._stop_requested.set()
+        """Have ``wait`` stop every node. Safe in a signal handler: it sets a flag and takes no lock."""
+        self._stop_requested = True
 
     def wait(self, poll: float = 0.1) -> int:
         """Supervise until every node exited, a shutdown node exited, or a stop was requested."""
         code = 0
         reported: set[int] = set()
-        while not self._stop_requested.is_set():
+        while not self._stop_requested:
             alive = 0
             for node, proc in self.processes:
                 rc = proc.returncode
@@ -380,10 +388,10 @@ class LaunchRunner:
                     code = code or rc
                     if node.shutdown_on_exit:
                         self.log(f"{node.name} has on_exit=shutdown: stopping all nodes")
-                        self._stop_requested.set()
+                        self._stop_requested = True
             if not alive:
                 break
-            self._stop_requested.wait(poll)
+            time.sleep(poll)
         return self.stop() or code
 
     def stop(self) -> int:
@@ -407,11 +415,12 @@ class LaunchRunner:
 
 
 def run(file_or_name: str, args: dict[str, str], env: dict[str, str] | None = None) -> int:
-    """``mtpolicy launch``: run until every node exits or SIGINT/SIGTERM; the exit code."""
+    """``mtpolicy launch``: run until every node exits, or SIGINT, SIGTERM or SIGHUP stops them; the exit code."""
     from mtpolicy.nodes.common import ros_env
+    from mtpolicy.nodes.lifecycle import STOP_SIGNALS
 
     runner = LaunchRunner(parse_launch(file_or_name, args), ros_env(env))
-    previous = {sig: signal.signal(sig, lambda *_: runner.request_stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, lambda *_: runner.request_stop()) for sig in STOP_SIGNALS}
     try:
         runner.start()
         return runner.wait()

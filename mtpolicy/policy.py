@@ -37,6 +37,7 @@ observation, command the output as it is).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +56,6 @@ INPUT_NAME = "observation"
 OUTPUT_NAME = "joint_velocity"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 """Shipped models in a source checkout (or editable install)."""
-MODEL_DIRS = (MODELS_DIR, Path(sys.prefix) / "share" / "mtpolicy" / "models")
-"""Where shipped model names are looked up: the checkout, then a pip/colcon install's share/."""
 JSON_KEYS = ("joints", "end_effectors", "observation_layout", "velocity_limits", "task_names",
              "training_config", "metrics", "observation_doc", "planner")
 OBSERVATION_DOC = {
@@ -185,16 +184,25 @@ class PolicyContract:
         return out
 
 
+def model_dirs() -> list[Path]:
+    """Where shipped model names are looked up, in order: the checkout's models/, then share/mtpolicy/models
+    of each prefix on ``AMENT_PREFIX_PATH`` (a colcon install, a ROS 2 install) and of this Python (pip)."""
+    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p] + [sys.prefix]
+    return list(dict.fromkeys([MODELS_DIR, *(Path(p) / "share" / "mtpolicy" / "models" for p in prefixes)]))
+
+
 def resolve_model_path(model: str | Path) -> Path:
-    """A path, or the name of a shipped model (``planar8_digrad``) in models/."""
+    """A path, or the name of a shipped model (``planar8_digrad``) in one of ``model_dirs()``."""
     path = Path(model)
     if path.is_file():
         return path
-    for folder in MODEL_DIRS:
+    folders = model_dirs()
+    for folder in folders:
         if (folder / f"{model}.onnx").is_file():
             return folder / f"{model}.onnx"
-    names = sorted({p.stem for folder in MODEL_DIRS for p in folder.glob("*.onnx")})
-    raise FileNotFoundError(f"model {str(model)!r} is neither a file nor a shipped model {names}")
+    names = sorted({p.stem for folder in folders for p in folder.glob("*.onnx")})
+    raise FileNotFoundError(f"model {str(model)!r} is neither a file nor a shipped model {names} "
+                            f"(looked in {[str(f) for f in folders]})")
 
 
 class OnnxPolicy:

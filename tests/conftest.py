@@ -1,13 +1,18 @@
-"""Fixtures of the ROS tests: a private DDS domain per test, a fixture policy, process helpers.
+"""Fixtures of the ROS tests: a private DDS domain per test, a fixture policy, process helpers, colcon.
 
 Every ROS process of a test (the test's own rclpy context included) runs
 with ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a test-unique
 ``ROS_DOMAIN_ID``, so tests neither multicast on the network nor hear each
-other.
+other. Tests wait on events; the few deadlines that cannot be events (how
+long a goal set is held) go through ``scaled``. Without the training extra
+(torch, gymnasium, metaworld: e.g. ``colcon test`` on a robot computer), test
+modules that import it at the top are skipped, saying so, and the runtime and
+ROS tests run.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -25,6 +30,36 @@ from mtpolicy.robots import RobotSpec, load_robot
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL = REPO / "models" / "planar8_digrad.onnx"
+TIME_SCALE = float(os.environ.get("MTPOLICY_TEST_TIME_SCALE", "1"))
+"""Multiplies the deadlines that are not events (set it above 1 on a machine slower than a loaded 2-core VM)."""
+TRAINING_MISSING = [m for m in ("torch", "gymnasium", "metaworld") if importlib.util.find_spec(m) is None]
+_TRAINING_IMPORT = re.compile(r"^(?:from|import)\s+(?:mtpolicy_training|torch|gymnasium|metaworld)\b", re.M)
+_TEST_MODULE_IMPORT = re.compile(r"^from\s+(test_\w+)\s+import\b", re.M)
+
+
+def scaled(seconds: float) -> float:
+    return seconds * TIME_SCALE
+
+
+class NeedsTraining(pytest.Module):
+    """A test module that imports the training extra on a machine without it: reported as skipped."""
+
+    def collect(self):  # noqa: ANN201
+        pytest.skip(f"needs the training extra (missing: {', '.join(TRAINING_MISSING)}; pip install -e '.[train]')")
+
+
+def imports_training(module_path: Path) -> bool:
+    """Whether a test module imports the training extra at its top, itself or through a test module it imports."""
+    text = module_path.read_text()
+    return bool(_TRAINING_IMPORT.search(text)) or any(
+        imports_training(module_path.with_name(f"{name}.py")) for name in _TEST_MODULE_IMPORT.findall(text)
+        if module_path.with_name(f"{name}.py").is_file())
+
+
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    if TRAINING_MISSING and imports_training(module_path):
+        return NeedsTraining.from_parent(parent, path=module_path)
+    return None
 
 
 def make_fixture_policy(path: Path, spec: RobotSpec, gain: float = 3.0, damping: float = 0.03,
@@ -104,15 +139,43 @@ def fixture_model(tmp_path_factory: pytest.TempPathFactory, planar8: RobotSpec) 
 
 
 @pytest.fixture
-def ros_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def ros_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Environment for this test's ROS processes; the test process itself joins the same domain."""
     from mtpolicy.nodes.common import ros_env as make_env, unique_domain_id
 
     env = make_env(domain_id=unique_domain_id())
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env["ROS_LOG_DIR"] = str(tmp_path / "ros_log")  # not ~/.ros/log
     for key in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", "MUJOCO_GL"):
         monkeypatch.setenv(key, env[key])
     yield env
+
+
+@pytest.fixture(scope="session")
+def ros2_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A colcon build of ros2_ws, once per session: its install folder. Skips where colcon or the ROS 2 launch
+    tools are missing, saying which."""
+    from mtpolicy import launchers
+
+    reason = launchers.missing()
+    if reason:
+        pytest.skip(reason)
+    return launchers.colcon_build(tmp_path_factory.mktemp("colcon"))
+
+
+@pytest.fixture
+def ros2_env(ros_env: dict[str, str], ros2_install: Path) -> dict[str, str]:
+    """This test's ROS environment after ``. install/setup.sh`` of the colcon build (``ros2 launch mtpolicy``)."""
+    from mtpolicy.launchers import install_env
+
+    return install_env(ros2_install, ros_env)
+
+
+@pytest.fixture(params=["ros2", "mtpolicy"])
+def launcher(request: pytest.FixtureRequest) -> tuple[str, dict[str, str]]:
+    """Each launcher with its environment: ``ros2 launch`` from the colcon build, the pip-only ``mtpolicy launch``."""
+    env = request.getfixturevalue("ros2_env" if request.param == "ros2" else "ros_env")
+    return request.param, env
 
 
 @pytest.fixture
@@ -134,13 +197,14 @@ def monitor(ros_env: dict[str, str], planar8: RobotSpec) -> Iterator["object"]:
 
 @pytest.fixture
 def spawn(ros_env: dict[str, str]) -> Iterator[Callable[..., "object"]]:
-    """Start a process in this test's ROS domain: ``spawn(name, cmd)``; all are stopped when the test ends."""
+    """Start a process in this test's ROS domain: ``spawn(name, cmd, env=ros_env)``; all are stopped when the
+    test ends."""
     from mtpolicy.launch_runner import ManagedProcess
 
     started: list[ManagedProcess] = []
 
-    def start(name: str, cmd: list[str]) -> ManagedProcess:
-        proc = ManagedProcess(name, cmd, env=ros_env, echo=None)
+    def start(name: str, cmd: list[str], env: dict[str, str] | None = None) -> ManagedProcess:
+        proc = ManagedProcess(name, cmd, env=ros_env if env is None else env, echo=None)
         started.append(proc)
         return proc
 

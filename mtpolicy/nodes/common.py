@@ -6,8 +6,8 @@
 * ``Param``/``declare_params``: declared parameters with a validation
   callback that rejects bad values with a reason, at start and at run time,
   and refuses parameters a node does not declare (a misspelled YAML key);
-* ``run_node``: init, spin, clean shutdown on SIGINT, exit code; a malformed
-  params file is refused in one line;
+* ``run_node``: init, spin, clean shutdown on a stop signal, exit code; a
+  malformed params file is refused in one line;
 * ``LatencyStats``: a rolling window of durations with percentiles;
 * ``ReasonLog``, ``ThrottledLog``: warnings that do not flood the log.
 """
@@ -291,29 +291,43 @@ class StartupError(RuntimeError):
     """A node cannot start (bad parameters, a model that does not fit): the message says why."""
 
 
-def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_period: float | None = None) -> int:
-    """Create the node, spin it until SIGINT (or its ``done`` future), shut down cleanly.
+STOP_POLL = 0.1
+"""Seconds between checks for a stop request while spinning (Python runs signal handlers between waits)."""
 
-    With ``gc_period`` (s), automatic garbage collection is off and a timer
-    collects every ``gc_period`` s instead, so a collection never lands inside
-    a latency-critical callback. Returns the process exit code: 0 on a clean
-    stop (including a take that loses the race with a SIGINT shutdown), 1 if
-    the node refused to start (the reason is logged as a fatal message,
-    without a traceback).
+
+def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_period: float | None = None) -> int:
+    """Create the node, spin it until a stop signal (or its ``done`` future), shut down cleanly.
+
+    SIGINT, SIGTERM and SIGHUP (``mtpolicy.nodes.lifecycle``) end the spin
+    loop; the node's ``on_stop()``, if it has one, then runs while the ROS
+    context is still up, and only then are the node and the context shut
+    down, so no take can race a shutdown. With ``gc_period`` (s), automatic
+    garbage collection is off and a timer collects every ``gc_period`` s
+    instead, so a collection never lands inside a latency-critical callback.
+    Returns the process exit code: 0 on a stop (a RuntimeError from a take
+    after the context was shut down from outside included) or when ``done``
+    completes with 0; 1 if the node refused to start (the reason is logged
+    as a fatal message, without a traceback).
     """
     from rclpy.exceptions import InvalidParameterValueException
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
 
+    from mtpolicy.nodes.lifecycle import handle_stop_signals, restore_signal_handlers, stop_requested
     from mtpolicy.policy import ModelMismatch
     from mtpolicy.robots import RobotSpecError
 
     args = sys.argv if args is None else args
+    previous_handlers = handle_stop_signals()
     try:
         check_params_files(args)
     except StartupError as e:
         rclpy.logging.get_logger("mtpolicy").fatal(f"refusing to start: {e}")
         return 1
     try:
-        with rclpy.init(args=args):
+        if stop_requested():  # asked to stop while starting up
+            return 0
+        with rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO):
             try:
                 node = factory()
             except (StartupError, ModelMismatch, RobotSpecError, FileNotFoundError,
@@ -324,22 +338,24 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_peri
             if gc_period is not None:
                 gc.disable()
                 node.create_timer(gc_period, gc.collect)
+            executor = SingleThreadedExecutor(context=node.context)
+            executor.add_node(node)
+            done = getattr(node, "done", None)
             try:
-                done = getattr(node, "done", None)
-                if done is None:
-                    rclpy.spin(node)
-                else:
-                    rclpy.spin_until_future_complete(node, done)
-                    return int(done.result() or 0)
+                while not stop_requested() and not (done is not None and done.done()):
+                    executor.spin_once(timeout_sec=STOP_POLL)
+                on_stop = getattr(node, "on_stop", None)
+                if on_stop is not None:
+                    on_stop()
+                return int(done.result() or 0) if done is not None and done.done() else 0
             except RuntimeError:
-                # rclpy's SIGINT handler shuts the context down while the executor
-                # may be between its ok() check and a take: the take then fails on
-                # the invalidated handle with a RuntimeError. The stop was asked
-                # for, so that is a clean exit; any other RuntimeError is not.
-                if rclpy.ok():
+                if node.context.ok():  # a take failing with the context up is a real error
                     raise
             finally:
+                executor.shutdown()
                 node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
+    finally:
+        restore_signal_handlers(previous_handlers)
     return 0

@@ -21,7 +21,8 @@ effector that makes no progress towards a valid goal for
 
 Topics: ``/joint_states`` (in), ``/goals/<end_effector>`` (in),
 ``<command_topic>`` (out), ``~/markers``, ``/diagnostics``.
-Service: ``~/enable`` (std_srvs/SetBool).
+Service: ``~/enable`` (std_srvs/SetBool). On a stop (SIGINT, SIGTERM, SIGHUP or the
+parent's death) it publishes one zero command before it exits.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PointStamped
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.subscription import MessageInfo
 from sensor_msgs.msg import JointState
@@ -57,6 +59,9 @@ NON_FINITE = "policy output is not finite"
 """The hold reason of a tick whose policy output had a NaN or infinity."""
 PROGRESS_CHECK_PERIOD = 0.2
 """s between two checks of the progress towards the goals."""
+
+STOP_ACK_TIMEOUT = 0.5
+"""Seconds the zero command on the way out may wait for the subscribers' acknowledgements."""
 
 PARAMS = [
     Param("model", "planar8_digrad", "ONNX policy: a path or the name of a shipped model", read_only=True),
@@ -329,6 +334,18 @@ class PolicyController(Node):
             self.get_logger().warning(f"planner: no configuration reaches the goal set exactly (largest error "
                                       f"{worst * 1000:.1f} mm); driving to the closest found",
                                       throttle_duration_sec=5.0)
+
+    def on_stop(self) -> None:
+        """On the way out (``run_node``): one zero command, acknowledged by the subscribers (up to
+        ``STOP_ACK_TIMEOUT``) before the process exits.
+
+        ros2_control's JointGroupVelocityController holds the last command
+        forever, so a controller that stops must leave zeros behind.
+        """
+        self._command.data = [0.0] * len(self.joints)
+        self._cmd_pub.publish(self._command)
+        self._cmd_pub.wait_for_all_acked(Duration(seconds=STOP_ACK_TIMEOUT))
+        self.get_logger().info(f"stopping: published one zero command on {self.params.command_topic}")
 
     # -- outputs for people -------------------------------------------------
     def _publish_markers(self) -> None:
