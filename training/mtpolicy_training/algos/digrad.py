@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from mtpolicy.robots import RobotSpec
-from mtpolicy_training.algos.networks import DeterministicActor, MultiTaskCritic, Normalizer
-from mtpolicy_training.algos.offpolicy import Batch
+from mtpolicy_training.core.networks import DeterministicActor, MultiTaskCritic, Normalizer
+from mtpolicy_training.core.replay import Batch
 
 
 @dataclass

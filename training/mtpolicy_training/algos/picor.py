@@ -59,7 +59,7 @@ Choices where the paper is vague (it gives no K, lambda, c, tau, step count):
   every vector step, as for the baselines (equal samples per task), and a
   vector step is one iteration of Algorithm 1 with one gradient step, as
   MTSAC takes one per vector step. Its mini-batch from D_z is as large as
-  MTSAC's whole batch (``train_sac_family`` samples batch_per_task x n_tasks
+  MTSAC's whole batch (``train sac-family`` samples batch_per_task x n_tasks
   rows of every task for picor), so both methods take the same steps on the
   same number of rows, and differ in which rows: one task's or all tasks'.
   An earlier version stepped on batch_per_task rows of task z, 1/n_tasks of
@@ -102,9 +102,6 @@ from typing import Literal
 import numpy as np
 import torch
 
-from mtpolicy_training.algos.a2c import eq4_kl
-from mtpolicy_training.algos.networks import squashed_gaussian
-from mtpolicy_training.algos.offpolicy import Batch
 from mtpolicy_training.algos.sac import SAC
 from mtpolicy_training.algos.sac_family import (
     Method,
@@ -112,6 +109,8 @@ from mtpolicy_training.algos.sac_family import (
     SACFamilyConfig,
     task_major,
 )
+from mtpolicy_training.core.distributions import gaussian_kl, squashed_gaussian
+from mtpolicy_training.core.replay import Batch
 
 PICOR_HIDDEN = (512, 512)
 """Sec. "Experimental Settings": two hidden layers of 512 for every method of the comparison."""
@@ -312,13 +311,13 @@ class PiCor(SACFamily):
             if step:
                 mean, log_std = self.actor.distribution(batch.obs)
                 gap = violation(mean, log_std)[0]
-            kl = eq4_kl(*middle, mean, log_std).mean()  # KL(pi_phi || pi'_t), closed form per state
+            kl = gaussian_kl(mean, log_std, *middle).mean()  # KL(pi_phi || pi'_t), closed form per state
             self.apply_gradients((kl + 0.5 * p.lam * gap.square()).reshape(1), batch.task[:1], self._actor_params,
                                  self.correction_opt)
         with torch.no_grad():
             mean, log_std = self.actor.distribution(batch.obs)
             return out | {"correction_active": torch.tensor(1.0),
-                          "correction_kl": eq4_kl(*middle, mean, log_std).mean(),
+                          "correction_kl": gaussian_kl(mean, log_std, *middle).mean(),
                           "correction_action_change": (mean.tanh() - middle[0].tanh()).abs().amax(dim=-1).mean(),
                           "constraint_gap_after": violation(mean, log_std)[0],
                           "log_std_change_correction": policy_width(log_std) - policy_width(middle[1])}
