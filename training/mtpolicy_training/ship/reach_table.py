@@ -2,12 +2,12 @@
 
 For each (robot, goal distribution, model) it runs the exported policy, the
 damped-least-squares baseline and mink's differential IK through
-``evaluate.evaluate_reach`` on the same goal sets: ``goal_sets`` per seed of
-``evaluate.TEST_SEEDS`` (never used for a choice). Held success is pooled over
+``reach_evaluation.evaluate_reach`` on the same goal sets: ``goal_sets`` per seed of
+``reach_evaluation.TEST_SEEDS`` (never used for a choice). Held success is pooled over
 the seeds with a 95 % Wilson interval; time to reach is the median over the
 held goal sets; dithering the mean sign changes per joint in the final second.
 
-    python -m mtpolicy_training.benchmarks.reach_table \
+    python -m mtpolicy_training.ship.reach_table \
         --rows planar8:local:planar8_reach planar8:workspace:planar8_reach_workspace \
                humanoid:local:humanoid_reach humanoid:workspace:humanoid_reach_workspace
 
@@ -25,8 +25,8 @@ import numpy as np
 import tyro
 
 from mtpolicy.policy import resolve_model_path
-from mtpolicy_training.evaluate import (TEST_SEEDS, dls_controller, evaluate_reach, mink_controller, onnx_controller,
-                                        wilson_interval)
+from mtpolicy_training.envs.reach_evaluation import (TEST_SEEDS, dls_controller, evaluate_reach, mink_controller,
+                                                     onnx_controller, wilson_interval)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Train a reach policy by DAgger from a classical teacher, evaluate it, export it to ONNX.
 
-    python -m mtpolicy_training.train_dagger --env.robot planar8 --env.goal-distribution local \
+    python -m mtpolicy_training.train dagger --env.robot planar8 --env.goal-distribution local \
         --out-dir runs/planar8/dagger-local
 
 Each iteration rolls out ``num_envs`` episodes of ``episode_seconds``, labels
@@ -24,11 +24,11 @@ import numpy as np
 import torch
 
 from mtpolicy_training.algos.dagger import DaggerConfig, Student, Teacher
-from mtpolicy_training.algos.offpolicy import RunRecorder
-from mtpolicy_training.cli import RunConfig, config_dict, train_main, write_eval
+from mtpolicy_training.core.run_record import RunConfig, RunRecorder, config_dict, write_eval
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.evaluate import HELD_OUT_SEED, VALIDATION_SEED, Protocol, evaluate_reach, onnx_controller
-from mtpolicy_training.export import export_policy
+from mtpolicy_training.envs.reach_evaluation import (HELD_OUT_SEED, VALIDATION_SEED, Protocol, evaluate_reach,
+                                                     onnx_controller)
+from mtpolicy_training.ship.export import export_policy
 
 
 @dataclass
@@ -135,10 +135,3 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
           f"iteration {best['iteration']}); total training {train_seconds / 60:.1f} min", flush=True)
     return {k: v for k, v in final.items() if not (isinstance(v, float) and math.isnan(v))}
 
-
-def main(argv: list[str] | None = None) -> None:
-    train_main(DaggerTrainConfig, run, argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,12 +1,12 @@
-"""Train PPO with joint training then specialization (or a baseline) on a locomotion task set.
+"""Train PPO with joint training then specialization (or a baseline) on a locomotion task set: ``train ppo``.
 
-    python -m mtpolicy_training.train_specialization --task-set hoppers3 --method.jt 400000 --method.sp 25 \\
-        --loop.total-steps 2000000 --seed 1 --out-dir runs/specialization/hoppers3/jt400k-sp25/1
+    python -m mtpolicy_training.train ppo --task-set hoppers3 --algo.jt 400000 --algo.sp 25 \\
+        --budget-steps 2000000 --seed 1 --out-dir runs/specialization/hoppers3/jt400k-sp25/1
 
 Settings of the paper's Table I (seeds/ppo-joint-training-and-specialization.txt)
-as options: ``--method.sp 0`` (joint training only), ``--method.jt 0
---method.sp 100`` (separate policies), ``--method.selection random`` (random
-split), ``--method.sp 0 --method.task-input True`` (append). The paper's batch
+as options: ``--algo.sp 0`` (joint training only), ``--algo.jt 0
+--algo.sp 100`` (separate policies), ``--algo.selection random`` (random
+split), ``--algo.sp 0 --algo.task-input True`` (append). The paper's batch
 (4000 samples; 8000 for the biped) is ``loop.num_envs * loop.rollout_steps``:
 6 x 672 = 4032 by default, 6 x 1344 = 8064 for the biped. ``loop.num_envs``
 must be a multiple of the number of tasks (the env is task-major).
@@ -26,46 +26,44 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 
-from mtpolicy_training.algos.a2c import TaskOneHotObservations
-from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, train_on_policy
 from mtpolicy_training.algos.specialization import SpecializationConfig, SpecializationPPO
-from mtpolicy_training.cli import RunConfig, train_main, write_eval
-from mtpolicy_training.envs.tasksets import TaskSet, append_task_one_hot, make_task_set
+from mtpolicy_training.core.onpolicy import OnPolicyLoopConfig, train_on_policy
+from mtpolicy_training.core.run_record import RunConfig, write_eval
+from mtpolicy_training.envs.registry import make_task_set
+from mtpolicy_training.envs.taskset import TaskOneHotObservations, TaskSet, append_task_one_hot
+from mtpolicy_training.train.family import Family, TrainSettings
 
 TASK_SETS = ("hoppers3", "walker-fwd-bwd", "hopper-mass-3", "hopper-mass-8", "hopper-mass-14")
 
 
-@dataclass
-class SpecializationTrainConfig:
-    """One run: a task set, the method's settings, the on-policy loop, evaluation."""
+@dataclass(kw_only=True)
+class SpecializationTrainConfig(TrainSettings):
+    """PPO joint training then specialization (or a baseline of the paper) on a locomotion task set."""
 
+    budget_steps: int = 2_000_000
+    out_dir: Path = Path("runs/specialization")
+    periodic_eval_episodes: int = 5
+    final_eval_episodes: int = 10
     task_set: Literal["hoppers3", "walker-fwd-bwd", "hopper-mass-3", "hopper-mass-8", "hopper-mass-14"] = "hoppers3"
-    """Task family (envs/tasksets.py)."""
-    method: SpecializationConfig = field(default_factory=SpecializationConfig)
+    """Task family (envs/registry.py)."""
+    algo: SpecializationConfig = field(default_factory=SpecializationConfig)
     """PPO, jt, sp and the baselines' switches."""
     loop: OnPolicyLoopConfig = field(default_factory=lambda: OnPolicyLoopConfig(
-        total_steps=2_000_000, num_envs=6, rollout_steps=672, normalize_obs=True, eval_every=100_000,
-        checkpoint_every=100_000))
-    """Budget and rollout shape (observations normalized by running statistics, as in OpenAI Baselines' PPO)."""
-    seed: int = 1
-    """Seed of the networks, the env streams and the minibatch shuffles."""
-    out_dir: Path = Path("runs/specialization")
-    """Run folder (checkpoint, metrics, eval.json)."""
-    eval_episodes: int = 5
-    """Episodes per task at each periodic evaluation (deterministic policy, held-out env seed)."""
-    final_eval_episodes: int = 10
-    """Episodes per task of the final evaluation in eval.json."""
-    progress: bool = True
-    """Show a progress bar."""
+        num_envs=6, rollout_steps=672, normalize_obs=True, eval_every=100_000, checkpoint_every=100_000))
+    """Parallel envs and rollout shape (observations normalized by running statistics, as in OpenAI Baselines'
+    PPO)."""
+
+    RENAMED: ClassVar[dict[str, str]] = {"loop.total_steps": "budget_steps", "method": "algo",
+                                         "eval_episodes": "periodic_eval_episodes"}
 
     def validate(self, n_tasks: int) -> list[str]:
-        bad = [f"method.{k}" for k in self.method.validate()] + [f"loop.{k}" for k in self.loop.validate()]
-        bad += [k for k in ("eval_episodes", "final_eval_episodes") if getattr(self, k) < 1]
+        bad = self.validate_settings() + [f"algo.{k}" for k in self.algo.validate()]
+        bad += [f"loop.{k}" for k in self.loop.validate()]
         if self.loop.num_envs % n_tasks:
             bad.append(f"loop.num_envs (must be a multiple of the {n_tasks} tasks of {self.task_set})")
         return bad
@@ -94,19 +92,30 @@ def run(config: SpecializationTrainConfig) -> dict[str, float]:
         return TaskOneHotObservations(task_set.make_multitask_env(per_task, config.seed),
                                       task_set.task_indices(per_task), n)
 
-    method = SpecializationPPO(config.method, obs_size, n, action_size,
+    method = SpecializationPPO(config.algo, obs_size, n, action_size,
                                config.loop.num_envs * config.loop.rollout_steps, config.seed)
     t0 = time.perf_counter()
-    train_on_policy(method, make_env, config.loop, config.out_dir, config.seed,
-                    lambda m: evaluate(m, task_set, config.eval_episodes),
-                    RunConfig.of(config), config.progress)
+    train_on_policy(method, make_env, config.loop, config,
+                    lambda m: evaluate(m, task_set, config.periodic_eval_episodes), RunConfig.of(config))
     final = evaluate(method, task_set, config.final_eval_episodes)
     return write_eval(config.out_dir / "eval.json", final, time.perf_counter() - t0)
 
 
-def main(argv: list[str] | None = None) -> None:
-    train_main(SpecializationTrainConfig, run, argv)
+SETTINGS = {
+    "ppo-sp0": ["--algo.sp", "0"],
+    "ppo-jt0-sp100": ["--algo.jt", "0", "--algo.sp", "100"],
+    "ppo-random-jt400k-sp25": ["--algo.jt", "400000", "--algo.sp", "25", "--algo.selection", "random"],
+    "ppo-append": ["--algo.sp", "0", "--algo.task-input", "True"],
+    **{f"ppo-jt{jt // 1000}k-sp{sp}": ["--algo.jt", str(jt), "--algo.sp", str(sp)]
+       for jt in (80_000, 400_000, 800_000) for sp in (5, 25, 50)},
+}
+"""The rows of Table I of the joint-training paper, as harness methods."""
 
+ROLLOUT_STEPS = {"walker-fwd-bwd": 1344}
+"""Steps per env of the 6 envs: the paper's batch of 8000 (biped) or 4000 (the rest: 672) rounded up to 64s."""
 
-if __name__ == "__main__":
-    main()
+FAMILY = Family("ppo", SpecializationTrainConfig, run, settings=SETTINGS,
+                task_sets={t: ["--task-set", t, "--loop.rollout-steps", str(ROLLOUT_STEPS.get(t, 672))]
+                           for t in TASK_SETS},
+                fixed=frozenset({"task_set", "algo.jt", "algo.sp", "algo.selection", "algo.task_input"}))
+"""PPO joint training and specialization; its cells take the paper's batch size per task set unless overridden."""
