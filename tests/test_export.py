@@ -11,7 +11,7 @@ import torch
 from mtpolicy.policy import ModelMismatch, OnnxPolicy
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.export import export_policy, parity
+from mtpolicy_training.ship.export import export_policy, parity
 
 
 @pytest.fixture(scope="module")
