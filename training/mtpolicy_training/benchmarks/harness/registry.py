@@ -80,6 +80,19 @@ TASK_SETS: tuple[str, ...] = tuple(dict.fromkeys(t for m in METHODS.values() for
 """Every task set some method runs on."""
 
 
+def today_overrides(methods: list[str], overrides: list[str]) -> list[str]:
+    """``key=value`` overrides with their keys in today's option names of the methods' families, words joined by
+    ``_``: two lists that mean the same options compare equal."""
+    tables = [getattr(METHODS[m].family.config, "RENAMED", {}) for m in methods if m in METHODS]
+    out = []
+    for item in overrides:
+        key, _, value = item.partition("=")
+        for table in tables:
+            key = renamed(key, table)
+        out.append(f"{key.replace('-', '_')}={value}")
+    return out
+
+
 @functools.cache
 def task_set_metrics(name: str) -> TaskSetMetrics:
     """The metric names of the task set ``name``'s evaluation (eval.json, and ``eval/`` in metrics.csv)."""
