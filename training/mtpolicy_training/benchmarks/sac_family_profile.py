@@ -67,7 +67,7 @@ class ProfileConfig:
     batch_per_task: int = 128
     """Minibatch samples per task (the sac-family trainer's default)."""
     env_steps: int = 200
-    """Timed MT10 vector steps (0: skip the env, which takes ~10 s to build)."""
+    """Timed MT10 vector steps (0: skip the env, which is slow to build)."""
     eval_episodes: int = 1
     """Episodes per task of the timed Meta-World evaluation (0: skip)."""
     op_table: bool = False
