@@ -57,7 +57,8 @@ import torch
 from torch import nn
 
 from mtpolicy_training.core.distributions import gaussian_entropy, gaussian_kl, gaussian_log_prob
-from mtpolicy_training.core.networks import ACTIVATIONS, NUMPY_ACTIVATIONS, EnsembleLinear, EnsembleMLP, RunningNormalizer
+from mtpolicy_training.core.networks import (ACTIVATIONS, NUMPY_ACTIVATIONS, EnsembleLinear, EnsembleMLP,
+                                             RunningNormalizer)
 from mtpolicy_training.core.onpolicy import Rollout
 
 Setting = Literal["single", "finetune", "multitask", "distill"]

@@ -380,5 +380,3 @@ class SACFamily(SAC):
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.order_rng.bit_generator.state = state["order_rng"]
-
-

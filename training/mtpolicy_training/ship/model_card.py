@@ -139,8 +139,9 @@ Method **{contract.method}** on robot **{contract.robot}** (MJCF `{contract.robo
 {planner}
 
 ## Test figures
-{cfg.goal_sets} goal sets on each of the test seeds {list(TEST_SEEDS)} (`mtpolicy_training.envs.reach_evaluation.TEST_SEEDS`,
-never used for a choice), {contract.goal_distribution} goal distribution, 4 s episodes; held success = every end
+{cfg.goal_sets} goal sets on each of the test seeds {list(TEST_SEEDS)}
+(`mtpolicy_training.envs.reach_evaluation.TEST_SEEDS`, never used for a choice), {contract.goal_distribution} goal
+distribution, 4 s episodes; held success = every end
 effector within {env.reach_tolerance} m at every control step of the final 1 s, pooled over the seeds with a 95 %
 Wilson interval; time to reach = first time all are within tolerance (median over held goal sets); dithering = sign
 changes per joint of the commanded velocity in the final second (commands above 1 % of the limit). DLS

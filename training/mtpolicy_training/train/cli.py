@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         config = tyro.extras.subcommand_cli_from_dict({name: f.config for name, f in FAMILIES.items()}, args=argv,
                                                       prog="python -m mtpolicy_training.train",
-                                                      description="Train a policy: a family, its robot or task set, a budget and a seed.")
+                                                      description="Train a policy: a family, its robot or task "
+                                                                  "set, a budget and a seed.")
     except ValueError as e:
         sys.exit(f"error: {e}")
     family = next(f for f in FAMILIES.values() if type(config) is f.config)

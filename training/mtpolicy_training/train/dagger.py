@@ -134,4 +134,3 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
     print(f"policies: {out / 'policy.onnx'} (last), {out / 'best_policy.onnx'} (best on validation, "
           f"iteration {best['iteration']}); total training {train_seconds / 60:.1f} min", flush=True)
     return {k: v for k, v in final.items() if not (isinstance(v, float) and math.isnan(v))}
-
