@@ -12,11 +12,11 @@ import torch
 from mtpolicy.observation import observe
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.algos.dagger import DaggerConfig, ErrorGainActor, Student, Teacher
-from mtpolicy_training.algos.networks import Normalizer
+from mtpolicy_training.core.networks import Normalizer
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.export import parity
-from mtpolicy_training.model_card import main as model_card
-from mtpolicy_training.train_dagger import DaggerTrainConfig, run
+from mtpolicy_training.ship.export import parity
+from mtpolicy_training.ship.model_card import main as model_card
+from mtpolicy_training.train.dagger import DaggerTrainConfig, run
 
 SMOKE = ["--iterations", "2", "--num-envs", "8", "--eval-goal-sets", "8", "--final-goal-sets", "8",
          "--algo.updates-per-iteration", "30", "--no-progress"]
@@ -95,7 +95,7 @@ def test_model_card_ships_the_best_policy_with_test_figures_against_dls_and_mink
 
 
 def test_killed_run_resumes_from_its_last_iteration(tmp_path):
-    args = [sys.executable, "-m", "mtpolicy_training.train_dagger", *SMOKE, "--iterations", "6",
+    args = [sys.executable, "-m", "mtpolicy_training.train", "dagger", *SMOKE, "--iterations", "6",
             "--out-dir", str(tmp_path)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})

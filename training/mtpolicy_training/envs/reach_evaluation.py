@@ -25,7 +25,7 @@ choice of recipe or checkpoint; ``TEST_SEEDS`` only for published figures
 Evaluate an exported policy (shipped name or path), with the DLS baseline on
 the same goal sets::
 
-    python -m mtpolicy_training.evaluate planar8_reach --goal-distribution local
+    python -m mtpolicy_training.envs.reach_evaluation planar8_reach --goal-distribution local
 """
 
 from __future__ import annotations

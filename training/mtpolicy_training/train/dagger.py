@@ -1,6 +1,6 @@
 """Train a reach policy by DAgger from a classical teacher, evaluate it, export it to ONNX.
 
-    python -m mtpolicy_training.train_dagger --env.robot planar8 --env.goal-distribution local \
+    python -m mtpolicy_training.train dagger --env.robot planar8 --env.goal-distribution local \
         --out-dir runs/planar8/dagger-local
 
 Each iteration rolls out ``num_envs`` episodes of ``episode_seconds``, labels
@@ -14,21 +14,21 @@ final-evaluation seed), ``policy.onnx`` (last) and ``best_eval.json``.
 
 from __future__ import annotations
 
-import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from mtpolicy.integrity import strict_json
 from mtpolicy_training.algos.dagger import DaggerConfig, Student, Teacher
-from mtpolicy_training.algos.offpolicy import RunRecorder
-from mtpolicy_training.cli import RunConfig, config_dict, publish_final, train_main, write_eval
+from mtpolicy_training.core.files import write_atomically
+from mtpolicy_training.core.run_record import RunConfig, RunRecorder, config_dict, publish_final, write_eval
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.evaluate import HELD_OUT_SEED, VALIDATION_SEED, Protocol, evaluate_reach, onnx_controller
-from mtpolicy_training.export import export_policy
+from mtpolicy_training.envs.reach_evaluation import (HELD_OUT_SEED, VALIDATION_SEED, Protocol, evaluate_reach,
+                                                     onnx_controller)
+from mtpolicy_training.ship.export import export_policy
 
 
 @dataclass
@@ -115,7 +115,7 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
         if metrics["success_rate"] > best["success_rate"]:
             best = {**metrics, "iteration": iteration, "found_after_train_seconds": recorder.train_seconds}
             export(metrics, out / "best_policy.onnx")
-            (out / "best.json").write_text(json.dumps(best, indent=2))
+            write_atomically(out / "best.json", strict_json(best, indent=2))
         recorder.log(metrics, {"train/loss": loss, "train/dataset_size": len(data["obs"]), "train/beta": beta,
                                "train/iteration": iteration})
         recorder.save(student=student.state_dict(), data=data, best=best, iteration=iteration,
@@ -133,11 +133,3 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
     print(f"policies: {out / 'policy.onnx'} (last), {out / 'best_policy.onnx'} (best on validation, "
           f"iteration {best['iteration']}); total training {train_seconds / 60:.1f} min", flush=True)
     return {k: v for k, v in final.items() if not (isinstance(v, float) and math.isnan(v))}
-
-
-def main(argv: list[str] | None = None) -> None:
-    train_main(DaggerTrainConfig, run, argv)
-
-
-if __name__ == "__main__":
-    main()
