@@ -96,7 +96,7 @@ class ReachTaskSet(TaskSet):
     config: ReachConfig = ReachConfig()
     """The reach env settings."""
 
-    metrics: ClassVar[TaskSetMetrics] = TaskSetMetrics("error_median", ("success_rate", "mean_score"))
+    metrics: ClassVar[TaskSetMetrics] = TaskSetMetrics("score", ("success_rate", "mean_score"))
     simultaneous: ClassVar[bool] = True
     task_reward_key: ClassVar[str | None] = "task_rewards"
 
