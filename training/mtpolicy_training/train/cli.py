@@ -6,9 +6,10 @@
 
 Every family takes the same words for the run (``--budget-steps``, ``--seed``,
 ``--out-dir``, ``--periodic-eval-episodes``, ``--final-eval-episodes``,
-``--[no-]progress``); the same command again resumes from
-``<out-dir>/checkpoint.pt``. An option's old name (a family's ``RENAMED``)
-means its new one. The final evaluation is printed as JSON.
+``--[no-]progress``; dagger's budget follows from its iterations); the same
+command again resumes from ``<out-dir>/checkpoint.pt``. An option's old name
+(a family's ``RENAMED``) means its new one. The final evaluation is printed
+as JSON.
 
 A bad value or option exits 2 with a one-line error naming it, before
 anything is written; a run refused on the way (a corrupt checkpoint, another
@@ -31,8 +32,7 @@ from mtpolicy_training.train import a2c, dagger, digrad, ppo, sac_family
 from mtpolicy_training.train.family import Family
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
-    digrad.FAMILY, sac_family.FAMILY, ppo.FAMILY, a2c.FAMILY,
-    Family("dagger", dagger.DaggerTrainConfig, dagger.run),
+    digrad.FAMILY, sac_family.FAMILY, ppo.FAMILY, a2c.FAMILY, dagger.FAMILY,
 )}
 """Subcommand -> trainer family."""
 
