@@ -1,4 +1,4 @@
-"""PPO joint training + gradient-guided specialization (algos/specialization.py, train_specialization.py)."""
+"""PPO joint training + gradient-guided specialization (algos/specialization.py, train/ppo.py)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,8 @@ class ReplayBuffer:
         f32 = torch.float32
         self.data = {
             "obs": torch.zeros(capacity, obs_size, dtype=f32), "action": torch.zeros(capacity, action_size, dtype=f32),
-            "rewards": torch.zeros(capacity, n_rewards, dtype=f32), "next_obs": torch.zeros(capacity, obs_size, dtype=f32),
+            "rewards": torch.zeros(capacity, n_rewards, dtype=f32),
+            "next_obs": torch.zeros(capacity, obs_size, dtype=f32),
             "terminated": torch.zeros(capacity, dtype=torch.bool), "truncated": torch.zeros(capacity, dtype=torch.bool),
             "task": torch.zeros(capacity, dtype=torch.long),
         }
