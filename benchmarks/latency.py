@@ -28,7 +28,6 @@ import time
 
 import numpy as np
 
-import mtpolicy.nodes  # noqa: F401 - MUJOCO_GL before mujoco
 from mtpolicy.nodes.common import ros_env
 
 ECHO_STATS = "echo callback stats: "

@@ -10,9 +10,8 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-
-import mtpolicy.nodes  # noqa: F401 - sets MUJOCO_GL before anything imports mujoco
 
 
 def _launch(ns: argparse.Namespace) -> int:
@@ -60,6 +59,7 @@ def _demo(ns: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("MUJOCO_GL", "egl")  # offscreen rendering (the demo's picture), before mujoco is imported
     parser = argparse.ArgumentParser(prog="mtpolicy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)

@@ -1,7 +1,7 @@
 """OnnxPolicy: load an exported policy, check its contract, run it.
 
 The contract travels inside the ``.onnx`` file as ``metadata_props`` (string
-keys, JSON values), written by ``mtpolicy_training.export``:
+keys, JSON values), written by ``mtpolicy_training.ship.export``:
 
 | key                 | value                                                    |
 |---------------------|----------------------------------------------------------|

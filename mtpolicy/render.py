@@ -2,7 +2,7 @@
 
 MuJoCo renders through the GL backend named by ``MUJOCO_GL`` (``egl`` for
 headless machines), which must be set before mujoco is first imported;
-``mtpolicy.nodes`` and the CLI set it by default. As a script, it drives a
+the sim node and the ``mtpolicy`` CLI set it by default. As a script, it drives a
 robot to one random reachable goal set in MuJoCo (no ROS) and saves the
 picture:
 

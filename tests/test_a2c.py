@@ -10,12 +10,15 @@ import pytest
 import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-from mtpolicy_training.algos.a2c import (A2C, A2CConfig, MultiHeadGaussianPolicy, TaskOneHotObservations, eq4_kl,
-                                         load_policy)
-from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, Rollout
+from mtpolicy_training.algos.a2c import A2C, A2CConfig, MultiHeadGaussianPolicy, load_policy
+from mtpolicy_training.core.distributions import gaussian_kl
+from mtpolicy_training.core.onpolicy import OnPolicyLoopConfig, Rollout
 from mtpolicy_training.envs import halfcheetah
-from mtpolicy_training.envs.tasksets import make_task_set
-from mtpolicy_training.train_a2c import TrainA2CConfig, deterministic_policy, main
+from mtpolicy_training.envs.registry import make_task_set
+from mtpolicy_training.envs.taskset import TaskOneHotObservations
+from mtpolicy_training.train.a2c import A2CTrainConfig as TrainA2CConfig
+from mtpolicy_training.train.a2c import deterministic_policy
+from mtpolicy_training.train.cli import main
 
 OBS, ACT, HEADS = 17, 6, 3
 
@@ -26,11 +29,11 @@ def test_eq4_kl_is_the_closed_form_kl_of_student_to_teacher():
     t_log_std, s_log_std = torch.randn(5, ACT, generator=g) * 0.5, torch.randn(5, ACT, generator=g) * 0.5
     normal = torch.distributions.Normal
     want = torch.distributions.kl_divergence(normal(s_mean, s_log_std.exp()), normal(t_mean, t_log_std.exp())).sum(-1)
-    torch.testing.assert_close(eq4_kl(t_mean, t_log_std, s_mean, s_log_std), want)
+    torch.testing.assert_close(gaussian_kl(s_mean, s_log_std, t_mean, t_log_std), want)
     # 1-D by hand: KL(N(1, 2^2) || N(0, 1)) = log(1/2) + (4 + 1) / 2 - 1/2
-    got = eq4_kl(torch.zeros(1, 1), torch.zeros(1, 1), torch.ones(1, 1), torch.full((1, 1), math.log(2.0)))
+    got = gaussian_kl(torch.ones(1, 1), torch.full((1, 1), math.log(2.0)), torch.zeros(1, 1), torch.zeros(1, 1))
     assert got.item() == pytest.approx(math.log(0.5) + 2.0, abs=1e-6)
-    assert eq4_kl(t_mean, t_log_std, t_mean, t_log_std).abs().max() < 1e-6
+    assert gaussian_kl(t_mean, t_log_std, t_mean, t_log_std).abs().max() < 1e-6
 
 
 def task_obs(tasks: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -102,8 +105,9 @@ def test_evaluated_actions_are_the_head_means_clipped_to_the_box():
 
 
 def tiny(tmp_path, name: str, *args: str) -> list[str]:
-    return [*args, "--loop.total-steps", "20", "--loop.num-envs", "2", "--loop.eval-every", "10",
-            "--eval-episodes", "2", "--periodic-eval-episodes", "1", "--out-dir", str(tmp_path / name), "--no-progress"]
+    return ["a2c", *args, "--budget-steps", "20", "--loop.num-envs", "2", "--loop.eval-every", "10",
+            "--final-eval-episodes", "2", "--periodic-eval-episodes", "1", "--out-dir", str(tmp_path / name),
+            "--no-progress"]
 
 
 def test_smoke_every_setting_and_fine_tuning_trains_only_the_last_layers(tmp_path, capsys):
@@ -155,7 +159,7 @@ def test_a_seed_fixes_the_run(tmp_path):
 ])
 def test_bad_config_values_are_named(args, field, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        main([*args, "--out-dir", str(tmp_path)])
+        main(["a2c", *args, "--out-dir", str(tmp_path)])
     message = " ".join(line.strip("│ ") for line in capsys.readouterr().err.splitlines())  # tyro's box
     assert "invalid config value(s): " in message and field in message
 
@@ -174,7 +178,7 @@ def test_table_grids_run_each_cell_after_the_runs_it_starts_from(preset, tmp_pat
 
     _, spec = harness.PRESETS[preset]
     tiny_spec = dataclasses.replace(spec, seeds=[1], budget_steps=120, results_root=tmp_path, bootstrap_reps=10,
-                                    overrides=["loop.num_envs=6", "loop.eval_every=30", "eval_episodes=1",
+                                    overrides=["loop.num_envs=6", "loop.eval_every=30", "final_eval_episodes=1",
                                                "periodic_eval_episodes=1"])
     harness.run_grid(tiny_spec)
     tasks = list(make_task_set(spec.task_sets[0]).task_names)

@@ -12,13 +12,14 @@ import torch
 from mtpolicy.observation import observe
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.algos.dagger import DaggerConfig, ErrorGainActor, Student, Teacher
-from mtpolicy_training.algos.networks import Normalizer
+from mtpolicy_training.core.networks import Normalizer
+from mtpolicy_training.core.run_record import RunConfig
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.export import parity
-from mtpolicy_training.model_card import main as model_card
-from mtpolicy_training.train_dagger import DaggerTrainConfig, run
+from mtpolicy_training.ship.export import parity
+from mtpolicy_training.ship.model_card import main as model_card
+from mtpolicy_training.train.dagger import DaggerTrainConfig, run
 
-SMOKE = ["--iterations", "2", "--num-envs", "8", "--eval-goal-sets", "8", "--final-goal-sets", "8",
+SMOKE = ["--iterations", "2", "--num-envs", "8", "--periodic-eval-episodes", "8", "--final-eval-episodes", "8",
          "--algo.updates-per-iteration", "30", "--no-progress"]
 
 
@@ -95,7 +96,7 @@ def test_model_card_ships_the_best_policy_with_test_figures_against_dls_and_mink
 
 
 def test_killed_run_resumes_from_its_last_iteration(tmp_path):
-    args = [sys.executable, "-m", "mtpolicy_training.train_dagger", *SMOKE, "--iterations", "6",
+    args = [sys.executable, "-m", "mtpolicy_training.train", "dagger", *SMOKE, "--iterations", "6",
             "--out-dir", str(tmp_path)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -112,3 +113,15 @@ def test_killed_run_resumes_from_its_last_iteration(tmp_path):
     assert f"resuming {tmp_path} from step" in resumed.stdout
     rows = (tmp_path / "metrics.csv").read_text().splitlines()[1:]
     assert len(rows) == 6 and json.loads((tmp_path / "best.json").read_text())["iteration"] >= 1
+
+
+def test_a_checkpoint_made_before_the_shared_run_settings_resumes():
+    """Before ``TrainSettings`` the evaluation counts were ``eval_goal_sets`` and ``final_goal_sets`` and the
+    budget (derived from the iterations) was not recorded."""
+    base = RunConfig.of(DaggerTrainConfig(iterations=3))
+    assert base.record["budget_steps"] == 3 * 128 * 80
+    old = json.loads(json.dumps(base.record))
+    del old["budget_steps"]
+    old["eval_goal_sets"], old["final_goal_sets"] = old.pop("periodic_eval_episodes"), old.pop("final_eval_episodes")
+    assert base.differences(old) == []
+    assert RunConfig.of(DaggerTrainConfig(iterations=4)).differences(old) == ["iterations"]

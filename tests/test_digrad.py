@@ -14,10 +14,12 @@ import torch
 
 from mtpolicy.robots import load_robot
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig, gradient_weights
-from mtpolicy_training.algos.offpolicy import Batch, LoopConfig, RunRecorder
-from mtpolicy_training.cli import RunConfig
+from mtpolicy_training.core.offpolicy import LoopConfig
+from mtpolicy_training.core.replay import Batch
+from mtpolicy_training.core.run_record import RunConfig, RunRecorder
 from mtpolicy_training.envs.reach import ReachConfig
-from mtpolicy_training.train import TrainConfig, main
+from mtpolicy_training.train.cli import main
+from mtpolicy_training.train.digrad import DiGradTrainConfig as TrainConfig
 
 SPEC = load_robot("planar8")
 SETTINGS = [("digrad", "single", True), ("digrad", "single", False), ("digrad", "multi", True),
@@ -73,14 +75,14 @@ def test_critic_update_reduces_the_td_error_on_a_fixed_batch():
     assert last < first
 
 
-TINY = ["--loop.total-steps", "640", "--loop.learning-starts", "320", "--loop.eval-every", "320",
-        "--loop.checkpoint-every", "320", "--loop.eval-goal-sets", "4", "--final-goal-sets", "8",
+TINY = ["--budget-steps", "640", "--loop.learning-starts", "320", "--loop.eval-every", "320",
+        "--loop.checkpoint-every", "320", "--periodic-eval-episodes", "4", "--final-eval-episodes", "8",
         "--loop.batch-size", "32", "--no-progress"]
 
 
 @pytest.mark.parametrize("method,critic,heuristic", SETTINGS)
 def test_every_setting_trains_evaluates_and_exports(tmp_path, method, critic, heuristic):
-    args = ["--algo.method", method, "--algo.critic", critic,
+    args = ["digrad", "--algo.method", method, "--algo.critic", critic,
             "--algo.heuristic" if heuristic else "--algo.no-heuristic", "--out-dir", str(tmp_path)] + TINY
     main(args)
     for f in ("metrics.csv", "eval.json", "policy.onnx", "checkpoint.pt", "config.json", "best_policy.onnx",
@@ -98,7 +100,7 @@ def test_every_setting_trains_evaluates_and_exports(tmp_path, method, critic, he
 
 
 def test_bad_config_value_fails_at_start_naming_it(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "mtpolicy_training.train", "--algo.tau", "0",
+    r = subprocess.run([sys.executable, "-m", "mtpolicy_training.train", "digrad", "--algo.tau", "0",
                         "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "tau" in r.stderr
     with pytest.raises(ValueError, match="update_every"):
@@ -106,9 +108,9 @@ def test_bad_config_value_fails_at_start_naming_it(tmp_path):
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
-    cmd = [sys.executable, "-m", "mtpolicy_training.train", "--out-dir", str(tmp_path), "--loop.total-steps", "4800",
-           "--loop.learning-starts", "320", "--loop.eval-every", "1600", "--loop.checkpoint-every", "320",
-           "--loop.eval-goal-sets", "4", "--final-goal-sets", "8", "--loop.batch-size", "32", "--no-progress"]
+    cmd = [sys.executable, "-m", "mtpolicy_training.train", "digrad", "--out-dir", str(tmp_path), "--budget-steps",
+           "4800", "--loop.learning-starts", "320", "--loop.eval-every", "1600", "--loop.checkpoint-every", "320",
+           "--periodic-eval-episodes", "4", "--final-eval-episodes", "8", "--loop.batch-size", "32", "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = tmp_path / "checkpoint.pt"
     deadline = time.monotonic() + 120
@@ -171,3 +173,16 @@ def test_resume_check_names_changed_settings_and_accepts_options_added_at_their_
     recorded["loop"]["torch_threads"] = 1
     assert RunConfig.of(TrainConfig(loop=LoopConfig(torch_threads=2))).differences(recorded) == []
     assert "torch_threads" not in base.record["loop"]
+
+
+def test_a_checkpoint_recorded_under_old_option_names_resumes_and_old_flags_still_parse(tmp_path):
+    """Before the shared run settings, the budget and evaluation counts had other names (``RENAMED``)."""
+    base = RunConfig.of(TrainConfig())
+    old = json.loads(json.dumps(base.record))
+    old["loop"]["total_steps"], old["loop"]["eval_goal_sets"] = old.pop("budget_steps"), old.pop("periodic_eval_episodes")
+    old["final_goal_sets"] = old.pop("final_eval_episodes")
+    assert base.differences(old) == []
+    old["final_goal_sets"] = 7
+    assert base.differences(old) == ["final_eval_episodes"]
+    with pytest.raises(SystemExit):  # parsed, then refused: the same config as --budget-steps 0
+        main(["digrad", "--loop.total-steps", "0", "--out-dir", str(tmp_path)])

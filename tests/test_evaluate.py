@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from mtpolicy_training.envs.reach import ReachConfig
-from mtpolicy_training.evaluate import (Protocol, dls_controller, evaluate_reach, main, mink_controller,
-                                        wilson_interval)
+from mtpolicy_training.envs.reach_evaluation import (Protocol, dls_controller, evaluate_reach, main, mink_controller,
+                                                     wilson_interval)
 
 CONFIG = ReachConfig()
 STEPS, HOLD = Protocol().steps(CONFIG.control_period)

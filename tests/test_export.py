@@ -12,7 +12,7 @@ from mtpolicy.integrity import CHECKSUM_KEY, PLACEHOLDER, seal_model
 from mtpolicy.policy import ModelMismatch, OnnxPolicy
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.export import export_policy, parity
+from mtpolicy_training.ship.export import export_policy, parity
 
 
 @pytest.fixture(scope="module")

@@ -33,8 +33,8 @@ from mtpolicy.policy import OnnxPolicy
 from test_nodes import publish_until, reach
 
 MODEL = "planar8_digrad"
-TINY = ["--loop.total-steps", "640", "--loop.learning-starts", "320", "--loop.eval-every", "320",
-        "--loop.checkpoint-every", "320", "--loop.eval-goal-sets", "4", "--final-goal-sets", "8",
+TINY = ["--budget-steps", "640", "--loop.learning-starts", "320", "--loop.eval-every", "320",
+        "--loop.checkpoint-every", "320", "--periodic-eval-episodes", "4", "--final-eval-episodes", "8",
         "--loop.batch-size", "32", "--no-progress"]
 """A reach training run of a few seconds (as in test_digrad)."""
 
@@ -203,10 +203,10 @@ def test_a_joint_state_jump_impossible_at_the_velocity_limits_gives_zeros(start_
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The directory of a finished tiny reach training run."""
-    from mtpolicy_training.train import main
+    from mtpolicy_training.train.cli import main
 
     out = tmp_path_factory.mktemp("finished_run")
-    main(["--out-dir", str(out), *TINY])
+    main(["digrad", "--out-dir", str(out), *TINY])
     return out
 
 
@@ -221,10 +221,10 @@ def run_dir(finished_run: Path, tmp_path: Path) -> Iterator[Path]:
 
 def rerun(out: Path) -> str:
     """Run the finished run's command again (in this process); the error it exits with ('' if it does not)."""
-    from mtpolicy_training.train import main
+    from mtpolicy_training.train.cli import main
 
     try:
-        main(["--out-dir", str(out), *TINY])
+        main(["digrad", "--out-dir", str(out), *TINY])
     except SystemExit as e:
         return str(e.code)
     return ""
@@ -252,7 +252,7 @@ def test_a_rerun_never_replaces_a_good_policy_with_a_non_finite_one(run_dir):
     """Issue: rerunning a finished run from a bad checkpoint exited 0 and overwrote policy.onnx with a policy that
     outputs NaN, and eval.json. Here the checkpoint is intact (checksum included) but its weights are NaN, as
     after a diverged update."""
-    from mtpolicy_training.algos.offpolicy import save_checkpoint
+    from mtpolicy_training.core.run_record import save_checkpoint
 
     out = run_dir
     state = torch.load(out / "checkpoint.pt", weights_only=False)
@@ -290,7 +290,7 @@ def test_a_model_with_flipped_weight_signs_is_refused_naming_it(start_node, tmp_
 
 def test_every_json_written_is_strict(finished_run, tmp_path):
     """Issue: eval.json held bare NaN (not JSON). A metric with no value is null."""
-    from mtpolicy_training.cli import write_eval
+    from mtpolicy_training.core.run_record import write_eval
 
     def strict(text: str) -> dict:
         return json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
@@ -366,13 +366,13 @@ def test_a_moved_run_directory_resumes(finished_run, tmp_path):
 
 def test_a_negative_seed_is_refused_at_parse_time(tmp_path):
     """Issue: --seed -3 passed validation, crashed 23 s later and left an output directory."""
-    out = tmp_path / "run"
-    r = subprocess.run([sys.executable, "-m", "mtpolicy_training.train", "--seed", "-3", "--out-dir", str(out)],
-                       capture_output=True, text=True, timeout=120, cwd=REPO)
+    out, train = tmp_path / "run", [sys.executable, "-m", "mtpolicy_training.train", "digrad"]
+    r = subprocess.run([*train, "--seed", "-3", "--out-dir", str(out)], capture_output=True, text=True,
+                       timeout=120, cwd=REPO)
     assert r.returncode == 2 and r.stderr.strip() == "error: --seed must be in [0, 2**32), got -3", r.stderr
     assert not out.exists()
-    r = subprocess.run([sys.executable, "-m", "mtpolicy_training.train", "--seed", "abc", "--out-dir", str(out)],
-                       capture_output=True, text=True, timeout=120, cwd=REPO)
+    r = subprocess.run([*train, "--seed", "abc", "--out-dir", str(out)], capture_output=True, text=True,
+                       timeout=120, cwd=REPO)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--seed" in r.stderr, r.stderr
 
 

@@ -8,9 +8,15 @@ import sys
 import numpy as np
 import pytest
 
-from mtpolicy_training.benchmarks.harness import (PRESETS, SAC_FAMILY_SETTINGS, GridSpec, TaskSetMetrics, aggregate,
-                                                  iqm, iqm_with_ci, markdown_table, replace_block, run_grid,
-                                                  sac_family_train_config, stratified_bootstrap_iqms)
+from mtpolicy_training.benchmarks.harness import (METHODS, PRESETS, GridSpec, aggregate, iqm, iqm_with_ci,
+                                                  markdown_table, replace_block, run_grid, stratified_bootstrap_iqms)
+from mtpolicy_training.envs.taskset import TaskSetMetrics
+from mtpolicy_training.train.family import GridCell
+from mtpolicy_training.train.sac_family import SETTINGS as SAC_FAMILY_SETTINGS
+
+
+def sac_family_train_config(setting_args, task_set, seed, budget_steps, out_dir, overrides):
+    return GridCell(METHODS["mtsac"].family, task_set, seed, budget_steps, out_dir, overrides).config(setting_args)
 
 SMOKE = PRESETS["planar8-smoke"][1]
 

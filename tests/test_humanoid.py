@@ -22,8 +22,8 @@ from mtpolicy.launch_runner import find_executable
 from mtpolicy.observation import ObservationLayout
 from mtpolicy.robots import RobotSpec, load_robot
 from mtpolicy_training.envs.reach import ReachConfig
-from mtpolicy_training.evaluate import dls_controller, evaluate_reach
-from mtpolicy_training.train import TrainConfig
+from mtpolicy_training.envs.reach_evaluation import dls_controller, evaluate_reach
+from mtpolicy_training.train.digrad import DiGradTrainConfig as TrainConfig
 
 SHIPPED_HUMANOID_MODEL = REPO / "models" / "humanoid_digrad.onnx"
 TORSO = ("waist_yaw", "waist_pitch", "waist_roll", "chest_pitch", "chest_roll")

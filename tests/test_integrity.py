@@ -17,9 +17,9 @@ from conftest import SHIPPED_MODEL
 from mtpolicy.integrity import CorruptFile, seal_model, strict_json, verify_model
 from mtpolicy.nodes.common import StartupError, check_params_files
 from mtpolicy.policy import OnnxPolicy
-from mtpolicy_training.algos.offpolicy import checksum_path, load_checkpoint, save_checkpoint
-from mtpolicy_training.cli import RunRefused, parse_config, publish_final
-from mtpolicy_training.export import seal_file
+from mtpolicy_training.core.run_record import RunRefused, checksum_path, load_checkpoint, publish_final, save_checkpoint
+from mtpolicy_training.ship.export import seal_file
+from mtpolicy_training.train.cli import parse_config
 
 
 def test_a_sealed_model_verifies_and_any_changed_byte_is_found():

@@ -80,10 +80,10 @@ def _run(*args: str) -> str:
 def test_recipe_from_model_file_to_running_controller(spawn, robot_monitor, tmp_path):  # noqa: F811
     run = tmp_path / "runs" / "yarm"
     # 1. train (the recipe's command with a tiny budget)
-    _run(sys.executable, "-m", "mtpolicy_training.train", "--env.robot", "tests/fixtures/yarm/robot.xml",
+    _run(sys.executable, "-m", "mtpolicy_training.train", "digrad", "--env.robot", "tests/fixtures/yarm/robot.xml",
          "--env.end-effectors", *END_EFFECTORS, "--out-dir", str(run), "--no-progress",
-         "--loop.total-steps", "256", "--loop.learning-starts", "128", "--loop.eval-every", "256",
-         "--loop.eval-goal-sets", "4", "--loop.checkpoint-every", "256", "--final-goal-sets", "4")
+         "--budget-steps", "256", "--loop.learning-starts", "128", "--loop.eval-every", "256",
+         "--periodic-eval-episodes", "4", "--loop.checkpoint-every", "256", "--final-eval-episodes", "4")
     # 2. the exported policy and its contract
     contract = _run(sys.executable, "-c", "from mtpolicy.policy import OnnxPolicy; "
                     f"c = OnnxPolicy('{run / 'policy.onnx'}').contract; print(c.robot, c.joints, c.end_effectors)")

@@ -10,18 +10,20 @@ import json
 import numpy as np
 import pytest
 import torch
-from mtpolicy_training.algos.offpolicy import Batch
 from mtpolicy_training.algos.picor import PiCor, PiCorConfig, PiCorFamilyConfig
 from mtpolicy_training.algos.sac import SAC, SACConfig
-from mtpolicy_training.algos.sac_family import SACFamily, SACFamilyConfig, TaskOneHotEnv, TaskReplayBuffer
-from mtpolicy_training.benchmarks.harness import METHODS, SAC_FAMILY_SETTINGS, TASK_SETS
+from mtpolicy_training.algos.sac_family import SACFamily, SACFamilyConfig
+from mtpolicy_training.benchmarks.harness import METHODS, task_set_metrics
 from mtpolicy_training.benchmarks.optimizer_steps import NETWORKS, RULES, adam_figures, continue_run
 from mtpolicy_training.benchmarks.picor_constraint import OF_BINDING_UPDATES, probe as constraint_probe
 from mtpolicy_training.benchmarks.run_checkpoint import load_run, replay_updates
-from mtpolicy_training.cli import RunConfig
-from mtpolicy_training.envs.tasksets import make_task_set
-from mtpolicy_training.export import parity
-from mtpolicy_training.train_sac_family import SACFamilyTrainConfig, run
+from mtpolicy_training.core.replay import Batch, TaskReplayBuffer
+from mtpolicy_training.core.run_record import RunConfig
+from mtpolicy_training.envs.registry import make_task_set
+from mtpolicy_training.envs.taskset import TaskOneHotObservations as TaskOneHotEnv
+from mtpolicy_training.ship.export import parity
+from mtpolicy_training.train.sac_family import SETTINGS as SAC_FAMILY_SETTINGS
+from mtpolicy_training.train.sac_family import SACFamilyTrainConfig, run
 
 from conftest import run_demo
 from mtpolicy.policy import MODELS_DIR, OnnxPolicy
@@ -268,19 +270,19 @@ def train_config(setting: str, task_set: str, out) -> SACFamilyTrainConfig:
     picor = PiCorConfig(adaptive="--algo.picor.adaptive" not in args, correction="--algo.picor.correction" not in args)
     algo = PiCorFamilyConfig(method="picor", paper_hidden=False, picor=picor,
                              sac=SACConfig(hidden=(32, 32), per_task_alpha=True))
-    config = SACFamilyTrainConfig(algo=algo, task_set=task_set, out_dir=out, batch_per_task=8, final_episodes=2,
-                                  progress=False)
+    config = SACFamilyTrainConfig(algo=algo, task_set=task_set, out_dir=out, batch_per_task=8, budget_steps=160,
+                                  periodic_eval_episodes=2, final_eval_episodes=2, progress=False)
     loop = config.loop
     if task_set == "planar8":
         loop.num_envs, loop.update_every, loop.updates_per_round = 8, 8, 2
-    loop.total_steps, loop.learning_starts, loop.eval_every, loop.eval_goal_sets = 160, 80, 160, 2
+    loop.learning_starts, loop.eval_every = 80, 160
     return config
 
 
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_halfcheetah8_smoke(tmp_path, setting):
     """PiCor and its ablations through the entry point on the real HalfCheetah group (8 morphologies)."""
-    assert "halfcheetah8" in METHODS[setting].task_sets and TASK_SETS["halfcheetah8"].per_task_metric == "return"
+    assert "halfcheetah8" in METHODS[setting].task_sets and task_set_metrics("halfcheetah8").per_task_metric == "return"
     final = run(train_config(setting, "halfcheetah8", tmp_path))
     names = make_task_set("halfcheetah8").task_names
     assert np.isfinite(final["mean_return"]) and all(f"return_{t}" in final for t in names)

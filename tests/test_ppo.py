@@ -7,13 +7,14 @@ import pytest
 import torch
 from torch import nn
 
-from mtpolicy_training.algos.networks import EnsembleLinear
-from mtpolicy_training.algos.offpolicy import EpisodeStats, action_scaler, evaluate_returns, gym_vector_env
-from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, Rollout, collect_rollout, gae, train_on_policy
 from mtpolicy_training.algos.ppo import PPO, PPOConfig
-from mtpolicy_training.cli import RunConfig
+from mtpolicy_training.core.loop import EpisodeStats
+from mtpolicy_training.core.networks import EnsembleLinear
+from mtpolicy_training.core.onpolicy import OnPolicyLoopConfig, Rollout, collect_rollout, gae, train_on_policy
+from mtpolicy_training.core.run_record import RunConfig, RunSettings
+from mtpolicy_training.core.vector_envs import action_scaler, evaluate_returns, gym_vector_env
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.evaluate import evaluate_reach
+from mtpolicy_training.envs.reach_evaluation import evaluate_reach
 
 from conftest import record_update_metric
 
@@ -128,13 +129,17 @@ def test_fused_update_equals_a_plain_reference_ppo():
     assert not torch.allclose(log_std, torch.zeros(ACT))  # the update did move the policy
 
 
+def run_settings(budget_steps, out_dir):
+    return RunSettings(budget_steps=budget_steps, seed=0, out_dir=out_dir, progress=False)
+
+
 def run_twice(tmp_path, make_env, evaluate, method_factory, capsys, normalize_obs=False):
     """Train two rollouts, then resume the same run for a third: the second call starts from the checkpoint."""
     for total in (128, 192):
-        loop = OnPolicyLoopConfig(total_steps=total, num_envs=4, rollout_steps=16, eval_every=64,
-                                  checkpoint_every=64, normalize_obs=normalize_obs)
-        train_on_policy(method_factory(), make_env, loop, tmp_path, 0, evaluate, RunConfig({"test": 1}, {}),
-                        progress=False)
+        loop = OnPolicyLoopConfig(num_envs=4, rollout_steps=16, eval_every=64, checkpoint_every=64,
+                                  normalize_obs=normalize_obs)
+        train_on_policy(method_factory(), make_env, loop, run_settings(total, tmp_path), evaluate,
+                        RunConfig({"test": 1}, {}))
     assert "from step 128" in capsys.readouterr().out
     rows = (tmp_path / "metrics.csv").read_text().splitlines()
     assert [int(float(r.split(",")[0])) for r in rows[1:]] == [64, 128, 192]
@@ -169,10 +174,9 @@ def test_training_rows_between_evaluations_hold_the_mean_over_their_updates(tmp_
     make_env = lambda n: gym_vector_env("HalfCheetah-v5", n, max_episode_steps=20)
     method = PPO(PPOConfig(hidden=(16, 16), minibatch_size=16), 17, 6, 64)
     losses = record_update_metric(method, "loss")
-    loop = OnPolicyLoopConfig(total_steps=256, num_envs=4, rollout_steps=16, eval_every=256, log_every=128,
-                              checkpoint_every=256)
-    train_on_policy(method, make_env, loop, tmp_path, 0, lambda m: {"updates": float(len(losses))},
-                    RunConfig({}, {}), progress=False)
+    loop = OnPolicyLoopConfig(num_envs=4, rollout_steps=16, eval_every=256, log_every=128, checkpoint_every=256)
+    train_on_policy(method, make_env, loop, run_settings(256, tmp_path), lambda m: {"updates": float(len(losses))},
+                    RunConfig({}, {}))
     with (tmp_path / "metrics.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [128, 256] and [r["eval/updates"] for r in rows] == ["", "4.0"]
@@ -191,4 +195,4 @@ def test_bad_ppo_config_value_is_named(field, value):
 def test_bad_loop_config_value_fails_at_start_naming_it(tmp_path, field, value):
     with pytest.raises(ValueError, match=field):
         train_on_policy(PPO(PPOConfig(), OBS, ACT, 64), lambda n: None, OnPolicyLoopConfig(**{field: value}),
-                        tmp_path, 0, lambda m: {}, RunConfig({}, {}), progress=False)
+                        run_settings(64, tmp_path), lambda m: {}, RunConfig({}, {}))

@@ -10,13 +10,14 @@ import torch
 from gymnasium.vector import AutoresetMode
 from torch import nn
 
-from mtpolicy_training.algos.networks import EnsembleLinear
-from mtpolicy_training.algos.offpolicy import (Batch, LoopConfig, evaluate_returns, final_observations,
-                                               gym_vector_env, train_off_policy)
 from mtpolicy_training.algos.sac import SAC, SACConfig
-from mtpolicy_training.cli import RunConfig
+from mtpolicy_training.core.networks import EnsembleLinear
+from mtpolicy_training.core.offpolicy import LoopConfig, train_off_policy
+from mtpolicy_training.core.replay import Batch
+from mtpolicy_training.core.run_record import RunConfig, RunSettings
+from mtpolicy_training.core.vector_envs import evaluate_returns, final_observations, gym_vector_env
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.evaluate import evaluate_reach
+from mtpolicy_training.envs.reach_evaluation import evaluate_reach
 
 from conftest import record_update_metric
 
@@ -145,11 +146,15 @@ TINY = {"num_envs": 4, "batch_size": 32, "update_every": 4, "updates_per_round":
         "eval_every": 64, "checkpoint_every": 64}
 
 
+def run_settings(budget_steps, out_dir):
+    return RunSettings(budget_steps=budget_steps, seed=0, out_dir=out_dir, progress=False)
+
+
 def run_twice(tmp_path, make_env, evaluate, method_factory, capsys):
     """Train to 128 steps, then resume the same run to 192: the second call starts from the checkpoint."""
     for total in (128, 192):
-        train_off_policy(method_factory(), make_env, LoopConfig(total_steps=total, **TINY), tmp_path, 0, evaluate,
-                         None, RunConfig({"test": 1}, {}), progress=False)
+        train_off_policy(method_factory(), make_env, LoopConfig(**TINY), run_settings(total, tmp_path), evaluate,
+                         None, RunConfig({"test": 1}, {}))
     assert "from step 128" in capsys.readouterr().out
     rows = (tmp_path / "metrics.csv").read_text().splitlines()
     assert [int(float(r.split(",")[0])) for r in rows[1:]] == [64, 128, 192]
@@ -172,8 +177,8 @@ def test_training_rows_between_evaluations_hold_the_mean_over_their_updates(tmp_
     make_env = lambda n: gym_vector_env("HalfCheetah-v5", n, max_episode_steps=20)
     method = SAC(SACConfig(hidden=(32, 32)), 17, 6)
     alphas = record_update_metric(method, "alpha")
-    final = train_off_policy(method, make_env, LoopConfig(total_steps=128, **TINY | {"log_every": 32}), tmp_path, 0,
-                             lambda m: {"return_mean": float(len(alphas))}, None, RunConfig({}, {}), progress=False)
+    final = train_off_policy(method, make_env, LoopConfig(**TINY | {"log_every": 32}), run_settings(128, tmp_path),
+                             lambda m: {"return_mean": float(len(alphas))}, None, RunConfig({}, {}))
     with (tmp_path / "metrics.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [32, 64, 96, 128]
@@ -202,5 +207,5 @@ def test_next_step_autoreset_env_is_refused_naming_the_mode(tmp_path):
     make_env = lambda n: gym.make_vec("HalfCheetah-v5", n, vectorization_mode="sync",
                                       vector_kwargs={"autoreset_mode": AutoresetMode.NEXT_STEP})
     with pytest.raises(ValueError, match="autoreset_mode"):
-        train_off_policy(SAC(SACConfig(), 17, 6), make_env, LoopConfig(total_steps=64, **TINY), tmp_path, 0,
-                         lambda m: {}, None, RunConfig({}, {}), progress=False)
+        train_off_policy(SAC(SACConfig(), 17, 6), make_env, LoopConfig(**TINY), run_settings(64, tmp_path),
+                         lambda m: {}, None, RunConfig({}, {}))

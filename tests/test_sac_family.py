@@ -10,8 +10,6 @@ import weakref
 import numpy as np
 import pytest
 import torch
-from mtpolicy_training.algos.networks import Normalizer
-from mtpolicy_training.algos.offpolicy import Batch, LoopConfig, update_precision
 from mtpolicy_training.algos.sac import SACConfig
 from mtpolicy_training.algos.sac_family import (
     SURGERY_METRICS,
@@ -21,15 +19,17 @@ from mtpolicy_training.algos.sac_family import (
     TaskActor,
     TaskCritic,
     TaskGradients,
-    TaskOneHotEnv,
-    TaskReplayBuffer,
     deconflict_weights,
 )
 from mtpolicy_training.benchmarks.gradient_conflicts import probe
 from mtpolicy_training.benchmarks.sac_family_profile import ProfileConfig, profile_method
-from mtpolicy_training.envs.tasksets import make_task_set
-from mtpolicy_training.export import parity
-from mtpolicy_training.train_sac_family import SACFamilyTrainConfig, run
+from mtpolicy_training.core.networks import Normalizer
+from mtpolicy_training.core.offpolicy import LoopConfig, update_precision
+from mtpolicy_training.core.replay import Batch, TaskReplayBuffer
+from mtpolicy_training.envs.registry import make_task_set
+from mtpolicy_training.envs.taskset import TaskOneHotObservations as TaskOneHotEnv
+from mtpolicy_training.ship.export import parity
+from mtpolicy_training.train.sac_family import SACFamilyTrainConfig, run
 
 from mtpolicy.policy import OnnxPolicy
 
@@ -339,8 +339,9 @@ def test_mt10_entry_point(tmp_path):
     """The training entry point end to end on MT10 (Meta-World's evaluation, checkpoint, metrics)."""
     out = tmp_path / "mt10"
     config = SACFamilyTrainConfig(algo=SACFamilyConfig(method="dgrad-o"), task_set="mt10", out_dir=out, seed=3,
-                                  batch_per_task=4, final_episodes=1, progress=False)
-    config.loop.total_steps, config.loop.learning_starts, config.loop.eval_goal_sets = 60, 30, 1
+                                  batch_per_task=4, budget_steps=60, periodic_eval_episodes=1, final_eval_episodes=1,
+                                  progress=False)
+    config.loop.learning_starts = 30
     final = run(config)
     assert 0 <= final["mean_success"] <= 1 and len([k for k in final if k.startswith("success_")]) == 10
     assert json.loads((out / "eval.json").read_text()) == final
@@ -369,10 +370,11 @@ def test_planar8_smoke_and_onnx(tmp_path, monkeypatch, method_name, precision):
     exported to ONNX, checked and matching torch."""
     out = tmp_path / method_name
     config = SACFamilyTrainConfig(algo=SACFamilyConfig(method=method_name), task_set="planar8", out_dir=out,
-                                  batch_per_task=32, final_episodes=8, progress=False)
+                                  batch_per_task=32, budget_steps=320, periodic_eval_episodes=4,
+                                  final_eval_episodes=8, progress=False)
     loop = config.loop
-    loop.num_envs, loop.update_every, loop.updates_per_round, loop.total_steps = 8, 16, 2, 320
-    loop.learning_starts, loop.eval_every, loop.eval_goal_sets = 160, 320, 4
+    loop.num_envs, loop.update_every, loop.updates_per_round = 8, 16, 2
+    loop.learning_starts, loop.eval_every = 160, 320
     loop.matmul_precision = precision
     update, precisions = SACFamily.update, []
 
@@ -398,7 +400,8 @@ def test_mt50_smoke(tmp_path):
     """MT50 end to end with the same code: the suite's longest test (Meta-World builds MT50 twice, for training and
     evaluation, 1-2 min each: 5 min in all with a training run beside it)."""
     config = SACFamilyTrainConfig(algo=SACFamilyConfig(method="dgrad-a"), task_set="mt50", out_dir=tmp_path,
-                                  batch_per_task=2, final_episodes=1, progress=False)
-    config.loop.total_steps, config.loop.learning_starts, config.loop.eval_goal_sets = 150, 100, 1
+                                  batch_per_task=2, budget_steps=150, periodic_eval_episodes=1, final_eval_episodes=1,
+                                  progress=False)
+    config.loop.learning_starts = 100
     final = run(config)
     assert len([k for k in final if k.startswith("success_")]) == 50

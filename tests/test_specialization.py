@@ -1,4 +1,4 @@
-"""PPO joint training + gradient-guided specialization (algos/specialization.py, train_specialization.py)."""
+"""PPO joint training + gradient-guided specialization (algos/specialization.py, train/ppo.py)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from mtpolicy_training.algos.a2c import TaskOneHotObservations
-from mtpolicy_training.algos.networks import GaussianPolicy, RunningNormalizer
-from mtpolicy_training.algos.offpolicy import EpisodeStats, action_scaler
-from mtpolicy_training.algos.onpolicy import Rollout, collect_rollout, gae
 from mtpolicy_training.algos.ppo import PPO, PPOConfig
 from mtpolicy_training.algos.specialization import (SpecializationConfig, SpecializationPPO, SpecializedPolicy,
                                                     gradient_variance, highest)
-from mtpolicy_training.envs.tasksets import make_task_set
-from mtpolicy_training.train_specialization import SpecializationTrainConfig, run
+from mtpolicy_training.core.loop import EpisodeStats
+from mtpolicy_training.core.networks import GaussianPolicy, RunningNormalizer
+from mtpolicy_training.core.onpolicy import Rollout, collect_rollout, gae
+from mtpolicy_training.core.vector_envs import action_scaler
+from mtpolicy_training.envs.registry import make_task_set
+from mtpolicy_training.envs.taskset import TaskOneHotObservations
+from mtpolicy_training.train.ppo import SpecializationTrainConfig, run
 
 HIDDEN = (64, 64, 64)
 
@@ -129,9 +130,9 @@ SETTINGS = {
 def test_smoke_run_of_each_setting(setting, tmp_path):
     task_set = "walker-fwd-bwd" if setting == "append" else "hoppers3"
     method = SpecializationConfig(ppo=PPOConfig(hidden=HIDDEN, epochs=2), **SETTINGS[setting])
-    config = SpecializationTrainConfig(task_set=task_set, method=method, seed=1, out_dir=tmp_path, eval_episodes=1,
-                                       final_eval_episodes=1, progress=False)
-    config.loop.total_steps, config.loop.rollout_steps, config.loop.eval_every = 3 * 192, 32, 384
+    config = SpecializationTrainConfig(task_set=task_set, algo=method, seed=1, out_dir=tmp_path,
+                                       periodic_eval_episodes=1, final_eval_episodes=1, progress=False)
+    config.budget_steps, config.loop.rollout_steps, config.loop.eval_every = 3 * 192, 32, 384
     final = run(config)
     assert set(final) >= {"mean_return", *(f"return_{t}" for t in make_task_set(task_set).task_names)}
     assert json.loads((tmp_path / "eval.json").read_text())["mean_return"] == final["mean_return"]
@@ -197,12 +198,12 @@ def test_harness_cell(tmp_path):
     """A registered Table I cell trains through the harness entry (tiny budget)."""
     from mtpolicy_training.benchmarks import harness
 
-    overrides = {"loop.rollout-steps": "32", "loop.eval-every": "192", "eval_episodes": "1",
-                 "final_eval_episodes": "1", "method.ppo.epochs": "1"}
+    overrides = {"loop.rollout-steps": "32", "loop.eval-every": "192", "periodic_eval_episodes": "1",
+                 "final_eval_episodes": "1", "algo.ppo.epochs": "1"}
     method = harness.METHODS["ppo-jt0-sp100"]
     method.check("hopper-mass-3", overrides)
     method.train("hopper-mass-3", 1, 192, tmp_path, overrides)
     assert set(json.loads((tmp_path / "eval.json").read_text())) >= {"mean_return", "return_torso3kg",
                                                                      "return_torso15kg"}
-    with pytest.raises(ValueError, match="method.sp"):
-        method.check("hopper-mass-3", {"method.sp": "5"})
+    with pytest.raises(ValueError, match="algo.sp"):
+        method.check("hopper-mass-3", {"algo.sp": "5"})

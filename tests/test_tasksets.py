@@ -12,8 +12,9 @@ from gymnasium.utils.env_checker import check_env
 
 import mtpolicy_training.envs  # noqa: F401  (registers the env ids)
 from mtpolicy_training.envs import halfcheetah, locomotion
-from mtpolicy_training.envs.tasksets import (TASK_SETS, RenderConfig, append_task_one_hot, make_task_set,
-                                             next_observations, render_task_sets)
+from mtpolicy_training.envs.registry import TASK_SETS, make_task_set
+from mtpolicy_training.envs.render import RenderConfig, render_task_sets
+from mtpolicy_training.envs.taskset import append_task_one_hot, next_observations
 
 GYM_CHEETAH = mujoco.MjModel.from_xml_path(str(locomotion.GYM_ASSETS / "half_cheetah.xml"))
 GYM_HOPPER = mujoco.MjModel.from_xml_path(str(locomotion.GYM_ASSETS / "hopper.xml"))

@@ -3,7 +3,7 @@
 * ``ros_env``: the environment every ROS process of ours runs in (loopback
   discovery, a private domain id);
 * QoS profiles of each topic family;
-* ``Param``/``declare_params``: declared parameters with a validation
+* ``Param``/``ParamSet``: declared parameters with a validation
   callback that rejects bad values with a reason, at start and at run time,
   and refuses parameters a node does not declare (a misspelled YAML key);
 * ``run_node``: init, spin, clean shutdown on a stop signal, exit code; a

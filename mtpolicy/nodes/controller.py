@@ -117,7 +117,7 @@ class PolicyController(Node):
         if not self.policy.sealed:
             self.get_logger().warning(f"{self.policy.path} has no checksum (exported before checksums existed): "
                                       "its integrity cannot be checked; add one with "
-                                      "`python -m mtpolicy_training.export FILE`")
+                                      "`python -m mtpolicy_training.ship.export FILE`")
 
         n, k = spec.n_joints, spec.n_tasks
         self._q = np.zeros(n)

@@ -17,6 +17,12 @@ as spheres). ``~/markers``: end effectors, for RViz.
 
 from __future__ import annotations
 
+import os
+
+# The node renders offscreen on ~/render: EGL unless the user chose a backend, set before mujoco is first imported
+# (it picks its GL backend then). A process that imports this module is a sim node.
+os.environ.setdefault("MUJOCO_GL", "egl")
+
 import math
 import time
 from pathlib import Path

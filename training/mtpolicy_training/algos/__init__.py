@@ -1,1 +1,1 @@
-"""Methods over shared cores: ``offpolicy`` (replay, loop) and the method modules."""
+"""One module per paper: its method's config and update, over ``core``."""

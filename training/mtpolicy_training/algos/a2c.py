@@ -34,84 +34,35 @@ Choices where the paper is vague (written here, tested in tests/test_a2c.py):
   update takes the t_max rollout of all of them, and one RMSprop step on the
   mean loss, in which row j reaches only head task(j) and the shared trunk.
 * The task index travels in the observation (one-hot appended by
-  ``TaskOneHotObservations``): heads are routed per row, also for the final
+  ``envs.taskset.TaskOneHotObservations``): heads are routed per row, also for the final
   observations of cut episodes. Observation normalization, when on, leaves
   the one-hot columns out of the network's input.
 * Distillation draws every rollout from the student (p_s = 1, as in the
-  paper's multi-task distillation) and its loss is Eq. 4 as printed (see
-  ``eq4_kl``), averaged over the rollout's states; advantages are unused.
+  paper's multi-task distillation) and its loss is Eq. 4 as printed,
+  ``1/2 [log |S_T| / |S_S| - p + tr(S_T^-1 S_S)] + 1/2 (mu_T - mu_S)^T S_T^-1 (mu_T - mu_S)``
+  with ``S = diag(exp(2 log_std))``, averaged over the rollout's states;
+  advantages are unused. The expression is KL(N_S || N_T) (student first,
+  ``core.distributions.gaussian_kl(student, teacher)``), although the paper
+  writes it D_KL(N_T, N_S).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
 import numpy as np
 import torch
-from gymnasium import spaces
-from gymnasium.vector import VectorEnv, VectorWrapper
 from torch import nn
 
-from mtpolicy_training.algos.networks import ACTIVATIONS, NUMPY_ACTIVATIONS, EnsembleLinear, EnsembleMLP, RunningNormalizer
-from mtpolicy_training.algos.offpolicy import load_checkpoint
-from mtpolicy_training.algos.onpolicy import Rollout
+from mtpolicy_training.core.distributions import gaussian_entropy, gaussian_kl, gaussian_log_prob
+from mtpolicy_training.core.networks import (ACTIVATIONS, NUMPY_ACTIVATIONS, EnsembleLinear, EnsembleMLP,
+                                             RunningNormalizer)
+from mtpolicy_training.core.onpolicy import Rollout
+from mtpolicy_training.core.run_record import load_checkpoint
 
 Setting = Literal["single", "finetune", "multitask", "distill"]
-
-
-def eq4_kl(teacher_mean: torch.Tensor, teacher_log_std: torch.Tensor, student_mean: torch.Tensor,
-           student_log_std: torch.Tensor) -> torch.Tensor:
-    """Eq. 4 of the paper for diagonal Gaussians, per row (B,): the distillation loss.
-
-    ``1/2 [log |S_T| / |S_S| - p + tr(S_T^-1 S_S)] + 1/2 (mu_T - mu_S)^T S_T^-1 (mu_T - mu_S)``
-    with covariances ``S = diag(exp(2 log_std))``. Implemented as printed.
-    Note: this expression is KL(N_S || N_T) (student first), although the
-    paper writes it D_KL(N_T, N_S); the test checks it against
-    ``torch.distributions.kl_divergence(student, teacher)``.
-    """
-    var_ratio = torch.exp(2.0 * (student_log_std - teacher_log_std))  # diag of S_T^-1 S_S
-    log_det_ratio = 2.0 * (teacher_log_std - student_log_std)  # log |S_T| / |S_S| per dimension
-    mahalanobis = (teacher_mean - student_mean).square() * torch.exp(-2.0 * teacher_log_std)
-    return 0.5 * (log_det_ratio - 1.0 + var_ratio + mahalanobis).sum(-1)
-
-
-def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-    """log N(action; mean, diag(exp(log_std))^2), summed over the last axis."""
-    z = (action - mean) * torch.exp(-log_std)
-    return (-0.5 * z.square() - log_std).sum(-1) - 0.5 * math.log(2 * math.pi) * z.shape[-1]
-
-
-class TaskOneHotObservations(VectorWrapper):
-    """Append the one-hot of each sub-env's (fixed) task to its observations, also to ``info['final_obs']``."""
-
-    def __init__(self, env: VectorEnv, task_of_env: np.ndarray, n_tasks: int):
-        super().__init__(env)
-        self.one_hot = np.eye(n_tasks, dtype=np.float32)[np.asarray(task_of_env)]
-        inner = env.single_observation_space
-        low = np.concatenate([inner.low, np.zeros(n_tasks)]).astype(np.float32)
-        high = np.concatenate([inner.high, np.ones(n_tasks)]).astype(np.float32)
-        self.single_observation_space = spaces.Box(low, high, dtype=np.float32)
-        self.observation_space = spaces.Box(np.tile(low, (env.num_envs, 1)), np.tile(high, (env.num_envs, 1)),
-                                            dtype=np.float32)
-
-    @property
-    def envs(self):
-        """The sub-envs (the core saves and restores their random states)."""
-        return self.env.envs
-
-    def reset(self, *, seed=None, options=None):
-        obs, info = self.env.reset(seed=seed, options=options)
-        return np.concatenate([obs, self.one_hot], axis=-1), info
-
-    def step(self, actions):
-        obs, reward, terminated, truncated, info = self.env.step(actions)
-        if "final_obs" in info:
-            info["final_obs"] = np.array([None if o is None else np.concatenate([o, h])
-                                          for o, h in zip(info["final_obs"], self.one_hot)], dtype=object)
-        return np.concatenate([obs, self.one_hot], axis=-1), reward, terminated, truncated, info
 
 
 class HeadedMLP(nn.Module):
@@ -340,11 +291,11 @@ class A2C:
                     rows = task == i
                     teacher_mean[rows], teacher_log_std[rows] = teacher.distribution(
                         torch.cat([obs[rows, :n], torch.ones(int(rows.sum()), 1)], dim=-1))
-            kl = eq4_kl(teacher_mean, teacher_log_std, mean, log_std).mean()
+            kl = gaussian_kl(mean, log_std, teacher_mean, teacher_log_std).mean()  # Eq. 4 as printed
             return kl, {"kl": kl.detach()}
         value = self.policy(data["obs"])[1]
         policy_loss = -(gaussian_log_prob(mean, log_std, data["actions"]) * data["advantages"]).mean()
-        entropy = (log_std.sum(-1) + 0.5 * (1.0 + math.log(2 * math.pi)) * log_std.shape[-1]).mean()
+        entropy = gaussian_entropy(log_std).mean()
         value_loss = (value - data["returns"]).square().mean()
         loss = policy_loss - c.ent_coef * entropy + c.vf_coef * value_loss
         return loss, {"policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(),

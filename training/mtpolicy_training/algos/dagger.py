@@ -44,7 +44,7 @@ from torch import nn
 from mtpolicy.dls import DampedLeastSquares, DlsConfig
 from mtpolicy.observation import ObservationLayout
 from mtpolicy.planner import GoalConfigurationPlanner
-from mtpolicy_training.algos.networks import EnsembleMLP, Normalizer
+from mtpolicy_training.core.networks import EnsembleMLP, Normalizer
 from mtpolicy_training.envs.reach import ReachVectorEnv
 
 

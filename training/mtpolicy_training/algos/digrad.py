@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from mtpolicy.robots import RobotSpec
-from mtpolicy_training.algos.networks import DeterministicActor, MultiTaskCritic, Normalizer
-from mtpolicy_training.algos.offpolicy import Batch
+from mtpolicy_training.core.networks import DeterministicActor, MultiTaskCritic, Normalizer
+from mtpolicy_training.core.replay import Batch
 
 
 @dataclass
@@ -128,10 +128,7 @@ class DiGrad:
         """The policy evaluated and exported: the target actor, a Polyak average of the actor (rate ``tau``).
 
         Our choice (the paper evaluates "the actor"): the average smooths the
-        last updates' noise out of the weights. Measured on planar8 (the
-        centre-reward run, held-out goal sets): 0.83 success against 0.796 for
-        the online actor of the same 300k checkpoint (500 sets), 0.76 against
-        0.727 at 175k (300 sets).
+        last updates' noise out of the weights (README, "planar8 reach").
         """
         return self.actor_target
 

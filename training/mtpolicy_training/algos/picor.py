@@ -19,19 +19,19 @@ every task, from ``TaskReplayBuffer``, or planar8's expanded batch):
    ``c~ = (c (1 - gamma) - sum_z w_z E_{s~D_z, a~pi_phi}[A^{pi_t}(s, a)])^+``,
    ``w = softmax(alpha / tau)`` (Eq. 9; uniform with ``adaptive`` off).
 
-Choices where the paper is vague (it gives no K, lambda, c, tau, step count):
+Choices where the paper is vague (it gives no K, lambda, c, tau, step count;
+docs/picor.md measures each):
 
 * d^{pi_t} is approximated by replay states: E_{s~D_z} is the mean over
-  ``correction_states_per_task`` (32) of the batch's rows of task z (every
+  ``correction_states_per_task`` of the batch's rows of task z (every
   task's buffer slice, not only z's).
 * A^{pi_t}(s, a) = Q(s, a, z) - E_{a'~pi_t}[Q(s, a', z)] with Q the minimum
   of the twin critics after the optimization phase's critic step (their
   targets came from pi_t's actions, so they estimate pi_t's soft Q; the
-  advantage itself carries no entropy term, so the correction narrows the
-  policy wherever that raises E[Q]; docs/picor.md measures it). a ~ pi_phi
-  and a' ~ pi_t are reparameterized squashed-Gaussian samples with the SAME
-  noise (common random numbers, one sample per state): A is exactly 0 at
-  phi = phi_t and the estimate of E[A] has far less variance than with
+  advantage itself carries no entropy term unless ``soft_advantage``).
+  a ~ pi_phi and a' ~ pi_t are reparameterized squashed-Gaussian samples with
+  the SAME noise (common random numbers, one sample per state): A is exactly
+  0 at phi = phi_t, and the estimate of E[A] has far less variance than with
   independent samples.
 * The KL is the closed form between the pre-squash diagonal Gaussians
   (N(mu, sigma) of pi_phi and of pi'_t, averaged over all batch states).
@@ -42,44 +42,26 @@ Choices where the paper is vague (it gives no K, lambda, c, tau, step count):
   momentum moves the actor: the correction is exactly inactive). Otherwise
   ``correction_steps`` steps on L from phi'_t, by an optimizer of its own:
   Adam without momentum (betas (0, 0.999): each update's L is a new problem,
-  and momentum would carry the last correction's direction into it; with
-  beta1 = 0.9 three steps left the violation at 0.84x its size on median,
-  with beta1 = 0 at 0.41-0.48x; halfcheetah8 from a 24k-step checkpoint,
-  200 updates, two batch seeds). The running RMS scales a step by this
-  gradient against earlier ones. At phi'_t the KL's gradient is zero, so
-  the first step is driven by the constraint alone; the KL pulls back from
-  the second on. lambda = 1: with 10 or 100 the steps overshot and the
-  constraint was violated on 83-99% of the following updates (30-37% with
-  1). The constraint's samples (noise, states) stay fixed across steps.
-* c = -0.01: the weighted advantage after an optimization step is of order
-  1e-4 (halfcheetah8, 2 x 512, the first 24k steps), so c (1 - gamma) =
-  -1e-4 makes the constraint bind on about 30% of updates; c is in units of
-  discounted return and wants rescaling with the rewards.
+  and momentum would carry the last correction's direction into it). At
+  phi'_t the KL's gradient is zero, so the first step is driven by the
+  constraint alone; the KL pulls back from the second on. The constraint's
+  samples (noise, states) stay fixed across steps. lambda = 1.
+* c = -0.01, in units of discounted return: it wants rescaling with the
+  rewards.
 * Iterations and mini-batches: the shared loop steps every task's env on
   every vector step, as for the baselines (equal samples per task), and a
   vector step is one iteration of Algorithm 1 with one gradient step, as
   MTSAC takes one per vector step. Its mini-batch from D_z is as large as
-  MTSAC's whole batch (``train_sac_family`` samples batch_per_task x n_tasks
+  MTSAC's whole batch (``train sac-family`` samples batch_per_task x n_tasks
   rows of every task for picor), so both methods take the same steps on the
   same number of rows, and differ in which rows: one task's or all tasks'.
-  An earlier version stepped on batch_per_task rows of task z, 1/n_tasks of
-  MTSAC's. Algorithm 1 read as a gradient step after every env step of one
-  task (n_tasks steps of batch_per_task rows per vector step) sees the same
-  rows in smaller matrix products: a 12k-step MT10 run (6 x 160, 7k steps of
-  learning) took 655 s, against 412 s as run here and 331 s for MTSAC (each
-  beside a 2-worker grid). That reading (``--loop.updates-per-round``
-  n_tasks, ``--batch-per-task`` 1/n_tasks as large) gives each task n_tasks
-  times the Bellman backups per env step and learned faster: MT10 seed 1
-  without Cor, 200k env steps, success 0.31 against 0.18 (docs/picor.md);
-  the authors' released code also steps after every env step. The grid's
-  cells keep one step per vector step.
+  Algorithm 1 read as a gradient step after every env step of one task is
+  ``--loop.updates-per-round`` n_tasks with ``--batch-per-task`` 1/n_tasks as
+  large (the authors' released code steps so too).
 * Temperatures: Algorithm 1 lists no temperature step. Here every task's
   alpha_z takes SAC's step (Eq. 18) at every update, on its own states (the
-  correction's, with a ~ pi_t), as MTSAC's do. Stepping alpha_z only when z
-  is drawn (``every_task_temperature`` off) left the temperatures far behind
-  MTSAC's: halfcheetah8, 2 x 256, seed 1, at 100k env steps alpha 0.28
-  against MTSAC's 0.034 and a near-uniform policy (mean return -20 against
-  935); with every task's step 0.035 and 168.
+  correction's, with a ~ pi_t), as MTSAC's do (``every_task_temperature``;
+  off, alpha_z steps only when z is drawn).
 * The optimization phase shares SAC's Adam states (the critic's and actor's
   moments carry over between the drawn tasks, as in MTSAC's update on a
   one-task batch).
@@ -102,9 +84,6 @@ from typing import Literal
 import numpy as np
 import torch
 
-from mtpolicy_training.algos.a2c import eq4_kl
-from mtpolicy_training.algos.networks import squashed_gaussian
-from mtpolicy_training.algos.offpolicy import Batch
 from mtpolicy_training.algos.sac import SAC
 from mtpolicy_training.algos.sac_family import (
     Method,
@@ -112,6 +91,8 @@ from mtpolicy_training.algos.sac_family import (
     SACFamilyConfig,
     task_major,
 )
+from mtpolicy_training.core.distributions import gaussian_kl, squashed_gaussian
+from mtpolicy_training.core.replay import Batch
 
 PICOR_HIDDEN = (512, 512)
 """Sec. "Experimental Settings": two hidden layers of 512 for every method of the comparison."""
@@ -312,13 +293,13 @@ class PiCor(SACFamily):
             if step:
                 mean, log_std = self.actor.distribution(batch.obs)
                 gap = violation(mean, log_std)[0]
-            kl = eq4_kl(*middle, mean, log_std).mean()  # KL(pi_phi || pi'_t), closed form per state
+            kl = gaussian_kl(mean, log_std, *middle).mean()  # KL(pi_phi || pi'_t), closed form per state
             self.apply_gradients((kl + 0.5 * p.lam * gap.square()).reshape(1), batch.task[:1], self._actor_params,
                                  self.correction_opt)
         with torch.no_grad():
             mean, log_std = self.actor.distribution(batch.obs)
             return out | {"correction_active": torch.tensor(1.0),
-                          "correction_kl": eq4_kl(*middle, mean, log_std).mean(),
+                          "correction_kl": gaussian_kl(mean, log_std, *middle).mean(),
                           "correction_action_change": (mean.tanh() - middle[0].tanh()).abs().amax(dim=-1).mean(),
                           "constraint_gap_after": violation(mean, log_std)[0],
                           "log_std_change_correction": policy_width(log_std) - policy_width(middle[1])}

@@ -23,8 +23,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from mtpolicy_training.algos.networks import GaussianPolicy, RunningNormalizer, flatten_parameters
-from mtpolicy_training.algos.onpolicy import Rollout
+from mtpolicy_training.core.networks import GaussianPolicy, RunningNormalizer, flatten_parameters
+from mtpolicy_training.core.onpolicy import Rollout
 
 
 @dataclass

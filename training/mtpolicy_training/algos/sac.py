@@ -35,8 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mtpolicy_training.algos.networks import Normalizer, SquashedGaussianActor, TwinCritic
-from mtpolicy_training.algos.offpolicy import Batch
+from mtpolicy_training.core.networks import Normalizer, SquashedGaussianActor, TwinCritic
+from mtpolicy_training.core.replay import Batch
 
 
 @dataclass

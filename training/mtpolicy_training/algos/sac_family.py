@@ -14,7 +14,7 @@ place each:
 |           |                                                           | losses, actor and critic    |
 
 Observations given to the method end with the task one-hot z (the last
-``n_tasks`` columns; ``TaskOneHotEnv`` appends it for task families, as
+``n_tasks`` columns; ``TaskOneHotObservations`` appends it for task families, as
 Meta-World's ``use_one_hot=True`` does); the networks split it off.
 
 Simultaneous sets (planar8: one env, one reward per end effector), the
@@ -37,22 +37,13 @@ from typing import Literal
 
 import numpy as np
 import torch
-from gymnasium import spaces
-from gymnasium.vector import VectorEnv, VectorWrapper
 from torch import nn
 
-from mtpolicy_training.algos.networks import (
-    ACTIVATIONS,
-    LOG_STD_MAX,
-    LOG_STD_MIN,
-    EnsembleLinear,
-    EnsembleMLP,
-    Normalizer,
-    SquashedGaussianActor,
-)
-from mtpolicy_training.algos.offpolicy import Batch, ReplayBuffer
 from mtpolicy_training.algos.sac import SAC, SACConfig
-from mtpolicy_training.envs.tasksets import append_task_one_hot
+from mtpolicy_training.core.distributions import LOG_STD_MAX, LOG_STD_MIN
+from mtpolicy_training.core.networks import ACTIVATIONS, EnsembleLinear, EnsembleMLP, Normalizer, SquashedGaussianActor
+from mtpolicy_training.core.replay import Batch
+from mtpolicy_training.envs.taskset import append_task_one_hot
 
 Method = Literal["mtsac", "mh-sac", "dgrad-a", "dgrad-o"]
 
@@ -389,94 +380,3 @@ class SACFamily(SAC):
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.order_rng.bit_generator.state = state["order_rng"]
-
-
-class TaskReplayBuffer(ReplayBuffer):
-    """Task-specific replay: one ring buffer per task (segments of one storage), each batch equal parts per task.
-
-    A batch of B holds B / n_tasks samples of every task, task-major (so
-    ``Batch.task`` is 0..0, 1..1, ...), drawn uniformly within each task's
-    buffer; ``capacity`` is split equally between the tasks.
-    """
-
-    def __init__(self, capacity: int, obs_size: int, action_size: int, n_rewards: int, n_tasks: int):
-        self.n_tasks, self.per_task = n_tasks, capacity // n_tasks
-        super().__init__(self.per_task * n_tasks, obs_size, action_size, n_rewards)
-        self.sizes, self.positions = [0] * n_tasks, [0] * n_tasks
-
-    def add(self, **fields: np.ndarray) -> None:
-        """Each row to the ring of its task, in arrival order (one scatter per field for all tasks)."""
-        task = np.asarray(fields["task"]).astype(np.int64)
-        n = len(task)
-        counts = np.bincount(task, minlength=self.n_tasks)
-        by_task = np.argsort(task, kind="stable")
-        rank = np.empty(n, dtype=np.int64)  # the row's place among this call's rows of its task
-        rank[by_task] = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
-        positions = np.asarray(self.positions)
-        idx = torch.as_tensor(task * self.per_task + (positions[task] + rank) % self.per_task)
-        for k in self.FIELDS:
-            value = torch.as_tensor(np.asarray(fields[k])).to(self.data[k].dtype)
-            self.data[k][idx] = value.reshape(n, *self.data[k].shape[1:])
-        self.positions = ((positions + counts) % self.per_task).tolist()
-        self.sizes = np.minimum(np.asarray(self.sizes) + counts, self.per_task).tolist()
-        self.size = sum(self.sizes)
-
-    def sample(self, batch_size: int, generator: torch.Generator, rounds: int = 1) -> list[Batch]:
-        if batch_size % self.n_tasks or min(self.sizes) == 0:
-            raise ValueError(f"batch_size={batch_size} must be a multiple of n_tasks={self.n_tasks} and every task "
-                             f"needs data (per-task sizes {self.sizes})")
-        per = batch_size // self.n_tasks
-        sizes = torch.tensor(self.sizes, dtype=torch.float64)[None, :, None]
-        draw = (torch.rand(rounds, self.n_tasks, per, generator=generator, dtype=torch.float64) * sizes).long()
-        idx = (draw + torch.arange(self.n_tasks)[None, :, None] * self.per_task).reshape(-1)
-        fields = {k: v[idx].split(batch_size) for k, v in self.data.items()}
-        return [Batch(**{k: v[i] for k, v in fields.items()}) for i in range(rounds)]
-
-    def state_dict(self) -> dict:
-        return {"sizes": list(self.sizes), "positions": list(self.positions),
-                "data": {k: [v[t * self.per_task:t * self.per_task + s].clone() for t, s in enumerate(self.sizes)]
-                         for k, v in self.data.items()}}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.sizes, self.positions = list(state["sizes"]), list(state["positions"])
-        self.size = sum(self.sizes)
-        for k, parts in state["data"].items():
-            for t, part in enumerate(parts):
-                self.data[k][t * self.per_task:t * self.per_task + len(part)] = part
-
-
-class TaskOneHotEnv(VectorWrapper):
-    """A task family's multitask VectorEnv with one_hot(task) appended to every observation (and ``final_obs``),
-    and ``info['task']``: sub-env j runs task ``task_indices[j]``."""
-
-    def __init__(self, env: VectorEnv, task_indices: np.ndarray, n_tasks: int):
-        super().__init__(env)
-        self.task_indices, self.n_tasks = np.asarray(task_indices), n_tasks
-        low, high = env.single_observation_space.low, env.single_observation_space.high
-        self.single_observation_space = spaces.Box(np.concatenate([low, np.zeros(n_tasks)]).astype(np.float32),
-                                                   np.concatenate([high, np.ones(n_tasks)]).astype(np.float32))
-        self.observation_space = spaces.Box(np.tile(self.single_observation_space.low, (self.num_envs, 1)),
-                                            np.tile(self.single_observation_space.high, (self.num_envs, 1)))
-
-    @property
-    def envs(self):
-        """The sub-envs (the loop saves their random state in checkpoints)."""
-        return self.env.envs
-
-    def _with_task(self, obs: np.ndarray) -> np.ndarray:
-        return append_task_one_hot(obs.astype(np.float32), self.task_indices, self.n_tasks)
-
-    def reset(self, **kwargs):
-        obs, info = self.env.reset(**kwargs)
-        return self._with_task(obs), info | {"task": self.task_indices}
-
-    def step(self, actions):
-        obs, reward, terminated, truncated, info = self.env.step(actions)
-        info = dict(info, task=self.task_indices)
-        if "final_obs" in info:
-            final = np.array(info["final_obs"], dtype=object)
-            for j in np.flatnonzero(info.get("_final_obs", np.ones(self.num_envs, bool))):
-                final[j] = append_task_one_hot(np.asarray(final[j], np.float32), self.task_indices[j], self.n_tasks)
-            info["final_obs"] = final
-        return self._with_task(obs), reward, terminated, truncated, info
-

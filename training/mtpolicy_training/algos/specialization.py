@@ -9,7 +9,7 @@ shared. The split network is N copies of the joint network joined at the
 output, initialized from it; training goes on with PPO.
 
 How it sits on the on-policy core without a fork: the multi-task env is
-wrapped by ``TaskOneHotObservations`` (a2c.py's), so each observation carries its task's
+wrapped by ``envs.taskset.TaskOneHotObservations``, so each observation carries its task's
 one-hot at the end. ``SpecializedPolicy`` reads the task from those columns
 (for routing only: its network does not see them, except in the append
 baseline, ``task_input``). The rollout, GAE and the PPO update (``ppo.PPO``)
@@ -42,8 +42,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mtpolicy_training.algos.networks import NUMPY_ACTIVATIONS, EnsembleLinear, GaussianPolicy, RunningNormalizer
-from mtpolicy_training.algos.onpolicy import Rollout
+from mtpolicy_training.core.networks import NUMPY_ACTIVATIONS, EnsembleLinear, GaussianPolicy, RunningNormalizer
+from mtpolicy_training.core.onpolicy import Rollout
 from mtpolicy_training.algos.ppo import PPO, PPOConfig
 
 

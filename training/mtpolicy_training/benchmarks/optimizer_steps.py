@@ -58,7 +58,7 @@ def continue_run(run: RunCheckpoint, rule: str, updates: int, window: int, seed:
     elif rule == "picor-no-cor":
         method = PiCor(run.family, PiCorConfig(correction=False), run.state_size, run.action_size, run.n_tasks,
                        seed=seed)
-        batch_per_task = run.batch_per_task * run.n_tasks  # PiCor's batch, as train_sac_family samples it
+        batch_per_task = run.batch_per_task * run.n_tasks  # PiCor's batch, as the sac-family trainer samples it
     else:
         raise ValueError(f"rule {rule!r}: one of {', '.join(RULES)}")
     params = {name: getattr(method, f"_{name}_params") for name in NETWORKS}

@@ -66,7 +66,7 @@ def probe(run_dir: Path, picor: PiCorConfig, batches: int, seed: int,
     starts = [start | {"task_rng": np.random.default_rng([seed, i]).bit_generator.state}
               for i in range(1 if sequential else batches)]  # sequential: the later updates continue (None)
     rows = list(replay_updates(method, starts + [None] * (batches - len(starts)), run, seed,
-                               run.batch_per_task * run.n_tasks))  # PiCor's batch, as train_sac_family samples it
+                               run.batch_per_task * run.n_tasks))  # PiCor's batch, as the sac-family trainer samples it
     out = {"binds": float(np.mean([r["correction_active"] for r in rows]))}
     for name, (mean, std) in mean_std(rows, ADVANTAGES + WIDTH_CHANGES).items():
         out |= {name: mean, f"{name}_std": std}

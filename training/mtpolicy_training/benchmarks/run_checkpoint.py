@@ -14,10 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mtpolicy_training.algos.offpolicy import load_checkpoint, update_precision
 from mtpolicy_training.algos.picor import PiCorFamilyConfig
 from mtpolicy_training.algos.sac import SACConfig
-from mtpolicy_training.algos.sac_family import SACFamily, SACFamilyConfig, TaskReplayBuffer
+from mtpolicy_training.algos.sac_family import SACFamily, SACFamilyConfig
+from mtpolicy_training.core.offpolicy import update_precision
+from mtpolicy_training.core.replay import TaskReplayBuffer
+from mtpolicy_training.core.run_record import load_checkpoint
 
 PROBED_METHODS = ("mtsac", "dgrad-o", "picor")
 """Runs whose networks are MTSAC's (actor and twin critic on [state, one_hot(z)]), so any of their updates applies."""

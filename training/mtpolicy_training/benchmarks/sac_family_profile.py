@@ -5,7 +5,7 @@
 Measures, in this process: one MT10 vector env step (10 envs, with the task
 one-hot), one Meta-World evaluation episode per task, and for each method at
 the paper's sizes (PiCor at the ``picor-mt10`` grid's 6 x 160) and the batch
-``train_sac_family`` samples (``batch_per_task`` x 10 rows; PiCor: as many of
+``train sac-family`` samples (``batch_per_task`` x 10 rows; PiCor: as many of
 every task): replay ``add`` of one vector step, replay ``sample``, ``act``,
 and one update, broken down into its parts (actor samples, critic targets,
 critic and actor-loss forwards, the critic, actor and temperature steps with
@@ -18,7 +18,7 @@ update), timed bare on contiguous operands; an update cannot cost less. With
 ``LoopConfig.matmul_precision`` settings, side by side, with each update's
 speed-up over the first. From these it prints env steps/s and hours per 1M
 env steps (one update of ``batch_per_task`` x 10 per vector step, as
-``train_sac_family`` runs MT10; evaluation excluded).
+``train sac-family`` runs MT10; evaluation excluded).
 
 The replay holds random transitions and the updates run on them: the
 timings do not depend on the data. On a shared machine, compare methods
@@ -44,16 +44,13 @@ import torch
 import tyro
 from torch.profiler import ProfilerActivity, profile
 
-from mtpolicy_training.algos.offpolicy import keep_freed_memory, update_precision
 from mtpolicy_training.algos.picor import PiCor, PiCorConfig
-from mtpolicy_training.algos.sac_family import (
-    SACFamily,
-    SACFamilyConfig,
-    TaskOneHotEnv,
-    TaskReplayBuffer,
-)
-from mtpolicy_training.envs.tasksets import make_task_set
-from mtpolicy_training.train_sac_family import family_batch_size
+from mtpolicy_training.algos.sac_family import SACFamily, SACFamilyConfig
+from mtpolicy_training.core.offpolicy import keep_freed_memory, update_precision
+from mtpolicy_training.core.replay import TaskReplayBuffer
+from mtpolicy_training.envs.registry import make_task_set
+from mtpolicy_training.envs.taskset import TaskOneHotObservations
+from mtpolicy_training.train.sac_family import family_batch_size
 
 GEMMS = {"aten::mm": 2, "aten::addmm": 2, "aten::addmm_": 2, "aten::bmm": 3, "aten::baddbmm": 3}
 """Matrix-product ops recorded by the profiler -> number of dims of their operands (2: mm, 3: bmm)."""
@@ -68,9 +65,9 @@ class ProfileConfig:
     updates: int = 20
     """Timed updates per method (after 3 untimed)."""
     batch_per_task: int = 128
-    """Minibatch samples per task (train_sac_family's default)."""
+    """Minibatch samples per task (the sac-family trainer's default)."""
     env_steps: int = 200
-    """Timed MT10 vector steps (0: skip the env, which takes ~10 s to build)."""
+    """Timed MT10 vector steps (0: skip the env, which is slow to build)."""
     eval_episodes: int = 1
     """Episodes per task of the timed Meta-World evaluation (0: skip)."""
     op_table: bool = False
@@ -176,7 +173,7 @@ def profile_env(c: ProfileConfig) -> dict[str, float]:
     evaluation."""
     task_set = make_task_set("mt10")
     start = time.perf_counter()
-    env = TaskOneHotEnv(task_set.make_multitask_env(1, seed=0), task_set.task_indices(), task_set.n_tasks)
+    env = TaskOneHotObservations(task_set.make_multitask_env(1, seed=0), task_set.task_indices(), task_set.n_tasks)
     out = {"env build (s)": time.perf_counter() - start}
     rng = np.random.default_rng(0)
     actions = rng.uniform(-1, 1, (c.env_steps + 10, 10, 4)).astype(np.float32)

@@ -100,7 +100,7 @@ def sb3_vec_env(env: str, n: int):
 
 
 def our_vec_env(env: str):
-    from mtpolicy_training.algos.offpolicy import gym_vector_env
+    from mtpolicy_training.core.vector_envs import gym_vector_env
     from mtpolicy_training.envs.reach import ReachVectorEnv
 
     return (lambda n: gym_vector_env("HalfCheetah-v5", n)) if env == "halfcheetah" else ReachVectorEnv
@@ -115,11 +115,11 @@ def timed(train) -> tuple[float, float]:
 
 def run_ours(algo: str, env: str, c: ThroughputConfig, out_dir: Path) -> tuple[float, float]:
     """Wall and CPU seconds of our training call."""
-    from mtpolicy_training.algos.offpolicy import LoopConfig, train_off_policy
-    from mtpolicy_training.algos.onpolicy import OnPolicyLoopConfig, train_on_policy
     from mtpolicy_training.algos.ppo import PPO, PPOConfig
     from mtpolicy_training.algos.sac import SAC, SACConfig
-    from mtpolicy_training.cli import RunConfig
+    from mtpolicy_training.core.offpolicy import LoopConfig, train_off_policy
+    from mtpolicy_training.core.onpolicy import OnPolicyLoopConfig, train_on_policy
+    from mtpolicy_training.core.run_record import RunConfig, RunSettings
 
     unrecorded = RunConfig({}, {})  # throughput runs are never resumed
     make_env = our_vec_env(env)
@@ -129,17 +129,18 @@ def run_ours(algo: str, env: str, c: ThroughputConfig, out_dir: Path) -> tuple[f
     if algo == "sac":
         n = c.sac_num_envs
         method = SAC(SACConfig(hidden=c.sac_hidden), obs_size, act_size)
-        loop = LoopConfig(total_steps=c.sac_steps, num_envs=n, batch_size=c.sac_batch_size, update_every=n,
-                          updates_per_round=n, buffer_size=c.sac_steps, learning_starts=c.sac_batch_size,
-                          eval_every=10 * c.sac_steps, checkpoint_every=10 * c.sac_steps)
-        return timed(lambda: train_off_policy(method, make_env, loop, out_dir, 0, no_eval, None, unrecorded,
-                                              progress=False))
+        loop = LoopConfig(num_envs=n, batch_size=c.sac_batch_size, update_every=n, updates_per_round=n,
+                          buffer_size=c.sac_steps, learning_starts=c.sac_batch_size, eval_every=10 * c.sac_steps,
+                          checkpoint_every=10 * c.sac_steps)
+        run = RunSettings(budget_steps=c.sac_steps, seed=0, out_dir=out_dir, progress=False)
+        return timed(lambda: train_off_policy(method, make_env, loop, run, no_eval, None, unrecorded))
     n = c.ppo_num_envs
     method = PPO(PPOConfig(hidden=c.ppo_hidden, epochs=c.ppo_epochs, minibatch_size=c.ppo_minibatch_size),
                  obs_size, act_size, c.ppo_rollout)
-    loop = OnPolicyLoopConfig(total_steps=c.ppo_steps, num_envs=n, rollout_steps=c.ppo_rollout // n,
-                              eval_every=10 * c.ppo_steps, checkpoint_every=10 * c.ppo_steps)
-    return timed(lambda: train_on_policy(method, make_env, loop, out_dir, 0, no_eval, unrecorded, progress=False))
+    loop = OnPolicyLoopConfig(num_envs=n, rollout_steps=c.ppo_rollout // n, eval_every=10 * c.ppo_steps,
+                              checkpoint_every=10 * c.ppo_steps)
+    run = RunSettings(budget_steps=c.ppo_steps, seed=0, out_dir=out_dir, progress=False)
+    return timed(lambda: train_on_policy(method, make_env, loop, run, no_eval, unrecorded))
 
 
 def run_sb3(algo: str, env: str, c: ThroughputConfig) -> tuple[float, float]:

@@ -9,7 +9,7 @@
 | mtpolicy/Hopper-TorsoMass{3,8,14,15}-v0    | hoppers with the given torso mass (locomotion.py) |
 | mtpolicy/Biped-{Forward,Backward}-v0       | walker rewarded for forward / backward COM velocity (locomotion.py) |
 
-Task sets over these and Meta-World MT10/MT50: ``tasksets.make_task_set``.
+Task sets over these and Meta-World MT10/MT50: ``registry.make_task_set``; their contract: ``taskset``.
 """
 
 import gymnasium as gym

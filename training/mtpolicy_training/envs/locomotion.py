@@ -56,7 +56,7 @@ from gymnasium import utils
 from gymnasium.envs.mujoco.hopper_v5 import HopperEnv
 from gymnasium.envs.mujoco.walker2d_v5 import Walker2dEnv
 
-from mtpolicy_training.cli import write_new_file
+from mtpolicy_training.core.files import write_new_file
 
 GYM_ASSETS = Path(gym.__file__).resolve().parent / "envs" / "mujoco" / "assets"
 """The MJCF files shipped with the installed gymnasium."""

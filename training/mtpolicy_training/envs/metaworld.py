@@ -34,7 +34,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from metaworld.sawyer_xyz_env import SawyerXYZEnv
 
-from mtpolicy_training.envs.tasksets import HELD_OUT_SEED, PolicyFn, TaskSet
+from mtpolicy_training.envs.reach_evaluation import HELD_OUT_SEED
+from mtpolicy_training.envs.taskset import PolicyFn, TaskSet, TaskSetMetrics
 
 BENCHMARKS = {"MT10": metaworld.env_dict.MT10_V3, "MT50": metaworld.env_dict.MT50_V3}
 """Benchmark -> its task classes, in sub-env order."""
@@ -59,6 +60,8 @@ class MetaWorldTaskSet(TaskSet):
 
     benchmark: str = "MT10"
     """'MT10' or 'MT50'."""
+
+    metrics: ClassVar[TaskSetMetrics] = TaskSetMetrics("success", ("mean_success", "mean_return"))
     reuses_evaluation_env: ClassVar[bool] = True
 
     @classmethod
@@ -86,7 +89,7 @@ class MetaWorldTaskSet(TaskSet):
         """Meta-World's evaluation: ``eval/mean_success``, ``eval/success_<task>``, returns likewise.
 
         ``envs``: a ``make_multitask_env`` env to evaluate on (a training loop
-        can keep one: building MT10 takes ~10 s, MT50 ~1 min); built from
+        can keep one: Meta-World's envs are slow to build); built from
         ``seed`` and closed afterwards when None.
         """
         own = envs is None

@@ -1,16 +1,17 @@
-"""Train a SAC-family method (mtsac, mh-sac, dgrad-a, dgrad-o; picor) on MT10/MT50, halfcheetah8 or planar8.
+"""Train a SAC-family method (mtsac, mh-sac, dgrad-a, dgrad-o; picor) on MT10/MT50, halfcheetah8 or planar8:
+``train sac-family``.
 
-    python -m mtpolicy_training.train_sac_family --algo.method dgrad-o --task-set mt10 \
-        --loop.total-steps 1000000 --seed 1 --out-dir runs/mt10/dgrad-o/1
-    python -m mtpolicy_training.train_sac_family --algo.method picor --algo.picor.adaptive False \
+    python -m mtpolicy_training.train sac-family --algo.method dgrad-o --task-set mt10 \
+        --budget-steps 1000000 --seed 1 --out-dir runs/mt10/dgrad-o/1
+    python -m mtpolicy_training.train sac-family --algo.method picor --algo.picor.adaptive False \
         --task-set halfcheetah8 --out-dir runs/halfcheetah8/picor-no-ada/1
 
 Resumes from ``<out-dir>/checkpoint.pt`` (replay included) when run again with
 the same config. Writes ``metrics.csv`` and TensorBoard logs (``eval/``,
 ``train/``, ``perf/steps_per_second``), a progress bar with steps/s and ETA,
 ``eval.json`` (final evaluation: Meta-World's evaluation with
-``final_episodes`` episodes per task, or ``final_episodes`` held-out goal sets
-on planar8) and, on planar8, ``policy.onnx`` (deterministic mean action,
+``final_eval_episodes`` episodes per task, or as many held-out goal sets on
+planar8) and, on planar8, ``policy.onnx`` (deterministic mean action,
 checked against the robot by ``OnnxPolicy``).
 
 Task families (mt10, mt50, halfcheetah8): one sub-env per task, so ``loop.num_envs`` and
@@ -20,8 +21,11 @@ vector step; ``loop.updates_per_round`` sets the update-to-data ratio), and
 PiCor's optimization phase steps on the drawn task's rows only, so for picor the
 batch holds ``batch_per_task`` x tasks rows of every task: the drawn task's block
 is as large as MTSAC's whole batch.
-``loop.eval_goal_sets`` is the episodes per task of a periodic evaluation
+``periodic_eval_episodes`` is the episodes per task of a periodic evaluation
 (halfcheetah8: the set's own evaluation, mean return per task).
+
+For the harness: the D-Grad paper's four methods, PiCor and its Table 2
+ablations, and MTSAC with bfloat16 products, on mt10, halfcheetah8 and planar8.
 """
 
 from __future__ import annotations
@@ -31,51 +35,49 @@ import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 
 from mtpolicy.policy import OnnxPolicy
-from mtpolicy_training.algos.offpolicy import LoopConfig, ReplayBuffer, train_off_policy
 from mtpolicy_training.algos.picor import PiCor, PiCorFamilyConfig
-from mtpolicy_training.algos.sac_family import (
-    SACFamily,
-    TaskOneHotEnv,
-    TaskReplayBuffer,
-)
-from mtpolicy_training.cli import RunConfig, config_dict, publish_final, train_main
-from mtpolicy_training.envs.tasksets import append_task_one_hot, make_task_set
+from mtpolicy_training.algos.sac_family import SACFamily
+from mtpolicy_training.core.offpolicy import LoopConfig, train_off_policy
+from mtpolicy_training.core.replay import ReplayBuffer, TaskReplayBuffer
+from mtpolicy_training.core.run_record import RunConfig, config_dict, publish_final
+from mtpolicy_training.envs.registry import make_task_set
+from mtpolicy_training.envs.taskset import TaskOneHotObservations, append_task_one_hot
+from mtpolicy_training.ship.export import export_policy
+from mtpolicy_training.train.family import Family, TrainSettings
 
 
-@dataclass
-class SACFamilyTrainConfig:
-    """A SAC-family training run."""
+@dataclass(kw_only=True)
+class SACFamilyTrainConfig(TrainSettings):
+    """A SAC-family method (the D-Grad paper's four, PiCor) on a task family or a reach robot's end effectors."""
 
+    budget_steps: int = 300_000
+    out_dir: Path = Path("runs/sac_family")
+    periodic_eval_episodes: int = 10
+    final_eval_episodes: int = 50
     algo: PiCorFamilyConfig = field(default_factory=PiCorFamilyConfig)
     """Method settings (a SAC-family method, or picor with its settings in ``algo.picor``)."""
     task_set: Literal["mt10", "mt50", "halfcheetah8", "planar8", "humanoid"] = "mt10"
     """Task family (mt10, mt50, halfcheetah8) or simultaneous reach set (planar8, humanoid: one task per end
     effector)."""
-    loop: LoopConfig = field(default_factory=lambda: LoopConfig(updates_per_round=1, eval_goal_sets=10,
-                                                                eval_every=100_000, checkpoint_every=50_000))
-    """Budget, replay and bookkeeping (see the module docstring for the fields set per task family)."""
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(updates_per_round=1, eval_every=100_000,
+                                                                checkpoint_every=50_000))
+    """Parallel envs, replay and bookkeeping (see the module docstring for the fields set per task family)."""
     batch_per_task: int = 128
     """Minibatch samples per task (planar8: transitions, each used once per task)."""
-    seed: int = 1
-    """Seed of networks, sampling, the Meta-World goal variations, the projection order and PiCor's task draws."""
-    out_dir: Path = Path("runs/sac_family")
-    """Where metrics, checkpoints, the evaluation and (reach) the ONNX policy go."""
-    final_episodes: int = 50
-    """Episodes per task (Meta-World: 50 in the benchmark; halfcheetah8) or goal sets (reach) of the final
-    evaluation."""
-    progress: bool = True
-    """Show a progress bar."""
+
+    RENAMED: ClassVar[dict[str, str]] = {"loop.total_steps": "budget_steps",
+                                         "loop.eval_goal_sets": "periodic_eval_episodes",
+                                         "final_episodes": "final_eval_episodes"}
 
     def __post_init__(self):
-        bad = self.algo.validate()
+        bad = self.validate_settings() + self.algo.validate()
         bad += ["batch_per_task"] if self.batch_per_task <= 0 else []
-        bad += ["final_episodes"] if self.final_episodes <= 0 else []
         task_set = make_task_set(self.task_set)
         if not task_set.simultaneous:
             n = task_set.n_tasks
@@ -129,7 +131,7 @@ def run(config: SACFamilyTrainConfig) -> dict[str, float]:
             envs.close()
 
         def make_env(num_envs: int):
-            return TaskOneHotEnv(task_set.make_multitask_env(1, config.seed), task_set.task_indices(), n)
+            return TaskOneHotObservations(task_set.make_multitask_env(1, config.seed), task_set.task_indices(), n)
         reward_of = None
         make_buffer = functools.partial(TaskReplayBuffer, n_tasks=n)
 
@@ -137,32 +139,47 @@ def run(config: SACFamilyTrainConfig) -> dict[str, float]:
         obs = obs.astype(np.float32)
         return method.act(obs if tasks is None else append_task_one_hot(obs, tasks, n), 0.0)
 
-    def evaluate(m: SACFamily, episodes: int = config.loop.eval_goal_sets) -> dict[str, float]:
+    def evaluate(m: SACFamily, episodes: int = config.periodic_eval_episodes) -> dict[str, float]:
         return {k.removeprefix("eval/"): v for k, v in task_set.evaluate(policy_fn, episodes, **eval_kwargs).items()}
 
     t0 = time.perf_counter()
-    last = train_off_policy(method, make_env, config.loop, config.out_dir, config.seed, evaluate, reward_of,
-                            RunConfig.of(config), config.progress, make_buffer)
+    last = train_off_policy(method, make_env, config.loop, config, evaluate, reward_of, RunConfig.of(config),
+                            make_buffer)
     train_seconds = time.perf_counter() - t0
-    same_evaluation = config.final_episodes == config.loop.eval_goal_sets
+    same_evaluation = config.final_eval_episodes == config.periodic_eval_episodes
     export = None
     if task_set.simultaneous:
-        from mtpolicy_training.export import export_policy
-
         def export(record: dict[str, float], path: Path) -> None:
             export_policy(method.policy, probe.spec, task_set.config, method=config.algo.method,
                           training_config=config_dict(config), metrics=record, path=path)
             OnnxPolicy(path).check(probe.spec)
-    final = publish_final(config.out_dir, last if same_evaluation else evaluate(method, config.final_episodes),
+    final = publish_final(config.out_dir, last if same_evaluation else evaluate(method, config.final_eval_episodes),
                           train_seconds, export)
     if not task_set.simultaneous and "envs" in eval_kwargs:
         eval_kwargs["envs"].close()
     return final
 
 
-def main(argv: list[str] | None = None) -> None:
-    train_main(SACFamilyTrainConfig, run, argv)
+SETTINGS = {
+    **{m: ["--algo.method", m] for m in ("mtsac", "mh-sac", "dgrad-a", "dgrad-o")},
+    "picor": ["--algo.method", "picor"],
+    "picor-no-ada": ["--algo.method", "picor", "--algo.picor.adaptive", "False"],
+    "picor-no-cor": ["--algo.method", "picor", "--algo.picor.correction", "False"],
+    "picor-no-ada-no-cor": ["--algo.method", "picor", "--algo.picor.adaptive", "False",
+                            "--algo.picor.correction", "False"],
+    "mtsac-bf16": ["--algo.method", "mtsac", "--loop.matmul-precision", "bfloat16"],
+}
+"""Harness methods: the D-Grad paper's four, PiCor and its Table 2 ablations (Ada: adaptive weights, Cor:
+correction phase; without Cor, Ada has nothing to weigh, so picor-no-cor and picor-no-ada-no-cor are the same
+algorithm), and MTSAC with bfloat16 matrix products (against MTSAC: what the faster products cost in learning)."""
 
+TASK_SET_ARGS = {"mt10": [], "halfcheetah8": [],
+                 "planar8": ["--algo.sac.init-alpha", "0.01", "--algo.sac.gamma", "0.95",
+                             "--loop.hindsight-copies", "3"]}
+"""Harness task sets (PiCor's two benchmarks, mt10 being D-Grad's too, and the deployment task) and the options
+their cells start from (overrides come after): planar8 takes the reach settings of the shipped planar8_picor run,
+whose model card says why SAC's init_alpha of 1.0 does not learn there."""
 
-if __name__ == "__main__":
-    main()
+FAMILY = Family("sac-family", SACFamilyTrainConfig, run, settings=SETTINGS,
+                task_sets={t: ["--task-set", t, *args] for t, args in TASK_SET_ARGS.items()},
+                fixed=frozenset({"task_set", "algo.method", "algo.picor.adaptive", "algo.picor.correction"}))

@@ -1,40 +1,54 @@
 """Train a reach policy by DAgger from a classical teacher, evaluate it, export it to ONNX.
 
-    python -m mtpolicy_training.train_dagger --env.robot planar8 --env.goal-distribution local \
-        --out-dir runs/planar8/dagger-local
+    python -m mtpolicy_training.train dagger --env.robot planar8 --env.goal-distribution local \
+        --seed 1 --out-dir runs/planar8/dagger-local
 
 Each iteration rolls out ``num_envs`` episodes of ``episode_seconds``, labels
 them with the teacher, aggregates and refits (``algos/dagger.py``), then
 evaluates the student on validation goal sets and exports it to
 ``best_policy.onnx`` when it is the best so far. A checkpoint after every
 iteration (dataset, student, optimizer, RNG states) lets a killed run resume.
-At the end: ``eval.json`` (``final_goal_sets`` validation goal sets of the
-final-evaluation seed), ``policy.onnx`` (last) and ``best_eval.json``.
+At the end: ``eval.json`` (``final_eval_episodes`` validation goal sets of
+the final-evaluation seed), ``policy.onnx`` (last) and ``best_eval.json``;
+a final result that is worse than the one already there is kept aside
+(``publish_final``).
+
+It takes the shared run settings (``TrainSettings``) but for the budget, which
+follows from ``iterations`` x ``num_envs`` x ``episode_seconds``.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from mtpolicy.integrity import strict_json
 from mtpolicy_training.algos.dagger import DaggerConfig, Student, Teacher
-from mtpolicy_training.algos.offpolicy import RunRecorder
-from mtpolicy_training.cli import RunConfig, config_dict, publish_final, train_main, write_eval
+from mtpolicy_training.core.files import write_atomically
+from mtpolicy_training.core.run_record import RunConfig, RunRecorder, config_dict, publish_final, write_eval
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.evaluate import HELD_OUT_SEED, VALIDATION_SEED, Protocol, evaluate_reach, onnx_controller
-from mtpolicy_training.export import export_policy
+from mtpolicy_training.envs.reach_evaluation import (HELD_OUT_SEED, VALIDATION_SEED, Protocol, evaluate_reach,
+                                                     onnx_controller)
+from mtpolicy_training.ship.export import export_policy
+from mtpolicy_training.train.family import Family, TrainSettings
 
 
-@dataclass
-class DaggerTrainConfig:
+@dataclass(kw_only=True)
+class DaggerTrainConfig(TrainSettings):
     """A DAgger reach run."""
 
+    budget_steps: int = field(init=False)
+    """Environment steps of the run: ``iterations`` x ``num_envs`` x the steps of an episode (derived)."""
+    out_dir: Path = Path("runs/planar8/dagger")
+    periodic_eval_episodes: int = 200
+    """Validation goal sets of each iteration's evaluation."""
+    final_eval_episodes: int = 500
+    """Goal sets of the final evaluation (the held-out seed)."""
     algo: DaggerConfig = field(default_factory=DaggerConfig)
     """Teacher, student and regression settings."""
     env: ReachConfig = field(default_factory=ReachConfig)
@@ -45,39 +59,41 @@ class DaggerTrainConfig:
     """Episodes rolled out per iteration, in lockstep."""
     episode_seconds: float = 4.0
     """Length of a training episode (s)."""
-    eval_goal_sets: int = 200
-    """Validation goal sets of each iteration's evaluation."""
-    final_goal_sets: int = 500
-    """Goal sets of the final evaluation."""
     torch_threads: int = 1
     """Threads of torch's CPU kernels."""
-    seed: int = 1
-    """Seed of the network, the noise and the training goal sets."""
-    out_dir: Path = Path("runs/planar8/dagger")
-    """Where metrics, checkpoints, the evaluation and the ONNX policies go."""
-    progress: bool = True
-    """Show a progress bar."""
+
+    RENAMED: ClassVar[dict[str, str]] = {"eval_goal_sets": "periodic_eval_episodes",
+                                         "final_goal_sets": "final_eval_episodes"}
 
     def __post_init__(self):
+        self.budget_steps = self.iterations * self.num_envs * self.episode_steps
         bad = self.algo.validate() + [k for k, ok in {
             "iterations": self.iterations > 0, "num_envs": self.num_envs > 0,
-            "episode_seconds": self.episode_seconds > 0, "eval_goal_sets": self.eval_goal_sets > 0,
-            "final_goal_sets": self.final_goal_sets > 0, "torch_threads": self.torch_threads > 0,
-            "seed": self.seed >= 0}.items() if not ok]
+            "episode_seconds": self.episode_seconds > 0, "torch_threads": self.torch_threads > 0}.items() if not ok]
+        bad += [k for k in self.validate_settings() if k != "budget_steps"]  # the budget follows from the above
         if bad:
             raise ValueError("invalid config value(s): " + ", ".join(bad))
+
+    @property
+    def episode_steps(self) -> int:
+        """Control steps of a training episode."""
+        return round(self.episode_seconds / self.env.control_period)
+
+    def behaviour_before_options(self) -> dict[str, object]:
+        """``budget_steps`` is derived: a checkpoint made before it was recorded matches at this run's value."""
+        return {"budget_steps": self.budget_steps}
 
 
 def run(config: DaggerTrainConfig) -> dict[str, float]:
     torch.set_num_threads(config.torch_threads)
     torch.manual_seed(config.seed)
     out = config.out_dir
-    steps = round(config.episode_seconds / config.env.control_period)
+    steps = config.episode_steps
     env = ReachVectorEnv(config.num_envs, config.env, time_limit=False)
     teacher = Teacher(config.algo, env)
     mean, std = env.observation_statistics()
     student = Student(config.algo, env.layout, env.spec.n_joints, mean, std)
-    recorder = RunRecorder(out, RunConfig.of(config), config.iterations * config.num_envs * steps, config.progress)
+    recorder = RunRecorder(out, RunConfig.of(config), config.budget_steps, config.progress)
     rng, generator = np.random.default_rng(config.seed), torch.Generator().manual_seed(config.seed)
     data = {"obs": torch.zeros(0, env.layout.size), "target": torch.zeros(0, env.spec.n_joints)}
     best = {"success_rate": -1.0}
@@ -110,12 +126,12 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
                 "target": torch.cat([data["target"], torch.as_tensor(np.concatenate(labels), dtype=torch.float32)])}
         loss = student.fit(data["obs"], data["target"], generator)
         iteration += 1
-        metrics = evaluate_reach(student.act, config.env, config.eval_goal_sets, VALIDATION_SEED,
+        metrics = evaluate_reach(student.act, config.env, config.periodic_eval_episodes, VALIDATION_SEED,
                                  Protocol(episode_seconds=config.episode_seconds))
         if metrics["success_rate"] > best["success_rate"]:
             best = {**metrics, "iteration": iteration, "found_after_train_seconds": recorder.train_seconds}
             export(metrics, out / "best_policy.onnx")
-            (out / "best.json").write_text(json.dumps(best, indent=2))
+            write_atomically(out / "best.json", strict_json(best, indent=2))
         recorder.log(metrics, {"train/loss": loss, "train/dataset_size": len(data["obs"]), "train/beta": beta,
                                "train/iteration": iteration})
         recorder.save(student=student.state_dict(), data=data, best=best, iteration=iteration,
@@ -123,9 +139,9 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
     train_seconds = recorder.train_seconds
     recorder.close()
     protocol = Protocol(episode_seconds=config.episode_seconds)
-    final = publish_final(out, evaluate_reach(student.act, config.env, config.final_goal_sets, HELD_OUT_SEED,
+    final = publish_final(out, evaluate_reach(student.act, config.env, config.final_eval_episodes, HELD_OUT_SEED,
                                               protocol), train_seconds, export)
-    best_eval = evaluate_reach(onnx_controller(out / "best_policy.onnx")[0], config.env, config.final_goal_sets,
+    best_eval = evaluate_reach(onnx_controller(out / "best_policy.onnx")[0], config.env, config.final_eval_episodes,
                                HELD_OUT_SEED, protocol)
     write_eval(out / "best_eval.json", {**best_eval, "iteration": best["iteration"],
                                         "found_after_train_seconds": best["found_after_train_seconds"]},
@@ -135,9 +151,5 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
     return {k: v for k, v in final.items() if not (isinstance(v, float) and math.isnan(v))}
 
 
-def main(argv: list[str] | None = None) -> None:
-    train_main(DaggerTrainConfig, run, argv)
-
-
-if __name__ == "__main__":
-    main()
+FAMILY = Family("dagger", DaggerTrainConfig, run)
+"""DAgger from a classical teacher on a reach robot (no harness methods: its figures come from reach_table)."""

@@ -1,9 +1,9 @@
 """Ship a trained reach run: copy its policy to a models folder with a model card and curve.
 
-    python -m mtpolicy_training.model_card runs/planar8/dagger-local --name planar8_reach --best \
-        --command "python -m mtpolicy_training.train_dagger ..."
+    python -m mtpolicy_training.ship.model_card runs/planar8/dagger-local --name planar8_reach --best \
+        --command "python -m mtpolicy_training.train dagger ..."
 
-The card's published figures are the evaluation protocol's (``evaluate.py``)
+The card's published figures are the evaluation protocol's (``envs/reach_evaluation.py``)
 on the test seeds (``TEST_SEEDS``, ``goal_sets`` each), for the policy, the
 DLS baseline and mink on the same goal sets, held success pooled with a 95 %
 Wilson interval. The training figures (budget, total training wall time,
@@ -23,10 +23,11 @@ import tyro
 
 from mtpolicy.integrity import strict_json
 from mtpolicy.policy import MODELS_DIR, OnnxPolicy
-from mtpolicy_training.benchmarks.reach_table import summary
 from mtpolicy_training.envs.reach import ReachConfig
-from mtpolicy_training.envs.tasksets import make_task_set
-from mtpolicy_training.evaluate import TEST_SEEDS, dls_controller, evaluate_reach, mink_controller, onnx_controller
+from mtpolicy_training.envs.reach_evaluation import (TEST_SEEDS, dls_controller, evaluate_reach, mink_controller,
+                                                     onnx_controller)
+from mtpolicy_training.envs.registry import make_task_set
+from mtpolicy_training.ship.reach_table import summary
 
 
 @dataclass
@@ -52,7 +53,7 @@ class CardConfig:
 
 
 def run_env(config: dict) -> ReachConfig:
-    """The reach env a run trained on: its ``env`` section, or its reach task set's (``train_sac_family``)."""
+    """The reach env a run trained on: its ``env`` section, or its reach task set's (``train sac-family``)."""
     if "env" in config:
         return ReachConfig(**config["env"])
     return make_task_set(config["task_set"]).config
@@ -152,8 +153,9 @@ Method **{contract.method}** on robot **{contract.robot}** (MJCF `{contract.robo
 {planner}
 
 ## Test figures
-{cfg.goal_sets} goal sets on each of the test seeds {list(TEST_SEEDS)} (`mtpolicy_training.evaluate.TEST_SEEDS`,
-never used for a choice), {contract.goal_distribution} goal distribution, 4 s episodes; held success = every end
+{cfg.goal_sets} goal sets on each of the test seeds {list(TEST_SEEDS)}
+(`mtpolicy_training.envs.reach_evaluation.TEST_SEEDS`, never used for a choice), {contract.goal_distribution} goal
+distribution, 4 s episodes; held success = every end
 effector within {env.reach_tolerance} m at every control step of the final 1 s, pooled over the seeds with a 95 %
 Wilson interval; time to reach = first time all are within tolerance (median over held goal sets); dithering = sign
 changes per joint of the commanded velocity in the final second (commands above 1 % of the limit). DLS
@@ -173,7 +175,7 @@ sets at the same control period and velocity limits. Figures: `{cfg.name}_test.j
 
 ```
 {cfg.command}
-python -m mtpolicy_training.model_card {cfg.run} --name {cfg.name}{" --best" if cfg.best else ""} --command "..."
+python -m mtpolicy_training.ship.model_card {cfg.run} --name {cfg.name}{" --best" if cfg.best else ""} --command "..."
 ```
 
 ## Training config

@@ -15,6 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from mtpolicy_training.core.distributions import (LOG_STD_MAX, LOG_STD_MIN, gaussian_entropy, gaussian_log_prob,
+                                                  squashed_gaussian)
+
 
 class CReLU(nn.Module):
     """Concatenated ReLU, [relu(x), relu(-x)] (the DiGrad paper's hidden activation)."""
@@ -174,23 +177,6 @@ class MultiTaskCritic(nn.Module):
         return q.transpose(1, 2)
 
 
-LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
-"""Clamp of the SAC actor's log-std (as in the SAC reference code)."""
-
-
-def squashed_gaussian(mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    """a = tanh(mean + std * noise) and log pi(a|s) with the tanh change of variables (SAC, Eq. 26).
-
-    ``log(1 - tanh(u)^2)`` is computed as ``2 (log 2 - u - softplus(-2u))``,
-    the overflow-free identity, instead of adding an epsilon inside the log.
-    """
-    u = mean + log_std.exp() * noise
-    log_prob = (-0.5 * noise.square() - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-    log_prob = log_prob - (2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))).sum(-1)
-    return torch.tanh(u), log_prob
-
-
 class SquashedGaussianActor(nn.Module):
     """SAC policy: normalized observation -> mean and clamped log-std of a Gaussian, squashed by tanh."""
 
@@ -295,9 +281,8 @@ class GaussianPolicy(nn.Module):
 
     def log_prob(self, mean: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """(B,) log N(action; mean, exp(log_std)^2), summed over action dimensions."""
-        z = (action - mean) * torch.exp(-self.log_std)
-        return (-0.5 * z.square()).sum(-1) - (self.log_std.sum() + 0.5 * math.log(2 * math.pi) * z.shape[-1])
+        return gaussian_log_prob(mean, self.log_std, action)
 
     def entropy(self) -> torch.Tensor:
         """Entropy of the (state-independent) Gaussian, a scalar."""
-        return self.log_std.sum() + 0.5 * (1.0 + math.log(2 * math.pi)) * self.log_std.shape[0]
+        return gaussian_entropy(self.log_std)

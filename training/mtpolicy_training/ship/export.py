@@ -23,7 +23,7 @@ from torch import nn
 from mtpolicy.integrity import CHECKSUM_KEY, PLACEHOLDER, seal_model, strict_json, verify_model
 from mtpolicy.policy import INPUT_NAME, OUTPUT_NAME, OnnxPolicy, PolicyContract
 from mtpolicy.robots import RobotSpec
-from mtpolicy_training.cli import RunRefused
+from mtpolicy_training.core.run_record import RunRefused
 from mtpolicy_training.envs.reach import ReachConfig
 
 
@@ -105,12 +105,12 @@ def seal_file(path: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m mtpolicy_training.export FILE.onnx ...``: seal models exported before checksums existed."""
+    """``python -m mtpolicy_training.ship.export FILE.onnx ...``: seal models exported before checksums existed."""
     import sys
 
     paths = [Path(p) for p in (sys.argv[1:] if argv is None else argv)]
     if not paths:
-        sys.exit("usage: python -m mtpolicy_training.export FILE.onnx ... (adds the checksum to each)")
+        sys.exit("usage: python -m mtpolicy_training.ship.export FILE.onnx ... (adds the checksum to each)")
     for path in paths:
         try:
             print(f"{path}: {'sealed' if seal_file(path) else 'already sealed'}")

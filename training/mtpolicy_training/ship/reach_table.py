@@ -2,12 +2,12 @@
 
 For each (robot, goal distribution) of the rows it runs the damped-least-squares
 baseline and mink's differential IK once, and each row's exported policy,
-through ``evaluate.evaluate_reach`` on the same goal sets: ``goal_sets`` per seed of
-``evaluate.TEST_SEEDS`` (never used for a choice). Held success is pooled over
+through ``reach_evaluation.evaluate_reach`` on the same goal sets: ``goal_sets`` per seed of
+``reach_evaluation.TEST_SEEDS`` (never used for a choice). Held success is pooled over
 the seeds with a 95 % Wilson interval; time to reach is the median over the
 held goal sets; dithering the mean sign changes per joint in the final second.
 
-    python -m mtpolicy_training.benchmarks.reach_table \
+    python -m mtpolicy_training.ship.reach_table \
         --rows planar8:local:planar8_reach planar8:workspace:planar8_reach_workspace \
                humanoid:local:humanoid_reach humanoid:workspace:humanoid_reach_workspace
 
@@ -26,8 +26,8 @@ import tyro
 
 from mtpolicy.integrity import strict_json
 from mtpolicy.policy import resolve_model_path
-from mtpolicy_training.evaluate import (TEST_SEEDS, dls_controller, evaluate_reach, mink_controller, onnx_controller,
-                                        wilson_interval)
+from mtpolicy_training.envs.reach_evaluation import (TEST_SEEDS, dls_controller, evaluate_reach, mink_controller,
+                                                     onnx_controller, wilson_interval)
 
 
 @dataclass

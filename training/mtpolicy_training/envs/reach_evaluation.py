@@ -13,6 +13,9 @@ controller given the same seed and distribution sees the same goal sets.
 | reached_rate                   | every end effector within tolerance at some step                     |
 | time_to_reach_median, _mean    | first time all are within tolerance (s), over held goal sets         |
 | error_median_<ee>, error_p90_* | final distance to the goal (m)                                       |
+| score_<ee>                     | -log(max(final distance, 1e-6)), mean over goal sets: the per-task   |
+|                                | score of the reach task sets                                         |
+| mean_score                     | the same over every end effector                                     |
 | dither_sign_changes            | sign changes per joint of the commanded velocity over the final      |
 |                                | ``hold_seconds``, counting commands above ``dither_deadband`` of the |
 |                                | velocity limit; mean over goal sets and joints                       |
@@ -20,12 +23,12 @@ controller given the same seed and distribution sees the same goal sets.
 
 Seeds: ``VALIDATION_SEEDS`` are for training-time evaluations and every
 choice of recipe or checkpoint; ``TEST_SEEDS`` only for published figures
-(``benchmarks/reach_table.py``), never for a choice.
+(``ship/reach_table.py``), never for a choice.
 
 Evaluate an exported policy (shipped name or path), with the DLS baseline on
 the same goal sets::
 
-    python -m mtpolicy_training.evaluate planar8_reach --goal-distribution local
+    python -m mtpolicy_training.envs.reach_evaluation planar8_reach --goal-distribution local
 """
 
 from __future__ import annotations
@@ -105,6 +108,7 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
            "left_after_reach_rate": float(np.mean((first_reach > 0) & ~held)),
            "mean_score": float(np.mean(-np.log(np.maximum(errors, 1e-6))))}
     for i, ee in enumerate(env.spec.end_effectors):
+        out[f"score_{ee}"] = float(np.mean(-np.log(np.maximum(errors[:, i], 1e-6))))
         out[f"error_median_{ee}"] = float(np.median(errors[:, i]))
         out[f"error_p90_{ee}"] = float(np.percentile(errors[:, i], 90))
     return out

@@ -1,39 +1,32 @@
-"""The on-policy core: vectorized rollouts, GAE(lambda), the shared loop, checkpoints, logs.
+"""The on-policy loop: vectorized rollouts, GAE(lambda) and an update per rollout, over the shared ``LoopRun``.
 
 A method plugs in as an ``OnPolicyMethod``: it owns a ``GaussianPolicy``
 (``policy``) and updates from a ``Rollout``. The loop collects
 ``rollout_steps`` steps of ``num_envs`` envs into preallocated tensors,
-computes advantages, calls the update, then logs, evaluates and checkpoints
-like the off-policy loop (the same ``RunRecorder``: metric names, CSV and
-TensorBoard, atomic checkpoints, resume rule). Actions are normalized
-([-1, 1] maps to the env's Box bounds); the Gaussian sample is stored
-unclipped and clipped only for the env, as in the PPO reference code.
+computes advantages and calls the update (checkpoints at rollout
+boundaries). Actions are normalized ([-1, 1] maps to the env's Box bounds);
+the Gaussian sample is stored unclipped and clipped only for the env, as in
+the PPO reference code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 
-from mtpolicy_training.algos.networks import GaussianPolicy
-from mtpolicy_training.algos.offpolicy import (EpisodeStats, RunRecorder, UpdateMeans, action_scaler,
-                                               check_same_step_autoreset, crossed, env_rng_state, set_env_rng_state)
-from mtpolicy_training.cli import RunConfig
+from mtpolicy_training.core.loop import EpisodeStats, LoopRun, LoopSettings
+from mtpolicy_training.core.networks import GaussianPolicy
+from mtpolicy_training.core.run_record import RunConfig, RunSettings
 
 
 @dataclass
-class OnPolicyLoopConfig:
-    """Budget, rollout shape, advantage estimation and bookkeeping of an on-policy run."""
+class OnPolicyLoopConfig(LoopSettings):
+    """Parallel envs, rollout shape, advantage estimation and bookkeeping of an on-policy run."""
 
-    total_steps: int = 1_000_000
-    """Environment steps (summed over the parallel envs)."""
-    num_envs: int = 1
-    """Parallel envs stepped in lockstep."""
     rollout_steps: int = 2048
     """Steps per env in one rollout (a rollout holds rollout_steps * num_envs transitions)."""
     gamma: float = 0.99
@@ -43,22 +36,10 @@ class OnPolicyLoopConfig:
     normalize_obs: bool = False
     """Normalize observations by running mean/std (updated after each update, so a rollout is scored
     with the statistics it was collected under)."""
-    eval_every: int = 50_000
-    """Environment steps between evaluations."""
-    log_every: int = 5_000
-    """Environment steps between rows of training metrics in metrics.csv and TensorBoard (at the end of the
-    rollout that crosses the mark), each the mean over the updates since the last row (an evaluation's row
-    carries them too). A resumed run may change it."""
-    checkpoint_every: int = 50_000
-    """Environment steps between checkpoints (taken at the end of the rollout that crosses the mark)."""
-    torch_threads: int = 1
-    """torch intra-op threads (small nets: 1 avoids thread overhead on 2 cores)."""
 
     def validate(self) -> list[str]:
-        bad = [k for k in ("total_steps", "num_envs", "rollout_steps", "eval_every", "log_every",
-                           "checkpoint_every", "torch_threads") if getattr(self, k) <= 0]
-        bad += [k for k in ("gamma", "gae_lambda") if not 0 <= getattr(self, k) <= 1]
-        return bad
+        bad = super().validate() + (["rollout_steps"] if self.rollout_steps <= 0 else [])
+        return bad + [k for k in ("gamma", "gae_lambda") if not 0 <= getattr(self, k) <= 1]
 
 
 class Rollout:
@@ -153,45 +134,23 @@ def collect_rollout(policy: GaussianPolicy, env: VectorEnv, obs: np.ndarray, rol
 
 
 def train_on_policy(method: OnPolicyMethod, make_env: Callable[[int], VectorEnv], loop: OnPolicyLoopConfig,
-                    out_dir: Path, seed: int, evaluate: Callable[[OnPolicyMethod], dict[str, float]],
-                    run_config: RunConfig, progress: bool = True) -> dict[str, float]:
-    """Run (or resume) training; returns the last evaluation's metrics.
-
-    Resumes from ``out_dir/checkpoint.pt`` if it exists and was made with the
-    same ``run_config`` (at a rollout boundary; episodes restart).
-    """
-    if bad := loop.validate():
-        raise ValueError("invalid OnPolicyLoopConfig value(s): " + ", ".join(bad))
-    torch.set_num_threads(loop.torch_threads)
-    run = RunRecorder(out_dir, run_config, loop.total_steps, progress)
-    env = make_env(loop.num_envs)
-    check_same_step_autoreset(env)
-    to_env = action_scaler(env.single_action_space)
+                    run: RunSettings, evaluate: Callable[[OnPolicyMethod], dict[str, float]],
+                    run_config: RunConfig) -> dict[str, float]:
+    """Run (or resume, at a rollout boundary) training for ``run.budget_steps`` env steps; returns the last
+    evaluation's metrics."""
+    session = LoopRun(method, make_env, loop, run, evaluate, run_config)
+    env = session.env
     rollout = Rollout(loop.rollout_steps, loop.num_envs, env.single_observation_space.shape[0],
                       env.single_action_space.shape[0])
-    gen = torch.Generator().manual_seed(seed)
-    if run.resumed:
-        method.load_state_dict(run.resumed["method"])
-        gen.set_state(run.resumed["torch_rng"])
-        set_env_rng_state(env, run.resumed["env_rng"])
-    obs, _ = env.reset(seed=None if run.resumed else seed)
-    stats = EpisodeStats(loop.num_envs)
+    obs = session.obs
     per_rollout = loop.rollout_steps * loop.num_envs
-    update_means = UpdateMeans()
-    while run.step < loop.total_steps:
+    while session.running:
         with torch.no_grad():
-            obs = collect_rollout(method.policy, env, obs, rollout, to_env, stats, gen)
+            obs = collect_rollout(method.policy, env, obs, rollout, session.to_env, session.stats, session.generator)
         gae(rollout, loop.gamma, loop.gae_lambda)
-        update_means.add(method.update(rollout))
+        session.update_means.add(method.update(rollout))
         if loop.normalize_obs:
             method.policy.normalizer.update(rollout.obs.reshape(per_rollout, -1))
-        run.advance(per_rollout)
-        finished = run.step >= loop.total_steps
-        evaluating = crossed(run.step, per_rollout, loop.eval_every) or finished
-        if evaluating or crossed(run.step, per_rollout, loop.log_every):
-            run.log(evaluate(method) if evaluating else None, stats.pop() | update_means.pop())
-        if crossed(run.step, per_rollout, loop.checkpoint_every) or finished:
-            run.save(method=method.state_dict(), torch_rng=gen.get_state(), env_rng=env_rng_state(env))
-    run.close()
-    env.close()
-    return run.last_eval
+        session.advance(per_rollout)
+        session.record(per_rollout, {}, dict)
+    return session.finish()

@@ -1,0 +1,104 @@
+"""What a trainer family declares: its config, its run, and how the benchmark harness runs its methods.
+
+A family is a subcommand of ``python -m mtpolicy_training.train``. Its
+config is a ``TrainSettings``: every family takes the same words for the
+robot or task set, the budget, the seed, the run folder and the periodic and
+final evaluations. For the harness it names its methods (the options of each
+setting, one training run per grid cell, or a function for a cell that is
+more than one run), the task sets they run on and the options that put a run
+on each, and the options the grid sets itself.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import tyro
+
+from mtpolicy_training.core.run_record import RunSettings, renamed
+
+
+@dataclass(kw_only=True)
+class TrainSettings(RunSettings):
+    """What every trainer is given: the run's settings and its evaluations."""
+
+    periodic_eval_episodes: int
+    """Episodes per task of each evaluation during training, every ``loop.eval_every`` env steps (reach: goal
+    sets of the validation seed)."""
+    final_eval_episodes: int
+    """Episodes per task of the final evaluation in eval.json (reach: goal sets of the held-out seed)."""
+
+    def validate_settings(self) -> list[str]:
+        return super().validate_settings() + [k for k in ("periodic_eval_episodes", "final_eval_episodes")
+                                              if getattr(self, k) <= 0]
+
+
+def override_args(overrides: dict[str, str]) -> list[str]:
+    """``{"algo.hidden": "64 64"}`` -> ``["--algo.hidden", "64", "64"]`` (tyro, booleans as True/False)."""
+    return [token for key, value in overrides.items() for token in (f"--{key}", *shlex.split(value))]
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One cell of a harness grid as its family trains it: a task set, a seed, a budget and a folder."""
+
+    family: Family
+    task_set: str
+    seed: int
+    budget_steps: int
+    out_dir: Path
+    overrides: dict[str, str]
+    """The grid's options as key=value (the same for every method of the grid)."""
+    inputs: dict[str, Path] = field(default_factory=dict)
+    """The folders of the cells this one reads (its method's ``after``), by method."""
+
+    def config(self, setting_args: list[str], budget_steps: int | None = None, out_dir: Path | None = None):
+        """The family's config for a run of this cell: ``setting_args``, the task set's options, the cell, its
+        budget and folder (or the ones given), then the overrides (old option names mean today's)."""
+        table = getattr(self.family.config, "RENAMED", {})
+        args = [*setting_args, *self.family.task_sets[self.task_set], "--seed", str(self.seed),
+                "--budget-steps", str(self.budget_steps if budget_steps is None else budget_steps),
+                "--out-dir", str(self.out_dir if out_dir is None else out_dir),
+                *override_args({renamed(k, table): v for k, v in self.overrides.items()})]
+        return tyro.cli(self.family.config, args=args, config=(tyro.conf.FlagConversionOff,))
+
+
+@dataclass(frozen=True)
+class CellMethod:
+    """A harness method whose cell is more than one training run of a setting (a baseline, runs per task,
+    runs that start from other cells)."""
+
+    train: Callable[[GridCell], None]
+    """Trains the cell: writes ``out_dir/metrics.csv`` (``step`` and ``eval/<metric>`` columns) and a final
+    ``out_dir/eval.json``, resuming from what an earlier session left."""
+    task_sets: tuple[str, ...] = ()
+    """The family's task sets it runs on (empty: all)."""
+    after: tuple[str, ...] = ()
+    """Methods whose cells of the same task set and seed it reads (``GridCell.inputs``): they run first."""
+    check_args: tuple[str, ...] = ()
+    """Setting options the grid's overrides are checked with."""
+
+
+@dataclass(frozen=True)
+class Family:
+    """A trainer: its subcommand, config and run, and the methods it gives the harness."""
+
+    name: str
+    """Subcommand of ``python -m mtpolicy_training.train``."""
+    config: type
+    """The config dataclass (a ``TrainSettings``, parsed by tyro)."""
+    run: Callable[[Any], dict[str, float]]
+    """Trains (or resumes) a run of the config and returns its final evaluation."""
+    digits: int = 4
+    """Decimals of the final metrics the command prints."""
+    settings: dict[str, list[str]] = field(default_factory=dict)
+    """Harness method -> the options of its setting (a cell is one run)."""
+    cells: dict[str, CellMethod] = field(default_factory=dict)
+    """Harness methods whose cell is more than one run."""
+    task_sets: dict[str, list[str]] = field(default_factory=dict)
+    """Harness task set -> the options that put a run on it."""
+    fixed: frozenset[str] = frozenset()
+    """Options the grid sets itself (beyond the run settings), which overrides may not touch."""

@@ -1,0 +1,121 @@
+"""Train PPO with joint training then specialization (or a baseline) on a locomotion task set: ``train ppo``.
+
+    python -m mtpolicy_training.train ppo --task-set hoppers3 --algo.jt 400000 --algo.sp 25 \\
+        --budget-steps 2000000 --seed 1 --out-dir runs/specialization/hoppers3/jt400k-sp25/1
+
+Settings of the paper's Table I (seeds/ppo-joint-training-and-specialization.txt)
+as options: ``--algo.sp 0`` (joint training only), ``--algo.jt 0
+--algo.sp 100`` (separate policies), ``--algo.selection random`` (random
+split), ``--algo.sp 0 --algo.task-input True`` (append). The paper's batch
+(4000 samples; 8000 for the biped) is ``loop.num_envs * loop.rollout_steps``:
+6 x 672 = 4032 by default, 6 x 1344 = 8064 for the biped. ``loop.num_envs``
+must be a multiple of the number of tasks (the env is task-major).
+
+The paper's Table I grid (13 settings x 2 families x 3 seeds) and its Fig. 6
+(torso-mass pairs) are the harness presets ``ppo-spec-table1`` and
+``ppo-spec-fig6``: ``python -m mtpolicy_training.benchmarks.harness ppo-spec-table1``.
+
+Resumes from ``<out-dir>/checkpoint.pt`` when run again with the same config.
+Writes ``metrics.csv`` (``eval/return_<task>``, ``eval/mean_return``,
+``train/specialized_fraction``), TensorBoard logs and ``eval.json`` (final
+evaluation, ``final_eval_episodes`` per task).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import numpy as np
+import torch
+
+from mtpolicy_training.algos.specialization import SpecializationConfig, SpecializationPPO
+from mtpolicy_training.core.onpolicy import OnPolicyLoopConfig, train_on_policy
+from mtpolicy_training.core.run_record import RunConfig, publish_final
+from mtpolicy_training.envs.registry import make_task_set
+from mtpolicy_training.envs.taskset import TaskOneHotObservations, TaskSet, append_task_one_hot
+from mtpolicy_training.train.family import Family, TrainSettings
+
+TASK_SETS = ("hoppers3", "walker-fwd-bwd", "hopper-mass-3", "hopper-mass-8", "hopper-mass-14")
+
+
+@dataclass(kw_only=True)
+class SpecializationTrainConfig(TrainSettings):
+    """PPO joint training then specialization (or a baseline of the paper) on a locomotion task set."""
+
+    budget_steps: int = 2_000_000
+    out_dir: Path = Path("runs/specialization")
+    periodic_eval_episodes: int = 5
+    final_eval_episodes: int = 10
+    task_set: Literal["hoppers3", "walker-fwd-bwd", "hopper-mass-3", "hopper-mass-8", "hopper-mass-14"] = "hoppers3"
+    """Task family (envs/registry.py)."""
+    algo: SpecializationConfig = field(default_factory=SpecializationConfig)
+    """PPO, jt, sp and the baselines' switches."""
+    loop: OnPolicyLoopConfig = field(default_factory=lambda: OnPolicyLoopConfig(
+        num_envs=6, rollout_steps=672, normalize_obs=True, eval_every=100_000, checkpoint_every=100_000))
+    """Parallel envs and rollout shape (observations normalized by running statistics, as in OpenAI Baselines'
+    PPO)."""
+
+    RENAMED: ClassVar[dict[str, str]] = {"loop.total_steps": "budget_steps", "method": "algo",
+                                         "eval_episodes": "periodic_eval_episodes"}
+
+    def validate(self, n_tasks: int) -> list[str]:
+        bad = self.validate_settings() + [f"algo.{k}" for k in self.algo.validate()]
+        bad += [f"loop.{k}" for k in self.loop.validate()]
+        if self.loop.num_envs % n_tasks:
+            bad.append(f"loop.num_envs (must be a multiple of the {n_tasks} tasks of {self.task_set})")
+        return bad
+
+
+def evaluate(method: SpecializationPPO, task_set: TaskSet, episodes: int) -> dict[str, float]:
+    """The task set's evaluation of the deterministic policy (mean action, clipped), keys without ``eval/``."""
+    def policy_fn(obs: np.ndarray, tasks: np.ndarray) -> np.ndarray:
+        return np.clip(method.act(append_task_one_hot(obs.astype(np.float32), tasks, task_set.n_tasks)), -1, 1)
+    return {k.removeprefix("eval/"): v for k, v in task_set.evaluate(policy_fn, episodes).items()}
+
+
+def run(config: SpecializationTrainConfig) -> dict[str, float]:
+    """Train (or resume), then write the final evaluation to ``eval.json``; returns it."""
+    task_set = make_task_set(config.task_set)
+    n = task_set.n_tasks
+    if bad := config.validate(n):
+        raise ValueError("invalid SpecializationTrainConfig value(s): " + ", ".join(bad))
+    torch.manual_seed(config.seed)
+    probe = task_set.make_env(0)
+    obs_size, action_size = probe.single_observation_space.shape[0], probe.single_action_space.shape[0]
+    probe.close()
+
+    def make_env(num_envs: int) -> TaskOneHotObservations:
+        per_task = num_envs // n
+        return TaskOneHotObservations(task_set.make_multitask_env(per_task, config.seed),
+                                      task_set.task_indices(per_task), n)
+
+    method = SpecializationPPO(config.algo, obs_size, n, action_size,
+                               config.loop.num_envs * config.loop.rollout_steps, config.seed)
+    t0 = time.perf_counter()
+    train_on_policy(method, make_env, config.loop, config,
+                    lambda m: evaluate(m, task_set, config.periodic_eval_episodes), RunConfig.of(config))
+    final = evaluate(method, task_set, config.final_eval_episodes)
+    return publish_final(config.out_dir, final, time.perf_counter() - t0)
+
+
+SETTINGS = {
+    "ppo-sp0": ["--algo.sp", "0"],
+    "ppo-jt0-sp100": ["--algo.jt", "0", "--algo.sp", "100"],
+    "ppo-random-jt400k-sp25": ["--algo.jt", "400000", "--algo.sp", "25", "--algo.selection", "random"],
+    "ppo-append": ["--algo.sp", "0", "--algo.task-input", "True"],
+    **{f"ppo-jt{jt // 1000}k-sp{sp}": ["--algo.jt", str(jt), "--algo.sp", str(sp)]
+       for jt in (80_000, 400_000, 800_000) for sp in (5, 25, 50)},
+}
+"""The rows of Table I of the joint-training paper, as harness methods."""
+
+ROLLOUT_STEPS = {"walker-fwd-bwd": 1344}
+"""Steps per env of the 6 envs: the paper's batch of 8000 (biped) or 4000 (the rest: 672) rounded up to 64s."""
+
+FAMILY = Family("ppo", SpecializationTrainConfig, run, settings=SETTINGS,
+                task_sets={t: ["--task-set", t, "--loop.rollout-steps", str(ROLLOUT_STEPS.get(t, 672))]
+                           for t in TASK_SETS},
+                fixed=frozenset({"task_set", "algo.jt", "algo.sp", "algo.selection", "algo.task_input"}))
+"""PPO joint training and specialization; its cells take the paper's batch size per task set unless overridden."""
