@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mtpolicy_training.envs.reach import ReachConfig
-from mtpolicy_training.envs.reach_evaluation import (Protocol, dls_controller, evaluate_reach, main, mink_controller,
+from mtpolicy_training.ship.evaluate import main
+from mtpolicy_training.envs.reach_evaluation import (Protocol, dls_controller, evaluate_reach, mink_controller,
                                                      wilson_interval)
 
 CONFIG = ReachConfig()
@@ -56,10 +57,10 @@ def test_wilson_interval_brackets_the_rate():
     assert wilson_interval(0, 10)[0] == pytest.approx(0.0, abs=1e-12)
 
 
-def test_cli_evaluates_the_shipped_policy_next_to_dls(capsys):
+def test_cli_evaluates_the_shipped_policy_next_to_dls_and_mink(capsys):
     main(["planar8_digrad", "--goal-sets", "8", "--seeds", "3"])
     results = json.loads(capsys.readouterr().out)
-    assert set(results) == {"policy", "dls"}
+    assert set(results) == {"policy", "dls", "mink"}
     assert results["policy"]["3"].keys() == results["dls"]["3"].keys()
     assert 0 <= results["policy"]["3"]["success_rate"] <= 1 and results["dls"]["3"]["success_rate"] >= 0.75
 

@@ -33,18 +33,15 @@ the same goal sets::
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
-import tyro
 
 from mtpolicy.dls import DampedLeastSquares
-from mtpolicy.policy import OnnxPolicy, resolve_model_path
+from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 
 VALIDATION_SEEDS = (20_240_518, 20_240_517, 20_240_519)
@@ -160,35 +157,3 @@ def onnx_controller(path: str | Path) -> tuple[Controller, ReachConfig]:
     policy = OnnxPolicy(path)
     limits = np.asarray(policy.contract.velocity_limits)
     return (lambda obs: policy(obs) / limits), ReachConfig(**policy.contract.training_config["env"])
-
-
-@dataclass
-class EvaluateConfig:
-    """Evaluate an exported ONNX reach policy and the DLS baseline on the same goal sets."""
-
-    model: tyro.conf.Positional[str]
-    """Shipped model name (models/<name>.onnx) or path to an ONNX policy."""
-    goal_distribution: Literal["local", "workspace", "trained"] = "trained"
-    """Goal distribution of the goal sets ('trained': the one the policy was trained on)."""
-    goal_sets: int = 500
-    """Goal sets (episodes) per seed."""
-    seeds: tuple[int, ...] = VALIDATION_SEEDS[:1]
-    """Seeds of start configurations and goal sets."""
-
-
-def main(argv: list[str] | None = None) -> None:
-    cfg = tyro.cli(EvaluateConfig, args=argv, config=(tyro.conf.FlagConversionOff,))
-    try:
-        policy, env = onnx_controller(resolve_model_path(cfg.model))
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"error: {e}")
-    if cfg.goal_distribution != "trained":
-        env = replace(env, goal_distribution=cfg.goal_distribution)
-    results = {name: {seed: evaluate_reach(controller, env, cfg.goal_sets, seed) for seed in cfg.seeds}
-               for name, controller in (("policy", policy), ("dls", dls_controller(env)))}
-    print(json.dumps({name: {str(s): {k: round(v, 4) for k, v in r.items()} for s, r in per_seed.items()}
-                      for name, per_seed in results.items()}, indent=2))
-
-
-if __name__ == "__main__":
-    main()

@@ -40,7 +40,8 @@ from mtpolicy_training.train.family import Family, TrainSettings
 
 @dataclass(kw_only=True)
 class DaggerTrainConfig(TrainSettings):
-    """A DAgger reach run."""
+    """DAgger on a reach robot: imitate a classical teacher (DLS, or the joint servo to the planner's goal
+    configuration), validated each iteration, evaluated and exported to ONNX at the end."""
 
     budget_steps: int = field(init=False)
     """Environment steps of the run: ``iterations`` x ``num_envs`` x the steps of an episode (derived)."""
