@@ -156,4 +156,5 @@ def onnx_controller(path: str | Path) -> tuple[Controller, ReachConfig]:
     """An exported ONNX policy as a normalized-action controller, and the reach task it was trained on."""
     policy = OnnxPolicy(path)
     limits = np.asarray(policy.contract.velocity_limits)
-    return (lambda obs: policy(obs) / limits), ReachConfig(**policy.contract.training_config["env"])
+    env = policy.contract.training_config.get("env") or {"robot": policy.contract.robot}  # SAC family: its robot's
+    return (lambda obs: policy(obs) / limits), ReachConfig(**env)
