@@ -37,7 +37,7 @@ REPUBLISH = 0.5
 """Seconds between republications of the current goal set."""
 SETTLE = 1.0
 """Seconds every end effector must stay within tolerance after reaching for a goal set to count as held."""
-VIDEO_FPS = 25
+VIDEO_FPS = 20
 VIDEO_SIZE = 640
 """Video width and height in pixels (a multiple of 16, as H.264 wants)."""
 PICTURE_SIZE = 720
@@ -263,21 +263,26 @@ def write_video(replay: Replay, runs: list[GoalRun], end_effectors: tuple[str, .
     return frames / VIDEO_FPS
 
 
+def reached_picture_sample(runs: list[GoalRun]) -> tuple[int, int]:
+    """(goal set, sample) to picture: the last held goal set (else the last reached) at the sample where it was
+    reached; with none reached, the last sample of the last goal set."""
+    held = [i for i, r in enumerate(runs) if r.held] or [i for i, r in enumerate(runs) if r.reached]
+    if not held:
+        return len(runs) - 1, len(runs[-1].qs) - 1
+    return held[-1], runs[held[-1]].reached_sample
+
+
 def picture_reached(replay: Replay, runs: list[GoalRun], end_effectors: tuple[str, ...], tolerance: float,
                     title: str, path: Path) -> int:
-    """The robot when the last held goal set (else the last reached, else the last) was reached; returns its index."""
+    """The labeled picture of ``reached_picture_sample``, with the path up to it; returns the goal set's index."""
     from mtpolicy.render import caption, goal_legend, write_png
 
-    index = max((i for i, r in enumerate(runs) if r.held), default=None)
-    if index is None:
-        index = max((i for i, r in enumerate(runs) if r.reached), default=len(runs) - 1)
+    index, shown = reached_picture_sample(runs)
     run = runs[index]
-    shown = len(run.qs) - 1 if run.reached_sample is None else run.reached_sample
-    errors = run.error_trace()[shown]
     when = (f"reached after {run.seconds:.2f} s" + ("" if run.held else ", not held") if run.reached
             else f"not reached; after {run.times[-1]:.1f} s")
     lines = [f"goal set {index + 1}/{len(runs)} {when}",
-             "error: " + ", ".join(f"{ee} {1e3 * e:.1f} mm" for ee, e in zip(end_effectors, errors))
+             "error: " + ", ".join(f"{ee} {1e3 * e:.1f} mm" for ee, e in zip(end_effectors, run.error_trace()[shown]))
              + f"  (tolerance {1e3 * tolerance:.0f} mm = sphere radius)"]
     frame = replay.frame(run.qs[shown], run.goals, run.path[:shown + 1])
     write_png(path, caption(frame, title, lines, goal_legend(end_effectors, replay.colors, traces=True)))
@@ -479,6 +484,7 @@ def write_media(runs: list[GoalRun], spec, tolerance: float, title: str, out: Pa
         replay.close()
     written.append(out / "reached.png")
     if video:
+        print(f"rendering demo.mp4 ({sum(r.times[-1] for r in runs):.0f} s at {VIDEO_FPS} fps) ...", flush=True)
         replay = Replay(spec, mj_model, kin, colors, tolerance, VIDEO_SIZE, sampled, np.stack([r.goals for r in runs]))
         try:
             seconds = write_video(replay, runs, spec.end_effectors, tolerance, title, out / "demo.mp4")

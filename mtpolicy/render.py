@@ -67,9 +67,10 @@ def fit_camera(model: mujoco.MjModel, points: np.ndarray, aspect: float = 1.0, m
                ) -> mujoco.MjvCamera:
     """A free camera at the MJCF's azimuth and elevation whose view holds every world point in ``points``.
 
-    It looks at the center of the points' bounding box, from the smallest
-    distance at which all of them lie inside the field of view (``<global
-    fovy>``, width/height ``aspect``), times ``margin``.
+    The distance is the smallest at which all of them lie inside the field of
+    view (``<global fovy>``, width/height ``aspect``), times ``margin``; the
+    look-at point then moves until their picture is centred (a few rounds:
+    under perspective, near points spread more than far ones).
     """
     camera = mujoco.MjvCamera()
     mujoco.mjv_defaultFreeCamera(model, camera)
@@ -77,13 +78,22 @@ def fit_camera(model: mujoco.MjModel, points: np.ndarray, aspect: float = 1.0, m
     forward = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
     up = np.array([-np.sin(el) * np.cos(az), -np.sin(el) * np.sin(az), np.cos(el)])
     right = np.cross(forward, up)
-    center = (points.min(axis=0) + points.max(axis=0)) / 2
-    rel = points - center
     tan_y = np.tan(np.radians(model.vis.global_.fovy) / 2)
-    depth = rel @ forward
-    needed = np.maximum(np.abs(rel @ right) / (aspect * tan_y), np.abs(rel @ up) / tan_y) - depth
+    tan_x = aspect * tan_y
+    def distance_to_fit(center: np.ndarray) -> float:
+        rel = points - center
+        needed = np.maximum(np.abs(rel @ right) / tan_x, np.abs(rel @ up) / tan_y) - rel @ forward
+        return margin * max(float(needed.max()), 1e-3)
+
+    center = (points.min(axis=0) + points.max(axis=0)) / 2
+    for _ in range(4):
+        distance = distance_to_fit(center)
+        rel = points - center
+        depth = rel @ forward + distance
+        x, y = (rel @ right) / depth, (rel @ up) / depth  # tangents of the view angles
+        center = center + distance * ((x.max() + x.min()) / 2 * right + (y.max() + y.min()) / 2 * up)
     camera.lookat[:] = center
-    camera.distance = margin * max(float(needed.max()), 1e-3)
+    camera.distance = distance_to_fit(center)
     return camera
 
 
@@ -96,8 +106,9 @@ class SceneRenderer:
     """Offscreen frames of one model from a fixed camera, goals drawn as spheres and traces as thin capsules."""
 
     def __init__(self, model: mujoco.MjModel, camera: mujoco.MjvCamera, width: int, height: int,
-                 max_trace_segments: int = 200):
+                 max_trace_segments: int = 60, shadow_size: int = 1024):
         ensure_framebuffer(model, width, height)
+        model.vis.quality.shadowsize = min(model.vis.quality.shadowsize, shadow_size)  # software GL: a big cost
         self.model, self.camera = model, camera
         self.max_trace_segments = max_trace_segments
         self.renderer = mujoco.Renderer(model, height=height, width=width, max_geom=10000)
@@ -161,6 +172,9 @@ def caption(rgb: np.ndarray, title: str, lines: Sequence[str] = (),
     for i, line in enumerate(lines):
         draw.text((size // 2, size // 3 + int(size * 1.6) * (i + 1)), line, fill=(60, 60, 60), font=font)
     y = image.height - int(size * 1.5) * len(legend) - size // 2
+    if legend:  # on a white box: the scene behind may be dark
+        right = 2 * size + max(int(draw.textlength(label, font=font)) for label, _ in legend) + size // 2
+        draw.rectangle((size // 4, y - size // 3, right, image.height - size // 4), fill="white", outline=(150,) * 3)
     for i, (label, rgba) in enumerate(legend):
         top = y + int(size * 1.5) * i
         color = tuple(int(255 * c) for c in rgba[:3])
@@ -244,7 +258,7 @@ def reach_and_render(robot: str, path: str | Path, seed: int = 0, model: str | N
     with SceneRenderer(mj_model, camera, size, size) as renderer:
         frame = renderer.render(data, world_goals, colors, goal_radius)
     write_png(path, caption(frame, f"{spec.name} driven by {name}: goal set {seed}, after {seconds:g} s",
-                            ["end-effector error: " + ", ".join(f"{ee} {1e3 * e:.0f} mm"
+                            ["end-effector error: " + ", ".join(f"{ee} {1e3 * e:.1f} mm"
                                                                 for ee, e in zip(spec.end_effectors, errors))],
                             goal_legend(spec.end_effectors, colors)))
     return errors
