@@ -28,13 +28,13 @@ SHIPPED_MODEL = REPO / "models" / "planar8_digrad.onnx"
 
 
 def make_fixture_policy(path: Path, spec: RobotSpec, gain: float = 3.0, damping: float = 0.03,
-                        metadata: dict[str, str] | None = None) -> Path:
-    """A valid policy .onnx: v = Clip(obs @ W), W = gain * pinv(J(home)) on the goal-error segment.
+                        metadata: dict[str, str] | None = None, at: np.ndarray | None = None) -> Path:
+    """A valid policy .onnx: v = Clip(obs @ W), W = gain * pinv(J(at)) on the goal-error segment.
 
-    A damped-pseudo-inverse reach controller linearised at the home pose: it
-    reaches goal sets of configurations within ~0.3 rad of home, enough to
-    check the plumbing without a trained model. ``metadata`` overrides
-    contract entries.
+    A damped-pseudo-inverse reach controller linearised at ``at`` (default:
+    all joints at 0, the home pose of the shipped robots): it reaches goal sets
+    of configurations within ~0.3 rad of it, enough to check the plumbing
+    without a trained model. ``metadata`` overrides contract entries.
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -42,7 +42,7 @@ def make_fixture_policy(path: Path, spec: RobotSpec, gain: float = 3.0, damping:
     contract = PolicyContract.for_robot(spec, control_period=0.05, method="fixture", training_config={})
     layout = contract.observation_layout
     kin = Kinematics(spec)
-    jac = kin.jacobians(np.zeros(spec.n_joints)).reshape(-1, spec.n_joints)
+    jac = kin.jacobians(np.zeros(spec.n_joints) if at is None else at).reshape(-1, spec.n_joints)
     w = np.zeros((layout.size, spec.n_joints), dtype=np.float32)
     w[layout.slice("goal_error")] = gain * np.linalg.solve(jac @ jac.T + damping ** 2 * np.eye(len(jac)), jac)
     lim = spec.velocity_limits.astype(np.float32)

@@ -245,8 +245,19 @@ URDF_KV_EFFORT_FRACTION = 0.1
 
 
 def compile_model(path: str | Path) -> mujoco.MjModel:
-    """The MuJoCo model of an MJCF, or of a URDF made drivable (see the module docstring)."""
+    """The MuJoCo model of an MJCF, or of a URDF made drivable (see the module docstring).
+
+    Raises RobotSpecError with MuJoCo's reason when it cannot compile the file.
+    """
     path = Path(path)
+    try:
+        return _compile(path)
+    except ValueError as e:
+        reason = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        raise RobotSpecError(f"MuJoCo cannot compile {path.name}: {reason}") from None
+
+
+def _compile(path: Path) -> mujoco.MjModel:
     if path.suffix.lower() != ".urdf":
         return mujoco.MjModel.from_xml_path(str(path))
     spec = mujoco.MjSpec.from_file(str(path))
