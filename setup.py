@@ -6,11 +6,13 @@ from setuptools import find_packages, setup
 
 RUNTIME = ["numpy>=1.26", "mujoco==3.3.0", "onnxruntime>=1.18", "pyyaml>=6", "matplotlib>=3.8"]
 ROS = ["ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-std-msgs", "ros-sensor-msgs", "ros-geometry-msgs",
-       "ros-visualization-msgs", "ros-std-srvs", "ros-diagnostic-msgs"]
+       "ros-visualization-msgs", "ros-std-srvs", "ros-diagnostic-msgs",
+       "rosbags>=0.10", "imageio[ffmpeg]>=2.34"]  # the demo's bag (rosbag2, MCAP) and video (MP4)
 TRAIN = ["torch>=2.4,<=2.13.0", "gymnasium>=1.0", "metaworld>=3.0", "onnx>=1.16", "tyro>=0.8",
          "tensorboard>=2.15", "tqdm>=4.66", "matplotlib>=3.8"]
 MINK = ["mink==0.0.13", "qpsolvers[daqp]>=4.3"]  # 0.0.13: the last mink that accepts mujoco 3.3.0
-DEV = ["pytest>=8", "pytest-timeout>=2.3", "onnx>=1.16", "ray>=2.60"] + MINK
+DEV = ["pytest>=8", "pytest-timeout>=2.3", "onnx>=1.16", "ray>=2.60",
+       "mcap-ros2-support>=0.5"] + MINK  # mcap-ros2-support: Foxglove's reader, in the bag test
 BENCH = ["stable-baselines3>=2.3"] + MINK
 
 setup(

@@ -165,6 +165,7 @@ def plot_errors(runs: list[GoalRun], colors: np.ndarray, end_effectors: tuple[st
     rows = math.ceil(len(runs) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols + 0.6, 2.5 * rows + 1.4), sharey=True, squeeze=False)
     floor = 0.5  # mm: the log axis' bottom
+    top = 1.5 * max(1e3 * tolerance, *(1e3 * float(np.nanmax(r.error_trace())) for r in runs if r.path))
     for i, (ax, run) in enumerate(zip(axes.flat, runs)):
         err = np.maximum(1e3 * run.error_trace(), floor)
         for k, ee in enumerate(end_effectors):
@@ -173,12 +174,12 @@ def plot_errors(runs: list[GoalRun], colors: np.ndarray, end_effectors: tuple[st
         if run.reached:
             ax.axvline(run.seconds, color="0.4", ls=":", lw=1.2, label="reached")
             ax.axvspan(run.seconds, run.seconds + SETTLE, color="tab:green" if run.held else "tab:red", alpha=0.12,
-                       label=f"{SETTLE:.0f} s hold window")
+                       label=f"{SETTLE:.0f} s hold window (green: held, red: left the tolerance)")
         state = (f"held, reached in {run.seconds:.2f} s" if run.held else
                  f"reached in {run.seconds:.2f} s, not held" if run.reached else "not reached")
         ax.set_title(f"goal set {i + 1}: {state}", fontsize=9)
         ax.set_yscale("log")
-        ax.set_ylim(bottom=floor)
+        ax.set_ylim(floor, top)
         ax.grid(alpha=0.3, which="both", lw=0.5)
     for ax in axes.flat[len(runs):]:
         ax.set_visible(False)
@@ -193,7 +194,7 @@ def plot_errors(runs: list[GoalRun], colors: np.ndarray, end_effectors: tuple[st
     fig.suptitle(f"{title}: end-effector error per goal set, {held}/{len(runs)} held", fontsize=12)
     fig.supxlabel("time since the goal set was published (s)", fontsize=10)
     fig.supylabel("distance to goal (mm, log scale)", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 1.0 / fig.get_figheight()))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.75 / fig.get_figheight()))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -102,6 +102,21 @@ def test_demo_writes_video_figures_and_a_bag_that_reads_back(ros_env, tmp_path):
         np.testing.assert_allclose(np.unique(np.round(goal_points, 9), axis=0),
                                    np.unique(np.round(goals[:, 0], 9), axis=0), atol=1e-9)
 
+    # Foxglove's own reader (mcap + mcap-ros2-support) decodes every message from the file's ros2msg schemas
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    with open(out / "bag" / "bag.mcap", "rb") as f:
+        reader = make_reader(f, decoder_factories=[DecoderFactory()])
+        assert reader.get_header().profile == "ros2"
+        decoded: dict[str, int] = {}
+        for schema, channel, _, message in reader.iter_decoded_messages():
+            assert schema.encoding == "ros2msg" and channel.message_encoding == "cdr"
+            decoded[channel.topic] = decoded.get(channel.topic, 0) + 1
+            if channel.topic == "/sim/markers":
+                assert message.markers[0].header.frame_id == spec.base_body
+    assert decoded == {t: int(n) for t, n in counts.items()}
+
 
 def _run(goals: np.ndarray, errors: list[float], reach_at: int | None, tolerance: float = 0.02) -> GoalRun:
     """A GoalRun whose single end effector has the given error (m) at each sample, 0.05 s apart."""
