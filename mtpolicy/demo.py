@@ -13,8 +13,9 @@ has stayed there for ``SETTLE`` s (held), or ``timeout`` s pass. Writes to ``<ou
 * ``bag/`` with ``record``: every topic of the run, a rosbag2 folder with MCAP storage;
 * ``params.yaml`` when the robot is an MJCF path and no params file is given.
 
-Exit code 0 iff at least 90 % of the goal sets were held, 1 if not or the
-stack did not come up, 2 for a mistake in the arguments.
+Exit code 0 iff at least 90 % of the goal sets were held, 1 if not, if the
+stack did not come up or another ROS process published joint states or
+commands in the demo's domain, 2 for a mistake in the arguments.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ READY_TIMEOUT = 60.0
 """Seconds allowed for the stack to come up (imports, model load, discovery)."""
 REPUBLISH = 0.5
 """Seconds between republications of the current goal set."""
+SIM_STARTED = "simulating '"
+"""What the simulator node logs once its publishers exist."""
 SETTLE = 1.0
 """Seconds every end effector must stay within tolerance after reaching for a goal set to count as held."""
 VIDEO_FPS = 20
@@ -401,6 +404,19 @@ def demo_topics(spec, command_topic: str = DEFAULT_COMMAND_TOPIC) -> list[tuple[
             + [("/controller/markers", MarkerArray), ("/sim/markers", MarkerArray), ("/diagnostics", DiagnosticArray)])
 
 
+def foreign_publishers(monitor) -> str | None:  # noqa: ANN001
+    """Why another ROS process shares the demo's domain (a second publisher of joint states or commands), or None."""
+    from mtpolicy.nodes.common import JOINT_STATES_TOPIC
+
+    counts = {topic: monitor.count_publishers(topic) for topic in (JOINT_STATES_TOPIC, DEFAULT_COMMAND_TOPIC)}
+    extra = {topic: n for topic, n in counts.items() if n > 1}
+    if not extra:
+        return None
+    return (f"another process on ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']} publishes "
+            + ", ".join(f"{topic} ({n} publishers)" for topic, n in extra.items())
+            + "; run the demo with a free ROS_DOMAIN_ID")
+
+
 def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", model: str = "planar8_digrad",
              robot: str | None = None, timeout: float = 10.0, tolerance: float | None = None,
              real_time_factor: float = 1.0, params: str | None = None, record: bool = False,
@@ -447,22 +463,33 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
         monitor = ReachMonitor(spec, name="demo")
         recorder = BagRecorder(bag, demo_topics(spec)) if record else None
         try:
-            ready = monitor.wait_until(lambda: monitor.states > 0 and len(monitor.commands) > 0, READY_TIMEOUT)
+            sims = [p for n, p in runner.processes if n.name == "sim"]
+
+            def stack_up() -> bool:  # our own simulator logged its start (another one may also publish states)
+                return (monitor.states > 0 and len(monitor.commands) > 0
+                        and all(SIM_STARTED in sim.output() for sim in sims))
+            ready = monitor.wait_until(stack_up, READY_TIMEOUT)
             dead = [n.name for n, p in runner.processes if p.returncode is not None]
             if not ready or dead:
                 print(f"mtpolicy demo: the stack did not come up (exited: {dead}); see {out / 'stack.log'}")
                 return 1
+            if crowded := foreign_publishers(monitor):
+                print(f"mtpolicy demo: {crowded}")
+                return 1
             runs = drive_goal_sets(monitor, goals, timeout / real_time_factor, tolerance)
+            crowded = foreign_publishers(monitor)
         finally:
             if recorder is not None:
                 recorder.close()
             monitor.destroy_node()
             rclpy.shutdown()
     print(format_table(runs, spec.end_effectors, tolerance))
+    if crowded:
+        print(f"WARNING: {crowded}: the results above may mix two robots")
     if recorder is not None:
         print(f"wrote {bag} (rosbag2, MCAP): " + ", ".join(f"{t} {n}" for t, n in recorder.counts.items()))
     write_media(runs, spec, tolerance, setup.title, out, video)
-    return 0 if sum(r.held for r in runs) >= math.ceil(0.9 * len(runs)) else 1
+    return 0 if not crowded and sum(r.held for r in runs) >= math.ceil(0.9 * len(runs)) else 1
 
 
 def write_media(runs: list[GoalRun], spec, tolerance: float, title: str, out: Path, video: bool) -> None:  # noqa: ANN001

@@ -118,6 +118,19 @@ def test_demo_writes_video_figures_and_a_bag_that_reads_back(ros_env, tmp_path):
     assert decoded == {t: int(n) for t, n in counts.items()}
 
 
+@pytest.mark.timeout(200)
+def test_demo_refuses_to_share_its_domain_with_another_robot(start_node, monitor, ros_env, tmp_path):
+    """A second simulator on the demo's ROS_DOMAIN_ID would mix two robots' joint states: the demo says so."""
+    start_node("mtpolicy_sim", robot="planar8")
+    assert monitor.wait_until(lambda: monitor.states > 0, 30.0)
+    demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--goals", "1", "--timeout", "2",
+                           "--no-video", "--out", str(tmp_path)], env=ros_env, capture_output=True, text=True,
+                          timeout=180)
+    assert demo.returncode == 1, demo.stdout + demo.stderr
+    assert f"another process on ROS_DOMAIN_ID={ros_env['ROS_DOMAIN_ID']} publishes /joint_states (2 publishers)" \
+        in demo.stdout, demo.stdout + demo.stderr
+
+
 def _run(goals: np.ndarray, errors: list[float], reach_at: int | None, tolerance: float = 0.02) -> GoalRun:
     """A GoalRun whose single end effector has the given error (m) at each sample, 0.05 s apart."""
     run = GoalRun(goals)

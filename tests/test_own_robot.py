@@ -145,8 +145,11 @@ def test_servos_that_cannot_track_are_named(tmp_path):
 
     text = (YARM / "robot.xml").read_text()
     (tmp_path / "soft.xml").write_text(text.replace('kv="20"', 'kv="1"'))
-    with pytest.warns(ServoWarning, match=r"too slow to track .*base_pitch 5\d ms \(kv 1\)"):
+    with pytest.warns(ServoWarning) as caught:
         load_robot(tmp_path / "soft.xml")
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2 and re.search(r"too slow to track .*base_pitch 5\d ms \(kv 1\)", messages[0])
+    assert "settle below 95 % of the command (joint damping): base_yaw 91 % (kv 1, damping 0.1)" in messages[1]
     (tmp_path / "damped.xml").write_text(text.replace('damping="0.1"', 'damping="5"'))
     with pytest.warns(ServoWarning, match=r"settle below 95 % .*left_elbow 80 % \(kv 20, damping 5\)"):
         load_robot(tmp_path / "damped.xml")
