@@ -26,11 +26,19 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from mtpolicy.nodes.common import DEFAULT_COMMAND_TOPIC, ros_env
+
+if TYPE_CHECKING:
+    import mujoco
+
+    from mtpolicy.kinematics import Kinematics
+    from mtpolicy.nodes.monitor import ReachMonitor
+    from mtpolicy.policy import OnnxPolicy
+    from mtpolicy.robots import RobotSpec
 
 READY_TIMEOUT = 60.0
 """Seconds allowed for the stack to come up (imports, model load, discovery)."""
@@ -43,6 +51,8 @@ SETTLE = 1.0
 VIDEO_FPS = 20
 VIDEO_SIZE = 640
 """Video width and height in pixels (a multiple of 16, as H.264 wants)."""
+VIDEO_SHADOW_SIZE = 1024
+"""Shadow map size of video frames (pixels): a quarter of the default's cost with software GL."""
 PICTURE_SIZE = 720
 
 
@@ -77,10 +87,13 @@ class GoalRun:
 
     def error_trace(self) -> np.ndarray:
         """(n_samples, n_ee) error of each end effector at each sample (m)."""
-        return np.linalg.norm(np.stack(self.path) - self.goals, axis=-1) if self.path else np.zeros((0, len(self.goals)))
+        if not self.path:
+            return np.zeros((0, len(self.goals)))
+        return np.linalg.norm(np.stack(self.path) - self.goals, axis=-1)
 
 
-def drive_goal_sets(monitor, goal_sets: np.ndarray, timeout: float, tolerance: float) -> list[GoalRun]:  # noqa: ANN001
+def drive_goal_sets(monitor: "ReachMonitor", goal_sets: np.ndarray, timeout: float, tolerance: float
+                    ) -> list[GoalRun]:
     """Publish each goal set until reached and ``SETTLE`` s more, or timed out; record time, hold, errors, samples."""
     runs = []
     for goals in goal_sets:
@@ -205,8 +218,9 @@ def plot_errors(runs: list[GoalRun], colors: np.ndarray, end_effectors: tuple[st
 class Replay:
     """Renders recorded joint angles of one robot: framed camera, goals as tolerance spheres, paths."""
 
-    def __init__(self, spec, mj_model, kin, colors: np.ndarray, goal_radius: float, size: int,  # noqa: ANN001
-                 configurations: np.ndarray, goals: np.ndarray):
+    def __init__(self, spec: "RobotSpec", mj_model: "mujoco.MjModel", kin: "Kinematics", colors: np.ndarray,
+                 goal_radius: float, size: int, configurations: np.ndarray, goals: np.ndarray,
+                 shadow_size: int | None = None):
         import mujoco
 
         from mtpolicy.render import SceneRenderer, base_to_world, fit_camera, geom_corners, robot_geoms
@@ -223,7 +237,8 @@ class Replay:
             points.append(geom_corners(mj_model, self.data, geoms))
         world_goals = self.world(goals.reshape(-1, 3))
         points += [world_goals - goal_radius, world_goals + goal_radius]
-        self.renderer = SceneRenderer(mj_model, fit_camera(mj_model, np.concatenate(points)), size, size)
+        self.renderer = SceneRenderer(mj_model, fit_camera(mj_model, np.concatenate(points)), size, size,
+                                      shadow_size=shadow_size)
 
     def _pose(self, q: np.ndarray) -> None:
         self.data.qpos[self.kin.qpos_adr] = q
@@ -293,7 +308,7 @@ def picture_reached(replay: Replay, runs: list[GoalRun], end_effectors: tuple[st
     return index
 
 
-def robot_for_model(robot: str, policy):  # noqa: ANN001, ANN201
+def robot_for_model(robot: str, policy: "OnnxPolicy") -> "RobotSpec":
     """The RobotSpec of ``robot`` (shipped name or MJCF path) with the model's end effectors, checked against it.
 
     Raises RobotSpecError (no such robot, or not drivable) or ModelMismatch (another robot).
@@ -314,7 +329,7 @@ def robot_for_model(robot: str, policy):  # noqa: ANN001, ANN201
     return spec
 
 
-def params_yaml(spec, model_name: str) -> str:  # noqa: ANN001
+def params_yaml(spec: "RobotSpec", model_name: str) -> str:
     """A ROS parameters file for the launch files' nodes on ``spec`` (end effectors and command order)."""
     ees = "[" + ", ".join(spec.end_effectors) + "]"
     return (f"# Node parameters for robot {spec.scene_path} driven by {model_name}; docs/own_robot.md step 3\n"
@@ -330,7 +345,7 @@ class DemoSetup:
     model_path: Path
     robot: str
     """Shipped robot name or absolute MJCF path."""
-    spec: object
+    spec: "RobotSpec"
     params_file: Path | None
     """Node parameters (None: the launch files' default for a shipped robot)."""
     tolerance: float
@@ -389,7 +404,7 @@ def prepare(model: str, robot: str | None, params: str | None, tolerance: float 
                      f"{spec.name} driven by {policy.path.stem} ({contract.method})")
 
 
-def demo_topics(spec, command_topic: str = DEFAULT_COMMAND_TOPIC) -> list[tuple[str, type]]:  # noqa: ANN001
+def demo_topics(spec: "RobotSpec", command_topic: str = DEFAULT_COMMAND_TOPIC) -> list[tuple[str, type]]:
     """The topics of a demo run, for the bag: states, goals, commands, markers, diagnostics."""
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PointStamped
@@ -404,7 +419,7 @@ def demo_topics(spec, command_topic: str = DEFAULT_COMMAND_TOPIC) -> list[tuple[
             + [("/controller/markers", MarkerArray), ("/sim/markers", MarkerArray), ("/diagnostics", DiagnosticArray)])
 
 
-def foreign_publishers(monitor) -> str | None:  # noqa: ANN001
+def foreign_publishers(monitor: "ReachMonitor") -> str | None:
     """Why another ROS process shares the demo's domain (a second publisher of joint states or commands), or None."""
     from mtpolicy.nodes.common import JOINT_STATES_TOPIC
 
@@ -492,7 +507,7 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
     return 0 if not crowded and sum(r.held for r in runs) >= math.ceil(0.9 * len(runs)) else 1
 
 
-def write_media(runs: list[GoalRun], spec, tolerance: float, title: str, out: Path, video: bool) -> None:  # noqa: ANN001
+def write_media(runs: list[GoalRun], spec: "RobotSpec", tolerance: float, title: str, out: Path, video: bool) -> None:
     """summary.png, ee_paths.png, reached.png and (with ``video``) demo.mp4 of a finished run."""
     from mtpolicy.kinematics import Kinematics
     from mtpolicy.nodes.markers import ee_colors
@@ -513,7 +528,8 @@ def write_media(runs: list[GoalRun], spec, tolerance: float, title: str, out: Pa
     written.append(out / "reached.png")
     if video:
         print(f"rendering demo.mp4 ({sum(r.times[-1] for r in runs):.0f} s at {VIDEO_FPS} fps) ...", flush=True)
-        replay = Replay(spec, mj_model, kin, colors, tolerance, VIDEO_SIZE, sampled, np.stack([r.goals for r in runs]))
+        replay = Replay(spec, mj_model, kin, colors, tolerance, VIDEO_SIZE, sampled, np.stack([r.goals for r in runs]),
+                        shadow_size=VIDEO_SHADOW_SIZE)
         try:
             seconds = write_video(replay, runs, spec.end_effectors, tolerance, title, out / "demo.mp4")
         finally:

@@ -106,9 +106,11 @@ class SceneRenderer:
     """Offscreen frames of one model from a fixed camera, goals drawn as spheres and traces as thin capsules."""
 
     def __init__(self, model: mujoco.MjModel, camera: mujoco.MjvCamera, width: int, height: int,
-                 max_trace_segments: int = 60, shadow_size: int = 1024):
+                 max_trace_segments: int = 60, shadow_size: int | None = None):
+        """``shadow_size`` caps the shadow map (pixels): with software GL it costs most of a video frame."""
         ensure_framebuffer(model, width, height)
-        model.vis.quality.shadowsize = min(model.vis.quality.shadowsize, shadow_size)  # software GL: a big cost
+        if shadow_size is not None:
+            model.vis.quality.shadowsize = min(model.vis.quality.shadowsize, shadow_size)
         self.model, self.camera = model, camera
         self.max_trace_segments = max_trace_segments
         self.renderer = mujoco.Renderer(model, height=height, width=width, max_geom=10000)
