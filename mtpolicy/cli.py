@@ -4,7 +4,9 @@
     mtpolicy launch demo --show-args
     mtpolicy goals --robot planar8 --seed 3 --count 5 --period 4
     mtpolicy goals --xyz 0.25 0.1 0.1  0.3 0 0.1  0.25 -0.1 0.1
-    mtpolicy demo --goals 10 --seed 0 --out out/demo
+    mtpolicy demo --goals 10 --seed 0 --out out/demo --record
+    mtpolicy demo --robot own.xml --model runs/own/policy.onnx       # writes out/demo/params.yaml
+    mtpolicy render --robot humanoid --model humanoid_digrad --out reach.png
 """
 
 from __future__ import annotations
@@ -12,12 +14,62 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
+from pathlib import Path
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse without prefix matching, whose usage errors are one line."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _robot_path_args(args: dict[str, str], declared: dict, folder: Path) -> dict[str, str]:
+    """Launch arguments for a robot given by path: absolute paths, and a params file written from the model.
+
+    A launch file's defaults build ``config/<robot>.yaml`` and ``models/<robot>_digrad.onnx``
+    from the robot argument, which only names files for shipped robots.
+    """
+    from mtpolicy.demo import params_yaml, robot_for_model
+    from mtpolicy.launch_runner import LaunchError
+    from mtpolicy.policy import OnnxPolicy, resolve_model_path
+    from mtpolicy.robots import load_robot, shipped_robots
+
+    robot = args.get("robot")
+    if robot is None or robot in shipped_robots():
+        return args
+    if not Path(robot).is_file():
+        raise LaunchError(f"unknown robot {robot!r}: not one of {shipped_robots()} and not a file")
+    args = {**args, "robot": str(Path(robot).resolve())}
+    if "model" in declared and "model" not in args:
+        raise LaunchError(f"robot:={robot} is a path: give its policy too, model:=POLICY.onnx")
+    if "model" in args:
+        args["model"] = str(resolve_model_path(args["model"]).resolve())
+    if "params_file" in declared and "params_file" not in args:
+        model = OnnxPolicy(args["model"]) if "model" in args else None
+        spec = robot_for_model(args["robot"], model) if model else load_robot(args["robot"])
+        params = folder / "params.yaml"
+        params.write_text(params_yaml(spec, model.path.name if model else "any policy"))
+        print(f"mtpolicy launch: robot:= is a path and no params_file:= was given; using {params} (end effectors "
+              f"{list(spec.end_effectors)}); write your own from it (docs/own_robot.md)", file=sys.stderr)
+        args["params_file"] = str(params)
+    elif "params_file" in args:
+        if not Path(args["params_file"]).is_file():
+            raise LaunchError(f"params_file {args['params_file']!r} not found")
+        args["params_file"] = str(Path(args["params_file"]).resolve())
+    return args
 
 
 def _launch(ns: argparse.Namespace) -> int:
     from xml.etree.ElementTree import ParseError
 
     from mtpolicy.launch_runner import LaunchError, parse_cli_args, parse_launch, run
+    from mtpolicy.policy import ModelMismatch
+    from mtpolicy.robots import RobotSpecError
 
     try:
         args = parse_cli_args(ns.args)
@@ -25,8 +77,10 @@ def _launch(ns: argparse.Namespace) -> int:
             for name, (default, doc) in parse_launch(ns.file, args).arguments.items():
                 print(f"{name}:={default if default is not None else '<required>'}\n    {doc}")
             return 0
-        return run(ns.file, args)
-    except LaunchError as e:
+        with tempfile.TemporaryDirectory(prefix="mtpolicy-launch-") as folder:
+            args = _robot_path_args(args, parse_launch(ns.file, args).arguments, Path(folder))
+            return run(ns.file, args)
+    except (LaunchError, RobotSpecError, ModelMismatch, FileNotFoundError) as e:
         print(f"mtpolicy launch: {e}", file=sys.stderr)
         return 2
     except ParseError as e:  # the runner parses the file and the files it includes
@@ -52,16 +106,28 @@ def _goals(ns: argparse.Namespace) -> int:
 
 
 def _demo(ns: argparse.Namespace) -> int:
-    from mtpolicy.demo import run_demo
+    from mtpolicy.demo import DemoError, run_demo
 
-    return run_demo(goal_sets=ns.goals, seed=ns.seed, out=ns.out, model=ns.model, robot=ns.robot,
-                    timeout=ns.timeout, tolerance=ns.tolerance, real_time_factor=ns.real_time_factor)
+    try:
+        return run_demo(goal_sets=ns.goals, seed=ns.seed, out=ns.out, model=ns.model, robot=ns.robot,
+                        timeout=ns.timeout, tolerance=ns.tolerance, real_time_factor=ns.real_time_factor,
+                        params=ns.params, record=ns.record, video=ns.video)
+    except DemoError as e:
+        print(f"mtpolicy demo: {e}", file=sys.stderr)
+        return 2
+
+
+def _render(ns: argparse.Namespace) -> int:
+    from mtpolicy.render import render_cli
+
+    return render_cli(ns, "mtpolicy render")
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")  # offscreen rendering (the demo's picture), before mujoco is imported
-    parser = argparse.ArgumentParser(prog="mtpolicy", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from mtpolicy.render import __doc__ as render_doc, add_render_arguments
+
+    parser = Parser(prog="mtpolicy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("launch", help="run a .launch.xml without ros2 launch (the pip-only fallback; the subset "
@@ -92,7 +158,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tolerance", type=float, default=None,
                    help="reach tolerance per end effector in m (default: the model's training tolerance)")
     p.add_argument("--real-time-factor", type=float, default=1.0)
+    p.add_argument("--params", help="ROS parameters YAML for the nodes (default: config/<robot>.yaml for a shipped "
+                   "robot; for a robot path, <out>/params.yaml written from the model)")
+    p.add_argument("--record", action="store_true", help="record every topic to <out>/bag (rosbag2, MCAP storage)")
+    p.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,
+                   help="write <out>/demo.mp4 (the run replayed offscreen)")
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("render", help="picture of a robot driven to one goal set (no ROS)",
+                       description=render_doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_render_arguments(p)
+    p.set_defaults(func=_render)
 
     ns = parser.parse_args(argv)
     return ns.func(ns)

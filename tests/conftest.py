@@ -63,13 +63,13 @@ def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> 
 
 
 def make_fixture_policy(path: Path, spec: RobotSpec, gain: float = 3.0, damping: float = 0.03,
-                        metadata: dict[str, str] | None = None) -> Path:
-    """A valid policy .onnx: v = Clip(obs @ W), W = gain * pinv(J(home)) on the goal-error segment.
+                        metadata: dict[str, str] | None = None, at: np.ndarray | None = None) -> Path:
+    """A valid policy .onnx: v = Clip(obs @ W), W = gain * pinv(J(at)) on the goal-error segment.
 
-    A damped-pseudo-inverse reach controller linearised at the home pose: it
-    reaches goal sets of configurations within ~0.3 rad of home, enough to
-    check the plumbing without a trained model. ``metadata`` overrides
-    contract entries.
+    A damped-pseudo-inverse reach controller linearised at ``at`` (default:
+    all joints at 0, the home pose of the shipped robots): it reaches goal sets
+    of configurations within ~0.3 rad of it, enough to check the plumbing
+    without a trained model. ``metadata`` overrides contract entries.
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -77,7 +77,7 @@ def make_fixture_policy(path: Path, spec: RobotSpec, gain: float = 3.0, damping:
     contract = PolicyContract.for_robot(spec, control_period=0.05, method="fixture", training_config={})
     layout = contract.observation_layout
     kin = Kinematics(spec)
-    jac = kin.jacobians(np.zeros(spec.n_joints)).reshape(-1, spec.n_joints)
+    jac = kin.jacobians(np.zeros(spec.n_joints) if at is None else at).reshape(-1, spec.n_joints)
     w = np.zeros((layout.size, spec.n_joints), dtype=np.float32)
     w[layout.slice("goal_error")] = gain * np.linalg.solve(jac @ jac.T + damping ** 2 * np.eye(len(jac)), jac)
     lim = spec.velocity_limits.astype(np.float32)
@@ -118,11 +118,11 @@ def record_update_metric(method, name: str) -> list[float]:
 
 
 def run_demo(env: dict[str, str], *args: str) -> tuple[int, subprocess.CompletedProcess]:
-    """``mtpolicy demo --goals 10 ARGS`` (sim + controller over DDS): goal sets held of 10, and the process."""
+    """``mtpolicy demo --goals 10 --no-video ARGS`` (sim + controller over DDS): goal sets held of 10, the process."""
     from mtpolicy.launch_runner import find_executable
 
-    demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--goals", "10", *args], env=env,
-                          capture_output=True, text=True, timeout=220, check=False)  # callers check the exit
+    demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--goals", "10", "--no-video", *args],
+                          env=env, capture_output=True, text=True, timeout=220, check=False)  # callers check the exit
     reached = re.search(r"held (\d+)/10 goal sets", demo.stdout)
     assert reached, demo.stdout + demo.stderr
     return int(reached.group(1)), demo

@@ -11,14 +11,17 @@ hundred steps.
 
 from __future__ import annotations
 
+import math
+import re
 import subprocess
 import sys
+import warnings
 
 import mujoco
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, make_fixture_policy
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.launch_runner import find_executable
 from mtpolicy.robots import load_robot
@@ -112,3 +115,121 @@ def test_recipe_from_model_file_to_running_controller(spawn, robot_monitor, tmp_
     assert "refusing" not in out and "Traceback" not in out and "command rejected" not in out, out[-4000:]
     assert all(len(c) == 8 and np.all(np.isfinite(c)) for _, c in monitor.commands)
     assert monitor.wait_until(lambda: np.allclose(monitor.goals, goals, atol=1e-4), 10.0), monitor.goals
+
+
+# -- what the stack refuses or warns about, and the two fixtures served over DDS ----------------------------
+TWOARM = REPO / "tests" / "fixtures" / "twoarm" / "robot.xml"
+
+
+@pytest.mark.parametrize("edit, error", [
+    (('</worldbody>', '<body name="oops"></worldbody>'), "MuJoCo cannot compile bad.xml: XML parse error"),
+    (('<body name="base" pos="0 0 0.05" childclass="yarm">',
+      '<body name="base" pos="0 0 0.05" childclass="yarm"><joint name="spin" axis="0 0 1"/>'),
+     "root body 'base' carries joint(s) ['spin'], so the base frame would move; put it inside a joint-less base"),
+    (('<velocity class="yarm" name="base_yaw" joint="base_yaw"/>', '<motor name="base_yaw" joint="base_yaw" '
+      'ctrlrange="-2 2"/>'), "actuator 'base_yaw' (joint 'base_yaw') is not a velocity servo"),
+])
+def test_moving_base_and_torque_motors_are_refused_saying_what_to_do(edit, error, tmp_path):
+    from mtpolicy.robots import RobotSpecError
+
+    text = (YARM / "robot.xml").read_text().replace(*edit)
+    if "spin" in edit[1]:  # one more joint in the home keyframe
+        text = text.replace('qpos="0 0 0 0 0 0 0 0"', 'qpos="0 0 0 0 0 0 0 0 0"')
+    (tmp_path / "bad.xml").write_text(text)
+    with pytest.raises(RobotSpecError, match=re.escape(error)):
+        load_robot(tmp_path / "bad.xml")
+
+
+def test_servos_that_cannot_track_are_named(tmp_path):
+    from mtpolicy.robots import ServoWarning
+
+    text = (YARM / "robot.xml").read_text()
+    (tmp_path / "soft.xml").write_text(text.replace('kv="20"', 'kv="1"'))
+    with pytest.warns(ServoWarning) as caught:
+        load_robot(tmp_path / "soft.xml")
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2 and re.search(r"too slow to track .*base_pitch 5\d ms \(kv 1\)", messages[0])
+    assert "settle below 95 % of the command (joint damping): base_yaw 91 % (kv 1, damping 0.1)" in messages[1]
+    (tmp_path / "damped.xml").write_text(text.replace('damping="0.1"', 'damping="5"'))
+    with pytest.warns(ServoWarning, match=r"settle below 95 % .*left_elbow 80 % \(kv 20, damping 5\)"):
+        load_robot(tmp_path / "damped.xml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for robot in ("planar8", "humanoid", YARM / "robot.xml", TWOARM):
+            assert load_robot(robot).n_joints > 0
+
+
+def test_robot_path_is_recorded_absolute(tmp_path, monkeypatch):
+    from mtpolicy.policy import PolicyContract
+
+    monkeypatch.chdir(YARM)
+    spec = load_robot("robot.xml")
+    assert spec.robot_file == str(YARM / "robot.xml")
+    assert PolicyContract.for_robot(spec, 0.05, "x", {}).robot_mjcf == str(YARM / "robot.xml")
+    assert load_robot("planar8").robot_file == "mtpolicy/robots/planar8/robot.xml"
+
+
+def pusher_recipe() -> str:
+    """The Python block of docs/own_robot.md that makes pusher_robot.xml from gymnasium's pusher.xml."""
+    text = (REPO / "docs" / "own_robot.md").read_text()
+    block = re.search(r"<!-- pusher recipe -->\n```python\n(.*?)```", text, re.S)
+    assert block, "docs/own_robot.md lost its pusher recipe"
+    return block.group(1)
+
+
+def reach_over_dds(monitor, goals: np.ndarray, tolerance: float, timeout: float) -> bool:  # noqa: ANN001
+    """Publish ``goals`` (republished every 0.5 s, as the demo does) until every end effector is within tolerance."""
+    import time
+
+    last = -math.inf
+
+    def reached() -> bool:
+        nonlocal last
+        if time.monotonic() - last > 0.5:
+            monitor.publish_goals(goals)
+            last = time.monotonic()
+        return monitor.states > 0 and bool(np.all(monitor.errors(goals) < tolerance))
+    return monitor.wait_until(reached, timeout)
+
+
+@pytest.mark.timeout(180)
+def test_pusher_from_gymnasium_served_over_ros2(spawn, robot_monitor, tmp_path):  # noqa: F811
+    """docs/own_robot.md's pusher recipe, then `mtpolicy launch` with the robot path and no params file."""
+    subprocess.run([sys.executable, "-c", pusher_recipe()], cwd=tmp_path, check=True, timeout=60)
+    robot = tmp_path / "pusher_robot.xml"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ServoWarning: the recipe's kv tracks
+        spec = load_robot(robot)
+    assert (spec.base_body, spec.end_effectors, spec.n_joints) == ("base", ("tip",), 7)
+    kin = Kinematics(spec)
+    model = make_fixture_policy(tmp_path / "pusher_fixture.onnx", spec, at=kin.home)
+    launch = spawn("launch", [str(find_executable("mtpolicy", "mtpolicy")), "launch", "sim_controller",
+                              f"robot:={robot}", f"model:={model}"])
+    monitor = robot_monitor(spec)
+    offsets = np.array([[0.3, -0.2, 0.2, 0.25, -0.2, 0.2, 0.1], [-0.25, 0.2, -0.2, -0.2, 0.2, -0.2, 0.0]])
+    for offset in offsets:
+        goals = kin.ee_positions(kin.home + offset)
+        assert reach_over_dds(monitor, goals, 0.02, 60.0), (monitor.errors(goals), launch.output()[-3000:])
+    out = launch.output()
+    assert "no params_file:= was given; using" in out and "end effectors ['tip']" in out, out[-3000:]
+    assert "refusing" not in out and "Traceback" not in out, out[-3000:]
+
+
+@pytest.mark.timeout(300)
+def test_twoarm_demo_by_robot_path(ros_env, tmp_path):
+    """`mtpolicy demo --robot PATH --model ...`: params written from the model, the table, the pictures."""
+    spec = load_robot(TWOARM)
+    model = make_fixture_policy(tmp_path / "twoarm_fixture.onnx", spec, at=Kinematics(spec).home)
+    out = tmp_path / "out"
+    demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--robot", str(TWOARM),
+                           "--model", str(model), "--goals", "3", "--seed", "1", "--out", str(out), "--no-video"],
+                          env=ros_env, capture_output=True, text=True, timeout=280, cwd=tmp_path)
+    assert demo.returncode in (0, 1) and "Traceback" not in demo.stdout + demo.stderr, demo.stdout + demo.stderr
+    assert re.search(r"held \d/3 goal sets", demo.stdout), demo.stdout + demo.stderr
+    assert "twoarm driven by twoarm_fixture (fixture)" in demo.stdout
+    params = (out / "params.yaml").read_text()
+    assert "end_effectors: [left_tool, right_tool]" in params and "joints: [waist_yaw, waist_pitch," in params
+    stack = (out / "stack.log").read_text()
+    assert f"--params-file {out / 'params.yaml'}" in stack and "refusing" not in stack, stack[-3000:]
+    for name in ("summary.png", "reached.png", "ee_paths.png"):
+        assert (out / name).stat().st_size > 10_000, name

@@ -21,13 +21,22 @@ effectors), gravity compensation on every link, and no fusing of fixed-joint
 links.
 
 Positions (end effectors, goals) are expressed in the robot's base frame: the
-frame of the root body that carries the joints, which is also the
-``frame_id`` goals must carry over ROS 2.
+frame of the root body the actuated joints hang from, which is also the
+``frame_id`` goals must carry over ROS 2. That body must not move: a root body
+with a joint of its own is refused (put the robot inside a joint-less base body).
+
+Every actuator must be a velocity servo (``<velocity kv=...>``: force = kv (ctrl -
+qvel)), since the stack commands joint velocities. A servo that cannot track
+its command -- a time constant M_jj / (kv + damping) above
+``SERVO_TIME_CONSTANT_MAX`` at the home pose, or a steady-state velocity
+kv / (kv + damping) below ``SERVO_STEADY_STATE_MIN`` of the command -- is
+named in a ``ServoWarning``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +49,16 @@ ROBOTS_DIR = Path(__file__).resolve().parent
 
 class RobotSpecError(ValueError):
     """The MJCF does not describe a robot this stack can drive."""
+
+
+class ServoWarning(UserWarning):
+    """A velocity servo of the MJCF is too weak to track the commanded joint velocity."""
+
+
+SERVO_TIME_CONSTANT_MAX = 0.01
+"""s: largest velocity-servo time constant accepted silently (a fifth of the shipped models' 0.05 s control period)."""
+SERVO_STEADY_STATE_MIN = 0.95
+"""Smallest accepted steady-state fraction kv / (kv + joint damping) of a commanded velocity."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +86,7 @@ class RobotSpec:
     held_joints: tuple[str, ...] = ()
     """Actuated joints on no end-effector chain, held still (velocity 0) in the reach tasks."""
     robot_file: str = ""
-    """The hashed MJCF: its path inside this package for shipped robots, else its file name."""
+    """The hashed MJCF: its path inside this package for shipped robots, else its absolute path."""
 
     @property
     def n_joints(self) -> int:
@@ -108,10 +127,15 @@ class RobotSpec:
         joint_ids, vel_limits = [], []
         for a in range(model.nu):
             if model.actuator_trntype[a] != mujoco.mjtTrn.mjTRN_JOINT:
-                raise RobotSpecError(f"actuator {model.actuator(a).name!r} does not drive a joint")
+                raise RobotSpecError(f"actuator {model.actuator(a).name or a!r} does not drive a joint")
             j = int(model.actuator_trnid[a, 0])
             if model.jnt_type[j] not in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE):
                 raise RobotSpecError(f"joint {model.joint(j).name!r} is not a hinge or slide")
+            if not is_velocity_servo(model, a):
+                raise RobotSpecError(f"actuator {model.actuator(a).name or a!r} (joint {model.joint(j).name!r}) is "
+                                     "not a velocity servo: this stack commands joint velocities, so use "
+                                     "<velocity kv=... ctrlrange=\"-v v\"> (a <motor> takes torques); "
+                                     "see docs/own_robot.md")
             if not model.actuator_ctrllimited[a]:
                 raise RobotSpecError(f"actuator {model.actuator(a).name!r} has no ctrlrange (velocity limit)")
             lo, hi = model.actuator_ctrlrange[a]
@@ -155,14 +179,65 @@ class RobotSpec:
         roots = {int(model.body_rootid[model.jnt_bodyid[j]]) for j in joint_ids}
         if len(roots) != 1:
             raise RobotSpecError(f"{path}: actuated joints hang from several root bodies")
-        base = model.body(roots.pop()).name
+        root = roots.pop()
+        base = model.body(root).name
+        if model.body_jntnum[root]:
+            moving = [model.joint(j).name for j in range(model.njnt) if model.jnt_bodyid[j] == root]
+            raise RobotSpecError(f"{path.name}: root body {base!r} carries joint(s) {moving}, so the base frame "
+                                 f"would move; put it inside a joint-less base body, <worldbody><body "
+                                 f"name=\"base\"> <body name=\"{base}\" ...> ... </body></body> (docs/own_robot.md)")
+        for problem in servo_problems(model, joint_ids):
+            warnings.warn(f"{path.name}: {problem}", ServoWarning, stacklevel=2)
         return cls(name=name or model.names[:model.names.index(b"\0")].decode() or path.stem,
                    scene_path=path, mjcf_sha256=sha, base_body=base,
                    joint_names=tuple(model.joint(j).name for j in joint_ids),
                    joint_limits=limits, velocity_limits=vel_limits,
                    end_effectors=tuple(site_names), chain_mask=mask, held_joints=held,
                    robot_file=str(robot_file.relative_to(ROBOTS_DIR.parent.parent))
-                   if robot_file.is_relative_to(ROBOTS_DIR) else robot_file.name)
+                   if robot_file.is_relative_to(ROBOTS_DIR) else str(robot_file))
+
+
+def is_velocity_servo(model: mujoco.MjModel, actuator: int) -> bool:
+    """Whether ``actuator`` applies kv (ctrl - qvel) with kv > 0, as ``<velocity>`` (and ``compile_model``) make."""
+    kv = model.actuator_gainprm[actuator, 0]
+    return (model.actuator_dyntype[actuator] == mujoco.mjtDyn.mjDYN_NONE
+            and model.actuator_gaintype[actuator] == mujoco.mjtGain.mjGAIN_FIXED
+            and model.actuator_biastype[actuator] == mujoco.mjtBias.mjBIAS_AFFINE and kv > 0
+            and model.actuator_biasprm[actuator, 0] == 0 and model.actuator_biasprm[actuator, 1] == 0
+            and np.isclose(model.actuator_biasprm[actuator, 2], -kv))
+
+
+def servo_problems(model: mujoco.MjModel, joint_ids: list[int]) -> list[str]:
+    """Why the velocity servos of ``joint_ids`` cannot track their commands (empty: they can).
+
+    At the home pose (first keyframe, else qpos0), the servo of joint j with
+    gain kv and joint damping b is a first-order lag of time constant
+    M_jj / (kv + b) (M: joint-space inertia, armature included) that settles at
+    kv / (kv + b) of the commanded velocity.
+    """
+    data = mujoco.MjData(model)
+    mujoco.mj_resetDataKeyframe(model, data, 0) if model.nkey else mujoco.mj_resetData(model, data)
+    mujoco.mj_forward(model, data)
+    inertia = np.zeros((model.nv, model.nv))
+    mujoco.mj_fullM(model, inertia, data.qM)
+    actuator_of = {int(model.actuator_trnid[a, 0]): a for a in range(model.nu)}
+    slow, weak = [], []
+    for j in joint_ids:
+        dof = model.jnt_dofadr[j]
+        kv, damping = model.actuator_gainprm[actuator_of[j], 0], model.dof_damping[dof]
+        tau, fraction = inertia[dof, dof] / (kv + damping), kv / (kv + damping)
+        if tau > SERVO_TIME_CONSTANT_MAX:
+            slow.append(f"{model.joint(j).name} {1e3 * tau:.0f} ms (kv {kv:g})")
+        if fraction < SERVO_STEADY_STATE_MIN:
+            weak.append(f"{model.joint(j).name} {100 * fraction:.0f} % (kv {kv:g}, damping {damping:g})")
+    out = []
+    if slow:
+        out.append(f"velocity servos too slow to track (time constant > {1e3 * SERVO_TIME_CONSTANT_MAX:.0f} ms): "
+                   + ", ".join(slow) + "; raise kv (docs/own_robot.md)")
+    if weak:
+        out.append(f"velocity servos settle below {100 * SERVO_STEADY_STATE_MIN:.0f} % of the command (joint "
+                   "damping): " + ", ".join(weak) + "; raise kv or lower the damping")
+    return out
 
 
 URDF_KV_EFFORT_FRACTION = 0.1
@@ -170,8 +245,19 @@ URDF_KV_EFFORT_FRACTION = 0.1
 
 
 def compile_model(path: str | Path) -> mujoco.MjModel:
-    """The MuJoCo model of an MJCF, or of a URDF made drivable (see the module docstring)."""
+    """The MuJoCo model of an MJCF, or of a URDF made drivable (see the module docstring).
+
+    Raises RobotSpecError with MuJoCo's reason when it cannot compile the file.
+    """
     path = Path(path)
+    try:
+        return _compile(path)
+    except ValueError as e:
+        reason = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        raise RobotSpecError(f"MuJoCo cannot compile {path.name}: {reason}") from None
+
+
+def _compile(path: Path) -> mujoco.MjModel:
     if path.suffix.lower() != ".urdf":
         return mujoco.MjModel.from_xml_path(str(path))
     spec = mujoco.MjSpec.from_file(str(path))
