@@ -109,9 +109,10 @@ def _demo(ns: argparse.Namespace) -> int:
     from mtpolicy.demo import DemoError, run_demo
 
     try:
-        return run_demo(goal_sets=ns.goals, seed=ns.seed, out=ns.out, model=ns.model, robot=ns.robot,
-                        timeout=ns.timeout, tolerance=ns.tolerance, real_time_factor=ns.real_time_factor,
-                        params=ns.params, record=ns.record, video=ns.video)
+        return run_demo(goal_sets=ns.goals, seed=ns.seed, out=ns.out, robot=ns.robot, timeout=ns.timeout,
+                        tolerance=ns.tolerance, real_time_factor=ns.real_time_factor, params=ns.params,
+                        record=ns.record, video=ns.video, goal_distribution=ns.goal_distribution,
+                        **({"model": ns.model} if ns.model else {}))
     except DemoError as e:
         print(f"mtpolicy demo: {e}", file=sys.stderr)
         return 2
@@ -152,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--goals", type=int, default=10, help="goal sets to reach one after another")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/demo", help="folder for the picture, the plot and the log")
-    p.add_argument("--model", default="planar8_digrad", help="ONNX policy (path or shipped name)")
+    p.add_argument("--model", help="ONNX policy, a path or a shipped name (default: mtpolicy.demo.DEFAULT_MODEL)")
+    p.add_argument("--goal-distribution", choices=("local", "workspace"), default="local",
+                   help="each goal set a local move from where the robot is, or anywhere in the workspace")
     p.add_argument("--robot", default=None, help="robot name or MJCF path (default: the model's robot)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per goal set")
     p.add_argument("--tolerance", type=float, default=None,

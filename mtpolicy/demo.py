@@ -2,7 +2,8 @@
 
 Brings up ``launch/sim_controller.launch.xml`` through the launch runner (its
 output goes to ``<out>/stack.log``), then publishes seeded reachable goal sets
-one after another, each until every end effector is within ``tolerance`` and
+one after another, each drawn from where the robot is (a ``local`` move, or
+anywhere in the ``workspace``), each until every end effector is within ``tolerance`` and
 has stayed there for ``SETTLE`` s (held), or ``timeout`` s pass. Writes to ``<out>``:
 
 * ``demo.mp4``: the run replayed from the recorded joint states (MuJoCo
@@ -26,7 +27,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from mtpolicy.policy import OnnxPolicy
     from mtpolicy.robots import RobotSpec
 
+DEFAULT_MODEL = "planar8_reach_workspace"
+"""The demo's policy: DAgger from the planned joint servo, which holds local and workspace goal sets."""
 READY_TIMEOUT = 60.0
 """Seconds allowed for the stack to come up (imports, model load, discovery)."""
 REPUBLISH = 0.5
@@ -92,11 +95,28 @@ class GoalRun:
         return np.linalg.norm(np.stack(self.path) - self.goals, axis=-1)
 
 
-def drive_goal_sets(monitor: "ReachMonitor", goal_sets: np.ndarray, timeout: float, tolerance: float
-                    ) -> list[GoalRun]:
-    """Publish each goal set until reached and ``SETTLE`` s more, or timed out; record time, hold, errors, samples."""
+def goal_sampler(kin: "Kinematics", rng: np.random.Generator, distribution: str
+                 ) -> Callable[[np.ndarray], np.ndarray]:
+    """The next goal set from the robot's joint angles q: the end effectors of a configuration within
+    ``GOAL_JOINT_RANGE`` rad per joint of q (``local``) or anywhere in the joint limits (``workspace``)."""
+    from mtpolicy.kinematics import GOAL_JOINT_RANGE, sample_configurations
+
+    local = distribution == "local"
+
+    def next_goals(q: np.ndarray) -> np.ndarray:
+        config = sample_configurations(kin.spec, rng, 1, around=q if local else None,
+                                       joint_range=GOAL_JOINT_RANGE if local else None)[0]
+        return kin.ee_positions(config)
+    return next_goals
+
+
+def drive_goal_sets(monitor: "ReachMonitor", next_goals: Callable[[np.ndarray], np.ndarray], count: int,
+                    timeout: float, tolerance: float) -> list[GoalRun]:
+    """Publish ``count`` goal sets, each drawn by ``next_goals`` from where the robot is, until reached and
+    ``SETTLE`` s more, or timed out; record time, hold, errors, samples."""
     runs = []
-    for goals in goal_sets:
+    for _ in range(count):
+        goals = next_goals(monitor.q.copy())
         run = GoalRun(goals)
         start = last_pub = time.monotonic()
         monitor.publish_goals(goals)
@@ -432,10 +452,10 @@ def foreign_publishers(monitor: "ReachMonitor") -> str | None:
             + "; run the demo with a free ROS_DOMAIN_ID")
 
 
-def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", model: str = "planar8_digrad",
+def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", model: str = DEFAULT_MODEL,
              robot: str | None = None, timeout: float = 10.0, tolerance: float | None = None,
              real_time_factor: float = 1.0, params: str | None = None, record: bool = False,
-             video: bool = True) -> int:
+             video: bool = True, goal_distribution: str = "local") -> int:
     """The one-command demo; returns the exit code. Raises DemoError for a mistake in the arguments.
 
     ``robot`` defaults to the model's robot (a shipped one, or the MJCF path its
@@ -445,6 +465,8 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
     """
     if goal_sets < 1:
         raise DemoError(f"--goals must be >= 1, got {goal_sets}")
+    if goal_distribution not in ("local", "workspace"):
+        raise DemoError(f"--goal-distribution must be local or workspace, got {goal_distribution!r}")
     for name, value in (("--timeout", timeout), ("--real-time-factor", real_time_factor)):
         if not value > 0:
             raise DemoError(f"{name} must be > 0, got {value}")
@@ -454,15 +476,15 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
     os.environ.update(ros_env(isolate=True))  # this process and the stack share one private domain
     import rclpy
 
-    from mtpolicy.kinematics import Kinematics, sample_goal_sets
+    from mtpolicy.kinematics import Kinematics
     from mtpolicy.launch_runner import LaunchRunner, parse_launch
     from mtpolicy.nodes.monitor import ReachMonitor
     from mtpolicy.record import BagRecorder
 
     spec, tolerance = setup.spec, setup.tolerance
-    goals = sample_goal_sets(Kinematics(spec), np.random.default_rng(seed), goal_sets)
+    next_goals = goal_sampler(Kinematics(spec), np.random.default_rng(seed), goal_distribution)
     print(f"mtpolicy demo: {setup.title} over ROS 2 (ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}, loopback); "
-          f"{goal_sets} goal sets, seed {seed}; stack log: {out / 'stack.log'}")
+          f"{goal_sets} {goal_distribution} goal sets, seed {seed}; stack log: {out / 'stack.log'}")
     if setup.params_file is not None:
         print(f"node parameters: {setup.params_file}")
     launch_args = {"robot": setup.robot, "model": str(setup.model_path.resolve()),
@@ -491,7 +513,7 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
             if crowded := foreign_publishers(monitor):
                 print(f"mtpolicy demo: {crowded}")
                 return 1
-            runs = drive_goal_sets(monitor, goals, timeout / real_time_factor, tolerance)
+            runs = drive_goal_sets(monitor, next_goals, goal_sets, timeout / real_time_factor, tolerance)
             crowded = foreign_publishers(monitor)
         finally:
             if recorder is not None:
