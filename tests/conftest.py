@@ -117,15 +117,16 @@ def record_update_metric(method, name: str) -> list[float]:
     return values
 
 
-def run_demo(env: dict[str, str], *args: str) -> tuple[int, subprocess.CompletedProcess]:
-    """``mtpolicy demo --goals 10 --no-video ARGS`` (sim + controller over DDS): goal sets held of 10, the process."""
+def run_demo(env: dict[str, str], *args: str) -> tuple[int, int, subprocess.CompletedProcess]:
+    """``mtpolicy demo --goals 10 --no-video ARGS`` (sim + controller over DDS): goal sets held and reached of 10,
+    the process."""
     from mtpolicy.launch_runner import find_executable
 
     demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--goals", "10", "--no-video", *args],
                           env=env, capture_output=True, text=True, timeout=220, check=False)  # callers check the exit
-    reached = re.search(r"held (\d+)/10 goal sets", demo.stdout)
-    assert reached, demo.stdout + demo.stderr
-    return int(reached.group(1)), demo
+    counts = re.search(r"held (\d+)/10 goal sets .*; reached (\d+)\)", demo.stdout)
+    assert counts, demo.stdout + demo.stderr
+    return int(counts.group(1)), int(counts.group(2)), demo
 
 
 @pytest.fixture(scope="session")

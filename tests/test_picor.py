@@ -350,10 +350,10 @@ def test_planar8_smoke_and_onnx(tmp_path, setting):
 
 @pytest.mark.timeout(240)
 def test_shipped_planar8_policy_reaches_published_goal_sets_in_the_controller(ros_env, tmp_path):
-    """``mtpolicy demo`` with models/planar8_picor.onnx: sim + controller over DDS, 10 seeded goal sets (8 of 10
-    reached when shipped; 500 held-out sets in its model card: 0.818)."""
+    """``mtpolicy demo`` with models/planar8_picor.onnx: sim + controller over DDS, 10 seeded goal sets. The RL
+    policy reaches most and holds fewer (it dithers out: docs/reach.md)."""
     model = MODELS_DIR / "planar8_picor.onnx"
     assert OnnxPolicy(model).contract.method == "picor"
-    reached, demo = run_demo(ros_env, "--model", str(model), "--seed", "0", "--out", str(tmp_path))
+    held, reached, demo = run_demo(ros_env, "--model", str(model), "--seed", "0", "--out", str(tmp_path))
     assert reached >= 7, demo.stdout + demo.stderr
-    assert demo.returncode == (0 if reached >= 9 else 1), demo.stderr  # the demo asks for 90 %
+    assert demo.returncode == (0 if held >= 9 else 1), demo.stderr  # the demo asks for 90 % held
