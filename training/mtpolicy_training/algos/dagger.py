@@ -54,9 +54,9 @@ class DaggerConfig:
 
     teacher: Literal["servo", "dls"] = "dls"
     """The classical controller imitated (see the module docstring)."""
-    teacher_gain: float = 8.0
+    teacher_gain: float = 12.0
     """Gain k (1/s) of the teacher on its error (task space for dls, joint space for servo)."""
-    saturation: Literal["uniform", "clip"] = "uniform"
+    saturation: Literal["uniform", "clip"] = "clip"
     """Over a velocity limit, teacher and student alike: scale the command down or clip each joint."""
     hidden: tuple[int, ...] = (256, 256, 256)
     """Hidden layer widths of the student."""
@@ -66,7 +66,7 @@ class DaggerConfig:
     """Adam learning rate."""
     batch_size: int = 512
     """Minibatch size of the regression."""
-    updates_per_iteration: int = 1500
+    updates_per_iteration: int = 3000
     """Gradient steps on the aggregated dataset after each iteration's rollouts."""
     teacher_mix: float = 0.5
     """beta_i = teacher_mix ** i: the share of episodes the teacher drives in iteration i."""
