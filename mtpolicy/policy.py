@@ -47,7 +47,8 @@ import onnxruntime as ort
 
 from mtpolicy.integrity import verify_model
 from mtpolicy.observation import ObservationLayout
-from mtpolicy.robots import RobotSpec
+from mtpolicy.kinematics import reach_tolerance
+from mtpolicy.robots import ROBOTS_DIR, RobotSpec
 
 FORMAT_VERSION = "2"
 READ_VERSIONS = ("1", "2")
@@ -132,9 +133,11 @@ class PolicyContract:
             v = {k: json.loads(meta[k]) if k in JSON_KEYS else meta[k] for k in required}
         except KeyError as e:
             raise ModelMismatch(f"{source}: metadata lacks {e.args[0]!r}") from None
-        if version == "1":  # what version 1 left to the training config
+        if version == "1":  # what version 1 left to the training config or to the robot's defaults
             env = v["training_config"].get("env", {})
-            v |= {"robot_mjcf": v["robot"], "reach_tolerance": env.get("reach_tolerance", 0.0),
+            shipped = ROBOTS_DIR / v["robot"] / "robot.xml"
+            v |= {"robot_mjcf": str(shipped.relative_to(ROBOTS_DIR.parent.parent)) if shipped.is_file() else v["robot"],
+                  "reach_tolerance": env.get("reach_tolerance") or reach_tolerance(v["robot"]),
                   "goal_distribution": "local", "planner": {}}
         return cls(robot=v["robot"], robot_mjcf=v["robot_mjcf"], robot_mjcf_sha256=v["robot_mjcf_sha256"],
                    joints=tuple(v["joints"]), end_effectors=tuple(v["end_effectors"]), base_frame=v["base_frame"],

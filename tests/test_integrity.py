@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -18,7 +19,7 @@ from mtpolicy.integrity import CorruptFile, seal_model, strict_json, verify_mode
 from mtpolicy.nodes.common import StartupError, check_params_files
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.core.run_record import RunRefused, checksum_path, load_checkpoint, publish_final, save_checkpoint
-from mtpolicy_training.ship.export import seal_file
+from mtpolicy_training.ship.export import reseal_file
 from mtpolicy_training.train.cli import parse_config
 
 
@@ -33,15 +34,27 @@ def test_a_sealed_model_verifies_and_any_changed_byte_is_found():
             verify_model(bytes(changed), "m")
 
 
-def test_an_unsealed_model_loads_and_can_be_sealed(tmp_path, fixture_model):
+def test_an_unsealed_version_1_model_loads_and_is_brought_up_to_the_current_contract(tmp_path, fixture_model):
     path = tmp_path / "fixture.onnx"
     path.write_bytes(fixture_model.read_bytes())
     obs = np.random.default_rng(0).normal(size=(5, OnnxPolicy(path).contract.observation_layout.size))
+    model = onnx.load(str(path))  # as exported by version 1: no version-2 keys
+    kept = [p for p in model.metadata_props if p.key not in ("robot_mjcf", "reach_tolerance", "goal_distribution",
+                                                             "planner", "observation_doc", "io_doc")]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for p in model.metadata_props:
+        if p.key == "format_version":
+            p.value = "1"
+    onnx.save(model, str(path))
     before = OnnxPolicy(path)
-    assert not before.sealed
-    assert seal_file(path) and not seal_file(path)
+    assert not before.sealed and before.contract.reach_tolerance == 0.02
+    assert reseal_file(path) and not reseal_file(path)
     after = OnnxPolicy(path)
     assert after.sealed and np.array_equal(after(obs), before(obs))
+    meta = onnx.load(str(path)).metadata_props
+    assert {p.key: p.value for p in meta}["format_version"] == "2" and "io_doc" in {p.key for p in meta}
+    assert after.contract.robot_mjcf == "mtpolicy/robots/planar8/robot.xml"
     with pytest.raises(ValueError, match="needs a 'model_sha256' metadata entry"):
         seal_model(fixture_model.read_bytes())
 

@@ -91,13 +91,18 @@ def parity(actor: nn.Module, spec: RobotSpec, path: Path, observations: np.ndarr
     return float(np.max(np.abs(OnnxPolicy(path)(observations) - expected.numpy())))
 
 
-def seal_file(path: Path) -> bool:
-    """Add the checksum to an .onnx exported without one (in place, atomically); False if it already has one."""
+def reseal_file(path: Path) -> bool:
+    """Rewrite an .onnx's metadata as the current contract version (a version-1 model gets the version-2 keys)
+    and seal it with its checksum, in place and atomically; False if it already is both."""
     data = path.read_bytes()
-    if verify_model(data, str(path)):
-        return False
+    sealed = verify_model(data, str(path))  # a sealed file whose checksum fails is refused here
     model = onnx.load_from_string(data)
-    model.metadata_props.append(onnx.StringStringEntryProto(key=CHECKSUM_KEY, value=PLACEHOLDER))
+    meta = {p.key: p.value for p in model.metadata_props if p.key != CHECKSUM_KEY}
+    contract = PolicyContract.from_metadata(meta, str(path)).to_metadata()
+    if sealed and meta == contract:
+        return False
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, {**contract, CHECKSUM_KEY: PLACEHOLDER})
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(seal_model(model.SerializeToString()))
     os.replace(tmp, path)
@@ -105,15 +110,16 @@ def seal_file(path: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m mtpolicy_training.ship.export FILE.onnx ...``: seal models exported before checksums existed."""
+    """``python -m mtpolicy_training.ship.export FILE.onnx ...``: bring models exported by an older version up to
+    the current contract and seal them with their checksum."""
     import sys
 
     paths = [Path(p) for p in (sys.argv[1:] if argv is None else argv)]
     if not paths:
-        sys.exit("usage: python -m mtpolicy_training.ship.export FILE.onnx ... (adds the checksum to each)")
+        sys.exit("usage: python -m mtpolicy_training.ship.export FILE.onnx ... (current contract + checksum)")
     for path in paths:
         try:
-            print(f"{path}: {'sealed' if seal_file(path) else 'already sealed'}")
+            print(f"{path}: {'rewritten and sealed' if reseal_file(path) else 'already current and sealed'}")
         except (OSError, ValueError, DecodeError) as e:
             sys.exit(f"error: {path}: {e}")
 
