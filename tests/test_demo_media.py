@@ -77,7 +77,7 @@ def test_demo_writes_video_figures_and_a_bag_that_reads_back(ros_env, tmp_path):
              "/controller/markers": "visualization_msgs/msg/MarkerArray",
              "/sim/markers": "visualization_msgs/msg/MarkerArray", "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray"}
     store = installed_typestore(list(types.values()))
-    goals = sample_goal_sets(Kinematics(spec), np.random.default_rng(4), 2)
+    first = sample_goal_sets(Kinematics(spec), np.random.default_rng(4), 1)  # drawn around home, where it starts
     with Reader(out / "bag") as bag:
         assert {c.topic: c.msgtype for c in bag.connections} == types
         assert {c.topic: c.msgcount for c in bag.connections} == {t: int(n) for t, n in counts.items()}
@@ -99,8 +99,8 @@ def test_demo_writes_video_figures_and_a_bag_that_reads_back(ros_env, tmp_path):
             elif connection.topic == "/velocity_controller/commands":
                 assert len(message.data) == spec.n_joints and np.all(np.isfinite(message.data))
         assert stamps == sorted(stamps) and states == int(counts["/joint_states"])
-        np.testing.assert_allclose(np.unique(np.round(goal_points, 9), axis=0),
-                                   np.unique(np.round(goals[:, 0], 9), axis=0), atol=1e-9)
+        assert len(np.unique(np.round(goal_points, 9), axis=0)) == 2  # ee_1 of the two goal sets
+        assert np.any(np.all(np.abs(np.asarray(goal_points) - first[0, 0]) < 1e-9, axis=1))
 
     # Foxglove's own reader (mcap + mcap-ros2-support) decodes every message from the file's ros2msg schemas
     from mcap.reader import make_reader
