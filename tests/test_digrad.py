@@ -186,3 +186,11 @@ def test_a_checkpoint_recorded_under_old_option_names_resumes_and_old_flags_stil
     assert base.differences(old) == ["final_eval_episodes"]
     with pytest.raises(SystemExit):  # parsed, then refused: the same config as --budget-steps 0
         main(["digrad", "--loop.total-steps", "0", "--out-dir", str(tmp_path)])
+
+
+def test_a_budget_that_ends_before_learning_starts_warns(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "mtpolicy_training.train", "digrad", "--out-dir", str(tmp_path),
+                        "--budget-steps", "320", "--loop.learning-starts", "5000", "--final-eval-episodes", "4",
+                        "--periodic-eval-episodes", "4", "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "ends before learning starts" in r.stderr and "no update will run" in r.stderr

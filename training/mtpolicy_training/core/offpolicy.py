@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import platform
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Literal, Protocol
 
@@ -128,6 +129,10 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEn
     builds the replay (e.g. one buffer per task).
     """
     keep_freed_memory()
+    if loop.learning_starts >= run.budget_steps:
+        warnings.warn(f"the budget ({run.budget_steps} env steps) ends before learning starts "
+                      f"(learning_starts {loop.learning_starts}): no update will run; lower --loop.learning-starts",
+                      stacklevel=2)
     session = LoopRun(method, make_env, loop, run, evaluate, run_config)
     env = session.env
     reward_of = reward_of or (lambda reward, info: reward[:, None])
