@@ -81,15 +81,8 @@ def _is_welded_to_world(model: mujoco.MjModel, body_id: int) -> bool:
 
 
 GOAL_JOINT_RANGE = 1.0
-"""Default half-width (rad) of the joint-space box around the current configuration goal configurations come from.
-
-Measured on planar8 (500 sets, 3 s): the DLS baseline reaches 99.7 % of goal
-sets drawn within 1 rad per joint of the start, 94 % at 1.5 rad, and only
-42 % when start and goal configurations are independent over the full joint
-range, where many sets need the arm to fold through its joint limits to the
-other side. A reach command is a local move; the range is a parameter
-(``None``: the full range).
-"""
+"""Half-width (rad) of the joint-space box around the current configuration that ``local`` goal configurations
+come from (``None``: the full range, the ``workspace`` distribution; docs/reach.md)."""
 
 REACH_TOLERANCE = {"humanoid": 0.03}
 """Reach tolerance (m) per shipped robot where it differs from the default (the humanoid's hands: 3 cm)."""

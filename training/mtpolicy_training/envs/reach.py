@@ -22,14 +22,8 @@ and ``done_i = error_i <= reach_tolerance`` after the step:
 The paper gives no magnitudes and leaves the reward of a done task flat. With
 ``centre_reward`` the error term stays on inside the tolerance too (a done task
 gets its bonus minus ``error_scale * error_i``), so the reward keeps pointing at
-the goal's centre. Measured on planar8 (README, "planar8 reach"; one seed per
-setting), what made policies settle was the size of the bonuses against the
-error term, not ``centre_reward`` alone. With ``all_done_reward`` 1.0 the value
-inside the goal region (about 20 per task at gamma 0.95) is a flat-topped cliff,
-and policies reached every goal and then dithered out (0.83 success); with
-0.2 / 0.05, error scale 3 and ``centre_reward`` the same recipe reached 0.92.
-The defaults stay the paper's shape with round magnitudes; the shipped recipe
-is in the model card.
+the goal's centre. The defaults stay the paper's shape with round magnitudes;
+what the bonus sizes did on planar8 is in docs/results.md ("planar8 reach").
 
 ``reward_mode`` picks which one is the scalar reward; ``info`` always holds
 ``task_rewards`` (per task), ``ddpg_reward``, ``errors``, ``scores``
