@@ -19,7 +19,7 @@ from mtpolicy.integrity import CorruptFile, seal_model, strict_json, verify_mode
 from mtpolicy.nodes.common import StartupError, check_params_files
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.core.run_record import RunRefused, checksum_path, load_checkpoint, publish_final, save_checkpoint
-from mtpolicy_training.ship.export import reseal_file
+from mtpolicy_training.ship.export import main as export_main, reseal_file
 from mtpolicy_training.train.cli import parse_config
 
 
@@ -139,3 +139,12 @@ def test_bad_params_files_are_refused_in_one_line(tmp_path, text, message):
     with pytest.raises(StartupError, match="No such file"):
         check_params_files(["--params-file", os.fspath(tmp_path / "missing.yaml")])
     check_params_files(["--params-file", os.fspath(Path(__file__).parent.parent / "config" / "planar8.yaml")])
+
+
+def test_export_command_explains_itself(capsys):
+    with pytest.raises(SystemExit) as exit_help:
+        export_main(["--help"])
+    with pytest.raises(SystemExit) as exit_bare:
+        export_main([])
+    assert exit_help.value.code == 0 and exit_bare.value.code == 2
+    assert capsys.readouterr().out.count("usage: python -m mtpolicy_training.ship.export") == 2

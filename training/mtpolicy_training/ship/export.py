@@ -114,9 +114,12 @@ def main(argv: list[str] | None = None) -> None:
     the current contract and seal them with their checksum."""
     import sys
 
-    paths = [Path(p) for p in (sys.argv[1:] if argv is None else argv)]
-    if not paths:
-        sys.exit("usage: python -m mtpolicy_training.ship.export FILE.onnx ... (current contract + checksum)")
+    args = sys.argv[1:] if argv is None else argv
+    usage = "usage: python -m mtpolicy_training.ship.export FILE.onnx ... (current contract + checksum)"
+    if args in ([], ["-h"], ["--help"]):
+        print(f"{usage}\n\n{main.__doc__}")
+        sys.exit(0 if args else 2)
+    paths = [Path(p) for p in args]
     for path in paths:
         try:
             print(f"{path}: {'rewritten and sealed' if reseal_file(path) else 'already current and sealed'}")
