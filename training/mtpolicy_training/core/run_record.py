@@ -181,7 +181,9 @@ def publish_final(out_dir: Path, metrics: dict[str, float], train_seconds: float
               f"{' and ' + policy_path.name if export else ''} instead", file=sys.stderr, flush=True)
     if export is not None:
         export(record, policy_path)
-    return write_eval(eval_path, metrics, train_seconds)
+    written = write_eval(eval_path, metrics, train_seconds)
+    print(f"final evaluation: {eval_path}" + (f"; policy: {policy_path}" if export is not None else ""), flush=True)
+    return written
 
 
 def _headline(path: Path, key: str | None) -> float | None:

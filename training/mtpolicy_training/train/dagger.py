@@ -140,6 +140,8 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
     train_seconds = recorder.train_seconds
     recorder.close()
     protocol = Protocol(episode_seconds=config.episode_seconds)
+    print(f"final evaluation: {config.final_eval_episodes} goal sets of seed {HELD_OUT_SEED}, last and best "
+          "policy...", flush=True)
     final = publish_final(out, evaluate_reach(student.act, config.env, config.final_eval_episodes, HELD_OUT_SEED,
                                               protocol), train_seconds, export)
     best_eval = evaluate_reach(onnx_controller(out / "best_policy.onnx")[0], config.env, config.final_eval_episodes,

@@ -106,6 +106,7 @@ def run(config: DiGradTrainConfig) -> dict[str, float]:
                      RunConfig.of(config))
     train_seconds = time.perf_counter() - t0
     check_finite(method.policy, out / "policy.onnx")  # a diverged run is refused before its evaluation
+    print(f"final evaluation: {config.final_eval_episodes} goal sets of seed {HELD_OUT_SEED}...", flush=True)
     final = publish_final(out, evaluate_reach(method.deployed_action, config.env, config.final_eval_episodes,
                                               seed=HELD_OUT_SEED), train_seconds,
                           lambda record, path: export(method, record, path))
