@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 DEFAULT_MODEL = "planar8_reach_workspace"
 """The demo's policy: DAgger from the planned joint servo, which holds local and workspace goal sets."""
+DISCOVERY_SETTLE = 3.0
+"""Seconds the demo gives DDS discovery to show another process's publishers before it starts."""
 READY_TIMEOUT = 60.0
 """Seconds allowed for the stack to come up (imports, model load, discovery)."""
 REPUBLISH = 0.5
@@ -510,6 +512,7 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
             if not ready or dead:
                 print(f"mtpolicy demo: the stack did not come up (exited: {dead}); see {out / 'stack.log'}")
                 return 1
+            monitor.wait_until(lambda: foreign_publishers(monitor) is not None, DISCOVERY_SETTLE)
             if crowded := foreign_publishers(monitor):
                 print(f"mtpolicy demo: {crowded}")
                 return 1
