@@ -125,3 +125,11 @@ def test_a_checkpoint_made_before_the_shared_run_settings_resumes():
     old["eval_goal_sets"], old["final_goal_sets"] = old.pop("periodic_eval_episodes"), old.pop("final_eval_episodes")
     assert base.differences(old) == []
     assert RunConfig.of(DaggerTrainConfig(iterations=4)).differences(old) == ["iterations"]
+
+
+def test_an_unknown_robot_is_refused_in_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "mtpolicy_training.train", "dagger", "--env.robot", "nosuch",
+                        "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == ["error: unknown robot 'nosuch': not one of ['humanoid', 'planar8'] and "
+                                             "not a file"]

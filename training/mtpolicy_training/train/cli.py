@@ -27,6 +27,7 @@ from typing import Annotated, Any, TypeVar, Union
 import tyro
 
 from mtpolicy.integrity import CorruptFile, strict_json
+from mtpolicy.robots import RobotSpecError
 from mtpolicy_training.core.run_record import RunRefused, renamed
 from mtpolicy_training.train import a2c, dagger, digrad, ppo, sac_family
 from mtpolicy_training.train.family import Family
@@ -107,6 +108,6 @@ def main(argv: list[str] | None = None) -> None:
     family = next(f for f in FAMILIES.values() if type(config) is f.config)
     try:
         final = family.run(config)
-    except (RunRefused, CorruptFile) as e:
+    except (RunRefused, CorruptFile, RobotSpecError) as e:  # a refused run, a corrupt file, an unknown robot
         sys.exit(f"error: {e}")
     print(strict_json({k: round(v, family.digits) for k, v in final.items()}, indent=2))
