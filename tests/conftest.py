@@ -16,6 +16,7 @@ import importlib.util
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -115,6 +116,22 @@ def record_update_metric(method, name: str) -> list[float]:
 
     method.update = recorded
     return values
+
+
+def kill_when_checkpointed(cmd: list[str], checkpoint: Path, ready: Callable[[dict], bool],
+                           timeout: float = 300.0) -> dict:
+    """Run ``cmd``, SIGKILL it once its (atomically written) ``checkpoint`` satisfies ``ready``; that checkpoint."""
+    import torch
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if checkpoint.exists() and ready(torch.load(checkpoint, weights_only=False)):
+            break
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    return torch.load(checkpoint, weights_only=False)
 
 
 def run_demo(env: dict[str, str], *args: str) -> tuple[int, int, subprocess.CompletedProcess]:

@@ -1,14 +1,13 @@
 """DAgger: the teachers, the error-gain student, a smoke run with export parity, and resume after a kill."""
 
 import json
-import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import torch
 
+from conftest import kill_when_checkpointed
 from mtpolicy.observation import observe
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.algos.dagger import DaggerConfig, ErrorGainActor, Student, Teacher
@@ -98,15 +97,7 @@ def test_model_card_ships_the_best_policy_with_test_figures_against_dls_and_mink
 def test_killed_run_resumes_from_its_last_iteration(tmp_path):
     args = [sys.executable, "-m", "mtpolicy_training.train", "dagger", *SMOKE, "--iterations", "6",
             "--out-dir", str(tmp_path)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    checkpoint = tmp_path / "checkpoint.pt"
-    deadline = time.monotonic() + 300
-    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    proc.kill()
-    proc.wait()
-    done = torch.load(checkpoint, weights_only=False)["iteration"]
+    done = kill_when_checkpointed(args, tmp_path / "checkpoint.pt", lambda state: state["iteration"] >= 1)["iteration"]
     assert 1 <= done < 6
     resumed = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]

@@ -2,8 +2,6 @@
 
 import csv
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import kill_when_checkpointed
 from mtpolicy.robots import load_robot
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig, gradient_weights
 from mtpolicy_training.core.offpolicy import LoopConfig
@@ -111,16 +110,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     cmd = [sys.executable, "-m", "mtpolicy_training.train", "digrad", "--out-dir", str(tmp_path), "--budget-steps",
            "4800", "--loop.learning-starts", "320", "--loop.eval-every", "1600", "--loop.checkpoint-every", "320",
            "--periodic-eval-episodes", "4", "--final-eval-episodes", "8", "--loop.batch-size", "32", "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ckpt = tmp_path / "checkpoint.pt"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if ckpt.exists() and torch.load(ckpt, weights_only=False)["step"] >= 960:
-            break
-        time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    saved = torch.load(ckpt, weights_only=False)["step"]
+    saved = kill_when_checkpointed(cmd, tmp_path / "checkpoint.pt", lambda state: state["step"] >= 960, 120)["step"]
     assert 960 <= saved < 4800
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
