@@ -41,7 +41,7 @@ def test_error_gain_student_commands_exactly_zero_at_the_goal_and_stays_in_bound
 def test_servo_teacher_on_planned_observations_is_the_uniformly_scaled_joint_servo():
     env = ReachVectorEnv(8, ReachConfig(goal_distribution="workspace", planned=True))
     obs, _ = env.reset(seed=1)
-    teacher = Teacher(DaggerConfig(teacher="servo", teacher_gain=20.0), env)
+    teacher = Teacher(DaggerConfig(teacher="servo", teacher_gain=20.0, saturation="uniform"), env)
     dq = env.goal_configs - env.joint_positions()
     raw = 20.0 * dq / env.spec.velocity_limits
     expected = raw / np.maximum(1.0, np.abs(raw).max(axis=1, keepdims=True))
