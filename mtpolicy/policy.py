@@ -181,7 +181,7 @@ class PolicyContract:
         if self.observation_layout != expected:
             out.append(f"model observation layout {self.observation_layout.to_json()} != "
                        f"this runtime's {expected.to_json()}")
-        if not np.allclose(self.velocity_limits, spec.velocity_limits):
+        if len(self.velocity_limits) != spec.n_joints or not np.allclose(self.velocity_limits, spec.velocity_limits):
             out.append(f"model velocity limits {list(self.velocity_limits)} != robot "
                        f"{spec.velocity_limits.tolist()}")
         return out

@@ -67,3 +67,11 @@ def test_deployment_never_imports_training_dependencies():
             "print(len(sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_model_for_another_robot_lists_every_mismatch_without_crashing():
+    from mtpolicy.robots import load_robot
+
+    problems = OnnxPolicy("planar8_reach").contract.mismatches(load_robot("humanoid"))
+    assert problems[0] == "model is for robot 'planar8', not 'humanoid'"
+    assert any(p.startswith("model velocity limits") for p in problems)
