@@ -49,7 +49,7 @@ class DaggerTrainConfig(TrainSettings):
     periodic_eval_episodes: int = 200
     """Validation goal sets of each iteration's evaluation."""
     final_eval_episodes: int = 500
-    """Goal sets of the final evaluation (the held-out seed)."""
+    """Goal sets of the final evaluation (on HELD_OUT_SEED, a validation seed)."""
     algo: DaggerConfig = field(default_factory=DaggerConfig)
     """Teacher, student and regression settings."""
     env: ReachConfig = field(default_factory=ReachConfig)
