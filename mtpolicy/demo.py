@@ -156,7 +156,8 @@ def format_table(runs: list[GoalRun], end_effectors: tuple[str, ...], tolerance:
     held, reached = sum(r.held for r in runs), sum(r.reached for r in runs)
     times = [r.seconds for r in runs if r.held]
     summary = (f"held {held}/{len(runs)} goal sets (all end effectors within {1e3 * tolerance:.0f} mm for "
-               f"{SETTLE:.0f} s; reached {reached})" + (f"; median time to reach {np.median(times):.2f} s" if times else ""))
+               f"{SETTLE:.0f} s; reached {reached})"
+               + (f"; median time to reach {np.median(times):.2f} s" if times else ""))
     return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows), summary])
 
 

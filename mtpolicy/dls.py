@@ -6,8 +6,9 @@ errors e, the joint velocity is
     dq = J^T (J J^T + lambda^2 I)^-1 (k e)
 
 scaled down uniformly (direction kept) so no joint exceeds its velocity limit
-(or, with ``saturation = "clip"``, each joint clipped to its limit), and with joints that sit at a position limit and would move further out
-removed from J before solving. It reads the same observation as a policy.
+(or, with ``saturation = "clip"``, each joint clipped to its limit), and with
+joints that sit at a position limit and would move further out removed from J
+before solving. It reads the same observation as a policy.
 """
 
 from __future__ import annotations

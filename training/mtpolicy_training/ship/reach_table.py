@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit(f"error: model {model} is for robot {env.robot!r}, not {robot!r}")
             controllers[model] = (policy, replace(env, goal_distribution=distribution))
         anchor_env = replace(next(iter(controllers.values()))[1], planned=False)
-        controllers |= {"DLS": (dls_controller(anchor_env), anchor_env), "mink": (mink_controller(anchor_env), anchor_env)}
+        controllers |= {"DLS": (dls_controller(anchor_env), anchor_env),
+                        "mink": (mink_controller(anchor_env), anchor_env)}
         for name, (controller, env) in controllers.items():
             start = time.perf_counter()
             per_seed = [evaluate_reach(controller, env, cfg.goal_sets, seed) for seed in cfg.seeds]
