@@ -8,10 +8,12 @@ joint of the robot's configuration when it is published
 (``sample_goal_sets``): reachable, and a local move from where the robot is,
 the distribution the policies train on. It reports:
 
-* watchdog misses: all-zero commands after the controller first moved the
-  robot (it holds at zero only for stale or implausible joint states or a
-  non-finite policy output: no e-stop here, goals always set), plus the
-  sim's command-timeout trips (its log);
+* watchdog misses: ticks on which the controller held the robot at zero
+  (its ``zero_ticks_total`` in /diagnostics, counted from its first message
+  after the first moving command: stale or implausible joint states, a non-finite policy output; no
+  e-stop here, goals always set), plus the sim's command-timeout trips (its
+  log); all-zero commands are counted apart (``zero_commands``), since a
+  policy that commands exactly zero at its goal sends them too;
 * command gaps: intervals between two commands arriving here longer than 2
   tick periods, and the longest one;
 * RSS growth of the controller and the sim: resident memory at the end minus
@@ -70,8 +72,10 @@ class SoakResult:
     """Intervals between two commands longer than 2 tick periods."""
     command_gap_max_ms: float = 0.0
     command_interval_p99_ms: float = float("nan")
-    controller_zero_ticks: int = 0
-    """All-zero commands after the first non-zero one (the controller's watchdog holding the robot)."""
+    controller_hold_ticks: int = 0
+    """Ticks the controller held at zero for a fault after it first moved the robot (its diagnostics)."""
+    zero_commands: int = 0
+    """All-zero commands after the first non-zero one (holds and exact-zero policy outputs)."""
     sim_command_timeouts: int = 0
     rejected_goals: int = 0
     rejected_states: int = 0
@@ -84,7 +88,7 @@ class SoakResult:
 
     @property
     def watchdog_misses(self) -> int:
-        return self.controller_zero_ticks + self.sim_command_timeouts
+        return self.controller_hold_ticks + self.sim_command_timeouts
 
     def rss_growth(self, name: str) -> tuple[float, float]:
         """MB from the first sample after warm-up to the last, and the least-squares slope in MB/min."""
@@ -124,12 +128,16 @@ def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, 
     rclpy.init()
     monitor = ReachMonitor(spec, name="soak")
     diagnostics: list[dict[str, str]] = []
-    monitor.create_subscription(DiagnosticArray, "/diagnostics",
-                                lambda m: diagnostics.extend({kv.key: kv.value for kv in s.values} for s in m.status),
-                                DIAGNOSTICS_QOS)
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            diagnostics.append(values := {kv.key: kv.value for kv in status.values})
+            if holds_before_moving[0] is None and moved[0]:
+                holds_before_moving[0] = int(values["zero_ticks_total"])
+    monitor.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, DIAGNOSTICS_QOS)
     intervals: list[float] = []
     last = [None]
     moved = [False]
+    holds_before_moving = [None]
 
     def on_command(now: float, command: np.ndarray) -> None:
         if last[0] is not None:
@@ -138,7 +146,7 @@ def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, 
         if np.any(command):
             moved[0] = True
         elif moved[0]:
-            result.controller_zero_ticks += 1
+            result.zero_commands += 1
         monitor.commands.clear()  # the monitor keeps every command otherwise
     monitor.on_command = on_command
     reach_seconds: list[float] = []
@@ -181,6 +189,7 @@ def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, 
     result.command_interval_p99_ms = float(np.percentile(gaps, 99) * 1e3)
     result.reach_seconds_median = float(np.median(reach_seconds)) if reach_seconds else float("nan")
     final = diagnostics[-1]
+    result.controller_hold_ticks = int(final["zero_ticks_total"]) - (holds_before_moving[0] or 0)
     result.rejected_goals = int(final["rejected_goals_total"])
     result.rejected_states = int(final["rejected_states_total"])
     result.achieved_rate_hz_min = min(float(d["achieved_rate_hz"]) for d in diagnostics[1:-1] or diagnostics)
@@ -195,8 +204,8 @@ def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, 
 
 def report(r: SoakResult) -> str:
     lines = [f"soak: {r.minutes:g} min at {r.rate_hz:g} Hz, a goal set every {r.goal_period_s:g} s",
-             f"watchdog misses: {r.watchdog_misses} ({r.controller_zero_ticks} controller zero ticks, "
-             f"{r.sim_command_timeouts} sim command timeouts)",
+             f"watchdog misses: {r.watchdog_misses} ({r.controller_hold_ticks} controller hold ticks, "
+             f"{r.sim_command_timeouts} sim command timeouts); all-zero commands: {r.zero_commands}",
              f"commands: {r.commands}; gaps > {2e3 / r.rate_hz:.0f} ms: {r.command_gaps}; longest "
              f"{r.command_gap_max_ms:.1f} ms; interval p99 {r.command_interval_p99_ms:.2f} ms",
              f"achieved rate (lowest 1 s window): {r.achieved_rate_hz_min:.1f} Hz; tick p99 (highest window): "
