@@ -34,6 +34,7 @@ import argparse
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -76,7 +77,11 @@ class SoakResult:
     """Ticks the controller held at zero for a fault after it first moved the robot (its diagnostics)."""
     zero_commands: int = 0
     """All-zero commands after the first non-zero one (holds and exact-zero policy outputs)."""
+    zero_command_error_mm_max: float = 0.0
+    """The largest end-effector error (as seen here) when an all-zero command arrived, mm."""
     sim_command_timeouts: int = 0
+    hold_reasons: dict[str, int] = field(default_factory=dict)
+    """The controller's logged hold reasons ("publishing zeros: ..."), start-up ones included, by count."""
     rejected_goals: int = 0
     rejected_states: int = 0
     achieved_rate_hz_min: float = float("nan")
@@ -138,6 +143,7 @@ def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, 
     last = [None]
     moved = [False]
     holds_before_moving = [None]
+    goals_now = [None]
 
     def on_command(now: float, command: np.ndarray) -> None:
         if last[0] is not None:
@@ -147,6 +153,9 @@ def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, 
             moved[0] = True
         elif moved[0]:
             result.zero_commands += 1
+            if goals_now[0] is not None:
+                result.zero_command_error_mm_max = max(result.zero_command_error_mm_max,
+                                                       float(monitor.errors(goals_now[0]).max()) * 1e3)
         monitor.commands.clear()  # the monitor keeps every command otherwise
     monitor.on_command = on_command
     reach_seconds: list[float] = []
@@ -159,6 +168,7 @@ def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, 
             goals = sample_goal_sets(kin, rng, 1, start=monitor.q)[0]  # a local move from where the robot is
             set_start = time.monotonic()
             monitor.publish_goals(goals)
+            goals_now[0] = goals
             reached_at = None
             while (now := time.monotonic()) < set_start + goal_period:
                 monitor.wait_until(lambda: False, 0.02)
@@ -195,6 +205,9 @@ def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, 
     result.achieved_rate_hz_min = min(float(d["achieved_rate_hz"]) for d in diagnostics[1:-1] or diagnostics)
     result.tick_latency_p99_ms_max = max(float(d["tick_latency_p99_ms"]) for d in diagnostics)
     result.sim_command_timeouts = procs["sim"].output().count("no command for")
+    result.hold_reasons = dict(Counter(line.split("publishing zeros: ", 1)[1].strip()
+                                       for line in procs["controller"].output().splitlines()
+                                       if "publishing zeros: " in line))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(strict_json({**asdict(result), "watchdog_misses": result.watchdog_misses,
                                 "rss_growth_mb": {n: result.rss_growth(n) for n in result.rss_mb},
@@ -205,14 +218,16 @@ def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, 
 def report(r: SoakResult) -> str:
     lines = [f"soak: {r.minutes:g} min at {r.rate_hz:g} Hz, a goal set every {r.goal_period_s:g} s",
              f"watchdog misses: {r.watchdog_misses} ({r.controller_hold_ticks} controller hold ticks, "
-             f"{r.sim_command_timeouts} sim command timeouts); all-zero commands: {r.zero_commands}",
+             f"{r.sim_command_timeouts} sim command timeouts); all-zero commands: {r.zero_commands} "
+             f"(largest end-effector error at one: {r.zero_command_error_mm_max:.1f} mm)",
              f"commands: {r.commands}; gaps > {2e3 / r.rate_hz:.0f} ms: {r.command_gaps}; longest "
              f"{r.command_gap_max_ms:.1f} ms; interval p99 {r.command_interval_p99_ms:.2f} ms",
              f"achieved rate (lowest 1 s window): {r.achieved_rate_hz_min:.1f} Hz; tick p99 (highest window): "
              f"{r.tick_latency_p99_ms_max:.3f} ms",
              f"reach: {r.reached}/{r.goal_sets} goal sets ({r.reached / max(r.goal_sets, 1):.1%}), median "
              f"{r.reach_seconds_median:.2f} s",
-             f"rejected: {r.rejected_goals} goals, {r.rejected_states} joint states"]
+             f"rejected: {r.rejected_goals} goals, {r.rejected_states} joint states",
+             f"hold reasons logged by the controller: {r.hold_reasons}"]
     for name in r.rss_mb:
         growth, slope = r.rss_growth(name)
         first = r.rss_mb[name][0][1]
