@@ -76,7 +76,7 @@ class Row:
     models: tuple[str, ...]
     """Shipped names or ONNX paths."""
     training_seeds: tuple[int, ...] = ()
-    """The grid cells' seeds, in the order of ``models`` (empty for a single model)."""
+    """The grid cells' seeds, in the order of ``models`` (empty for a row of ``--rows``)."""
 
 
 def summary(per_seed: list[dict[str, float]], goal_sets: int) -> dict[str, float]:
@@ -146,10 +146,12 @@ def evaluate_row(name: str, controllers: list[tuple[Controller, ReachConfig]], c
     out = {"controller": name, "seeds": list(cfg.seeds), "goal_sets_per_seed": cfg.goal_sets,
            "summary": summary([r for per_seed in runs for r in per_seed], cfg.goal_sets),
            "per_seed": [r for per_seed in runs for r in per_seed]}
+    if training_seeds:
+        out["training_seeds"] = list(training_seeds)
     if len(runs) > 1:
         per_model = [summary(per_seed, cfg.goal_sets) for per_seed in runs]
         held = [s["success_rate"] for s in per_model]
-        out |= {"training_seeds": list(training_seeds), "per_training_seed": per_model,
+        out |= {"per_training_seed": per_model,
                 "held_per_training_seed": {"mean": float(np.mean(held)), "min": min(held), "max": max(held)}}
     return out | {"seconds": time.perf_counter() - start}
 
