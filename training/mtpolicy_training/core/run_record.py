@@ -116,9 +116,11 @@ class RunConfig:
         was made) matches when this run leaves it at its default, which by
         convention reproduces the behaviour from before the option existed,
         or else at its value in ``before_options``. ``out_dir`` is not
-        compared: a run directory may be moved or copied and resumed there.
+        compared: a run directory may be moved or copied and resumed there,
+        nor are the settings a resumed run may change (``without_run_only``),
+        under their names of today (dagger's old ``torch_threads`` too).
         """
-        recorded = relocatable(with_today_names(without_run_only(recorded), self.renamed))
+        recorded = relocatable(without_run_only(with_today_names(recorded, self.renamed)))
         return _differences(recorded, relocatable(self.record), self.defaults, self.before_options, "")
 
 

@@ -6,7 +6,8 @@
 
 Every family takes the same words for the run (``--budget-steps``, ``--seed``,
 ``--out-dir``, ``--periodic-eval-episodes``, ``--final-eval-episodes``,
-``--[no-]progress``; dagger's budget follows from its iterations); the same
+``--[no-]progress``; dagger rounds the budget down to whole iterations, or takes
+``--iterations``); the same
 command again resumes from ``<out-dir>/checkpoint.pt``. An option's old name
 (a family's ``RENAMED``) means its new one. The final evaluation is printed
 as JSON.

@@ -13,8 +13,13 @@ the final-evaluation seed), ``policy.onnx`` (last) and ``best_eval.json``;
 a final result that is worse than the one already there is kept aside
 (``publish_final``).
 
-It takes the shared run settings (``TrainSettings``) but for the budget, which
-follows from ``iterations`` x ``num_envs`` x ``episode_seconds``.
+The budget is whole iterations of ``num_envs`` x ``episode_seconds`` env steps
+(10,240 by default): ``--budget-steps`` (the other trainers' word, what a harness
+cell gives) sets it, rounded down to whole iterations, or ``--iterations``
+(12 when neither is given); a budget below one iteration is refused.
+
+For the harness: ``dagger``, the shipped ``local`` recipe (DLS teacher, local
+goals, no planner), on the shipped robots.
 """
 
 from __future__ import annotations
@@ -35,7 +40,19 @@ from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import (HELD_OUT_SEED, VALIDATION_SEED, Protocol, evaluate_reach,
                                                      onnx_controller)
 from mtpolicy_training.ship.export import export_policy
-from mtpolicy_training.train.family import Family, TrainSettings
+from mtpolicy_training.train.family import REACH_TASK_SETS, Family, TrainSettings
+
+
+DEFAULT_ITERATIONS = 12
+"""Iterations of a run given neither ``budget_steps`` nor ``iterations``."""
+
+
+@dataclass
+class DaggerLoopConfig:
+    """Threads of the run (the other trainers' ``loop`` words; the harness sets ``loop.torch_threads``)."""
+
+    torch_threads: int = 1
+    """Threads of torch's CPU kernels (a resumed run may change it)."""
 
 
 @dataclass(kw_only=True)
@@ -43,8 +60,9 @@ class DaggerTrainConfig(TrainSettings):
     """DAgger on a reach robot: imitate a classical teacher (DLS, or the joint servo to the planner's goal
     configuration), validated each iteration, evaluated and exported to ONNX at the end."""
 
-    budget_steps: int = field(init=False)
-    """Environment steps of the run: ``iterations`` x ``num_envs`` x the steps of an episode (derived)."""
+    budget_steps: int | None = None
+    """Environment steps of the run, rounded down to whole iterations of ``num_envs`` x the steps of an episode
+    (None: ``iterations``); resolved, the record holds the steps the run takes."""
     out_dir: Path = Path("runs/planar8/dagger")
     periodic_eval_episodes: int = 200
     """Validation goal sets of each iteration's evaluation."""
@@ -54,24 +72,27 @@ class DaggerTrainConfig(TrainSettings):
     """Teacher, student and regression settings."""
     env: ReachConfig = field(default_factory=ReachConfig)
     """Reach task: robot, goal distribution, planned observations."""
-    iterations: int = 12
-    """DAgger iterations (rollouts + refit each)."""
+    iterations: int | None = None
+    """DAgger iterations (rollouts + refit each), instead of ``budget_steps`` (neither: DEFAULT_ITERATIONS);
+    resolved from ``budget_steps`` when that is given."""
     num_envs: int = 128
     """Episodes rolled out per iteration, in lockstep."""
     episode_seconds: float = 4.0
     """Length of a training episode (s)."""
-    torch_threads: int = 1
-    """Threads of torch's CPU kernels."""
+    loop: DaggerLoopConfig = field(default_factory=DaggerLoopConfig)
+    """Threads of the run."""
 
     RENAMED: ClassVar[dict[str, str]] = {"eval_goal_sets": "periodic_eval_episodes",
-                                         "final_goal_sets": "final_eval_episodes"}
+                                         "final_goal_sets": "final_eval_episodes",
+                                         "torch_threads": "loop.torch_threads"}
 
     def __post_init__(self):
-        self.budget_steps = self.iterations * self.num_envs * self.episode_steps
         bad = self.algo.validate() + [k for k, ok in {
-            "iterations": self.iterations > 0, "num_envs": self.num_envs > 0,
-            "episode_seconds": self.episode_seconds > 0, "torch_threads": self.torch_threads > 0}.items() if not ok]
-        bad += [k for k in self.validate_settings() if k != "budget_steps"]  # the budget follows from the above
+            "num_envs": self.num_envs > 0, "episode_seconds": self.episode_seconds > 0,
+            "loop.torch_threads": self.loop.torch_threads > 0}.items() if not ok]
+        if not bad:
+            self.iterations, self.budget_steps = self.resolve_budget()
+            bad = self.validate_settings()
         if bad:
             raise ValueError("invalid config value(s): " + ", ".join(bad))
 
@@ -80,13 +101,36 @@ class DaggerTrainConfig(TrainSettings):
         """Control steps of a training episode."""
         return round(self.episode_seconds / self.env.control_period)
 
+    @property
+    def iteration_steps(self) -> int:
+        """Environment steps of one iteration."""
+        return self.num_envs * self.episode_steps
+
+    def resolve_budget(self) -> tuple[int, int]:
+        """(iterations, env steps) of the run from ``budget_steps`` or ``iterations``; ValueError in one line
+        for a budget below one iteration or the two given apart."""
+        iterations, budget = self.iterations, self.budget_steps
+        if budget is None:
+            iterations = DEFAULT_ITERATIONS if iterations is None else iterations
+            if iterations <= 0:
+                raise ValueError(f"invalid config value(s): iterations ({iterations}, must be > 0)")
+        elif budget < self.iteration_steps:
+            raise ValueError(f"invalid config value(s): budget_steps ({budget} is below one DAgger iteration: "
+                             f"num_envs {self.num_envs} x {self.episode_steps} steps = {self.iteration_steps})")
+        elif iterations is not None and iterations != budget // self.iteration_steps:
+            raise ValueError(f"invalid config value(s): iterations ({iterations}) and budget_steps ({budget}, "
+                             f"{budget // self.iteration_steps} iterations of {self.iteration_steps}): give one")
+        else:
+            iterations = budget // self.iteration_steps
+        return iterations, iterations * self.iteration_steps
+
     def behaviour_before_options(self) -> dict[str, object]:
         """``budget_steps`` is derived: a checkpoint made before it was recorded matches at this run's value."""
         return {"budget_steps": self.budget_steps}
 
 
 def run(config: DaggerTrainConfig) -> dict[str, float]:
-    torch.set_num_threads(config.torch_threads)
+    torch.set_num_threads(config.loop.torch_threads)
     torch.manual_seed(config.seed)
     out = config.out_dir
     steps = config.episode_steps
@@ -154,5 +198,9 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
     return {k: v for k, v in final.items() if not (isinstance(v, float) and math.isnan(v))}
 
 
-FAMILY = Family("dagger", DaggerTrainConfig, run)
-"""DAgger from a classical teacher on a reach robot (no harness methods: its figures come from reach_table)."""
+SETTINGS = {"dagger": ["--algo.teacher", "dls", "--env.goal-distribution", "local", "--env.planned", "False"]}
+"""The shipped ``local`` recipe (the defaults: DLS teacher, local goals, no planner), as a harness method."""
+
+FAMILY = Family("dagger", DaggerTrainConfig, run, settings=SETTINGS, task_sets=REACH_TASK_SETS,
+                fixed=frozenset({"env.robot", "algo.teacher", "env.goal_distribution", "env.planned", "iterations"}))
+"""DAgger from a classical teacher on a reach robot; a harness cell's budget is its ``budget_steps``."""

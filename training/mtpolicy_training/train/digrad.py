@@ -39,7 +39,7 @@ from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import (HELD_OUT_SEED, VALIDATION_SEED, dls_controller, evaluate_reach,
                                                      onnx_controller)
 from mtpolicy_training.ship.export import check_finite, export_policy
-from mtpolicy_training.train.family import CellMethod, Family, GridCell, TrainSettings
+from mtpolicy_training.train.family import REACH_TASK_SETS, CellMethod, Family, GridCell, TrainSettings
 
 
 @dataclass(kw_only=True)
@@ -145,6 +145,6 @@ def evaluate_dls(cell: GridCell) -> None:
 
 
 FAMILY = Family("digrad", DiGradTrainConfig, run, settings=SETTINGS, cells={"dls": CellMethod(evaluate_dls)},
-                task_sets={robot: ["--env.robot", robot] for robot in ("planar8", "humanoid")},
+                task_sets=REACH_TASK_SETS,
                 fixed=frozenset({"env.robot", "algo.method", "algo.critic", "algo.heuristic"}))
 """The reach trainer; its harness task sets are the shipped robots."""

@@ -41,6 +41,10 @@ def override_args(overrides: dict[str, str]) -> list[str]:
     return [token for key, value in overrides.items() for token in (f"--{key}", *shlex.split(value))]
 
 
+REACH_TASK_SETS: dict[str, list[str]] = {robot: ["--env.robot", robot] for robot in ("planar8", "humanoid")}
+"""The reach trainers' harness task sets: the shipped robots."""
+
+
 @dataclass(frozen=True)
 class GridCell:
     """One cell of a harness grid as its family trains it: a task set, a seed, a budget and a folder."""

@@ -126,7 +126,7 @@ class GridSpec:
             raise ValueError("invalid grid: " + "; ".join(bad))
         for m in self.methods:
             for t in self.task_sets:
-                METHODS[m].check(t, self.override_dict)
+                METHODS[m].check(t, self.override_dict, self.budget_steps)
 
     def describe(self) -> dict:
         """What defines the grid's results (not where or how it runs)."""
@@ -191,6 +191,14 @@ PRESETS: dict[str, tuple[str, GridSpec]] = {
     "planar8-smoke": ("A 2 x 2 grid (DDPG, DiGrad single+heuristic x 2 seeds) at 960 steps: the tests' check",
                       GridSpec(methods=["ddpg", "digrad-single-heur"], seeds=[1, 2], budget_steps=960,
                                overrides=SMOKE_OVERRIDES, name="planar8-smoke")),
+    "reach-dagger-vs-digrad": ("DAgger from DLS (dagger: the shipped local recipe) against the DiGrad paper's best "
+                               "setting, single critic with the heuristic (its Sec. 5: on the 8-link arm the single "
+                               "critic beats the multi-critic settings and the heuristic steadies the task scores; on "
+                               "the humanoid 'the best setting is again the single critic with heuristic'), at the "
+                               "trainer's defaults, local goals, planar8 and humanoid x 3 seeds at 51,200 env steps "
+                               "(5 DAgger iterations); test-seed figures: ship/reach_table --grids (docs/reach.md)",
+                               GridSpec(methods=["dagger", "digrad-single-heur"], task_sets=["planar8", "humanoid"],
+                                        budget_steps=51_200, name="reach-dagger-vs-digrad")),
     "ppo-spec-table1": ("Table I of the PPO joint-training paper: its 13 settings on hoppers3 and walker-fwd-bwd x 3 "
                         "seeds at 1.6M env steps (jt up to 800k)",
                         GridSpec(methods=list(ppo.SETTINGS), task_sets=["hoppers3", "walker-fwd-bwd"],

@@ -42,17 +42,18 @@ class Method:
         """Train the cell in ``out_dir`` (``inputs``: the folders of the cells it reads, by method)."""
         self.trains(GridCell(self.family, task_set, seed, budget_steps, out_dir, overrides, inputs or {}))
 
-    def check(self, task_set: str, overrides: dict[str, str]) -> None:
-        """Raise ValueError when ``overrides`` set what the grid sets, or are not all options of the family."""
+    def check(self, task_set: str, overrides: dict[str, str], budget_steps: int = 1) -> None:
+        """Raise ValueError when ``overrides`` set what the grid sets, or the family refuses them or the budget
+        (not all its options, a value out of range, a budget below a DAgger iteration)."""
         table = getattr(self.family.config, "RENAMED", {})
         fixed = GRID_SETS | self.family.fixed
         if taken := sorted(k for k in overrides if renamed(k, table).replace("-", "_") in fixed):
             raise ValueError(f"overrides: {taken} are set by the grid (cell, budget_steps, method), not by overrides")
         try:
-            GridCell(self.family, task_set, 1, 1, Path("."), overrides).config(list(self.check_args))
-        except SystemExit:  # tyro has printed which option it does not know
-            raise ValueError(f"overrides: {overrides} are not all options of `python -m mtpolicy_training.train "
-                             f"{self.family.name}` (see its --help)") from None
+            GridCell(self.family, task_set, 1, budget_steps, Path("."), overrides).config(list(self.check_args))
+        except SystemExit:  # tyro has printed which option or value it refuses
+            raise ValueError(f"overrides: {overrides} with budget_steps {budget_steps} are refused by `python -m "
+                             f"mtpolicy_training.train {self.family.name}` (its error above; see its --help)") from None
 
 
 def run_setting(setting_args: list[str], cell: GridCell) -> None:
