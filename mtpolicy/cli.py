@@ -17,15 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-
-class Parser(argparse.ArgumentParser):
-    """argparse without prefix matching, whose usage errors are one line."""
-
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, allow_abbrev=False, **kwargs)
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+from mtpolicy.arguments import Parser
 
 
 def _robot_path_args(args: dict[str, str], declared: dict, folder: Path) -> dict[str, str]:

@@ -313,7 +313,7 @@ def render_cli(ns: argparse.Namespace, prog: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mtpolicy.cli import Parser
+    from mtpolicy.arguments import Parser
 
     parser = Parser(prog="python -m mtpolicy.render", description=__doc__,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
