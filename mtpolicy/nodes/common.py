@@ -70,6 +70,11 @@ DIAGNOSTICS_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliabil
 _domain_counter = itertools.count()
 
 
+ISOLATED_DOMAINS = (215, 232)
+"""ROS domain ids of self-contained runs (demo, benchmarks): apart from the tests' 1..100, and within what DDS's
+port mapping allows on Linux (0..101 and 215..232)."""
+
+
 def unique_domain_id() -> int:
     """A ROS domain id in 1..100 that differs between calls of one process and between processes."""
     return (os.getpid() * 7 + next(_domain_counter) * 13) % 100 + 1
@@ -81,16 +86,17 @@ def ros_env(base: Mapping[str, str] | None = None, domain_id: int | None = None,
 
     Discovery is loopback-only unless ``base`` says otherwise
     (``ROS_AUTOMATIC_DISCOVERY_RANGE``). A given ``domain_id`` is forced; with
-    ``isolate``, a ``ROS_DOMAIN_ID`` in ``base`` is kept and a random one
-    (1..100) drawn when there is none, so self-contained runs (demo, benchmark)
-    never meet other ROS processes on the machine.
+    ``isolate``, a ``ROS_DOMAIN_ID`` in ``base`` is kept and one of
+    ``ISOLATED_DOMAINS`` drawn when there is none, so self-contained runs (demo,
+    benchmark) never meet the tests' processes (``unique_domain_id``: 1..100) on
+    the machine.
     """
     env = dict(os.environ if base is None else base)
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     if domain_id is not None:
         env["ROS_DOMAIN_ID"] = str(domain_id)
     elif isolate and not env.get("ROS_DOMAIN_ID"):
-        env["ROS_DOMAIN_ID"] = str(random.randint(1, 100))
+        env["ROS_DOMAIN_ID"] = str(random.randint(*ISOLATED_DOMAINS))
     env.setdefault("MUJOCO_GL", "egl")
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
