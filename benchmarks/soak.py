@@ -25,7 +25,7 @@ the distribution the policies train on. It reports:
 Loopback discovery in a private ROS domain. A JSON record of the run goes to
 ``--out``.
 
-    python benchmarks/soak.py --minutes 30 [--rate 250] [--goal-period 3] [--out out/soak.json]
+    python benchmarks/soak.py --minutes 30 [--rate 250] [--goal-period 3] [--realtime 50] [--out out/soak.json]
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ class SoakResult:
     minutes: float
     rate_hz: float
     goal_period_s: float
+    realtime_priority: int = 0
+    """SCHED_FIFO priority of the sim and the controller (0: the default scheduler)."""
     goal_sets: int = 0
     reached: int = 0
     reach_seconds_median: float = float("nan")
@@ -103,7 +105,8 @@ class SoakResult:
         return float(samples[-1, 1] - samples[0, 1]), float(np.polyfit(samples[:, 0], samples[:, 1], 1)[0])
 
 
-def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, out: Path) -> SoakResult:
+def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, out: Path,
+        realtime: int = 0) -> SoakResult:
     os.environ.update(ros_env(isolate=True))
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -120,13 +123,15 @@ def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, 
     tolerance = reach_tolerance(spec.name)
     n_sets = int(minutes * 60 / goal_period)
     kin, rng = Kinematics(spec), np.random.default_rng(seed)
-    result = SoakResult(minutes=minutes, rate_hz=rate, goal_period_s=goal_period)
+    result = SoakResult(minutes=minutes, rate_hz=rate, goal_period_s=goal_period, realtime_priority=realtime)
     env = dict(os.environ)
+    scheduling = ["chrt", "--fifo", str(realtime)] if realtime else []
+    sim, controller = (str(find_executable("mtpolicy", name)) for name in ("mtpolicy_sim", "mtpolicy_controller"))
     procs = {
-        "sim": ManagedProcess("sim", [str(find_executable("mtpolicy", "mtpolicy_sim")), "--ros-args",
+        "sim": ManagedProcess("sim", [*scheduling, sim, "--ros-args",
                                       "-p", f"robot:={spec.name}", "-p", f"publish_rate_hz:={rate}"],
                               env=env, echo=None),
-        "controller": ManagedProcess("controller", [str(find_executable("mtpolicy", "mtpolicy_controller")),
+        "controller": ManagedProcess("controller", [*scheduling, controller,
                                                     "--ros-args", "-p", f"model:={model_path}",
                                                     "-p", f"rate_hz:={rate}"], env=env, echo=None),
     }
@@ -216,7 +221,8 @@ def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, 
 
 
 def report(r: SoakResult) -> str:
-    lines = [f"soak: {r.minutes:g} min at {r.rate_hz:g} Hz, a goal set every {r.goal_period_s:g} s",
+    lines = [f"soak: {r.minutes:g} min at {r.rate_hz:g} Hz, a goal set every {r.goal_period_s:g} s"
+             + (f", sim and controller at SCHED_FIFO {r.realtime_priority}" if r.realtime_priority else ""),
              f"watchdog misses: {r.watchdog_misses} ({r.controller_hold_ticks} controller hold ticks, "
              f"{r.sim_command_timeouts} sim command timeouts); all-zero commands: {r.zero_commands} "
              f"(largest end-effector error at one: {r.zero_command_error_mm_max:.1f} mm)",
@@ -242,11 +248,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--goal-period", type=float, default=3.0, help="seconds each goal set is held")
     parser.add_argument("--model", default="planar8_digrad", help="ONNX policy (path or shipped name)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the goal sets")
+    parser.add_argument("--realtime", type=int, default=0, metavar="PRIORITY",
+                        help="run the sim and the controller under SCHED_FIFO at this priority (1-99; chrt, needs "
+                             "CAP_SYS_NICE), as a robot computer runs its control loop; 0: the default scheduler")
     parser.add_argument("--out", type=Path, default=Path("out/soak.json"), help="JSON record of the run")
     args = parser.parse_args(argv)
     if args.minutes * 60 < RSS_WARMUP + 2 * RSS_EVERY or args.rate <= 0 or args.goal_period <= 0:
         parser.error(f"--minutes must be at least {(RSS_WARMUP + 2 * RSS_EVERY) / 60:g}; --rate and --goal-period > 0")
-    print(report(run(args.minutes, args.rate, args.goal_period, args.model, args.seed, args.out)))
+    if not 0 <= args.realtime <= 99:
+        parser.error(f"--realtime {args.realtime}: a SCHED_FIFO priority is 1-99 (0: the default scheduler)")
+    print(report(run(args.minutes, args.rate, args.goal_period, args.model, args.seed, args.out, args.realtime)))
     return 0
 
 
