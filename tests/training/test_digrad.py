@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import kill_when_checkpointed
+from helpers import kill_when_checkpointed
 from mtpolicy.robots import load_robot
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig, gradient_weights
 from mtpolicy_training.core.offpolicy import LoopConfig

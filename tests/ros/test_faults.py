@@ -25,12 +25,11 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from onnx import numpy_helper
 from sensor_msgs.msg import JointState
 
-from conftest import REPO, SHIPPED_MODEL
+from helpers import REPO, SHIPPED_MODEL, publish_until, reach
 from mtpolicy.kinematics import Kinematics, sample_goal_sets
 from mtpolicy.launch_runner import find_executable
 from mtpolicy.nodes.common import DIAGNOSTICS_QOS, STATE_PUB_QOS
 from mtpolicy.policy import OnnxPolicy
-from test_nodes import publish_until, reach
 
 MODEL = "planar8_digrad"
 TINY = ["--budget-steps", "640", "--loop.learning-starts", "320", "--loop.eval-every", "320",

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import SHIPPED_MODEL, scaled
+from helpers import SHIPPED_MODEL, scaled
 from mtpolicy.kinematics import Kinematics, sample_goal_sets
 from mtpolicy.launch_runner import LaunchError, find_executable, parse_cli_args, parse_launch
 from mtpolicy.launchers import command, node_pids, running, stop_and_watch, wait_until_moving

@@ -18,13 +18,12 @@ import mujoco
 import numpy as np
 import pytest
 
+from helpers import REPO
 from mtpolicy.demo import GoalRun, SETTLE, reached_picture_sample
 from mtpolicy.kinematics import Kinematics, sample_goal_sets
 from mtpolicy.launch_runner import find_executable
 from mtpolicy.render import fit_camera, geom_corners, render_png, robot_geoms
 from mtpolicy.robots import load_robot
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def png_size(path: Path) -> tuple[int, int]:

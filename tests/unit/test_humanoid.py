@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Iterator
 
 import gymnasium as gym
 import mujoco
@@ -16,7 +15,7 @@ from gymnasium.utils.env_checker import check_env
 from onnx import numpy_helper
 
 import mtpolicy_training.envs  # noqa: F401  (registers the env ids)
-from conftest import REPO, make_fixture_policy, run_demo
+from helpers import REPO, make_fixture_policy, run_demo
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.launch_runner import find_executable
 from mtpolicy.observation import ObservationLayout
@@ -34,29 +33,6 @@ TOLERANCE = 0.03
 @pytest.fixture(scope="module")
 def humanoid() -> RobotSpec:
     return load_robot("humanoid")
-
-
-@pytest.fixture
-def robot_monitor(ros_env: dict[str, str]) -> Iterator:
-    """``robot_monitor(spec)``: a ReachMonitor of any robot in this test's private domain, torn down after it."""
-    import rclpy
-
-    from mtpolicy.nodes.monitor import ReachMonitor
-
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
-    nodes = []
-
-    def make(spec: RobotSpec) -> ReachMonitor:
-        nodes.append(ReachMonitor(spec, context=context))
-        return nodes[-1]
-
-    try:
-        yield make
-    finally:
-        for node in nodes:
-            node.destroy_node()
-        rclpy.shutdown(context=context)
 
 
 def test_model_is_a_27_dof_humanoid_1_6_m_tall_with_a_reach_ready_home(humanoid):
@@ -151,7 +127,7 @@ def test_dls_reaches_held_out_goal_sets(humanoid):
 
 
 def home_fixture_policy(path: Path, spec: RobotSpec, gain: float = 3.0, damping: float = 0.03) -> Path:
-    """conftest's fixture policy, linearised at the home keyframe (the humanoid's arms are straight at q = 0)."""
+    """helpers' fixture policy, linearised at the home keyframe (the humanoid's arms are straight at q = 0)."""
     make_fixture_policy(path, spec, gain, damping)
     model = onnx.load(str(path))
     kin = Kinematics(spec)

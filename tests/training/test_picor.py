@@ -25,7 +25,7 @@ from mtpolicy_training.ship.export import parity
 from mtpolicy_training.train.sac_family import SETTINGS as SAC_FAMILY_SETTINGS
 from mtpolicy_training.train.sac_family import SACFamilyTrainConfig, run
 
-from conftest import run_demo
+from helpers import run_demo
 from mtpolicy.policy import MODELS_DIR, OnnxPolicy
 
 MTSAC = SACFamilyConfig(method="mtsac", paper_hidden=False, sac=SACConfig(hidden=(32, 32), per_task_alpha=True))

@@ -21,11 +21,10 @@ import mujoco
 import numpy as np
 import pytest
 
-from conftest import REPO, make_fixture_policy
+from helpers import REPO, make_fixture_policy
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.launch_runner import find_executable
 from mtpolicy.robots import load_robot
-from test_humanoid import robot_monitor  # noqa: F401  (fixture)
 
 YARM = REPO / "tests" / "fixtures" / "yarm"
 END_EFFECTORS = ["left_tip", "right_tip"]
@@ -80,7 +79,7 @@ def _run(*args: str) -> str:
 
 
 @pytest.mark.timeout(150)
-def test_recipe_from_model_file_to_running_controller(spawn, robot_monitor, tmp_path):  # noqa: F811
+def test_recipe_from_model_file_to_running_controller(spawn, robot_monitor, tmp_path):
     run = tmp_path / "runs" / "yarm"
     # 1. train (the recipe's command with a tiny budget)
     _run(sys.executable, "-m", "mtpolicy_training.train", "digrad", "--env.robot", "tests/fixtures/yarm/robot.xml",
@@ -193,7 +192,7 @@ def reach_over_dds(monitor, goals: np.ndarray, tolerance: float, timeout: float)
 
 
 @pytest.mark.timeout(180)
-def test_pusher_from_gymnasium_served_over_ros2(spawn, robot_monitor, tmp_path):  # noqa: F811
+def test_pusher_from_gymnasium_served_over_ros2(spawn, robot_monitor, tmp_path):
     """docs/own_robot.md's pusher recipe, then `mtpolicy launch` with the robot path and no params file."""
     subprocess.run([sys.executable, "-c", pusher_recipe()], cwd=tmp_path, check=True, timeout=60)
     robot = tmp_path / "pusher_robot.xml"
