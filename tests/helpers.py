@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -25,6 +26,11 @@ REPO = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL = REPO / "models" / "planar8_digrad.onnx"
 TIME_SCALE = float(os.environ.get("MTPOLICY_TEST_TIME_SCALE", "1"))
 """Multiplies the deadlines that are not events (set it above 1 on a machine slower than a loaded 2-core VM)."""
+YARM = REPO / "tests" / "fixtures" / "yarm"
+"""A Y-shaped two-arm manipulator the package has never seen, as MJCF and as URDF (docs/own_robot.md)."""
+YARM_END_EFFECTORS = ["left_tip", "right_tip"]
+TWOARM = REPO / "tests" / "fixtures" / "twoarm" / "robot.xml"
+"""Two arms on a shared waist (docs/own_robot.md)."""
 
 
 def scaled(seconds: float) -> float:
@@ -127,3 +133,10 @@ def publish_until(monitor, goals: np.ndarray, condition, timeout: float = 20.0) 
 def reach(monitor, goals: np.ndarray, timeout: float = 20.0) -> bool:  # noqa: ANN001
     """Every end effector within 2 cm of its goal within ``timeout`` s."""
     return publish_until(monitor, goals, lambda: bool(np.all(monitor.errors(goals) < 0.02)), timeout)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a PNG file."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    return struct.unpack(">II", data[16:24])
