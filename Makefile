@@ -1,6 +1,6 @@
 # The two commands of the README. Each bootstraps .venv on a fresh machine.
 #   make demo   the shipped planar8 policy drives the simulated robot over ROS 2 to published goals
-#   make test   the test suite
+#   make test   the test suite, every tier (one tier: make test ARGS='-m unit', or -m training, -m ros)
 PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed

@@ -2,7 +2,7 @@
 
 ``ros2 launch mtpolicy <file>`` is the reference (a ROS 2 install, or the
 upstream wheels ``make setup`` installs from ../shared/ros2-launch); a test
-holds both to the same result on the same files (tests/test_launch.py). This
+holds both to the same result on the same files (tests/ros/test_launch.py). This
 runner reads the subset of the ROS 2 launch XML format they use:
 
 | element / attribute | meaning |

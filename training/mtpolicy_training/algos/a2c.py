@@ -18,7 +18,7 @@ One network class serves every setting (``A2CConfig.setting``):
 | multitask   | one per task      | everything                       | A2C (head i on env i)    |
 | distill     | one per task      | actor only (no critic)           | Eq. 4 KL to teacher i    |
 
-Choices where the paper is vague (written here, tested in tests/test_a2c.py):
+Choices where the paper is vague (written here, tested in tests/training/test_a2c.py):
 
 * Actor: 2 x 64 hidden, both shared across tasks; a head is the output
   layer. Critic: 3 x 64 hidden, the first shared ("one shared hidden layer

@@ -80,7 +80,7 @@ class EnsembleMLP(nn.Sequential):
         It reads the parameters' memory (no copy), so in-place optimizer steps
         and ``load_state_dict`` show through. For per-step inference on a few
         observations, where torch's per-op overhead costs more than the math;
-        equal to ``forward`` up to float rounding (tests/test_ppo.py).
+        equal to ``forward`` up to float rounding (tests/training/test_ppo.py).
         """
         steps = [(m.weight.detach().numpy(), m.bias.detach().numpy()) if isinstance(m, EnsembleLinear)
                  else NUMPY_ACTIVATIONS[type(m)] for m in self]

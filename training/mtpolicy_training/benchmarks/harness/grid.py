@@ -156,7 +156,7 @@ class GridSpec:
         return "python -m mtpolicy_training.benchmarks.harness " + shlex.join(args)
 
 
-SMOKE_OVERRIDES = ["loop.learning_starts=320", "loop.eval_every=480", "loop.checkpoint_every=480",
+SMOKE_OVERRIDES = ["loop.learning_starts=320", "loop.eval_every=240", "loop.checkpoint_every=240",
                    "periodic_eval_episodes=4", "final_eval_episodes=8", "loop.batch_size=32"]
 """The smoke grid's cells: a few updates and evaluations on a handful of goal sets."""
 
@@ -188,8 +188,8 @@ the paper's 20), so evaluating costs about a tenth of a multi-task run's steps."
 PRESETS: dict[str, tuple[str, GridSpec]] = {
     "planar8-fig4a": ("DiGrad's Fig. 4A on planar8: the five DiGrad/DDPG settings and the DLS baseline x 3 seeds",
                       GridSpec(methods=[*digrad.SETTINGS, "dls"], name="planar8-fig4a")),
-    "planar8-smoke": ("A 2 x 2 grid (DDPG, DiGrad single+heuristic x 2 seeds) at 960 steps: the tests' check",
-                      GridSpec(methods=["ddpg", "digrad-single-heur"], seeds=[1, 2], budget_steps=960,
+    "planar8-smoke": ("A 2 x 2 grid (DDPG, DiGrad single+heuristic x 2 seeds) at 480 steps: the tests' check",
+                      GridSpec(methods=["ddpg", "digrad-single-heur"], seeds=[1, 2], budget_steps=480,
                                overrides=SMOKE_OVERRIDES, name="planar8-smoke")),
     "reach-dagger-vs-digrad": ("DAgger from DLS (dagger: the shipped local recipe) against the DiGrad paper's best "
                                "setting, single critic with the heuristic (its Sec. 5: on the 8-link arm the single "

@@ -3,34 +3,23 @@
 The end-to-end test runs the demo over real DDS with ``--record`` and reads
 everything back: the video's frames and length, the PNGs, and the rosbag2
 MCAP folder (topics, types, counts, message contents decoded both from the
-bag's own schemas and by rclpy). The other tests are units of the pieces and
-the one-line errors of the CLI.
+bag's own schemas and by rclpy). The units of the pieces and the one-line
+errors of the CLI: tests/unit/test_demo_pieces.py.
 """
 
 from __future__ import annotations
 
 import re
-import struct
 import subprocess
-from pathlib import Path
 
-import mujoco
 import numpy as np
 import pytest
 
-from mtpolicy.demo import GoalRun, SETTLE, reached_picture_sample
+from helpers import png_size
+from mtpolicy.demo import SETTLE
 from mtpolicy.kinematics import Kinematics, sample_goal_sets
 from mtpolicy.launch_runner import find_executable
-from mtpolicy.render import fit_camera, geom_corners, render_png, robot_geoms
 from mtpolicy.robots import load_robot
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
-    return struct.unpack(">II", data[16:24])
 
 
 @pytest.mark.timeout(400)
@@ -129,80 +118,3 @@ def test_demo_refuses_to_share_its_domain_with_another_robot(start_node, monitor
     assert demo.returncode == 1, demo.stdout + demo.stderr
     assert f"another process on ROS_DOMAIN_ID={ros_env['ROS_DOMAIN_ID']} publishes /joint_states (2 publishers)" \
         in demo.stdout, demo.stdout + demo.stderr
-
-
-def _run(goals: np.ndarray, errors: list[float], reach_at: int | None, tolerance: float = 0.02) -> GoalRun:
-    """A GoalRun whose single end effector has the given error (m) at each sample, 0.05 s apart."""
-    run = GoalRun(goals)
-    for k, e in enumerate(errors):
-        run.times.append(0.05 * k)
-        run.qs.append(np.full(2, float(k)))
-        run.path.append(goals + np.array([[e, 0.0, 0.0]]))
-    if reach_at is not None:
-        run.reached, run.seconds, run.reached_sample = True, 0.05 * reach_at, reach_at
-        run.held = all(e < tolerance for e in errors[reach_at:])
-    return run
-
-
-def test_reached_picture_is_the_moment_of_reaching_the_last_held_goal_set():
-    goal = np.zeros((1, 3))
-    held = _run(goal, [0.3, 0.1, 0.01, 0.012, 0.015], reach_at=2)
-    left = _run(goal, [0.3, 0.01, 0.2, 0.3], reach_at=1)  # reached, then left: not held
-    never = _run(goal, [0.3, 0.3], reach_at=None)
-    assert reached_picture_sample([held, left, never]) == (0, 2)
-    assert held.error_trace()[2, 0] == pytest.approx(0.01)
-    assert reached_picture_sample([never, left]) == (1, 1)  # no held set: the last reached, at its reach
-    assert reached_picture_sample([never]) == (0, 1)
-
-
-@pytest.mark.parametrize("robot", ["planar8", "tests/fixtures/twoarm/robot.xml"])
-def test_camera_fits_the_robot_and_the_framebuffer_grows(robot, tmp_path):
-    spec = load_robot(REPO / robot if robot.endswith(".xml") else robot)
-    model = spec.load_model()
-    data = mujoco.MjData(model)
-    mujoco.mj_resetDataKeyframe(model, data, 0)
-    mujoco.mj_forward(model, data)
-    points = geom_corners(model, data, robot_geoms(model, spec.base_body))
-    camera = fit_camera(model, points)
-    # project the points with MuJoCo's own camera frame: all inside the view, the extent fills most of it
-    scene, option = mujoco.MjvScene(model, maxgeom=100), mujoco.MjvOption()
-    mujoco.mjv_updateScene(model, data, option, None, camera, mujoco.mjtCatBit.mjCAT_ALL, scene)
-    eye = scene.camera[0]  # mono rendering looks from between the two stereo eyes
-    forward, up = np.array(eye.forward), np.array(eye.up)
-    right = np.cross(forward, up)
-    rel = points - (np.array(scene.camera[0].pos) + np.array(scene.camera[1].pos)) / 2
-    tan = np.tan(np.radians(model.vis.global_.fovy) / 2)
-    x, y = (rel @ right) / (rel @ forward) / tan, (rel @ up) / (rel @ forward) / tan
-    assert np.abs(x).max() <= 1 and np.abs(y).max() <= 1
-    assert max(np.ptp(x), np.ptp(y)) > 1.6  # more than 80 % of the frame's width or height
-    # at a size beyond the MJCF's offscreen framebuffer (the default is 640)
-    size = model.vis.global_.offwidth + 80
-    render_png(model, data, tmp_path / "big.png", spec.base_body, np.zeros((spec.n_tasks, 3)),
-               np.ones((spec.n_tasks, 4)), size, size)
-    assert png_size(tmp_path / "big.png") == (size, size)
-
-
-def _cli(*args: str) -> tuple[int, str]:
-    done = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), *args], capture_output=True, text=True,
-                          timeout=60, cwd=REPO)
-    return done.returncode, done.stdout + done.stderr
-
-
-@pytest.mark.parametrize("args, message", [
-    (["demo", "--goals", "-3"], "--goals must be >= 1, got -3"),
-    (["demo", "--goal", "3"], "unrecognized arguments: --goal 3"),
-    (["demo", "--robot", "nope"], "unknown robot 'nope'"),
-    (["demo", "--model", "nope"], "model 'nope' is neither a file nor a shipped model"),
-    (["demo", "--robot", "humanoid"], "is for robot 'planar8', not 'humanoid'"),
-    (["demo", "--robot", "tests/fixtures/twoarm/robot.xml"], "does not fit"),
-    (["demo", "--params", "nope.yaml"], "params file nope.yaml not found"),
-    (["render", "--robot", "nope"], "unknown robot 'nope'"),
-    (["render", "--size", "0"], "--size must be > 0"),
-    (["render", "--rob", "planar8"], "unrecognized arguments: --rob"),
-    (["launch", "sim_controller", "robot:=nope.xml"], "unknown robot 'nope.xml'"),
-    (["launch", "sim_controller", "robot:=tests/fixtures/twoarm/robot.xml"], "give its policy too, model:="),
-])
-def test_user_mistakes_get_one_line_errors(args, message):
-    code, output = _cli(*args)
-    assert code == 2 and message in output and "Traceback" not in output, output
-    assert len(output.strip().splitlines()) == 1, output

@@ -19,7 +19,7 @@ from mtpolicy_training.core.vector_envs import evaluate_returns, final_observati
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import evaluate_reach
 
-from conftest import record_update_metric
+from helpers import record_update_metric
 
 OBS, ACT, B = 11, 3, 32
 

@@ -2,7 +2,7 @@
 
 Skipped, saying why, where colcon or the ROS 2 launch tools are missing
 (PyPI has neither; ``make setup`` installs them from ../shared/ros2-launch).
-``ros2 launch`` from the same install: tests/test_launch.py.
+``ros2 launch`` from the same install: tests/ros/test_launch.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import scaled
+from helpers import scaled
 from mtpolicy.launchers import tool
 
 HERE = Path(__file__).resolve().parent

@@ -1,6 +1,6 @@
 """Node integration tests over real DDS: each node is its own process, the test talks ROS 2 to them.
 
-The fixture policy (tests/conftest.py) reaches goals near the home pose, so
+The fixture policy (tests/helpers.py) reaches goals near the home pose, so
 these tests need no trained model.
 """
 
@@ -17,7 +17,7 @@ from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, Paramet
 from rcl_interfaces.srv import SetParameters
 from std_srvs.srv import SetBool, Trigger
 
-from conftest import goals_near_home
+from helpers import goals_near_home, publish_until, reach
 from mtpolicy.kinematics import Kinematics, sample_goal_sets
 from mtpolicy.launch_runner import find_executable
 
@@ -33,21 +33,6 @@ def start_stack(start_node, model, **controller):  # noqa: ANN001, ANN201
     sim = start_node("mtpolicy_sim", robot="planar8")
     ctrl = start_node("mtpolicy_controller", model=model, state_timeout=STATE_TIMEOUT, rate_hz=RATE, **controller)
     return sim, ctrl
-
-
-def publish_until(monitor, goals: np.ndarray, condition, timeout: float = 20.0) -> bool:  # noqa: ANN001
-    """Publish goals every 0.5 s (nodes may still be starting) until ``condition()`` holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        monitor.publish_goals(goals)
-        if monitor.wait_until(condition, 0.5):
-            return True
-    return False
-
-
-def reach(monitor, goals: np.ndarray, timeout: float = 20.0) -> bool:  # noqa: ANN001
-    """Every end effector within 2 cm of its goal within ``timeout`` s."""
-    return publish_until(monitor, goals, lambda: bool(np.all(monitor.errors(goals) < 0.02)), timeout)
 
 
 def zero_commands(monitor, count: int = 3) -> bool:  # noqa: ANN001

@@ -16,7 +16,7 @@ from mtpolicy_training.core.vector_envs import action_scaler, evaluate_returns, 
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import evaluate_reach
 
-from conftest import record_update_metric
+from helpers import record_update_metric
 
 OBS, ACT = 9, 4
 

@@ -14,7 +14,7 @@ import onnx
 import pytest
 import torch
 
-from conftest import SHIPPED_MODEL
+from helpers import REPO, SHIPPED_MODEL
 from mtpolicy.integrity import CorruptFile, seal_model, strict_json, verify_model
 from mtpolicy.nodes.common import StartupError, check_params_files
 from mtpolicy.policy import OnnxPolicy
@@ -138,7 +138,7 @@ def test_bad_params_files_are_refused_in_one_line(tmp_path, text, message):
     assert "\n" not in str(e.value)
     with pytest.raises(StartupError, match="No such file"):
         check_params_files(["--params-file", os.fspath(tmp_path / "missing.yaml")])
-    check_params_files(["--params-file", os.fspath(Path(__file__).parent.parent / "config" / "planar8.yaml")])
+    check_params_files(["--params-file", os.fspath(REPO / "config" / "planar8.yaml")])
 
 
 def test_export_command_explains_itself(capsys):

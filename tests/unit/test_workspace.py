@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from mtpolicy.kinematics import Kinematics, sample_configurations
 from mtpolicy.robots import load_robot
 from mtpolicy.workspace import MIN_PROGRESS, ProgressMonitor, Workspace

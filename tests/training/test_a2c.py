@@ -178,7 +178,7 @@ def test_table_grids_run_each_cell_after_the_runs_it_starts_from(preset, tmp_pat
 
     _, spec = harness.PRESETS[preset]
     tiny_spec = dataclasses.replace(spec, seeds=[1], budget_steps=120, results_root=tmp_path, bootstrap_reps=10,
-                                    overrides=["loop.num_envs=6", "loop.eval_every=30", "final_eval_episodes=1",
+                                    overrides=["loop.num_envs=6", "loop.eval_every=120", "final_eval_episodes=1",
                                                "periodic_eval_episodes=1"])
     harness.run_grid(tiny_spec)
     tasks = list(make_task_set(spec.task_sets[0]).task_names)

@@ -1,12 +1,12 @@
-"""launch_testing test of ``sim_controller.launch.xml``, run by ``launch_test`` (tests/ros2_launch/test_ros2_launch.py
-runs it against a colcon build of ros2_ws; by hand: ``launch_test tests/ros2_launch/sim_controller_launch_test.py``
-with the install sourced).
+"""launch_testing test of ``sim_controller.launch.xml``, run by ``launch_test`` (tests/ros/ros2_launch/
+test_ros2_launch.py runs it against a colcon build of ros2_ws; by hand:
+``launch_test tests/ros/ros2_launch/sim_controller_launch_test.py`` with the install sourced).
 
-(This folder is not called launch_testing: with tests/ on sys.path it would shadow the real package. The file
+(This folder is not called launch_testing: with tests/ros on sys.path it would shadow the real package. The file
 name does not start with ``test_``: pytest, whose launch_testing plugin is off in pytest.ini, does not collect it.)
 
 Real ``ros2 launch`` machinery brings up sim + controller; the test checks
-over DDS what tests/test_nodes.py checks on single nodes: goal sets near home
+over DDS what tests/ros/test_nodes.py checks on single nodes: goal sets near home
 are reached, NaN and wrong-frame goals are rejected while the robot holds
 its goal, the e-stop yields zeros and releasing it lets the robot reach the
 next goal set; after the shutdown every process exited 0, none printed a

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import torch
 
-from conftest import kill_when_checkpointed
+from helpers import kill_when_checkpointed
 from mtpolicy.observation import observe
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.algos.dagger import DaggerConfig, ErrorGainActor, Student, Teacher

@@ -1,62 +1,26 @@
-"""The humanoid: model, chains, the two-hand reach env, the DLS baseline on it, and its bring-up over DDS."""
+"""The humanoid: model, chains, the two-hand reach env, the DLS baseline on it (bring-up over DDS:
+tests/ros/test_humanoid_bringup.py)."""
 
 from __future__ import annotations
 
 import dataclasses
-import time
-from pathlib import Path
-from typing import Iterator
 
 import gymnasium as gym
 import mujoco
 import numpy as np
-import onnx
 import pytest
 from gymnasium.utils.env_checker import check_env
-from onnx import numpy_helper
 
 import mtpolicy_training.envs  # noqa: F401  (registers the env ids)
-from conftest import REPO, make_fixture_policy, run_demo
 from mtpolicy.kinematics import Kinematics
-from mtpolicy.launch_runner import find_executable
 from mtpolicy.observation import ObservationLayout
-from mtpolicy.robots import RobotSpec, load_robot
 from mtpolicy_training.envs.reach import ReachConfig
 from mtpolicy_training.envs.reach_evaluation import dls_controller, evaluate_reach
 from mtpolicy_training.train.digrad import DiGradTrainConfig as TrainConfig
 
-SHIPPED_HUMANOID_MODEL = REPO / "models" / "humanoid_reach.onnx"
 TORSO = ("waist_yaw", "waist_pitch", "waist_roll", "chest_pitch", "chest_roll")
 ARM = ("shoulder_pitch", "shoulder_roll", "shoulder_yaw", "elbow")
 TOLERANCE = 0.03
-
-
-@pytest.fixture(scope="module")
-def humanoid() -> RobotSpec:
-    return load_robot("humanoid")
-
-
-@pytest.fixture
-def robot_monitor(ros_env: dict[str, str]) -> Iterator:
-    """``robot_monitor(spec)``: a ReachMonitor of any robot in this test's private domain, torn down after it."""
-    import rclpy
-
-    from mtpolicy.nodes.monitor import ReachMonitor
-
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
-    nodes = []
-
-    def make(spec: RobotSpec) -> ReachMonitor:
-        nodes.append(ReachMonitor(spec, context=context))
-        return nodes[-1]
-
-    try:
-        yield make
-    finally:
-        for node in nodes:
-            node.destroy_node()
-        rclpy.shutdown(context=context)
 
 
 def test_model_is_a_27_dof_humanoid_1_6_m_tall_with_a_reach_ready_home(humanoid):
@@ -148,58 +112,3 @@ def test_dls_reaches_held_out_goal_sets(humanoid):
     result = evaluate_reach(dls_controller(config), config, 40)
     assert result["success_rate"] >= 0.95, result  # 0.998 on 500 sets (docs/humanoid.md)
     assert result["time_to_reach_median"] <= 1.5, result
-
-
-def home_fixture_policy(path: Path, spec: RobotSpec, gain: float = 3.0, damping: float = 0.03) -> Path:
-    """conftest's fixture policy, linearised at the home keyframe (the humanoid's arms are straight at q = 0)."""
-    make_fixture_policy(path, spec, gain, damping)
-    model = onnx.load(str(path))
-    kin = Kinematics(spec)
-    jac = kin.jacobians(kin.home).reshape(-1, spec.n_joints)
-    layout = ObservationLayout.for_robot(spec.n_joints, spec.n_tasks)
-    (init,) = [i for i in model.graph.initializer if i.name == "W"]
-    w = numpy_helper.to_array(init).copy()
-    w[layout.slice("goal_error")] = gain * np.linalg.solve(jac @ jac.T + damping ** 2 * np.eye(len(jac)), jac)
-    init.CopyFrom(numpy_helper.from_array(w, "W"))
-    onnx.save(model, str(path))
-    return path
-
-
-@pytest.mark.timeout(90)
-def test_bringup_reaches_goal_sets_near_home_over_dds_and_holds_the_legs(spawn, robot_monitor, humanoid, tmp_path):
-    from sensor_msgs.msg import JointState
-
-    from mtpolicy.nodes.common import STATE_SUB_QOS
-
-    model = home_fixture_policy(tmp_path / "humanoid_fixture.onnx", humanoid)
-    monitor = robot_monitor(humanoid)
-    last_state: list[JointState] = []
-    monitor.create_subscription(JointState, "/joint_states", last_state.append, STATE_SUB_QOS)
-    runner = spawn("launch", [str(find_executable("mtpolicy", "mtpolicy")), "launch", "sim_controller",
-                              "robot:=humanoid", f"model:={model}"])
-    kin = Kinematics(humanoid)
-    offsets = [np.array([0.1, 0.15, -0.1, 0.1, 0.05, 0.2, -0.1, 0.2, -0.2, -0.15, 0.1, -0.2, 0.25]),
-               np.array([-0.15, -0.1, 0.1, 0.0, -0.05, -0.2, 0.15, -0.1, 0.2, 0.2, -0.1, 0.15, -0.2])]
-    for offset in offsets:
-        goals = kin.ee_positions(kin.home + offset)
-        deadline = time.monotonic() + 30.0
-        while time.monotonic() < deadline and not np.all(monitor.errors(goals) < TOLERANCE):
-            monitor.publish_goals(goals)
-            monitor.wait_until(lambda: bool(np.all(monitor.errors(goals) < TOLERANCE)), 0.5)
-        assert np.all(monitor.errors(goals) < TOLERANCE), (monitor.errors(goals), runner.output()[-3000:])
-    assert monitor.commands and all(len(c) == 13 for _, c in monitor.commands)
-    state = last_state[-1]
-    assert len(state.name) == 27 and set(state.name) == set(humanoid.joint_names + humanoid.held_joints)
-    held = [p for n, p in zip(state.name, state.position) if n in humanoid.held_joints]
-    assert np.abs(held).max() < 5e-3, dict(zip(state.name, state.position))
-    assert "Traceback" not in runner.output()
-
-
-@pytest.mark.skipif(not SHIPPED_HUMANOID_MODEL.is_file(), reason=f"needs the trained model {SHIPPED_HUMANOID_MODEL}")
-@pytest.mark.timeout(240)
-def test_shipped_policy_reaches_nine_of_ten_published_goal_sets(ros_env, tmp_path):
-    """``mtpolicy demo`` on the humanoid: sim + controller over DDS, 10 seeded goal sets published one by one."""
-    held, _, demo = run_demo(ros_env, "--robot", "humanoid", "--model", str(SHIPPED_HUMANOID_MODEL), "--seed", "5",
-                             "--tolerance", str(TOLERANCE), "--out", str(tmp_path))
-    assert held >= 9, demo.stdout + demo.stderr
-    assert demo.returncode == 0, demo.stdout + demo.stderr

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import kill_when_checkpointed
+from helpers import kill_when_checkpointed
 from mtpolicy.robots import load_robot
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig, gradient_weights
 from mtpolicy_training.core.offpolicy import LoopConfig
@@ -108,15 +108,15 @@ def test_bad_config_value_fails_at_start_naming_it(tmp_path):
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     cmd = [sys.executable, "-m", "mtpolicy_training.train", "digrad", "--out-dir", str(tmp_path), "--budget-steps",
-           "4800", "--loop.learning-starts", "320", "--loop.eval-every", "1600", "--loop.checkpoint-every", "320",
+           "2880", "--loop.learning-starts", "320", "--loop.eval-every", "1600", "--loop.checkpoint-every", "320",
            "--periodic-eval-episodes", "4", "--final-eval-episodes", "8", "--loop.batch-size", "32", "--no-progress"]
     saved = kill_when_checkpointed(cmd, tmp_path / "checkpoint.pt", lambda state: state["step"] >= 960, 120)["step"]
-    assert 960 <= saved < 4800
+    assert 960 <= saved < 2880
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"from step {saved}" in r.stdout
     steps = [int(float(line.split(",")[0])) for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
-    assert steps == sorted(set(steps)) and steps[-1] == 4800
+    assert steps == sorted(set(steps)) and steps[-1] == 2880
 
 
 def test_training_time_counts_every_session_of_a_resumed_run(tmp_path):

@@ -126,7 +126,7 @@ def check_outputs(grid_dir, cells=4):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     for seed in (1, 2):
         rows = (grid_dir / "runs" / "ddpg" / "planar8" / str(seed) / "metrics.csv").read_text().splitlines()
-        assert [int(float(r.split(",")[0])) for r in rows[1:]] == [480, 960]
+        assert [int(float(r.split(",")[0])) for r in rows[1:]] == [240, 480]
     table = (grid_dir / "table.md").read_text()
     assert "| digrad-single-heur | 2 | " in table
     assert "Reproduce: `python -m mtpolicy_training.benchmarks.harness" in table
@@ -157,14 +157,14 @@ def test_grid_runs_in_the_local_pool_resumes_and_updates_the_readme(tmp_path, ca
     # a run of some of the cells reports the whole grid, and the command that reproduces all of it
     assert run_grid(dataclasses.replace(spec, methods=["digrad-single-heur"], seeds=[2])) == table
 
-    with pytest.raises(ValueError, match="budget_steps: 1920 differs from 960"):
-        run_grid(dataclasses.replace(spec, budget_steps=1920))
+    with pytest.raises(ValueError, match="budget_steps: 960 differs from 480"):
+        run_grid(dataclasses.replace(spec, budget_steps=960))
 
     # another grid takes these cells into its table and curves without running them
     other = dataclasses.replace(spec, methods=["digrad-single"], name="other", readme=None,
                                 compare_with=["planar8-smoke"])
-    with pytest.raises(ValueError, match="compare_with: 'planar8-smoke' ran 960 env steps per run, this grid 1920"):
-        run_grid(dataclasses.replace(other, budget_steps=1920))
+    with pytest.raises(ValueError, match="compare_with: 'planar8-smoke' ran 480 env steps per run, this grid 960"):
+        run_grid(dataclasses.replace(other, budget_steps=960))
     with pytest.raises(ValueError, match="compare_with: no other grid 'nope'"):
         run_grid(dataclasses.replace(other, compare_with=["nope"]))
     (cell / "cell.json").unlink()

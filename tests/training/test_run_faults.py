@@ -1,0 +1,132 @@
+"""Fault injection on training runs: one test per defect of issue 43, each as a user met it.
+
+A tiny reach training runs once; the tests damage its run directory, rerun
+it, move it. Every test failed on the code before the fix. The defects of the
+nodes: tests/ros/test_faults.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import REPO
+from mtpolicy.policy import OnnxPolicy
+
+TINY = ["--budget-steps", "640", "--loop.learning-starts", "320", "--loop.eval-every", "320",
+        "--loop.checkpoint-every", "320", "--periodic-eval-episodes", "4", "--final-eval-episodes", "8",
+        "--loop.batch-size", "32", "--no-progress"]
+"""A reach training run of a few seconds (as in test_digrad)."""
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory of a finished tiny reach training run."""
+    from mtpolicy_training.train.cli import main
+
+    out = tmp_path_factory.mktemp("finished_run")
+    main(["digrad", "--out-dir", str(out), *TINY])
+    return out
+
+
+@pytest.fixture
+def run_dir(finished_run: Path, tmp_path: Path) -> Iterator[Path]:
+    """The finished run's directory, to damage in place (its command names it); restored after the test."""
+    backup = Path(shutil.copytree(finished_run, tmp_path / "backup"))
+    yield finished_run
+    shutil.rmtree(finished_run)
+    shutil.copytree(backup, finished_run)
+
+
+def rerun(out: Path) -> str:
+    """Run the finished run's command again (in this process); the error it exits with ('' if it does not)."""
+    from mtpolicy_training.train.cli import main
+
+    try:
+        main(["digrad", "--out-dir", str(out), *TINY])
+    except SystemExit as e:
+        return str(e.code)
+    return ""
+
+
+def results(out: Path) -> tuple[bytes, bytes]:
+    return (out / "policy.onnx").read_bytes(), (out / "eval.json").read_bytes()
+
+
+def test_a_corrupted_checkpoint_is_refused_naming_it(run_dir):
+    """Issue: 1 kB of garbage at 5 offsets of a checkpoint loaded without error every time."""
+    out = run_dir
+    ckpt = out / "checkpoint.pt"
+    good, before = ckpt.read_bytes(), results(out)
+    rng = np.random.default_rng(0)
+    for fraction in (0.1, 0.3, 0.5, 0.7, 0.9):
+        offset = int(fraction * (len(good) - 1024))
+        ckpt.write_bytes(good[:offset] + rng.bytes(1024) + good[offset + 1024:])
+        error = rerun(out)
+        assert f"{ckpt}: corrupt checkpoint" in error and "\n" not in error, (fraction, error)
+        assert results(out) == before
+
+
+def test_a_rerun_never_replaces_a_good_policy_with_a_non_finite_one(run_dir):
+    """Issue: rerunning a finished run from a bad checkpoint exited 0 and overwrote policy.onnx with a policy that
+    outputs NaN, and eval.json. Here the checkpoint is intact (checksum included) but its weights are NaN, as
+    after a diverged update."""
+    from mtpolicy_training.core.run_record import save_checkpoint
+
+    out = run_dir
+    state = torch.load(out / "checkpoint.pt", weights_only=False)
+
+    def poison(value):  # noqa: ANN001, ANN202
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            return torch.full_like(value, math.nan)
+        return {k: poison(v) for k, v in value.items()} if isinstance(value, dict) else value
+    state["method"] = poison(state["method"])
+    save_checkpoint(out / "checkpoint.pt", state)
+    before = results(out)
+    error = rerun(out)
+    assert "refusing to export" in error and "non-finite weights" in error, error
+    assert results(out) == before
+
+
+def test_every_json_written_is_strict(finished_run, tmp_path):
+    """Issue: eval.json held bare NaN (not JSON). A metric with no value is null."""
+    from mtpolicy_training.core.run_record import write_eval
+
+    def strict(text: str) -> dict:
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
+
+    write_eval(tmp_path / "eval.json", {"success_rate": 0.0, "time_to_reach_median": math.nan}, 1.0)
+    assert strict((tmp_path / "eval.json").read_text())["time_to_reach_median"] is None
+    for name in ("eval.json", "best_eval.json", "best.json", "config.json"):
+        strict((finished_run / name).read_text())
+    meta = OnnxPolicy(finished_run / "policy.onnx").session.get_modelmeta().custom_metadata_map
+    strict(meta["metrics"])
+
+
+def test_a_moved_run_directory_resumes(finished_run, tmp_path):
+    """Issue: a moved or copied run directory could not be resumed (a traceback on ``out_dir``)."""
+    moved = Path(shutil.copytree(finished_run, tmp_path / "moved"))
+    assert rerun(moved) == ""
+    assert json.loads((moved / "eval.json").read_text())["success_rate"] == \
+        json.loads((finished_run / "eval.json").read_text())["success_rate"]
+
+
+def test_a_negative_seed_is_refused_at_parse_time(tmp_path):
+    """Issue: --seed -3 passed validation, crashed 23 s later and left an output directory."""
+    out, train = tmp_path / "run", [sys.executable, "-m", "mtpolicy_training.train", "digrad"]
+    r = subprocess.run([*train, "--seed", "-3", "--out-dir", str(out)], capture_output=True, text=True,
+                       timeout=120, cwd=REPO)
+    assert r.returncode == 2 and r.stderr.strip() == "error: --seed must be in [0, 2**32), got -3", r.stderr
+    assert not out.exists()
+    r = subprocess.run([*train, "--seed", "abc", "--out-dir", str(out)], capture_output=True, text=True,
+                       timeout=120, cwd=REPO)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--seed" in r.stderr, r.stderr
