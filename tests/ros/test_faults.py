@@ -20,7 +20,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from onnx import numpy_helper
 from sensor_msgs.msg import JointState
 
-from helpers import SHIPPED_MODEL, publish_until, reach
+from helpers import SHIPPED_MODEL, publish_until, reach, scaled
 from mtpolicy.kinematics import Kinematics, sample_goal_sets
 from mtpolicy.launch_runner import find_executable
 from mtpolicy.nodes.common import DIAGNOSTICS_QOS, STATE_PUB_QOS
@@ -63,8 +63,12 @@ class StatePublisher:
     """A second publisher of /joint_states, beside the sim's (or instead of it)."""
 
     def __init__(self, monitor):  # noqa: ANN001
+        """Returns once the controller's subscription has matched it (the monitor's and the controller's:
+        two), so its first message is not lost to discovery while the sim's states still arrive."""
         self.monitor = monitor
         self.pub = monitor.create_publisher(JointState, "/joint_states", STATE_PUB_QOS)
+        assert monitor.wait_until(lambda: self.pub.get_subscription_count() >= 2, scaled(10.0)), \
+            f"the controller did not subscribe to the test's /joint_states ({self.pub.get_subscription_count()})"
 
     def publish(self, states, seconds: float, period: float = 0.01) -> int:  # noqa: ANN001
         """Publish ``states()`` (a JointState) every ``period`` s for ``seconds``; the index in

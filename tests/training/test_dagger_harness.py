@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import kill_when_checkpointed
+from helpers import kill_when_checkpointed
 from mtpolicy_training.algos.dagger import DaggerConfig
 from mtpolicy_training.benchmarks.harness import METHODS, PRESETS, GridSpec, run_grid
 from mtpolicy_training.core.run_record import RunConfig
