@@ -8,12 +8,20 @@ other.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
 from mtpolicy.robots import RobotSpec
+
+# A suite started under nohup or as a background job of a script ignores SIGHUP or SIGINT, and a child inherits
+# an ignored signal through exec: the launchers these tests signal would ignore them too.
+if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
