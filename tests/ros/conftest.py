@@ -9,6 +9,7 @@ other.
 from __future__ import annotations
 
 import signal
+import warnings
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -16,12 +17,20 @@ import pytest
 
 from mtpolicy.robots import RobotSpec
 
-# A suite started under nohup or as a background job of a script ignores SIGHUP or SIGINT, and a child inherits
-# an ignored signal through exec: the launchers these tests signal would ignore them too.
-if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
-if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+LAUNCHER_SIGNALS = {signal.SIGHUP: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler}
+"""The test process's own handling of the signals the launch tests send: a child inherits an ignored signal
+through exec, so a launcher started while the test process ignores one ignores it too."""
+
+
+@pytest.fixture(autouse=True)
+def launcher_signals_not_ignored(request: pytest.FixtureRequest) -> None:
+    """Before each ROS test, SIGHUP at its default and SIGINT at Python's KeyboardInterrupt handler, with a warning
+    naming the test that found either otherwise (ignored under nohup, or left so by an earlier test)."""
+    for sig, handler in LAUNCHER_SIGNALS.items():
+        if signal.getsignal(sig) is not handler:
+            warnings.warn(f"{request.node.nodeid}: {signal.Signals(sig).name} was {signal.getsignal(sig)!r} in the "
+                          "test process; reset")
+            signal.signal(sig, handler)
 
 
 @pytest.fixture
