@@ -10,10 +10,11 @@ the distribution the policies train on. It reports:
 
 * watchdog misses: ticks on which the controller held the robot at zero
   (its ``zero_ticks_total`` in /diagnostics, counted from its first message
-  after the first moving command: stale or implausible joint states, a non-finite policy output; no
-  e-stop here, goals always set), plus the sim's command-timeout trips (its
-  log); all-zero commands are counted apart (``zero_commands``), since a
-  policy that commands exactly zero at its goal sends them too;
+  after the first moving command: stale or implausible joint states, a
+  non-finite policy output; no e-stop here, goals always set), plus the sim's
+  command-timeout trips (its log); all-zero commands are counted apart
+  (``zero_commands``), since a policy that commands exactly zero at its goal
+  sends them too;
 * command gaps: intervals between two commands arriving here longer than 2
   tick periods, and the longest one;
 * RSS growth of the controller and the sim: resident memory at the end minus
@@ -138,17 +139,18 @@ def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, 
     rclpy.init()
     monitor = ReachMonitor(spec, name="soak")
     diagnostics: list[dict[str, str]] = []
+    intervals: list[float] = []
+    last = [None]
+    moved = [False]
+    holds_before_moving = [None]
+    goals_now = [None]
+
     def on_diagnostics(msg: DiagnosticArray) -> None:
         for status in msg.status:
             diagnostics.append(values := {kv.key: kv.value for kv in status.values})
             if holds_before_moving[0] is None and moved[0]:
                 holds_before_moving[0] = int(values["zero_ticks_total"])
     monitor.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, DIAGNOSTICS_QOS)
-    intervals: list[float] = []
-    last = [None]
-    moved = [False]
-    holds_before_moving = [None]
-    goals_now = [None]
 
     def on_command(now: float, command: np.ndarray) -> None:
         if last[0] is not None:
