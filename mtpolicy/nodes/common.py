@@ -23,7 +23,7 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import rclpy
@@ -31,6 +31,7 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException
+from rclpy.impl.rcutils_logger import RcutilsLogger
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -238,6 +239,29 @@ def check_params_files(args: Sequence[str]) -> None:
                                "{ros__parameters: {name: value}}")
 
 
+Severity = Literal["debug", "info", "warning", "error", "fatal"]
+
+
+def log(logger: RcutilsLogger, severity: Severity, text: str) -> None:
+    """Log ``text`` at ``severity`` from a call site of that severity alone.
+
+    rclpy keys its logging state by call site (function, file, line) and raises
+    ``ValueError`` when one site logs at two severities; each severity therefore
+    has its own line here, and no site of this package chooses a severity at run
+    time (tests/unit/test_log_sites.py checks every site).
+    """
+    if severity == "fatal":
+        logger.fatal(text)
+    elif severity == "error":
+        logger.error(text)
+    elif severity == "warning":
+        logger.warning(text)
+    elif severity == "info":
+        logger.info(text)
+    else:
+        logger.debug(text)
+
+
 class ThrottledLog:
     """Logs a message of each kind (a key) at once, then at most every ``period`` s, counting the ones held back."""
 
@@ -246,14 +270,14 @@ class ThrottledLog:
         self._last: dict[str, float] = {}
         self._held: dict[str, int] = {}
 
-    def __call__(self, key: str, text: str, level: str = "warning") -> None:
+    def __call__(self, key: str, text: str, level: Severity = "warning") -> None:
         now = time.monotonic()
         if now - self._last.get(key, -math.inf) < self._period:
             self._held[key] = self._held.get(key, 0) + 1
             return
         held = self._held.pop(key, 0)
         suffix = f" ({held} more like it in the last {now - self._last[key]:.1f} s)" if held else ""
-        getattr(self._node.get_logger(), level)(text + suffix)
+        log(self._node.get_logger(), level, text + suffix)
         self._last[key] = now
 
 
