@@ -21,6 +21,13 @@ Teachers:
   steps from the current q, a function of the observation, so that identical
   observations never get different labels.
 * ``dls``: the damped-least-squares controller of ``mtpolicy.dls``.
+* ``time_optimal``: the closed-loop time-optimal controller: from every state,
+  the target q_T of ``envs/time_optimal.py`` (the deepest configuration within
+  the least number of periods that reaches the goal set), re-solved from the
+  current q (warm-started from the episode's previous target; a new goal set
+  gets the full multi-start solve), commanded as the servo above with
+  ``k = 1 / dt`` and uniform saturation: the straight line to q_T at the
+  bottleneck joint's speed, which arrives in the bound's number of periods.
 
 The student (``ErrorGainActor``) is a learned gain matrix times the errors of
 the observation, ``y = M_theta(s) z(s)``, saturated as the teacher is
@@ -46,13 +53,14 @@ from mtpolicy.observation import ObservationLayout
 from mtpolicy.planner import GoalConfigurationPlanner
 from mtpolicy_training.core.networks import EnsembleMLP, Normalizer
 from mtpolicy_training.envs.reach import ReachVectorEnv
+from mtpolicy_training.envs.time_optimal import SolverConfig, TimeOptimalReference
 
 
 @dataclass
 class DaggerConfig:
     """Teacher, student network and regression settings."""
 
-    teacher: Literal["servo", "dls"] = "dls"
+    teacher: Literal["servo", "dls", "time_optimal"] = "dls"
     """The classical controller imitated (see the module docstring)."""
     teacher_gain: float = 12.0
     """Gain k (1/s) of the teacher on its error (task space for dls, joint space for servo)."""
@@ -91,10 +99,13 @@ class Teacher:
             if config.teacher == "dls" else None
         self.local_ik = None if env.layout.planned else GoalConfigurationPlanner(
             env.kin, replace(env.config.planner, restarts=0))
+        self.time_optimal = TimeOptimalTeacher(env) if config.teacher == "time_optimal" else None
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         if self.dls is not None:
             return self.dls(obs) / self.limits
+        if self.time_optimal is not None:
+            return self.time_optimal(obs)
         q = obs[:, self.layout.slice("joint_pos")].astype(np.float64)
         if self.local_ik is None:
             dq = obs[:, self.layout.slice("goal_config_error")].astype(np.float64)
@@ -102,6 +113,28 @@ class Teacher:
             goals = obs[:, self.layout.slice("goal_pos")].astype(np.float64).reshape(len(q), -1, 3)
             dq = np.stack([self.local_ik.refine(qi, g)[0] for qi, g in zip(q, goals)]) - q
         return saturate(self.config.teacher_gain * dq / self.limits, self.config.saturation)
+
+
+class TimeOptimalTeacher:
+    """The closed-loop time-optimal controller (teacher ``time_optimal``): observations (B, obs) -> normalized
+    actions ``saturate((q_T - q) / (dt v), 'uniform')``, q_T re-solved from each row's q."""
+
+    def __init__(self, env: ReachVectorEnv, solver: SolverConfig = SolverConfig()):
+        self.layout, self.limits, self.dt = env.layout, env.spec.velocity_limits, env.config.control_period
+        self.reference = TimeOptimalReference(env.kin, self.dt, env.config.reach_tolerance, solver)
+        self._goals: np.ndarray | None = None
+        self._targets: np.ndarray | None = None
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        q = obs[:, self.layout.slice("joint_pos")].astype(np.float64)
+        goals = obs[:, self.layout.slice("goal_pos")].astype(np.float64).reshape(len(q), -1, 3)
+        if self._goals is None or self._goals.shape != goals.shape:
+            self._goals, self._targets = np.full_like(goals, np.nan), q.copy()
+        for i, (qi, g) in enumerate(zip(q, goals)):
+            warm = np.array_equal(g, self._goals[i])
+            self._targets[i] = self.reference.solve(qi, g, starts=[self._targets[i]] if warm else None).target
+            self._goals[i] = g
+        return saturate((self._targets - q) / (self.dt * self.limits), "uniform")
 
 
 class ErrorGainActor(nn.Module):

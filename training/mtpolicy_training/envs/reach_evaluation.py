@@ -20,6 +20,8 @@ controller given the same seed and distribution sees the same goal sets.
 |                                | ``hold_seconds``, counting commands above ``dither_deadband`` of the |
 |                                | velocity limit; mean over goal sets and joints                       |
 | left_after_reach_rate          | reached at some step but not held                                    |
+| time_ratio_median, _p90        | time to reach / the time-optimal bound of the same goal set          |
+|                                | (``envs/time_optimal.py``), over held goal sets; with ``bound``      |
 
 Seeds: ``VALIDATION_SEEDS`` are for training-time evaluations and every
 choice of recipe or checkpoint; ``TEST_SEEDS`` only for published figures
@@ -76,8 +78,10 @@ class Protocol:
 
 
 def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int = 500,
-                   seed: int = VALIDATION_SEED, protocol: Protocol = Protocol()) -> dict[str, float]:
-    """The metrics of the module table for ``controller`` on ``n_goal_sets`` goal sets of ``seed``."""
+                   seed: int = VALIDATION_SEED, protocol: Protocol = Protocol(),
+                   bound: np.ndarray | None = None) -> dict[str, float]:
+    """The metrics of the module table for ``controller`` on ``n_goal_sets`` goal sets of ``seed``; ``bound``:
+    the time-optimal bound (s) of each of those goal sets (``time_optimal.bound_table(...).bound_seconds``)."""
     tolerance = config.reach_tolerance if protocol.tolerance is None else protocol.tolerance
     steps, hold = protocol.steps(config.control_period)
     env = ReachVectorEnv(n_goal_sets, config, time_limit=False)
@@ -104,6 +108,12 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
            "dither_sign_changes": float(flips.mean()),
            "left_after_reach_rate": float(np.mean((first_reach > 0) & ~held)),
            "mean_score": float(np.mean(-np.log(np.maximum(errors, 1e-6))))}
+    if bound is not None:
+        bound = np.asarray(bound)
+        timed = held & (bound > 0)  # a set within tolerance at the start has no ratio
+        ratios = first_reach[timed] * config.control_period / bound[timed]
+        out["time_ratio_median"] = float(np.median(ratios)) if len(ratios) else math.nan
+        out["time_ratio_p90"] = float(np.percentile(ratios, 90)) if len(ratios) else math.nan
     for i, ee in enumerate(env.spec.end_effectors):
         out[f"score_{ee}"] = float(np.mean(-np.log(np.maximum(errors[:, i], 1e-6))))
         out[f"error_median_{ee}"] = float(np.median(errors[:, i]))
