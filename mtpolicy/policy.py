@@ -66,8 +66,15 @@ OBSERVATION_DOC = {
     "goal_error": "goal_pos - ee_pos (m)",
     "joint_error": "per end effector i in order: J_i(q)^T (goal_i - ee_i), J_i the 3 x n_joints positional "
                    "Jacobian of site i in the base frame (mj_jacSite rotated into it; zero columns off the chain)",
-    "goal_config_error": "q* - q (rad), q* from mtpolicy.planner with the `planner` settings, computed when a "
-                         "goal set arrives (from the q at that time)",
+    "goal_config_error": "q* - q (rad), q* the goal configuration of the goal set, planned once when the goal set "
+                         "arrives from the q0 of that time with the `planner` settings (restarts R, iterations K, "
+                         "damping lambda, tolerance eps, seed s, margin m): low = max(lower limit + m, -pi), high = "
+                         "min(upper limit - m, pi); candidates q0 and numpy.random.default_rng(s).uniform(low, high, "
+                         "size=(R, n_joints)); each clipped into [low, high] and refined by up to K damped Newton steps q <- clip(q + J^T (J J^T + "
+                         "lambda^2 I)^-1 e, low, high) (J, e: the stacked positional Jacobians and goal errors of all "
+                         "end effectors, base frame), stopping once the largest end-effector error is below eps; q* is, "
+                         "of the candidates that stopped so, the one with the least max_j |q_j - q0_j| / v_j (v: "
+                         "velocity_limits), else the one with the least largest error (mtpolicy/planner.py)",
 }
 """Definitions of the observation segments, written into every contract."""
 IO_DOC = ("input `observation`: float32 [batch, size of observation_layout], the raw segments of observation_doc "

@@ -28,6 +28,9 @@ Teachers:
   gets the full multi-start solve), commanded as the servo above with
   ``k = 1 / dt`` and uniform saturation: the straight line to q_T at the
   bottleneck joint's speed, which arrives in the bound's number of periods.
+  Once every end effector is within tolerance it holds: the servo with gain
+  ``teacher_gain`` to the local IK solution of the goal set (damped Newton
+  from q), so the command goes smoothly to zero at the goals' centre.
 
 The student (``ErrorGainActor``) is a learned gain matrix times the errors of
 the observation, ``y = M_theta(s) z(s)``, saturated as the teacher is
@@ -41,7 +44,7 @@ such policy, a matrix of q times ``e``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -63,7 +66,8 @@ class DaggerConfig:
     teacher: Literal["servo", "dls", "time_optimal"] = "dls"
     """The classical controller imitated (see the module docstring)."""
     teacher_gain: float = 12.0
-    """Gain k (1/s) of the teacher on its error (task space for dls, joint space for servo)."""
+    """Gain k (1/s) of the teacher on its error (task space for dls, joint space for servo and the time-optimal
+    teacher's hold)."""
     saturation: Literal["uniform", "clip"] = "clip"
     """Over a velocity limit, teacher and student alike: scale the command down or clip each joint."""
     hidden: tuple[int, ...] = (256, 256, 256)
@@ -80,17 +84,26 @@ class DaggerConfig:
     """beta_i = teacher_mix ** i: the share of episodes the teacher drives in iteration i."""
     action_noise: float = 0.1
     """Std of the Gaussian noise on the executed (normalized) action, so the data covers recoveries."""
+    solver: SolverConfig = field(default_factory=lambda: SolverConfig(local_starts=8, global_starts=0,
+                                                                      refine_starts=3))
+    """How the time-optimal teacher solves a new goal set (local goals need no starts over the whole range)."""
+    loss: Literal["action", "relative"] = "action"
+    """Regression target: the saturated action, or the teacher's command before saturation y* with the error
+    relative to its size, ``||y - y*||^2 / max(1, max_j |y*_j|)^2`` (the student then knows how far it is: no
+    shrinking towards the mean direction when far)."""
 
     def validate(self) -> list[str]:
         checks = {"teacher_gain": self.teacher_gain > 0, "hidden": len(self.hidden) > 0 and min(self.hidden) > 0,
                   "lr": self.lr > 0, "batch_size": self.batch_size > 0,
                   "updates_per_iteration": self.updates_per_iteration > 0,
-                  "teacher_mix": 0 <= self.teacher_mix <= 1, "action_noise": self.action_noise >= 0}
+                  "teacher_mix": 0 <= self.teacher_mix <= 1, "action_noise": self.action_noise >= 0,
+                  "saturation": self.teacher != "time_optimal" or self.saturation == "uniform"}
         return [f"algo.{k}" for k, ok in checks.items() if not ok]
 
 
 class Teacher:
-    """The classical controller DAgger imitates: observations (B, obs) -> normalized actions (B, n_joints)."""
+    """The classical controller DAgger imitates: observations (B, obs) -> normalized actions (B, n_joints)
+    (``__call__``), or its command before saturation (``unsaturated``; DLS: the saturated command)."""
 
     def __init__(self, config: DaggerConfig, env: ReachVectorEnv):
         self.config, self.layout, self.limits = config, env.layout, env.spec.velocity_limits
@@ -99,42 +112,55 @@ class Teacher:
             if config.teacher == "dls" else None
         self.local_ik = None if env.layout.planned else GoalConfigurationPlanner(
             env.kin, replace(env.config.planner, restarts=0))
-        self.time_optimal = TimeOptimalTeacher(env) if config.teacher == "time_optimal" else None
+        self.time_optimal = TimeOptimalTeacher(env, config.teacher_gain, config.solver) \
+            if config.teacher == "time_optimal" else None
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return saturate(self.unsaturated(obs), self.config.saturation)
+
+    def unsaturated(self, obs: np.ndarray) -> np.ndarray:
         if self.dls is not None:
             return self.dls(obs) / self.limits
         if self.time_optimal is not None:
-            return self.time_optimal(obs)
+            return self.time_optimal.unsaturated(obs)
         q = obs[:, self.layout.slice("joint_pos")].astype(np.float64)
         if self.local_ik is None:
             dq = obs[:, self.layout.slice("goal_config_error")].astype(np.float64)
         else:
             goals = obs[:, self.layout.slice("goal_pos")].astype(np.float64).reshape(len(q), -1, 3)
             dq = np.stack([self.local_ik.refine(qi, g)[0] for qi, g in zip(q, goals)]) - q
-        return saturate(self.config.teacher_gain * dq / self.limits, self.config.saturation)
+        return self.config.teacher_gain * dq / self.limits
 
 
 class TimeOptimalTeacher:
     """The closed-loop time-optimal controller (teacher ``time_optimal``): observations (B, obs) -> normalized
     actions ``saturate((q_T - q) / (dt v), 'uniform')``, q_T re-solved from each row's q."""
 
-    def __init__(self, env: ReachVectorEnv, solver: SolverConfig = SolverConfig()):
+    def __init__(self, env: ReachVectorEnv, hold_gain: float, solver: SolverConfig = SolverConfig()):
         self.layout, self.limits, self.dt = env.layout, env.spec.velocity_limits, env.config.control_period
+        self.hold_gain = hold_gain
         self.reference = TimeOptimalReference(env.kin, self.dt, env.config.reach_tolerance, solver)
         self._goals: np.ndarray | None = None
         self._targets: np.ndarray | None = None
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return saturate(self.unsaturated(obs), "uniform")
+
+    def unsaturated(self, obs: np.ndarray) -> np.ndarray:
+        """The command ``k (q_T - q) / v`` before saturation."""
         q = obs[:, self.layout.slice("joint_pos")].astype(np.float64)
         goals = obs[:, self.layout.slice("goal_pos")].astype(np.float64).reshape(len(q), -1, 3)
         if self._goals is None or self._goals.shape != goals.shape:
             self._goals, self._targets = np.full_like(goals, np.nan), q.copy()
+        gain = np.empty(len(q))
         for i, (qi, g) in enumerate(zip(q, goals)):
             warm = np.array_equal(g, self._goals[i])
-            self._targets[i] = self.reference.solve(qi, g, starts=[self._targets[i]] if warm else None).target
+            solution = self.reference.solve(qi, g, self._targets[i] if warm else None)
+            reached = solution.periods == 0
+            self._targets[i] = self.reference.ik.refine(qi, g)[0] if reached else solution.target
+            gain[i] = self.hold_gain if reached else 1.0 / self.dt
             self._goals[i] = g
-        return saturate((self._targets - q) / (self.dt * self.limits), "uniform")
+        return gain[:, None] * (self._targets - q) / self.limits
 
 
 class ErrorGainActor(nn.Module):
@@ -152,13 +178,20 @@ class ErrorGainActor(nn.Module):
         self.net = EnsembleMLP(1, layout.size, hidden, n_joints * self.z_size, activation)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.saturate(self.unsaturated(obs))
+
+    def unsaturated(self, obs: torch.Tensor) -> torch.Tensor:
+        """y = M_theta(s) z(s), before saturation."""
         n = obs.shape[0]
         z = [obs[:, self.goal_error], obs[:, self.joint_error].reshape(n, -1, self.n_joints).sum(dim=1)]
         if self.goal_config_error is not None:
             z.append(obs[:, self.goal_config_error])
         z = torch.cat(z, dim=1)
         gain = self.net(self.normalizer(obs)).reshape(n, self.n_joints, self.z_size)
-        y = torch.matmul(gain, z.unsqueeze(-1)).squeeze(-1)
+        return torch.matmul(gain, z.unsqueeze(-1)).squeeze(-1)
+
+    def saturate(self, y: torch.Tensor) -> torch.Tensor:
+        """``saturate`` of torch tensors."""
         if self.saturation == "clip":
             return torch.clamp(y, -1.0, 1.0)
         return y / torch.clamp(y.abs().amax(dim=1, keepdim=True), min=1.0)
@@ -191,13 +224,20 @@ class Student:
         total = 0.0
         for _ in range(self.config.updates_per_iteration):
             idx = torch.randint(0, len(obs), (self.config.batch_size,), generator=generator)
-            loss = torch.mean((self.policy(obs[idx]) - target[idx]) ** 2)
+            loss = self.loss(obs[idx], target[idx])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             total += loss.item()
         self.updates += self.config.updates_per_iteration
         return total / self.config.updates_per_iteration
+
+    def loss(self, obs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The regression loss of ``config.loss`` on a batch (target: the saturated action, or y* for relative)."""
+        if self.config.loss == "action":
+            return torch.mean((self.policy(obs) - target) ** 2)
+        scale = torch.clamp(target.abs().amax(dim=1, keepdim=True), min=1.0)
+        return torch.mean(((self.policy.unsaturated(obs) - target) / scale) ** 2)
 
     def state_dict(self) -> dict:
         return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(), "updates": self.updates}

@@ -58,15 +58,16 @@ def renamed(name: str, table: dict[str, str]) -> str:
 
 def config_dict(config) -> dict:  # noqa: ANN001 - any training-config dataclass
     """JSON-able config: what a checkpoint must match to be resumed. ``progress`` (display),
-    ``loop.torch_threads`` (speed) and ``loop.log_every`` (bookkeeping) are left out: a run may resume with any
-    of them changed."""
+    ``loop.torch_threads``, ``loop.teacher_workers`` (speed) and ``loop.log_every`` (bookkeeping) are left out: a
+    run may resume with any of them changed."""
     return without_run_only(json.loads(json.dumps(dataclasses.asdict(config), default=str)))
 
 
 def without_run_only(record: dict) -> dict:
     """``record`` less the settings a resumed run may change (checkpoints made before ``config_dict`` left
     ``loop.torch_threads`` out still hold it)."""
-    loop = {k: v for k, v in record.get("loop", {}).items() if k not in ("torch_threads", "log_every")}
+    loop = {k: v for k, v in record.get("loop", {}).items() if k not in ("torch_threads", "teacher_workers",
+                                                                           "log_every")}
     return {k: v for k, v in record.items() if k != "progress"} | ({"loop": loop} if "loop" in record else {})
 
 

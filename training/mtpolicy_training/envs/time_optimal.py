@@ -17,16 +17,22 @@ Local optimization gives an upper bound on T*; the published bound is the best
 found over the starts (``SolverConfig`` fixes how many).
 
 The teacher of the time-optimal policy goes deeper than the bound needs when
-the rounding leaves slack: the *target* is the configuration within the
-``N*``-period box that minimizes the largest end-effector error,
+the rounding leaves slack, and picks one configuration where many attain T*
+(the joints off the bottleneck have slack, so a solver's q is arbitrary in
+them and unlearnable). Its *target* is the nearest configuration, in time, that
+puts every end effector within the level ``L`` inside the ``N*``-period box,
 
-    q_T = argmin_{q in box_N*(q0) within the limits}  max_i ||g_i - p_i(q)||^2,
+    w* = min_{q in B} max_i ||g_i - p_i(q)||,   L = max(w*, target_depth * tol),
+    q_T = argmin_{q in B} ||(q - q0) / v||^2  s.t.  ||g_i - p_i(q)|| <= L,
+
+with ``B`` the ``N*``-period box within the limits. It stays the target from
+every point of the straight line q0 -> q_T (the nearest point of a set to q0
+is also the nearest to any point between them),
 
 reached by the straight joint-space line at the bottleneck joint's speed,
 which arrives in ``N*`` periods (``algos/dagger.py``, teacher ``time_optimal``,
-re-solves it from every state it labels). Within tolerance already, the target
-is the deepest configuration one period away, so the command goes to zero at
-the goal's centre.
+re-solves it from every state it labels). A goal set already within tolerance
+has ``N* = 0`` and the target ``q0``.
 
 CLI: the bound on the goal sets the evaluator draws, for any robot and goal
 distribution::
@@ -71,6 +77,9 @@ class SolverConfig:
     """SLSQP iterations per start at most."""
     seed: int = 0
     """Seed of the drawn starts."""
+    target_depth: float = 0.5
+    """The teacher's target puts every end effector within this fraction of the tolerance where the bound's box
+    allows it (else as deep as the box allows)."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,8 @@ class TimeOptimum:
     q: np.ndarray
     """A configuration attaining T* (every end effector within tolerance)."""
     target: np.ndarray
-    """The deepest configuration within the N*-period box (the teacher's target)."""
+    """The teacher's target: the nearest configuration within the N*-period box that puts the end effectors
+    within the level L (module docstring)."""
     worst_error: float
     """Largest end-effector error (m) at ``target``."""
 
@@ -99,33 +109,33 @@ class TimeOptimalReference:
         self.low, self.high = spec.joint_limits[:, 0].astype(np.float64), spec.joint_limits[:, 1].astype(np.float64)
         self.ik = GoalConfigurationPlanner(kin, PlannerConfig(restarts=0, tolerance=tolerance * 0.05, margin=0.0))
         self.rng = np.random.default_rng(config.seed)
+        self._last_key, self._last = b"", (np.zeros(0), np.zeros(0))
         n = spec.n_joints
         # constraint rows of |q - q0| <= t v as  A [q, t] + b >= 0
-        self._box = np.block([[-np.eye(n), self.v[:, None]], [np.eye(n), self.v[:, None]]])
+        self._box_rows = np.block([[-np.eye(n), self.v[:, None]], [np.eye(n), self.v[:, None]]])
 
     # -- the program ---------------------------------------------------------------------------------------------
     def _squared_errors(self, q: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """||g_i - p_i(q)||^2 per end effector and their gradients (n_ee, n_joints)."""
-        ee, jac = self.kin.ee_positions_and_jacobians(q)
-        err = goals - ee
-        return (err ** 2).sum(axis=1), -2.0 * np.einsum("ik,ikj->ij", err, jac)
+        """||g_i - p_i(q)||^2 per end effector and their gradients (n_ee, n_joints); the last call's are kept,
+        since SLSQP asks for a constraint and its Jacobian at the same point."""
+        key = q.tobytes() + goals.tobytes()
+        if key != self._last_key:
+            ee, jac = self.kin.ee_positions_and_jacobians(q)
+            err = goals - ee
+            self._last_key, self._last = key, ((err ** 2).sum(axis=1), -2.0 * np.einsum("ik,ikj->ij", err, jac))
+        return self._last
 
     def _minimum_time(self, q0: np.ndarray, goals: np.ndarray, start: np.ndarray) -> tuple[float, np.ndarray] | None:
         """Local solution (T, q) of the program from ``start``, or None if SLSQP ends infeasible."""
         n, tol2 = len(q0), self.tolerance ** 2
-        cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
         def errors(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            key = x[:n].tobytes()
-            if key not in cache:
-                cache.clear()
-                cache[key] = self._squared_errors(x[:n], goals)
-            return cache[key]
+            return self._squared_errors(np.ascontiguousarray(x[:n]), goals)
 
         b = np.concatenate([q0, -q0])
         jac_t = np.zeros((goals.shape[0], 1))
         constraints = [
-            {"type": "ineq", "fun": lambda x: self._box @ x + b, "jac": lambda x: self._box},
+            {"type": "ineq", "fun": lambda x: self._box_rows @ x + b, "jac": lambda x: self._box_rows},
             {"type": "ineq", "fun": lambda x: tol2 - errors(x)[0], "jac": lambda x: np.hstack([-errors(x)[1], jac_t])},
         ]
         x0 = np.append(start, np.max(np.abs(start - q0) / self.v))
@@ -139,25 +149,46 @@ class TimeOptimalReference:
             return None
         return float(np.max(np.abs(q - q0) / self.v)), q
 
+    def _box(self, q0: np.ndarray, periods: int) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of the configurations reachable in ``periods`` within the limits."""
+        reach = periods * self.dt * self.v
+        return np.maximum(self.low, q0 - reach), np.minimum(self.high, q0 + reach)
+
     def _deepest(self, q0: np.ndarray, goals: np.ndarray, periods: int, start: np.ndarray) -> np.ndarray:
         """argmin over the ``periods`` box of the largest squared end-effector error, from ``start`` (in the box)."""
         n = len(q0)
-        reach = periods * self.dt * self.v
-        low, high = np.maximum(self.low, q0 - reach), np.minimum(self.high, q0 + reach)
+        low, high = self._box(q0, periods)
         start = np.clip(start, low, high)
         k = goals.shape[0]
         jac_s = np.ones((k, 1))
-        constraints = [{"type": "ineq", "fun": lambda x: x[-1] - self._squared_errors(x[:n], goals)[0],
-                        "jac": lambda x: np.hstack([-self._squared_errors(x[:n], goals)[1], jac_s])}]
+        def errors(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return self._squared_errors(np.ascontiguousarray(x[:n]), goals)
+
+        constraints = [{"type": "ineq", "fun": lambda x: x[-1] - errors(x)[0],
+                        "jac": lambda x: np.hstack([-errors(x)[1], jac_s])}]
         grad = np.zeros(n + 1)
         grad[-1] = 1.0
         x0 = np.append(start, self._squared_errors(start, goals)[0].max())
         result = minimize(lambda x: x[-1], x0, jac=lambda x: grad, bounds=list(zip(low, high)) + [(0.0, None)],
                           constraints=constraints, method="SLSQP",
-                          options={"maxiter": self.config.max_iterations, "ftol": 1e-12})
+                          options={"maxiter": self.config.max_iterations, "ftol": 1e-10})
         q = np.clip(result.x[:n], low, high)
         better = self._squared_errors(q, goals)[0].max() <= self._squared_errors(start, goals)[0].max()
         return q if better else start
+
+    def _nearest(self, q0: np.ndarray, goals: np.ndarray, periods: int, level: float, start: np.ndarray,
+                 fallback: np.ndarray) -> np.ndarray:
+        """argmin over the ``periods`` box of ||(q - q0) / v||^2 with every end effector within ``level`` (m), from
+        ``start``; ``fallback`` (feasible) if SLSQP ends infeasible."""
+        low, high = self._box(q0, periods)
+        w = 1.0 / self.v ** 2
+        constraints = [{"type": "ineq", "fun": lambda q: level ** 2 - self._squared_errors(q, goals)[0],
+                        "jac": lambda q: -self._squared_errors(q, goals)[1]}]
+        result = minimize(lambda q: float(np.sum(w * (q - q0) ** 2)), np.clip(start, low, high),
+                          jac=lambda q: 2.0 * w * (q - q0), bounds=list(zip(low, high)), constraints=constraints,
+                          method="SLSQP", options={"maxiter": self.config.max_iterations, "ftol": 1e-9})
+        q = np.clip(result.x, low, high)
+        return q if self._squared_errors(q, goals)[0].max() <= level ** 2 * (1 + 1e-4) else fallback
 
     # -- starts and the whole solve ------------------------------------------------------------------------------
     def _starts(self, q0: np.ndarray, goals: np.ndarray) -> list[np.ndarray]:
@@ -172,17 +203,16 @@ class TimeOptimalReference:
         converged.sort(key=lambda q: np.max(np.abs(q - q0) / self.v))
         return [own] + converged[: max(0, c.refine_starts - 1)]
 
-    def solve(self, q0: np.ndarray, goals: np.ndarray, starts: list[np.ndarray] | None = None) -> TimeOptimum:
-        """The time-optimal bound of reaching ``goals`` (n_ee, 3) from ``q0`` (n_joints,); with ``starts``, SLSQP
-        runs from q0's IK solution and these alone (a warm start from a nearby solution)."""
+    def solve(self, q0: np.ndarray, goals: np.ndarray, warm: np.ndarray | None = None) -> TimeOptimum:
+        """The time-optimal bound of reaching ``goals`` (n_ee, 3) from ``q0`` (n_joints,); with ``warm`` (a nearby
+        solution: the previous target of a trajectory), SLSQP starts from it alone, and from every start of the
+        multi-start solve if that fails."""
         q0 = np.asarray(q0, dtype=np.float64)
         goals = np.asarray(goals, dtype=np.float64).reshape(-1, 3)
         if np.linalg.norm(goals - self.kin.ee_positions(q0), axis=1).max() <= self.tolerance:
-            target = self._deepest(q0, goals, 1, q0)  # within tolerance: towards the centre, one period deep
-            return TimeOptimum(0.0, 0, q0, target, float(np.linalg.norm(goals - self.kin.ee_positions(target),
-                                                                         axis=1).max()))
-        best: tuple[float, np.ndarray] | None = None
-        for start in self._starts(q0, goals) if starts is None else [self.ik.refine(q0, goals)[0], *starts]:
+            return TimeOptimum(0.0, 0, q0, q0, float(np.linalg.norm(goals - self.kin.ee_positions(q0), axis=1).max()))
+        best = None if warm is None else self._minimum_time(q0, goals, warm)
+        for start in self._starts(q0, goals) if best is None else []:
             found = self._minimum_time(q0, goals, start)
             if found is not None and (best is None or found[0] < best[0]):
                 best = found
@@ -190,7 +220,10 @@ class TimeOptimalReference:
             return TimeOptimum(math.inf, -1, q0, q0, math.inf)
         seconds, q = best
         periods = max(1, math.ceil(seconds / self.dt - TIME_SLACK / self.dt))
-        target = self._deepest(q0, goals, periods, q)
+        deepest = self._deepest(q0, goals, periods, q if warm is None else warm)
+        level = max(float(np.sqrt(self._squared_errors(deepest, goals)[0].max())),
+                    self.config.target_depth * self.tolerance)
+        target = self._nearest(q0, goals, periods, level, deepest if warm is None else warm, deepest)
         worst = float(np.linalg.norm(goals - self.kin.ee_positions(target), axis=1).max())
         return TimeOptimum(seconds, periods, q, target, worst)
 

@@ -26,15 +26,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
 
 from mtpolicy.integrity import strict_json
-from mtpolicy_training.algos.dagger import DaggerConfig, Student, Teacher
+from mtpolicy_training.algos.dagger import DaggerConfig, Student, Teacher, saturate
 from mtpolicy_training.core.files import write_atomically
+from mtpolicy_training.core.row_workers import RowWorkers
 from mtpolicy_training.core.run_record import RunConfig, RunRecorder, config_dict, publish_final, write_eval
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import (HELD_OUT_SEED, VALIDATION_SEED, Protocol, evaluate_reach,
@@ -54,6 +56,8 @@ class DaggerLoopConfig:
 
     torch_threads: int = 1
     """Threads of torch's CPU kernels (a resumed run may change it)."""
+    teacher_workers: int = 1
+    """Processes labelling with the teacher, the episodes split between them (a resumed run may change it)."""
 
 
 @dataclass(kw_only=True)
@@ -79,7 +83,7 @@ class DaggerTrainConfig(TrainSettings):
     num_envs: int = 128
     """Episodes rolled out per iteration, in lockstep."""
     episode_seconds: float = 4.0
-    """Length of a training episode (s)."""
+    """Length of a training episode (s); evaluations run the evaluator's 4 s episodes."""
     loop: DaggerLoopConfig = field(default_factory=DaggerLoopConfig)
     """Threads of the run."""
 
@@ -90,7 +94,8 @@ class DaggerTrainConfig(TrainSettings):
     def __post_init__(self):
         bad = self.algo.validate() + [k for k, ok in {
             "num_envs": self.num_envs > 0, "episode_seconds": self.episode_seconds > 0,
-            "loop.torch_threads": self.loop.torch_threads > 0}.items() if not ok]
+            "loop.torch_threads": self.loop.torch_threads > 0,
+            "loop.teacher_workers": self.loop.teacher_workers > 0}.items() if not ok]
         if not bad:
             self.iterations, self.budget_steps = self.resolve_budget()
             bad = self.validate_settings()
@@ -136,7 +141,7 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
     out = config.out_dir
     steps = config.episode_steps
     env = ReachVectorEnv(config.num_envs, config.env, time_limit=False)
-    teacher = Teacher(config.algo, env)
+    teacher = RowWorkers(partial(teacher_commands, config.algo, config.env), config.loop.teacher_workers)
     mean, std = env.observation_statistics()
     student = Student(config.algo, env.layout, env.spec.n_joints, mean, std)
     recorder = RunRecorder(out, RunConfig.of(config), config.budget_steps, config.progress)
@@ -166,11 +171,12 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
         driven_by_teacher = rng.random(config.num_envs) < beta
         visited, labels = [], []
         for _ in range(steps):
-            target = teacher(obs)
+            command = teacher(obs)
+            target = saturate(command, config.algo.saturation)
             action = np.where(driven_by_teacher[:, None], target, student.act(obs))
             action = action + config.algo.action_noise * rng.standard_normal(action.shape)
             visited.append(obs)
-            labels.append(target)
+            labels.append(target if config.algo.loss == "action" else command)
             obs, *_ = env.step(np.clip(action, -1.0, 1.0))
             recorder.advance(config.num_envs)
         data = {"obs": torch.cat([data["obs"], torch.as_tensor(np.concatenate(visited))]),
@@ -178,7 +184,7 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
         loss = student.fit(data["obs"], data["target"], generator)
         iteration += 1
         metrics = evaluate_reach(student.act, config.env, config.periodic_eval_episodes, VALIDATION_SEED,
-                                 Protocol(episode_seconds=config.episode_seconds), bound)
+                                 Protocol(), bound)
         if selection_key(metrics) > selection_key(best):
             best = {**metrics, "iteration": iteration, "found_after_train_seconds": recorder.train_seconds}
             export(metrics, out / "best_policy.onnx")
@@ -187,9 +193,10 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
                                "train/iteration": iteration})
         recorder.save(student=student.state_dict(), data=data, best=best, iteration=iteration,
                       rng=rng.bit_generator.state, generator=generator.get_state())
+    teacher.close()
     train_seconds = recorder.train_seconds
     recorder.close()
-    protocol = Protocol(episode_seconds=config.episode_seconds)
+    protocol = Protocol()  # the evaluator's episodes, whatever the length of the training episodes
     final_bound = None if bound is None else bound_table(config.env, config.final_eval_episodes, HELD_OUT_SEED,
                                                          cache_dir=out / "bound").bound_seconds
     print(f"final evaluation: {config.final_eval_episodes} goal sets of seed {HELD_OUT_SEED}, last and best "
@@ -204,6 +211,11 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
     print(f"policies: {out / 'policy.onnx'} (last), {out / 'best_policy.onnx'} (best on validation, "
           f"iteration {best['iteration']}); total training {train_seconds / 60:.1f} min", flush=True)
     return {k: v for k, v in final.items() if not (isinstance(v, float) and math.isnan(v))}
+
+
+def teacher_commands(algo: DaggerConfig, env: ReachConfig) -> Callable[[np.ndarray], np.ndarray]:
+    """The teacher's command before saturation, observations -> (B, n_joints) (a ``RowWorkers`` factory)."""
+    return Teacher(algo, ReachVectorEnv(1, env)).unsaturated
 
 
 def selection_key(metrics: dict) -> tuple[float, float, float]:
