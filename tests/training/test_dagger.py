@@ -80,6 +80,18 @@ def test_smoke_run_writes_evaluations_and_policies_with_parity(tmp_path):
     assert parity(student.policy, env.spec, tmp_path / "policy.onnx", obs) <= 1e-5
 
 
+def test_time_optimal_recipe_labels_in_workers_and_measures_time_against_the_bound(tmp_path):
+    import tyro
+
+    config = tyro.cli(DaggerTrainConfig, args=SMOKE + [
+        "--algo.teacher", "time_optimal", "--algo.saturation", "uniform", "--algo.loss", "relative",
+        "--episode-seconds", "0.5", "--loop.teacher-workers", "2", "--out-dir", str(tmp_path)])
+    run(config)  # too small to hold a goal set: the ratios are NaN, but measured
+    assert {"time_ratio_median", "time_ratio_p90"} <= set(json.loads((tmp_path / "eval.json").read_text()))
+    assert "eval/time_ratio_p90" in (tmp_path / "metrics.csv").read_text().splitlines()[0]
+    assert OnnxPolicy(tmp_path / "policy.onnx").contract.method == "dagger-time_optimal"
+
+
 def test_model_card_ships_the_best_policy_with_test_figures_against_dls_and_mink(tmp_path):
     import tyro
 
