@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from mtpolicy.dls import DampedLeastSquares, DlsConfig
-from mtpolicy.observation import ObservationLayout
+from mtpolicy.observation import ObservationLayout, observe
 from mtpolicy.planner import GoalConfigurationPlanner
 from mtpolicy_training.core.networks import EnsembleMLP, Normalizer
 from mtpolicy_training.envs.reach import ReachVectorEnv
@@ -81,12 +81,18 @@ class DaggerConfig:
     updates_per_iteration: int = 3000
     """Gradient steps on the aggregated dataset after each iteration's rollouts."""
     teacher_mix: float = 0.5
-    """beta_i = teacher_mix ** i: the share of episodes the teacher drives in iteration i."""
+    """beta_i = teacher_mix ** i: the share of episodes the teacher drives in iteration i (with ``line_sets``,
+    the lines are iteration 0 and the rollouts start at i = 1)."""
     action_noise: float = 0.1
     """Std of the Gaussian noise on the executed (normalized) action, so the data covers recoveries."""
     solver: SolverConfig = field(default_factory=lambda: SolverConfig(local_starts=8, global_starts=0,
                                                                       refine_starts=3))
     """How the time-optimal teacher solves a new goal set (local goals need no starts over the whole range)."""
+    line_sets: int = 0
+    """Teacher ``time_optimal``: goal sets whose straight lines to the target seed the dataset before the first
+    iteration (``TimeOptimalTeacher.line_demonstrations``: one solve per goal set, ``line_samples`` states)."""
+    line_samples: int = 16
+    """States drawn on each line of ``line_sets``."""
     loss: Literal["action", "relative"] = "action"
     """Regression target: the saturated action, or the teacher's command before saturation y* with the error
     relative to its size, ``||y - y*||^2 / max(1, max_j |y*_j|)^2`` (the student then knows how far it is: no
@@ -97,7 +103,9 @@ class DaggerConfig:
                   "lr": self.lr > 0, "batch_size": self.batch_size > 0,
                   "updates_per_iteration": self.updates_per_iteration > 0,
                   "teacher_mix": 0 <= self.teacher_mix <= 1, "action_noise": self.action_noise >= 0,
-                  "saturation": self.teacher != "time_optimal" or self.saturation == "uniform"}
+                  "saturation": self.teacher != "time_optimal" or self.saturation == "uniform",
+                  "line_sets": self.line_sets == 0 or (self.line_sets > 0 and self.teacher == "time_optimal"),
+                  "line_samples": self.line_samples > 0}
         return [f"algo.{k}" for k, ok in checks.items() if not ok]
 
 
@@ -138,7 +146,7 @@ class TimeOptimalTeacher:
 
     def __init__(self, env: ReachVectorEnv, hold_gain: float, solver: SolverConfig = SolverConfig()):
         self.layout, self.limits, self.dt = env.layout, env.spec.velocity_limits, env.config.control_period
-        self.hold_gain = hold_gain
+        self.kin, self.hold_gain, self.tolerance = env.kin, hold_gain, env.config.reach_tolerance
         self.reference = TimeOptimalReference(env.kin, self.dt, env.config.reach_tolerance, solver)
         self._goals: np.ndarray | None = None
         self._targets: np.ndarray | None = None
@@ -161,6 +169,24 @@ class TimeOptimalTeacher:
             gain[i] = self.hold_gain if reached else 1.0 / self.dt
             self._goals[i] = g
         return gain[:, None] * (self._targets - q) / self.limits
+
+    def line_demonstrations(self, q0: np.ndarray, goals: np.ndarray, samples: int,
+                            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Observations on the teacher's straight lines and its commands there, one solve per goal set.
+
+        For each start (B, n_joints) and goal set (B, n_ee, 3): the target q_T, and ``samples`` points
+        q = q0 + s (q_T - q0), s ~ U(0, 1), each labelled as ``unsaturated`` labels it: (q_T - q) / (dt v) while an
+        end effector is out of tolerance (q_T is the target of every point of its line), the hold command within.
+        """
+        targets = np.stack([self.reference.solve(qi, g).target for qi, g in zip(q0, goals)])
+        s = rng.random((len(q0), samples, 1))
+        q = (q0[:, None] + s * (targets - q0)[:, None]).reshape(-1, q0.shape[1])
+        goals = np.repeat(goals, samples, axis=0)
+        obs, ee = observe(self.kin, q, goals)
+        labels = (np.repeat(targets, samples, axis=0) - q) / (self.dt * self.limits)
+        for i in np.flatnonzero((np.linalg.norm(goals - ee, axis=2) <= self.tolerance).all(axis=1)):
+            labels[i] = self.hold_gain * (self.reference.ik.refine(q[i], goals[i])[0] - q[i]) / self.limits
+        return obs, labels
 
 
 class ErrorGainActor(nn.Module):

@@ -66,7 +66,7 @@ class SolverConfig:
     """How the time-optimal program is solved (part of a bound table's key)."""
 
     local_starts: int = 24
-    """IK starts drawn uniformly within ``local_range`` rad per joint of q0."""
+    """IK starts q0 + d, d drawn uniformly within ``local_range`` rad per joint (the same d for every q0)."""
     local_range: float = 1.0
     """Half-width (rad) of the box around q0 the local starts come from."""
     global_starts: int = 24
@@ -76,7 +76,7 @@ class SolverConfig:
     max_iterations: int = 200
     """SLSQP iterations per start at most."""
     seed: int = 0
-    """Seed of the drawn starts."""
+    """Seed of the drawn starts, drawn once: the solution is a function of (q0, goals)."""
     target_depth: float = 0.5
     """The teacher's target puts every end effector within this fraction of the tolerance where the bound's box
     allows it (else as deep as the box allows)."""
@@ -104,13 +104,14 @@ class TimeOptimalReference:
 
     def __init__(self, kin: Kinematics, control_period: float, tolerance: float, config: SolverConfig = SolverConfig()):
         self.kin, self.dt, self.tolerance, self.config = kin, control_period, tolerance, config
-        spec = kin.spec
+        spec, n = kin.spec, kin.spec.n_joints
         self.v = spec.velocity_limits.astype(np.float64)
         self.low, self.high = spec.joint_limits[:, 0].astype(np.float64), spec.joint_limits[:, 1].astype(np.float64)
         self.ik = GoalConfigurationPlanner(kin, PlannerConfig(restarts=0, tolerance=tolerance * 0.05, margin=0.0))
-        self.rng = np.random.default_rng(config.seed)
+        rng = np.random.default_rng(config.seed)  # the same starts for every solve: a function of (q0, goals)
+        self._local_offsets = rng.uniform(-config.local_range, config.local_range, (config.local_starts, n))
+        self._global_starts = rng.uniform(self.low, self.high, (config.global_starts, n))
         self._last_key, self._last = b"", (np.zeros(0), np.zeros(0))
-        n = spec.n_joints
         # constraint rows of |q - q0| <= t v as  A [q, t] + b >= 0
         self._box_rows = np.block([[-np.eye(n), self.v[:, None]], [np.eye(n), self.v[:, None]]])
 
@@ -194,10 +195,8 @@ class TimeOptimalReference:
     def _starts(self, q0: np.ndarray, goals: np.ndarray) -> list[np.ndarray]:
         """IK solutions from q0 and the drawn configurations, nearest in time first (q0's own first of all)."""
         c = self.config
-        local = self.rng.uniform(np.maximum(self.low, q0 - c.local_range), np.minimum(self.high, q0 + c.local_range),
-                                 size=(c.local_starts, len(q0)))
-        spread = self.rng.uniform(self.low, self.high, size=(c.global_starts, len(q0)))
-        solutions = [self.ik.refine(s, goals) for s in np.vstack([q0[None], local, spread])]
+        local = np.clip(q0 + self._local_offsets, self.low, self.high)
+        solutions = [self.ik.refine(s, goals) for s in np.vstack([q0[None], local, self._global_starts])]
         own, others = solutions[0][0], solutions[1:]
         converged = [q for q, worst in others if worst <= self.tolerance]
         converged.sort(key=lambda q: np.max(np.abs(q - q0) / self.v))

@@ -25,6 +25,8 @@ goals, no planner), on the shipped robots.
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -165,8 +167,20 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
         bound = bound_table(config.env, config.periodic_eval_episodes, VALIDATION_SEED,
                             cache_dir=out / "bound").bound_seconds
 
+    if config.algo.line_sets and not recorder.resumed:
+        chunks = [len(c) for c in np.array_split(np.arange(config.algo.line_sets), 4 * config.loop.teacher_workers)]
+        seeds = [int(s) for s in rng.integers(2 ** 31, size=len(chunks))]
+        jobs = [partial(line_demonstrations, config.algo, config.env, n, s) for n, s in zip(chunks, seeds)]
+        with ProcessPoolExecutor(config.loop.teacher_workers, mp_context=mp.get_context("spawn")) as pool:
+            lines = list(pool.map(_call, jobs))
+        data = {"obs": torch.as_tensor(np.concatenate([o for o, _ in lines]), dtype=torch.float32),
+                "target": torch.as_tensor(np.concatenate([t for _, t in lines]), dtype=torch.float32)}
+        loss = student.fit(data["obs"], data["target"], generator)
+        print(f"{len(data['obs'])} states on the time-optimal lines of {config.algo.line_sets} goal sets; "
+              f"fitted, loss {loss:.4g}", flush=True)
+
     while iteration < config.iterations:
-        beta = config.algo.teacher_mix ** iteration
+        beta = config.algo.teacher_mix ** (iteration + (config.algo.line_sets > 0))  # lines: the teacher's turn
         obs, _ = env.reset(seed=int(rng.integers(2 ** 31)))
         driven_by_teacher = rng.random(config.num_envs) < beta
         visited, labels = [], []
@@ -211,6 +225,21 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
     print(f"policies: {out / 'policy.onnx'} (last), {out / 'best_policy.onnx'} (best on validation, "
           f"iteration {best['iteration']}); total training {train_seconds / 60:.1f} min", flush=True)
     return {k: v for k, v in final.items() if not (isinstance(v, float) and math.isnan(v))}
+
+
+def line_demonstrations(algo: DaggerConfig, env_config: ReachConfig, sets: int, seed: int) -> tuple[np.ndarray,
+                                                                                                      np.ndarray]:
+    """``TimeOptimalTeacher.line_demonstrations`` on ``sets`` starts and goal sets of the training distribution
+    drawn from ``seed``: (observations, unsaturated commands)."""
+    env = ReachVectorEnv(sets, env_config, time_limit=False)
+    env.reset(seed=seed)
+    teacher = Teacher(algo, ReachVectorEnv(1, env_config)).time_optimal
+    return teacher.line_demonstrations(env.joint_positions(), env.goals, algo.line_samples,
+                                       np.random.default_rng(seed))
+
+
+def _call(job: Callable):
+    return job()
 
 
 def teacher_commands(algo: DaggerConfig, env: ReachConfig) -> Callable[[np.ndarray], np.ndarray]:
