@@ -9,7 +9,7 @@ machines) runs the same files from the checkout or a pip install.
 underlay: this Python's prefix, where the PyPI ``ros-*`` wheels and the
 launch wheels register in the ament index (on a ROS 2 install, its
 ``AMENT_PREFIX_PATH``). ``stop_and_watch`` signals a running launcher and
-reports how its nodes ended.
+reports how its nodes ended; ``signal_at_start`` signals one as its nodes start.
 """
 
 from __future__ import annotations
@@ -121,6 +121,29 @@ def running(pid: int, exits: dict[int, int] | None = None) -> bool:
             exits[pid] = os.waitstatus_to_exitcode(status)
         return False
     return True
+
+
+def signal_at_start(proc: ManagedProcess, launcher: str, nodes: int, sig: int, delay: float,
+                    timeout: float = 60.0) -> dict[str, int]:
+    """Send ``sig`` to the launcher ``proc`` ``delay`` s after it reported starting its ``nodes``-th node (polled
+    every 2 ms); the node pids it reported (fewer than ``nodes`` if it exited or ``timeout`` s passed first)."""
+    deadline = time.monotonic() + timeout
+    while len(node_pids(launcher, proc.output())) < nodes and proc.returncode is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.002)
+    pids = node_pids(launcher, proc.output())
+    if len(pids) == nodes:
+        time.sleep(delay)
+        proc.signal(sig)
+    return pids
+
+
+def survivors(pids: dict[str, int], deadline: float) -> list[str]:
+    """The nodes (name -> pid) still running ``deadline`` s from now; waits on their exit, polled every 10 ms."""
+    end = time.monotonic() + deadline
+    while any(running(pid) for pid in pids.values()) and time.monotonic() < end:
+        time.sleep(0.01)
+    return [name for name, pid in pids.items() if running(pid)]
 
 
 def wait_until_moving(proc: ManagedProcess, monitor: ReachMonitor, goals: np.ndarray, timeout: float) -> bool:

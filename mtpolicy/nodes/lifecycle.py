@@ -2,7 +2,10 @@
 
 * A node dies with the process that started it (``mtpolicy launch``,
   ``ros2 launch``, a test): ``PR_SET_PDEATHSIG`` (Linux) has the kernel send
-  it SIGTERM when that parent exits for any reason, SIGKILL included.
+  it SIGTERM when that parent exits for any reason, SIGKILL included. A
+  launcher that died before that call (its node's Python still starting)
+  shows afterwards as the read end of the node's output pipe closed: the
+  node then exits 0 at once.
 * SIGINT, SIGTERM and SIGHUP ask for a stop from the process's first Python
   statement on (during imports too): they set a flag that ``run_node``
   (``mtpolicy.nodes.common``) polls. The node then runs its ``on_stop``
@@ -22,7 +25,10 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import os
+import select
 import signal
+import stat
 import sys
 from typing import Any
 
@@ -53,22 +59,44 @@ def restore_signal_handlers(previous: dict[int, Any]) -> None:
         signal.signal(sig, handler)
 
 
-def die_with_parent() -> None:
-    """Have the kernel send this process SIGTERM when its parent exits (Linux only; elsewhere nothing).
+def die_with_parent() -> bool:
+    """Have the kernel send this process SIGTERM when its parent exits (Linux only; elsewhere nothing); whether
+    the parent is still there.
 
-    The request survives ``exec`` (the ros-* wheels re-exec Python at start-up).
-    A parent that dies before this call (the first milliseconds of the
-    process) goes unnoticed.
+    The request survives ``exec`` (the ros-* wheels re-exec Python at
+    start-up), but it only covers a parent that exits after it: one that died
+    before (in the first few hundred milliseconds of this process, while its
+    Python starts) is seen afterwards by ``launcher_gone``.
     """
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(_PR_SET_PDEATHSIG, int(PARENT_DEATH_SIGNAL), 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    return not launcher_gone()
+
+
+def launcher_gone() -> bool:
+    """Whether this process's stdout is a pipe whose read end is closed: the launcher that reads it (``ros2
+    launch``, ``mtpolicy launch``, a test) has exited.
+
+    Not ``getppid() == 1``: a node that init or a container's init starts
+    directly has PID 1 as its parent all along, and an orphan adopted by a
+    child subreaper has another. Output to a terminal or a file: False.
+    """
+    try:
+        if not stat.S_ISFIFO(os.fstat(sys.__stdout__.fileno()).st_mode):
+            return False
+        poller = select.poll()
+        poller.register(sys.__stdout__.fileno(), 0)  # POLLERR (no reader) and POLLHUP are always reported
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no stdout
+        return False
 
 
 def _run(module: str) -> int:
-    die_with_parent()
-    handle_stop_signals()
+    handle_stop_signals()  # before the parent-death request: its SIGTERM stops the node like any other
+    if not die_with_parent():
+        return 0
     try:
         return importlib.import_module(f"mtpolicy.nodes.{module}").main()
     finally:
