@@ -138,12 +138,13 @@ def signal_at_start(proc: ManagedProcess, launcher: str, nodes: int, sig: int, d
     return pids
 
 
-def survivors(pids: dict[str, int], deadline: float) -> list[str]:
-    """The nodes (name -> pid) still running ``deadline`` s from now; waits on their exit, polled every 10 ms."""
+def survivors(pids: dict[str, int], deadline: float, exits: dict[int, int] | None = None) -> list[str]:
+    """The nodes (name -> pid) still running ``deadline`` s from now; waits on their exit, polled every 10 ms
+    (``exits``: see ``running``)."""
     end = time.monotonic() + deadline
-    while any(running(pid) for pid in pids.values()) and time.monotonic() < end:
+    while any(running(pid, exits) for pid in pids.values()) and time.monotonic() < end:
         time.sleep(0.01)
-    return [name for name, pid in pids.items() if running(pid)]
+    return [name for name, pid in pids.items() if running(pid, exits)]
 
 
 def wait_until_moving(proc: ManagedProcess, monitor: ReachMonitor, goals: np.ndarray, timeout: float) -> bool:
