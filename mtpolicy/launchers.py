@@ -50,13 +50,19 @@ def tool(name: str) -> Path | None:
     return Path(found) if found else None
 
 
-def missing() -> str | None:
-    """Why colcon, ``ros2 launch`` or ``launch_test`` cannot run here; None when they can."""
+CLI_VERBS = ("ros2topic", "ros2node", "ros2param", "ros2service", "ros2interface")
+"""The packages of the ``ros2`` verbs the docs use beside ``ros2 launch``."""
+
+
+def missing(modules: tuple[str, ...] = ()) -> str | None:
+    """Why colcon, ``ros2 launch``, ``launch_test`` or the packages ``modules`` cannot run here; None when they
+    can."""
     absent = [name for name in ("ros2", "launch_test", "colcon") if tool(name) is None]
-    absent += [m for m in ("launch_ros", "launch_testing", "ros2launch") if importlib.util.find_spec(m) is None]
+    absent += [m for m in ("launch_ros", "launch_testing", "ros2launch", *modules)
+               if importlib.util.find_spec(m) is None]
     if not absent:
         return None
-    return (f"no {', '.join(absent)}: PyPI has no ROS 2 launch tools; `make setup` installs them from "
+    return (f"no {', '.join(absent)}: PyPI has no ROS 2 launch tools or ros2 CLI; `make setup` installs them from "
             "../shared/ros2-launch where it exists (or use a ROS 2 install), colcon with "
             "`pip install colcon-core colcon-ros`")
 
