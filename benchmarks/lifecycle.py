@@ -178,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="--start-race: ms from the launcher's report of its second node to the signal")
     ns = parser.parse_args(argv)
     ns.signals = ns.signals or (RACE_SIGNALS if ns.start_race else list(SIGNALS))
+    if "HUP" in ns.signals and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        parser.error("SIGHUP is ignored here (nohup?), and the launchers would inherit that: run without nohup "
+                     "(e.g. under setsid), or without --signals HUP")
 
     from mtpolicy import launchers
     from mtpolicy.nodes.common import ros_env, unique_domain_id
