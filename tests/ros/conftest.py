@@ -77,6 +77,15 @@ def ros2_env(ros_env: dict[str, str], ros2_install: Path) -> dict[str, str]:
     return install_env(ros2_install, ros_env)
 
 
+@pytest.fixture
+def ros2_cli_env(ros2_env: dict[str, str]) -> dict[str, str]:
+    """``ros2_env`` where the ``ros2`` verbs the docs use are installed too (``needs``)."""
+    from mtpolicy.launchers import CLI_VERBS, missing
+
+    needs(missing(CLI_VERBS))
+    return ros2_env
+
+
 @pytest.fixture(params=["ros2", "mtpolicy"])
 def launcher(request: pytest.FixtureRequest) -> tuple[str, dict[str, str]]:
     """Each launcher with its environment: ``ros2 launch`` from the colcon build, the pip-only ``mtpolicy launch``."""
