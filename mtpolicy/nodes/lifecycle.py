@@ -6,11 +6,15 @@
   launcher that died before that call (its node's Python still starting)
   shows afterwards as the read end of the node's output pipe closed: the
   node then exits 0 at once.
-* SIGINT, SIGTERM and SIGHUP ask for a stop from the process's first Python
-  statement on (during imports too): they set a flag that ``run_node``
-  (``mtpolicy.nodes.common``) polls. The node then runs its ``on_stop``
-  while the ROS context is still up (the controller publishes one zero
-  command) and the process exits 0, without a traceback.
+* SIGINT, SIGTERM and SIGHUP ask for a stop from the entry point's first
+  statement on. While the node starts (imports of rclpy, mujoco and
+  onnxruntime take a second or more under load; no ROS context yet) the
+  process exits 0 at once (``os._exit``: an exception raised there would
+  surface inside an extension module's import as an ImportError). Once
+  ``run_node`` (``mtpolicy.nodes.common``) installs its handlers, they set a
+  flag it polls: the node then runs its ``on_stop`` while the ROS context is
+  still up (the controller publishes one zero command) and the process exits
+  0, without a traceback.
 * Stop signals may come in bursts (the kernel sends the parent-death signal
   once per thread of the parent as they exit): the handler only flips a
   flag (a lock taken in a handler deadlocks when the next signal interrupts
@@ -37,6 +41,8 @@ PARENT_DEATH_SIGNAL = signal.SIGTERM
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 _stop_signal: int | None = None
+_starting = True
+"""Until ``handle_stop_signals`` (``run_node``): a stop signal ends the process at once."""
 
 
 def stop_requested() -> bool:
@@ -49,8 +55,16 @@ def _request_stop(signum: int, frame: object) -> None:
     _stop_signal = signum
 
 
+def _stop_starting(signum: int, frame: object) -> None:
+    if _starting:
+        os._exit(0)
+    _request_stop(signum, frame)
+
+
 def handle_stop_signals() -> dict[int, Any]:
-    """Make SIGINT, SIGTERM and SIGHUP requests to stop; returns the handlers they had."""
+    """Make SIGINT, SIGTERM and SIGHUP requests to stop (the start is over); returns the handlers they had."""
+    global _starting
+    _starting = False
     return {sig: signal.signal(sig, _request_stop) for sig in STOP_SIGNALS}
 
 
@@ -94,11 +108,12 @@ def launcher_gone() -> bool:
 
 
 def _run(module: str) -> int:
-    handle_stop_signals()  # before the parent-death request: its SIGTERM stops the node like any other
+    for sig in STOP_SIGNALS:  # before the parent-death request: its SIGTERM stops the node like any other
+        signal.signal(sig, _stop_starting)
     if not die_with_parent():
         return 0
     try:
-        return importlib.import_module(f"mtpolicy.nodes.{module}").main()
+        return importlib.import_module(f"mtpolicy.nodes.{module}").main()  # run_node: handle_stop_signals
     finally:
         for sig in STOP_SIGNALS:  # stopped: the process exits now, whatever else arrives
             signal.signal(sig, signal.SIG_IGN)

@@ -22,20 +22,27 @@ DEADLINE = 2.0
 """s after the signal by which no node may run (the requirement of docs/ros2.md; not scaled)."""
 
 
-@pytest.mark.parametrize(("name", "sig"), [("ros2", signal.SIGKILL), ("mtpolicy", signal.SIGKILL),
-                                           ("ros2", signal.SIGTERM)], ids=["ros2-KILL", "mtpolicy-KILL", "ros2-TERM"])
-def test_a_launcher_signalled_as_its_nodes_start_leaves_no_node(name, sig, request, spawn, fixture_model):
+@pytest.mark.parametrize(("name", "sig", "delays"), [
+    ("ros2", signal.SIGKILL, (0.0, 0.1, 0.3, 0.3)), ("mtpolicy", signal.SIGKILL, (0.0, 0.1)),
+    ("ros2", signal.SIGTERM, (0.0, 0.1))],
+    ids=["ros2-KILL", "mtpolicy-KILL", "ros2-TERM"])
+def test_a_launcher_signalled_as_its_nodes_start_leaves_no_node(name, sig, delays, request, spawn, fixture_model):
+    """No node runs 2 s after the signal (at 300 ms the nodes are importing: they stopped only once the imports
+    were done, up to 6 s later under load). ``mtpolicy launch`` outlives TERM: it exits 0, without a traceback."""
     env = request.getfixturevalue("ros2_env" if name == "ros2" else "ros_env")
-    left: dict[str, list[str]] = {}
-    for delay in (0.0, 0.1):
+    left, unclean = [], []
+    for delay in delays:
         proc = spawn(name, command(name, "sim_controller", {"model": fixture_model}), env=env)
         pids = signal_at_start(proc, name, 2, sig, delay)
         assert len(pids) == 2, proc.output()
-        left[f"{delay * 1000:.0f} ms"] = survivors(pids, DEADLINE)
+        left += [f"{node} at {delay * 1000:.0f} ms" for node in survivors(pids, DEADLINE)]
         for pid in pids.values():  # a survivor must not drive anything after this test
             if running(pid):
                 os.kill(pid, signal.SIGKILL)
-    assert left == {"0 ms": [], "100 ms": []}, left
+        if name == "mtpolicy" and sig != signal.SIGKILL and (proc.wait(10) != 0 or "Traceback" in proc.output()):
+            unclean.append(f"at {delay * 1000:.0f} ms, exit {proc.returncode}:\n{proc.output()[-1500:]}")
+    assert left == [], left
+    assert unclean == [], "\n".join(unclean)
 
 
 def test_any_node_of_the_pip_runner_dies_with_it_from_its_start(spawn, tmp_path):
