@@ -15,6 +15,10 @@
   flag it polls: the node then runs its ``on_stop`` while the ROS context is
   still up (the controller publishes one zero command) and the process exits
   0, without a traceback.
+* ``mtpolicy launch`` starts them with the stop signals blocked; they arrive
+  once the handlers are in place, so one sent during Python's own start-up
+  (before this module runs) stops the node like any other, instead of
+  ending it with -15 or a ``KeyboardInterrupt`` traceback.
 * Stop signals may come in bursts (the kernel sends the parent-death signal
   once per thread of the parent as they exit): the handler only flips a
   flag (a lock taken in a handler deadlocks when the next signal interrupts
@@ -37,6 +41,9 @@ import sys
 from typing import Any
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+EXECUTABLES = ("mtpolicy_controller", "mtpolicy_sim", "mtpolicy_goals")
+"""The executables whose entry points are here (setup.py): they unblock ``STOP_SIGNALS`` once their handlers are
+in place, so a launcher may start them with those signals blocked (held) through Python's own start-up."""
 PARENT_DEATH_SIGNAL = signal.SIGTERM
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -110,6 +117,7 @@ def launcher_gone() -> bool:
 def _run(module: str) -> int:
     for sig in STOP_SIGNALS:  # before the parent-death request: its SIGTERM stops the node like any other
         signal.signal(sig, _stop_starting)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # one held by the launcher arrives now
     if not die_with_parent():
         return 0
     try:
