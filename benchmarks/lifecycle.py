@@ -26,6 +26,7 @@ With ``--start-race``, the signal (TERM, HUP or KILL) comes instead
 starting its second node, while the nodes' Python starts and before they
 ask for their launcher's death signal (``mtpolicy.launchers.signal_at_start``);
 survivors, unclean exits and stop s as above (no DDS: no goal, no command).
+Results: docs/ros2.md, "The start race, measured".
 
 Every process runs with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a
 private ROS_DOMAIN_ID. Bounded: bring-up 60 s and stop 10 s per cycle;
