@@ -47,8 +47,9 @@ def test_a_launcher_signalled_as_its_nodes_start_leaves_no_node(name, sig, delay
 
 
 def test_any_node_of_the_pip_runner_dies_with_it_from_its_start(spawn, tmp_path):
-    """A node executable that is not this package's (no parent-death request of its own, here ``sh -c 'exec sleep 60'``): the
-    runner asks for it between fork and exec, so SIGKILL to the runner right after the start stops it too."""
+    """A node executable that is not this package's (no parent-death request of its own, here
+    ``sh -c 'exec sleep 60'``): the runner asks for it between fork and exec, so SIGKILL to the runner right after
+    the start stops it too."""
     launch_file = tmp_path / "sleep.launch.xml"
     launch_file.write_text("""<launch><node pkg="sh" exec="sh" name="sleeper" args="-c 'exec sleep 60'"/></launch>""")
     runner = spawn("launch", command("mtpolicy", str(launch_file), {}))
