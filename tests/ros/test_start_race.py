@@ -1,10 +1,10 @@
-"""A launcher killed while its nodes start: no node may outlive it (issue 49).
+"""A launcher signalled while its nodes start: no node may outlive it (issue 49).
 
 A node asks the kernel for SIGTERM on its launcher's death (``PR_SET_PDEATHSIG``) only once its Python runs;
 a launcher gone before that call left the nodes running under PID 1, the controller driving the robot. Here the
-launcher gets the signal 0 and 100 ms after it reported starting its second node, where the race was lost
-(every time at 0-0.2 s when it was seen). The full matrix (both launchers, TERM/HUP/KILL, 0-300 ms, 10 runs
-each): ``python benchmarks/lifecycle.py --start-race``.
+launcher gets the signal 0 and 100 ms (and 300 ms) after it reported starting its second node, where the race was
+lost (every time at 0-0.2 s when it was seen). The full matrix (both launchers, TERM/HUP/KILL, 0-300 ms, 10 runs
+each): ``python benchmarks/lifecycle.py --start-race``; its figures are in docs/ros2.md.
 """
 
 from __future__ import annotations
