@@ -2,12 +2,12 @@
 
 Commands are the lines of code blocks that start with ``ros2`` (``\\`` continuations joined, ``# ...`` comments
 dropped) and inline code spans ``ros2 <verb> <arg> ...`` of at least three words (``ros2 launch`` alone is a
-mention). Each ``ros2 launch`` command is brought up once (the same command in several places once), the
-commands after it in its code block run against it, and every other command runs against the first one of the
-README (the "ROS 2 users" stack: the goals its ``topic pub`` commands publish must then be reached). Placeholders
-are substituted (``PLACEHOLDERS``); a command with a new one fails until it is added there. Each command must exit
-0 without a traceback, each launcher must exit 0 on SIGINT ("Ctrl-C stops both"). One stack per launch command
-and no more: the README's, the own-robot tutorial's sim + controller and its controller alone.
+mention). Placeholders are substituted (the test's ``placeholders``: ``/abs/path/...``, ``model:=...``); a command
+with a new one fails until it is added there. Each ``ros2 launch`` command is brought up once (the same command
+after substitution once), the commands after it in its code block run against it, and every other command runs
+against the first one of the README (the same as its "ROS 2 users" stack: the goals its ``topic pub`` commands
+publish must then be reached). Each command must exit 0 without a traceback, each launcher 0 on SIGINT ("Ctrl-C
+stops both"). Three stacks: the README's, the own-robot tutorial's sim + controller and its controller alone.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from mtpolicy.launch_runner import parse_cli_args, parse_launch
 from mtpolicy.launchers import tool
 from mtpolicy.robots import load_robot
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(300)
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 _FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)
