@@ -4,8 +4,8 @@
   ``ros2 launch``, a test): ``PR_SET_PDEATHSIG`` (Linux) has the kernel send
   it SIGTERM when that parent exits for any reason, SIGKILL included. A
   launcher that died before that call (its node's Python still starting)
-  shows afterwards as the read end of the node's output pipe closed: the
-  node then exits 0 at once.
+  shows afterwards as the node's output closed (the read end of its pipe,
+  or the master of its pseudo-terminal): the node then exits 0 at once.
 * SIGINT, SIGTERM and SIGHUP ask for a stop from the entry point's first
   statement on. While the node starts (imports of rclpy, mujoco and
   onnxruntime take a second or more under load; no ROS context yet) the
@@ -36,7 +36,6 @@ import importlib
 import os
 import select
 import signal
-import stat
 import sys
 from typing import Any
 
@@ -97,16 +96,14 @@ def die_with_parent() -> bool:
 
 
 def launcher_gone() -> bool:
-    """Whether this process's stdout is a pipe whose read end is closed: the launcher that reads it (``ros2
-    launch``, ``mtpolicy launch``, a test) has exited.
+    """Whether the process that reads this process's output has exited: stdout is a pipe whose read end is
+    closed, or a pseudo-terminal whose master is (``ros2 launch`` with ``emulate_tty``).
 
     Not ``getppid() == 1``: a node that init or a container's init starts
     directly has PID 1 as its parent all along, and an orphan adopted by a
-    child subreaper has another. Output to a terminal or a file: False.
+    child subreaper has another. A terminal, a file or ``/dev/null``: False.
     """
     try:
-        if not stat.S_ISFIFO(os.fstat(sys.__stdout__.fileno()).st_mode):
-            return False
         poller = select.poll()
         poller.register(sys.__stdout__.fileno(), 0)  # POLLERR (no reader) and POLLHUP are always reported
         return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))

@@ -60,3 +60,35 @@ def test_any_node_of_the_pip_runner_dies_with_it_from_its_start(spawn, tmp_path)
         if running(pid):
             os.kill(pid, signal.SIGKILL)
     assert left == [], runner.output()
+
+
+def test_a_launcher_gone_shows_as_the_nodes_output_closed(monkeypatch, tmp_path):
+    """``launcher_gone`` on a pipe and a pseudo-terminal (``ros2 launch`` with ``emulate_tty``) whose reader is
+    there, then gone; on a file and /dev/null (never gone)."""
+    import pty
+    import sys
+
+    from mtpolicy.nodes.lifecycle import launcher_gone
+
+    class Output:
+        def __init__(self, fd: int):
+            self.fd = fd
+
+        def fileno(self) -> int:
+            return self.fd
+
+    def gone(fd: int) -> bool:
+        monkeypatch.setattr(sys, "__stdout__", Output(fd))
+        return launcher_gone()
+
+    read, write = os.pipe()
+    master, slave = pty.openpty()
+    with open(tmp_path / "out.log", "w") as file, open(os.devnull, "w") as null:
+        seen = {"pipe": gone(write), "pty": gone(slave), "file": gone(file.fileno()), "null": gone(null.fileno())}
+        os.close(read)
+        os.close(master)
+        seen.update({"pipe closed": gone(write), "pty closed": gone(slave)})
+    os.close(write)
+    os.close(slave)
+    assert seen == {"pipe": False, "pty": False, "file": False, "null": False, "pipe closed": True,
+                    "pty closed": True}, seen
