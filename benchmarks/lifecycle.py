@@ -2,6 +2,7 @@
 
     python benchmarks/lifecycle.py --cycles 20                 # idle machine
     python benchmarks/lifecycle.py --cycles 20 --hog           # plus a busy-loop process per core
+    python benchmarks/lifecycle.py --start-race --cycles 10    # the signal while the nodes start (issue 49)
 
 Each cycle starts ``sim_controller.launch.xml model:=planar8_picor`` with
 ``ros2 launch`` (from a colcon build of ros2_ws, made once in a temporary
@@ -19,6 +20,13 @@ signal (INT, TERM, HUP or KILL) and watches, over DDS and /proc
 * zero last: the last command on the wire after the signal is all zeros;
 * stop s: seconds from the signal until the last node is gone;
 * exit: the launcher's exit codes (negative: ended by that signal).
+
+With ``--start-race``, the signal (TERM, HUP or KILL) comes instead
+``--delays`` ms (default 0, 50, 100, 200, 300) after the launcher reported
+starting its second node, while the nodes' Python starts and before they
+ask for their launcher's death signal (``mtpolicy.launchers.signal_at_start``);
+survivors, unclean exits and stop s as above (no DDS: no goal, no command).
+Results: docs/ros2.md, "The start race, measured".
 
 Every process runs with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a
 private ROS_DOMAIN_ID. Bounded: bring-up 60 s and stop 10 s per cycle;
@@ -46,6 +54,9 @@ READY_TIMEOUT = 60.0
 STOP_DEADLINE = 2.0
 STOP_TIMEOUT = 10.0
 SIGNALS = {"INT": signal.SIGINT, "TERM": signal.SIGTERM, "HUP": signal.SIGHUP, "KILL": signal.SIGKILL}
+RACE_SIGNALS = ["TERM", "HUP", "KILL"]
+"""The signals of the start race: SIGINT is the one every launcher forwards to its nodes itself."""
+RACE_DELAYS_MS = [0, 50, 100, 200, 300]
 _PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 
 
@@ -60,6 +71,8 @@ class Row:
     zero_last: int = 0
     stop_s: list[float] = field(default_factory=list)
     exits: collections.Counter = field(default_factory=collections.Counter)
+    node_exits: collections.Counter = field(default_factory=collections.Counter)
+    """--start-race: exit codes of the nodes that outlived their launcher (adopted here)."""
 
 
 def adopt_orphans() -> None:
@@ -100,21 +113,78 @@ def one_cycle(launcher: str, cmd: list[str], env: dict[str, str], sig: int, moni
                     time.sleep(0.01)
 
 
+def race_cycle(launcher: str, cmd: list[str], env: dict[str, str], sig: int, delay: float, row: Row) -> None:
+    """One start-race cycle: ``sig`` to the launcher ``delay`` s after it reported its second node."""
+    from mtpolicy.launch_runner import ManagedProcess
+    from mtpolicy.launchers import running, signal_at_start, survivors
+
+    proc = ManagedProcess(launcher, cmd, env=env, echo=None)
+    pids: dict[str, int] = {}
+    try:
+        pids = signal_at_start(proc, launcher, 2, sig, delay, READY_TIMEOUT)
+        if len(pids) != 2:
+            row.failed_bringups += 1
+            print(f"bring-up failed (exit {proc.returncode}):\n{proc.output()[-2000:]}", file=sys.stderr)
+            return
+        start, exits = time.monotonic(), {}
+        left = survivors(pids, STOP_DEADLINE, exits)
+        if survivors(pids, STOP_TIMEOUT - STOP_DEADLINE, exits):
+            print(f"nodes left after {STOP_TIMEOUT} s:\n{proc.output()[-2000:]}", file=sys.stderr)
+        row.cycles += 1
+        row.survivors += len(left)
+        row.stop_s.append(time.monotonic() - start)
+        try:
+            row.exits[proc.wait(STOP_TIMEOUT)] += 1
+        except subprocess.TimeoutExpired:
+            row.exits[None] += 1
+        row.tracebacks += "Traceback" in proc.output()
+        row.node_exits.update(exits.values())
+    finally:
+        if proc.returncode is None:
+            proc.stop(grace=2.0)
+        for pid in pids.values():
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+                while running(pid):  # reaps it if it was adopted
+                    time.sleep(0.01)
+
+
+def race(ns: argparse.Namespace, envs: dict[str, dict[str, str]]) -> dict[tuple[str, str, int], Row]:
+    """The start-race matrix: launcher x signal x delay, ``ns.cycles`` cycles each."""
+    from mtpolicy import launchers
+
+    rows: dict[tuple[str, str, int], Row] = {}
+    for launcher in ns.launchers:
+        cmd = launchers.command(launcher, "sim_controller", {"model": MODEL})
+        for name in ns.signals:
+            for delay in ns.delays:
+                row = rows[launcher, name, delay] = Row()
+                for _ in range(ns.cycles):
+                    race_cycle(launcher, cmd, envs[launcher], SIGNALS[name], delay / 1000, row)
+                print(f"{launcher} {name} {delay} ms: {row.cycles} cycles, {row.survivors} survivors, "
+                      f"{row.tracebacks} tracebacks", flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cycles", type=int, default=20, help="start/stop cycles per launcher and signal")
     parser.add_argument("--launchers", nargs="+", choices=["ros2", "mtpolicy"], default=["ros2", "mtpolicy"])
-    parser.add_argument("--signals", nargs="+", choices=list(SIGNALS), default=list(SIGNALS))
+    parser.add_argument("--signals", nargs="+", choices=list(SIGNALS),
+                        help=f"default: {' '.join(SIGNALS)}; with --start-race {' '.join(RACE_SIGNALS)}")
     parser.add_argument("--hog", action="store_true", help="run a busy-loop process per core meanwhile")
+    parser.add_argument("--start-race", action="store_true",
+                        help=f"signal the launcher as its nodes start (signals {' '.join(RACE_SIGNALS)} by default)")
+    parser.add_argument("--delays", nargs="+", type=int, default=RACE_DELAYS_MS,
+                        help="--start-race: ms from the launcher's report of its second node to the signal")
     ns = parser.parse_args(argv)
-
-    import rclpy
+    ns.signals = ns.signals or (RACE_SIGNALS if ns.start_race else list(SIGNALS))
+    if "HUP" in ns.signals and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        parser.error("SIGHUP is ignored here (nohup?), and the launchers would inherit that: run without nohup "
+                     "(e.g. under setsid), or without --signals HUP")
 
     from mtpolicy import launchers
-    from mtpolicy.kinematics import Kinematics
     from mtpolicy.nodes.common import ros_env, unique_domain_id
-    from mtpolicy.nodes.monitor import ReachMonitor
-    from mtpolicy.robots import load_robot
 
     if "ros2" in ns.launchers and launchers.missing():
         parser.error(launchers.missing())
@@ -126,15 +196,59 @@ def main(argv: list[str] | None = None) -> int:
     if "ros2" in ns.launchers:
         envs["ros2"] = launchers.install_env(launchers.colcon_build(tmp), env)
 
+    hogs = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(os.cpu_count() or 1)] \
+        if ns.hog else []
+    started, load_before = time.monotonic(), os.getloadavg()[0]
+    try:
+        rows = race(ns, envs) if ns.start_race else stop_cycles(ns, envs, env)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+    hog = f"a busy-loop process on each of {os.cpu_count()} cores" if ns.hog else "no busy loops"
+    print(f"\n{MODEL}, sim + controller; {hog}; load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after; {time.monotonic() - started:.0f} s")
+    if ns.start_race:
+        print("| launcher | signal | delay ms | cycles | survivors after 2 s | tracebacks | stop s (median / max) "
+              "| launcher exit codes | exit codes of nodes that outlived it |")
+        print("|---|---|---|---|---|---|---|---|---|")
+    else:
+        print("| launcher | signal | cycles | survivors after 2 s | tracebacks / unclean exits | zero command last "
+              "| stop s (median / max) | launcher exit codes |")
+        print("|---|---|---|---|---|---|---|---|")
+    for (launcher, name, *delay), row in rows.items():
+        stop = f"{np.median(row.stop_s):.2f} / {max(row.stop_s):.2f}" if row.stop_s else "-"
+        failed = f" ({row.failed_bringups} failed bring-ups)" if row.failed_bringups else ""
+        cells = [f"{launcher} launch", name, *map(str, delay), f"{row.cycles}{failed}", str(row.survivors),
+                 str(row.tracebacks), *([] if ns.start_race else [f"{row.zero_last}/{row.cycles}"]), stop,
+                 counts(row.exits), *([counts(row.node_exits) or "-"] if ns.start_race else [])]
+        print(f"| {' | '.join(cells)} |")
+    clean = all(r.cycles == ns.cycles and r.survivors == r.tracebacks == 0
+                and (ns.start_race or r.zero_last == r.cycles) for r in rows.values())
+    return 0 if clean else 1
+
+
+def counts(counter: collections.Counter) -> str:
+    return ", ".join(f"{code} x{n}" for code, n in sorted(counter.items(), key=str))
+
+
+def stop_cycles(ns: argparse.Namespace, envs: dict[str, dict[str, str]], env: dict[str, str]) \
+        -> dict[tuple[str, str], Row]:
+    """The start/stop cycles of a running stack: launcher x signal, ``ns.cycles`` cycles each."""
+    import rclpy
+
+    from mtpolicy import launchers
+    from mtpolicy.kinematics import Kinematics
+    from mtpolicy.nodes.monitor import ReachMonitor
+    from mtpolicy.robots import load_robot
+
     spec = load_robot("planar8")
     goals = Kinematics(spec).ee_positions(np.full(spec.n_joints, 0.15))
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=int(env["ROS_DOMAIN_ID"]))
     monitor = ReachMonitor(spec, name="lifecycle_bench", context=context)
-    hogs = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(os.cpu_count() or 1)] \
-        if ns.hog else []
     rows: dict[tuple[str, str], Row] = {}
-    started, load_before = time.monotonic(), os.getloadavg()[0]
     try:
         for launcher in ns.launchers:
             cmd = launchers.command(launcher, "sim_controller", {"model": MODEL})
@@ -145,27 +259,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{launcher} {name}: {row.cycles} cycles, {row.survivors} survivors, {row.tracebacks} "
                       f"tracebacks/unclean, zero last {row.zero_last}", flush=True)
     finally:
-        for hog in hogs:
-            hog.kill()
-            hog.wait()
         monitor.destroy_node()
         rclpy.shutdown(context=context)
-
-    hog = f"a busy-loop process on each of {os.cpu_count()} cores" if ns.hog else "no busy loops"
-    print(f"\n{MODEL}, sim + controller; {hog}; load average {load_before:.1f} before, "
-          f"{os.getloadavg()[0]:.1f} after; {time.monotonic() - started:.0f} s")
-    print("| launcher | signal | cycles | survivors after 2 s | tracebacks / unclean exits | zero command last "
-          "| stop s (median / max) | launcher exit codes |")
-    print("|---|---|---|---|---|---|---|---|")
-    for (launcher, name), row in rows.items():
-        stop = f"{np.median(row.stop_s):.2f} / {max(row.stop_s):.2f}" if row.stop_s else "-"
-        exits = ", ".join(f"{code} x{n}" for code, n in sorted(row.exits.items(), key=str))
-        failed = f" ({row.failed_bringups} failed bring-ups)" if row.failed_bringups else ""
-        print(f"| {launcher} launch | {name} | {row.cycles}{failed} | {row.survivors} | {row.tracebacks} | "
-              f"{row.zero_last}/{row.cycles} | {stop} | {exits} |")
-    clean = all(r.cycles == ns.cycles and r.survivors == r.tracebacks == 0 and r.zero_last == r.cycles
-                for r in rows.values())
-    return 0 if clean else 1
+    return rows
 
 
 if __name__ == "__main__":

@@ -22,7 +22,10 @@ runner reads the subset of the ROS 2 launch XML format they use:
 
 Each node runs as its own process (in its own session, so a terminal's
 Ctrl-C or hang-up reaches the runner only, which forwards SIGINT to every
-node); output lines are prefixed with ``[node name]``. SIGINT, SIGTERM and
+node), asked to get SIGTERM when the runner exits before it execs (any
+node executable, not only this package's; this package's start with their
+stop signals held until their handlers are in place); output lines are
+prefixed with ``[node name]``. SIGINT, SIGTERM and
 SIGHUP stop all nodes (SIGINT, then SIGTERM, then SIGKILL, 5 s apart); a node
 with ``on_exit="shutdown"`` exiting stops all others; the runner exits when no
 node is left. If the runner itself dies (SIGKILL), the nodes stop on their own
@@ -34,6 +37,7 @@ exit code (negative: the signal that ended it, e.g. -9 after the escalation);
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shlex
@@ -46,7 +50,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
 PACKAGE = "mtpolicy"
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
@@ -57,14 +61,45 @@ class LaunchError(ValueError):
 
 
 # -- processes --------------------------------------------------------------
+def _die_with_this_process(hold_stop_signals: bool) -> Callable[[], None] | None:
+    """The ``preexec_fn`` that has a child get SIGTERM when this process exits (Linux; elsewhere None), with
+    ``hold_stop_signals`` its SIGINT, SIGTERM and SIGHUP blocked (for this package's node executables, which
+    unblock them once their handlers are in place: ``mtpolicy.nodes.lifecycle``).
+
+    It runs in the child before ``exec``: ``PR_SET_PDEATHSIG``, then the
+    child exits at once if this process is no longer its parent (it died
+    between the fork and the request), so no window is left open. The libc
+    handle is made here, in the parent.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    from mtpolicy.nodes.lifecycle import PARENT_DEATH_SIGNAL, PR_SET_PDEATHSIG, STOP_SIGNALS
+
+    libc, parent = ctypes.CDLL(None, use_errno=True), os.getpid()
+
+    def request() -> None:
+        if hold_stop_signals:
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        libc.prctl(PR_SET_PDEATHSIG, int(PARENT_DEATH_SIGNAL), 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(0)
+
+    return request
+
+
 class ManagedProcess:
-    """A child process whose merged stdout/stderr is collected (and echoed with a ``[name]`` prefix)."""
+    """A child process whose merged stdout/stderr is collected (and echoed with a ``[name]`` prefix); with
+    ``die_with_parent``, it gets SIGTERM when this process exits (and with ``hold_stop_signals`` starts with its
+    stop signals blocked: ``_die_with_this_process``)."""
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str] | None = None,
-                 echo: TextIO | None = sys.stdout, cwd: str | Path | None = None):
+                 echo: TextIO | None = sys.stdout, cwd: str | Path | None = None, die_with_parent: bool = False,
+                 hold_stop_signals: bool = False):
         self.name, self.cmd = name, cmd
+        preexec = _die_with_this_process(hold_stop_signals) if die_with_parent else None
         self.popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      env=env, cwd=cwd, text=True, bufsize=1, start_new_session=True)
+                                      env=env, cwd=cwd, text=True, bufsize=1, start_new_session=True,
+                                      preexec_fn=preexec)
         self.lines: list[str] = []
         self._sent: set[int] = set()
         self._echo = echo
@@ -360,11 +395,15 @@ class LaunchRunner:
             print(f"[mtpolicy launch] {text}", file=self.echo, flush=True)
 
     def start(self) -> None:
+        from mtpolicy.nodes.lifecycle import EXECUTABLES
+
         self.log(f"ROS_DOMAIN_ID={self.env.get('ROS_DOMAIN_ID', '0')} "
                  f"ROS_AUTOMATIC_DISCOVERY_RANGE={self.env.get('ROS_AUTOMATIC_DISCOVERY_RANGE', '')}")
         commands = [(node, node.command()) for node in self.description.nodes]  # fail before starting any
         for node, cmd in commands:
-            proc = ManagedProcess(node.name, cmd, env={**self.env, **node.env}, echo=self.echo)
+            ours = node.package == PACKAGE and node.executable in EXECUTABLES
+            proc = ManagedProcess(node.name, cmd, env={**self.env, **node.env}, echo=self.echo, die_with_parent=True,
+                                  hold_stop_signals=ours)
             self.processes.append((node, proc))
             self.log(f"started {node.name} (pid {proc.pid}): {shlex.join(cmd)}")
 

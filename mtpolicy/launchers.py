@@ -9,7 +9,7 @@ machines) runs the same files from the checkout or a pip install.
 underlay: this Python's prefix, where the PyPI ``ros-*`` wheels and the
 launch wheels register in the ament index (on a ROS 2 install, its
 ``AMENT_PREFIX_PATH``). ``stop_and_watch`` signals a running launcher and
-reports how its nodes ended.
+reports how its nodes ended; ``signal_at_start`` signals one as its nodes start.
 """
 
 from __future__ import annotations
@@ -50,13 +50,19 @@ def tool(name: str) -> Path | None:
     return Path(found) if found else None
 
 
-def missing() -> str | None:
-    """Why colcon, ``ros2 launch`` or ``launch_test`` cannot run here; None when they can."""
+CLI_VERBS = ("ros2topic", "ros2node", "ros2param", "ros2service", "ros2interface")
+"""The packages of the ``ros2`` verbs the docs use beside ``ros2 launch``."""
+
+
+def missing(modules: tuple[str, ...] = ()) -> str | None:
+    """Why colcon, ``ros2 launch``, ``launch_test`` or the packages ``modules`` cannot run here; None when they
+    can."""
     absent = [name for name in ("ros2", "launch_test", "colcon") if tool(name) is None]
-    absent += [m for m in ("launch_ros", "launch_testing", "ros2launch") if importlib.util.find_spec(m) is None]
+    absent += [m for m in ("launch_ros", "launch_testing", "ros2launch", *modules)
+               if importlib.util.find_spec(m) is None]
     if not absent:
         return None
-    return (f"no {', '.join(absent)}: PyPI has no ROS 2 launch tools; `make setup` installs them from "
+    return (f"no {', '.join(absent)}: PyPI has no ROS 2 launch tools or ros2 CLI; `make setup` installs them from "
             "../shared/ros2-launch where it exists (or use a ROS 2 install), colcon with "
             "`pip install colcon-core colcon-ros`")
 
@@ -121,6 +127,30 @@ def running(pid: int, exits: dict[int, int] | None = None) -> bool:
             exits[pid] = os.waitstatus_to_exitcode(status)
         return False
     return True
+
+
+def signal_at_start(proc: ManagedProcess, launcher: str, nodes: int, sig: int, delay: float,
+                    timeout: float = 60.0) -> dict[str, int]:
+    """Send ``sig`` to the launcher ``proc`` ``delay`` s after it reported starting its ``nodes``-th node (polled
+    every 2 ms); the node pids it reported (fewer than ``nodes`` if it exited or ``timeout`` s passed first)."""
+    deadline = time.monotonic() + timeout
+    while len(node_pids(launcher, proc.output())) < nodes and proc.returncode is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.002)
+    pids = node_pids(launcher, proc.output())
+    if len(pids) == nodes:
+        time.sleep(delay)
+        proc.signal(sig)
+    return pids
+
+
+def survivors(pids: dict[str, int], deadline: float, exits: dict[int, int] | None = None) -> list[str]:
+    """The nodes (name -> pid) still running ``deadline`` s from now; waits on their exit, polled every 10 ms
+    (``exits``: see ``running``)."""
+    end = time.monotonic() + deadline
+    while any(running(pid, exits) for pid in pids.values()) and time.monotonic() < end:
+        time.sleep(0.01)
+    return [name for name, pid in pids.items() if running(pid, exits)]
 
 
 def wait_until_moving(proc: ManagedProcess, monitor: ReachMonitor, goals: np.ndarray, timeout: float) -> bool:

@@ -4,10 +4,14 @@ Every ROS process of a test (the test's own rclpy context included) runs
 with ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a test-unique
 ``ROS_DOMAIN_ID``, so tests neither multicast on the network nor hear each
 other.
+
+A test that needs colcon, the ROS 2 launch tools or the ``ros2`` CLI skips where they are missing, naming them;
+under ``CI=true`` (what CI runs with) it fails instead, so CI cannot go green without them (``needs``).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import warnings
 from pathlib import Path
@@ -46,15 +50,22 @@ def ros_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[st
     yield env
 
 
+def needs(reason: str | None) -> None:
+    """Skip the test for ``reason`` (what it needs is missing; None: nothing is); under CI=true, fail naming it."""
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"CI=true, and the ROS 2 tools this test needs are missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def ros2_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A colcon build of ros2_ws, once per session: its install folder. Skips where colcon or the ROS 2 launch
-    tools are missing, saying which."""
+    tools are missing, saying which (``needs``)."""
     from mtpolicy import launchers
 
-    reason = launchers.missing()
-    if reason:
-        pytest.skip(reason)
+    needs(launchers.missing())
     return launchers.colcon_build(tmp_path_factory.mktemp("colcon"))
 
 
@@ -64,6 +75,15 @@ def ros2_env(ros_env: dict[str, str], ros2_install: Path) -> dict[str, str]:
     from mtpolicy.launchers import install_env
 
     return install_env(ros2_install, ros_env)
+
+
+@pytest.fixture
+def ros2_cli_env(ros2_env: dict[str, str]) -> dict[str, str]:
+    """``ros2_env`` where the ``ros2`` verbs the docs use are installed too (``needs``)."""
+    from mtpolicy.launchers import CLI_VERBS, missing
+
+    needs(missing(CLI_VERBS))
+    return ros2_env
 
 
 @pytest.fixture(params=["ros2", "mtpolicy"])

@@ -2,7 +2,8 @@
 ``mtpolicy launch``: real stacks over DDS held to the same results (the runner's parsing:
 tests/unit/test_launch_files.py).
 
-The ``ros2`` cases skip, saying why, where colcon or the ROS 2 launch tools are missing.
+The ``ros2`` cases skip, saying why, where colcon or the ROS 2 launch tools are missing (under CI=true they fail:
+tests/ros/conftest.py ``needs``).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ nodes: tests/ros/test_faults.py.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import shutil
@@ -130,3 +131,40 @@ def test_a_negative_seed_is_refused_at_parse_time(tmp_path):
     r = subprocess.run([*train, "--seed", "abc", "--out-dir", str(out)], capture_output=True, text=True,
                        timeout=120, cwd=REPO)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--seed" in r.stderr, r.stderr
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_previous_checkpoint(run_dir, tmp_path,
+                                                                                        monkeypatch):
+    """Issue 49: ENOSPC while a checkpoint was written ended the run with a torch traceback ("unexpected pos").
+    The kernel's ENOSPC (the temporary file a link to /dev/full) and an OSError from the checksum write: one line
+    naming the checkpoint and the free space; the previous checkpoint and its sidecar unchanged and loadable; no
+    temporary file left. Then the same through the training command, on a fresh run's first checkpoint."""
+    from mtpolicy_training.core import run_record
+    from mtpolicy_training.core.run_record import RunRefused, checksum_path, load_checkpoint, save_checkpoint
+
+    ckpt = run_dir / "checkpoint.pt"
+    files = {p: p.read_bytes() for p in (ckpt, checksum_path(ckpt))}
+    state = load_checkpoint(ckpt)
+    ckpt.with_suffix(".tmp").symlink_to("/dev/full")
+    with pytest.raises(RunRefused) as refused:
+        save_checkpoint(ckpt, state)
+    message = str(refused.value)
+    assert message.startswith(f"cannot write {ckpt}: No space left on device (") and " MB free on " in message \
+        and message.endswith("; the previous checkpoint is kept") and "\n" not in message, message
+
+    def disk_full(path, text):  # noqa: ANN001, ANN202
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    with monkeypatch.context() as patch:
+        patch.setattr(run_record, "write_atomically", disk_full)
+        with pytest.raises(RunRefused, match="No space left on device"):
+            save_checkpoint(ckpt, state)
+    assert {p: p.read_bytes() for p in files} == files
+    assert sorted(p.name for p in run_dir.glob("checkpoint*")) == ["checkpoint.pt", "checkpoint.pt.sha256"]
+    assert load_checkpoint(ckpt)["step"] == state["step"]
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "checkpoint.tmp").symlink_to("/dev/full")
+    error = rerun(fresh)
+    assert error.startswith(f"error: cannot write {fresh / 'checkpoint.pt'}: No space left on device") and \
+        error.endswith("; no checkpoint written") and "\n" not in error, error

@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file: a reader or a kill never sees a partial file."""
+    """Write ``text`` to ``path`` through a temporary file: a reader or a kill never sees a partial file, and a
+    failed write (a full disk) leaves ``path`` as it was and no temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_failure(path: Path, error: OSError) -> str:
+    """One line on a failed write of ``path``: the error and the space left on its file system."""
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 1e6:.1f} MB free"
+    except OSError:
+        free = "free space unknown"
+    return f"cannot write {path}: {error.strerror or error} ({free} on {path.parent})"
 
 
 def write_new_file(path: Path, text: str) -> None:

@@ -22,7 +22,7 @@ from typing import Callable, ClassVar
 import torch
 
 from mtpolicy.integrity import CorruptFile, sha256_file, strict_json
-from mtpolicy_training.core.files import write_atomically
+from mtpolicy_training.core.files import write_atomically, write_failure
 
 
 @dataclass(kw_only=True)
@@ -242,15 +242,23 @@ def save_checkpoint(path: Path, state: dict) -> None:
     """Write atomically, with its checksum: a kill during the save leaves the previous checkpoint intact.
 
     The sidecar is replaced first and lists the new digest and the one of the checkpoint it replaces, so a
-    kill between the two replacements leaves a pair that still verifies.
+    kill between the two replacements leaves a pair that still verifies. A failed write (a full disk) leaves
+    the previous checkpoint and its sidecar as they were and raises RunRefused, naming the file and the free
+    space (torch, given a path, would report a full disk as an internal RuntimeError).
     """
     tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    sidecar = checksum_path(path)
-    previous = sidecar.read_text().split()[:1] if sidecar.exists() else \
-        [sha256_file(path)] if path.exists() else []
-    write_atomically(sidecar, "\n".join([sha256_file(tmp), *previous]) + "\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+        sidecar = checksum_path(path)
+        previous = sidecar.read_text().split()[:1] if sidecar.exists() else \
+            [sha256_file(path)] if path.exists() else []
+        write_atomically(sidecar, "\n".join([sha256_file(tmp), *previous]) + "\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        kept = "the previous checkpoint is kept" if path.exists() else "no checkpoint written"
+        raise RunRefused(f"{write_failure(path, e)}; {kept}") from None
 
 
 def load_checkpoint(path: Path) -> dict:
