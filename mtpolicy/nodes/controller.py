@@ -6,7 +6,10 @@ angles, forward kinematics and goals -> ONNX policy -> safety filters
 ``joints`` parameter, which is what ros2_control's
 JointGroupVelocityController consumes. The stock controller has no timeout,
 so this node is the watchdog: stale joint states, a missing goal or the
-e-stop => zeros, with a throttled log saying why. A planner-conditioned
+e-stop => zeros, with a throttled log saying why. The watchdog and every
+timer run on steady time whatever ``use_sim_time`` says, so the node
+publishes without a ``/clock``; with ``use_sim_time`` true and no ``/clock``
+(or one that has not advanced for ``state_timeout``), it says so (WARN). A planner-conditioned
 policy (its contract has a ``planner``) gets the goal configuration of
 ``mtpolicy.planner``, planned from the current joint angles on the first tick
 after the goal set changes.
@@ -33,6 +36,7 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PointStamped
+from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.subscription import MessageInfo
@@ -59,6 +63,8 @@ NON_FINITE = "policy output is not finite"
 """The hold reason of a tick whose policy output had a NaN or infinity."""
 PROGRESS_CHECK_PERIOD = 0.2
 """s between two checks of the progress towards the goals."""
+CLOCK_CHECK_PERIOD = 0.1
+"""s between two readings of the ROS clock (is /clock advancing?)."""
 
 STOP_ACK_TIMEOUT = 0.5
 """Seconds the zero command on the way out may wait for the subscribers' acknowledgements."""
@@ -139,6 +145,9 @@ class PolicyController(Node):
         self.counts = dict(ticks=0, zero_ticks=0, clamped=0, limit_guarded=0, non_finite=0, rejected_goals=0,
                            rejected_states=0)
 
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._clock_reading, self._clock_moved = 0, -math.inf  # ROS time (ns) last read; when it last advanced
+        self._clock_problem: str | None = None
         self._command = Float64MultiArray()
         self._cmd_pub = self.create_publisher(Float64MultiArray, p.command_topic, COMMAND_QOS)
         self._marker_pub = self.create_publisher(MarkerArray, "~/markers", MARKER_QOS)
@@ -147,11 +156,12 @@ class PolicyController(Node):
         for i, ee in enumerate(spec.end_effectors):
             self.create_subscription(PointStamped, goal_topic(ee), lambda m, i=i: self._on_goal(i, m), GOAL_QOS)
         self.create_service(SetBool, "~/enable", self._on_enable)
-        self._timer = self.create_timer(self._timer_period(), self.tick)
+        self._timer = self.create_timer(self._timer_period(), self.tick, clock=self._steady)
         self._marker_timer = None
         self._reset_marker_timer()
-        self.create_timer(1.0, self._publish_diagnostics)
-        self.create_timer(PROGRESS_CHECK_PERIOD, self._check_progress)
+        self.create_timer(1.0, self._publish_diagnostics, clock=self._steady)
+        self.create_timer(PROGRESS_CHECK_PERIOD, self._check_progress, clock=self._steady)
+        self.create_timer(CLOCK_CHECK_PERIOD, self._check_clock, clock=self._steady)
         self.get_logger().info(
             f"policy {self.policy.path.name} ({contract.method}) on robot {spec.name!r}: {n} joints, "
             f"end effectors {list(spec.end_effectors)} in frame {spec.base_body!r}; commands on "
@@ -172,7 +182,8 @@ class PolicyController(Node):
             self.destroy_timer(self._marker_timer)
             self._marker_timer = None
         if self.params.marker_rate_hz > 0:
-            self._marker_timer = self.create_timer(1.0 / self.params.marker_rate_hz, self._publish_markers)
+            self._marker_timer = self.create_timer(1.0 / self.params.marker_rate_hz, self._publish_markers,
+                                                   clock=self._steady)
 
     def _on_params_set(self, names: set[str]) -> None:
         if names & {"rate_hz", "tick_on_state"}:
@@ -371,7 +382,31 @@ class PolicyController(Node):
                                        f"{self.params.progress_timeout} s: error {errors[i]:.3f} m (out of reach, "
                                        "or not reachable together with the other goals?)")
 
+    def _check_clock(self) -> None:
+        """With use_sim_time: note whether /clock advances; warn (throttled) while it is missing or paused."""
+        now = time.monotonic()
+        reading = self.get_clock().now().nanoseconds
+        if reading != self._clock_reading:
+            self._clock_reading, self._clock_moved = reading, now
+        self._clock_problem = None
+        if self.get_clock().ros_time_is_active:
+            if not math.isfinite(self._clock_moved):
+                self._clock_problem = "use_sim_time is true but no /clock has arrived"
+            elif now - self._clock_moved > self.params.state_timeout:
+                self._clock_problem = (f"use_sim_time is true but /clock has not advanced for "
+                                       f"{now - self._clock_moved:.1f} s (paused or gone)")
+        if self._clock_problem is not None:
+            self._warn("clock", f"{self._clock_problem}: the control loop runs on steady time, stamps are judged "
+                                "by arrival")
+
     def _status(self, now: float, since: float) -> tuple[bytes, str]:
+        """The level and message of ``_condition``, with a missing or paused /clock added (at least WARN)."""
+        level, message = self._condition(now, since)
+        if self._clock_problem is None:
+            return level, message
+        return max(level, DiagnosticStatus.WARN), f"{message}; {self._clock_problem}"
+
+    def _condition(self, now: float, since: float) -> tuple[bytes, str]:
         """Diagnostic level and message: ERROR for implausible or stale joint states and non-finite policy
         output, WARN for other holds, goals rejected since ``since`` and stalled end effectors, else OK."""
         error, warn = DiagnosticStatus.ERROR, DiagnosticStatus.WARN

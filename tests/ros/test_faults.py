@@ -1,9 +1,9 @@
-"""Fault injection on the nodes: one test per defect of issue 43, each as a user met it.
+"""Fault injection on the nodes: one test per defect of issues 43 and 49, each as a user met it.
 
-The tests run the shipped planar8 policy (the one the issue's runs used) in
-sim + controller processes and talk to them over DDS from this process.
-Every test failed on the code before the fix. The defects of training runs:
-tests/training/test_run_faults.py.
+The tests run the shipped planar8 policy (the one the issue's runs used), or
+the fixture policy where no sim runs, in sim + controller processes and talk
+to them over DDS from this process. Every test failed on the code before the
+fix. The defects of training runs: tests/training/test_run_faults.py.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import onnx
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from onnx import numpy_helper
+from rclpy.duration import Duration
 from sensor_msgs.msg import JointState
 
-from helpers import SHIPPED_MODEL, publish_until, reach, scaled
+from helpers import SHIPPED_MODEL, goals_near_home, publish_until, reach, scaled
 from mtpolicy.kinematics import Kinematics, sample_goal_sets
 from mtpolicy.launch_runner import find_executable
 from mtpolicy.nodes.common import DIAGNOSTICS_QOS, STATE_PUB_QOS
@@ -277,3 +278,35 @@ def test_a_model_for_another_robot_says_which_robot_it_is_for(start_node):
     """Issue: the humanoid model on planar8 said "end effector 'left_hand' is neither a site..."."""
     one_line_refusal(start_node("mtpolicy_controller", model="humanoid_digrad", robot="planar8"),
                      "humanoid_digrad.onnx is a model for robot 'humanoid'")
+
+
+# -- 5. time (issue 49) -------------------------------------------------------------------
+GOALS_NEAR_HOME = [0.2, -0.2, 0.2, -0.2, 0.2, -0.2, 0.2, -0.2]
+"""A goal set of the fixture policy (its end effectors at home + these angles)."""
+
+
+def stamped_states(monitor, spec, q, age: float = 0.0) -> JointState:  # noqa: ANN001
+    """Joint states at ``q``, stamped ``age`` s before now by the monitor's clock."""
+    msg = states_of(spec, q)
+    msg.header.stamp = (monitor.get_clock().now() - Duration(seconds=age)).to_msg()
+    return msg
+
+
+@pytest.mark.timeout(120)
+def test_with_use_sim_time_and_no_clock_the_controller_publishes_and_says_the_clock_is_missing(
+        start_node, monitor, planar8, fixture_model):
+    """Issue: with use_sim_time:=true and no /clock the controller published nothing (its timers ran on ROS time)."""
+    ctrl = start_node("mtpolicy_controller", model=fixture_model, use_sim_time=True, rate_hz=50.0)
+    statuses = diagnostics(monitor)
+    assert monitor.wait_until(lambda: len(monitor.commands) >= 5, scaled(20.0)), ctrl.output()
+    assert not any(np.any(c) for _, c in monitor.commands)  # no states, no goals: zeros
+    driver, goals = StatePublisher(monitor), goals_near_home(planar8, GOALS_NEAR_HOME)
+
+    def running() -> bool:
+        monitor.publish_goals(goals)
+        driver.publish(lambda: stamped_states(monitor, planar8, np.zeros(planar8.n_joints)), 0.2, period=0.02)
+        return monitor.command is not None and bool(np.any(monitor.command))
+    assert monitor.wait_until(running, scaled(20.0)), ctrl.output()
+    assert monitor.wait_until(lambda: any(s.level >= DiagnosticStatus.WARN and "no /clock has arrived" in s.message
+                                          for s in statuses), scaled(5.0)), [s.message for s in statuses]
+    assert ctrl.wait_for_output("use_sim_time is true but no /clock has arrived", 1.0), ctrl.output()
