@@ -18,7 +18,15 @@ Inputs are checked before they are trusted: a goal outside its end
 effector's reach region (``mtpolicy.workspace``) is rejected, the last valid
 one kept; joint states beyond the limits, naming a joint twice, moving faster
 than the velocity limits allow, or coming from a second publisher of the same
-joints hold zeros for ``state_timeout`` with an ERROR diagnostic. An end
+joints hold zeros for ``state_timeout`` with an ERROR diagnostic. Joint
+states are judged by their header stamps, read on this node's clock with
+``stamp_tolerance`` of clock offset forgiven: a state stamped more than
+``state_timeout`` ago is stale (zeros), one stamped before the previous state
+of its joints is ignored, and the position-jump check uses the time between
+stamps, so states that waited in a queue (a stopped process, a slow network)
+neither move the robot nor look like a jump. A zero stamp, or a
+``use_sim_time`` clock that is missing or paused, falls back to arrival
+times. An end
 effector that makes no progress towards a valid goal for
 ``progress_timeout`` is reported (WARN). Every repeated warning is throttled.
 
@@ -80,6 +88,8 @@ PARAMS = [
     Param("tick_on_state", False, "also tick on every JointState (lowest state-to-command latency); "
           "the timer then ticks only when states stop arriving"),
     Param("state_timeout", 0.25, "joint states older than this (s) => zeros", positive),
+    Param("stamp_tolerance", 0.05, "s of clock offset between the computer that stamps the joint states and this "
+          "one forgiven when judging a stamp's age", non_negative),
     Param("goal_timeout", 0.0, "goals older than this (s) expire => zeros; 0: goals never expire", non_negative),
     Param("start_enabled", True, "publish policy commands from the start (else wait for ~/enable)",
           read_only=True),
@@ -127,7 +137,10 @@ class PolicyController(Node):
 
         n, k = spec.n_joints, spec.n_tasks
         self._q = np.zeros(n)
-        self._q_stamp = np.full(n, -math.inf)
+        self._q_arrival = np.full(n, -math.inf)  # monotonic time each joint's newest state arrived
+        self._q_time = np.full(n, -math.inf)  # ... and was taken, by its stamp (less stamp_tolerance)
+        self._q_lag = np.zeros(n)  # its stamp's age on arrival (s; 0 without a stamp)
+        self._q_stamp = np.full(n, math.nan)  # its header stamp (s; NaN: zero stamp)
         self._goals = np.full((k, 3), np.nan)
         self._goal_stamp = np.full(k, -math.inf)
         self._ee = self.kin.ee_positions(self._q)
@@ -143,7 +156,7 @@ class PolicyController(Node):
         self._hold_log = ReasonLog(self)
         self.tick_stats = LatencyStats()
         self.counts = dict(ticks=0, zero_ticks=0, clamped=0, limit_guarded=0, non_finite=0, rejected_goals=0,
-                           rejected_states=0)
+                           rejected_states=0, out_of_order_states=0)
 
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._clock_reading, self._clock_moved = 0, -math.inf  # ROS time (ns) last read; when it last advanced
@@ -162,6 +175,7 @@ class PolicyController(Node):
         self.create_timer(1.0, self._publish_diagnostics, clock=self._steady)
         self.create_timer(PROGRESS_CHECK_PERIOD, self._check_progress, clock=self._steady)
         self.create_timer(CLOCK_CHECK_PERIOD, self._check_clock, clock=self._steady)
+        self._check_clock()
         self.get_logger().info(
             f"policy {self.policy.path.name} ({contract.method}) on robot {spec.name!r}: {n} joints, "
             f"end effectors {list(spec.end_effectors)} in frame {spec.base_body!r}; commands on "
@@ -211,35 +225,57 @@ class PolicyController(Node):
             bad = [self.spec.joint_names[i] for i in dst[~finite]]
             self._warn("state_non_finite", f"non-finite position of joint(s) {bad} ignored")
             position, dst = position[finite], dst[finite]
-        if self._implausible_states(dst, position, (info.get("publisher_gid") or {}).get("data"), now):
+        stamp = msg.header.stamp
+        stamp = stamp.sec + stamp.nanosec * 1e-9 if stamp.sec or stamp.nanosec else math.nan
+        lag = age = 0.0  # the stamp's age, and that age less stamp_tolerance
+        if math.isfinite(stamp) and self._clock_problem is None:
+            clock = self.get_clock().now().nanoseconds * 1e-9
+            lag = clock - stamp
+            if (age := safety.stamp_age(stamp, clock, self.params.stamp_tolerance)) < 0:
+                self._reject_states("stamp ahead of this node's clock", f"joint states stamped {-lag:.3f} s ahead of "
+                                    f"this node's clock (stamp_tolerance = {self.params.stamp_tolerance} s): are the "
+                                    "clocks synchronised?")
+                return
+        source = (info.get("publisher_gid") or {}).get("data")
+        if self._implausible_states(dst, position, source, now, stamp, now - age):
             return
         self._q[dst] = position
-        self._q_stamp[dst] = now
+        self._q_arrival[dst], self._q_time[dst], self._q_lag[dst], self._q_stamp[dst] = now, now - age, lag, stamp
         if self.params.tick_on_state:
             self.tick()
             self._timer.reset()
 
-    def _implausible_states(self, dst: np.ndarray, position: np.ndarray, source: object, now: float) -> bool:
-        """Check new states of joints ``dst`` from publisher ``source``; True if they must not be used at all.
+    def _implausible_states(self, dst: np.ndarray, position: np.ndarray, source: object, now: float, stamp: float,
+                            taken: float) -> bool:
+        """Check new states of joints ``dst`` from publisher ``source``, stamped ``stamp`` (NaN: none) and taken
+        at monotonic time ``taken``; True if they must not be used at all.
 
-        Positions beyond the limits are refused; a second publisher of the same joints, or a move impossible at
-        the velocity limits, is taken (it may be a reset) but holds zeros: each of these is a state fault.
+        States stamped before the previous (fresh) state of a joint are ignored; positions beyond the limits are
+        refused; a second publisher of the same joints, or a move impossible at the velocity limits in the time
+        between the two states' stamps, is taken (it may be a reset) but holds zeros: each of these is a state
+        fault.
         """
+        timeout = self.params.state_timeout
+        if np.any((stamp < self._q_stamp[dst]) & (now - self._q_time[dst] <= timeout)):
+            self.counts["out_of_order_states"] += 1
+            self._warn("out_of_order", "joint states stamped before the previous ones ignored")
+            return True
         names = [self.spec.joint_names[i] for i in dst]
         if reason := safety.outside_limits(names, position, self.spec.joint_limits[dst],
                                            self.params.state_limit_margin):
             self._reject_states("position outside the joint limits", reason)
             return True
-        timeout = self.params.state_timeout
-        recent = now - self._q_stamp[dst] <= timeout
+        recent = now - self._q_arrival[dst] <= timeout
         others = [j for j, r, s in zip(names, recent, self._state_source[dst]) if r and s is not None and s != source]
         self._state_source[dst] = source
+        interval = safety.sample_intervals(stamp, self._q_stamp[dst], taken, self._q_time[dst])
+        close = interval <= timeout
         if others and source is not None:
             self._reject_states("several publishers", f"{JOINT_STATES_TOPIC} has more than one publisher of "
                                 f"joint(s) {others} (within state_timeout = {timeout} s)")
-        elif recent.any() and (reason := safety.implausible_jump(
-                [n for n, r in zip(names, recent) if r], self._q[dst][recent], position[recent],
-                now - self._q_stamp[dst][recent], self.spec.velocity_limits[dst][recent])):
+        elif close.any() and (reason := safety.implausible_jump(
+                [n for n, c in zip(names, close) if c], self._q[dst][close], position[close], interval[close],
+                self.spec.velocity_limits[dst][close])):
             self._reject_states("position jump", reason)
         return False
 
@@ -292,12 +328,15 @@ class PolicyController(Node):
             return "disabled by ~/enable"
         if now - self._state_fault_time <= self.params.state_timeout:
             return self._state_fault
-        oldest = float(self._q_stamp.min())
-        if safety.is_stale(oldest if math.isfinite(oldest) else None, now, self.params.state_timeout):
-            missing = [j for j, s in zip(self.spec.joint_names, self._q_stamp) if not math.isfinite(s)]
+        timeout = self.params.state_timeout
+        if safety.is_stale(float(self._q_time.min()), now, timeout):
+            missing = [j for j, s in zip(self.spec.joint_names, self._q_time) if not math.isfinite(s)]
             if missing:
                 return f"no joint state yet for {missing} on {JOINT_STATES_TOPIC}"
-            return f"joint states stale (none for state_timeout = {self.params.state_timeout} s)"
+            if safety.is_stale(float(self._q_arrival.min()), now, timeout):
+                return f"joint states stale (none for state_timeout = {timeout} s)"
+            return (f"joint states stale (stamped more than state_timeout = {timeout} s ago, beyond stamp_tolerance "
+                    f"= {self.params.stamp_tolerance} s)")
         for ee, stamp in zip(self.spec.end_effectors, self._goal_stamp):
             if not math.isfinite(stamp):
                 return f"no goal yet for {ee!r} on {goal_topic(ee)}"
@@ -413,7 +452,7 @@ class PolicyController(Node):
         if now - self._state_fault_time <= self.params.state_timeout:
             return error, f"{self._state_fault}: {self._state_fault_detail}"
         if self._hold_reason is not None:
-            oldest = float(self._q_stamp.min())
+            oldest = float(self._q_time.min())
             stale = math.isfinite(oldest) and safety.is_stale(oldest, now, self.params.state_timeout)
             return (error if stale or self._hold_reason == NON_FINITE else warn), self._hold_reason
         if self._goal_rejection_time > since:
@@ -435,7 +474,7 @@ class PolicyController(Node):
         values = {**planning, "tick_latency_p50_ms": f"{p50:.4f}", "tick_latency_p99_ms": f"{p99:.4f}",
                   "tick_latency_samples": str(len(self.tick_stats.samples)), "rate_hz": f"{1 / self._period():.2f}",
                   "achieved_rate_hz": f"{(self.counts['ticks'] - ticks) / (now - since):.2f}",
-                  "state_age_s": f"{now - self._q_stamp.min():.3f}", "goal_age_s": f"{goal_age:.3f}",
+                  "state_age_s": f"{np.max(now - self._q_arrival + self._q_lag):.3f}", "goal_age_s": f"{goal_age:.3f}",
                   "enabled": str(self._enabled), **{f"{k}_total": str(v) for k, v in self.counts.items()}}
         level, message = self._status(now, since)
         status = DiagnosticStatus(name=f"{self.get_name()}: policy {self.policy.path.name}",

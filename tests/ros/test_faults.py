@@ -9,6 +9,7 @@ fix. The defects of training runs: tests/training/test_run_faults.py.
 from __future__ import annotations
 
 import math
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from onnx import numpy_helper
 from rclpy.duration import Duration
+from rclpy.time import Time
 from sensor_msgs.msg import JointState
 
 from helpers import SHIPPED_MODEL, goals_near_home, publish_until, reach, scaled
@@ -80,6 +82,10 @@ class StatePublisher:
             self.pub.publish(states())
             self.monitor.spin_for(period)
         return [c for _, c in self.monitor.commands[first:]]
+
+    def publish_until(self, states, condition, timeout: float, period: float = 0.02) -> bool:  # noqa: ANN001
+        """Publish ``states()`` every ``period`` s until ``condition()`` holds (True) or ``timeout`` s pass."""
+        return self.monitor.wait_until(lambda: (self.publish(states, 0.1, period), condition())[1], timeout)
 
 
 def held_from_first_zero(commands: list[np.ndarray], at_least: int = 1) -> bool:
@@ -310,3 +316,95 @@ def test_with_use_sim_time_and_no_clock_the_controller_publishes_and_says_the_cl
     assert monitor.wait_until(lambda: any(s.level >= DiagnosticStatus.WARN and "no /clock has arrived" in s.message
                                           for s in statuses), scaled(5.0)), [s.message for s in statuses]
     assert ctrl.wait_for_output("use_sim_time is true but no /clock has arrived", 1.0), ctrl.output()
+
+
+def value(status: DiagnosticStatus, key: str) -> str:
+    return next(kv.value for kv in status.values if kv.key == key)
+
+
+def start_driven_controller(start_node, monitor, spec, **params):  # noqa: ANN001, ANN201
+    """The controller with the fixture policy, no sim: this test's StatePublisher drives it; (process, publisher,
+    goals) once it publishes policy commands for states at home stamped now."""
+    ctrl = start_node("mtpolicy_controller", model=params.pop("model"), **params)
+    driver, goals = StatePublisher(monitor), goals_near_home(spec, GOALS_NEAR_HOME)
+    home = np.zeros(spec.n_joints)
+
+    def running() -> bool:
+        monitor.publish_goals(goals)
+        return monitor.command is not None and bool(np.any(monitor.command))
+    assert driver.publish_until(lambda: stamped_states(monitor, spec, home), running, scaled(20.0)), ctrl.output()
+    return ctrl, driver, goals
+
+
+@pytest.mark.timeout(120)
+def test_joint_states_stamped_long_ago_hold_zeros_and_report_their_age(start_node, monitor, planar8, fixture_model):
+    """Issue: states stamped 300 ms before they arrived (a queue, a slow link) were used: only arrival was judged."""
+    ctrl, driver, _ = start_driven_controller(start_node, monitor, planar8, model=fixture_model, rate_hz=50.0,
+                                              state_timeout=0.2)
+    statuses = diagnostics(monitor)
+    home = np.zeros(planar8.n_joints)
+    late = lambda: stamped_states(monitor, planar8, home, age=0.3)  # noqa: E731
+    assert held_from_first_zero(driver.publish(late, 1.0), at_least=10)
+    assert driver.publish_until(late, lambda: any(
+        s.level == DiagnosticStatus.ERROR and "stamped more than state_timeout = 0.2 s ago" in s.message
+        and float(value(s, "state_age_s")) >= 0.3 for s in statuses), scaled(5.0)), [s.message for s in statuses]
+    assert ctrl.wait_for_output("publishing zeros: joint states stale (stamped more than state_timeout", 1.0)
+    assert driver.publish_until(lambda: stamped_states(monitor, planar8, home),
+                                lambda: bool(np.any(monitor.command)), scaled(5.0))  # fresh states: running again
+
+
+@pytest.mark.timeout(120)
+def test_joint_states_stamped_before_the_previous_ones_are_ignored(start_node, monitor, planar8, fixture_model):
+    """Issue: a state stamped before the one already used (reordered on the way) replaced it."""
+    ctrl, driver, _ = start_driven_controller(start_node, monitor, planar8, model=fixture_model, rate_hz=50.0)
+    home, turn = np.zeros(planar8.n_joints), [0]
+
+    def alternating() -> JointState:  # home stamped now, then home + 0.05 rad stamped 100 ms ago
+        turn[0] += 1
+        if turn[0] % 2:
+            return stamped_states(monitor, planar8, home)
+        return stamped_states(monitor, planar8, home + 0.05, age=0.1)
+    commands = driver.publish(alternating, 1.0, period=0.01)[5:]  # the first few may be on their way already
+    assert len(commands) > 10 and np.any(commands[0]), commands
+    assert all(np.array_equal(c, commands[0]) for c in commands), commands  # every one computed at home
+    assert ctrl.wait_for_output("joint states stamped before the previous ones ignored", 1.0), ctrl.output()
+
+
+@pytest.mark.timeout(120)
+def test_states_that_waited_in_a_queue_neither_move_the_robot_nor_look_like_a_jump(start_node, monitor, planar8,
+                                                                                 fixture_model):
+    """Issue: after the controller was stopped for 2 s (SIGSTOP, SIGCONT), a state queued meanwhile was used as
+    fresh, and the next, current one looked like a position jump. Here, deterministically: states of a joint moving
+    at 0.25 rad/s, then none for 2 s, then one stamped at the start of the pause, then current ones."""
+    ctrl, driver, _ = start_driven_controller(start_node, monitor, planar8, model=fixture_model, tick_on_state=True)
+    start = monitor.get_clock().now()
+
+    def moving(age: float = 0.0) -> JointState:  # joint 0 at 0.25 rad/s from 0 since start, stamped age s ago
+        msg = stamped_states(monitor, planar8, np.zeros(planar8.n_joints), age)
+        msg.position[0] = 0.25 * (Time.from_msg(msg.header.stamp) - start).nanoseconds * 1e-9
+        return msg
+    driver.publish(moving, 1.0)
+    monitor.spin_for(2.0)
+    queued = len(monitor.commands)
+    driver.pub.publish(moving(age=1.99))
+    assert monitor.wait_until(lambda: len(monitor.commands) > queued, scaled(5.0))
+    assert not np.any(monitor.commands[queued][1]), monitor.commands[queued:]  # zeros: the state is 1.99 s old
+    assert driver.publish_until(moving, lambda: bool(np.any(monitor.command)), scaled(5.0))
+    assert "position jump" not in ctrl.output(), ctrl.output()
+
+
+@pytest.mark.timeout(120)
+def test_a_controller_stopped_for_2_s_resumes_without_a_false_jump(start_node, monitor, planar8):
+    """The issue's run, as a regression check (it passed before the fix too: the controller subscribes to joint
+    states with a history of 1, so few states wait in its queue on this machine)."""
+    _, ctrl = start_stack(start_node, rate_hz=250.0)
+    statuses = diagnostics(monitor)
+    assert reach(monitor, goal_set(planar8)), monitor.errors()
+    b = goal_set(planar8, seed=1)
+    assert publish_until(monitor, b, lambda: bool(np.any(monitor.command)))
+    ctrl.signal(signal.SIGSTOP)
+    monitor.spin_for(2.0)
+    ctrl.signal(signal.SIGCONT)
+    assert reach(monitor, b, timeout=15.0), monitor.errors(b)
+    assert "position jump" not in ctrl.output(), ctrl.output()
+    assert not seen(statuses, DiagnosticStatus.ERROR, "position jump"), [s.message for s in statuses]
