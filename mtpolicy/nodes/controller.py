@@ -9,10 +9,18 @@ so this node is the watchdog: stale joint states, a missing goal or the
 e-stop => zeros, with a throttled log saying why. The watchdog and every
 timer run on steady time whatever ``use_sim_time`` says, so the node
 publishes without a ``/clock``; with ``use_sim_time`` true and no ``/clock``
-(or one that has not advanced for ``state_timeout``), it says so (WARN). A planner-conditioned
-policy (its contract has a ``planner``) gets the goal configuration of
-``mtpolicy.planner``, planned from the current joint angles on the first tick
-after the goal set changes.
+(or one that has not advanced for ``state_timeout``), it says so (WARN). 
+
+A planner-conditioned policy (its contract has a ``planner``) observes the
+goal configuration of ``mtpolicy.planner``, planned by a background worker
+(``mtpolicy.nodes.planning``: a thread and a planning process) so that
+planning never delays a command. Goals
+arriving within ``goal_set_window`` s of each other form one goal set, closed
+once every end effector has a goal in it; each new goal set is planned once,
+from the joint angles of the tick that submits it, the latest set first. The
+observation always pairs a plan with the goal set it was made for: the policy
+keeps driving to the previous goal set (and its plan) until the plan of the
+new one is ready, and holds zeros until the first plan is.
 
 Inputs are checked before they are trusted: a goal outside its end
 effector's reach region (``mtpolicy.workspace``) is rejected, the last valid
@@ -59,8 +67,9 @@ from mtpolicy.nodes.common import (DEFAULT_COMMAND_TOPIC, DIAGNOSTICS_QOS, GOAL_
                                    COMMAND_QOS, STATE_SUB_QOS, LatencyStats, Param, ParamSet, ReasonLog, StartupError,
                                    ThrottledLog, goal_topic, non_negative, positive, run_node, within)
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
+from mtpolicy.nodes.planning import GoalSets, Plan, PlanWorker
 from mtpolicy.observation import observe
-from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
+from mtpolicy.planner import PlannerConfig
 from mtpolicy.policy import ModelMismatch, OnnxPolicy, resolve_model_path
 from mtpolicy.robots import RobotSpec, RobotSpecError, load_robot
 from mtpolicy.workspace import ProgressMonitor, Workspace
@@ -69,6 +78,8 @@ MAX_RATE_HZ = 1000.0
 """Highest accepted ``rate_hz``: the rate of a fast ros2_control loop."""
 NON_FINITE = "policy output is not finite"
 """The hold reason of a tick whose policy output had a NaN or infinity."""
+PLANNING = "planning the goal configuration of the first goal set"
+"""The hold reason of a planner-conditioned policy before its first plan."""
 PROGRESS_CHECK_PERIOD = 0.2
 """s between two checks of the progress towards the goals."""
 CLOCK_CHECK_PERIOD = 0.1
@@ -91,6 +102,8 @@ PARAMS = [
     Param("stamp_tolerance", 0.05, "s of clock offset between the computer that stamps the joint states and this "
           "one forgiven when judging a stamp's age", non_negative),
     Param("goal_timeout", 0.0, "goals older than this (s) expire => zeros; 0: goals never expire", non_negative),
+    Param("goal_set_window", 0.02, "s: goals arriving within this of each other form one goal set (planned once; "
+          "planner-conditioned policies only)", non_negative),
     Param("start_enabled", True, "publish policy commands from the start (else wait for ~/enable)",
           read_only=True),
     Param("limit_margin", 0.0, "joints within this many rad of a position limit may only move inwards",
@@ -118,11 +131,15 @@ class PolicyController(Node):
         self.policy.check(spec, joints)  # ModelMismatch => run_node refuses to start, naming it
         self.joints = joints
         self.kin = Kinematics(spec)
-        self.planner = GoalConfigurationPlanner(self.kin, PlannerConfig(**contract.planner)) \
-            if contract.planner else None
+        self.planner: PlanWorker | None = None
+        self._plan: Plan | None = None  # the plan the policy follows; its goal set is self._goals
         self._goal_config: np.ndarray | None = None
-        self._planned_goals = np.full((spec.n_tasks, 3), np.nan)
-        self.plan_stats = LatencyStats()
+        if contract.planner:
+            self.planner = PlanWorker(spec, PlannerConfig(**contract.planner), self.get_logger().error)
+            self.goal_sets = GoalSets(spec.n_tasks, p.goal_set_window)
+            self._submitted = 0  # goal sets closed when the newest was submitted
+            self._requested: np.ndarray | None = None  # the goal set submitted last
+            self._skipped = 0  # goal sets never submitted: a newer one closed before the next tick
         self._colors = ee_colors(self.kin.model, spec)
         self._order = np.array([spec.joint_names.index(j) for j in joints])
         self._joint_index = {name: i for i, name in enumerate(spec.joint_names)}
@@ -156,7 +173,9 @@ class PolicyController(Node):
         self._hold_log = ReasonLog(self)
         self.tick_stats = LatencyStats()
         self.counts = dict(ticks=0, zero_ticks=0, clamped=0, limit_guarded=0, non_finite=0, rejected_goals=0,
-                           rejected_states=0, out_of_order_states=0)
+                           rejected_states=0, out_of_order_states=0, late_commands=0)
+        self._last_tick, self._gap_max = math.inf, 0.0  # start of the previous tick; longest interval since diagnostics
+        self._late_after = 2 * self._period()  # a command this long after the previous one is late
 
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._clock_reading, self._clock_moved = 0, -math.inf  # ROS time (ns) last read; when it last advanced
@@ -200,6 +219,10 @@ class PolicyController(Node):
                                                    clock=self._steady)
 
     def _on_params_set(self, names: set[str]) -> None:
+        if "rate_hz" in names:
+            self._late_after = 2 * self._period()
+        if "goal_set_window" in names and self.planner is not None:
+            self.goal_sets.window = self.params.goal_set_window
         if names & {"rate_hz", "tick_on_state"}:
             self._timer.timer_period_ns = int(self._timer_period() * 1e9)
             self._timer.reset()
@@ -309,10 +332,13 @@ class PolicyController(Node):
             self._goal_rejection_time = now
             self._warn(f"goal_{i}", f"{self._goal_rejection}; keeping the last valid goal")
             return
+        self._goal_stamp[i] = now
+        if self.planner is not None:
+            self.goal_sets.add(i, np.array(point), now)  # the tick submits the goal set once it closes
+            return
         if not np.array_equal(self._goals[i], point):
             self.progress.restart(i, now)
         self._goals[i] = point
-        self._goal_stamp[i] = now
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         self._enabled = bool(request.data)
@@ -349,9 +375,9 @@ class PolicyController(Node):
         start = time.perf_counter()
         now = time.monotonic()
         reason = self._why_hold(now)
+        if self.planner is not None:
+            reason = self._follow_plans(reason, now)
         q = self._q
-        if reason is None and self.planner is not None and not np.array_equal(self._goals, self._planned_goals):
-            self._plan(q)
         obs, self._ee = observe(self.kin, q, self._goals, self._goal_config)
         if reason is None:
             velocity, finite = safety.finite_or_zero(self.policy(obs).astype(np.float64))
@@ -369,21 +395,34 @@ class PolicyController(Node):
         self._cmd_pub.publish(self._command)
         self.counts["ticks"] += 1
         self.counts["zero_ticks"] += reason is not None
+        gap, self._last_tick = now - self._last_tick, now
+        self.counts["late_commands"] += gap > self._late_after
+        self._gap_max = max(self._gap_max, gap)
         if self._hold_log(reason, "publishing zeros: {}") and reason is None:
             self.get_logger().info("joint states and goals present: running the policy")
         self._hold_reason = reason
         self.tick_stats.add(time.perf_counter() - start)
 
-    def _plan(self, q: np.ndarray) -> None:
-        """The goal configuration for the current goal set, from joint angles q (timed)."""
-        start = time.perf_counter()
-        self._goal_config, worst = self.planner.plan(q, self._goals)
-        self._planned_goals = self._goals.copy()
-        self.plan_stats.add(time.perf_counter() - start)
-        if worst > self.planner.config.tolerance:
-            self.get_logger().warning(f"planner: no configuration reaches the goal set exactly (largest error "
-                                      f"{worst * 1000:.1f} mm); driving to the closest found",
-                                      throttle_duration_sec=5.0)
+    def _follow_plans(self, reason: str | None, now: float) -> str | None:
+        """Submit the newest goal set for planning once the joint states are fresh, follow the newest finished plan;
+        the hold reason: ``reason``, or PLANNING until the first plan is ready."""
+        sets = self.goal_sets
+        sets.poll(now)
+        if reason is None and sets.closed != self._submitted and np.isfinite(sets.latest).all():
+            self._skipped += sets.closed - self._submitted - 1  # sets that closed since the previous tick
+            self._submitted = sets.closed
+            if self._requested is None or not np.array_equal(sets.latest, self._requested):
+                self.planner.submit(self._q, sets.latest)
+                self._requested = sets.latest
+        plan = self.planner.latest
+        if plan is not self._plan:
+            for i in np.flatnonzero(np.any(plan.goals != self._goals, axis=1)):
+                self.progress.restart(i, now)
+            self._plan, self._goals, self._goal_config = plan, plan.goals, plan.config
+            if plan.worst > self.planner.config.tolerance:
+                self._warn("plan_inexact", f"planner: no configuration reaches the goal set exactly (largest error "
+                                           f"{plan.worst * 1000:.1f} mm); driving to the closest found")
+        return PLANNING if reason is None and plan is None else reason
 
     def on_stop(self) -> None:
         """On the way out (``run_node``): one zero command, acknowledged by the subscribers (up to
@@ -392,6 +431,8 @@ class PolicyController(Node):
         ros2_control's JointGroupVelocityController holds the last command
         forever, so a controller that stops must leave zeros behind.
         """
+        if self.planner is not None:
+            self.planner.stop()
         self._command.data = [0.0] * len(self.joints)
         self._cmd_pub.publish(self._command)
         self._cmd_pub.wait_for_all_acked(Duration(seconds=STOP_ACK_TIMEOUT))
@@ -468,11 +509,16 @@ class PolicyController(Node):
         p50, p99 = self.tick_stats.percentiles_ms(50, 99)
         goal_age = now - self._goal_stamp.min()
         (since, ticks), self._rate_mark = self._rate_mark, (now, self.counts["ticks"])
-        plan_p50, plan_max = self.plan_stats.percentiles_ms(50, 100)
-        planning = {} if self.planner is None else {"plan_latency_p50_ms": f"{plan_p50:.2f}",
-                                                    "plan_latency_max_ms": f"{plan_max:.2f}"}
+        planning = {}
+        if self.planner is not None:
+            plan_p50, plan_max = self.planner.percentiles_ms(50, 100)
+            planning = {"plan_latency_p50_ms": f"{plan_p50:.2f}", "plan_latency_max_ms": f"{plan_max:.2f}",
+                        "goal_sets_total": str(self.goal_sets.closed), "plans_total": str(self.planner.stats.count),
+                        "plans_superseded_total": str(self.planner.superseded + self._skipped)}
+        gap_max, self._gap_max = self._gap_max, 0.0
         values = {**planning, "tick_latency_p50_ms": f"{p50:.4f}", "tick_latency_p99_ms": f"{p99:.4f}",
-                  "tick_latency_samples": str(len(self.tick_stats.samples)), "rate_hz": f"{1 / self._period():.2f}",
+                  "tick_latency_samples": str(len(self.tick_stats.samples)),
+                  "command_gap_max_ms": f"{gap_max * 1e3:.2f}", "rate_hz": f"{1 / self._period():.2f}",
                   "achieved_rate_hz": f"{(self.counts['ticks'] - ticks) / (now - since):.2f}",
                   "state_age_s": f"{np.max(now - self._q_arrival + self._q_lag):.3f}", "goal_age_s": f"{goal_age:.3f}",
                   "enabled": str(self._enabled), **{f"{k}_total": str(v) for k, v in self.counts.items()}}

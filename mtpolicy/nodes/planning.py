@@ -1,0 +1,188 @@
+"""Goal sets and goal-configuration planning off the control thread, for the controller node.
+
+A planner-conditioned policy observes ``q* - q``, where q* is the goal
+configuration ``mtpolicy.planner`` finds for the whole goal set (20-190 ms on
+planar8). Planning in the control tick would stop the command stream for
+that long, and planning on every goal message would plan a goal set once per
+end effector. So:
+
+* ``GoalSets`` gathers the goals of the end effectors into goal sets: goals
+  that arrive within ``window`` s of the previous one belong to one set; a
+  set closes when every end effector has a goal in it or ``window`` s pass
+  without another goal (a second goal for the same end effector starts a new
+  set). A closed set holds every end effector's newest goal.
+* ``PlanWorker`` plans one goal set at a time: a set submitted while another
+  is being planned waits, and a newer one replaces it (the latest wins; the
+  replaced one is counted as superseded). Its thread hands each set to a
+  planning process and waits for the answer: the planner is Python-heavy
+  numpy, and in a thread of the node it would hold the GIL the control
+  thread needs (at 250 Hz with a goal flood, 9 % of the commands came late
+  that way, against none with the planning moved out). Each finished
+  ``Plan`` carries the goal set it was made for and replaces
+  ``PlanWorker.latest`` in one assignment, so the control thread reads a
+  plan and its goal set together, never one without the other.
+
+The planning process is started (``spawn``: the node's DDS threads are not
+forked) with the node and ends with it, or when the node's end of its pipe
+closes; one that dies is started again.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Callable
+
+import numpy as np
+
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.nodes.common import LatencyStats
+from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
+from mtpolicy.robots import RobotSpec
+
+PLANNER_NICENESS = 10
+"""Nice value of the planning process: on a busy computer the control loop gets the cores first."""
+
+
+class GoalSets:
+    """Gathers per-end-effector goals into goal sets (see the module docstring)."""
+
+    def __init__(self, n_end_effectors: int, window: float):
+        self.window = window
+        self.goals = np.full((n_end_effectors, 3), np.nan)
+        """The newest goal of each end effector."""
+        self.latest: np.ndarray | None = None
+        """The newest closed goal set (a copy of ``goals`` when it closed)."""
+        self.closed = 0
+        """Goal sets closed so far."""
+        self._open = np.zeros(n_end_effectors, dtype=bool)
+        self._last = -math.inf
+
+    def add(self, i: int, goal: np.ndarray, now: float) -> None:
+        """A goal for end effector ``i`` arrived at (monotonic) time ``now``."""
+        self.poll(now)
+        if self._open[i]:
+            self._close()
+        self.goals[i] = goal
+        self._open[i] = True
+        self._last = now
+        if self._open.all():
+            self._close()
+
+    def poll(self, now: float) -> None:
+        """Close the open set if ``window`` s passed since its last goal."""
+        if self._open.any() and now - self._last > self.window:
+            self._close()
+
+    def _close(self) -> None:
+        self.latest = self.goals.copy()
+        self.closed += 1
+        self._open[:] = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A goal configuration and the goal set it was planned for."""
+
+    goals: np.ndarray
+    config: np.ndarray
+    worst: float
+    """Largest end-effector error (m) at ``config``."""
+
+
+class PlanWorker:
+    """Plans goal sets in a planning process, the latest submitted first (see the module docstring)."""
+
+    def __init__(self, spec: RobotSpec, config: PlannerConfig, on_error: Callable[[str], None]):
+        self.spec, self.config = spec, config
+        self.latest: Plan | None = None
+        """The newest finished plan (replaced whole, never modified)."""
+        self.stats = LatencyStats()
+        """Planning times (s) in the planning process."""
+        self.superseded = 0
+        """Submitted goal sets replaced by a newer one before their planning began."""
+        self._on_error = on_error
+        self._request: tuple[np.ndarray, np.ndarray] | None = None
+        self._stopping = False
+        self._wake = threading.Condition()
+        self._process, self._conn = self._start_process()
+        self._thread = threading.Thread(target=self._run, name="planner", daemon=True)
+        self._thread.start()
+
+    def _start_process(self) -> tuple[multiprocessing.process.BaseProcess, Connection]:
+        context = multiprocessing.get_context("spawn")
+        conn, child = context.Pipe()
+        process = context.Process(target=_serve, args=(child, self.spec, self.config), name="planner", daemon=True)
+        process.start()
+        child.close()
+        return process, conn
+
+    def submit(self, q: np.ndarray, goals: np.ndarray) -> None:
+        """Plan goal set ``goals`` from joint angles ``q`` (both copied) once the worker is free."""
+        with self._wake:
+            self.superseded += self._request is not None
+            self._request = (q.copy(), goals.copy())
+            self._wake.notify()
+
+    def percentiles_ms(self, *q: float) -> list[float]:
+        with self._wake:  # the worker appends under the same lock
+            return self.stats.percentiles_ms(*q)
+
+    def stop(self) -> None:
+        """End the planning process and the thread (a daemon: it never holds the node's process up)."""
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        self._process.terminate()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._request is None and not self._stopping:
+                    self._wake.wait()
+                if self._stopping:
+                    return
+                (q, goals), self._request = self._request, None
+            try:
+                self._conn.send((q, goals))
+                answer = self._conn.recv()
+            except (EOFError, OSError) as e:
+                if self._stopping:
+                    return
+                self._on_error(f"the planning process ended ({type(e).__name__}; exit code "
+                               f"{self._process.exitcode}): starting it again")
+                self._process, self._conn = self._start_process()
+                continue
+            if isinstance(answer, str):
+                self._on_error(answer)
+                continue
+            config, worst, seconds = answer
+            with self._wake:
+                self.stats.add(seconds)
+            self.latest = Plan(goals, config, worst)
+
+
+def _serve(conn: Connection, spec: RobotSpec, config: PlannerConfig) -> None:
+    """The planning process: (q, goals) in, (q*, largest error, planning time) or an error message out."""
+    try:
+        os.nice(PLANNER_NICENESS)
+    except OSError:
+        pass
+    planner = GoalConfigurationPlanner(Kinematics(spec), config)
+    while True:
+        try:
+            q, goals = conn.recv()
+        except (EOFError, OSError):  # the node is gone
+            return
+        start = time.perf_counter()
+        try:
+            config_q, worst = planner.plan(q, goals)
+        except Exception as e:  # noqa: BLE001 - report it and keep serving the next goal sets
+            conn.send(f"planning failed: {type(e).__name__}: {e}")
+            continue
+        conn.send((config_q, worst, time.perf_counter() - start))
