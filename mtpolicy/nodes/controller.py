@@ -84,6 +84,9 @@ PROGRESS_CHECK_PERIOD = 0.2
 """s between two checks of the progress towards the goals."""
 CLOCK_CHECK_PERIOD = 0.1
 """s between two readings of the ROS clock (is /clock advancing?)."""
+GRAPH_CHECK_PERIOD = 2.0
+"""s between two looks at the ROS graph (goals nobody takes, other publishers of the command topic)."""
+GOAL_TYPE = "geometry_msgs/msg/PointStamped"
 
 STOP_ACK_TIMEOUT = 0.5
 """Seconds the zero command on the way out may wait for the subscribers' acknowledgements."""
@@ -102,6 +105,8 @@ PARAMS = [
     Param("stamp_tolerance", 0.05, "s of clock offset between the computer that stamps the joint states and this "
           "one forgiven when judging a stamp's age", non_negative),
     Param("goal_timeout", 0.0, "goals older than this (s) expire => zeros; 0: goals never expire", non_negative),
+    Param("goal_max_age", 5.0, "s: a goal stamped longer ago than this (stamp_tolerance forgiven) is ignored on "
+          "arrival; 0: any age (a zero stamp is always taken)", non_negative),
     Param("goal_set_window", 0.02, "s: goals arriving within this of each other form one goal set (planned once; "
           "planner-conditioned policies only)", non_negative),
     Param("start_enabled", True, "publish policy commands from the start (else wait for ~/enable)",
@@ -180,6 +185,8 @@ class PolicyController(Node):
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._clock_reading, self._clock_moved = 0, -math.inf  # ROS time (ns) last read; when it last advanced
         self._clock_problem: str | None = None
+        self._dropped_goals: dict[str, str] = {}  # goal topic -> why its messages never reach this node
+        self._command_rivals = 0  # other publishers of the command topic
         self._command = Float64MultiArray()
         self._cmd_pub = self.create_publisher(Float64MultiArray, p.command_topic, COMMAND_QOS)
         self._marker_pub = self.create_publisher(MarkerArray, "~/markers", MARKER_QOS)
@@ -194,6 +201,7 @@ class PolicyController(Node):
         self.create_timer(1.0, self._publish_diagnostics, clock=self._steady)
         self.create_timer(PROGRESS_CHECK_PERIOD, self._check_progress, clock=self._steady)
         self.create_timer(CLOCK_CHECK_PERIOD, self._check_clock, clock=self._steady)
+        self.create_timer(GRAPH_CHECK_PERIOD, self._check_graph, clock=self._steady)
         self._check_clock()
         self.get_logger().info(
             f"policy {self.policy.path.name} ({contract.method}) on robot {spec.name!r}: {n} joints, "
@@ -324,13 +332,13 @@ class PolicyController(Node):
     def _on_goal(self, i: int, msg: PointStamped) -> None:
         point = (msg.point.x, msg.point.y, msg.point.z)
         now = time.monotonic()
-        reason = (safety.goal_rejection(point, msg.header.frame_id, self.spec.base_body)
-                  or self.workspace.goal_rejection(i, np.array(point), self.params.workspace_margin))
-        if reason is not None:
+        rejection = self._why_reject_goal(i, point, msg.header)
+        if rejection is not None:
+            kind, reason = rejection
             self.counts["rejected_goals"] += 1
             self._goal_rejection = f"goal for {self.spec.end_effectors[i]!r} rejected: {reason}"
             self._goal_rejection_time = now
-            self._warn(f"goal_{i}", f"{self._goal_rejection}; keeping the last valid goal")
+            self._warn(f"goal_{i}_{kind}", f"{self._goal_rejection}; keeping the last valid goal")
             return
         self._goal_stamp[i] = now
         if self.planner is not None:
@@ -339,6 +347,19 @@ class PolicyController(Node):
         if not np.array_equal(self._goals[i], point):
             self.progress.restart(i, now)
         self._goals[i] = point
+
+    def _why_reject_goal(self, i: int, point: tuple[float, float, float], header: Header) -> tuple[str, str] | None:
+        """(kind, reason) to reject a goal for end effector ``i``, or None; a warning is throttled per kind."""
+        if reason := safety.goal_rejection(point, header.frame_id, self.spec.base_body):
+            return ("frame" if all(map(math.isfinite, point)) else "non_finite"), reason
+        if reason := self.workspace.goal_rejection(i, np.array(point), self.params.workspace_margin):
+            return "workspace", reason
+        stamp, max_age = header.stamp, self.params.goal_max_age
+        if max_age > 0 and (stamp.sec or stamp.nanosec) and self._clock_problem is None:
+            stamp, clock = stamp.sec + stamp.nanosec * 1e-9, self.get_clock().now().nanoseconds * 1e-9
+            if safety.stamp_age(stamp, clock, self.params.stamp_tolerance) > max_age:
+                return "old", f"stamped {clock - stamp:.1f} s ago (goal_max_age = {max_age} s)"
+        return None
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         self._enabled = bool(request.data)
@@ -479,12 +500,43 @@ class PolicyController(Node):
             self._warn("clock", f"{self._clock_problem}: the control loop runs on steady time, stamps are judged "
                                 "by arrival")
 
+    def _check_graph(self) -> None:
+        """Say once per topic why goals on it are dropped (an end effector the robot lacks, a message type other
+        than PointStamped); say when the command topic gains other publishers (an ERROR while it has any)."""
+        dropped = {}
+        for topic, _ in self.get_topic_names_and_types():
+            ee = topic.removeprefix("/goals/")
+            if ee == topic or "/" in ee:
+                continue
+            publishers = self.get_publishers_info_by_topic(topic)
+            if not publishers:
+                continue
+            if ee not in self.spec.end_effectors:
+                dropped[topic] = (f"goals on {topic} are dropped: robot {self.spec.name!r} has no end effector "
+                                  f"{ee!r} (its end effectors: {list(self.spec.end_effectors)})")
+            elif types := sorted({info.topic_type for info in publishers} - {GOAL_TYPE}):
+                dropped[topic] = f"goals on {topic} of type(s) {types} are dropped: the controller takes {GOAL_TYPE}"
+        for topic in dropped.keys() - self._dropped_goals.keys():
+            self.get_logger().warning(dropped[topic])
+        self._dropped_goals = dropped
+        rivals = self.count_publishers(self.params.command_topic) - 1
+        if rivals > self._command_rivals:
+            self.get_logger().error(f"{self.params.command_topic} has another publisher ({rivals} besides this "
+                                    "controller): two controllers command the same joints")
+        self._command_rivals = rivals
+
     def _status(self, now: float, since: float) -> tuple[bytes, str]:
-        """The level and message of ``_condition``, with a missing or paused /clock added (at least WARN)."""
-        level, message = self._condition(now, since)
-        if self._clock_problem is None:
-            return level, message
-        return max(level, DiagnosticStatus.WARN), f"{message}; {self._clock_problem}"
+        """The level and message of ``_condition``, with what else is wrong added: another publisher of the command
+        topic (ERROR), a missing or paused /clock, goals dropped for their topic or type (WARN)."""
+        level, messages = self._condition(now, since)
+        messages = [messages]
+        if self._command_rivals > 0:
+            level = DiagnosticStatus.ERROR
+            messages.append(f"{self.params.command_topic} has another publisher")
+        extra = [m for m in (self._clock_problem, *self._dropped_goals.values()) if m]
+        if extra:
+            level = max(level, DiagnosticStatus.WARN)
+        return level, "; ".join(messages + extra)
 
     def _condition(self, now: float, since: float) -> tuple[bytes, str]:
         """Diagnostic level and message: ERROR for implausible or stale joint states and non-finite policy
