@@ -300,7 +300,7 @@ class PolicyController(Node):
         others = [j for j, r, s in zip(names, recent, self._state_source[dst]) if r and s is not None and s != source]
         self._state_source[dst] = source
         interval = safety.sample_intervals(stamp, self._q_stamp[dst], taken, self._q_time[dst])
-        close = interval <= timeout
+        close = (interval >= 0) & (interval <= timeout)  # stamped before a stale previous state: a new start
         if others and source is not None:
             self._reject_states("several publishers", f"{JOINT_STATES_TOPIC} has more than one publisher of "
                                 f"joint(s) {others} (within state_timeout = {timeout} s)")
