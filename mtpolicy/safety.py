@@ -44,10 +44,9 @@ def is_stale(last_stamp: float | None, now: float, timeout: float) -> bool:
     return last_stamp is None or now - last_stamp > timeout
 
 
-def stamp_age(stamp: float, now: float, tolerance: float) -> float:
-    """Age (s) at ``now`` of a sample stamped ``stamp`` by a clock that may be ``tolerance`` s off this one: the
-    age less the tolerance; 0 within +-``tolerance``; negative for a stamp more than ``tolerance`` in the future."""
-    age = now - stamp
+def stamp_age(age: float, tolerance: float) -> float:
+    """The ``age`` (s) of a sample by its stamp, set by a clock that may be ``tolerance`` s off this one: the age
+    less the tolerance; 0 within +-``tolerance``; negative for a stamp more than ``tolerance`` in the future."""
     return age - tolerance if age > tolerance else age + tolerance if age < -tolerance else 0.0
 
 

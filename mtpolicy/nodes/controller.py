@@ -9,34 +9,37 @@ so this node is the watchdog: stale joint states, a missing goal or the
 e-stop => zeros, with a throttled log saying why. The watchdog and every
 timer run on steady time whatever ``use_sim_time`` says, so the node
 publishes without a ``/clock``; with ``use_sim_time`` true and no ``/clock``
-(or one that has not advanced for ``state_timeout``), it says so (WARN). 
+(or one that has not advanced for ``state_timeout``), it says so (WARN).
 
 A planner-conditioned policy (its contract has a ``planner``) observes the
-goal configuration of ``mtpolicy.planner``, planned by a background worker
+goal configuration of ``mtpolicy.planner``, planned in the background
 (``mtpolicy.nodes.planning``: a thread and a planning process) so that
-planning never delays a command. Goals
-arriving within ``goal_set_window`` s of each other form one goal set, closed
-once every end effector has a goal in it; each new goal set is planned once,
-from the joint angles of the tick that submits it, the latest set first. The
-observation always pairs a plan with the goal set it was made for: the policy
-keeps driving to the previous goal set (and its plan) until the plan of the
-new one is ready, and holds zeros until the first plan is.
+planning never delays a command. Goals arriving within ``goal_set_window`` s
+of each other form one goal set, closed once every end effector has a goal
+in it; each new goal set is planned once, from the joint angles of the tick
+that submits it, the latest set first. The observation always pairs a plan
+with the goal set it was made for: the policy keeps driving to the previous
+goal set (with its plan) until the plan of the new one is ready, and holds
+zeros until the first plan is.
 
 Inputs are checked before they are trusted: a goal outside its end
-effector's reach region (``mtpolicy.workspace``) is rejected, the last valid
-one kept; joint states beyond the limits, naming a joint twice, moving faster
-than the velocity limits allow, or coming from a second publisher of the same
-joints hold zeros for ``state_timeout`` with an ERROR diagnostic. Joint
-states are judged by their header stamps, read on this node's clock with
-``stamp_tolerance`` of clock offset forgiven: a state stamped more than
-``state_timeout`` ago is stale (zeros), one stamped before the previous state
-of its joints is ignored, and the position-jump check uses the time between
-stamps, so states that waited in a queue (a stopped process, a slow network)
-neither move the robot nor look like a jump. A zero stamp, or a
-``use_sim_time`` clock that is missing or paused, falls back to arrival
-times. An end
-effector that makes no progress towards a valid goal for
-``progress_timeout`` is reported (WARN). Every repeated warning is throttled.
+effector's reach region (``mtpolicy.workspace``), or stamped more than
+``goal_max_age`` ago, is rejected, the last valid one kept; joint states
+beyond the limits, naming a joint twice, moving faster than the velocity
+limits allow, or coming from a second publisher of the same joints hold
+zeros for ``state_timeout`` with an ERROR diagnostic. Joint states are
+judged by their header stamps (``mtpolicy.nodes.stamps``), read on this
+node's clock with ``stamp_tolerance`` of clock offset forgiven: a state
+stamped more than ``state_timeout`` ago is stale (zeros), one stamped before
+the previous state of its joints is ignored, and the position-jump check
+uses the time between stamps, so states that waited in a queue (a stopped
+process, a slow network) neither move the robot nor look like a jump. A
+zero stamp, or a ``use_sim_time`` clock that is missing or paused, falls
+back to arrival times. Goals that never reach this node (a topic of no end
+effector, a wrong type) and other publishers of the command topic are found
+in the ROS graph and reported. An end effector that makes no progress
+towards a valid goal for ``progress_timeout`` is reported (WARN). Every
+repeated warning is throttled.
 
 Topics: ``/joint_states`` (in), ``/goals/<end_effector>`` (in),
 ``<command_topic>`` (out), ``~/markers``, ``/diagnostics``.
@@ -67,7 +70,9 @@ from mtpolicy.nodes.common import (DEFAULT_COMMAND_TOPIC, DIAGNOSTICS_QOS, GOAL_
                                    COMMAND_QOS, STATE_SUB_QOS, LatencyStats, Param, ParamSet, ReasonLog, StartupError,
                                    ThrottledLog, goal_topic, non_negative, positive, run_node, within)
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
-from mtpolicy.nodes.planning import GoalSets, Plan, PlanWorker
+from mtpolicy.nodes.graph import dropped_goal_topics
+from mtpolicy.nodes.planning import PlannedGoals
+from mtpolicy.nodes.stamps import StateTimes, stamp_seconds
 from mtpolicy.observation import observe
 from mtpolicy.planner import PlannerConfig
 from mtpolicy.policy import ModelMismatch, OnnxPolicy, resolve_model_path
@@ -86,7 +91,6 @@ CLOCK_CHECK_PERIOD = 0.1
 """s between two readings of the ROS clock (is /clock advancing?)."""
 GRAPH_CHECK_PERIOD = 2.0
 """s between two looks at the ROS graph (goals nobody takes, other publishers of the command topic)."""
-GOAL_TYPE = "geometry_msgs/msg/PointStamped"
 
 STOP_ACK_TIMEOUT = 0.5
 """Seconds the zero command on the way out may wait for the subscribers' acknowledgements."""
@@ -101,7 +105,7 @@ PARAMS = [
           within(0.0, MAX_RATE_HZ)),
     Param("tick_on_state", False, "also tick on every JointState (lowest state-to-command latency); "
           "the timer then ticks only when states stop arriving"),
-    Param("state_timeout", 0.25, "joint states older than this (s) => zeros", positive),
+    Param("state_timeout", 0.25, "joint states older than this (s), by arrival or by their stamp, => zeros", positive),
     Param("stamp_tolerance", 0.05, "s of clock offset between the computer that stamps the joint states and this "
           "one forgiven when judging a stamp's age", non_negative),
     Param("goal_timeout", 0.0, "goals older than this (s) expire => zeros; 0: goals never expire", non_negative),
@@ -136,15 +140,9 @@ class PolicyController(Node):
         self.policy.check(spec, joints)  # ModelMismatch => run_node refuses to start, naming it
         self.joints = joints
         self.kin = Kinematics(spec)
-        self.planner: PlanWorker | None = None
-        self._plan: Plan | None = None  # the plan the policy follows; its goal set is self._goals
-        self._goal_config: np.ndarray | None = None
-        if contract.planner:
-            self.planner = PlanWorker(spec, PlannerConfig(**contract.planner), self.get_logger().error)
-            self.goal_sets = GoalSets(spec.n_tasks, p.goal_set_window)
-            self._submitted = 0  # goal sets closed when the newest was submitted
-            self._requested: np.ndarray | None = None  # the goal set submitted last
-            self._skipped = 0  # goal sets never submitted: a newer one closed before the next tick
+        self._goal_config: np.ndarray | None = None  # q* of the plan followed (planner-conditioned policies)
+        self.planned = None if not contract.planner else PlannedGoals(
+            spec, PlannerConfig(**contract.planner), p.goal_set_window, self.get_logger().error)
         self._colors = ee_colors(self.kin.model, spec)
         self._order = np.array([spec.joint_names.index(j) for j in joints])
         self._joint_index = {name: i for i, name in enumerate(spec.joint_names)}
@@ -159,10 +157,7 @@ class PolicyController(Node):
 
         n, k = spec.n_joints, spec.n_tasks
         self._q = np.zeros(n)
-        self._q_arrival = np.full(n, -math.inf)  # monotonic time each joint's newest state arrived
-        self._q_time = np.full(n, -math.inf)  # ... and was taken, by its stamp (less stamp_tolerance)
-        self._q_lag = np.zeros(n)  # its stamp's age on arrival (s; 0 without a stamp)
-        self._q_stamp = np.full(n, math.nan)  # its header stamp (s; NaN: zero stamp)
+        self._times = StateTimes(n)
         self._goals = np.full((k, 3), np.nan)
         self._goal_stamp = np.full(k, -math.inf)
         self._ee = self.kin.ee_positions(self._q)
@@ -178,8 +173,9 @@ class PolicyController(Node):
         self._hold_log = ReasonLog(self)
         self.tick_stats = LatencyStats()
         self.counts = dict(ticks=0, zero_ticks=0, clamped=0, limit_guarded=0, non_finite=0, rejected_goals=0,
-                           rejected_states=0, out_of_order_states=0, late_commands=0)
-        self._last_tick, self._gap_max = math.inf, 0.0  # start of the previous tick; longest interval since diagnostics
+                           rejected_states=0, out_of_order_states=0, late_commands=0, late_commands_busy=0)
+        self._last_tick, self._last_cpu = math.inf, 0.0  # start of the previous tick, and this thread's CPU time then
+        self._gap_max = 0.0  # longest interval between two ticks since the last diagnostics
         self._late_after = 2 * self._period()  # a command this long after the previous one is late
 
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
@@ -229,8 +225,8 @@ class PolicyController(Node):
     def _on_params_set(self, names: set[str]) -> None:
         if "rate_hz" in names:
             self._late_after = 2 * self._period()
-        if "goal_set_window" in names and self.planner is not None:
-            self.goal_sets.window = self.params.goal_set_window
+        if "goal_set_window" in names and self.planned is not None:
+            self.planned.sets.window = self.params.goal_set_window
         if names & {"rate_hz", "tick_on_state"}:
             self._timer.timer_period_ns = int(self._timer_period() * 1e9)
             self._timer.reset()
@@ -256,22 +252,18 @@ class PolicyController(Node):
             bad = [self.spec.joint_names[i] for i in dst[~finite]]
             self._warn("state_non_finite", f"non-finite position of joint(s) {bad} ignored")
             position, dst = position[finite], dst[finite]
-        stamp = msg.header.stamp
-        stamp = stamp.sec + stamp.nanosec * 1e-9 if stamp.sec or stamp.nanosec else math.nan
-        lag = age = 0.0  # the stamp's age, and that age less stamp_tolerance
-        if math.isfinite(stamp) and self._clock_problem is None:
-            clock = self.get_clock().now().nanoseconds * 1e-9
-            lag = clock - stamp
-            if (age := safety.stamp_age(stamp, clock, self.params.stamp_tolerance)) < 0:
-                self._reject_states("stamp ahead of this node's clock", f"joint states stamped {-lag:.3f} s ahead of "
-                                    f"this node's clock (stamp_tolerance = {self.params.stamp_tolerance} s): are the "
-                                    "clocks synchronised?")
-                return
+        stamp = stamp_seconds(msg.header.stamp)
+        lag = self._stamp_lag(stamp)
+        if (age := safety.stamp_age(lag, self.params.stamp_tolerance)) < 0:
+            self._reject_states("stamp ahead of this node's clock", f"joint states stamped {-lag:.3f} s ahead of "
+                                f"this node's clock (stamp_tolerance = {self.params.stamp_tolerance} s): are the "
+                                "clocks synchronised?")
+            return
         source = (info.get("publisher_gid") or {}).get("data")
         if self._implausible_states(dst, position, source, now, stamp, now - age):
             return
         self._q[dst] = position
-        self._q_arrival[dst], self._q_time[dst], self._q_lag[dst], self._q_stamp[dst] = now, now - age, lag, stamp
+        self._times.record(dst, now, now - age, lag, stamp)
         if self.params.tick_on_state:
             self.tick()
             self._timer.reset()
@@ -287,7 +279,7 @@ class PolicyController(Node):
         fault.
         """
         timeout = self.params.state_timeout
-        if np.any((stamp < self._q_stamp[dst]) & (now - self._q_time[dst] <= timeout)):
+        if self._times.out_of_order(dst, stamp, now, timeout):
             self.counts["out_of_order_states"] += 1
             self._warn("out_of_order", "joint states stamped before the previous ones ignored")
             return True
@@ -296,11 +288,10 @@ class PolicyController(Node):
                                            self.params.state_limit_margin):
             self._reject_states("position outside the joint limits", reason)
             return True
-        recent = now - self._q_arrival[dst] <= timeout
+        recent = now - self._times.arrival[dst] <= timeout
         others = [j for j, r, s in zip(names, recent, self._state_source[dst]) if r and s is not None and s != source]
         self._state_source[dst] = source
-        interval = safety.sample_intervals(stamp, self._q_stamp[dst], taken, self._q_time[dst])
-        close = (interval >= 0) & (interval <= timeout)  # stamped before a stale previous state: a new start
+        interval, close = self._times.close_intervals(dst, stamp, taken, timeout)
         if others and source is not None:
             self._reject_states("several publishers", f"{JOINT_STATES_TOPIC} has more than one publisher of "
                                 f"joint(s) {others} (within state_timeout = {timeout} s)")
@@ -309,6 +300,13 @@ class PolicyController(Node):
                 self.spec.velocity_limits[dst][close])):
             self._reject_states("position jump", reason)
         return False
+
+    def _stamp_lag(self, stamp: float) -> float:
+        """Age (s) of header stamp ``stamp`` on this node's clock; 0 for a zero stamp (NaN) or while a
+        ``use_sim_time`` clock is missing or paused."""
+        if math.isnan(stamp) or self._clock_problem is not None:
+            return 0.0
+        return self.get_clock().now().nanoseconds * 1e-9 - stamp
 
     def _reject_states(self, kind: str, detail: str) -> None:
         """A state fault: zeros for state_timeout s from now, and an error saying why (throttled per kind)."""
@@ -341,8 +339,8 @@ class PolicyController(Node):
             self._warn(f"goal_{i}_{kind}", f"{self._goal_rejection}; keeping the last valid goal")
             return
         self._goal_stamp[i] = now
-        if self.planner is not None:
-            self.goal_sets.add(i, np.array(point), now)  # the tick submits the goal set once it closes
+        if self.planned is not None:
+            self.planned.sets.add(i, np.array(point), now)  # the tick submits the goal set once it closes
             return
         if not np.array_equal(self._goals[i], point):
             self.progress.restart(i, now)
@@ -354,11 +352,9 @@ class PolicyController(Node):
             return ("frame" if all(map(math.isfinite, point)) else "non_finite"), reason
         if reason := self.workspace.goal_rejection(i, np.array(point), self.params.workspace_margin):
             return "workspace", reason
-        stamp, max_age = header.stamp, self.params.goal_max_age
-        if max_age > 0 and (stamp.sec or stamp.nanosec) and self._clock_problem is None:
-            stamp, clock = stamp.sec + stamp.nanosec * 1e-9, self.get_clock().now().nanoseconds * 1e-9
-            if safety.stamp_age(stamp, clock, self.params.stamp_tolerance) > max_age:
-                return "old", f"stamped {clock - stamp:.1f} s ago (goal_max_age = {max_age} s)"
+        lag, max_age = self._stamp_lag(stamp_seconds(header.stamp)), self.params.goal_max_age
+        if max_age > 0 and safety.stamp_age(lag, self.params.stamp_tolerance) > max_age:
+            return "old", f"stamped {lag:.1f} s ago (goal_max_age = {max_age} s)"
         return None
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
@@ -376,12 +372,13 @@ class PolicyController(Node):
         if now - self._state_fault_time <= self.params.state_timeout:
             return self._state_fault
         timeout = self.params.state_timeout
-        if safety.is_stale(float(self._q_time.min()), now, timeout):
-            missing = [j for j, s in zip(self.spec.joint_names, self._q_time) if not math.isfinite(s)]
-            if missing:
-                return f"no joint state yet for {missing} on {JOINT_STATES_TOPIC}"
-            if safety.is_stale(float(self._q_arrival.min()), now, timeout):
-                return f"joint states stale (none for state_timeout = {timeout} s)"
+        stale = self._times.stale(now, timeout)
+        if stale == "missing":
+            missing = [j for j, t in zip(self.spec.joint_names, self._times.taken) if not math.isfinite(t)]
+            return f"no joint state yet for {missing} on {JOINT_STATES_TOPIC}"
+        if stale == "arrival":
+            return f"joint states stale (none for state_timeout = {timeout} s)"
+        if stale == "stamp":
             return (f"joint states stale (stamped more than state_timeout = {timeout} s ago, beyond stamp_tolerance "
                     f"= {self.params.stamp_tolerance} s)")
         for ee, stamp in zip(self.spec.end_effectors, self._goal_stamp):
@@ -396,7 +393,7 @@ class PolicyController(Node):
         start = time.perf_counter()
         now = time.monotonic()
         reason = self._why_hold(now)
-        if self.planner is not None:
+        if self.planned is not None:
             reason = self._follow_plans(reason, now)
         q = self._q
         obs, self._ee = observe(self.kin, q, self._goals, self._goal_config)
@@ -416,34 +413,36 @@ class PolicyController(Node):
         self._cmd_pub.publish(self._command)
         self.counts["ticks"] += 1
         self.counts["zero_ticks"] += reason is not None
-        gap, self._last_tick = now - self._last_tick, now
-        self.counts["late_commands"] += gap > self._late_after
-        self._gap_max = max(self._gap_max, gap)
+        self._count_late(now)
         if self._hold_log(reason, "publishing zeros: {}") and reason is None:
             self.get_logger().info("joint states and goals present: running the policy")
         self._hold_reason = reason
         self.tick_stats.add(time.perf_counter() - start)
 
+    def _count_late(self, now: float) -> None:
+        """Count a tick more than 2 periods after the previous one as late; as late and busy if this thread also
+        computed for more than 2 periods in between (work in this node, e.g. planning, rather than waiting for a
+        core on a loaded computer)."""
+        cpu = time.thread_time()
+        gap, busy = now - self._last_tick, cpu - self._last_cpu
+        self._last_tick, self._last_cpu = now, cpu
+        if gap > self._late_after:
+            self.counts["late_commands"] += 1
+            self.counts["late_commands_busy"] += busy > self._late_after
+        self._gap_max = max(self._gap_max, gap)
+
     def _follow_plans(self, reason: str | None, now: float) -> str | None:
-        """Submit the newest goal set for planning once the joint states are fresh, follow the newest finished plan;
-        the hold reason: ``reason``, or PLANNING until the first plan is ready."""
-        sets = self.goal_sets
-        sets.poll(now)
-        if reason is None and sets.closed != self._submitted and np.isfinite(sets.latest).all():
-            self._skipped += sets.closed - self._submitted - 1  # sets that closed since the previous tick
-            self._submitted = sets.closed
-            if self._requested is None or not np.array_equal(sets.latest, self._requested):
-                self.planner.submit(self._q, sets.latest)
-                self._requested = sets.latest
-        plan = self.planner.latest
-        if plan is not self._plan:
+        """Follow the newest finished plan (observe its goal set and goal configuration); the hold reason:
+        ``reason``, or PLANNING until the first plan is ready."""
+        plan = self.planned.update(self._q, reason is None, now)
+        if plan is not None:
             for i in np.flatnonzero(np.any(plan.goals != self._goals, axis=1)):
                 self.progress.restart(i, now)
-            self._plan, self._goals, self._goal_config = plan, plan.goals, plan.config
-            if plan.worst > self.planner.config.tolerance:
+            self._goals, self._goal_config = plan.goals, plan.config
+            if plan.worst > self.planned.worker.config.tolerance:
                 self._warn("plan_inexact", f"planner: no configuration reaches the goal set exactly (largest error "
                                            f"{plan.worst * 1000:.1f} mm); driving to the closest found")
-        return PLANNING if reason is None and plan is None else reason
+        return PLANNING if reason is None and self.planned.plan is None else reason
 
     def on_stop(self) -> None:
         """On the way out (``run_node``): one zero command, acknowledged by the subscribers (up to
@@ -452,8 +451,8 @@ class PolicyController(Node):
         ros2_control's JointGroupVelocityController holds the last command
         forever, so a controller that stops must leave zeros behind.
         """
-        if self.planner is not None:
-            self.planner.stop()
+        if self.planned is not None:
+            self.planned.worker.stop()
         self._command.data = [0.0] * len(self.joints)
         self._cmd_pub.publish(self._command)
         self._cmd_pub.wait_for_all_acked(Duration(seconds=STOP_ACK_TIMEOUT))
@@ -503,19 +502,7 @@ class PolicyController(Node):
     def _check_graph(self) -> None:
         """Say once per topic why goals on it are dropped (an end effector the robot lacks, a message type other
         than PointStamped); say when the command topic gains other publishers (an ERROR while it has any)."""
-        dropped = {}
-        for topic, _ in self.get_topic_names_and_types():
-            ee = topic.removeprefix("/goals/")
-            if ee == topic or "/" in ee:
-                continue
-            publishers = self.get_publishers_info_by_topic(topic)
-            if not publishers:
-                continue
-            if ee not in self.spec.end_effectors:
-                dropped[topic] = (f"goals on {topic} are dropped: robot {self.spec.name!r} has no end effector "
-                                  f"{ee!r} (its end effectors: {list(self.spec.end_effectors)})")
-            elif types := sorted({info.topic_type for info in publishers} - {GOAL_TYPE}):
-                dropped[topic] = f"goals on {topic} of type(s) {types} are dropped: the controller takes {GOAL_TYPE}"
+        dropped = dropped_goal_topics(self, self.spec)
         for topic in dropped.keys() - self._dropped_goals.keys():
             self.get_logger().warning(dropped[topic])
         self._dropped_goals = dropped
@@ -545,8 +532,7 @@ class PolicyController(Node):
         if now - self._state_fault_time <= self.params.state_timeout:
             return error, f"{self._state_fault}: {self._state_fault_detail}"
         if self._hold_reason is not None:
-            oldest = float(self._q_time.min())
-            stale = math.isfinite(oldest) and safety.is_stale(oldest, now, self.params.state_timeout)
+            stale = self._times.stale(now, self.params.state_timeout) in ("arrival", "stamp")
             return (error if stale or self._hold_reason == NON_FINITE else warn), self._hold_reason
         if self._goal_rejection_time > since:
             return warn, self._goal_rejection
@@ -561,18 +547,13 @@ class PolicyController(Node):
         p50, p99 = self.tick_stats.percentiles_ms(50, 99)
         goal_age = now - self._goal_stamp.min()
         (since, ticks), self._rate_mark = self._rate_mark, (now, self.counts["ticks"])
-        planning = {}
-        if self.planner is not None:
-            plan_p50, plan_max = self.planner.percentiles_ms(50, 100)
-            planning = {"plan_latency_p50_ms": f"{plan_p50:.2f}", "plan_latency_max_ms": f"{plan_max:.2f}",
-                        "goal_sets_total": str(self.goal_sets.closed), "plans_total": str(self.planner.stats.count),
-                        "plans_superseded_total": str(self.planner.superseded + self._skipped)}
+        planning = {} if self.planned is None else self.planned.diagnostics()
         gap_max, self._gap_max = self._gap_max, 0.0
         values = {**planning, "tick_latency_p50_ms": f"{p50:.4f}", "tick_latency_p99_ms": f"{p99:.4f}",
                   "tick_latency_samples": str(len(self.tick_stats.samples)),
                   "command_gap_max_ms": f"{gap_max * 1e3:.2f}", "rate_hz": f"{1 / self._period():.2f}",
                   "achieved_rate_hz": f"{(self.counts['ticks'] - ticks) / (now - since):.2f}",
-                  "state_age_s": f"{np.max(now - self._q_arrival + self._q_lag):.3f}", "goal_age_s": f"{goal_age:.3f}",
+                  "state_age_s": f"{self._times.age(now):.3f}", "goal_age_s": f"{goal_age:.3f}",
                   "enabled": str(self._enabled), **{f"{k}_total": str(v) for k, v in self.counts.items()}}
         level, message = self._status(now, since)
         status = DiagnosticStatus(name=f"{self.get_name()}: policy {self.policy.path.name}",

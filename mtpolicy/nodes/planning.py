@@ -11,6 +11,10 @@ end effector. So:
   set closes when every end effector has a goal in it or ``window`` s pass
   without another goal (a second goal for the same end effector starts a new
   set). A closed set holds every end effector's newest goal.
+* ``PlannedGoals`` submits the newest closed goal set for planning (from the
+  joint angles of the control tick that submits it, once they are fresh, and
+  only if it differs from the set submitted last) and hands the control tick
+  each newer finished plan.
 * ``PlanWorker`` plans one goal set at a time: a set submitted while another
   is being planned waits, and a newer one replaces it (the latest wins; the
   replaced one is counted as superseded). Its thread hands each set to a
@@ -186,3 +190,40 @@ def _serve(conn: Connection, spec: RobotSpec, config: PlannerConfig) -> None:
             conn.send(f"planning failed: {type(e).__name__}: {e}")
             continue
         conn.send((config_q, worst, time.perf_counter() - start))
+
+
+class PlannedGoals:
+    """Goal sets gathered, planned and followed: what a planner-conditioned policy observes."""
+
+    def __init__(self, spec: RobotSpec, config: PlannerConfig, window: float, on_error: Callable[[str], None]):
+        self.sets = GoalSets(spec.n_tasks, window)
+        self.worker = PlanWorker(spec, config, on_error)
+        self.plan: Plan | None = None
+        """The plan followed (the policy observes its goal set); None before the first."""
+        self._submitted = 0  # goal sets closed when the newest was submitted
+        self._requested: np.ndarray | None = None  # the goal set submitted last
+        self._skipped = 0  # goal sets never submitted: a newer one closed before the next update
+
+    def update(self, q: np.ndarray, fresh: bool, now: float) -> Plan | None:
+        """Submit the newest closed goal set, planned from joint angles ``q`` if they are ``fresh``; the newest
+        finished plan if it is newer than ``plan`` (it becomes ``plan``), else None."""
+        sets = self.sets
+        sets.poll(now)
+        if fresh and sets.closed != self._submitted and np.isfinite(sets.latest).all():
+            self._skipped += sets.closed - self._submitted - 1
+            self._submitted = sets.closed
+            if self._requested is None or not np.array_equal(sets.latest, self._requested):
+                self.worker.submit(q, sets.latest)
+                self._requested = sets.latest
+        plan = self.worker.latest
+        if plan is self.plan:
+            return None
+        self.plan = plan
+        return plan
+
+    def diagnostics(self) -> dict[str, str]:
+        """Planning time (ms, p50 and largest of the last 2000), goal sets, plans and superseded sets so far."""
+        p50, largest = self.worker.percentiles_ms(50, 100)
+        return {"plan_latency_p50_ms": f"{p50:.2f}", "plan_latency_max_ms": f"{largest:.2f}",
+                "goal_sets_total": str(self.sets.closed), "plans_total": str(self.worker.stats.count),
+                "plans_superseded_total": str(self.worker.superseded + self._skipped)}

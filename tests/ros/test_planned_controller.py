@@ -118,20 +118,25 @@ def receive_gaps(monitor, since: float) -> np.ndarray:  # noqa: ANN001
 
 
 def assert_command_stream_unbroken(before: dict[str, str], after: dict[str, str], gaps: np.ndarray) -> None:
-    """At most 5 % of the intervals between the controller's commands (by its own tick times) above 2 periods.
+    """Hardly an interval between two of the controller's commands above 2 periods while its control thread
+    computed for more than 2 periods (``late_commands_busy``, at most 0.5 % of the ticks): nothing in the node
+    held the stream up.
 
-    Measured in the controller, not here: on this loaded 2-core machine the test process (which publishes goals
-    and receives 250 commands/s) is itself descheduled for tens of ms now and then, which shows as gaps of the
-    stream it receives (reported in the message). The controller's own intervals still include its descheduling
-    (the soak counted 5.7-7.1 % received gaps above 2 periods at a load average of 5-7 with no planner), hence a
-    bound and not zero; planning in the tick made nearly every interval late (80 of 82 commands in 10 s).
+    Counted in the controller from its own tick times and its control thread's CPU time, not from the stream
+    this process receives: on this loaded 2-core machine any process, this one included, waits for a core for
+    tens of ms now and then (the soak counted 5.7-7.1 % received gaps above 2 periods at a load average of 5-7
+    with no planner), so the gaps themselves (``late_commands``, the received ones: in the message) measure the
+    load; a tick that waited while its own thread computed measures the node. With planning in the tick, every
+    plan (20-190 ms of CPU) made such a gap: 80 gaps in 82 commands in 10 s. What remains, 0 or 1 in a run, is
+    a burst of goal callbacks (the flood: 1500 goals/s) beside a /diagnostics message. Late ticks of any cause
+    are bounded at 25 %, against a stalled stream.
     """
-    ticks, late = count(after, "ticks") - count(before, "ticks"), count(after, "late_commands") - count(
-        before, "late_commands")
-    assert late <= max(5, 0.05 * ticks), (f"{late} of {ticks} commands more than 2 periods after the previous one "
-                                          f"(longest {after['command_gap_max_ms']} ms in the last second); received "
-                                          f"gaps > 2 periods: {int(np.sum(gaps > 2 / RATE))}, longest "
-                                          f"{gaps.max() * 1e3:.1f} ms")
+    ticks, late, busy = (count(after, key) - count(before, key) for key in ("ticks", "late_commands",
+                                                                           "late_commands_busy"))
+    message = (f"{late} of {ticks} commands more than 2 periods after the previous one, {busy} of them after the "
+               f"control thread computed for 2 periods (longest interval {after['command_gap_max_ms']} ms in the last "
+               f"second); received gaps > 2 periods: {int(np.sum(gaps > 2 / RATE))}, longest {gaps.max() * 1e3:.1f} ms")
+    assert busy <= 0.005 * ticks and late <= 0.25 * ticks, message
 
 
 def publish_one_by_one(monitor, sets: list[np.ndarray], period: float, spacing: float = 0.01) -> None:  # noqa: ANN001

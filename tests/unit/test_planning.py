@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mtpolicy.kinematics import Kinematics, sample_configurations
-from mtpolicy.nodes.planning import GoalSets, PlanWorker
+from mtpolicy.nodes.planning import GoalSets, PlannedGoals, PlanWorker
 from mtpolicy.planner import PlannerConfig
 
 
@@ -66,3 +66,23 @@ def test_the_worker_plans_the_latest_goal_set_and_pairs_each_plan_with_its_goals
     plan = w.latest
     assert plan.worst < 1e-3 and np.allclose(kin.ee_positions(plan.config), plan.goals, atol=1e-3)
     assert not errors
+
+
+def test_planned_goals_plan_a_goal_set_once_states_are_fresh_and_once_only(planar8):
+    errors: list[str] = []
+    planned = PlannedGoals(planar8, PlannerConfig(), window=0.02, on_error=errors.append)
+    try:
+        goals = Kinematics(planar8).ee_positions(sample_configurations(planar8, np.random.default_rng(5), 1)[0])
+        for i, goal in enumerate(goals):
+            planned.sets.add(i, goal, 1.0)
+        q = np.zeros(planar8.n_joints)
+        assert planned.update(q, fresh=False, now=1.1) is None and planned.worker.stats.count == 0
+        assert wait_for(lambda: planned.update(q, fresh=True, now=1.2) is not None), errors
+        assert np.array_equal(planned.plan.goals, goals)
+        for i, goal in enumerate(goals):  # the same goal set again (a goal tool republishing it)
+            planned.sets.add(i, goal, 2.0)
+        assert planned.update(q, fresh=True, now=2.1) is None
+        assert planned.sets.closed == 2 and planned.worker.stats.count == 1
+        assert planned.diagnostics()["plans_total"] == "1" and not errors
+    finally:
+        planned.worker.stop()
