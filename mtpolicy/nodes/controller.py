@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import NamedTuple
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -85,12 +86,11 @@ NON_FINITE = "policy output is not finite"
 """The hold reason of a tick whose policy output had a NaN or infinity."""
 PLANNING = "planning the goal configuration of the first goal set"
 """The hold reason of a planner-conditioned policy before its first plan."""
-PROGRESS_CHECK_PERIOD = 0.2
-"""s between two checks of the progress towards the goals."""
-CLOCK_CHECK_PERIOD = 0.1
-"""s between two readings of the ROS clock (is /clock advancing?)."""
-GRAPH_CHECK_PERIOD = 2.0
-"""s between two looks at the ROS graph (goals nobody takes, other publishers of the command topic)."""
+HOUSEKEEPING_PERIOD = 0.1
+"""s between two rounds of the slow work (one timer: rclpy rebuilds its wait set, every timer included, on every
+spin): every round, read the ROS clock (is /clock advancing?); every 2nd, check the progress towards the goals;
+every 10th, publish /diagnostics; every 20th, look at the ROS graph (goals nobody takes, other publishers of
+the command topic)."""
 
 STOP_ACK_TIMEOUT = 0.5
 """Seconds the zero command on the way out may wait for the subscribers' acknowledgements."""
@@ -127,6 +127,20 @@ PARAMS = [
 ]
 
 
+class StateLayout(NamedTuple):
+    """What a JointState with a given name list holds of the robot's joints."""
+
+    src: np.ndarray
+    """Indices in the message of the robot's joints."""
+    dst: np.ndarray
+    """Their joint indices."""
+    names: list[str]
+    limits: np.ndarray
+    velocity_limits: np.ndarray
+    duplicated: str | None
+    """Why the name list must be rejected (a joint named twice), or None."""
+
+
 class PolicyController(Node):
     """Runs an exported policy on a robot and publishes safe joint-velocity commands."""
 
@@ -146,7 +160,7 @@ class PolicyController(Node):
         self._colors = ee_colors(self.kin.model, spec)
         self._order = np.array([spec.joint_names.index(j) for j in joints])
         self._joint_index = {name: i for i, name in enumerate(spec.joint_names)}
-        self._state_indices: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._layouts: dict[tuple[str, ...], StateLayout] = {}
         self._control_period = contract.control_period
         self.workspace = Workspace(self.kin)
         self._warn = ThrottledLog(self)
@@ -181,6 +195,7 @@ class PolicyController(Node):
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._clock_reading, self._clock_moved = 0, -math.inf  # ROS time (ns) last read; when it last advanced
         self._clock_problem: str | None = None
+        self._sim_time = False  # use_sim_time, as of the last clock check
         self._dropped_goals: dict[str, str] = {}  # goal topic -> why its messages never reach this node
         self._command_rivals = 0  # other publishers of the command topic
         self._command = Float64MultiArray()
@@ -194,10 +209,8 @@ class PolicyController(Node):
         self._timer = self.create_timer(self._timer_period(), self.tick, clock=self._steady)
         self._marker_timer = None
         self._reset_marker_timer()
-        self.create_timer(1.0, self._publish_diagnostics, clock=self._steady)
-        self.create_timer(PROGRESS_CHECK_PERIOD, self._check_progress, clock=self._steady)
-        self.create_timer(CLOCK_CHECK_PERIOD, self._check_clock, clock=self._steady)
-        self.create_timer(GRAPH_CHECK_PERIOD, self._check_graph, clock=self._steady)
+        self._housekeeping_rounds = 0
+        self.create_timer(HOUSEKEEPING_PERIOD, self._housekeeping, clock=self._steady)
         self._check_clock()
         self.get_logger().info(
             f"policy {self.policy.path.name} ({contract.method}) on robot {spec.name!r}: {n} joints, "
@@ -241,17 +254,17 @@ class PolicyController(Node):
             self._warn("state_lengths", f"JointState with {len(msg.name)} names and {len(msg.position)} positions "
                                         "ignored")
             return
-        if reason := safety.duplicated_names(msg.name):
-            self._reject_states("duplicated joint names", reason)
+        layout = self._layout(msg.name)
+        if layout.duplicated:
+            self._reject_states("duplicated joint names", layout.duplicated)
             return
-        src, dst = self._state_index(msg.name)
-        position = np.asarray(msg.position, dtype=np.float64)[src]
+        position = np.asarray(msg.position, dtype=np.float64)[layout.src]
         finite = np.isfinite(position)
         if not finite.all():
             self.counts["rejected_states"] += int(np.count_nonzero(~finite))
-            bad = [self.spec.joint_names[i] for i in dst[~finite]]
+            bad = [self.spec.joint_names[i] for i in layout.dst[~finite]]
             self._warn("state_non_finite", f"non-finite position of joint(s) {bad} ignored")
-            position, dst = position[finite], dst[finite]
+            position, layout = position[finite], self._layout_of(layout.src[finite], layout.dst[finite])
         stamp = stamp_seconds(msg.header.stamp)
         lag = self._stamp_lag(stamp)
         if (age := safety.stamp_age(lag, self.params.stamp_tolerance)) < 0:
@@ -260,44 +273,50 @@ class PolicyController(Node):
                                 "clocks synchronised?")
             return
         source = (info.get("publisher_gid") or {}).get("data")
-        if self._implausible_states(dst, position, source, now, stamp, now - age):
+        if self._implausible_states(layout, position, source, now, stamp, now - age):
             return
-        self._q[dst] = position
-        self._times.record(dst, now, now - age, lag, stamp)
+        self._q[layout.dst] = position
+        self._times.record(layout.dst, now, now - age, lag, stamp)
         if self.params.tick_on_state:
             self.tick()
             self._timer.reset()
 
-    def _implausible_states(self, dst: np.ndarray, position: np.ndarray, source: object, now: float, stamp: float,
-                            taken: float) -> bool:
-        """Check new states of joints ``dst`` from publisher ``source``, stamped ``stamp`` (NaN: none) and taken
-        at monotonic time ``taken``; True if they must not be used at all.
+    def _implausible_states(self, layout: StateLayout, position: np.ndarray, source: object, now: float,
+                            stamp: float, taken: float) -> bool:
+        """Check new states of joints ``layout.dst`` from publisher ``source``, stamped ``stamp`` (NaN: none) and
+        taken at monotonic time ``taken``; True if they must not be used at all.
 
         States stamped before the previous (fresh) state of a joint are ignored; positions beyond the limits are
         refused; a second publisher of the same joints, or a move impossible at the velocity limits in the time
         between the two states' stamps, is taken (it may be a reset) but holds zeros: each of these is a state
         fault.
         """
-        timeout = self.params.state_timeout
-        if self._times.out_of_order(dst, stamp, now, timeout):
+        timeout, dst = self.params.state_timeout, layout.dst
+        if stamp == stamp and self._times.out_of_order(dst, stamp, now, timeout):  # NaN: no stamp
             self.counts["out_of_order_states"] += 1
             self._warn("out_of_order", "joint states stamped before the previous ones ignored")
             return True
-        names = [self.spec.joint_names[i] for i in dst]
-        if reason := safety.outside_limits(names, position, self.spec.joint_limits[dst],
-                                           self.params.state_limit_margin):
+        if reason := safety.outside_limits(layout.names, position, layout.limits, self.params.state_limit_margin):
             self._reject_states("position outside the joint limits", reason)
             return True
-        recent = now - self._times.arrival[dst] <= timeout
-        others = [j for j, r, s in zip(names, recent, self._state_source[dst]) if r and s is not None and s != source]
-        self._state_source[dst] = source
+        sources = self._state_source[dst]
+        if source is not None and (sources != source).any():
+            recent = now - self._times.arrival[dst] <= timeout
+            others = [j for j, r, s in zip(layout.names, recent, sources) if r and s is not None and s != source]
+            self._state_source[dst] = source
+            if others:
+                self._reject_states("several publishers", f"{JOINT_STATES_TOPIC} has more than one publisher of "
+                                    f"joint(s) {others} (within state_timeout = {timeout} s)")
+                return False
         interval, close = self._times.close_intervals(dst, stamp, taken, timeout)
-        if others and source is not None:
-            self._reject_states("several publishers", f"{JOINT_STATES_TOPIC} has more than one publisher of "
-                                f"joint(s) {others} (within state_timeout = {timeout} s)")
-        elif close.any() and (reason := safety.implausible_jump(
-                [n for n, c in zip(names, close) if c], self._q[dst][close], position[close], interval[close],
-                self.spec.velocity_limits[dst][close])):
+        if close.all():
+            reason = safety.implausible_jump(layout.names, self._q[dst], position, interval, layout.velocity_limits)
+        elif close.any():
+            reason = safety.implausible_jump([n for n, c in zip(layout.names, close) if c], self._q[dst][close],
+                                             position[close], interval[close], layout.velocity_limits[close])
+        else:
+            reason = None
+        if reason:
             self._reject_states("position jump", reason)
         return False
 
@@ -306,6 +325,8 @@ class PolicyController(Node):
         ``use_sim_time`` clock is missing or paused."""
         if math.isnan(stamp) or self._clock_problem is not None:
             return 0.0
+        if not self._sim_time:
+            return time.time() - stamp  # the ROS clock is the system clock then; reading it here costs 10 us less
         return self.get_clock().now().nanoseconds * 1e-9 - stamp
 
     def _reject_states(self, kind: str, detail: str) -> None:
@@ -315,17 +336,22 @@ class PolicyController(Node):
         self._state_fault_time = time.monotonic()
         self._warn(kind, f"joint states rejected, publishing zeros: {detail}", level="error")
 
-    def _state_index(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(message indices, joint indices) of this robot's joints among ``names``; cached per name list."""
+    def _layout(self, names: list[str]) -> StateLayout:
+        """What a JointState naming ``names`` holds of this robot's joints; cached per name list."""
         key = tuple(names)
-        index = self._state_indices.get(key)
-        if index is None:
-            if len(self._state_indices) > 16:  # publishers with ever-changing name lists: stay bounded
-                self._state_indices.clear()
+        layout = self._layouts.get(key)
+        if layout is None:
+            if len(self._layouts) > 16:  # publishers with ever-changing name lists: stay bounded
+                self._layouts.clear()
             src = np.array([k for k, n in enumerate(names) if n in self._joint_index], dtype=np.intp)
-            dst = np.array([self._joint_index[names[k]] for k in src], dtype=np.intp)
-            index = self._state_indices[key] = (src, dst)
-        return index
+            layout = self._layouts[key] = self._layout_of(src, np.array([self._joint_index[names[k]] for k in src],
+                                                                        dtype=np.intp), safety.duplicated_names(names))
+        return layout
+
+    def _layout_of(self, src: np.ndarray, dst: np.ndarray, duplicated: str | None = None) -> StateLayout:
+        spec = self.spec
+        return StateLayout(src, dst, [spec.joint_names[i] for i in dst], spec.joint_limits[dst],
+                           spec.velocity_limits[dst], duplicated)
 
     def _on_goal(self, i: int, msg: PointStamped) -> None:
         point = (msg.point.x, msg.point.y, msg.point.z)
@@ -381,11 +407,14 @@ class PolicyController(Node):
         if stale == "stamp":
             return (f"joint states stale (stamped more than state_timeout = {timeout} s ago, beyond stamp_tolerance "
                     f"= {self.params.stamp_tolerance} s)")
+        oldest, goal_timeout = float(self._goal_stamp.min()), self.params.goal_timeout
+        if math.isfinite(oldest) and (goal_timeout <= 0 or not safety.is_stale(oldest, now, goal_timeout)):
+            return None
         for ee, stamp in zip(self.spec.end_effectors, self._goal_stamp):
             if not math.isfinite(stamp):
                 return f"no goal yet for {ee!r} on {goal_topic(ee)}"
-            if self.params.goal_timeout > 0 and safety.is_stale(stamp, now, self.params.goal_timeout):
-                return f"goal for {ee!r} expired (goal_timeout {self.params.goal_timeout} s)"
+            if goal_timeout > 0 and safety.is_stale(stamp, now, goal_timeout):
+                return f"goal for {ee!r} expired (goal_timeout {goal_timeout} s)"
         return None
 
     def tick(self) -> None:
@@ -482,6 +511,18 @@ class PolicyController(Node):
                                        f"{self.params.progress_timeout} s: error {errors[i]:.3f} m (out of reach, "
                                        "or not reachable together with the other goals?)")
 
+    def _housekeeping(self) -> None:
+        """A round of the slow work (HOUSEKEEPING_PERIOD)."""
+        self._housekeeping_rounds += 1
+        rounds = self._housekeeping_rounds
+        self._check_clock()
+        if rounds % 2 == 0:
+            self._check_progress()
+        if rounds % 10 == 0:
+            self._publish_diagnostics()
+        if rounds % 20 == 0:
+            self._check_graph()
+
     def _check_clock(self) -> None:
         """With use_sim_time: note whether /clock advances; warn (throttled) while it is missing or paused."""
         now = time.monotonic()
@@ -489,7 +530,8 @@ class PolicyController(Node):
         if reading != self._clock_reading:
             self._clock_reading, self._clock_moved = reading, now
         self._clock_problem = None
-        if self.get_clock().ros_time_is_active:
+        self._sim_time = self.get_clock().ros_time_is_active
+        if self._sim_time:
             if not math.isfinite(self._clock_moved):
                 self._clock_problem = "use_sim_time is true but no /clock has arrived"
             elif now - self._clock_moved > self.params.state_timeout:
