@@ -16,6 +16,7 @@ same QoS. Both are separate processes. Runs are bounded (``--samples``,
 ``--seconds``) and use loopback discovery in a private ROS domain.
 
     python benchmarks/latency.py [--model planar8_digrad] [--rates 100 250 500] [--samples 1000] [--repeat 3]
+                                 [--sustain 5] [--realtime 50]
 
 A state not answered within one period is not counted (the next one is sent): on a loaded machine the
 slowest answers drop out, more of the controller's than of the echo's, so compare the sample counts too.
@@ -151,8 +152,12 @@ def controller_tick_stats(monitor) -> tuple[float, float]:  # noqa: ANN001
     return (float(box[-1]["tick_latency_p50_ms"]), float(box[-1]["tick_latency_p99_ms"])) if box else (np.nan, np.nan)
 
 
-def run(model: str, rates: list[float], samples: int, seconds: float, repeat: int, sustained_seconds: float) -> int:
+def run(model: str, rates: list[float], samples: int, seconds: float, repeat: int, sustained_seconds: float,
+        realtime: int) -> int:
     os.environ.update(ros_env(isolate=True))
+    scheduling = ["chrt", "--fifo", str(realtime)] if realtime else []
+    if realtime:  # this process too, before rclpy starts its DDS threads (they inherit it)
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(realtime))
     import rclpy
 
     from mtpolicy.kinematics import Kinematics, sample_goal_sets
@@ -172,10 +177,11 @@ def run(model: str, rates: list[float], samples: int, seconds: float, repeat: in
         for rate in rates:
             ctrl_s2c, echo_s2c, ctrl_ticks, echo_ticks = [], [], [], []
             for _ in range(repeat):  # alternating, so that a change of the machine's load hits both alike
-                ctrl = ManagedProcess("controller", [str(find_executable("mtpolicy", "mtpolicy_controller")),
-                                                     "--ros-args", "-p", f"model:={model_path}", "-p",
-                                                     f"rate_hz:={rate}", "-p", "tick_on_state:=true", "-p",
-                                                     "state_timeout:=1.0"], env=env, echo=None)
+                controller = str(find_executable("mtpolicy", "mtpolicy_controller"))
+                ctrl = ManagedProcess("controller", [*scheduling, controller, "--ros-args", "-p",
+                                                     f"model:={model_path}", "-p", f"rate_hz:={rate}", "-p",
+                                                     "tick_on_state:=true", "-p", "state_timeout:=1.0"],
+                                      env=env, echo=None)
                 try:
                     if not ctrl.wait_for_output("commands on", 30.0):
                         raise RuntimeError(f"controller did not start:\n{ctrl.output()}")
@@ -187,7 +193,7 @@ def run(model: str, rates: list[float], samples: int, seconds: float, repeat: in
                               f"the controller ticked {ticks:.0f} times/s (median of its /diagnostics)", flush=True)
                 finally:
                     ctrl.stop()
-                echo = ManagedProcess("echo", [sys.executable, __file__, "--echo"], env=env, echo=None)
+                echo = ManagedProcess("echo", [*scheduling, sys.executable, __file__, "--echo"], env=env, echo=None)
                 try:
                     time.sleep(1.0)
                     echo_s2c.append(ping_pong(monitor, spec, rate, samples, seconds, goals))
@@ -227,12 +233,15 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=1000, help="measured states per run")
     parser.add_argument("--seconds", type=float, default=8.0, help="time limit per run")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each node per rate, alternating (pooled)")
+    parser.add_argument("--realtime", type=int, default=0, metavar="PRIORITY",
+                        help="run the controller, the echo node and this process under SCHED_FIFO at this priority "
+                             "(1-99; needs CAP_SYS_NICE): figures a loaded machine's scheduler does not blur; 0: off")
     parser.add_argument("--sustain", type=float, default=0.0, help="s of states at the rate, unanswered, after each "
                         "controller ping-pong: the states sent and commands received per second")
     args = parser.parse_args()
     if args.echo:
         return echo_main()
-    return run(args.model, args.rates, args.samples, args.seconds, args.repeat, args.sustain)
+    return run(args.model, args.rates, args.samples, args.seconds, args.repeat, args.sustain, args.realtime)
 
 
 if __name__ == "__main__":
