@@ -24,6 +24,7 @@ from onnx import numpy_helper
 from rclpy.duration import Duration
 from rclpy.time import Time
 from geometry_msgs.msg import Point, PointStamped
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
@@ -307,7 +308,8 @@ def stamped_states(monitor, spec, q, age: float = 0.0) -> JointState:  # noqa: A
 @pytest.mark.timeout(120)
 def test_with_use_sim_time_and_no_clock_the_controller_publishes_and_says_the_clock_is_missing(
         start_node, monitor, planar8, fixture_model):
-    """Issue: with use_sim_time:=true and no /clock the controller published nothing (its timers ran on ROS time)."""
+    """Issue: with use_sim_time:=true and no /clock the controller published nothing (its timers ran on ROS time).
+    Then a /clock that does not advance (a paused simulation): said too."""
     ctrl = start_node("mtpolicy_controller", model=fixture_model, use_sim_time=True, rate_hz=50.0)
     statuses = diagnostics(monitor)
     assert monitor.wait_until(lambda: len(monitor.commands) >= 5, scaled(20.0)), ctrl.output()
@@ -322,6 +324,13 @@ def test_with_use_sim_time_and_no_clock_the_controller_publishes_and_says_the_cl
     assert monitor.wait_until(lambda: any(s.level >= DiagnosticStatus.WARN and "no /clock has arrived" in s.message
                                           for s in statuses), scaled(5.0)), [s.message for s in statuses]
     assert ctrl.wait_for_output("use_sim_time is true but no /clock has arrived", 1.0), ctrl.output()
+    clock = monitor.create_publisher(Clock, "/clock", 10)  # a paused simulation: the same time again and again
+    paused = Clock(clock=monitor.get_clock().now().to_msg())
+    for _ in range(10):
+        clock.publish(paused)
+        monitor.spin_for(0.1)
+    assert monitor.wait_until(lambda: any("/clock has not advanced for" in s.message for s in statuses),
+                              scaled(5.0)), ([s.message for s in statuses], ctrl.output())
 
 
 def value(status: DiagnosticStatus, key: str) -> str:
