@@ -349,6 +349,7 @@ class PolicyController(Node):
         return layout
 
     def _layout_of(self, src: np.ndarray, dst: np.ndarray, duplicated: str | None = None) -> StateLayout:
+        """The layout of the robot's joints ``dst`` at indices ``src`` of a message."""
         spec = self.spec
         return StateLayout(src, dst, [spec.joint_names[i] for i in dst], spec.joint_limits[dst],
                            spec.velocity_limits[dst], duplicated)
