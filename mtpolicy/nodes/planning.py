@@ -185,11 +185,13 @@ def _serve(conn: Connection, spec: RobotSpec, config: PlannerConfig) -> None:
             return
         start = time.perf_counter()
         try:
-            config_q, worst = planner.plan(q, goals)
+            answer = (*planner.plan(q, goals), time.perf_counter() - start)
         except Exception as e:  # noqa: BLE001 - report it and keep serving the next goal sets
-            conn.send(f"planning failed: {type(e).__name__}: {e}")
-            continue
-        conn.send((config_q, worst, time.perf_counter() - start))
+            answer = f"planning failed: {type(e).__name__}: {e}"
+        try:
+            conn.send(answer)
+        except OSError:  # the node is gone
+            return
 
 
 class PlannedGoals:
