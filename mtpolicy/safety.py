@@ -44,6 +44,20 @@ def is_stale(last_stamp: float | None, now: float, timeout: float) -> bool:
     return last_stamp is None or now - last_stamp > timeout
 
 
+def stamp_age(age: float, tolerance: float) -> float:
+    """The ``age`` (s) of a sample by its stamp, set by a clock that may be ``tolerance`` s off this one: the age
+    less the tolerance; 0 within +-``tolerance``; negative for a stamp more than ``tolerance`` in the future."""
+    return age - tolerance if age > tolerance else age + tolerance if age < -tolerance else 0.0
+
+
+def sample_intervals(stamp: float, previous_stamps: np.ndarray, time: float,
+                     previous_times: np.ndarray) -> np.ndarray:
+    """Seconds from each joint's previous sample to a new one: by header stamps where both have one (``stamp``,
+    ``previous_stamps``; NaN: none), else by the times the samples were taken on this computer's clock."""
+    by_stamp = stamp - previous_stamps
+    return np.where(np.isfinite(by_stamp), by_stamp, time - previous_times)
+
+
 def goal_rejection(point: tuple[float, float, float], frame_id: str, expected_frame: str) -> str | None:
     """Why a goal point must be rejected, or None if it is acceptable."""
     if not all(math.isfinite(c) for c in point):

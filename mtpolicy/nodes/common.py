@@ -30,6 +30,7 @@ import rclpy
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.impl.rcutils_logger import RcutilsLogger
 from rclpy.node import Node
@@ -333,7 +334,8 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_peri
     context is still up, and only then are the node and the context shut
     down, so no take can race a shutdown. With ``gc_period`` (s), automatic
     garbage collection is off and a timer collects every ``gc_period`` s
-    instead, so a collection never lands inside a latency-critical callback.
+    instead (on steady time, so also under ``use_sim_time`` without a
+    ``/clock``), so a collection never lands inside a latency-critical callback.
     Returns the process exit code: 0 on a stop (a RuntimeError from a take
     after the context was shut down from outside included) or when ``done``
     completes with 0; 1 if the node refused to start (the reason is logged
@@ -367,7 +369,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_peri
             gc.freeze()  # start-up objects (model, messages, modules) are never scanned again: shorter GC pauses
             if gc_period is not None:
                 gc.disable()
-                node.create_timer(gc_period, gc.collect)
+                node.create_timer(gc_period, gc.collect, clock=Clock(clock_type=ClockType.STEADY_TIME))
             executor = SingleThreadedExecutor(context=node.context)
             executor.add_node(node)
             done = getattr(node, "done", None)

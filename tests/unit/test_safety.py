@@ -80,3 +80,14 @@ def test_implausible_jump_bounds_a_move_by_the_velocity_limit_with_slack():
     reason = safety.implausible_jump(["a"], np.zeros(1), np.array([-0.3]), dt, limit)
     assert reason == "joint 'a' jumped 0.300 rad in 0.010 s (velocity limit 2 rad/s)"
     assert safety.implausible_jump(["a"], np.zeros(1), np.array([3.0]), np.array([2.0]), limit) is None  # slow
+
+
+@pytest.mark.parametrize("age, forgiven", [(0.3, 0.25), (0.04, 0.0), (0.0, 0.0), (-0.04, 0.0), (-0.2, -0.15)])
+def test_stamp_age_forgives_the_tolerance_either_way(age, forgiven):
+    assert safety.stamp_age(age, 0.05) == pytest.approx(forgiven)
+
+
+def test_sample_intervals_use_stamps_where_both_samples_have_one():
+    previous_stamps, previous_times = np.array([4.99, math.nan, 4.0]), np.array([100.0, 100.0, -math.inf])
+    assert np.allclose(safety.sample_intervals(5.0, previous_stamps, 102.0, previous_times), [0.01, 2.0, 1.0])
+    assert np.allclose(safety.sample_intervals(math.nan, previous_stamps, 102.0, previous_times)[:2], [2.0, 2.0])

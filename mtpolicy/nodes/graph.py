@@ -1,0 +1,27 @@
+"""What the ROS graph tells the controller node about its goal topics: goals that never reach it."""
+
+from __future__ import annotations
+
+from rclpy.node import Node
+
+from mtpolicy.nodes.common import goal_topic
+from mtpolicy.robots import RobotSpec
+
+GOAL_TYPE = "geometry_msgs/msg/PointStamped"
+GOALS_PREFIX = goal_topic("")
+
+
+def dropped_goal_topics(node: Node, spec: RobotSpec) -> dict[str, str]:
+    """Goal topics (``/goals/<name>``) with publishers whose messages never reach ``node``, each with why: the
+    robot has no end effector ``<name>``, or a publisher's type is not PointStamped (DDS does not match it)."""
+    dropped = {}
+    for topic, _ in node.get_topic_names_and_types():
+        name = topic.removeprefix(GOALS_PREFIX)
+        if name == topic or "/" in name or not (publishers := node.get_publishers_info_by_topic(topic)):
+            continue
+        if name not in spec.end_effectors:
+            dropped[topic] = (f"goals on {topic} are dropped: robot {spec.name!r} has no end effector {name!r} "
+                              f"(its end effectors: {list(spec.end_effectors)})")
+        elif types := sorted({info.topic_type for info in publishers} - {GOAL_TYPE}):
+            dropped[topic] = f"goals on {topic} of type(s) {types} are dropped: the controller takes {GOAL_TYPE}"
+    return dropped

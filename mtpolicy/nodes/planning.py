@@ -1,0 +1,234 @@
+"""Goal sets and goal-configuration planning off the control thread, for the controller node.
+
+A planner-conditioned policy observes ``q* - q``, where q* is the goal
+configuration ``mtpolicy.planner`` finds for the whole goal set (20-190 ms on
+planar8). Planning in the control tick would stop the command stream for
+that long, and planning on every goal message would plan a goal set once per
+end effector. So:
+
+* ``GoalSets`` gathers the goals of the end effectors into goal sets: goals
+  that arrive within ``window`` s of the previous one belong to one set; a
+  set closes when every end effector has a goal in it or ``window`` s pass
+  without another goal (a second goal for the same end effector starts a new
+  set). A closed set holds every end effector's newest goal.
+* ``PlannedGoals`` submits the newest closed goal set for planning (from the
+  joint angles of the control tick that submits it, once they are fresh, and
+  only if it differs from the set submitted last) and hands the control tick
+  each newer finished plan.
+* ``PlanWorker`` plans one goal set at a time: a set submitted while another
+  is being planned waits, and a newer one replaces it (the latest wins; the
+  replaced one is counted as superseded). Its thread hands each set to a
+  planning process and waits for the answer: the planner is Python-heavy
+  numpy, and in a thread of the node it would hold the GIL the control
+  thread needs, up to the interpreter's switch interval (5 ms) at every
+  hand-over (in one 2 s goal flood at 250 Hz, 9 % of the commands came
+  more than 2 periods late with the planning thread, under 5 % with a
+  sleeping stand-in for it: one run each on a loaded machine, a hint
+  rather than a measurement). Each finished
+  ``Plan`` carries the goal set it was made for and replaces
+  ``PlanWorker.latest`` in one assignment, so the control thread reads a
+  plan and its goal set together, never one without the other.
+
+The planning process is started (``spawn``: the node's DDS threads are not
+forked) with the node and ends with it, or when the node's end of its pipe
+closes; one that dies is started again.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Callable
+
+import numpy as np
+
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.nodes.common import LatencyStats
+from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
+from mtpolicy.robots import RobotSpec
+
+PLANNER_NICENESS = 10
+"""Nice value of the planning process: on a busy computer the control loop gets the cores first."""
+
+
+class GoalSets:
+    """Gathers per-end-effector goals into goal sets (see the module docstring)."""
+
+    def __init__(self, n_end_effectors: int, window: float):
+        self.window = window
+        self.goals = np.full((n_end_effectors, 3), np.nan)
+        """The newest goal of each end effector."""
+        self.latest: np.ndarray | None = None
+        """The newest closed goal set (a copy of ``goals`` when it closed)."""
+        self.closed = 0
+        """Goal sets closed so far."""
+        self._open = np.zeros(n_end_effectors, dtype=bool)
+        self._last = -math.inf
+
+    def add(self, i: int, goal: np.ndarray, now: float) -> None:
+        """A goal for end effector ``i`` arrived at (monotonic) time ``now``."""
+        self.poll(now)
+        if self._open[i]:
+            self._close()
+        self.goals[i] = goal
+        self._open[i] = True
+        self._last = now
+        if self._open.all():
+            self._close()
+
+    def poll(self, now: float) -> None:
+        """Close the open set if ``window`` s passed since its last goal."""
+        if self._open.any() and now - self._last > self.window:
+            self._close()
+
+    def _close(self) -> None:
+        self.latest = self.goals.copy()
+        self.closed += 1
+        self._open[:] = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A goal configuration and the goal set it was planned for."""
+
+    goals: np.ndarray
+    config: np.ndarray
+    worst: float
+    """Largest end-effector error (m) at ``config``."""
+
+
+class PlanWorker:
+    """Plans goal sets in a planning process, the latest submitted first (see the module docstring)."""
+
+    def __init__(self, spec: RobotSpec, config: PlannerConfig, on_error: Callable[[str], None]):
+        self.spec, self.config = spec, config
+        self.latest: Plan | None = None
+        """The newest finished plan (replaced whole, never modified)."""
+        self.stats = LatencyStats()
+        """Planning times (s) in the planning process."""
+        self.superseded = 0
+        """Submitted goal sets replaced by a newer one before their planning began."""
+        self._on_error = on_error
+        self._request: tuple[np.ndarray, np.ndarray] | None = None
+        self._stopping = False
+        self._wake = threading.Condition()
+        self._process, self._conn = self._start_process()
+        self._thread = threading.Thread(target=self._run, name="planner", daemon=True)
+        self._thread.start()
+
+    def _start_process(self) -> tuple[multiprocessing.process.BaseProcess, Connection]:
+        context = multiprocessing.get_context("spawn")
+        conn, child = context.Pipe()
+        process = context.Process(target=_serve, args=(child, self.spec, self.config), name="planner", daemon=True)
+        process.start()
+        child.close()
+        return process, conn
+
+    def submit(self, q: np.ndarray, goals: np.ndarray) -> None:
+        """Plan goal set ``goals`` from joint angles ``q`` (both copied) once the worker is free."""
+        with self._wake:
+            self.superseded += self._request is not None
+            self._request = (q.copy(), goals.copy())
+            self._wake.notify()
+
+    def percentiles_ms(self, *q: float) -> list[float]:
+        with self._wake:  # the worker appends under the same lock
+            return self.stats.percentiles_ms(*q)
+
+    def stop(self) -> None:
+        """End the planning process and the thread (a daemon: it never holds the node's process up)."""
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        self._process.terminate()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._request is None and not self._stopping:
+                    self._wake.wait()
+                if self._stopping:
+                    return
+                (q, goals), self._request = self._request, None
+            try:
+                self._conn.send((q, goals))
+                answer = self._conn.recv()
+            except (EOFError, OSError) as e:
+                if self._stopping:
+                    return
+                self._on_error(f"the planning process ended ({type(e).__name__}; exit code "
+                               f"{self._process.exitcode}): starting it again")
+                self._process, self._conn = self._start_process()
+                continue
+            if isinstance(answer, str):
+                self._on_error(answer)
+                continue
+            config, worst, seconds = answer
+            with self._wake:
+                self.stats.add(seconds)
+            self.latest = Plan(goals, config, worst)
+
+
+def _serve(conn: Connection, spec: RobotSpec, config: PlannerConfig) -> None:
+    """The planning process: (q, goals) in, (q*, largest error, planning time) or an error message out."""
+    try:
+        os.nice(PLANNER_NICENESS)
+    except OSError:
+        pass
+    planner = GoalConfigurationPlanner(Kinematics(spec), config)
+    while True:
+        try:
+            q, goals = conn.recv()
+        except (EOFError, OSError):  # the node is gone
+            return
+        start = time.perf_counter()
+        try:
+            answer = (*planner.plan(q, goals), time.perf_counter() - start)
+        except Exception as e:  # noqa: BLE001 - report it and keep serving the next goal sets
+            answer = f"planning failed: {type(e).__name__}: {e}"
+        try:
+            conn.send(answer)
+        except OSError:  # the node is gone
+            return
+
+
+class PlannedGoals:
+    """Goal sets gathered, planned and followed: what a planner-conditioned policy observes."""
+
+    def __init__(self, spec: RobotSpec, config: PlannerConfig, window: float, on_error: Callable[[str], None]):
+        self.sets = GoalSets(spec.n_tasks, window)
+        self.worker = PlanWorker(spec, config, on_error)
+        self.plan: Plan | None = None
+        """The plan followed (the policy observes its goal set); None before the first."""
+        self._submitted = 0  # goal sets closed when the newest was submitted
+        self._requested: np.ndarray | None = None  # the goal set submitted last
+        self._skipped = 0  # goal sets never submitted: a newer one closed before the next update
+
+    def update(self, q: np.ndarray, fresh: bool, now: float) -> Plan | None:
+        """Submit the newest closed goal set, planned from joint angles ``q`` if they are ``fresh``; the newest
+        finished plan if it is newer than ``plan`` (it becomes ``plan``), else None."""
+        sets = self.sets
+        sets.poll(now)
+        if fresh and sets.closed != self._submitted and np.isfinite(sets.latest).all():
+            self._skipped += sets.closed - self._submitted - 1
+            self._submitted = sets.closed
+            if self._requested is None or not np.array_equal(sets.latest, self._requested):
+                self.worker.submit(q, sets.latest)
+                self._requested = sets.latest
+        plan = self.worker.latest
+        if plan is self.plan:
+            return None
+        self.plan = plan
+        return plan
+
+    def diagnostics(self) -> dict[str, str]:
+        """Planning time (ms, p50 and largest of the last 2000), goal sets, plans and superseded sets so far."""
+        p50, largest = self.worker.percentiles_ms(50, 100)
+        return {"plan_latency_p50_ms": f"{p50:.2f}", "plan_latency_max_ms": f"{largest:.2f}",
+                "goal_sets_total": str(self.sets.closed), "plans_total": str(self.worker.stats.count),
+                "plans_superseded_total": str(self.worker.superseded + self._skipped)}

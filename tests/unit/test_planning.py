@@ -1,0 +1,88 @@
+"""Goal sets and the planning worker of the controller node (mtpolicy.nodes.planning), without ROS."""
+
+import time
+
+import numpy as np
+import pytest
+
+from mtpolicy.kinematics import Kinematics, sample_configurations
+from mtpolicy.nodes.planning import GoalSets, PlannedGoals, PlanWorker
+from mtpolicy.planner import PlannerConfig
+
+
+def test_goals_within_the_window_form_one_set_closed_when_every_end_effector_has_one():
+    sets = GoalSets(3, window=0.02)
+    sets.add(0, np.ones(3), 1.000)
+    sets.add(1, 2 * np.ones(3), 1.010)
+    assert sets.closed == 0
+    sets.add(2, 3 * np.ones(3), 1.025)  # 15 ms after the previous one: same set, now complete
+    assert sets.closed == 1 and np.array_equal(sets.latest, [[1] * 3, [2] * 3, [3] * 3])
+
+
+def test_a_partial_set_closes_after_the_window_keeping_the_other_goals():
+    sets = GoalSets(3, window=0.02)
+    for i in range(3):
+        sets.add(i, np.full(3, i), 1.0)
+    sets.add(1, np.full(3, 9.0), 2.0)
+    sets.poll(2.01)
+    assert sets.closed == 1
+    sets.poll(2.03)
+    assert sets.closed == 2 and np.array_equal(sets.latest[:, 0], [0, 9, 2])
+
+
+def test_a_second_goal_for_the_same_end_effector_starts_a_new_set():
+    sets = GoalSets(2, window=1.0)
+    sets.add(0, np.zeros(3), 1.0)
+    sets.add(0, np.ones(3), 1.001)
+    assert sets.closed == 1 and np.isnan(sets.latest[1]).all()
+
+
+@pytest.fixture
+def worker(planar8):
+    errors: list[str] = []
+    w = PlanWorker(planar8, PlannerConfig(), errors.append)
+    yield w, errors
+    w.stop()
+
+
+def wait_for(condition, timeout: float = 60.0) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_the_worker_plans_the_latest_goal_set_and_pairs_each_plan_with_its_goals(worker, planar8):
+    w, errors = worker
+    kin = Kinematics(planar8)
+    targets = sample_configurations(planar8, np.random.default_rng(3), 4)
+    goal_sets = [kin.ee_positions(q) for q in targets]
+    for goals in goal_sets:  # submitted at once: the first is planned (or superseded), the last is planned
+        w.submit(np.zeros(planar8.n_joints), goals)
+    assert wait_for(lambda: w.latest is not None and np.array_equal(w.latest.goals, goal_sets[-1])), errors
+    assert w.stats.count + w.superseded == len(goal_sets) and w.superseded >= 2
+    plan = w.latest
+    assert plan.worst < 1e-3 and np.allclose(kin.ee_positions(plan.config), plan.goals, atol=1e-3)
+    assert not errors
+
+
+def test_planned_goals_plan_a_goal_set_once_states_are_fresh_and_once_only(planar8):
+    errors: list[str] = []
+    planned = PlannedGoals(planar8, PlannerConfig(), window=0.02, on_error=errors.append)
+    try:
+        goals = Kinematics(planar8).ee_positions(sample_configurations(planar8, np.random.default_rng(5), 1)[0])
+        for i, goal in enumerate(goals):
+            planned.sets.add(i, goal, 1.0)
+        q = np.zeros(planar8.n_joints)
+        assert planned.update(q, fresh=False, now=1.1) is None and planned.worker.stats.count == 0
+        assert wait_for(lambda: planned.update(q, fresh=True, now=1.2) is not None), errors
+        assert np.array_equal(planned.plan.goals, goals)
+        for i, goal in enumerate(goals):  # the same goal set again (a goal tool republishing it)
+            planned.sets.add(i, goal, 2.0)
+        assert planned.update(q, fresh=True, now=2.1) is None
+        assert planned.sets.closed == 2 and planned.worker.stats.count == 1
+        assert planned.diagnostics()["plans_total"] == "1" and not errors
+    finally:
+        planned.worker.stop()
