@@ -76,6 +76,12 @@ class SoakResult:
     """Intervals between two commands longer than 2 tick periods."""
     command_gap_max_ms: float = 0.0
     command_interval_p99_ms: float = float("nan")
+    late_commands: int = 0
+    """The controller's own count of commands more than 2 periods after the previous one (``late_commands_total``
+    in /diagnostics: by its steady clock, so a descheduled watcher does not count)."""
+    late_commands_busy: int = 0
+    """Of those, the ones where the control thread itself computed for more than 2 periods
+    (``late_commands_busy_total``)."""
     controller_hold_ticks: int = 0
     """Ticks the controller held at zero for a fault after it first moved the robot (its diagnostics)."""
     zero_commands: int = 0
@@ -207,6 +213,8 @@ def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, 
     result.reach_seconds_median = float(np.median(reach_seconds)) if reach_seconds else float("nan")
     final = diagnostics[-1]
     result.controller_hold_ticks = int(final["zero_ticks_total"]) - (holds_before_moving[0] or 0)
+    result.late_commands = int(final.get("late_commands_total", -1))
+    result.late_commands_busy = int(final.get("late_commands_busy_total", -1))
     result.rejected_goals = int(final["rejected_goals_total"])
     result.rejected_states = int(final["rejected_states_total"])
     result.achieved_rate_hz_min = min(float(d["achieved_rate_hz"]) for d in diagnostics[1:-1] or diagnostics)
@@ -228,7 +236,8 @@ def report(r: SoakResult) -> str:
              f"watchdog misses: {r.watchdog_misses} ({r.controller_hold_ticks} controller hold ticks, "
              f"{r.sim_command_timeouts} sim command timeouts); all-zero commands: {r.zero_commands} "
              f"(largest end-effector error at one: {r.zero_command_error_mm_max:.1f} mm)",
-             f"commands: {r.commands}; gaps > {2e3 / r.rate_hz:.0f} ms: {r.command_gaps}; longest "
+             f"commands: {r.commands}; late by the controller's clock: {r.late_commands} ({r.late_commands_busy} "
+             f"busy); gaps > {2e3 / r.rate_hz:.0f} ms here: {r.command_gaps}; longest "
              f"{r.command_gap_max_ms:.1f} ms; interval p99 {r.command_interval_p99_ms:.2f} ms",
              f"achieved rate (lowest 1 s window): {r.achieved_rate_hz_min:.1f} Hz; tick p99 (highest window): "
              f"{r.tick_latency_p99_ms_max:.3f} ms",

@@ -25,14 +25,13 @@ puts every end effector within the level ``L`` inside the ``N*``-period box,
     w* = min_{q in B} max_i ||g_i - p_i(q)||,   L = max(w*, target_depth * tol),
     q_T = argmin_{q in B} ||(q - q0) / v||^2  s.t.  ||g_i - p_i(q)|| <= L,
 
-with ``B`` the ``N*``-period box within the limits. It stays the target from
-every point of the straight line q0 -> q_T (the nearest point of a set to q0
-is also the nearest to any point between them),
-
-reached by the straight joint-space line at the bottleneck joint's speed,
-which arrives in ``N*`` periods (``algos/dagger.py``, teacher ``time_optimal``,
-re-solves it from every state it labels). A goal set already within tolerance
-has ``N* = 0`` and the target ``q0``.
+with ``B`` the ``N*``-period box within the limits. The teacher
+(``algos/dagger.py``, ``time_optimal``) follows the straight joint-space line to
+q_T at the bottleneck joint's speed, which arrives in ``N*`` periods, and
+re-solves from every state it labels: q_T stays the target from every point of
+that line (the nearest point of a set to q0 is also the nearest to any point
+between them). A goal set already within tolerance has ``N* = 0`` and the
+target ``q0``.
 
 CLI: the bound on the goal sets the evaluator draws, for any robot and goal
 distribution::
