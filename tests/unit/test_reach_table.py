@@ -1,5 +1,5 @@
 """The reach table's anchors: a planner-conditioned policy's teacher is its planner then its servo, the bound is a
-row of ratio 1, every row has the ratio columns; the bound tables are cached by their key."""
+row of ratio 1, every row has the ratio columns, a table resumes; the bound tables are cached by their key."""
 
 import json
 
@@ -37,9 +37,15 @@ def test_the_teacher_of_a_planner_conditioned_policy_servos_to_its_contracts_pla
         obs, *_ = env.step(action)
 
 
-def test_the_table_has_ratio_columns_and_the_bound_row_has_ratio_one(tmp_path):
-    main(["--rows", f"planar8:workspace:{MODEL}", "--anchors", "teacher", "bound", "--goal-sets", "3",
-          "--seeds", str(SEED), "--out", str(tmp_path / "table"), "--bound-cache", str(tmp_path / "bounds")])
+def test_the_table_has_ratio_columns_and_the_bound_row_has_ratio_one_and_it_resumes(tmp_path, capsys):
+    args = ["--rows", f"planar8:workspace:{MODEL}", "--anchors", "teacher", "bound", "--goal-sets", "3",
+            "--seeds", str(SEED), "--out", str(tmp_path / "table"), "--bound-cache", str(tmp_path / "bounds")]
+    main(args)
+    first = (tmp_path / "table" / "results.json").read_text()
+    capsys.readouterr()
+    main(args)  # every row read back
+    assert capsys.readouterr().out.count("read back from") == 2
+    assert (tmp_path / "table" / "results.json").read_text() == first
     results = {r["controller"]: r for r in json.loads((tmp_path / "table" / "results.json").read_text())}
     assert set(results) == {MODEL, "planner + servo k 20/s, uniform (teacher of planar8_reach_workspace)",
                             "time-optimal bound"}

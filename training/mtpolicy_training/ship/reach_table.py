@@ -12,7 +12,8 @@ for a choice). The anchors (``anchors``):
   contract: for a planner-conditioned policy, the contract's planner plans q*
   once per goal set from the start configuration (as the env does at reset) and
   the joint servo ``a = sat(k (q* - q) / v_max)`` follows it (``algos/dagger.Teacher``);
-* ``time-optimal``: the closed-loop time-optimal controller (``algos/dagger.TimeOptimalTeacher``);
+* ``time-optimal``: the closed-loop time-optimal controller, the DAgger teacher ``time_optimal`` as training runs
+  it (``algos/dagger.TimeOptimalTeacher``, the default ``SolverConfig``);
 * ``bound``: the time-optimal bound ``N* dt`` of each goal set (``envs/time_optimal.py``)
   as a row: its time to reach is the bound, it holds nothing.
 
@@ -21,7 +22,10 @@ Held success is pooled over the seeds with a 95 % Wilson interval; time to reach
 over the held goal sets of every seed pooled; dithering is the mean sign changes
 per joint in the final second (a mean over the evaluations of the row). The
 bound tables are solved once per (robot, distribution, seed, goal sets, solver)
-and cached as JSON in ``bound_cache``.
+and cached as JSON in ``bound_cache``. Each row is written as soon as it is done;
+a row already in ``<out>/results.json`` for the same goal sets, bound solver and
+models is read back, not evaluated again, so a stopped table resumes (delete
+results.json to evaluate every row again).
 
     python -m mtpolicy_training.ship.reach_table \
         --rows planar8:local:planar8_reach planar8:workspace:planar8_reach_workspace \
@@ -87,7 +91,7 @@ class TableConfig:
     bound_cache: Path = Path("benchmarks/results/time-optimal")
     """Folder of the cached bound tables (read if their key matches, else solved and written)."""
     solver: SolverConfig = SolverConfig()
-    """Solver of the bound and of the time-optimal controller."""
+    """Solver of the bound (the time-optimal controller solves as its DAgger teacher does)."""
 
 
 @dataclass(frozen=True)
@@ -235,13 +239,16 @@ def evaluate_row(name: str, controllers: list[tuple[Controller, ReachConfig]], c
 
 
 def table_line(result: dict, spread_column: bool) -> str:
-    """The markdown line of a row's results (n/a where the row has no such figure: the bound's held success)."""
+    """The markdown line of a row's results (n/a where the row has no such figure, as the bound's held success;
+    - where it has none to show, as the time to reach of a row that held no goal set)."""
     s, spread = result["summary"], result.get("held_per_training_seed")
     seeds = result.get("training_seeds")
     name = f"{result['controller']} (seeds {', '.join(map(str, seeds))})" if seeds else result["controller"]
 
-    def cell(key: str, digits: int) -> str:
-        return f"{s[key]:.{digits}f}" if key in s else "n/a"
+    def cell(key: str, digits: int) -> str:  # a NaN reads back from results.json as None
+        if key not in s:
+            return "n/a"
+        return "-" if s[key] is None or math.isnan(s[key]) else f"{s[key]:.{digits}f}"
 
     held = (f"{s['success_rate']:.3f} [{s['success_low']:.3f}, {s['success_high']:.3f}]" if "success_rate" in s
             else "n/a")
@@ -283,6 +290,23 @@ def main(argv: list[str] | None = None) -> None:
     results, lines = [], ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     notes = [f"{grid.name}: {json.loads((grid / 'grid.json').read_text())['budget_steps']} env steps per run; "
              "each finished cell's last policy.onnx." for grid in cfg.grids]
+    path = cfg.out / "results.json"
+    previous = {(r["robot"], r["goal_distribution"], r["controller"]): r
+                for r in (json.loads(path.read_text()) if path.is_file() else [])}
+
+    def write() -> None:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        path.write_text(strict_json(results, indent=2))
+        (cfg.out / "table.md").write_text("\n".join(lines) + "\n" + "".join(f"\n{note}\n" for note in notes))
+
+    def add(result: dict) -> dict:
+        """A row's results into the table, written at once (a table stopped midway keeps its finished rows)."""
+        results.append(result)
+        lines.append(table_line(result, spread_column))
+        print(lines[-1], flush=True)
+        write()
+        return result
+
     for (robot, distribution), group in groups.items():
         controllers = {row: row_controllers(row) for row in group}
         anchor_env = replace(controllers[group[0]][0][1], planned=False)
@@ -292,7 +316,10 @@ def main(argv: list[str] | None = None) -> None:
                              f"tolerance than {group[0].name} ({', '.join(GOAL_SET_FIELDS)}): not one table")
         bounds = {seed: bound_table(anchor_env, cfg.goal_sets, seed, solver=cfg.solver,
                                     cache_dir=cfg.bound_cache).bound_seconds for seed in cfg.seeds}
-        evaluated = [(row.name, pairs, row.training_seeds) for row, pairs in controllers.items()]
+        # (name, controllers, training seeds, what besides the goal sets and the bound must match for a row of a
+        # previous results.json in ``out`` to be read back instead of evaluated again)
+        evaluated = [(row.name, pairs, row.training_seeds, {"models": list(row.models)})
+                     for row, pairs in controllers.items()]
         taught = {}  # a teacher row's label -> the name of the row it taught
         for anchor in cfg.anchors:
             if anchor == "teacher":
@@ -301,25 +328,29 @@ def main(argv: list[str] | None = None) -> None:
                         print(f"{robot} {distribution}: {row.name} is not a DAgger policy: no teacher row", flush=True)
                         continue
                     label, teacher, env = found
-                    evaluated.append((label, [(teacher, env)], ()))
+                    evaluated.append((label, [(teacher, env)], (), {"models": list(row.models)}))
                     taught[label] = row.name
             elif anchor == "time-optimal":
-                controller = TimeOptimalTeacher(ReachVectorEnv(1, anchor_env), cfg.solver)
-                evaluated.append(("time-optimal controller (closed loop)", [(controller, anchor_env)], ()))
+                controller = TimeOptimalTeacher(ReachVectorEnv(1, anchor_env))
+                evaluated.append(("time-optimal controller (closed loop)", [(controller, anchor_env)], (),
+                                  {"solver": asdict(controller.reference.config)}))
             elif anchor != "bound":
                 controller = {"DLS": dls_controller, "mink": mink_controller}[anchor](anchor_env)
-                evaluated.append((anchor, [(controller, anchor_env)], ()))
-        group_results = {}
-        for name, pairs, training_seeds in evaluated:
-            group_results[name] = {"robot": robot, "goal_distribution": distribution,
-                                   **evaluate_row(name, pairs, cfg, bounds, training_seeds)}
+                evaluated.append((anchor, [(controller, anchor_env)], (), {}))
         if "bound" in cfg.anchors:
-            group_results["bound"] = {"robot": robot, "goal_distribution": distribution,
-                                      **bound_result(bounds, cfg.goal_sets)}
-        for result in group_results.values():
-            results.append(result)
-            lines.append(table_line(result, spread_column))
-            print(lines[-1], flush=True)
+            add({"robot": robot, "goal_distribution": distribution, **bound_result(bounds, cfg.goal_sets),
+                 "solver": asdict(cfg.solver)})
+        group_results = {}
+        for name, pairs, training_seeds, identity in evaluated:
+            identity |= {"seeds": list(cfg.seeds), "goal_sets_per_seed": cfg.goal_sets,
+                         "bound_solver": asdict(cfg.solver)}
+            done = previous.get((robot, distribution, name), {})
+            if {k: done.get(k) for k in identity} == identity:
+                print(f"{robot} {distribution} {name}: read back from {path}", flush=True)
+            else:
+                done = {"robot": robot, "goal_distribution": distribution,
+                        **evaluate_row(name, pairs, cfg, bounds, training_seeds), **identity}
+            group_results[name] = add(done)
         solved = np.concatenate(list(bounds.values())) >= 0
         notes.append(f"{robot} {distribution}: the bound of {solved.sum()}/{len(solved)} goal sets found (the others "
                      f"have no ratio), solver {asdict(cfg.solver)}, tables in {cfg.bound_cache}.")
@@ -331,9 +362,7 @@ def main(argv: list[str] | None = None) -> None:
                      "seed: each seed's held success over the test seeds, mean [min, max]. Reached and dithering: "
                      "means over the row's evaluations; time to reach and its ratio to the bound: over the held sets "
                      "of all its evaluations.")
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    (cfg.out / "results.json").write_text(strict_json(results, indent=2))
-    (cfg.out / "table.md").write_text("\n".join(lines) + "\n" + "".join(f"\n{note}\n" for note in notes))
+    write()
 
 
 if __name__ == "__main__":
