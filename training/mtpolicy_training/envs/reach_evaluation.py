@@ -22,6 +22,9 @@ controller given the same seed and distribution sees the same goal sets.
 | left_after_reach_rate          | reached at some step but not held                                    |
 | time_ratio_median, _p90        | time to reach / the time-optimal bound of the same goal set          |
 |                                | (``envs/time_optimal.py``), over held goal sets; with ``bound``      |
+| per_set                        | with ``per_set``: each goal set's ``held`` (bool), ``time_to_reach`` |
+|                                | (s, NaN if never reached) and ``time_ratio`` (NaN where the ratio    |
+|                                | above leaves the set out), arrays for pooling over seeds             |
 
 Seeds: ``VALIDATION_SEEDS`` are for training-time evaluations and every
 choice of recipe or checkpoint; ``TEST_SEEDS`` only for published figures
@@ -79,9 +82,10 @@ class Protocol:
 
 def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int = 500,
                    seed: int = VALIDATION_SEED, protocol: Protocol = Protocol(),
-                   bound: np.ndarray | None = None) -> dict[str, float]:
+                   bound: np.ndarray | None = None, per_set: bool = False) -> dict:
     """The metrics of the module table for ``controller`` on ``n_goal_sets`` goal sets of ``seed``; ``bound``:
-    the time-optimal bound (s) of each of those goal sets (``time_optimal.bound_table(...).bound_seconds``)."""
+    the time-optimal bound (s) of each of those goal sets (``time_optimal.bound_table(...).bound_seconds``);
+    ``per_set``: also each goal set's figures (key ``per_set``)."""
     tolerance = config.reach_tolerance if protocol.tolerance is None else protocol.tolerance
     steps, hold = protocol.steps(config.control_period)
     env = ReachVectorEnv(n_goal_sets, config, time_limit=False)
@@ -108,16 +112,21 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
            "dither_sign_changes": float(flips.mean()),
            "left_after_reach_rate": float(np.mean((first_reach > 0) & ~held)),
            "mean_score": float(np.mean(-np.log(np.maximum(errors, 1e-6))))}
+    reach_seconds = np.where(first_reach > 0, first_reach * config.control_period, math.nan)
+    ratio = np.full(n_goal_sets, math.nan)
     if bound is not None:
         bound = np.asarray(bound)
         timed = held & (bound > 0)  # a set within tolerance at the start has no ratio
-        ratios = first_reach[timed] * config.control_period / bound[timed]
+        ratio[timed] = reach_seconds[timed] / bound[timed]
+        ratios = ratio[timed]
         out["time_ratio_median"] = float(np.median(ratios)) if len(ratios) else math.nan
         out["time_ratio_p90"] = float(np.percentile(ratios, 90)) if len(ratios) else math.nan
     for i, ee in enumerate(env.spec.end_effectors):
         out[f"score_{ee}"] = float(np.mean(-np.log(np.maximum(errors[:, i], 1e-6))))
         out[f"error_median_{ee}"] = float(np.median(errors[:, i]))
         out[f"error_p90_{ee}"] = float(np.percentile(errors[:, i], 90))
+    if per_set:
+        out["per_set"] = {"held": held, "time_to_reach": reach_seconds, "time_ratio": ratio}
     return out
 
 

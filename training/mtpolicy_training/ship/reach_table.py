@@ -1,13 +1,31 @@
 """Policies against the classical controllers on the test seeds: the README's reach table, and the test-seed
 table of a harness grid.
 
-For each (robot, goal distribution) of the rows it runs the damped-least-squares
-baseline and mink's differential IK once (``anchors``), and each row's exported
-policies, through ``reach_evaluation.evaluate_reach`` on the same goal sets:
-``goal_sets`` per seed of ``reach_evaluation.TEST_SEEDS`` (never used for a choice).
+For each (robot, goal distribution) of the rows it runs each row's exported
+policies and the anchors through ``reach_evaluation.evaluate_reach`` on the same
+goal sets: ``goal_sets`` per seed of ``reach_evaluation.TEST_SEEDS`` (never used
+for a choice). The anchors (``anchors``):
+
+* ``DLS``: the damped-least-squares baseline; ``mink``: mink's differential IK;
+* ``teacher``: the classical teacher each DAgger row's policy learned from, with
+  its training config's teacher, gain and saturation, on the observations of its
+  contract: for a planner-conditioned policy, the contract's planner plans q*
+  once per goal set from the start configuration (as the env does at reset) and
+  the joint servo ``a = sat(k (q* - q) / v_max)`` follows it (``algos/dagger.Teacher``);
+* ``time-optimal``: the closed-loop time-optimal controller, the DAgger teacher ``time_optimal`` as training runs
+  it (``algos/dagger.TimeOptimalTeacher``, the default ``SolverConfig``);
+* ``bound``: the time-optimal bound ``N* dt`` of each goal set (``envs/time_optimal.py``)
+  as a row: its time to reach is the bound, it holds nothing.
+
 Held success is pooled over the seeds with a 95 % Wilson interval; time to reach
-is the median over the held goal sets; dithering the mean sign changes per joint
-in the final second (both: means over the evaluations of the row).
+(median) and its ratio to the bound of the same goal set (median and p90) are
+over the held goal sets of every seed pooled; dithering is the mean sign changes
+per joint in the final second (a mean over the evaluations of the row). The
+bound tables are solved once per (robot, distribution, seed, goal sets, solver)
+and cached as JSON in ``bound_cache``. Each row is written as soon as it is done;
+a row already in ``<out>/results.json`` for the same goal sets, bound solver and
+models is read back, not evaluated again, so a stopped table resumes (delete
+results.json to evaluate every row again).
 
     python -m mtpolicy_training.ship.reach_table \
         --rows planar8:local:planar8_reach planar8:workspace:planar8_reach_workspace \
@@ -29,19 +47,25 @@ Writes ``<out>/table.md`` and ``<out>/results.json``.
 from __future__ import annotations
 
 import json
+import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import tyro
 
 from mtpolicy.integrity import strict_json
-from mtpolicy.policy import resolve_model_path
-from mtpolicy_training.envs.reach import ReachConfig
+from mtpolicy.planner import PlannerConfig
+from mtpolicy.policy import OnnxPolicy, resolve_model_path
+from mtpolicy_training.algos.dagger import DaggerConfig, Teacher, TimeOptimalTeacher
+from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import (TEST_SEEDS, Controller, dls_controller, evaluate_reach,
                                                      mink_controller, onnx_controller, wilson_interval)
+from mtpolicy_training.envs.time_optimal import SolverConfig, bound_table
 
+ANCHORS = ("DLS", "mink", "teacher", "time-optimal", "bound")
+"""The anchors a table may hold (module docstring)."""
 GOAL_SET_FIELDS = ("robot", "end_effectors", "control_period", "reach_tolerance", "goal_joint_range",
                    "goal_distribution")
 """The reach settings that make the goal sets and score them: every controller of a (robot, distribution) is
@@ -50,20 +74,24 @@ evaluated with the same ones."""
 
 @dataclass
 class TableConfig:
-    """Which policies to hold against DLS and mink, on which goal sets."""
+    """Which policies to hold against the classical controllers and the time-optimal bound, on which goal sets."""
 
     rows: tuple[str, ...] = ()
     """robot:distribution:model triples (model: a shipped name or an ONNX path)."""
     grids: tuple[Path, ...] = ()
     """Harness grid folders (<results_root>/<name>): a row per method x robot of their finished cells."""
-    anchors: tuple[str, ...] = ("DLS", "mink")
-    """Classical controllers on the same goal sets (DLS, mink; ``--anchors`` alone: none)."""
+    anchors: tuple[str, ...] = ANCHORS
+    """Classical controllers and references on the same goal sets (of ``ANCHORS``; ``--anchors`` alone: none)."""
     goal_sets: int = 500
     """Goal sets per seed."""
     seeds: tuple[int, ...] = TEST_SEEDS
     """Seeds of the goal sets (the test seeds: report only)."""
     out: Path = Path("benchmarks/results/reach-table")
     """Folder of table.md and results.json."""
+    bound_cache: Path = Path("benchmarks/results/time-optimal")
+    """Folder of the cached bound tables (read if their key matches, else solved and written)."""
+    solver: SolverConfig = SolverConfig()
+    """Solver of the bound (the time-optimal controller solves as its DAgger teacher does)."""
 
 
 @dataclass(frozen=True)
@@ -79,11 +107,31 @@ class Row:
     """The grid cells' seeds, in the order of ``models`` (empty for a row of ``--rows``)."""
 
 
-def summary(per_seed: list[dict[str, float]], goal_sets: int) -> dict[str, float]:
-    """Pooled held success with its interval, and the seeds' means of the other figures."""
+def pooled_times(per_set: dict[str, np.ndarray]) -> dict[str, float]:
+    """Time to reach (median) and its ratio to the bound (median, p90) over the held goal sets of ``per_set``
+    (``evaluate_reach(..., per_set=True)['per_set']``, or several concatenated)."""
+    times, ratios = per_set["time_to_reach"][per_set["held"]], per_set["time_ratio"][per_set["held"]]
+    ratios = ratios[~np.isnan(ratios)]
+    return {"time_to_reach_median": float(np.median(times)) if len(times) else math.nan,
+            "time_ratio_median": float(np.median(ratios)) if len(ratios) else math.nan,
+            "time_ratio_p90": float(np.percentile(ratios, 90)) if len(ratios) else math.nan}
+
+
+def concatenated(per_sets: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-set figures of several evaluations as one set of arrays."""
+    return {k: np.concatenate([p[k] for p in per_sets]) for k in per_sets[0]}
+
+
+def summary(per_seed: list[dict], goal_sets: int) -> dict[str, float]:
+    """Pooled held success with its interval; where the evaluations carry their ``per_set`` figures, time to
+    reach and its ratio to the bound over their held goal sets pooled (``pooled_times``); the evaluations' means
+    of the other figures."""
     held = sum(r["success_rate"] * goal_sets for r in per_seed)
     low, high = wilson_interval(held, goal_sets * len(per_seed))
-    mean = {k: float(np.nanmean([r[k] for r in per_seed])) for k in per_seed[0]}
+    figures = [{k: v for k, v in r.items() if k != "per_set"} for r in per_seed]
+    mean = {k: float(np.nanmean([r[k] for r in figures])) for k in figures[0]}
+    if all("per_set" in r for r in per_seed):
+        mean |= pooled_times(concatenated([r["per_set"] for r in per_seed]))
     return {**mean, "success_rate": held / (goal_sets * len(per_seed)), "success_low": low, "success_high": high}
 
 
@@ -136,16 +184,50 @@ def row_controllers(row: Row) -> list[tuple[Controller, ReachConfig]]:
     return controllers
 
 
+def teacher_controller(row: Row, env: ReachConfig) -> tuple[str, Controller, ReachConfig] | None:
+    """The classical teacher the row's (first) DAgger policy learned from, labelled, on ``env`` (the row's goal
+    sets): its training config's teacher, gain and saturation on the observations of its contract (planned by the
+    contract's planner if it has one); None for a policy of another family."""
+    contract = OnnxPolicy(resolve_model_path(row.models[0])).contract
+    algo = contract.training_config.get("algo") or {}
+    if "teacher" not in algo:
+        return None
+    config = DaggerConfig(teacher=algo["teacher"], teacher_gain=algo["teacher_gain"], saturation=algo["saturation"])
+    planner = contract.planner
+    env = replace(env, planned=bool(planner), planner=PlannerConfig(**planner) if planner else env.planner)
+    law = {"dls": f"DLS k {config.teacher_gain:g}/s", "time_optimal": "time-optimal",
+           "servo": f"{'planner' if planner else 'local IK'} + servo k {config.teacher_gain:g}/s"}[config.teacher]
+    label = f"{law}, {config.saturation} (teacher of {row.name})"
+    return label, Teacher(config, ReachVectorEnv(1, env)), env
+
+
+def bound_result(bounds: dict[int, np.ndarray], goal_sets: int) -> dict:
+    """The bound as a row: on each goal set it solved, time to reach = the bound (ratio 1 where it is > 0)."""
+    bound = np.concatenate([bounds[seed] for seed in bounds])
+    solved = bound >= 0
+    ratio = np.where(bound > 0, 1.0, math.nan)
+    per_set = {"held": solved, "time_to_reach": np.where(solved, bound, math.nan), "time_ratio": ratio}
+    return {"controller": "time-optimal bound", "seeds": list(bounds), "goal_sets_per_seed": goal_sets,
+            "summary": {"solved_rate": float(solved.mean()), **pooled_times(per_set)},
+            "per_set": {k: v.tolist() for k, v in per_set.items() if k != "time_ratio"}}
+
+
 def evaluate_row(name: str, controllers: list[tuple[Controller, ReachConfig]], cfg: TableConfig,
-                 training_seeds: tuple[int, ...] = ()) -> dict:
-    """A row's results: its summary over every (controller, test seed) evaluation and, for several controllers
-    (the training seeds of a grid method), each one's summary and their held success's mean, min and max."""
+                 bounds: dict[int, np.ndarray], training_seeds: tuple[int, ...] = ()) -> dict:
+    """A row's results: its summary over every (controller, test seed) evaluation (``bounds``: the bound of each
+    seed's goal sets, s), their goal sets' held flags and times to reach in the order controllers x seeds, and,
+    for several controllers (the training seeds of a grid method), each one's summary and their held success's
+    mean, min and max."""
     start = time.perf_counter()
-    runs = [[evaluate_reach(controller, env, cfg.goal_sets, seed) for seed in cfg.seeds]
-            for controller, env in controllers]
+    runs = [[evaluate_reach(controller, env, cfg.goal_sets, seed, bound=bounds[seed], per_set=True)
+             for seed in cfg.seeds] for controller, env in controllers]
+    evaluations = [r for per_seed in runs for r in per_seed]
+    per_set = concatenated([r["per_set"] for r in evaluations])
     out = {"controller": name, "seeds": list(cfg.seeds), "goal_sets_per_seed": cfg.goal_sets,
-           "summary": summary([r for per_seed in runs for r in per_seed], cfg.goal_sets),
-           "per_seed": [r for per_seed in runs for r in per_seed]}
+           "summary": summary(evaluations, cfg.goal_sets),
+           "per_seed": [{k: v for k, v in r.items() if k != "per_set"} for r in evaluations],
+           "per_set": {"held": per_set["held"].tolist(),
+                       "time_to_reach": np.round(per_set["time_to_reach"], 6).tolist()}}
     if training_seeds:
         out["training_seeds"] = list(training_seeds)
     if len(runs) > 1:
@@ -157,16 +239,38 @@ def evaluate_row(name: str, controllers: list[tuple[Controller, ReachConfig]], c
 
 
 def table_line(result: dict, spread_column: bool) -> str:
-    """The markdown line of a row's results."""
+    """The markdown line of a row's results (n/a where the row has no such figure, as the bound's held success;
+    - where it has none to show, as the time to reach of a row that held no goal set)."""
     s, spread = result["summary"], result.get("held_per_training_seed")
     seeds = result.get("training_seeds")
     name = f"{result['controller']} (seeds {', '.join(map(str, seeds))})" if seeds else result["controller"]
-    cells = [result["robot"], result["goal_distribution"], name,
-             f"{s['success_rate']:.3f} [{s['success_low']:.3f}, {s['success_high']:.3f}]"]
+
+    def cell(key: str, digits: int) -> str:  # a NaN reads back from results.json as None
+        if key not in s:
+            return "n/a"
+        return "-" if s[key] is None or math.isnan(s[key]) else f"{s[key]:.{digits}f}"
+
+    held = (f"{s['success_rate']:.3f} [{s['success_low']:.3f}, {s['success_high']:.3f}]" if "success_rate" in s
+            else "n/a")
+    cells = [result["robot"], result["goal_distribution"], name, held]
     if spread_column:
         cells.append(f"{spread['mean']:.3f} [{spread['min']:.3f}, {spread['max']:.3f}]" if spread else "-")
-    cells += [f"{s['reached_rate']:.3f}", f"{s['time_to_reach_median']:.2f}", f"{s['dither_sign_changes']:.3f}"]
+    cells += [cell("reached_rate", 3), cell("time_to_reach_median", 2), cell("time_ratio_median", 2),
+              cell("time_ratio_p90", 2), cell("dither_sign_changes", 3)]
     return "| " + " | ".join(cells) + " |"
+
+
+def agreement(policy: dict, teacher: dict) -> str:
+    """How a policy's goal sets compare with its teacher's (same goal sets, same order): held by both, by one
+    only, and of those both held, how many at the same time to reach."""
+    p, t = (np.array(r["per_set"]["held"]) for r in (policy, teacher))
+    tp, tt = (np.array(r["per_set"]["time_to_reach"], dtype=float) for r in (policy, teacher))
+    both = p & t
+    same = int(np.sum(np.isclose(tp[both], tt[both])))
+    return (f"{policy['robot']} {policy['goal_distribution']}: {policy['controller']} against its teacher on the "
+            f"same {len(p)} goal sets: held by both {both.sum()}, by the policy only {(p & ~t).sum()}, by the "
+            f"teacher only {(~p & t).sum()}; of those both held, the same time to reach on {same}, median time "
+            f"difference (policy - teacher) {np.median(tp[both] - tt[both]) if both.any() else math.nan:+.2f} s.")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -174,16 +278,35 @@ def main(argv: list[str] | None = None) -> None:
     rows = [parse_row(r) for r in cfg.rows] + [row for grid in cfg.grids for row in grid_rows(grid)]
     if not rows:
         raise SystemExit("error: no rows: give --rows and/or --grids")
-    if unknown := sorted(set(cfg.anchors) - {"DLS", "mink"}):
-        raise SystemExit(f"error: --anchors {unknown}: not DLS or mink")
+    if unknown := sorted(set(cfg.anchors) - set(ANCHORS)):
+        raise SystemExit(f"error: --anchors {unknown}: not of {', '.join(ANCHORS)}")
     groups: dict[tuple[str, str], list[Row]] = {}
     for row in rows:
         groups.setdefault((row.robot, row.distribution), []).append(row)
     spread_column = any(len(row.models) > 1 for row in rows)
     header = ["robot", "goals", "controller", "held success [95% CI]",
               *(["held per training seed: mean [min, max]"] if spread_column else []), "reached",
-              "time to reach (s)", "dithering (sign changes/joint/s)"]
+              "time to reach (s)", "time / bound: median", "p90", "dithering (sign changes/joint/s)"]
     results, lines = [], ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    notes = [f"{grid.name}: {json.loads((grid / 'grid.json').read_text())['budget_steps']} env steps per run; "
+             "each finished cell's last policy.onnx." for grid in cfg.grids]
+    path = cfg.out / "results.json"
+    previous = {(r["robot"], r["goal_distribution"], r["controller"]): r
+                for r in (json.loads(path.read_text()) if path.is_file() else [])}
+
+    def write() -> None:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        path.write_text(strict_json(results, indent=2))
+        (cfg.out / "table.md").write_text("\n".join(lines) + "\n" + "".join(f"\n{note}\n" for note in notes))
+
+    def add(result: dict) -> dict:
+        """A row's results into the table, written at once (a table stopped midway keeps its finished rows)."""
+        results.append(result)
+        lines.append(table_line(result, spread_column))
+        print(lines[-1], flush=True)
+        write()
+        return result
+
     for (robot, distribution), group in groups.items():
         controllers = {row: row_controllers(row) for row in group}
         anchor_env = replace(controllers[group[0]][0][1], planned=False)
@@ -191,25 +314,55 @@ def main(argv: list[str] | None = None) -> None:
                      if goal_set_config(env) != goal_set_config(anchor_env)]:
             raise SystemExit(f"error: {robot} {distribution}: {sorted(set(apart))} trained on other goal sets or "
                              f"tolerance than {group[0].name} ({', '.join(GOAL_SET_FIELDS)}): not one table")
-        anchors = {"DLS": dls_controller, "mink": mink_controller}
-        evaluated = [(row.name, pairs, row.training_seeds) for row, pairs in controllers.items()]
-        evaluated += [(name, [(anchors[name](anchor_env), anchor_env)], ()) for name in cfg.anchors]
-        for name, pairs, training_seeds in evaluated:
-            result = {"robot": robot, "goal_distribution": distribution,
-                      **evaluate_row(name, pairs, cfg, training_seeds)}
-            results.append(result)
-            lines.append(table_line(result, spread_column))
-            print(lines[-1], flush=True)
-    notes = [f"{grid.name}: {json.loads((grid / 'grid.json').read_text())['budget_steps']} env steps per run; "
-             "each finished cell's last policy.onnx." for grid in cfg.grids]
+        bounds = {seed: bound_table(anchor_env, cfg.goal_sets, seed, solver=cfg.solver,
+                                    cache_dir=cfg.bound_cache).bound_seconds for seed in cfg.seeds}
+        # (name, controllers, training seeds, what besides the goal sets and the bound must match for a row of a
+        # previous results.json in ``out`` to be read back instead of evaluated again)
+        evaluated = [(row.name, pairs, row.training_seeds, {"models": list(row.models)})
+                     for row, pairs in controllers.items()]
+        taught = {}  # a teacher row's label -> the name of the row it taught
+        for anchor in cfg.anchors:
+            if anchor == "teacher":
+                for row, pairs in controllers.items():
+                    if (found := teacher_controller(row, pairs[0][1])) is None:
+                        print(f"{robot} {distribution}: {row.name} is not a DAgger policy: no teacher row", flush=True)
+                        continue
+                    label, teacher, env = found
+                    evaluated.append((label, [(teacher, env)], (), {"models": list(row.models)}))
+                    taught[label] = row.name
+            elif anchor == "time-optimal":
+                controller = TimeOptimalTeacher(ReachVectorEnv(1, anchor_env))
+                evaluated.append(("time-optimal controller (closed loop)", [(controller, anchor_env)], (),
+                                  {"solver": asdict(controller.reference.config)}))
+            elif anchor != "bound":
+                controller = {"DLS": dls_controller, "mink": mink_controller}[anchor](anchor_env)
+                evaluated.append((anchor, [(controller, anchor_env)], (), {}))
+        if "bound" in cfg.anchors:
+            add({"robot": robot, "goal_distribution": distribution, **bound_result(bounds, cfg.goal_sets),
+                 "solver": asdict(cfg.solver)})
+        group_results = {}
+        for name, pairs, training_seeds, identity in evaluated:
+            identity |= {"seeds": list(cfg.seeds), "goal_sets_per_seed": cfg.goal_sets,
+                         "bound_solver": asdict(cfg.solver)}
+            done = previous.get((robot, distribution, name), {})
+            if {k: done.get(k) for k in identity} == identity:
+                print(f"{robot} {distribution} {name}: read back from {path}", flush=True)
+            else:
+                done = {"robot": robot, "goal_distribution": distribution,
+                        **evaluate_row(name, pairs, cfg, bounds, training_seeds), **identity}
+            group_results[name] = add(done)
+        solved = np.concatenate(list(bounds.values())) >= 0
+        notes.append(f"{robot} {distribution}: the bound of {solved.sum()}/{len(solved)} goal sets found (the others "
+                     f"have no ratio), solver {asdict(cfg.solver)}, tables in {cfg.bound_cache}.")
+        notes += [agreement(group_results[name], group_results[label]) for label, name in taught.items()
+                  if len(group_results[name]["per_seed"]) == len(cfg.seeds)]
     if spread_column:
         notes.append(f"Held success: pooled over training seeds x {len(cfg.seeds)} test seeds x {cfg.goal_sets} goal "
                      "sets, 95% Wilson interval (it does not hold the spread between training seeds); per training "
-                     "seed: each seed's held success over the test seeds, mean [min, max]. Reached, time to reach "
-                     "(median over held sets) and dithering: means over the row's evaluations.")
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    (cfg.out / "results.json").write_text(strict_json(results, indent=2))
-    (cfg.out / "table.md").write_text("\n".join(lines) + "\n" + "".join(f"\n{note}\n" for note in notes))
+                     "seed: each seed's held success over the test seeds, mean [min, max]. Reached and dithering: "
+                     "means over the row's evaluations; time to reach and its ratio to the bound: over the held sets "
+                     "of all its evaluations.")
+    write()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,74 @@
+"""The reach table's anchors: a planner-conditioned policy's teacher is its planner then its servo, the bound is a
+row of ratio 1, every row has the ratio columns, a table resumes; the bound tables are cached by their key."""
+
+import json
+
+import numpy as np
+
+from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
+from mtpolicy.policy import OnnxPolicy, resolve_model_path
+from mtpolicy_training.algos.dagger import saturate
+from mtpolicy_training.envs import time_optimal
+from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
+from mtpolicy_training.envs.reach_evaluation import VALIDATION_SEEDS
+from mtpolicy_training.envs.time_optimal import SolverConfig, bound_table
+from mtpolicy_training.ship.reach_table import Row, main, teacher_controller
+
+MODEL = "planar8_reach_workspace"
+SEED = VALIDATION_SEEDS[0]
+
+
+def test_the_teacher_of_a_planner_conditioned_policy_servos_to_its_contracts_plan_made_once_per_goal_set():
+    contract = OnnxPolicy(resolve_model_path(MODEL)).contract
+    algo = contract.training_config["algo"]
+    label, teacher, env_config = teacher_controller(Row("planar8", "workspace", MODEL, (MODEL,)),
+                                                    ReachConfig(goal_distribution="workspace"))
+    assert label.startswith("planner + servo") and label.endswith(f"(teacher of {MODEL})")
+    assert env_config.planned and env_config.planner == PlannerConfig(**contract.planner)
+    env = ReachVectorEnv(3, env_config, time_limit=False)
+    obs, _ = env.reset(seed=SEED)
+    q_star = GoalConfigurationPlanner(env.kin, PlannerConfig(**contract.planner)).plan_batch(
+        env.joint_positions(), env.goals)
+    limits = env.spec.velocity_limits
+    for _ in range(4):  # q* stays the one planned at reset
+        action = teacher(obs)
+        expected = saturate(algo["teacher_gain"] * (q_star - env.joint_positions()) / limits, algo["saturation"])
+        np.testing.assert_allclose(action, expected, atol=1e-4)
+        obs, *_ = env.step(action)
+
+
+def test_the_table_has_ratio_columns_and_the_bound_row_has_ratio_one_and_it_resumes(tmp_path, capsys):
+    args = ["--rows", f"planar8:workspace:{MODEL}", "--anchors", "teacher", "bound", "--goal-sets", "3",
+            "--seeds", str(SEED), "--out", str(tmp_path / "table"), "--bound-cache", str(tmp_path / "bounds")]
+    main(args)
+    first = (tmp_path / "table" / "results.json").read_text()
+    capsys.readouterr()
+    main(args)  # every row read back
+    assert capsys.readouterr().out.count("read back from") == 2
+    assert (tmp_path / "table" / "results.json").read_text() == first
+    results = {r["controller"]: r for r in json.loads((tmp_path / "table" / "results.json").read_text())}
+    assert set(results) == {MODEL, "planner + servo k 20/s, uniform (teacher of planar8_reach_workspace)",
+                            "time-optimal bound"}
+    bound = results["time-optimal bound"]["summary"]
+    assert bound["time_ratio_median"] == 1.0 and bound["time_ratio_p90"] == 1.0 and "success_rate" not in bound
+    assert all({"time_ratio_median", "time_ratio_p90"} <= set(r["summary"]) for r in results.values())
+    table = (tmp_path / "table" / "table.md").read_text()
+    assert "| time / bound: median | p90 |" in table and "| time-optimal bound | n/a | n/a |" in table
+    assert f"{MODEL} against its teacher on the same 3 goal sets" in table
+    assert len(list((tmp_path / "bounds").glob("*.json"))) == 1
+
+
+def test_a_bound_table_is_read_back_from_its_cache_and_solved_again_when_its_key_changes(tmp_path, monkeypatch):
+    solved = []
+    solve = time_optimal._solve_chunk
+    monkeypatch.setattr(time_optimal, "_solve_chunk", lambda job: solved.append(len(job[3])) or solve(job))
+    first = bound_table(ReachConfig(), 2, SEED, cache_dir=tmp_path)
+    assert sum(solved) == 2 and len(list(tmp_path.glob("*.json"))) == 1
+    again = bound_table(ReachConfig(), 2, SEED, cache_dir=tmp_path)
+    assert sum(solved) == 2  # read from the file
+    np.testing.assert_array_equal(again.periods, first.periods)
+    np.testing.assert_allclose(again.targets, first.targets)
+    bound_table(ReachConfig(), 2, SEED, solver=SolverConfig(seed=1), cache_dir=tmp_path)
+    assert sum(solved) == 4  # another solver: another key, solved again (the same file, rewritten)
+    bound_table(ReachConfig(), 2, SEED, solver=SolverConfig(seed=1), cache_dir=tmp_path)
+    assert sum(solved) == 4
