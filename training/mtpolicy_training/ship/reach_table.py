@@ -331,9 +331,10 @@ def main(argv: list[str] | None = None) -> None:
                     evaluated.append((label, [(teacher, env)], (), {"models": list(row.models)}))
                     taught[label] = row.name
             elif anchor == "time-optimal":
-                controller = TimeOptimalTeacher(ReachVectorEnv(1, anchor_env))
+                hold_gain = DaggerConfig().teacher_gain  # the DAgger teacher ``time_optimal`` at its defaults
+                controller = TimeOptimalTeacher(ReachVectorEnv(1, anchor_env), hold_gain)
                 evaluated.append(("time-optimal controller (closed loop)", [(controller, anchor_env)], (),
-                                  {"solver": asdict(controller.reference.config)}))
+                                  {"solver": asdict(controller.reference.config), "hold_gain": hold_gain}))
             elif anchor != "bound":
                 controller = {"DLS": dls_controller, "mink": mink_controller}[anchor](anchor_env)
                 evaluated.append((anchor, [(controller, anchor_env)], (), {}))
