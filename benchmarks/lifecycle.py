@@ -85,7 +85,7 @@ def adopt_orphans() -> None:
 def one_cycle(launcher: str, cmd: list[str], env: dict[str, str], sig: int, monitor, goals: np.ndarray,  # noqa: ANN001
               row: Row) -> None:
     from mtpolicy.launch_runner import ManagedProcess
-    from mtpolicy.launchers import node_pids, running, stop_and_watch, wait_until_moving
+    from mtpolicy.launchers import node_pids, stop_and_watch, wait_until_moving
 
     proc = ManagedProcess(launcher, cmd, env=env, echo=None)
     pids: dict[str, int] = {}
@@ -104,19 +104,26 @@ def one_cycle(launcher: str, cmd: list[str], env: dict[str, str], sig: int, moni
         row.exits[out.exit_code] += 1
         row.tracebacks += ("Traceback" in proc.output()) + sum(code != 0 for code in out.node_exits.values())
     finally:
-        if proc.returncode is None:
-            proc.stop(grace=2.0)
-        for pid in pids.values():
-            if running(pid):
-                os.kill(pid, signal.SIGKILL)
-                while running(pid):  # reaps it if it was adopted
-                    time.sleep(0.01)
+        end_cycle(proc, pids)
+
+
+def end_cycle(proc, pids: dict[str, int]) -> None:  # noqa: ANN001 - a launch_runner.ManagedProcess
+    """Stop the launcher if it still runs and kill any node of the cycle left behind (reaping an adopted one)."""
+    from mtpolicy.launchers import running
+
+    if proc.returncode is None:
+        proc.stop(grace=2.0)
+    for pid in pids.values():
+        if running(pid):
+            os.kill(pid, signal.SIGKILL)
+            while running(pid):
+                time.sleep(0.01)
 
 
 def race_cycle(launcher: str, cmd: list[str], env: dict[str, str], sig: int, delay: float, row: Row) -> None:
     """One start-race cycle: ``sig`` to the launcher ``delay`` s after it reported its second node."""
     from mtpolicy.launch_runner import ManagedProcess
-    from mtpolicy.launchers import running, signal_at_start, survivors
+    from mtpolicy.launchers import signal_at_start, survivors
 
     proc = ManagedProcess(launcher, cmd, env=env, echo=None)
     pids: dict[str, int] = {}
@@ -140,13 +147,7 @@ def race_cycle(launcher: str, cmd: list[str], env: dict[str, str], sig: int, del
         row.tracebacks += "Traceback" in proc.output()
         row.node_exits.update(exits.values())
     finally:
-        if proc.returncode is None:
-            proc.stop(grace=2.0)
-        for pid in pids.values():
-            if running(pid):
-                os.kill(pid, signal.SIGKILL)
-                while running(pid):  # reaps it if it was adopted
-                    time.sleep(0.01)
+        end_cycle(proc, pids)
 
 
 def race(ns: argparse.Namespace, envs: dict[str, dict[str, str]]) -> dict[tuple[str, str, int], Row]:
