@@ -85,7 +85,7 @@ def test_time_optimal_recipe_labels_in_workers_and_measures_time_against_the_bou
 
     config = tyro.cli(DaggerTrainConfig, args=SMOKE + [
         "--algo.teacher", "time_optimal", "--algo.saturation", "uniform", "--algo.loss", "relative",
-        "--episode-seconds", "0.5", "--loop.teacher-workers", "2", "--out-dir", str(tmp_path)])
+        "--algo.line-sets", "6", "--episode-seconds", "0.5", "--loop.teacher-workers", "2", "--out-dir", str(tmp_path)])
     run(config)  # too small to hold a goal set: the ratios are NaN, but measured
     assert {"time_ratio_median", "time_ratio_p90"} <= set(json.loads((tmp_path / "eval.json").read_text()))
     assert "eval/time_ratio_p90" in (tmp_path / "metrics.csv").read_text().splitlines()[0]

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     env_config = ReachConfig(robot=args.robot)
     algo = DaggerConfig(teacher="time_optimal", saturation="uniform", loss="relative")
-    sizes = [len(c) for c in np.array_split(np.arange(args.train_sets), 4 * args.workers)]
+    sizes = [len(c) for c in np.array_split(np.arange(args.train_sets), 4 * args.workers) if len(c)]
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         parts = list(pool.map(partial(line_demonstrations, algo, env_config), sizes, range(100, 100 + len(sizes))))

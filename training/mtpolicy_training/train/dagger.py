@@ -168,7 +168,8 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
                             cache_dir=out / "bound").bound_seconds
 
     if config.algo.line_sets and not recorder.resumed:
-        chunks = [len(c) for c in np.array_split(np.arange(config.algo.line_sets), 4 * config.loop.teacher_workers)]
+        chunks = [len(c) for c in np.array_split(np.arange(config.algo.line_sets), 4 * config.loop.teacher_workers)
+                  if len(c)]
         seeds = [int(s) for s in rng.integers(2 ** 31, size=len(chunks))]
         jobs = [partial(line_demonstrations, config.algo, config.env, n, s) for n, s in zip(chunks, seeds)]
         with ProcessPoolExecutor(config.loop.teacher_workers, mp_context=mp.get_context("spawn")) as pool:
@@ -230,12 +231,20 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
 def line_demonstrations(algo: DaggerConfig, env_config: ReachConfig, sets: int, seed: int) -> tuple[np.ndarray,
                                                                                                       np.ndarray]:
     """``TimeOptimalTeacher.line_demonstrations`` on ``sets`` starts and goal sets of the training distribution
-    drawn from ``seed``: (observations, unsaturated commands)."""
-    env = ReachVectorEnv(sets, env_config, time_limit=False)
-    env.reset(seed=seed)
+    drawn from ``seed`` (``LINE_BATCH`` worlds at a time): (observations, unsaturated commands)."""
+    env = ReachVectorEnv(min(sets, LINE_BATCH), env_config, time_limit=False)
     teacher = Teacher(algo, ReachVectorEnv(1, env_config)).time_optimal
-    return teacher.line_demonstrations(env.joint_positions(), env.goals, algo.line_samples,
-                                       np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    parts = []
+    for first in range(0, sets, LINE_BATCH):
+        env.reset(seed=int(rng.integers(2 ** 31)))
+        n = min(LINE_BATCH, sets - first)
+        parts.append(teacher.line_demonstrations(env.joint_positions()[:n], env.goals[:n], algo.line_samples, rng))
+    return np.concatenate([o for o, _ in parts]), np.concatenate([t for _, t in parts])
+
+
+LINE_BATCH = 256
+"""Worlds of the env that draws line demonstrations' starts and goal sets (each MuJoCo world costs memory)."""
 
 
 def _call(job: Callable):
