@@ -22,8 +22,9 @@ Teachers:
   observations never get different labels.
 * ``dls``: the damped-least-squares controller of ``mtpolicy.dls``.
 * ``time_optimal``: the closed-loop time-optimal controller: from every state,
-  the target q_T of ``envs/time_optimal.py`` (the deepest configuration within
-  the least number of periods that reaches the goal set), re-solved from the
+  the target q_T of ``envs/time_optimal.py`` (the nearest configuration, in
+  time, inside the least number of periods' box that puts the end effectors
+  within ``target_depth`` of the tolerance), re-solved from the
   current q (warm-started from the episode's previous target; a new goal set
   gets the full multi-start solve), commanded as the servo above with
   ``k = 1 / dt`` and uniform saturation: the straight line to q_T at the
@@ -142,7 +143,8 @@ class Teacher:
 
 class TimeOptimalTeacher:
     """The closed-loop time-optimal controller (teacher ``time_optimal``): observations (B, obs) -> normalized
-    actions ``saturate((q_T - q) / (dt v), 'uniform')``, q_T re-solved from each row's q."""
+    actions ``saturate((q_T - q) / (dt v), 'uniform')``, q_T re-solved from each row's q; within tolerance
+    ``saturate(hold_gain (q_IK - q) / v, 'uniform')``."""
 
     def __init__(self, env: ReachVectorEnv, hold_gain: float, solver: SolverConfig = SolverConfig()):
         self.layout, self.limits, self.dt = env.layout, env.spec.velocity_limits, env.config.control_period
