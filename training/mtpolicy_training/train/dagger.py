@@ -64,8 +64,9 @@ class DaggerLoopConfig:
 
 @dataclass(kw_only=True)
 class DaggerTrainConfig(TrainSettings):
-    """DAgger on a reach robot: imitate a classical teacher (DLS, or the joint servo to the planner's goal
-    configuration), validated each iteration, evaluated and exported to ONNX at the end."""
+    """DAgger on a reach robot: imitate a classical teacher (DLS, the joint servo to the planner's goal
+    configuration, or the time-optimal controller), validated each iteration, evaluated and exported to ONNX at
+    the end."""
 
     budget_steps: int | None = None
     """Environment steps of the run, rounded down to whole iterations of ``num_envs`` x the steps of an episode
