@@ -13,7 +13,7 @@ setup: $(STAMP)
 # ROS 2 launch, launch_testing and the ros2 CLI are not on PyPI. Where ../shared/ros2-launch holds their upstream
 # wheels (CI, the development machines), they are installed too: --no-deps, since they name ament-index-python,
 # which PyPI calls ros-ament-index-python; their PyPI dependencies are the [launch] extra. Without them the tests
-# that need them skip, saying so.
+# that need them skip, saying so (under CI=true they fail).
 LAUNCH_WHEELS := $(wildcard ../shared/ros2-launch/wheels/*.whl)
 comma := ,
 EXTRAS := ros,train,dev$(if $(LAUNCH_WHEELS),$(comma)launch)
