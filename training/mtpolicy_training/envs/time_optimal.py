@@ -125,13 +125,21 @@ class TimeOptimalReference:
             self._last_key, self._last = key, ((err ** 2).sum(axis=1), -2.0 * np.einsum("ik,ikj->ij", err, jac))
         return self._last
 
+    def _minimize_last(self, x0: np.ndarray, bounds: list, constraints: list, ftol: float) -> np.ndarray:
+        """SLSQP on ``min x[-1]`` (an epigraph variable: the time, or the largest squared error)."""
+        grad = np.zeros(len(x0))
+        grad[-1] = 1.0
+        return minimize(lambda x: x[-1], x0, jac=lambda x: grad, bounds=bounds, constraints=constraints,
+                        method="SLSQP", options={"maxiter": self.config.max_iterations, "ftol": ftol}).x
+
+    def _errors_of(self, goals: np.ndarray, n: int):  # noqa: ANN202 - a closure for SLSQP
+        """``_squared_errors`` of the first n entries of an SLSQP variable x = [q, epigraph]."""
+        return lambda x: self._squared_errors(np.ascontiguousarray(x[:n]), goals)
+
     def _minimum_time(self, q0: np.ndarray, goals: np.ndarray, start: np.ndarray) -> tuple[float, np.ndarray] | None:
         """Local solution (T, q) of the program from ``start``, or None if SLSQP ends infeasible."""
         n, tol2 = len(q0), self.tolerance ** 2
-
-        def errors(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return self._squared_errors(np.ascontiguousarray(x[:n]), goals)
-
+        errors = self._errors_of(goals, n)
         b = np.concatenate([q0, -q0])
         jac_t = np.zeros((goals.shape[0], 1))
         constraints = [
@@ -139,13 +147,9 @@ class TimeOptimalReference:
             {"type": "ineq", "fun": lambda x: tol2 - errors(x)[0], "jac": lambda x: np.hstack([-errors(x)[1], jac_t])},
         ]
         x0 = np.append(start, np.max(np.abs(start - q0) / self.v))
-        bounds = list(zip(self.low, self.high)) + [(0.0, None)]
-        grad = np.zeros(n + 1)
-        grad[-1] = 1.0
-        result = minimize(lambda x: x[-1], x0, jac=lambda x: grad, bounds=bounds, constraints=constraints,
-                          method="SLSQP", options={"maxiter": self.config.max_iterations, "ftol": 1e-10})
-        q = np.clip(result.x[:n], self.low, self.high)
-        if errors(np.append(q, 0.0))[0].max() > tol2 * (1 + 1e-6):
+        x = self._minimize_last(x0, list(zip(self.low, self.high)) + [(0.0, None)], constraints, 1e-10)
+        q = np.clip(x[:n], self.low, self.high)
+        if self._squared_errors(q, goals)[0].max() > tol2 * (1 + 1e-6):
             return None
         return float(np.max(np.abs(q - q0) / self.v)), q
 
@@ -159,22 +163,15 @@ class TimeOptimalReference:
         n = len(q0)
         low, high = self._box(q0, periods)
         start = np.clip(start, low, high)
-        k = goals.shape[0]
-        jac_s = np.ones((k, 1))
-        def errors(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return self._squared_errors(np.ascontiguousarray(x[:n]), goals)
-
+        errors = self._errors_of(goals, n)
+        jac_s = np.ones((goals.shape[0], 1))
         constraints = [{"type": "ineq", "fun": lambda x: x[-1] - errors(x)[0],
                         "jac": lambda x: np.hstack([-errors(x)[1], jac_s])}]
-        grad = np.zeros(n + 1)
-        grad[-1] = 1.0
-        x0 = np.append(start, self._squared_errors(start, goals)[0].max())
-        result = minimize(lambda x: x[-1], x0, jac=lambda x: grad, bounds=list(zip(low, high)) + [(0.0, None)],
-                          constraints=constraints, method="SLSQP",
-                          options={"maxiter": self.config.max_iterations, "ftol": 1e-10})
-        q = np.clip(result.x[:n], low, high)
-        better = self._squared_errors(q, goals)[0].max() <= self._squared_errors(start, goals)[0].max()
-        return q if better else start
+        start_worst = self._squared_errors(start, goals)[0].max()
+        x = self._minimize_last(np.append(start, start_worst), list(zip(low, high)) + [(0.0, None)], constraints,
+                                1e-10)
+        q = np.clip(x[:n], low, high)
+        return q if self._squared_errors(q, goals)[0].max() <= start_worst else start
 
     def _nearest(self, q0: np.ndarray, goals: np.ndarray, periods: int, level: float, start: np.ndarray,
                  fallback: np.ndarray) -> np.ndarray:
@@ -207,8 +204,9 @@ class TimeOptimalReference:
         multi-start solve if that fails."""
         q0 = np.asarray(q0, dtype=np.float64)
         goals = np.asarray(goals, dtype=np.float64).reshape(-1, 3)
-        if np.linalg.norm(goals - self.kin.ee_positions(q0), axis=1).max() <= self.tolerance:
-            return TimeOptimum(0.0, 0, q0, q0, float(np.linalg.norm(goals - self.kin.ee_positions(q0), axis=1).max()))
+        start_error = float(np.sqrt(self._squared_errors(q0, goals)[0].max()))
+        if start_error <= self.tolerance:
+            return TimeOptimum(0.0, 0, q0, q0, start_error)
         best = None if warm is None else self._minimum_time(q0, goals, warm)
         for start in self._starts(q0, goals) if best is None else []:
             found = self._minimum_time(q0, goals, start)
@@ -222,8 +220,7 @@ class TimeOptimalReference:
         level = max(float(np.sqrt(self._squared_errors(deepest, goals)[0].max())),
                     self.config.target_depth * self.tolerance)
         target = self._nearest(q0, goals, periods, level, deepest if warm is None else warm, deepest)
-        worst = float(np.linalg.norm(goals - self.kin.ee_positions(target), axis=1).max())
-        return TimeOptimum(seconds, periods, q, target, worst)
+        return TimeOptimum(seconds, periods, q, target, float(np.sqrt(self._squared_errors(target, goals)[0].max())))
 
 
 # -- the bound of an evaluator's goal sets ---------------------------------------------------------------------------

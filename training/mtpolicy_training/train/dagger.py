@@ -172,9 +172,8 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
         chunks = [len(c) for c in np.array_split(np.arange(config.algo.line_sets), 4 * config.loop.teacher_workers)
                   if len(c)]
         seeds = [int(s) for s in rng.integers(2 ** 31, size=len(chunks))]
-        jobs = [partial(line_demonstrations, config.algo, config.env, n, s) for n, s in zip(chunks, seeds)]
         with ProcessPoolExecutor(config.loop.teacher_workers, mp_context=mp.get_context("spawn")) as pool:
-            lines = list(pool.map(_call, jobs))
+            lines = list(pool.map(partial(line_demonstrations, config.algo, config.env), chunks, seeds))
         data = {"obs": torch.as_tensor(np.concatenate([o for o, _ in lines]), dtype=torch.float32),
                 "target": torch.as_tensor(np.concatenate([t for _, t in lines]), dtype=torch.float32)}
         loss = student.fit(data["obs"], data["target"], generator)
@@ -246,10 +245,6 @@ def line_demonstrations(algo: DaggerConfig, env_config: ReachConfig, sets: int, 
 
 LINE_BATCH = 256
 """Worlds of the env that draws line demonstrations' starts and goal sets (each MuJoCo world costs memory)."""
-
-
-def _call(job: Callable):
-    return job()
 
 
 def teacher_commands(algo: DaggerConfig, env: ReachConfig) -> Callable[[np.ndarray], np.ndarray]:
