@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -131,6 +132,29 @@ def test_a_negative_seed_is_refused_at_parse_time(tmp_path):
     r = subprocess.run([*train, "--seed", "abc", "--out-dir", str(out)], capture_output=True, text=True,
                        timeout=120, cwd=REPO)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--seed" in r.stderr, r.stderr
+
+
+def test_a_full_disk_while_writing_the_final_evaluation_is_one_line(tmp_path, monkeypatch):
+    """Issue 49: a full disk while eval.json was written ended the run with a traceback. Every atomic write
+    names its file in the OSError, and the training command prints it in one line with the space left."""
+    from mtpolicy_training.core import files, run_record
+    from mtpolicy_training.train.cli import main
+
+    def full_for_eval(path: Path, text: str) -> None:
+        if path.name != "eval.json":
+            return files.write_atomically(path, text)
+        with monkeypatch.context() as patch:  # the temporary file is /dev/full: ENOSPC when it is flushed
+            patch.setattr(files.tempfile, "mkstemp", lambda dir, suffix: (os.open("/dev/full", os.O_WRONLY),
+                                                                          str(Path(dir) / "eval.tmp")))
+            return files.write_atomically(path, text)
+    monkeypatch.setattr(run_record, "write_atomically", full_for_eval)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exited:
+        main(["digrad", "--out-dir", str(out), *TINY])
+    error = str(exited.value.code)
+    assert error.startswith(f"error: cannot write {out / 'eval.json'}: No space left on device (") and \
+        " MB free on " in error and "\n" not in error, error
+    assert not (out / "eval.json").exists() and not list(out.glob("*.tmp"))
 
 
 def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_previous_checkpoint(run_dir, tmp_path,

@@ -10,15 +10,18 @@ from pathlib import Path
 
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file: a reader or a kill never sees a partial file, and a
-    failed write (a full disk) leaves ``path`` as it was and no temporary file."""
+    failed write (a full disk) leaves ``path`` as it was and no temporary file, and raises its OSError with
+    ``filename`` set to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            e.filename = str(path)
         raise
 
 

@@ -20,15 +20,18 @@ run's directory, a non-finite result) exits 1 with a one-line error.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any, TypeVar, Union
 
 import tyro
 
 from mtpolicy.integrity import CorruptFile, strict_json
 from mtpolicy.robots import RobotSpecError
+from mtpolicy_training.core.files import write_failure
 from mtpolicy_training.core.run_record import RunRefused, renamed
 from mtpolicy_training.train import a2c, dagger, digrad, ppo, sac_family
 from mtpolicy_training.train.family import Family
@@ -111,4 +114,9 @@ def main(argv: list[str] | None = None) -> None:
         final = family.run(config)
     except (RunRefused, CorruptFile, RobotSpecError) as e:  # a refused run, a corrupt file, an unknown robot
         sys.exit(f"error: {e}")
+    except OSError as e:  # a full disk (with the space left) or a file that cannot be read: one line
+        if e.filename is None:
+            raise
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+        sys.exit(f"error: {write_failure(Path(e.filename), e) if full else f'{e.filename}: {e.strerror}'}")
     print(strict_json({k: round(v, family.digits) for k, v in final.items()}, indent=2))
