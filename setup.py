@@ -4,7 +4,7 @@ from glob import glob
 
 from setuptools import find_packages, setup
 
-RUNTIME = ["numpy>=1.26", "mujoco==3.3.0", "onnxruntime>=1.18", "pyyaml>=6", "matplotlib>=3.8"]
+RUNTIME = ["numpy>=1.26", "scipy>=1.11", "mujoco==3.3.0", "onnxruntime>=1.18", "pyyaml>=6", "matplotlib>=3.8"]
 ROS = ["ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-std-msgs", "ros-sensor-msgs", "ros-geometry-msgs",
        "ros-visualization-msgs", "ros-std-srvs", "ros-diagnostic-msgs",
        "rosbags>=0.10", "imageio[ffmpeg]>=2.34"]  # the demo's bag (rosbag2, MCAP) and video (MP4)

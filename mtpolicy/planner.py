@@ -1,9 +1,11 @@
-"""Goal-configuration planner: multi-start inverse kinematics for a whole goal set.
+"""Goal-configuration planners: for a whole goal set, the joint configuration q* a policy is steered to.
 
 A goal set far from the robot's configuration may need the arm to fold
 through its joint limits to another branch of solutions, which no local
-(Jacobian) controller finds. The planner finds a joint configuration q* that
-puts every end effector on its goal at once:
+(Jacobian) controller finds. ``PlannerConfig.algorithm`` chooses the planner.
+
+``ik``: multi-start inverse kinematics, a q* that puts every end effector on
+its goal at once:
 
 * candidates: the start q0 and ``restarts`` configurations drawn uniformly
   within the joint limits from a fixed seed (so the planner is a function of
@@ -16,18 +18,70 @@ puts every end effector on its goal at once:
   ``argmin max_j |q*_j - q0_j| / v_j``; if none converged, the one with the
   smallest largest error.
 
+``time_optimal``: the time-optimal program, min time first rather than IK
+first. Under the stack's model of a robot (a velocity command per control
+period ``dt``, ``|u_j| <= v_j``, joint limits), the configurations reachable
+from ``q0`` after ``N`` periods are the box ``|q_j - q0_j| <= N dt v_j`` within
+the limits. The least time that puts every end effector within ``tol`` (the
+reach tolerance) of its goal is the static non-convex program
+
+    T* = min_{q, t}  t   s.t.  |q_j - q0_j| <= t v_j,  ||g_i - p_i(q)|| <= tol,  q within the limits
+
+with ``N* = ceil(T* / dt)`` whole periods. It is solved by SLSQP (analytic
+gradients ``d||g_i - p_i||^2 / dq = -2 (g_i - p_i)^T J_i``) from several
+starts: the damped-Newton IK solutions of ``q0`` and of configurations drawn
+around it and over the limits, the ``refine_starts`` ones nearest in time
+(``SolverConfig``). Where many configurations attain T*, q* is the nearest one
+in time that puts every end effector within the level ``L`` inside the
+``N*``-period box ``B``,
+
+    w* = min_{q in B} max_i ||g_i - p_i(q)||,   L = max(w*, target_depth * tol),
+    q* = argmin_{q in B} ||(q - q0) / v||^2  s.t.  ||g_i - p_i(q)|| <= L,
+
+so the joint-space line to q* at the bottleneck joint's speed arrives in
+``N*`` periods. A goal set already within tolerance has ``N* = 0`` and q* = q0.
+The bound ``N* dt`` is also the time-optimal reference of the evaluator
+(``mtpolicy_training.envs.time_optimal``).
+
 A planner-conditioned policy observes ``q* - q`` (observation segment
 ``goal_config_error``); its contract carries ``PlannerConfig`` so that any
-client runs the same planner (see ``mtpolicy.policy``).
-"""
+client runs the same planner (see ``mtpolicy.policy``)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import numpy as np
+from scipy.optimize import minimize
 
 from mtpolicy.kinematics import Kinematics
+
+
+TIME_SLACK = 1e-9
+"""s: T* within this of a whole number of periods counts as that number (rounding noise)."""
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """How the time-optimal program is solved (part of a bound table's key)."""
+
+    local_starts: int = 24
+    """IK starts q0 + d, d drawn uniformly within ``local_range`` rad per joint (the same d for every q0)."""
+    local_range: float = 1.0
+    """Half-width (rad) of the box around q0 the local starts come from."""
+    global_starts: int = 24
+    """IK starts drawn uniformly within the joint limits."""
+    refine_starts: int = 6
+    """SLSQP runs: from the IK solutions nearest in time to q0 (q0's own first)."""
+    max_iterations: int = 200
+    """SLSQP iterations per start at most."""
+    seed: int = 0
+    """Seed of the drawn starts, drawn once: the solution is a function of (q0, goals)."""
+    target_depth: float = 0.5
+    """The teacher's target puts every end effector within this fraction of the tolerance where the bound's box
+    allows it (else as deep as the box allows)."""
 
 
 @dataclass(frozen=True)
@@ -46,23 +100,54 @@ class PlannerConfig:
     """Seed of the random candidates."""
     margin: float = 0.02
     """Candidates and steps stay this many rad inside the joint limits."""
+    algorithm: Literal["ik", "time_optimal"] = "ik"
+    """The planner (module docstring): multi-start IK (the settings above), or the time-optimal program (the
+    settings below)."""
+    reach_tolerance: float | None = None
+    """``time_optimal``: the tolerance tol (m) of the program (None: the reach task's, filled in by it)."""
+    control_period: float | None = None
+    """``time_optimal``: the control period dt (s) of the program (None: the reach task's, filled in by it)."""
+    solver: SolverConfig = field(default_factory=SolverConfig)
+    """``time_optimal``: the starts and iterations of the program's solver."""
 
     def __post_init__(self):
+        if isinstance(self.solver, dict):  # a contract or config read back from JSON
+            object.__setattr__(self, "solver", SolverConfig(**self.solver))
         bad = [k for k, ok in {"restarts": self.restarts >= 0, "iterations": self.iterations > 0,
                                "damping": self.damping > 0, "tolerance": self.tolerance > 0,
-                               "margin": self.margin >= 0}.items() if not ok]
+                               "margin": self.margin >= 0,
+                               "algorithm": self.algorithm in ("ik", "time_optimal"),
+                               "reach_tolerance": self.reach_tolerance is None or self.reach_tolerance > 0,
+                               "control_period": self.control_period is None or self.control_period > 0,
+                               }.items() if not ok]
         if bad:
             raise ValueError("invalid PlannerConfig value(s): " + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def exact_within(self) -> float:
+        """Largest end-effector error (m) of a plan that reaches its goal set: ``tolerance`` of IK, the reach
+        tolerance of the time-optimal program."""
+        return self.reach_tolerance if self.algorithm == "time_optimal" else self.tolerance
+
 
 class GoalConfigurationPlanner:
     """(start configuration, goal set) -> goal configuration q* and its largest end-effector error."""
 
+    CACHE_SIZE = 4096
+    """Goal sets whose plans are kept (a planner is a function of (q0, goals): evaluations repeat goal sets)."""
+
     def __init__(self, kin: Kinematics, config: PlannerConfig = PlannerConfig()):
         self.kin, self.config = kin, config
+        self.time_optimal = None
+        if config.algorithm == "time_optimal":
+            if config.reach_tolerance is None or config.control_period is None:
+                raise ValueError("PlannerConfig: the time_optimal planner needs reach_tolerance and control_period")
+            self.time_optimal = TimeOptimalReference(kin, config.control_period, config.reach_tolerance,
+                                                     config.solver)
+        self._cache: dict[bytes, tuple[np.ndarray, float]] = {}
         lim = kin.spec.joint_limits
         self.low = np.maximum(lim[:, 0] + config.margin, -np.pi)
         self.high = np.minimum(lim[:, 1] - config.margin, np.pi)
@@ -90,6 +175,16 @@ class GoalConfigurationPlanner:
         """q* for goals (n_ee, 3) from start q0 (n_joints,), and its largest end-effector error (m)."""
         q0 = np.asarray(q0, dtype=np.float64)
         goals = np.asarray(goals, dtype=np.float64).reshape(-1, 3)
+        key = q0.tobytes() + goals.tobytes()
+        if key not in self._cache:
+            if len(self._cache) >= self.CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = self._time_optimal(q0, goals) if self.time_optimal else self._ik(q0, goals)
+        q, worst = self._cache[key]
+        return q.copy(), worst
+
+    def _ik(self, q0: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
+        """The ``ik`` planner's q* and its largest error."""
         best, best_key = None, None
         for start in np.vstack([q0[None], self.candidates]):
             q, worst = self.refine(start, goals)
@@ -99,6 +194,154 @@ class GoalConfigurationPlanner:
                 best, best_key = (q, worst), key
         return best
 
+    def _time_optimal(self, q0: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
+        """The ``time_optimal`` planner's q* (the program's target) and its largest error; q0 where the program
+        found no feasible configuration."""
+        optimum = self.time_optimal.solve(q0, goals)
+        return optimum.target, optimum.worst_error
+
     def plan_batch(self, q0: np.ndarray, goals: np.ndarray) -> np.ndarray:
         """(B, n_joints) goal configurations for starts (B, n_joints) and goal sets (B, n_ee, 3)."""
         return np.stack([self.plan(q, g)[0] for q, g in zip(q0, goals)])
+
+
+@dataclass(frozen=True)
+class TimeOptimum:
+    """The solution of the time-optimal program for one goal set."""
+
+    seconds: float
+    """Continuous optimum T* (s) found."""
+    periods: int
+    """N* = ceil(T* / dt): the bound in whole control periods."""
+    q: np.ndarray
+    """A configuration attaining T* (every end effector within tolerance)."""
+    target: np.ndarray
+    """The teacher's target: the nearest configuration within the N*-period box that puts the end effectors
+    within the level L (module docstring)."""
+    worst_error: float
+    """Largest end-effector error (m) at ``target``."""
+
+
+class TimeOptimalReference:
+    """(start configuration, goal set) -> the time-optimal bound and configurations, for one robot."""
+
+    def __init__(self, kin: Kinematics, control_period: float, tolerance: float, config: SolverConfig = SolverConfig()):
+        self.kin, self.dt, self.tolerance, self.config = kin, control_period, tolerance, config
+        spec, n = kin.spec, kin.spec.n_joints
+        self.v = spec.velocity_limits.astype(np.float64)
+        self.low, self.high = spec.joint_limits[:, 0].astype(np.float64), spec.joint_limits[:, 1].astype(np.float64)
+        self.ik = GoalConfigurationPlanner(kin, PlannerConfig(restarts=0, tolerance=tolerance * 0.05, margin=0.0))
+        rng = np.random.default_rng(config.seed)  # the same starts for every solve: a function of (q0, goals)
+        self._local_offsets = rng.uniform(-config.local_range, config.local_range, (config.local_starts, n))
+        self._global_starts = rng.uniform(self.low, self.high, (config.global_starts, n))
+        self._last_key, self._last = b"", (np.zeros(0), np.zeros(0))
+        # constraint rows of |q - q0| <= t v as  A [q, t] + b >= 0
+        self._box_rows = np.block([[-np.eye(n), self.v[:, None]], [np.eye(n), self.v[:, None]]])
+
+    # -- the program ---------------------------------------------------------------------------------------------
+    def _squared_errors(self, q: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """||g_i - p_i(q)||^2 per end effector and their gradients (n_ee, n_joints); the last call's are kept,
+        since SLSQP asks for a constraint and its Jacobian at the same point."""
+        key = q.tobytes() + goals.tobytes()
+        if key != self._last_key:
+            ee, jac = self.kin.ee_positions_and_jacobians(q)
+            err = goals - ee
+            self._last_key, self._last = key, ((err ** 2).sum(axis=1), -2.0 * np.einsum("ik,ikj->ij", err, jac))
+        return self._last
+
+    def _minimize_last(self, x0: np.ndarray, bounds: list, constraints: list, ftol: float) -> np.ndarray:
+        """SLSQP on ``min x[-1]`` (an epigraph variable: the time, or the largest squared error)."""
+        grad = np.zeros(len(x0))
+        grad[-1] = 1.0
+        return minimize(lambda x: x[-1], x0, jac=lambda x: grad, bounds=bounds, constraints=constraints,
+                        method="SLSQP", options={"maxiter": self.config.max_iterations, "ftol": ftol}).x
+
+    def _errors_of(self, goals: np.ndarray, n: int):  # noqa: ANN202 - a closure for SLSQP
+        """``_squared_errors`` of the first n entries of an SLSQP variable x = [q, epigraph]."""
+        return lambda x: self._squared_errors(np.ascontiguousarray(x[:n]), goals)
+
+    def _minimum_time(self, q0: np.ndarray, goals: np.ndarray, start: np.ndarray) -> tuple[float, np.ndarray] | None:
+        """Local solution (T, q) of the program from ``start``, or None if SLSQP ends infeasible."""
+        n, tol2 = len(q0), self.tolerance ** 2
+        errors = self._errors_of(goals, n)
+        b = np.concatenate([q0, -q0])
+        jac_t = np.zeros((goals.shape[0], 1))
+        constraints = [
+            {"type": "ineq", "fun": lambda x: self._box_rows @ x + b, "jac": lambda x: self._box_rows},
+            {"type": "ineq", "fun": lambda x: tol2 - errors(x)[0], "jac": lambda x: np.hstack([-errors(x)[1], jac_t])},
+        ]
+        x0 = np.append(start, np.max(np.abs(start - q0) / self.v))
+        x = self._minimize_last(x0, list(zip(self.low, self.high)) + [(0.0, None)], constraints, 1e-10)
+        q = np.clip(x[:n], self.low, self.high)
+        if self._squared_errors(q, goals)[0].max() > tol2 * (1 + 1e-6):
+            return None
+        return float(np.max(np.abs(q - q0) / self.v)), q
+
+    def _box(self, q0: np.ndarray, periods: int) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of the configurations reachable in ``periods`` within the limits."""
+        reach = periods * self.dt * self.v
+        return np.maximum(self.low, q0 - reach), np.minimum(self.high, q0 + reach)
+
+    def _deepest(self, q0: np.ndarray, goals: np.ndarray, periods: int, start: np.ndarray) -> np.ndarray:
+        """argmin over the ``periods`` box of the largest squared end-effector error, from ``start`` (in the box)."""
+        n = len(q0)
+        low, high = self._box(q0, periods)
+        start = np.clip(start, low, high)
+        errors = self._errors_of(goals, n)
+        jac_s = np.ones((goals.shape[0], 1))
+        constraints = [{"type": "ineq", "fun": lambda x: x[-1] - errors(x)[0],
+                        "jac": lambda x: np.hstack([-errors(x)[1], jac_s])}]
+        start_worst = self._squared_errors(start, goals)[0].max()
+        x = self._minimize_last(np.append(start, start_worst), list(zip(low, high)) + [(0.0, None)], constraints,
+                                1e-10)
+        q = np.clip(x[:n], low, high)
+        return q if self._squared_errors(q, goals)[0].max() <= start_worst else start
+
+    def _nearest(self, q0: np.ndarray, goals: np.ndarray, periods: int, level: float, start: np.ndarray,
+                 fallback: np.ndarray) -> np.ndarray:
+        """argmin over the ``periods`` box of ||(q - q0) / v||^2 with every end effector within ``level`` (m), from
+        ``start``; ``fallback`` (feasible) if SLSQP ends infeasible."""
+        low, high = self._box(q0, periods)
+        w = 1.0 / self.v ** 2
+        constraints = [{"type": "ineq", "fun": lambda q: level ** 2 - self._squared_errors(q, goals)[0],
+                        "jac": lambda q: -self._squared_errors(q, goals)[1]}]
+        result = minimize(lambda q: float(np.sum(w * (q - q0) ** 2)), np.clip(start, low, high),
+                          jac=lambda q: 2.0 * w * (q - q0), bounds=list(zip(low, high)), constraints=constraints,
+                          method="SLSQP", options={"maxiter": self.config.max_iterations, "ftol": 1e-9})
+        q = np.clip(result.x, low, high)
+        return q if self._squared_errors(q, goals)[0].max() <= level ** 2 * (1 + 1e-4) else fallback
+
+    # -- starts and the whole solve ------------------------------------------------------------------------------
+    def _starts(self, q0: np.ndarray, goals: np.ndarray) -> list[np.ndarray]:
+        """IK solutions from q0 and the drawn configurations, nearest in time first (q0's own first of all)."""
+        c = self.config
+        local = np.clip(q0 + self._local_offsets, self.low, self.high)
+        solutions = [self.ik.refine(s, goals) for s in np.vstack([q0[None], local, self._global_starts])]
+        own, others = solutions[0][0], solutions[1:]
+        converged = [q for q, worst in others if worst <= self.tolerance]
+        converged.sort(key=lambda q: np.max(np.abs(q - q0) / self.v))
+        return [own] + converged[: max(0, c.refine_starts - 1)]
+
+    def solve(self, q0: np.ndarray, goals: np.ndarray, warm: np.ndarray | None = None) -> TimeOptimum:
+        """The time-optimal bound of reaching ``goals`` (n_ee, 3) from ``q0`` (n_joints,); with ``warm`` (a nearby
+        solution: the previous target of a trajectory), SLSQP starts from it alone, and from every start of the
+        multi-start solve if that fails."""
+        q0 = np.asarray(q0, dtype=np.float64)
+        goals = np.asarray(goals, dtype=np.float64).reshape(-1, 3)
+        start_error = float(np.sqrt(self._squared_errors(q0, goals)[0].max()))
+        if start_error <= self.tolerance:
+            return TimeOptimum(0.0, 0, q0, q0, start_error)
+        best = None if warm is None else self._minimum_time(q0, goals, warm)
+        for start in self._starts(q0, goals) if best is None else []:
+            found = self._minimum_time(q0, goals, start)
+            if found is not None and (best is None or found[0] < best[0]):
+                best = found
+        if best is None:
+            return TimeOptimum(math.inf, -1, q0, q0, math.inf)
+        seconds, q = best
+        periods = max(1, math.ceil(seconds / self.dt - TIME_SLACK / self.dt))
+        deepest = self._deepest(q0, goals, periods, q if warm is None else warm)
+        level = max(float(np.sqrt(self._squared_errors(deepest, goals)[0].max())),
+                    self.config.target_depth * self.tolerance)
+        target = self._nearest(q0, goals, periods, level, deepest if warm is None else warm, deepest)
+        return TimeOptimum(seconds, periods, q, target, float(np.sqrt(self._squared_errors(target, goals)[0].max())))

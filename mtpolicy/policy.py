@@ -67,16 +67,31 @@ OBSERVATION_DOC = {
     "joint_error": "per end effector i in order: J_i(q)^T (goal_i - ee_i), J_i the 3 x n_joints positional "
                    "Jacobian of site i in the base frame (mj_jacSite rotated into it; zero columns off the chain)",
     "goal_config_error": "q* - q (rad), q* the goal configuration of the goal set, planned once when the goal set "
-                         "arrives from the q0 of that time with the `planner` settings (restarts R, iterations K, "
-                         "damping lambda, tolerance eps, seed s, margin m): low = max(lower limit + m, -pi), high = "
-                         "min(upper limit - m, pi); candidates q0 and numpy.random.default_rng(s).uniform(low, high, "
-                         "size=(R, n_joints)); each clipped into [low, high] and refined by up to K damped Newton steps q <- clip(q + J^T (J J^T + "
-                         "lambda^2 I)^-1 e, low, high) (J, e: the stacked positional Jacobians and goal errors of all "
-                         "end effectors, base frame), stopping once the largest end-effector error is below eps; q* is, "
-                         "of the candidates that stopped so, the one with the least max_j |q_j - q0_j| / v_j (v: "
-                         "velocity_limits), else the one with the least largest error (mtpolicy/planner.py)",
+                         "arrives from the q0 of that time by the `planner` (its `algorithm`, below)",
 }
 """Definitions of the observation segments, written into every contract."""
+PLANNER_DOC = {
+    "ik": "multi-start IK with the `planner` settings (restarts R, iterations K, damping lambda, tolerance eps, seed s, "
+          "margin m): low = max(lower limit + m, -pi), high = min(upper limit - m, pi); candidates q0 and "
+          "numpy.random.default_rng(s).uniform(low, high, size=(R, n_joints)); each clipped into [low, high] and "
+          "refined by up to K damped Newton steps q <- clip(q + J^T (J J^T + lambda^2 I)^-1 e, low, high) (J, e: the "
+          "stacked positional Jacobians and goal errors of all end effectors, base frame), stopping once the "
+          "largest end-effector error is below eps; q* is, of the candidates that stopped so, the one with the "
+          "least max_j |q_j - q0_j| / v_j (v: velocity_limits), else the one with the least largest error "
+          "(mtpolicy/planner.py)",
+    "time_optimal": "the time-optimal program with the `planner` settings (reach_tolerance tol, control_period dt, "
+                    "solver): T* = min over (q, t) of t s.t. |q_j - q0_j| <= t v_j, ||g_i - p_i(q)|| <= tol for every "
+                    "end effector i, q within the joint limits (v: velocity_limits, p_i: site positions in the base "
+                    "frame); N* = ceil(T* / dt); B = the box |q_j - q0_j| <= N* dt v_j within the limits; w* = min "
+                    "over q in B of max_i ||g_i - p_i(q)||; L = max(w*, solver.target_depth tol); q* = argmin over q in "
+                    "B of sum_j ((q_j - q0_j) / v_j)^2 s.t. ||g_i - p_i(q)|| <= L; q* = q0 when every end effector is "
+                    "within tol at q0. Solved locally by SLSQP from the damped-Newton IK solutions of q0 and of "
+                    "solver.local_starts configurations q0 + d (d uniform in +-solver.local_range) and "
+                    "solver.global_starts uniform in the limits (numpy.random.default_rng(solver.seed), offsets drawn "
+                    "first), the solver.refine_starts nearest in time; a global optimum is not guaranteed, so any "
+                    "solver that finds a lower T* serves the policy at least as well (mtpolicy/planner.py)",
+}
+"""What the planner of a planner-conditioned policy computes, by ``PlannerConfig.algorithm``."""
 IO_DOC = ("input `observation`: float32 [batch, size of observation_layout], the raw segments of observation_doc "
           "concatenated in layout order (base-frame positions: p_base = R_base^T (p_world - x_base) for the world "
           "pose x_base, R_base of body `base_frame`); output `joint_velocity`: float32 [batch, len(joints)] in rad/s, "
@@ -117,7 +132,7 @@ class PolicyContract:
             "robot_mjcf_sha256": self.robot_mjcf_sha256,
             "joints": json.dumps(list(self.joints)), "end_effectors": json.dumps(list(self.end_effectors)),
             "base_frame": self.base_frame, "observation_layout": json.dumps(self.observation_layout.to_json()),
-            "observation_doc": json.dumps({s: OBSERVATION_DOC[s] for s in self.observation_layout.names}),
+            "observation_doc": json.dumps(self.observation_doc()),
             "io_doc": IO_DOC,
             "control_period": repr(float(self.control_period)),
             "velocity_limits": json.dumps([float(v) for v in self.velocity_limits]),
@@ -126,6 +141,14 @@ class PolicyContract:
             "task_names": json.dumps(list(self.task_names)), "method": self.method,
             "training_config": json.dumps(self.training_config), "metrics": json.dumps(self.metrics),
         }
+
+    def observation_doc(self) -> dict[str, str]:
+        """The definition of each observation segment; the planned one says what its planner computes."""
+        doc = {s: OBSERVATION_DOC[s] for s in self.observation_layout.names}
+        if "goal_config_error" in doc:
+            algorithm = self.planner.get("algorithm", "ik")
+            doc["goal_config_error"] += f": {algorithm}, {PLANNER_DOC[algorithm]}"
+        return doc
 
     @classmethod
     def from_metadata(cls, meta: dict[str, str], source: str = "model") -> "PolicyContract":

@@ -469,7 +469,7 @@ class PolicyController(Node):
             for i in np.flatnonzero(np.any(plan.goals != self._goals, axis=1)):
                 self.progress.restart(i, now)
             self._goals, self._goal_config = plan.goals, plan.config
-            if plan.worst > self.planned.worker.config.tolerance:
+            if plan.worst > self.planned.worker.config.exact_within:
                 self._warn("plan_inexact", f"planner: no configuration reaches the goal set exactly (largest error "
                                            f"{plan.worst * 1000:.1f} mm); driving to the closest found")
         return PLANNING if reason is None and self.planned.plan is None else reason

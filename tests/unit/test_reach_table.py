@@ -5,13 +5,13 @@ import json
 
 import numpy as np
 
-from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
+from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig, SolverConfig
 from mtpolicy.policy import OnnxPolicy, resolve_model_path
 from mtpolicy_training.algos.dagger import saturate
 from mtpolicy_training.envs import time_optimal
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import VALIDATION_SEEDS
-from mtpolicy_training.envs.time_optimal import SolverConfig, bound_table
+from mtpolicy_training.envs.time_optimal import bound_table
 from mtpolicy_training.ship.reach_table import Row, main, teacher_controller
 
 MODEL = "planar8_reach_workspace"

@@ -10,11 +10,12 @@ from functools import partial
 import numpy as np
 import pytest
 
+from mtpolicy.planner import TimeOptimalReference
 from mtpolicy_training.algos.dagger import TimeOptimalTeacher
 from mtpolicy_training.core.row_workers import RowWorkers
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import evaluate_reach, mink_controller
-from mtpolicy_training.envs.time_optimal import TimeOptimalReference, bound_table
+from mtpolicy_training.envs.time_optimal import bound_table
 
 CONFIG = ReachConfig()
 SEED = 4242  # neither a validation nor a test seed

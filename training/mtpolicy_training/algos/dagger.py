@@ -54,10 +54,9 @@ from torch import nn
 
 from mtpolicy.dls import DampedLeastSquares, DlsConfig
 from mtpolicy.observation import ObservationLayout, observe
-from mtpolicy.planner import GoalConfigurationPlanner
+from mtpolicy.planner import GoalConfigurationPlanner, SolverConfig, TimeOptimalReference
 from mtpolicy_training.core.networks import EnsembleMLP, Normalizer
 from mtpolicy_training.envs.reach import ReachVectorEnv
-from mtpolicy_training.envs.time_optimal import SolverConfig, TimeOptimalReference
 
 
 @dataclass

@@ -46,7 +46,7 @@ configuration q* that ``mtpolicy.planner`` finds for the goal set at reset.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import gymnasium as gym
 import mujoco
@@ -100,6 +100,9 @@ class ReachConfig:
             object.__setattr__(self, "planner", PlannerConfig(**self.planner))
         if self.reach_tolerance is None:  # derived once: the resolved value is what a run records
             object.__setattr__(self, "reach_tolerance", reach_tolerance(self.robot))
+        if self.planner.algorithm == "time_optimal":  # the program is the task's: its tolerance and period
+            object.__setattr__(self, "planner", replace(self.planner, reach_tolerance=self.reach_tolerance,
+                                                        control_period=self.control_period))
         object.__setattr__(self, "end_effectors", tuple(self.end_effectors))
         checks = {
             "control_period": self.control_period > 0, "max_episode_steps": self.max_episode_steps > 0,

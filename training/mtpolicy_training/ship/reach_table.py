@@ -56,13 +56,13 @@ import numpy as np
 import tyro
 
 from mtpolicy.integrity import strict_json
-from mtpolicy.planner import PlannerConfig
+from mtpolicy.planner import PlannerConfig, SolverConfig
 from mtpolicy.policy import OnnxPolicy, resolve_model_path
 from mtpolicy_training.algos.dagger import DaggerConfig, Teacher, TimeOptimalTeacher
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import (TEST_SEEDS, Controller, dls_controller, evaluate_reach,
                                                      mink_controller, onnx_controller, wilson_interval)
-from mtpolicy_training.envs.time_optimal import SolverConfig, bound_table
+from mtpolicy_training.envs.time_optimal import bound_table
 
 ANCHORS = ("DLS", "mink", "teacher", "time-optimal", "bound")
 """The anchors a table may hold (module docstring)."""

@@ -163,8 +163,8 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
         export_policy(student.policy, env.spec, config.env, method=f"dagger-{config.algo.teacher}",
                       training_config=config_dict(config), metrics=metrics, path=path)
 
-    bound = None  # with the time-optimal teacher, validation also measures time to reach against the bound
-    if config.algo.teacher == "time_optimal":
+    bound = None  # with a time-optimal teacher or planner, validation also measures time to reach against the bound
+    if config.algo.teacher == "time_optimal" or (config.env.planned and config.env.planner.algorithm == "time_optimal"):
         bound = bound_table(config.env, config.periodic_eval_episodes, VALIDATION_SEED,
                             cache_dir=out / "bound").bound_seconds
 
