@@ -251,7 +251,7 @@ class Replay:
         self.mujoco, self.base_to_world = mujoco, base_to_world
         self.model, self.kin, self.colors, self.goal_radius = mj_model, kin, colors, goal_radius
         self.data = mujoco.MjData(mj_model)
-        mujoco.mj_resetDataKeyframe(mj_model, self.data, 0) if mj_model.nkey else mujoco.mj_resetData(mj_model, self.data)
+        spec.reset_to_home(mj_model, self.data)
         self.base = mj_model.body(spec.base_body).id
         geoms = robot_geoms(mj_model, spec.base_body)
         points = []

@@ -236,7 +236,7 @@ def reach_and_render(robot: str, path: str | Path, seed: int = 0, model: str | N
     spec = load_robot(robot, end_effectors or (list(policy.contract.end_effectors) if policy else None))
     mj_model = spec.load_model()
     data = mujoco.MjData(mj_model)
-    mujoco.mj_resetDataKeyframe(mj_model, data, 0) if mj_model.nkey else mujoco.mj_resetData(mj_model, data)
+    spec.reset_to_home(mj_model, data)
     kin = Kinematics(spec, mj_model)
     if policy is None:
         controller, name = DampedLeastSquares(kin, ObservationLayout.for_robot(spec.n_joints, spec.n_tasks)).velocity, \

@@ -116,7 +116,7 @@ class MujocoSim(Node):
     def reset(self) -> None:
         """Home keyframe (or ``initial_q``), zero velocity command, pacing restarted."""
         m, d = self.model, self.data
-        mujoco.mj_resetDataKeyframe(m, d, 0) if m.nkey else mujoco.mj_resetData(m, d)
+        self.spec.reset_to_home(m, d)
         if self._initial_q.size:
             d.qpos[self.kin.qpos_adr] = self._initial_q
         d.ctrl[:] = 0.0

@@ -166,7 +166,7 @@ class ReachVectorEnv(VectorEnv):
             goals = self.kin.ee_positions_batch(self._goal_configurations(self._rng, q0))
         self.goals = np.asarray(goals, dtype=np.float64).reshape(self.num_envs, self.spec.n_tasks, 3)
         for d, q in zip(self.datas, q0):
-            mujoco.mj_resetDataKeyframe(self.model, d, 0) if self.model.nkey else mujoco.mj_resetData(self.model, d)
+            self.spec.reset_to_home(self.model, d)
             d.qpos[self._qadr] = q
             mujoco.mj_kinematics(self.model, d)
         if self.planner is not None:
