@@ -280,7 +280,7 @@ def end_effectors_from_params(path: str | Path) -> list[str] | None:
 
 def add_render_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``mtpolicy render`` (and ``python -m mtpolicy.render``)."""
-    parser.add_argument("--robot", default="humanoid", help="shipped robot name or MJCF/URDF path")
+    parser.add_argument("--robot", default="humanoid", help="shipped robot name, robot folder or MJCF/URDF path")
     parser.add_argument("--params", help="ROS parameters YAML whose sim.end_effectors name the end effectors "
                         "(default: the model's, else every site)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the goal set")

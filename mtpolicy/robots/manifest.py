@@ -111,8 +111,8 @@ class RobotManifest:
     def default_model_reference(self) -> str:
         """The default model as a path (a file in the folder) or a shipped model name."""
         if self.default_model is None:
-            raise FileNotFoundError(f"robot {self.name!r} names no default_model in {self.folder / MANIFEST}: "
-                                    "give a model")
+            raise FileNotFoundError(f"robot {self.name or str(self.mjcf_path)!r} has no default_model (a robot "
+                                    f"folder's {MANIFEST} names it): give a model")
         in_folder = self.folder / self.default_model
         return str(in_folder) if in_folder.is_file() else self.default_model
 
