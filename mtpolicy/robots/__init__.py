@@ -200,22 +200,7 @@ class RobotSpec:
         joint_ids = [j for j, keep in zip(joint_ids, on_chain) if keep]
         vel_limits, limits, mask = np.array(vel_limits)[on_chain], limits[on_chain], mask[:, on_chain]
 
-        names = [model.joint(j).name for j in joint_ids]
-        for joint, override in (limit_overrides or {}).items():
-            if joint not in names:
-                raise RobotSpecError(f"{path.name}: limits given for {joint!r}, not a joint served ({names})")
-            k = names.index(joint)
-            if override.position is not None:
-                if override.position[0] < limits[k, 0] or override.position[1] > limits[k, 1]:
-                    raise RobotSpecError(f"{path.name}: position limits {list(override.position)} of {joint!r} "
-                                         f"exceed its range {limits[k].tolist()}")
-                limits[k] = override.position
-            if override.velocity is not None:
-                if override.velocity > vel_limits[k]:
-                    raise RobotSpecError(f"{path.name}: velocity limit {override.velocity} of {joint!r} exceeds "
-                                         f"its servo's ctrlrange {vel_limits[k]}")
-                vel_limits[k] = override.velocity
-
+        _narrow_limits(path, [model.joint(j).name for j in joint_ids], limits, vel_limits, limit_overrides or {})
         roots = {int(model.body_rootid[model.jnt_bodyid[j]]) for j in joint_ids}
         if len(roots) != 1:
             raise RobotSpecError(f"{path}: actuated joints hang from several root bodies")
@@ -238,6 +223,26 @@ class RobotSpec:
                    end_effectors=tuple(site_names), chain_mask=mask, held_joints=held, home_keyframe=home_keyframe,
                    robot_file=str(robot_file.relative_to(ROBOTS_DIR.parent.parent))
                    if robot_file.is_relative_to(ROBOTS_DIR) else str(robot_file))
+
+
+def _narrow_limits(path: Path, joints: list[str], limits: np.ndarray, velocity_limits: np.ndarray,
+                   overrides: dict[str, JointLimits]) -> None:
+    """Replace the position and velocity limits of ``joints`` (in place) by the ones ``overrides`` give, each
+    within the MJCF's."""
+    for joint, override in overrides.items():
+        if joint not in joints:
+            raise RobotSpecError(f"{path.name}: limits given for {joint!r}, not a joint served ({joints})")
+        k = joints.index(joint)
+        if override.position is not None:
+            if override.position[0] < limits[k, 0] or override.position[1] > limits[k, 1]:
+                raise RobotSpecError(f"{path.name}: position limits {list(override.position)} of {joint!r} "
+                                     f"exceed its range {limits[k].tolist()}")
+            limits[k] = override.position
+        if override.velocity is not None:
+            if override.velocity > velocity_limits[k]:
+                raise RobotSpecError(f"{path.name}: velocity limit {override.velocity} of {joint!r} exceeds "
+                                     f"its servo's ctrlrange {velocity_limits[k]}")
+            velocity_limits[k] = override.velocity
 
 
 def is_velocity_servo(model: mujoco.MjModel, actuator: int) -> bool:
