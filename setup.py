@@ -26,7 +26,7 @@ setup(
     packages=find_packages(include=["mtpolicy", "mtpolicy.*"])
     + find_packages("training", include=["mtpolicy_training", "mtpolicy_training.*"]),
     package_dir={"mtpolicy_training": "training/mtpolicy_training"},
-    package_data={"mtpolicy": ["robots/*/*.xml"]},
+    package_data={"mtpolicy": ["robots/*/*.xml", "robots/*/robot.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/mtpolicy"]),
         ("share/mtpolicy", ["package.xml"]),

@@ -21,24 +21,27 @@ from mtpolicy.arguments import Parser
 
 
 def _robot_path_args(args: dict[str, str], declared: dict, folder: Path) -> dict[str, str]:
-    """Launch arguments for a robot given by path: absolute paths, and a params file written from the model.
+    """Launch arguments for a robot given by path (a robot folder or an MJCF/URDF file): absolute paths, the
+    robot's default model, and a params file written from the model.
 
-    A launch file's defaults build ``config/<robot>.yaml`` and ``models/<robot>_digrad.onnx``
-    from the robot argument, which only names files for shipped robots.
+    A launch file's defaults build ``config/<robot>.yaml`` from the robot argument, which names a file for shipped
+    robots only.
     """
     from mtpolicy.demo import params_yaml, robot_for_model
     from mtpolicy.launch_runner import LaunchError
     from mtpolicy.policy import OnnxPolicy, resolve_model_path
-    from mtpolicy.robots import load_robot, shipped_robots
+    from mtpolicy.robots import find_robot, load_robot, shipped_robots
 
     robot = args.get("robot")
     if robot is None or robot in shipped_robots():
         return args
-    if not Path(robot).is_file():
-        raise LaunchError(f"unknown robot {robot!r}: not one of {shipped_robots()} and not a file")
+    manifest = find_robot(robot)
     args = {**args, "robot": str(Path(robot).resolve())}
     if "model" in declared and "model" not in args:
-        raise LaunchError(f"robot:={robot} is a path: give its policy too, model:=POLICY.onnx")
+        if manifest.default_model is None:
+            raise LaunchError(f"robot:={robot} names no default_model (in a robot.yaml): give its policy too, "
+                              "model:=POLICY.onnx")
+        args["model"] = manifest.default_model_reference()
     if "model" in args:
         args["model"] = str(resolve_model_path(args["model"]).resolve())
     if "params_file" in declared and "params_file" not in args:
@@ -103,8 +106,7 @@ def _demo(ns: argparse.Namespace) -> int:
     try:
         return run_demo(goal_sets=ns.goals, seed=ns.seed, out=ns.out, robot=ns.robot, timeout=ns.timeout,
                         tolerance=ns.tolerance, real_time_factor=ns.real_time_factor, params=ns.params,
-                        record=ns.record, video=ns.video, goal_distribution=ns.goal_distribution,
-                        **({"model": ns.model} if ns.model else {}))
+                        record=ns.record, video=ns.video, goal_distribution=ns.goal_distribution, model=ns.model)
     except DemoError as e:
         print(f"mtpolicy demo: {e}", file=sys.stderr)
         return 2
@@ -119,6 +121,7 @@ def _render(ns: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")  # offscreen rendering (the demo's picture), before mujoco is imported
     from mtpolicy.render import __doc__ as render_doc, add_render_arguments
+    from mtpolicy.robots import DEFAULT_ROBOT
 
     parser = Parser(prog="mtpolicy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -131,9 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_launch)
 
     p = sub.add_parser("goals", help="publish reach goal sets (random reachable ones, or --xyz)")
-    p.add_argument("--robot", default="planar8")
-    p.add_argument("--end-effectors", nargs="+", help="end-effector sites of an MJCF path, in goal order "
-                   "(default: every site)")
+    p.add_argument("--robot", default=DEFAULT_ROBOT, help="shipped robot name, robot folder or MJCF/URDF path")
+    p.add_argument("--end-effectors", nargs="+", help="end-effector sites, in goal order (default: the robot's "
+                   "robot.yaml; every site of an MJCF/URDF path)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--count", type=int, default=1, help="goal sets to publish (0: cycle forever)")
     p.add_argument("--period", type=float, default=5.0, help="seconds each goal set is held")
@@ -145,16 +148,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--goals", type=int, default=10, help="goal sets to reach one after another")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/demo", help="folder for the picture, the plot and the log")
-    p.add_argument("--model", help="ONNX policy, a path or a shipped name (default: mtpolicy.demo.DEFAULT_MODEL)")
+    p.add_argument("--model", help="ONNX policy, a path or a shipped name (default: the robot's default_model, in "
+                   "its robot.yaml)")
     p.add_argument("--goal-distribution", choices=("local", "workspace"), default="local",
                    help="each goal set a local move from where the robot is, or anywhere in the workspace")
-    p.add_argument("--robot", default=None, help="robot name or MJCF path (default: the model's robot)")
+    p.add_argument("--robot", default=None, help="shipped robot name, robot folder or MJCF/URDF path (default: the "
+                   f"model's robot; without --model, {DEFAULT_ROBOT})")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per goal set")
     p.add_argument("--tolerance", type=float, default=None,
                    help="reach tolerance per end effector in m (default: the model's training tolerance)")
     p.add_argument("--real-time-factor", type=float, default=1.0)
     p.add_argument("--params", help="ROS parameters YAML for the nodes (default: config/<robot>.yaml for a shipped "
-                   "robot; for a robot path, <out>/params.yaml written from the model)")
+                   "robot; for a robot folder or file, <out>/params.yaml written from the model)")
     p.add_argument("--record", action="store_true", help="record every topic to <out>/bag (rosbag2, MCAP storage)")
     p.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,
                    help="write <out>/demo.mp4 (the run replayed offscreen)")

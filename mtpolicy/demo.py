@@ -41,8 +41,6 @@ if TYPE_CHECKING:
     from mtpolicy.policy import OnnxPolicy
     from mtpolicy.robots import RobotSpec
 
-DEFAULT_MODEL = "planar8_reach_workspace"
-"""The demo's policy: DAgger from the planned joint servo, which holds local and workspace goal sets."""
 DISCOVERY_SETTLE = 3.0
 """Seconds the demo gives DDS discovery to show another process's publishers before it starts."""
 READY_TIMEOUT = 60.0
@@ -251,7 +249,7 @@ class Replay:
         self.mujoco, self.base_to_world = mujoco, base_to_world
         self.model, self.kin, self.colors, self.goal_radius = mj_model, kin, colors, goal_radius
         self.data = mujoco.MjData(mj_model)
-        mujoco.mj_resetDataKeyframe(mj_model, self.data, 0) if mj_model.nkey else mujoco.mj_resetData(mj_model, self.data)
+        spec.reset_to_home(mj_model, self.data)
         self.base = mj_model.body(spec.base_body).id
         geoms = robot_geoms(mj_model, spec.base_body)
         points = []
@@ -332,15 +330,15 @@ def picture_reached(replay: Replay, runs: list[GoalRun], end_effectors: tuple[st
 
 
 def robot_for_model(robot: str, policy: "OnnxPolicy") -> "RobotSpec":
-    """The RobotSpec of ``robot`` (shipped name or MJCF path) with the model's end effectors, checked against it.
+    """The RobotSpec of ``robot`` (shipped name, robot folder or MJCF path) with the model's end effectors, checked
+    against it.
 
     Raises RobotSpecError (no such robot, or not drivable) or ModelMismatch (another robot).
     """
     from mtpolicy.policy import ModelMismatch
-    from mtpolicy.robots import RobotSpecError, load_robot, shipped_robots
+    from mtpolicy.robots import RobotSpecError, find_robot, load_robot, shipped_robots
 
-    if robot not in shipped_robots() and not Path(robot).is_file():
-        raise RobotSpecError(f"unknown robot {robot!r}: not one of {shipped_robots()} and not a file")
+    find_robot(robot)  # an unknown robot is not a mismatch
     if robot in shipped_robots() and policy.contract.robot != robot:
         raise ModelMismatch(f"{policy.path.name} is for robot {policy.contract.robot!r}, not {robot!r}: "
                             f"give a model for {robot!r} (--model, model:=)")
@@ -367,7 +365,7 @@ class DemoSetup:
 
     model_path: Path
     robot: str
-    """Shipped robot name or absolute MJCF path."""
+    """Shipped robot name, or the absolute path of a robot folder or MJCF."""
     spec: "RobotSpec"
     params_file: Path | None
     """Node parameters (None: the launch files' default for a shipped robot)."""
@@ -376,24 +374,29 @@ class DemoSetup:
     """Robot and model, for every picture."""
 
 
-def prepare(model: str, robot: str | None, params: str | None, tolerance: float | None, out: Path) -> DemoSetup:
-    """Resolve and check the model, robot, params file and tolerance; raise DemoError naming the mistake."""
+def prepare(model: str | None, robot: str | None, params: str | None, tolerance: float | None,
+            out: Path) -> DemoSetup:
+    """Resolve and check the model (default: the default model of the robot, default ``DEFAULT_ROBOT``), robot,
+    params file and tolerance; raise DemoError naming the mistake."""
     import yaml
 
     from mtpolicy.kinematics import reach_tolerance
     from mtpolicy.policy import ModelMismatch, OnnxPolicy, resolve_model_path
     from mtpolicy.render import end_effectors_from_params
-    from mtpolicy.robots import RobotSpecError, shipped_robots
+    from mtpolicy.robots import DEFAULT_ROBOT, RobotSpecError, find_robot, shipped_robots
 
     try:
+        if model is None:
+            robot = robot or DEFAULT_ROBOT
+            model = find_robot(robot).default_model_reference()
         policy = OnnxPolicy(resolve_model_path(model))
-    except (FileNotFoundError, ModelMismatch) as e:
+    except (FileNotFoundError, ModelMismatch, RobotSpecError) as e:
         raise DemoError(str(e)) from None
     contract = policy.contract
     if robot is None:
         if contract.robot in shipped_robots():
             robot = contract.robot
-        elif Path(contract.robot_mjcf).is_file():
+        elif Path(contract.robot_mjcf).is_file():  # an MJCF, or the one a robot folder's manifest names
             robot = contract.robot_mjcf
         else:
             raise DemoError(f"{policy.path.name} is for robot {contract.robot!r} (MJCF {contract.robot_mjcf}), "
@@ -418,9 +421,8 @@ def prepare(model: str, robot: str | None, params: str | None, tolerance: float 
         params_file = out.resolve() / "params.yaml"
         out.mkdir(parents=True, exist_ok=True)
         params_file.write_text(params_yaml(spec, policy.path.name))
-    if tolerance is None:
-        tolerance = float(contract.training_config.get("env", {}).get("reach_tolerance")
-                          or contract.reach_tolerance or reach_tolerance(robot))
+    if tolerance is None:  # the model's, else (a model made without one) the robot's
+        tolerance = contract.reach_tolerance or reach_tolerance(robot)
     elif tolerance <= 0:
         raise DemoError(f"--tolerance must be > 0 m, got {tolerance}")
     return DemoSetup(policy.path, robot, spec, params_file, tolerance,
@@ -455,15 +457,17 @@ def foreign_publishers(monitor: "ReachMonitor") -> str | None:
             + "; run the demo with a free ROS_DOMAIN_ID")
 
 
-def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", model: str = DEFAULT_MODEL,
+def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", model: str | None = None,
              robot: str | None = None, timeout: float = 10.0, tolerance: float | None = None,
              real_time_factor: float = 1.0, params: str | None = None, record: bool = False,
              video: bool = True, goal_distribution: str = "local") -> int:
     """The one-command demo; returns the exit code. Raises DemoError for a mistake in the arguments.
 
-    ``robot`` defaults to the model's robot (a shipped one, or the MJCF path its
-    contract records) and ``tolerance`` to the reach tolerance the model was
-    trained for. ``params`` is a ROS parameters file for the nodes; a robot
+    ``model`` defaults to the default model of ``robot`` (its manifest's
+    ``default_model``; robot default ``DEFAULT_ROBOT``), ``robot`` to the
+    model's robot (a shipped one, or the MJCF path its contract records: a
+    robot folder's when its manifest names it) and ``tolerance`` to the reach
+    tolerance the model was trained for. ``params`` is a ROS parameters file for the nodes; a robot
     given by path without one gets ``<out>/params.yaml``, written from the model.
     """
     if goal_sets < 1:

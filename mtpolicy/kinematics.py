@@ -10,7 +10,8 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from mtpolicy.robots import RobotSpec
+from mtpolicy.robots import RobotSpec, RobotSpecError, find_robot
+from mtpolicy.robots.manifest import DEFAULT_REACH_TOLERANCE
 
 
 class Kinematics:
@@ -25,10 +26,10 @@ class Kinematics:
         self.dof_adr = np.array([m.jnt_dofadr[m.joint(j).id] for j in spec.joint_names])
         self.site_ids = np.array([m.site(s).id for s in spec.end_effectors])
         self._base_id = m.body(spec.base_body).id
-        mujoco.mj_resetDataKeyframe(m, self.data, 0) if m.nkey else mujoco.mj_resetData(m, self.data)
+        spec.reset_to_home(m, self.data)
         mujoco.mj_kinematics(m, self.data)
         self.home = self.data.qpos[self.qpos_adr].copy()
-        """Joint angles of the MJCF's first keyframe (its defaults if it has none)."""
+        """Joint angles of the robot's home keyframe (the MJCF's defaults if it has none)."""
         self._fixed_base = _is_welded_to_world(m, self._base_id)
         self._base = self._read_base_pose()
         self._rotated = not (self._fixed_base and np.array_equal(self._base[1], np.eye(3)))
@@ -84,15 +85,13 @@ GOAL_JOINT_RANGE = 1.0
 """Half-width (rad) of the joint-space box around the current configuration that ``local`` goal configurations
 come from (``None``: the full range, the ``workspace`` distribution; docs/reach.md)."""
 
-REACH_TOLERANCE = {"humanoid": 0.03}
-"""Reach tolerance (m) per shipped robot where it differs from the default (the humanoid's hands: 3 cm)."""
-DEFAULT_REACH_TOLERANCE = 0.02
-"""Reach tolerance (m) of every other robot."""
-
-
 def reach_tolerance(robot: str) -> float:
-    """The default reach tolerance (m) of a robot (a shipped name, or an MJCF/URDF path)."""
-    return REACH_TOLERANCE.get(robot, DEFAULT_REACH_TOLERANCE)
+    """The reach tolerance (m) of a robot's manifest: a shipped name, a robot folder, or an MJCF/URDF path
+    (``DEFAULT_REACH_TOLERANCE``), as is a name that is none of these (a robot folder's name alone)."""
+    try:
+        return find_robot(robot).reach_tolerance
+    except RobotSpecError:
+        return DEFAULT_REACH_TOLERANCE
 
 
 def sample_configurations(spec: RobotSpec, rng: np.random.Generator, n: int, margin: float = 0.05,

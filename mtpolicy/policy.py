@@ -48,7 +48,7 @@ import onnxruntime as ort
 from mtpolicy.integrity import verify_model
 from mtpolicy.observation import ObservationLayout
 from mtpolicy.kinematics import reach_tolerance
-from mtpolicy.robots import ROBOTS_DIR, RobotSpec
+from mtpolicy.robots import ROBOTS_DIR, RobotManifest, RobotSpec, find_robot, robot_folder, shipped_robots
 
 FORMAT_VERSION = "2"
 READ_VERSIONS = ("1", "2")
@@ -165,8 +165,9 @@ class PolicyContract:
             raise ModelMismatch(f"{source}: metadata lacks {e.args[0]!r}") from None
         if version == "1":  # what version 1 left to the training config or to the robot's defaults
             env = v["training_config"].get("env", {})
-            shipped = ROBOTS_DIR / v["robot"] / "robot.xml"
-            v |= {"robot_mjcf": str(shipped.relative_to(ROBOTS_DIR.parent.parent)) if shipped.is_file() else v["robot"],
+            shipped = v["robot"] in shipped_robots()
+            mjcf = find_robot(v["robot"]).mjcf_path.relative_to(ROBOTS_DIR.parent.parent) if shipped else v["robot"]
+            v |= {"robot_mjcf": str(mjcf),
                   "reach_tolerance": env.get("reach_tolerance") or reach_tolerance(v["robot"]),
                   "goal_distribution": "local", "planner": {}}
         return cls(robot=v["robot"], robot_mjcf=v["robot_mjcf"], robot_mjcf_sha256=v["robot_mjcf_sha256"],
@@ -225,7 +226,8 @@ def model_dirs() -> list[Path]:
 
 
 def resolve_model_path(model: str | Path) -> Path:
-    """A path, or the name of a shipped model (``planar8_digrad``) in one of ``model_dirs()``."""
+    """A path; the name of a shipped model (``planar8_digrad``) in one of ``model_dirs()``; or a robot with a
+    manifest (a shipped robot's name, a robot folder): the ``default_model`` its manifest names."""
     path = Path(model)
     if path.is_file():
         return path
@@ -233,9 +235,12 @@ def resolve_model_path(model: str | Path) -> Path:
     for folder in folders:
         if (folder / f"{model}.onnx").is_file():
             return folder / f"{model}.onnx"
+    robot = robot_folder(model)
+    if robot is not None:
+        return resolve_model_path(RobotManifest.read(robot).default_model_reference())
     names = sorted({p.stem for folder in folders for p in folder.glob("*.onnx")})
-    raise FileNotFoundError(f"model {str(model)!r} is neither a file nor a shipped model {names} "
-                            f"(looked in {[str(f) for f in folders]})")
+    raise FileNotFoundError(f"model {str(model)!r} is neither a file nor a shipped model {names} (looked in "
+                            f"{[str(f) for f in folders]}), nor a robot {shipped_robots()} or robot folder")
 
 
 class OnnxPolicy:

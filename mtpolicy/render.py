@@ -236,7 +236,7 @@ def reach_and_render(robot: str, path: str | Path, seed: int = 0, model: str | N
     spec = load_robot(robot, end_effectors or (list(policy.contract.end_effectors) if policy else None))
     mj_model = spec.load_model()
     data = mujoco.MjData(mj_model)
-    mujoco.mj_resetDataKeyframe(mj_model, data, 0) if mj_model.nkey else mujoco.mj_resetData(mj_model, data)
+    spec.reset_to_home(mj_model, data)
     kin = Kinematics(spec, mj_model)
     if policy is None:
         controller, name = DampedLeastSquares(kin, ObservationLayout.for_robot(spec.n_joints, spec.n_tasks)).velocity, \
@@ -280,7 +280,7 @@ def end_effectors_from_params(path: str | Path) -> list[str] | None:
 
 def add_render_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``mtpolicy render`` (and ``python -m mtpolicy.render``)."""
-    parser.add_argument("--robot", default="humanoid", help="shipped robot name or MJCF/URDF path")
+    parser.add_argument("--robot", default="humanoid", help="shipped robot name, robot folder or MJCF/URDF path")
     parser.add_argument("--params", help="ROS parameters YAML whose sim.end_effectors name the end effectors "
                         "(default: the model's, else every site)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the goal set")

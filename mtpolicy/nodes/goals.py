@@ -21,12 +21,12 @@ from rclpy.task import Future
 from mtpolicy.kinematics import Kinematics, sample_goal_sets
 from mtpolicy.nodes.common import (GOAL_QOS, Param, ParamSet, StartupError, goal_message, goal_topic, non_negative,
                                    numbers, positive, run_node)
-from mtpolicy.robots import RobotSpec, load_robot
+from mtpolicy.robots import DEFAULT_ROBOT, RobotSpec, load_robot
 
 PARAMS = [
-    Param("robot", "planar8", "robot name or MJCF path", read_only=True),
-    Param("end_effectors", [], "end-effector sites of an MJCF path (default: every site), in goal order",
-          read_only=True),
+    Param("robot", DEFAULT_ROBOT, "robot name, robot folder or MJCF path", read_only=True),
+    Param("end_effectors", [], "end-effector sites (default: the robot.yaml's; every site of an MJCF path), "
+          "in goal order", read_only=True),
     Param("seed", 0, "seed of the random goal sets", read_only=True),
     Param("count", 1, "goal sets to publish before exiting (0: keep cycling)", non_negative, read_only=True),
     Param("period", 5.0, "seconds each goal set is held", positive, read_only=True),

@@ -43,15 +43,15 @@ from mtpolicy.nodes.common import (COMMAND_QOS, DEFAULT_COMMAND_TOPIC, GOAL_QOS,
                                    numbers, positive, run_node)
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
 from mtpolicy.render import render_png
-from mtpolicy.robots import load_robot
+from mtpolicy.robots import DEFAULT_ROBOT, load_robot
 
 MAX_LAG = 0.25
 """Seconds of simulated time the sim may fall behind before it stops catching up."""
 
 PARAMS = [
-    Param("robot", "planar8", "robot name or MJCF path", read_only=True),
-    Param("end_effectors", [], "end-effector sites of an MJCF path (default: every site), for goals and markers",
-          read_only=True),
+    Param("robot", DEFAULT_ROBOT, "robot name, robot folder or MJCF path", read_only=True),
+    Param("end_effectors", [], "end-effector sites (default: the robot.yaml's; every site of an MJCF path), "
+          "for goals and markers", read_only=True),
     Param("joints", [], "the commanded joints, in command order (default: the robot's reach joints in actuator "
           "order); other actuated joints are held", read_only=True),
     Param("command_topic", DEFAULT_COMMAND_TOPIC, "Float64MultiArray joint-velocity command topic", read_only=True),
@@ -116,7 +116,7 @@ class MujocoSim(Node):
     def reset(self) -> None:
         """Home keyframe (or ``initial_q``), zero velocity command, pacing restarted."""
         m, d = self.model, self.data
-        mujoco.mj_resetDataKeyframe(m, d, 0) if m.nkey else mujoco.mj_resetData(m, d)
+        self.spec.reset_to_home(m, d)
         if self._initial_q.size:
             d.qpos[self.kin.qpos_adr] = self._initial_q
         d.ctrl[:] = 0.0

@@ -1,7 +1,9 @@
 """Robot models (one folder per robot, Menagerie style) and their RobotSpec.
 
-A robot is an MJCF file. Everything the rest of the stack needs is derived
-from the compiled model, never written down twice:
+A robot is a folder: an MJCF file and a manifest, ``robot.yaml``, stating
+what the MJCF cannot (end effectors, reach tolerance, home keyframe, default
+model, ...: ``manifest.py``). Everything else the stack needs is derived from
+the compiled model, never written down twice:
 
 * the actuated joints on some end effector's chain, in actuator order, with
   position limits (joint ``range``) and velocity limits (velocity actuator
@@ -44,11 +46,11 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-ROBOTS_DIR = Path(__file__).resolve().parent
+from mtpolicy.robots.manifest import (DEFAULT_ROBOT, ROBOTS_DIR, JointLimits, RobotManifest, RobotSpecError,
+                                      find_robot, robot_folder, shipped_robots)
 
-
-class RobotSpecError(ValueError):
-    """The MJCF does not describe a robot this stack can drive."""
+__all__ = ["DEFAULT_ROBOT", "ROBOTS_DIR", "JointLimits", "RobotManifest", "RobotSpec", "RobotSpecError",
+           "ServoWarning", "compile_model", "find_robot", "load_robot", "robot_folder", "shipped_robots"]
 
 
 class ServoWarning(UserWarning):
@@ -87,6 +89,8 @@ class RobotSpec:
     """Actuated joints on no end-effector chain, held still (velocity 0) in the reach tasks."""
     robot_file: str = ""
     """The hashed MJCF: its path inside this package for shipped robots, else its absolute path."""
+    home_keyframe: int | None = None
+    """Index of the home keyframe (None: the MJCF's default configuration)."""
 
     @property
     def n_joints(self) -> int:
@@ -104,6 +108,13 @@ class RobotSpec:
     def load_model(self) -> mujoco.MjModel:
         return compile_model(self.scene_path)
 
+    def reset_to_home(self, model: mujoco.MjModel, data: mujoco.MjData) -> None:
+        """Reset ``data`` to the home keyframe (the MJCF's default configuration without one)."""
+        if self.home_keyframe is None:
+            mujoco.mj_resetData(model, data)
+        else:
+            mujoco.mj_resetDataKeyframe(model, data, self.home_keyframe)
+
     def actuator_ids(self, model: mujoco.MjModel, joints: list[str] | tuple[str, ...] | None = None) -> np.ndarray:
         """Index of the actuator driving each of ``joints`` (default: ``joint_names``), in that order."""
         actuator_of = {model.joint(int(model.actuator_trnid[a, 0])).name: a for a in range(model.nu)}
@@ -111,13 +122,17 @@ class RobotSpec:
 
     @classmethod
     def from_mjcf(cls, path: str | Path, end_effectors: list[str] | tuple[str, ...] | None = None,
-                  name: str | None = None, robot_file: str | Path | None = None) -> "RobotSpec":
+                  name: str | None = None, robot_file: str | Path | None = None,
+                  joints: tuple[str, ...] | None = None, limit_overrides: dict[str, JointLimits] | None = None,
+                  home: str | None = None) -> "RobotSpec":
         """Derive a spec from an MJCF (or URDF, which MuJoCo compiles).
 
         ``end_effectors`` names sites or bodies; when omitted, every site of
         the model is an end effector. A body name is turned into the body's
         own site if it has exactly one. ``robot_file`` is the file hashed for
-        the contract (defaults to ``path``).
+        the contract (defaults to ``path``). ``joints`` restricts the joints
+        served (the others are held), ``limit_overrides`` narrow joints' limits, and
+        ``home`` names the home keyframe (default: the first, if any).
         """
         path = Path(path).resolve()
         model = compile_model(path)
@@ -172,10 +187,20 @@ class RobotSpec:
             if not mask[i].any():
                 raise RobotSpecError(f"end effector {site!r} has no actuated joint on its chain")
         on_chain = mask.any(axis=0)
+        if joints is not None:
+            names = [model.joint(j).name for j in joint_ids]
+            missing = [j for j in joints if j not in names or not on_chain[names.index(j)]]
+            if missing:
+                raise RobotSpecError(f"{path.name}: joints {missing} are not actuated joints on an end "
+                                     "effector's chain")
+            on_chain &= np.isin(names, joints)
+            if not mask[:, on_chain].any(axis=1).all():
+                raise RobotSpecError(f"{path.name}: joints {list(joints)} leave an end effector with none to move it")
         held = tuple(model.joint(j).name for j, keep in zip(joint_ids, on_chain) if not keep)
         joint_ids = [j for j, keep in zip(joint_ids, on_chain) if keep]
         vel_limits, limits, mask = np.array(vel_limits)[on_chain], limits[on_chain], mask[:, on_chain]
 
+        _narrow_limits(path, [model.joint(j).name for j in joint_ids], limits, vel_limits, limit_overrides or {})
         roots = {int(model.body_rootid[model.jnt_bodyid[j]]) for j in joint_ids}
         if len(roots) != 1:
             raise RobotSpecError(f"{path}: actuated joints hang from several root bodies")
@@ -186,15 +211,38 @@ class RobotSpec:
             raise RobotSpecError(f"{path.name}: root body {base!r} carries joint(s) {moving}, so the base frame "
                                  f"would move; put it inside a joint-less base body, <worldbody><body "
                                  f"name=\"base\"> <body name=\"{base}\" ...> ... </body></body> (docs/own_robot.md)")
-        for problem in servo_problems(model, joint_ids):
+        home_keyframe = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_KEY, home) if home else (0 if model.nkey else None)
+        if home_keyframe == -1:
+            raise RobotSpecError(f"{path.name}: no keyframe {home!r} (the home keyframe)")
+        for problem in servo_problems(model, joint_ids, home_keyframe):
             warnings.warn(f"{path.name}: {problem}", ServoWarning, stacklevel=2)
         return cls(name=name or model.names[:model.names.index(b"\0")].decode() or path.stem,
                    scene_path=path, mjcf_sha256=sha, base_body=base,
                    joint_names=tuple(model.joint(j).name for j in joint_ids),
                    joint_limits=limits, velocity_limits=vel_limits,
-                   end_effectors=tuple(site_names), chain_mask=mask, held_joints=held,
+                   end_effectors=tuple(site_names), chain_mask=mask, held_joints=held, home_keyframe=home_keyframe,
                    robot_file=str(robot_file.relative_to(ROBOTS_DIR.parent.parent))
                    if robot_file.is_relative_to(ROBOTS_DIR) else str(robot_file))
+
+
+def _narrow_limits(path: Path, joints: list[str], limits: np.ndarray, velocity_limits: np.ndarray,
+                   overrides: dict[str, JointLimits]) -> None:
+    """Replace the position and velocity limits of ``joints`` (in place) by the ones ``overrides`` give, each
+    within the MJCF's."""
+    for joint, override in overrides.items():
+        if joint not in joints:
+            raise RobotSpecError(f"{path.name}: limits given for {joint!r}, not a joint served ({joints})")
+        k = joints.index(joint)
+        if override.position is not None:
+            if override.position[0] < limits[k, 0] or override.position[1] > limits[k, 1]:
+                raise RobotSpecError(f"{path.name}: position limits {list(override.position)} of {joint!r} "
+                                     f"exceed its range {limits[k].tolist()}")
+            limits[k] = override.position
+        if override.velocity is not None:
+            if override.velocity > velocity_limits[k]:
+                raise RobotSpecError(f"{path.name}: velocity limit {override.velocity} of {joint!r} exceeds "
+                                     f"its servo's ctrlrange {velocity_limits[k]}")
+            velocity_limits[k] = override.velocity
 
 
 def is_velocity_servo(model: mujoco.MjModel, actuator: int) -> bool:
@@ -207,16 +255,17 @@ def is_velocity_servo(model: mujoco.MjModel, actuator: int) -> bool:
             and np.isclose(model.actuator_biasprm[actuator, 2], -kv))
 
 
-def servo_problems(model: mujoco.MjModel, joint_ids: list[int]) -> list[str]:
+def servo_problems(model: mujoco.MjModel, joint_ids: list[int], home_keyframe: int | None) -> list[str]:
     """Why the velocity servos of ``joint_ids`` cannot track their commands (empty: they can).
 
-    At the home pose (first keyframe, else qpos0), the servo of joint j with
+    At the home pose (keyframe ``home_keyframe``, else qpos0), the servo of joint j with
     gain kv and joint damping b is a first-order lag of time constant
     M_jj / (kv + b) (M: joint-space inertia, armature included) that settles at
     kv / (kv + b) of the commanded velocity.
     """
     data = mujoco.MjData(model)
-    mujoco.mj_resetDataKeyframe(model, data, 0) if model.nkey else mujoco.mj_resetData(model, data)
+    mujoco.mj_resetData(model, data) if home_keyframe is None else mujoco.mj_resetDataKeyframe(model, data,
+                                                                                                home_keyframe)
     mujoco.mj_forward(model, data)
     inertia = np.zeros((model.nv, model.nv))
     mujoco.mj_fullM(model, inertia, data.qM)
@@ -281,21 +330,12 @@ def _compile(path: Path) -> mujoco.MjModel:
     return spec.compile()
 
 
-SHIPPED_END_EFFECTORS = {"planar8": ("ee_1", "ee_2", "ee_3"), "humanoid": ("left_hand", "right_hand")}
-"""End effectors of each shipped robot, in task order."""
+def load_robot(name_or_path: str | Path, end_effectors: list[str] | tuple[str, ...] | None = None) -> RobotSpec:
+    """The RobotSpec of a robot ``find_robot`` finds: a shipped name, a robot folder, or an MJCF/URDF file.
 
-
-def shipped_robots() -> list[str]:
-    return sorted(p.name for p in ROBOTS_DIR.iterdir() if (p / "robot.xml").is_file())
-
-
-def load_robot(name_or_path: str | Path, end_effectors: list[str] | None = None) -> RobotSpec:
-    """A shipped robot by name (``planar8``, ``humanoid``), or any MJCF/URDF file by path."""
-    folder = ROBOTS_DIR / str(name_or_path)
-    if (folder / "robot.xml").is_file():
-        return RobotSpec.from_mjcf(folder / "scene.xml", end_effectors or SHIPPED_END_EFFECTORS.get(folder.name),
-                                   name=folder.name, robot_file=folder / "robot.xml")
-    path = Path(name_or_path)
-    if not path.is_file():
-        raise RobotSpecError(f"unknown robot {str(name_or_path)!r}: not one of {shipped_robots()} and not a file")
-    return RobotSpec.from_mjcf(path, end_effectors)
+    ``end_effectors`` (default: the manifest's; every site of a bare file) picks the reach tasks.
+    """
+    robot = find_robot(name_or_path)
+    return RobotSpec.from_mjcf(robot.scene_path, end_effectors or robot.end_effectors, name=robot.name,
+                               robot_file=robot.mjcf_path, joints=robot.joints, limit_overrides=robot.limits,
+                               home=robot.home)

@@ -251,6 +251,8 @@ def test_task_replay_keeps_arrival_order_of_interleaved_tasks():
 def test_bad_config_names_field():
     with pytest.raises(ValueError, match="batch_per_task"):
         SACFamilyTrainConfig(task_set="planar8", batch_per_task=0)
+    with pytest.raises(ValueError, match="task_set 'hoppers3' is neither one of"):
+        SACFamilyTrainConfig(task_set="hoppers3")
     with pytest.raises(ValueError, match="sac.gamma"):
         SACFamilyTrainConfig(task_set="planar8", algo=SACFamilyConfig(sac=SACConfig(gamma=1.5)))
     with pytest.raises(ValueError, match="matmul_precision .'float16' not in float32, bfloat16"):

@@ -56,7 +56,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from mtpolicy.kinematics import GOAL_JOINT_RANGE, Kinematics, reach_tolerance, sample_configurations
 from mtpolicy.observation import ObservationLayout, observe
 from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
-from mtpolicy.robots import RobotSpec, load_robot
+from mtpolicy.robots import DEFAULT_ROBOT, RobotSpec, find_robot, load_robot, shipped_robots
 
 GOAL_DISTRIBUTIONS = ("local", "workspace")
 """Where goal configurations lie: near the start (``local``) or anywhere in the joint limits (``workspace``)."""
@@ -66,16 +66,16 @@ GOAL_DISTRIBUTIONS = ("local", "workspace")
 class ReachConfig:
     """Reach task settings shared by training, evaluation and export."""
 
-    robot: str = "planar8"
-    """Shipped robot name or path to an MJCF/URDF."""
+    robot: str = DEFAULT_ROBOT
+    """Shipped robot name, robot folder (with a robot.yaml) or path to an MJCF/URDF."""
     end_effectors: tuple[str, ...] = ()
-    """End-effector sites (or bodies with one site), in task order (empty: the shipped robot's, else every site)."""
+    """End-effector sites (or bodies with one site), in task order (empty: the robot.yaml's, else every site)."""
     control_period: float = 0.05
     """Seconds per env step (policy rate 20 Hz); a multiple of the MJCF timestep."""
     max_episode_steps: int = 60
     """Steps per episode (3 s at 20 Hz); a time-limit cut, never a terminal state."""
     reach_tolerance: float | None = None
-    """An end effector within this distance (m) of its goal has done its task (None: the robot's default)."""
+    """An end effector within this distance (m) of its goal has done its task (None: the robot.yaml's)."""
     error_scale: float = 1.0
     """Reward per metre of error when not done (negative)."""
     task_done_reward: float = 0.1
@@ -169,7 +169,7 @@ class ReachVectorEnv(VectorEnv):
             goals = self.kin.ee_positions_batch(self._goal_configurations(self._rng, q0))
         self.goals = np.asarray(goals, dtype=np.float64).reshape(self.num_envs, self.spec.n_tasks, 3)
         for d, q in zip(self.datas, q0):
-            mujoco.mj_resetDataKeyframe(self.model, d, 0) if self.model.nkey else mujoco.mj_resetData(self.model, d)
+            self.spec.reset_to_home(self.model, d)
             d.qpos[self._qadr] = q
             mujoco.mj_kinematics(self.model, d)
         if self.planner is not None:
@@ -300,3 +300,11 @@ class ReachEnv(gym.Env):
 
 def _first(info: dict) -> dict:
     return {k: (v[0] if isinstance(v, np.ndarray) else v) for k, v in info.items()}
+
+
+def register() -> None:
+    """Register ``mtpolicy/<env_id>`` with gymnasium for each shipped robot whose manifest names an ``env_id``."""
+    for robot in map(find_robot, shipped_robots()):
+        if robot.env_id:
+            gym.register(f"mtpolicy/{robot.env_id}", entry_point=ReachEnv,
+                         max_episode_steps=ReachConfig().max_episode_steps, kwargs={"config": ReachConfig(robot.name)})

@@ -155,7 +155,8 @@ def mink_controller(env_config: ReachConfig) -> Controller:
     velocity = dict(zip(spec.joint_names, spec.velocity_limits)) | {j: 0.0 for j in spec.held_joints}
     limits = [mink.ConfigurationLimit(model), mink.VelocityLimit(model, {j: [v] for j, v in velocity.items()})]
     tasks = [mink.FrameTask(ee, "site", position_cost=1.0, orientation_cost=0.0) for ee in spec.end_effectors]
-    configuration = mink.Configuration(model, model.key_qpos[0] if model.nkey else None)
+    home = None if spec.home_keyframe is None else model.key_qpos[spec.home_keyframe]
+    configuration = mink.Configuration(model, home)
     base_pos, base_rot = kin.base_pose()
     q_slice, goal_slice = env.layout.slice("joint_pos"), env.layout.slice("goal_pos")
 

@@ -8,9 +8,11 @@
 | hoppers3                     | capsule, box, ellipsoid hoppers                   | envs/locomotion.py     |
 | walker-fwd-bwd               | one biped, forward and backward COM velocity      | envs/locomotion.py     |
 | hopper-mass-3, -8, -14       | hoppers with torso 15 kg and 3, 8 or 14 kg        | envs/locomotion.py     |
-| planar8, humanoid            | one task per end effector (3 / 2), simultaneous   | envs/reach.py          |
+| planar8, humanoid (any robot) | one task per end effector (3 / 2), simultaneous  | envs/reach.py          |
 
-The contract every set keeps is in ``taskset.py``.
+A robot is a task set too: every shipped robot by name, and any robot
+folder or MJCF/URDF path (``mtpolicy.robots.find_robot``). The contract every
+set keeps is in ``taskset.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
-from mtpolicy.robots import load_robot
+from mtpolicy.robots import RobotSpecError, find_robot, load_robot, shipped_robots
 from mtpolicy_training.envs import halfcheetah, locomotion
 from mtpolicy_training.envs.reach import ReachConfig, ReachEnv, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import HELD_OUT_SEED, evaluate_reach
@@ -160,14 +162,25 @@ TASK_SETS: dict[str, Callable[[], TaskSet]] = {
     "hoppers3": lambda: _gym_set("hoppers3", {s.lower(): i for s, i in locomotion.HOPPER_IDS.items()}),
     "walker-fwd-bwd": lambda: _gym_set("walker-fwd-bwd", locomotion.BIPED_IDS),
     **{f"hopper-mass-{m:g}": _torso_mass_pair(m) for m in locomotion.HOPPER_TORSO_MASSES if m != 15.0},
-    "planar8": _reach("planar8"),
-    "humanoid": _reach("humanoid"),
+    **{robot: _reach(robot) for robot in shipped_robots()},
 }
-"""Task set name -> constructor (lazy: Meta-World is imported only when asked for)."""
+"""Task set name -> constructor (lazy: Meta-World is imported only when asked for); the shipped robots last."""
+
+
+def is_robot(name: str) -> bool:
+    """Whether ``name`` is a robot (a shipped name, robot folder or MJCF/URDF path): its reach task set."""
+    try:
+        find_robot(name)
+    except RobotSpecError:
+        return False
+    return True
 
 
 def make_task_set(name: str) -> TaskSet:
-    """The task set called ``name`` (see TASK_SETS)."""
-    if name not in TASK_SETS:
-        raise ValueError(f"unknown task set {name!r}; known: {', '.join(TASK_SETS)}")
-    return TASK_SETS[name]()
+    """The task set called ``name`` (see TASK_SETS), or the reach set of a robot folder or MJCF/URDF path."""
+    if name in TASK_SETS:
+        return TASK_SETS[name]()
+    if not is_robot(name):
+        raise ValueError(f"unknown task set {name!r}; known: {', '.join(TASK_SETS)}, or a robot folder or MJCF/URDF "
+                         "path")
+    return _reach(name)()

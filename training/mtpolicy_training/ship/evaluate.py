@@ -22,7 +22,7 @@ class EvaluateConfig:
     """Evaluate an exported ONNX reach policy, DLS and mink on the same goal sets."""
 
     model: tyro.conf.Positional[str]
-    """Shipped model name (models/<name>.onnx) or path to an ONNX policy."""
+    """Shipped model name (models/<name>.onnx), path to an ONNX policy, or a robot (its robot.yaml's default_model)."""
     goal_distribution: Literal["local", "workspace", "trained"] = "trained"
     """Goal distribution of the goal sets ('trained': the one the policy was trained on)."""
     goal_sets: int = 500

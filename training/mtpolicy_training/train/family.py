@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import tyro
 
+from mtpolicy.robots import shipped_robots
 from mtpolicy_training.core.run_record import RunSettings, renamed
 
 
@@ -41,7 +42,7 @@ def override_args(overrides: dict[str, str]) -> list[str]:
     return [token for key, value in overrides.items() for token in (f"--{key}", *shlex.split(value))]
 
 
-REACH_TASK_SETS: dict[str, list[str]] = {robot: ["--env.robot", robot] for robot in ("planar8", "humanoid")}
+REACH_TASK_SETS: dict[str, list[str]] = {robot: ["--env.robot", robot] for robot in shipped_robots()}
 """The reach trainers' harness task sets: the shipped robots."""
 
 

@@ -1,5 +1,5 @@
-"""Train a SAC-family method (mtsac, mh-sac, dgrad-a, dgrad-o; picor) on MT10/MT50, halfcheetah8 or planar8:
-``train sac-family``.
+"""Train a SAC-family method (mtsac, mh-sac, dgrad-a, dgrad-o; picor) on MT10/MT50, halfcheetah8 or a robot (planar8,
+any robot folder): ``train sac-family``.
 
     python -m mtpolicy_training.train sac-family --algo.method dgrad-o --task-set mt10 \
         --budget-steps 1000000 --seed 1 --out-dir runs/mt10/dgrad-o/1
@@ -11,7 +11,7 @@ the same config. Writes ``metrics.csv`` and TensorBoard logs (``eval/``,
 ``train/``, ``perf/steps_per_second``), a progress bar with steps/s and ETA,
 ``eval.json`` (final evaluation: Meta-World's evaluation with
 ``final_eval_episodes`` episodes per task, or as many held-out goal sets on
-planar8) and, on planar8, ``policy.onnx`` (deterministic mean action,
+a robot) and, on a robot, ``policy.onnx`` (deterministic mean action,
 checked against the robot by ``OnnxPolicy``).
 
 Task families (mt10, mt50, halfcheetah8): one sub-env per task, so ``loop.num_envs`` and
@@ -35,7 +35,7 @@ import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -46,10 +46,14 @@ from mtpolicy_training.algos.sac_family import SACFamily
 from mtpolicy_training.core.offpolicy import LoopConfig, train_off_policy
 from mtpolicy_training.core.replay import ReplayBuffer, TaskReplayBuffer
 from mtpolicy_training.core.run_record import RunConfig, config_dict, publish_final
-from mtpolicy_training.envs.registry import make_task_set
+from mtpolicy_training.envs.registry import is_robot, make_task_set
 from mtpolicy_training.envs.taskset import TaskOneHotObservations, append_task_one_hot
 from mtpolicy_training.ship.export import export_policy
 from mtpolicy_training.train.family import Family, TrainSettings
+
+
+TASK_FAMILIES = ("mt10", "mt50", "halfcheetah8")
+"""The task families these methods train on, besides any robot's reach set."""
 
 
 @dataclass(kw_only=True)
@@ -62,9 +66,9 @@ class SACFamilyTrainConfig(TrainSettings):
     final_eval_episodes: int = 50
     algo: PiCorFamilyConfig = field(default_factory=PiCorFamilyConfig)
     """Method settings (a SAC-family method, or picor with its settings in ``algo.picor``)."""
-    task_set: Literal["mt10", "mt50", "halfcheetah8", "planar8", "humanoid"] = "mt10"
-    """Task family (mt10, mt50, halfcheetah8) or simultaneous reach set (planar8, humanoid: one task per end
-    effector)."""
+    task_set: str = "mt10"
+    """Task family (mt10, mt50, halfcheetah8) or a robot's simultaneous reach set (a shipped robot's name, a robot
+    folder or an MJCF/URDF path: one task per end effector)."""
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(updates_per_round=1, eval_every=100_000,
                                                                 checkpoint_every=50_000))
     """Parallel envs, replay and bookkeeping (see the module docstring for the fields set per task family)."""
@@ -78,6 +82,9 @@ class SACFamilyTrainConfig(TrainSettings):
     def __post_init__(self):
         bad = self.validate_settings() + self.algo.validate()
         bad += ["batch_per_task"] if self.batch_per_task <= 0 else []
+        if self.task_set not in TASK_FAMILIES and not is_robot(self.task_set):
+            raise ValueError(f"invalid config value(s): task_set {self.task_set!r} is neither one of {TASK_FAMILIES} "
+                             "nor a robot (a shipped name, robot folder or MJCF/URDF path)")
         task_set = make_task_set(self.task_set)
         if not task_set.simultaneous:
             n = task_set.n_tasks

@@ -1,0 +1,79 @@
+"""Robot manifests (robot.yaml): what they state, how a robot is found, one-line errors for bad fields."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from helpers import REPO
+from mtpolicy.kinematics import Kinematics, reach_tolerance
+from mtpolicy.policy import resolve_model_path
+from mtpolicy.robots import RobotManifest, RobotSpecError, find_robot, load_robot, shipped_robots
+
+ARM3 = REPO / "tests" / "fixtures" / "robots" / "arm3"
+
+
+def test_shipped_robots_state_their_end_effectors_tolerance_home_and_default_model():
+    assert shipped_robots() == ["humanoid", "planar8"]
+    humanoid = find_robot("humanoid")
+    assert (humanoid.end_effectors, humanoid.reach_tolerance, humanoid.home) == (("left_hand", "right_hand"), 0.03,
+                                                                                 "home")
+    assert resolve_model_path("humanoid").name == "humanoid_reach_workspace.onnx"
+    assert reach_tolerance("planar8") == 0.02 and reach_tolerance("humanoid") == 0.03
+
+
+def test_a_robot_folder_is_found_by_its_path_its_manifest_or_the_mjcf_it_names():
+    for name in (ARM3, ARM3 / "robot.yaml", ARM3 / "robot.xml", str(ARM3)):
+        assert find_robot(name).name == "arm3"
+    spec = load_robot(ARM3)
+    assert spec.end_effectors == ("tool",) and spec.velocity_limits.tolist() == [2.0, 2.0, 1.5]
+    assert Kinematics(spec).home.tolist() == [0.3, -0.4, 1.0]  # keyframe "ready", not the first
+    assert reach_tolerance(str(ARM3)) == 0.05
+
+
+def test_a_bare_mjcf_is_a_robot_with_every_site_and_the_default_tolerance():
+    robot = find_robot(REPO / "tests" / "fixtures" / "twoarm" / "robot.xml")
+    assert robot.end_effectors is None and robot.reach_tolerance == 0.02 and robot.default_model is None
+    with pytest.raises(RobotSpecError, match="unknown robot 'nope'"):
+        find_robot("nope")
+
+
+def test_default_model_is_a_file_of_the_folder_or_a_shipped_name(tmp_path):
+    folder = tmp_path / "arm3"
+    shutil.copytree(ARM3, folder)
+    manifest = folder / "robot.yaml"
+    manifest.write_text(manifest.read_text() + "default_model: planar8_digrad\n")
+    assert resolve_model_path(folder).name == "planar8_digrad.onnx"
+    (folder / "mine.onnx").write_bytes(b"")
+    manifest.write_text(manifest.read_text().replace("planar8_digrad", "mine.onnx"))
+    assert resolve_model_path(folder) == folder / "mine.onnx"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("reach_tolerance: 0.05", "reach_tolerance: -1"), "field 'reach_tolerance' must be a number > 0"),
+    (lambda t: t.replace("end_effectors: [tool]", ""), "missing field 'end_effectors'"),
+    (lambda t: t.replace("mjcf: robot.xml", "mjcf: nope.xml"), "field 'mjcf': no file"),
+    (lambda t: t + "colour: red\n", "unknown field(s) ['colour']"),
+    (lambda t: t.replace("velocity: 1.5", "velocity: 9"), "velocity limit 9.0 of 'elbow' exceeds"),
+    (lambda t: t.replace("home: ready", "home: sitting"), "no keyframe 'sitting'"),
+    (lambda t: t + "joints: [wrist]\n", "joints ['wrist'] are not actuated joints on an end effector's chain"),
+    (lambda t: "- a list\n", "expected a mapping of fields"),
+])
+def test_a_bad_manifest_is_refused_in_one_line_naming_the_field(tmp_path, edit, message):
+    folder = tmp_path / "arm3"
+    shutil.copytree(ARM3, folder)
+    (folder / "robot.yaml").write_text(edit((folder / "robot.yaml").read_text()))
+    with pytest.raises(RobotSpecError) as error:
+        load_robot(folder)
+    assert message in str(error.value) and "\n" not in str(error.value), str(error.value)
+
+
+def test_joints_served_restrict_the_policy_and_hold_the_others(tmp_path):
+    folder = tmp_path / "arm3"
+    shutil.copytree(ARM3, folder)
+    (folder / "robot.yaml").write_text((folder / "robot.yaml").read_text().replace("limits:", "joints: [shoulder, "
+                                                                                   "elbow]\nlimits:"))
+    spec = load_robot(folder)
+    assert spec.joint_names == ("shoulder", "elbow") and spec.held_joints == ("base_yaw",)
+    assert RobotManifest.read(folder).joints == ("shoulder", "elbow")
