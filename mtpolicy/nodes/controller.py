@@ -36,6 +36,7 @@ reach this node (a topic of no end effector, a wrong type) and other
 publishers of the command topic are found in the ROS graph and reported. An
 end effector that makes no progress towards a valid goal for
 ``progress_timeout`` is reported (WARN). Every repeated warning is throttled.
+Parameters: ``mtpolicy.nodes.controller_params``.
 
 Topics: ``/joint_states`` (in), ``/goals/<end_effector>`` (in),
 ``<command_topic>`` (out), ``~/markers``, ``/diagnostics``.
@@ -62,9 +63,10 @@ from visualization_msgs.msg import MarkerArray
 
 from mtpolicy import safety
 from mtpolicy.kinematics import Kinematics, reach_tolerance
-from mtpolicy.nodes.common import (DEFAULT_COMMAND_TOPIC, DIAGNOSTICS_QOS, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS,
-                                   COMMAND_QOS, STATE_SUB_QOS, LatencyStats, Param, ParamSet, ReasonLog, StartupError,
-                                   ThrottledLog, goal_topic, non_negative, positive, run_node, within)
+from mtpolicy.nodes.common import (DIAGNOSTICS_QOS, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS, COMMAND_QOS,
+                                   STATE_SUB_QOS, LatencyStats, ParamSet, ReasonLog, StartupError, ThrottledLog,
+                                   goal_topic, run_node)
+from mtpolicy.nodes.controller_params import PARAMS
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
 from mtpolicy.nodes.graph import dropped_goal_topics
 from mtpolicy.nodes.planning import PlannedGoals
@@ -76,39 +78,6 @@ from mtpolicy.robots import RobotSpec, RobotSpecError, load_robot
 from mtpolicy.state_intake import JointStateIntake
 from mtpolicy.supervisor import WAITING_FOR_PLAN, Hold, Inputs, Severity, SupervisedRobot, Supervisor
 from mtpolicy.workspace import ProgressMonitor, Workspace
-
-MAX_RATE_HZ = 1000.0
-"""Highest accepted ``rate_hz``: the rate of a fast ros2_control loop."""
-PARAMS = [
-    Param("model", "planar8_digrad", "ONNX policy: a path or the name of a shipped model", read_only=True),
-    Param("robot", "", "robot name or MJCF path (default: the model's robot)", read_only=True),
-    Param("joints", [], "command order of the joints (default: the model's joint order)", read_only=True),
-    Param("command_topic", DEFAULT_COMMAND_TOPIC, "Float64MultiArray joint-velocity command topic",
-          read_only=True),
-    Param("rate_hz", 0.0, f"tick rate in Hz (0: 1 / the model's control period), at most {MAX_RATE_HZ:g}",
-          within(0.0, MAX_RATE_HZ)),
-    Param("tick_on_state", False, "also tick on every JointState (lowest state-to-command latency); "
-          "the timer then ticks only when states stop arriving"),
-    Param("state_timeout", 0.25, "joint states older than this (s), by arrival or by their stamp, => zeros", positive),
-    Param("stamp_tolerance", 0.05, "s of clock offset between the computer that stamps the joint states and this "
-          "one forgiven when judging a stamp's age", non_negative),
-    Param("goal_timeout", 0.0, "goals older than this (s) expire => zeros; 0: goals never expire", non_negative),
-    Param("goal_max_age", 5.0, "s: a goal stamped longer ago than this (stamp_tolerance forgiven) is ignored on "
-          "arrival; 0: any age (a zero stamp is always taken)", non_negative),
-    Param("goal_set_window", 0.02, "s: goals arriving within this of each other form one goal set (planned once; "
-          "planner-conditioned policies only)", non_negative),
-    Param("start_enabled", True, "publish policy commands from the start (else wait for ~/enable)",
-          read_only=True),
-    Param("limit_margin", 0.0, "joints within this many rad of a position limit may only move inwards",
-          non_negative),
-    Param("marker_rate_hz", 10.0, "~/markers publish rate (0: off)", non_negative),
-    Param("workspace_margin", 0.01, "m a goal may lie outside an end effector's reach region (mtpolicy.workspace) "
-          "before it is rejected", non_negative),
-    Param("state_limit_margin", 0.1, "rad a joint state may lie outside the joint's limits before the states are "
-          "rejected as implausible (zeros)", non_negative),
-    Param("progress_timeout", 5.0, "s an end effector may make no progress towards its goal before a warning "
-          "(0: off)", non_negative),
-]
 
 HOUSEKEEPING_PERIOD = 0.1
 """s between two rounds of the slow work (one timer: rclpy rebuilds its wait set, every timer included, on every
