@@ -11,7 +11,8 @@ joint states, a missing goal, the e-stop, a non-finite output) return a
 the level of /diagnostics. The watchdog and every timer run on steady time
 whatever ``use_sim_time`` says, so the node publishes without a ``/clock``;
 with ``use_sim_time`` true and no ``/clock`` (or one that has not advanced for
-``state_timeout``), it says so (WARN).
+``state_timeout``), it says so (WARN). The end effectors, and the reach
+tolerance that progress is judged against, are the model's contract's.
 
 A planner-conditioned policy (its contract has a ``planner``) observes the
 goal configuration of ``mtpolicy.planner``, planned in the background
@@ -73,7 +74,7 @@ from mtpolicy.nodes.planning import PlannedGoals
 from mtpolicy.nodes.stamps import stamp_seconds
 from mtpolicy.observation import observe
 from mtpolicy.planner import PlannerConfig
-from mtpolicy.policy import ModelMismatch, OnnxPolicy, resolve_model_path
+from mtpolicy.policy import ModelMismatch, OnnxPolicy, PolicyContract, resolve_model_path
 from mtpolicy.robots import RobotSpec, RobotSpecError, load_robot
 from mtpolicy.state_intake import JointStateIntake
 from mtpolicy.supervisor import WAITING_FOR_PLAN, Hold, Inputs, Severity, SupervisedRobot, Supervisor
@@ -125,7 +126,7 @@ class PolicyController(Node):
         self._zeros = np.zeros(n)
         self._ee = self.kin.ee_positions(self.states.q)
         self._goal_rejection, self._goal_rejection_time = "", -math.inf
-        self.progress = ProgressMonitor(k, reach_tolerance(spec.name))
+        self.progress = ProgressMonitor(k, contract_reach_tolerance(contract))
         self._stalled: list[int] = []
         self._rate_mark = (time.monotonic(), 0)
         self.hold: Hold | None = self.supervisor.hold(self.inputs)
@@ -438,6 +439,12 @@ def _load_robot_for(policy: OnnxPolicy, robot: str) -> RobotSpec:
             raise ModelMismatch(f"{policy.path.name} is a model for robot {contract.robot!r} (end effectors "
                                 f"{list(contract.end_effectors)}), not {robot!r}: {e}") from None
         raise
+
+
+def contract_reach_tolerance(contract: PolicyContract) -> float:
+    """The reach tolerance (m) in the model's contract; where it has none (0), the robot's default
+    (``mtpolicy.kinematics.reach_tolerance``)."""
+    return contract.reach_tolerance or reach_tolerance(contract.robot)
 
 
 def _load_policy(model: str) -> OnnxPolicy:
