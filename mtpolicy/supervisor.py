@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import TYPE_CHECKING, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Protocol, Sequence
 
 import numpy as np
 
@@ -33,6 +33,11 @@ class Severity(IntEnum):
     OK = 0
     WARN = 1
     ERROR = 2
+
+    @property
+    def log_level(self) -> Literal["info", "warning", "error"]:
+        """The logger severity of this level (``mtpolicy.nodes.common.log``)."""
+        return ("info", "warning", "error")[self]
 
 
 class HoldKind(Enum):

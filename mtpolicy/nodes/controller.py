@@ -195,7 +195,7 @@ class PolicyController(Node):
     # -- inputs -------------------------------------------------------------
     def _on_joint_state(self, msg: JointState, info: MessageInfo) -> None:
         """Take a JointState that passes the checks (``mtpolicy.state_intake``); a state fault holds zeros for
-        state_timeout, with an error saying why (throttled per kind)."""
+        state_timeout, logged at its severity (throttled per kind)."""
         now = time.monotonic()
         stamp = stamp_seconds(msg.header.stamp)
         source = (info.get("publisher_gid") or {}).get("data")
@@ -204,7 +204,8 @@ class PolicyController(Node):
             self._warn(*admission.ignored)
         if (fault := admission.fault) is not None:
             self.inputs.state_fault, self.inputs.state_fault_time = fault, now
-            self._warn(fault.kind.name, f"joint states rejected, publishing zeros: {fault.detail}", level="error")
+            self._warn(fault.kind.name, f"joint states rejected, publishing zeros: {fault.detail}",
+                       level=fault.severity.log_level)
         if admission.taken and self.params.tick_on_state:
             self.tick()
             self._timer.reset()

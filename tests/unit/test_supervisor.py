@@ -97,6 +97,7 @@ def test_the_first_hold_is_the_most_severe_a_state_fault_before_the_e_stop():
     inputs.state_fault_time = inputs.now
     assert supervisor.hold(inputs) is inputs.state_fault
     assert WAITING_FOR_PLAN.severity is Severity.WARN and NON_FINITE.severity is Severity.ERROR
+    assert [s.log_level for s in Severity] == ["info", "warning", "error"]
 
 
 def test_the_command_is_zeros_for_a_non_finite_output_else_clamped_and_guarded_at_the_limits():
