@@ -113,8 +113,9 @@ Check = Callable[[Any], "str | None"]
 class Param:
     """A declared parameter: name, default (whose type is enforced), one-line doc, check of its values, unit.
 
-    The one declaration of a parameter: the node declares it from this, and its docs (the tables of docs/ and
-    the comments of the params YAMLs) are generated from it (``mtpolicy.nodes.param_docs``)."""
+    The one declaration of a parameter: the node declares it from this (its descriptor carries ``summary`` and
+    ``rule``), and the controller's docs (the table of docs/real_robot.md, the comments of the params YAMLs) are
+    generated from it (``mtpolicy.nodes.param_docs``)."""
 
     name: str
     default: Any
@@ -124,11 +125,21 @@ class Param:
     unit: str = ""
     """Unit of the value (s, Hz, rad, m); empty for none."""
 
+    @property
+    def rule(self) -> str:
+        """The range a Range check allows (``>= 0``), for the docs; empty for other checks."""
+        return str(self.check) if isinstance(self.check, Range) else ""
+
+    @property
+    def summary(self) -> str:
+        """The unit, then the doc: what ``ros2 param describe`` and the params YAMLs' comments say."""
+        return f"{self.unit}: {self.description}" if self.unit else self.description
+
 
 @dataclass(frozen=True)
 class Range:
     """A check that a number lies within [``low``, ``high``] (``low`` excluded if ``open_low``); its text, e.g.
-    ``> 0``, ``>= 0`` or ``0 to 1000``, is the range the docs show."""
+    ``> 0`` or ``>= 0, <= 1000``, is the range the docs show."""
 
     low: float
     high: float = math.inf
@@ -197,7 +208,8 @@ class ParamSet:
                                f"its parameters are {sorted(self._params)}")
         node.add_on_set_parameters_callback(self._validate)
         for p in params:
-            desc = ParameterDescriptor(description=p.description, read_only=p.read_only, dynamic_typing=True)
+            desc = ParameterDescriptor(description=p.summary, additional_constraints=p.rule,
+                                       read_only=p.read_only, dynamic_typing=True)
             try:
                 value = node.declare_parameter(p.name, p.default, desc).value
             except InvalidParameterValueException:

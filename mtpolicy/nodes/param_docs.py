@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from mtpolicy.nodes.common import Param, Range
+from mtpolicy.nodes.common import Param
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE_START = "<!-- generated from mtpolicy/nodes/controller_params.py: python -m mtpolicy.nodes.param_docs -->"
@@ -37,7 +37,7 @@ def table(params: Sequence[Param]) -> str:
     """The Markdown table of ``params``: name, default, unit and range, the one-line doc."""
     rows = ["| parameter | default | unit, range | what it is |", "|---|---|---|---|"]
     for p in params:
-        bounds = ", ".join(x for x in (p.unit, str(p.check) if isinstance(p.check, Range) else "") if x)
+        bounds = ", ".join(x for x in (p.unit, p.rule) if x)
         rows.append(f"| `{p.name}` | `{default_text(p)}` | {bounds} | "
                     f"{p.description}{' (read-only)' if p.read_only else ''} |")
     return "\n".join(rows)
@@ -45,7 +45,7 @@ def table(params: Sequence[Param]) -> str:
 
 def comment(p: Param) -> str:
     """The YAML comment of a parameter: its unit, then its doc."""
-    return f"# {p.unit}: {p.description}" if p.unit else f"# {p.description}"
+    return f"# {p.summary}"
 
 
 def with_table(markdown: str, params: Sequence[Param]) -> str:

@@ -4,6 +4,7 @@ comments are generated from the declaration, and the checked-in files match what
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from mtpolicy.nodes import param_docs
@@ -52,3 +53,25 @@ def test_a_range_says_its_rule_in_the_docs_and_in_a_rejection():
     assert str(rate) == ">= 0, <= 1000" and str(Range(0.0, open_low=True)) == "> 0"
     assert rate(-1.0) == "must be >= 0" and rate(1e6) == "must be <= 1000" and rate(50.0) is None
     assert Range(0.0, open_low=True)(0.0) == "must be > 0"
+
+
+def test_a_bad_value_at_start_is_refused_in_one_line_and_the_descriptor_carries_unit_and_range(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    from mtpolicy.nodes.common import ParamSet, StartupError, unique_domain_id
+
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(unique_domain_id()))
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    context = rclpy.Context()
+    with rclpy.init(args=[], context=context):
+        bad = rclpy.create_node("controller", context=context, parameter_overrides=[Parameter("rate_hz", value=-5.0)])
+        with pytest.raises(StartupError, match=r"^parameter 'rate_hz': must be >= 0 Hz, got -5.0$"):
+            ParamSet(bad, PARAMS)
+        bad.destroy_node()
+        node = rclpy.create_node("controller", context=context)
+        ParamSet(node, PARAMS)
+        descriptor = node.describe_parameter("state_timeout")
+        assert (descriptor.description, descriptor.additional_constraints) == (
+            "s: joint states older than this, by arrival or by their stamp, => zeros", "> 0")
+        node.destroy_node()
