@@ -31,6 +31,7 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
 from rclpy.impl.rcutils_logger import RcutilsLogger
 from rclpy.node import Node
@@ -110,26 +111,52 @@ Check = Callable[[Any], "str | None"]
 
 @dataclass(frozen=True)
 class Param:
-    """A declared parameter: name, default (whose type is enforced), doc and an optional check."""
+    """A declared parameter: name, default (whose type is enforced), one-line doc, check of its values, unit.
+
+    The one declaration of a parameter: the node declares it from this (its descriptor carries ``summary`` and
+    ``rule``), and the controller's docs (the table of docs/real_robot.md, the comments of the params YAMLs) are
+    generated from it (``mtpolicy.nodes.param_docs``)."""
 
     name: str
     default: Any
     description: str
     check: Check | None = None
     read_only: bool = False
+    unit: str = ""
+    """Unit of the value (s, Hz, rad, m); empty for none."""
+
+    @property
+    def rule(self) -> str:
+        """The range a Range check allows (``>= 0``), for the docs; empty for other checks."""
+        return str(self.check) if isinstance(self.check, Range) else ""
+
+    @property
+    def summary(self) -> str:
+        """The unit, then the doc: what ``ros2 param describe`` and the params YAMLs' comments say."""
+        return f"{self.unit}: {self.description}" if self.unit else self.description
 
 
-def positive(v: float) -> str | None:
-    return None if v > 0 else "must be > 0"
+@dataclass(frozen=True)
+class Range:
+    """A check that a number lies within [``low``, ``high``] (``low`` excluded if ``open_low``); its text, e.g.
+    ``> 0`` or ``>= 0, <= 1000``, is the range the docs show."""
+
+    low: float
+    high: float = math.inf
+    open_low: bool = False
+
+    def __call__(self, v: float) -> str | None:
+        if v < self.low or (self.open_low and v == self.low):
+            return f"must be {'>' if self.open_low else '>='} {self.low:g}"
+        return f"must be <= {self.high:g}" if v > self.high else None
+
+    def __str__(self) -> str:
+        bound = f"{'>' if self.open_low else '>='} {self.low:g}"
+        return bound if math.isinf(self.high) else f"{bound}, <= {self.high:g}"
 
 
-def non_negative(v: float) -> str | None:
-    return None if v >= 0 else "must be >= 0"
-
-
-def within(low: float, high: float) -> Check:
-    """A check that a number lies in [low, high]."""
-    return lambda v: f"must be >= {low:g}" if v < low else f"must be <= {high:g}" if v > high else None
+positive = Range(0.0, open_low=True)
+non_negative = Range(0.0)
 
 
 def numbers(v: list) -> str | None:
@@ -166,34 +193,42 @@ class ParamSet:
 
     Values are read as attributes: ``node.params.rate_hz``, kept up to date
     after each accepted change; ``on_change`` then gets the changed names. A rejected
-    override at start raises ``rclpy.exceptions.InvalidParameterValueException``
-    naming the reason; at run time the set-parameters service answers it.
+    override at start raises StartupError naming the parameter, the rule and the
+    value, in one line; at run time the set-parameters service answers the same.
     """
 
     def __init__(self, node: Node, params: Sequence[Param], on_change: Callable[[set[str]], None] | None = None):
         self._params = {p.name: p for p in params}
         self._on_change = on_change
         self._values: dict[str, Any] = {}
+        self._rejection = ""  # the reason of the last rejected change
         unknown = unknown_overrides(node, self._params)
         if unknown:
             raise StartupError(f"unknown parameter(s) {unknown} given to node {node.get_name()!r} (misspelled?); "
                                f"its parameters are {sorted(self._params)}")
         node.add_on_set_parameters_callback(self._validate)
         for p in params:
-            desc = ParameterDescriptor(description=p.description, read_only=p.read_only, dynamic_typing=True)
-            self._values[p.name] = _coerce(node.declare_parameter(p.name, p.default, desc).value, p.default)[0]
+            desc = ParameterDescriptor(description=p.summary, additional_constraints=p.rule,
+                                       read_only=p.read_only, dynamic_typing=True)
+            try:
+                value = node.declare_parameter(p.name, p.default, desc).value
+            except InvalidParameterValueException:
+                raise StartupError(self._rejection) from None
+            self._values[p.name] = _coerce(value, p.default)[0]
         node.add_post_set_parameters_callback(self._update)
 
     def _validate(self, changes: list[Parameter]) -> SetParametersResult:
+        """Accept ``changes`` unless one has the wrong type or fails its check; the reason names it, in one line."""
         for change in changes:
             p = self._params.get(change.name)
             if p is None:
                 continue
             value, reason = _coerce(change.value, p.default)
-            if reason is None and p.check is not None:
-                reason = p.check(value)
+            if reason is None and p.check is not None and (reason := p.check(value)) is not None:
+                reason += f" {p.unit}, got {value!r}" if p.unit else f", got {value!r}"
             if reason is not None:
-                return SetParametersResult(successful=False, reason=f"parameter {p.name!r}: {reason}")
+                self._rejection = f"parameter {p.name!r}: {reason}"
+                return SetParametersResult(successful=False, reason=self._rejection)
         return SetParametersResult(successful=True)
 
     def _update(self, changed: list[Parameter]) -> None:
@@ -341,7 +376,6 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_peri
     completes with 0; 1 if the node refused to start (the reason is logged
     as a fatal message, without a traceback).
     """
-    from rclpy.exceptions import InvalidParameterValueException
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
 

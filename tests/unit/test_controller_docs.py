@@ -1,26 +1,77 @@
-"""The controller's parameters as declared (PARAMS), documented in docs/real_robot.md and the params YAMLs."""
+"""The controller's parameters, declared once (controller_params.PARAMS): the docs table and the params YAMLs'
+comments are generated from the declaration, and the checked-in files match what the generator writes."""
 
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
-from mtpolicy.nodes.controller import PARAMS
+from mtpolicy.nodes import param_docs
+from mtpolicy.nodes.common import Param, Range
+from mtpolicy.nodes.controller_params import PARAMS
 
 REPO = Path(__file__).resolve().parents[2]
 
 
+def test_the_docs_table_and_the_yaml_comments_are_what_the_declaration_generates():
+    stale = [str(path.relative_to(REPO)) for path, text in param_docs.generated(PARAMS).items()
+             if path.read_text() != text]
+    assert not stale, f"{stale} drifted from controller_params.PARAMS: run python -m mtpolicy.nodes.param_docs"
+
+
 def test_every_parameter_is_in_the_docs_table_with_its_default_and_description():
-    rows = dict(re.findall(r"^\| `(\w+)` \| (.+?) \|", (REPO / "docs" / "real_robot.md").read_text(), re.M))
-    for p in PARAMS:
-        default = '""' if p.default == "" else str(p.default).lower() if isinstance(p.default, bool) else p.default
-        assert rows.get(p.name) == f"`{default}`", (p.name, rows.get(p.name))
     text = (REPO / "docs" / "real_robot.md").read_text()
-    assert all(p.description in text for p in PARAMS)
+    rows = dict(re.findall(r"^\| `(\w+)` \| (.+?) \|", text, re.M))
+    for p in PARAMS:
+        assert rows.get(p.name) == f"`{param_docs.default_text(p)}`", (p.name, rows.get(p.name))
+        assert p.description in text, p.name
+
+
+def test_a_changed_declaration_changes_the_generated_table_and_comment_but_no_value():
+    doc = Param("state_timeout", 0.25, "a new doc", Range(0.0, open_low=True), unit="s")
+    markdown = f"intro\n{param_docs.TABLE_START}\nold table\n{param_docs.TABLE_END}\nafter\n"
+    assert param_docs.with_table(markdown, [doc]) == (
+        f"intro\n{param_docs.TABLE_START}\n| parameter | default | unit, range | what it is |\n|---|---|---|---|\n"
+        f"| `state_timeout` | `0.25` | s, > 0 | a new doc |\n{param_docs.TABLE_END}\nafter\n")
+    params_yaml = ("controller:\n  ros__parameters:\n    state_timeout: 0.5   # the old doc\n    # a comment line\n"
+                   "sim:\n  ros__parameters:\n    state_timeout: 0.1   # another node's\n")
+    assert param_docs.with_comments(params_yaml, [doc]) == (
+        "controller:\n  ros__parameters:\n    state_timeout: 0.5       # s: a new doc\n    # a comment line\n"
+        "sim:\n  ros__parameters:\n    state_timeout: 0.1   # another node's\n")
 
 
 def test_the_params_yamls_set_only_declared_parameters():
-    declared = {p.name: p.default for p in PARAMS}
+    declared = {p.name for p in PARAMS}
     for path in sorted((REPO / "config").glob("*.yaml")):
         params = yaml.safe_load(path.read_text())["controller"]["ros__parameters"]
-        assert set(params) <= set(declared), (path.name, set(params) - set(declared))
+        assert set(params) <= declared, (path.name, set(params) - declared)
+
+
+def test_a_range_says_its_rule_in_the_docs_and_in_a_rejection():
+    rate = Range(0.0, 1000.0)
+    assert str(rate) == ">= 0, <= 1000" and str(Range(0.0, open_low=True)) == "> 0"
+    assert rate(-1.0) == "must be >= 0" and rate(1e6) == "must be <= 1000" and rate(50.0) is None
+    assert Range(0.0, open_low=True)(0.0) == "must be > 0"
+
+
+def test_a_bad_value_at_start_is_refused_in_one_line_and_the_descriptor_carries_unit_and_range(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    from mtpolicy.nodes.common import ParamSet, StartupError, unique_domain_id
+
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(unique_domain_id()))
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    context = rclpy.Context()
+    with rclpy.init(args=[], context=context):
+        bad = rclpy.create_node("controller", context=context, parameter_overrides=[Parameter("rate_hz", value=-5.0)])
+        with pytest.raises(StartupError, match=r"^parameter 'rate_hz': must be >= 0 Hz, got -5.0$"):
+            ParamSet(bad, PARAMS)
+        bad.destroy_node()
+        node = rclpy.create_node("controller", context=context)
+        ParamSet(node, PARAMS)
+        descriptor = node.describe_parameter("state_timeout")
+        assert (descriptor.description, descriptor.additional_constraints) == (
+            "s: joint states older than this, by arrival or by their stamp, => zeros", "> 0")
+        node.destroy_node()

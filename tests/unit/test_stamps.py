@@ -1,11 +1,12 @@
-"""Joint-state times by header stamp (mtpolicy.nodes.stamps), without ROS processes."""
+"""Joint-state times by header stamp (mtpolicy.nodes.stamps, mtpolicy.state_intake), without ROS processes."""
 
 import math
 
 import numpy as np
 from builtin_interfaces.msg import Time
 
-from mtpolicy.nodes.stamps import StateTimes, stamp_seconds
+from mtpolicy.nodes.stamps import stamp_seconds
+from mtpolicy.state_intake import StateTimes
 
 
 def test_a_zero_stamp_is_none():

@@ -1,0 +1,45 @@
+"""The policy controller's ROS parameters, declared once.
+
+The node declares and validates these (``mtpolicy.nodes.common.ParamSet``);
+the parameter table of docs/real_robot.md and the comments of the controller's
+entries in config/*.yaml are generated from them (``python -m
+mtpolicy.nodes.param_docs``), and a unit test fails when those drift.
+"""
+
+from __future__ import annotations
+
+from mtpolicy.nodes.common import DEFAULT_COMMAND_TOPIC, Param, Range, non_negative, positive
+
+MAX_RATE_HZ = 1000.0
+"""Highest accepted ``rate_hz``: the rate of a fast ros2_control loop."""
+
+PARAMS = [
+    Param("model", "planar8_digrad", "ONNX policy: a path or the name of a shipped model", read_only=True),
+    Param("robot", "", "robot name or MJCF path (default: the model's robot)", read_only=True),
+    Param("joints", [], "command order of the joints (default: the model's joint order)", read_only=True),
+    Param("command_topic", DEFAULT_COMMAND_TOPIC, "Float64MultiArray joint-velocity command topic", read_only=True),
+    Param("rate_hz", 0.0, "tick rate (0: 1 / the model's control period)", Range(0.0, MAX_RATE_HZ), unit="Hz"),
+    Param("tick_on_state", False, "also tick on every JointState (lowest state-to-command latency); "
+          "the timer then ticks only when states stop arriving"),
+    Param("state_timeout", 0.25, "joint states older than this, by arrival or by their stamp, => zeros", positive,
+          unit="s"),
+    Param("stamp_tolerance", 0.05, "clock offset between the computer that stamps the joint states and this one "
+          "forgiven when judging a stamp's age", non_negative, unit="s"),
+    Param("goal_timeout", 0.0, "goals older than this expire => zeros; 0: goals never expire", non_negative,
+          unit="s"),
+    Param("goal_max_age", 5.0, "a goal stamped longer ago than this (stamp_tolerance forgiven) is ignored on "
+          "arrival; 0: any age (a zero stamp is always taken)", non_negative, unit="s"),
+    Param("goal_set_window", 0.02, "goals arriving within this of each other form one goal set (planned once; "
+          "planner-conditioned policies only)", non_negative, unit="s"),
+    Param("start_enabled", True, "publish policy commands from the start (else wait for ~/enable)", read_only=True),
+    Param("limit_margin", 0.0, "joints this close to a position limit may only move inwards", non_negative,
+          unit="rad"),
+    Param("marker_rate_hz", 10.0, "~/markers publish rate (0: off)", non_negative, unit="Hz"),
+    Param("workspace_margin", 0.01, "how far a goal may lie outside its end effector's reach region "
+          "(mtpolicy.workspace) before it is rejected", non_negative, unit="m"),
+    Param("state_limit_margin", 0.1, "how far a joint state may lie outside the joint's limits before the states "
+          "are rejected as implausible (zeros)", non_negative, unit="rad"),
+    Param("progress_timeout", 5.0, "how long an end effector may make no progress towards its goal before a "
+          "warning (0: off)", non_negative, unit="s"),
+]
+"""The controller's parameters, in the order the docs list them."""
