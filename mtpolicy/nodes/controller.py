@@ -75,7 +75,7 @@ from mtpolicy.nodes.stamps import stamp_seconds
 from mtpolicy.observation import observe
 from mtpolicy.planner import PlannerConfig
 from mtpolicy.policy import ModelMismatch, OnnxPolicy, PolicyContract, resolve_model_path
-from mtpolicy.robots import RobotSpec, RobotSpecError, load_robot
+from mtpolicy.robots import DEFAULT_ROBOT, RobotSpec, RobotSpecError, load_robot
 from mtpolicy.state_intake import JointStateIntake
 from mtpolicy.supervisor import WAITING_FOR_PLAN, Hold, Inputs, Severity, SupervisedRobot, Supervisor
 from mtpolicy.workspace import ProgressMonitor, Workspace
@@ -96,7 +96,7 @@ class PolicyController(Node):
     def __init__(self) -> None:
         super().__init__("controller")
         self.params = p = ParamSet(self, PARAMS, on_change=self._on_params_set)
-        self.policy = _load_policy(p.model)
+        self.policy = _load_policy(p.model or p.robot or DEFAULT_ROBOT)
         contract = self.policy.contract
         self.spec = spec = _load_robot_for(self.policy, p.robot)
         joints = [j for j in p.joints if j] or list(contract.joints)

@@ -14,7 +14,8 @@ MAX_RATE_HZ = 1000.0
 """Highest accepted ``rate_hz``: the rate of a fast ros2_control loop."""
 
 PARAMS = [
-    Param("model", "planar8_digrad", "ONNX policy: a path or the name of a shipped model", read_only=True),
+    Param("model", "", "ONNX policy: a path, the name of a shipped model, or empty: the robot's default model (its "
+          "robot.yaml; the robot parameter's, else planar8's)", read_only=True),
     Param("robot", "", "robot name or MJCF path (default: the model's robot)", read_only=True),
     Param("joints", [], "command order of the joints (default: the model's joint order)", read_only=True),
     Param("command_topic", DEFAULT_COMMAND_TOPIC, "Float64MultiArray joint-velocity command topic", read_only=True),
