@@ -22,13 +22,18 @@ Teachers:
   observations never get different labels.
 * ``dls``: the damped-least-squares controller of ``mtpolicy.dls``.
 * ``time_optimal``: the closed-loop time-optimal controller: from every state,
-  the target q_T of ``envs/time_optimal.py`` (the nearest configuration, in
+  the target q_T of ``mtpolicy.planner`` (``time_optimal``: the nearest configuration, in
   time, inside the least number of periods' box that puts the end effectors
   within ``target_depth`` of the tolerance), re-solved from the
   current q (warm-started from the episode's previous target; a new goal set
   gets the full multi-start solve), commanded as the servo above with
-  ``k = 1 / dt`` and uniform saturation: the straight line to q_T at the
-  bottleneck joint's speed, which arrives in the bound's number of periods.
+  ``k = 1 / dt``: with uniform saturation the straight line to q_T at the
+  bottleneck joint's speed, which arrives in the bound's number of periods;
+  clipped, every joint at its own full speed until it is within one period of
+  its coordinate of q_T, which arrives at the same q_T in the same number of
+  periods (every joint's share of the move fits in them). Clipped, an error of
+  the student on one joint slows no other joint; scaled uniformly, a joint
+  whose command it overestimates becomes the bottleneck of all of them.
   Once every end effector is within tolerance it holds: the servo with gain
   ``teacher_gain`` to the local IK solution of the goal set (damped Newton
   from q), so the command goes smoothly to zero at the goals' centre.
@@ -103,7 +108,6 @@ class DaggerConfig:
                   "lr": self.lr > 0, "batch_size": self.batch_size > 0,
                   "updates_per_iteration": self.updates_per_iteration > 0,
                   "teacher_mix": 0 <= self.teacher_mix <= 1, "action_noise": self.action_noise >= 0,
-                  "saturation": self.teacher != "time_optimal" or self.saturation == "uniform",
                   "line_sets": self.line_sets == 0 or (self.line_sets > 0 and self.teacher == "time_optimal"),
                   "line_samples": self.line_samples > 0}
         return [f"algo.{k}" for k, ok in checks.items() if not ok]
