@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 
+from mtpolicy.integrity import CHECKSUM_KEY, PLACEHOLDER, seal_model
 from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig, SolverConfig
 from mtpolicy.policy import OnnxPolicy, resolve_model_path
 from mtpolicy_training.algos.dagger import saturate
@@ -46,6 +47,7 @@ def test_the_table_has_ratio_columns_and_the_bound_row_has_ratio_one_and_it_resu
     main(args)  # every row read back
     assert capsys.readouterr().out.count("read back from") == 2
     assert (tmp_path / "table" / "results.json").read_text() == first
+    assert all(len(r.get("model_sha256", [0])) == 1 for r in json.loads(first))
     results = {r["controller"]: r for r in json.loads((tmp_path / "table" / "results.json").read_text())}
     assert set(results) == {MODEL, "planner + servo k 20/s, uniform (teacher of planar8_reach_workspace)",
                             "time-optimal bound"}
@@ -56,6 +58,30 @@ def test_the_table_has_ratio_columns_and_the_bound_row_has_ratio_one_and_it_resu
     assert "| time / bound: median | p90 |" in table and "| time-optimal bound | n/a | n/a |" in table
     assert f"{MODEL} against its teacher on the same 3 goal sets" in table
     assert len(list((tmp_path / "bounds").glob("*.json"))) == 1
+
+
+def test_a_model_shipped_again_under_its_name_is_evaluated_again(tmp_path, capsys):
+    """A row is read back only for the same model files: a results.json row of an earlier file of the same name
+    would otherwise stand for the new model."""
+    import onnx
+
+    model = tmp_path / "model.onnx"
+    model.write_bytes(resolve_model_path(MODEL).read_bytes())
+    args = ["--rows", f"planar8:workspace:{model}", "--anchors", "teacher", "--goal-sets", "2", "--seeds",
+            str(SEED), "--out", str(tmp_path / "table"), "--bound-cache", str(tmp_path / "bounds")]
+    main(args)
+    capsys.readouterr()
+    main(args)
+    assert capsys.readouterr().out.count("read back from") == 2  # the same file: read back
+    proto = onnx.load(str(model))
+    for entry in proto.metadata_props:  # the same policy, sealed again with another note
+        if entry.key == CHECKSUM_KEY:
+            entry.value = PLACEHOLDER
+    proto.metadata_props.append(onnx.StringStringEntryProto(key="note", value="shipped again"))
+    model.write_bytes(seal_model(proto.SerializeToString()))
+    capsys.readouterr()
+    main(args)
+    assert capsys.readouterr().out.count("read back from") == 0
 
 
 def test_a_bound_table_is_read_back_from_its_cache_and_solved_again_when_its_key_changes(tmp_path, monkeypatch):

@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 import tyro
 
-from mtpolicy.integrity import strict_json
+from mtpolicy.integrity import sha256_file, strict_json
 from mtpolicy.planner import PlannerConfig, SolverConfig
 from mtpolicy.policy import OnnxPolicy, resolve_model_path
 from mtpolicy_training.algos.dagger import DaggerConfig, Teacher, TimeOptimalTeacher
@@ -203,6 +203,12 @@ def teacher_controller(row: Row, env: ReachConfig) -> tuple[str, Controller, Rea
     return label, Teacher(config, ReachVectorEnv(1, env)), env
 
 
+def model_identity(row: Row) -> dict:
+    """What identifies a row's models in a results.json: their names and the SHA-256 of their files (a model
+    shipped again under its name is evaluated again)."""
+    return {"models": list(row.models), "model_sha256": [sha256_file(resolve_model_path(m)) for m in row.models]}
+
+
 def bound_result(bounds: dict[int, np.ndarray], goal_sets: int) -> dict:
     """The bound as a row: on each goal set it solved, time to reach = the bound (ratio 1 where it is > 0)."""
     bound = np.concatenate([bounds[seed] for seed in bounds])
@@ -320,8 +326,7 @@ def main(argv: list[str] | None = None) -> None:
                                     cache_dir=cfg.bound_cache).bound_seconds for seed in cfg.seeds}
         # (name, controllers, training seeds, what besides the goal sets and the bound must match for a row of a
         # previous results.json in ``out`` to be read back instead of evaluated again)
-        evaluated = [(row.name, pairs, row.training_seeds, {"models": list(row.models)})
-                     for row, pairs in controllers.items()]
+        evaluated = [(row.name, pairs, row.training_seeds, model_identity(row)) for row, pairs in controllers.items()]
         taught = {}  # a teacher row's label -> the name of the row it taught
         for anchor in cfg.anchors:
             if anchor == "teacher":
@@ -330,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
                         print(f"{robot} {distribution}: {row.name} is not a DAgger policy: no teacher row", flush=True)
                         continue
                     label, teacher, env = found
-                    evaluated.append((label, [(teacher, env)], (), {"models": list(row.models)}))
+                    evaluated.append((label, [(teacher, env)], (), model_identity(row)))
                     taught[label] = row.name
             elif anchor == "time-optimal":
                 hold_gain = DaggerConfig().teacher_gain  # the DAgger teacher ``time_optimal`` at its defaults
