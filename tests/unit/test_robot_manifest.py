@@ -15,7 +15,7 @@ ARM3 = REPO / "tests" / "fixtures" / "robots" / "arm3"
 
 
 def test_shipped_robots_state_their_end_effectors_tolerance_home_and_default_model():
-    assert shipped_robots() == ["humanoid", "planar8"]
+    assert shipped_robots() == ["gr1", "humanoid", "panda", "planar8", "tiago"]
     humanoid = find_robot("humanoid")
     assert (humanoid.end_effectors, humanoid.reach_tolerance, humanoid.home) == (("left_hand", "right_hand"), 0.03,
                                                                                  "home")
