@@ -7,12 +7,14 @@
     mtpolicy demo --goals 10 --seed 0 --out out/demo --record
     mtpolicy demo --robot own.xml --model runs/own/policy.onnx       # writes out/demo/params.yaml
     mtpolicy render --robot humanoid --model humanoid_digrad --out reach.png
+    mtpolicy import-robot vendor.urdf --out my_robot --end-effectors tool --acceleration 10   # docs/own_robot.md
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -136,15 +138,18 @@ def _per_joint(tokens: list[str] | None, what: str) -> float | str | dict[str, f
 
 def _import_robot(ns: argparse.Namespace) -> int:
     from mtpolicy.robots import RobotSpecError
+    from mtpolicy.robots import packages
     from mtpolicy.robots.importer import import_robot
 
     home = _per_joint(ns.home, "home") or {}
+    source = packages.uri_for(ns.source) if Path(ns.source).is_file() else None
+    command = shlex.join(["mtpolicy", "import-robot", *((source or a) if a == ns.source else a for a in ns.argv)])
     try:
         robot = import_robot(ns.source, ns.out, ns.end_effectors, joints=ns.joints,
                              velocity=_per_joint(ns.velocity, "velocity"),
                              acceleration=_per_joint(ns.acceleration, "acceleration"),
                              effort=_per_joint(ns.effort, "effort"), home=home, home_keyframe=ns.home_keyframe,
-                             reach_tolerance=ns.reach_tolerance, gravcomp=ns.gravcomp)
+                             reach_tolerance=ns.reach_tolerance, gravcomp=ns.gravcomp, command=command)
     except RobotSpecError as e:
         print(f"mtpolicy import-robot: {e}", file=sys.stderr)
         return 2
@@ -227,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="gravity compensation on every body (as a real arm's joint controllers do)")
     p.set_defaults(func=_import_robot)
 
+    argv = sys.argv[1:] if argv is None else list(argv)
     ns = parser.parse_args(argv)
+    ns.argv = argv[argv.index(ns.command) + 1:] if ns.command in argv else argv  # the command's own arguments
     return ns.func(ns)
 
 

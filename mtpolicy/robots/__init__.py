@@ -393,6 +393,7 @@ def urdf_spec(path: str | Path) -> mujoco.MjSpec:
             raise RobotSpecError(f"{path.name}: mesh files named {mesh.file!r} in several folders: {sorted(found)}")
         if found:
             mesh.file = str(next(iter(found)))
+    spec.strippath = False  # the URDF parser's default would strip those folders again when compiling
     return spec
 
 

@@ -43,6 +43,8 @@ from mtpolicy.robots.manifest import DEFAULT_REACH_TOLERANCE, MANIFEST, implausi
 
 SERVO_TIME_CONSTANT = 0.004
 """s: the imported velocity servos' time constant at home (below ``SERVO_TIME_CONSTANT_MAX``, 10 ms)."""
+COMMAND_PREFIX = "made by: "
+"""Start of the manifest's header line that holds the command which wrote the folder."""
 HOME_MARGIN = 0.05
 """Fraction of a joint's range that a default home position keeps off its limits."""
 
@@ -161,7 +163,7 @@ def _load_vendor(source: Path) -> tuple[mujoco.MjSpec, bool]:
 
 def _unique(root: ET.Element, tag: str, name: str) -> str:
     taken = {e.get("name") for e in root.iter(tag)}
-    return next(n for n in (name, *(f"{name}_{i}" for i in range(2, 999))) if n not in taken)
+    return next(n for n in (name, f"{name}_mount", *(f"{name}_mount{i}" for i in range(2, 99))) if n not in taken)
 
 
 def _fix_base(root: ET.Element, notes: list[str]) -> None:
@@ -259,14 +261,20 @@ def import_robot(source: str | Path, out: str | Path, end_effectors: list[str] |
                  joints: list[str] | None = None, velocity=None, acceleration=None, effort=None,
                  home: dict[str, float] | None = None, home_keyframe: str | None = None,
                  reach_tolerance: float = DEFAULT_REACH_TOLERANCE, gravcomp: bool = True,
-                 servo_time_constant: float = SERVO_TIME_CONSTANT) -> ImportedRobot:
+                 servo_time_constant: float = SERVO_TIME_CONSTANT, command: str | None = None) -> ImportedRobot:
     """Write the robot folder ``out`` from the vendor MJCF or URDF ``source`` (see the module docstring).
 
     ``velocity``, ``acceleration``, ``effort``: one number for every actuated joint, or a mapping joint -> number
     ('*': the others); ``effort="none"`` records no effort limit. ``joints``: the joints a reach policy serves (the
-    manifest's; default: the actuated ones on an end effector's chain). Raises RobotImportError (one line).
+    manifest's; default: the actuated ones on an end effector's chain). ``source`` may be a ``package://``
+    reference; ``command``, the command that made the folder, is written in the manifest's header. Raises
+    RobotImportError (one line).
     """
-    start, source, out, notes = time.perf_counter(), Path(source).resolve(), Path(out), []
+    start, out, notes = time.perf_counter(), Path(out), []
+    try:
+        source = packages.resolve(str(source)) if packages.is_package_uri(str(source)) else Path(source).resolve()
+    except packages.PackageNotFound as e:
+        raise RobotImportError(str(e)) from None
     if not source.is_file():
         raise RobotImportError(f"no file {source}")
     try:
@@ -335,7 +343,8 @@ def import_robot(source: str | Path, out: str | Path, end_effectors: list[str] |
     (out / "robot.xml").write_text(f"<!-- Imported by `mtpolicy import-robot` from {_origin(source)}: "
                                    "mtpolicy/robots/importer.py -->\n" + ET.tostring(root, encoding="unicode") + "\n")
     (out / "scene.xml").write_text(_scene(model, data))
-    (out / MANIFEST).write_text(_manifest(source, servos, limits, list(end_effectors), joints, reach_tolerance))
+    (out / MANIFEST).write_text(_manifest(source, servos, limits, list(end_effectors), joints, reach_tolerance,
+                                          command))
     load_robot(out)  # the stack's own checks of the result
     return ImportedRobot(out, tuple(servos), tuple(notes), time.perf_counter() - start)
 
@@ -367,11 +376,12 @@ def _scene(model: mujoco.MjModel, data: mujoco.MjData) -> str:
 
 
 def _manifest(source: Path, servos: list[str], limits: dict, end_effectors: list[str], joints: list[str] | None,
-              reach_tolerance: float) -> str:
+              reach_tolerance: float, command: str | None) -> str:
     def flow(names):
         return "[" + ", ".join(names) + "]"
 
     lines = [f"# Imported by `mtpolicy import-robot` from {_origin(source)}. Fields: mtpolicy/robots/manifest.py.",
+             *([f"# {COMMAND_PREFIX}{command}"] if command else []),
              "mjcf: robot.xml", "scene: scene.xml", f"end_effectors: {flow(end_effectors)}",
              f"reach_tolerance: {reach_tolerance:g}", "home: home"]
     if joints:

@@ -84,7 +84,10 @@ def package_path(name: str) -> Path:
 def resolve(uri: str) -> Path:
     """The file a ``package://NAME/PATH`` reference names; PackageNotFound (one line) when NAME or PATH is missing."""
     name, _, rest = uri[len(SCHEME):].partition("/")
-    path = package_path(name) / rest
+    try:
+        path = package_path(name) / rest
+    except PackageNotFound as e:
+        raise PackageNotFound(f"{uri}: {e}") from None
     if not path.exists():
         raise PackageNotFound(f"{uri}: no file {path}")
     return path
