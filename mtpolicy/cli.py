@@ -149,7 +149,8 @@ def _import_robot(ns: argparse.Namespace) -> int:
                              velocity=_per_joint(ns.velocity, "velocity"),
                              acceleration=_per_joint(ns.acceleration, "acceleration"),
                              effort=_per_joint(ns.effort, "effort"), home=home, home_keyframe=ns.home_keyframe,
-                             reach_tolerance=ns.reach_tolerance, gravcomp=ns.gravcomp, command=command)
+                             reach_tolerance=ns.reach_tolerance, gravcomp=ns.gravcomp, command=command,
+                             remove=ns.remove or ())
     except RobotSpecError as e:
         print(f"mtpolicy import-robot: {e}", file=sys.stderr)
         return 2
@@ -227,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--home", nargs="+", help="home positions JOINT=V (default: the vendor keyframe, else zero "
                    "moved inside the limits)")
     p.add_argument("--home-keyframe", help="the vendor keyframe to start the home pose from")
+    p.add_argument("--remove", nargs="+", help="bodies (with what hangs from them) and geoms to leave out: a "
+                   "task's props, legs")
     p.add_argument("--reach-tolerance", type=float, default=0.02, help="m (the manifest's)")
     p.add_argument("--gravcomp", action=argparse.BooleanOptionalAction, default=True,
                    help="gravity compensation on every body (as a real arm's joint controllers do)")

@@ -166,16 +166,35 @@ def _unique(root: ET.Element, tag: str, name: str) -> str:
     return next(n for n in (name, f"{name}_mount", *(f"{name}_mount{i}" for i in range(2, 99))) if n not in taken)
 
 
+def _remove(root: ET.Element, names: list[str], notes: list[str]) -> None:
+    """Remove the bodies (with their subtrees) and geoms ``names``, and the contact pairs and excludes naming them."""
+    parents = {child: parent for parent in root.iter() for child in parent}
+    found = {e.get("name"): e for e in root.find("worldbody").iter() if e.tag in ("body", "geom") and e.get("name")}
+    missing = sorted(set(names) - set(found))
+    if missing:
+        raise RobotImportError(f"--remove {missing}: no body or geom of that name")
+    gone = set()
+    for name in names:
+        gone |= {e.get("name") for e in found[name].iter("body")} | {name}
+        parents[found[name]].remove(found[name])
+    for contact in root.findall("contact"):
+        for element in [e for e in contact if {e.get(k) for k in ("body1", "body2", "geom1", "geom2")} & gone]:
+            contact.remove(element)
+    notes.append(f"removed {names} (and what hangs from them)")
+
+
 def _fix_base(root: ET.Element, notes: list[str]) -> None:
-    """Remove free joints; put a root body that carries a joint inside a joint-less one."""
+    """Remove free joints; put a root body whose subtree is actuated and that carries a joint inside a joint-less
+    one."""
     world = root.find("worldbody")
+    actuated = {a.get("joint") for a in root.iter("velocity")}
     for body in world.iter("body"):
         for joint in [*body.findall("freejoint"), *body.findall("joint[@type='free']")]:
             body.remove(joint)
             notes.append(f"floating base: free joint of body {body.get('name')!r} removed, the robot is fixed to the "
                          "world where its model places it (joints on no end effector's chain, e.g. legs, are held)")
     for i, body in enumerate(list(world.findall("body"))):
-        if body.find("joint") is not None:
+        if body.find("joint") is not None and any(j.get("name") in actuated for j in body.iter("joint")):
             mount = ET.Element("body", name=_unique(root, "body", "base"))
             world.remove(body)
             mount.append(body)
@@ -261,12 +280,14 @@ def import_robot(source: str | Path, out: str | Path, end_effectors: list[str] |
                  joints: list[str] | None = None, velocity=None, acceleration=None, effort=None,
                  home: dict[str, float] | None = None, home_keyframe: str | None = None,
                  reach_tolerance: float = DEFAULT_REACH_TOLERANCE, gravcomp: bool = True,
-                 servo_time_constant: float = SERVO_TIME_CONSTANT, command: str | None = None) -> ImportedRobot:
+                 servo_time_constant: float = SERVO_TIME_CONSTANT, command: str | None = None,
+                 remove: list[str] | tuple[str, ...] = ()) -> ImportedRobot:
     """Write the robot folder ``out`` from the vendor MJCF or URDF ``source`` (see the module docstring).
 
     ``velocity``, ``acceleration``, ``effort``: one number for every actuated joint, or a mapping joint -> number
     ('*': the others); ``effort="none"`` records no effort limit. ``joints``: the joints a reach policy serves (the
-    manifest's; default: the actuated ones on an end effector's chain). ``source`` may be a ``package://``
+    manifest's; default: the actuated ones on an end effector's chain). ``remove``: bodies (with their subtrees)
+    and geoms to leave out (a task's props, legs). ``source`` may be a ``package://``
     reference; ``command``, the command that made the folder, is written in the manifest's header. Raises
     RobotImportError (one line).
     """
@@ -285,13 +306,21 @@ def import_robot(source: str | Path, out: str | Path, end_effectors: list[str] |
     except ValueError as e:
         raise RobotImportError(f"MuJoCo cannot compile {source.name}: {' '.join(str(e).split())}") from None
     servos, vendor_velocity, vendor_effort = _vendor_limits(source, vendor, urdf)
+    root = ET.fromstring(spec.to_xml())
+    root.set("model", root.get("model") or out.name)
+    if remove:
+        _remove(root, list(remove), notes)
+        kept = {j.get("name") for j in root.find("worldbody").iter("joint")}
+        servos = [j for j in servos if j in kept]
     if not servos:
         raise RobotImportError(f"{source.name}: no actuated hinge or slide joint")
     limits = _limits(source, vendor, servos, vendor_velocity, vendor_effort, velocity, acceleration, effort)
-
-    root = ET.fromstring(spec.to_xml())
-    root.set("model", root.get("model") or out.name)
-    _fix_base(root, notes)
+    weak = [f"{j} ({limits[j]['effort']:g} <= {damping:g} x {limits[j]['velocity']:g})" for j in servos
+            if "effort" in limits[j] and limits[j]["effort"] <=
+            (damping := vendor.dof_damping[vendor.jnt_dofadr[vendor.joint(j).id]]) * limits[j]["velocity"]]
+    if weak:
+        notes.append("effort limit at most joint damping x velocity limit, so the joint cannot reach its velocity "
+                     f"limit: {', '.join(weak)}; check the vendor's numbers (or --effort none)")
     _end_effector_sites(root, list(end_effectors), notes)
     for key in root.findall("keyframe"):
         root.remove(key)
@@ -306,6 +335,7 @@ def import_robot(source: str | Path, out: str | Path, end_effectors: list[str] |
         ET.SubElement(actuators, "velocity", name=j, joint=j, kv="1", gear="1", ctrllimited="true",
                       ctrlrange=f"{-limits[j]['velocity']:g} {limits[j]['velocity']:g}",
                       forcelimited="true" if f else "false", forcerange=f"{-f:g} {f:g}" if f else "0 0")
+    _fix_base(root, notes)
     option = root.find("option")
     if option is None:
         option = ET.Element("option")

@@ -162,3 +162,13 @@ def test_shipped_vendor_robots_are_what_their_import_command_writes(robot, tmp_p
     assert main(args) == 0
     for name in ("robot.xml", "scene.xml"):
         assert (tmp_path / robot / name).read_text() == (folder / name).read_text(), name
+
+
+def test_removed_bodies_take_their_joints_and_servos_with_them(tmp_path):
+    (tmp_path / "floater.xml").write_text(FLOATING)
+    robot = import_robot(tmp_path / "floater.xml", tmp_path / "upper", ["left_hand", "right_hand"], velocity=3.0,
+                         effort="none", remove=["leg"])
+    assert "hip" not in robot.servos and load_robot(robot.folder).held_joints == ()
+    with pytest.raises(RobotSpecError, match=re.escape("--remove ['tail']: no body or geom of that name")):
+        import_robot(tmp_path / "floater.xml", tmp_path / "x", ["left_hand"], velocity=3.0, effort="none",
+                     remove=["tail"])
