@@ -28,7 +28,6 @@ Then ``load_robot(folder)`` checks the result as it checks every robot.
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 import xml.etree.ElementTree as ET
@@ -47,9 +46,6 @@ COMMAND_PREFIX = "made by: "
 """Start of the manifest's header line that holds the command which wrote the folder."""
 HOME_MARGIN = 0.05
 """Fraction of a joint's range that a default home position keeps off its limits."""
-
-Limits = "float | dict[str, float] | None"
-
 
 class RobotImportError(RobotSpecError):
     """The vendor model cannot be imported as given; the message says what to give."""
@@ -355,7 +351,7 @@ def import_robot(source: str | Path, out: str | Path, end_effectors: list[str] |
     for element in actuators:
         dof = model.jnt_dofadr[model.joint(element.get("joint")).id]
         kv = max(inertia[dof, dof] / servo_time_constant, 20.0 * model.dof_damping[dof], 1.0)
-        element.set("kv", f"{float(f'{kv:.2g}') if kv < 100 else math.ceil(float(f'{kv:.2g}')):g}")
+        element.set("kv", f"{float(f'{kv:.2g}'):g}")  # two significant digits
     overlapping = _contacts_at(mujoco.MjModel.from_xml_string(ET.tostring(root, encoding="unicode")), qpos)
     if overlapping:
         contact = root.find("contact")
