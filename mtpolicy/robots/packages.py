@@ -14,6 +14,7 @@ so the meshes stay in the installed wheel (a dependency) instead of being copied
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import sys
@@ -42,7 +43,12 @@ def _package_name(folder: Path) -> str | None:
 
 
 def _ros_package_path(name: str) -> Path | None:
-    for entry in filter(None, os.environ.get("ROS_PACKAGE_PATH", "").split(os.pathsep)):
+    return _ros_package_path_in(name, os.environ.get("ROS_PACKAGE_PATH", ""), os.environ.get("AMENT_PREFIX_PATH", ""))
+
+
+@functools.lru_cache(maxsize=256)
+def _ros_package_path_in(name: str, ros_package_path: str, ament_prefix_path: str) -> Path | None:
+    for entry in filter(None, ros_package_path.split(os.pathsep)):
         top = Path(entry)
         for folder, dirs, files in os.walk(top):
             depth = len(Path(folder).relative_to(top).parts)
@@ -52,7 +58,7 @@ def _ros_package_path(name: str) -> Path | None:
                     return Path(folder)
             elif depth >= _SEARCH_DEPTH:
                 dirs.clear()
-    for prefix in filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
+    for prefix in filter(None, ament_prefix_path.split(os.pathsep)):
         share = Path(prefix) / "share" / name
         if share.is_dir():
             return share
@@ -66,9 +72,9 @@ def _python_package_path(name: str) -> Path | None:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
         return None
-    if spec is None or not spec.submodule_search_locations:
+    if spec is None or not spec.submodule_search_locations or spec.origin is None:  # no module, namespace package
         return None
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(spec.origin).parent
 
 
 def package_path(name: str) -> Path:
