@@ -77,13 +77,18 @@ def _python_package_path(name: str) -> Path | None:
     return Path(spec.origin).parent
 
 
+INSTALL_HINTS = {"robosuite": "pip install --no-deps robosuite==1.5.2, as make setup does"}
+"""How to get a package the shipped robots' meshes come from."""
+
+
 def package_path(name: str) -> Path:
     """The folder of package ``name`` (see the module docstring); PackageNotFound says where it looked."""
     found = _ros_package_path(name) or _python_package_path(name)
     if found is None:
         raise PackageNotFound(f"package {name!r} not found on ROS_PACKAGE_PATH "
                               f"({os.environ.get('ROS_PACKAGE_PATH') or 'unset'}), in AMENT_PREFIX_PATH's share "
-                              f"folders ({os.environ.get('AMENT_PREFIX_PATH') or 'unset'}) nor as a Python package")
+                              f"folders ({os.environ.get('AMENT_PREFIX_PATH') or 'unset'}) nor as a Python package"
+                              + (f" ({INSTALL_HINTS[name]})" if name in INSTALL_HINTS else ""))
     return found
 
 
