@@ -220,6 +220,12 @@ class RobotSpec:
         served = [model.joint(j).name for j in joint_ids]
         overrides = {j: o for j, o in (limit_overrides or {}).items() if j not in held}  # held: only recorded
         _narrow_limits(path, served, limits, vel_limits, overrides)
+        for joint, override in (limit_overrides or {}).items():
+            slide = model.jnt_type[model.joint(joint).id] == mujoco.mjtJoint.mjJNT_SLIDE
+            for kind in ("acceleration", "effort"):
+                problem = getattr(override, kind) and implausible_limit(kind, getattr(override, kind), slide)
+                if problem:
+                    raise RobotSpecError(f"{path.name}: manifest limits of {joint!r}: {problem}")
         for joint, override in overrides.items():
             k = served.index(joint)
             accelerations[k] = override.acceleration or accelerations[k]
