@@ -18,12 +18,17 @@ LAUNCH_WHEELS := $(wildcard ../shared/ros2-launch/wheels/*.whl)
 comma := ,
 EXTRAS := ros,train,dev$(if $(LAUNCH_WHEELS),$(comma)launch)
 
+# The vendor robots (mtpolicy/robots/gr1, tiago, panda) reference the meshes robosuite ships (package://robosuite/...):
+# only its files are used, never its code, so --no-deps: its own pins (mink, opencv, ...) must not replace ours.
+ROBOSUITE := robosuite==1.5.2
+
 # torch first, pinned: the CPU build of 2.13.0 (a bare `torch` would pull a multi-GB CUDA build).
-$(STAMP): setup.py $(LAUNCH_WHEELS)
+$(STAMP): setup.py Makefile $(LAUNCH_WHEELS)
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet torch==2.13.0
 	$(VENV)/bin/pip install --quiet -e '.[$(EXTRAS)]'
+	$(VENV)/bin/pip install --quiet --no-deps $(ROBOSUITE)
 	$(if $(LAUNCH_WHEELS),$(VENV)/bin/pip install --quiet --no-index --no-deps $(LAUNCH_WHEELS))
 	touch $(STAMP)
 

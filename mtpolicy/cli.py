@@ -7,12 +7,14 @@
     mtpolicy demo --goals 10 --seed 0 --out out/demo --record
     mtpolicy demo --robot own.xml --model runs/own/policy.onnx       # writes out/demo/params.yaml
     mtpolicy render --robot humanoid --model humanoid_digrad --out reach.png
+    mtpolicy import-robot vendor.urdf --out my_robot --end-effectors tool --acceleration 10   # docs/own_robot.md
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -118,6 +120,46 @@ def _render(ns: argparse.Namespace) -> int:
     return render_cli(ns, "mtpolicy render")
 
 
+def _per_joint(tokens: list[str] | None, what: str) -> float | str | dict[str, float] | None:
+    """``V`` (every joint), ``JOINT=V`` ... (``*=V``: the others), or ``none``."""
+    if not tokens:
+        return None
+    if tokens == ["none"]:
+        return "none"
+    out = {}
+    for token in tokens:
+        joint, _, value = token.rpartition("=")
+        try:
+            out[joint or "*"] = float(value)
+        except ValueError:
+            raise SystemExit(f"mtpolicy import-robot: --{what} {token!r}: expected V or JOINT=V") from None
+    return out
+
+
+def _import_robot(ns: argparse.Namespace) -> int:
+    from mtpolicy.robots import RobotSpecError
+    from mtpolicy.robots import packages
+    from mtpolicy.robots.importer import import_robot
+
+    home = _per_joint(ns.home, "home") or {}
+    source = packages.uri_for(ns.source) if Path(ns.source).is_file() else None
+    command = shlex.join(["mtpolicy", "import-robot", *((source or a) if a == ns.source else a for a in ns.argv)])
+    try:
+        robot = import_robot(ns.source, ns.out, ns.end_effectors, joints=ns.joints,
+                             velocity=_per_joint(ns.velocity, "velocity"),
+                             acceleration=_per_joint(ns.acceleration, "acceleration"),
+                             effort=_per_joint(ns.effort, "effort"), home=home, home_keyframe=ns.home_keyframe,
+                             reach_tolerance=ns.reach_tolerance, gravcomp=ns.gravcomp, command=command,
+                             remove=ns.remove or ())
+    except RobotSpecError as e:
+        print(f"mtpolicy import-robot: {e}", file=sys.stderr)
+        return 2
+    for note in robot.notes:
+        print(f"  {note}")
+    print(f"wrote {robot.folder} ({len(robot.servos)} velocity servos) in {robot.seconds:.1f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")  # offscreen rendering (the demo's picture), before mujoco is imported
     from mtpolicy.render import __doc__ as render_doc, add_render_arguments
@@ -170,7 +212,32 @@ def main(argv: list[str] | None = None) -> int:
     add_render_arguments(p)
     p.set_defaults(func=_render)
 
+    p = sub.add_parser("import-robot", help="a vendor MJCF or URDF -> a robot folder this stack serves",
+                       description="Velocity servos with the vendor's limits, floating base fixed, home keyframe, "
+                       "end-effector sites, package:// meshes: mtpolicy/robots/importer.py. Limits: V (every "
+                       "actuated joint) or JOINT=V ... (*=V: the others).")
+    p.add_argument("source", help="the vendor's MJCF or URDF")
+    p.add_argument("--out", required=True, help="the robot folder to write (robot.xml, scene.xml, robot.yaml)")
+    p.add_argument("--end-effectors", nargs="+", required=True, help="sites or bodies (a body gets a site)")
+    p.add_argument("--joints", nargs="+", help="the joints a reach policy serves (default: the actuated ones on an "
+                   "end effector's chain; the others are held)")
+    p.add_argument("--velocity", nargs="+", help="velocity limits, rad/s or m/s (default: the URDF's)")
+    p.add_argument("--acceleration", nargs="+", help="acceleration limits, rad/s^2 or m/s^2")
+    p.add_argument("--effort", nargs="+", help="effort limits, N m or N (default: the URDF's or the vendor "
+                   "actuators' force range; none: record none)")
+    p.add_argument("--home", nargs="+", help="home positions JOINT=V (default: the vendor keyframe, else zero "
+                   "moved inside the limits)")
+    p.add_argument("--home-keyframe", help="the vendor keyframe to start the home pose from")
+    p.add_argument("--remove", nargs="+", help="bodies (with what hangs from them) and geoms to leave out: a "
+                   "task's props, legs")
+    p.add_argument("--reach-tolerance", type=float, default=0.02, help="m (the manifest's)")
+    p.add_argument("--gravcomp", action=argparse.BooleanOptionalAction, default=True,
+                   help="gravity compensation on every body (as a real arm's joint controllers do)")
+    p.set_defaults(func=_import_robot)
+
+    argv = sys.argv[1:] if argv is None else list(argv)
     ns = parser.parse_args(argv)
+    ns.argv = argv[argv.index(ns.command) + 1:] if ns.command in argv else argv  # the command's own arguments
     return ns.func(ns)
 
 

@@ -46,8 +46,10 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from mtpolicy.robots import packages
+from mtpolicy.robots.packages import is_package_uri
 from mtpolicy.robots.manifest import (DEFAULT_ROBOT, ROBOTS_DIR, JointLimits, RobotManifest, RobotSpecError,
-                                      find_robot, robot_folder, shipped_robots)
+                                      find_robot, implausible_limit, robot_folder, shipped_robots)
 
 __all__ = ["DEFAULT_ROBOT", "ROBOTS_DIR", "JointLimits", "RobotManifest", "RobotSpec", "RobotSpecError",
            "ServoWarning", "compile_model", "find_robot", "load_robot", "robot_folder", "shipped_robots"]
@@ -91,6 +93,12 @@ class RobotSpec:
     """The hashed MJCF: its path inside this package for shipped robots, else its absolute path."""
     home_keyframe: int | None = None
     """Index of the home keyframe (None: the MJCF's default configuration)."""
+    acceleration_limits: np.ndarray | None = None
+    """(n_joints,) symmetric acceleration limits (rad/s^2 or m/s^2) from the manifest; inf where none is given."""
+    effort_limits: np.ndarray | None = None
+    """(n_joints,) symmetric effort limits (N m or N): the manifest's, else the servo's forcerange; inf if none."""
+    slide_mask: np.ndarray | None = None
+    """(n_joints,) bool: prismatic (slide) joints, whose units are m, m/s (the others: rad, rad/s)."""
 
     @property
     def n_joints(self) -> int:
@@ -139,7 +147,7 @@ class RobotSpec:
         robot_file = Path(robot_file).resolve() if robot_file else path
         sha = hashlib.sha256(robot_file.read_bytes()).hexdigest()
 
-        joint_ids, vel_limits = [], []
+        joint_ids, vel_limits, efforts = [], [], []
         for a in range(model.nu):
             if model.actuator_trntype[a] != mujoco.mjtTrn.mjTRN_JOINT:
                 raise RobotSpecError(f"actuator {model.actuator(a).name or a!r} does not drive a joint")
@@ -154,8 +162,16 @@ class RobotSpec:
             if not model.actuator_ctrllimited[a]:
                 raise RobotSpecError(f"actuator {model.actuator(a).name!r} has no ctrlrange (velocity limit)")
             lo, hi = model.actuator_ctrlrange[a]
+            problem = implausible_limit("velocity", min(-lo, hi), model.jnt_type[j] == mujoco.mjtJoint.mjJNT_SLIDE)
+            if problem:
+                raise RobotSpecError(f"{path.name}: actuator {model.actuator(a).name or a!r} (joint "
+                                     f"{model.joint(j).name!r}): {problem}: its ctrlrange must be the joint's velocity "
+                                     "limit (a torque motor's range kept as one?); mtpolicy import-robot --velocity "
+                                     "sets the vendor's (docs/own_robot.md)")
             joint_ids.append(j)
             vel_limits.append(min(-lo, hi))
+            efforts.append(min(-model.actuator_forcerange[a, 0], model.actuator_forcerange[a, 1])
+                           if model.actuator_forcelimited[a] else np.inf)
         if not joint_ids:
             raise RobotSpecError(f"{path}: no actuators")
         limits = np.array([model.jnt_range[j] if model.jnt_limited[j] else (-np.inf, np.inf)
@@ -199,8 +215,21 @@ class RobotSpec:
         held = tuple(model.joint(j).name for j, keep in zip(joint_ids, on_chain) if not keep)
         joint_ids = [j for j, keep in zip(joint_ids, on_chain) if keep]
         vel_limits, limits, mask = np.array(vel_limits)[on_chain], limits[on_chain], mask[:, on_chain]
+        efforts, accelerations = np.array(efforts)[on_chain], np.full(len(joint_ids), np.inf)
 
-        _narrow_limits(path, [model.joint(j).name for j in joint_ids], limits, vel_limits, limit_overrides or {})
+        served = [model.joint(j).name for j in joint_ids]
+        overrides = {j: o for j, o in (limit_overrides or {}).items() if j not in held}  # held: only recorded
+        _narrow_limits(path, served, limits, vel_limits, overrides)
+        for joint, override in (limit_overrides or {}).items():
+            slide = model.jnt_type[model.joint(joint).id] == mujoco.mjtJoint.mjJNT_SLIDE
+            for kind in ("acceleration", "effort"):
+                problem = getattr(override, kind) and implausible_limit(kind, getattr(override, kind), slide)
+                if problem:
+                    raise RobotSpecError(f"{path.name}: manifest limits of {joint!r}: {problem}")
+        for joint, override in overrides.items():
+            k = served.index(joint)
+            accelerations[k] = override.acceleration or accelerations[k]
+            efforts[k] = override.effort or efforts[k]
         roots = {int(model.body_rootid[model.jnt_bodyid[j]]) for j in joint_ids}
         if len(roots) != 1:
             raise RobotSpecError(f"{path}: actuated joints hang from several root bodies")
@@ -208,9 +237,16 @@ class RobotSpec:
         base = model.body(root).name
         if model.body_jntnum[root]:
             moving = [model.joint(j).name for j in range(model.njnt) if model.jnt_bodyid[j] == root]
+            free = any(model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE for j in range(model.njnt)
+                       if model.jnt_bodyid[j] == root)
+            mount = next(n for n in ("base", "base_mount", *(f"base_mount{i}" for i in range(2, 99)))
+                         if mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, n) < 0)
+            fix = ("a floating base: remove its free joint to fix it to the world (mtpolicy import-robot does, "
+                   "holding the legs)") if free else (f"put it inside a joint-less body, <worldbody><body "
+                                                      f"name=\"{mount}\"> <body name=\"{base}\" ...> ... </body>"
+                                                      "</body> (mtpolicy import-robot does)")
             raise RobotSpecError(f"{path.name}: root body {base!r} carries joint(s) {moving}, so the base frame "
-                                 f"would move; put it inside a joint-less base body, <worldbody><body "
-                                 f"name=\"base\"> <body name=\"{base}\" ...> ... </body></body> (docs/own_robot.md)")
+                                 f"would move; {fix} (docs/own_robot.md)")
         home_keyframe = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_KEY, home) if home else (0 if model.nkey else None)
         if home_keyframe == -1:
             raise RobotSpecError(f"{path.name}: no keyframe {home!r} (the home keyframe)")
@@ -221,6 +257,8 @@ class RobotSpec:
                    joint_names=tuple(model.joint(j).name for j in joint_ids),
                    joint_limits=limits, velocity_limits=vel_limits,
                    end_effectors=tuple(site_names), chain_mask=mask, held_joints=held, home_keyframe=home_keyframe,
+                   acceleration_limits=accelerations, effort_limits=efforts,
+                   slide_mask=np.array([model.jnt_type[j] == mujoco.mjtJoint.mjJNT_SLIDE for j in joint_ids]),
                    robot_file=str(robot_file.relative_to(ROBOTS_DIR.parent.parent))
                    if robot_file.is_relative_to(ROBOTS_DIR) else str(robot_file))
 
@@ -301,6 +339,8 @@ def compile_model(path: str | Path) -> mujoco.MjModel:
     path = Path(path)
     try:
         return _compile(path)
+    except RobotSpecError:
+        raise
     except ValueError as e:
         reason = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
         raise RobotSpecError(f"MuJoCo cannot compile {path.name}: {reason}") from None
@@ -308,8 +348,12 @@ def compile_model(path: str | Path) -> mujoco.MjModel:
 
 def _compile(path: Path) -> mujoco.MjModel:
     if path.suffix.lower() != ".urdf":
-        return mujoco.MjModel.from_xml_path(str(path))
-    spec = mujoco.MjSpec.from_file(str(path))
+        spec = mujoco.MjSpec.from_file(str(path))
+        for asset in [*spec.meshes, *spec.textures]:
+            if is_package_uri(asset.file):
+                asset.file = str(_resolve_asset(path, asset.file))
+        return spec.compile()
+    spec = urdf_spec(path)
     spec.compiler.fusestatic = False
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST  # stiff velocity servos need it
     for body in spec.worldbody.find_all(mujoco.mjtObj.mjOBJ_BODY):
@@ -328,6 +372,35 @@ def _compile(path: Path) -> mujoco.MjModel:
                           ctrlrange=[-velocity, velocity], gainprm=[kv] + [0] * 9, biasprm=[0, 0, -kv] + [0] * 7,
                           gaintype=mujoco.mjtGain.mjGAIN_FIXED, biastype=mujoco.mjtBias.mjBIAS_AFFINE)
     return spec.compile()
+
+
+def _resolve_asset(path: Path, uri: str) -> Path:
+    try:
+        return packages.resolve(uri)
+    except packages.PackageNotFound as e:
+        raise RobotSpecError(f"{path.name}: mesh {e}") from None
+
+
+def urdf_spec(path: str | Path) -> mujoco.MjSpec:
+    """MuJoCo's parse of a URDF, its meshes found where the URDF says: ``package://NAME/...`` through the package
+    path (``mtpolicy.robots.packages``), a relative path from the URDF's folder (MuJoCo alone keeps only each mesh
+    file's name, looked up beside the URDF)."""
+    path = Path(path)
+    spec = mujoco.MjSpec.from_file(str(path))
+    files = {}
+    for mesh in ET.parse(path).getroot().iter("mesh"):
+        name = mesh.get("filename")
+        if name:
+            found = _resolve_asset(path, name) if is_package_uri(name) else path.parent / name
+            files.setdefault(Path(name).name, set()).add(found.resolve())
+    for mesh in spec.meshes:
+        found = files.get(Path(mesh.file).name)
+        if found and len(found) > 1:
+            raise RobotSpecError(f"{path.name}: mesh files named {mesh.file!r} in several folders: {sorted(found)}")
+        if found:
+            mesh.file = str(next(iter(found)))
+    spec.strippath = False  # the URDF parser's default would strip those folders again when compiling
+    return spec
 
 
 def load_robot(name_or_path: str | Path, end_effectors: list[str] | tuple[str, ...] | None = None) -> RobotSpec:

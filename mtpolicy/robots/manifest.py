@@ -12,7 +12,9 @@ or any robot folder by path -- and read what the manifest states:
 | ``reach_tolerance`` | yes    | m: an end effector this close to its goal has reached it             |
 | ``scene``         | no       | the MJCF to simulate (robot plus floor and lights; default: ``mjcf``) |
 | ``joints``        | no       | the joints a reach policy serves (default: the actuated ones on a chain) |
-| ``limits``        | no       | ``joint: {position: [lo, hi], velocity: v}``, narrower than the MJCF's |
+| ``limits``        | no       | ``joint: {position: [lo, hi], velocity: v, acceleration: a, effort: f}``: |
+|                   |          | position and velocity narrower than the MJCF's; acceleration (rad/s^2 |
+|                   |          | or m/s^2) and effort (N m or N) the vendor's, recorded for the nodes  |
 | ``home``          | no       | name of the home keyframe (default: the first keyframe, else qpos0)   |
 | ``default_model`` | no       | the policy run when none is given: a file in the folder or a shipped model name |
 | ``env_id``        | no       | gymnasium id of the robot's reach env, registered under ``mtpolicy/`` |
@@ -43,6 +45,21 @@ class RobotSpecError(ValueError):
     """The MJCF or the manifest does not describe a robot this stack can drive."""
 
 
+PLAUSIBLE_LIMITS = {"velocity": (50.0, 10.0), "acceleration": (2000.0, 200.0), "effort": (5000.0, 1e5)}
+"""Largest plausible limit of a real joint, (hinge, slide): rad/s or m/s, rad/s^2 or m/s^2, N m or N. Above
+these, a number is not that limit (e.g. a torque motor's ctrlrange of 20,000 kept as a velocity limit)."""
+
+
+def implausible_limit(kind: str, value: float, slide: bool = False) -> str | None:
+    """Why ``value`` cannot be a real joint's ``kind`` limit (one phrase), or None if it can."""
+    bound = PLAUSIBLE_LIMITS[kind][int(slide)]
+    unit = {"velocity": "/s", "acceleration": "/s^2", "effort": ""}[kind]
+    unit = ("N" if slide else "N m") if kind == "effort" else ("m" if slide else "rad") + unit
+    if not (0 < value <= bound):
+        return f"{kind} limit {value:g} {unit} is not plausible for a real joint (0 < limit <= {bound:g} {unit})"
+    return None
+
+
 @dataclass(frozen=True)
 class JointLimits:
     """Limits of one joint that replace the MJCF's (each within it)."""
@@ -51,6 +68,10 @@ class JointLimits:
     """Lower and upper position limit (rad or m); None: the joint's ``range``."""
     velocity: float | None = None
     """Symmetric velocity limit (rad/s or m/s); None: the servo's ``ctrlrange``."""
+    acceleration: float | None = None
+    """Symmetric acceleration limit (rad/s^2 or m/s^2); None: not given."""
+    effort: float | None = None
+    """Symmetric effort limit (N m or N); None: the servo's ``forcerange`` if any."""
 
 
 @dataclass(frozen=True)
@@ -158,22 +179,27 @@ class _Fields:
 
     def limits(self) -> dict[str, JointLimits]:
         value = self._get("limits", False) or {}
-        expected = "a mapping joint -> {position: [lo, hi], velocity: v}"
+        expected = "a mapping joint -> {position: [lo, hi], velocity: v, acceleration: a, effort: f}"
         if not isinstance(value, dict):
             raise self.bad("limits", expected)
         out = {}
         for joint, limit in value.items():
-            if not isinstance(limit, dict) or not set(limit) <= {"position", "velocity"}:
+            if not isinstance(limit, dict) or not set(limit) <= {"position", "velocity", "acceleration", "effort"}:
                 raise self.bad("limits", expected)
-            position, velocity = limit.get("position"), limit.get("velocity")
+            position = limit.get("position")
             if position is not None and not (isinstance(position, list) and len(position) == 2
                                              and all(isinstance(v, (int, float)) for v in position)
                                              and position[0] < position[1]):
                 raise self.bad("limits", f"{expected} (position of {joint!r}: lo < hi)")
-            if velocity is not None and not (isinstance(velocity, (int, float)) and velocity > 0):
-                raise self.bad("limits", f"{expected} (velocity of {joint!r}: > 0)")
+            rates = {}
+            for kind in ("velocity", "acceleration", "effort"):
+                value = limit.get(kind)
+                if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                              and value > 0):
+                    raise self.bad("limits", f"{expected} ({kind} of {joint!r}: > 0)")
+                rates[kind] = None if value is None else float(value)
             out[str(joint)] = JointLimits(None if position is None else (float(position[0]), float(position[1])),
-                                          None if velocity is None else float(velocity))
+                                          **rates)
         return out
 
     def check_unknown(self) -> None:

@@ -134,5 +134,6 @@ def test_an_unknown_robot_is_refused_in_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mtpolicy_training.train", "dagger", "--env.robot", "nosuch",
                         "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines() == ["error: unknown robot 'nosuch': not one of ['humanoid', 'planar8'], not "
-                                             "a robot folder (with a robot.yaml) and not an MJCF/URDF file"]
+    assert r.stderr.strip().splitlines() == ["error: unknown robot 'nosuch': not one of ['gr1', 'humanoid', 'panda', "
+                                             "'planar8', 'tiago'], not a robot folder (with a robot.yaml) and not an "
+                                             "MJCF/URDF file"]

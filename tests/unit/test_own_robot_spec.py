@@ -53,7 +53,8 @@ def test_urdf_joint_without_velocity_limit_is_named(tmp_path):
     (('</worldbody>', '<body name="oops"></worldbody>'), "MuJoCo cannot compile bad.xml: XML parse error"),
     (('<body name="base" pos="0 0 0.05" childclass="yarm">',
       '<body name="base" pos="0 0 0.05" childclass="yarm"><joint name="spin" axis="0 0 1"/>'),
-     "root body 'base' carries joint(s) ['spin'], so the base frame would move; put it inside a joint-less base"),
+     "root body 'base' carries joint(s) ['spin'], so the base frame would move; put it inside a joint-less body, "
+     '<worldbody><body name="base_mount">'),  # not name="base": a body of that name exists (repeated name 'base')
     (('<velocity class="yarm" name="base_yaw" joint="base_yaw"/>', '<motor name="base_yaw" joint="base_yaw" '
       'ctrlrange="-2 2"/>'), "actuator 'base_yaw' (joint 'base_yaw') is not a velocity servo"),
 ])

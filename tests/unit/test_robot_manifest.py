@@ -15,7 +15,7 @@ ARM3 = REPO / "tests" / "fixtures" / "robots" / "arm3"
 
 
 def test_shipped_robots_state_their_end_effectors_tolerance_home_and_default_model():
-    assert shipped_robots() == ["humanoid", "planar8"]
+    assert shipped_robots() == ["gr1", "humanoid", "panda", "planar8", "tiago"]
     humanoid = find_robot("humanoid")
     assert (humanoid.end_effectors, humanoid.reach_tolerance, humanoid.home) == (("left_hand", "right_hand"), 0.03,
                                                                                  "home")
@@ -56,6 +56,9 @@ def test_default_model_is_a_file_of_the_folder_or_a_shipped_name(tmp_path):
     (lambda t: t.replace("mjcf: robot.xml", "mjcf: nope.xml"), "field 'mjcf': no file"),
     (lambda t: t + "colour: red\n", "unknown field(s) ['colour']"),
     (lambda t: t.replace("velocity: 1.5", "velocity: 9"), "velocity limit 9.0 of 'elbow' exceeds"),
+    (lambda t: t.replace("velocity: 1.5", "velocity: 1.5, effort: 20000"),
+     "manifest limits of 'elbow': effort limit 20000 N m is not plausible"),
+    (lambda t: t.replace("velocity: 1.5", "velocity: 1.5, acceleration: 0"), "(acceleration of 'elbow': > 0)"),
     (lambda t: t.replace("home: ready", "home: sitting"), "no keyframe 'sitting'"),
     (lambda t: t + "joints: [wrist]\n", "joints ['wrist'] are not actuated joints on an end effector's chain"),
     (lambda t: "- a list\n", "expected a mapping of fields"),

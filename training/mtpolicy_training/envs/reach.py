@@ -33,11 +33,12 @@ act (``RobotSpec.joint_names``); the robot's other actuated joints stay at the
 home keyframe (velocity 0). Start configurations are uniform within
 the joint limits; a goal set is the end-effector positions of one random
 configuration (``sample_configurations``), so every goal set is feasible at
-once. ``goal_distribution`` says where that configuration lies:
+once. Start and goal configurations are free of self-collision
+(``sample_free_configurations``). ``goal_distribution`` says where that configuration lies:
 
 | distribution | goal configuration                                              |
 |--------------|-----------------------------------------------------------------|
-| local        | within ``goal_joint_range`` rad per joint of the start           |
+| local        | within ``goal_joint_range`` rad (``goal_slide_range`` m) per joint of the start |
 | workspace    | uniform over the joint limits, independent of the start          |
 
 With ``planned`` the observation also holds ``q* - q`` for the goal
@@ -47,13 +48,15 @@ configuration q* that ``mtpolicy.planner`` finds for the goal set at reset.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import gymnasium as gym
 import mujoco
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from mtpolicy.kinematics import GOAL_JOINT_RANGE, Kinematics, reach_tolerance, sample_configurations
+from mtpolicy.kinematics import (GOAL_JOINT_RANGE, GOAL_SLIDE_RANGE, Kinematics, reach_tolerance,
+                                 sample_configurations, sample_free_configurations)
 from mtpolicy.observation import ObservationLayout, observe
 from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
 from mtpolicy.robots import DEFAULT_ROBOT, RobotSpec, find_robot, load_robot, shipped_robots
@@ -67,7 +70,8 @@ class ReachConfig:
     """Reach task settings shared by training, evaluation and export."""
 
     robot: str = DEFAULT_ROBOT
-    """Shipped robot name, robot folder (with a robot.yaml) or path to an MJCF/URDF."""
+    """Shipped robot name, robot folder (with a robot.yaml) or path to an MJCF/URDF (made absolute: a saved
+    config works from any directory)."""
     end_effectors: tuple[str, ...] = ()
     """End-effector sites (or bodies with one site), in task order (empty: the robot.yaml's, else every site)."""
     control_period: float = 0.05
@@ -88,6 +92,8 @@ class ReachConfig:
     """Scalar reward: 'digrad' (sum of per-task rewards) or 'ddpg' (single reward)."""
     goal_joint_range: float | None = GOAL_JOINT_RANGE
     """``local`` goal configurations lie within this many rad per joint of the start (None: anywhere)."""
+    goal_slide_range: float = GOAL_SLIDE_RANGE
+    """... and within this many m per prismatic joint (with ``goal_joint_range`` not None)."""
     goal_distribution: str = "local"
     """'local' (goal configuration near the start) or 'workspace' (independent of the start)."""
     planned: bool = False
@@ -98,6 +104,8 @@ class ReachConfig:
     def __post_init__(self):
         if isinstance(self.planner, dict):  # a config read back from JSON
             object.__setattr__(self, "planner", PlannerConfig(**self.planner))
+        if self.robot not in shipped_robots() and Path(self.robot).exists():
+            object.__setattr__(self, "robot", str(Path(self.robot).resolve()))
         if self.reach_tolerance is None:  # derived once: the resolved value is what a run records
             object.__setattr__(self, "reach_tolerance", reach_tolerance(self.robot))
         if self.planner.algorithm == "time_optimal":  # the program is the task's: its tolerance and period
@@ -109,6 +117,7 @@ class ReachConfig:
             "reach_tolerance": self.reach_tolerance > 0, "error_scale": self.error_scale > 0,
             "reward_mode": self.reward_mode in ("digrad", "ddpg"),
             "goal_joint_range": self.goal_joint_range is None or self.goal_joint_range > 0,
+            "goal_slide_range": self.goal_slide_range > 0,
             "goal_distribution": self.goal_distribution in GOAL_DISTRIBUTIONS,
         }
         bad = [k for k, ok in checks.items() if not ok]
@@ -163,7 +172,7 @@ class ReachVectorEnv(VectorEnv):
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         options = options or {}
-        q0 = np.atleast_2d(options.get("q", sample_configurations(self.spec, self._rng, self.num_envs)))
+        q0 = np.atleast_2d(options.get("q", sample_free_configurations(self.kin, self._rng, self.num_envs)))
         goals = options.get("goals")
         if goals is None:
             goals = self.kin.ee_positions_batch(self._goal_configurations(self._rng, q0))
@@ -180,8 +189,9 @@ class ReachVectorEnv(VectorEnv):
 
     def _goal_configurations(self, rng: np.random.Generator, q0: np.ndarray) -> np.ndarray:
         local = self.config.goal_distribution == "local"
-        return sample_configurations(self.spec, rng, len(q0), around=q0 if local else None,
-                                     joint_range=self.config.goal_joint_range if local else None)
+        return sample_free_configurations(self.kin, rng, len(q0), around=q0 if local else None,
+                                          joint_range=self.config.goal_joint_range if local else None,
+                                          slide_range=self.config.goal_slide_range)
 
     def step(self, actions: np.ndarray):
         vel = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0) * self.spec.velocity_limits

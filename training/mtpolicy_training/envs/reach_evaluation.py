@@ -20,6 +20,8 @@ controller given the same seed and distribution sees the same goal sets.
 |                                | ``hold_seconds``, counting commands above ``dither_deadband`` of the |
 |                                | velocity limit; mean over goal sets and joints                       |
 | left_after_reach_rate          | reached at some step but not held                                    |
+| controller_failure_rate        | the controller gave up on the goal set (a non-finite action row, e.g.|
+|                                | mink's QP without a solution): a miss from then on, velocity 0       |
 | time_ratio_median, _p90        | time to reach / the time-optimal bound of the same goal set          |
 |                                | (``envs/time_optimal.py``), over held goal sets; with ``bound``      |
 | per_set                        | with ``per_set``: each goal set's ``held`` (bool), ``time_to_reach`` |
@@ -92,16 +94,20 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
     obs, info = env.reset(seed=seed)
     first_reach = np.full(n_goal_sets, -1)
     held = np.ones(n_goal_sets, dtype=bool)
+    failed = np.zeros(n_goal_sets, dtype=bool)
     actions = []
     for t in range(steps):
-        action = np.clip(controller(obs), -1.0, 1.0)
+        action = np.asarray(controller(obs), dtype=np.float64)
+        failed |= ~np.isfinite(action).all(axis=1)
+        action = np.clip(np.where(failed[:, None], 0.0, action), -1.0, 1.0)
         if t >= steps - hold:
             actions.append(action)
         obs, _, _, _, info = env.step(action)
-        within = (info["errors"] <= tolerance).all(axis=1)
+        within = (info["errors"] <= tolerance).all(axis=1) & ~failed
         first_reach[(first_reach < 0) & within] = t + 1
         if t >= steps - hold:
             held &= within
+    held &= ~failed
     errors = info["errors"]
     times = first_reach[held] * config.control_period
     signs = np.sign(np.asarray(actions)) * (np.abs(np.asarray(actions)) > protocol.dither_deadband)
@@ -111,6 +117,7 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
            "time_to_reach_mean": float(np.mean(times)) if len(times) else math.nan,
            "dither_sign_changes": float(flips.mean()),
            "left_after_reach_rate": float(np.mean((first_reach > 0) & ~held)),
+           "controller_failure_rate": float(failed.mean()),
            "mean_score": float(np.mean(-np.log(np.maximum(errors, 1e-6))))}
     reach_seconds = np.where(first_reach > 0, first_reach * config.control_period, math.nan)
     ratio = np.full(n_goal_sets, math.nan)
@@ -147,7 +154,8 @@ def dls_controller(env_config: ReachConfig) -> Controller:
 
 def mink_controller(env_config: ReachConfig) -> Controller:
     """mink's differential IK (a QP per step: every end effector's position task, joint position and velocity
-    limits, the robot's other joints held) as a normalized-action controller at the task's control period."""
+    limits, the robot's other joints held) as a normalized-action controller at the task's control period. A QP
+    without a solution gives NaN for that goal set (evaluate_reach: a controller failure, a miss)."""
     import mink  # a benchmark dependency (extras bench, dev)
 
     env = ReachVectorEnv(1, replace(env_config, planned=False))
@@ -161,6 +169,12 @@ def mink_controller(env_config: ReachConfig) -> Controller:
     q_slice, goal_slice = env.layout.slice("joint_pos"), env.layout.slice("goal_pos")
 
     def velocity_of(obs: np.ndarray) -> np.ndarray:
+        try:
+            return solve(obs)
+        except mink.exceptions.NoSolutionFound:  # this goal set's miss (evaluate_reach), not every set's crash
+            return np.full(spec.n_joints, np.nan)
+
+    def solve(obs: np.ndarray) -> np.ndarray:
         q = configuration.q.copy()
         q[kin.qpos_adr] = obs[q_slice]
         configuration.update(q)
