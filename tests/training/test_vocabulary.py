@@ -28,6 +28,8 @@ def test_every_trainer_takes_the_same_words(family, capsys):
     text = _help(lambda: main([family, "--help"]), capsys)
     for word in RUN_WORDS:
         assert word in text, (family, word)
+    if family == "sac-family":
+        assert "--robot " in text
     if family in ("dagger", "digrad"):
         for thing in REACH_WORDS:
             assert VOCABULARY[thing][0] + " " in text, (family, thing)
@@ -54,6 +56,16 @@ def test_old_spellings_of_a_trainer_parse_to_todays_config_with_a_warning_each(c
     assert len(warnings) == 5 and all("old spelling of" in w for w in warnings)
     assert "--env.robot is an old spelling of --robot" in warnings[0]
     assert "--env.planned True is an old spelling of --env.planned" in warnings[3]
+
+
+def test_sac_family_takes_a_robot_as_its_task_set():
+    from mtpolicy_training.core.options import parse_config
+    from mtpolicy_training.train.cli import FAMILY_CONFIGS
+
+    config = parse_config(FAMILY_CONFIGS, ["sac-family", "--robot", "planar8"])
+    assert config.task_set == "planar8" and config.robot is None  # recorded once, as the task set
+    with pytest.raises(ValueError, match="give one"):
+        FAMILIES["sac-family"].config(robot="planar8", task_set="halfcheetah8")
 
 
 def test_harness_settings_and_overrides_parse_as_flags():

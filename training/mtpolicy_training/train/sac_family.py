@@ -5,6 +5,7 @@ any robot folder): ``train sac-family``.
         --budget-steps 1000000 --seed 1 --out-dir runs/mt10/dgrad-o/1
     python -m mtpolicy_training.train sac-family --algo.method picor --algo.picor.no-adaptive \
         --task-set halfcheetah8 --out-dir runs/halfcheetah8/picor-no-ada/1
+    python -m mtpolicy_training.train sac-family --algo.method picor --robot planar8 --out-dir runs/planar8/picor
 
 Resumes from ``<out-dir>/checkpoint.pt`` (replay included) when run again with
 the same config. Writes ``metrics.csv`` and TensorBoard logs (``eval/``,
@@ -69,6 +70,9 @@ class SACFamilyTrainConfig(TrainSettings):
     task_set: str = "mt10"
     """Task family (mt10, mt50, halfcheetah8) or a robot's simultaneous reach set (a shipped robot's name, a robot
     folder or an MJCF/URDF path: one task per end effector)."""
+    robot: str | None = None
+    """A robot (the vocabulary's ``--robot``): its reach set, the same as ``--task-set ROBOT``; recorded as the
+    task set."""
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(updates_per_round=1, eval_every=100_000,
                                                                 checkpoint_every=50_000))
     """Parallel envs, replay and bookkeeping (see the module docstring for the fields set per task family)."""
@@ -78,6 +82,11 @@ class SACFamilyTrainConfig(TrainSettings):
     COMMAND: ClassVar[str] = "train sac-family"
 
     def __post_init__(self):
+        if self.robot is not None:
+            if self.task_set not in ("mt10", self.robot):  # mt10: the default, not given
+                raise ValueError(f"invalid config value(s): robot {self.robot!r} and task_set {self.task_set!r}: "
+                                 "give one")
+            self.task_set, self.robot = self.robot, None
         bad = self.validate_settings() + self.algo.validate()
         bad += ["batch_per_task"] if self.batch_per_task <= 0 else []
         if self.task_set not in TASK_FAMILIES and not is_robot(self.task_set):
