@@ -94,7 +94,8 @@ def parse_config(config_type: type[Config], argv: list[str] | None, command: str
         argv = today_args(config_type, argv, command)
     captured = io.StringIO()
     columns = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "100000"  # tyro wraps its error box to the terminal width: keep the message whole
+    if not {"-h", "--help"} & set(argv):  # tyro wraps its error box to the terminal width: keep the message whole
+        os.environ["COLUMNS"] = "100000"
     try:
         with contextlib.redirect_stderr(captured):
             config = tyro.cli(config_type, args=argv, **cli_options)
@@ -106,7 +107,7 @@ def parse_config(config_type: type[Config], argv: list[str] | None, command: str
         raise
     finally:
         if columns is None:
-            del os.environ["COLUMNS"]
+            os.environ.pop("COLUMNS", None)
         else:
             os.environ["COLUMNS"] = columns
     sys.stderr.write(captured.getvalue())
