@@ -30,7 +30,7 @@ VOCABULARY: dict[str, tuple[str, str]] = {
     "seeds": ("--seed", "seed; a command that runs several takes one or more (--seed 1 2 3)"),
     "output folder": ("--out-dir", "folder the command writes into (a command writing one file: --out FILE)"),
     "tolerance": ("--reach-tolerance", "an end effector within this distance (m) of its goal has reached it "
-                  "(default: the model's, else the robot.yaml's)"),
+                  "(default: the robot.yaml's; a policy's: the one it was trained with)"),
     "boolean": ("--NAME / --no-NAME", "every on/off option, never --NAME True|False"),
 }
 """Thing -> (its option in every command, what it means). Launch files take the same words as ROS launch
