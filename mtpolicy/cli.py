@@ -2,12 +2,15 @@
 
     mtpolicy launch sim_controller robot:=planar8      # any launch/*.launch.xml, or a path
     mtpolicy launch demo --show-args
-    mtpolicy goals --robot planar8 --seed 3 --count 5 --period 4
+    mtpolicy goals --robot planar8 --seed 3 --episodes 5 --period 4
     mtpolicy goals --xyz 0.25 0.1 0.1  0.3 0 0.1  0.25 -0.1 0.1
-    mtpolicy demo --goals 10 --seed 0 --out out/demo --record
+    mtpolicy demo --episodes 10 --seed 0 --out-dir out/demo --record
     mtpolicy demo --robot own.xml --model runs/own/policy.onnx       # writes out/demo/params.yaml
     mtpolicy render --robot humanoid --model humanoid_digrad --out reach.png
-    mtpolicy import-robot vendor.urdf --out my_robot --end-effectors tool --acceleration 10   # docs/own_robot.md
+    mtpolicy import-robot vendor.urdf --out-dir my_robot --end-effectors tool --acceleration 10   # docs/own_robot.md
+
+Every command takes the same words (``mtpolicy.arguments.VOCABULARY``, docs/options.md); an old spelling
+(``--goals``, ``--count``, ``--out`` of the demo, ``--tolerance``) still works for one release, with a warning.
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ def _goals(ns: argparse.Namespace) -> int:
     from mtpolicy.nodes.common import ros_env
 
     os.environ.update(ros_env())
-    params = {"robot": ns.robot, "seed": ns.seed, "count": ns.count, "period": ns.period,
+    params = {"robot": ns.robot, "seed": ns.seed, "count": ns.episodes, "period": ns.period,
               "wait_for_subscribers": ns.wait}
     if ns.xyz:
         params["xyz"] = "[" + ",".join(repr(float(v)) for v in ns.xyz) + "]"
@@ -106,8 +109,12 @@ def _demo(ns: argparse.Namespace) -> int:
     from mtpolicy.demo import DemoError, run_demo
 
     try:
-        return run_demo(goal_sets=ns.goals, seed=ns.seed, out=ns.out, robot=ns.robot, timeout=ns.timeout,
-                        tolerance=ns.tolerance, real_time_factor=ns.real_time_factor, params=ns.params,
+        if ns.episodes < 1:
+            raise DemoError(f"--episodes must be >= 1, got {ns.episodes}")
+        if ns.reach_tolerance is not None and ns.reach_tolerance <= 0:
+            raise DemoError(f"--reach-tolerance must be > 0 m, got {ns.reach_tolerance}")
+        return run_demo(goal_sets=ns.episodes, seed=ns.seed, out=ns.out_dir, robot=ns.robot, timeout=ns.timeout,
+                        tolerance=ns.reach_tolerance, real_time_factor=ns.real_time_factor, params=ns.params,
                         record=ns.record, video=ns.video, goal_distribution=ns.goal_distribution, model=ns.model)
     except DemoError as e:
         print(f"mtpolicy demo: {e}", file=sys.stderr)
@@ -176,33 +183,31 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_launch)
 
     p = sub.add_parser("goals", help="publish reach goal sets (random reachable ones, or --xyz)")
-    p.add_argument("--robot", default=DEFAULT_ROBOT, help="shipped robot name, robot folder or MJCF/URDF path")
-    p.add_argument("--end-effectors", nargs="+", help="end-effector sites, in goal order (default: the robot's "
-                   "robot.yaml; every site of an MJCF/URDF path)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--count", type=int, default=1, help="goal sets to publish (0: cycle forever)")
+    p.add_word("robot", default=DEFAULT_ROBOT)
+    p.add_word("end effectors", nargs="+")
+    p.add_word("seeds", type=int, default=0, help="seed of the goal sets")
+    p.add_word("episode count", type=int, default=1, help="goal sets to publish (0: cycle forever)")
     p.add_argument("--period", type=float, default=5.0, help="seconds each goal set is held")
     p.add_argument("--xyz", type=float, nargs="+", help="one goal set: x y z per end effector, base frame")
     p.add_argument("--wait", type=float, default=10.0, help="seconds to wait for subscribers")
     p.set_defaults(func=_goals)
 
     p = sub.add_parser("demo", help="sim + controller + N goal sets: table, picture, path plot")
-    p.add_argument("--goals", type=int, default=10, help="goal sets to reach one after another")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="out/demo", help="folder for the picture, the plot and the log")
+    p.add_word("episode count", type=int, default=10, help="goal sets to reach one after another")
+    p.add_word("seeds", type=int, default=0, help="seed of the goal sets")
+    p.add_word("output folder", default="out/demo", help="folder for the pictures, the video, the bag and the log")
     p.add_argument("--model", help="ONNX policy, a path or a shipped name (default: the robot's default_model, in "
                    "its robot.yaml)")
-    p.add_argument("--goal-distribution", choices=("local", "workspace"), default="local",
-                   help="each goal set a local move from where the robot is, or anywhere in the workspace")
-    p.add_argument("--robot", default=None, help="shipped robot name, robot folder or MJCF/URDF path (default: the "
-                   f"model's robot; without --model, {DEFAULT_ROBOT})")
+    p.add_word("goal distribution", choices=("local", "workspace"), default="local",
+               help="each goal set a local move from where the robot is, or anywhere in the workspace")
+    p.add_word("robot", default=None, help="shipped robot name, robot folder or MJCF/URDF path (default: the "
+               f"model's robot; without --model, {DEFAULT_ROBOT})")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per goal set")
-    p.add_argument("--tolerance", type=float, default=None,
-                   help="reach tolerance per end effector in m (default: the model's training tolerance)")
+    p.add_word("tolerance", type=float, default=None)
     p.add_argument("--real-time-factor", type=float, default=1.0)
     p.add_argument("--params", help="ROS parameters YAML for the nodes (default: config/<robot>.yaml for a shipped "
-                   "robot; for a robot folder or file, <out>/params.yaml written from the model)")
-    p.add_argument("--record", action="store_true", help="record every topic to <out>/bag (rosbag2, MCAP storage)")
+                   "robot; for a robot folder or file, <out-dir>/params.yaml written from the model)")
+    p.add_argument("--record", action=argparse.BooleanOptionalAction, default=False, help="record every topic to <out>/bag (rosbag2, MCAP storage)")
     p.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,
                    help="write <out>/demo.mp4 (the run replayed offscreen)")
     p.set_defaults(func=_demo)

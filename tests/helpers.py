@@ -109,11 +109,11 @@ def kill_when_checkpointed(cmd: list[str], checkpoint: Path, ready: Callable[[di
 
 
 def run_demo(env: dict[str, str], *args: str) -> tuple[int, int, subprocess.CompletedProcess]:
-    """``mtpolicy demo --goals 10 --no-video ARGS`` (sim + controller over DDS): goal sets held and reached of 10,
+    """``mtpolicy demo --episodes 10 --no-video ARGS`` (sim + controller over DDS): goal sets held and reached of 10,
     the process."""
     from mtpolicy.launch_runner import find_executable
 
-    demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--goals", "10", "--no-video", *args],
+    demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--episodes", "10", "--no-video", *args],
                           env=env, capture_output=True, text=True, timeout=220, check=False)  # callers check the exit
     counts = re.search(r"held (\d+)/10 goal sets .*; reached (\d+)\)", demo.stdout)
     assert counts, demo.stdout + demo.stderr

@@ -31,8 +31,8 @@ def test_demo_writes_video_figures_and_a_bag_that_reads_back(ros_env, tmp_path):
     from mtpolicy.record import installed_typestore
 
     out = tmp_path / "demo"
-    demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--goals", "2", "--seed", "4",
-                           "--record", "--out", str(out)], env=ros_env, capture_output=True, text=True, timeout=380)
+    demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--episodes", "2", "--seed", "4",
+                           "--record", "--out-dir", str(out)], env=ros_env, capture_output=True, text=True, timeout=380)
     assert demo.returncode in (0, 1) and "Traceback" not in demo.stderr, demo.stdout + demo.stderr
     held = re.search(r"held (\d)/2 goal sets", demo.stdout)
     assert held, demo.stdout + demo.stderr
@@ -112,8 +112,8 @@ def test_demo_refuses_to_share_its_domain_with_another_robot(start_node, monitor
     """A second simulator on the demo's ROS_DOMAIN_ID would mix two robots' joint states: the demo says so."""
     start_node("mtpolicy_sim", robot="planar8")
     assert monitor.wait_until(lambda: monitor.states > 0, 30.0)
-    demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--goals", "1", "--timeout", "2",
-                           "--no-video", "--out", str(tmp_path)], env=ros_env, capture_output=True, text=True,
+    demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--episodes", "1", "--timeout", "2",
+                           "--no-video", "--out-dir", str(tmp_path)], env=ros_env, capture_output=True, text=True,
                           timeout=180)
     assert demo.returncode == 1, demo.stdout + demo.stderr
     assert f"another process on ROS_DOMAIN_ID={ros_env['ROS_DOMAIN_ID']} publishes /joint_states (2 publishers)" \

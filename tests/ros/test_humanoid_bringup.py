@@ -71,6 +71,6 @@ def test_bringup_reaches_goal_sets_near_home_over_dds_and_holds_the_legs(spawn, 
 def test_shipped_policy_reaches_nine_of_ten_published_goal_sets(ros_env, tmp_path):
     """``mtpolicy demo`` on the humanoid: sim + controller over DDS, 10 seeded goal sets published one by one."""
     held, _, demo = run_demo(ros_env, "--robot", "humanoid", "--model", str(SHIPPED_HUMANOID_MODEL), "--seed", "5",
-                             "--tolerance", str(TOLERANCE), "--out", str(tmp_path))
+                             "--reach-tolerance", str(TOLERANCE), "--out-dir", str(tmp_path))
     assert held >= 9, demo.stdout + demo.stderr
     assert demo.returncode == 0, demo.stdout + demo.stderr

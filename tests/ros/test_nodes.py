@@ -223,7 +223,7 @@ def test_sim_rejects_bad_commands_holds_zero_resets_and_renders(start_node, moni
 def test_goal_tool_publishes_seeded_reachable_sets(spawn, monitor, planar8):
     expected = sample_goal_sets(Kinematics(planar8), np.random.default_rng(3), 2)
     tool = spawn("goals", [str(find_executable("mtpolicy", "mtpolicy")), "goals", "--robot", "planar8", "--seed",
-                           "3", "--count", "2", "--period", "1.0"])
+                           "3", "--episodes", "2", "--period", "1.0"])
     for goals in expected:
         assert monitor.wait_until(lambda: np.allclose(monitor.goals, goals), 20.0), (monitor.goals, tool.output())
     assert monitor.goal_frames == [planar8.base_body] * planar8.n_tasks

@@ -52,8 +52,8 @@ def test_recipe_from_model_file_to_running_controller(spawn, robot_monitor, tmp_
     pytest.importorskip("torch", reason="step 1 trains: needs the training extra")
     run = tmp_path / "runs" / "yarm"
     # 1. train (the recipe's command with a tiny budget)
-    _run(sys.executable, "-m", "mtpolicy_training.train", "digrad", "--env.robot", "tests/fixtures/yarm/robot.xml",
-         "--env.end-effectors", *YARM_END_EFFECTORS, "--out-dir", str(run), "--no-progress",
+    _run(sys.executable, "-m", "mtpolicy_training.train", "digrad", "--robot", "tests/fixtures/yarm/robot.xml",
+         "--end-effectors", *YARM_END_EFFECTORS, "--out-dir", str(run), "--no-progress",
          "--budget-steps", "256", "--loop.learning-starts", "128", "--loop.eval-every", "256",
          "--periodic-eval-episodes", "4", "--loop.checkpoint-every", "256", "--final-eval-episodes", "4")
     # 2. the exported policy and its contract
@@ -69,7 +69,7 @@ def test_recipe_from_model_file_to_running_controller(spawn, robot_monitor, tmp_
     kin = Kinematics(spec)
     goals = kin.ee_positions(kin.home + np.array([0.4, 0.2, 0.3, -0.3, 0.4, -0.3, 0.3, -0.4]))
     spawn("goals", [mtpolicy, "goals", "--robot", str(YARM / "robot.xml"), "--end-effectors", "left_tip", "right_tip",
-                    "--count", "1", "--period", "20", "--xyz", *(f"{v:.4f}" for v in goals.ravel())])
+                    "--episodes", "1", "--period", "20", "--xyz", *(f"{v:.4f}" for v in goals.ravel())])
     monitor = robot_monitor(spec)
 
     def commanding() -> bool:
@@ -141,7 +141,7 @@ def test_twoarm_demo_by_robot_path(ros_env, tmp_path):
     model = make_fixture_policy(tmp_path / "twoarm_fixture.onnx", spec, at=Kinematics(spec).home)
     out = tmp_path / "out"
     demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--robot", str(TWOARM),
-                           "--model", str(model), "--goals", "3", "--seed", "1", "--timeout", "5", "--out", str(out),
+                           "--model", str(model), "--episodes", "3", "--seed", "1", "--timeout", "5", "--out-dir", str(out),
                            "--no-video"],
                           env=ros_env, capture_output=True, text=True, timeout=280, cwd=tmp_path)
     assert demo.returncode in (0, 1) and "Traceback" not in demo.stdout + demo.stderr, demo.stdout + demo.stderr

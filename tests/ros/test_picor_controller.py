@@ -14,6 +14,6 @@ def test_shipped_planar8_policy_reaches_published_goal_sets_in_the_controller(ro
     policy reaches most and holds fewer (it dithers out: docs/reach.md)."""
     model = MODELS_DIR / "planar8_picor.onnx"
     assert OnnxPolicy(model).contract.method == "picor"
-    held, reached, demo = run_demo(ros_env, "--model", str(model), "--seed", "0", "--out", str(tmp_path))
+    held, reached, demo = run_demo(ros_env, "--model", str(model), "--seed", "0", "--out-dir", str(tmp_path))
     assert reached >= 7, demo.stdout + demo.stderr
     assert demo.returncode == (0 if held >= 9 else 1), demo.stderr  # the demo asks for 90 % held

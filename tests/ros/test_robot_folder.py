@@ -43,19 +43,19 @@ def test_a_robot_folder_is_trained_evaluated_launched_and_demoed(spawn, robot_mo
     assert (spec.name, spec.end_effectors, spec.velocity_limits.tolist()) == ("arm3", ("tool",), [2.0, 2.0, 1.5])
     run = tmp_path / "run"
     # train
-    _run(sys.executable, "-m", "mtpolicy_training.train", "dagger", "--env.robot", str(ARM3), "--out-dir", str(run),
+    _run(sys.executable, "-m", "mtpolicy_training.train", "dagger", "--robot", str(ARM3), "--out-dir", str(run),
          *TINY_DAGGER)
     contract = OnnxPolicy(run / "policy.onnx").contract
     assert (contract.robot, contract.end_effectors, contract.reach_tolerance) == ("arm3", ("tool",), 0.05)
     # evaluate, next to DLS, on the same goal sets
     results = json.loads(_run(sys.executable, "-m", "mtpolicy_training.ship.evaluate", str(run / "policy.onnx"),
-                              "--goal-sets", "4", "--anchors", "dls"))
+                              "--episodes", "4", "--anchors", "dls"))
     assert set(results) == {"policy", "dls"} and results["dls"]["20240518"]["success_rate"] == 1.0, results
     # launch sim + controller by the folder's path (params written from the model), goals from the goal tool
     mtpolicy = str(find_executable("mtpolicy", "mtpolicy"))
     launch = spawn("launch", [mtpolicy, "launch", "sim_controller", f"robot:={ARM3}", f"model:={run / 'policy.onnx'}"])
     monitor = robot_monitor(spec)
-    spawn("goals", [mtpolicy, "goals", "--robot", str(ARM3), "--count", "1", "--period", "20"])
+    spawn("goals", [mtpolicy, "goals", "--robot", str(ARM3), "--episodes", "1", "--period", "20"])
     assert monitor.wait_until(lambda: monitor.states > 0 and len(monitor.commands) > 3, 40.0), launch.output()[-3000:]
     assert all(len(c) == 3 and np.all(np.isfinite(c)) for _, c in monitor.commands)
     out = launch.output()
@@ -63,8 +63,8 @@ def test_a_robot_folder_is_trained_evaluated_launched_and_demoed(spawn, robot_mo
     assert "refusing" not in out and "Traceback" not in out, out[-3000:]
     launch.stop(grace=3.0)
     # the demo: two goal sets at the manifest's tolerance
-    demo = subprocess.run([mtpolicy, "demo", "--robot", str(ARM3), "--model", str(run / "policy.onnx"), "--goals",
-                           "2", "--timeout", "3", "--out", str(tmp_path / "demo"), "--no-video"],
+    demo = subprocess.run([mtpolicy, "demo", "--robot", str(ARM3), "--model", str(run / "policy.onnx"), "--episodes",
+                           "2", "--timeout", "3", "--out-dir", str(tmp_path / "demo"), "--no-video"],
                           env=ros_env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert demo.returncode in (0, 1) and "Traceback" not in demo.stdout + demo.stderr, demo.stdout + demo.stderr
     assert re.search(r"held \d/2 goal sets \(all end effectors within 50 mm", demo.stdout), demo.stdout

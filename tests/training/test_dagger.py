@@ -96,7 +96,7 @@ def test_model_card_ships_the_best_policy_with_test_figures_against_dls_and_mink
     import tyro
 
     run(tyro.cli(DaggerTrainConfig, args=SMOKE + ["--out-dir", str(tmp_path / "run")]))
-    model_card(["--name", "smoke", "--best", "--command", "train it", "--goal-sets", "4",
+    model_card(["--name", "smoke", "--best", "--command", "train it", "--episodes", "4",
                 "--models-dir", str(tmp_path / "models"), str(tmp_path / "run")])
     card = (tmp_path / "models" / "smoke.md").read_text()
     figures = json.loads((tmp_path / "models" / "smoke_test.json").read_text())
@@ -131,7 +131,7 @@ def test_a_checkpoint_made_before_the_shared_run_settings_resumes():
 
 
 def test_an_unknown_robot_is_refused_in_one_line(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "mtpolicy_training.train", "dagger", "--env.robot", "nosuch",
+    r = subprocess.run([sys.executable, "-m", "mtpolicy_training.train", "dagger", "--robot", "nosuch",
                         "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == ["error: unknown robot 'nosuch': not one of ['gr1', 'humanoid', 'panda', "

@@ -94,8 +94,9 @@ def test_every_setting_trains_evaluates_and_exports(tmp_path, method, critic, he
     best = json.loads((tmp_path / "best.json").read_text())
     assert best["success_rate"] == max(validation)
     best_eval = json.loads((tmp_path / "best_eval.json").read_text())
-    found = best_eval["found_after_session_seconds"]
-    assert found == best["found_after_session_seconds"] and 0 < found <= best_eval["train_wall_seconds_this_session"]
+    found = best_eval["found_after_train_seconds"]  # the one run-record schema (core/trainer.py)
+    assert found == best["found_after_train_seconds"] and 0 < found <= best_eval["train_wall_seconds_this_session"]
+    assert best_eval["step"] == best["step"] in (320, 640) and best_eval["updates"] == best["updates"] > 0
 
 
 def test_bad_config_value_fails_at_start_naming_it(tmp_path):
@@ -166,7 +167,7 @@ def test_resume_check_names_changed_settings_and_accepts_options_added_at_their_
 
 
 def test_a_checkpoint_recorded_under_old_option_names_resumes_and_old_flags_still_parse(tmp_path):
-    """Before the shared run settings, the budget and evaluation counts had other names (``RENAMED``)."""
+    """Before the shared run settings, the budget and evaluation counts had other names (``OLD_NAMES``)."""
     base = RunConfig.of(TrainConfig())
     old = json.loads(json.dumps(base.record))
     old["loop"]["total_steps"], old["loop"]["eval_goal_sets"] = old.pop("budget_steps"), old.pop("periodic_eval_episodes")

@@ -266,7 +266,8 @@ SETTINGS = ("picor", "picor-no-ada", "picor-no-cor", "picor-no-ada-no-cor")
 def train_config(setting: str, task_set: str, out) -> SACFamilyTrainConfig:
     """The harness's options for ``setting`` (so the registered methods are what runs), at a tiny budget."""
     args = SAC_FAMILY_SETTINGS[setting]
-    picor = PiCorConfig(adaptive="--algo.picor.adaptive" not in args, correction="--algo.picor.correction" not in args)
+    picor = PiCorConfig(adaptive="--algo.picor.no-adaptive" not in args,
+                        correction="--algo.picor.no-correction" not in args)
     algo = PiCorFamilyConfig(method="picor", paper_hidden=False, picor=picor,
                              sac=SACConfig(hidden=(32, 32), per_task_alpha=True))
     config = SACFamilyTrainConfig(algo=algo, task_set=task_set, out_dir=out, batch_per_task=8, budget_steps=160,

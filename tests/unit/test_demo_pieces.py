@@ -74,7 +74,8 @@ def _cli(*args: str) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["demo", "--goals", "-3"], "--goals must be >= 1, got -3"),
+    (["demo", "--episodes", "-3"], "--episodes must be >= 1, got -3"),
+    (["demo", "--reach-tolerance", "0"], "--reach-tolerance must be > 0 m, got 0.0"),
     (["demo", "--goal", "3"], "unrecognized arguments: --goal 3"),
     (["demo", "--robot", "nope"], "unknown robot 'nope'"),
     (["demo", "--model", "nope"], "model 'nope' is neither a file nor a shipped model"),

@@ -58,7 +58,7 @@ def test_wilson_interval_brackets_the_rate():
 
 
 def test_cli_evaluates_the_shipped_policy_next_to_dls_and_mink(capsys):
-    main(["planar8_digrad", "--goal-sets", "8", "--seeds", "3"])
+    main(["planar8_digrad", "--episodes", "8", "--seed", "3"])
     results = json.loads(capsys.readouterr().out)
     assert set(results) == {"policy", "dls", "mink"}
     assert results["policy"]["3"].keys() == results["dls"]["3"].keys()

@@ -85,10 +85,10 @@ def test_env_is_registered_checked_deterministic_and_uses_3_cm():
 def test_train_cli_picks_the_humanoid_defaults():
     import tyro
 
-    config = tyro.cli(TrainConfig, args=["--env.robot", "humanoid", "--algo.method", "ddpg"])
+    config = tyro.cli(TrainConfig, args=["--robot", "humanoid", "--algo.method", "ddpg"])
     assert config.env.reach_tolerance == TOLERANCE and config.env.reward_mode == "ddpg"
     assert config.env.goal_joint_range == 1.0
-    custom = tyro.cli(TrainConfig, args=["--env.robot", "humanoid", "--env.reach-tolerance", "0.05"])
+    custom = tyro.cli(TrainConfig, args=["--robot", "humanoid", "--reach-tolerance", "0.05"])
     assert custom.env.reach_tolerance == 0.05
     assert tyro.cli(TrainConfig, args=[]).env.reach_tolerance == ReachConfig().reach_tolerance == 0.02  # planar8
 

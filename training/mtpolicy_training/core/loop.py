@@ -3,7 +3,7 @@ record, envs, seeds, resume) and the bookkeeping after each step (metric rows, e
 
 A loop builds a ``LoopRun``, steps its env until ``running`` is False,
 ``advance``s the run record by the env steps taken and calls ``record`` after
-its updates; ``finish`` closes the run and returns the last evaluation. A
+its updates (which offers each evaluation to the run's ``BestRun``, if any); ``finish`` closes the run and returns the last evaluation. A
 checkpoint holds the method's state, the torch generator, the envs' random
 state and what the loop adds; a resumed run restarts the episodes in flight
 from a reset, so it continues the same learning but does not repeat an
@@ -20,6 +20,7 @@ import torch
 from gymnasium.vector import VectorEnv
 
 from mtpolicy_training.core.run_record import RunConfig, RunRecorder, RunSettings
+from mtpolicy_training.core.trainer import BestRun
 from mtpolicy_training.core.vector_envs import (action_scaler, check_same_step_autoreset, env_rng_state,
                                                 set_env_rng_state)
 
@@ -116,11 +117,13 @@ class LoopRun:
     the same ``run_config``), then advanced and recorded step by step."""
 
     def __init__(self, method: Method, make_env: Callable[[int], VectorEnv], loop: LoopSettings, run: RunSettings,
-                 evaluate: Callable[[Method], dict[str, float]], run_config: RunConfig):
+                 evaluate: Callable[[Method], dict[str, float]], run_config: RunConfig, best: BestRun | None = None):
         if bad := loop.validate() + run.validate_settings():
             raise ValueError(f"invalid {type(loop).__name__} value(s): " + ", ".join(bad))
         torch.set_num_threads(loop.torch_threads)
         self.method, self.loop, self.budget_steps, self.evaluate = method, loop, run.budget_steps, evaluate
+        self.best = best
+        """Where each evaluation is offered as the run's best (None: no best-run record)."""
         self.recorder = RunRecorder(run.out_dir, run_config, run.budget_steps, run.progress)
         self.env = make_env(loop.num_envs)
         check_same_step_autoreset(self.env)
@@ -157,8 +160,10 @@ class LoopRun:
         finished = step >= self.budget_steps
         evaluating = crossed(step, advanced, self.loop.eval_every) or finished
         if evaluating or crossed(step, advanced, self.loop.log_every):
-            self.recorder.log(self.evaluate(self.method) if evaluating else None,
-                              self.stats.pop() | metrics | self.update_means.pop())
+            evaluation = self.evaluate(self.method) if evaluating else None
+            if evaluation is not None and self.best is not None:
+                self.best.offer(evaluation, step, self.recorder.train_seconds)
+            self.recorder.log(evaluation, self.stats.pop() | metrics | self.update_means.pop())
         if crossed(step, advanced, self.loop.checkpoint_every) or finished:
             self.recorder.save(method=self.method.state_dict(), torch_rng=self.generator.get_state(),
                                env_rng=env_rng_state(self.env), **state())

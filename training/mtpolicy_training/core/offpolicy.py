@@ -22,6 +22,7 @@ from gymnasium.vector import VectorEnv
 from mtpolicy_training.core.loop import LoopRun, LoopSettings
 from mtpolicy_training.core.replay import Batch, ReplayBuffer, add_relabeled
 from mtpolicy_training.core.run_record import RunConfig, RunSettings
+from mtpolicy_training.core.trainer import BestRun
 from mtpolicy_training.core.vector_envs import final_observations
 
 
@@ -116,7 +117,8 @@ def keep_freed_memory() -> None:
 def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEnv], loop: LoopConfig,
                      run: RunSettings, evaluate: Callable[[OffPolicyMethod], dict[str, float]],
                      reward_of: Callable[[np.ndarray, dict], np.ndarray] | None, run_config: RunConfig,
-                     make_buffer: Callable[[int, int, int, int], ReplayBuffer] = ReplayBuffer) -> dict[str, float]:
+                     make_buffer: Callable[[int, int, int, int], ReplayBuffer] = ReplayBuffer,
+                     best: BestRun | None = None) -> dict[str, float]:
     """Run (or resume) training for ``run.budget_steps`` env steps; returns the last evaluation's metrics.
 
     ``reward_of(reward, info)`` turns an env step into the (N, n_rewards)
@@ -126,14 +128,14 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEn
     env gives it, is stored as the task index. With ``hindsight_copies`` the
     env's ``relabel`` (lockstep episodes) adds goal-relabeled copies of each
     episode. ``make_buffer(capacity, obs_size, action_size, n_rewards)``
-    builds the replay (e.g. one buffer per task).
+    builds the replay (e.g. one buffer per task). Each evaluation is offered to ``best`` (if given).
     """
     keep_freed_memory()
     if loop.learning_starts >= run.budget_steps:
         warnings.warn(f"the budget ({run.budget_steps} env steps) ends before learning starts "
                       f"(learning_starts {loop.learning_starts}): no update will run; lower --loop.learning-starts",
                       stacklevel=2)
-    session = LoopRun(method, make_env, loop, run, evaluate, run_config)
+    session = LoopRun(method, make_env, loop, run, evaluate, run_config, best)
     env = session.env
     reward_of = reward_of or (lambda reward, info: reward[:, None])
     transitions = run.budget_steps * (1 + loop.hindsight_copies)

@@ -21,6 +21,7 @@ from gymnasium.vector import VectorEnv
 from mtpolicy_training.core.loop import EpisodeStats, LoopRun, LoopSettings
 from mtpolicy_training.core.networks import GaussianPolicy
 from mtpolicy_training.core.run_record import RunConfig, RunSettings
+from mtpolicy_training.core.trainer import BestRun
 
 
 @dataclass
@@ -135,10 +136,10 @@ def collect_rollout(policy: GaussianPolicy, env: VectorEnv, obs: np.ndarray, rol
 
 def train_on_policy(method: OnPolicyMethod, make_env: Callable[[int], VectorEnv], loop: OnPolicyLoopConfig,
                     run: RunSettings, evaluate: Callable[[OnPolicyMethod], dict[str, float]],
-                    run_config: RunConfig) -> dict[str, float]:
+                    run_config: RunConfig, best: BestRun | None = None) -> dict[str, float]:
     """Run (or resume, at a rollout boundary) training for ``run.budget_steps`` env steps; returns the last
-    evaluation's metrics."""
-    session = LoopRun(method, make_env, loop, run, evaluate, run_config)
+    evaluation's metrics. Each evaluation is offered to ``best`` (if given)."""
+    session = LoopRun(method, make_env, loop, run, evaluate, run_config, best)
     env = session.env
     rollout = Rollout(loop.rollout_steps, loop.num_envs, env.single_observation_space.shape[0],
                       env.single_action_space.shape[0])

@@ -21,6 +21,7 @@ from typing import Callable, ClassVar
 
 import torch
 
+from mtpolicy.arguments import OLD_NAMES, migrate_record
 from mtpolicy.integrity import CorruptFile, sha256_file, strict_json
 from mtpolicy_training.core.files import write_atomically, write_failure
 
@@ -38,29 +39,27 @@ class RunSettings:
     progress: bool = True
     """Show a progress bar."""
 
-    RENAMED: ClassVar[dict[str, str]] = {}
-    """Options renamed since runs were recorded, old dotted name -> new: a checkpoint, a harness override or a
-    command line that uses an old name means the new one."""
+    COMMAND: ClassVar[str] = ""
+    """The command that trains it (``train <family>``): its options renamed since runs were recorded are
+    ``mtpolicy.arguments.OLD_NAMES[COMMAND]`` (a checkpoint, config.json, a harness override or a command line
+    that uses an old name means the new one)."""
+
+    @classmethod
+    def old_names(cls) -> dict[str, str]:
+        """Old dotted option name -> today's, of this config's command."""
+        return OLD_NAMES.get(cls.COMMAND, {})
 
     def validate_settings(self) -> list[str]:
         """The settings of this base that are out of range, by name."""
         return ["budget_steps"] if self.budget_steps <= 0 else []
 
 
-def renamed(name: str, table: dict[str, str]) -> str:
-    """``name`` (dotted, ``-`` or ``_`` between words) in today's words: an old name or a field under it renamed."""
-    key = name.replace("-", "_")
-    for old, new in table.items():
-        if key == old or key.startswith(old + "."):
-            return new + key[len(old):]
-    return name
-
-
 def config_dict(config) -> dict:  # noqa: ANN001 - any training-config dataclass
-    """JSON-able config: what a checkpoint must match to be resumed. ``progress`` (display),
+    """JSON-able config, with the ``command`` that trains it: what a checkpoint must match to be resumed. ``progress`` (display),
     ``loop.torch_threads``, ``loop.teacher_workers`` (speed) and ``loop.log_every`` (bookkeeping) are left out: a
     run may resume with any of them changed."""
-    return without_run_only(json.loads(json.dumps(dataclasses.asdict(config), default=str)))
+    record = json.loads(json.dumps(dataclasses.asdict(config), default=str))
+    return without_run_only(record | ({"command": config.COMMAND} if getattr(config, "COMMAND", "") else {}))
 
 
 def without_run_only(record: dict) -> dict:
@@ -71,23 +70,24 @@ def without_run_only(record: dict) -> dict:
     return {k: v for k, v in record.items() if k != "progress"} | ({"loop": loop} if "loop" in record else {})
 
 
-def with_today_names(record: dict, table: dict[str, str]) -> dict:
-    """``record`` (a config record, nested dicts) with the entries ``table`` renamed moved to their new names."""
-    out = json.loads(json.dumps(record))
-    for old, new in table.items():
-        *old_path, old_key = old.split(".")
-        parent = out
-        for key in old_path:
-            parent = parent.get(key) if isinstance(parent, dict) else None
-        if not isinstance(parent, dict) or old_key not in parent:
-            continue
-        value = parent.pop(old_key)
-        *new_path, new_key = new.split(".")
-        target = out
-        for key in new_path:
-            target = target.setdefault(key, {})
-        target[new_key] = value
-    return out
+def record_command(record: dict) -> str:
+    """The training command (a key of ``OLD_NAMES``) of a config record: its ``command``, or, in a record made before
+    it was recorded, the family whose settings it has."""
+    if "command" in record:
+        return record["command"]
+    if "iterations" in record:
+        return "train dagger"
+    if "batch_per_task" in record:
+        return "train sac-family"
+    if "eval_tasks" in record:
+        return "train a2c"
+    return "train digrad" if "env" in record else "train ppo"
+
+
+def read_run_config(run_dir: Path) -> dict:
+    """A run's config.json in today's names (``migrate_record`` with its command's ``OLD_NAMES``)."""
+    record = json.loads((run_dir / "config.json").read_text())
+    return migrate_record(record, OLD_NAMES.get(record_command(record), {}))
 
 
 @dataclass(frozen=True)
@@ -102,12 +102,12 @@ class RunConfig:
     """Options added with a default that changed what the run does, by dotted name: the value that does what a
     run did before the option existed (a config's ``behaviour_before_options()``, if it has one)."""
     renamed: dict = field(default_factory=dict)
-    """Options renamed since, old dotted name -> new (the config's ``RENAMED``)."""
+    """Options renamed since, old dotted name -> new (``OLD_NAMES`` of the config's command)."""
 
     @classmethod
     def of(cls, config) -> "RunConfig":  # noqa: ANN001 - any training-config dataclass with defaults
         before = config.behaviour_before_options() if hasattr(config, "behaviour_before_options") else {}
-        return cls(config_dict(config), config_dict(type(config)()), before, getattr(config, "RENAMED", {}))
+        return cls(config_dict(config), config_dict(type(config)()), before, config.old_names() if hasattr(config, "old_names") else {})
 
     def differences(self, recorded: dict) -> list[str]:
         """Dotted names of the settings in which ``recorded`` (a checkpoint's record) differs from this run.
@@ -121,7 +121,7 @@ class RunConfig:
         nor are the settings a resumed run may change (``without_run_only``),
         under their names of today (dagger's old ``torch_threads`` too).
         """
-        recorded = relocatable(without_run_only(with_today_names(recorded, self.renamed)))
+        recorded = relocatable(without_run_only(migrate_record(recorded, self.renamed)))
         return _differences(recorded, relocatable(self.record), self.defaults, self.before_options, "")
 
 

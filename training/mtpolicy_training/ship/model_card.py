@@ -4,11 +4,13 @@
         --command "python -m mtpolicy_training.train dagger ..."
 
 The card's published figures are the evaluation protocol's (``envs/reach_evaluation.py``)
-on the test seeds (``TEST_SEEDS``, ``goal_sets`` each), for the policy, the
+on the test seeds (``TEST_SEEDS``, ``episodes`` goal sets each), for the policy, the
 DLS baseline and mink on the same goal sets, held success pooled with a 95 %
 Wilson interval. The training figures (budget, total training wall time,
-when the best policy was found) are read from the run's files. With
-``--best`` it ships ``best_policy.onnx`` (chosen on validation seeds).
+when the best policy was found) are read from the run's files, in the one
+run-record schema (``core/trainer.py``) of every trainer family, records made
+before it too (``read_best``, ``read_run_config``). With ``--best`` it ships
+``best_policy.onnx`` (chosen on validation seeds).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ import tyro
 
 from mtpolicy.integrity import strict_json
 from mtpolicy.policy import MODELS_DIR, OnnxPolicy
+from mtpolicy_training.core.options import parse_config
+from mtpolicy_training.core.run_record import read_run_config
+from mtpolicy_training.core.trainer import read_best
 from mtpolicy_training.envs.reach import ReachConfig
 from mtpolicy_training.envs.reach_evaluation import (TEST_SEEDS, dls_controller, evaluate_reach, mink_controller,
                                                      onnx_controller)
@@ -44,8 +49,8 @@ class CardConfig:
     """Free text under the training figures (e.g. what else loaded the machine during the run)."""
     best: bool = False
     """Ship the run's best-validated policy (best_policy.onnx) instead of its last one."""
-    goal_sets: int = 500
-    """Goal sets per test seed."""
+    episodes: int = 500
+    """Goal sets (one an episode) per test seed."""
     table: Path | None = None
     """A ``reach_table`` results.json holding this model's row: its figures are used instead of evaluating again."""
     models_dir: Path = MODELS_DIR
@@ -107,6 +112,22 @@ def plot_curve(metrics_csv: Path, png: Path, title: str, tolerance: float) -> No
     fig.savefig(png, dpi=110)
 
 
+def found_text(best: dict) -> str:
+    """The card's sentence on when the shipped best policy was found (a best-run record, ``core/trainer.py``)."""
+    if "found_after_train_seconds" not in best:
+        return ""
+    at = [f"{best['step']:,} env steps" if "step" in best else "",
+          f"iteration {best['iteration']}" if "iteration" in best else ""]
+    return (" The shipped policy is the run's best on the validation goal sets, found after "
+            f"{best['found_after_train_seconds'] / 60:.1f} min of training" + "".join(f", {a}" for a in at if a) + ".")
+
+
+def budget_text(config: dict) -> str:
+    """The run's budget, from its config record: env steps (DAgger: and iterations)."""
+    steps = f"{config['budget_steps']:,} env steps" if config.get("budget_steps") else "budget unknown"
+    return steps + (f" ({config['iterations']} iterations)" if config.get("iterations") else "")
+
+
 def figure_rows(figures: dict[str, dict[str, float]], end_effectors: tuple[str, ...]) -> str:
     """The card's table: one row per metric, one column per controller."""
     names = list(figures)
@@ -124,23 +145,21 @@ def figure_rows(figures: dict[str, dict[str, float]], end_effectors: tuple[str, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg = tyro.cli(CardConfig, args=argv)
-    config = json.loads((cfg.run / "config.json").read_text())
+    cfg = parse_config(CardConfig, argv, "ship.model_card", prog="python -m mtpolicy_training.ship.model_card")
+    config = read_run_config(cfg.run)
     source = cfg.run / f"{'best_' if cfg.best else ''}policy.onnx"
     env = run_env(config)
     cfg.models_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = cfg.models_dir / f"{cfg.name}.onnx"
     shutil.copyfile(source, onnx_path)
     contract = OnnxPolicy(onnx_path).contract
-    figures = test_figures(onnx_path, env, cfg.goal_sets, cfg.table, cfg.name)
+    figures = test_figures(onnx_path, env, cfg.episodes, cfg.table, cfg.name)
     (cfg.models_dir / f"{cfg.name}_test.json").write_text(strict_json(figures, indent=2))
     plot_curve(cfg.run / "metrics.csv", cfg.models_dir / f"{cfg.name}_curve.png",
                f"{cfg.name}: {contract.method} on {contract.robot}, {env.goal_distribution} goals",
                env.reach_tolerance)
     seconds = training_seconds(cfg.run)
-    best = json.loads((cfg.run / "best.json").read_text()) if cfg.best and (cfg.run / "best.json").exists() else {}
-    found = (f" The shipped policy is the run's best on the validation goal sets, found after "
-             f"{best['found_after_train_seconds'] / 60:.1f} min." if "found_after_train_seconds" in best else "")
+    found = found_text(read_best(cfg.run / "best.json") if cfg.best else {})
     planner = (f"The observation ends with `goal_config_error` = q* - q, q* from `mtpolicy.planner` with "
                f"`{json.dumps(contract.planner)}` (in the contract; the controller node runs it when a goal set "
                "arrives)." if contract.planner else "No planner: the observation is the plain layout.")
@@ -153,7 +172,7 @@ Method **{contract.method}** on robot **{contract.robot}** (MJCF `{contract.robo
 {planner}
 
 ## Test figures
-{cfg.goal_sets} goal sets on each of the test seeds {list(TEST_SEEDS)}
+{cfg.episodes} goal sets on each of the test seeds {list(TEST_SEEDS)}
 (`mtpolicy_training.envs.reach_evaluation.TEST_SEEDS`, never used for a choice), {contract.goal_distribution} goal
 distribution, 4 s episodes; held success = every end
 effector within {env.reach_tolerance} m at every control step of the final 1 s, pooled over the seeds with a 95 %
@@ -165,7 +184,7 @@ sets at the same control period and velocity limits. Figures: `{cfg.name}_test.j
 {figure_rows(figures, contract.end_effectors)}
 
 ## Training
-{config.get('iterations', '?')} iterations; total training wall time
+{budget_text(config)}; total training wall time
 {f'{seconds / 60:.1f} min' if seconds is not None else 'unknown'} on this 2-core machine (all sessions).{found}
 {cfg.note}
 

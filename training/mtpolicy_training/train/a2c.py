@@ -28,7 +28,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import functools
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -39,7 +38,8 @@ import torch
 from mtpolicy.integrity import strict_json
 from mtpolicy_training.algos.a2c import A2C, A2CConfig
 from mtpolicy_training.core.onpolicy import OnPolicyLoopConfig, train_on_policy
-from mtpolicy_training.core.run_record import RunConfig, publish_final
+from mtpolicy_training.core.run_record import RunConfig
+from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
 from mtpolicy_training.envs.registry import GymTaskSet, make_task_set
 from mtpolicy_training.envs.taskset import PolicyFn, TaskOneHotObservations
 from mtpolicy_training.train.family import CellMethod, Family, GridCell, TrainSettings
@@ -71,7 +71,7 @@ class A2CTrainConfig(TrainSettings):
     eval_tasks: tuple[str, ...] = ()
     """Evaluated tasks (empty: the training tasks). A one-head network runs its head on every one."""
 
-    RENAMED: ClassVar[dict[str, str]] = {"loop.total_steps": "budget_steps", "eval_episodes": "final_eval_episodes"}
+    COMMAND: ClassVar[str] = "train a2c"
 
     def __post_init__(self):
         bad = self.validate_settings() + [f"algo.{k}" for k in self.algo.validate()]
@@ -132,9 +132,11 @@ def run(config: A2CTrainConfig) -> dict[str, float]:
         metrics = eval_set.evaluate(deterministic_policy(m, head_of_eval_task), episodes)
         return {k.removeprefix("eval/"): v for k, v in metrics.items()}  # the recorder adds eval/ itself
 
-    t0 = time.perf_counter()
-    train_on_policy(method, make_env, config.loop, config, evaluate, RunConfig.of(config))
-    return publish_final(config.out_dir, evaluate(method, config.final_eval_episodes), time.perf_counter() - t0)
+    def train() -> None:
+        train_on_policy(method, make_env, config.loop, config, evaluate, RunConfig.of(config),
+                        best=BestRun(config.out_dir))
+
+    return run_trainer(Trainer(config.out_dir, train, lambda: evaluate(method, config.final_eval_episodes)))
 
 
 MULTITASK = ["--algo.setting", "multitask"]

@@ -1,6 +1,6 @@
 """Train a reach policy by DAgger from a classical teacher, evaluate it, export it to ONNX.
 
-    python -m mtpolicy_training.train dagger --env.robot planar8 --env.goal-distribution local \
+    python -m mtpolicy_training.train dagger --robot planar8 --goal-distribution local \
         --seed 1 --out-dir runs/planar8/dagger-local
 
 Each iteration rolls out ``num_envs`` episodes of ``episode_seconds``, labels
@@ -24,6 +24,7 @@ goals, no planner), on the shipped robots.
 
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
@@ -35,17 +36,16 @@ from typing import Callable, ClassVar
 import numpy as np
 import torch
 
-from mtpolicy.integrity import strict_json
 from mtpolicy_training.algos.dagger import DaggerConfig, Student, Teacher, saturate
-from mtpolicy_training.core.files import write_atomically
 from mtpolicy_training.core.row_workers import RowWorkers
-from mtpolicy_training.core.run_record import RunConfig, RunRecorder, config_dict, publish_final, write_eval
+from mtpolicy_training.core.run_record import RunConfig, RunRecorder, config_dict
+from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import (HELD_OUT_SEED, VALIDATION_SEED, Protocol, evaluate_reach,
                                                      onnx_controller)
 from mtpolicy_training.envs.time_optimal import bound_table
 from mtpolicy_training.ship.export import export_policy
-from mtpolicy_training.train.family import REACH_TASK_SETS, Family, TrainSettings
+from mtpolicy_training.train.family import REACH_TASK_SETS, Family, ReachOptions, TrainSettings
 
 
 DEFAULT_ITERATIONS = 12
@@ -78,7 +78,7 @@ class DaggerTrainConfig(TrainSettings):
     """Goal sets of the final evaluation (on HELD_OUT_SEED, a validation seed)."""
     algo: DaggerConfig = field(default_factory=DaggerConfig)
     """Teacher, student and regression settings."""
-    env: ReachConfig = field(default_factory=ReachConfig)
+    env: ReachOptions = field(default_factory=ReachOptions)
     """Reach task: robot, goal distribution, planned observations."""
     iterations: int | None = None
     """DAgger iterations (rollouts + refit each), instead of ``budget_steps`` (neither: DEFAULT_ITERATIONS);
@@ -90,9 +90,7 @@ class DaggerTrainConfig(TrainSettings):
     loop: DaggerLoopConfig = field(default_factory=DaggerLoopConfig)
     """Threads of the run."""
 
-    RENAMED: ClassVar[dict[str, str]] = {"eval_goal_sets": "periodic_eval_episodes",
-                                         "final_goal_sets": "final_eval_episodes",
-                                         "torch_threads": "loop.torch_threads"}
+    COMMAND: ClassVar[str] = "train dagger"
 
     def __post_init__(self):
         bad = self.algo.validate() + [k for k, ok in {
@@ -150,12 +148,12 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
     recorder = RunRecorder(out, RunConfig.of(config), config.budget_steps, config.progress)
     rng, generator = np.random.default_rng(config.seed), torch.Generator().manual_seed(config.seed)
     data = {"obs": torch.zeros(0, env.layout.size), "target": torch.zeros(0, env.spec.n_joints)}
-    best = {"success_rate": -1.0}
+    best_record = {"success_rate": -1.0}
     iteration = 0
     if recorder.resumed:
         state = recorder.resumed
         student.load_state_dict(state["student"])
-        data, best, iteration = state["data"], state["best"], state["iteration"]
+        data, best_record, iteration = state["data"], state["best"], state["iteration"]
         rng.bit_generator.state = state["rng"]
         generator.set_state(state["generator"])
 
@@ -163,12 +161,26 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
         export_policy(student.policy, env.spec, config.env, method=f"dagger-{config.algo.teacher}",
                       training_config=config_dict(config), metrics=metrics, path=path)
 
+    best = BestRun(out, export, key=selection_key, record=best_record)
+
     bound = None  # with a time-optimal teacher or planner, validation also measures time to reach against the bound
     if config.algo.teacher == "time_optimal" or (config.env.planned and config.env.planner.algorithm == "time_optimal"):
         bound = bound_table(config.env, config.periodic_eval_episodes, VALIDATION_SEED,
                             cache_dir=out / "bound").bound_seconds
 
-    if config.algo.line_sets and not recorder.resumed:
+    def train() -> float:
+        """The line demonstrations (a new run), then the iterations to the budget; the training wall seconds."""
+        if config.algo.line_sets and not recorder.resumed:
+            train_on_lines()
+        while iteration < config.iterations:
+            run_iteration()
+        teacher.close()
+        train_seconds = recorder.train_seconds
+        recorder.close()
+        return train_seconds
+
+    def train_on_lines() -> None:
+        nonlocal data
         chunks = [len(c) for c in np.array_split(np.arange(config.algo.line_sets), 4 * config.loop.teacher_workers)
                   if len(c)]
         seeds = [int(s) for s in rng.integers(2 ** 31, size=len(chunks))]
@@ -180,7 +192,8 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
         print(f"{len(data['obs'])} states on the time-optimal lines of {config.algo.line_sets} goal sets; "
               f"fitted, loss {loss:.4g}", flush=True)
 
-    while iteration < config.iterations:
+    def run_iteration() -> None:
+        nonlocal data, iteration
         beta = config.algo.teacher_mix ** (iteration + (config.algo.line_sets > 0))  # lines: the teacher's turn
         obs, _ = env.reset(seed=int(rng.integers(2 ** 31)))
         driven_by_teacher = rng.random(config.num_envs) < beta
@@ -200,31 +213,32 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
         iteration += 1
         metrics = evaluate_reach(student.act, config.env, config.periodic_eval_episodes, VALIDATION_SEED,
                                  Protocol(), bound)
-        if selection_key(metrics) > selection_key(best):
-            best = {**metrics, "iteration": iteration, "found_after_train_seconds": recorder.train_seconds}
-            export(metrics, out / "best_policy.onnx")
-            write_atomically(out / "best.json", strict_json(best, indent=2))
+        best.offer(metrics, recorder.step, recorder.train_seconds, iteration=iteration)
         recorder.log(metrics, {"train/loss": loss, "train/dataset_size": len(data["obs"]), "train/beta": beta,
                                "train/iteration": iteration})
-        recorder.save(student=student.state_dict(), data=data, best=best, iteration=iteration,
+        recorder.save(student=student.state_dict(), data=data, best=best.record, iteration=iteration,
                       rng=rng.bit_generator.state, generator=generator.get_state())
-    teacher.close()
-    train_seconds = recorder.train_seconds
-    recorder.close()
+
     protocol = Protocol()  # the evaluator's episodes, whatever the length of the training episodes
-    final_bound = None if bound is None else bound_table(config.env, config.final_eval_episodes, HELD_OUT_SEED,
-                                                         cache_dir=out / "bound").bound_seconds
-    print(f"final evaluation: {config.final_eval_episodes} goal sets of seed {HELD_OUT_SEED}, last and best "
-          "policy...", flush=True)
-    final = publish_final(out, evaluate_reach(student.act, config.env, config.final_eval_episodes, HELD_OUT_SEED,
-                                              protocol, final_bound), train_seconds, export)
-    best_eval = evaluate_reach(onnx_controller(out / "best_policy.onnx")[0], config.env, config.final_eval_episodes,
-                               HELD_OUT_SEED, protocol, final_bound)
-    write_eval(out / "best_eval.json", {**best_eval, "iteration": best["iteration"],
-                                        "found_after_train_seconds": best["found_after_train_seconds"]},
-               train_seconds)
+
+    @functools.cache
+    def final_bound() -> np.ndarray | None:
+        """The bound on the held-out goal sets (computed once training is over)."""
+        return None if bound is None else bound_table(config.env, config.final_eval_episodes, HELD_OUT_SEED,
+                                                      cache_dir=out / "bound").bound_seconds
+
+    def final_evaluation() -> dict:
+        final_bound()
+        print(f"final evaluation: {config.final_eval_episodes} goal sets of seed {HELD_OUT_SEED}, last and best "
+              "policy...", flush=True)
+        return evaluate_reach(student.act, config.env, config.final_eval_episodes, HELD_OUT_SEED, protocol,
+                              final_bound())
+
+    final = run_trainer(Trainer(out, train, final_evaluation, export, best, evaluate_best=lambda path: evaluate_reach(
+        onnx_controller(path)[0], config.env, config.final_eval_episodes, HELD_OUT_SEED, protocol, final_bound())))
     print(f"policies: {out / 'policy.onnx'} (last), {out / 'best_policy.onnx'} (best on validation, "
-          f"iteration {best['iteration']}); total training {train_seconds / 60:.1f} min", flush=True)
+          f"iteration {best.record['iteration']}); total training {final['train_wall_seconds_this_session'] / 60:.1f} "
+          "min", flush=True)
     return {k: v for k, v in final.items() if not (isinstance(v, float) and math.isnan(v))}
 
 
@@ -258,7 +272,7 @@ def selection_key(metrics: dict) -> tuple[float, float, float]:
     return (metrics["success_rate"], -metrics.get("time_ratio_p90", 0.0), -metrics.get("time_ratio_median", 0.0))
 
 
-SETTINGS = {"dagger": ["--algo.teacher", "dls", "--env.goal-distribution", "local", "--env.planned", "False"]}
+SETTINGS = {"dagger": ["--algo.teacher", "dls", "--goal-distribution", "local", "--env.no-planned"]}
 """The shipped ``local`` recipe (the defaults: DLS teacher, local goals, no planner), as a harness method."""
 
 FAMILY = Family("dagger", DaggerTrainConfig, run, settings=SETTINGS, task_sets=REACH_TASK_SETS,

@@ -9,9 +9,11 @@ config. Writes ``metrics.csv``, TensorBoard logs, ``eval.json``
 policy; and ``best_policy.onnx``, the policy with the best periodic
 (validation) success so far, exported when it is found, so a run whose
 learning later collapses keeps its peak, with ``best.json`` (its validation
-metrics, updates and the wall seconds into the training session when it was
-found) and, at the end, ``best_eval.json`` (its held-out goal sets, with the
-same two).
+metrics and when it was found: ``step``, ``updates``,
+``found_after_train_seconds``, the schema of ``core/trainer.py``) and, at the
+end, ``best_eval.json`` (its held-out goal sets, with the same).
+
+    python -m mtpolicy_training.train digrad --robot humanoid --reach-tolerance 0.03 --algo.no-heuristic ...
 
 For the harness: the five settings of DiGrad's Fig. 4A and the DLS baseline
 on the shipped robots.
@@ -21,8 +23,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -32,19 +32,19 @@ import torch
 
 from mtpolicy.integrity import strict_json
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig
-from mtpolicy_training.core.files import write_atomically
 from mtpolicy_training.core.offpolicy import LoopConfig, train_off_policy
-from mtpolicy_training.core.run_record import RunConfig, config_dict, publish_final, write_eval
-from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
+from mtpolicy_training.core.run_record import RunConfig, config_dict
+from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
+from mtpolicy_training.envs.reach import ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import (HELD_OUT_SEED, VALIDATION_SEED, dls_controller, evaluate_reach,
                                                      onnx_controller)
 from mtpolicy_training.ship.export import check_finite, export_policy
-from mtpolicy_training.train.family import REACH_TASK_SETS, CellMethod, Family, GridCell, TrainSettings
+from mtpolicy_training.train.family import REACH_TASK_SETS, CellMethod, Family, GridCell, ReachOptions, TrainSettings
 
 
 @dataclass(kw_only=True)
 class DiGradTrainConfig(TrainSettings):
-    """DiGrad or DDPG on a reach robot (``--env.robot``): validated during training, evaluated on held-out goal sets
+    """DiGrad or DDPG on a reach robot (``--robot``): validated during training, evaluated on held-out goal sets
     and exported to ONNX at the end."""
 
     budget_steps: int = 300_000
@@ -53,14 +53,12 @@ class DiGradTrainConfig(TrainSettings):
     final_eval_episodes: int = 500
     algo: DiGradConfig = field(default_factory=DiGradConfig)
     """Method settings."""
-    env: ReachConfig = field(default_factory=ReachConfig)
+    env: ReachOptions = field(default_factory=ReachOptions)
     """Reach task settings: the robot, its rewards (reward_mode follows the method) and goals."""
     loop: LoopConfig = field(default_factory=LoopConfig)
     """Parallel envs, replay, exploration and bookkeeping."""
 
-    RENAMED: ClassVar[dict[str, str]] = {"loop.total_steps": "budget_steps",
-                                         "loop.eval_goal_sets": "periodic_eval_episodes",
-                                         "final_goal_sets": "final_eval_episodes"}
+    COMMAND: ClassVar[str] = "train digrad"
 
     def __post_init__(self):
         bad = self.validate_settings() + self.algo.validate() + self.loop.validate()
@@ -71,11 +69,6 @@ class DiGradTrainConfig(TrainSettings):
             self.env = dataclasses.replace(self.env, reward_mode=reward_mode)
 
 
-def when_found(best: dict) -> dict[str, float]:
-    """The ``updates`` and ``found_after_session_seconds`` of a ``best.json`` record (those it has)."""
-    return {k: best[k] for k in ("updates", "found_after_session_seconds") if k in best}
-
-
 def run(config: DiGradTrainConfig) -> dict[str, float]:
     torch.manual_seed(config.seed)
     probe = ReachVectorEnv(1, config.env)
@@ -83,45 +76,39 @@ def run(config: DiGradTrainConfig) -> dict[str, float]:
     method = DiGrad(config.algo, probe.spec, mean, std)
     per_task = method.n_rewards > 1
     out = config.out_dir
-    best_path, best_record = out / "best_policy.onnx", out / "best.json"
-    best = json.loads(best_record.read_text()) if best_record.exists() else {"success_rate": -1.0}
 
     def reward_of(reward: np.ndarray, info: dict) -> np.ndarray:
         return info["task_rewards"] if per_task else reward[:, None]
 
-    def export(m: DiGrad, metrics: dict[str, float], path: Path) -> None:
-        export_policy(m.policy, probe.spec, config.env, method=config.algo.setting,
+    def export(metrics: dict[str, float], path: Path) -> None:
+        export_policy(method.policy, probe.spec, config.env, method=config.algo.setting,
                       training_config=config_dict(config), metrics=metrics, path=path)
 
     def validate(m: DiGrad) -> dict[str, float]:
-        metrics = evaluate_reach(m.deployed_action, config.env, config.periodic_eval_episodes, seed=VALIDATION_SEED)
-        if metrics["success_rate"] > best["success_rate"]:
-            best.update(metrics, updates=m.updates, found_after_session_seconds=time.perf_counter() - t0)
-            export(m, metrics, best_path)
-            write_atomically(best_record, strict_json(best, indent=2))
-        return metrics
+        return evaluate_reach(m.deployed_action, config.env, config.periodic_eval_episodes, seed=VALIDATION_SEED)
 
-    t0 = time.perf_counter()
-    train_off_policy(method, lambda n: ReachVectorEnv(n, config.env), config.loop, config, validate, reward_of,
-                     RunConfig.of(config))
-    train_seconds = time.perf_counter() - t0
-    check_finite(method.policy, out / "policy.onnx")  # a diverged run is refused before its evaluation
-    print(f"final evaluation: {config.final_eval_episodes} goal sets of seed {HELD_OUT_SEED}...", flush=True)
-    final = publish_final(out, evaluate_reach(method.deployed_action, config.env, config.final_eval_episodes,
-                                              seed=HELD_OUT_SEED), train_seconds,
-                          lambda record, path: export(method, record, path))
-    if best_path.exists():
-        metrics = evaluate_reach(onnx_controller(best_path)[0], config.env, config.final_eval_episodes,
-                                 HELD_OUT_SEED)
-        write_eval(out / "best_eval.json", {**metrics, **when_found(best)}, train_seconds)
-    return final
+    best = BestRun(out, export, extra=lambda: {"updates": method.updates})
+
+    def train() -> None:
+        train_off_policy(method, lambda n: ReachVectorEnv(n, config.env), config.loop, config, validate, reward_of,
+                         RunConfig.of(config), best=best)
+
+    def final_evaluation() -> dict[str, float]:
+        print(f"final evaluation: {config.final_eval_episodes} goal sets of seed {HELD_OUT_SEED}...", flush=True)
+        return evaluate_reach(method.deployed_action, config.env, config.final_eval_episodes, seed=HELD_OUT_SEED)
+
+    return run_trainer(Trainer(
+        out, train, final_evaluation, export, best,
+        evaluate_best=lambda path: evaluate_reach(onnx_controller(path)[0], config.env, config.final_eval_episodes,
+                                                  HELD_OUT_SEED),
+        check=lambda: check_finite(method.policy, out / "policy.onnx")))  # a diverged run: refused before evaluation
 
 
 SETTINGS = {
-    "digrad-single-heur": ["--algo.method", "digrad", "--algo.critic", "single", "--algo.heuristic", "True"],
-    "digrad-single": ["--algo.method", "digrad", "--algo.critic", "single", "--algo.heuristic", "False"],
-    "digrad-multi-heur": ["--algo.method", "digrad", "--algo.critic", "multi", "--algo.heuristic", "True"],
-    "digrad-multi": ["--algo.method", "digrad", "--algo.critic", "multi", "--algo.heuristic", "False"],
+    "digrad-single-heur": ["--algo.method", "digrad", "--algo.critic", "single", "--algo.heuristic"],
+    "digrad-single": ["--algo.method", "digrad", "--algo.critic", "single", "--algo.no-heuristic"],
+    "digrad-multi-heur": ["--algo.method", "digrad", "--algo.critic", "multi", "--algo.heuristic"],
+    "digrad-multi": ["--algo.method", "digrad", "--algo.critic", "multi", "--algo.no-heuristic"],
     "ddpg": ["--algo.method", "ddpg"],
 }
 """The five settings of DiGrad's Fig. 4A, as harness methods."""

@@ -3,7 +3,9 @@
 A family is a subcommand of ``python -m mtpolicy_training.train``. Its
 config is a ``TrainSettings``: every family takes the same words for the
 robot or task set, the budget, the seed, the run folder and the periodic and
-final evaluations. For the harness it names its methods (the options of each
+final evaluations (``mtpolicy.arguments.VOCABULARY``; a reach trainer's env is
+a ``ReachOptions``, whose robot, end effectors, tolerance and goal
+distribution are spelled as in every other command). For the harness it names its methods (the options of each
 setting, one training run per grid cell, or a function for a cell that is
 more than one run), the task sets they run on and the options that put a run
 on each, and the options the grid sets itself.
@@ -11,15 +13,17 @@ on each, and the options the grid sets itself.
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 import tyro
 
+from mtpolicy.arguments import VOCABULARY
 from mtpolicy.robots import shipped_robots
-from mtpolicy_training.core.run_record import RunSettings, renamed
+from mtpolicy_training.core.options import override_args
+from mtpolicy_training.core.run_record import RunSettings
+from mtpolicy_training.envs.reach import ReachConfig
 
 
 @dataclass(kw_only=True)
@@ -37,12 +41,24 @@ class TrainSettings(RunSettings):
                                               if getattr(self, k) <= 0]
 
 
-def override_args(overrides: dict[str, str]) -> list[str]:
-    """``{"algo.hidden": "64 64"}`` -> ``["--algo.hidden", "64", "64"]`` (tyro, booleans as True/False)."""
-    return [token for key, value in overrides.items() for token in (f"--{key}", *shlex.split(value))]
+def word(thing: str) -> Any:  # noqa: ANN401 - a tyro marker
+    """The tyro marker of a vocabulary word in a nested config: spelled without its prefix, the vocabulary's
+    help."""
+    return tyro.conf.arg(prefix_name=False, help=VOCABULARY[thing][1])
 
 
-REACH_TASK_SETS: dict[str, list[str]] = {robot: ["--env.robot", robot] for robot in shipped_robots()}
+@dataclass(frozen=True)
+class ReachOptions(ReachConfig):
+    """A reach trainer's ``env``: ``ReachConfig`` whose vocabulary words are spelled as in every command
+    (``--robot``, ``--end-effectors``, ``--reach-tolerance``, ``--goal-distribution``; the rest ``--env.*``)."""
+
+    robot: Annotated[str, word("robot")] = ReachConfig.robot
+    end_effectors: Annotated[tuple[str, ...], word("end effectors")] = ReachConfig.end_effectors
+    reach_tolerance: Annotated[float | None, word("tolerance")] = ReachConfig.reach_tolerance
+    goal_distribution: Annotated[str, word("goal distribution")] = ReachConfig.goal_distribution
+
+
+REACH_TASK_SETS: dict[str, list[str]] = {robot: ["--robot", robot] for robot in shipped_robots()}
 """The reach trainers' harness task sets: the shipped robots."""
 
 
@@ -63,12 +79,11 @@ class GridCell:
     def config(self, setting_args: list[str], budget_steps: int | None = None, out_dir: Path | None = None):
         """The family's config for a run of this cell: ``setting_args``, the task set's options, the cell, its
         budget and folder (or the ones given), then the overrides (old option names mean today's)."""
-        table = getattr(self.family.config, "RENAMED", {})
         args = [*setting_args, *self.family.task_sets[self.task_set], "--seed", str(self.seed),
                 "--budget-steps", str(self.budget_steps if budget_steps is None else budget_steps),
                 "--out-dir", str(self.out_dir if out_dir is None else out_dir),
-                *override_args({renamed(k, table): v for k, v in self.overrides.items()})]
-        return tyro.cli(self.family.config, args=args, config=(tyro.conf.FlagConversionOff,))
+                *override_args(self.family.config, self.family.config.COMMAND, self.overrides)]
+        return tyro.cli(self.family.config, args=args)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@
 Settings of the paper's Table I (seeds/ppo-joint-training-and-specialization.txt)
 as options: ``--algo.sp 0`` (joint training only), ``--algo.jt 0
 --algo.sp 100`` (separate policies), ``--algo.selection random`` (random
-split), ``--algo.sp 0 --algo.task-input True`` (append). The paper's batch
+split), ``--algo.sp 0 --algo.task-input`` (append). The paper's batch
 (4000 samples; 8000 for the biped) is ``loop.num_envs * loop.rollout_steps``:
 6 x 672 = 4032 by default, 6 x 1344 = 8064 for the biped. ``loop.num_envs``
 must be a multiple of the number of tasks (the env is task-major).
@@ -23,7 +23,6 @@ evaluation, ``final_eval_episodes`` per task).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -33,7 +32,8 @@ import torch
 
 from mtpolicy_training.algos.specialization import SpecializationConfig, SpecializationPPO
 from mtpolicy_training.core.onpolicy import OnPolicyLoopConfig, train_on_policy
-from mtpolicy_training.core.run_record import RunConfig, publish_final
+from mtpolicy_training.core.run_record import RunConfig
+from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
 from mtpolicy_training.envs.registry import make_task_set
 from mtpolicy_training.envs.taskset import TaskOneHotObservations, TaskSet, append_task_one_hot
 from mtpolicy_training.train.family import Family, TrainSettings
@@ -58,8 +58,7 @@ class SpecializationTrainConfig(TrainSettings):
     """Parallel envs and rollout shape (observations normalized by running statistics, as in OpenAI Baselines'
     PPO)."""
 
-    RENAMED: ClassVar[dict[str, str]] = {"loop.total_steps": "budget_steps", "method": "algo",
-                                         "eval_episodes": "periodic_eval_episodes"}
+    COMMAND: ClassVar[str] = "train ppo"
 
     def validate(self, n_tasks: int) -> list[str]:
         bad = self.validate_settings() + [f"algo.{k}" for k in self.algo.validate()]
@@ -80,8 +79,8 @@ def run(config: SpecializationTrainConfig) -> dict[str, float]:
     """Train (or resume), then write the final evaluation to ``eval.json``; returns it."""
     task_set = make_task_set(config.task_set)
     n = task_set.n_tasks
-    if bad := config.validate(n):
-        raise ValueError("invalid SpecializationTrainConfig value(s): " + ", ".join(bad))
+    if bad := config.validate(n):  # before anything is built
+        return run_trainer(Trainer(config.out_dir, dict, dict, problems=bad))
     torch.manual_seed(config.seed)
     probe = task_set.make_env(0)
     obs_size, action_size = probe.single_observation_space.shape[0], probe.single_action_space.shape[0]
@@ -94,18 +93,19 @@ def run(config: SpecializationTrainConfig) -> dict[str, float]:
 
     method = SpecializationPPO(config.algo, obs_size, n, action_size,
                                config.loop.num_envs * config.loop.rollout_steps, config.seed)
-    t0 = time.perf_counter()
-    train_on_policy(method, make_env, config.loop, config,
-                    lambda m: evaluate(m, task_set, config.periodic_eval_episodes), RunConfig.of(config))
-    final = evaluate(method, task_set, config.final_eval_episodes)
-    return publish_final(config.out_dir, final, time.perf_counter() - t0)
+    def train() -> None:
+        train_on_policy(method, make_env, config.loop, config,
+                        lambda m: evaluate(m, task_set, config.periodic_eval_episodes), RunConfig.of(config),
+                        best=BestRun(config.out_dir))
+
+    return run_trainer(Trainer(config.out_dir, train, lambda: evaluate(method, task_set, config.final_eval_episodes)))
 
 
 SETTINGS = {
     "ppo-sp0": ["--algo.sp", "0"],
     "ppo-jt0-sp100": ["--algo.jt", "0", "--algo.sp", "100"],
     "ppo-random-jt400k-sp25": ["--algo.jt", "400000", "--algo.sp", "25", "--algo.selection", "random"],
-    "ppo-append": ["--algo.sp", "0", "--algo.task-input", "True"],
+    "ppo-append": ["--algo.sp", "0", "--algo.task-input"],
     **{f"ppo-jt{jt // 1000}k-sp{sp}": ["--algo.jt", str(jt), "--algo.sp", str(sp)]
        for jt in (80_000, 400_000, 800_000) for sp in (5, 25, 50)},
 }

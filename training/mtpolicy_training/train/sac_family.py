@@ -3,8 +3,9 @@ any robot folder): ``train sac-family``.
 
     python -m mtpolicy_training.train sac-family --algo.method dgrad-o --task-set mt10 \
         --budget-steps 1000000 --seed 1 --out-dir runs/mt10/dgrad-o/1
-    python -m mtpolicy_training.train sac-family --algo.method picor --algo.picor.adaptive False \
+    python -m mtpolicy_training.train sac-family --algo.method picor --algo.picor.no-adaptive \
         --task-set halfcheetah8 --out-dir runs/halfcheetah8/picor-no-ada/1
+    python -m mtpolicy_training.train sac-family --algo.method picor --robot planar8 --out-dir runs/planar8/picor
 
 Resumes from ``<out-dir>/checkpoint.pt`` (replay included) when run again with
 the same config. Writes ``metrics.csv`` and TensorBoard logs (``eval/``,
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -45,7 +45,8 @@ from mtpolicy_training.algos.picor import PiCor, PiCorFamilyConfig
 from mtpolicy_training.algos.sac_family import SACFamily
 from mtpolicy_training.core.offpolicy import LoopConfig, train_off_policy
 from mtpolicy_training.core.replay import ReplayBuffer, TaskReplayBuffer
-from mtpolicy_training.core.run_record import RunConfig, config_dict, publish_final
+from mtpolicy_training.core.run_record import RunConfig, config_dict
+from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
 from mtpolicy_training.envs.registry import is_robot, make_task_set
 from mtpolicy_training.envs.taskset import TaskOneHotObservations, append_task_one_hot
 from mtpolicy_training.ship.export import export_policy
@@ -69,17 +70,23 @@ class SACFamilyTrainConfig(TrainSettings):
     task_set: str = "mt10"
     """Task family (mt10, mt50, halfcheetah8) or a robot's simultaneous reach set (a shipped robot's name, a robot
     folder or an MJCF/URDF path: one task per end effector)."""
+    robot: str | None = None
+    """A robot (the vocabulary's ``--robot``): its reach set, the same as ``--task-set ROBOT``; recorded as the
+    task set."""
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(updates_per_round=1, eval_every=100_000,
                                                                 checkpoint_every=50_000))
     """Parallel envs, replay and bookkeeping (see the module docstring for the fields set per task family)."""
     batch_per_task: int = 128
     """Minibatch samples per task (planar8: transitions, each used once per task)."""
 
-    RENAMED: ClassVar[dict[str, str]] = {"loop.total_steps": "budget_steps",
-                                         "loop.eval_goal_sets": "periodic_eval_episodes",
-                                         "final_episodes": "final_eval_episodes"}
+    COMMAND: ClassVar[str] = "train sac-family"
 
     def __post_init__(self):
+        if self.robot is not None:
+            if self.task_set not in ("mt10", self.robot):  # mt10: the default, not given
+                raise ValueError(f"invalid config value(s): robot {self.robot!r} and task_set {self.task_set!r}: "
+                                 "give one")
+            self.task_set, self.robot = self.robot, None
         bad = self.validate_settings() + self.algo.validate()
         bad += ["batch_per_task"] if self.batch_per_task <= 0 else []
         if self.task_set not in TASK_FAMILIES and not is_robot(self.task_set):
@@ -149,19 +156,23 @@ def run(config: SACFamilyTrainConfig) -> dict[str, float]:
     def evaluate(m: SACFamily, episodes: int = config.periodic_eval_episodes) -> dict[str, float]:
         return {k.removeprefix("eval/"): v for k, v in task_set.evaluate(policy_fn, episodes, **eval_kwargs).items()}
 
-    t0 = time.perf_counter()
-    last = train_off_policy(method, make_env, config.loop, config, evaluate, reward_of, RunConfig.of(config),
-                            make_buffer)
-    train_seconds = time.perf_counter() - t0
-    same_evaluation = config.final_eval_episodes == config.periodic_eval_episodes
+    last: dict[str, float] = {}
+
+    def train() -> None:
+        last.update(train_off_policy(method, make_env, config.loop, config, evaluate, reward_of, RunConfig.of(config),
+                                     make_buffer, best=BestRun(config.out_dir)))
+
+    def final_evaluation() -> dict[str, float]:
+        same_evaluation = config.final_eval_episodes == config.periodic_eval_episodes
+        return last if same_evaluation else evaluate(method, config.final_eval_episodes)
+
     export = None
     if task_set.simultaneous:
         def export(record: dict[str, float], path: Path) -> None:
             export_policy(method.policy, probe.spec, task_set.config, method=config.algo.method,
                           training_config=config_dict(config), metrics=record, path=path)
             OnnxPolicy(path).check(probe.spec)
-    final = publish_final(config.out_dir, last if same_evaluation else evaluate(method, config.final_eval_episodes),
-                          train_seconds, export)
+    final = run_trainer(Trainer(config.out_dir, train, final_evaluation, export))
     if not task_set.simultaneous and "envs" in eval_kwargs:
         eval_kwargs["envs"].close()
     return final
@@ -170,10 +181,9 @@ def run(config: SACFamilyTrainConfig) -> dict[str, float]:
 SETTINGS = {
     **{m: ["--algo.method", m] for m in ("mtsac", "mh-sac", "dgrad-a", "dgrad-o")},
     "picor": ["--algo.method", "picor"],
-    "picor-no-ada": ["--algo.method", "picor", "--algo.picor.adaptive", "False"],
-    "picor-no-cor": ["--algo.method", "picor", "--algo.picor.correction", "False"],
-    "picor-no-ada-no-cor": ["--algo.method", "picor", "--algo.picor.adaptive", "False",
-                            "--algo.picor.correction", "False"],
+    "picor-no-ada": ["--algo.method", "picor", "--algo.picor.no-adaptive"],
+    "picor-no-cor": ["--algo.method", "picor", "--algo.picor.no-correction"],
+    "picor-no-ada-no-cor": ["--algo.method", "picor", "--algo.picor.no-adaptive", "--algo.picor.no-correction"],
     "mtsac-bf16": ["--algo.method", "mtsac", "--loop.matmul-precision", "bfloat16"],
 }
 """Harness methods: the D-Grad paper's four, PiCor and its Table 2 ablations (Ada: adaptive weights, Cor:
