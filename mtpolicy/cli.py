@@ -152,7 +152,7 @@ def _import_robot(ns: argparse.Namespace) -> int:
     source = packages.uri_for(ns.source) if Path(ns.source).is_file() else None
     command = shlex.join(["mtpolicy", "import-robot", *((source or a) if a == ns.source else a for a in ns.argv)])
     try:
-        robot = import_robot(ns.source, ns.out, ns.end_effectors, joints=ns.joints,
+        robot = import_robot(ns.source, ns.out_dir, ns.end_effectors, joints=ns.joints,
                              velocity=_per_joint(ns.velocity, "velocity"),
                              acceleration=_per_joint(ns.acceleration, "acceleration"),
                              effort=_per_joint(ns.effort, "effort"), home=home, home_keyframe=ns.home_keyframe,
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                        "end-effector sites, package:// meshes: mtpolicy/robots/importer.py. Limits: V (every "
                        "actuated joint) or JOINT=V ... (*=V: the others).")
     p.add_argument("source", help="the vendor's MJCF or URDF")
-    p.add_argument("--out", required=True, help="the robot folder to write (robot.xml, scene.xml, robot.yaml)")
+    p.add_argument("--out-dir", required=True, help="the robot folder to write (robot.xml, scene.xml, robot.yaml)")
     p.add_argument("--end-effectors", nargs="+", required=True, help="sites or bodies (a body gets a site)")
     p.add_argument("--joints", nargs="+", help="the joints a reach policy serves (default: the actuated ones on an "
                    "end effector's chain; the others are held)")

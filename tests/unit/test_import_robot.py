@@ -68,7 +68,7 @@ def test_a_floating_torque_driven_model_becomes_a_fixed_base_velocity_driven_rob
     vendor = tmp_path / "floater.xml"
     vendor.write_text(FLOATING)
     out = tmp_path / "floater"
-    args = ["import-robot", str(vendor), "--out", str(out), "--end-effectors", "left_hand", "right_hand"]
+    args = ["import-robot", str(vendor), "--out-dir", str(out), "--end-effectors", "left_hand", "right_hand"]
     assert main(args) == 2  # an MJCF states no velocity limit, and a motor's ctrlrange is none
     assert "no velocity limit for ['waist_yaw', 'left_shoulder'" in _one_line_error(capsys)
     assert main(args + ["--velocity", "20000"]) == 2
@@ -158,7 +158,7 @@ def test_shipped_vendor_robots_are_what_their_import_command_writes(robot, tmp_p
     folder = REPO / "mtpolicy" / "robots" / robot
     header = (folder / "robot.yaml").read_text().splitlines()[1]
     args = shlex.split(header.removeprefix(f"# {COMMAND_PREFIX}"))[1:]
-    args[args.index("--out") + 1] = str(tmp_path / robot)
+    args[args.index("--out-dir") + 1] = str(tmp_path / robot)
     assert main(args) == 0
     for name in ("robot.xml", "scene.xml"):
         assert (tmp_path / robot / name).read_text() == (folder / name).read_text(), name
