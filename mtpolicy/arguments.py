@@ -47,6 +47,8 @@ OLD_NAMES: dict[str, dict[str, str]] = {
     "train a2c": {"loop.total_steps": "budget_steps", "eval_episodes": "final_eval_episodes"},
     "ship.evaluate": {"goal_sets": "episodes", "seeds": "seed"},
     "ship.model_card": {"goal_sets": "episodes"},
+    "ship.reach_table": {"goal_sets": "episodes", "seeds": "seed", "out": "out_dir"},
+    "envs.time_optimal": {"goal_sets": "episodes"},
     "mtpolicy demo": {"goals": "episodes", "out": "out_dir", "tolerance": "reach_tolerance"},
     "mtpolicy goals": {"count": "episodes"},
 }

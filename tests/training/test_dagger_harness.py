@@ -111,7 +111,7 @@ def test_a_tiny_dagger_cell_trains_through_the_harness_and_a_killed_one_resumes(
 
 def test_the_test_seed_table_of_a_grid_pools_its_seeds_last_policies(tiny_grid):
     out = tiny_grid.grid_dir / "test-seeds"
-    reach_table(["--grids", str(tiny_grid.grid_dir), "--goal-sets", "4", "--anchors", "DLS", "--out", str(out),
+    reach_table(["--grids", str(tiny_grid.grid_dir), "--episodes", "4", "--anchors", "DLS", "--out-dir", str(out),
                  "--bound-cache", str(tiny_grid.grid_dir / "bounds")])
     results = {r["controller"]: r for r in json.loads((out / "results.json").read_text())}
     row = results["dagger"]

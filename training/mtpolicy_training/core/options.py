@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import tyro
 
-from mtpolicy.arguments import BOOLEAN_WORDS, OLD_NAMES, modernize, no_flag, renamed
+from mtpolicy.arguments import BOOLEAN_WORDS, OLD_NAMES, VOCABULARY, modernize, no_flag, renamed
 
 Config = TypeVar("Config")
 
@@ -117,3 +117,9 @@ def parse_config(config_type: type[Config], argv: list[str] | None, command: str
             print(f"error: --seed must be in [0, 2**32), got {seed}", file=sys.stderr)
             raise SystemExit(2)
     return config
+
+
+def word(thing: str) -> Any:  # noqa: ANN401 - a tyro marker
+    """The tyro marker of a vocabulary word in a nested config: spelled without its prefix, the vocabulary's
+    help."""
+    return tyro.conf.arg(prefix_name=False, help=VOCABULARY[thing][1])

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Annotated
 
 import gymnasium as gym
 import mujoco
@@ -60,6 +61,7 @@ from mtpolicy.kinematics import (GOAL_JOINT_RANGE, GOAL_SLIDE_RANGE, Kinematics,
 from mtpolicy.observation import ObservationLayout, observe
 from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
 from mtpolicy.robots import DEFAULT_ROBOT, RobotSpec, find_robot, load_robot, shipped_robots
+from mtpolicy_training.core.options import word
 
 GOAL_DISTRIBUTIONS = ("local", "workspace")
 """Where goal configurations lie: near the start (``local``) or anywhere in the joint limits (``workspace``)."""
@@ -123,6 +125,17 @@ class ReachConfig:
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ValueError("invalid ReachConfig value(s): " + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
+
+
+@dataclass(frozen=True)
+class ReachOptions(ReachConfig):
+    """A reach trainer's ``env``: ``ReachConfig`` whose vocabulary words are spelled as in every command
+    (``--robot``, ``--end-effectors``, ``--reach-tolerance``, ``--goal-distribution``; the rest ``--env.*``)."""
+
+    robot: Annotated[str, word("robot")] = ReachConfig.robot
+    end_effectors: Annotated[tuple[str, ...], word("end effectors")] = ReachConfig.end_effectors
+    reach_tolerance: Annotated[float | None, word("tolerance")] = ReachConfig.reach_tolerance
+    goal_distribution: Annotated[str, word("goal distribution")] = ReachConfig.goal_distribution
 
 
 class ReachVectorEnv(VectorEnv):

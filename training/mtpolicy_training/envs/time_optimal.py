@@ -11,7 +11,7 @@ time-optimal teacher's (``algos/dagger.py``, ``time_optimal``).
 This module gives the bound of the goal sets the evaluator draws, cached per
 seed, and a CLI for any robot and goal distribution::
 
-    python -m mtpolicy_training.envs.time_optimal --env.robot humanoid --goal-sets 100 --seed 20240518
+    python -m mtpolicy_training.envs.time_optimal --robot humanoid --episodes 100 --seed 20240518
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from mtpolicy.planner import SolverConfig, TimeOptimalReference
-from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
+from mtpolicy_training.envs.reach import ReachConfig, ReachOptions, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import VALIDATION_SEED
 
 
@@ -107,10 +107,10 @@ def bound_table(env_config: ReachConfig, n_goal_sets: int, seed: int, tolerance:
 class BoundArgs:
     """The time-optimal bound of an evaluator's goal sets."""
 
-    env: ReachConfig = field(default_factory=ReachConfig)
+    env: ReachOptions = field(default_factory=ReachOptions)
     """The reach task (robot, end effectors, goal distribution, tolerance)."""
-    goal_sets: int = 100
-    """Goal sets of the seed."""
+    episodes: int = 100
+    """Goal sets of the seed (an episode each)."""
     seed: int = VALIDATION_SEED
     """The evaluator's seed (a validation seed by default)."""
     solver: SolverConfig = field(default_factory=SolverConfig)
@@ -125,11 +125,11 @@ def main(argv: list[str] | None = None) -> None:
     """Print the bound's distribution over the goal sets of a seed."""
     import time
 
-    import tyro
+    from mtpolicy_training.core.options import parse_config
 
-    args = tyro.cli(BoundArgs, args=argv)
+    args = parse_config(BoundArgs, argv, "envs.time_optimal")
     start = time.process_time()
-    table = bound_table(args.env, args.goal_sets, args.seed, solver=args.solver, cache_dir=args.cache_dir,
+    table = bound_table(args.env, args.episodes, args.seed, solver=args.solver, cache_dir=args.cache_dir,
                         workers=args.workers)
     cpu = time.process_time() - start
     ok = table.periods >= 0

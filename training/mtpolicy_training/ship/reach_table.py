@@ -3,7 +3,7 @@ table of a harness grid.
 
 For each (robot, goal distribution) of the rows it runs each row's exported
 policies and the anchors through ``reach_evaluation.evaluate_reach`` on the same
-goal sets: ``goal_sets`` per seed of ``reach_evaluation.TEST_SEEDS`` (never used
+goal sets: ``episodes`` per seed of ``reach_evaluation.TEST_SEEDS`` (never used
 for a choice). The anchors (``anchors``):
 
 * ``DLS``: the damped-least-squares baseline; ``mink``: mink's differential IK;
@@ -39,7 +39,7 @@ does not hold the spread between training seeds), and beside it each training
 seed's held success (over the test seeds): mean [min, max].
 
     python -m mtpolicy_training.ship.reach_table --grids benchmarks/results/reach-dagger-vs-digrad \
-        --out benchmarks/results/reach-dagger-vs-digrad/test-seeds
+        --out-dir benchmarks/results/reach-dagger-vs-digrad/test-seeds
 
 Writes ``<out>/table.md`` and ``<out>/results.json``.
 """
@@ -53,12 +53,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import tyro
 
 from mtpolicy.integrity import sha256_file, strict_json
 from mtpolicy.planner import PlannerConfig, SolverConfig
 from mtpolicy.policy import OnnxPolicy, resolve_model_path
 from mtpolicy_training.algos.dagger import DaggerConfig, Teacher, TimeOptimalTeacher
+from mtpolicy_training.core.options import parse_config
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import (TEST_SEEDS, Controller, dls_controller, evaluate_reach,
                                                      mink_controller, onnx_controller, wilson_interval)
@@ -82,11 +82,11 @@ class TableConfig:
     """Harness grid folders (<results_root>/<name>): a row per method x robot of their finished cells."""
     anchors: tuple[str, ...] = ANCHORS
     """Classical controllers and references on the same goal sets (of ``ANCHORS``; ``--anchors`` alone: none)."""
-    goal_sets: int = 500
-    """Goal sets per seed."""
-    seeds: tuple[int, ...] = TEST_SEEDS
+    episodes: int = 500
+    """Goal sets per seed (an episode each)."""
+    seed: tuple[int, ...] = TEST_SEEDS
     """Seeds of the goal sets (the test seeds: report only)."""
-    out: Path = Path("benchmarks/results/reach-table")
+    out_dir: Path = Path("benchmarks/results/reach-table")
     """Folder of table.md and results.json."""
     bound_cache: Path = Path("benchmarks/results/time-optimal")
     """Folder of the cached bound tables (read if their key matches, else solved and written)."""
@@ -227,19 +227,19 @@ def evaluate_row(name: str, controllers: list[tuple[Controller, ReachConfig]], c
     for several controllers (the training seeds of a grid method), each one's summary and their held success's
     mean, min and max."""
     start = time.perf_counter()
-    runs = [[evaluate_reach(controller, env, cfg.goal_sets, seed, bound=bounds[seed], per_set=True)
-             for seed in cfg.seeds] for controller, env in controllers]
+    runs = [[evaluate_reach(controller, env, cfg.episodes, seed, bound=bounds[seed], per_set=True)
+             for seed in cfg.seed] for controller, env in controllers]
     evaluations = [r for per_seed in runs for r in per_seed]
     per_set = concatenated([r["per_set"] for r in evaluations])
-    out = {"controller": name, "seeds": list(cfg.seeds), "goal_sets_per_seed": cfg.goal_sets,
-           "summary": summary(evaluations, cfg.goal_sets),
+    out = {"controller": name, "seeds": list(cfg.seed), "goal_sets_per_seed": cfg.episodes,
+           "summary": summary(evaluations, cfg.episodes),
            "per_seed": [{k: v for k, v in r.items() if k != "per_set"} for r in evaluations],
            "per_set": {"held": per_set["held"].tolist(),
                        "time_to_reach": np.round(per_set["time_to_reach"], 6).tolist()}}
     if training_seeds:
         out["training_seeds"] = list(training_seeds)
     if len(runs) > 1:
-        per_model = [summary(per_seed, cfg.goal_sets) for per_seed in runs]
+        per_model = [summary(per_seed, cfg.episodes) for per_seed in runs]
         held = [s["success_rate"] for s in per_model]
         out |= {"per_training_seed": per_model,
                 "held_per_training_seed": {"mean": float(np.mean(held)), "min": min(held), "max": max(held)}}
@@ -282,7 +282,7 @@ def agreement(policy: dict, teacher: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg = tyro.cli(TableConfig, args=argv)
+    cfg = parse_config(TableConfig, argv, "ship.reach_table")
     rows = [parse_row(r) for r in cfg.rows] + [row for grid in cfg.grids for row in grid_rows(grid)]
     if not rows:
         raise SystemExit("error: no rows: give --rows and/or --grids")
@@ -298,14 +298,14 @@ def main(argv: list[str] | None = None) -> None:
     results, lines = [], ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     notes = [f"{grid.name}: {json.loads((grid / 'grid.json').read_text())['budget_steps']} env steps per run; "
              "each finished cell's last policy.onnx." for grid in cfg.grids]
-    path = cfg.out / "results.json"
+    path = cfg.out_dir / "results.json"
     previous = {(r["robot"], r["goal_distribution"], r["controller"]): r
                 for r in (json.loads(path.read_text()) if path.is_file() else [])}
 
     def write() -> None:
-        cfg.out.mkdir(parents=True, exist_ok=True)
+        cfg.out_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(strict_json(results, indent=2))
-        (cfg.out / "table.md").write_text("\n".join(lines) + "\n" + "".join(f"\n{note}\n" for note in notes))
+        (cfg.out_dir / "table.md").write_text("\n".join(lines) + "\n" + "".join(f"\n{note}\n" for note in notes))
 
     def add(result: dict) -> dict:
         """A row's results into the table, written at once (a table stopped midway keeps its finished rows)."""
@@ -322,8 +322,8 @@ def main(argv: list[str] | None = None) -> None:
                      if goal_set_config(env) != goal_set_config(anchor_env)]:
             raise SystemExit(f"error: {robot} {distribution}: {sorted(set(apart))} trained on other goal sets or "
                              f"tolerance than {group[0].name} ({', '.join(GOAL_SET_FIELDS)}): not one table")
-        bounds = {seed: bound_table(anchor_env, cfg.goal_sets, seed, solver=cfg.solver,
-                                    cache_dir=cfg.bound_cache).bound_seconds for seed in cfg.seeds}
+        bounds = {seed: bound_table(anchor_env, cfg.episodes, seed, solver=cfg.solver,
+                                    cache_dir=cfg.bound_cache).bound_seconds for seed in cfg.seed}
         # (name, controllers, training seeds, what besides the goal sets and the bound must match for a row of a
         # previous results.json in ``out`` to be read back instead of evaluated again)
         evaluated = [(row.name, pairs, row.training_seeds, model_identity(row)) for row, pairs in controllers.items()]
@@ -346,11 +346,11 @@ def main(argv: list[str] | None = None) -> None:
                 controller = {"DLS": dls_controller, "mink": mink_controller}[anchor](anchor_env)
                 evaluated.append((anchor, [(controller, anchor_env)], (), {}))
         if "bound" in cfg.anchors:
-            add({"robot": robot, "goal_distribution": distribution, **bound_result(bounds, cfg.goal_sets),
+            add({"robot": robot, "goal_distribution": distribution, **bound_result(bounds, cfg.episodes),
                  "solver": asdict(cfg.solver)})
         group_results = {}
         for name, pairs, training_seeds, identity in evaluated:
-            identity |= {"seeds": list(cfg.seeds), "goal_sets_per_seed": cfg.goal_sets,
+            identity |= {"seeds": list(cfg.seed), "goal_sets_per_seed": cfg.episodes,
                          "bound_solver": asdict(cfg.solver)}
             done = previous.get((robot, distribution, name), {})
             if {k: done.get(k) for k in identity} == identity:
@@ -363,9 +363,9 @@ def main(argv: list[str] | None = None) -> None:
         notes.append(f"{robot} {distribution}: the bound of {solved.sum()}/{len(solved)} goal sets found (the others "
                      f"have no ratio), solver {asdict(cfg.solver)}, tables in {cfg.bound_cache}.")
         notes += [agreement(group_results[name], group_results[label]) for label, name in taught.items()
-                  if len(group_results[name]["per_seed"]) == len(cfg.seeds)]
+                  if len(group_results[name]["per_seed"]) == len(cfg.seed)]
     if spread_column:
-        notes.append(f"Held success: pooled over training seeds x {len(cfg.seeds)} test seeds x {cfg.goal_sets} goal "
+        notes.append(f"Held success: pooled over training seeds x {len(cfg.seed)} test seeds x {cfg.episodes} goal "
                      "sets, 95% Wilson interval (it does not hold the spread between training seeds); per training "
                      "seed: each seed's held success over the test seeds, mean [min, max]. Reached and dithering: "
                      "means over the row's evaluations; time to reach and its ratio to the bound: over the held sets "

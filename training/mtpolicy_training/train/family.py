@@ -15,15 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Any, Callable
 
 import tyro
 
-from mtpolicy.arguments import VOCABULARY
 from mtpolicy.robots import shipped_robots
 from mtpolicy_training.core.options import override_args
 from mtpolicy_training.core.run_record import RunSettings
-from mtpolicy_training.envs.reach import ReachConfig
+from mtpolicy_training.envs.reach import ReachOptions
 
 
 @dataclass(kw_only=True)
@@ -39,23 +38,6 @@ class TrainSettings(RunSettings):
     def validate_settings(self) -> list[str]:
         return super().validate_settings() + [k for k in ("periodic_eval_episodes", "final_eval_episodes")
                                               if getattr(self, k) <= 0]
-
-
-def word(thing: str) -> Any:  # noqa: ANN401 - a tyro marker
-    """The tyro marker of a vocabulary word in a nested config: spelled without its prefix, the vocabulary's
-    help."""
-    return tyro.conf.arg(prefix_name=False, help=VOCABULARY[thing][1])
-
-
-@dataclass(frozen=True)
-class ReachOptions(ReachConfig):
-    """A reach trainer's ``env``: ``ReachConfig`` whose vocabulary words are spelled as in every command
-    (``--robot``, ``--end-effectors``, ``--reach-tolerance``, ``--goal-distribution``; the rest ``--env.*``)."""
-
-    robot: Annotated[str, word("robot")] = ReachConfig.robot
-    end_effectors: Annotated[tuple[str, ...], word("end effectors")] = ReachConfig.end_effectors
-    reach_tolerance: Annotated[float | None, word("tolerance")] = ReachConfig.reach_tolerance
-    goal_distribution: Annotated[str, word("goal distribution")] = ReachConfig.goal_distribution
 
 
 REACH_TASK_SETS: dict[str, list[str]] = {robot: ["--robot", robot] for robot in shipped_robots()}
