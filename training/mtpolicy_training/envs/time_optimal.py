@@ -39,8 +39,6 @@ class BoundTable:
     """(n,) N* per goal set (-1 where no feasible configuration was found)."""
     seconds: np.ndarray
     """(n,) continuous T* per goal set (s)."""
-    targets: np.ndarray = field(repr=False)
-    """(n, n_joints) the teacher's target configuration per goal set."""
 
     @property
     def bound_seconds(self) -> np.ndarray:
@@ -48,14 +46,20 @@ class BoundTable:
         return self.periods * self.key["control_period"]
 
 
-def _solve_chunk(args: tuple) -> list[tuple[float, int, list[float], float]]:
+def bound_solver(solver: SolverConfig) -> dict:
+    """The solver settings the bound depends on (``target_depth`` only places the teacher's target inside the
+    bound's box): a bound table's key, and what a reach table's rows record of their bound."""
+    return {k: v for k, v in asdict(solver).items() if k != "target_depth"}
+
+
+def _solve_chunk(args: tuple) -> list[tuple[float, int]]:
     env_config, tolerance, solver, q0, goals = args
     env = ReachVectorEnv(1, env_config)
     reference = TimeOptimalReference(env.kin, env_config.control_period, tolerance, solver)
     out = []
     for q, g in zip(q0, goals):
         opt = reference.solve(q, g)
-        out.append((opt.seconds, opt.periods, opt.target.tolist(), opt.worst_error))
+        out.append((opt.seconds, opt.periods))
     return out
 
 
@@ -75,7 +79,7 @@ def bound_table(env_config: ReachConfig, n_goal_sets: int, seed: int, tolerance:
     key = {"robot": config.robot, "end_effectors": list(env.spec.end_effectors),
            "goal_distribution": config.goal_distribution, "goal_joint_range": config.goal_joint_range,
            "tolerance": tolerance, "control_period": config.control_period, "seed": seed,
-           "n_goal_sets": n_goal_sets, "solver": asdict(solver)}
+           "n_goal_sets": n_goal_sets, "solver": bound_solver(solver)}
     path = None
     if cache_dir is not None:
         name = f"{Path(config.robot).stem}-{config.goal_distribution}-{seed}-{n_goal_sets}.json"
@@ -83,8 +87,7 @@ def bound_table(env_config: ReachConfig, n_goal_sets: int, seed: int, tolerance:
         if path.is_file():
             stored = json.loads(path.read_text())
             if stored["key"] == key:
-                return BoundTable(key, np.array(stored["periods"]), np.array(stored["seconds"]),
-                                  np.array(stored["targets"]))
+                return BoundTable(key, np.array(stored["periods"]), np.array(stored["seconds"]))
     chunks = np.array_split(np.arange(n_goal_sets), max(1, workers * 4))
     jobs = [(config, tolerance, solver, q0[c], goals[c]) for c in chunks if len(c)]
     if workers > 1:
@@ -92,13 +95,12 @@ def bound_table(env_config: ReachConfig, n_goal_sets: int, seed: int, tolerance:
             rows = [r for chunk in pool.map(_solve_chunk, jobs) for r in chunk]
     else:
         rows = [r for job in jobs for r in _solve_chunk(job)]
-    seconds, periods, targets, _ = zip(*rows)
-    table = BoundTable(key, np.array(periods), np.array(seconds), np.array(targets))
+    seconds, periods = zip(*rows)
+    table = BoundTable(key, np.array(periods), np.array(seconds))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"key": key, "periods": list(map(int, periods)), "seconds": list(seconds),
-                                   "targets": [list(t) for t in targets]}))
+        tmp.write_text(json.dumps({"key": key, "periods": list(map(int, periods)), "seconds": list(seconds)}))
         os.replace(tmp, path)
     return table
 

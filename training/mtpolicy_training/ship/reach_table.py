@@ -24,8 +24,9 @@ per joint in the final second (a mean over the evaluations of the row). The
 bound tables are solved once per (robot, distribution, seed, goal sets, solver)
 and cached as JSON in ``bound_cache``. Each row is written as soon as it is done;
 a row already in ``<out>/results.json`` for the same goal sets, bound solver and
-models is read back, not evaluated again, so a stopped table resumes (delete
-results.json to evaluate every row again).
+models (their files' SHA-256) is read back, not evaluated again, so a stopped table resumes (delete
+results.json to evaluate every row again); a row of an earlier run on the same goal sets that this run does
+not ask for is kept, and the table's notes name it.
 
     python -m mtpolicy_training.ship.reach_table \
         --rows planar8:local:planar8_reach planar8:workspace:planar8_reach_workspace \
@@ -62,7 +63,7 @@ from mtpolicy_training.core.options import parse_config
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import (TEST_SEEDS, Controller, dls_controller, evaluate_reach,
                                                      mink_controller, onnx_controller, wilson_interval)
-from mtpolicy_training.envs.time_optimal import bound_table
+from mtpolicy_training.envs.time_optimal import bound_solver, bound_table
 
 ANCHORS = ("DLS", "mink", "teacher", "time-optimal", "bound")
 """The anchors a table may hold (module docstring)."""
@@ -209,6 +210,16 @@ def model_identity(row: Row) -> dict:
     return {"models": list(row.models), "model_sha256": [sha256_file(resolve_model_path(m)) for m in row.models]}
 
 
+def of_current_models(result: dict) -> bool:
+    """Whether a results.json row is of the model files there are now (an anchor's row is of none)."""
+    if "models" not in result:
+        return True
+    try:
+        return result.get("model_sha256") == [sha256_file(resolve_model_path(m)) for m in result["models"]]
+    except FileNotFoundError:
+        return False
+
+
 def bound_result(bounds: dict[int, np.ndarray], goal_sets: int) -> dict:
     """The bound as a row: on each goal set it solved, time to reach = the bound (ratio 1 where it is > 0)."""
     bound = np.concatenate([bounds[seed] for seed in bounds])
@@ -347,11 +358,11 @@ def main(argv: list[str] | None = None) -> None:
                 evaluated.append((anchor, [(controller, anchor_env)], (), {}))
         if "bound" in cfg.anchors:
             add({"robot": robot, "goal_distribution": distribution, **bound_result(bounds, cfg.episodes),
-                 "solver": asdict(cfg.solver)})
+                 "solver": bound_solver(cfg.solver)})
         group_results = {}
         for name, pairs, training_seeds, identity in evaluated:
             identity |= {"seeds": list(cfg.seed), "goal_sets_per_seed": cfg.episodes,
-                         "bound_solver": asdict(cfg.solver)}
+                         "bound_solver": bound_solver(cfg.solver)}
             done = previous.get((robot, distribution, name), {})
             if {k: done.get(k) for k in identity} == identity:
                 print(f"{robot} {distribution} {name}: read back from {path}", flush=True)
@@ -359,9 +370,20 @@ def main(argv: list[str] | None = None) -> None:
                 done = {"robot": robot, "goal_distribution": distribution,
                         **evaluate_row(name, pairs, cfg, bounds, training_seeds), **identity}
             group_results[name] = add(done)
+        same_goal_sets = {"seeds": list(cfg.seed), "goal_sets_per_seed": cfg.episodes,
+                          "bound_solver": bound_solver(cfg.solver)}
+        kept = [r for (r_robot, r_distribution, name), r in previous.items()
+                if (r_robot, r_distribution) == (robot, distribution) and name not in group_results
+                and name != "time-optimal bound" and all(r.get(k) == v for k, v in same_goal_sets.items())
+                and of_current_models(r)]
+        for row in kept:  # rows of an earlier run on the same goal sets, not asked for this time
+            add(row)
+        if kept:
+            notes.append(f"{robot} {distribution}: kept from an earlier run of this table on the same goal sets, not "
+                         f"evaluated again: {', '.join(r['controller'] for r in kept)}.")
         solved = np.concatenate(list(bounds.values())) >= 0
         notes.append(f"{robot} {distribution}: the bound of {solved.sum()}/{len(solved)} goal sets found (the others "
-                     f"have no ratio), solver {asdict(cfg.solver)}, tables in {cfg.bound_cache}.")
+                     f"have no ratio), solver {bound_solver(cfg.solver)}, tables in {cfg.bound_cache}.")
         notes += [agreement(group_results[name], group_results[label]) for label, name in taught.items()
                   if len(group_results[name]["per_seed"]) == len(cfg.seed)]
     if spread_column:
