@@ -24,7 +24,7 @@ def test_the_teacher_of_a_planner_conditioned_policy_servos_to_its_contracts_pla
     algo = contract.training_config["algo"]
     label, teacher, env_config = teacher_controller(Row("planar8", "workspace", MODEL, (MODEL,)),
                                                     ReachConfig(goal_distribution="workspace"))
-    assert label.startswith("planner + servo") and label.endswith(f"(teacher of {MODEL})")
+    assert label.startswith("time-optimal planner + servo") and label.endswith(f"(teacher of {MODEL})")
     assert env_config.planned and env_config.planner == PlannerConfig(**contract.planner)
     env = ReachVectorEnv(3, env_config, time_limit=False)
     obs, _ = env.reset(seed=SEED)
@@ -39,8 +39,8 @@ def test_the_teacher_of_a_planner_conditioned_policy_servos_to_its_contracts_pla
 
 
 def test_the_table_has_ratio_columns_and_the_bound_row_has_ratio_one_and_it_resumes(tmp_path, capsys):
-    args = ["--rows", f"planar8:workspace:{MODEL}", "--anchors", "teacher", "bound", "--goal-sets", "3",
-            "--seeds", str(SEED), "--out", str(tmp_path / "table"), "--bound-cache", str(tmp_path / "bounds")]
+    args = ["--rows", f"planar8:workspace:{MODEL}", "--anchors", "teacher", "bound", "--episodes", "3",
+            "--seed", str(SEED), "--out-dir", str(tmp_path / "table"), "--bound-cache", str(tmp_path / "bounds")]
     main(args)
     first = (tmp_path / "table" / "results.json").read_text()
     capsys.readouterr()
@@ -49,7 +49,8 @@ def test_the_table_has_ratio_columns_and_the_bound_row_has_ratio_one_and_it_resu
     assert (tmp_path / "table" / "results.json").read_text() == first
     assert all(len(r.get("model_sha256", [0])) == 1 for r in json.loads(first))
     results = {r["controller"]: r for r in json.loads((tmp_path / "table" / "results.json").read_text())}
-    assert set(results) == {MODEL, "planner + servo k 20/s, uniform (teacher of planar8_reach_workspace)",
+    assert set(results) == {MODEL, "time-optimal planner + servo k 20/s, uniform (teacher of "
+                                   "planar8_reach_workspace)",
                             "time-optimal bound"}
     bound = results["time-optimal bound"]["summary"]
     assert bound["time_ratio_median"] == 1.0 and bound["time_ratio_p90"] == 1.0 and "success_rate" not in bound
@@ -58,6 +59,10 @@ def test_the_table_has_ratio_columns_and_the_bound_row_has_ratio_one_and_it_resu
     assert "| time / bound: median | p90 |" in table and "| time-optimal bound | n/a | n/a |" in table
     assert f"{MODEL} against its teacher on the same 3 goal sets" in table
     assert len(list((tmp_path / "bounds").glob("*.json"))) == 1
+    main(args[:args.index("teacher")] + args[args.index("teacher") + 1:])  # no teacher asked for: its row is kept
+    kept = {r["controller"] for r in json.loads((tmp_path / "table" / "results.json").read_text())}
+    assert kept == set(results) and "not evaluated again: time-optimal planner + servo" in \
+        (tmp_path / "table" / "table.md").read_text()
 
 
 def test_a_model_shipped_again_under_its_name_is_evaluated_again(tmp_path, capsys):
@@ -67,8 +72,8 @@ def test_a_model_shipped_again_under_its_name_is_evaluated_again(tmp_path, capsy
 
     model = tmp_path / "model.onnx"
     model.write_bytes(resolve_model_path(MODEL).read_bytes())
-    args = ["--rows", f"planar8:workspace:{model}", "--anchors", "teacher", "--goal-sets", "2", "--seeds",
-            str(SEED), "--out", str(tmp_path / "table"), "--bound-cache", str(tmp_path / "bounds")]
+    args = ["--rows", f"planar8:workspace:{model}", "--anchors", "teacher", "--episodes", "2", "--seed",
+            str(SEED), "--out-dir", str(tmp_path / "table"), "--bound-cache", str(tmp_path / "bounds")]
     main(args)
     capsys.readouterr()
     main(args)
@@ -93,7 +98,7 @@ def test_a_bound_table_is_read_back_from_its_cache_and_solved_again_when_its_key
     again = bound_table(ReachConfig(), 2, SEED, cache_dir=tmp_path)
     assert sum(solved) == 2  # read from the file
     np.testing.assert_array_equal(again.periods, first.periods)
-    np.testing.assert_allclose(again.targets, first.targets)
+    np.testing.assert_allclose(again.seconds, first.seconds)
     bound_table(ReachConfig(), 2, SEED, solver=SolverConfig(seed=1), cache_dir=tmp_path)
     assert sum(solved) == 4  # another solver: another key, solved again (the same file, rewritten)
     bound_table(ReachConfig(), 2, SEED, solver=SolverConfig(seed=1), cache_dir=tmp_path)
