@@ -7,7 +7,8 @@ the compiled model, never written down twice:
 
 * the actuated joints on some end effector's chain, in actuator order, with
   position limits (joint ``range``) and velocity limits (velocity actuator
-  ``ctrlrange``): the joints a reach policy commands. Actuated joints on no
+  ``ctrlrange``), and acceleration limits from the manifest alone (an MJCF
+  has none; unlimited where it gives none): the joints a reach policy commands. Actuated joints on no
   chain (a humanoid's legs and head) are *held*: commanded velocity 0;
 * the end effectors (sites) and, for each, the actuated joints on the
   kinematic chain from the robot's base to it;
@@ -91,6 +92,13 @@ class RobotSpec:
     """The hashed MJCF: its path inside this package for shipped robots, else its absolute path."""
     home_keyframe: int | None = None
     """Index of the home keyframe (None: the MJCF's default configuration)."""
+    acceleration_limits: np.ndarray | None = None
+    """(n_joints,) symmetric acceleration limits of the commands in rad/s^2 (m/s^2 for a slide joint), from the
+    manifest's ``limits``; inf: unlimited (the default, and what None becomes)."""
+
+    def __post_init__(self) -> None:
+        if self.acceleration_limits is None:
+            object.__setattr__(self, "acceleration_limits", np.full(len(self.joint_names), np.inf))
 
     @property
     def n_joints(self) -> int:
@@ -200,7 +208,10 @@ class RobotSpec:
         joint_ids = [j for j, keep in zip(joint_ids, on_chain) if keep]
         vel_limits, limits, mask = np.array(vel_limits)[on_chain], limits[on_chain], mask[:, on_chain]
 
-        _narrow_limits(path, [model.joint(j).name for j in joint_ids], limits, vel_limits, limit_overrides or {})
+        served = [model.joint(j).name for j in joint_ids]
+        _narrow_limits(path, served, limits, vel_limits, limit_overrides or {})
+        accel_limits = np.array([getattr((limit_overrides or {}).get(j), "acceleration", None) or np.inf
+                                 for j in served], dtype=np.float64)
         roots = {int(model.body_rootid[model.jnt_bodyid[j]]) for j in joint_ids}
         if len(roots) != 1:
             raise RobotSpecError(f"{path}: actuated joints hang from several root bodies")
@@ -221,6 +232,7 @@ class RobotSpec:
                    joint_names=tuple(model.joint(j).name for j in joint_ids),
                    joint_limits=limits, velocity_limits=vel_limits,
                    end_effectors=tuple(site_names), chain_mask=mask, held_joints=held, home_keyframe=home_keyframe,
+                   acceleration_limits=accel_limits,
                    robot_file=str(robot_file.relative_to(ROBOTS_DIR.parent.parent))
                    if robot_file.is_relative_to(ROBOTS_DIR) else str(robot_file))
 

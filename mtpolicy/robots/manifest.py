@@ -12,7 +12,7 @@ or any robot folder by path -- and read what the manifest states:
 | ``reach_tolerance`` | yes    | m: an end effector this close to its goal has reached it             |
 | ``scene``         | no       | the MJCF to simulate (robot plus floor and lights; default: ``mjcf``) |
 | ``joints``        | no       | the joints a reach policy serves (default: the actuated ones on a chain) |
-| ``limits``        | no       | ``joint: {position: [lo, hi], velocity: v}``, narrower than the MJCF's |
+| ``limits``        | no       | ``joint: {position: [lo, hi], velocity: v, acceleration: a}``: position and velocity narrower than the MJCF's; acceleration (rad/s^2 or m/s^2, absent: unlimited), which no MJCF states |
 | ``home``          | no       | name of the home keyframe (default: the first keyframe, else qpos0)   |
 | ``default_model`` | no       | the policy run when none is given: a file in the folder or a shipped model name |
 | ``env_id``        | no       | gymnasium id of the robot's reach env, registered under ``mtpolicy/`` |
@@ -51,6 +51,8 @@ class JointLimits:
     """Lower and upper position limit (rad or m); None: the joint's ``range``."""
     velocity: float | None = None
     """Symmetric velocity limit (rad/s or m/s); None: the servo's ``ctrlrange``."""
+    acceleration: float | None = None
+    """Symmetric acceleration limit (rad/s^2 or m/s^2) of the commands; None: unlimited."""
 
 
 @dataclass(frozen=True)
@@ -158,12 +160,12 @@ class _Fields:
 
     def limits(self) -> dict[str, JointLimits]:
         value = self._get("limits", False) or {}
-        expected = "a mapping joint -> {position: [lo, hi], velocity: v}"
+        expected = "a mapping joint -> {position: [lo, hi], velocity: v, acceleration: a}"
         if not isinstance(value, dict):
             raise self.bad("limits", expected)
         out = {}
         for joint, limit in value.items():
-            if not isinstance(limit, dict) or not set(limit) <= {"position", "velocity"}:
+            if not isinstance(limit, dict) or not set(limit) <= {"position", "velocity", "acceleration"}:
                 raise self.bad("limits", expected)
             position, velocity = limit.get("position"), limit.get("velocity")
             if position is not None and not (isinstance(position, list) and len(position) == 2
@@ -172,8 +174,13 @@ class _Fields:
                 raise self.bad("limits", f"{expected} (position of {joint!r}: lo < hi)")
             if velocity is not None and not (isinstance(velocity, (int, float)) and velocity > 0):
                 raise self.bad("limits", f"{expected} (velocity of {joint!r}: > 0)")
+            acceleration = limit.get("acceleration")
+            if acceleration is not None and not (isinstance(acceleration, (int, float))
+                                                 and not isinstance(acceleration, bool) and acceleration > 0):
+                raise self.bad("limits", f"{expected} (acceleration of {joint!r}: > 0)")
             out[str(joint)] = JointLimits(None if position is None else (float(position[0]), float(position[1])),
-                                          None if velocity is None else float(velocity))
+                                          None if velocity is None else float(velocity),
+                                          None if acceleration is None else float(acceleration))
         return out
 
     def check_unknown(self) -> None:
