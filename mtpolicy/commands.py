@@ -7,8 +7,12 @@ any interface changes faster than the robot's acceleration limits:
 
 * ``velocity``: the limited velocity v_k (ros2_control's forward velocity
   controller: ``Float64MultiArray`` of velocities);
-* ``position``: a position command p_k = p_{k-1} + v_k dt_k integrated from
-  it (a forward position controller: ``Float64MultiArray`` of positions),
+* ``position``: a position command p_k = p_{k-1} + v_k T integrated from it
+  over the control period T (a forward position controller:
+  ``Float64MultiArray`` of positions), so that at the command rate the
+  positions move at exactly the limited velocity and their second difference
+  is within a_max T dt_k, whatever the timing (a late command leaves the
+  position behind -- slower -- rather than jumping ahead),
   anchored at the measured joint angles when the robot starts from rest (the
   first command, the first after a hold whose ramp has ended), and on a hold
   held where the ramp down ends. Clipped to the position limits;
@@ -86,13 +90,13 @@ class CommandShaper:
     def __call__(self, target: np.ndarray, q: np.ndarray, now: float, margin: float = 0.0) -> Command:
         """The command at ``now`` for the velocity ``target`` (the policy's or zeros) at joint angles ``q``."""
         from_rest = self.ramp.at_rest
-        velocity, dt = self.ramp(target, q, now, margin)
+        velocity, _ = self.ramp(target, q, now, margin)
         if self.interface == "velocity":
             return Command(velocity)
         limits = self.ramp.joint_limits
         if self.position is None or (from_rest and velocity.any()):
             self.position = np.clip(q, limits[:, 0], limits[:, 1])  # anchored where the robot is
-        self.position = np.clip(self.position + velocity * dt, limits[:, 0], limits[:, 1])
+        self.position = np.clip(self.position + velocity * self.ramp.period, limits[:, 0], limits[:, 1])
         if self.interface == "position":
             return Command(velocity, self.position)
         return Command(velocity, self.position, trajectory_points(self.position, velocity, self.ramp.acceleration_limits,

@@ -47,8 +47,14 @@ class CommandOutput:
         self.publisher = node.create_publisher(msg_type, self.topic, COMMAND_QOS)
         self._array = Float64MultiArray()
 
-    def publish(self, target: np.ndarray, q: np.ndarray, margin: float) -> Command:
-        """Shape ``target`` (joint velocities, robot joint order) at joint angles ``q`` and publish it."""
+    def publish(self, target: np.ndarray, q: np.ndarray | None, margin: float) -> Command | None:
+        """Shape ``target`` (joint velocities, robot joint order) at joint angles ``q`` and publish it. ``q`` None:
+        a joint's angle is not known yet; then the position and trajectory interfaces, which start from the
+        measured angles, publish nothing (the velocity interface publishes the ramp, here zeros)."""
+        if q is None:
+            if self.shaper.position is None and self.interface != "velocity":
+                return None
+            q = self.shaper.position if self.shaper.position is not None else np.zeros_like(target)
         command = self.last = self.shaper(target, q, time.monotonic(), margin)
         self._send(command)
         return command
@@ -72,7 +78,10 @@ class CommandOutput:
         """On the way out: leave the robot at rest, at the acceleration limits. Velocity and position: ramp to
         zero velocity a period at a time (up to ``STOP_RAMP_MAX`` s), then one last command (zeros, or the
         position reached). Trajectory: one trajectory that ramps to rest, which the driver runs out after this
-        process is gone. Returns what it sent, for the log."""
+        process is gone. Nothing where no position command was sent yet (no joint angles known). Returns what it
+        sent, for the log."""
+        if self.interface != "velocity" and self.shaper.position is None:
+            return "nothing (no position command yet)"
         if self.interface == "trajectory":
             self._send(self.shaper.stop(q))
             what = "a trajectory to rest"

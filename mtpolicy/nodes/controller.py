@@ -278,7 +278,8 @@ class PolicyController(Node):
         velocity = self._zeros
         if hold is None:
             velocity, hold = self.supervisor.command(q, self.policy(obs).astype(np.float64))
-        self.output.publish(velocity, q, self.params.limit_margin)
+        known = bool(np.isfinite(self.states.times.taken).all())  # every joint has had a state
+        self.output.publish(velocity, q if known else None, self.params.limit_margin)
         self.counts["ticks"] += 1
         self.counts["zero_ticks"] += hold is not None
         self._count_late(now)

@@ -79,12 +79,12 @@ def test_no_command_of_any_interface_steps_faster_than_the_acceleration_limits(i
         command = shaper(target, q, now)
         if previous is not None:
             assert np.all(np.abs(command.velocity - previous.velocity) <= allowed)
-            if interface != "velocity":  # the position moves by exactly the limited velocity times dt
-                np.testing.assert_allclose(command.position, np.clip(previous.position + command.velocity * step_dt,
+            if interface != "velocity":  # the position moves by exactly the limited velocity times the period
+                np.testing.assert_allclose(command.position, np.clip(previous.position + command.velocity * PERIOD,
                                                                      LIMITS[:, 0], LIMITS[:, 1]), atol=1e-12)
         if interface == "trajectory":
             check_trajectory(command.trajectory, command.velocity)
-        q = command.position if command.position is not None else np.clip(q + command.velocity * step_dt, *LIMITS.T)
+        q = command.position if command.position is not None else np.clip(q + command.velocity * PERIOD, *LIMITS.T)
         previous = command
 
 
