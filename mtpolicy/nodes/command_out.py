@@ -86,8 +86,8 @@ class CommandOutput:
             self._send(self.shaper.stop(q))
             what = "a trajectory to rest"
         else:
-            deadline = time.monotonic() + min(self.ramp.stop_time() + self.ramp.period, STOP_RAMP_MAX)
-            while not self.ramp.at_rest and time.monotonic() < deadline:
+            deadline = time.monotonic() + STOP_RAMP_MAX  # the ramp takes stop_time() and some periods late
+            while self.ramp.stop_time() > 0 and time.monotonic() < deadline:
                 time.sleep(self.ramp.period)
                 self.publish(np.zeros_like(self.ramp.velocity), q, margin)
             if not self.ramp.at_rest:  # out of time: the robot's own limits take the rest

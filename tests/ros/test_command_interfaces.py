@@ -16,7 +16,7 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
 
-from helpers import REPO, goals_near_home, make_fixture_policy, reach
+from helpers import REPO, goals_near_home, make_fixture_policy, publish_until, reach
 from mtpolicy.commands import DEFAULT_TOPICS, INTERFACES
 from mtpolicy.nodes.common import COMMAND_QOS
 from mtpolicy.robots import load_robot
@@ -126,3 +126,50 @@ def at_rest(recorder: Recorder, count: int) -> bool:
     """The last ``count`` commands command no motion."""
     tail = recorder.velocities(1 / RATE)[-count:]
     return len(tail) == count and all(np.all(np.abs(np.nan_to_num(v)) < 1e-9) for _, _, v in tail)
+
+
+@pytest.mark.parametrize("interface", ["position", "trajectory"])
+def test_the_launch_file_runs_a_shipped_policy_on_each_interface(interface, spawn, monitor, planar8):
+    """``mtpolicy launch sim_controller command_interface:=...``: both nodes take it, and the shipped planar8_digrad
+    reaches a goal set (the goal tool's distribution) through positions or trajectories. planar8 has no
+    acceleration limits: commands as fast as the policy's."""
+    from mtpolicy.kinematics import Kinematics, sample_goal_sets
+    from mtpolicy.launch_runner import find_executable
+
+    topic = DEFAULT_TOPICS[interface]
+    launch = spawn("launch", [str(find_executable("mtpolicy", "mtpolicy")), "launch", "sim_controller",
+                              "model:=planar8_digrad", f"command_interface:={interface}", f"command_topic:={topic}"])
+    recorder = Recorder(monitor, interface)
+    goals = sample_goal_sets(Kinematics(planar8), np.random.default_rng(0), 1)[0]
+    assert reach(monitor, goals, timeout=30.0), (monitor.errors(goals), launch.output()[-3000:])
+    out = launch.output()
+    assert f"{interface} commands on {topic}" in out and out.count(f"commands on {topic}") == 2, out[-3000:]
+    assert recorder.commands and "Traceback" not in out
+
+
+@pytest.mark.parametrize("interface", ["velocity", "trajectory"])
+def test_a_controller_stopped_while_the_robot_moves_ramps_to_rest_before_it_exits(
+        interface, start_node, robot_monitor, limited, limited_model):
+    """SIGINT mid-move: velocity commands ramp down at a_max, a period at a time, to a last zero; a trajectory
+    controller gets one last trajectory that ramps to rest, which the driver runs out after the process is gone."""
+    import signal
+
+    start_node("mtpolicy_sim", robot=ROBOT, command_interface=interface)
+    ctrl = start_node("mtpolicy_controller", model=limited_model, robot=ROBOT, command_interface=interface,
+                      rate_hz=RATE)
+    monitor = robot_monitor(limited)
+    recorder = Recorder(monitor, interface)
+    goals = goals_near_home(limited, HOME + OFFSETS[0])
+    fast = lambda: len(recorder.commands) > 2 and np.max(np.abs(recorder.velocities(1 / RATE)[-1][2])) > 0.5  # noqa: E731
+    assert publish_until(monitor, goals, fast, 20.0), recorder.commands[-3:]
+    ctrl.signal(signal.SIGINT)
+    assert monitor.wait_until(lambda: ctrl.returncode is not None, 15.0), ctrl.output()[-2000:]  # spinning: every
+    assert ctrl.returncode == 0, ctrl.output()[-2000:]                                 # command of the ramp received
+    monitor.spin_for(0.3)
+    stop = [c for c in recorder.velocities(1 / RATE) if c[0] >= recorder.velocities(1 / RATE)[-1][0] - 2.0]
+    assert "stopping: published " + ("one zero command" if interface == "velocity" else "a trajectory to rest") \
+        in ctrl.output(), ctrl.output()[-2000:]
+    if interface == "velocity":
+        assert not np.any(recorder.commands[-1][1]) and len(stop) >= 3  # a ramp, not one step
+    ratio = largest_step_ratio(recorder, limited.acceleration_limits, 1 / RATE)
+    assert ratio <= 1.0 + 1e-6, ratio
