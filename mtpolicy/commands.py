@@ -8,11 +8,13 @@ any interface changes faster than the robot's acceleration limits:
 * ``velocity``: the limited velocity v_k (ros2_control's forward velocity
   controller: ``Float64MultiArray`` of velocities);
 * ``position``: a position command p_k = p_{k-1} + v_k T integrated from it
-  over the control period T (a forward position controller:
-  ``Float64MultiArray`` of positions), so that at the command rate the
-  positions move at exactly the limited velocity and their second difference
-  is within a_max T dt_k, whatever the timing (a late command leaves the
-  position behind -- slower -- rather than jumping ahead),
+  (a forward position controller: ``Float64MultiArray`` of positions) over T,
+  the tick period of a timer-driven controller, so that at the command rate
+  the positions move at exactly the limited velocity and their second
+  difference is within a_max T dt_k whatever the timing jitter (a late
+  command leaves the position behind -- slower -- rather than jumping ahead);
+  for a controller that ticks on each joint state (``fixed_period`` False), T
+  is the measured interval since the previous command (at most 2 periods),
   anchored at the measured joint angles when the robot starts from rest (the
   first command, the first after a hold whose ramp has ended), and on a hold
   held where the ramp down ends. Clipped to the position limits;
@@ -80,23 +82,26 @@ def trajectory_points(position: np.ndarray, velocity: np.ndarray, acceleration_l
 class CommandShaper:
     """Turns each tick's velocity decision into the command of one interface (see the module docstring)."""
 
-    def __init__(self, interface: str, ramp: CommandRamp, horizon: float = 0.0):
+    def __init__(self, interface: str, ramp: CommandRamp, horizon: float = 0.0, fixed_period: bool = True):
         if interface not in INTERFACES:
             raise ValueError(f"command interface {interface!r}: expected one of {INTERFACES}")
         self.interface, self.ramp, self.horizon = interface, ramp, horizon
+        self.fixed_period = fixed_period
+        """Integrate positions over the ramp's period (commands come from a timer), else over the measured dt."""
         self.position: np.ndarray | None = None
         """The position command (position and trajectory interfaces), None before the first."""
 
     def __call__(self, target: np.ndarray, q: np.ndarray, now: float, margin: float = 0.0) -> Command:
         """The command at ``now`` for the velocity ``target`` (the policy's or zeros) at joint angles ``q``."""
         from_rest = self.ramp.at_rest
-        velocity, _ = self.ramp(target, q, now, margin)
+        velocity, dt = self.ramp(target, q, now, margin)
         if self.interface == "velocity":
             return Command(velocity)
         limits = self.ramp.joint_limits
         if self.position is None or (from_rest and velocity.any()):
             self.position = np.clip(q, limits[:, 0], limits[:, 1])  # anchored where the robot is
-        self.position = np.clip(self.position + velocity * self.ramp.period, limits[:, 0], limits[:, 1])
+        step = self.ramp.period if self.fixed_period else dt
+        self.position = np.clip(self.position + velocity * step, limits[:, 0], limits[:, 1])
         if self.interface == "position":
             return Command(velocity, self.position)
         return Command(velocity, self.position, trajectory_points(self.position, velocity, self.ramp.acceleration_limits,

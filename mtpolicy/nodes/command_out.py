@@ -38,10 +38,10 @@ class CommandOutput:
     """Shapes (``CommandShaper``) and publishes each tick's velocity decision on the interface's topic."""
 
     def __init__(self, node: Node, interface: str, topic: str, joints: list[str], order: np.ndarray,
-                 ramp: CommandRamp, horizon: float):
+                 ramp: CommandRamp, horizon: float, fixed_period: bool = True):
         self.interface, self.topic = interface, topic or DEFAULT_TOPICS[interface]
         self.joints, self.order, self.ramp = list(joints), order, ramp
-        self.shaper = CommandShaper(interface, ramp, horizon)
+        self.shaper = CommandShaper(interface, ramp, horizon, fixed_period)
         self.last: Command | None = None
         msg_type = JointTrajectory if interface == "trajectory" else Float64MultiArray
         self.publisher = node.create_publisher(msg_type, self.topic, COMMAND_QOS)

@@ -151,7 +151,7 @@ class PolicyController(Node):
         self._command_rivals = 0  # other publishers of the command topic
         self.output = CommandOutput(self, p.command_interface, p.command_topic, joints, self._order,
                                     CommandRamp(spec.acceleration_limits, spec.joint_limits, self._period()),
-                                    p.trajectory_horizon)
+                                    p.trajectory_horizon, fixed_period=not p.tick_on_state)
         self._marker_pub = self.create_publisher(MarkerArray, "~/markers", MARKER_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", DIAGNOSTICS_QOS)
         self.create_subscription(JointState, JOINT_STATES_TOPIC, self._on_joint_state, STATE_SUB_QOS)
@@ -196,6 +196,7 @@ class PolicyController(Node):
         if "goal_set_window" in names and self.planned is not None:
             self.planned.sets.window = self.params.goal_set_window
         if names & {"rate_hz", "tick_on_state"}:
+            self.output.shaper.fixed_period = not self.params.tick_on_state
             self._timer.timer_period_ns = int(self._timer_period() * 1e9)
             self._timer.reset()
         if "marker_rate_hz" in names:

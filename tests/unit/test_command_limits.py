@@ -167,3 +167,32 @@ def test_unlimited_robots_command_as_before():
     ramp = CommandRamp(np.full(3, np.inf), LIMITS, PERIOD)
     assert ramp(np.array([3.0, -3.0, 1.0]), np.zeros(3), 0.0)[0].tolist() == [3.0, -3.0, 1.0]
     assert ramp(np.zeros(3), np.zeros(3), 0.001)[0].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_a_controller_ticking_on_states_integrates_positions_over_the_measured_interval():
+    """tick_on_state: commands come at the joint states' rate, not the timer's, so the position moves by the
+    velocity times the time since the previous command (at most 2 periods)."""
+    shaper = CommandShaper("position", CommandRamp(np.full(3, np.inf), LIMITS, PERIOD), fixed_period=False)
+    first = shaper(np.array([1.0, 0.0, 0.0]), np.zeros(3), 0.0)
+    assert first.position[0] == pytest.approx(PERIOD)  # the first command: one period
+    assert shaper(np.array([1.0, 0.0, 0.0]), np.zeros(3), 0.01).position[0] == pytest.approx(PERIOD + 0.01)
+    assert shaper(np.array([1.0, 0.0, 0.0]), np.zeros(3), 5.0).position[0] == pytest.approx(PERIOD + 0.11)
+
+
+def test_a_non_finite_policy_output_and_the_e_stop_ramp_down_like_any_hold():
+    """Decided: no immediate zero. The last command was checked when it was sent; a step to zero would be refused
+    by the drivers the limits exist for, so the fastest stop they accept is the ramp (docs/real_robot.md)."""
+    from mtpolicy.supervisor import NON_FINITE, Supervisor, SupervisedRobot
+
+    class Settings:
+        limit_margin = 0.0
+
+    supervisor = Supervisor(SupervisedRobot(["a", "b", "c"], ["ee"], ["/goals/ee"], "/joint_states"), Settings(),
+                            np.full(3, 3.0), LIMITS)
+    ramp = CommandRamp(A, LIMITS, PERIOD)
+    for k in range(40):
+        ramp(supervisor.command(np.zeros(3), np.array([2.0, -2.0, 2.0]))[0], np.zeros(3), k * PERIOD)
+    velocity, hold = supervisor.command(np.zeros(3), np.array([np.nan, 1.0, 1.0]))
+    assert hold is NON_FINITE and not velocity.any()
+    sent = ramp(velocity, np.zeros(3), 40 * PERIOD)[0]
+    assert sent.tolist() == pytest.approx([1.8, -1.5, 0.0])  # a_max dt below the last command; unlimited: at once
