@@ -104,8 +104,9 @@ class CommandShaper:
         self.position = np.clip(self.position + velocity * step, limits[:, 0], limits[:, 1])
         if self.interface == "position":
             return Command(velocity, self.position)
-        return Command(velocity, self.position, trajectory_points(self.position, velocity, self.ramp.acceleration_limits,
-                                                                  limits, self.ramp.period, self.horizon))
+        points = trajectory_points(self.position, velocity, self.ramp.acceleration_limits, limits, self.ramp.period,
+                                   self.horizon)
+        return Command(velocity, self.position, points)
 
     def stop(self, q: np.ndarray) -> Command:
         """The trajectory interface's last command on the way out: from the previous command, the ramp to rest at

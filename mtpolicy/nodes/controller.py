@@ -428,8 +428,8 @@ class PolicyController(Node):
                   "achieved_rate_hz": f"{(self.counts['ticks'] - ticks) / (now - since):.2f}",
                   "state_age_s": f"{self.states.times.age(now):.3f}", "goal_age_s": f"{goal_age:.3f}",
                   "enabled": str(self.inputs.enabled),
-                  **{f"{k}_total": str(v) for k, v in {**self.counts, **self.supervisor.counts, **self.output.ramp.counts,
-                                                       **self.states.counts}.items()}}
+                  **{f"{k}_total": str(v) for k, v in {**self.counts, **self.supervisor.counts,
+                                                       **self.output.ramp.counts, **self.states.counts}.items()}}
         level, message = self._status(since)
         status = DiagnosticStatus(name=f"{self.get_name()}: policy {self.policy.path.name}",
                                   hardware_id=self.spec.name, message=message, level=bytes([level]),

@@ -69,8 +69,8 @@ PARAMS = [
           "trajectory (JointTrajectory)", lambda v: None if v in INTERFACES else
           f"must be one of {', '.join(INTERFACES)}", read_only=True),
     Param("command_topic", "", "command topic (empty: the interface's, as the controller's)", read_only=True),
-    Param("position_time_constant", 0.05, "s: the position and trajectory interfaces' position loop, "
-          "v = (q_cmd - q) / this (clipped to the velocity limits)", positive),
+    Param("position_time_constant", 0.05, "the position and trajectory interfaces' position loop, "
+          "v = (q_cmd - q) / this (clipped to the velocity limits)", positive, read_only=True, unit="s"),
     Param("publish_rate_hz", 100.0, "/joint_states rate in Hz (wall clock)", positive, read_only=True),
     Param("real_time_factor", 1.0, "simulated seconds per wall-clock second", positive),
     Param("command_timeout", 0.5, "no velocity command for this long (s) => zero velocity; 0: hold the last one",

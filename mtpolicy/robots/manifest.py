@@ -12,7 +12,7 @@ or any robot folder by path -- and read what the manifest states:
 | ``reach_tolerance`` | yes    | m: an end effector this close to its goal has reached it             |
 | ``scene``         | no       | the MJCF to simulate (robot plus floor and lights; default: ``mjcf``) |
 | ``joints``        | no       | the joints a reach policy serves (default: the actuated ones on a chain) |
-| ``limits``        | no       | ``joint: {position: [lo, hi], velocity: v, acceleration: a}``: position and velocity narrower than the MJCF's; acceleration (rad/s^2 or m/s^2, absent: unlimited), which no MJCF states |
+| ``limits``        | no       | ``joint: {position: [lo, hi], velocity: v, acceleration: a}``, narrower than the MJCF's; ``acceleration`` (rad/s^2 or m/s^2; absent: unlimited) only here |
 | ``home``          | no       | name of the home keyframe (default: the first keyframe, else qpos0)   |
 | ``default_model`` | no       | the policy run when none is given: a file in the folder or a shipped model name |
 | ``env_id``        | no       | gymnasium id of the robot's reach env, registered under ``mtpolicy/`` |
