@@ -179,3 +179,38 @@ def test_a_controller_stopped_while_the_robot_moves_ramps_to_rest_before_it_exit
         assert not np.any(recorder.commands[-1][1]) and len(recorder.commands) - before >= 3, recorder.commands[-4:]
     ratio = largest_step_ratio(recorder, limited.acceleration_limits, 1 / RATE)
     assert ratio <= 1.0 + 1e-6, ratio
+
+
+def test_a_killed_trajectory_controller_leaves_a_robot_that_stops_by_itself(start_node, robot_monitor, limited,
+                                                                             limited_model):
+    """SIGKILL mid-move (no last command): the driver runs out the last trajectory, which keeps the velocity for
+    trajectory_horizon and ramps to rest at a_max; so the robot stops within that travel, with no timeout of
+    its own (the sim's command_timeout applies to velocity commands only)."""
+    import signal
+    import time
+
+    start_node("mtpolicy_sim", robot=ROBOT, command_interface="trajectory")
+    ctrl = start_node("mtpolicy_controller", model=limited_model, robot=ROBOT, command_interface="trajectory",
+                      rate_hz=RATE, trajectory_horizon=0.1)
+    monitor = robot_monitor(limited)
+    recorder = Recorder(monitor, "trajectory")
+    goals = goals_near_home(limited, HOME + OFFSETS[0])
+    assert publish_until(monitor, goals, lambda: len(recorder.commands) > 2 and np.max(np.abs(
+        recorder.commands[-1][1][0][2])) > 0.5, 20.0), recorder.commands[-3:]
+    velocity = np.abs(recorder.commands[-1][1][0][2])
+    ctrl.signal(signal.SIGKILL)
+    q_kill = monitor.q.copy()
+    still = {"q": q_kill, "since": time.monotonic()}
+
+    def at_rest() -> bool:
+        if np.max(np.abs(monitor.q - still["q"])) > 1e-4:
+            still.update(q=monitor.q.copy(), since=time.monotonic())
+        return time.monotonic() - still["since"] > 0.3
+
+    assert monitor.wait_until(at_rest, 10.0), monitor.q
+    travel = np.abs(monitor.q - q_kill)
+    # at most: the horizon and one period at speed (the last trajectory's first point), the ramp at a_max, and the
+    # time the commands and states were on their way (0.1 s at the velocity limit)
+    bound = velocity * 0.15 + velocity ** 2 / (2 * limited.acceleration_limits) + 0.1 * limited.velocity_limits
+    print(f"killed at {velocity.round(3)} rad/s: travelled {travel.round(3)} rad (bound {bound.round(3)})")
+    assert np.all(travel <= bound), (travel, bound)
