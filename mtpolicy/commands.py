@@ -108,10 +108,12 @@ class CommandShaper:
                                    self.horizon)
         return Command(velocity, self.position, points)
 
-    def stop(self, q: np.ndarray) -> Command:
-        """The trajectory interface's last command on the way out: from the previous command, the ramp to rest at
-        a_max in one trajectory (the driver runs it out after this process is gone)."""
-        velocity = self.ramp.velocity
-        position = q if self.position is None else self.position
-        return Command(velocity, position, trajectory_points(position, velocity, self.ramp.acceleration_limits,
-                                                             self.ramp.joint_limits, self.ramp.period, 0.0))
+    def stop(self, q: np.ndarray, now: float, margin: float = 0.0) -> Command:
+        """The trajectory interface's last command on the way out: the next command towards rest, with no horizon
+        at speed, so one trajectory that ramps to rest at a_max (the driver runs it out after this process is
+        gone)."""
+        horizon, self.horizon = self.horizon, 0.0
+        try:
+            return self(np.zeros_like(self.ramp.velocity), q, now, margin)
+        finally:
+            self.horizon = horizon

@@ -42,7 +42,6 @@ class CommandOutput:
         self.interface, self.topic = interface, topic or DEFAULT_TOPICS[interface]
         self.joints, self.order, self.ramp = list(joints), order, ramp
         self.shaper = CommandShaper(interface, ramp, horizon, fixed_period)
-        self.last: Command | None = None
         msg_type = JointTrajectory if interface == "trajectory" else Float64MultiArray
         self.publisher = node.create_publisher(msg_type, self.topic, COMMAND_QOS)
         self._array = Float64MultiArray()
@@ -55,7 +54,7 @@ class CommandOutput:
             if self.shaper.position is None and self.interface != "velocity":
                 return None
             q = self.shaper.position if self.shaper.position is not None else np.zeros_like(target)
-        command = self.last = self.shaper(target, q, time.monotonic(), margin)
+        command = self.shaper(target, q, time.monotonic(), margin)
         self._send(command)
         return command
 
@@ -83,7 +82,7 @@ class CommandOutput:
         if self.interface != "velocity" and self.shaper.position is None:
             return "nothing (no position command yet)"
         if self.interface == "trajectory":
-            self._send(self.shaper.stop(q))
+            self._send(self.shaper.stop(q, time.monotonic(), margin))
             what = "a trajectory to rest"
         else:
             deadline = time.monotonic() + STOP_RAMP_MAX  # the ramp takes stop_time() and some periods late

@@ -196,3 +196,16 @@ def test_a_non_finite_policy_output_and_the_e_stop_ramp_down_like_any_hold():
     assert hold is NON_FINITE and not velocity.any()
     sent = ramp(velocity, np.zeros(3), 40 * PERIOD)[0]
     assert sent.tolist() == pytest.approx([1.8, -1.5, 0.0])  # a_max dt below the last command; unlimited: at once
+
+
+def test_the_last_trajectory_on_the_way_out_ramps_to_rest_without_a_horizon_at_speed():
+    ramp = CommandRamp(A, LIMITS, PERIOD)
+    shaper = CommandShaper("trajectory", ramp, horizon=0.5)
+    for k in range(20):
+        before = shaper(np.array([1.0, -1.0, 1.0]), np.zeros(3), k * PERIOD)
+    last = shaper.stop(np.zeros(3), 20 * PERIOD)
+    assert [round(p.time, 9) for p in last.trajectory] == [0.05, 0.25]  # one period, then 0.8 / 4 s of ramp
+    assert last.velocity.tolist() == pytest.approx([0.8, -0.5, 0.0])  # a_max dt below the previous command
+    np.testing.assert_allclose(last.position, before.position + last.velocity * PERIOD)
+    check_trajectory(last.trajectory, last.velocity)
+    assert shaper.horizon == 0.5
