@@ -6,7 +6,7 @@ from setuptools import find_packages, setup
 
 RUNTIME = ["numpy>=1.26", "scipy>=1.11", "mujoco==3.3.0", "onnxruntime>=1.18", "pyyaml>=6", "matplotlib>=3.8"]
 ROS = ["ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-std-msgs", "ros-sensor-msgs", "ros-geometry-msgs",
-       "ros-visualization-msgs", "ros-std-srvs", "ros-diagnostic-msgs",
+       "ros-visualization-msgs", "ros-std-srvs", "ros-diagnostic-msgs", "ros-trajectory-msgs",
        "rosbags>=0.10", "imageio[ffmpeg]>=2.34"]  # the demo's bag (rosbag2, MCAP) and video (MP4)
 TRAIN = ["torch>=2.4,<=2.13.0", "gymnasium>=1.0", "scipy>=1.11", "metaworld>=3.0", "onnx>=1.16", "tyro>=0.8",
          "tensorboard>=2.15", "tqdm>=4.66", "matplotlib>=3.8"]

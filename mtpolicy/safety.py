@@ -115,3 +115,38 @@ def implausible_jump(names: list[str], q_before: np.ndarray, q_after: np.ndarray
     k = int(np.argmax(bad))
     return (f"joint {names[k]!r} jumped {step[k]:.3f} rad in {seconds[k]:.3f} s (velocity limit "
             f"{velocity_limits[k]:.3g} rad/s)")
+
+
+def step_bounds(acceleration_limits: np.ndarray, dt: float) -> np.ndarray:
+    """How far each joint's command may move in ``dt`` s: a_max dt (inf for an unlimited joint, whatever dt)."""
+    with np.errstate(invalid="ignore"):  # inf * 0
+        return np.where(np.isinf(acceleration_limits), np.inf, acceleration_limits * max(dt, 0.0))
+
+
+def rate_limit(command: np.ndarray, previous: np.ndarray, acceleration_limits: np.ndarray,
+               dt: float) -> tuple[np.ndarray, int]:
+    """``command`` with each joint within a_max ``dt`` of its ``previous`` command (rad/s, or m/s for a slide);
+    also how many joints were limited. An infinite limit leaves the joint's command as it is."""
+    bound = step_bounds(acceleration_limits, dt)
+    limited = np.minimum(np.maximum(command, previous - bound), previous + bound)
+    return limited, int(np.count_nonzero(limited != command))
+
+
+def braking_guard(q: np.ndarray, velocity: np.ndarray, limits: np.ndarray, acceleration_limits: np.ndarray,
+                  dt: float, margin: float = 0.0) -> tuple[np.ndarray, int]:
+    """Cap each joint's speed towards a position limit so that, decelerating at its acceleration limit, it can stop
+    before it (within ``margin``): after moving v dt the distance d left must hold the braking distance v^2 / 2a,
+    so v <= sqrt((a dt)^2 + 2 a d) - a dt. Unlimited joints are not capped (``joint_limit_guard`` stops them at
+    the limit); also returns how many joints were capped."""
+    a, t = acceleration_limits, max(dt, 0.0)
+    finite = np.isfinite(a)
+    if not finite.any():
+        return velocity, 0
+    to_upper = np.maximum(limits[:, 1] - margin - q, 0.0)
+    to_lower = np.maximum(q - limits[:, 0] - margin, 0.0)
+    with np.errstate(invalid="ignore"):  # inf - inf of an unlimited joint or an unbounded range
+        cap_up = np.where(finite, np.sqrt((a * t) ** 2 + 2 * a * to_upper) - a * t, np.inf)
+        cap_down = np.where(finite, np.sqrt((a * t) ** 2 + 2 * a * to_lower) - a * t, np.inf)
+    cap_up, cap_down = np.nan_to_num(cap_up, nan=np.inf), np.nan_to_num(cap_down, nan=np.inf)
+    capped = np.minimum(np.maximum(velocity, -cap_down), cap_up)
+    return capped, int(np.count_nonzero(capped != velocity))

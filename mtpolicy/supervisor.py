@@ -10,6 +10,13 @@ first, and returns the first hold (so the most severe one). Without a hold,
 hold itself; otherwise every joint velocity is clamped to its limit and a joint
 at a position limit may only move inwards. Joint states are checked as they
 arrive (``mtpolicy.state_intake``): a state fault holds for ``state_timeout``.
+
+Whatever it decides, the command sent changes no faster than the robot's
+acceleration limits (``CommandRamp``): a hold's zeros are reached by a ramp at
+a_max, and so are the e-stop's and a non-finite output's -- the fastest stop a
+driver that refuses velocity steps accepts (a step would be refused, e.g. by
+Franka's discontinuity reflex, which also stops the robot, but in an error
+state that needs a recovery); the hardware e-stop stays the robot's own.
 """
 
 from __future__ import annotations
@@ -203,3 +210,48 @@ class Supervisor:
         self.counts["clamped"] += clamped
         self.counts["limit_guarded"] += guarded
         return velocity, None
+
+
+class CommandRamp:
+    """The velocity command actually sent: each new one within a_max dt of the previous one (dt: the time since it,
+    at most ``max_dt``), braked before the position limits (``safety.braking_guard``). Every command goes through
+    it: the policy's, a hold's zeros, the e-stop's zeros (see the module docstring)."""
+
+    def __init__(self, acceleration_limits: np.ndarray, joint_limits: np.ndarray, period: float):
+        self.acceleration_limits, self.joint_limits = np.asarray(acceleration_limits, np.float64), joint_limits
+        self.period = period
+        """s between two commands as planned; the first command's dt."""
+        self.max_dt = 2 * period
+        """The longest dt a step is allowed for: a late command steps no further than one 2 periods late would."""
+        self.velocity = np.zeros(len(self.acceleration_limits))
+        """The previous command (rad/s); zeros before the first."""
+        self.time: float | None = None
+        """Monotonic time of the previous command (None: none yet)."""
+        self.counts = dict(acceleration_limited=0, braked=0)
+        """Commands limited by a joint's acceleration limit, commands braked before a position limit: totals."""
+
+    @property
+    def at_rest(self) -> bool:
+        """Whether the previous command was zeros."""
+        return not self.velocity.any()
+
+    def dt(self, now: float) -> float:
+        """Seconds the next command, at ``now``, may step for: since the previous one, capped at ``max_dt``."""
+        return self.period if self.time is None else min(max(now - self.time, 0.0), self.max_dt)
+
+    def __call__(self, target: np.ndarray, q: np.ndarray, now: float, margin: float = 0.0) -> tuple[np.ndarray, float]:
+        """The command to send at ``now`` for ``target`` (joint velocities, rad/s) at joint angles ``q``, and its
+        dt; it becomes the previous command."""
+        dt = self.dt(now)
+        target, braked = safety.braking_guard(q, target, self.joint_limits, self.acceleration_limits, dt, margin)
+        velocity, limited = safety.rate_limit(target, self.velocity, self.acceleration_limits, dt)
+        self.counts["braked"] += braked > 0
+        self.counts["acceleration_limited"] += limited > 0
+        self.velocity, self.time = velocity, now
+        return velocity, dt
+
+    def stop_time(self) -> float:
+        """Seconds a ramp at a_max takes from the previous command to zeros (0: at rest or unlimited)."""
+        with np.errstate(divide="ignore"):
+            times = np.abs(self.velocity) / self.acceleration_limits
+        return float(times.max(initial=0.0))

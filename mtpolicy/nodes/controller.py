@@ -1,10 +1,15 @@
-"""Policy controller node: joint states + goals in, joint-velocity commands out.
+"""Policy controller node: joint states + goals in, joint commands out.
 
 Each tick: observation (``mtpolicy.observation``) from the newest joint
 angles, forward kinematics and goals -> ONNX policy -> the supervisor
-(``mtpolicy.supervisor``) -> ``std_msgs/Float64MultiArray`` in the order of
-the ``joints`` parameter, which is what ros2_control's
-JointGroupVelocityController consumes. The stock controller has no timeout,
+(``mtpolicy.supervisor``) -> the command of ``command_interface``
+(``mtpolicy.nodes.command_out``) in the order of the ``joints`` parameter:
+joint velocities (``std_msgs/Float64MultiArray``, what ros2_control's
+JointGroupVelocityController consumes; the default), joint positions (a
+forward position controller) or a ``trajectory_msgs/JointTrajectory``
+(JointTrajectoryController). Every command changes no faster than the robot's
+acceleration limits (``CommandRamp``): a hold's zeros are reached by a ramp.
+The stock velocity controller has no timeout,
 so this node is the watchdog: the supervisor's checks (stale or implausible
 joint states, a missing goal, the e-stop, a non-finite output) return a
 ``Hold`` => zeros, with a throttled log saying why, and the hold's severity is
@@ -42,7 +47,7 @@ Parameters: ``mtpolicy.nodes.controller_params``.
 Topics: ``/joint_states`` (in), ``/goals/<end_effector>`` (in),
 ``<command_topic>`` (out), ``~/markers``, ``/diagnostics``.
 Service: ``~/enable`` (std_srvs/SetBool). On a stop (SIGINT, SIGTERM, SIGHUP or the
-parent's death) it publishes one zero command before it exits.
+parent's death) it ramps the command to rest before it exits (``CommandOutput.stop``).
 """
 
 from __future__ import annotations
@@ -54,19 +59,19 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PointStamped
 from rclpy.clock import Clock, ClockType
-from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.subscription import MessageInfo
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray, Header
+from std_msgs.msg import Header
 from std_srvs.srv import SetBool
 from visualization_msgs.msg import MarkerArray
 
 from mtpolicy import safety
 from mtpolicy.kinematics import Kinematics, reach_tolerance
-from mtpolicy.nodes.common import (DIAGNOSTICS_QOS, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS, COMMAND_QOS,
-                                   STATE_SUB_QOS, LatencyStats, ParamSet, ReasonLog, StartupError, ThrottledLog,
+from mtpolicy.nodes.common import (DIAGNOSTICS_QOS, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS, STATE_SUB_QOS,
+                                   LatencyStats, ParamSet, ReasonLog, StartupError, ThrottledLog,
                                    goal_topic, run_node)
+from mtpolicy.nodes.command_out import CommandOutput
 from mtpolicy.nodes.controller_params import PARAMS
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
 from mtpolicy.nodes.graph import dropped_goal_topics
@@ -77,7 +82,7 @@ from mtpolicy.planner import PlannerConfig
 from mtpolicy.policy import ModelMismatch, OnnxPolicy, PolicyContract, resolve_model_path
 from mtpolicy.robots import DEFAULT_ROBOT, RobotSpec, RobotSpecError, load_robot
 from mtpolicy.state_intake import JointStateIntake
-from mtpolicy.supervisor import WAITING_FOR_PLAN, Hold, Inputs, Severity, SupervisedRobot, Supervisor
+from mtpolicy.supervisor import WAITING_FOR_PLAN, CommandRamp, Hold, Inputs, Severity, SupervisedRobot, Supervisor
 from mtpolicy.workspace import ProgressMonitor, Workspace
 
 HOUSEKEEPING_PERIOD = 0.1
@@ -91,7 +96,7 @@ STOP_ACK_TIMEOUT = 0.5
 
 
 class PolicyController(Node):
-    """Runs an exported policy on a robot and publishes safe joint-velocity commands."""
+    """Runs an exported policy on a robot and publishes safe joint commands."""
 
     def __init__(self) -> None:
         super().__init__("controller")
@@ -144,8 +149,9 @@ class PolicyController(Node):
         self._sim_time = False  # use_sim_time, as of the last clock check
         self._dropped_goals: dict[str, str] = {}  # goal topic -> why its messages never reach this node
         self._command_rivals = 0  # other publishers of the command topic
-        self._command = Float64MultiArray()
-        self._cmd_pub = self.create_publisher(Float64MultiArray, p.command_topic, COMMAND_QOS)
+        self.output = CommandOutput(self, p.command_interface, p.command_topic, joints, self._order,
+                                    CommandRamp(spec.acceleration_limits, spec.joint_limits, self._period()),
+                                    p.trajectory_horizon, fixed_period=not p.tick_on_state)
         self._marker_pub = self.create_publisher(MarkerArray, "~/markers", MARKER_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", DIAGNOSTICS_QOS)
         self.create_subscription(JointState, JOINT_STATES_TOPIC, self._on_joint_state, STATE_SUB_QOS)
@@ -160,8 +166,8 @@ class PolicyController(Node):
         self._check_clock()
         self.get_logger().info(
             f"policy {self.policy.path.name} ({contract.method}) on robot {spec.name!r}: {n} joints, "
-            f"end effectors {list(spec.end_effectors)} in frame {spec.base_body!r}; commands on "
-            f"{p.command_topic} in order {joints} at {1.0 / self._period():.1f} Hz")
+            f"end effectors {list(spec.end_effectors)} in frame {spec.base_body!r}; {p.command_interface} commands on "
+            f"{self.output.topic} in order {joints} at {1.0 / self._period():.1f} Hz")
 
     # -- parameters ---------------------------------------------------------
     def _period(self) -> float:
@@ -184,9 +190,13 @@ class PolicyController(Node):
     def _on_params_set(self, names: set[str]) -> None:
         if "rate_hz" in names:
             self._late_after = 2 * self._period()
+            self.output.ramp.period, self.output.ramp.max_dt = self._period(), self._late_after
+        if "trajectory_horizon" in names:
+            self.output.shaper.horizon = self.params.trajectory_horizon
         if "goal_set_window" in names and self.planned is not None:
             self.planned.sets.window = self.params.goal_set_window
         if names & {"rate_hz", "tick_on_state"}:
+            self.output.shaper.fixed_period = not self.params.tick_on_state
             self._timer.timer_period_ns = int(self._timer_period() * 1e9)
             self._timer.reset()
         if "marker_rate_hz" in names:
@@ -269,8 +279,8 @@ class PolicyController(Node):
         velocity = self._zeros
         if hold is None:
             velocity, hold = self.supervisor.command(q, self.policy(obs).astype(np.float64))
-        self._command.data = velocity[self._order].tolist()
-        self._cmd_pub.publish(self._command)
+        known = bool(np.isfinite(self.states.times.taken).all())  # every joint has had a state
+        self.output.publish(velocity, q if known else None, self.params.limit_margin)
         self.counts["ticks"] += 1
         self.counts["zero_ticks"] += hold is not None
         self._count_late(now)
@@ -305,18 +315,16 @@ class PolicyController(Node):
         return WAITING_FOR_PLAN if hold is None and self.planned.plan is None else hold
 
     def on_stop(self) -> None:
-        """On the way out (``run_node``): one zero command, acknowledged by the subscribers (up to
-        ``STOP_ACK_TIMEOUT``) before the process exits.
+        """On the way out (``run_node``): the command ramped to rest (``CommandOutput.stop``), the last one
+        acknowledged by the subscribers (up to ``STOP_ACK_TIMEOUT``) before the process exits.
 
         ros2_control's JointGroupVelocityController holds the last command
         forever, so a controller that stops must leave zeros behind.
         """
         if self.planned is not None:
             self.planned.worker.stop()
-        self._command.data = [0.0] * len(self.joints)
-        self._cmd_pub.publish(self._command)
-        self._cmd_pub.wait_for_all_acked(Duration(seconds=STOP_ACK_TIMEOUT))
-        self.get_logger().info(f"stopping: published one zero command on {self.params.command_topic}")
+        what = self.output.stop(self.states.q, self.params.limit_margin, STOP_ACK_TIMEOUT)
+        self.get_logger().info(f"stopping: published {what} on {self.output.topic}")
 
     # -- outputs for people -------------------------------------------------
     def _publish_markers(self) -> None:
@@ -379,9 +387,9 @@ class PolicyController(Node):
         for topic in dropped.keys() - self._dropped_goals.keys():
             self.get_logger().warning(dropped[topic])
         self._dropped_goals = dropped
-        rivals = self.count_publishers(self.params.command_topic) - 1
+        rivals = self.count_publishers(self.output.topic) - 1
         if rivals > self._command_rivals:
-            self.get_logger().error(f"{self.params.command_topic} has another publisher ({rivals} besides this "
+            self.get_logger().error(f"{self.output.topic} has another publisher ({rivals} besides this "
                                     "controller): two controllers command the same joints")
         self._command_rivals = rivals
 
@@ -401,7 +409,7 @@ class PolicyController(Node):
             level, messages = Severity.OK, ["running"]
         if self._command_rivals > 0:
             level = Severity.ERROR
-            messages.append(f"{self.params.command_topic} has another publisher")
+            messages.append(f"{self.output.topic} has another publisher")
         extra = [m for m in (self._clock_problem, *self._dropped_goals.values()) if m]
         if extra:
             level = max(level, Severity.WARN)
@@ -421,7 +429,7 @@ class PolicyController(Node):
                   "state_age_s": f"{self.states.times.age(now):.3f}", "goal_age_s": f"{goal_age:.3f}",
                   "enabled": str(self.inputs.enabled),
                   **{f"{k}_total": str(v) for k, v in {**self.counts, **self.supervisor.counts,
-                                                       **self.states.counts}.items()}}
+                                                       **self.output.ramp.counts, **self.states.counts}.items()}}
         level, message = self._status(since)
         status = DiagnosticStatus(name=f"{self.get_name()}: policy {self.policy.path.name}",
                                   hardware_id=self.spec.name, message=message, level=bytes([level]),

@@ -8,7 +8,8 @@ mtpolicy.nodes.param_docs``), and a unit test fails when those drift.
 
 from __future__ import annotations
 
-from mtpolicy.nodes.common import DEFAULT_COMMAND_TOPIC, Param, Range, non_negative, positive
+from mtpolicy.commands import DEFAULT_TOPICS, INTERFACES
+from mtpolicy.nodes.common import Param, Range, non_negative, positive
 
 MAX_RATE_HZ = 1000.0
 """Highest accepted ``rate_hz``: the rate of a fast ros2_control loop."""
@@ -18,7 +19,16 @@ PARAMS = [
           "robot.yaml; the robot parameter's, else planar8's)", read_only=True),
     Param("robot", "", "robot name or MJCF path (default: the model's robot)", read_only=True),
     Param("joints", [], "command order of the joints (default: the model's joint order)", read_only=True),
-    Param("command_topic", DEFAULT_COMMAND_TOPIC, "Float64MultiArray joint-velocity command topic", read_only=True),
+    Param("command_interface", "velocity", "what the commands are: velocity (Float64MultiArray of joint velocities, "
+          "a forward velocity controller), position (Float64MultiArray of joint positions, a forward position "
+          "controller) or trajectory (trajectory_msgs/JointTrajectory, JointTrajectoryController); every one "
+          "changes no faster than the robot's acceleration limits",
+          lambda v: None if v in INTERFACES else f"must be one of {', '.join(INTERFACES)}", read_only=True),
+    Param("command_topic", "", "command topic (empty: the interface's, "
+          + ", ".join(f"{t} for {i}" for i, t in DEFAULT_TOPICS.items()) + ")", read_only=True),
+    Param("trajectory_horizon", 0.1, "trajectory interface: how long each trajectory keeps the commanded velocity "
+          "(a point per tick) before it ramps to rest at the acceleration limits, so how long the robot keeps its "
+          "speed if the commands stop", positive, unit="s"),
     Param("rate_hz", 0.0, "tick rate (0: 1 / the model's control period)", Range(0.0, MAX_RATE_HZ), unit="Hz"),
     Param("tick_on_state", False, "also tick on every JointState (lowest state-to-command latency); "
           "the timer then ticks only when states stop arriving"),

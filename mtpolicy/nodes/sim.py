@@ -1,14 +1,22 @@
 """MuJoCo simulation node: velocity-servoed robot behind the same topics as a real one.
 
-Subscribes the controller's command topic (``std_msgs/Float64MultiArray``,
-one value per joint in the order of the ``joints`` parameter) and sets the
-velocity actuators' ``ctrl`` (rad/s); actuated joints not in ``joints`` (a
-humanoid's legs and head, which its reach policy does not drive) are held at
-velocity 0. Publishes ``/joint_states`` of every actuated joint at
-``publish_rate_hz`` with the simulation paced to ``real_time_factor`` times
-wall-clock time. Wrong-length or non-finite commands are rejected with a
-warning and the robot holds still (zero velocity); so it does when no command
-arrived for ``command_timeout``.
+Subscribes the controller's command topic, of the kind ``command_interface``
+names (``mtpolicy.sim_commands``), and drives the velocity actuators'
+``ctrl`` (rad/s) from it: ``velocity`` (``std_msgs/Float64MultiArray``, one
+value per joint in the order of the ``joints`` parameter) as it is;
+``position`` (the same, of positions, as a forward position controller takes)
+through a position loop v = (q_cmd - q) / ``position_time_constant``;
+``trajectory`` (``trajectory_msgs/JointTrajectory``, as JointTrajectoryController
+takes) followed by time from its arrival, from the current state through its
+points (velocities interpolated, positions tracked), holding the last point's
+positions after it. Actuated joints not in ``joints`` (a humanoid's legs and
+head, which its reach policy does not drive) are held at velocity 0. Publishes
+``/joint_states`` of every actuated joint at ``publish_rate_hz`` with the
+simulation paced to ``real_time_factor`` times wall-clock time. Wrong-length or
+non-finite commands are rejected with a warning and the robot holds still
+(zero velocity); so it does when no velocity command arrived for
+``command_timeout`` (a position command holds its last position, a trajectory
+ends at rest by itself).
 
 Services: ``~/reset`` (std_srvs/Trigger: home keyframe or ``initial_q``),
 ``~/render`` (std_srvs/Trigger: offscreen PNG to ``render_path``, goals drawn
@@ -34,16 +42,19 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import MarkerArray
 
 from mtpolicy import safety
+from mtpolicy.commands import DEFAULT_TOPICS, INTERFACES
 from mtpolicy.kinematics import Kinematics
-from mtpolicy.nodes.common import (COMMAND_QOS, DEFAULT_COMMAND_TOPIC, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS,
+from mtpolicy.nodes.common import (COMMAND_QOS, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS,
                                    STATE_PUB_QOS, Param, ParamSet, ReasonLog, StartupError, goal_topic, non_negative,
                                    numbers, positive, run_node)
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
 from mtpolicy.render import render_png
 from mtpolicy.robots import DEFAULT_ROBOT, load_robot
+from mtpolicy.sim_commands import CommandFollower
 
 MAX_LAG = 0.25
 """Seconds of simulated time the sim may fall behind before it stops catching up."""
@@ -54,10 +65,15 @@ PARAMS = [
           "for goals and markers", read_only=True),
     Param("joints", [], "the commanded joints, in command order (default: the robot's reach joints in actuator "
           "order); other actuated joints are held", read_only=True),
-    Param("command_topic", DEFAULT_COMMAND_TOPIC, "Float64MultiArray joint-velocity command topic", read_only=True),
+    Param("command_interface", "velocity", "the commands taken: velocity, position (Float64MultiArray) or "
+          "trajectory (JointTrajectory)", lambda v: None if v in INTERFACES else
+          f"must be one of {', '.join(INTERFACES)}", read_only=True),
+    Param("command_topic", "", "command topic (empty: the interface's, as the controller's)", read_only=True),
+    Param("position_time_constant", 0.05, "the position and trajectory interfaces' position loop, "
+          "v = (q_cmd - q) / this (clipped to the velocity limits)", positive, read_only=True, unit="s"),
     Param("publish_rate_hz", 100.0, "/joint_states rate in Hz (wall clock)", positive, read_only=True),
     Param("real_time_factor", 1.0, "simulated seconds per wall-clock second", positive),
-    Param("command_timeout", 0.5, "no command for this long (s) => zero velocity; 0: hold the last one",
+    Param("command_timeout", 0.5, "no velocity command for this long (s) => zero velocity; 0: hold the last one",
           non_negative),
     Param("initial_q", [], "joint angles after a reset, in robot joint order (empty: the home keyframe)",
           numbers),
@@ -84,7 +100,13 @@ class MujocoSim(Node):
         if len(set(joints)) != len(joints) or not set(joints) <= set(published):
             raise StartupError(f"'joints' {joints} must be distinct actuated joints of robot {spec.name!r}: "
                                f"{published}")
+        self._joints = joints
         self._actuators = spec.actuator_ids(m, joints)
+        self._qpos_adr = np.array([m.jnt_qposadr[m.joint(j).id] for j in joints])
+        self._follower = CommandFollower(p.command_interface, np.minimum(-m.actuator_ctrlrange[self._actuators, 0],
+                                                                        m.actuator_ctrlrange[self._actuators, 1]),
+                                         p.position_time_constant)
+        topic = p.command_topic or DEFAULT_TOPICS[p.command_interface]
         self._published_actuators = spec.actuator_ids(m, published)
         self._published_qpos_adr = np.array([m.jnt_qposadr[m.joint(j).id] for j in published])
         self._published_dof_adr = np.array([m.jnt_dofadr[m.joint(j).id] for j in published])
@@ -100,7 +122,10 @@ class MujocoSim(Node):
         self._state = JointState(name=published)
         self._state_pub = self.create_publisher(JointState, JOINT_STATES_TOPIC, STATE_PUB_QOS)
         self._marker_pub = self.create_publisher(MarkerArray, "~/markers", MARKER_QOS)
-        self.create_subscription(Float64MultiArray, p.command_topic, self._on_command, COMMAND_QOS)
+        if p.command_interface == "trajectory":
+            self.create_subscription(JointTrajectory, topic, self._on_trajectory, COMMAND_QOS)
+        else:
+            self.create_subscription(Float64MultiArray, topic, self._on_command, COMMAND_QOS)
         for i, ee in enumerate(spec.end_effectors):
             self.create_subscription(PointStamped, goal_topic(ee), lambda msg, i=i: self._on_goal(i, msg), GOAL_QOS)
         self.create_service(Trigger, "~/reset", self._on_reset)
@@ -110,7 +135,7 @@ class MujocoSim(Node):
         if p.marker_rate_hz > 0:
             self.create_timer(1.0 / p.marker_rate_hz, self._publish_markers)
         self.get_logger().info(f"simulating {spec.name!r} ({spec.n_joints} joints, dt {m.opt.timestep} s); "
-                               f"commands on {p.command_topic} in order {joints}; /joint_states at "
+                               f"{p.command_interface} commands on {topic} in order {joints}; /joint_states at "
                                f"{p.publish_rate_hz:g} Hz, real-time factor {p.real_time_factor:g}")
 
     def reset(self) -> None:
@@ -120,19 +145,44 @@ class MujocoSim(Node):
         if self._initial_q.size:
             d.qpos[self.kin.qpos_adr] = self._initial_q
         d.ctrl[:] = 0.0
+        self._follower.clear()
         mujoco.mj_forward(m, d)
         self._anchor = (time.monotonic(), d.time)
 
     def _on_command(self, msg: Float64MultiArray) -> None:
         reason = safety.command_rejection(msg.data, len(self._actuators))
         if reason is not None:
-            self.data.ctrl[:] = 0.0
-            self._rejection_log(reason, "command rejected, holding zero velocity: {}")
+            self._reject(reason)
             return
         self._rejection_log(None)
-        self.data.ctrl[self._actuators] = msg.data
+        if self._follower.interface == "position":
+            self._follower.position = np.array(msg.data)
+        else:
+            self._follower.velocity = np.array(msg.data)
+            self.data.ctrl[self._actuators] = msg.data
         self._last_command = time.monotonic()
         self._stale_logged = False
+
+    def _reject(self, reason: str) -> None:
+        self._follower.clear()
+        self.data.ctrl[:] = 0.0
+        self._rejection_log(reason, "command rejected, holding zero velocity: {}")
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        reason = _trajectory_rejection(msg, self._joints)
+        if reason is not None:
+            self._reject(reason)
+            return
+        self._rejection_log(None)
+        order = [list(msg.joint_names).index(j) for j in self._joints]
+        times = np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points])
+        positions = np.array([np.array(p.positions)[order] for p in msg.points])
+        velocities = np.array([np.array(p.velocities)[order] if len(p.velocities) else np.zeros(len(order))
+                               for p in msg.points])
+        d = self.data
+        self._follower.follow_trajectory(d.time, d.qpos[self._qpos_adr].copy(), d.ctrl[self._actuators].copy(),
+                                         times, positions, velocities)
+        self._last_command = time.monotonic()
 
     def _on_goal(self, i: int, msg: PointStamped) -> None:
         point = (msg.point.x, msg.point.y, msg.point.z)
@@ -142,7 +192,9 @@ class MujocoSim(Node):
     def _step(self) -> None:
         now = time.monotonic()
         timeout = self.params.command_timeout
-        if timeout > 0 and safety.is_stale(self._last_command, now, timeout) and self.data.ctrl.any():
+        if self._follower.interface != "velocity":
+            self.data.ctrl[self._actuators] = self._follower.ctrl(self.data.qpos[self._qpos_adr], self.data.time)
+        elif timeout > 0 and safety.is_stale(self._last_command, now, timeout) and self.data.ctrl.any():
             self.data.ctrl[:] = 0.0
             if not self._stale_logged:
                 self.get_logger().warning(f"no command for {timeout} s: holding zero velocity")
@@ -190,6 +242,24 @@ class MujocoSim(Node):
             return response
         response.success, response.message = True, str(path.resolve())
         return response
+
+
+def _trajectory_rejection(msg: JointTrajectory, joints: list[str]) -> str | None:
+    """Why a JointTrajectory must be rejected (joints other than ``joints``, no points, sizes that differ, times
+    not increasing, non-finite values), or None."""
+    if sorted(msg.joint_names) != sorted(joints):
+        return f"trajectory for joints {list(msg.joint_names)}, expected {joints}"
+    if not msg.points:
+        return "trajectory has no points"
+    times = [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points]
+    if any(b <= a for a, b in zip([-1e-12] + times, times)):
+        return "trajectory times_from_start do not increase"
+    for p in msg.points:
+        if len(p.positions) != len(joints) or len(p.velocities) not in (0, len(joints)):
+            return f"trajectory point has {len(p.positions)} positions, robot has {len(joints)} joints"
+        if not (np.all(np.isfinite(p.positions)) and np.all(np.isfinite(p.velocities))):
+            return "trajectory has non-finite values"
+    return None
 
 
 def main(args: list[str] | None = None) -> int:

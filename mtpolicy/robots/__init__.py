@@ -100,6 +100,10 @@ class RobotSpec:
     slide_mask: np.ndarray | None = None
     """(n_joints,) bool: prismatic (slide) joints, whose units are m, m/s (the others: rad, rad/s)."""
 
+    def __post_init__(self) -> None:
+        if self.acceleration_limits is None:  # unlimited
+            object.__setattr__(self, "acceleration_limits", np.full(len(self.joint_names), np.inf))
+
     @property
     def n_joints(self) -> int:
         return len(self.joint_names)

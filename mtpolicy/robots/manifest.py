@@ -69,7 +69,7 @@ class JointLimits:
     velocity: float | None = None
     """Symmetric velocity limit (rad/s or m/s); None: the servo's ``ctrlrange``."""
     acceleration: float | None = None
-    """Symmetric acceleration limit (rad/s^2 or m/s^2); None: not given."""
+    """Symmetric acceleration limit (rad/s^2 or m/s^2) of the commands; None: unlimited."""
     effort: float | None = None
     """Symmetric effort limit (N m or N); None: the servo's ``forcerange`` if any."""
 
