@@ -204,10 +204,15 @@ def teacher_controller(row: Row, env: ReachConfig) -> tuple[str, Controller, Rea
     return label, Teacher(config, ReachVectorEnv(1, env)), env
 
 
+def model_files_sha256(models: list[str] | tuple[str, ...]) -> list[str]:
+    """The SHA-256 of each model's file (shipped names or ONNX paths)."""
+    return [sha256_file(resolve_model_path(m)) for m in models]
+
+
 def model_identity(row: Row) -> dict:
     """What identifies a row's models in a results.json: their names and the SHA-256 of their files (a model
     shipped again under its name is evaluated again)."""
-    return {"models": list(row.models), "model_sha256": [sha256_file(resolve_model_path(m)) for m in row.models]}
+    return {"models": list(row.models), "model_sha256": model_files_sha256(row.models)}
 
 
 def of_current_models(result: dict) -> bool:
@@ -215,7 +220,7 @@ def of_current_models(result: dict) -> bool:
     if "models" not in result:
         return True
     try:
-        return result.get("model_sha256") == [sha256_file(resolve_model_path(m)) for m in result["models"]]
+        return result.get("model_sha256") == model_files_sha256(result["models"])
     except FileNotFoundError:
         return False
 
