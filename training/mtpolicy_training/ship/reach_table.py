@@ -379,9 +379,8 @@ def main(argv: list[str] | None = None) -> None:
                           "bound_solver": bound_solver(cfg.solver)}
         kept = [r for (r_robot, r_distribution, name), r in previous.items()
                 if (r_robot, r_distribution) == (robot, distribution) and name not in group_results
-                and name != "time-optimal bound" and all(r.get(k) == v for k, v in same_goal_sets.items())
-                and of_current_models(r)]
-        for row in kept:  # rows of an earlier run on the same goal sets, not asked for this time
+                and all(r.get(k) == v for k, v in same_goal_sets.items()) and of_current_models(r)]
+        for row in kept:  # rows of an earlier run on the same goal sets (the bound's row records none), not asked for
             add(row)
         if kept:
             notes.append(f"{robot} {distribution}: kept from an earlier run of this table on the same goal sets, not "
