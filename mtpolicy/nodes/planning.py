@@ -53,7 +53,8 @@ from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
 from mtpolicy.robots import RobotSpec
 
 PLANNER_NICENESS = 10
-"""Nice value of the planning process: on a busy computer the control loop gets the cores first."""
+"""Nice value of the planning process under the default scheduler: on a busy computer the control loop gets the
+cores first."""
 
 
 class GoalSets:
@@ -129,6 +130,11 @@ class PlanWorker:
         child.close()
         return process, conn
 
+    @property
+    def pid(self) -> int | None:
+        """Process id of the planning process."""
+        return self._process.pid
+
     def submit(self, q: np.ndarray, goals: np.ndarray) -> None:
         """Plan goal set ``goals`` from joint angles ``q`` (both copied) once the worker is free."""
         with self._wake:
@@ -174,12 +180,21 @@ class PlanWorker:
             self.latest = Plan(goals, config, worst)
 
 
+def _yield_to_the_control_loop() -> None:
+    """Put this process under the default scheduler (SCHED_OTHER) at nice ``PLANNER_NICENESS``.
+
+    A controller run under SCHED_FIFO hands its policy to the processes it starts, and nice does not lower a
+    real-time policy: the planner would then take a core from the control loop for a whole plan."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        os.nice(PLANNER_NICENESS)
+    except OSError:  # a lower priority is always allowed; a platform without these calls keeps its own
+        pass
+
+
 def _serve(conn: Connection, spec: RobotSpec, config: PlannerConfig) -> None:
     """The planning process: (q, goals) in, (q*, largest error, planning time) or an error message out."""
-    try:
-        os.nice(PLANNER_NICENESS)
-    except OSError:
-        pass
+    _yield_to_the_control_loop()
     planner = GoalConfigurationPlanner(Kinematics(spec), config)
     while True:
         try:

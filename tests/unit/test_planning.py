@@ -1,12 +1,13 @@
 """Goal sets and the planning worker of the controller node (mtpolicy.nodes.planning), without ROS."""
 
+import os
 import time
 
 import numpy as np
 import pytest
 
 from mtpolicy.kinematics import Kinematics, sample_configurations
-from mtpolicy.nodes.planning import GoalSets, PlannedGoals, PlanWorker
+from mtpolicy.nodes.planning import PLANNER_NICENESS, GoalSets, PlannedGoals, PlanWorker
 from mtpolicy.planner import PlannerConfig
 
 
@@ -86,3 +87,19 @@ def test_planned_goals_plan_a_goal_set_once_states_are_fresh_and_once_only(plana
         assert planned.diagnostics()["plans_total"] == "1" and not errors
     finally:
         planned.worker.stop()
+
+
+def test_the_planning_process_leaves_the_scheduling_policy_of_its_node_for_the_default_one(planar8):
+    """Under SCHED_FIFO the node's policy would pass to its planner, where nice does not lower it; SCHED_BATCH
+    (which needs no privilege) stands in for it here."""
+    own_policy, own_param, own_nice = os.sched_getscheduler(0), os.sched_getparam(0), os.nice(0)
+    os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    try:
+        w = PlanWorker(planar8, PlannerConfig(), lambda message: None)
+    finally:
+        os.sched_setscheduler(0, own_policy, own_param)
+    try:
+        assert wait_for(lambda: os.sched_getscheduler(w.pid) == os.SCHED_OTHER
+                        and os.getpriority(os.PRIO_PROCESS, w.pid) >= own_nice + PLANNER_NICENESS)
+    finally:
+        w.stop()
