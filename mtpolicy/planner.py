@@ -20,14 +20,22 @@ its goal at once:
 
 ``time_optimal``: the time-optimal program, min time first rather than IK
 first. Under the stack's model of a robot (a velocity command per control
-period ``dt``, ``|u_j| <= v_j``, joint limits), the configurations reachable
-from ``q0`` after ``N`` periods are the box ``|q_j - q0_j| <= N dt v_j`` within
-the limits. The least time that puts every end effector within ``tol`` (the
-reach tolerance) of its goal is the static non-convex program
+period ``dt``, ``|u_j| <= v_j``, each command within ``a_j dt`` of the previous
+one, starting at rest; joint limits), the configurations reachable from ``q0``
+after ``N`` periods are the box ``|q_j - q0_j| <= D_j(N dt)`` within the limits,
 
-    T* = min_{q, t}  t   s.t.  |q_j - q0_j| <= t v_j,  ||g_i - p_i(q)|| <= tol,  q within the limits
+    D_j(N dt) = dt sum_{i=1..N} min(v_j, i a_j dt)      (N dt v_j without an acceleration limit),
 
-with ``N* = ceil(T* / dt)`` whole periods. It is solved by SLSQP (analytic
+which ``D_j(t)`` continues between whole periods: ``a_j t (t + dt) / 2`` while
+the command ramps up (``t <= K_j dt``, ``K_j = floor(v_j / (a_j dt))``), then
+``v_j t - c_j`` with ``c_j = K_j dt v_j - a_j dt^2 K_j (K_j + 1) / 2``. The
+least time that puts every end effector within ``tol`` (the reach tolerance)
+of its goal is the static non-convex program
+
+    T* = min_{q, t}  t   s.t.  |q_j - q0_j| <= D_j(t),  ||g_i - p_i(q)|| <= tol,  q within the limits
+
+with ``N* = ceil(T* / dt)`` whole periods (``D_j`` increases, so the box of
+``N`` periods holds a solution exactly when ``N dt >= T*``). It is solved by SLSQP (analytic
 gradients ``d||g_i - p_i||^2 / dq = -2 (g_i - p_i)^T J_i``) from several
 starts: the damped-Newton IK solutions of ``q0`` and of configurations drawn
 around it and over the limits, the ``refine_starts`` ones nearest in time
@@ -205,6 +213,36 @@ class GoalConfigurationPlanner:
         return np.stack([self.plan(q, g)[0] for q, g in zip(q0, goals)])
 
 
+class JointTravel:
+    """Per joint, the farthest travel ``D_j(t)`` from rest in ``t`` s under the velocity and acceleration limits
+    (module docstring), its slope, and its inverse: the least time to travel a distance."""
+
+    def __init__(self, velocity_limits: np.ndarray, acceleration_limits: np.ndarray, dt: float):
+        self.v, self.dt = velocity_limits.astype(np.float64), dt
+        ramping = np.isfinite(acceleration_limits)
+        a = np.where(ramping, acceleration_limits, 1.0)  # 1.0: a placeholder where nothing ramps
+        k = np.where(ramping, np.floor(self.v / (a * dt)), 0.0)
+        self.ramp_time = k * dt
+        """s the command ramps up (0 where the acceleration is unlimited or reaches v_j within one period)."""
+        self.offset = k * dt * self.v - a * dt ** 2 * k * (k + 1) / 2
+        self._a = a
+        self.ramp_distance = self.distance(self.ramp_time)
+
+    def distance(self, t: float) -> np.ndarray:
+        """D_j(t) (rad or m)."""
+        return np.where(t < self.ramp_time, self._a * t * (t + self.dt) / 2, self.v * t - self.offset)
+
+    def slope(self, t: float) -> np.ndarray:
+        """dD_j/dt."""
+        return np.where(t < self.ramp_time, self._a * (2 * t + self.dt) / 2, self.v)
+
+    def time(self, d: np.ndarray) -> np.ndarray:
+        """Least time (s) to travel |d_j| per joint: the inverse of D_j."""
+        d = np.abs(d)
+        ramp = (np.sqrt(self.dt ** 2 + 8 * np.minimum(d, self.ramp_distance) / self._a) - self.dt) / 2
+        return np.where(d <= self.ramp_distance, ramp, (d + self.offset) / self.v)
+
+
 @dataclass(frozen=True)
 class TimeOptimum:
     """The solution of the time-optimal program for one goal set."""
@@ -229,14 +267,15 @@ class TimeOptimalReference:
         self.kin, self.dt, self.tolerance, self.config = kin, control_period, tolerance, config
         spec, n = kin.spec, kin.spec.n_joints
         self.v = spec.velocity_limits.astype(np.float64)
+        self.travel = JointTravel(self.v, spec.acceleration_limits, control_period)
         self.low, self.high = spec.joint_limits[:, 0].astype(np.float64), spec.joint_limits[:, 1].astype(np.float64)
         self.ik = GoalConfigurationPlanner(kin, PlannerConfig(restarts=0, tolerance=tolerance * 0.05, margin=0.0))
         rng = np.random.default_rng(config.seed)  # the same starts for every solve: a function of (q0, goals)
         self._local_offsets = rng.uniform(-config.local_range, config.local_range, (config.local_starts, n))
         self._global_starts = rng.uniform(self.low, self.high, (config.global_starts, n))
         self._last_key, self._last = b"", (np.zeros(0), np.zeros(0))
-        # constraint rows of |q - q0| <= t v as  A [q, t] + b >= 0
-        self._box_rows = np.block([[-np.eye(n), self.v[:, None]], [np.eye(n), self.v[:, None]]])
+        self._signs = np.concatenate([-np.eye(n), np.eye(n)])
+        """Rows of the box constraint D(t) - (q - q0) >= 0 and D(t) + (q - q0) >= 0 in q."""
 
     # -- the program ---------------------------------------------------------------------------------------------
     def _squared_errors(self, q: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -264,22 +303,27 @@ class TimeOptimalReference:
         """Local solution (T, q) of the program from ``start``, or None if SLSQP ends infeasible."""
         n, tol2 = len(q0), self.tolerance ** 2
         errors = self._errors_of(goals, n)
-        b = np.concatenate([q0, -q0])
         jac_t = np.zeros((goals.shape[0], 1))
+        travel = self.travel
         constraints = [
-            {"type": "ineq", "fun": lambda x: self._box_rows @ x + b, "jac": lambda x: self._box_rows},
+            {"type": "ineq", "fun": lambda x: np.tile(travel.distance(x[-1]), 2) + self._signs @ (x[:n] - q0),
+             "jac": lambda x: np.hstack([self._signs, np.tile(travel.slope(x[-1]), 2)[:, None]])},
             {"type": "ineq", "fun": lambda x: tol2 - errors(x)[0], "jac": lambda x: np.hstack([-errors(x)[1], jac_t])},
         ]
-        x0 = np.append(start, np.max(np.abs(start - q0) / self.v))
+        x0 = np.append(start, self.seconds_to(start, q0))
         x = self._minimize_last(x0, list(zip(self.low, self.high)) + [(0.0, None)], constraints, 1e-10)
         q = np.clip(x[:n], self.low, self.high)
         if self._squared_errors(q, goals)[0].max() > tol2 * (1 + 1e-6):
             return None
-        return float(np.max(np.abs(q - q0) / self.v)), q
+        return self.seconds_to(q, q0), q
+
+    def seconds_to(self, q: np.ndarray, q0: np.ndarray) -> float:
+        """Least time (s) to move from q0 to q: the slowest joint's ``JointTravel.time``."""
+        return float(np.max(self.travel.time(q - q0)))
 
     def _box(self, q0: np.ndarray, periods: int) -> tuple[np.ndarray, np.ndarray]:
         """Bounds of the configurations reachable in ``periods`` within the limits."""
-        reach = periods * self.dt * self.v
+        reach = self.travel.distance(periods * self.dt)
         return np.maximum(self.low, q0 - reach), np.minimum(self.high, q0 + reach)
 
     def _deepest(self, q0: np.ndarray, goals: np.ndarray, periods: int, start: np.ndarray) -> np.ndarray:
@@ -319,7 +363,7 @@ class TimeOptimalReference:
         solutions = [self.ik.refine(s, goals) for s in np.vstack([q0[None], local, self._global_starts])]
         own, others = solutions[0][0], solutions[1:]
         converged = [q for q, worst in others if worst <= self.tolerance]
-        converged.sort(key=lambda q: np.max(np.abs(q - q0) / self.v))
+        converged.sort(key=lambda q: self.seconds_to(q, q0))
         return [own] + converged[: max(0, c.refine_starts - 1)]
 
     def solve(self, q0: np.ndarray, goals: np.ndarray, warm: np.ndarray | None = None) -> TimeOptimum:

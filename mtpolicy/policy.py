@@ -18,6 +18,8 @@ keys, JSON values), written by ``mtpolicy_training.ship.export``:
 | io_doc              | 2: the graph's input and output, in words                |
 | control_period      | seconds between two policy steps in training             |
 | velocity_limits     | JSON list, rad/s, in joint order                         |
+| acceleration_limits | JSON list, rad/s^2, in joint order, null: unlimited;     |
+|                     | absent: all unlimited (commands are ramped at them)      |
 | reach_tolerance     | 2: metres; success = every end effector within it        |
 | goal_distribution   | 2: "local" or "workspace" (see envs/reach.py)            |
 | planner             | 2: JSON PlannerConfig of ``mtpolicy.planner`` ({} if the |
@@ -37,6 +39,7 @@ observation, command the output as it is).
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -57,7 +60,7 @@ INPUT_NAME = "observation"
 OUTPUT_NAME = "joint_velocity"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 """Shipped models in a source checkout (or editable install)."""
-JSON_KEYS = ("joints", "end_effectors", "observation_layout", "velocity_limits", "task_names",
+JSON_KEYS = ("joints", "end_effectors", "observation_layout", "velocity_limits", "acceleration_limits", "task_names",
              "training_config", "metrics", "observation_doc", "planner")
 OBSERVATION_DOC = {
     "joint_pos": "q: joint angles in `joints` order (rad)",
@@ -80,9 +83,12 @@ PLANNER_DOC = {
           "least max_j |q_j - q0_j| / v_j (v: velocity_limits), else the one with the least largest error "
           "(mtpolicy/planner.py)",
     "time_optimal": "the time-optimal program with the `planner` settings (reach_tolerance tol, control_period dt, "
-                    "solver): T* = min over (q, t) of t s.t. |q_j - q0_j| <= t v_j, ||g_i - p_i(q)|| <= tol for every "
-                    "end effector i, q within the joint limits (v: velocity_limits, p_i: site positions in the base "
-                    "frame); N* = ceil(T* / dt); B = the box |q_j - q0_j| <= N* dt v_j within the limits; w* = min "
+                    "solver): T* = min over (q, t) of t s.t. |q_j - q0_j| <= D_j(t), ||g_i - p_i(q)|| <= tol for every "
+                    "end effector i, q within the joint limits (v: velocity_limits, a: acceleration_limits, p_i: site "
+                    "positions in the base frame; D_j(t) = v_j t without a_j, else with K_j = floor(v_j / (a_j dt)): "
+                    "a_j t (t + dt) / 2 for t < K_j dt, v_j t - K_j dt v_j + a_j dt^2 K_j (K_j + 1) / 2 after: the "
+                    "travel of commands ramped from rest by a_j dt per period); N* = ceil(T* / dt); B = the box "
+                    "|q_j - q0_j| <= D_j(N* dt) within the limits; w* = min "
                     "over q in B of max_i ||g_i - p_i(q)||; L = max(w*, solver.target_depth tol); q* = argmin over q in "
                     "B of sum_j ((q_j - q0_j) / v_j)^2 s.t. ||g_i - p_i(q)|| <= L; q* = q0 when every end effector is "
                     "within tol at q0. Solved locally by SLSQP from the damped-Newton IK solutions of q0 and of "
@@ -95,7 +101,8 @@ PLANNER_DOC = {
 IO_DOC = ("input `observation`: float32 [batch, size of observation_layout], the raw segments of observation_doc "
           "concatenated in layout order (base-frame positions: p_base = R_base^T (p_world - x_base) for the world "
           "pose x_base, R_base of body `base_frame`); output `joint_velocity`: float32 [batch, len(joints)] in rad/s, "
-          "in `joints` order, within velocity_limits. Observation normalization and output saturation are inside "
+          "in `joints` order, within velocity_limits; the robot in training and evaluation sent each joint's command within "
+          "a_j control_period of the previous one (acceleration_limits; zero before the first). Observation normalization and output saturation are inside "
           "the graph: feed the raw observation, command the output as it is, every control_period seconds.")
 """What the graph takes and gives, written into every contract."""
 
@@ -117,6 +124,8 @@ class PolicyContract:
     observation_layout: ObservationLayout
     control_period: float
     velocity_limits: tuple[float, ...]
+    acceleration_limits: tuple[float, ...]
+    """inf where unlimited (null in the metadata)."""
     reach_tolerance: float
     goal_distribution: str
     planner: dict
@@ -136,6 +145,7 @@ class PolicyContract:
             "io_doc": IO_DOC,
             "control_period": repr(float(self.control_period)),
             "velocity_limits": json.dumps([float(v) for v in self.velocity_limits]),
+            "acceleration_limits": json.dumps([float(a) if np.isfinite(a) else None for a in self.acceleration_limits]),
             "reach_tolerance": repr(float(self.reach_tolerance)), "goal_distribution": self.goal_distribution,
             "planner": json.dumps(self.planner),
             "task_names": json.dumps(list(self.task_names)), "method": self.method,
@@ -163,6 +173,7 @@ class PolicyContract:
             v = {k: json.loads(meta[k]) if k in JSON_KEYS else meta[k] for k in required}
         except KeyError as e:
             raise ModelMismatch(f"{source}: metadata lacks {e.args[0]!r}") from None
+        accelerations = json.loads(meta.get("acceleration_limits", "null")) or [None] * len(v["joints"])
         if version == "1":  # what version 1 left to the training config or to the robot's defaults
             env = v["training_config"].get("env", {})
             shipped = v["robot"] in shipped_robots()
@@ -174,6 +185,7 @@ class PolicyContract:
                    joints=tuple(v["joints"]), end_effectors=tuple(v["end_effectors"]), base_frame=v["base_frame"],
                    observation_layout=ObservationLayout.from_json(v["observation_layout"]),
                    control_period=float(v["control_period"]), velocity_limits=tuple(v["velocity_limits"]),
+                   acceleration_limits=tuple(math.inf if a is None else float(a) for a in accelerations),
                    reach_tolerance=float(v["reach_tolerance"]), goal_distribution=v["goal_distribution"],
                    planner=v["planner"], task_names=tuple(v["task_names"]), method=v["method"],
                    training_config=v["training_config"], metrics=v["metrics"])
@@ -187,7 +199,7 @@ class PolicyContract:
                    joints=spec.joint_names, end_effectors=spec.end_effectors, base_frame=spec.base_body,
                    observation_layout=ObservationLayout.for_robot(spec.n_joints, spec.n_tasks, bool(planner)),
                    control_period=control_period, velocity_limits=tuple(spec.velocity_limits.tolist()),
-                   reach_tolerance=reach_tolerance, goal_distribution=goal_distribution, planner=planner or {},
+                   acceleration_limits=tuple(spec.acceleration_limits.tolist()), reach_tolerance=reach_tolerance, goal_distribution=goal_distribution, planner=planner or {},
                    task_names=tuple(f"reach_{ee}" for ee in spec.end_effectors), method=method,
                    training_config=training_config, metrics=metrics or {})
 
@@ -215,6 +227,10 @@ class PolicyContract:
         if len(self.velocity_limits) != spec.n_joints or not np.allclose(self.velocity_limits, spec.velocity_limits):
             out.append(f"model velocity limits {list(self.velocity_limits)} != robot "
                        f"{spec.velocity_limits.tolist()}")
+        if len(self.acceleration_limits) != spec.n_joints or not np.allclose(self.acceleration_limits,
+                                                                             spec.acceleration_limits):
+            out.append(f"model acceleration limits {list(self.acceleration_limits)} != robot "
+                       f"{spec.acceleration_limits.tolist()}")
         return out
 
 

@@ -8,6 +8,12 @@ lockstep (all episodes have the same fixed length, so all reset together);
 |------------|-----------|----------------------------------------------------|
 | velocity   | n_joints  | joint velocity / velocity limit, in [-1, 1]        |
 
+The velocity sent to the servos is the action ramped at the robot's
+acceleration limits, as the controller node's ``CommandRamp`` sends it: each
+joint's command within ``a_max dt`` of its previous one (zero at reset;
+``mtpolicy.safety.rate_limit``), so training, the evaluator and the node move
+the robot under the same limits.
+
 Observation: ``mtpolicy.observation.observe`` (the layout table is there), the
 same function the controller node uses.
 
@@ -61,6 +67,7 @@ from mtpolicy.kinematics import (GOAL_JOINT_RANGE, GOAL_SLIDE_RANGE, Kinematics,
 from mtpolicy.observation import ObservationLayout, observe
 from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
 from mtpolicy.robots import DEFAULT_ROBOT, RobotSpec, find_robot, load_robot, shipped_robots
+from mtpolicy.safety import rate_limit
 from mtpolicy_training.core.options import word
 
 GOAL_DISTRIBUTIONS = ("local", "workspace")
@@ -167,6 +174,8 @@ class ReachVectorEnv(VectorEnv):
         self.goals = np.zeros((num_envs, k, 3))
         self.goal_configs = None
         """(num_envs, n_joints) the planner's goal configurations (planned observations only)."""
+        self.commands = np.zeros((num_envs, n))
+        """(num_envs, n_joints) the velocities sent at the last step (rad/s or m/s): the ramp's previous command."""
         self.steps = 0
         self._rng = np.random.default_rng()
         self._qadr = self.kin.qpos_adr
@@ -196,6 +205,7 @@ class ReachVectorEnv(VectorEnv):
             mujoco.mj_kinematics(self.model, d)
         if self.planner is not None:
             self.goal_configs = self.planner.plan_batch(q0, self.goals)
+        self.commands = np.zeros_like(self.commands)
         self.steps = 0
         obs, ee = self._observe()
         return obs, self._info(ee)
@@ -207,8 +217,9 @@ class ReachVectorEnv(VectorEnv):
                                           slide_range=self.config.goal_slide_range)
 
     def step(self, actions: np.ndarray):
-        vel = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0) * self.spec.velocity_limits
-        for d, v in zip(self.datas, vel):
+        target = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0) * self.spec.velocity_limits
+        self.commands = rate_limit(target, self.commands, self.spec.acceleration_limits, self.config.control_period)[0]
+        for d, v in zip(self.datas, self.commands):
             d.ctrl[self._actuators] = v
             mujoco.mj_step(self.model, d, nstep=self.substeps)
             mujoco.mj_kinematics(self.model, d)

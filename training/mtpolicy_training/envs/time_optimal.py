@@ -2,8 +2,10 @@
 
 The program and its solver are the runtime's ``time_optimal`` planner
 (``mtpolicy.planner``: ``TimeOptimalReference``): under the stack's model of a
-robot the least time T* that puts every end effector within tolerance of its
-goal, rounded up to whole control periods, is the bound ``N* dt``. Local
+robot (its velocity and acceleration limits, which the reach env and the
+controller node apply alike) the least time T* that puts every end effector
+within tolerance of its goal, rounded up to whole control periods, is the bound
+``N* dt``. Local
 optimization gives an upper bound on T*; the published bound is the best found
 over the solver's starts (``SolverConfig`` fixes how many). Its target is the
 time-optimal teacher's (``algos/dagger.py``, ``time_optimal``).
@@ -79,7 +81,9 @@ def bound_table(env_config: ReachConfig, n_goal_sets: int, seed: int, tolerance:
     key = {"robot": config.robot, "end_effectors": list(env.spec.end_effectors),
            "goal_distribution": config.goal_distribution, "goal_joint_range": config.goal_joint_range,
            "tolerance": tolerance, "control_period": config.control_period, "seed": seed,
-           "n_goal_sets": n_goal_sets, "solver": bound_solver(solver)}
+           "n_goal_sets": n_goal_sets, "solver": bound_solver(solver),
+           "velocity_limits": env.spec.velocity_limits.tolist(),
+           "acceleration_limits": [a if np.isfinite(a) else None for a in env.spec.acceleration_limits.tolist()]}
     path = None
     if cache_dir is not None:
         name = f"{Path(config.robot).stem}-{config.goal_distribution}-{seed}-{n_goal_sets}.json"
