@@ -14,6 +14,7 @@ from mtpolicy_training.algos.dagger import DaggerConfig, ErrorGainActor, Student
 from mtpolicy_training.core.networks import Normalizer
 from mtpolicy_training.core.run_record import RunConfig
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
+from mtpolicy_training.envs.reach_evaluation import mink_controller
 from mtpolicy_training.ship.export import parity
 from mtpolicy_training.ship.model_card import main as model_card
 from mtpolicy_training.train.dagger import DaggerTrainConfig, run
@@ -46,6 +47,21 @@ def test_servo_teacher_on_planned_observations_is_the_uniformly_scaled_joint_ser
     raw = 20.0 * dq / env.spec.velocity_limits
     expected = raw / np.maximum(1.0, np.abs(raw).max(axis=1, keepdims=True))
     np.testing.assert_allclose(teacher(obs), expected, atol=1e-5)
+
+
+def test_mink_teacher_is_the_evaluators_mink_and_a_state_without_a_solution_gets_no_label(tmp_path):
+    import tyro
+
+    config = ReachConfig()
+    env = ReachVectorEnv(4, config)
+    obs, _ = env.reset(seed=3)
+    assert np.array_equal(Teacher(DaggerConfig(teacher="mink"), env).unsaturated(obs), mink_controller(config)(obs))
+    far = obs.copy()
+    far[:, env.layout.slice("joint_pos")] = np.nan  # no QP solution: NaN, not an exception
+    assert np.isnan(Teacher(DaggerConfig(teacher="mink"), env).unsaturated(far[:1])).all()
+    run(tyro.cli(DaggerTrainConfig, args=SMOKE + ["--algo.teacher", "mink", "--out-dir", str(tmp_path)]))
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert torch.isfinite(checkpoint["data"]["target"]).all() and len(checkpoint["data"]["target"]) > 0
 
 
 def test_student_learns_the_dls_teacher_on_a_fixed_dataset():

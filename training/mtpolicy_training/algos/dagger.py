@@ -21,6 +21,9 @@ Teachers:
   steps from the current q, a function of the observation, so that identical
   observations never get different labels.
 * ``dls``: the damped-least-squares controller of ``mtpolicy.dls``.
+* ``mink``: mink's differential IK, one QP per step under the joint position
+  and velocity limits (the evaluator's anchor, ``reach_evaluation.mink_controller``);
+  a state whose QP has no solution gets no label.
 * ``time_optimal``: the closed-loop time-optimal controller: from every state,
   the target q_T of ``mtpolicy.planner`` (``time_optimal``: the nearest configuration, in
   time, inside the least number of periods' box that puts the end effectors
@@ -50,6 +53,7 @@ such policy, a matrix of q times ``e``.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -62,13 +66,14 @@ from mtpolicy.observation import ObservationLayout, observe
 from mtpolicy.planner import GoalConfigurationPlanner, SolverConfig, TimeOptimalReference
 from mtpolicy_training.core.networks import EnsembleMLP, Normalizer
 from mtpolicy_training.envs.reach import ReachVectorEnv
+from mtpolicy_training.envs.reach_evaluation import mink_controller
 
 
 @dataclass
 class DaggerConfig:
     """Teacher, student network and regression settings."""
 
-    teacher: Literal["servo", "dls", "time_optimal"] = "dls"
+    teacher: Literal["servo", "dls", "mink", "time_optimal"] = "dls"
     """The classical controller imitated (see the module docstring)."""
     teacher_gain: float = 12.0
     """Gain k (1/s) of the teacher on its error (task space for dls, joint space for servo and the time-optimal
@@ -109,13 +114,15 @@ class DaggerConfig:
                   "updates_per_iteration": self.updates_per_iteration > 0,
                   "teacher_mix": 0 <= self.teacher_mix <= 1, "action_noise": self.action_noise >= 0,
                   "line_sets": self.line_sets == 0 or (self.line_sets > 0 and self.teacher == "time_optimal"),
-                  "line_samples": self.line_samples > 0}
+                  "line_samples": self.line_samples > 0,
+                  "teacher": self.teacher != "mink" or importlib.util.find_spec("mink") is not None}
         return [f"algo.{k}" for k, ok in checks.items() if not ok]
 
 
 class Teacher:
     """The classical controller DAgger imitates: observations (B, obs) -> normalized actions (B, n_joints)
-    (``__call__``), or its command before saturation (``unsaturated``; DLS: the saturated command)."""
+    (``__call__``), or its command before saturation (``unsaturated``; DLS and mink: the saturated command; NaN
+    where mink has no solution)."""
 
     def __init__(self, config: DaggerConfig, env: ReachVectorEnv):
         self.config, self.layout, self.limits = config, env.layout, env.spec.velocity_limits
@@ -126,6 +133,7 @@ class Teacher:
             env.kin, replace(env.config.planner, restarts=0))
         self.time_optimal = TimeOptimalTeacher(env, config.teacher_gain, config.solver) \
             if config.teacher == "time_optimal" else None
+        self.mink = mink_controller(env.config) if config.teacher == "mink" else None
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         return saturate(self.unsaturated(obs), self.config.saturation)
@@ -135,6 +143,8 @@ class Teacher:
             return self.dls(obs) / self.limits
         if self.time_optimal is not None:
             return self.time_optimal.unsaturated(obs)
+        if self.mink is not None:
+            return self.mink(obs)
         q = obs[:, self.layout.slice("joint_pos")].astype(np.float64)
         if self.local_ik is None:
             dq = obs[:, self.layout.slice("goal_config_error")].astype(np.float64)

@@ -200,11 +200,12 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
         visited, labels = [], []
         for _ in range(steps):
             command = teacher(obs)
-            target = saturate(command, config.algo.saturation)
-            action = np.where(driven_by_teacher[:, None], target, student.act(obs))
+            labelled = np.isfinite(command).all(axis=1)  # a teacher without a solution there (mink) labels nothing
+            target = saturate(np.where(labelled[:, None], command, 0.0), config.algo.saturation)
+            action = np.where((driven_by_teacher & labelled)[:, None], target, student.act(obs))
             action = action + config.algo.action_noise * rng.standard_normal(action.shape)
-            visited.append(obs)
-            labels.append(target if config.algo.loss == "action" else command)
+            visited.append(obs[labelled])
+            labels.append((target if config.algo.loss == "action" else command)[labelled])
             obs, *_ = env.step(np.clip(action, -1.0, 1.0))
             recorder.advance(config.num_envs)
         data = {"obs": torch.cat([data["obs"], torch.as_tensor(np.concatenate(visited))]),
