@@ -1,8 +1,10 @@
 """DAgger: the teachers, the error-gain student, a smoke run with export parity, and resume after a kill."""
 
 import json
+import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import torch
@@ -17,7 +19,7 @@ from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import mink_controller
 from mtpolicy_training.ship.export import parity
 from mtpolicy_training.ship.model_card import main as model_card
-from mtpolicy_training.train.dagger import DaggerTrainConfig, run
+from mtpolicy_training.train.dagger import LINE_CHUNKS, DaggerTrainConfig, run
 
 SMOKE = ["--iterations", "2", "--num-envs", "8", "--periodic-eval-episodes", "8", "--final-eval-episodes", "8",
          "--algo.updates-per-iteration", "30", "--no-progress"]
@@ -132,6 +134,26 @@ def test_killed_run_resumes_from_its_last_iteration(tmp_path):
     assert f"resuming {tmp_path} from step" in resumed.stdout
     rows = (tmp_path / "metrics.csv").read_text().splitlines()[1:]
     assert len(rows) == 6 and json.loads((tmp_path / "best.json").read_text())["iteration"] >= 1
+
+
+def test_a_run_killed_during_its_line_demonstrations_computes_only_the_chunks_it_lacks(tmp_path):
+    args = [sys.executable, "-m", "mtpolicy_training.train", "dagger", *SMOKE, "--iterations", "1",
+            "--algo.teacher", "time_optimal", "--algo.line-sets", "64", "--episode-seconds", "0.5",
+            "--out-dir", str(tmp_path)]
+    chunks = tmp_path / "line_demos"
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while len(list(chunks.glob("lines-*.npz"))) < 4 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    saved = len(list(chunks.glob("lines-*.npz")))
+    assert 4 <= saved < LINE_CHUNKS and not (tmp_path / "checkpoint.pt").exists()
+    again = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    read_back = int(re.search(r"(\d+) of 32 line-demonstration chunks read back", again.stdout).group(1))
+    assert read_back >= saved
+    assert "64 goal sets" in again.stdout and not chunks.exists()  # the checkpoint holds them now
 
 
 def test_a_checkpoint_made_before_the_shared_run_settings_resumes():

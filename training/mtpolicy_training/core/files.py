@@ -8,14 +8,14 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file: a reader or a kill never sees a partial file, and a
-    failed write (a full disk) leaves ``path`` as it was and no temporary file, and raises its OSError with
+def write_atomically(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (or bytes) to ``path`` through a temporary file: a reader or a kill never sees a partial file,
+    and a failed write (a full disk) leaves ``path`` as it was and no temporary file, and raises its OSError with
     ``filename`` set to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException as e:

@@ -342,6 +342,11 @@ class RunRecorder:
         """Wall seconds of training over all sessions of the run (see the class doc)."""
         return self._seconds_before + time.perf_counter() - self._session_start
 
+    def continue_from(self, seconds: float) -> None:
+        """Count the run's training time from ``seconds`` already spent (a run started again from partial results
+        saved before its first checkpoint)."""
+        self._seconds_before = max(self._seconds_before, seconds)
+
     def advance(self, steps: int) -> None:
         self.step += steps
         self.bar.update(steps)

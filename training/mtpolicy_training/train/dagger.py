@@ -25,9 +25,12 @@ goals, no planner), on the shipped robots.
 from __future__ import annotations
 
 import functools
+import io
+import json
 import math
 import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor
+import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -38,6 +41,7 @@ import torch
 
 from mtpolicy_training.algos.dagger import DaggerConfig, Student, Teacher, saturate
 from mtpolicy_training.core.row_workers import RowWorkers
+from mtpolicy_training.core.files import write_atomically
 from mtpolicy_training.core.run_record import RunConfig, RunRecorder, config_dict
 from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
@@ -181,11 +185,21 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
 
     def train_on_lines() -> None:
         nonlocal data
-        chunks = [len(c) for c in np.array_split(np.arange(config.algo.line_sets), 4 * config.loop.teacher_workers)
-                  if len(c)]
+        chunks = [len(c) for c in np.array_split(np.arange(config.algo.line_sets), LINE_CHUNKS) if len(c)]
         seeds = [int(s) for s in rng.integers(2 ** 31, size=len(chunks))]
+        saved = LineChunks(out / "line_demos", RunConfig.of(config))
+        lines = {i: part for i, seed in enumerate(seeds) if (part := saved.load(i, seed)) is not None}
+        if lines:
+            recorder.continue_from(saved.seconds)
+            print(f"{len(lines)} of {len(chunks)} line-demonstration chunks read back from {saved.folder}", flush=True)
         with ProcessPoolExecutor(config.loop.teacher_workers, mp_context=mp.get_context("spawn")) as pool:
-            lines = list(pool.map(partial(line_demonstrations, config.algo, config.env), chunks, seeds))
+            running = {pool.submit(line_demonstrations, config.algo, config.env, chunks[i], seeds[i]): i
+                       for i in range(len(chunks)) if i not in lines}
+            for done in as_completed(running):
+                i = running[done]
+                lines[i] = done.result()
+                saved.save(i, seeds[i], lines[i], recorder.train_seconds)
+        lines = [lines[i] for i in range(len(chunks))]
         data = {"obs": torch.as_tensor(np.concatenate([o for o, _ in lines]), dtype=torch.float32),
                 "target": torch.as_tensor(np.concatenate([t for _, t in lines]), dtype=torch.float32)}
         loss = student.fit(data["obs"], data["target"], generator)
@@ -219,6 +233,7 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
                                "train/iteration": iteration})
         recorder.save(student=student.state_dict(), data=data, best=best.record, iteration=iteration,
                       rng=rng.bit_generator.state, generator=generator.get_state())
+        shutil.rmtree(out / "line_demos", ignore_errors=True)  # the checkpoint holds them now
 
     protocol = Protocol()  # the evaluator's episodes, whatever the length of the training episodes
 
@@ -260,6 +275,37 @@ def line_demonstrations(algo: DaggerConfig, env_config: ReachConfig, sets: int, 
 
 LINE_BATCH = 256
 """Worlds of the env that draws line demonstrations' starts and goal sets (each MuJoCo world costs memory)."""
+LINE_CHUNKS = 32
+"""Parts of the line demonstrations, each saved as it completes (what a kill before the first checkpoint loses)."""
+
+
+class LineChunks:
+    """Line-demonstration chunks saved before the run's first checkpoint (``lines-<i>.npz``: observations, labels,
+    the chunk's seed, the run's config record and its training seconds when saved), so that a run killed during
+    its line demonstrations computes only the chunks it lacks when started again."""
+
+    def __init__(self, folder: Path, run_config: RunConfig):
+        self.folder, self.run_config = folder, run_config
+        self.seconds = 0.0
+        """The most training seconds recorded by a chunk read back (the time the run had spent by then)."""
+
+    def load(self, i: int, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Chunk ``i`` if it was saved by this run's config with ``seed``, else None."""
+        path = self.folder / f"lines-{i}.npz"
+        try:
+            with np.load(path) as f:
+                if int(f["seed"]) != seed or self.run_config.differences(json.loads(str(f["run_config"]))):
+                    return None
+                self.seconds = max(self.seconds, float(f["train_seconds"]))
+                return f["obs"], f["labels"]
+        except (OSError, ValueError, KeyError):  # absent, or cut short by the kill: computed again
+            return None
+
+    def save(self, i: int, seed: int, part: tuple[np.ndarray, np.ndarray], train_seconds: float) -> None:
+        buffer = io.BytesIO()
+        np.savez(buffer, obs=part[0], labels=part[1], seed=seed, train_seconds=train_seconds,
+                 run_config=json.dumps(self.run_config.record))
+        write_atomically(self.folder / f"lines-{i}.npz", buffer.getvalue())
 
 
 def teacher_commands(algo: DaggerConfig, env: ReachConfig) -> Callable[[np.ndarray], np.ndarray]:
