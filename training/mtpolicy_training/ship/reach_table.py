@@ -198,7 +198,7 @@ def teacher_controller(row: Row, env: ReachConfig) -> tuple[str, Controller, Rea
     env = replace(env, planned=bool(planner), planner=PlannerConfig(**planner) if planner else env.planner)
     planned = {"ik": "planner", "time_optimal": "time-optimal planner"}[planner.get("algorithm", "ik")] \
         if planner else "local IK"
-    law = {"dls": f"DLS k {config.teacher_gain:g}/s", "time_optimal": "time-optimal",
+    law = {"dls": f"DLS k {config.teacher_gain:g}/s", "time_optimal": "time-optimal", "mink": "mink",
            "servo": f"{planned} + servo k {config.teacher_gain:g}/s"}[config.teacher]
     label = f"{law}, {config.saturation} (teacher of {row.name})"
     return label, Teacher(config, ReachVectorEnv(1, env)), env
