@@ -15,8 +15,9 @@ its goal at once:
   stacked Jacobians and goal errors of all end effectors;
 * of the candidates whose largest error is below ``tolerance``, q* is the one
   reached soonest from q0 by a joint-space move at the velocity limits,
-  ``argmin max_j |q*_j - q0_j| / v_j``; if none converged, the one with the
-  smallest largest error.
+  ``argmin max_j |q*_j - q0_j| / v_j`` (with ``avoid_collisions``, of those
+  free of collision if any is); if none converged, the one with the smallest
+  largest error.
 
 ``time_optimal``: the time-optimal program, min time first rather than IK
 first. Under the stack's model of a robot (a velocity command per control
@@ -64,7 +65,7 @@ from typing import Literal
 import numpy as np
 from scipy.optimize import minimize
 
-from mtpolicy.kinematics import Kinematics
+from mtpolicy.kinematics import Kinematics, self_collisions
 
 
 TIME_SLACK = 1e-9
@@ -108,6 +109,10 @@ class PlannerConfig:
     """Seed of the random candidates."""
     margin: float = 0.02
     """Candidates and steps stay this many rad inside the joint limits."""
+    avoid_collisions: bool = False
+    """``ik``: a converged candidate in collision (``kinematics.self_collisions``: two geoms of the robot, or one
+    of it and the world, in penetration) ranks after every converged one that is not (False in contracts made
+    before it)."""
     algorithm: Literal["ik", "time_optimal"] = "ik"
     """The planner (module docstring): multi-start IK (the settings above), or the time-optimal program (the
     settings below)."""
@@ -197,7 +202,8 @@ class GoalConfigurationPlanner:
         for start in np.vstack([q0[None], self.candidates]):
             q, worst = self.refine(start, goals)
             converged = worst < self.config.tolerance
-            key = (not converged, np.max(np.abs(q - q0) / self.velocity_limits) if converged else worst)
+            collides = converged and self.config.avoid_collisions and bool(self_collisions(self.kin, q)[0])
+            key = (not converged, collides, np.max(np.abs(q - q0) / self.velocity_limits) if converged else worst)
             if best_key is None or key < best_key:
                 best, best_key = (q, worst), key
         return best

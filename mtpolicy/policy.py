@@ -80,7 +80,10 @@ PLANNER_DOC = {
           "refined by up to K damped Newton steps q <- clip(q + J^T (J J^T + lambda^2 I)^-1 e, low, high) (J, e: the "
           "stacked positional Jacobians and goal errors of all end effectors, base frame), stopping once the "
           "largest end-effector error is below eps; q* is, of the candidates that stopped so, the one with the "
-          "least max_j |q_j - q0_j| / v_j (v: velocity_limits), else the one with the least largest error "
+          "least max_j |q_j - q0_j| / v_j (v: velocity_limits; with avoid_collisions true, of those with no contact "
+          "of negative distance between two geoms of the robot, or one of it and the world, that the robot does not "
+          "have at its home keyframe, if any: MuJoCo's mj_collision on the MJCF), else the one with the least "
+          "largest error "
           "(mtpolicy/planner.py)",
     "time_optimal": "the time-optimal program with the `planner` settings (reach_tolerance tol, control_period dt, "
                     "solver): T* = min over (q, t) of t s.t. |q_j - q0_j| <= D_j(t), ||g_i - p_i(q)|| <= tol for every "
