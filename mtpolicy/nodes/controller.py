@@ -122,7 +122,8 @@ class PolicyController(Node):
                                       "`python -m mtpolicy_training.ship.export FILE`")
 
         n, k = spec.n_joints, len(contract.end_effectors)
-        self.states = JointStateIntake(spec.joint_names, spec.joint_limits, spec.velocity_limits, p, JOINT_STATES_TOPIC)
+        self.states = JointStateIntake(spec.joint_names, spec.joint_limits, spec.velocity_limits, p, JOINT_STATES_TOPIC,
+                                       [self.kin.model.joint(j).name for j in range(self.kin.model.njnt)])
         self._goals = np.full((k, 3), np.nan)
         self.inputs = Inputs(self.states.times, np.full(k, -math.inf), enabled=p.start_enabled)
         self.supervisor = Supervisor(
@@ -210,8 +211,8 @@ class PolicyController(Node):
         stamp = stamp_seconds(msg.header.stamp)
         source = (info.get("publisher_gid") or {}).get("data")
         admission = self.states.admit(msg.name, msg.position, stamp, self._stamp_lag(stamp), source, now)
-        if admission.ignored is not None:
-            self._warn(*admission.ignored)
+        for kind, text in filter(None, (admission.ignored, *admission.notes)):
+            self._warn(kind, text)
         if (fault := admission.fault) is not None:
             self.inputs.state_fault, self.inputs.state_fault_time = fault, now
             self._warn(fault.kind.name, f"joint states rejected, publishing zeros: {fault.detail}",
