@@ -207,7 +207,8 @@ def described_robot(text: str, contract: ModelContract, robot: str = "") -> Desc
         reference = load_robot(robot or contract.robot, list(contract.end_effectors))
     except RobotSpecError as e:
         if robot:  # asked for by name: it must be there
-            raise RobotSpecError(f"{PARAMETER} given with robot {robot!r}, which cannot be loaded: {e}") from None
+            raise RobotSpecError(f"{PARAMETER} given with robot {robot!r}, which cannot be loaded for a model of "
+                                 f"robot {contract.robot!r}: {e}") from None
         notes.append(f"{PARAMETER}: the model's robot {contract.robot!r} is not found here, so the URDF's kinematics "
                      "are not compared with it and the commands have no acceleration limits (give robot:= a robot "
                      "folder whose robot.yaml states them)")
