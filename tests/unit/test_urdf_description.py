@@ -7,6 +7,7 @@ Over DDS (the controller started with ``robot_description``): tests/ros/test_rob
 from __future__ import annotations
 
 import importlib.util
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -47,13 +48,21 @@ def max_ee_gap(a, b, n: int = 200) -> float:  # noqa: ANN001
     return kinematic_difference(a, b, n=n, seed=1)[0]
 
 
+def docs_import_command() -> list[str]:
+    """docs/own_robot.md's `mtpolicy import-robot` of the Panda URDF (section From robot_description), as words."""
+    text = (REPO / "docs" / "own_robot.md").read_text().replace("\\\n", " ")
+    line = next(line for line in text.splitlines() if line.startswith("mtpolicy import-robot tests/fixtures/panda_urdf"))
+    return shlex.split(line)
+
+
 def test_import_robot_of_the_panda_urdf_has_the_shipped_panda_kinematics(panda, tmp_path):
-    """`mtpolicy import-robot <the URDF>`: a robot folder whose end effector is where the shipped Panda's is (1 mm)."""
-    out = tmp_path / "panda_from_urdf"
-    done = subprocess.run([str(Path(sys.executable).parent / "mtpolicy"), "import-robot", str(PANDA_URDF), "--out-dir", str(out),
-                           "--end-effectors", "right_hand", "--acceleration", "joint1=15", "joint2=7.5", "joint3=10",
-                           "joint4=12.5", "joint5=15", "joint6=20", "joint7=20"],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    """The docs' `mtpolicy import-robot <the URDF>`: a robot folder whose end effector is where the shipped Panda's
+    is (1 mm), with the Panda's limits."""
+    words = docs_import_command()
+    words = [str(Path(sys.executable).parent / "mtpolicy"), *(str(REPO / w) if w.endswith(".urdf") else w
+                                                               for w in words[1:])]
+    out = tmp_path / words[words.index("--out-dir") + 1]
+    done = subprocess.run(words, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     robot_xml = (out / "robot.xml").read_text()
     assert "package://robosuite/models/assets/robots/panda/meshes/link1.stl" in robot_xml  # left in the wheel
