@@ -105,12 +105,12 @@ def _check_limits(root: ET.Element, joints: Sequence[str]) -> np.ndarray:
     efforts = []
     for name in joints:
         limit, slide = movable[name].find("limit"), movable[name].get("type") == "prismatic"
-        if limit is None or limit.get("velocity") is None:
-            raise RobotSpecError(f"{PARAMETER}: joint {name!r} has no <limit velocity=...>: the controller clamps its "
-                                 "commands to it")
         for kind in ("velocity", "effort"):
+            if limit is None or limit.get(kind) is None:
+                raise RobotSpecError(f"{PARAMETER}: joint {name!r} has no <limit {kind}=...> (a URDF's movable joints "
+                                     "need one; the controller clamps the commands to the velocity limit)")
             try:
-                value = float(limit.get(kind, "nan"))
+                value = float(limit.get(kind))
             except ValueError:
                 raise RobotSpecError(f"{PARAMETER}: joint {name!r}: <limit {kind}={limit.get(kind)!r}> is not a "
                                      "number") from None
