@@ -15,12 +15,18 @@ joint, no move impossible at the velocity limits in the time between the two
 states' stamps. A failed check either ignores the state with a warning, or is
 a state fault: a ``mtpolicy.supervisor.Hold`` (ERROR) that holds zeros for
 ``state_timeout``.
+
+The names are matched, never the indices: a JointState may name joints the
+robot model lacks (ignored) and lack joints the model serves (which must come
+in another JointState, or their states go stale: zeros). Either is said once
+per distinct set of names (``Admission.notes``), naming the joints -- a
+driver's name that differs from the URDF's shows in the first message.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, NamedTuple, Protocol, Sequence
 
 import numpy as np
@@ -107,13 +113,21 @@ class Admission:
     """A state fault it showed (ERROR: zeros for state_timeout), taken or not."""
     ignored: tuple[str, str] | None = None
     """(kind, message) of a warning about what of it was ignored."""
+    notes: tuple[tuple[str, str], ...] = ()
+    """(kind, message) of warnings about its set of names, the first time it arrives: joints the robot model lacks,
+    joints the model serves that it lacks."""
 
 
 class JointStateIntake:
     """The robot's newest joint angles (``q``) and their times, from the JointStates that pass the checks."""
 
+    NAME_SETS_KEPT = 64
+    """Distinct name sets remembered as already reported (then forgotten, and reported again)."""
+
     def __init__(self, joint_names: Sequence[str], joint_limits: np.ndarray, velocity_limits: np.ndarray,
-                 settings: IntakeSettings, state_topic: str):
+                 settings: IntakeSettings, state_topic: str, model_joints: Sequence[str] = ()):
+        """``joint_names``: the joints served, in order; ``model_joints``: every joint of the robot model (served,
+        held or passive: names of a JointState not among them are reported; default: the served ones)."""
         n = len(joint_names)
         self.joint_names, self.joint_limits, self.velocity_limits = list(joint_names), joint_limits, velocity_limits
         self.settings, self.state_topic = settings, state_topic
@@ -123,12 +137,40 @@ class JointStateIntake:
         self._joint_index = {name: i for i, name in enumerate(joint_names)}
         self._layouts: dict[tuple[str, ...], StateLayout] = {}
         self._source = np.full(n, None, dtype=object)  # publisher (DDS GID) of each joint's newest state
+        self._model_joints = set(model_joints) | set(joint_names)
+        self._name_sets: set[frozenset[str]] = set()  # name sets reported (``notes``)
 
     def admit(self, names: Sequence[str], positions: Sequence[float], stamp: float, lag: float, source: object,
               now: float) -> Admission:
         """Check a JointState of joint ``names`` at ``positions`` from publisher ``source`` (None: unknown),
         stamped ``stamp`` (NaN: none), whose stamp was ``lag`` s old on arrival at monotonic time ``now``; take it
-        if it passes."""
+        if it passes. The first JointState of a set of names also has the ``notes`` on them."""
+        admission = self._admit(names, positions, stamp, lag, source, now)
+        notes = self._name_notes(names)
+        return replace(admission, notes=notes) if notes else admission
+
+    def _name_notes(self, names: Sequence[str]) -> tuple[tuple[str, str], ...]:
+        """The notes on a set of names not reported before (none if it was)."""
+        key = frozenset(names)
+        if key in self._name_sets:
+            return ()
+        if len(self._name_sets) >= self.NAME_SETS_KEPT:
+            self._name_sets.clear()
+        self._name_sets.add(key)
+        unknown = sorted(key - self._model_joints)
+        missing = [j for j in self.joint_names if j not in key]
+        notes = []
+        if unknown:
+            notes.append(("state_unknown_joints", f"{self.state_topic} names joint(s) the robot model lacks, ignored: "
+                                                  f"{unknown}"))
+        if missing:
+            notes.append(("state_missing_joints", f"{self.state_topic} sends a JointState without joint(s) the model "
+                                                  f"needs: {missing} (their states must come in another, or go stale: "
+                                                  "zeros)"))
+        return tuple(notes)
+
+    def _admit(self, names: Sequence[str], positions: Sequence[float], stamp: float, lag: float, source: object,
+               now: float) -> Admission:
         if len(positions) != len(names):
             self.counts["rejected_states"] += 1
             return Admission(False, ignored=("state_lengths", f"JointState with {len(names)} names and "

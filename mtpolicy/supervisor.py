@@ -150,7 +150,10 @@ def fresh_states(inputs: Inputs, settings: Settings, robot: SupervisedRobot) -> 
         missing = [j for j, t in zip(robot.joint_names, inputs.times.taken) if not math.isfinite(t)]
         return Hold(HoldKind.STATES_MISSING, Severity.WARN, f"no joint state yet for {missing} on {robot.state_topic}")
     if stale == "arrival":
-        return Hold(HoldKind.STATES_STALE, Severity.ERROR, f"joint states stale (none for state_timeout = {timeout} s)")
+        old = [j for j, t in zip(robot.joint_names, inputs.times.arrival) if safety.is_stale(t, inputs.now, timeout)]
+        which = "" if len(old) == len(robot.joint_names) else f" of {old}"  # the others still come: name the missing
+        return Hold(HoldKind.STATES_STALE, Severity.ERROR,
+                    f"joint states stale (none{which} for state_timeout = {timeout} s)")
     return Hold(HoldKind.STATES_STALE, Severity.ERROR, f"joint states stale (stamped more than state_timeout = "
                                                        f"{timeout} s ago, beyond stamp_tolerance = "
                                                        f"{settings.stamp_tolerance} s)")

@@ -17,7 +17,8 @@ the level of /diagnostics. The watchdog and every timer run on steady time
 whatever ``use_sim_time`` says, so the node publishes without a ``/clock``;
 with ``use_sim_time`` true and no ``/clock`` (or one that has not advanced for
 ``state_timeout``), it says so (WARN). The end effectors, and the reach
-tolerance that progress is judged against, are the model's contract's.
+tolerance that progress is judged against, are the model's contract's. The robot
+is the ``robot`` parameter's, or a URDF string in ``robot_description`` (``mtpolicy.robots.description``).
 
 A planner-conditioned policy (its contract has a ``planner``) observes the
 goal configuration of ``mtpolicy.planner``, planned in the background
@@ -54,6 +55,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -81,6 +83,7 @@ from mtpolicy.observation import observe
 from mtpolicy.planner import PlannerConfig
 from mtpolicy.policy import ModelMismatch, OnnxPolicy, PolicyContract, resolve_model_path
 from mtpolicy.robots import DEFAULT_ROBOT, RobotSpec, RobotSpecError, load_robot
+from mtpolicy.robots.description import described_robot
 from mtpolicy.state_intake import JointStateIntake
 from mtpolicy.supervisor import WAITING_FOR_PLAN, CommandRamp, Hold, Inputs, Severity, SupervisedRobot, Supervisor
 from mtpolicy.workspace import ProgressMonitor, Workspace
@@ -103,10 +106,8 @@ class PolicyController(Node):
         self.params = p = ParamSet(self, PARAMS, on_change=self._on_params_set)
         self.policy = _load_policy(p.model or p.robot or DEFAULT_ROBOT)
         contract = self.policy.contract
-        self.spec = spec = _load_robot_for(self.policy, p.robot)
-        joints = [j for j in p.joints if j] or list(contract.joints)
-        self.policy.check(spec, joints)  # ModelMismatch => run_node refuses to start, naming it
-        self.joints = joints
+        self.joints = joints = [j for j in p.joints if j] or list(contract.joints)
+        self.spec = spec = _load_robot_for(self.policy, p.robot, p.robot_description, joints, self.get_logger())
         self.kin = Kinematics(spec)
         self._goal_config: np.ndarray | None = None  # q* of the plan followed (planner-conditioned policies)
         self.planned = None if not contract.planner else PlannedGoals(
@@ -122,7 +123,8 @@ class PolicyController(Node):
                                       "`python -m mtpolicy_training.ship.export FILE`")
 
         n, k = spec.n_joints, len(contract.end_effectors)
-        self.states = JointStateIntake(spec.joint_names, spec.joint_limits, spec.velocity_limits, p, JOINT_STATES_TOPIC)
+        self.states = JointStateIntake(spec.joint_names, spec.joint_limits, spec.velocity_limits, p, JOINT_STATES_TOPIC,
+                                       [self.kin.model.joint(j).name for j in range(self.kin.model.njnt)])
         self._goals = np.full((k, 3), np.nan)
         self.inputs = Inputs(self.states.times, np.full(k, -math.inf), enabled=p.start_enabled)
         self.supervisor = Supervisor(
@@ -165,7 +167,8 @@ class PolicyController(Node):
         self.create_timer(HOUSEKEEPING_PERIOD, self._housekeeping, clock=self._steady)
         self._check_clock()
         self.get_logger().info(
-            f"policy {self.policy.path.name} ({contract.method}) on robot {spec.name!r}: {n} joints, "
+            f"policy {self.policy.path.name} ({contract.method}) on robot {spec.name!r}"
+            f"{' (robot_description)' if p.robot_description else ''}: {n} joints, "
             f"end effectors {list(spec.end_effectors)} in frame {spec.base_body!r}; {p.command_interface} commands on "
             f"{self.output.topic} in order {joints} at {1.0 / self._period():.1f} Hz")
 
@@ -210,8 +213,8 @@ class PolicyController(Node):
         stamp = stamp_seconds(msg.header.stamp)
         source = (info.get("publisher_gid") or {}).get("data")
         admission = self.states.admit(msg.name, msg.position, stamp, self._stamp_lag(stamp), source, now)
-        if admission.ignored is not None:
-            self._warn(*admission.ignored)
+        for kind, text in filter(None, (admission.ignored, *admission.notes)):
+            self._warn(kind, text)
         if (fault := admission.fault) is not None:
             self.inputs.state_fault, self.inputs.state_fault_time = fault, now
             self._warn(fault.kind.name, f"joint states rejected, publishing zeros: {fault.detail}",
@@ -437,17 +440,30 @@ class PolicyController(Node):
         self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
 
 
-def _load_robot_for(policy: OnnxPolicy, robot: str) -> RobotSpec:
-    """The robot ``robot`` (default: the model's) with the model's end effectors; a model made for another robot
-    is refused naming the robot it is for."""
+def _load_robot_for(policy: OnnxPolicy, robot: str, description: str, joints: list[str], logger) -> RobotSpec:
+    """The robot the model drives, checked against the model and the command order ``joints`` (ModelMismatch
+    names every disagreement): the URDF ``description`` completed from the model (``mtpolicy.robots.description``; its notes
+    logged), else the robot ``robot`` (default: the model's) with the model's end effectors; a model made for
+    another robot is refused naming the robot it is for."""
     contract = policy.contract
+    if description:
+        described = described_robot(description, contract, robot)
+        for note in described.notes:
+            logger.warning(note)
+        # another description of the model's robot: not the model's file (hash) or name, and velocity limits
+        # reconciled with the model's; joints, end effectors, base frame and observation must match
+        policy.check(replace(described.spec, name=contract.robot, mjcf_sha256=contract.robot_mjcf_sha256,
+                             velocity_limits=np.asarray(contract.velocity_limits)), joints)
+        return described.spec
     try:
-        return load_robot(robot or contract.robot, list(contract.end_effectors))
+        spec = load_robot(robot or contract.robot, list(contract.end_effectors))
     except RobotSpecError as e:
         if robot and robot != contract.robot:
             raise ModelMismatch(f"{policy.path.name} is a model for robot {contract.robot!r} (end effectors "
                                 f"{list(contract.end_effectors)}), not {robot!r}: {e}") from None
         raise
+    policy.check(spec, joints)  # ModelMismatch => run_node refuses to start, naming it
+    return spec
 
 
 def contract_reach_tolerance(contract: PolicyContract) -> float:

@@ -17,7 +17,12 @@ MAX_RATE_HZ = 1000.0
 PARAMS = [
     Param("model", "", "ONNX policy: a path, the name of a shipped model, or empty: the robot's default model (its "
           "robot.yaml; the robot parameter's, else planar8's)", read_only=True),
-    Param("robot", "", "robot name or MJCF path (default: the model's robot)", read_only=True),
+    Param("robot", "", "robot name, robot folder or MJCF/URDF path (default: the model's robot); with "
+          "robot_description, the robot folder that supplies its acceleration limits and the kinematics it is "
+          "checked against", read_only=True),
+    Param("robot_description", "", "the robot as a URDF string, as robot_state_publisher publishes it: its joints, "
+          "position, velocity and effort limits replace the robot's; end effectors and reach tolerance come from the "
+          "model (docs/own_robot.md, From robot_description)", read_only=True),
     Param("joints", [], "command order of the joints (default: the model's joint order)", read_only=True),
     Param("command_interface", "velocity", "what the commands are: velocity (Float64MultiArray of joint velocities, "
           "a forward velocity controller), position (Float64MultiArray of joint positions, a forward position "

@@ -16,6 +16,7 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +125,19 @@ def yarm_params(path: Path) -> Path:
     return path
 
 
+def panda_description_params(folder: Path) -> Path:
+    """The own-robot tutorial's params file of the URDF Panda (section From robot_description), written by its
+    ``python -c ...`` command into ``folder``."""
+    text = (REPO / "docs" / "own_robot.md").read_text()
+    line = re.search(r"<!-- robot_description params -->\n```\n(python -c .*?)\n```", text, re.S).group(1)
+    words = shlex.split(line)
+    out = folder / words[words.index(">") + 1]
+    done = subprocess.run([sys.executable, *words[1:words.index(">")]], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, check=True)
+    out.write_text(done.stdout)
+    return out
+
+
 def goals_published(commands: list[DocCommand]) -> dict[str, np.ndarray]:
     """End effector -> the last goal the commands' ``ros2 topic pub ... /goals/<ee> ...`` publish."""
     goals = {}
@@ -146,6 +160,10 @@ def test_every_ros2_command_of_the_docs_runs_against_a_live_stack(ros2_cli_env, 
                     "/abs/path/policy.onnx": str(make_fixture_policy(tmp_path / "yarm.onnx", yarm)),
                     "/abs/path/yarm.yaml": str(yarm_params(tmp_path / "yarm.yaml")),
                     "model:=...": "model:=planar8_picor"}
+    panda = load_robot("panda")  # the URDF Panda of docs/own_robot.md, From robot_description
+    placeholders |= {"/abs/path/panda_policy.onnx": str(make_fixture_policy(tmp_path / "panda_policy.onnx", panda,
+                                                                            at=Kinematics(panda).home)),
+                     "/abs/path/panda_description.yaml": str(panda_description_params(tmp_path))}
     all_stacks = stacks(doc_commands(DOCS), placeholders)
     assert all_stacks[0].launch.where.startswith("README.md"), [s.launch.where for s in all_stacks]
 
