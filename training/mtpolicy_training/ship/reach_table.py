@@ -15,7 +15,8 @@ for a choice). The anchors (``anchors``):
 * ``time-optimal``: the closed-loop time-optimal controller, the DAgger teacher ``time_optimal`` as training runs
   it (``algos/dagger.TimeOptimalTeacher``, the default ``SolverConfig``);
 * ``bound``: the time-optimal bound ``N* dt`` of each goal set (``envs/time_optimal.py``)
-  as a row: its time to reach is the bound, it holds nothing.
+  as a row: its time to reach is the bound, it holds nothing. Without it the bound is not solved (it costs
+  seconds per goal set on a 15-joint robot) and no row has time ratios.
 
 Held success is pooled over the seeds with a 95 % Wilson interval; time to reach
 (median) and its ratio to the bound of the same goal set (median and p90) are
@@ -338,8 +339,10 @@ def main(argv: list[str] | None = None) -> None:
                      if goal_set_config(env) != goal_set_config(anchor_env)]:
             raise SystemExit(f"error: {robot} {distribution}: {sorted(set(apart))} trained on other goal sets or "
                              f"tolerance than {group[0].name} ({', '.join(GOAL_SET_FIELDS)}): not one table")
+        with_bound = "bound" in cfg.anchors  # else no ratios: a bound may cost seconds per goal set (GR1)
         bounds = {seed: bound_table(anchor_env, cfg.episodes, seed, solver=cfg.solver,
-                                    cache_dir=cfg.bound_cache).bound_seconds for seed in cfg.seed}
+                                    cache_dir=cfg.bound_cache).bound_seconds if with_bound else None
+                  for seed in cfg.seed}
         # (name, controllers, training seeds, what besides the goal sets and the bound must match for a row of a
         # previous results.json in ``out`` to be read back instead of evaluated again)
         evaluated = [(row.name, pairs, row.training_seeds, model_identity(row)) for row, pairs in controllers.items()]
@@ -367,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
         group_results = {}
         for name, pairs, training_seeds, identity in evaluated:
             identity |= {"seeds": list(cfg.seed), "goal_sets_per_seed": cfg.episodes,
-                         "bound_solver": bound_solver(cfg.solver)}
+                         "bound_solver": bound_solver(cfg.solver) if with_bound else None}
             done = previous.get((robot, distribution, name), {})
             if {k: done.get(k) for k in identity} == identity:
                 print(f"{robot} {distribution} {name}: read back from {path}", flush=True)
@@ -376,7 +379,7 @@ def main(argv: list[str] | None = None) -> None:
                         **evaluate_row(name, pairs, cfg, bounds, training_seeds), **identity}
             group_results[name] = add(done)
         same_goal_sets = {"seeds": list(cfg.seed), "goal_sets_per_seed": cfg.episodes,
-                          "bound_solver": bound_solver(cfg.solver)}
+                          "bound_solver": bound_solver(cfg.solver) if with_bound else None}
         kept = [r for (r_robot, r_distribution, name), r in previous.items()
                 if (r_robot, r_distribution) == (robot, distribution) and name not in group_results
                 and all(r.get(k) == v for k, v in same_goal_sets.items()) and of_current_models(r)]
@@ -385,9 +388,12 @@ def main(argv: list[str] | None = None) -> None:
         if kept:
             notes.append(f"{robot} {distribution}: kept from an earlier run of this table on the same goal sets, not "
                          f"evaluated again: {', '.join(r['controller'] for r in kept)}.")
-        solved = np.concatenate(list(bounds.values())) >= 0
-        notes.append(f"{robot} {distribution}: the bound of {solved.sum()}/{len(solved)} goal sets found (the others "
-                     f"have no ratio), solver {bound_solver(cfg.solver)}, tables in {cfg.bound_cache}.")
+        if with_bound:
+            solved = np.concatenate(list(bounds.values())) >= 0
+            notes.append(f"{robot} {distribution}: the bound of {solved.sum()}/{len(solved)} goal sets found (the "
+                         f"others have no ratio), solver {bound_solver(cfg.solver)}, tables in {cfg.bound_cache}.")
+        else:
+            notes.append(f"{robot} {distribution}: no bound (the anchor `bound` not asked for), so no time ratios.")
         notes += [agreement(group_results[name], group_results[label]) for label, name in taught.items()
                   if len(group_results[name]["per_seed"]) == len(cfg.seed)]
     if spread_column:
