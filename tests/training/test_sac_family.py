@@ -21,8 +21,8 @@ from mtpolicy_training.algos.sac_family import (
     TaskGradients,
     deconflict_weights,
 )
-from mtpolicy_training.benchmarks.gradient_conflicts import probe
-from mtpolicy_training.benchmarks.sac_family_profile import ProfileConfig, profile_method
+from benchmarks.gradient_conflicts import probe
+from benchmarks.sac_family_profile import ProfileConfig, profile_method
 from mtpolicy_training.core.networks import Normalizer
 from mtpolicy_training.core.offpolicy import LoopConfig, update_precision
 from mtpolicy_training.core.replay import Batch, TaskReplayBuffer

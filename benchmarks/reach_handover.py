@@ -9,7 +9,7 @@ command and how many joints sit within 0.02 rad of a position limit at the
 end. If DLS cannot recover from where the policy ends, DAgger's labels there
 (DLS's commands) cannot teach the policy a way out.
 
-    python -m mtpolicy_training.benchmarks.reach_handover models/planar8_reach.onnx --seed 20240519
+    python -m benchmarks.reach_handover models/planar8_reach.onnx --seed 20240519
 """
 
 from __future__ import annotations
