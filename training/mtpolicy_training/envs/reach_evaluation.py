@@ -62,6 +62,9 @@ TEST_SEEDS = (20_261_127, 20_261_128, 20_261_129)
 """Seeds of published figures only."""
 
 Controller = Callable[[np.ndarray], np.ndarray]
+StepHook = Callable[[int, ReachVectorEnv, np.ndarray, dict], None]
+"""Called after control step ``t`` of ``evaluate_reach`` with the env, the actions applied (clipped to [-1, 1], 0
+for a failed set) and the step's ``info``: what a probe records beside the metrics (benchmarks/reach_handover.py)."""
 
 
 @dataclass(frozen=True)
@@ -84,10 +87,11 @@ class Protocol:
 
 def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int = 500,
                    seed: int = VALIDATION_SEED, protocol: Protocol = Protocol(),
-                   bound: np.ndarray | None = None, per_set: bool = False) -> dict:
+                   bound: np.ndarray | None = None, per_set: bool = False, on_step: StepHook | None = None) -> dict:
     """The metrics of the module table for ``controller`` on ``n_goal_sets`` goal sets of ``seed``; ``bound``:
     the time-optimal bound (s) of each of those goal sets (``time_optimal.bound_table(...).bound_seconds``);
-    ``per_set``: also each goal set's figures (key ``per_set``)."""
+    ``per_set``: also each goal set's figures (key ``per_set``); ``on_step``: called after every control step
+    (``StepHook``). ``controller`` is called once per control step, in order."""
     tolerance = config.reach_tolerance if protocol.tolerance is None else protocol.tolerance
     steps, hold = protocol.steps(config.control_period)
     env = ReachVectorEnv(n_goal_sets, config, time_limit=False)
@@ -103,6 +107,8 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
         if t >= steps - hold:
             actions.append(action)
         obs, _, _, _, info = env.step(action)
+        if on_step is not None:
+            on_step(t, env, action, info)
         within = (info["errors"] <= tolerance).all(axis=1) & ~failed
         first_reach[(first_reach < 0) & within] = t + 1
         if t >= steps - hold:
