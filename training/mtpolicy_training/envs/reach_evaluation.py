@@ -28,14 +28,12 @@ controller given the same seed and distribution sees the same goal sets.
 |                                | (s, NaN if never reached) and ``time_ratio`` (NaN where the ratio    |
 |                                | above leaves the set out), arrays for pooling over seeds             |
 
-Seeds: ``VALIDATION_SEEDS`` are for training-time evaluations and every
-choice of recipe or checkpoint; ``TEST_SEEDS`` only for published figures
-(``ship/reach_table.py``), never for a choice.
+Seeds: ``envs/seeds.py`` (validation seeds choose, test seeds only report).
 
-Evaluate an exported policy (shipped name or path), with the DLS baseline on
-the same goal sets::
+This module has no command line: an exported policy (shipped name or path) is
+evaluated, with DLS and mink on the same goal sets, by ``ship/evaluate.py``::
 
-    python -m mtpolicy_training.envs.reach_evaluation planar8_reach --goal-distribution local
+    python -m mtpolicy_training.ship.evaluate planar8_reach --goal-distribution local
 """
 
 from __future__ import annotations
@@ -50,16 +48,8 @@ import numpy as np
 from mtpolicy.dls import DampedLeastSquares
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-
-VALIDATION_SEEDS = (20_240_518, 20_240_517, 20_240_519)
-"""Seeds of evaluations that choose (periodic evaluations, checkpoints, recipes). 20_240_517 was the held-out
-seed of the first model cards; choices were made on it, so it validates now."""
-VALIDATION_SEED = VALIDATION_SEEDS[0]
-"""The periodic evaluations' seed during training."""
-HELD_OUT_SEED = VALIDATION_SEEDS[1]
-"""The final evaluation of a training run (a validation seed: the run's figure may choose among runs)."""
-TEST_SEEDS = (20_261_127, 20_261_128, 20_261_129)
-"""Seeds of published figures only."""
+# The seeds are envs/seeds.py's; imported here for this module's importers too.
+from mtpolicy_training.envs.seeds import HELD_OUT_SEED, TEST_SEEDS, VALIDATION_SEED, VALIDATION_SEEDS  # noqa: F401
 
 Controller = Callable[[np.ndarray], np.ndarray]
 StepHook = Callable[[int, ReachVectorEnv, np.ndarray, dict], None]
