@@ -1,8 +1,10 @@
 """The test suite in three tiers: a folder each, and a marker each that this file gives every test by its folder.
 
-- ``tests/unit`` (marker ``unit``): no ROS process and no training run: the runtime's numpy, MuJoCo and
-  onnxruntime logic, the envs and evaluators, configs and one-line errors.
-- ``tests/training`` (``training``): runs that train, export, resume, or drive the harness grid (torch).
+- ``tests/unit`` (marker ``unit``): the runtime (``mtpolicy``): its numpy, MuJoCo and onnxruntime logic, configs
+  and one-line errors; no ROS process and no import of the training package, so it runs without the training
+  extra (torch, gymnasium, metaworld).
+- ``tests/training`` (``training``): the training package (``mtpolicy_training``) and the benchmarks: its envs,
+  task sets and evaluators, runs that train, export or resume, the harness grid.
 - ``tests/ros`` (``ros``): DDS nodes as processes, launch files under both launchers, the demo, own robots
   served over DDS, fault injection, ``launch_test`` on a colcon build (``tests/ros/ros2_launch``). Its fixtures
   (a private DDS domain per test, processes, monitors) are in ``tests/ros/conftest.py``.

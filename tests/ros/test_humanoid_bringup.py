@@ -1,5 +1,5 @@
 """The humanoid over DDS: its bring-up with a fixture policy through the launch runner, and the shipped policy
-in ``mtpolicy demo`` (model, chains and env: tests/unit/test_humanoid.py)."""
+in ``mtpolicy demo`` (model and chains: tests/unit/test_humanoid.py; env: tests/training/test_humanoid_reach.py)."""
 
 from __future__ import annotations
 

@@ -174,7 +174,7 @@ def test_loop_defaults_are_the_papers_a2c():
 @pytest.mark.parametrize("preset", ["a2c-table2", "a2c-table1"])
 def test_table_grids_run_each_cell_after_the_runs_it_starts_from(preset, tmp_path):
     """Distillation reads the scratch cell's teachers, fine-tuning its networks: the pool must run them after it."""
-    from mtpolicy_training.benchmarks import harness
+    from benchmarks import harness
 
     _, spec = harness.PRESETS[preset]
     tiny_spec = dataclasses.replace(spec, seeds=[1], budget_steps=120, results_root=tmp_path, bootstrap_reps=10,
@@ -203,7 +203,7 @@ def test_table_grids_run_each_cell_after_the_runs_it_starts_from(preset, tmp_pat
 
 
 def test_a_grid_without_the_runs_a_method_starts_from_fails_at_start(tmp_path):
-    from mtpolicy_training.benchmarks import harness
+    from benchmarks import harness
 
     spec = harness.GridSpec(methods=["a2c-distill"], task_sets=["halfcheetah6"], results_root=tmp_path)
     with pytest.raises(ValueError, match="'a2c-distill' starts from the runs of 'a2c-scratch'"):

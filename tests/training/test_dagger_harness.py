@@ -9,7 +9,7 @@ import pytest
 
 from helpers import kill_when_checkpointed
 from mtpolicy_training.algos.dagger import DaggerConfig
-from mtpolicy_training.benchmarks.harness import METHODS, PRESETS, GridSpec, run_grid
+from benchmarks.harness import METHODS, PRESETS, GridSpec, run_grid
 from mtpolicy_training.core.run_record import RunConfig
 from mtpolicy_training.ship.reach_table import goal_set_config
 from mtpolicy_training.ship.reach_table import main as reach_table
@@ -87,7 +87,7 @@ def tiny_grid(tmp_path_factory) -> GridSpec:
                     results_root=tmp_path_factory.mktemp("grids"), bootstrap_reps=100)
     cell = spec.grid_dir.resolve() / "runs" / "dagger" / "planar8" / "1"
     job = ("dagger", "planar8", 1, spec.budget_steps, cell, TINY | {"loop.torch_threads": "1"})
-    code = ("from pathlib import PosixPath; from mtpolicy_training.benchmarks.harness.run import run_cell; "
+    code = ("from pathlib import PosixPath; from benchmarks.harness.run import run_cell; "
             f"run_cell{job!r}")
     killed = kill_when_checkpointed([sys.executable, "-c", code], cell / "checkpoint.pt",
                                     lambda state: state["iteration"] >= 1)

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from mtpolicy_training.benchmarks.harness import (METHODS, PRESETS, GridSpec, aggregate, iqm, iqm_with_ci,
+from benchmarks.harness import (METHODS, PRESETS, GridSpec, aggregate, iqm, iqm_with_ci,
                                                   markdown_table, replace_block, run_grid, stratified_bootstrap_iqms)
 from mtpolicy_training.envs.taskset import TaskSetMetrics
 from mtpolicy_training.train.family import GridCell
@@ -100,7 +100,7 @@ def test_every_preset_is_a_valid_grid(preset, tmp_path):
 
 def test_reproduce_command_starts_from_a_preset_that_holds_the_methods():
     spec = GridSpec(methods=["ppo-sp0", "ppo-jt400k-sp25"], task_sets=["hoppers3"], name="ppo-few")
-    assert spec.command().startswith("python -m mtpolicy_training.benchmarks.harness ppo-spec-table1 --name ppo-few ")
+    assert spec.command().startswith("python -m benchmarks.harness ppo-spec-table1 --name ppo-few ")
 
 
 def test_planar8_sac_family_cells_start_from_the_shipped_reach_settings_and_overrides_win(tmp_path):
@@ -129,7 +129,7 @@ def check_outputs(grid_dir, cells=4):
         assert [int(float(r.split(",")[0])) for r in rows[1:]] == [240, 480]
     table = (grid_dir / "table.md").read_text()
     assert "| digrad-single-heur | 2 | " in table
-    assert "Reproduce: `python -m mtpolicy_training.benchmarks.harness" in table
+    assert "Reproduce: `python -m benchmarks.harness" in table
     return table
 
 
@@ -197,7 +197,7 @@ def local_ray(monkeypatch):
 
 def test_grid_runs_on_an_existing_ray_cluster(tmp_path, local_ray):
     assert local_ray.startswith("127.0.0.1:")
-    r = subprocess.run([sys.executable, "-m", "mtpolicy_training.benchmarks.harness", "planar8-smoke",
+    r = subprocess.run([sys.executable, "-m", "benchmarks.harness", "planar8-smoke",
                         "--results-root", str(tmp_path), "--ray", local_ray],
                        capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]

@@ -13,10 +13,10 @@ import torch
 from mtpolicy_training.algos.picor import PiCor, PiCorConfig, PiCorFamilyConfig
 from mtpolicy_training.algos.sac import SAC, SACConfig
 from mtpolicy_training.algos.sac_family import SACFamily, SACFamilyConfig
-from mtpolicy_training.benchmarks.harness import METHODS, task_set_metrics
-from mtpolicy_training.benchmarks.optimizer_steps import NETWORKS, RULES, adam_figures, continue_run
-from mtpolicy_training.benchmarks.picor_constraint import OF_BINDING_UPDATES, probe as constraint_probe
-from mtpolicy_training.benchmarks.run_checkpoint import load_run, replay_updates
+from benchmarks.harness import METHODS, task_set_metrics
+from benchmarks.optimizer_steps import NETWORKS, RULES, adam_figures, continue_run
+from benchmarks.picor_constraint import OF_BINDING_UPDATES, probe as constraint_probe
+from benchmarks.run_checkpoint import load_run, replay_updates
 from mtpolicy_training.core.replay import Batch, TaskReplayBuffer
 from mtpolicy_training.core.run_record import RunConfig
 from mtpolicy_training.envs.registry import make_task_set

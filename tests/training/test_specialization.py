@@ -196,7 +196,7 @@ def test_sp0_trains_like_plain_ppo():
 
 def test_harness_cell(tmp_path):
     """A registered Table I cell trains through the harness entry (tiny budget)."""
-    from mtpolicy_training.benchmarks import harness
+    from benchmarks import harness
 
     overrides = {"loop.rollout-steps": "32", "loop.eval-every": "192", "periodic_eval_episodes": "1",
                  "final_eval_episodes": "1", "algo.ppo.epochs": "1"}

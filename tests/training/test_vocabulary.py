@@ -71,7 +71,7 @@ def test_sac_family_takes_a_robot_as_its_task_set():
 def test_harness_settings_and_overrides_parse_as_flags():
     from pathlib import Path
 
-    from mtpolicy_training.benchmarks.harness.registry import METHODS
+    from benchmarks.harness.registry import METHODS
     from mtpolicy_training.train.family import GridCell
 
     method = METHODS["digrad-single"]

@@ -34,7 +34,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from metaworld.sawyer_xyz_env import SawyerXYZEnv
 
-from mtpolicy_training.envs.reach_evaluation import HELD_OUT_SEED
+from mtpolicy_training.envs.seeds import HELD_OUT_SEED
 from mtpolicy_training.envs.taskset import PolicyFn, TaskSet, TaskSetMetrics
 
 BENCHMARKS = {"MT10": metaworld.env_dict.MT10_V3, "MT50": metaworld.env_dict.MT50_V3}

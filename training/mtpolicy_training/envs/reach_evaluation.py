@@ -28,14 +28,12 @@ controller given the same seed and distribution sees the same goal sets.
 |                                | (s, NaN if never reached) and ``time_ratio`` (NaN where the ratio    |
 |                                | above leaves the set out), arrays for pooling over seeds             |
 
-Seeds: ``VALIDATION_SEEDS`` are for training-time evaluations and every
-choice of recipe or checkpoint; ``TEST_SEEDS`` only for published figures
-(``ship/reach_table.py``), never for a choice.
+Seeds: ``envs/seeds.py`` (validation seeds choose, test seeds only report).
 
-Evaluate an exported policy (shipped name or path), with the DLS baseline on
-the same goal sets::
+This module has no command line: an exported policy (shipped name or path) is
+evaluated, with DLS and mink on the same goal sets, by ``ship/evaluate.py``::
 
-    python -m mtpolicy_training.envs.reach_evaluation planar8_reach --goal-distribution local
+    python -m mtpolicy_training.ship.evaluate planar8_reach --goal-distribution local
 """
 
 from __future__ import annotations
@@ -50,18 +48,13 @@ import numpy as np
 from mtpolicy.dls import DampedLeastSquares
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-
-VALIDATION_SEEDS = (20_240_518, 20_240_517, 20_240_519)
-"""Seeds of evaluations that choose (periodic evaluations, checkpoints, recipes). 20_240_517 was the held-out
-seed of the first model cards; choices were made on it, so it validates now."""
-VALIDATION_SEED = VALIDATION_SEEDS[0]
-"""The periodic evaluations' seed during training."""
-HELD_OUT_SEED = VALIDATION_SEEDS[1]
-"""The final evaluation of a training run (a validation seed: the run's figure may choose among runs)."""
-TEST_SEEDS = (20_261_127, 20_261_128, 20_261_129)
-"""Seeds of published figures only."""
+# The seeds are envs/seeds.py's; imported here for this module's importers too.
+from mtpolicy_training.envs.seeds import HELD_OUT_SEED, TEST_SEEDS, VALIDATION_SEED, VALIDATION_SEEDS  # noqa: F401
 
 Controller = Callable[[np.ndarray], np.ndarray]
+StepHook = Callable[[int, ReachVectorEnv, np.ndarray, dict], None]
+"""Called after control step ``t`` of ``evaluate_reach`` with the env, the actions applied (clipped to [-1, 1], 0
+for a failed set) and the step's ``info``: what a probe records beside the metrics (benchmarks/reach_handover.py)."""
 
 
 @dataclass(frozen=True)
@@ -84,10 +77,11 @@ class Protocol:
 
 def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int = 500,
                    seed: int = VALIDATION_SEED, protocol: Protocol = Protocol(),
-                   bound: np.ndarray | None = None, per_set: bool = False) -> dict:
+                   bound: np.ndarray | None = None, per_set: bool = False, on_step: StepHook | None = None) -> dict:
     """The metrics of the module table for ``controller`` on ``n_goal_sets`` goal sets of ``seed``; ``bound``:
     the time-optimal bound (s) of each of those goal sets (``time_optimal.bound_table(...).bound_seconds``);
-    ``per_set``: also each goal set's figures (key ``per_set``)."""
+    ``per_set``: also each goal set's figures (key ``per_set``); ``on_step``: called after every control step
+    (``StepHook``). ``controller`` is called once per control step, in order."""
     tolerance = config.reach_tolerance if protocol.tolerance is None else protocol.tolerance
     steps, hold = protocol.steps(config.control_period)
     env = ReachVectorEnv(n_goal_sets, config, time_limit=False)
@@ -103,6 +97,8 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
         if t >= steps - hold:
             actions.append(action)
         obs, _, _, _, info = env.step(action)
+        if on_step is not None:
+            on_step(t, env, action, info)
         within = (info["errors"] <= tolerance).all(axis=1) & ~failed
         first_reach[(first_reach < 0) & within] = t + 1
         if t >= steps - hold:

@@ -46,7 +46,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import VectorEnv, VectorWrapper
 
-from mtpolicy_training.envs.reach_evaluation import HELD_OUT_SEED
+from mtpolicy_training.envs.seeds import HELD_OUT_SEED
 
 PolicyFn = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 """(observations (N, obs_dim), task indices (N,) or None) -> actions (N, act_dim) in [-1, 1]."""

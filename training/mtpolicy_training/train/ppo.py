@@ -13,7 +13,7 @@ must be a multiple of the number of tasks (the env is task-major).
 
 The paper's Table I grid (13 settings x 2 families x 3 seeds) and its Fig. 6
 (torso-mass pairs) are the harness presets ``ppo-spec-table1`` and
-``ppo-spec-fig6``: ``python -m mtpolicy_training.benchmarks.harness ppo-spec-table1``.
+``ppo-spec-fig6``: ``python -m benchmarks.harness ppo-spec-table1``.
 
 Resumes from ``<out-dir>/checkpoint.pt`` when run again with the same config.
 Writes ``metrics.csv`` (``eval/return_<task>``, ``eval/mean_return``,

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from mtpolicy.integrity import strict_json
-from mtpolicy_training.benchmarks.harness.grid import Cell, GridSpec, replace_block
-from mtpolicy_training.benchmarks.harness.registry import task_set_metrics
-from mtpolicy_training.benchmarks.harness.stats import aggregate, curve_bands, task_names
+from benchmarks.harness.grid import Cell, GridSpec, replace_block
+from benchmarks.harness.registry import task_set_metrics
+from benchmarks.harness.stats import aggregate, curve_bands, task_names
 from mtpolicy_training.envs.taskset import TaskSetMetrics
 
 

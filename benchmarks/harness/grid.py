@@ -9,7 +9,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mtpolicy_training.benchmarks.harness.registry import METHODS, TASK_SETS
+from benchmarks.harness.registry import METHODS, TASK_SETS
 from mtpolicy_training.train import digrad, ppo
 
 
@@ -153,7 +153,7 @@ class GridSpec:
         args = [preset, "--name", self.name, "--methods", *self.methods, "--task-sets", *self.task_sets,
                 "--seeds", *map(str, self.seeds), "--budget-steps", str(self.budget_steps),
                 "--overrides", *self.overrides, *(["--compare-with", *self.compare_with] if self.compare_with else [])]
-        return "python -m mtpolicy_training.benchmarks.harness " + shlex.join(args)
+        return "python -m benchmarks.harness " + shlex.join(args)
 
 
 SMOKE_OVERRIDES = ["loop.learning_starts=320", "loop.eval_every=240", "loop.checkpoint_every=240",

@@ -9,49 +9,58 @@ command and how many joints sit within 0.02 rad of a position limit at the
 end. If DLS cannot recover from where the policy ends, DAgger's labels there
 (DLS's commands) cannot teach the policy a way out.
 
-    python -m mtpolicy_training.benchmarks.reach_handover models/planar8_reach.onnx --seed 20240519
+    python -m benchmarks.reach_handover models/planar8_reach.onnx --seed 20240519
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 from dataclasses import replace
 
 import numpy as np
 
-from mtpolicy_training.envs.reach import ReachVectorEnv
-from mtpolicy_training.envs.reach_evaluation import (VALIDATION_SEEDS, Controller, Protocol, dls_controller,
+from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
+from mtpolicy_training.envs.reach_evaluation import (VALIDATION_SEEDS, Controller, dls_controller, evaluate_reach,
                                                      onnx_controller)
 
 LIMIT_BAND = 0.02
 """rad: a joint this close to a position limit counts as at the limit."""
 
 
-def rollout(controller: Controller, config, n: int, seed: int, handover_step: int | None = None,
-            protocol: Protocol = Protocol()) -> dict[str, np.ndarray]:
-    """One evaluator episode per goal set; ``controller`` drives until ``handover_step``, DLS after it.
-    Returns per goal set: held, reached, final and smallest largest-error (m), largest final |command|,
+def handed_over(first: Controller, then: Controller, step: int) -> Controller:
+    """``first`` for the first ``step`` calls, ``then`` after: one evaluator episode (it calls its controller once
+    per control step) with control handed over at ``step``."""
+    calls = itertools.count()
+    return lambda obs: (first if next(calls) < step else then)(obs)
+
+
+class Probe:
+    """An evaluator step hook (``StepHook``): per goal set, the smallest largest-error over the episode, and the
+    last step's largest error, commands and env."""
+
+    def __init__(self) -> None:
+        self.smallest, self.final, self.action, self.env = np.inf, None, None, None
+
+    def __call__(self, t: int, env: ReachVectorEnv, action: np.ndarray, info: dict) -> None:
+        self.final = info["errors"].max(axis=1)
+        self.smallest = np.minimum(self.smallest, self.final)
+        self.action, self.env = action, env
+
+
+def rollout(controller: Controller, config: ReachConfig, n: int, seed: int,
+            handover_step: int | None = None) -> dict[str, np.ndarray]:
+    """The evaluator's episodes on ``n`` goal sets of ``seed``; ``controller`` drives until ``handover_step``, DLS
+    after it. Returns per goal set: held, reached, final and smallest largest-error (m), largest final |command|,
     joints at a limit at the end."""
-    env = ReachVectorEnv(n, config, time_limit=False)
-    obs, info = env.reset(seed=seed)
-    steps, hold = protocol.steps(config.control_period)
-    dls = dls_controller(config)
-    held, reached = np.ones(n, bool), np.zeros(n, bool)
-    smallest = np.full(n, np.inf)
-    action = np.zeros((n, env.spec.n_joints))
-    for t in range(steps):
-        action = np.clip((controller if handover_step is None or t < handover_step else dls)(obs), -1.0, 1.0)
-        obs, _, _, _, info = env.step(action)
-        worst = info["errors"].max(axis=1)
-        within = worst <= config.reach_tolerance
-        reached |= within
-        smallest = np.minimum(smallest, worst)
-        if t >= steps - hold:
-            held &= within
-    q, limits = env.joint_positions(), env.spec.joint_limits
+    if handover_step is not None:
+        controller = handed_over(controller, dls_controller(config), handover_step)
+    probe = Probe()
+    per_set = evaluate_reach(controller, config, n, seed, per_set=True, on_step=probe)["per_set"]
+    q, limits = probe.env.joint_positions(), probe.env.spec.joint_limits
     at_limit = ((q <= limits[:, 0] + LIMIT_BAND) | (q >= limits[:, 1] - LIMIT_BAND)).sum(axis=1)
-    return {"held": held, "reached": reached, "final": info["errors"].max(axis=1), "smallest": smallest,
-            "command": np.abs(action).max(axis=1), "at_limit": at_limit}
+    return {"held": per_set["held"], "reached": np.isfinite(per_set["time_to_reach"]), "final": probe.final,
+            "smallest": probe.smallest, "command": np.abs(probe.action).max(axis=1), "at_limit": at_limit}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """Adam's steps when every update fits one task (PiCor's optimization phase) against every task (MTSAC).
 
-    python -m mtpolicy_training.benchmarks.optimizer_steps benchmarks/results/picor-mt10/runs/picor/mt10/1
+    python -m benchmarks.optimizer_steps benchmarks/results/picor-mt10/runs/picor/mt10/1
 
 For each run directory of a task family whose networks are MTSAC's (mtsac,
 dgrad-o, picor), the checkpoint continues for ``updates`` updates one after
@@ -36,7 +36,7 @@ from torch.nn.utils import parameters_to_vector
 
 from mtpolicy_training.algos.picor import PiCor, PiCorConfig
 from mtpolicy_training.algos.sac_family import SACFamily
-from mtpolicy_training.benchmarks.run_checkpoint import RunCheckpoint, load_run, replay_updates
+from benchmarks.run_checkpoint import RunCheckpoint, load_run, replay_updates
 
 RULES = ("mtsac", "picor-no-cor")
 """The update rules compared: MTSAC's, and PiCor's optimization phase without the correction."""

@@ -8,7 +8,7 @@ updates, and prints after each round the relative loss on the training and the h
 cosine between the student's and the teacher's saturated commands on held-out states where an end effector
 is still out of tolerance (the direction that decides the time to reach).
 
-    python -m mtpolicy_training.benchmarks.time_optimal_generalization --robot planar8 --train-sets 4000
+    python -m benchmarks.time_optimal_generalization --robot planar8 --train-sets 4000
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Benchmark harness: a grid of method x task set x seed at one budget, aggregated with IQM and bootstrap CIs.
 
-    python -m mtpolicy_training.benchmarks.harness planar8-fig4a                      # a named preset
-    python -m mtpolicy_training.benchmarks.harness planar8-fig4a --budget-steps 20000 --seeds 1 2 \\
+    python -m benchmarks.harness planar8-fig4a                      # a named preset
+    python -m benchmarks.harness planar8-fig4a --budget-steps 20000 --seeds 1 2 \\
         --name planar8-fig4a-20k --overrides loop.learning-starts=2000 --readme README.md
-    python -m mtpolicy_training.benchmarks.harness planar8-fig4a --ray 127.0.0.1:6379  # on a Ray cluster
-    python -m mtpolicy_training.benchmarks.harness dgrad-mt10 --workers 1 --threads-per-cell 2  # a cell on 2 cores
+    python -m benchmarks.harness planar8-fig4a --ray 127.0.0.1:6379  # on a Ray cluster
+    python -m benchmarks.harness dgrad-mt10 --workers 1 --threads-per-cell 2  # a cell on 2 cores
 
 Every cell (method, task set, seed) trains in its own folder
 ``<results_root>/<name>/runs/<method>/<task_set>/<seed>/`` (log in ``train.log``: a progress line a minute),
@@ -44,11 +44,11 @@ finished (on Ray, that needs a filesystem shared by the nodes).
 | run      | the pool or Ray, resuming, ``run_grid``                     |
 """
 
-from mtpolicy_training.benchmarks.harness.grid import PRESETS, Cell, GridSpec, replace_block
-from mtpolicy_training.benchmarks.harness.registry import METHODS, TASK_SETS, task_set_metrics
-from mtpolicy_training.benchmarks.harness.report import markdown_table, read_curves, summarize
-from mtpolicy_training.benchmarks.harness.run import run_grid
-from mtpolicy_training.benchmarks.harness.stats import (aggregate, iqm, iqm_with_ci, stratified_bootstrap_iqms,
+from benchmarks.harness.grid import PRESETS, Cell, GridSpec, replace_block
+from benchmarks.harness.registry import METHODS, TASK_SETS, task_set_metrics
+from benchmarks.harness.report import markdown_table, read_curves, summarize
+from benchmarks.harness.run import run_grid
+from benchmarks.harness.stats import (aggregate, iqm, iqm_with_ci, stratified_bootstrap_iqms,
                                                         task_names)
 
 __all__ = ["PRESETS", "Cell", "GridSpec", "METHODS", "TASK_SETS", "aggregate", "iqm", "iqm_with_ci", "markdown_table",

@@ -17,9 +17,9 @@ from typing import Callable
 import torch
 
 from mtpolicy.integrity import strict_json
-from mtpolicy_training.benchmarks.harness.grid import Cell, GridSpec, sibling_cell_dir
-from mtpolicy_training.benchmarks.harness.registry import METHODS, today_overrides
-from mtpolicy_training.benchmarks.harness.report import summarize
+from benchmarks.harness.grid import Cell, GridSpec, sibling_cell_dir
+from benchmarks.harness.registry import METHODS, today_overrides
+from benchmarks.harness.report import summarize
 from mtpolicy_training.core.files import write_new_file
 
 

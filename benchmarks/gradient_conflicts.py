@@ -1,6 +1,6 @@
 """Gradient conflicts between tasks in trained SAC-family runs: D-Grad's premise, measured on a run's own data.
 
-    python -m mtpolicy_training.benchmarks.gradient_conflicts \
+    python -m benchmarks.gradient_conflicts \
         benchmarks/results/dgrad-mt10/runs/{mtsac,dgrad-o}/mt10/1 --batches 20
 
 For each run directory of a task family (mt10, mt50, halfcheetah8) whose
@@ -25,7 +25,7 @@ import torch
 import tyro
 
 from mtpolicy_training.algos.sac_family import SURGERY_METRICS, SACFamily
-from mtpolicy_training.benchmarks.run_checkpoint import load_run, mean_std, replay_updates
+from benchmarks.run_checkpoint import load_run, mean_std, replay_updates
 
 
 def probe(run_dir: Path, batches: int, seed: int, batch_per_task: int | None = None

@@ -1,6 +1,6 @@
 """Where the time of a SAC-family run on Meta-World MT10 goes, per method, on one torch thread (or ``--torch-threads``).
 
-    python -m mtpolicy_training.benchmarks.sac_family_profile --methods mtsac mh-sac dgrad-a dgrad-o picor
+    python -m benchmarks.sac_family_profile --methods mtsac mh-sac dgrad-a dgrad-o picor
 
 Measures, in this process: one MT10 vector env step (10 envs, with the task
 one-hot), one Meta-World evaluation episode per task, and for each method at
@@ -303,7 +303,7 @@ def main(c: ProfileConfig) -> None:
     print(f"{text}\n\n{note}")
     if c.out_dir is not None:
         c.out_dir.mkdir(parents=True, exist_ok=True)
-        command = "python -m mtpolicy_training.benchmarks.sac_family_profile " + shlex.join(sys.argv[1:])
+        command = "python -m benchmarks.sac_family_profile " + shlex.join(sys.argv[1:])
         (c.out_dir / "table.md").write_text(
             f"# SAC family on MT10: where the time goes (ms)\n\n{text}\n\n{note}\n\nReproduce:\n\n    {command}\n")
 

@@ -1,6 +1,6 @@
 """Env steps per second of our SAC and PPO against Stable-Baselines3's, same settings, side by side.
 
-    python -m mtpolicy_training.benchmarks.throughput --repeats 3
+    python -m benchmarks.throughput --repeats 3
 
 For each algorithm (SAC, PPO) and env (HalfCheetah-v5, planar8) it trains
 ours and SB3's for the same fixed step budget with the same network sizes,
@@ -220,8 +220,9 @@ def worker(spec: dict) -> None:
 def measure(impl: str, algo: str, env: str, c: ThroughputConfig) -> dict:
     spec = {"impl": impl, "algo": algo, "env": env, "config": json.loads(json.dumps(asdict(c), default=str))}
     threads = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    r = subprocess.run([sys.executable, "-m", "mtpolicy_training.benchmarks.throughput", "--worker", json.dumps(spec)],
-                       capture_output=True, text=True, env={**os.environ, **threads}, check=False)
+    r = subprocess.run([sys.executable, "-m", "benchmarks.throughput", "--worker", json.dumps(spec)],
+                       capture_output=True, text=True, env={**os.environ, **threads}, check=False,
+                       cwd=Path(__file__).resolve().parents[1])  # the checkout, where `benchmarks` imports from
     if r.returncode != 0:
         raise RuntimeError(f"{impl} {algo} {env} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -241,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
         worker(json.loads(argv[1]))
         return
     c = tyro.cli(ThroughputConfig, args=argv)
-    command = "python -m mtpolicy_training.benchmarks.throughput " + shlex.join(argv)
+    command = "python -m benchmarks.throughput " + shlex.join(argv)
     import stable_baselines3
     import torch
 

@@ -1,6 +1,6 @@
 """How often PiCor's correction acts, measured on a run's checkpoint and replay.
 
-    python -m mtpolicy_training.benchmarks.picor_constraint \
+    python -m benchmarks.picor_constraint \
         benchmarks/results/dgrad-mt10/runs/mtsac/mt10/2 --batches 30
 
 For each run directory of a task family whose networks are MTSAC's (mtsac,
@@ -47,7 +47,7 @@ import torch
 import tyro
 
 from mtpolicy_training.algos.picor import PiCor, PiCorConfig
-from mtpolicy_training.benchmarks.run_checkpoint import load_run, mean_std, replay_updates
+from benchmarks.run_checkpoint import load_run, mean_std, replay_updates
 
 ADVANTAGES = ("weighted_advantage", "advantage_sampled_task", "advantage_other_tasks")
 WIDTH_CHANGES = ("log_std_change_optimization", "log_std_change_correction")

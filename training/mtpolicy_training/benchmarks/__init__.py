@@ -1,1 +1,0 @@
-"""Benchmarks: long runs and comparisons (not tests)."""
