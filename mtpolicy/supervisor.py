@@ -43,7 +43,7 @@ class Severity(IntEnum):
 
     @property
     def log_level(self) -> Literal["info", "warning", "error"]:
-        """The logger severity of this level (``mtpolicy.nodes.common.log``)."""
+        """The logger severity of this level (``mtpolicy.nodes.reporting.log``)."""
         return ("info", "warning", "error")[self]
 
 

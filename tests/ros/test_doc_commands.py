@@ -27,8 +27,8 @@ import yaml
 
 from helpers import REPO, YARM, YARM_END_EFFECTORS, make_fixture_policy, scaled
 from mtpolicy.kinematics import Kinematics
-from mtpolicy.launch_runner import parse_cli_args, parse_launch
-from mtpolicy.launchers import tool
+from mtpolicy_tools.launch_runner import parse_cli_args, parse_launch
+from launchers import tool
 from mtpolicy.robots import load_robot
 
 pytestmark = pytest.mark.timeout(300)

@@ -31,9 +31,9 @@ from std_srvs.srv import SetBool
 
 from helpers import SHIPPED_MODEL, goals_near_home, publish_until, reach, scaled
 from mtpolicy.kinematics import Kinematics, sample_goal_sets
-from mtpolicy.launch_runner import find_executable
-from mtpolicy.nodes.common import (COMMAND_QOS, DEFAULT_COMMAND_TOPIC, DIAGNOSTICS_QOS, GOAL_QOS, STATE_PUB_QOS,
-                                   goal_message)
+from mtpolicy_tools.launch_runner import find_executable
+from mtpolicy.nodes.interfaces import (COMMAND_QOS, DEFAULT_COMMAND_TOPIC, DIAGNOSTICS_QOS, GOAL_QOS, STATE_PUB_QOS,
+                                       goal_message)
 from mtpolicy.policy import OnnxPolicy
 
 MODEL = "planar8_digrad"

@@ -17,7 +17,7 @@ import pytest
 
 from helpers import SHIPPED_MODEL, scaled
 from mtpolicy.kinematics import Kinematics, sample_goal_sets
-from mtpolicy.launchers import command, node_pids, running, stop_and_watch, wait_until_moving
+from launchers import command, node_pids, running, stop_and_watch, wait_until_moving
 
 pytestmark = pytest.mark.timeout(120)
 

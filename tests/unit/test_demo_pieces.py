@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from helpers import REPO, png_size
-from mtpolicy.demo import GoalRun, reached_picture_sample
-from mtpolicy.launch_runner import find_executable
-from mtpolicy.render import fit_camera, geom_corners, render_png, robot_geoms
+from mtpolicy.offscreen import fit_camera, geom_corners, render_png, robot_geoms
 from mtpolicy.robots import load_robot
+from mtpolicy_tools.demo_media import reached_picture_sample
+from mtpolicy_tools.demo_runs import GoalRun
+from mtpolicy_tools.launch_runner import find_executable
 
 
 def _run(goals: np.ndarray, errors: list[float], reach_at: int | None, tolerance: float = 0.02) -> GoalRun:
@@ -93,3 +94,4 @@ def test_user_mistakes_get_one_line_errors(args, message):
     code, output = _cli(*args)
     assert code == 2 and message in output and "Traceback" not in output, output
     assert len(output.strip().splitlines()) == 1, output
+

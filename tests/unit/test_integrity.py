@@ -16,7 +16,7 @@ import torch
 
 from helpers import REPO, SHIPPED_MODEL
 from mtpolicy.integrity import CorruptFile, seal_model, strict_json, verify_model
-from mtpolicy.nodes.common import StartupError, check_params_files
+from mtpolicy.nodes.params import StartupError, check_params_files
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.core.run_record import RunRefused, checksum_path, load_checkpoint, publish_final, save_checkpoint
 from mtpolicy_training.ship.export import main as export_main, reseal_file
