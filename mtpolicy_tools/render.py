@@ -5,7 +5,7 @@ captions and legends the tools' pictures and videos share, and the command:
 
     MUJOCO_GL=egl mtpolicy render --robot humanoid --seed 3 --out docs/humanoid_reach.png
     MUJOCO_GL=egl mtpolicy render --robot humanoid --model humanoid_digrad --out reach.png
-    MUJOCO_GL=egl mtpolicy render --robot own.xml --params own.yaml --out own.png
+    MUJOCO_GL=egl mtpolicy render --robot own.xml --end-effectors left_tip right_tip --out own.png
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def reach_and_render(robot: str, path: str | Path, seed: int = 0, model: str | N
     first). The controller is the ONNX policy ``model`` (path or shipped name), or the damped-least-squares
     baseline when it is None; its velocities pass the controller node's clamp and are applied every
     ``control_period`` s for ``seconds`` s of simulated time. ``end_effectors`` defaults to the
-    model's, else every site of the robot.
+    model's, else the robot's (its robot.yaml's, else every site).
     """
     from mtpolicy import safety
     from mtpolicy.dls import DampedLeastSquares
@@ -128,8 +128,10 @@ def end_effectors_from_params(path: str | Path) -> list[str] | None:
 def add_render_arguments(parser: Parser) -> None:
     """The options of ``mtpolicy render`` (and ``python -m mtpolicy_tools.render``), in the commands' words."""
     parser.add_word("robot", default="humanoid")
+    parser.add_word("end effectors", nargs="+", help="end-effector sites, in task (goal) order (default: the "
+                    "model's; without --model, the robot.yaml's, else every site)")
     parser.add_argument("--params", help="ROS parameters YAML whose sim.end_effectors name the end effectors "
-                        "(default: the model's, else every site)")
+                        "(instead of --end-effectors)")
     parser.add_word("seeds", type=int, default=0, help="seed of the goal set")
     parser.add_argument("--model", help="ONNX policy (path or shipped name); default: the DLS baseline")
     parser.add_argument("--seconds", type=float, default=3.0, help="simulated seconds before the picture")
@@ -146,10 +148,12 @@ def render_cli(ns: argparse.Namespace, prog: str) -> int:
     problems = [f"{name} must be > 0, got {value}" for name, value in (("--size", ns.size),
                 ("--goal-radius", ns.goal_radius)) if value <= 0]
     problems += [f"--seconds must be >= 0, got {ns.seconds}"] if ns.seconds < 0 else []
+    problems += ["give the end effectors once: --end-effectors or --params"] if ns.end_effectors and ns.params \
+        else []
     try:
         if problems:
             raise ValueError("; ".join(problems))
-        end_effectors = end_effectors_from_params(ns.params) if ns.params else None
+        end_effectors = ns.end_effectors or (end_effectors_from_params(ns.params) if ns.params else None)
         errors = reach_and_render(ns.robot, ns.out, ns.seed, ns.model, ns.seconds, size=ns.size,
                                   goal_radius=ns.goal_radius, end_effectors=end_effectors)
     except (ValueError, RobotSpecError, ModelMismatch, OSError) as e:

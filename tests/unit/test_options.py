@@ -20,7 +20,7 @@ def _help(*args: str) -> str:
 @pytest.mark.parametrize("command, things", [
     ("demo", ("robot", "goal distribution", "episode count", "seeds", "output folder", "tolerance")),
     ("goals", ("robot", "end effectors", "episode count", "seeds")),
-    ("render", ("robot", "seeds")),
+    ("render", ("robot", "end effectors", "seeds")),
 ])
 def test_every_runtime_command_takes_the_vocabulary_words(command, things):
     text = _help(command)
