@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
     from mtpolicy_tools.monitor import ReachMonitor
 
 DISCOVERY_SETTLE = 3.0
-"""Seconds the demo gives DDS discovery to show another process's publishers before it starts."""
+"""Seconds the demo gives DDS discovery to show another process's publishers before it starts, from when it joined
+the domain (the stack comes up meanwhile)."""
 READY_TIMEOUT = 60.0
 """Seconds allowed for the stack to come up (imports, model load, discovery)."""
 SIM_STARTED = "simulating '"
@@ -229,6 +231,7 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
     with open(out / "stack.log", "w") as log, LaunchRunner(description, dict(os.environ), echo=log) as runner:
         rclpy.init()
         monitor = ReachMonitor(spec, name="demo")
+        joined = time.monotonic()
         recorder = BagRecorder(bag, demo_topics(spec)) if record else None
         try:
             sims = [p for n, p in runner.processes if n.name == "sim"]
@@ -241,7 +244,8 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
             if not ready or dead:
                 print(f"mtpolicy demo: the stack did not come up (exited: {dead}); see {out / 'stack.log'}")
                 return 1
-            monitor.wait_until(lambda: foreign_publishers(monitor) is not None, DISCOVERY_SETTLE)
+            monitor.wait_until(lambda: foreign_publishers(monitor) is not None,
+                               DISCOVERY_SETTLE - (time.monotonic() - joined))
             if crowded := foreign_publishers(monitor):
                 print(f"mtpolicy demo: {crowded}")
                 return 1
