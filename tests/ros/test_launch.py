@@ -82,7 +82,7 @@ def test_demo_launch_same_result_under_both_launchers(launcher, spawn, monitor, 
     while held) and the launch ends with exit code 0 when the goal tool is done.
 
     The goal tool starts once every goal topic has a subscriber (the sim's may be the first): this process may
-    match it only after it published the first set (seen under load, either period), so the order is also read
+    match it only after it published the first set (seen under load), so the order is also read
     from the tool's log, and the first set counts as not reached unless seen."""
     name, env = launcher
     count, period, seed = 10, scaled(3.0), 5
