@@ -1,4 +1,6 @@
-"""One distribution for pip and colcon (ament_python): runtime, nodes, training."""
+"""One distribution for pip and colcon (ament_python): the runtime (``mtpolicy``: what a robot computer runs, nodes
+included), the tools beside it (``mtpolicy_tools``: the ``mtpolicy`` command, demo, render, record, the pip-only
+launch runner) and training (``mtpolicy_training``)."""
 
 from glob import glob
 
@@ -23,7 +25,7 @@ setup(
     name="mtpolicy",
     version="0.1.0",
     description="Multi-task reach policies for branched robots, trained in MuJoCo and served over ROS 2",
-    packages=find_packages(include=["mtpolicy", "mtpolicy.*"])
+    packages=find_packages(include=["mtpolicy", "mtpolicy.*", "mtpolicy_tools", "mtpolicy_tools.*"])
     + find_packages("training", include=["mtpolicy_training", "mtpolicy_training.*"]),
     package_dir={"mtpolicy_training": "training/mtpolicy_training"},
     package_data={"mtpolicy": ["robots/*/*.xml", "robots/*/robot.yaml"]},
@@ -38,7 +40,7 @@ setup(
     install_requires=RUNTIME,
     extras_require={"ros": ROS, "train": TRAIN, "test": TEST, "dev": DEV, "bench": BENCH, "launch": LAUNCH},
     entry_points={"console_scripts": [
-        "mtpolicy = mtpolicy.cli:main",
+        "mtpolicy = mtpolicy_tools.cli:main",
         "mtpolicy_controller = mtpolicy.nodes.lifecycle:controller",
         "mtpolicy_sim = mtpolicy.nodes.lifecycle:sim",
         "mtpolicy_goals = mtpolicy.nodes.lifecycle:goals",

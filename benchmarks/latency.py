@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from mtpolicy.nodes.common import ros_env
+from mtpolicy_tools.environment import ros_env
 
 ECHO_STATS = "echo callback stats: "
 
@@ -44,8 +44,8 @@ def echo_main() -> int:
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Float64MultiArray
 
-    from mtpolicy.nodes.common import (COMMAND_QOS, DEFAULT_COMMAND_TOPIC, JOINT_STATES_TOPIC, STATE_SUB_QOS,
-                                       LatencyStats)
+    from mtpolicy.nodes.interfaces import COMMAND_QOS, DEFAULT_COMMAND_TOPIC, JOINT_STATES_TOPIC, STATE_SUB_QOS
+    from mtpolicy.nodes.reporting import LatencyStats
 
     stats = LatencyStats(window=100_000)
     try:
@@ -73,7 +73,7 @@ def ping_pong(monitor, spec, rate: float, samples: int, seconds: float, goals: n
     """Publish states at ``rate``; the latency (s) of the command answering each one."""
     from sensor_msgs.msg import JointState
 
-    from mtpolicy.nodes.common import JOINT_STATES_TOPIC, STATE_PUB_QOS
+    from mtpolicy.nodes.interfaces import JOINT_STATES_TOPIC, STATE_PUB_QOS
 
     pub = monitor.create_publisher(JointState, JOINT_STATES_TOPIC, STATE_PUB_QOS)
     state = JointState(name=list(spec.joint_names))
@@ -112,7 +112,7 @@ def sustain(monitor, spec, rate: float, seconds: float, goals: np.ndarray) -> tu
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import JointState
 
-    from mtpolicy.nodes.common import DIAGNOSTICS_QOS, JOINT_STATES_TOPIC, STATE_PUB_QOS
+    from mtpolicy.nodes.interfaces import DIAGNOSTICS_QOS, JOINT_STATES_TOPIC, STATE_PUB_QOS
 
     rates: list[float] = []
     counting = [False]
@@ -141,7 +141,7 @@ def controller_tick_stats(monitor) -> tuple[float, float]:  # noqa: ANN001
     """Tick p50/p99 (ms) from the controller's next /diagnostics message."""
     from diagnostic_msgs.msg import DiagnosticArray
 
-    from mtpolicy.nodes.common import DIAGNOSTICS_QOS
+    from mtpolicy.nodes.interfaces import DIAGNOSTICS_QOS
 
     box: list[dict[str, str]] = []
     sub = monitor.create_subscription(DiagnosticArray, "/diagnostics",
@@ -161,8 +161,8 @@ def run(model: str, rates: list[float], samples: int, seconds: float, repeat: in
     import rclpy
 
     from mtpolicy.kinematics import Kinematics, sample_goal_sets
-    from mtpolicy.launch_runner import ManagedProcess, find_executable
-    from mtpolicy.nodes.monitor import ReachMonitor
+    from mtpolicy_tools.launch_runner import ManagedProcess, find_executable
+    from mtpolicy_tools.monitor import ReachMonitor
     from mtpolicy.policy import resolve_model_path
     from mtpolicy.robots import load_robot
 

@@ -9,7 +9,7 @@ Each cycle starts ``sim_controller.launch.xml model:=planar8_picor`` with
 folder) or ``mtpolicy launch`` (the pip-only runner), publishes a goal set
 until the controller sends policy commands, then sends the launcher one
 signal (INT, TERM, HUP or KILL) and watches, over DDS and /proc
-(``mtpolicy.launchers.stop_and_watch``):
+(``stop_and_watch`` of tests/launchers.py):
 
 * survivors: nodes still running 2 s after the signal;
 * tracebacks / unclean exits: "Traceback" in the launcher's output (its
@@ -24,7 +24,7 @@ signal (INT, TERM, HUP or KILL) and watches, over DDS and /proc
 With ``--start-race``, the signal (TERM, HUP or KILL) comes instead
 ``--delays`` ms (default 0, 50, 100, 200, 300) after the launcher reported
 starting its second node, while the nodes' Python starts and before they
-ask for their launcher's death signal (``mtpolicy.launchers.signal_at_start``);
+ask for their launcher's death signal (``signal_at_start`` of tests/launchers.py);
 survivors, unclean exits and stop s as above (no DDS: no goal, no command).
 Results: docs/ros2.md, "The start race, measured".
 
@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the launchers and domain ids of the tests
 
 MODEL = "planar8_picor"
 READY_TIMEOUT = 60.0
@@ -84,8 +86,8 @@ def adopt_orphans() -> None:
 
 def one_cycle(launcher: str, cmd: list[str], env: dict[str, str], sig: int, monitor, goals: np.ndarray,  # noqa: ANN001
               row: Row) -> None:
-    from mtpolicy.launch_runner import ManagedProcess
-    from mtpolicy.launchers import node_pids, stop_and_watch, wait_until_moving
+    from mtpolicy_tools.launch_runner import ManagedProcess
+    from launchers import node_pids, stop_and_watch, wait_until_moving
 
     proc = ManagedProcess(launcher, cmd, env=env, echo=None)
     pids: dict[str, int] = {}
@@ -109,7 +111,7 @@ def one_cycle(launcher: str, cmd: list[str], env: dict[str, str], sig: int, moni
 
 def end_cycle(proc, pids: dict[str, int]) -> None:  # noqa: ANN001 - a launch_runner.ManagedProcess
     """Stop the launcher if it still runs and kill any node of the cycle left behind (reaping an adopted one)."""
-    from mtpolicy.launchers import running
+    from launchers import running
 
     if proc.returncode is None:
         proc.stop(grace=2.0)
@@ -122,8 +124,8 @@ def end_cycle(proc, pids: dict[str, int]) -> None:  # noqa: ANN001 - a launch_ru
 
 def race_cycle(launcher: str, cmd: list[str], env: dict[str, str], sig: int, delay: float, row: Row) -> None:
     """One start-race cycle: ``sig`` to the launcher ``delay`` s after it reported its second node."""
-    from mtpolicy.launch_runner import ManagedProcess
-    from mtpolicy.launchers import signal_at_start, survivors
+    from mtpolicy_tools.launch_runner import ManagedProcess
+    from launchers import signal_at_start, survivors
 
     proc = ManagedProcess(launcher, cmd, env=env, echo=None)
     pids: dict[str, int] = {}
@@ -152,7 +154,7 @@ def race_cycle(launcher: str, cmd: list[str], env: dict[str, str], sig: int, del
 
 def race(ns: argparse.Namespace, envs: dict[str, dict[str, str]]) -> dict[tuple[str, str, int], Row]:
     """The start-race matrix: launcher x signal x delay, ``ns.cycles`` cycles each."""
-    from mtpolicy import launchers
+    import launchers
 
     rows: dict[tuple[str, str, int], Row] = {}
     for launcher in ns.launchers:
@@ -184,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("SIGHUP is ignored here (nohup?), and the launchers would inherit that: run without nohup "
                      "(e.g. under setsid), or without --signals HUP")
 
-    from mtpolicy import launchers
-    from mtpolicy.nodes.common import ros_env, unique_domain_id
+    import launchers
+    from mtpolicy_tools.environment import ros_env
+    from helpers import unique_domain_id
 
     if "ros2" in ns.launchers and launchers.missing():
         parser.error(launchers.missing())
@@ -239,9 +242,9 @@ def stop_cycles(ns: argparse.Namespace, envs: dict[str, dict[str, str]], env: di
     """The start/stop cycles of a running stack: launcher x signal, ``ns.cycles`` cycles each."""
     import rclpy
 
-    from mtpolicy import launchers
+    import launchers
     from mtpolicy.kinematics import Kinematics
-    from mtpolicy.nodes.monitor import ReachMonitor
+    from mtpolicy_tools.monitor import ReachMonitor
     from mtpolicy.robots import load_robot
 
     spec = load_robot("planar8")

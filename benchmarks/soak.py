@@ -43,7 +43,7 @@ import numpy as np
 
 import mtpolicy.nodes  # noqa: F401 - MUJOCO_GL before mujoco
 from mtpolicy.integrity import strict_json
-from mtpolicy.nodes.common import ros_env
+from mtpolicy_tools.environment import ros_env
 
 RSS_WARMUP = 60.0
 """s after the first goal set before the reference RSS is read (imports, caches and DDS buffers settle)."""
@@ -119,9 +119,9 @@ def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, 
     from diagnostic_msgs.msg import DiagnosticArray
 
     from mtpolicy.kinematics import Kinematics, reach_tolerance, sample_goal_sets
-    from mtpolicy.launch_runner import ManagedProcess, find_executable
-    from mtpolicy.nodes.common import DIAGNOSTICS_QOS
-    from mtpolicy.nodes.monitor import ReachMonitor
+    from mtpolicy_tools.launch_runner import ManagedProcess, find_executable
+    from mtpolicy.nodes.interfaces import DIAGNOSTICS_QOS
+    from mtpolicy_tools.monitor import ReachMonitor
     from mtpolicy.policy import OnnxPolicy, resolve_model_path
     from mtpolicy.robots import load_robot
 

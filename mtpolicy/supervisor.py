@@ -24,14 +24,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import TYPE_CHECKING, Callable, Literal, Protocol, Sequence
+from typing import Callable, Literal, Protocol, Sequence
 
 import numpy as np
 
 from mtpolicy import safety
-
-if TYPE_CHECKING:
-    from mtpolicy.state_intake import StateTimes
 
 
 class Severity(IntEnum):
@@ -43,7 +40,7 @@ class Severity(IntEnum):
 
     @property
     def log_level(self) -> Literal["info", "warning", "error"]:
-        """The logger severity of this level (``mtpolicy.nodes.common.log``)."""
+        """The logger severity of this level (``mtpolicy.nodes.reporting.log``)."""
         return ("info", "warning", "error")[self]
 
 
@@ -92,6 +89,17 @@ NON_FINITE = Hold(HoldKind.NON_FINITE, Severity.ERROR, "policy output is not fin
 """The hold of a tick whose policy output had a NaN or an infinity."""
 
 
+class StateTimes(Protocol):
+    """When each joint's newest state arrived and was taken, as the checks read it (``mtpolicy.state_intake``
+    keeps it: the intake builds on the holds defined here, so this side names only what it reads)."""
+
+    taken: np.ndarray
+    """Per joint: monotonic time its newest state was taken (-inf: none yet)."""
+
+    def stale(self, now: float, timeout: float) -> Literal["missing", "arrival", "stamp"] | None:
+        """Why the states are stale at ``now`` (None: fresh)."""
+
+
 class Settings(Protocol):
     """The controller parameters the checks read, at their current values (the node passes its ParamSet)."""
 
@@ -105,7 +113,7 @@ class Settings(Protocol):
 class Inputs:
     """The controller's current inputs as the checks read them; the node updates them as messages arrive."""
 
-    times: "StateTimes"
+    times: StateTimes
     """When each joint's newest state arrived and was taken (by its stamp)."""
     goal_stamps: np.ndarray
     """Monotonic arrival time of each end effector's newest valid goal (-inf: none yet)."""

@@ -2,12 +2,14 @@
 
 Plain functions and constants shared across modules and tiers: a fixture
 policy that needs no trained model, the deadlines that are not events
-(``scaled``), the demo run, goal publishing over DDS, and training-run probes.
-Fixtures live in the conftest.py files.
+(``scaled``), the tests' ROS domain ids, the demo run, goal publishing over
+DDS, and training-run probes. Fixtures live in the conftest.py files; the
+launch files under either launcher: tests/launchers.py.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import struct
@@ -35,6 +37,16 @@ TWOARM = REPO / "tests" / "fixtures" / "twoarm" / "robot.xml"
 
 def scaled(seconds: float) -> float:
     return seconds * TIME_SCALE
+
+
+_domain_counter = itertools.count()
+
+
+def unique_domain_id() -> int:
+    """A ROS domain id in 1..100 that differs between calls of one process and between processes: each test's own
+    (tests/ros/conftest.py ``ros_env``), apart from the self-contained runs' ``ISOLATED_DOMAINS``
+    (``mtpolicy_tools.environment``)."""
+    return (os.getpid() * 7 + next(_domain_counter) * 13) % 100 + 1
 
 
 def make_fixture_policy(path: Path, spec: RobotSpec, gain: float = 3.0, damping: float = 0.03,
@@ -111,7 +123,7 @@ def kill_when_checkpointed(cmd: list[str], checkpoint: Path, ready: Callable[[di
 def run_demo(env: dict[str, str], *args: str) -> tuple[int, int, subprocess.CompletedProcess]:
     """``mtpolicy demo --episodes 10 --no-video ARGS`` (sim + controller over DDS): goal sets held and reached of 10,
     the process."""
-    from mtpolicy.launch_runner import find_executable
+    from mtpolicy_tools.launch_runner import find_executable
 
     demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--episodes", "10", "--no-video", *args],
                           env=env, capture_output=True, text=True, timeout=220, check=False)  # callers check the exit

@@ -22,7 +22,7 @@ from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from mtpolicy.commands import DEFAULT_TOPICS, Command, CommandShaper
-from mtpolicy.nodes.common import COMMAND_QOS
+from mtpolicy.nodes.interfaces import COMMAND_QOS
 from mtpolicy.supervisor import CommandRamp
 
 STOP_RAMP_MAX = 2.0

@@ -70,9 +70,11 @@ from visualization_msgs.msg import MarkerArray
 
 from mtpolicy import safety
 from mtpolicy.kinematics import Kinematics, reach_tolerance
-from mtpolicy.nodes.common import (DIAGNOSTICS_QOS, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS, STATE_SUB_QOS,
-                                   LatencyStats, ParamSet, ReasonLog, StartupError, ThrottledLog,
-                                   goal_topic, run_node)
+from mtpolicy.nodes.interfaces import (DIAGNOSTICS_QOS, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS, STATE_SUB_QOS,
+                                       goal_topic)
+from mtpolicy.nodes.lifecycle import run_node
+from mtpolicy.nodes.params import PARAMETER_OPTIONS, ParamSet, StartupError
+from mtpolicy.nodes.reporting import LatencyStats, ReasonLog, ThrottledLog
 from mtpolicy.nodes.command_out import CommandOutput
 from mtpolicy.nodes.controller_params import PARAMS
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
@@ -102,7 +104,7 @@ class PolicyController(Node):
     """Runs an exported policy on a robot and publishes safe joint commands."""
 
     def __init__(self) -> None:
-        super().__init__("controller")
+        super().__init__("controller", **PARAMETER_OPTIONS)
         self.params = p = ParamSet(self, PARAMS, on_change=self._on_params_set)
         self.policy = _load_policy(p.model or p.robot or DEFAULT_ROBOT)
         contract = self.policy.contract

@@ -1,6 +1,6 @@
 """The policy controller's ROS parameters, declared once.
 
-The node declares and validates these (``mtpolicy.nodes.common.ParamSet``);
+The node declares and validates these (``mtpolicy.nodes.params.ParamSet``);
 the parameter table of docs/real_robot.md and the comments of the controller's
 entries in config/*.yaml are generated from them (``python -m
 mtpolicy.nodes.param_docs``), and a unit test fails when those drift.
@@ -9,7 +9,7 @@ mtpolicy.nodes.param_docs``), and a unit test fails when those drift.
 from __future__ import annotations
 
 from mtpolicy.commands import DEFAULT_TOPICS, INTERFACES
-from mtpolicy.nodes.common import Param, Range, non_negative, positive
+from mtpolicy.nodes.params import Param, Range, non_negative, positive
 
 MAX_RATE_HZ = 1000.0
 """Highest accepted ``rate_hz``: the rate of a fast ros2_control loop."""

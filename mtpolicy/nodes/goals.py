@@ -19,8 +19,9 @@ from rclpy.node import Node
 from rclpy.task import Future
 
 from mtpolicy.kinematics import Kinematics, sample_goal_sets
-from mtpolicy.nodes.common import (GOAL_QOS, Param, ParamSet, StartupError, goal_message, goal_topic, non_negative,
-                                   numbers, positive, run_node)
+from mtpolicy.nodes.interfaces import GOAL_QOS, goal_message, goal_topic
+from mtpolicy.nodes.lifecycle import run_node
+from mtpolicy.nodes.params import PARAMETER_OPTIONS, Param, ParamSet, StartupError, non_negative, numbers, positive
 from mtpolicy.robots import DEFAULT_ROBOT, RobotSpec, load_robot
 
 PARAMS = [
@@ -51,7 +52,7 @@ class GoalPublisher(Node):
     """Publishes ``count`` goal sets, ``period`` s apart; ``done`` completes when finished."""
 
     def __init__(self) -> None:
-        super().__init__("goals")
+        super().__init__("goals", **PARAMETER_OPTIONS)
         self.params = p = ParamSet(self, PARAMS)
         self.spec = load_robot(p.robot, [e for e in p.end_effectors if e] or None)
         self.sets = goal_sets(self.spec, p.seed, p.count, p.xyz)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rclpy.node import Node
 
-from mtpolicy.nodes.common import goal_topic
+from mtpolicy.nodes.interfaces import goal_topic
 from mtpolicy.robots import RobotSpec
 
 GOAL_TYPE = "geometry_msgs/msg/PointStamped"

@@ -11,7 +11,7 @@
   onnxruntime take a second or more under load; no ROS context yet) the
   process exits 0 at once (``os._exit``: an exception raised there would
   surface inside an extension module's import as an ImportError). Once
-  ``run_node`` (``mtpolicy.nodes.common``) installs its handlers, they set a
+  ``run_node`` (below) installs its handlers, they set a
   flag it polls: the node then runs its ``on_stop`` while the ROS context is
   still up (the controller publishes one zero command) and the process exits
   0, without a traceback.
@@ -26,7 +26,8 @@
   interpreter while it finalizes.
 
 The executables import this light module first and the node module (rclpy,
-mujoco, onnxruntime) only after both are in place.
+mujoco, onnxruntime) only after both are in place; ``run_node``, which spins a
+node, imports rclpy when it is called.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ import os
 import select
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from rclpy.node import Node
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 EXECUTABLES = ("mtpolicy_controller", "mtpolicy_sim", "mtpolicy_goals")
@@ -137,3 +141,78 @@ def sim() -> int:
 def goals() -> int:
     """``mtpolicy_goals``"""
     return _run("goals")
+
+
+STOP_POLL = 0.1
+"""Seconds between checks for a stop request while spinning (Python runs signal handlers between waits)."""
+
+
+def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_period: float | None = None) -> int:
+    """Create the node, spin it until a stop signal (or its ``done`` future), shut down cleanly.
+
+    SIGINT, SIGTERM and SIGHUP (see above) end the spin
+    loop; the node's ``on_stop()``, if it has one, then runs while the ROS
+    context is still up, and only then are the node and the context shut
+    down, so no take can race a shutdown. With ``gc_period`` (s), automatic
+    garbage collection is off and a timer collects every ``gc_period`` s
+    instead (on steady time, so also under ``use_sim_time`` without a
+    ``/clock``), so a collection never lands inside a latency-critical callback.
+    Returns the process exit code: 0 on a stop (a RuntimeError from a take
+    after the context was shut down from outside included) or when ``done``
+    completes with 0; 1 if the node refused to start (the reason is logged
+    as a fatal message, without a traceback).
+    """
+    import gc
+
+    import rclpy
+    from rclpy.clock import Clock, ClockType
+    from rclpy.exceptions import InvalidParameterValueException
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
+
+    from mtpolicy.nodes.params import StartupError, check_params_files
+    from mtpolicy.policy import ModelMismatch
+    from mtpolicy.robots import RobotSpecError
+
+    args = sys.argv if args is None else args
+    previous_handlers = handle_stop_signals()
+    try:
+        check_params_files(args)
+    except StartupError as e:
+        rclpy.logging.get_logger("mtpolicy").fatal(f"refusing to start: {e}")
+        return 1
+    try:
+        if stop_requested():  # asked to stop while starting up
+            return 0
+        with rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO):
+            try:
+                node = factory()
+            except (StartupError, ModelMismatch, RobotSpecError, FileNotFoundError,
+                    InvalidParameterValueException) as e:
+                rclpy.logging.get_logger("mtpolicy").fatal(f"refusing to start: {e}")
+                return 1
+            gc.freeze()  # start-up objects (model, messages, modules) are never scanned again: shorter GC pauses
+            if gc_period is not None:
+                gc.disable()
+                node.create_timer(gc_period, gc.collect, clock=Clock(clock_type=ClockType.STEADY_TIME))
+            executor = SingleThreadedExecutor(context=node.context)
+            executor.add_node(node)
+            done = getattr(node, "done", None)
+            try:
+                while not stop_requested() and not (done is not None and done.done()):
+                    executor.spin_once(timeout_sec=STOP_POLL)
+                on_stop = getattr(node, "on_stop", None)
+                if on_stop is not None:
+                    on_stop()
+                return int(done.result() or 0) if done is not None and done.done() else 0
+            except RuntimeError:
+                if node.context.ok():  # a take failing with the context up is a real error
+                    raise
+            finally:
+                executor.shutdown()
+                node.destroy_node()
+    except ExternalShutdownException:
+        pass
+    finally:
+        restore_signal_handlers(previous_handlers)
+    return 0

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from mtpolicy.nodes.common import Param
+from mtpolicy.nodes.params import Param
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE_START = "<!-- generated from mtpolicy/nodes/controller_params.py: python -m mtpolicy.nodes.param_docs -->"

@@ -48,7 +48,7 @@ from typing import Callable
 import numpy as np
 
 from mtpolicy.kinematics import Kinematics
-from mtpolicy.nodes.common import LatencyStats
+from mtpolicy.nodes.reporting import LatencyStats
 from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
 from mtpolicy.robots import RobotSpec
 

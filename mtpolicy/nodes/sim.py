@@ -48,11 +48,12 @@ from visualization_msgs.msg import MarkerArray
 from mtpolicy import safety
 from mtpolicy.commands import DEFAULT_TOPICS, INTERFACES
 from mtpolicy.kinematics import Kinematics
-from mtpolicy.nodes.common import (COMMAND_QOS, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS,
-                                   STATE_PUB_QOS, Param, ParamSet, ReasonLog, StartupError, goal_topic, non_negative,
-                                   numbers, positive, run_node)
+from mtpolicy.nodes.interfaces import COMMAND_QOS, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS, STATE_PUB_QOS, goal_topic
+from mtpolicy.nodes.lifecycle import run_node
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
-from mtpolicy.render import render_png
+from mtpolicy.nodes.params import PARAMETER_OPTIONS, Param, ParamSet, StartupError, non_negative, numbers, positive
+from mtpolicy.nodes.reporting import ReasonLog
+from mtpolicy.offscreen import render_png
 from mtpolicy.robots import DEFAULT_ROBOT, load_robot
 from mtpolicy.sim_commands import CommandFollower
 
@@ -88,7 +89,7 @@ class MujocoSim(Node):
     """A MuJoCo robot with velocity actuators, driven over ROS 2."""
 
     def __init__(self) -> None:
-        super().__init__("sim")
+        super().__init__("sim", **PARAMETER_OPTIONS)
         self.params = p = ParamSet(self, PARAMS)
         self.spec = spec = load_robot(p.robot, [e for e in p.end_effectors if e] or None)
         self.model = spec.load_model()

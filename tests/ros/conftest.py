@@ -40,7 +40,8 @@ def launcher_signals_not_ignored(request: pytest.FixtureRequest) -> None:
 @pytest.fixture
 def ros_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Environment for this test's ROS processes; the test process itself joins the same domain."""
-    from mtpolicy.nodes.common import ros_env as make_env, unique_domain_id
+    from mtpolicy_tools.environment import ros_env as make_env
+    from helpers import unique_domain_id
 
     env = make_env(domain_id=unique_domain_id())
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
@@ -63,7 +64,7 @@ def needs(reason: str | None) -> None:
 def ros2_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A colcon build of ros2_ws, once per session: its install folder. Skips where colcon or the ROS 2 launch
     tools are missing, saying which (``needs``)."""
-    from mtpolicy import launchers
+    import launchers
 
     needs(launchers.missing())
     return launchers.colcon_build(tmp_path_factory.mktemp("colcon"))
@@ -72,7 +73,7 @@ def ros2_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def ros2_env(ros_env: dict[str, str], ros2_install: Path) -> dict[str, str]:
     """This test's ROS environment after ``. install/setup.sh`` of the colcon build (``ros2 launch mtpolicy``)."""
-    from mtpolicy.launchers import install_env
+    from launchers import install_env
 
     return install_env(ros2_install, ros_env)
 
@@ -80,7 +81,7 @@ def ros2_env(ros_env: dict[str, str], ros2_install: Path) -> dict[str, str]:
 @pytest.fixture
 def ros2_cli_env(ros2_env: dict[str, str]) -> dict[str, str]:
     """``ros2_env`` where the ``ros2`` verbs the docs use are installed too (``needs``)."""
-    from mtpolicy.launchers import CLI_VERBS, missing
+    from launchers import CLI_VERBS, missing
 
     needs(missing(CLI_VERBS))
     return ros2_env
@@ -98,7 +99,7 @@ def monitor(ros_env: dict[str, str], planar8: RobotSpec) -> Iterator["object"]:
     """A ReachMonitor node in this test's private domain (rclpy context set up and torn down)."""
     import rclpy
 
-    from mtpolicy.nodes.monitor import ReachMonitor
+    from mtpolicy_tools.monitor import ReachMonitor
 
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
@@ -114,7 +115,7 @@ def monitor(ros_env: dict[str, str], planar8: RobotSpec) -> Iterator["object"]:
 def spawn(ros_env: dict[str, str]) -> Iterator[Callable[..., "object"]]:
     """Start a process in this test's ROS domain: ``spawn(name, cmd, env=ros_env)``; all are stopped when the
     test ends."""
-    from mtpolicy.launch_runner import ManagedProcess
+    from mtpolicy_tools.launch_runner import ManagedProcess
 
     started: list[ManagedProcess] = []
 
@@ -131,7 +132,7 @@ def spawn(ros_env: dict[str, str]) -> Iterator[Callable[..., "object"]]:
 @pytest.fixture
 def start_node(spawn: Callable[..., "object"]) -> Callable[..., "object"]:
     """Start one of the package's node executables with ``-p`` parameters."""
-    from mtpolicy.launch_runner import find_executable
+    from mtpolicy_tools.launch_runner import find_executable
 
     def start(executable: str, **params: object) -> "object":
         ros_args = [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
@@ -145,7 +146,7 @@ def robot_monitor(ros_env: dict[str, str]) -> Iterator:
     """``robot_monitor(spec)``: a ReachMonitor of any robot in this test's private domain, torn down after it."""
     import rclpy
 
-    from mtpolicy.nodes.monitor import ReachMonitor
+    from mtpolicy_tools.monitor import ReachMonitor
 
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=int(ros_env["ROS_DOMAIN_ID"]))

@@ -18,7 +18,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from helpers import REPO, goals_near_home, make_fixture_policy, publish_until, reach
 from mtpolicy.commands import DEFAULT_TOPICS, INTERFACES
-from mtpolicy.nodes.common import COMMAND_QOS
+from mtpolicy.nodes.interfaces import COMMAND_QOS
 from mtpolicy.robots import load_robot
 
 pytestmark = pytest.mark.timeout(150)
@@ -136,7 +136,7 @@ def test_the_launch_file_runs_a_shipped_policy_on_each_interface(interface, spaw
     reaches a goal set (the goal tool's distribution) through positions or trajectories. planar8 has no
     acceleration limits: commands as fast as the policy's."""
     from mtpolicy.kinematics import Kinematics, sample_goal_sets
-    from mtpolicy.launch_runner import find_executable
+    from mtpolicy_tools.launch_runner import find_executable
 
     topic = DEFAULT_TOPICS[interface]
     launch = spawn("launch", [str(find_executable("mtpolicy", "mtpolicy")), "launch", "sim_controller",

@@ -4,7 +4,8 @@ Commands are the lines of code blocks that start with ``ros2`` (``\\`` continuat
 dropped) and inline code spans ``ros2 <verb> <arg> ...`` of at least three words (``ros2 launch`` alone is a
 mention). Placeholders are substituted (the test's ``placeholders``: ``/abs/path/...``, ``model:=...``); a command
 with a new one fails until it is added there. Each ``ros2 launch`` command is brought up once (the same command
-after substitution once), the commands after it in its code block run against it, and every other command runs
+after substitution once), the commands after it in its code block run against it (in their order; consecutive
+reads of the graph at once, and consecutive goal publications: ``batches``), and every other command runs
 against the first one of the README (the same as its "ROS 2 users" stack: the goals its ``topic pub`` commands
 publish must then be reached). Each command must exit 0 without a traceback, each launcher 0 on SIGINT ("Ctrl-C
 stops both"). Three stacks: the README's, the own-robot tutorial's sim + controller and its controller alone.
@@ -27,8 +28,8 @@ import yaml
 
 from helpers import REPO, YARM, YARM_END_EFFECTORS, make_fixture_policy, scaled
 from mtpolicy.kinematics import Kinematics
-from mtpolicy.launch_runner import parse_cli_args, parse_launch
-from mtpolicy.launchers import tool
+from mtpolicy_tools.launch_runner import parse_cli_args, parse_launch
+from launchers import tool
 from mtpolicy.robots import load_robot
 
 pytestmark = pytest.mark.timeout(300)
@@ -138,6 +139,33 @@ def panda_description_params(folder: Path) -> Path:
     return out
 
 
+QUERIES = {("node", "list"), ("topic", "list"), ("topic", "echo"), ("param", "get"), ("param", "describe"),
+           ("interface", "show")}
+"""``ros2`` verbs that only read the graph: consecutive ones run at once."""
+
+
+def batches(commands: list[DocCommand]) -> list[list[DocCommand]]:
+    """The commands in their order, in groups run at once: consecutive reads (``QUERIES``), consecutive ``topic
+    pub`` commands to different topics (the goals of one goal set); any other command alone (an e-stop before its
+    release, ``daemon stop`` last)."""
+    def kind(cmd: DocCommand) -> str | None:
+        verb = tuple(cmd.words[1:3])
+        return "query" if verb in QUERIES else "pub" if verb == ("topic", "pub") else None
+
+    def topic(cmd: DocCommand) -> str:
+        return next((w for w in cmd.words[3:] if w.startswith("/")), "")
+
+    groups: list[list[DocCommand]] = []
+    for cmd in commands:
+        last = groups[-1] if groups else []
+        if last and kind(cmd) is not None and kind(last[0]) == kind(cmd) \
+                and (kind(cmd) == "query" or topic(cmd) not in {topic(c) for c in last}):
+            last.append(cmd)
+        else:
+            groups.append([cmd])
+    return groups
+
+
 def goals_published(commands: list[DocCommand]) -> dict[str, np.ndarray]:
     """End effector -> the last goal the commands' ``ros2 topic pub ... /goals/<ee> ...`` publish."""
     goals = {}
@@ -186,6 +214,12 @@ def test_every_ros2_command_of_the_docs_runs_against_a_live_stack(ros2_cli_env, 
     def ros2(words: list[str]) -> subprocess.CompletedProcess:
         return subprocess.run(words, env=env, capture_output=True, text=True, timeout=scaled(60), check=False)
 
+    def ros2_at_once(commands: list[list[str]]) -> list[tuple[int, str]]:
+        """Each command's exit code and output; all started at once."""
+        procs = [subprocess.Popen(words, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for words in commands]
+        return [(proc.returncode, out) for proc in procs for out in [proc.communicate(timeout=scaled(60))[0]]]
+
     failures = []
     try:
         for n, stack in enumerate(all_stacks):
@@ -195,14 +229,14 @@ def test_every_ros2_command_of_the_docs_runs_against_a_live_stack(ros2_cli_env, 
             up = spin_until(lambda: expected <= {f"{ns.rstrip('/')}/{name}" for name, ns in
                                                  node.get_node_names_and_namespaces()}, scaled(60.0))
             assert up, (stack.launch.where, launcher.output()[-3000:])
-            for _ in range(20):  # the ros2 daemon sees them too (its first answers may list part of the graph)
+            for _ in range(20 if any(tuple(c.words[1:3]) in QUERIES for c in stack.commands) else 0):
+                # the ros2 daemon, which the reads ask, sees them too (its first answers may list part of the graph)
                 if expected <= set(ros2([str(tool("ros2")), "node", "list"]).stdout.split()):
                     break
-            for cmd in stack.commands:
-                done = ros2(substitute(cmd.words, placeholders))
-                out = done.stdout + done.stderr
-                if done.returncode != 0 or "Traceback" in out:
-                    failures.append(f"{cmd.where}: {shlex.join(cmd.words)}\n  exit {done.returncode}: {out[-800:]}")
+            for batch in batches(stack.commands):
+                for cmd, (code, out) in zip(batch, ros2_at_once([substitute(c.words, placeholders) for c in batch])):
+                    if code != 0 or "Traceback" in out:
+                        failures.append(f"{cmd.where}: {shlex.join(cmd.words)}\n  exit {code}: {out[-800:]}")
             if n == 0:
                 goals = goals_published(stack.commands)
                 names = list(planar8.end_effectors)

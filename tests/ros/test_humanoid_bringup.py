@@ -13,9 +13,9 @@ from onnx import numpy_helper
 
 from helpers import REPO, make_fixture_policy, run_demo
 from mtpolicy.kinematics import Kinematics, reach_tolerance
-from mtpolicy.launch_runner import find_executable
 from mtpolicy.observation import ObservationLayout
 from mtpolicy.robots import RobotSpec
+from mtpolicy_tools.launch_runner import find_executable
 
 SHIPPED_HUMANOID_MODEL = REPO / "models" / "humanoid_reach.onnx"
 TOLERANCE = reach_tolerance("humanoid")
@@ -40,7 +40,7 @@ def home_fixture_policy(path: Path, spec: RobotSpec, gain: float = 3.0, damping:
 def test_bringup_reaches_goal_sets_near_home_over_dds_and_holds_the_legs(spawn, robot_monitor, humanoid, tmp_path):
     from sensor_msgs.msg import JointState
 
-    from mtpolicy.nodes.common import STATE_SUB_QOS
+    from mtpolicy.nodes.interfaces import STATE_SUB_QOS
 
     model = home_fixture_policy(tmp_path / "humanoid_fixture.onnx", humanoid)
     monitor = robot_monitor(humanoid)

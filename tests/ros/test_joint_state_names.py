@@ -12,7 +12,7 @@ import pytest
 from sensor_msgs.msg import JointState
 
 from helpers import goals_near_home, scaled
-from mtpolicy.nodes.common import STATE_PUB_QOS
+from mtpolicy.nodes.interfaces import STATE_PUB_QOS
 
 GOALS_NEAR_HOME = [0.2, -0.2, 0.2, -0.2, 0.2, -0.2, 0.2, -0.2]
 """A goal set of the planar8 fixture policy (its end effectors at home + these angles)."""

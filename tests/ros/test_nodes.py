@@ -19,7 +19,7 @@ from std_srvs.srv import SetBool, Trigger
 
 from helpers import goals_near_home, publish_until, reach
 from mtpolicy.kinematics import Kinematics, sample_goal_sets
-from mtpolicy.launch_runner import find_executable
+from mtpolicy_tools.launch_runner import find_executable
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -160,7 +160,7 @@ def test_a_take_losing_the_race_with_sigint_shutdown_is_a_clean_stop(ros_env):
     callback shuts the context down and raises as that take does."""
     from rclpy.node import Node
 
-    from mtpolicy.nodes.common import run_node
+    from mtpolicy.nodes.lifecycle import run_node
 
     def node_raising(shut_down_first: bool):  # noqa: ANN202
         def factory() -> Node:
@@ -183,7 +183,7 @@ def test_a_take_losing_the_race_with_sigint_shutdown_is_a_clean_stop(ros_env):
 def test_sim_rejects_bad_commands_holds_zero_resets_and_renders(start_node, monitor, planar8, tmp_path):
     from std_msgs.msg import Float64MultiArray
 
-    from mtpolicy.nodes.common import COMMAND_QOS, DEFAULT_COMMAND_TOPIC
+    from mtpolicy.nodes.interfaces import COMMAND_QOS, DEFAULT_COMMAND_TOPIC
 
     png = tmp_path / "sim.png"
     sim = start_node("mtpolicy_sim", robot="planar8", command_timeout=0.3, render_path=str(png))

@@ -24,8 +24,8 @@ import pytest
 
 from helpers import REPO, TWOARM, YARM, YARM_END_EFFECTORS, make_fixture_policy
 from mtpolicy.kinematics import Kinematics
-from mtpolicy.launch_runner import find_executable
 from mtpolicy.robots import load_robot
+from mtpolicy_tools.launch_runner import find_executable
 
 PARAMS_YAML = """\
 controller:

@@ -154,8 +154,8 @@ def test_goal_sets_arriving_while_moving_are_planned_once_each_and_never_stop_th
                                                                                           planar8, tmp_path):
     """Issue: planning ran in the control tick (gaps of 38-126 ms at 250 Hz) and once per end-effector goal.
 
-    First 10 goal sets 1.5 s apart (longer than a plan of the time-optimal planner takes under load): exactly one
-    plan each. Then 200 goal sets, one every
+    First 10 goal sets, each once the previous one's plan is done (counted in /diagnostics): exactly one plan
+    each. Then 200 goal sets, one every
     50 ms: each planned once or, when a newer set arrived before its planning began, superseded (the latest wins);
     never once per goal message. The end effectors' goals come 10 ms apart; goal_set_window is 0.15 s here, as
     this process, which publishes them, stalls for up to ~65 ms under load, and a stalled controller may take a
@@ -163,9 +163,10 @@ def test_goal_sets_arriving_while_moving_are_planned_once_each_and_never_stop_th
     """
     sets = goal_sets(planar8, 211, seed=9)
     ctrl, diagnostics = start_planned_stack(start_node, monitor, planar8, tmp_path, sets.pop(), goal_set_window=0.15)
-    before = diagnostics.next()
-    publish_one_by_one(monitor, sets[:10], 1.5)
-    after = diagnostics.next(lambda v: grown(before, v, "plans") >= 10, timeout=20.0)
+    before = after = diagnostics.next()
+    for k, goals in enumerate(sets[:10]):
+        publish_one_by_one(monitor, [goals], 0.0)
+        after = diagnostics.next(lambda v: grown(before, v, "plans") >= k + 1, timeout=10.0)
     assert grown(before, after, "goal_sets") == 10 and grown(before, after, "plans") == 10, (before, after)
 
     before, start = after, time.monotonic()

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from helpers import REPO
-from mtpolicy.launch_runner import find_executable
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy.robots import load_robot
+from mtpolicy_tools.launch_runner import find_executable
 
 ARM3 = REPO / "tests" / "fixtures" / "robots" / "arm3"
 """The fixture robot folder."""

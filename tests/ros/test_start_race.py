@@ -14,7 +14,7 @@ import signal
 
 import pytest
 
-from mtpolicy.launchers import command, running, signal_at_start, survivors
+from launchers import command, running, signal_at_start, survivors
 
 pytestmark = pytest.mark.timeout(120)
 

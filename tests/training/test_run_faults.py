@@ -2,7 +2,7 @@
 
 A tiny reach training runs once; the tests damage its run directory, rerun
 it, move it. Every test failed on the code before the fix. The defects of the
-nodes: tests/ros/test_faults.py.
+nodes: tests/ros/test_faults*.py.
 """
 
 from __future__ import annotations

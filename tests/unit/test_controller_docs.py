@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from mtpolicy.nodes import param_docs
-from mtpolicy.nodes.common import Param, Range
 from mtpolicy.nodes.controller_params import PARAMS
+from mtpolicy.nodes.params import Param, Range
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -57,7 +57,8 @@ def test_a_range_says_its_rule_in_the_docs_and_in_a_rejection():
 
 def test_a_bad_value_at_start_is_refused_in_one_line_and_the_descriptor_carries_unit_and_range(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    from mtpolicy.nodes.common import ParamSet, StartupError, unique_domain_id
+    from helpers import unique_domain_id
+    from mtpolicy.nodes.params import PARAMETER_OPTIONS, ParamSet, StartupError
 
     monkeypatch.setenv("ROS_DOMAIN_ID", str(unique_domain_id()))
     import rclpy
@@ -65,13 +66,22 @@ def test_a_bad_value_at_start_is_refused_in_one_line_and_the_descriptor_carries_
 
     context = rclpy.Context()
     with rclpy.init(args=[], context=context):
-        bad = rclpy.create_node("controller", context=context, parameter_overrides=[Parameter("rate_hz", value=-5.0)])
+        def node(*overrides: Parameter):  # noqa: ANN202 - as the nodes are made (PARAMETER_OPTIONS)
+            return rclpy.create_node("controller", context=context, parameter_overrides=list(overrides),
+                                     **PARAMETER_OPTIONS)
+
+        bad = node(Parameter("rate_hz", value=-5.0))
         with pytest.raises(StartupError, match=r"^parameter 'rate_hz': must be >= 0 Hz, got -5.0$"):
             ParamSet(bad, PARAMS)
         bad.destroy_node()
-        node = rclpy.create_node("controller", context=context)
-        ParamSet(node, PARAMS)
-        descriptor = node.describe_parameter("state_timeout")
+        misspelled = node(Parameter("state_timout", value=0.5), Parameter("use_sim_time", value=True))
+        with pytest.raises(StartupError, match=r"^unknown parameter\(s\) \['state_timout'\] given to node "):
+            ParamSet(misspelled, PARAMS)
+        misspelled.destroy_node()
+        good = node(Parameter("rate_hz", value=50))  # an integer for a float parameter: taken as 50.0
+        params = ParamSet(good, PARAMS)
+        assert params.rate_hz == 50.0 and isinstance(params.rate_hz, float)
+        descriptor = good.describe_parameter("state_timeout")
         assert (descriptor.description, descriptor.additional_constraints) == (
             "s: joint states older than this, by arrival or by their stamp, => zeros", "> 0")
-        node.destroy_node()
+        good.destroy_node()

@@ -9,11 +9,12 @@ import mujoco
 import numpy as np
 import pytest
 
-from helpers import REPO, png_size
-from mtpolicy.demo import GoalRun, reached_picture_sample
-from mtpolicy.launch_runner import find_executable
-from mtpolicy.render import fit_camera, geom_corners, render_png, robot_geoms
+from helpers import REPO, YARM, png_size
+from mtpolicy.offscreen import fit_camera, geom_corners, render_png, robot_geoms
 from mtpolicy.robots import load_robot
+from mtpolicy_tools.demo_media import reached_picture_sample
+from mtpolicy_tools.demo_runs import GoalRun
+from mtpolicy_tools.launch_runner import find_executable
 
 
 def _run(goals: np.ndarray, errors: list[float], reach_at: int | None, tolerance: float = 0.02) -> GoalRun:
@@ -86,6 +87,9 @@ def _cli(*args: str) -> tuple[int, str]:
     (["render", "--robot", "nope"], "unknown robot 'nope'"),
     (["render", "--size", "0"], "--size must be > 0"),
     (["render", "--rob", "planar8"], "unrecognized arguments: --rob"),
+    (["render", "--robot", "planar8", "--end-effectors", "ee_1", "nope"],
+     "end effector 'nope' is neither a site nor a body"),
+    (["render", "--end-effectors", "ee_1", "--params", "config/planar8.yaml"], "give the end effectors once"),
     (["launch", "sim_controller", "robot:=nope.xml"], "unknown robot 'nope.xml'"),
     (["launch", "sim_controller", "robot:=tests/fixtures/twoarm/robot.xml"], "give its policy too, model:="),
 ])
@@ -93,3 +97,16 @@ def test_user_mistakes_get_one_line_errors(args, message):
     code, output = _cli(*args)
     assert code == 2 and message in output and "Traceback" not in output, output
     assert len(output.strip().splitlines()) == 1, output
+
+
+def test_render_takes_the_end_effectors_in_the_words_of_every_command(tmp_path, capsys):
+    """Issue 52: ``mtpolicy render --end-effectors`` means what it means to ``mtpolicy goals``: the end-effector
+    sites, in task order. One of the Y-arm's two tips: one goal, one error."""
+    from mtpolicy_tools.cli import main
+
+    out = tmp_path / "right.png"
+    assert main(["render", "--robot", str(YARM / "robot.xml"), "--end-effectors", "right_tip", "--seconds", "0.5",
+                 "--size", "64", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"wrote {out}: end-effector errors ") and printed.count(" mm") == 1, printed
+    assert png_size(out)[0] == 64

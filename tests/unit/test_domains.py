@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mtpolicy.nodes.common import ISOLATED_DOMAINS, ros_env, unique_domain_id
+from mtpolicy_tools.environment import ISOLATED_DOMAINS, ros_env
+from helpers import unique_domain_id
 
 
 def test_isolated_runs_draw_domains_apart_from_the_tests():

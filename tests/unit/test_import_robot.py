@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from helpers import REPO
-from mtpolicy.cli import main
 from mtpolicy.robots import RobotSpecError, ServoWarning, find_robot, load_robot
 from mtpolicy.robots.importer import COMMAND_PREFIX, import_robot
+from mtpolicy_tools.cli import main
 
 PACKAGES = REPO / "tests" / "fixtures" / "ros_packages"
 ARM_URDF = PACKAGES / "reach_arm_description" / "urdf" / "reach_arm.urdf"

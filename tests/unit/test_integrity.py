@@ -12,7 +12,7 @@ import pytest
 
 from helpers import REPO, SHIPPED_MODEL
 from mtpolicy.integrity import CorruptFile, strict_json, verify_model
-from mtpolicy.nodes.common import StartupError, check_params_files
+from mtpolicy.nodes.params import StartupError, check_params_files
 
 
 def test_a_sealed_model_verifies_and_any_changed_byte_is_found():

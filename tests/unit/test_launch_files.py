@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from mtpolicy.launch_runner import LaunchError, find_executable, parse_cli_args, parse_launch
+from mtpolicy_tools.launch_runner import LaunchError, find_executable, parse_cli_args, parse_launch
 
 
 def test_shipped_launch_files_resolve(tmp_path):

@@ -2,10 +2,10 @@
 when a site changes its severity, logger or filters between calls (issue 49: a WARN then an ERROR through one
 site killed the controller).
 
-Every call of a severity method on a logger in ``mtpolicy/`` is checked as source: the severity is the method's
-literal name (no ``getattr(logger, level)``, no ``logger.log(text, level)``) and every keyword (a filter such as
-``throttle_duration_sec``) is a constant. The one function that picks a severity at run time,
-``mtpolicy.nodes.common.log``, is run through every severity in turn on one rclpy logger.
+Every call of a severity method on a logger in ``mtpolicy/`` and ``mtpolicy_tools/`` is checked as source: the
+severity is the method's literal name (no ``getattr(logger, level)``, no ``logger.log(text, level)``) and every
+keyword (a filter such as ``throttle_duration_sec``) is a constant. The one function that picks a severity at run time,
+``mtpolicy.nodes.reporting.log``, is run through every severity in turn on one rclpy logger.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-RUNTIME = Path(__file__).resolve().parents[2] / "mtpolicy"
+REPO = Path(__file__).resolve().parents[2]
+PACKAGES = (REPO / "mtpolicy", REPO / "mtpolicy_tools")
+"""The runtime and the tools beside it (whose monitor node, record and demo log through rclpy too)."""
 SEVERITIES = {"debug", "info", "warning", "warn", "error", "fatal"}
 
 
@@ -44,10 +46,10 @@ def log_site_problems(source: str, filename: str) -> list[str]:
     return problems
 
 
-def test_every_log_site_of_the_runtime_has_one_severity_and_constant_filters():
-    files = sorted(RUNTIME.rglob("*.py"))
-    assert files
-    problems = [p for f in files for p in log_site_problems(f.read_text(), str(f.relative_to(RUNTIME.parent)))]
+def test_every_log_site_of_the_runtime_and_the_tools_has_one_severity_and_constant_filters():
+    files = sorted(f for package in PACKAGES for f in package.rglob("*.py"))
+    assert len({f.parts[len(REPO.parts)] for f in files}) == len(PACKAGES)
+    problems = [p for f in files for p in log_site_problems(f.read_text(), str(f.relative_to(REPO)))]
     assert not problems, "\n".join(problems)
 
 
@@ -64,7 +66,8 @@ def test_the_lint_finds_each_kind_of_unsafe_site():
 def test_log_and_throttled_log_take_every_severity_in_turn_on_one_logger(monkeypatch: pytest.MonkeyPatch):
     """The reproduction of the crash: a WARN then an ERROR (and back) through ThrottledLog on one node."""
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    from mtpolicy.nodes.common import ThrottledLog, log, unique_domain_id
+    from mtpolicy.nodes.reporting import ThrottledLog, log
+    from helpers import unique_domain_id
 
     monkeypatch.setenv("ROS_DOMAIN_ID", str(unique_domain_id()))
     import rclpy

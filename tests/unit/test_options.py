@@ -1,13 +1,13 @@
-"""The option vocabulary of the runtime commands (``mtpolicy.arguments``): the same words everywhere, old spellings
-accepted with a warning naming the new one. No training code: the training commands are in tests/training."""
+"""The option vocabulary of the ``mtpolicy`` commands (``mtpolicy_tools.arguments``): the same words everywhere, old
+spellings accepted with a warning naming the new one. No training code: the training commands are in tests/training."""
 
 import subprocess
 
 import pytest
 
 from helpers import REPO
-from mtpolicy.arguments import OLD_NAMES, VOCABULARY, migrate_record, modernize, no_flag, renamed
-from mtpolicy.launch_runner import find_executable
+from mtpolicy_tools.arguments import OLD_NAMES, VOCABULARY, migrate_record, modernize, no_flag, renamed
+from mtpolicy_tools.launch_runner import find_executable
 
 
 def _help(*args: str) -> str:
@@ -20,7 +20,7 @@ def _help(*args: str) -> str:
 @pytest.mark.parametrize("command, things", [
     ("demo", ("robot", "goal distribution", "episode count", "seeds", "output folder", "tolerance")),
     ("goals", ("robot", "end effectors", "episode count", "seeds")),
-    ("render", ("robot", "seeds")),
+    ("render", ("robot", "end effectors", "seeds")),
 ])
 def test_every_runtime_command_takes_the_vocabulary_words(command, things):
     text = _help(command)

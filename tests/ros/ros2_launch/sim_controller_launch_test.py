@@ -32,9 +32,9 @@ from launch.launch_description_sources import AnyLaunchDescriptionSource
 from std_srvs.srv import SetBool
 
 from mtpolicy.kinematics import Kinematics
-from mtpolicy.nodes.common import ros_env
-from mtpolicy.nodes.monitor import ReachMonitor
 from mtpolicy.robots import load_robot
+from mtpolicy_tools.environment import ros_env
+from mtpolicy_tools.monitor import ReachMonitor
 
 MODEL = os.environ.get("MTPOLICY_TEST_MODEL", "")
 TOLERANCE = 0.02

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from helpers import scaled
-from mtpolicy.launchers import tool
+from launchers import tool
 
 HERE = Path(__file__).resolve().parent
 

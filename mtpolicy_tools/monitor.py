@@ -20,8 +20,8 @@ from std_msgs.msg import Float64MultiArray
 
 from mtpolicy import safety
 from mtpolicy.kinematics import Kinematics
-from mtpolicy.nodes.common import (COMMAND_QOS, DEFAULT_COMMAND_TOPIC, GOAL_QOS, JOINT_STATES_TOPIC, STATE_SUB_QOS,
-                                   goal_message, goal_topic)
+from mtpolicy.nodes.interfaces import (COMMAND_QOS, DEFAULT_COMMAND_TOPIC, GOAL_QOS, JOINT_STATES_TOPIC, STATE_SUB_QOS,
+                                       goal_message, goal_topic)
 from mtpolicy.robots import RobotSpec
 
 

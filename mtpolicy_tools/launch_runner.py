@@ -455,8 +455,8 @@ class LaunchRunner:
 
 def run(file_or_name: str, args: dict[str, str], env: dict[str, str] | None = None) -> int:
     """``mtpolicy launch``: run until every node exits, or SIGINT, SIGTERM or SIGHUP stops them; the exit code."""
-    from mtpolicy.nodes.common import ros_env
     from mtpolicy.nodes.lifecycle import STOP_SIGNALS
+    from mtpolicy_tools.environment import ros_env
 
     runner = LaunchRunner(parse_launch(file_or_name, args), ros_env(env))
     previous = {sig: signal.signal(sig, lambda *_: runner.request_stop()) for sig in STOP_SIGNALS}

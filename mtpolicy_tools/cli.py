@@ -9,7 +9,7 @@
     mtpolicy render --robot humanoid --model humanoid_digrad --out reach.png
     mtpolicy import-robot vendor.urdf --out-dir my_robot --end-effectors tool --acceleration 10   # docs/own_robot.md
 
-Every command takes the same words (``mtpolicy.arguments.VOCABULARY``, docs/options.md); an old spelling
+Every command takes the same words (``mtpolicy_tools.arguments.VOCABULARY``, docs/options.md); an old spelling
 (``--goals``, ``--count``, ``--out`` of the demo, ``--tolerance``) still works for one release, with a warning.
 """
 
@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mtpolicy.arguments import Parser
+from mtpolicy_tools.arguments import Parser
 
 
 def _robot_path_args(args: dict[str, str], declared: dict, folder: Path) -> dict[str, str]:
@@ -32,10 +32,10 @@ def _robot_path_args(args: dict[str, str], declared: dict, folder: Path) -> dict
     A launch file's defaults build ``config/<robot>.yaml`` from the robot argument, which names a file for shipped
     robots only.
     """
-    from mtpolicy.demo import params_yaml, robot_for_model
-    from mtpolicy.launch_runner import LaunchError
     from mtpolicy.policy import OnnxPolicy, resolve_model_path
     from mtpolicy.robots import find_robot, load_robot, shipped_robots
+    from mtpolicy_tools.demo import params_yaml, robot_for_model
+    from mtpolicy_tools.launch_runner import LaunchError
 
     robot = args.get("robot")
     if robot is None or robot in shipped_robots():
@@ -67,9 +67,9 @@ def _robot_path_args(args: dict[str, str], declared: dict, folder: Path) -> dict
 def _launch(ns: argparse.Namespace) -> int:
     from xml.etree.ElementTree import ParseError
 
-    from mtpolicy.launch_runner import LaunchError, parse_cli_args, parse_launch, run
     from mtpolicy.policy import ModelMismatch
     from mtpolicy.robots import RobotSpecError
+    from mtpolicy_tools.launch_runner import LaunchError, parse_cli_args, parse_launch, run
 
     try:
         args = parse_cli_args(ns.args)
@@ -92,7 +92,7 @@ def _goals(ns: argparse.Namespace) -> int:
     import os
 
     from mtpolicy.nodes import goals
-    from mtpolicy.nodes.common import ros_env
+    from mtpolicy_tools.environment import ros_env
 
     os.environ.update(ros_env())
     params = {"robot": ns.robot, "seed": ns.seed, "count": ns.episodes, "period": ns.period,
@@ -106,7 +106,7 @@ def _goals(ns: argparse.Namespace) -> int:
 
 
 def _demo(ns: argparse.Namespace) -> int:
-    from mtpolicy.demo import DemoError, run_demo
+    from mtpolicy_tools.demo import DemoError, run_demo
 
     try:
         if ns.episodes < 1:
@@ -122,7 +122,7 @@ def _demo(ns: argparse.Namespace) -> int:
 
 
 def _render(ns: argparse.Namespace) -> int:
-    from mtpolicy.render import render_cli
+    from mtpolicy_tools.render import render_cli
 
     return render_cli(ns, "mtpolicy render")
 
@@ -169,14 +169,14 @@ def _import_robot(ns: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")  # offscreen rendering (the demo's picture), before mujoco is imported
-    from mtpolicy.render import __doc__ as render_doc, add_render_arguments
     from mtpolicy.robots import DEFAULT_ROBOT
+    from mtpolicy_tools.render import __doc__ as render_doc, add_render_arguments
 
     parser = Parser(prog="mtpolicy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("launch", help="run a .launch.xml without ros2 launch (the pip-only fallback; the subset "
-                       "documented in mtpolicy.launch_runner)")
+                       "documented in mtpolicy_tools.launch_runner)")
     p.add_argument("file", help="a launch file path, or a name in share/mtpolicy/launch (demo, sim_controller, ...)")
     p.add_argument("args", nargs="*", help="launch arguments, name:=value")
     p.add_argument("--show-args", "-s", action="store_true", help="list the file's arguments and exit")

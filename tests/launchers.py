@@ -3,7 +3,7 @@
 ``ros2 launch`` (the reference) runs them from a colcon build of ``ros2_ws``,
 which lays the package out as it needs (``share/mtpolicy``: launch files,
 parameters, models; ``lib/mtpolicy``: the node executables).
-``mtpolicy launch`` (``mtpolicy.launch_runner``, the fallback for pip-only
+``mtpolicy launch`` (``mtpolicy_tools.launch_runner``, the fallback for pip-only
 machines) runs the same files from the checkout or a pip install.
 ``install_env`` is the environment of ``. install/setup.sh`` over the ROS 2
 underlay: this Python's prefix, where the PyPI ``ros-*`` wheels and the
@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from mtpolicy.launch_runner import ManagedProcess
-    from mtpolicy.nodes.monitor import ReachMonitor
+    from mtpolicy_tools.launch_runner import ManagedProcess
+    from mtpolicy_tools.monitor import ReachMonitor
 
 PACKAGE = "mtpolicy"
 WORKSPACE = Path(__file__).resolve().parent.parent / "ros2_ws"
@@ -98,7 +98,7 @@ def install_env(install: Path, base: dict[str, str] | None = None) -> dict[str, 
 
 def command(launcher: str, launch_file: str, args: dict[str, str]) -> list[str]:
     """``ros2 launch mtpolicy <file>.launch.xml name:=value ...`` or ``mtpolicy launch <file> name:=value ...``"""
-    from mtpolicy.launch_runner import find_executable
+    from mtpolicy_tools.launch_runner import find_executable
 
     given = [f"{k}:={v}" for k, v in args.items()]
     if launcher == "ros2":

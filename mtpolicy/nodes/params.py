@@ -1,0 +1,195 @@
+"""Declared parameters of the nodes: ``Param`` (name, default, doc, check, unit), ``ParamSet`` (declares them,
+validates every change with a reason, refuses a parameter the node does not declare), and the one-line refusal of a
+malformed params file.
+
+The overrides a node is given (``-p``, a params file) are read through rclpy's public parameter API: a node made with
+``PARAMETER_OPTIONS`` has each of them declared at construction, so ``ParamSet`` lists them (``list_parameters``),
+refuses the names it does not know and declares its own again with their descriptors and checks (the override
+still applies).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterValueException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+PARAMETER_OPTIONS = {"automatically_declare_parameters_from_overrides": True}
+"""Node options of a node whose parameters a ``ParamSet`` declares: ``super().__init__(name, **PARAMETER_OPTIONS)``."""
+RCLPY_PARAMETERS = ("use_sim_time", "start_type_description_service")
+"""The parameters rclpy declares on every node itself (besides ``qos_overrides.*``)."""
+
+
+class StartupError(RuntimeError):
+    """A node cannot start (bad parameters, a model that does not fit): the message says why."""
+
+
+Check = Callable[[Any], "str | None"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared parameter: name, default (whose type is enforced), one-line doc, check of its values, unit.
+
+    The one declaration of a parameter: the node declares it from this (its descriptor carries ``summary`` and
+    ``rule``), and the controller's docs (the table of docs/real_robot.md, the comments of the params YAMLs) are
+    generated from it (``mtpolicy.nodes.param_docs``)."""
+
+    name: str
+    default: Any
+    description: str
+    check: Check | None = None
+    read_only: bool = False
+    unit: str = ""
+    """Unit of the value (s, Hz, rad, m); empty for none."""
+
+    @property
+    def rule(self) -> str:
+        """The range a Range check allows (``>= 0``), for the docs; empty for other checks."""
+        return str(self.check) if isinstance(self.check, Range) else ""
+
+    @property
+    def summary(self) -> str:
+        """The unit, then the doc: what ``ros2 param describe`` and the params YAMLs' comments say."""
+        return f"{self.unit}: {self.description}" if self.unit else self.description
+
+
+@dataclass(frozen=True)
+class Range:
+    """A check that a number lies within [``low``, ``high``] (``low`` excluded if ``open_low``); its text, e.g.
+    ``> 0`` or ``>= 0, <= 1000``, is the range the docs show."""
+
+    low: float
+    high: float = math.inf
+    open_low: bool = False
+
+    def __call__(self, v: float) -> str | None:
+        if v < self.low or (self.open_low and v == self.low):
+            return f"must be {'>' if self.open_low else '>='} {self.low:g}"
+        return f"must be <= {self.high:g}" if v > self.high else None
+
+    def __str__(self) -> str:
+        bound = f"{'>' if self.open_low else '>='} {self.low:g}"
+        return bound if math.isinf(self.high) else f"{bound}, <= {self.high:g}"
+
+
+positive = Range(0.0, open_low=True)
+non_negative = Range(0.0)
+
+
+def numbers(v: list) -> str | None:
+    ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+    return None if ok else "must be a list of finite numbers"
+
+
+def _coerce(value: Any, default: Any) -> tuple[Any, str | None]:
+    """``value`` converted to the type of ``default`` (ints pass as floats), or a reason."""
+    if isinstance(default, bool):
+        return value, None if isinstance(value, bool) else f"expects a bool, got {value!r}"
+    if isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return (float(value), None) if ok else (value, f"expects a number, got {value!r}")
+    if isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return value, None if ok else f"expects an integer, got {value!r}"
+    if isinstance(default, str):
+        return value, None if isinstance(value, str) else f"expects a string, got {value!r}"
+    if isinstance(default, list):
+        value = list(value) if isinstance(value, (list, tuple)) else value
+        if not isinstance(value, list):
+            return value, f"expects a list, got {value!r}"
+        if default and isinstance(default[0], float):
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                return value, f"expects a list of numbers, got {value!r}"
+            return [float(v) for v in value], None
+        return value, None
+    return value, None
+
+
+class ParamSet:
+    """Declares ``params`` on ``node`` (made with ``PARAMETER_OPTIONS``) and validates every change (start-up
+    overrides included).
+
+    Values are read as attributes: ``node.params.rate_hz``, kept up to date
+    after each accepted change; ``on_change`` then gets the changed names. A rejected
+    override at start raises StartupError naming the parameter, the rule and the
+    value, in one line; at run time the set-parameters service answers the same.
+    """
+
+    def __init__(self, node: Node, params: Sequence[Param], on_change: Callable[[set[str]], None] | None = None):
+        self._params = {p.name: p for p in params}
+        self._on_change = on_change
+        self._values: dict[str, Any] = {}
+        self._rejection = ""  # the reason of the last rejected change
+        overridden = set(node.list_parameters([], 0).names) - set(RCLPY_PARAMETERS)  # PARAMETER_OPTIONS: declared
+        unknown = sorted(n for n in overridden if n not in self._params and not n.startswith("qos_overrides."))
+        if unknown:
+            raise StartupError(f"unknown parameter(s) {unknown} given to node {node.get_name()!r} (misspelled?); "
+                               f"its parameters are {sorted(self._params)}")
+        for name in overridden & set(self._params):  # declared again below, with its descriptor and its check
+            node.undeclare_parameter(name)
+        node.add_on_set_parameters_callback(self._validate)
+        for p in params:
+            desc = ParameterDescriptor(description=p.summary, additional_constraints=p.rule,
+                                       read_only=p.read_only, dynamic_typing=True)
+            try:
+                value = node.declare_parameter(p.name, p.default, desc).value
+            except InvalidParameterValueException:
+                raise StartupError(self._rejection) from None
+            self._values[p.name] = _coerce(value, p.default)[0]
+        node.add_post_set_parameters_callback(self._update)
+
+    def _validate(self, changes: list[Parameter]) -> SetParametersResult:
+        """Accept ``changes`` unless one has the wrong type or fails its check; the reason names it, in one line."""
+        for change in changes:
+            p = self._params.get(change.name)
+            if p is None:
+                continue
+            value, reason = _coerce(change.value, p.default)
+            if reason is None and p.check is not None and (reason := p.check(value)) is not None:
+                reason += f" {p.unit}, got {value!r}" if p.unit else f", got {value!r}"
+            if reason is not None:
+                self._rejection = f"parameter {p.name!r}: {reason}"
+                return SetParametersResult(successful=False, reason=self._rejection)
+        return SetParametersResult(successful=True)
+
+    def _update(self, changed: list[Parameter]) -> None:
+        for change in changed:
+            if change.name in self._params:
+                self._values[change.name] = _coerce(change.value, self._params[change.name].default)[0]
+        if self._on_change is not None:
+            self._on_change({c.name for c in changed})
+
+    def __getattr__(self, name: str) -> Any:
+        """The current value (cached: read in every control tick)."""
+        try:
+            return self.__dict__["_values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def check_params_files(args: Sequence[str]) -> None:
+    """StartupError (one line) if a ``--params-file`` in ``args`` is missing, not YAML, or not a mapping of node
+    names to ``ros__parameters``; rcl would otherwise fail in ``rclpy.init`` with a traceback."""
+    import yaml
+
+    files = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--params-file"]
+    for path in files:
+        try:
+            with open(path) as f:
+                content = yaml.safe_load(f)
+        except OSError as e:
+            raise StartupError(f"params file {path}: {e.strerror}") from None
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise StartupError(f"params file {path}: not valid YAML{where}: "
+                               f"{getattr(e, 'problem', None) or e}") from None
+        if not isinstance(content, dict) or not all(isinstance(v, dict) for v in content.values()):
+            raise StartupError(f"params file {path}: expected a mapping of node names to "
+                               "{ros__parameters: {name: value}}")

@@ -1,0 +1,90 @@
+"""What the nodes say: log lines of one severity per call site, warnings that do not flood the log, and latency
+percentiles for their diagnostics."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from typing import Literal
+
+import numpy as np
+from rclpy.impl.rcutils_logger import RcutilsLogger
+from rclpy.node import Node
+
+Severity = Literal["debug", "info", "warning", "error", "fatal"]
+
+
+def log(logger: RcutilsLogger, severity: Severity, text: str) -> None:
+    """Log ``text`` at ``severity`` from a call site of that severity alone.
+
+    rclpy keys its logging state by call site (function, file, line) and raises
+    ``ValueError`` when one site logs at two severities; each severity therefore
+    has its own line here, and no site of this package chooses a severity at run
+    time (tests/unit/test_log_sites.py checks every site).
+    """
+    if severity == "fatal":
+        logger.fatal(text)
+    elif severity == "error":
+        logger.error(text)
+    elif severity == "warning":
+        logger.warning(text)
+    elif severity == "info":
+        logger.info(text)
+    else:
+        logger.debug(text)
+
+
+class ThrottledLog:
+    """Logs a message of each kind (a key) at once, then at most every ``period`` s, counting the ones held back."""
+
+    def __init__(self, node: Node, period: float = 2.0):
+        self._node, self._period = node, period
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def __call__(self, key: str, text: str, level: Severity = "warning") -> None:
+        now = time.monotonic()
+        if now - self._last.get(key, -math.inf) < self._period:
+            self._held[key] = self._held.get(key, 0) + 1
+            return
+        held = self._held.pop(key, 0)
+        suffix = f" ({held} more like it in the last {now - self._last[key]:.1f} s)" if held else ""
+        log(self._node.get_logger(), level, text + suffix)
+        self._last[key] = now
+
+
+class LatencyStats:
+    """Rolling window of durations (s), reported in ms percentiles."""
+
+    def __init__(self, window: int = 2000):
+        self.samples: deque[float] = deque(maxlen=window)
+        self.count = 0
+
+    def add(self, seconds: float) -> None:
+        self.samples.append(seconds)
+        self.count += 1
+
+    def percentiles_ms(self, *q: float) -> list[float]:
+        if not self.samples:
+            return [float("nan")] * len(q)
+        return [float(v) * 1e3 for v in np.percentile(np.fromiter(self.samples, float), q)]
+
+
+class ReasonLog:
+    """Warns at once when the reason changes, then at most every ``period`` s while it persists."""
+
+    def __init__(self, node: Node, period: float = 2.0):
+        self._node, self._period = node, period
+        self._reason: str | None = None
+        self._last = -math.inf
+
+    def __call__(self, reason: str | None, text: str = "{}") -> bool:
+        """Log ``text`` formatted with ``reason`` (None: the condition ended); True if it changed."""
+        now = time.monotonic()
+        changed = reason != self._reason
+        self._reason = reason
+        if reason is not None and (changed or now - self._last >= self._period):
+            self._node.get_logger().warning(text.format(reason))
+            self._last = now
+        return changed

@@ -1,0 +1,174 @@
+"""``mtpolicy render``: a picture of a robot driven to one random reachable goal set in MuJoCo (no ROS), labeled.
+
+The drawing itself (camera, goal spheres, traces, PNG) is the runtime's ``mtpolicy.offscreen``; here are the
+captions and legends the tools' pictures and videos share, and the command:
+
+    MUJOCO_GL=egl mtpolicy render --robot humanoid --seed 3 --out docs/humanoid_reach.png
+    MUJOCO_GL=egl mtpolicy render --robot humanoid --model humanoid_digrad --out reach.png
+    MUJOCO_GL=egl mtpolicy render --robot own.xml --end-effectors left_tip right_tip --out own.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import mujoco
+import numpy as np
+
+from mtpolicy.offscreen import SceneRenderer, base_to_world, fit_camera, geom_corners, robot_geoms, write_png
+from mtpolicy_tools.arguments import Parser
+
+
+def caption(rgb: np.ndarray, title: str, lines: Sequence[str] = (),
+            legend: Sequence[tuple[str, np.ndarray]] = ()) -> np.ndarray:
+    """``rgb`` under a white band with ``title`` and ``lines``, and a legend (label, RGBA swatch) bottom left."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    width = rgb.shape[1]
+    size = max(12, width // 40)
+    title_font, font = ImageFont.load_default(size=int(size * 1.15)), ImageFont.load_default(size=size)
+    band = int(size * 1.6) * (1 + len(lines)) + size // 2
+    band += -(rgb.shape[0] + band) % 16  # video codecs want sizes in multiples of 16
+    image = Image.new("RGB", (width, rgb.shape[0] + band), "white")
+    image.paste(Image.fromarray(np.ascontiguousarray(rgb[..., :3])), (0, band))
+    draw = ImageDraw.Draw(image)
+    draw.text((size // 2, size // 3), title, fill="black", font=title_font)
+    for i, line in enumerate(lines):
+        draw.text((size // 2, size // 3 + int(size * 1.6) * (i + 1)), line, fill=(60, 60, 60), font=font)
+    y = image.height - int(size * 1.5) * len(legend) - size // 2
+    if legend:  # on a white box: the scene behind may be dark
+        right = 2 * size + max(int(draw.textlength(label, font=font)) for label, _ in legend) + size // 2
+        draw.rectangle((size // 4, y - size // 3, right, image.height - size // 4), fill="white", outline=(150,) * 3)
+    for i, (label, rgba) in enumerate(legend):
+        top = y + int(size * 1.5) * i
+        color = tuple(int(255 * c) for c in rgba[:3])
+        draw.ellipse((size // 2, top, size // 2 + size, top + size), fill=color, outline="black")
+        draw.text((2 * size, top - size // 8), label, fill="black", font=font)
+    return np.asarray(image)
+
+
+def goal_legend(end_effectors: Sequence[str], colors: np.ndarray, traces: bool = False
+                ) -> list[tuple[str, np.ndarray]]:
+    """Legend entries: each end effector's colour names its goal sphere (and its trace)."""
+    what = "goal (sphere), path (line)" if traces else "goal (sphere)"
+    return [(f"{ee}: {what}", rgba) for ee, rgba in zip(end_effectors, colors)]
+
+
+def reach_and_render(robot: str, path: str | Path, seed: int = 0, model: str | None = None, seconds: float = 3.0,
+                     control_period: float = 0.05, size: int = 720, goal_radius: float = 0.06,
+                     end_effectors: list[str] | None = None) -> np.ndarray:
+    """Drive ``robot`` from its home keyframe to goal set ``seed`` and render the end; returns the errors (m).
+
+    Goals are translucent spheres of ``goal_radius`` (m), so a reached goal
+    shows as a halo around its end effector; the picture is titled with the
+    robot, the controller and the errors.
+
+    The goal set is the first of ``sample_goal_sets(seed)`` (what ``mtpolicy goals --seed`` publishes
+    first). The controller is the ONNX policy ``model`` (path or shipped name), or the damped-least-squares
+    baseline when it is None; its velocities pass the controller node's clamp and are applied every
+    ``control_period`` s for ``seconds`` s of simulated time. ``end_effectors`` defaults to the
+    model's, else the robot's (its robot.yaml's, else every site).
+    """
+    from mtpolicy import safety
+    from mtpolicy.dls import DampedLeastSquares
+    from mtpolicy.kinematics import Kinematics, sample_goal_sets
+    from mtpolicy.observation import ObservationLayout, observe
+    from mtpolicy.policy import OnnxPolicy
+    from mtpolicy.robots import load_robot
+
+    policy = None if model is None else OnnxPolicy(model)
+    spec = load_robot(robot, end_effectors or (list(policy.contract.end_effectors) if policy else None))
+    mj_model = spec.load_model()
+    data = mujoco.MjData(mj_model)
+    spec.reset_to_home(mj_model, data)
+    kin = Kinematics(spec, mj_model)
+    if policy is None:
+        controller, name = DampedLeastSquares(kin, ObservationLayout.for_robot(spec.n_joints, spec.n_tasks)).velocity, \
+            "damped least squares (DLS)"
+    else:
+        policy.check(spec)
+        controller, name = policy, f"{policy.path.stem} ({policy.contract.method})"
+    goals = sample_goal_sets(kin, np.random.default_rng(seed), 1)[0]
+    actuators = spec.actuator_ids(mj_model)
+    substeps = max(1, int(round(control_period / mj_model.opt.timestep)))
+    for _ in range(int(round(seconds / control_period))):
+        obs, _ = observe(kin, data.qpos[kin.qpos_adr], goals)
+        data.ctrl[actuators] = safety.clamp_velocity(np.asarray(controller(obs), np.float64), spec.velocity_limits)[0]
+        mujoco.mj_step(mj_model, data, nstep=substeps)
+    errors = np.linalg.norm(kin.ee_positions(data.qpos[kin.qpos_adr]) - goals, axis=-1)
+    colors = np.array([mj_model.site_rgba[mj_model.site(s).id] for s in spec.end_effectors])
+    mujoco.mj_forward(mj_model, data)
+    world_goals = base_to_world(data, mj_model.body(spec.base_body).id, goals)
+    camera = fit_camera(mj_model, np.concatenate([geom_corners(mj_model, data, robot_geoms(mj_model, spec.base_body)),
+                                                  world_goals - goal_radius, world_goals + goal_radius]))
+    with SceneRenderer(mj_model, camera, size, size) as renderer:
+        frame = renderer.render(data, world_goals, colors, goal_radius)
+    write_png(path, caption(frame, f"{spec.name} driven by {name}: goal set {seed}, after {seconds:g} s",
+                            ["end-effector error: " + ", ".join(f"{ee} {1e3 * e:.1f} mm"
+                                                                for ee, e in zip(spec.end_effectors, errors))],
+                            goal_legend(spec.end_effectors, colors)))
+    return errors
+
+
+def end_effectors_from_params(path: str | Path) -> list[str] | None:
+    """The ``end_effectors`` of the ``sim`` (else ``goals``) node in a ROS parameters YAML, if it names any."""
+    import yaml
+
+    text = yaml.safe_load(Path(path).read_text()) or {}
+    for node in ("sim", "goals"):
+        ees = ((text.get(node) or {}).get("ros__parameters") or {}).get("end_effectors")
+        if ees:
+            return [str(e) for e in ees]
+    return None
+
+
+def add_render_arguments(parser: Parser) -> None:
+    """The options of ``mtpolicy render`` (and ``python -m mtpolicy_tools.render``), in the commands' words."""
+    parser.add_word("robot", default="humanoid")
+    parser.add_word("end effectors", nargs="+", help="end-effector sites, in task (goal) order (default: the "
+                    "model's; without --model, the robot.yaml's, else every site)")
+    parser.add_argument("--params", help="ROS parameters YAML whose sim.end_effectors name the end effectors "
+                        "(instead of --end-effectors)")
+    parser.add_word("seeds", type=int, default=0, help="seed of the goal set")
+    parser.add_argument("--model", help="ONNX policy (path or shipped name); default: the DLS baseline")
+    parser.add_argument("--seconds", type=float, default=3.0, help="simulated seconds before the picture")
+    parser.add_argument("--size", type=int, default=720, help="image width and height (pixels)")
+    parser.add_argument("--goal-radius", type=float, default=0.06, help="radius of the goal spheres (m)")
+    parser.add_argument("--out", default="reach.png", help="PNG to write")
+
+
+def render_cli(ns: argparse.Namespace, prog: str) -> int:
+    """Run the parsed options; a mistake in them is a one-line error (exit code 2)."""
+    from mtpolicy.policy import ModelMismatch
+    from mtpolicy.robots import RobotSpecError
+
+    problems = [f"{name} must be > 0, got {value}" for name, value in (("--size", ns.size),
+                ("--goal-radius", ns.goal_radius)) if value <= 0]
+    problems += [f"--seconds must be >= 0, got {ns.seconds}"] if ns.seconds < 0 else []
+    problems += ["give the end effectors once: --end-effectors or --params"] if ns.end_effectors and ns.params \
+        else []
+    try:
+        if problems:
+            raise ValueError("; ".join(problems))
+        end_effectors = ns.end_effectors or (end_effectors_from_params(ns.params) if ns.params else None)
+        errors = reach_and_render(ns.robot, ns.out, ns.seed, ns.model, ns.seconds, size=ns.size,
+                                  goal_radius=ns.goal_radius, end_effectors=end_effectors)
+    except (ValueError, RobotSpecError, ModelMismatch, OSError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {ns.out}: end-effector errors " + ", ".join(f"{1e3 * e:.1f} mm" for e in errors))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = Parser(prog="python -m mtpolicy_tools.render", description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_render_arguments(parser)
+    return render_cli(parser.parse_args(argv), parser.prog)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
