@@ -34,7 +34,8 @@ class GoalRun:
     held: bool = False
     """Reached, then within tolerance at every joint-state sample of the following ``SETTLE`` s."""
     seconds: float = math.nan
-    """Time from the first publication to reaching (s)."""
+    """Time from the first publication to the arrival of the first joint state with every end effector within
+    tolerance (s)."""
     errors: np.ndarray = field(default_factory=lambda: np.array([]))
     """(n_ee,) final errors (m)."""
     times: list[float] = field(default_factory=list)
@@ -94,7 +95,7 @@ def drive_goal_sets(monitor: "ReachMonitor", next_goals: Callable[[np.ndarray], 
             run.errors = monitor.errors(goals)
             within = bool(np.all(run.errors < tolerance))
             if not run.reached and within:
-                run.reached, run.held, run.seconds = True, True, now - start
+                run.reached, run.held, run.seconds = True, True, run.times[-1]
                 run.reached_sample = len(run.qs) - 1
             run.held &= within
             if (run.reached and now - start > run.seconds + SETTLE) or (not run.reached and now - start > timeout):

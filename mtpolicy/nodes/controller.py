@@ -1,7 +1,7 @@
 """Policy controller node: joint states + goals in, joint commands out.
 
-Each tick: observation (``mtpolicy.observation``) from the newest joint
-angles, forward kinematics and goals -> ONNX policy -> the supervisor
+Each tick (on the timer; also, restarting it, when every end effector has a new goal): observation
+(``mtpolicy.observation``) from the newest joint angles, forward kinematics and goals -> ONNX policy -> the supervisor
 (``mtpolicy.supervisor``) -> the command of ``command_interface``
 (``mtpolicy.nodes.command_out``) in the order of the ``joints`` parameter:
 joint velocities (``std_msgs/Float64MultiArray``, what ros2_control's
@@ -128,6 +128,7 @@ class PolicyController(Node):
         self.states = JointStateIntake(spec.joint_names, spec.joint_limits, spec.velocity_limits, p, JOINT_STATES_TOPIC,
                                        [self.kin.model.joint(j).name for j in range(self.kin.model.njnt)])
         self._goals = np.full((k, 3), np.nan)
+        self._new_goals = np.zeros(k, dtype=bool)  # end effectors with a new goal since the last tick
         self.inputs = Inputs(self.states.times, np.full(k, -math.inf), enabled=p.start_enabled)
         self.supervisor = Supervisor(
             SupervisedRobot(spec.joint_names, contract.end_effectors, [goal_topic(ee) for ee in contract.end_effectors],
@@ -251,7 +252,11 @@ class PolicyController(Node):
             return
         if not np.array_equal(self._goals[i], point):
             self.progress.restart(i, now)
+            self._new_goals[i] = True
         self._goals[i] = point
+        if self._new_goals.all() and not self.params.tick_on_state:  # a new goal set: now, not up to a period later
+            self.tick()
+            self._timer.reset()
 
     def _why_reject_goal(self, i: int, point: tuple[float, float, float], header: Header) -> tuple[str, str] | None:
         """(kind, reason) to reject a goal for end effector ``i``, or None; a warning is throttled per kind."""
@@ -276,6 +281,7 @@ class PolicyController(Node):
         """One control step: the supervisor's hold, or the policy's command filtered by it; publish; time it."""
         start = time.perf_counter()
         now = self.inputs.now = time.monotonic()
+        self._new_goals[:] = False
         hold = self.supervisor.hold(self.inputs)
         if self.planned is not None:
             hold = self._follow_plans(hold, now)
