@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from mtpolicy.planner import TimeOptimalReference
+from mtpolicy_training.algos.dagger import DaggerConfig, Teacher
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import dls_controller, evaluate_reach
 from mtpolicy_training.envs.time_optimal import bound_table
@@ -51,3 +52,16 @@ def test_the_solution_lies_in_the_ramped_box():
         reach = reference.travel.distance(opt.periods * LIMITED.control_period)
         assert np.all(np.abs(opt.target - q0) <= reach + 1e-9)
         assert reference.seconds_to(opt.q, q0) <= opt.seconds + 1e-9
+
+
+def test_the_servo_teacher_brakes_in_time_for_the_ramp_and_never_leaves_a_goal_it_reached():
+    env = ReachVectorEnv(16, LIMITED, time_limit=False)
+    obs, info = env.reset(seed=SEED)
+    teacher = Teacher(DaggerConfig(teacher="servo", saturation="clip"), env)
+    reached = np.zeros(16, dtype=bool)
+    for _ in range(80):
+        obs, _, _, _, info = env.step(teacher(obs))
+        within = (info["errors"] <= LIMITED.reach_tolerance).all(axis=1)
+        assert not np.any(reached & ~within)  # an overshoot out of the tolerance after reaching
+        reached |= within
+    assert reached.mean() >= 0.9

@@ -15,7 +15,9 @@ Teachers:
 
 * ``servo``: a joint-space servo to a goal configuration q_g,
   ``a = k (q_g - q) / v_max`` scaled down uniformly into [-1, 1] (a straight
-  line in joint space at the velocity limits). For planned observations q_g is
+  line in joint space at the velocity limits); on a joint with an acceleration
+  limit the speed is at most the braking speed of its distance to q_g
+  (``Teacher.braking_speed``), so that commands ramped at a_max stop there. For planned observations q_g is
   the planner's q* (segment ``goal_config_error``); for plain ones it is the
   local solution ``GoalConfigurationPlanner.refine(q, goals)`` of damped Newton
   steps from the current q, a function of the observation, so that identical
@@ -126,6 +128,7 @@ class Teacher:
 
     def __init__(self, config: DaggerConfig, env: ReachVectorEnv):
         self.config, self.layout, self.limits = config, env.layout, env.spec.velocity_limits
+        self.accelerations, self.dt = env.spec.acceleration_limits, env.config.control_period
         self.dls = DampedLeastSquares(env.kin, env.layout, DlsConfig(gain=config.teacher_gain,
                                                                      saturation=config.saturation)) \
             if config.teacher == "dls" else None
@@ -151,7 +154,16 @@ class Teacher:
         else:
             goals = obs[:, self.layout.slice("goal_pos")].astype(np.float64).reshape(len(q), -1, 3)
             dq = np.stack([self.local_ik.refine(qi, g)[0] for qi, g in zip(q, goals)]) - q
-        return self.config.teacher_gain * dq / self.limits
+        return np.sign(dq) * np.minimum(self.config.teacher_gain * np.abs(dq), self.braking_speed(np.abs(dq))) / self.limits
+
+    def braking_speed(self, distance: np.ndarray) -> np.ndarray:
+        """The highest speed per joint from which commands ramped down by a_j dt per period stop within
+        ``distance``: v with v^2 / (2 a) + v dt / 2 = d, so v = a (sqrt(dt^2 / 4 + 2 d / a) - dt / 2) (inf where
+        the joint has no acceleration limit)."""
+        a, dt = self.accelerations, self.dt
+        with np.errstate(invalid="ignore"):
+            speed = a * (np.sqrt(dt ** 2 / 4 + 2 * distance / a) - dt / 2)
+        return np.where(np.isfinite(a), speed, np.inf)
 
 
 class TimeOptimalTeacher:
