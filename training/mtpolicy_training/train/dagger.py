@@ -7,7 +7,9 @@ Each iteration rolls out ``num_envs`` episodes of ``episode_seconds``, labels
 them with the teacher, aggregates and refits (``algos/dagger.py``), then
 evaluates the student on validation goal sets and exports it to
 ``best_policy.onnx`` when it is the best so far. A checkpoint after every
-iteration (dataset, student, optimizer, RNG states) lets a killed run resume.
+iteration (dataset, student, optimizer, RNG states) lets a killed run resume;
+before the first, the time-optimal teacher's line demonstrations are saved in
+chunks as they complete (``LineChunks``).
 At the end: ``eval.json`` (``final_eval_episodes`` validation goal sets of
 the final-evaluation seed), ``policy.onnx`` (last) and ``best_eval.json``;
 a final result that is worse than the one already there is kept aside
