@@ -198,6 +198,7 @@ def test_a_killed_trajectory_controller_leaves_a_robot_that_stops_by_itself(star
     assert publish_until(monitor, goals, lambda: len(recorder.commands) > 2 and np.max(np.abs(
         recorder.commands[-1][1][0][2])) > 0.5, 20.0), recorder.commands[-3:]
     velocity = np.abs(recorder.commands[-1][1][0][2])
+    assert monitor.wait_until(lambda: np.isfinite(monitor.q).all(), 10.0)  # the kill position is a measured one
     ctrl.signal(signal.SIGKILL)
     q_kill = monitor.q.copy()
     still = {"q": q_kill, "since": time.monotonic()}
