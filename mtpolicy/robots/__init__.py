@@ -333,6 +333,8 @@ def servo_problems(model: mujoco.MjModel, joint_ids: list[int], home_keyframe: i
 
 URDF_KV_EFFORT_FRACTION = 0.1
 """URDF velocity servos reach the joint's ``effort`` limit at this fraction of its velocity limit as error."""
+URDF_MOVABLE = ("revolute", "continuous", "prismatic")
+"""URDF joint types a velocity command moves (each gets a velocity servo)."""
 
 
 def compile_model(path: str | Path) -> mujoco.MjModel:
@@ -365,7 +367,7 @@ def _compile(path: Path) -> mujoco.MjModel:
         body.add_site(name=body.name)
     for joint in ET.parse(path).getroot().iter("joint"):
         limit = joint.find("limit")
-        if joint.get("type") not in ("revolute", "continuous", "prismatic") or limit is None \
+        if joint.get("type") not in URDF_MOVABLE or limit is None \
                 or limit.get("velocity") is None:
             continue
         velocity, effort = float(limit.get("velocity")), float(limit.get("effort", "0"))

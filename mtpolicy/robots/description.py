@@ -45,14 +45,12 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from mtpolicy.robots import RobotSpec, RobotSpecError, ServoWarning, load_robot
+from mtpolicy.robots import URDF_MOVABLE, RobotSpec, RobotSpecError, ServoWarning, load_robot
 from mtpolicy.robots.manifest import DEFAULT_REACH_TOLERANCE, implausible_limit
 from mtpolicy.robots.packages import is_package_uri
 
 PARAMETER = "robot_description"
 """The name ROS gives a robot's URDF (a parameter of robot_state_publisher, and of the controller)."""
-MOVABLE = ("revolute", "continuous", "prismatic")
-"""URDF joint types a velocity command moves."""
 KINEMATIC_CHECKS = 16
 """Random configurations the URDF's end-effector positions are compared at with the model's robot's."""
 _FILE_URI = "file://"
@@ -97,7 +95,7 @@ def parse(text: str) -> ET.Element:
 def _check_limits(root: ET.Element, joints: Sequence[str]) -> np.ndarray:
     """Every joint of ``joints`` is a movable joint of the URDF with plausible velocity and effort limits; the effort
     limits."""
-    movable = {j.get("name"): j for j in root.iter("joint") if j.get("type") in MOVABLE}
+    movable = {j.get("name"): j for j in root.iter("joint") if j.get("type") in URDF_MOVABLE}
     missing = [j for j in joints if j not in movable]
     if missing:
         raise RobotSpecError(f"{PARAMETER} lacks the model's joint(s) {missing} (its movable joints: "

@@ -37,7 +37,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from mtpolicy.robots import RobotSpecError, load_robot, packages, urdf_spec
+from mtpolicy.robots import URDF_MOVABLE, RobotSpecError, load_robot, packages, urdf_spec
 from mtpolicy.robots.manifest import DEFAULT_REACH_TOLERANCE, MANIFEST, implausible_limit
 
 SERVO_TIME_CONSTANT = 0.004
@@ -82,7 +82,7 @@ def _vendor_limits(source: Path, model: mujoco.MjModel, urdf: bool) -> tuple[lis
     if urdf:
         joints = []
         for joint in ET.parse(source).getroot().iter("joint"):
-            if joint.get("type") not in ("revolute", "continuous", "prismatic") or joint.find("mimic") is not None:
+            if joint.get("type") not in URDF_MOVABLE or joint.find("mimic") is not None:
                 continue
             joints.append(joint.get("name"))
             limit = joint.find("limit")
