@@ -1,10 +1,12 @@
 """A robot's acceleration limits in training and evaluation: the reach env ramps its commands at a_max as the
 controller node does, and the time-optimal bound is the least time under the same limits."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from mtpolicy.observation import observe
 from mtpolicy.planner import TimeOptimalReference
 from mtpolicy_training.algos.dagger import DaggerConfig, Teacher
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
@@ -65,3 +67,34 @@ def test_the_servo_teacher_brakes_in_time_for_the_ramp_and_never_leaves_a_goal_i
         assert not np.any(reached & ~within)  # an overshoot out of the tolerance after reaching
         reached |= within
     assert reached.mean() >= 0.9
+
+
+def test_the_synchronised_servo_teacher_moves_every_joint_on_the_line_to_q_star_and_they_arrive_together():
+    """u = dq / max_j tau_j: parallel to dq, k dq near q*, exactly zero there; in closed loop under the ramp, the
+    joints that move (> 0.1 rad) come within 2 % of their distance to q* within one period of each other, where
+    each joint at its own speed (``per_joint``) spreads them over several periods (issue 52)."""
+    config = replace(LIMITED, planned=True)
+    spread = {}
+    for profile in ("per_joint", "synchronised"):
+        env = ReachVectorEnv(16, config, time_limit=False)
+        obs, _ = env.reset(seed=SEED)
+        teacher = Teacher(DaggerConfig(teacher="servo", saturation="clip", servo_profile=profile), env)
+        q, q_star = env.joint_positions(), env.goal_configs
+        start = np.abs(q_star - q)
+        if profile == "synchronised":
+            u = teacher.unsaturated(obs) * env.spec.velocity_limits
+            np.testing.assert_allclose(u * start.max(axis=1, keepdims=True), (q_star - q) * np.abs(u).max(
+                axis=1, keepdims=True), atol=1e-9)  # parallel to dq
+            near = q_star - 1e-3 * (q_star - q)
+            near_obs, _ = observe(env.kin, near, env.goals, q_star)
+            np.testing.assert_allclose(teacher.unsaturated(near_obs) * env.spec.velocity_limits,
+                                       12.0 * (q_star - near), rtol=1e-4)
+            at_goal, _ = observe(env.kin, q_star, env.goals, q_star)
+            assert np.all(teacher.unsaturated(at_goal) == 0.0)
+        arrived = np.full(start.shape, -1)
+        for t in range(80):
+            obs, *_ = env.step(teacher(obs))
+            arrived[(arrived < 0) & (np.abs(q_star - env.joint_positions()) <= 0.02 * start)] = t + 1
+        assert np.all(arrived > 0)
+        spread[profile] = max(np.ptp(a[m]) for a, m in zip(arrived, start > 0.1) if m.any())
+    assert spread["synchronised"] <= 1 < spread["per_joint"]

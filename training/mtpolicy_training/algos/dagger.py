@@ -17,8 +17,10 @@ Teachers:
   ``a = k (q_g - q) / v_max`` scaled down uniformly into [-1, 1] (a straight
   line in joint space at the velocity limits); on a joint with an acceleration
   limit the speed is at most the braking speed of its distance to q_g
-  (``Teacher.braking_speed``), so that commands ramped at a_max stop there. For planned observations q_g is
-  the planner's q* (segment ``goal_config_error``); for plain ones it is the
+  (``Teacher.braking_speed``), so that commands ramped at a_max stop there. With ``servo_profile``
+  ``synchronised`` every joint moves on the straight joint-space line to q_g instead, at the pace of the
+  joint with the longest time to go, so that all arrive together (``Teacher.synchronised``). For planned
+  observations q_g is the planner's q* (segment ``goal_config_error``); for plain ones it is the
   local solution ``GoalConfigurationPlanner.refine(q, goals)`` of damped Newton
   steps from the current q, a function of the observation, so that identical
   observations never get different labels.
@@ -82,6 +84,9 @@ class DaggerConfig:
     teacher's hold)."""
     saturation: Literal["uniform", "clip"] = "clip"
     """Over a velocity limit, teacher and student alike: scale the command down or clip each joint."""
+    servo_profile: Literal["per_joint", "synchronised"] = "per_joint"
+    """Teacher servo: each joint at its own speed ``min(k |dq_j|, braking_speed_j)``, or every joint on the
+    straight joint-space line to q_g, arriving together (``Teacher.synchronised``)."""
     hidden: tuple[int, ...] = (256, 256, 256)
     """Hidden layer widths of the student."""
     activation: str = "relu"
@@ -154,7 +159,20 @@ class Teacher:
         else:
             goals = obs[:, self.layout.slice("goal_pos")].astype(np.float64).reshape(len(q), -1, 3)
             dq = np.stack([self.local_ik.refine(qi, g)[0] for qi, g in zip(q, goals)]) - q
+        if self.config.servo_profile == "synchronised":
+            return self.synchronised(dq)
         return np.sign(dq) * np.minimum(self.config.teacher_gain * np.abs(dq), self.braking_speed(np.abs(dq))) / self.limits
+
+    def synchronised(self, dq: np.ndarray) -> np.ndarray:
+        """Normalized ``u = dq / max_j tau_j``: tau_j = |dq_j| / s_j the time to go of joint j at its admissible
+        speed s_j = min(v_j, k |dq_j|, braking_speed_j(|dq_j|)), so every joint moves on the straight line to q_g
+        and all arrive together; ``k dq`` where the gain limits (tau_j >= 1 / k), zero at the goal."""
+        distance = np.abs(dq)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            braking = np.where(distance > 0, distance / self.braking_speed(distance), 0.0)
+        tau = np.maximum(np.maximum(distance / self.limits, braking).max(axis=1, keepdims=True),
+                         1.0 / self.config.teacher_gain)
+        return dq / tau / self.limits
 
     def braking_speed(self, distance: np.ndarray) -> np.ndarray:
         """The highest speed per joint from which commands ramped down by a_j dt per period stop within
