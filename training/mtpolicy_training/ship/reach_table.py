@@ -8,7 +8,7 @@ for a choice). The anchors (``anchors``):
 
 * ``DLS``: the damped-least-squares baseline; ``mink``: mink's differential IK;
 * ``teacher``: the classical teacher each DAgger row's policy learned from, with
-  its training config's teacher, gain and saturation, on the observations of its
+  its training config's teacher, gain, saturation and servo profile, on the observations of its
   contract: for a planner-conditioned policy, the contract's planner plans q*
   once per goal set from the start configuration (as the env does at reset) and
   the joint servo ``a = sat(k (q* - q) / v_max)`` follows it (``algos/dagger.Teacher``);
@@ -188,19 +188,21 @@ def row_controllers(row: Row) -> list[tuple[Controller, ReachConfig]]:
 
 def teacher_controller(row: Row, env: ReachConfig) -> tuple[str, Controller, ReachConfig] | None:
     """The classical teacher the row's (first) DAgger policy learned from, labelled, on ``env`` (the row's goal
-    sets): its training config's teacher, gain and saturation on the observations of its contract (planned by the
+    sets): its training config's teacher, gain, saturation and servo profile on the observations of its contract (planned by the
     contract's planner if it has one); None for a policy of another family."""
     contract = OnnxPolicy(resolve_model_path(row.models[0])).contract
     algo = contract.training_config.get("algo") or {}
     if "teacher" not in algo:
         return None
-    config = DaggerConfig(teacher=algo["teacher"], teacher_gain=algo["teacher_gain"], saturation=algo["saturation"])
+    config = DaggerConfig(teacher=algo["teacher"], teacher_gain=algo["teacher_gain"], saturation=algo["saturation"],
+                          servo_profile=algo.get("servo_profile", DaggerConfig.servo_profile))
     planner = contract.planner
     env = replace(env, planned=bool(planner), planner=PlannerConfig(**planner) if planner else env.planner)
     planned = {"ik": "planner", "time_optimal": "time-optimal planner"}[planner.get("algorithm", "ik")] \
         if planner else "local IK"
     law = {"dls": f"DLS k {config.teacher_gain:g}/s", "time_optimal": "time-optimal", "mink": "mink",
-           "servo": f"{planned} + servo k {config.teacher_gain:g}/s"}[config.teacher]
+           "servo": f"{planned} + servo k {config.teacher_gain:g}/s"
+                    + (", synchronised" if config.servo_profile == "synchronised" else "")}[config.teacher]
     label = f"{law}, {config.saturation} (teacher of {row.name})"
     return label, Teacher(config, ReachVectorEnv(1, env)), env
 
