@@ -158,14 +158,16 @@ def test_a_run_killed_during_its_line_demonstrations_computes_only_the_chunks_it
 
 def test_a_checkpoint_made_before_the_shared_run_settings_resumes():
     """Before ``TrainSettings`` the evaluation counts were ``eval_goal_sets`` and ``final_goal_sets`` and the
-    budget (derived from the iterations) was not recorded."""
+    budget (derived from the iterations) was not recorded; before ``servo_profile`` the servo was per joint."""
     base = RunConfig.of(DaggerTrainConfig(iterations=3))
     assert base.record["budget_steps"] == 3 * 128 * 80
     old = json.loads(json.dumps(base.record))
-    del old["budget_steps"]
+    del old["budget_steps"], old["algo"]["servo_profile"]
     old["eval_goal_sets"], old["final_goal_sets"] = old.pop("periodic_eval_episodes"), old.pop("final_eval_episodes")
     assert base.differences(old) == []
     assert RunConfig.of(DaggerTrainConfig(iterations=4)).differences(old) == ["iterations"]
+    assert RunConfig.of(DaggerTrainConfig(iterations=3, algo=DaggerConfig(servo_profile="synchronised"))
+                        ).differences(old) == ["algo.servo_profile"]
 
 
 def test_an_unknown_robot_is_refused_in_one_line(tmp_path):

@@ -8,8 +8,8 @@ for a choice). The anchors (``anchors``):
 
 * ``DLS``: the damped-least-squares baseline; ``mink``: mink's differential IK;
 * ``teacher``: the classical teacher each DAgger row's policy learned from, with
-  its training config's teacher, gain, saturation and servo profile, on the observations of its
-  contract: for a planner-conditioned policy, the contract's planner plans q*
+  its training config's teacher, gain, saturation and servo profile, on the
+  observations of its contract: for a planner-conditioned policy, the contract's planner plans q*
   once per goal set from the start configuration (as the env does at reset) and
   the joint servo ``a = sat(k (q* - q) / v_max)`` follows it (``algos/dagger.Teacher``);
 * ``time-optimal``: the closed-loop time-optimal controller, the DAgger teacher ``time_optimal`` as training runs
@@ -188,8 +188,8 @@ def row_controllers(row: Row) -> list[tuple[Controller, ReachConfig]]:
 
 def teacher_controller(row: Row, env: ReachConfig) -> tuple[str, Controller, ReachConfig] | None:
     """The classical teacher the row's (first) DAgger policy learned from, labelled, on ``env`` (the row's goal
-    sets): its training config's teacher, gain, saturation and servo profile on the observations of its contract (planned by the
-    contract's planner if it has one); None for a policy of another family."""
+    sets): its training config's teacher, gain, saturation and servo profile on the observations of its contract
+    (planned by the contract's planner if it has one); None for a policy of another family."""
     contract = OnnxPolicy(resolve_model_path(row.models[0])).contract
     algo = contract.training_config.get("algo") or {}
     if "teacher" not in algo:
