@@ -12,6 +12,7 @@ import metaworld
 import numpy as np
 import pytest
 import torch
+from metaworld.sawyer_xyz_env import SawyerXYZEnv
 from mtpolicy_training.algos.sac import SACConfig
 from mtpolicy_training.algos.sac_family import (
     SURGERY_METRICS,
@@ -36,6 +37,24 @@ from benchmarks.sac_family_profile import ProfileConfig, profile_method
 from mtpolicy.policy import OnnxPolicy
 
 METHODS = ("mtsac", "mh-sac", "dgrad-a", "dgrad-o")
+SMOKE_EPISODE_STEPS = 50
+"""Meta-World's episode length in the entry-point smokes (the benchmark's: 500)."""
+
+
+def quick_metaworld(monkeypatch: pytest.MonkeyPatch, benchmark: str) -> None:
+    """Meta-World as the entry-point smokes run it: the same code in a fraction of the time.
+
+    - A run builds the benchmark's vector env twice, for evaluation and for training, with the same seed; each
+      build first samples the benchmark's 50 goal variations per task (each task's env reset 50 times, a pure
+      function of the seed that leaves numpy's global random state as it was). Here that sampling runs once and
+      both builds take its result: the same tasks, the same envs built and wrapped by Meta-World.
+    - Episodes of ``SMOKE_EPISODE_STEPS`` steps: the smokes check what a run produces (a success rate and a return
+      per task, eval.json, the checkpoint, the metrics), not its values. Their training budgets end before the
+      first episode does at either length; Meta-World's evaluation runs the same steps, truncation and autoreset
+      on a tenth of the steps (at 500, most of MT50's).
+    """
+    monkeypatch.setattr(metaworld, benchmark, functools.cache(getattr(metaworld, benchmark)))  # looked up by name
+    monkeypatch.setattr(SawyerXYZEnv, "max_path_length", SMOKE_EPISODE_STEPS)
 
 
 def algorithm_1(grads: torch.Tensor, order: list[list[int]]) -> torch.Tensor:
@@ -339,8 +358,9 @@ def test_mt10_smoke(mt10, method_name):
     assert metrics["alpha"] != 1.0  # the per-task temperatures took a step
 
 
-def test_mt10_entry_point(tmp_path):
+def test_mt10_entry_point(tmp_path, monkeypatch):
     """The training entry point end to end on MT10 (Meta-World's evaluation, checkpoint, metrics)."""
+    quick_metaworld(monkeypatch, "MT10")
     out = tmp_path / "mt10"
     config = SACFamilyTrainConfig(algo=SACFamilyConfig(method="dgrad-o"), task_set="mt10", out_dir=out, seed=3,
                                   batch_per_task=4, budget_steps=60, periodic_eval_episodes=1, final_eval_episodes=1,
@@ -401,12 +421,8 @@ def test_planar8_smoke_and_onnx(tmp_path, monkeypatch, method_name, precision):
 
 
 def test_mt50_smoke(tmp_path, monkeypatch):
-    """MT50 end to end with the same code: the suite's longest test. The run builds Meta-World's own MT50 vector env
-    twice, for evaluation and for training, with the same seed; each build first samples the benchmark's 50 goal
-    variations per task (50 envs reset 50 times each, a pure function of the seed that leaves numpy's global random
-    state as it was). Here that sampling runs once and both builds take its result: the same tasks, the same 100
-    envs built and wrapped by Meta-World, for a third less CPU time."""
-    monkeypatch.setattr(metaworld, "MT50", functools.cache(metaworld.MT50))  # make_mt_envs looks it up by name
+    """MT50 end to end with the same code: the suite's longest test (Meta-World as ``quick_metaworld`` runs it)."""
+    quick_metaworld(monkeypatch, "MT50")
     config = SACFamilyTrainConfig(algo=SACFamilyConfig(method="dgrad-a"), task_set="mt50", out_dir=tmp_path,
                                   batch_per_task=2, budget_steps=150, periodic_eval_episodes=1, final_eval_episodes=1,
                                   progress=False)
