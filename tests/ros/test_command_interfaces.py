@@ -29,9 +29,11 @@ HOME = np.array([0.3, -0.4, 1.0])
 """The ``ready`` keyframe."""
 OFFSETS = ([0.25, 0.2, -0.25], [-0.2, -0.1, 0.2])
 """Two goal sets: the end effector at home + these joint offsets (rad)."""
-SLACK = 0.005
-"""s of the interval allowed beyond the source timestamps' (the controller reads its clock just before
-publishing; DDS stamps the sample as it is written)."""
+SLACK = 0.01
+"""s of the interval allowed beyond the source timestamps' (the controller reads its clock just before shaping
+and publishing; DDS stamps the sample as it is written, up to a few ms later when the process is preempted in
+between: on a loaded 2-core machine a step measured 1.021 x a_max (dt + 5 ms); 1.015 x a_max dt on a quiet one).
+A ramp that skipped the limit, or stepped for two periods within one, still fails (2 T / (T + 10 ms) = 1.67)."""
 
 
 @pytest.fixture(scope="module")
