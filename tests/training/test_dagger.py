@@ -9,6 +9,7 @@ import time
 import numpy as np
 import torch
 
+from benchmarks.dagger_refit import refit
 from helpers import kill_when_checkpointed
 from mtpolicy.observation import observe
 from mtpolicy.policy import OnnxPolicy
@@ -16,7 +17,7 @@ from mtpolicy_training.algos.dagger import DaggerConfig, ErrorGainActor, Student
 from mtpolicy_training.core.networks import Normalizer
 from mtpolicy_training.core.run_record import RunConfig
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.envs.reach_evaluation import mink_controller
+from mtpolicy_training.envs.reach_evaluation import VALIDATION_SEED, mink_controller
 from mtpolicy_training.ship.export import parity
 from mtpolicy_training.ship.model_card import main as model_card
 from mtpolicy_training.train.dagger import LINE_CHUNKS, DaggerTrainConfig, run
@@ -108,6 +109,10 @@ def test_time_optimal_recipe_labels_in_workers_and_measures_time_against_the_bou
     assert {"time_ratio_median", "time_ratio_p90"} <= set(json.loads((tmp_path / "eval.json").read_text()))
     assert "eval/time_ratio_p90" in (tmp_path / "metrics.csv").read_text().splitlines()[0]
     assert OnnxPolicy(tmp_path / "policy.onnx").contract.method == "dagger-time_optimal"
+    # the student screen refits the run's dataset with other settings and validates against the bound
+    figures = refit(tmp_path, {"hidden": (16,), "updates_per_iteration": 5}, goal_sets=4, seed=VALIDATION_SEED)
+    assert figures["states"] == len(torch.load(tmp_path / "checkpoint.pt", weights_only=False)["data"]["target"])
+    assert {"loss", "success_rate", "time_ratio_median"} <= set(figures)
 
 
 def test_model_card_ships_the_best_policy_with_test_figures_against_dls_and_mink(tmp_path):
