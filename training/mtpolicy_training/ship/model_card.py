@@ -125,7 +125,8 @@ def found_text(best: dict) -> str:
 def budget_text(config: dict) -> str:
     """The run's budget, from its config record: env steps (DAgger: and iterations)."""
     steps = f"{config['budget_steps']:,} env steps" if config.get("budget_steps") else "budget unknown"
-    return steps + (f" ({config['iterations']} iterations)" if config.get("iterations") else "")
+    n = config.get("iterations")
+    return steps + (f" ({n} iteration{'s' if n != 1 else ''})" if n else "")
 
 
 def figure_rows(figures: dict[str, dict[str, float]], end_effectors: tuple[str, ...]) -> str:
