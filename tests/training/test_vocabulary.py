@@ -126,4 +126,4 @@ def test_the_model_card_reads_a_dagger_and_a_digrad_best_run_record(tmp_path):
     assert texts[0].endswith("found after 2.0 min of training, iteration 4.")
     assert texts[1].endswith("found after 1.0 min of training.")
     assert texts[2].endswith("found after 1.0 min of training, 25,000 env steps.")
-    assert model_card.budget_text({"budget_steps": 10240, "iterations": 1}) == "10,240 env steps (1 iterations)"
+    assert model_card.budget_text({"budget_steps": 10240, "iterations": 1}) == "10,240 env steps (1 iteration)"
