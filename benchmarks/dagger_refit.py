@@ -25,7 +25,8 @@ from mtpolicy.planner import SolverConfig
 from mtpolicy_training.algos.dagger import DaggerConfig, Student
 from mtpolicy_training.core.run_record import load_checkpoint
 from mtpolicy_training.envs.reach import ReachVectorEnv
-from mtpolicy_training.envs.reach_evaluation import VALIDATION_SEED, evaluate_reach, onnx_controller
+from mtpolicy_training.envs.reach_evaluation import evaluate_reach, onnx_controller
+from mtpolicy_training.envs.seeds import VALIDATION_SEED
 from mtpolicy_training.envs.time_optimal import bound_table
 
 SHOWN = ("success_rate", "time_to_reach_median", "time_ratio_median", "time_ratio_p90", "dither_sign_changes",

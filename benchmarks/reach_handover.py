@@ -21,8 +21,8 @@ from dataclasses import replace
 import numpy as np
 
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.envs.reach_evaluation import (VALIDATION_SEEDS, Controller, dls_controller, evaluate_reach,
-                                                     onnx_controller)
+from mtpolicy_training.envs.reach_evaluation import Controller, dls_controller, evaluate_reach, onnx_controller
+from mtpolicy_training.envs.seeds import VALIDATION_SEEDS
 
 LIMIT_BAND = 0.02
 """rad: a joint this close to a position limit counts as at the limit."""

@@ -48,8 +48,7 @@ from benchmarks.harness.grid import PRESETS, Cell, GridSpec, replace_block
 from benchmarks.harness.registry import METHODS, TASK_SETS, task_set_metrics
 from benchmarks.harness.report import markdown_table, read_curves, summarize
 from benchmarks.harness.run import run_grid
-from benchmarks.harness.stats import (aggregate, iqm, iqm_with_ci, stratified_bootstrap_iqms,
-                                                        task_names)
+from benchmarks.harness.stats import aggregate, iqm, iqm_with_ci, stratified_bootstrap_iqms, task_names
 
 __all__ = ["PRESETS", "Cell", "GridSpec", "METHODS", "TASK_SETS", "aggregate", "iqm", "iqm_with_ci", "markdown_table",
            "read_curves", "replace_block", "run_grid", "stratified_bootstrap_iqms", "summarize", "task_names",

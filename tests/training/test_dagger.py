@@ -17,7 +17,8 @@ from mtpolicy_training.algos.dagger import DaggerConfig, ErrorGainActor, Student
 from mtpolicy_training.core.networks import Normalizer
 from mtpolicy_training.core.run_record import RunConfig
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.envs.reach_evaluation import VALIDATION_SEED, mink_controller
+from mtpolicy_training.envs.reach_evaluation import mink_controller
+from mtpolicy_training.envs.seeds import VALIDATION_SEED
 from mtpolicy_training.ship.export import parity
 from mtpolicy_training.ship.model_card import main as model_card
 from mtpolicy_training.train.dagger import LINE_CHUNKS, DaggerTrainConfig, run

@@ -11,7 +11,7 @@ from mtpolicy.policy import OnnxPolicy, resolve_model_path
 from mtpolicy_training.algos.dagger import saturate
 from mtpolicy_training.envs import time_optimal
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.envs.reach_evaluation import VALIDATION_SEEDS
+from mtpolicy_training.envs.seeds import VALIDATION_SEEDS
 from mtpolicy_training.envs.time_optimal import bound_table
 from mtpolicy_training.ship.reach_table import Row, main, teacher_controller
 

@@ -159,20 +159,19 @@ class Teacher:
         else:
             goals = obs[:, self.layout.slice("goal_pos")].astype(np.float64).reshape(len(q), -1, 3)
             dq = np.stack([self.local_ik.refine(qi, g)[0] for qi, g in zip(q, goals)]) - q
-        if self.config.servo_profile == "synchronised":
-            return self.synchronised(dq)
-        return np.sign(dq) * np.minimum(self.config.teacher_gain * np.abs(dq), self.braking_speed(np.abs(dq))) / self.limits
-
-    def synchronised(self, dq: np.ndarray) -> np.ndarray:
-        """Normalized ``u = dq / max_j tau_j``: tau_j = |dq_j| / s_j the time to go of joint j at its admissible
-        speed s_j = min(v_j, k |dq_j|, braking_speed_j(|dq_j|)), so every joint moves on the straight line to q_g
-        and all arrive together; ``k dq`` where the gain limits (tau_j >= 1 / k), zero at the goal."""
         distance = np.abs(dq)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            braking = np.where(distance > 0, distance / self.braking_speed(distance), 0.0)
-        tau = np.maximum(np.maximum(distance / self.limits, braking).max(axis=1, keepdims=True),
-                         1.0 / self.config.teacher_gain)
-        return dq / tau / self.limits
+        speed = np.minimum(self.config.teacher_gain * distance, self.braking_speed(distance))
+        if self.config.servo_profile == "synchronised":
+            return self.synchronised(dq, np.minimum(speed, self.limits))
+        return np.sign(dq) * speed / self.limits
+
+    def synchronised(self, dq: np.ndarray, speed: np.ndarray) -> np.ndarray:
+        """Normalized ``u = dq / max_j tau_j``: tau_j = |dq_j| / s_j the time to go of joint j at its admissible
+        speed s_j = min(v_j, k |dq_j|, braking_speed_j(|dq_j|)) (``speed``), so every joint moves on the straight
+        line to q_g and all arrive together; ``k dq`` where the gain limits (tau_j >= 1 / k), zero at the goal."""
+        distance = np.abs(dq)
+        tau = np.divide(distance, speed, out=np.zeros_like(distance), where=distance > 0)
+        return dq / np.maximum(tau.max(axis=1, keepdims=True), 1.0 / self.config.teacher_gain) / self.limits
 
     def braking_speed(self, distance: np.ndarray) -> np.ndarray:
         """The highest speed per joint from which commands ramped down by a_j dt per period stop within

@@ -48,8 +48,7 @@ import numpy as np
 from mtpolicy.dls import DampedLeastSquares
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-# The seeds are envs/seeds.py's; imported here for this module's importers too.
-from mtpolicy_training.envs.seeds import HELD_OUT_SEED, TEST_SEEDS, VALIDATION_SEED, VALIDATION_SEEDS  # noqa: F401
+from mtpolicy_training.envs.seeds import VALIDATION_SEED
 
 Controller = Callable[[np.ndarray], np.ndarray]
 StepHook = Callable[[int, ReachVectorEnv, np.ndarray, dict], None]

@@ -27,7 +27,8 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from mtpolicy.robots import RobotSpecError, find_robot, load_robot, shipped_robots
 from mtpolicy_training.envs import halfcheetah, locomotion
 from mtpolicy_training.envs.reach import ReachConfig, ReachEnv, ReachVectorEnv
-from mtpolicy_training.envs.reach_evaluation import HELD_OUT_SEED, evaluate_reach
+from mtpolicy_training.envs.reach_evaluation import evaluate_reach
+from mtpolicy_training.envs.seeds import HELD_OUT_SEED
 from mtpolicy_training.envs.taskset import PolicyFn, TaskSet, TaskSetMetrics
 
 SIDE_CAMERA = {"trackbodyid": 1, "distance": 2.8, "elevation": -5.0, "azimuth": 90.0, "lookat": np.array([0, 0, 0.6])}

@@ -28,7 +28,7 @@ import numpy as np
 
 from mtpolicy.planner import SolverConfig, TimeOptimalReference
 from mtpolicy_training.envs.reach import ReachConfig, ReachOptions, ReachVectorEnv
-from mtpolicy_training.envs.reach_evaluation import VALIDATION_SEED
+from mtpolicy_training.envs.seeds import VALIDATION_SEED
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ import tyro
 from mtpolicy.integrity import strict_json
 from mtpolicy.policy import resolve_model_path
 from mtpolicy_training.core.options import parse_config
-from mtpolicy_training.envs.reach_evaluation import (VALIDATION_SEEDS, dls_controller, evaluate_reach,
-                                                     mink_controller, onnx_controller)
+from mtpolicy_training.envs.reach_evaluation import dls_controller, evaluate_reach, mink_controller, onnx_controller
+from mtpolicy_training.envs.seeds import VALIDATION_SEEDS
 
 
 @dataclass

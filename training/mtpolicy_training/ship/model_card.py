@@ -29,8 +29,8 @@ from mtpolicy_training.core.options import parse_config
 from mtpolicy_training.core.run_record import read_run_config
 from mtpolicy_training.core.trainer import read_best
 from mtpolicy_training.envs.reach import ReachConfig
-from mtpolicy_training.envs.reach_evaluation import (TEST_SEEDS, dls_controller, evaluate_reach, mink_controller,
-                                                     onnx_controller)
+from mtpolicy_training.envs.reach_evaluation import dls_controller, evaluate_reach, mink_controller, onnx_controller
+from mtpolicy_training.envs.seeds import TEST_SEEDS
 from mtpolicy_training.envs.registry import make_task_set
 from mtpolicy_training.ship.reach_table import summary
 
@@ -174,7 +174,7 @@ Method **{contract.method}** on robot **{contract.robot}** (MJCF `{contract.robo
 
 ## Test figures
 {cfg.episodes} goal sets on each of the test seeds {list(TEST_SEEDS)}
-(`mtpolicy_training.envs.reach_evaluation.TEST_SEEDS`, never used for a choice), {contract.goal_distribution} goal
+(`mtpolicy_training.envs.seeds.TEST_SEEDS`, never used for a choice), {contract.goal_distribution} goal
 distribution, 4 s episodes; held success = every end
 effector within {env.reach_tolerance} m at every control step of the final 1 s, pooled over the seeds with a 95 %
 Wilson interval; time to reach = first time all are within tolerance (median over held goal sets); dithering = sign

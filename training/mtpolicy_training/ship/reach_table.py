@@ -3,7 +3,7 @@ table of a harness grid.
 
 For each (robot, goal distribution) of the rows it runs each row's exported
 policies and the anchors through ``reach_evaluation.evaluate_reach`` on the same
-goal sets: ``episodes`` per seed of ``reach_evaluation.TEST_SEEDS`` (never used
+goal sets: ``episodes`` per seed of ``envs/seeds.TEST_SEEDS`` (never used
 for a choice). The anchors (``anchors``):
 
 * ``DLS``: the damped-least-squares baseline; ``mink``: mink's differential IK;
@@ -62,8 +62,9 @@ from mtpolicy.policy import OnnxPolicy, resolve_model_path
 from mtpolicy_training.algos.dagger import DaggerConfig, Teacher, TimeOptimalTeacher
 from mtpolicy_training.core.options import parse_config
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.envs.reach_evaluation import (TEST_SEEDS, Controller, dls_controller, evaluate_reach,
-                                                     mink_controller, onnx_controller, wilson_interval)
+from mtpolicy_training.envs.reach_evaluation import (Controller, dls_controller, evaluate_reach, mink_controller,
+                                                     onnx_controller, wilson_interval)
+from mtpolicy_training.envs.seeds import TEST_SEEDS
 from mtpolicy_training.envs.time_optimal import bound_solver, bound_table
 
 ANCHORS = ("DLS", "mink", "teacher", "time-optimal", "bound")
@@ -342,6 +343,8 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"error: {robot} {distribution}: {sorted(set(apart))} trained on other goal sets or "
                              f"tolerance than {group[0].name} ({', '.join(GOAL_SET_FIELDS)}): not one table")
         with_bound = "bound" in cfg.anchors  # else no ratios: a bound may cost seconds per goal set (GR1)
+        solver_key = bound_solver(cfg.solver) if with_bound else None
+        same_goal_sets = {"seeds": list(cfg.seed), "goal_sets_per_seed": cfg.episodes, "bound_solver": solver_key}
         bounds = {seed: bound_table(anchor_env, cfg.episodes, seed, solver=cfg.solver,
                                     cache_dir=cfg.bound_cache).bound_seconds if with_bound else None
                   for seed in cfg.seed}
@@ -366,13 +369,12 @@ def main(argv: list[str] | None = None) -> None:
             elif anchor != "bound":
                 controller = {"DLS": dls_controller, "mink": mink_controller}[anchor](anchor_env)
                 evaluated.append((anchor, [(controller, anchor_env)], (), {}))
-        if "bound" in cfg.anchors:
+        if with_bound:
             add({"robot": robot, "goal_distribution": distribution, **bound_result(bounds, cfg.episodes),
-                 "solver": bound_solver(cfg.solver)})
+                 "solver": solver_key})
         group_results = {}
         for name, pairs, training_seeds, identity in evaluated:
-            identity |= {"seeds": list(cfg.seed), "goal_sets_per_seed": cfg.episodes,
-                         "bound_solver": bound_solver(cfg.solver) if with_bound else None}
+            identity |= same_goal_sets
             done = previous.get((robot, distribution, name), {})
             if {k: done.get(k) for k in identity} == identity:
                 print(f"{robot} {distribution} {name}: read back from {path}", flush=True)
@@ -380,8 +382,6 @@ def main(argv: list[str] | None = None) -> None:
                 done = {"robot": robot, "goal_distribution": distribution,
                         **evaluate_row(name, pairs, cfg, bounds, training_seeds), **identity}
             group_results[name] = add(done)
-        same_goal_sets = {"seeds": list(cfg.seed), "goal_sets_per_seed": cfg.episodes,
-                          "bound_solver": bound_solver(cfg.solver) if with_bound else None}
         kept = [r for (r_robot, r_distribution, name), r in previous.items()
                 if (r_robot, r_distribution) == (robot, distribution) and name not in group_results
                 and all(r.get(k) == v for k, v in same_goal_sets.items()) and of_current_models(r)]
@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
         if with_bound:
             solved = np.concatenate(list(bounds.values())) >= 0
             notes.append(f"{robot} {distribution}: the bound of {solved.sum()}/{len(solved)} goal sets found (the "
-                         f"others have no ratio), solver {bound_solver(cfg.solver)}, tables in {cfg.bound_cache}.")
+                         f"others have no ratio), solver {solver_key}, tables in {cfg.bound_cache}.")
         else:
             notes.append(f"{robot} {distribution}: no bound (the anchor `bound` not asked for), so no time ratios.")
         notes += [agreement(group_results[name], group_results[label]) for label, name in taught.items()

@@ -47,8 +47,8 @@ from mtpolicy_training.core.files import write_atomically
 from mtpolicy_training.core.run_record import RunConfig, RunRecorder, config_dict
 from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.envs.reach_evaluation import (HELD_OUT_SEED, VALIDATION_SEED, Protocol, evaluate_reach,
-                                                     onnx_controller)
+from mtpolicy_training.envs.reach_evaluation import Protocol, evaluate_reach, onnx_controller
+from mtpolicy_training.envs.seeds import HELD_OUT_SEED, VALIDATION_SEED
 from mtpolicy_training.envs.time_optimal import bound_table
 from mtpolicy_training.ship.export import export_policy
 from mtpolicy_training.train.family import REACH_TASK_SETS, Family, ReachOptions, TrainSettings

@@ -36,8 +36,8 @@ from mtpolicy_training.core.offpolicy import LoopConfig, train_off_policy
 from mtpolicy_training.core.run_record import RunConfig, config_dict
 from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
 from mtpolicy_training.envs.reach import ReachVectorEnv
-from mtpolicy_training.envs.reach_evaluation import (HELD_OUT_SEED, VALIDATION_SEED, dls_controller, evaluate_reach,
-                                                     onnx_controller)
+from mtpolicy_training.envs.reach_evaluation import dls_controller, evaluate_reach, onnx_controller
+from mtpolicy_training.envs.seeds import HELD_OUT_SEED, VALIDATION_SEED
 from mtpolicy_training.ship.export import check_finite, export_policy
 from mtpolicy_training.train.family import REACH_TASK_SETS, CellMethod, Family, GridCell, ReachOptions, TrainSettings
 
