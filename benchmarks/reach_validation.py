@@ -1,0 +1,51 @@
+"""Exported reach policies side by side on validation goal sets, with the time-optimal bound.
+
+For each policy and seed: held success, time to reach (median, s), its ratio to the bound of the same goal set
+(median and p90, ``envs/time_optimal.py``) and the share of goal sets whose end effectors left the tolerance after
+first entering it (``evaluate_reach``'s ``left_after_entering_rate``). The defaults are a DAgger run's own
+validations: 200 goal sets of ``VALIDATION_SEED``, 500 of ``HELD_OUT_SEED``.
+
+    python -m benchmarks.reach_validation models/panda_reach.onnx runs/panda/sync-ramp/policy.onnx \\
+        --bound-cache runs/panda/sync-ramp/bound
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mtpolicy_tools.arguments import Parser
+from mtpolicy_training.envs.reach_evaluation import evaluate_reach, onnx_controller
+from mtpolicy_training.envs.seeds import HELD_OUT_SEED, VALIDATION_SEED, VALIDATION_SEEDS
+from mtpolicy_training.envs.time_optimal import bound_table
+
+SHOWN = ("success_rate", "time_to_reach_median", "time_ratio_median", "time_ratio_p90", "left_after_entering_rate")
+
+
+def validate(model: Path, seed: int, goal_sets: int, bound_cache: Path | None) -> dict[str, float]:
+    """The figures of ``SHOWN`` for the policy ``model`` on ``goal_sets`` goal sets of ``seed``."""
+    controller, env = onnx_controller(model)
+    bound = bound_table(env, goal_sets, seed, cache_dir=bound_cache).bound_seconds
+    metrics = evaluate_reach(controller, env, goal_sets, seed, bound=bound)
+    return {k: round(metrics[k], 4) for k in SHOWN}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                    prog="python -m benchmarks.reach_validation")
+    parser.add_argument("models", nargs="+", type=Path, help="exported policies (.onnx)")
+    parser.add_word("seeds", type=int, nargs="+", default=[VALIDATION_SEED, HELD_OUT_SEED], choices=VALIDATION_SEEDS,
+                    help="validation seeds (the test seeds only report)")
+    parser.add_word("episode count", type=int, nargs="+", default=[200, 500], help="goal sets per seed, in its order")
+    parser.add_argument("--bound-cache", type=Path, help="directory of cached bound tables (a run's bound/)")
+    args = parser.parse_args(argv)
+    if len(args.episodes) != len(args.seed):
+        parser.error("--episodes needs one count per --seed")
+    print(json.dumps({str(model): {str(seed): validate(model, seed, n, args.bound_cache)
+                                   for seed, n in zip(args.seed, args.episodes)} for model in args.models},
+                     indent=2))
+
+
+if __name__ == "__main__":
+    main()
