@@ -1,6 +1,6 @@
 """Exported reach policies side by side on validation goal sets, with the time-optimal bound.
 
-For each policy and seed: held success, time to reach (median, s), its ratio to the bound of the same goal set
+For each policy and seed: held success, time to reach (median and mean, s), its ratio to the bound of the same goal set
 (median and p90, ``envs/time_optimal.py``) and the share of goal sets whose end effectors left the tolerance after
 first entering it (``evaluate_reach``'s ``left_after_entering_rate``); with ``--teacher``, the same for the classical
 teacher each DAgger policy learned from (``ship/reach_table.teacher_controller``: the teacher of this checkout's code,
@@ -24,7 +24,8 @@ from mtpolicy_training.envs.seeds import HELD_OUT_SEED, VALIDATION_SEED, VALIDAT
 from mtpolicy_training.envs.time_optimal import bound_table
 from mtpolicy_training.ship.reach_table import Row, teacher_controller
 
-SHOWN = ("success_rate", "time_to_reach_median", "time_ratio_median", "time_ratio_p90", "left_after_entering_rate")
+SHOWN = ("success_rate", "time_to_reach_median", "time_to_reach_mean", "time_ratio_median", "time_ratio_p90",
+         "left_after_entering_rate")
 
 
 def controllers(model: Path, teacher: bool) -> dict[str, tuple[Controller, ReachConfig]]:
