@@ -8,6 +8,7 @@ import numpy as np
 
 from mtpolicy.observation import observe
 from mtpolicy.planner import TimeOptimalReference
+from mtpolicy.safety import rate_limit
 from mtpolicy_training.algos.dagger import DaggerConfig, Teacher
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import dls_controller, evaluate_reach
@@ -67,6 +68,32 @@ def test_the_servo_teacher_brakes_in_time_for_the_ramp_and_never_leaves_a_goal_i
         assert not np.any(reached & ~within)  # an overshoot out of the tolerance after reaching
         reached |= within
     assert reached.mean() >= 0.9
+
+
+def test_the_servo_teachers_commands_ramped_at_the_acceleration_limits_stop_at_q_star_from_any_distance():
+    """Both servo profiles, from 0.01 to 1.5 rad from q* on one line: commands ramped by a_max dt per period and
+    integrated exactly (q += v dt) arrive at q* with no joint passing its coordinate of q* by more than 1e-9 rad,
+    and no command slowing a joint asks for more than a_max dt below the previous one (``Teacher.servo_speed``)."""
+    env = ReachVectorEnv(1, replace(LIMITED, planned=True), time_limit=False)
+    env.reset(seed=SEED)
+    dt, a = LIMITED.control_period, env.spec.acceleration_limits
+    distances = np.geomspace(0.01, 1.5, 8)[:, None]
+    q0 = np.repeat(env.joint_positions(), len(distances), axis=0)
+    q_star = q0 + distances * np.array([1.0, 0.5, -0.7])
+    goals = env.kin.ee_positions_batch(q_star)
+    for profile in ("per_joint", "synchronised"):
+        teacher = Teacher(DaggerConfig(teacher="servo", saturation="clip", servo_profile=profile), env)
+        q, v = q0.copy(), np.zeros_like(q0)
+        past = np.zeros_like(q0)
+        for _ in range(100):
+            command = teacher(observe(env.kin, q, goals, q_star)[0]) * env.spec.velocity_limits
+            slowing = np.abs(command) < np.abs(v)
+            assert np.all(np.abs(command - v)[slowing] <= (1 + 1e-5) * (a * dt)[np.nonzero(slowing)[1]])  # float32 obs
+            v = rate_limit(command, v, a, dt)[0]
+            q = q + v * dt
+            past = np.maximum(past, np.sign(q_star - q0) * (q - q_star))
+        assert past.max() <= 1e-9, (profile, past.max(axis=1))
+        np.testing.assert_allclose(q, q_star, atol=1e-6)
 
 
 def test_the_synchronised_servo_teacher_moves_every_joint_on_the_line_to_q_star_and_they_arrive_together():

@@ -18,6 +18,7 @@ def test_held_success_and_dithering_separate_a_settling_controller_from_a_dither
     dls = dls_controller(CONFIG)
     settled = evaluate_reach(dls, CONFIG, 16)
     assert settled["success_rate"] >= 0.9 and settled["left_after_reach_rate"] == 0
+    assert settled["left_after_entering_rate"] == 0
     assert settled["dither_sign_changes"] == 0 and settled["reached_rate"] >= settled["success_rate"]
 
     step = [0]
@@ -30,6 +31,7 @@ def test_held_success_and_dithering_separate_a_settling_controller_from_a_dither
     dithered = evaluate_reach(dither, CONFIG, 16)
     assert dithered["reached_rate"] >= 0.9 and dithered["success_rate"] < 0.5
     assert dithered["left_after_reach_rate"] > 0.5 and dithered["dither_sign_changes"] >= HOLD // 2 - 2
+    assert dithered["left_after_entering_rate"] >= dithered["left_after_reach_rate"]
 
     still = evaluate_reach(lambda obs: np.zeros((len(obs), 8)), CONFIG, 4)
     assert still["success_rate"] == 0 and still["reached_rate"] == 0 and still["dither_sign_changes"] == 0

@@ -16,8 +16,8 @@ Teachers:
 * ``servo``: a joint-space servo to a goal configuration q_g,
   ``a = k (q_g - q) / v_max`` scaled down uniformly into [-1, 1] (a straight
   line in joint space at the velocity limits); on a joint with an acceleration
-  limit the speed is at most the braking speed of its distance to q_g
-  (``Teacher.braking_speed``), so that commands ramped at a_max stop there. With ``servo_profile``
+  limit the gain branch gives way, where its deceleration would exceed a_max, to a branch decelerating at a_max
+  (``Teacher.servo_speed``), so that commands ramped at a_max stop at q_g without overshooting. With ``servo_profile``
   ``synchronised`` every joint moves on the straight joint-space line to q_g instead, at the pace of the
   joint with the longest time to go, so that all arrive together (``Teacher.synchronised``). For planned
   observations q_g is the planner's q* (segment ``goal_config_error``); for plain ones it is the
@@ -85,7 +85,7 @@ class DaggerConfig:
     saturation: Literal["uniform", "clip"] = "clip"
     """Over a velocity limit, teacher and student alike: scale the command down or clip each joint."""
     servo_profile: Literal["per_joint", "synchronised"] = "per_joint"
-    """Teacher servo: each joint at its own speed ``min(k |dq_j|, braking_speed_j)``, or every joint on the
+    """Teacher servo: each joint at its own speed ``Teacher.servo_speed(|dq_j|)``, or every joint on the
     straight joint-space line to q_g, arriving together (``Teacher.synchronised``)."""
     hidden: tuple[int, ...] = (256, 256, 256)
     """Hidden layer widths of the student."""
@@ -159,28 +159,36 @@ class Teacher:
         else:
             goals = obs[:, self.layout.slice("goal_pos")].astype(np.float64).reshape(len(q), -1, 3)
             dq = np.stack([self.local_ik.refine(qi, g)[0] for qi, g in zip(q, goals)]) - q
-        distance = np.abs(dq)
-        speed = np.minimum(self.config.teacher_gain * distance, self.braking_speed(distance))
+        speed = self.servo_speed(np.abs(dq))
         if self.config.servo_profile == "synchronised":
             return self.synchronised(dq, np.minimum(speed, self.limits))
         return np.sign(dq) * speed / self.limits
 
     def synchronised(self, dq: np.ndarray, speed: np.ndarray) -> np.ndarray:
         """Normalized ``u = dq / max_j tau_j``: tau_j = |dq_j| / s_j the time to go of joint j at its admissible
-        speed s_j = min(v_j, k |dq_j|, braking_speed_j(|dq_j|)) (``speed``), so every joint moves on the straight
+        speed s_j = min(v_j, servo_speed_j(|dq_j|)) (``speed``), so every joint moves on the straight
         line to q_g and all arrive together; ``k dq`` where the gain limits (tau_j >= 1 / k), zero at the goal."""
         distance = np.abs(dq)
         tau = np.divide(distance, speed, out=np.zeros_like(distance), where=distance > 0)
         return dq / np.maximum(tau.max(axis=1, keepdims=True), 1.0 / self.config.teacher_gain) / self.limits
 
-    def braking_speed(self, distance: np.ndarray) -> np.ndarray:
-        """The highest speed per joint from which commands ramped down by a_j dt per period stop within
-        ``distance``: v with v^2 / (2 a) + v dt / 2 = d, so v = a (sqrt(dt^2 / 4 + 2 d / a) - dt / 2) (inf where
-        the joint has no acceleration limit)."""
-        a, dt = self.accelerations, self.dt
-        with np.errstate(invalid="ignore"):
-            speed = a * (np.sqrt(dt ** 2 / 4 + 2 * distance / a) - dt / 2)
-        return np.where(np.isfinite(a), speed, np.inf)
+    def servo_speed(self, distance: np.ndarray) -> np.ndarray:
+        """The servo's speed per joint at ``distance`` d from q_g, whose commands, sent once per period dt, never
+        change by more than a dt from one period to the next (k the gain, a the joint's acceleration limit):
+
+            v = k d                                           for d <= a tau / k,  tau = 1 / k - dt / 2
+            v = sqrt(2 a d + a^2 (dt^2 / 4 - tau^2)) - a dt / 2   beyond,
+
+        the second the curve v^2 / (2 a) + v dt / 2 = d - a tau^2 / 2 on which each period's command is a dt below
+        the last (d falls by v dt), tangent to k d at the junction v = a tau, so that a step from it onto the gain
+        branch drops by at most a dt, as does each step on the gain branch (k v dt there). As dt -> 0 it is the
+        C1 profile v = sqrt(2 a d - a^2 / k^2) beyond d = a / k^2. ``k d`` on a joint without an acceleration
+        limit; assumes k dt <= 1."""
+        a, dt, k = self.accelerations, self.dt, self.config.teacher_gain
+        tau = 1.0 / k - dt / 2
+        with np.errstate(invalid="ignore"):  # inf - inf, and below the junction where the branch is unused
+            braking = np.sqrt(2 * a * distance + a ** 2 * (dt ** 2 / 4 - tau ** 2)) - a * dt / 2
+        return np.where(np.isfinite(a) & (distance > a * tau / k), braking, k * distance)
 
 
 class TimeOptimalTeacher:

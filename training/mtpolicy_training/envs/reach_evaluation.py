@@ -20,6 +20,8 @@ controller given the same seed and distribution sees the same goal sets.
 |                                | ``hold_seconds``, counting commands above ``dither_deadband`` of the |
 |                                | velocity limit; mean over goal sets and joints                       |
 | left_after_reach_rate          | reached at some step but not held                                    |
+| left_after_entering_rate       | out of tolerance at some step after the first reach, held or not     |
+|                                | (an overshoot through the tolerance on the way in)                   |
 | controller_failure_rate        | the controller gave up on the goal set (a non-finite action row, e.g.|
 |                                | mink's QP without a solution): a miss from then on, velocity 0       |
 | time_ratio_median, _p90        | time to reach / the time-optimal bound of the same goal set          |
@@ -87,6 +89,7 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
     obs, info = env.reset(seed=seed)
     first_reach = np.full(n_goal_sets, -1)
     held = np.ones(n_goal_sets, dtype=bool)
+    left = np.zeros(n_goal_sets, dtype=bool)
     failed = np.zeros(n_goal_sets, dtype=bool)
     actions = []
     for t in range(steps):
@@ -99,6 +102,7 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
         if on_step is not None:
             on_step(t, env, action, info)
         within = (info["errors"] <= tolerance).all(axis=1) & ~failed
+        left |= (first_reach > 0) & ~within
         first_reach[(first_reach < 0) & within] = t + 1
         if t >= steps - hold:
             held &= within
@@ -112,6 +116,7 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
            "time_to_reach_mean": float(np.mean(times)) if len(times) else math.nan,
            "dither_sign_changes": float(flips.mean()),
            "left_after_reach_rate": float(np.mean((first_reach > 0) & ~held)),
+           "left_after_entering_rate": float(left.mean()),
            "controller_failure_rate": float(failed.mean()),
            "mean_score": float(np.mean(-np.log(np.maximum(errors, 1e-6))))}
     reach_seconds = np.where(first_reach > 0, first_reach * config.control_period, math.nan)

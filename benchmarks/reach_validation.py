@@ -1,0 +1,69 @@
+"""Exported reach policies side by side on validation goal sets, with the time-optimal bound.
+
+For each policy and seed: held success, time to reach (median and mean, s), its ratio to the bound of the same goal set
+(median and p90, ``envs/time_optimal.py``) and the share of goal sets whose end effectors left the tolerance after
+first entering it (``evaluate_reach``'s ``left_after_entering_rate``); with ``--teacher``, the same for the classical
+teacher each DAgger policy learned from (``ship/reach_table.teacher_controller``: the teacher of this checkout's code,
+with the policy's recorded settings). The defaults are a DAgger run's own
+validations: 200 goal sets of ``VALIDATION_SEED``, 500 of ``HELD_OUT_SEED``.
+
+    python -m benchmarks.reach_validation models/panda_reach.onnx runs/panda/sync-ramp/policy.onnx \\
+        --bound-cache runs/panda/sync-ramp/bound
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mtpolicy_tools.arguments import Parser
+from mtpolicy_training.envs.reach import ReachConfig
+from mtpolicy_training.envs.reach_evaluation import Controller, evaluate_reach, onnx_controller
+from mtpolicy_training.envs.seeds import HELD_OUT_SEED, VALIDATION_SEED, VALIDATION_SEEDS
+from mtpolicy_training.envs.time_optimal import bound_table
+from mtpolicy_training.ship.reach_table import Row, teacher_controller
+
+SHOWN = ("success_rate", "time_to_reach_median", "time_to_reach_mean", "time_ratio_median", "time_ratio_p90",
+         "left_after_entering_rate")
+
+
+def controllers(model: Path, teacher: bool) -> dict[str, tuple[Controller, ReachConfig]]:
+    """The policy ``model`` on the reach task it was trained on, and with ``teacher`` its DAgger teacher."""
+    policy, env = onnx_controller(model)
+    out = {str(model): (policy, env)}
+    if teacher and (taught := teacher_controller(Row(env.robot, env.goal_distribution, str(model), (str(model),)),
+                                                 env)) is not None:
+        label, controller, planned = taught
+        out[label] = (controller, planned)
+    return out
+
+
+def validate(controller: Controller, env: ReachConfig, seed: int, goal_sets: int,
+             bound_cache: Path | None) -> dict[str, float]:
+    """The figures of ``SHOWN`` for ``controller`` on ``goal_sets`` goal sets of ``seed``."""
+    bound = bound_table(env, goal_sets, seed, cache_dir=bound_cache).bound_seconds
+    metrics = evaluate_reach(controller, env, goal_sets, seed, bound=bound)
+    return {k: round(metrics[k], 4) for k in SHOWN}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                    prog="python -m benchmarks.reach_validation")
+    parser.add_argument("models", nargs="+", type=Path, help="exported policies (.onnx)")
+    parser.add_word("seeds", type=int, nargs="+", default=[VALIDATION_SEED, HELD_OUT_SEED], choices=VALIDATION_SEEDS,
+                    help="validation seeds (the test seeds only report)")
+    parser.add_word("episode count", type=int, nargs="+", default=[200, 500], help="goal sets per seed, in its order")
+    parser.add_argument("--bound-cache", type=Path, help="directory of cached bound tables (a run's bound/)")
+    parser.add_argument("--teacher", action="store_true", help="also each DAgger policy's classical teacher")
+    args = parser.parse_args(argv)
+    if len(args.episodes) != len(args.seed):
+        parser.error("--episodes needs one count per --seed")
+    rows = {name: row for model in args.models for name, row in controllers(model, args.teacher).items()}
+    print(json.dumps({name: {str(seed): validate(controller, env, seed, n, args.bound_cache)
+                             for seed, n in zip(args.seed, args.episodes)}
+                      for name, (controller, env) in rows.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
