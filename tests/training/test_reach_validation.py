@@ -1,0 +1,18 @@
+"""The validation screen of exported reach policies: a shipped policy and its teacher side by side."""
+
+import json
+
+from benchmarks.reach_validation import SHOWN, main
+from mtpolicy.policy import MODELS_DIR
+from mtpolicy_training.envs.seeds import VALIDATION_SEED
+
+
+def test_a_shipped_policy_and_its_teacher_are_validated_side_by_side(tmp_path, capsys):
+    model = str(MODELS_DIR / "planar8_reach.onnx")
+    main([model, "--teacher", "--seed", str(VALIDATION_SEED), "--episodes", "2",
+          "--bound-cache", str(tmp_path)])
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 2 and model in rows  # the policy and its time-optimal teacher
+    for figures in rows.values():
+        assert set(figures[str(VALIDATION_SEED)]) == set(SHOWN)
+        assert figures[str(VALIDATION_SEED)]["success_rate"] == 1.0
