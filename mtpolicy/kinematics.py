@@ -96,6 +96,11 @@ def reach_tolerance(robot: str) -> float:
         return DEFAULT_REACH_TOLERANCE
 
 
+SETTLE = 1.0
+"""Seconds every end effector must stay within tolerance after reaching for a goal set to count as held (the demo,
+the goal tool's ``until_held``)."""
+
+
 def sample_configurations(spec: RobotSpec, rng: np.random.Generator, n: int, margin: float = 0.05,
                           around: np.ndarray | None = None, joint_range: float | None = None,
                           slide_range: float = GOAL_SLIDE_RANGE) -> np.ndarray:

@@ -63,7 +63,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import numpy as np
-from scipy.optimize import minimize
 
 from mtpolicy.kinematics import Kinematics, self_collisions
 
@@ -296,6 +295,8 @@ class TimeOptimalReference:
 
     def _minimize_last(self, x0: np.ndarray, bounds: list, constraints: list, ftol: float) -> np.ndarray:
         """SLSQP on ``min x[-1]`` (an epigraph variable: the time, or the largest squared error)."""
+        from scipy.optimize import minimize  # here, not on import: 0.3 s of the start of every controller
+
         grad = np.zeros(len(x0))
         grad[-1] = 1.0
         return minimize(lambda x: x[-1], x0, jac=lambda x: grad, bounds=bounds, constraints=constraints,
@@ -351,6 +352,8 @@ class TimeOptimalReference:
                  fallback: np.ndarray) -> np.ndarray:
         """argmin over the ``periods`` box of ||(q - q0) / v||^2 with every end effector within ``level`` (m), from
         ``start``; ``fallback`` (feasible) if SLSQP ends infeasible."""
+        from scipy.optimize import minimize
+
         low, high = self._box(q0, periods)
         w = 1.0 / self.v ** 2
         constraints = [{"type": "ineq", "fun": lambda q: level ** 2 - self._squared_errors(q, goals)[0],

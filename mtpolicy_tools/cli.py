@@ -2,7 +2,7 @@
 
     mtpolicy launch sim_controller robot:=planar8      # any launch/*.launch.xml, or a path
     mtpolicy launch demo --show-args
-    mtpolicy goals --robot planar8 --seed 3 --episodes 5 --period 4
+    mtpolicy goals --robot planar8 --seed 3 --episodes 5 --period 4 --until-held
     mtpolicy goals --xyz 0.25 0.1 0.1  0.3 0 0.1  0.25 -0.1 0.1
     mtpolicy demo --episodes 10 --seed 0 --out-dir out/demo --record
     mtpolicy demo --robot own.xml --model runs/own/policy.onnx       # writes out/demo/params.yaml
@@ -96,7 +96,7 @@ def _goals(ns: argparse.Namespace) -> int:
 
     os.environ.update(ros_env())
     params = {"robot": ns.robot, "seed": ns.seed, "count": ns.episodes, "period": ns.period,
-              "wait_for_subscribers": ns.wait}
+              "until_held": str(ns.until_held).lower(), "wait_for_subscribers": ns.wait}
     if ns.xyz:
         params["xyz"] = "[" + ",".join(repr(float(v)) for v in ns.xyz) + "]"
     if ns.end_effectors:
@@ -188,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_word("seeds", type=int, default=0, help="seed of the goal sets")
     p.add_word("episode count", type=int, default=1, help="goal sets to publish (0: cycle forever)")
     p.add_argument("--period", type=float, default=5.0, help="seconds each goal set is held")
+    p.add_argument("--until-held", action=argparse.BooleanOptionalAction, default=False,
+                   help="the next goal set as soon as the robot held this one (every end effector within the robot's "
+                   "reach tolerance for 1 s, as the demo counts it), --period s at most")
     p.add_argument("--xyz", type=float, nargs="+", help="one goal set: x y z per end effector, base frame")
     p.add_argument("--wait", type=float, default=10.0, help="seconds to wait for subscribers")
     p.set_defaults(func=_goals)

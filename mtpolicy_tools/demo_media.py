@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from mtpolicy_tools.demo_runs import SETTLE, GoalRun
+from mtpolicy.kinematics import SETTLE
+from mtpolicy_tools.demo_runs import GoalRun
 
 if TYPE_CHECKING:
     import mujoco

@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from mtpolicy.kinematics import SETTLE, Kinematics
+
 if TYPE_CHECKING:
-    from mtpolicy.kinematics import Kinematics
     from mtpolicy_tools.monitor import ReachMonitor
 
 REPUBLISH = 0.5
 """Seconds between republications of the current goal set."""
-SETTLE = 1.0
-"""Seconds every end effector must stay within tolerance after reaching for a goal set to count as held."""
 
 
 @dataclass(eq=False)

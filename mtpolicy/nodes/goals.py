@@ -4,9 +4,12 @@ Goal sets are either drawn at random among reachable ones
 (``mtpolicy.kinematics.sample_goal_sets``, seeded) or given as ``xyz`` (3
 values per end effector, base frame). Each set is held for ``period``
 seconds and republished at ``republish_hz`` meanwhile, so a controller that
-starts late, or a lost message, still gets it. The clock of the first set
-starts when every goal topic has a subscriber (or after
-``wait_for_subscribers`` s). The node exits after ``count`` sets (0: loop).
+starts late, or a lost message, still gets it. With ``until_held`` the next
+set follows as soon as the robot held this one (every end effector within the
+robot's reach tolerance for ``SETTLE`` s, on ``/joint_states``, as the demo
+counts it), ``period`` s at most. The clock of the first set starts when every
+goal topic has a subscriber (or after ``wait_for_subscribers`` s). The node
+exits after ``count`` sets (0: loop).
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import numpy as np
 from geometry_msgs.msg import PointStamped
 from rclpy.node import Node
 from rclpy.task import Future
+from sensor_msgs.msg import JointState
 
-from mtpolicy.kinematics import Kinematics, sample_goal_sets
-from mtpolicy.nodes.interfaces import GOAL_QOS, goal_message, goal_topic
+from mtpolicy.kinematics import SETTLE, Kinematics, reach_tolerance, sample_goal_sets
+from mtpolicy.nodes.interfaces import GOAL_QOS, JOINT_STATES_TOPIC, STATE_SUB_QOS, goal_message, goal_topic
 from mtpolicy.nodes.lifecycle import run_node
 from mtpolicy.nodes.params import PARAMETER_OPTIONS, Param, ParamSet, StartupError, non_negative, numbers, positive
 from mtpolicy.robots import DEFAULT_ROBOT, RobotSpec, load_robot
@@ -31,6 +35,8 @@ PARAMS = [
     Param("seed", 0, "seed of the random goal sets", read_only=True),
     Param("count", 1, "goal sets to publish before exiting (0: keep cycling)", non_negative, read_only=True),
     Param("period", 5.0, "seconds each goal set is held", positive, read_only=True),
+    Param("until_held", False, f"the next goal set as soon as the robot held this one (every end effector within "
+          f"the robot's reach tolerance for {SETTLE:g} s), period s at most", read_only=True),
     Param("xyz", [], "one goal set, x y z per end effector in the base frame (empty: random sets)", numbers,
           read_only=True),
     Param("republish_hz", 2.0, "rate at which the current goal set is republished", positive, read_only=True),
@@ -49,7 +55,8 @@ def goal_sets(spec: RobotSpec, seed: int, count: int, xyz: list[float]) -> np.nd
 
 
 class GoalPublisher(Node):
-    """Publishes ``count`` goal sets, ``period`` s apart; ``done`` completes when finished."""
+    """Publishes ``count`` goal sets, ``period`` s apart (or once held: ``until_held``); ``done`` completes when
+    finished."""
 
     def __init__(self) -> None:
         super().__init__("goals", **PARAMETER_OPTIONS)
@@ -59,32 +66,58 @@ class GoalPublisher(Node):
         self.done = Future()
         self._pubs = [self.create_publisher(PointStamped, goal_topic(ee), GOAL_QOS) for ee in self.spec.end_effectors]
         self._created = time.monotonic()
-        self._start: float | None = None
-        self._current = -1
+        self._index = -1
+        self._since = 0.0
+        """When the current set's period began."""
+        self._held_since: float | None = None
+        """Since when every end effector is within tolerance of the current set (None: not now)."""
+        if p.until_held:
+            self._kin, self._tolerance = Kinematics(self.spec), reach_tolerance(p.robot)
+            self.create_subscription(JointState, JOINT_STATES_TOPIC, self._on_state, STATE_SUB_QOS)
         self.create_timer(1.0 / p.republish_hz, self._on_timer)
 
     def _on_timer(self) -> None:
         now = time.monotonic()
-        if self._start is None:
+        if self._index < 0:
             waited = now - self._created
             if any(pub.get_subscription_count() == 0 for pub in self._pubs) and \
                     waited < self.params.wait_for_subscribers:
                 return
             if waited >= self.params.wait_for_subscribers:
                 self.get_logger().warning("not every goal topic has a subscriber; publishing anyway")
-            self._start = now
-        index = int((now - self._start) // self.params.period)
+            self._next(now)
+        elif now - self._since >= self.params.period:
+            self._next(self._since + self.params.period)
+        elif not self.done.done():
+            self.publish(self.sets[self._index % len(self.sets)])
+
+    def _on_state(self, msg: JointState) -> None:
+        positions = dict(zip(msg.name, msg.position))
+        if self._index < 0 or not all(j in positions for j in self.spec.joint_names):
+            return
+        ee = self._kin.ee_positions(np.array([positions[j] for j in self.spec.joint_names]))
+        now = time.monotonic()
+        if not np.all(np.linalg.norm(ee - self.sets[self._index % len(self.sets)], axis=1) < self._tolerance):
+            self._held_since = None
+        elif self._held_since is None:
+            self._held_since = now
+        elif now - self._held_since >= SETTLE:
+            self._next(now)
+
+    def _next(self, since: float) -> None:
+        """The next goal set, its period begun at ``since``: published, or ``done`` after the last one."""
         count = self.params.count
-        if count and index >= count:
+        if self.done.done():
+            return
+        if count and self._index + 1 >= count:
             self.get_logger().info(f"published {count} goal set(s); done")
             self.done.set_result(0)
             return
-        goals = self.sets[index % len(self.sets)]
-        if index != self._current:
-            self._current = index
-            text = ", ".join(f"{ee} ({g[0]:+.3f}, {g[1]:+.3f}, {g[2]:+.3f})"
-                             for ee, g in zip(self.spec.end_effectors, goals))
-            self.get_logger().info(f"goal set {index + 1}{f'/{count}' if count else ''}: {text}")
+        self._index, self._since, self._held_since = self._index + 1, since, None
+        goals = self.sets[self._index % len(self.sets)]
+        text = ", ".join(f"{ee} ({g[0]:+.3f}, {g[1]:+.3f}, {g[2]:+.3f})"
+                         for ee, g in zip(self.spec.end_effectors, goals))
+        self.get_logger().info(f"goal set {self._index + 1}{f'/{count}' if count else ''}: {text}")
         self.publish(goals)
 
     def publish(self, goals: np.ndarray) -> None:

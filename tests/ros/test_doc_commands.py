@@ -8,7 +8,8 @@ after substitution once), the commands after it in its code block run against it
 reads of the graph at once, and consecutive goal publications: ``batches``), and every other command runs
 against the first one of the README (the same as its "ROS 2 users" stack: the goals its ``topic pub`` commands
 publish must then be reached). Each command must exit 0 without a traceback, each launcher 0 on SIGINT ("Ctrl-C
-stops both"). Three stacks: the README's, the own-robot tutorial's sim + controller and its controller alone.
+stops both"). Four stacks: the README's, the own-robot tutorial's sim + controller, its controller alone and its
+URDF Panda; ``STACKS_AT_ONCE`` of them run at a time, each in a ROS domain of its own (the README's in the test's).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +28,7 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import REPO, YARM, YARM_END_EFFECTORS, make_fixture_policy, scaled
+from helpers import REPO, YARM, YARM_END_EFFECTORS, make_fixture_policy, scaled, unique_domain_id
 from mtpolicy.kinematics import Kinematics
 from mtpolicy_tools.launch_runner import parse_cli_args, parse_launch
 from launchers import tool
@@ -177,11 +179,11 @@ def goals_published(commands: list[DocCommand]) -> dict[str, np.ndarray]:
     return goals
 
 
-def test_every_ros2_command_of_the_docs_runs_against_a_live_stack(ros2_cli_env, tmp_path, spawn):
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from sensor_msgs.msg import JointState
+STACKS_AT_ONCE = 2
+"""Stacks brought up at once, each in a ROS domain of its own (this machine: 2 cores)."""
 
+
+def test_every_ros2_command_of_the_docs_runs_against_a_live_stack(ros2_cli_env, tmp_path, spawn):
     env = ros2_cli_env
     yarm = load_robot(str(YARM / "robot.xml"), YARM_END_EFFECTORS)
     placeholders = {"/abs/path/robot.xml": str(YARM / "robot.xml"),
@@ -194,6 +196,21 @@ def test_every_ros2_command_of_the_docs_runs_against_a_live_stack(ros2_cli_env, 
                      "/abs/path/panda_description.yaml": str(panda_description_params(tmp_path))}
     all_stacks = stacks(doc_commands(DOCS), placeholders)
     assert all_stacks[0].launch.where.startswith("README.md"), [s.launch.where for s in all_stacks]
+    # the first stack in this test's domain, each other one in a domain of its own
+    envs = [env] + [dict(env, ROS_DOMAIN_ID=str(unique_domain_id())) for _ in all_stacks[1:]]
+    with ThreadPoolExecutor(STACKS_AT_ONCE) as pool:
+        failures = sum(pool.map(lambda n: run_stack(n, all_stacks[n], placeholders, envs[n], spawn),
+                                range(len(all_stacks))), [])
+    assert not failures, "\n".join(failures)
+
+
+def run_stack(n: int, stack: Stack, placeholders: dict[str, str], env: dict[str, str],
+              spawn) -> list[str]:  # noqa: ANN001
+    """Bring up ``stack`` (the ``n``-th; the first: the README's) in the ROS domain of ``env``, run its commands
+    against it, stop it; the failures."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import JointState
 
     planar8 = load_robot("planar8")
     kin = Kinematics(planar8)
@@ -222,43 +239,42 @@ def test_every_ros2_command_of_the_docs_runs_against_a_live_stack(ros2_cli_env, 
 
     failures = []
     try:
-        for n, stack in enumerate(all_stacks):
-            words = substitute(stack.launch.words, placeholders)
-            expected = {f"/{a.name}" for a in parse_launch(words[3], parse_cli_args(words[4:])).nodes}
-            launcher = spawn(f"launch-{n}", words, env=env)
-            up = spin_until(lambda: expected <= {f"{ns.rstrip('/')}/{name}" for name, ns in
-                                                 node.get_node_names_and_namespaces()}, scaled(60.0))
-            assert up, (stack.launch.where, launcher.output()[-3000:])
-            for _ in range(20 if any(tuple(c.words[1:3]) in QUERIES for c in stack.commands) else 0):
-                # the ros2 daemon, which the reads ask, sees them too (its first answers may list part of the graph)
-                if expected <= set(ros2([str(tool("ros2")), "node", "list"]).stdout.split()):
-                    break
-            for batch in batches(stack.commands):
-                for cmd, (code, out) in zip(batch, ros2_at_once([substitute(c.words, placeholders) for c in batch])):
-                    if code != 0 or "Traceback" in out:
-                        failures.append(f"{cmd.where}: {shlex.join(cmd.words)}\n  exit {code}: {out[-800:]}")
-            if n == 0:
-                goals = goals_published(stack.commands)
-                names = list(planar8.end_effectors)
-                assert sorted(goals) == names, goals
+        words = substitute(stack.launch.words, placeholders)
+        expected = {f"/{a.name}" for a in parse_launch(words[3], parse_cli_args(words[4:])).nodes}
+        launcher = spawn(f"launch-{n}", words, env=env)
+        up = spin_until(lambda: expected <= {f"{ns.rstrip('/')}/{name}" for name, ns in
+                                             node.get_node_names_and_namespaces()}, scaled(60.0))
+        assert up, (stack.launch.where, launcher.output()[-3000:])
+        for _ in range(20 if any(tuple(c.words[1:3]) in QUERIES for c in stack.commands) else 0):
+            # the ros2 daemon, which the reads ask, sees them too (its first answers may list part of the graph)
+            if expected <= set(ros2([str(tool("ros2")), "node", "list"]).stdout.split()):
+                break
+        for batch in batches(stack.commands):
+            for cmd, (code, out) in zip(batch, ros2_at_once([substitute(c.words, placeholders) for c in batch])):
+                if code != 0 or "Traceback" in out:
+                    failures.append(f"{cmd.where}: {shlex.join(cmd.words)}\n  exit {code}: {out[-800:]}")
+        if n == 0:
+            goals = goals_published(stack.commands)
+            names = list(planar8.end_effectors)
+            assert sorted(goals) == names, goals
 
-                def reached() -> bool:
-                    if not set(planar8.joint_names) <= set(state):
-                        return False
-                    ee = kin.ee_positions(np.array([state[j] for j in planar8.joint_names]))
-                    return bool(np.all(np.linalg.norm(ee - np.array([goals[k] for k in names]), axis=1) < REACHED))
-                if not spin_until(reached, scaled(30.0)):
-                    ee = kin.ee_positions(np.array([state.get(j, np.nan) for j in planar8.joint_names]))
-                    failures.append(f"{stack.launch.where}: the goals {goals} were not reached within {REACHED} m "
-                                    f"(end effectors at {ee.round(3).tolist()}):\n{launcher.output()[-2000:]}")
-            launcher.signal(signal.SIGINT)
-            code = launcher.wait(scaled(30))
-            if code != 0:
-                failures.append(f"{stack.launch.where}: {shlex.join(words)} exited {code} on SIGINT:\n"
-                                f"{launcher.output()[-2000:]}")
+            def reached() -> bool:
+                if not set(planar8.joint_names) <= set(state):
+                    return False
+                ee = kin.ee_positions(np.array([state[j] for j in planar8.joint_names]))
+                return bool(np.all(np.linalg.norm(ee - np.array([goals[k] for k in names]), axis=1) < REACHED))
+            if not spin_until(reached, scaled(30.0)):
+                ee = kin.ee_positions(np.array([state.get(j, np.nan) for j in planar8.joint_names]))
+                failures.append(f"{stack.launch.where}: the goals {goals} were not reached within {REACHED} m "
+                                f"(end effectors at {ee.round(3).tolist()}):\n{launcher.output()[-2000:]}")
+        launcher.signal(signal.SIGINT)
+        code = launcher.wait(scaled(30))
+        if code != 0:
+            failures.append(f"{stack.launch.where}: {shlex.join(words)} exited {code} on SIGINT:\n"
+                            f"{launcher.output()[-2000:]}")
     finally:
         ros2([str(tool("ros2")), "daemon", "stop"])
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=context)
-    assert not failures, "\n".join(failures)
+    return failures

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import gc
@@ -9,6 +10,7 @@ import json
 import weakref
 
 import metaworld
+import mujoco
 import numpy as np
 import pytest
 import torch
@@ -48,12 +50,17 @@ def quick_metaworld(monkeypatch: pytest.MonkeyPatch, benchmark: str) -> None:
       build first samples the benchmark's 50 goal variations per task (each task's env reset 50 times, a pure
       function of the seed that leaves numpy's global random state as it was). Here that sampling runs once and
       both builds take its result: the same tasks, the same envs built and wrapped by Meta-World.
+    - Each env compiles its task's MJCF file (a quarter of a second each, 150 times for MT50: the sampling and the
+      two builds). Here each file is compiled once and every env gets its own copy of the compiled model
+      (``copy.copy``: MuJoCo's ``mj_copyModel``), the model compiling would give.
     - Episodes of ``SMOKE_EPISODE_STEPS`` steps: the smokes check what a run produces (a success rate and a return
       per task, eval.json, the checkpoint, the metrics), not its values. Their training budgets end before the
       first episode does at either length; Meta-World's evaluation runs the same steps, truncation and autoreset
       on a tenth of the steps (at 500, most of MT50's).
     """
     monkeypatch.setattr(metaworld, benchmark, functools.cache(getattr(metaworld, benchmark)))  # looked up by name
+    compiled = functools.cache(mujoco.MjModel.from_xml_path)
+    monkeypatch.setattr(mujoco.MjModel, "from_xml_path", staticmethod(lambda path: copy.copy(compiled(path))))
     monkeypatch.setattr(SawyerXYZEnv, "max_path_length", SMOKE_EPISODE_STEPS)
 
 
