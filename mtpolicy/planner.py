@@ -7,8 +7,9 @@ through its joint limits to another branch of solutions, which no local
 ``ik``: multi-start inverse kinematics, a q* that puts every end effector on
 its goal at once:
 
-* candidates: the start q0 and ``restarts`` configurations drawn uniformly
-  within the joint limits from a fixed seed (so the planner is a function of
+* candidates: the start q0, ``restarts`` configurations drawn uniformly
+  within the joint limits and ``local_restarts`` drawn uniformly within
+  ``local_range`` of q0, from a fixed seed (so the planner is a function of
   q0 and the goals);
 * each candidate is refined by damped Newton steps within the limits,
   ``q <- clip(q + J^T (J J^T + lambda^2 I)^-1 e, limits)``, with J and e the
@@ -97,7 +98,13 @@ class PlannerConfig:
     """Settings of the goal-configuration planner (part of a planner-conditioned policy's contract)."""
 
     restarts: int = 24
-    """Random candidate configurations besides the start."""
+    """Random candidate configurations besides the start, uniform within the joint limits."""
+    local_restarts: int = 0
+    """``ik``: random candidates near the start besides those, q0 + d with d uniform in +-``local_range`` per joint
+    (drawn once from ``seed``, after the ``restarts``): where the goals lie near q0, the solutions free of
+    collision often lie there too (0 in contracts made before it)."""
+    local_range: float = 1.0
+    """Half-width (rad, or m on a slide joint) of the ``local_restarts`` offsets."""
     iterations: int = 100
     """Damped Newton steps per candidate at most."""
     damping: float = 0.01
@@ -125,7 +132,8 @@ class PlannerConfig:
     def __post_init__(self):
         if isinstance(self.solver, dict):  # a contract or config read back from JSON
             object.__setattr__(self, "solver", SolverConfig(**self.solver))
-        bad = [k for k, ok in {"restarts": self.restarts >= 0, "iterations": self.iterations > 0,
+        bad = [k for k, ok in {"restarts": self.restarts >= 0, "local_restarts": self.local_restarts >= 0,
+                               "local_range": self.local_range > 0, "iterations": self.iterations > 0,
                                "damping": self.damping > 0, "tolerance": self.tolerance > 0,
                                "margin": self.margin >= 0,
                                "algorithm": self.algorithm in ("ik", "time_optimal"),
@@ -165,6 +173,8 @@ class GoalConfigurationPlanner:
         self.high = np.minimum(lim[:, 1] - config.margin, np.pi)
         rng = np.random.default_rng(config.seed)
         self.candidates = rng.uniform(self.low, self.high, size=(config.restarts, kin.spec.n_joints))
+        self.local_offsets = rng.uniform(-config.local_range, config.local_range,
+                                         size=(config.local_restarts, kin.spec.n_joints))
         self.velocity_limits = kin.spec.velocity_limits
 
     def refine(self, q: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
@@ -198,7 +208,7 @@ class GoalConfigurationPlanner:
     def _ik(self, q0: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
         """The ``ik`` planner's q* and its largest error."""
         best, best_key = None, None
-        for start in np.vstack([q0[None], self.candidates]):
+        for start in np.vstack([q0[None], self.candidates, q0 + self.local_offsets]):
             q, worst = self.refine(start, goals)
             converged = worst < self.config.tolerance
             collides = converged and self.config.avoid_collisions and bool(self_collisions(self.kin, q)[0])

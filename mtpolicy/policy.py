@@ -74,9 +74,11 @@ OBSERVATION_DOC = {
 }
 """Definitions of the observation segments, written into every contract."""
 PLANNER_DOC = {
-    "ik": "multi-start IK with the `planner` settings (restarts R, iterations K, damping lambda, tolerance eps, seed s, "
-          "margin m): low = max(lower limit + m, -pi), high = min(upper limit - m, pi); candidates q0 and "
-          "numpy.random.default_rng(s).uniform(low, high, size=(R, n_joints)); each clipped into [low, high] and "
+    "ik": "multi-start IK with the `planner` settings (restarts R, local_restarts L (0 where absent), local_range r, "
+          "iterations K, damping lambda, tolerance eps, seed s, margin m): low = max(lower limit + m, -pi), high = "
+          "min(upper limit - m, pi); rng = numpy.random.default_rng(s); candidates q0, rng.uniform(low, high, "
+          "size=(R, n_joints)) and q0 + rng.uniform(-r, r, size=(L, n_joints)) (drawn in that order); each clipped "
+          "into [low, high] and "
           "refined by up to K damped Newton steps q <- clip(q + J^T (J J^T + lambda^2 I)^-1 e, low, high) (J, e: the "
           "stacked positional Jacobians and goal errors of all end effectors, base frame), stopping once the "
           "largest end-effector error is below eps; q* is, of the candidates that stopped so, the one with the "
