@@ -1,9 +1,9 @@
 """The controller takes its robot as ROS users have it, a URDF in the ``robot_description`` parameter (issue 52).
 Over DDS, the processes started as a user starts them.
 
-The Panda: the shipped policy-less robot, given to the controller as tests/fixtures/panda_urdf/panda.urdf (meshes
-package://robosuite/...), with a fixture policy made for the shipped Panda folder (no trained Panda policy ships),
-while the simulator runs the shipped folder. The URDF helpers without ROS: tests/unit/test_urdf_description.py.
+The Panda, given to the controller as tests/fixtures/panda_urdf/panda.urdf (meshes package://robosuite/...), with
+its shipped policy ``panda_reach`` (planner-conditioned: the controller plans q* on the URDF's kinematics), while
+the simulator runs the shipped folder; the refusals with a fixture policy made for that folder. The URDF helpers without ROS: tests/unit/test_urdf_description.py.
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ def panda_model(panda, tmp_path_factory):  # noqa: ANN001, ANN201
                                at=Kinematics(panda).home)
 
 
-def test_the_panda_from_its_urdf_reaches_a_goal_commanding_within_its_limits(start_node, robot_monitor, panda,
-                                                                            panda_model):
-    """`-p robot_description:=<URDF>` and a Panda policy: the simulated Panda reaches goals, every command within the
-    velocity limits and stepping no faster than the acceleration limits (the shipped folder's), zeros at the goal."""
+def test_the_panda_from_its_urdf_reaches_a_goal_commanding_within_its_limits(start_node, robot_monitor, panda):
+    """`-p robot_description:=<URDF>` and the shipped Panda policy: the simulated Panda reaches goals, every command
+    within the velocity limits and stepping no faster than the acceleration limits (the shipped folder's), zeros at
+    the goal."""
     start_node("mtpolicy_sim", robot="panda")
-    ctrl = start_node("mtpolicy_controller", model=panda_model, robot_description=PANDA_URDF.read_text())
+    ctrl = start_node("mtpolicy_controller", model="panda_reach", robot_description=PANDA_URDF.read_text())
     monitor = robot_monitor(panda)
     kin = Kinematics(panda)
     for offset in ([0.2, -0.15, 0.2, 0.2, -0.2, 0.2, 0.1], [-0.2, 0.15, -0.15, -0.2, 0.2, -0.2, 0.0]):
