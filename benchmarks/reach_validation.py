@@ -17,12 +17,14 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
 from mtpolicy_tools.arguments import Parser
 from mtpolicy_training.envs.reach import ReachConfig
 from mtpolicy_training.envs.reach_evaluation import Controller, evaluate_reach, onnx_controller
 from mtpolicy_training.envs.seeds import HELD_OUT_SEED, VALIDATION_SEED, VALIDATION_SEEDS
 from mtpolicy_training.envs.time_optimal import bound_table
-from mtpolicy_training.ship.reach_table import Row, teacher_controller
+from mtpolicy_training.ship.reach_table import Row, goal_set_config, teacher_controller
 
 SHOWN = ("success_rate", "time_to_reach_median", "time_to_reach_mean", "time_ratio_median", "time_ratio_p90",
          "left_after_entering_rate")
@@ -39,11 +41,23 @@ def controllers(model: Path, teacher: bool) -> dict[str, tuple[Controller, Reach
     return out
 
 
-def validate(controller: Controller, env: ReachConfig, seed: int, goal_sets: int,
-             bound_cache: Path | None) -> dict[str, float]:
+class Bounds:
+    """The time-optimal bound of each (goal sets, seed, count), solved once: a policy, its teacher and the other
+    policies of the same task share it."""
+
+    def __init__(self, cache_dir: Path | None):
+        self.cache_dir, self.tables = cache_dir, {}
+
+    def __call__(self, env: ReachConfig, seed: int, goal_sets: int) -> np.ndarray:
+        key = (json.dumps(goal_set_config(env), sort_keys=True), seed, goal_sets)
+        if key not in self.tables:
+            self.tables[key] = bound_table(env, goal_sets, seed, cache_dir=self.cache_dir).bound_seconds
+        return self.tables[key]
+
+
+def validate(controller: Controller, env: ReachConfig, seed: int, goal_sets: int, bounds: Bounds) -> dict[str, float]:
     """The figures of ``SHOWN`` for ``controller`` on ``goal_sets`` goal sets of ``seed``."""
-    bound = bound_table(env, goal_sets, seed, cache_dir=bound_cache).bound_seconds
-    metrics = evaluate_reach(controller, env, goal_sets, seed, bound=bound)
+    metrics = evaluate_reach(controller, env, goal_sets, seed, bound=bounds(env, seed, goal_sets))
     return {k: round(metrics[k], 4) for k in SHOWN}
 
 
@@ -60,7 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     if len(args.episodes) != len(args.seed):
         parser.error("--episodes needs one count per --seed")
     rows = {name: row for model in args.models for name, row in controllers(model, args.teacher).items()}
-    print(json.dumps({name: {str(seed): validate(controller, env, seed, n, args.bound_cache)
+    bounds = Bounds(args.bound_cache)
+    print(json.dumps({name: {str(seed): validate(controller, env, seed, n, bounds)
                              for seed, n in zip(args.seed, args.episodes)}
                       for name, (controller, env) in rows.items()}, indent=2))
 
