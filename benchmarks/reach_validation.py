@@ -2,7 +2,8 @@
 
 For each policy and seed: held success, time to reach (median and mean, s), its ratio to the bound of the same goal set
 (median and p90, ``envs/time_optimal.py``) and the share of goal sets whose end effectors left the tolerance after
-first entering it (``evaluate_reach``'s ``left_after_entering_rate``); with ``--teacher``, the same for the classical
+first entering it (``evaluate_reach``'s ``left_after_entering_rate``) and the ratio to the bound of the time from
+which they stay within it (``settle_ratio``); with ``--teacher``, the same for the classical
 teacher each DAgger policy learned from (``ship/reach_table.teacher_controller``: the teacher of this checkout's code,
 with the policy's recorded settings). The defaults are a DAgger run's own
 validations: 200 goal sets of ``VALIDATION_SEED``, 500 of ``HELD_OUT_SEED``.
@@ -27,7 +28,7 @@ from mtpolicy_training.envs.time_optimal import bound_table
 from mtpolicy_training.ship.reach_table import Row, goal_set_config, teacher_controller
 
 SHOWN = ("success_rate", "time_to_reach_median", "time_to_reach_mean", "time_ratio_median", "time_ratio_p90",
-         "left_after_entering_rate")
+         "left_after_entering_rate", "settle_ratio_median", "settle_ratio_p90")
 
 
 def controllers(model: Path, teacher: bool) -> dict[str, tuple[Controller, ReachConfig]]:

@@ -1,4 +1,5 @@
-"""DAgger: the teachers, the error-gain student, a smoke run with export parity, and resume after a kill."""
+"""DAgger: the teachers, the error-gain student, a smoke run with export parity, the refined export, and resume after a
+kill."""
 
 import json
 import re
@@ -7,6 +8,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import torch
 
 from benchmarks.dagger_refit import refit
@@ -21,6 +23,7 @@ from mtpolicy_training.envs.reach_evaluation import mink_controller
 from mtpolicy_training.envs.seeds import VALIDATION_SEED
 from mtpolicy_training.ship.export import parity
 from mtpolicy_training.ship.model_card import main as model_card
+from mtpolicy_training.ship.refine import main as refine
 from mtpolicy_training.train.dagger import LINE_CHUNKS, DaggerTrainConfig, run
 
 SMOKE = ["--iterations", "2", "--num-envs", "8", "--periodic-eval-episodes", "8", "--final-eval-episodes", "8",
@@ -114,6 +117,11 @@ def test_time_optimal_recipe_labels_in_workers_and_measures_time_against_the_bou
     figures = refit(tmp_path, {"hidden": (16,), "updates_per_iteration": 5}, goal_sets=4, seed=VALIDATION_SEED)
     assert figures["states"] == len(torch.load(tmp_path / "checkpoint.pt", weights_only=False)["data"]["target"])
     assert {"loss", "success_rate", "time_ratio_median"} <= set(figures)
+    # its student with the target refined in the graph, validated against the bound and exported with the contract
+    refine(["--episodes", "4", "--refinement.periods", "2", str(tmp_path)])
+    refined = OnnxPolicy(tmp_path / "refined_policy.onnx").contract
+    assert refined.method == "dagger-time_optimal-refined" and refined.training_config["refine"]["periods"] == 2
+    assert "settle_ratio_p90" in json.loads((tmp_path / "refined_policy.json").read_text())
 
 
 def test_model_card_ships_the_best_policy_with_test_figures_against_dls_and_mink(tmp_path):
@@ -128,6 +136,8 @@ def test_model_card_ships_the_best_policy_with_test_figures_against_dls_and_mink
     assert "held success [95% CI]" in card and "train it" in card and "dagger-dls" in card
     assert OnnxPolicy(tmp_path / "models" / "smoke.onnx").contract.method == "dagger-dls"
     assert (tmp_path / "models" / "smoke_curve.png").stat().st_size > 0
+    with pytest.raises(SystemExit, match="^error: .*not a DAgger run with the time_optimal teacher"):
+        refine([str(tmp_path / "run")])  # a DLS student's labels are no target
 
 
 def test_killed_run_resumes_from_its_last_iteration(tmp_path):

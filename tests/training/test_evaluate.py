@@ -19,6 +19,7 @@ def test_held_success_and_dithering_separate_a_settling_controller_from_a_dither
     settled = evaluate_reach(dls, CONFIG, 16)
     assert settled["success_rate"] >= 0.9 and settled["left_after_reach_rate"] == 0
     assert settled["left_after_entering_rate"] == 0
+    assert settled["time_to_settle_median"] == settled["time_to_reach_median"]
     assert settled["dither_sign_changes"] == 0 and settled["reached_rate"] >= settled["success_rate"]
 
     step = [0]
@@ -32,6 +33,15 @@ def test_held_success_and_dithering_separate_a_settling_controller_from_a_dither
     assert dithered["reached_rate"] >= 0.9 and dithered["success_rate"] < 0.5
     assert dithered["left_after_reach_rate"] > 0.5 and dithered["dither_sign_changes"] >= HOLD // 2 - 2
     assert dithered["left_after_entering_rate"] >= dithered["left_after_reach_rate"]
+
+    def bump(obs):  # DLS, pushed out of the tolerance for 2 steps at 1.5 s, back before the final second
+        step[0] += 1
+        return dls(obs) + (0.6 if step[0] in (30, 31) else 0.0)
+
+    step[0] = 0
+    bumped = evaluate_reach(bump, CONFIG, 16)
+    assert bumped["success_rate"] >= 0.9 and bumped["left_after_entering_rate"] >= 0.9
+    assert bumped["time_to_settle_median"] > 1.5 > bumped["time_to_reach_median"]
 
     still = evaluate_reach(lambda obs: np.zeros((len(obs), 8)), CONFIG, 4)
     assert still["success_rate"] == 0 and still["reached_rate"] == 0 and still["dither_sign_changes"] == 0

@@ -24,8 +24,11 @@ controller given the same seed and distribution sees the same goal sets.
 |                                | (an overshoot through the tolerance on the way in)                   |
 | controller_failure_rate        | the controller gave up on the goal set (a non-finite action row, e.g.|
 |                                | mink's QP without a solution): a miss from then on, velocity 0       |
+| time_to_settle_median          | first time from which all stay within tolerance to the end (s), over |
+|                                | held goal sets: time to reach unless it left after entering          |
 | time_ratio_median, _p90        | time to reach / the time-optimal bound of the same goal set          |
 |                                | (``envs/time_optimal.py``), over held goal sets; with ``bound``      |
+| settle_ratio_median, _p90      | time to settle / that bound, likewise                                |
 | per_set                        | with ``per_set``: each goal set's ``held`` (bool), ``time_to_reach`` |
 |                                | (s, NaN if never reached) and ``time_ratio`` (NaN where the ratio    |
 |                                | above leaves the set out), arrays for pooling over seeds             |
@@ -88,6 +91,7 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
     env = ReachVectorEnv(n_goal_sets, config, time_limit=False)
     obs, info = env.reset(seed=seed)
     first_reach = np.full(n_goal_sets, -1)
+    settled = np.full(n_goal_sets, -1)
     held = np.ones(n_goal_sets, dtype=bool)
     left = np.zeros(n_goal_sets, dtype=bool)
     failed = np.zeros(n_goal_sets, dtype=bool)
@@ -104,16 +108,20 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
         within = (info["errors"] <= tolerance).all(axis=1) & ~failed
         left |= (first_reach > 0) & ~within
         first_reach[(first_reach < 0) & within] = t + 1
+        settled[~within] = -1
+        settled[(settled < 0) & within] = t + 1
         if t >= steps - hold:
             held &= within
     held &= ~failed
     errors = info["errors"]
     times = first_reach[held] * config.control_period
+    settle_times = settled[held] * config.control_period
     signs = np.sign(np.asarray(actions)) * (np.abs(np.asarray(actions)) > protocol.dither_deadband)
     flips = (signs[1:] * signs[:-1] < 0).sum(axis=0)  # (goal sets, joints)
     out = {"success_rate": float(held.mean()), "reached_rate": float((first_reach > 0).mean()),
            "time_to_reach_median": float(np.median(times)) if len(times) else math.nan,
            "time_to_reach_mean": float(np.mean(times)) if len(times) else math.nan,
+           "time_to_settle_median": float(np.median(settle_times)) if len(times) else math.nan,
            "dither_sign_changes": float(flips.mean()),
            "left_after_reach_rate": float(np.mean((first_reach > 0) & ~held)),
            "left_after_entering_rate": float(left.mean()),
@@ -125,9 +133,10 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
         bound = np.asarray(bound)
         timed = held & (bound > 0)  # a set within tolerance at the start has no ratio
         ratio[timed] = reach_seconds[timed] / bound[timed]
-        ratios = ratio[timed]
-        out["time_ratio_median"] = float(np.median(ratios)) if len(ratios) else math.nan
-        out["time_ratio_p90"] = float(np.percentile(ratios, 90)) if len(ratios) else math.nan
+        for name, seconds in (("time_ratio", reach_seconds), ("settle_ratio", settled * config.control_period)):
+            ratios = seconds[timed] / bound[timed]
+            out[f"{name}_median"] = float(np.median(ratios)) if len(ratios) else math.nan
+            out[f"{name}_p90"] = float(np.percentile(ratios, 90)) if len(ratios) else math.nan
     for i, ee in enumerate(env.spec.end_effectors):
         out[f"score_{ee}"] = float(np.mean(-np.log(np.maximum(errors[:, i], 1e-6))))
         out[f"error_median_{ee}"] = float(np.median(errors[:, i]))

@@ -49,6 +49,8 @@ class CardConfig:
     """Free text under the training figures (e.g. what else loaded the machine during the run)."""
     best: bool = False
     """Ship the run's best-validated policy (best_policy.onnx) instead of its last one."""
+    policy: Path | None = None
+    """Ship this ONNX file made from the run instead (``ship.refine``'s refined_policy.onnx)."""
     episodes: int = 500
     """Goal sets (one an episode) per test seed."""
     table: Path | None = None
@@ -148,7 +150,7 @@ def figure_rows(figures: dict[str, dict[str, float]], end_effectors: tuple[str, 
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_config(CardConfig, argv, "ship.model_card", prog="python -m mtpolicy_training.ship.model_card")
     config = read_run_config(cfg.run)
-    source = cfg.run / f"{'best_' if cfg.best else ''}policy.onnx"
+    source = cfg.policy or cfg.run / f"{'best_' if cfg.best else ''}policy.onnx"
     env = run_env(config)
     cfg.models_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = cfg.models_dir / f"{cfg.name}.onnx"
@@ -195,13 +197,13 @@ sets at the same control period and velocity limits. Figures: `{cfg.name}_test.j
 
 ```
 {cfg.command}
-python -m mtpolicy_training.ship.model_card {cfg.run} --name {cfg.name}{" --best" if cfg.best else ""} --command "..."
+python -m mtpolicy_training.ship.model_card {cfg.run} --name {cfg.name}{" --best" if cfg.best else ""}{f" --policy {cfg.policy}" if cfg.policy else ""} --command "..."
 ```
 
 ## Training config
 
 ```json
-{json.dumps(config, indent=2)}
+{json.dumps({**config, **{k: v for k, v in contract.training_config.items() if k == "refine"}}, indent=2)}
 ```
 """
     (cfg.models_dir / f"{cfg.name}.md").write_text(text)

@@ -1,0 +1,91 @@
+"""The refined-target student: torch kinematics against MuJoCo's, the small SPD solve, the refinement's target
+on the goals' depth spheres, zero at the goal, and ONNX parity of the whole graph."""
+
+import numpy as np
+import pytest
+import torch
+
+from mtpolicy.kinematics import Kinematics, sample_configurations
+from mtpolicy.observation import observe
+from mtpolicy.robots import load_robot, shipped_robots
+from mtpolicy_training.algos.dagger import ErrorGainActor, RefinedTargetActor, TargetRefinement, solve_spd
+from mtpolicy_training.core.networks import Normalizer
+from mtpolicy_training.core.torch_kinematics import TorchKinematics
+from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
+from mtpolicy_training.ship.export import export_policy, parity
+
+
+@pytest.mark.parametrize("robot", sorted(shipped_robots()))
+def test_torch_kinematics_is_mujocos_in_the_base_frame(robot):
+    spec = load_robot(robot)
+    kin = Kinematics(spec)
+    q = sample_configurations(spec, np.random.default_rng(0), 16)
+    ee, jac = TorchKinematics(kin)(torch.as_tensor(q, dtype=torch.float32))
+    for i, qi in enumerate(q):
+        ee_ref, jac_ref = kin.ee_positions_and_jacobians(qi)
+        np.testing.assert_allclose(ee[i].numpy(), ee_ref, atol=1e-5)
+        np.testing.assert_allclose(jac[i].numpy(), jac_ref, atol=1e-5)
+
+
+def test_solve_spd_solves_a_batch_of_small_systems():
+    g = torch.Generator().manual_seed(0)
+    m = torch.randn(5, 6, 6, generator=g, dtype=torch.float64)
+    a = m @ m.transpose(1, 2) + 0.1 * torch.eye(6, dtype=torch.float64)
+    b = torch.randn(5, 6, generator=g, dtype=torch.float64)
+    np.testing.assert_allclose(solve_spd(a, b).numpy(), torch.linalg.solve(a, b).numpy(), rtol=1e-9, atol=1e-9)
+
+
+def refined(robot: str, refinement: TargetRefinement) -> tuple[RefinedTargetActor, ReachVectorEnv]:
+    env = ReachVectorEnv(8, ReachConfig(robot=robot))
+    actor = ErrorGainActor(Normalizer(np.zeros(env.layout.size), np.ones(env.layout.size)), env.layout,
+                           env.spec.n_joints, (32, 32), "relu", "clip")
+    torch.nn.init.normal_(actor.net[-1].weight, std=0.1)
+    return RefinedTargetActor(actor, TorchKinematics(env.kin), env.layout, env.spec.velocity_limits,
+                              env.spec.joint_limits, env.config.control_period, env.config.reach_tolerance,
+                              refinement).eval(), env
+
+
+@pytest.mark.parametrize("robot", ["planar8", "humanoid"])
+def test_the_steps_move_the_target_onto_the_goals_depth_spheres_and_the_command_is_zero_at_the_goal(robot):
+    actor, env = refined(robot, TargetRefinement(steps=8, damping=0.01))
+    rng = np.random.default_rng(0)
+    q = sample_configurations(env.spec, rng, 8)
+    goals = env.kin.ee_positions_batch(sample_configurations(env.spec, rng, 8, around=q, joint_range=0.3))
+    obs, _ = observe(env.kin, q, goals)
+    low, high = (torch.as_tensor(np.tile(limit, (8, 1)), dtype=torch.float32) for limit in env.spec.joint_limits.T)
+    with torch.no_grad():
+        target, landed = actor.refine(torch.as_tensor(goals, dtype=torch.float32), torch.as_tensor(q, dtype=torch.float32),
+                                      low, high)
+        still = actor(torch.as_tensor(observe(env.kin, q, env.kin.ee_positions_batch(q))[0], dtype=torch.float32))
+    errors = np.linalg.norm(goals - env.kin.ee_positions_batch(target.numpy().astype(np.float64)), axis=2)
+    assert landed.all() and errors.max() <= 0.5 * env.config.reach_tolerance + 1e-3  # on the spheres of depth 0.5
+    assert (errors.max(axis=1) >= 0.4 * env.config.reach_tolerance).all()  # not beyond them, to the centre
+    assert still.abs().max() == 0.0
+
+
+@pytest.mark.parametrize("robot", ["planar8", "humanoid"])
+def test_the_command_arrives_no_later_than_a_known_solution(robot):
+    """Goals put by configurations q_g near q: executed as commanded, the refined policy is within tolerance after
+    at most ceil(max_j |q_g - q|_j / (dt v_j)) periods, q_g's own time, whatever the student's guess."""
+    actor, env = refined(robot, TargetRefinement())
+    rng = np.random.default_rng(1)
+    q = sample_configurations(env.spec, rng, 16)
+    solution = sample_configurations(env.spec, rng, 16, around=q, joint_range=0.3)
+    goals = env.kin.ee_positions_batch(solution)
+    step = env.config.control_period * env.spec.velocity_limits
+    periods = np.ceil(np.max(np.abs(solution - q) / step, axis=1) - 1e-6)
+    arrived = np.full(16, np.inf)
+    for t in range(int(periods.max()) + 1):
+        obs, ee = observe(env.kin, q, goals)
+        arrived[np.isinf(arrived) & (np.linalg.norm(goals - ee, axis=2) <= env.config.reach_tolerance).all(axis=1)] = t
+        with torch.no_grad():
+            q = np.clip(q + step * actor(torch.as_tensor(obs, dtype=torch.float32)).numpy(), *env.spec.joint_limits.T)
+    assert (arrived <= periods).all(), (arrived, periods)
+
+
+def test_the_exported_graph_is_the_torch_module(tmp_path):
+    actor, env = refined("humanoid", TargetRefinement())
+    obs, _ = env.reset(seed=1)
+    path = export_policy(actor, env.spec, env.config, "dagger-time_optimal-refined", {"refine": {"steps": 3}}, {},
+                         tmp_path / "refined.onnx")
+    assert parity(actor, env.spec, path, obs.astype(np.float32)) <= 1e-4  # rad/s

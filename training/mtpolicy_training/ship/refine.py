@@ -1,0 +1,124 @@
+"""Export a DAgger run's time-optimal student with its target refined in the graph (``RefinedTargetActor``).
+
+    python -m mtpolicy_training.ship.refine runs/planar8/dagger-time-optimal-1it --seed 20240517 --episodes 500
+
+A student trained on the time-optimal teacher's labels (q_T - q) / (dt v) predicts the teacher's target q_T. The
+exported graph computes the end effectors' forward kinematics and Jacobians at that prediction and places the
+target as the time-optimal program does: in the box of the least number of periods in which damped Gauss-Newton
+steps land every end effector within tolerance. The student chooses among the program's local solutions (what a
+local method cannot), the steps make the choice exact (what the fit alone is not). The student's weights are the
+run's last (its checkpoint's); the graph's input and output and the contract are those of any reach policy of
+the run's robot, its training config extended by ``refine``. Validated on ``episodes`` goal sets of ``seed``
+against the time-optimal bound, written beside the model as ``<out>.json`` with the time of one call of it and of
+the run's student alone.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import tyro
+
+from mtpolicy.integrity import CorruptFile, strict_json
+from mtpolicy.planner import SolverConfig
+from mtpolicy.policy import OnnxPolicy
+from mtpolicy_training.algos.dagger import DaggerConfig, RefinedTargetActor, Student, TargetRefinement
+from mtpolicy_training.core.options import parse_config
+from mtpolicy_training.core.run_record import RunRefused, load_checkpoint, read_run_config
+from mtpolicy_training.core.torch_kinematics import TorchKinematics
+from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
+from mtpolicy_training.envs.reach_evaluation import evaluate_reach
+from mtpolicy_training.envs.seeds import VALIDATION_SEED
+from mtpolicy_training.envs.time_optimal import bound_table
+from mtpolicy_training.ship.export import export_policy
+
+
+@dataclass
+class RefineConfig:
+    """Which DAgger run, how many refinement steps, where the model goes."""
+
+    run: tyro.conf.Positional[Path]
+    """A DAgger run with the ``time_optimal`` teacher (config.json, checkpoint.pt)."""
+    refinement: TargetRefinement = TargetRefinement()
+    """How the target is refined."""
+    out: Path | None = None
+    """The ONNX file written (default: ``<run>/refined_policy.onnx``)."""
+    episodes: int = 200
+    """Validation goal sets."""
+    seed: int = VALIDATION_SEED
+    """Their seed (a validation seed: this is a choice)."""
+
+    def __post_init__(self):
+        if self.episodes <= 0:
+            raise ValueError("invalid config value(s): episodes")
+
+
+def refined_student(run: Path, refinement: TargetRefinement) -> tuple[RefinedTargetActor, ReachConfig, dict]:
+    """The run's last student with its target refined, the run's env and its training config (read as recorded)."""
+    config = read_run_config(run)
+    algo_record = config.get("algo", {})
+    if config.get("command", "train dagger") != "train dagger" or algo_record.get("teacher") != "time_optimal":
+        raise RunRefused(f"{run}: not a DAgger run with the time_optimal teacher (its labels are no target)")
+    algo = DaggerConfig(**{**algo_record, "solver": SolverConfig(**algo_record["solver"]),
+                           "hidden": tuple(algo_record["hidden"])})
+    env_config = ReachConfig(**config["env"])
+    if env_config.planned:
+        raise RunRefused(f"{run}: a planner-conditioned run (its teacher is the servo to q*, not a target)")
+    env = ReachVectorEnv(1, env_config, time_limit=False)
+    student = Student(algo, env.layout, env.spec.n_joints, *env.observation_statistics())
+    student.load_state_dict(load_checkpoint(run / "checkpoint.pt")["student"])
+    actor = RefinedTargetActor(student.policy, TorchKinematics(env.kin), env.layout, env.spec.velocity_limits,
+                               env.spec.joint_limits, env_config.control_period, env_config.reach_tolerance,
+                               refinement).eval()
+    return actor, env_config, config
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = parse_config(RefineConfig, argv, "ship.refine", prog="python -m mtpolicy_training.ship.refine")
+    start = time.perf_counter()
+    try:
+        actor, env_config, config = refined_student(cfg.run, cfg.refinement)
+    except (RunRefused, CorruptFile, OSError, KeyError) as e:  # a refused run, a corrupt or missing file
+        sys.exit(f"error: {e}")
+    bound = bound_table(env_config, cfg.episodes, cfg.seed, cache_dir=cfg.run / "bound").bound_seconds
+    with torch.no_grad():
+        metrics = evaluate_reach(lambda obs: actor(torch.as_tensor(obs, dtype=torch.float32)).numpy(), env_config,
+                                 cfg.episodes, cfg.seed, bound=bound)
+    out = cfg.out or cfg.run / "refined_policy.onnx"
+    refine = {**asdict(cfg.refinement), "weights": "last", "validation_seed": cfg.seed}
+    env = ReachVectorEnv(1, env_config)
+    export_policy(actor, env.spec, env_config,
+                  method=f"dagger-{config['algo']['teacher']}-refined", training_config={**config, "refine": refine},
+                  metrics=metrics, path=out)
+    obs, _ = env.reset(seed=cfg.seed)
+    record = {**refine, "seconds": time.perf_counter() - start, **metrics, "call_ms": call_milliseconds(out, obs),
+              "student_call_ms": call_milliseconds(cfg.run / "policy.onnx", obs)}
+    out.with_suffix(".json").write_text(strict_json(record, indent=2))
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in record.items()
+                      if k in ("success_rate", "time_to_reach_median", "time_ratio_median", "time_ratio_p90",
+                               "dither_sign_changes", "left_after_entering_rate", "settle_ratio_median",
+                               "settle_ratio_p90", "call_ms", "student_call_ms")}))
+    print(f"wrote {out}")
+
+
+def call_milliseconds(model: Path, obs: np.ndarray, calls: int = 200) -> float:
+    """Median wall time (ms) of one call of the ONNX ``model`` on one observation (one intra-op thread, as the
+    controller node runs it)."""
+    policy = OnnxPolicy(model)
+    policy(obs)
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        policy(obs)
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+if __name__ == "__main__":
+    main()
