@@ -52,7 +52,9 @@ the observation, ``y = M_theta(s) z(s)``, saturated as the teacher is
 ``goal_error`` and the sum of ``joint_error``; ``q* - q`` appended for planned
 observations). Every term vanishes at the goal, so the student commands
 exactly zero there, and the DLS law ``J^T (J J^T + lambda^2 I)^-1 k e`` is one
-such policy, a matrix of q times ``e``.
+such policy, a matrix of q times ``e``. A student of the ``time_optimal``
+teacher predicts its target; ``RefinedTargetActor`` (exported by
+``ship/refine.py``) places that target exactly in the graph.
 """
 
 from __future__ import annotations
@@ -270,9 +272,7 @@ class ErrorGainActor(nn.Module):
 
     def saturate(self, y: torch.Tensor) -> torch.Tensor:
         """``saturate`` of torch tensors."""
-        if self.saturation == "clip":
-            return torch.clamp(y, -1.0, 1.0)
-        return y / torch.clamp(y.abs().amax(dim=1, keepdim=True), min=1.0)
+        return saturate_tensor(y, self.saturation)
 
 
 @dataclass(frozen=True)
@@ -368,9 +368,7 @@ class RefinedTargetActor(nn.Module):
 
     def saturate(self, a: torch.Tensor) -> torch.Tensor:
         """The refined command into [-1, 1], as ``refinement.saturation`` says."""
-        if self.refinement.saturation == "clip":
-            return torch.clamp(a, -1.0, 1.0)
-        return a / torch.clamp(a.abs().amax(dim=1, keepdim=True), min=1.0)
+        return saturate_tensor(a, self.refinement.saturation)
 
     def clamp(self, q: torch.Tensor) -> torch.Tensor:
         """q within the joint limits."""
@@ -393,6 +391,13 @@ def solve_spd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     for i in reversed(range(m)):
         x[i] = (z[i] - sum((low[k][i] * x[k] for k in range(i + 1, m)), torch.zeros_like(b[:, 0]))) / low[i][i]
     return torch.stack(x, dim=1)
+
+
+def saturate_tensor(y: torch.Tensor, saturation: str) -> torch.Tensor:
+    """``saturate`` of torch tensors."""
+    if saturation == "clip":
+        return torch.clamp(y, -1.0, 1.0)
+    return y / torch.clamp(y.abs().amax(dim=1, keepdim=True), min=1.0)
 
 
 def saturate(a: np.ndarray, saturation: str) -> np.ndarray:
