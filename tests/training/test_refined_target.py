@@ -8,7 +8,8 @@ import torch
 from mtpolicy.kinematics import Kinematics, sample_configurations
 from mtpolicy.observation import observe
 from mtpolicy.robots import load_robot, shipped_robots
-from mtpolicy_training.algos.dagger import ErrorGainActor, RefinedTargetActor, TargetRefinement, solve_spd
+from mtpolicy_training.algos.dagger import ErrorGainActor
+from mtpolicy_training.algos.refined_target import RefinedTargetActor, TargetRefinement, solve_spd
 from mtpolicy_training.core.networks import Normalizer
 from mtpolicy_training.core.torch_kinematics import TorchKinematics
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv

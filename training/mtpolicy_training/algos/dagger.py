@@ -53,7 +53,7 @@ the observation, ``y = M_theta(s) z(s)``, saturated as the teacher is
 observations). Every term vanishes at the goal, so the student commands
 exactly zero there, and the DLS law ``J^T (J J^T + lambda^2 I)^-1 k e`` is one
 such policy, a matrix of q times ``e``. A student of the ``time_optimal``
-teacher predicts its target; ``RefinedTargetActor`` (exported by
+teacher predicts its target; ``refined_target.RefinedTargetActor`` (exported by
 ``ship/refine.py``) places that target exactly in the graph.
 """
 
@@ -273,124 +273,6 @@ class ErrorGainActor(nn.Module):
     def saturate(self, y: torch.Tensor) -> torch.Tensor:
         """``saturate`` of torch tensors."""
         return saturate_tensor(y, self.saturation)
-
-
-@dataclass(frozen=True)
-class TargetRefinement:
-    """How ``RefinedTargetActor`` refines a time-optimal student's target in the graph."""
-
-    steps: int = 3
-    """Damped Gauss-Newton steps per box."""
-    damping: float = 0.05
-    """Damping (m) of the steps' least squares."""
-    depth: float = 0.5
-    """The target puts every end effector on the sphere of this fraction of the tolerance around its goal."""
-    periods: int = 6
-    """Boxes of 1 .. ``periods`` control periods around q are tried, then the joint limits alone."""
-    saturation: Literal["uniform", "clip"] = "clip"
-    """Over a velocity limit, the refined command: scaled down uniformly (every joint on the straight line, all
-    arriving together) or clipped per joint."""
-
-    def __post_init__(self):
-        bad = [k for k, ok in {"steps": self.steps > 0, "damping": self.damping > 0, "depth": 0 <= self.depth < 1,
-                               "periods": self.periods > 0}.items() if not ok]
-        if bad:
-            raise ValueError("invalid refinement value(s): " + ", ".join(bad))
-
-
-class RefinedTargetActor(nn.Module):
-    """A time-optimal student's target refined in the graph, as the time-optimal program would place it.
-
-    The student's command before saturation y is read as the target it heads for, q_s = q + dt v y (the teacher's
-    label is (q_T - q) / (dt v)). For each box B_N = {|q' - q| <= N dt v} within the joint limits, N = 1 ..
-    ``periods`` (then the joint limits alone), ``steps`` damped Gauss-Newton steps from q_s clamped into B_N move it
-    onto the spheres of radius ``depth * tol`` around the goals, in time-scaled norm (W = diag(v^2)), a joint at a
-    face of B_N held there:
-
-        q_T <- clamp_BN(q_T + W J^T (J W J^T + damping^2 I)^-1 r),  r_i = e_i max(0, 1 - depth tol / |e_i|),
-
-    e_i = g_i - p_i(q_T), p_i and J = dp / dq at q_T (``TorchKinematics``). The command goes to the target of the
-    least N whose every end effector lands within tolerance, ``a = sat((q_T - q) / (dt v))``: it arrives in N
-    periods. Where no box lands (a local minimum of the residual near q), and once every end effector is within
-    tolerance, it is the student's own ``sat(y)`` (zero at the goal)."""
-
-    def __init__(self, actor: ErrorGainActor, kinematics: nn.Module, layout: ObservationLayout,
-                 velocity_limits: np.ndarray, joint_limits: np.ndarray, control_period: float, tolerance: float,
-                 refinement: TargetRefinement):
-        super().__init__()
-        self.actor, self.kinematics, self.refinement = actor, kinematics, refinement
-        self.tolerance, self.radius = tolerance, refinement.depth * tolerance
-        self.joint_pos, self.goal_pos = layout.slice("joint_pos"), layout.slice("goal_pos")
-        self.goal_error = layout.slice("goal_error")
-        boxes = np.append(np.arange(1, refinement.periods + 1), np.inf)[:, None] * control_period * velocity_limits
-        for name, value in (("period_step", control_period * velocity_limits), ("weight", velocity_limits ** 2),
-                            ("low", joint_limits[:, 0]), ("high", joint_limits[:, 1]),
-                            ("boxes", np.minimum(boxes, np.ptp(joint_limits, axis=1)))):
-            self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32), persistent=False)
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        n, k = obs.shape[0], self.boxes.shape[0]
-        y = self.actor.unsaturated(obs)
-        q = obs[:, self.joint_pos]
-        goals = obs[:, self.goal_pos].reshape(n, -1, 3)
-        within = (obs[:, self.goal_error].reshape(n, -1, 3).norm(dim=2) <= self.tolerance).all(dim=1)
-        reach = self.boxes[:, None, :]  # (k, 1, n_joints): every box for every row, in one batch
-        low = torch.maximum(q[None] - reach, self.low).reshape(k * n, -1)
-        high = torch.minimum(q[None] + reach, self.high).reshape(k * n, -1)
-        start = self.clamp(q + self.period_step * y).repeat(k, 1)
-        targets, landed = self.refine(goals.repeat(k, 1, 1), start, low, high)
-        targets, landed = targets.reshape(k, n, -1), landed.reshape(k, n)
-        command, chosen = self.actor.saturate(y), within
-        for i in range(k):  # the least number of periods that lands
-            take = (landed[i] & ~chosen)[:, None]
-            command = torch.where(take, self.saturate((targets[i] - q) / self.period_step), command)
-            chosen = chosen | landed[i]
-        return command
-
-    def refine(self, goals: torch.Tensor, target: torch.Tensor, low: torch.Tensor,
-               high: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The steps from ``target`` within [low, high] (rows of configurations, goals (rows, n_ee, 3)); the result
-        and whether every end effector lands within tolerance there."""
-        n = target.shape[0]
-        target = torch.minimum(torch.maximum(target, low), high)
-        for _ in range(self.refinement.steps):
-            ee, jac = self.kinematics(target)
-            error = goals - ee
-            shrink = torch.clamp(1.0 - self.radius / torch.clamp(error.norm(dim=2, keepdim=True), min=1e-9), min=0.0)
-            jac = jac.reshape(n, -1, jac.shape[-1])
-            free = ((target > low + 1e-4) & (target < high - 1e-4)).to(target.dtype) + 1e-3  # a face holds its joint
-            weighted = jac * (self.weight * free)[:, None, :]
-            system = torch.matmul(weighted, jac.transpose(1, 2)) + self.refinement.damping ** 2 * torch.eye(jac.shape[1])
-            step = torch.matmul(weighted.transpose(1, 2), solve_spd(system, (error * shrink).reshape(n, -1))[..., None])
-            target = torch.minimum(torch.maximum(target + step[..., 0], low), high)
-        landed = ((goals - self.kinematics(target)[0]).norm(dim=2) <= self.tolerance).all(dim=1)
-        return target, landed
-
-    def saturate(self, a: torch.Tensor) -> torch.Tensor:
-        """The refined command into [-1, 1], as ``refinement.saturation`` says."""
-        return saturate_tensor(a, self.refinement.saturation)
-
-    def clamp(self, q: torch.Tensor) -> torch.Tensor:
-        """q within the joint limits."""
-        return torch.minimum(torch.maximum(q, self.low), self.high)
-
-
-def solve_spd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """x with a x = b for a batch of small symmetric positive definite a (B, m, m), b (B, m): Cholesky a = L L^T,
-    then L z = b and L^T x = z, unrolled over the m (fixed) entries so that any ONNX exporter takes it."""
-    m = a.shape[-1]
-    low = [[None] * m for _ in range(m)]
-    for i in range(m):
-        for j in range(i + 1):
-            s = a[:, i, j] - sum((low[i][k] * low[j][k] for k in range(j)), torch.zeros_like(b[:, 0]))
-            low[i][j] = torch.sqrt(s) if i == j else s / low[j][j]
-    z = []
-    for i in range(m):
-        z.append((b[:, i] - sum((low[i][k] * z[k] for k in range(i)), torch.zeros_like(b[:, 0]))) / low[i][i])
-    x = [None] * m
-    for i in reversed(range(m)):
-        x[i] = (z[i] - sum((low[k][i] * x[k] for k in range(i + 1, m)), torch.zeros_like(b[:, 0]))) / low[i][i]
-    return torch.stack(x, dim=1)
 
 
 def saturate_tensor(y: torch.Tensor, saturation: str) -> torch.Tensor:

@@ -28,7 +28,8 @@ import tyro
 from mtpolicy.integrity import CorruptFile, strict_json
 from mtpolicy.planner import SolverConfig
 from mtpolicy.policy import OnnxPolicy
-from mtpolicy_training.algos.dagger import DaggerConfig, RefinedTargetActor, Student, TargetRefinement
+from mtpolicy_training.algos.dagger import DaggerConfig, Student
+from mtpolicy_training.algos.refined_target import RefinedTargetActor, TargetRefinement
 from mtpolicy_training.core.options import parse_config
 from mtpolicy_training.core.run_record import RunRefused, load_checkpoint, read_run_config
 from mtpolicy_training.core.torch_kinematics import TorchKinematics
