@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,8 +162,13 @@ def test_a_run_killed_during_its_line_demonstrations_computes_only_the_chunks_it
     deadline = time.monotonic() + 300
     while len(list(chunks.glob("lines-*.npz"))) < 4 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
+    workers = children(proc.pid)
     proc.kill()
     proc.wait()
+    deadline = time.monotonic() + 30  # the kernel ends the pool's workers with their parent: none is left behind
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert workers and not any(Path(f"/proc/{w}").exists() for w in workers)
     saved = len(list(chunks.glob("lines-*.npz")))
     assert 4 <= saved < LINE_CHUNKS and not (tmp_path / "checkpoint.pt").exists()
     again = subprocess.run(args, capture_output=True, text=True, timeout=600)
@@ -170,6 +176,12 @@ def test_a_run_killed_during_its_line_demonstrations_computes_only_the_chunks_it
     read_back = int(re.search(r"(\d+) of 32 line-demonstration chunks read back", again.stdout).group(1))
     assert read_back >= saved
     assert "64 goal sets" in again.stdout and not chunks.exists()  # the checkpoint holds them now
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started (Linux /proc)."""
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+            for c in (task / "children").read_text().split()]
 
 
 def test_a_checkpoint_made_before_the_shared_run_settings_resumes():
