@@ -16,8 +16,11 @@ any interface changes faster than the robot's acceleration limits:
   for a controller that ticks on each joint state (``fixed_period`` False), T
   is the measured interval since the previous command (at most 2 periods),
   anchored at the measured joint angles when the robot starts from rest (the
-  first command, the first after a hold whose ramp has ended), and on a hold
-  held where the ramp down ends. Clipped to the position limits;
+  first command, the first after a hold whose ramp has ended) away from the
+  held position command by more than ``ANCHOR_TOLERANCE`` (moved: pushed, or
+  held by a fault; within it, the position controller's tracking error, it
+  resumes from the held command, so the setpoint does not step), and on a
+  hold held where the ramp down ends. Clipped to the position limits;
 * ``trajectory``: from p_k, the velocity v_k kept for ``horizon`` s (a point
   every period) then a stop ramp at the acceleration limits (the last point:
   velocity 0), for JointTrajectoryController. Each trajectory replaces the
@@ -34,6 +37,9 @@ import numpy as np
 
 from mtpolicy.supervisor import CommandRamp
 
+ANCHOR_TOLERANCE = 0.02
+"""rad (m for a prismatic joint): a robot starting from rest farther than this from its held position command on
+some joint has been moved, and the position command starts again where it is."""
 INTERFACES = ("velocity", "position", "trajectory")
 """The values of the controller's ``command_interface`` parameter."""
 DEFAULT_TOPICS = {"velocity": "/velocity_controller/commands", "position": "/position_controller/commands",
@@ -98,7 +104,8 @@ class CommandShaper:
         if self.interface == "velocity":
             return Command(velocity)
         limits = self.ramp.joint_limits
-        if self.position is None or (from_rest and velocity.any()):
+        moved = self.position is None or np.max(np.abs(q - self.position)) > ANCHOR_TOLERANCE
+        if moved and (self.position is None or (from_rest and velocity.any())):
             self.position = np.clip(q, limits[:, 0], limits[:, 1])  # anchored where the robot is
         step = self.ramp.period if self.fixed_period else dt
         self.position = np.clip(self.position + velocity * step, limits[:, 0], limits[:, 1])

@@ -13,7 +13,7 @@ import pytest
 
 from helpers import REPO
 from mtpolicy import safety
-from mtpolicy.commands import CommandShaper, trajectory_points
+from mtpolicy.commands import ANCHOR_TOLERANCE, CommandShaper, trajectory_points
 from mtpolicy.robots import RobotSpecError, load_robot
 from mtpolicy.robots.manifest import RobotManifest
 from mtpolicy.supervisor import CommandRamp
@@ -143,9 +143,16 @@ def test_position_commands_start_from_the_measured_state_and_hold_still_on_a_hol
     np.testing.assert_allclose(first.position, measured + first.velocity * PERIOD)
     positions = [shaper(np.zeros(3), measured, PERIOD * k).position for k in range(1, 20)]
     assert ramp.at_rest and np.array_equal(positions[-1], positions[-2])  # held where the ramp ended
-    # a restart from rest is anchored at the robot's measured angles again
+    # a restart from rest within the tracking tolerance resumes from the held command: the setpoint does not step
+    held = positions[-1]
+    settling = held + 0.5 * ANCHOR_TOLERANCE
+    resumed = shaper(np.array([1.0, 0.0, 0.0]), settling, PERIOD * 20)
+    np.testing.assert_allclose(resumed.position, held + resumed.velocity * PERIOD)
+    for k in range(21, 40):
+        shaper(np.zeros(3), resumed.position, PERIOD * k)
+    # one from a robot moved away from it is anchored at the robot's measured angles again
     moved = np.array([0.0, 0.5, -0.5])
-    again = shaper(np.array([1.0, 0.0, 0.0]), moved, PERIOD * 20)
+    again = shaper(np.array([1.0, 0.0, 0.0]), moved, PERIOD * 40)
     np.testing.assert_allclose(again.position, moved + again.velocity * PERIOD)
 
 
