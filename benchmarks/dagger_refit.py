@@ -21,7 +21,6 @@ from pathlib import Path
 
 import torch
 
-from mtpolicy.planner import SolverConfig
 from mtpolicy_training.algos.dagger import DaggerConfig, Student
 from mtpolicy_training.core.run_record import load_checkpoint
 from mtpolicy_training.envs.reach import ReachVectorEnv
@@ -35,10 +34,7 @@ SHOWN = ("success_rate", "time_to_reach_median", "time_ratio_median", "time_rati
 
 def refit(run: Path, changes: dict, goal_sets: int, seed: int) -> dict:
     """The validation figures of a student fitted on ``run``'s dataset with its DAgger settings ``changes``d."""
-    recorded = json.loads((run / "config.json").read_text())["algo"]
-    recorded["solver"] = SolverConfig(**recorded["solver"])
-    recorded["hidden"] = tuple(recorded["hidden"])
-    algo = replace(DaggerConfig(**recorded), **changes)
+    algo = replace(DaggerConfig.from_record(json.loads((run / "config.json").read_text())["algo"]), **changes)
     _, env_config = onnx_controller(run / "policy.onnx")
     data = load_checkpoint(run / "checkpoint.pt")["data"]
     target = data["target"].clamp(-1.0, 1.0) if algo.loss == "action" else data["target"]

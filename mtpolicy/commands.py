@@ -104,8 +104,8 @@ class CommandShaper:
         if self.interface == "velocity":
             return Command(velocity)
         limits = self.ramp.joint_limits
-        moved = self.position is None or np.max(np.abs(q - self.position)) > ANCHOR_TOLERANCE
-        if moved and (self.position is None or (from_rest and velocity.any())):
+        if self.position is None or (from_rest and velocity.any()
+                                     and np.max(np.abs(q - self.position)) > ANCHOR_TOLERANCE):
             self.position = np.clip(q, limits[:, 0], limits[:, 1])  # anchored where the robot is
         step = self.ramp.period if self.fixed_period else dt
         self.position = np.clip(self.position + velocity * step, limits[:, 0], limits[:, 1])

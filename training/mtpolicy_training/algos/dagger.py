@@ -117,6 +117,11 @@ class DaggerConfig:
     relative to its size, ``||y - y*||^2 / max(1, max_j |y*_j|)^2`` (the student then knows how far it is: no
     shrinking towards the mean direction when far)."""
 
+    @classmethod
+    def from_record(cls, record: dict) -> "DaggerConfig":
+        """The settings a run recorded (its config.json's ``algo``, JSON: lists for tuples, a dict for the solver)."""
+        return cls(**{**record, "solver": SolverConfig(**record["solver"]), "hidden": tuple(record["hidden"])})
+
     def validate(self) -> list[str]:
         checks = {"teacher_gain": self.teacher_gain > 0, "hidden": len(self.hidden) > 0 and min(self.hidden) > 0,
                   "lr": self.lr > 0, "batch_size": self.batch_size > 0,

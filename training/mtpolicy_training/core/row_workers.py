@@ -7,6 +7,7 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -14,9 +15,15 @@ import numpy as np
 RowFunction = Callable[[np.ndarray], np.ndarray]
 
 
+def process_pool(workers: int, mp_context=None) -> ProcessPoolExecutor:  # noqa: ANN001 - a multiprocessing context
+    """A ProcessPoolExecutor whose workers end with this process (``die_with_parent``): a killed run leaves no worker
+    behind, blocked forever on its task queue."""
+    return ProcessPoolExecutor(workers, mp_context=mp_context, initializer=die_with_parent, initargs=(os.getpid(),))
+
+
 def die_with_parent(parent: int) -> None:
-    """Initializer of a pool's worker: the kernel kills it when ``parent`` (the pid that starts the pool) ends, so a
-    killed run leaves no worker behind (Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; elsewhere nothing)."""
+    """Initializer of a pool's worker: the kernel kills it when ``parent`` (the pid that starts the pool) ends
+    (Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; elsewhere nothing)."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
         if os.getppid() != parent:  # it ended before the call

@@ -133,8 +133,8 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
         bound = np.asarray(bound)
         timed = held & (bound > 0)  # a set within tolerance at the start has no ratio
         ratio[timed] = reach_seconds[timed] / bound[timed]
-        for name, seconds in (("time_ratio", reach_seconds), ("settle_ratio", settled * config.control_period)):
-            ratios = seconds[timed] / bound[timed]
+        for name, ratios in (("time_ratio", ratio[timed]),
+                             ("settle_ratio", settled[timed] * config.control_period / bound[timed])):
             out[f"{name}_median"] = float(np.median(ratios)) if len(ratios) else math.nan
             out[f"{name}_p90"] = float(np.percentile(ratios, 90)) if len(ratios) else math.nan
     for i, ee in enumerate(env.spec.end_effectors):

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from mtpolicy.planner import SolverConfig, TimeOptimalReference
-from mtpolicy_training.core.row_workers import die_with_parent
+from mtpolicy_training.core.row_workers import process_pool
 from mtpolicy_training.envs.reach import ReachConfig, ReachOptions, ReachVectorEnv
 from mtpolicy_training.envs.seeds import VALIDATION_SEED
 
@@ -96,7 +95,7 @@ def bound_table(env_config: ReachConfig, n_goal_sets: int, seed: int, tolerance:
     chunks = np.array_split(np.arange(n_goal_sets), max(1, workers * 4))
     jobs = [(config, tolerance, solver, q0[c], goals[c]) for c in chunks if len(c)]
     if workers > 1:
-        with ProcessPoolExecutor(workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+        with process_pool(workers) as pool:
             rows = [r for chunk in pool.map(_solve_chunk, jobs) for r in chunk]
     else:
         rows = [r for job in jobs for r in _solve_chunk(job)]

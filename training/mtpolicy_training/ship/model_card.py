@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     onnx_path = cfg.models_dir / f"{cfg.name}.onnx"
     shutil.copyfile(source, onnx_path)
     contract = OnnxPolicy(onnx_path).contract
+    refine = contract.training_config.get("refine")  # a refined export's settings (``ship.refine``)
     figures = test_figures(onnx_path, env, cfg.episodes, cfg.table, cfg.name)
     (cfg.models_dir / f"{cfg.name}_test.json").write_text(strict_json(figures, indent=2))
     plot_curve(cfg.run / "metrics.csv", cfg.models_dir / f"{cfg.name}_curve.png",
@@ -203,7 +204,7 @@ python -m mtpolicy_training.ship.model_card {cfg.run} --name {cfg.name}{" --best
 ## Training config
 
 ```json
-{json.dumps({**config, **{k: v for k, v in contract.training_config.items() if k == "refine"}}, indent=2)}
+{json.dumps(config | ({"refine": refine} if refine else {}), indent=2)}
 ```
 """
     (cfg.models_dir / f"{cfg.name}.md").write_text(text)

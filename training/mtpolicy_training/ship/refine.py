@@ -26,7 +26,6 @@ import torch
 import tyro
 
 from mtpolicy.integrity import CorruptFile, strict_json
-from mtpolicy.planner import SolverConfig
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.algos.dagger import DaggerConfig, Student
 from mtpolicy_training.algos.refined_target import RefinedTargetActor, TargetRefinement
@@ -60,14 +59,14 @@ class RefineConfig:
             raise ValueError("invalid config value(s): episodes")
 
 
-def refined_student(run: Path, refinement: TargetRefinement) -> tuple[RefinedTargetActor, ReachConfig, dict]:
-    """The run's last student with its target refined, the run's env and its training config (read as recorded)."""
+def refined_student(run: Path, refinement: TargetRefinement) -> tuple[RefinedTargetActor, ReachVectorEnv, dict]:
+    """The run's last student with its target refined, an env of the run's task and its training config (read as
+    recorded)."""
     config = read_run_config(run)
     algo_record = config.get("algo", {})
     if config.get("command", "train dagger") != "train dagger" or algo_record.get("teacher") != "time_optimal":
         raise RunRefused(f"{run}: not a DAgger run with the time_optimal teacher (its labels are no target)")
-    algo = DaggerConfig(**{**algo_record, "solver": SolverConfig(**algo_record["solver"]),
-                           "hidden": tuple(algo_record["hidden"])})
+    algo = DaggerConfig.from_record(algo_record)
     env_config = ReachConfig(**config["env"])
     if env_config.planned:
         raise RunRefused(f"{run}: a planner-conditioned run (its teacher is the servo to q*, not a target)")
@@ -77,23 +76,23 @@ def refined_student(run: Path, refinement: TargetRefinement) -> tuple[RefinedTar
     actor = RefinedTargetActor(student.policy, TorchKinematics(env.kin), env.layout, env.spec.velocity_limits,
                                env.spec.joint_limits, env_config.control_period, env_config.reach_tolerance,
                                refinement).eval()
-    return actor, env_config, config
+    return actor, env, config
 
 
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_config(RefineConfig, argv, "ship.refine", prog="python -m mtpolicy_training.ship.refine")
     start = time.perf_counter()
     try:
-        actor, env_config, config = refined_student(cfg.run, cfg.refinement)
+        actor, env, config = refined_student(cfg.run, cfg.refinement)
     except (RunRefused, CorruptFile, OSError, KeyError) as e:  # a refused run, a corrupt or missing file
         sys.exit(f"error: {e}")
+    env_config = env.config
     bound = bound_table(env_config, cfg.episodes, cfg.seed, cache_dir=cfg.run / "bound").bound_seconds
     with torch.no_grad():
         metrics = evaluate_reach(lambda obs: actor(torch.as_tensor(obs, dtype=torch.float32)).numpy(), env_config,
                                  cfg.episodes, cfg.seed, bound=bound)
     out = cfg.out or cfg.run / "refined_policy.onnx"
     refine = {**asdict(cfg.refinement), "weights": "last", "validation_seed": cfg.seed}
-    env = ReachVectorEnv(1, env_config)
     export_policy(actor, env.spec, env_config,
                   method=f"dagger-{config['algo']['teacher']}-refined", training_config={**config, "refine": refine},
                   metrics=metrics, path=out)

@@ -31,9 +31,8 @@ import io
 import json
 import math
 import multiprocessing as mp
-import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -43,7 +42,7 @@ import numpy as np
 import torch
 
 from mtpolicy_training.algos.dagger import DaggerConfig, Student, Teacher, saturate
-from mtpolicy_training.core.row_workers import RowWorkers, die_with_parent
+from mtpolicy_training.core.row_workers import RowWorkers, process_pool
 from mtpolicy_training.core.files import write_atomically
 from mtpolicy_training.core.run_record import RunConfig, RunRecorder, config_dict
 from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
@@ -195,8 +194,7 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
         if lines:
             recorder.continue_from(saved.seconds)
             print(f"{len(lines)} of {len(chunks)} line-demonstration chunks read back from {saved.folder}", flush=True)
-        with ProcessPoolExecutor(config.loop.teacher_workers, mp_context=mp.get_context("spawn"),
-                                 initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+        with process_pool(config.loop.teacher_workers, mp_context=mp.get_context("spawn")) as pool:
             running = {pool.submit(line_demonstrations, config.algo, config.env, chunks[i], seeds[i]): i
                        for i in range(len(chunks)) if i not in lines}
             for done in as_completed(running):
