@@ -117,6 +117,12 @@ def implausible_jump(names: list[str], q_before: np.ndarray, q_after: np.ndarray
             f"{velocity_limits[k]:.3g} rad/s)")
 
 
+def predicted_positions(q: np.ndarray, velocity: np.ndarray, lead: float, limits: np.ndarray) -> np.ndarray:
+    """The joint angles ``lead`` s after ``q`` was measured, the robot following the command ``velocity`` meanwhile
+    (the stack's command model): clip(q + lead v) within the position ``limits`` (n, 2)."""
+    return np.clip(q + lead * velocity, limits[:, 0], limits[:, 1])
+
+
 def step_bounds(acceleration_limits: np.ndarray, dt: float) -> np.ndarray:
     """How far each joint's command may move in ``dt`` s: a_max dt (inf for an unlimited joint, whatever dt)."""
     with np.errstate(invalid="ignore"):  # inf * 0

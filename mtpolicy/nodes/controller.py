@@ -1,7 +1,8 @@
 """Policy controller node: joint states + goals in, joint commands out.
 
 Each tick (on the timer; also, restarting it, when every end effector has a new goal): observation
-(``mtpolicy.observation``) from the newest joint angles, forward kinematics and goals -> ONNX policy -> the supervisor
+(``mtpolicy.observation``) from the newest joint angles (moved on by the last command to when this tick's command takes
+effect: ``predict_state``), forward kinematics and goals -> ONNX policy -> the supervisor
 (``mtpolicy.supervisor``) -> the command of ``command_interface``
 (``mtpolicy.nodes.command_out``) in the order of the ``joints`` parameter:
 joint velocities (``std_msgs/Float64MultiArray``, what ros2_control's
@@ -55,7 +56,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -69,13 +69,14 @@ from std_srvs.srv import SetBool
 from visualization_msgs.msg import MarkerArray
 
 from mtpolicy import safety
-from mtpolicy.kinematics import Kinematics, reach_tolerance
+from mtpolicy.kinematics import Kinematics
 from mtpolicy.nodes.interfaces import (DIAGNOSTICS_QOS, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS, STATE_SUB_QOS,
                                        goal_topic)
 from mtpolicy.nodes.lifecycle import run_node
-from mtpolicy.nodes.params import PARAMETER_OPTIONS, ParamSet, StartupError
+from mtpolicy.nodes.params import PARAMETER_OPTIONS, ParamSet
 from mtpolicy.nodes.reporting import LatencyStats, ReasonLog, ThrottledLog
 from mtpolicy.nodes.command_out import CommandOutput
+from mtpolicy.nodes.controller_model import contract_reach_tolerance, load_policy, load_robot_for
 from mtpolicy.nodes.controller_params import PARAMS
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
 from mtpolicy.nodes.graph import dropped_goal_topics
@@ -83,9 +84,7 @@ from mtpolicy.nodes.planning import PlannedGoals
 from mtpolicy.nodes.stamps import stamp_seconds
 from mtpolicy.observation import observe
 from mtpolicy.planner import PlannerConfig
-from mtpolicy.policy import ModelMismatch, OnnxPolicy, PolicyContract, resolve_model_path
-from mtpolicy.robots import DEFAULT_ROBOT, RobotSpec, RobotSpecError, load_robot
-from mtpolicy.robots.description import described_robot
+from mtpolicy.robots import DEFAULT_ROBOT
 from mtpolicy.state_intake import JointStateIntake
 from mtpolicy.supervisor import WAITING_FOR_PLAN, CommandRamp, Hold, Inputs, Severity, SupervisedRobot, Supervisor
 from mtpolicy.workspace import ProgressMonitor, Workspace
@@ -106,10 +105,10 @@ class PolicyController(Node):
     def __init__(self) -> None:
         super().__init__("controller", **PARAMETER_OPTIONS)
         self.params = p = ParamSet(self, PARAMS, on_change=self._on_params_set)
-        self.policy = _load_policy(p.model or p.robot or DEFAULT_ROBOT)
+        self.policy = load_policy(p.model or p.robot or DEFAULT_ROBOT)
         contract = self.policy.contract
         self.joints = joints = [j for j in p.joints if j] or list(contract.joints)
-        self.spec = spec = _load_robot_for(self.policy, p.robot, p.robot_description, joints, self.get_logger())
+        self.spec = spec = load_robot_for(self.policy, p.robot, p.robot_description, joints, self.get_logger())
         self.kin = Kinematics(spec)
         self._goal_config: np.ndarray | None = None  # q* of the plan followed (planner-conditioned policies)
         self.planned = None if not contract.planner else PlannedGoals(
@@ -143,6 +142,7 @@ class PolicyController(Node):
         """The hold of the last tick (None: the policy commanded)."""
         self._hold_log = ReasonLog(self)
         self.tick_stats = LatencyStats()
+        self._tick_seconds = 0.0  # the last tick's duration: how long this one takes to publish, as predicted
         self.counts = dict(ticks=0, zero_ticks=0, rejected_goals=0, late_commands=0, late_commands_busy=0)
         self._last_tick, self._last_cpu = math.inf, 0.0  # start of the previous tick, and this thread's CPU time then
         self._gap_max = 0.0  # longest interval between two ticks since the last diagnostics
@@ -286,7 +286,8 @@ class PolicyController(Node):
         if self.planned is not None:
             hold = self._follow_plans(hold, now)
         q = self.states.q
-        obs, self._ee = observe(self.kin, q, self._goals, self._goal_config)
+        obs, self._ee = observe(self.kin, self._observed_positions(q, now) if hold is None else q, self._goals,
+                                self._goal_config)
         velocity = self._zeros
         if hold is None:
             velocity, hold = self.supervisor.command(q, self.policy(obs).astype(np.float64))
@@ -298,7 +299,19 @@ class PolicyController(Node):
         if self._hold_log(hold, "publishing zeros: {}") and hold is None:
             self.get_logger().info("joint states and goals present: running the policy")
         self.hold = hold
-        self.tick_stats.add(time.perf_counter() - start)
+        self._tick_seconds = time.perf_counter() - start
+        self.tick_stats.add(self._tick_seconds)
+
+    def _observed_positions(self, q: np.ndarray, now: float) -> np.ndarray:
+        """The joint angles the policy observes (``predict_state``): those predicted for when this tick's command
+        takes effect, ``safety.predicted_positions`` with lead h = the state's age + the last tick's duration +
+        actuation_latency, within [0, one tick period] (a longer delay is a fault the supervisor judges), the robot
+        following the last command meanwhile."""
+        p = self.params
+        if not p.predict_state:
+            return q
+        lead = min(max(self.states.times.age(now) + self._tick_seconds + p.actuation_latency, 0.0), self._period())
+        return safety.predicted_positions(q, self.output.ramp.velocity, lead, self.spec.joint_limits)
 
     def _count_late(self, now: float) -> None:
         """Count a tick more than 2 periods after the previous one as late; as late and busy if this thread also
@@ -446,49 +459,6 @@ class PolicyController(Node):
                                   hardware_id=self.spec.name, message=message, level=bytes([level]),
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])
         self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
-
-
-def _load_robot_for(policy: OnnxPolicy, robot: str, description: str, joints: list[str], logger) -> RobotSpec:
-    """The robot the model drives, checked against the model and the command order ``joints`` (ModelMismatch
-    names every disagreement): the URDF ``description`` completed from the model (``mtpolicy.robots.description``; its notes
-    logged), else the robot ``robot`` (default: the model's) with the model's end effectors; a model made for
-    another robot is refused naming the robot it is for."""
-    contract = policy.contract
-    if description:
-        described = described_robot(description, contract, robot)
-        for note in described.notes:
-            logger.warning(note)
-        # another description of the model's robot: not the model's file (hash) or name, and velocity limits
-        # reconciled with the model's; joints, end effectors, base frame and observation must match
-        policy.check(replace(described.spec, name=contract.robot, mjcf_sha256=contract.robot_mjcf_sha256,
-                             velocity_limits=np.asarray(contract.velocity_limits)), joints)
-        return described.spec
-    try:
-        spec = load_robot(robot or contract.robot, list(contract.end_effectors))
-    except RobotSpecError as e:
-        if robot and robot != contract.robot:
-            raise ModelMismatch(f"{policy.path.name} is a model for robot {contract.robot!r} (end effectors "
-                                f"{list(contract.end_effectors)}), not {robot!r}: {e}") from None
-        raise
-    policy.check(spec, joints)  # ModelMismatch => run_node refuses to start, naming it
-    return spec
-
-
-def contract_reach_tolerance(contract: PolicyContract) -> float:
-    """The reach tolerance (m) in the model's contract; where it has none (0), the robot's default
-    (``mtpolicy.kinematics.reach_tolerance``)."""
-    return contract.reach_tolerance or reach_tolerance(contract.robot)
-
-
-def _load_policy(model: str) -> OnnxPolicy:
-    """The policy, or StartupError saying why it cannot be loaded (contract problems stay ModelMismatch)."""
-    path = resolve_model_path(model)
-    try:
-        return OnnxPolicy(path, intra_op_threads=1)
-    except ModelMismatch:
-        raise
-    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own unexported error types
-        raise StartupError(f"cannot load model {path}: {e}") from None
 
 
 def main(args: list[str] | None = None) -> int:

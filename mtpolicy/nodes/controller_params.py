@@ -37,6 +37,11 @@ PARAMS = [
     Param("rate_hz", 0.0, "tick rate (0: 1 / the model's control period)", Range(0.0, MAX_RATE_HZ), unit="Hz"),
     Param("tick_on_state", False, "also tick on every JointState (lowest state-to-command latency); "
           "the timer then ticks only when states stop arriving"),
+    Param("predict_state", True, "observe the joint angles predicted for when the command takes effect, q + h v "
+          "(v: the last command; h: the state's age, this node's compute time and actuation_latency), rather than "
+          "those measured: a command computed from an old state overshoots by h v"),
+    Param("actuation_latency", 0.0, "the robot's delay from a command's arrival to its effect (its driver's "
+          "control period, for one), added to the predicted state's lead", Range(0.0, 0.1), unit="s"),
     Param("state_timeout", 0.25, "joint states older than this, by arrival or by their stamp, => zeros", positive,
           unit="s"),
     Param("stamp_tolerance", 0.05, "clock offset between the computer that stamps the joint states and this one "

@@ -2,7 +2,7 @@
 
 Subscribes the controller's command topic, of the kind ``command_interface``
 names (``mtpolicy.sim_commands``), and drives the velocity actuators'
-``ctrl`` (rad/s) from it: ``velocity`` (``std_msgs/Float64MultiArray``, one
+``ctrl`` (rad/s) from it, from its arrival on (the physics is stepped up to then first): ``velocity`` (``std_msgs/Float64MultiArray``, one
 value per joint in the order of the ``joints`` parameter) as it is;
 ``position`` (the same, of positions, as a forward position controller takes)
 through a position loop v = (q_cmd - q) / ``position_time_constant``;
@@ -156,6 +156,7 @@ class MujocoSim(Node):
             self._reject(reason)
             return
         self._rejection_log(None)
+        self._advance(time.monotonic())
         if self._follower.interface == "position":
             self._follower.position = np.array(msg.data)
         else:
@@ -175,6 +176,7 @@ class MujocoSim(Node):
             self._reject(reason)
             return
         self._rejection_log(None)
+        self._advance(time.monotonic())
         order = [list(msg.joint_names).index(j) for j in self._joints]
         times = np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points])
         positions = np.array([np.array(p.positions)[order] for p in msg.points])
@@ -200,21 +202,26 @@ class MujocoSim(Node):
             if not self._stale_logged:
                 self.get_logger().warning(f"no command for {timeout} s: holding zero velocity")
                 self._stale_logged = True
-        wall0, sim0 = self._anchor
-        target = sim0 + (now - wall0) * self.params.real_time_factor
-        if target - self.data.time > MAX_LAG:
-            self.get_logger().warning("simulation cannot keep up with real_time_factor: skipping ahead",
-                                   throttle_duration_sec=5.0)
-            self._anchor = (now, self.data.time)
-            target = self.data.time
-        while self.data.time < target:
-            mujoco.mj_step(self.model, self.data)
+        self._advance(now)
         st = self._state
         st.header.stamp = self.get_clock().now().to_msg()
         st.position = self.data.qpos[self._published_qpos_adr].tolist()
         st.velocity = self.data.qvel[self._published_dof_adr].tolist()
         st.effort = self.data.actuator_force[self._published_actuators].tolist()
         self._state_pub.publish(st)
+
+    def _advance(self, now: float) -> None:
+        """Step the physics up to monotonic time ``now`` (paced by real_time_factor) under the current ctrl: before
+        a state is published, and before a command takes effect, so that a command acts from its arrival on."""
+        wall0, sim0 = self._anchor
+        target = sim0 + (now - wall0) * self.params.real_time_factor
+        if target - self.data.time > MAX_LAG:
+            self.get_logger().warning("simulation cannot keep up with real_time_factor: skipping ahead",
+                                      throttle_duration_sec=5.0)
+            self._anchor = (now, self.data.time)
+            target = self.data.time
+        while self.data.time < target:
+            mujoco.mj_step(self.model, self.data)
 
     def ee_positions(self) -> np.ndarray:
         return self.kin.ee_positions(self.data.qpos[self.kin.qpos_adr])

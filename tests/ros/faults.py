@@ -110,8 +110,9 @@ def value(status: DiagnosticStatus, key: str) -> str:
 
 def start_driven_controller(start_node, monitor, spec, **params):  # noqa: ANN001, ANN201
     """The controller with the fixture policy, no sim: this test's StatePublisher drives it; (process, publisher,
-    goals) once it publishes policy commands for states at home stamped now."""
-    ctrl = start_node("mtpolicy_controller", model=params.pop("model"), **params)
+    goals) once it publishes policy commands for states at home stamped now. The states do not follow the commands,
+    so the controller observes them as measured (``predict_state`` false): a command tells which state it used."""
+    ctrl = start_node("mtpolicy_controller", model=params.pop("model"), **{"predict_state": False, **params})
     driver, goals = StatePublisher(monitor), goals_near_home(spec, GOALS_NEAR_HOME)
     home = np.zeros(spec.n_joints)
 

@@ -3,7 +3,7 @@
 from dataclasses import replace
 
 from mtpolicy.kinematics import reach_tolerance
-from mtpolicy.nodes.controller import contract_reach_tolerance
+from mtpolicy.nodes.controller_model import contract_reach_tolerance
 from mtpolicy.policy import OnnxPolicy
 
 
