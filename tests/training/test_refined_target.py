@@ -84,6 +84,25 @@ def test_the_command_arrives_no_later_than_a_known_solution(robot):
     assert (arrived <= periods).all(), (arrived, periods)
 
 
+def test_servo_lag_slows_the_command_to_arrive_over_the_period_and_the_lag():
+    """Goals within a fraction of one period's motion: the command is unsaturated, and with ``servo_lag`` it is
+    dt / (dt + servo_lag) of the kinematic one (the same target)."""
+    actor, env = refined("humanoid", TargetRefinement())
+    lagged = RefinedTargetActor(actor.actor, actor.kinematics, env.layout, env.spec.velocity_limits,
+                                env.spec.joint_limits, env.config.control_period, env.config.reach_tolerance,
+                                TargetRefinement(servo_lag=0.02)).eval()
+    rng = np.random.default_rng(2)
+    q = sample_configurations(env.spec, rng, 8)
+    step = env.config.control_period * env.spec.velocity_limits
+    goals = env.kin.ee_positions_batch(np.clip(q + 0.6 * step * rng.uniform(-1, 1, q.shape), *env.spec.joint_limits.T))
+    obs = torch.as_tensor(observe(env.kin, q, goals)[0], dtype=torch.float32)
+    with torch.no_grad():
+        kinematic, slowed = actor(obs).numpy(), lagged(obs).numpy()
+    outside = (np.linalg.norm(goals - env.kin.ee_positions_batch(q), axis=2) > env.config.reach_tolerance).any(axis=1)
+    assert outside.sum() >= 4 and np.abs(kinematic).max() < 1.0
+    np.testing.assert_allclose(slowed[outside], kinematic[outside] * 0.05 / 0.07, atol=1e-5)
+
+
 def test_the_exported_graph_is_the_torch_module(tmp_path):
     actor, env = refined("humanoid", TargetRefinement())
     obs, _ = env.reset(seed=1)

@@ -34,10 +34,14 @@ class TargetRefinement:
     saturation: Literal["uniform", "clip"] = "clip"
     """Over a velocity limit, the refined command: scaled down uniformly (every joint on the straight line, all
     arriving together) or clipped per joint."""
+    servo_lag: float = 0.0
+    """s added to the period the refined command heads for its target over, a = sat((q_T - q) / ((dt + servo_lag)
+    v)): the motion the robot's servos still have in flight when a command arrives does not carry the end effectors
+    past the target (0: servos that follow a command within the period)."""
 
     def __post_init__(self):
         bad = [k for k, ok in {"steps": self.steps > 0, "damping": self.damping > 0, "depth": 0 <= self.depth < 1,
-                               "periods": self.periods > 0}.items() if not ok]
+                               "periods": self.periods > 0, "servo_lag": self.servo_lag >= 0}.items() if not ok]
         if bad:
             raise ValueError("invalid refinement value(s): " + ", ".join(bad))
 
@@ -54,9 +58,9 @@ class RefinedTargetActor(nn.Module):
         q_T <- clamp_BN(q_T + W J^T (J W J^T + damping^2 I)^-1 r),  r_i = e_i max(0, 1 - depth tol / |e_i|),
 
     e_i = g_i - p_i(q_T), p_i and J = dp / dq at q_T (``TorchKinematics``). The command goes to the target of the
-    least N whose every end effector lands within tolerance, ``a = sat((q_T - q) / (dt v))``: it arrives in N
-    periods. Where no box lands (a local minimum of the residual near q), and once every end effector is within
-    tolerance, it is the student's own ``sat(y)`` (zero at the goal)."""
+    least N whose every end effector lands within tolerance, ``a = sat((q_T - q) / ((dt + servo_lag) v))``: it
+    arrives in N periods (and ``servo_lag``). Where no box lands (a local minimum of the residual near q), and once
+    every end effector is within tolerance, it is the student's own ``sat(y)`` (zero at the goal)."""
 
     def __init__(self, actor: ErrorGainActor, kinematics: nn.Module, layout: ObservationLayout,
                  velocity_limits: np.ndarray, joint_limits: np.ndarray, control_period: float, tolerance: float,
@@ -67,7 +71,9 @@ class RefinedTargetActor(nn.Module):
         self.joint_pos, self.goal_pos = layout.slice("joint_pos"), layout.slice("goal_pos")
         self.goal_error = layout.slice("goal_error")
         boxes = np.append(np.arange(1, refinement.periods + 1), np.inf)[:, None] * control_period * velocity_limits
-        for name, value in (("period_step", control_period * velocity_limits), ("weight", velocity_limits ** 2),
+        for name, value in (("period_step", control_period * velocity_limits),
+                            ("command_step", (control_period + refinement.servo_lag) * velocity_limits),
+                            ("weight", velocity_limits ** 2),
                             ("low", joint_limits[:, 0]), ("high", joint_limits[:, 1]),
                             ("boxes", np.minimum(boxes, np.ptp(joint_limits, axis=1)))):
             self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32), persistent=False)
@@ -87,7 +93,7 @@ class RefinedTargetActor(nn.Module):
         command, chosen = self.actor.saturate(y), within
         for i in range(k):  # the least number of periods that lands
             take = (landed[i] & ~chosen)[:, None]
-            command = torch.where(take, self.saturate((targets[i] - q) / self.period_step), command)
+            command = torch.where(take, self.saturate((targets[i] - q) / self.command_step), command)
             chosen = chosen | landed[i]
         return command
 
