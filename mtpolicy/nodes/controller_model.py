@@ -16,9 +16,9 @@ from mtpolicy.robots.description import described_robot
 
 def load_robot_for(policy: OnnxPolicy, robot: str, description: str, joints: list[str], logger) -> RobotSpec:
     """The robot the model drives, checked against the model and the command order ``joints`` (ModelMismatch
-    names every disagreement): the URDF ``description`` completed from the model (``mtpolicy.robots.description``; its notes
-    logged), else the robot ``robot`` (default: the model's) with the model's end effectors; a model made for
-    another robot is refused naming the robot it is for."""
+    names every disagreement): the URDF ``description`` completed from the model (``mtpolicy.robots.description``;
+    its notes logged), else the robot ``robot`` (default: the model's) with the model's end effectors; a model made
+    for another robot is refused naming the robot it is for."""
     contract = policy.contract
     if description:
         described = described_robot(description, contract, robot)

@@ -2,7 +2,8 @@
 
 Subscribes the controller's command topic, of the kind ``command_interface``
 names (``mtpolicy.sim_commands``), and drives the velocity actuators'
-``ctrl`` (rad/s) from it, from its arrival on (the physics is stepped up to then first): ``velocity`` (``std_msgs/Float64MultiArray``, one
+``ctrl`` (rad/s) from it, from its arrival on (the physics is first stepped
+up to then): ``velocity`` (``std_msgs/Float64MultiArray``, one
 value per joint in the order of the ``joints`` parameter) as it is;
 ``position`` (the same, of positions, as a forward position controller takes)
 through a position loop v = (q_cmd - q) / ``position_time_constant``;
