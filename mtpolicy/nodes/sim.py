@@ -59,7 +59,7 @@ from mtpolicy.robots import DEFAULT_ROBOT, load_robot
 from mtpolicy.sim_commands import CommandFollower
 
 MAX_LAG = 0.25
-"""Seconds of simulated time the sim may fall behind before it stops catching up."""
+"""Seconds of simulated time the sim may fall behind, beyond one publication period, before it stops catching up."""
 
 PARAMS = [
     Param("robot", DEFAULT_ROBOT, "robot name, robot folder or MJCF path", read_only=True),
@@ -216,7 +216,7 @@ class MujocoSim(Node):
         a state is published, and before a command takes effect, so that a command acts from its arrival on."""
         wall0, sim0 = self._anchor
         target = sim0 + (now - wall0) * self.params.real_time_factor
-        if target - self.data.time > MAX_LAG:
+        if target - self.data.time > MAX_LAG + self.params.real_time_factor / self.params.publish_rate_hz:
             self.get_logger().warning("simulation cannot keep up with real_time_factor: skipping ahead",
                                       throttle_duration_sec=5.0)
             self._anchor = (now, self.data.time)

@@ -220,6 +220,43 @@ def test_sim_rejects_bad_commands_holds_zero_resets_and_renders(start_node, moni
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_sim_acts_on_a_command_from_its_arrival(start_node, monitor, planar8):
+    """Issue: the sim stepped its physics only when it published a state, under the ctrl of that moment, so a command
+    arriving between two states acted from the earlier one (retroactively, as if it had come with no delay). With
+    states every 0.5 s, the joints moving at v, and a stop sent about 0.25 s after a state, they move on by v x
+    (sending - that state's stamp) before the next state, not by nothing. (At 2 Hz the sim also stood still before:
+    it fell more than MAX_LAG behind at every publication and skipped ahead; the allowance now counts beyond one
+    publication period.)"""
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Float64MultiArray
+
+    from mtpolicy.nodes.interfaces import COMMAND_QOS, DEFAULT_COMMAND_TOPIC, STATE_SUB_QOS
+
+    start_node("mtpolicy_sim", robot="planar8", publish_rate_hz=2.0, command_timeout=0.0, marker_rate_hz=0.0)
+    states: list[tuple[float, np.ndarray]] = []
+    monitor.create_subscription(JointState, "/joint_states", lambda m: states.append(
+        (m.header.stamp.sec + m.header.stamp.nanosec * 1e-9, np.array(m.position[:planar8.n_joints]))), STATE_SUB_QOS)
+    pub = monitor.create_publisher(Float64MultiArray, DEFAULT_COMMAND_TOPIC, COMMAND_QOS)
+    assert monitor.wait_until(lambda: len(states) >= 1, 20.0)
+    velocity, start, deadline = 0.2, states[-1][1], time.monotonic() + 10.0
+    while np.median(states[-1][1] - start) < 0.05 and time.monotonic() < deadline:  # until the sim takes them
+        pub.publish(Float64MultiArray(data=[velocity] * planar8.n_joints))
+        monitor.spin_for(0.1)
+    assert np.median(states[-1][1] - start) >= 0.05, states[-1]
+    seen = len(states)
+    assert monitor.wait_until(lambda: len(states) > seen, 5.0)
+    monitor.spin_for(0.25)
+    before_stamp, before = states[-1]
+    sent = time.time()
+    pub.publish(Float64MultiArray(data=[0.0] * planar8.n_joints))
+    seen = len(states)
+    assert monitor.wait_until(lambda: len(states) > seen, 5.0)
+    after_stamp, after = states[seen]
+    moved, running = float(np.median(after - before)), sent - before_stamp
+    assert after_stamp - sent > 0.05 and running > 0.1, (running, after_stamp - sent)  # sent between the two
+    assert velocity * running - 0.01 <= moved <= velocity * (running + 0.05), (moved, running, after_stamp - sent)
+
+
 def test_goal_tool_publishes_seeded_reachable_sets(spawn, monitor, planar8):
     expected = sample_goal_sets(Kinematics(planar8), np.random.default_rng(3), 2)
     tool = spawn("goals", [str(find_executable("mtpolicy", "mtpolicy")), "goals", "--robot", "planar8", "--seed",
