@@ -133,7 +133,6 @@ class PolicyController(Node):
             SupervisedRobot(spec.joint_names, contract.end_effectors, [goal_topic(ee) for ee in contract.end_effectors],
                             JOINT_STATES_TOPIC), p, spec.velocity_limits, spec.joint_limits)
         self._zeros = np.zeros(n)
-        self._ee = self.kin.ee_positions(self.states.q)
         self._goal_rejection, self._goal_rejection_time = "", -math.inf
         self.progress = ProgressMonitor(k, contract_reach_tolerance(contract))
         self._stalled: list[int] = []
@@ -286,8 +285,8 @@ class PolicyController(Node):
         if self.planned is not None:
             hold = self._follow_plans(hold, now)
         q = self.states.q
-        obs, self._ee = observe(self.kin, self._observed_positions(q, now) if hold is None else q, self._goals,
-                                self._goal_config)
+        obs, _ = observe(self.kin, self._observed_positions(q, now) if hold is None else q, self._goals,
+                         self._goal_config)
         velocity = self._zeros
         if hold is None:
             velocity, hold = self.supervisor.command(q, self.policy(obs).astype(np.float64))
@@ -354,10 +353,15 @@ class PolicyController(Node):
     def _publish_markers(self) -> None:
         stamp = self.get_clock().now().to_msg()
         frame = self.spec.base_body
-        markers = sphere_markers(frame, "end_effectors", self._ee, self._colors, stamp, radius=0.02)
+        markers = sphere_markers(frame, "end_effectors", self._measured_ee(), self._colors, stamp, radius=0.02)
         markers.markers += sphere_markers(frame, "goals", self._goals, self._colors * [1, 1, 1, 0.5], stamp,
                                           radius=0.03, visible=np.isfinite(self.inputs.goal_stamps)).markers
         self._marker_pub.publish(markers)
+
+    def _measured_ee(self) -> np.ndarray:
+        """The end effectors at the newest measured joint angles (the policy observes predicted ones), for markers,
+        progress and /diagnostics: read off the control tick."""
+        return self.kin.ee_positions(self.states.q)
 
     def _check_progress(self) -> None:
         """Warn (throttled) about end effectors that make no progress towards a valid goal while the policy runs."""
@@ -366,7 +370,7 @@ class PolicyController(Node):
             self.progress.pause(now)
             self._stalled = []
             return
-        errors = np.linalg.norm(self._ee - self._goals, axis=1)
+        errors = np.linalg.norm(self._measured_ee() - self._goals, axis=1)
         self.progress.update(errors, now)
         self._stalled = self.progress.stalled(errors, now, self.params.progress_timeout)
         for i in self._stalled:
@@ -426,7 +430,7 @@ class PolicyController(Node):
         elif self._goal_rejection_time > since:
             level, messages = Severity.WARN, [self._goal_rejection]
         elif self._stalled:
-            errors = np.linalg.norm(self._ee - self._goals, axis=1)
+            errors = np.linalg.norm(self._measured_ee() - self._goals, axis=1)
             level, messages = Severity.WARN, ["no progress towards the goal of " + ", ".join(
                 f"{self.spec.end_effectors[i]!r} (error {errors[i]:.3f} m)" for i in self._stalled)]
         else:
