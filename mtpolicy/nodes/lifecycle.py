@@ -19,6 +19,14 @@
   once the handlers are in place, so one sent during Python's own start-up
   (before this module runs) stops the node like any other, instead of
   ending it with -15 or a ``KeyboardInterrupt`` traceback.
+* A stop is bounded: once the spin loop ends, the kernel ends the process
+  (SIGALRM, exit -14) if ``on_stop`` and the middleware's teardown take more
+  than ``STOP_GRACE`` s. rclpy's ``destroy_node`` (into the middleware) was
+  seen to spin forever at full CPU holding the GIL, so that no Python thread
+  could act, in a sim whose launcher had been SIGKILLed. The controller's zero
+  command goes out before the teardown.
+  Armed only where nothing else uses SIGALRM (a node process; not a test
+  runner's timeout).
 * Stop signals may come in bursts (the kernel sends the parent-death signal
   once per thread of the parent as they exit): the handler only flips a
   flag (a lock taken in a handler deadlocks when the next signal interrupts
@@ -145,6 +153,26 @@ def goals() -> int:
 
 STOP_POLL = 0.1
 """Seconds between checks for a stop request while spinning (Python runs signal handlers between waits)."""
+STOP_GRACE = 1.5
+"""Seconds a node may take to stop once its spin loop has ended (``on_stop``, then the node's and the context's
+teardown) before the kernel ends it with SIGALRM."""
+
+
+def bound_the_stop() -> bool:
+    """Have the kernel end this process with SIGALRM ``STOP_GRACE`` s from now unless it has exited (or
+    ``unbound_the_stop`` is called); only where SIGALRM has its default action (no timer of someone else's is
+    replaced). Whether it was armed."""
+    if signal.getsignal(signal.SIGALRM) != signal.SIG_DFL:
+        return False
+    if not signal.getitimer(signal.ITIMER_REAL)[0]:
+        signal.setitimer(signal.ITIMER_REAL, STOP_GRACE)
+    return True
+
+
+def unbound_the_stop(armed: bool) -> None:
+    """Disarm ``bound_the_stop``'s timer: the teardown is over, and a process that goes on (a test) keeps running."""
+    if armed:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_period: float | None = None) -> int:
@@ -176,6 +204,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_peri
 
     args = sys.argv if args is None else args
     previous_handlers = handle_stop_signals()
+    bounded = False
     try:
         check_params_files(args)
     except StartupError as e:
@@ -201,6 +230,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_peri
             try:
                 while not stop_requested() and not (done is not None and done.done()):
                     executor.spin_once(timeout_sec=STOP_POLL)
+                bounded = bound_the_stop()
                 on_stop = getattr(node, "on_stop", None)
                 if on_stop is not None:
                     on_stop()
@@ -209,10 +239,12 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_peri
                 if node.context.ok():  # a take failing with the context up is a real error
                     raise
             finally:
+                bounded = bound_the_stop()  # also after an exception
                 executor.shutdown()
                 node.destroy_node()
     except ExternalShutdownException:
         pass
     finally:
+        unbound_the_stop(bounded)
         restore_signal_handlers(previous_handlers)
     return 0

@@ -61,7 +61,7 @@ def test_a_signal_to_the_launcher_stops_every_node_within_2_s(launcher, sig, spa
     proc = spawn(name, command(name, "sim_controller", {"model": "planar8_picor"}), env=env)
     goals = Kinematics(planar8).ee_positions(np.full(planar8.n_joints, 0.15))
     assert wait_until_moving(proc, monitor, goals, 60.0), proc.output()
-    assert "policy planar8_picor.onnx" in proc.output(), proc.output()
+    assert proc.wait_for_output("policy planar8_picor.onnx", 10.0), proc.output()  # relayed by the launcher, later
     pids = node_pids(name, proc.output())
     assert len(pids) == 2, proc.output()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import time
 
 import numpy as np
@@ -178,6 +179,32 @@ def test_a_take_losing_the_race_with_sigint_shutdown_is_a_clean_stop(ros_env):
     assert run_node(node_raising(shut_down_first=True), args=[]) == 0
     with pytest.raises(RuntimeError, match="call argument"):  # with the context up it is a real error
         run_node(node_raising(shut_down_first=False), args=[])
+
+
+HANGING_STOP = """
+import sys, time
+from rclpy.node import Node
+from mtpolicy.nodes.lifecycle import run_node
+
+class HangingStop(Node):
+    def __init__(self):
+        super().__init__("hanging_stop")
+        print("spinning", flush=True)
+
+    def on_stop(self):
+        time.sleep(120)
+
+sys.exit(run_node(HangingStop, args=[]))
+"""
+
+
+def test_a_stop_that_hangs_is_ended_by_the_kernel(spawn):
+    """A node whose stop does not finish (here its on_stop; in CI, rclpy's destroy_node spinning at full CPU
+    with the GIL held) is ended by SIGALRM ``STOP_GRACE`` s after its spin loop, not left running."""
+    proc = spawn("hanging_stop", [sys.executable, "-c", HANGING_STOP])
+    assert proc.wait_for_output("spinning", 30.0), proc.output()
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(60) == -signal.SIGALRM, proc.output()
 
 
 def test_sim_rejects_bad_commands_holds_zero_resets_and_renders(start_node, monitor, planar8, tmp_path):
