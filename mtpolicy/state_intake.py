@@ -26,6 +26,7 @@ driver's name that differs from the URDF's shows in the first message.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, replace
 from typing import Literal, NamedTuple, Protocol, Sequence
 
@@ -81,6 +82,27 @@ class StateTimes:
         return float(np.max(now - self.arrival + self.lag))
 
 
+class StateFlow:
+    """How the taken joint states arrive, over the last ``window`` s: their rate and their stamps' age on arrival."""
+
+    def __init__(self, window: float = 1.0):
+        self.window = window
+        self._arrivals: deque[tuple[float, float]] = deque()  # (monotonic arrival, stamp age on arrival)
+
+    def add(self, arrival: float, lag: float) -> None:
+        self._arrivals.append((arrival, lag))
+        while self._arrivals[0][0] < arrival - self.window:
+            self._arrivals.popleft()
+
+    def rate(self, now: float) -> float:
+        """States per second over the window ending at ``now``."""
+        return sum(1 for t, _ in self._arrivals if t >= now - self.window) / self.window
+
+    def latency(self, now: float) -> float:
+        """The largest stamp age on arrival (s) over the window ending at ``now`` (0 without states)."""
+        return max((lag for t, lag in self._arrivals if t >= now - self.window), default=0.0)
+
+
 class StateLayout(NamedTuple):
     """What a JointState with a given name list holds of the robot's joints."""
 
@@ -134,6 +156,7 @@ class JointStateIntake:
         self.q = np.zeros(n)
         self.times = StateTimes(n)
         self.counts = dict(rejected_states=0, out_of_order_states=0)
+        self.flow = StateFlow()
         self._joint_index = {name: i for i, name in enumerate(joint_names)}
         self._layouts: dict[tuple[str, ...], StateLayout] = {}
         self._source = np.full(n, None, dtype=object)  # publisher (DDS GID) of each joint's newest state
@@ -194,6 +217,7 @@ class JointStateIntake:
         if admission.taken:
             self.q[layout.dst] = position
             self.times.record(layout.dst, now, now - age, lag, stamp)
+            self.flow.add(now, age)
         return admission
 
     def _check(self, layout: StateLayout, position: np.ndarray, source: object, now: float, stamp: float,

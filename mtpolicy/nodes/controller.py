@@ -1,6 +1,7 @@
 """Policy controller node: joint states + goals in, joint commands out.
 
-Each tick (on the timer; also, restarting it, when every end effector has a new goal): observation
+Each tick (on the timer, at ``rate_hz`` whatever arrives; with ``tick_on_state`` on each joint state that
+comes at least ``STATE_TICK_SPACING`` periods after the last tick): observation
 (``mtpolicy.observation``) from the newest joint angles (moved on by the last command to when this tick's command takes
 effect: ``predict_state``), forward kinematics and goals -> ONNX policy -> the supervisor
 (``mtpolicy.supervisor``) -> the command of ``command_interface``
@@ -48,8 +49,15 @@ Parameters: ``mtpolicy.nodes.controller_params``.
 
 Topics: ``/joint_states`` (in), ``/goals/<end_effector>`` (in),
 ``<command_topic>`` (out), ``~/markers``, ``/diagnostics``.
-Service: ``~/enable`` (std_srvs/SetBool). On a stop (SIGINT, SIGTERM, SIGHUP or the
-parent's death) it ramps the command to rest before it exits (``CommandOutput.stop``).
+Service: ``~/enable`` (std_srvs/SetBool): disabling ticks at once, so the hold's zero goes out within the call,
+whatever the rate. On a stop (SIGINT, SIGTERM, SIGHUP or the parent's death) it ramps the command to rest before it
+exits (``CommandOutput.stop``); an error in any callback publishes a zero command and is reported (``on_fault``),
+and the node carries on.
+
+/diagnostics also says (WARN) when the joint states degrade: arriving slower than the control rate, or later
+after their stamps than one control period (``predict_state`` covers one); and (ERROR) when the commands stop:
+none for two periods, or fewer than half of the configured rate over the last report
+(``mtpolicy.nodes.controller_report``).
 """
 
 from __future__ import annotations
@@ -58,7 +66,6 @@ import math
 import time
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PointStamped
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -70,14 +77,14 @@ from visualization_msgs.msg import MarkerArray
 
 from mtpolicy import safety
 from mtpolicy.kinematics import Kinematics
-from mtpolicy.nodes.interfaces import (DIAGNOSTICS_QOS, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS, STATE_SUB_QOS,
-                                       goal_topic)
-from mtpolicy.nodes.lifecycle import run_node
+from mtpolicy.nodes.interfaces import GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS, STATE_SUB_QOS, goal_topic
+from mtpolicy.nodes.lifecycle import describe_error, run_node
 from mtpolicy.nodes.params import PARAMETER_OPTIONS, ParamSet
 from mtpolicy.nodes.reporting import LatencyStats, ReasonLog, ThrottledLog
 from mtpolicy.nodes.command_out import CommandOutput
 from mtpolicy.nodes.controller_model import contract_reach_tolerance, load_policy, load_robot_for
 from mtpolicy.nodes.controller_params import PARAMS
+from mtpolicy.nodes.controller_report import ControllerReport
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
 from mtpolicy.nodes.graph import dropped_goal_topics
 from mtpolicy.nodes.planning import PlannedGoals
@@ -86,7 +93,7 @@ from mtpolicy.observation import observe
 from mtpolicy.planner import PlannerConfig
 from mtpolicy.robots import DEFAULT_ROBOT
 from mtpolicy.state_intake import JointStateIntake
-from mtpolicy.supervisor import WAITING_FOR_PLAN, CommandRamp, Hold, Inputs, Severity, SupervisedRobot, Supervisor
+from mtpolicy.supervisor import WAITING_FOR_PLAN, CommandRamp, Hold, Inputs, SupervisedRobot, Supervisor
 from mtpolicy.workspace import ProgressMonitor, Workspace
 
 HOUSEKEEPING_PERIOD = 0.1
@@ -97,6 +104,9 @@ the command topic)."""
 
 STOP_ACK_TIMEOUT = 0.5
 """Seconds the zero command on the way out may wait for the subscribers' acknowledgements."""
+STATE_TICK_SPACING = 0.8
+"""With ``tick_on_state``: a state ticks only this many tick periods or more after the last tick (so the rate stays
+within rate_hz / 0.8 however fast states come); the others only update the joint angles."""
 
 
 class PolicyController(Node):
@@ -127,7 +137,6 @@ class PolicyController(Node):
         self.states = JointStateIntake(spec.joint_names, spec.joint_limits, spec.velocity_limits, p, JOINT_STATES_TOPIC,
                                        [self.kin.model.joint(j).name for j in range(self.kin.model.njnt)])
         self._goals = np.full((k, 3), np.nan)
-        self._new_goals = np.zeros(k, dtype=bool)  # end effectors with a new goal since the last tick
         self.inputs = Inputs(self.states.times, np.full(k, -math.inf), enabled=p.start_enabled)
         self.supervisor = Supervisor(
             SupervisedRobot(spec.joint_names, contract.end_effectors, [goal_topic(ee) for ee in contract.end_effectors],
@@ -136,7 +145,6 @@ class PolicyController(Node):
         self._goal_rejection, self._goal_rejection_time = "", -math.inf
         self.progress = ProgressMonitor(k, contract_reach_tolerance(contract))
         self._stalled: list[int] = []
-        self._rate_mark = (time.monotonic(), 0)
         self.hold: Hold | None = self.supervisor.hold(self.inputs)
         """The hold of the last tick (None: the policy commanded)."""
         self._hold_log = ReasonLog(self)
@@ -144,7 +152,6 @@ class PolicyController(Node):
         self._tick_seconds = 0.0  # the last tick's duration: how long this one takes to publish, as predicted
         self.counts = dict(ticks=0, zero_ticks=0, rejected_goals=0, late_commands=0, late_commands_busy=0)
         self._last_tick, self._last_cpu = math.inf, 0.0  # start of the previous tick, and this thread's CPU time then
-        self._gap_max = 0.0  # longest interval between two ticks since the last diagnostics
         self._late_after = 2 * self._period()  # a command this long after the previous one is late
 
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
@@ -157,7 +164,7 @@ class PolicyController(Node):
                                     CommandRamp(spec.acceleration_limits, spec.joint_limits, self._period()),
                                     p.trajectory_horizon, fixed_period=not p.tick_on_state)
         self._marker_pub = self.create_publisher(MarkerArray, "~/markers", MARKER_QOS)
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", DIAGNOSTICS_QOS)
+        self.report = ControllerReport(self)
         self.create_subscription(JointState, JOINT_STATES_TOPIC, self._on_joint_state, STATE_SUB_QOS)
         for i, ee in enumerate(contract.end_effectors):
             self.create_subscription(PointStamped, goal_topic(ee), lambda m, i=i: self._on_goal(i, m), GOAL_QOS)
@@ -221,7 +228,8 @@ class PolicyController(Node):
             self.inputs.state_fault, self.inputs.state_fault_time = fault, now
             self._warn(fault.kind.name, f"joint states rejected, publishing zeros: {fault.detail}",
                        level=fault.severity.log_level)
-        if admission.taken and self.params.tick_on_state:
+        spaced = self.counts["ticks"] == 0 or now - self._last_tick >= STATE_TICK_SPACING * self._period()
+        if admission.taken and self.params.tick_on_state and spaced:
             self.tick()
             self._timer.reset()
 
@@ -251,11 +259,7 @@ class PolicyController(Node):
             return
         if not np.array_equal(self._goals[i], point):
             self.progress.restart(i, now)
-            self._new_goals[i] = True
         self._goals[i] = point
-        if self._new_goals.all() and not self.params.tick_on_state:  # a new goal set: now, not up to a period later
-            self.tick()
-            self._timer.reset()
 
     def _why_reject_goal(self, i: int, point: tuple[float, float, float], header: Header) -> tuple[str, str] | None:
         """(kind, reason) to reject a goal for end effector ``i``, or None; a warning is throttled per kind."""
@@ -264,8 +268,12 @@ class PolicyController(Node):
         if reason := self.workspace.goal_rejection(i, np.array(point), self.params.workspace_margin):
             return "workspace", reason
         lag, max_age = self._stamp_lag(stamp_seconds(header.stamp)), self.params.goal_max_age
-        if max_age > 0 and safety.stamp_age(lag, self.params.stamp_tolerance) > max_age:
+        age = safety.stamp_age(lag, self.params.stamp_tolerance)
+        if max_age > 0 and age > max_age:
             return "old", f"stamped {lag:.1f} s ago (goal_max_age = {max_age} s)"
+        if max_age > 0 and age < -max_age:
+            return "ahead", f"stamped {-lag:.1f} s ahead of this node's clock (goal_max_age = {max_age} s): are the " \
+                            "clocks synchronised?"
         return None
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
@@ -273,6 +281,8 @@ class PolicyController(Node):
         response.success = True
         response.message = "enabled" if self.inputs.enabled else "disabled: publishing zeros"
         self.get_logger().warning(f"e-stop: {response.message}")
+        self.tick()  # the hold's zero now, not up to a period later
+        self._timer.reset()
         return response
 
     # -- control ------------------------------------------------------------
@@ -280,7 +290,6 @@ class PolicyController(Node):
         """One control step: the supervisor's hold, or the policy's command filtered by it; publish; time it."""
         start = time.perf_counter()
         now = self.inputs.now = time.monotonic()
-        self._new_goals[:] = False
         hold = self.supervisor.hold(self.inputs)
         if self.planned is not None:
             hold = self._follow_plans(hold, now)
@@ -322,7 +331,7 @@ class PolicyController(Node):
         if gap > self._late_after:
             self.counts["late_commands"] += 1
             self.counts["late_commands_busy"] += busy > self._late_after
-        self._gap_max = max(self._gap_max, gap)
+        self.report.gap_max = max(self.report.gap_max, gap)
 
     def _follow_plans(self, hold: Hold | None, now: float) -> Hold | None:
         """Follow the newest finished plan (observe its goal set and goal configuration); the hold: ``hold``, or
@@ -348,6 +357,14 @@ class PolicyController(Node):
             self.planned.worker.stop()
         what = self.output.stop(self.states.q, self.params.limit_margin, STOP_ACK_TIMEOUT)
         self.get_logger().info(f"stopping: published {what} on {self.output.topic}")
+
+    def on_fault(self, error: BaseException) -> None:
+        """An error in a callback (``run_node``): a zero command now (the hold's, ramped at the acceleration
+        limits), an ERROR logged (throttled) and in /diagnostics for ``FAULT_REPORT`` s; the node carries on."""
+        fault = self.report.fault = describe_error(error), time.monotonic()
+        self._warn(f"fault_{type(error).__name__}", f"internal error, publishing zeros: {fault[0]}", level="error")
+        known = bool(np.isfinite(self.states.times.taken).all())
+        self.output.publish(self._zeros, self.states.q if known else None, self.params.limit_margin)
 
     # -- outputs for people -------------------------------------------------
     def _publish_markers(self) -> None:
@@ -386,7 +403,7 @@ class PolicyController(Node):
         if rounds % 2 == 0:
             self._check_progress()
         if rounds % 10 == 0:
-            self._publish_diagnostics()
+            self.report.publish()
         if rounds % 20 == 0:
             self._check_graph()
 
@@ -420,49 +437,6 @@ class PolicyController(Node):
             self.get_logger().error(f"{self.output.topic} has another publisher ({rivals} besides this "
                                     "controller): two controllers command the same joints")
         self._command_rivals = rivals
-
-    def _status(self, since: float) -> tuple[Severity, str]:
-        """Level and message of /diagnostics: the last tick's hold, at its severity; else a goal rejected since
-        ``since`` or a stalled end effector (WARN); else OK. What else is wrong is added: another publisher of the
-        command topic (ERROR), a missing or paused /clock, goals dropped for their topic or type (WARN)."""
-        if self.hold is not None:
-            level, messages = self.hold.severity, [str(self.hold)]
-        elif self._goal_rejection_time > since:
-            level, messages = Severity.WARN, [self._goal_rejection]
-        elif self._stalled:
-            errors = np.linalg.norm(self._measured_ee() - self._goals, axis=1)
-            level, messages = Severity.WARN, ["no progress towards the goal of " + ", ".join(
-                f"{self.spec.end_effectors[i]!r} (error {errors[i]:.3f} m)" for i in self._stalled)]
-        else:
-            level, messages = Severity.OK, ["running"]
-        if self._command_rivals > 0:
-            level = Severity.ERROR
-            messages.append(f"{self.output.topic} has another publisher")
-        extra = [m for m in (self._clock_problem, *self._dropped_goals.values()) if m]
-        if extra:
-            level = max(level, Severity.WARN)
-        return level, "; ".join(messages + extra)
-
-    def _publish_diagnostics(self) -> None:
-        now = time.monotonic()
-        p50, p99 = self.tick_stats.percentiles_ms(50, 99)
-        goal_age = now - self.inputs.goal_stamps.min()
-        (since, ticks), self._rate_mark = self._rate_mark, (now, self.counts["ticks"])
-        planning = {} if self.planned is None else self.planned.diagnostics()
-        gap_max, self._gap_max = self._gap_max, 0.0
-        values = {**planning, "tick_latency_p50_ms": f"{p50:.4f}", "tick_latency_p99_ms": f"{p99:.4f}",
-                  "tick_latency_samples": str(len(self.tick_stats.samples)),
-                  "command_gap_max_ms": f"{gap_max * 1e3:.2f}", "rate_hz": f"{1 / self._period():.2f}",
-                  "achieved_rate_hz": f"{(self.counts['ticks'] - ticks) / (now - since):.2f}",
-                  "state_age_s": f"{self.states.times.age(now):.3f}", "goal_age_s": f"{goal_age:.3f}",
-                  "enabled": str(self.inputs.enabled),
-                  **{f"{k}_total": str(v) for k, v in {**self.counts, **self.supervisor.counts,
-                                                       **self.output.ramp.counts, **self.states.counts}.items()}}
-        level, message = self._status(since)
-        status = DiagnosticStatus(name=f"{self.get_name()}: policy {self.policy.path.name}",
-                                  hardware_id=self.spec.name, message=message, level=bytes([level]),
-                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
-        self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -46,6 +46,7 @@ import os
 import select
 import signal
 import sys
+import traceback
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
@@ -175,6 +176,19 @@ def unbound_the_stop(armed: bool) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+def describe_error(error: BaseException) -> str:
+    """One line: the error's type and message, and the file, line and function it was raised in."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (in {frames[-1].name}, {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
+    return f"{type(error).__name__}: {error}{where}"
+
+
+def log_fault(node: Node) -> Callable[[BaseException], None]:
+    """A node's default ``on_fault``: log the error of a callback (one line, ERROR) and carry on."""
+    return lambda error: node.get_logger().error(f"internal error, survived: {describe_error(error)}",
+                                                 throttle_duration_sec=2.0)
+
+
 def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_period: float | None = None) -> int:
     """Create the node, spin it until a stop signal (or its ``done`` future), shut down cleanly.
 
@@ -185,6 +199,11 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_peri
     garbage collection is off and a timer collects every ``gc_period`` s
     instead (on steady time, so also under ``use_sim_time`` without a
     ``/clock``), so a collection never lands inside a latency-critical callback.
+    An exception in a callback (a tick, a timer, a parameter or service
+    callback) does not end the process: the node's ``on_fault(error)`` (the
+    controller publishes a zero command and reports the error), or else
+    ``log_fault``, takes it and the node spins on. Should anything still end
+    the spin loop with an exception, ``on_stop`` runs before it propagates.
     Returns the process exit code: 0 on a stop (a RuntimeError from a take
     after the context was shut down from outside included) or when ``done``
     completes with 0; 1 if the node refused to start (the reason is logged
@@ -227,17 +246,27 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_peri
             executor = SingleThreadedExecutor(context=node.context)
             executor.add_node(node)
             done = getattr(node, "done", None)
+            on_stop = getattr(node, "on_stop", None)
             try:
                 while not stop_requested() and not (done is not None and done.done()):
-                    executor.spin_once(timeout_sec=STOP_POLL)
+                    try:
+                        executor.spin_once(timeout_sec=STOP_POLL)
+                    except ExternalShutdownException:
+                        raise
+                    except Exception as error:  # noqa: BLE001 - a callback's error: the node survives it
+                        if not node.context.ok():
+                            raise
+                        (getattr(node, "on_fault", None) or log_fault(node))(error)
                 bounded = bound_the_stop()
-                on_stop = getattr(node, "on_stop", None)
                 if on_stop is not None:
                     on_stop()
                 return int(done.result() or 0) if done is not None and done.done() else 0
-            except RuntimeError:
-                if node.context.ok():  # a take failing with the context up is a real error
-                    raise
+            except BaseException as error:
+                if not node.context.ok() and isinstance(error, RuntimeError):  # a take after a shutdown from outside
+                    return 0
+                if on_stop is not None and node.context.ok():  # the zero on the way out, whatever ended the loop
+                    on_stop()
+                raise
             finally:
                 bounded = bound_the_stop()  # also after an exception
                 executor.shutdown()

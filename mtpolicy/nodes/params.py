@@ -19,6 +19,8 @@ from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from mtpolicy.nodes.lifecycle import log_fault
+
 PARAMETER_OPTIONS = {"automatically_declare_parameters_from_overrides": True}
 """Node options of a node whose parameters a ``ParamSet`` declares: ``super().__init__(name, **PARAMETER_OPTIONS)``."""
 RCLPY_PARAMETERS = ("use_sim_time", "start_type_description_service")
@@ -61,25 +63,26 @@ class Param:
 
 @dataclass(frozen=True)
 class Range:
-    """A check that a number lies within [``low``, ``high``] (``low`` excluded if ``open_low``); its text, e.g.
-    ``> 0`` or ``>= 0, <= 1000``, is the range the docs show."""
+    """A check that a number lies within [``low``, ``high``] (``low`` excluded if ``open_low``), or is exactly 0 if
+    ``or_zero`` (0 meaning "off" or "the default"); its text, e.g. ``> 0`` or ``0 or >= 1, <= 1000``, is the range
+    the docs show. NaN lies in no range."""
 
     low: float
     high: float = math.inf
     open_low: bool = False
+    or_zero: bool = False
 
     def __call__(self, v: float) -> str | None:
-        if v < self.low or (self.open_low and v == self.low):
-            return f"must be {'>' if self.open_low else '>='} {self.low:g}"
-        return f"must be <= {self.high:g}" if v > self.high else None
+        if self.or_zero and v == 0:
+            return None
+        if not (v >= self.low and v <= self.high) or (self.open_low and v == self.low):
+            return f"must be {self}"
+        return None
 
     def __str__(self) -> str:
         bound = f"{'>' if self.open_low else '>='} {self.low:g}"
-        return bound if math.isinf(self.high) else f"{bound}, <= {self.high:g}"
-
-
-positive = Range(0.0, open_low=True)
-non_negative = Range(0.0)
+        bound = bound if math.isinf(self.high) else f"{bound}, <= {self.high:g}"
+        return f"0 or {bound}" if self.or_zero else bound
 
 
 def numbers(v: list) -> str | None:
@@ -93,6 +96,8 @@ def _coerce(value: Any, default: Any) -> tuple[Any, str | None]:
         return value, None if isinstance(value, bool) else f"expects a bool, got {value!r}"
     if isinstance(default, float):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and not math.isfinite(value):
+            return value, f"must be finite, got {value!r}"
         return (float(value), None) if ok else (value, f"expects a number, got {value!r}")
     if isinstance(default, int):
         ok = isinstance(value, int) and not isinstance(value, bool)
@@ -106,9 +111,19 @@ def _coerce(value: Any, default: Any) -> tuple[Any, str | None]:
         if default and isinstance(default[0], float):
             if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
                 return value, f"expects a list of numbers, got {value!r}"
+            if not all(math.isfinite(v) for v in value):
+                return value, f"must be a list of finite numbers, got {value!r}"
             return [float(v) for v in value], None
         return value, None
     return value, None
+
+
+def _checked(check: Check, value: Any) -> str | None:
+    """``check(value)``; a check that raises refuses the value with the error as its reason."""
+    try:
+        return check(value)
+    except Exception as e:  # noqa: BLE001 - a parameter callback must never raise into the node
+        return f"cannot be checked ({type(e).__name__}: {e})"
 
 
 class ParamSet:
@@ -123,7 +138,7 @@ class ParamSet:
 
     def __init__(self, node: Node, params: Sequence[Param], on_change: Callable[[set[str]], None] | None = None):
         self._params = {p.name: p for p in params}
-        self._on_change = on_change
+        self._node, self._on_change = node, on_change
         self._values: dict[str, Any] = {}
         self._rejection = ""  # the reason of the last rejected change
         overridden = set(node.list_parameters([], 0).names) - set(RCLPY_PARAMETERS)  # PARAMETER_OPTIONS: declared
@@ -151,7 +166,7 @@ class ParamSet:
             if p is None:
                 continue
             value, reason = _coerce(change.value, p.default)
-            if reason is None and p.check is not None and (reason := p.check(value)) is not None:
+            if reason is None and p.check is not None and (reason := _checked(p.check, value)) is not None:
                 reason += f" {p.unit}, got {value!r}" if p.unit else f", got {value!r}"
             if reason is not None:
                 self._rejection = f"parameter {p.name!r}: {reason}"
@@ -159,11 +174,16 @@ class ParamSet:
         return SetParametersResult(successful=True)
 
     def _update(self, changed: list[Parameter]) -> None:
+        """Take the accepted values; then ``on_change``, whose error goes to the node's ``on_fault`` (or is
+        logged): the set-parameters service still answers."""
         for change in changed:
             if change.name in self._params:
                 self._values[change.name] = _coerce(change.value, self._params[change.name].default)[0]
         if self._on_change is not None:
-            self._on_change({c.name for c in changed})
+            try:
+                self._on_change({c.name for c in changed})
+            except Exception as error:  # noqa: BLE001 - survived, as an error in any other callback
+                (getattr(self._node, "on_fault", None) or log_fault(self._node))(error)
 
     def __getattr__(self, name: str) -> Any:
         """The current value (cached: read in every control tick)."""

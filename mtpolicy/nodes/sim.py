@@ -52,7 +52,7 @@ from mtpolicy.kinematics import Kinematics
 from mtpolicy.nodes.interfaces import COMMAND_QOS, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS, STATE_PUB_QOS, goal_topic
 from mtpolicy.nodes.lifecycle import run_node
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
-from mtpolicy.nodes.params import PARAMETER_OPTIONS, Param, ParamSet, StartupError, non_negative, numbers, positive
+from mtpolicy.nodes.params import PARAMETER_OPTIONS, Param, ParamSet, Range, StartupError, numbers
 from mtpolicy.nodes.reporting import ReasonLog
 from mtpolicy.offscreen import render_png
 from mtpolicy.robots import DEFAULT_ROBOT, load_robot
@@ -72,17 +72,19 @@ PARAMS = [
           f"must be one of {', '.join(INTERFACES)}", read_only=True),
     Param("command_topic", "", "command topic (empty: the interface's, as the controller's)", read_only=True),
     Param("position_time_constant", 0.05, "the position and trajectory interfaces' position loop, "
-          "v = (q_cmd - q) / this (clipped to the velocity limits)", positive, read_only=True, unit="s"),
-    Param("publish_rate_hz", 100.0, "/joint_states rate in Hz (wall clock)", positive, read_only=True),
-    Param("real_time_factor", 1.0, "simulated seconds per wall-clock second", positive),
-    Param("command_timeout", 0.5, "no velocity command for this long (s) => zero velocity; 0: hold the last one",
-          non_negative),
+          "v = (q_cmd - q) / this (clipped to the velocity limits)", Range(0.001, 10.0), read_only=True, unit="s"),
+    Param("publish_rate_hz", 100.0, "/joint_states rate (wall clock)", Range(1.0, 1000.0), read_only=True,
+          unit="Hz"),
+    Param("real_time_factor", 1.0, "simulated seconds per wall-clock second", Range(0.01, 100.0)),
+    Param("command_timeout", 0.5, "no velocity command for this long => zero velocity; 0: hold the last one",
+          Range(0.001, 3600.0, or_zero=True), unit="s"),
     Param("initial_q", [], "joint angles after a reset, in robot joint order (empty: the home keyframe)",
           numbers),
     Param("render_path", "sim.png", "PNG written by ~/render"),
-    Param("render_size", [640, 640], "width and height of ~/render images", lambda v: None if len(v) == 2 and
-          min(v) > 0 else "must be [width, height] > 0"),
-    Param("marker_rate_hz", 10.0, "~/markers publish rate (0: off)", non_negative, read_only=True),
+    Param("render_size", [640, 640], "width and height of ~/render images", lambda v: None if len(v) == 2 and all(
+          isinstance(x, int) and 16 <= x <= 4096 for x in v) else "must be [width, height], each 16-4096"),
+    Param("marker_rate_hz", 10.0, "~/markers publish rate (0: off)", Range(0.1, 100.0, or_zero=True), read_only=True,
+          unit="Hz"),
 ]
 
 

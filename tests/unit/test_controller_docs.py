@@ -1,6 +1,7 @@
 """The controller's parameters, declared once (controller_params.PARAMS): the docs table and the params YAMLs'
 comments are generated from the declaration, and the checked-in files match what the generator writes."""
 
+import math
 import re
 from pathlib import Path
 
@@ -51,8 +52,12 @@ def test_the_params_yamls_set_only_declared_parameters():
 def test_a_range_says_its_rule_in_the_docs_and_in_a_rejection():
     rate = Range(0.0, 1000.0)
     assert str(rate) == ">= 0, <= 1000" and str(Range(0.0, open_low=True)) == "> 0"
-    assert rate(-1.0) == "must be >= 0" and rate(1e6) == "must be <= 1000" and rate(50.0) is None
+    assert rate(-1.0) == rate(1e6) == "must be >= 0, <= 1000" and rate(50.0) is None
     assert Range(0.0, open_low=True)(0.0) == "must be > 0"
+    off_or_rate = Range(1.0, 1000.0, or_zero=True)  # a rate with a floor, 0 meaning "off" or "the default"
+    assert str(off_or_rate) == "0 or >= 1, <= 1000" and off_or_rate(0.0) is None and off_or_rate(20.0) is None
+    assert off_or_rate(0.001) == off_or_rate(5e-324) == off_or_rate(-0.0 - 1) == "must be 0 or >= 1, <= 1000"
+    assert all(r(math.nan) is not None for r in (rate, off_or_rate, Range(-math.inf)))  # NaN lies in no range
 
 
 def test_a_bad_value_at_start_is_refused_in_one_line_and_the_descriptor_carries_unit_and_range(monkeypatch: pytest.MonkeyPatch):
@@ -71,7 +76,7 @@ def test_a_bad_value_at_start_is_refused_in_one_line_and_the_descriptor_carries_
                                      **PARAMETER_OPTIONS)
 
         bad = node(Parameter("rate_hz", value=-5.0))
-        with pytest.raises(StartupError, match=r"^parameter 'rate_hz': must be >= 0 Hz, got -5.0$"):
+        with pytest.raises(StartupError, match=r"^parameter 'rate_hz': must be 0 or >= 1, <= 1000 Hz, got -5.0$"):
             ParamSet(bad, PARAMS)
         bad.destroy_node()
         misspelled = node(Parameter("state_timout", value=0.5), Parameter("use_sim_time", value=True))
@@ -83,5 +88,5 @@ def test_a_bad_value_at_start_is_refused_in_one_line_and_the_descriptor_carries_
         assert params.rate_hz == 50.0 and isinstance(params.rate_hz, float)
         descriptor = good.describe_parameter("state_timeout")
         assert (descriptor.description, descriptor.additional_constraints) == (
-            "s: joint states older than this, by arrival or by their stamp, => zeros", "> 0")
+            "s: joint states older than this, by arrival or by their stamp, => zeros", ">= 0.001, <= 10")
         good.destroy_node()
