@@ -12,7 +12,8 @@ ROS = ["ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-std-msgs", "ros-sensor-msgs", "
        "rosbags>=0.10", "imageio[ffmpeg]>=2.34"]  # the demo's bag (rosbag2, MCAP) and video (MP4)
 TRAIN = ["torch>=2.4,<=2.13.0", "gymnasium>=1.0", "scipy>=1.11", "metaworld>=3.0", "onnx>=1.16", "tyro>=0.8",
          "tensorboard>=2.15", "tqdm>=4.66", "matplotlib>=3.8"]
-TEST = ["pytest>=8", "pytest-timeout>=2.3", "onnx>=1.16", "mcap-ros2-support>=0.5"]  # Foxglove's reader, in the bag test
+TEST = ["pytest>=8", "pytest-timeout>=2.3", "onnx>=1.16", "hypothesis>=6.100",
+        "mcap-ros2-support>=0.5"]  # Foxglove's reader, in the bag test
 """What the runtime and ROS tests need (``colcon test`` finds pytest here); the training tests also need [train]."""
 MINK = ["mink==0.0.13", "qpsolvers[daqp]>=4.3"]  # 0.0.13: the last mink that accepts mujoco 3.3.0
 DEV = TEST + ["ray>=2.60", "colcon-core>=0.15", "colcon-ros>=0.5"] + MINK

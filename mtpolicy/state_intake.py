@@ -99,8 +99,10 @@ class StateFlow:
         return sum(1 for t, _ in self._arrivals if t >= now - self.window) / self.window
 
     def latency(self, now: float) -> float:
-        """The largest stamp age on arrival (s) over the window ending at ``now`` (0 without states)."""
-        return max((lag for t, lag in self._arrivals if t >= now - self.window), default=0.0)
+        """The median stamp age on arrival (s) over the window ending at ``now`` (0 without states): a stream that
+        comes late, not one late sample."""
+        lags = [lag for t, lag in self._arrivals if t >= now - self.window]
+        return float(np.median(lags)) if lags else 0.0
 
 
 class StateLayout(NamedTuple):

@@ -92,7 +92,7 @@ class ControllerReport:
             problems.append(f"joint states at {rate:.1f} Hz, slower than the control rate {1 / period:.1f} Hz: "
                             "commands act on old states")
         if (latency := flow.latency(now)) > period:
-            problems.append(f"joint states arrive up to {latency * 1e3:.0f} ms after their stamps, over one control "
+            problems.append(f"joint states arrive {latency * 1e3:.0f} ms after their stamps (median), over one control "
                             f"period ({period * 1e3:.0f} ms): commands act on old states")
         return problems
 
@@ -111,7 +111,7 @@ class ControllerReport:
                   "command_gap_max_ms": f"{gap_max * 1e3:.2f}", "rate_hz": f"{1 / c._period():.2f}",
                   "achieved_rate_hz": f"{achieved:.2f}", "state_age_s": f"{c.states.times.age(now):.3f}",
                   "state_rate_hz": f"{c.states.flow.rate(now):.1f}",
-                  "state_latency_max_ms": f"{c.states.flow.latency(now) * 1e3:.1f}", "goal_age_s": f"{goal_age:.3f}",
+                  "state_latency_ms": f"{c.states.flow.latency(now) * 1e3:.1f}", "goal_age_s": f"{goal_age:.3f}",
                   "enabled": str(c.inputs.enabled),
                   **{f"{k}_total": str(v) for k, v in {**c.counts, **c.supervisor.counts,
                                                        **c.output.ramp.counts, **c.states.counts}.items()}}

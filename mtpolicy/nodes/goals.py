@@ -25,7 +25,7 @@ from sensor_msgs.msg import JointState
 from mtpolicy.kinematics import SETTLE, Kinematics, reach_tolerance, sample_goal_sets
 from mtpolicy.nodes.interfaces import GOAL_QOS, JOINT_STATES_TOPIC, STATE_SUB_QOS, goal_message, goal_topic
 from mtpolicy.nodes.lifecycle import run_node
-from mtpolicy.nodes.params import PARAMETER_OPTIONS, Param, ParamSet, Range, StartupError, numbers
+from mtpolicy.nodes.params import PARAMETER_OPTIONS, Param, ParamSet, Range, StartupError
 from mtpolicy.robots import DEFAULT_ROBOT, RobotSpec, load_robot
 
 PARAMS = [
@@ -37,8 +37,8 @@ PARAMS = [
     Param("period", 5.0, "how long each goal set is held", Range(0.05, 3600.0), read_only=True, unit="s"),
     Param("until_held", False, f"the next goal set as soon as the robot held this one (every end effector within "
           f"the robot's reach tolerance for {SETTLE:g} s), period s at most", read_only=True),
-    Param("xyz", [], "one goal set, x y z per end effector in the base frame (empty: random sets)", numbers,
-          read_only=True),
+    Param("xyz", [], "one goal set, x y z per end effector in the base frame (empty: random sets)",
+          read_only=True, items=float),
     Param("republish_hz", 2.0, "rate at which the current goal set is republished", Range(0.1, 100.0), read_only=True,
           unit="Hz"),
     Param("wait_for_subscribers", 10.0, "how long to wait for a subscriber on every goal topic", Range(0.0, 3600.0),

@@ -49,6 +49,8 @@ class Param:
     read_only: bool = False
     unit: str = ""
     """Unit of the value (s, Hz, rad, m); empty for none."""
+    items: type | None = None
+    """Element type of a list parameter whose default is empty (float: finite numbers; default str)."""
 
     @property
     def rule(self) -> str:
@@ -85,13 +87,9 @@ class Range:
         return f"0 or {bound}" if self.or_zero else bound
 
 
-def numbers(v: list) -> str | None:
-    ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
-    return None if ok else "must be a list of finite numbers"
-
-
-def _coerce(value: Any, default: Any) -> tuple[Any, str | None]:
-    """``value`` converted to the type of ``default`` (ints pass as floats), or a reason."""
+def _coerce(value: Any, default: Any, items: type | None = None) -> tuple[Any, str | None]:
+    """``value`` converted to the type of ``default`` (ints pass as floats; a float must be finite), or a reason; a
+    list's elements to ``items`` (default: the type of the default's first element, else str)."""
     if isinstance(default, bool):
         return value, None if isinstance(value, bool) else f"expects a bool, got {value!r}"
     if isinstance(default, float):
@@ -105,16 +103,12 @@ def _coerce(value: Any, default: Any) -> tuple[Any, str | None]:
     if isinstance(default, str):
         return value, None if isinstance(value, str) else f"expects a string, got {value!r}"
     if isinstance(default, list):
-        value = list(value) if isinstance(value, (list, tuple)) else value
-        if not isinstance(value, list):
+        if not isinstance(value, (list, tuple)):
             return value, f"expects a list, got {value!r}"
-        if default and isinstance(default[0], float):
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-                return value, f"expects a list of numbers, got {value!r}"
-            if not all(math.isfinite(v) for v in value):
-                return value, f"must be a list of finite numbers, got {value!r}"
-            return [float(v) for v in value], None
-        return value, None
+        kind = items or (type(default[0]) if default else str)
+        coerced = [_coerce(v, kind()) for v in value]
+        reasons = [reason for _, reason in coerced if reason]
+        return ([v for v, _ in coerced], None) if not reasons else (list(value), f"list element {reasons[0]}")
     return value, None
 
 
@@ -156,7 +150,7 @@ class ParamSet:
                 value = node.declare_parameter(p.name, p.default, desc).value
             except InvalidParameterValueException:
                 raise StartupError(self._rejection) from None
-            self._values[p.name] = _coerce(value, p.default)[0]
+            self._values[p.name] = _coerce(value, p.default, p.items)[0]
         node.add_post_set_parameters_callback(self._update)
 
     def _validate(self, changes: list[Parameter]) -> SetParametersResult:
@@ -165,7 +159,7 @@ class ParamSet:
             p = self._params.get(change.name)
             if p is None:
                 continue
-            value, reason = _coerce(change.value, p.default)
+            value, reason = _coerce(change.value, p.default, p.items)
             if reason is None and p.check is not None and (reason := _checked(p.check, value)) is not None:
                 reason += f" {p.unit}, got {value!r}" if p.unit else f", got {value!r}"
             if reason is not None:
@@ -178,7 +172,8 @@ class ParamSet:
         logged): the set-parameters service still answers."""
         for change in changed:
             if change.name in self._params:
-                self._values[change.name] = _coerce(change.value, self._params[change.name].default)[0]
+                p = self._params[change.name]
+                self._values[change.name] = _coerce(change.value, p.default, p.items)[0]
         if self._on_change is not None:
             try:
                 self._on_change({c.name for c in changed})

@@ -52,7 +52,7 @@ from mtpolicy.kinematics import Kinematics
 from mtpolicy.nodes.interfaces import COMMAND_QOS, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS, STATE_PUB_QOS, goal_topic
 from mtpolicy.nodes.lifecycle import run_node
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
-from mtpolicy.nodes.params import PARAMETER_OPTIONS, Param, ParamSet, Range, StartupError, numbers
+from mtpolicy.nodes.params import PARAMETER_OPTIONS, Param, ParamSet, Range, StartupError
 from mtpolicy.nodes.reporting import ReasonLog
 from mtpolicy.offscreen import render_png
 from mtpolicy.robots import DEFAULT_ROBOT, load_robot
@@ -79,7 +79,7 @@ PARAMS = [
     Param("command_timeout", 0.5, "no velocity command for this long => zero velocity; 0: hold the last one",
           Range(0.001, 3600.0, or_zero=True), unit="s"),
     Param("initial_q", [], "joint angles after a reset, in robot joint order (empty: the home keyframe)",
-          numbers),
+          items=float),
     Param("render_path", "sim.png", "PNG written by ~/render"),
     Param("render_size", [640, 640], "width and height of ~/render images", lambda v: None if len(v) == 2 and all(
           isinstance(x, int) and 16 <= x <= 4096 for x in v) else "must be [width, height], each 16-4096"),

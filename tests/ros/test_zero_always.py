@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -112,3 +113,36 @@ def test_an_error_in_a_callback_sends_a_zero_and_the_controller_survives(spawn, 
     assert driver.publish_until(lambda: stamped_states(monitor, planar8, np.zeros(planar8.n_joints)),
                                 lambda: bool(np.any(monitor.command)), scaled(10.0))  # the policy commands again
     assert ctrl.returncode is None and "Traceback" not in ctrl.output(), ctrl.output()
+
+
+def test_a_flood_of_new_goal_sets_does_not_raise_the_control_rate(start_node, monitor, planar8, fixture_model):
+    """Each goal set differs from the last, 200 a second for 2 s: the commands stay at rate_hz (20 Hz)."""
+    ctrl, driver, goals = start_driven_controller(start_node, monitor, planar8, model=fixture_model, rate_hz=20.0)
+    rng = np.random.default_rng(0)
+    first, start = len(monitor.commands), time.monotonic()
+    while time.monotonic() - start < 2.0:
+        monitor.publish_goals(goals + rng.uniform(-1e-3, 1e-3, goals.shape))
+        driver.pub.publish(stamped_states(monitor, planar8, np.zeros(planar8.n_joints)))
+        monitor.spin_for(0.005)
+    elapsed = time.monotonic() - start
+    # an upper bound only (a loaded machine ticks less, never more): 20 Hz and one tick of slack at either end
+    assert len(monitor.commands) - first <= 20.0 * elapsed + 2, (len(monitor.commands) - first, elapsed)
+
+
+@pytest.mark.parametrize("case, period, age, text", [
+    ("slow", 0.2, 0.0, "joint states at 5.0 Hz, slower than the control rate 20.0 Hz"),
+    ("late", 0.01, 0.1, "ms after their stamps (median), over one control period (50 ms)"),
+])
+def test_degraded_joint_states_are_said_in_the_diagnostics(start_node, monitor, planar8, fixture_model, case, period,
+                                                           age, text):
+    """States at 5 Hz (within state_timeout, so the policy runs on), or stamped 100 ms before they arrive (within
+    state_timeout): WARN, saying which."""
+    statuses = diagnostics(monitor)
+    ctrl, driver, goals = start_driven_controller(start_node, monitor, planar8, model=fixture_model)
+
+    def degraded() -> object:
+        monitor.publish_goals(goals)
+        return stamped_states(monitor, planar8, np.zeros(planar8.n_joints), age)
+
+    assert driver.publish_until(degraded, lambda: seen(statuses, b"\x01", text), scaled(10.0), period), \
+        [s.message for s in statuses[-3:]]
