@@ -247,6 +247,46 @@ def test_sim_rejects_bad_commands_holds_zero_resets_and_renders(start_node, moni
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_sim_clips_commands_like_a_driver_and_says_so_in_a_line(start_node, monitor, planar8):
+    """Issue 62: a 1e9 rad/s command drove joints past their 2 rad limit (to 2.18 rad) without a word. Now each joint
+    moves at most at its velocity limit and stops at its position limit, with one warning line per kind every
+    2 s at most; an infinite command is rejected (one line) and the joints hold."""
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Float64MultiArray
+
+    from mtpolicy.nodes.interfaces import COMMAND_QOS, DEFAULT_COMMAND_TOPIC, STATE_SUB_QOS
+
+    sim = start_node("mtpolicy_sim", robot="planar8", command_timeout=0.3)
+    states: list[np.ndarray] = []
+    monitor.create_subscription(JointState, "/joint_states", lambda m: states.append(
+        np.array(m.position[:planar8.n_joints])), STATE_SUB_QOS)
+    pub = monitor.create_publisher(Float64MultiArray, DEFAULT_COMMAND_TOPIC, COMMAND_QOS)
+    assert monitor.wait_until(lambda: len(states) > 0, 20.0)
+    signs = np.where(np.arange(planar8.n_joints) % 2, -1.0, 1.0)
+    start, end = len(states), time.monotonic() + 2.5  # shoulder_1 reaches its 3.1 rad limit in 1.55 s at 2 rad/s
+    while time.monotonic() < end:
+        pub.publish(Float64MultiArray(data=(1e9 * signs).tolist()))
+        monitor.spin_for(0.05)
+    q = np.array(states[start:])
+    limits = planar8.joint_limits
+    np.testing.assert_allclose(q[-1], np.where(signs > 0, limits[:, 1], limits[:, 0]), atol=2e-3)
+    assert np.all(q <= limits[:, 1] + 2e-3) and np.all(q >= limits[:, 0] - 2e-3), q.max(axis=0)
+    lines = sim.output().splitlines()
+    clipped = [line for line in lines if "rad/s beyond its velocity limit, clipped to 2 rad/s" in line]
+    stopped = [line for line in lines if "command stopped at its position limit" in line]
+    assert 1 <= len(clipped) <= 2 and 1 <= len(stopped) <= 2, sim.output()
+    assert "joint 'shoulder_1': command 1e+09 rad/s" in clipped[0] and "(and 7 more joint(s))" in clipped[0]
+
+    held = monitor.q.copy()
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        pub.publish(Float64MultiArray(data=[math.inf] * planar8.n_joints))
+        monitor.spin_for(0.05)
+    rejected = [line for line in sim.output().splitlines() if "command has non-finite values" in line]
+    assert len(rejected) == 1, sim.output()
+    np.testing.assert_allclose(monitor.q, held, atol=2e-3)
+
+
 def test_the_sim_acts_on_a_command_from_its_arrival(start_node, monitor, planar8):
     """Issue: the sim stepped its physics only when it published a state, under the ctrl of that moment, so a command
     arriving between two states acted from the earlier one (retroactively, as if it had come with no delay). With
