@@ -18,7 +18,7 @@ from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, Paramet
 from rcl_interfaces.srv import SetParameters
 from std_srvs.srv import SetBool, Trigger
 
-from helpers import goals_near_home, publish_until, reach
+from helpers import goals_near_home, publish_until, reach, scaled
 from mtpolicy.kinematics import Kinematics, sample_goal_sets
 from mtpolicy_tools.launch_runner import find_executable
 
@@ -263,18 +263,22 @@ def test_the_sim_clips_commands_like_a_driver_and_says_so_in_a_line(start_node, 
     pub = monitor.create_publisher(Float64MultiArray, DEFAULT_COMMAND_TOPIC, COMMAND_QOS)
     assert monitor.wait_until(lambda: len(states) > 0, 20.0)
     signs = np.where(np.arange(planar8.n_joints) % 2, -1.0, 1.0)
-    start, end = len(states), time.monotonic() + 2.5  # shoulder_1 reaches its 3.1 rad limit in 1.55 s at 2 rad/s
-    while time.monotonic() < end:
+    limits = planar8.joint_limits
+    at_limits = np.where(signs > 0, limits[:, 1], limits[:, 0])
+    start, begun = len(states), time.monotonic()
+    pushed = math.inf  # when every joint reached its limit; then 0.5 s more against it
+    while time.monotonic() < min(begun + scaled(20.0), pushed + 0.5):  # shoulder_1: 1.55 s to its limit
         pub.publish(Float64MultiArray(data=(1e9 * signs).tolist()))
         monitor.spin_for(0.05)
+        if pushed == math.inf and np.allclose(states[-1], at_limits, atol=2e-3):
+            pushed = time.monotonic()
     q = np.array(states[start:])
-    limits = planar8.joint_limits
-    np.testing.assert_allclose(q[-1], np.where(signs > 0, limits[:, 1], limits[:, 0]), atol=2e-3)
+    np.testing.assert_allclose(q[-1], at_limits, atol=2e-3)
     assert np.all(q <= limits[:, 1] + 2e-3) and np.all(q >= limits[:, 0] - 2e-3), q.max(axis=0)
-    lines = sim.output().splitlines()
+    lines, most = sim.output().splitlines(), 1 + (time.monotonic() - begun) / 2.0  # at once, then every 2 s
     clipped = [line for line in lines if "rad/s beyond its velocity limit, clipped to 2 rad/s" in line]
     stopped = [line for line in lines if "command stopped at its position limit" in line]
-    assert 1 <= len(clipped) <= 2 and 1 <= len(stopped) <= 2, sim.output()
+    assert 1 <= len(clipped) <= most and 1 <= len(stopped) <= most, sim.output()
     assert "joint 'shoulder_1': command 1e+09 rad/s" in clipped[0] and "(and 7 more joint(s))" in clipped[0]
 
     held = monitor.q.copy()
