@@ -39,6 +39,17 @@ def joint_limit_guard(q: np.ndarray, velocity: np.ndarray, limits: np.ndarray,
     return np.where(stop, 0.0, velocity), int(np.count_nonzero(stop))
 
 
+def step_limit_guard(q: np.ndarray, velocity: np.ndarray, limits: np.ndarray,
+                     dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cap each joint's velocity so that ``dt`` s of it does not carry the joint past its position ``limits``
+    (n, 2): v within [min((lo - q) / dt, 0), max((hi - q) / dt, 0)] (a joint already past a limit may not move
+    further out); also the mask of the joints capped."""
+    upper = np.maximum((limits[:, 1] - q) / dt, 0.0)
+    lower = np.minimum((limits[:, 0] - q) / dt, 0.0)
+    capped = np.minimum(np.maximum(velocity, lower), upper)
+    return capped, capped != velocity
+
+
 def is_stale(last_stamp: float | None, now: float, timeout: float) -> bool:
     """True if nothing arrived yet, or the last arrival is older than ``timeout`` s."""
     return last_stamp is None or now - last_stamp > timeout

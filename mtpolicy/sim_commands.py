@@ -8,19 +8,27 @@ joint velocities the servos track at each step:
   controller's position loop);
 * ``trajectory``: from the state at its arrival (t = 0) through its points by time, as JointTrajectoryController
   does: cubic Hermite segments through each point's positions and velocities, tracked as
-  v = v_ref(t) + (q_ref(t) - q) / ``time_constant``; after the last point, its positions held.
+  v = v_ref(t) + (q_ref(t) - q) / ``time_constant``; after the last point, its positions held;
+
+each clipped, as a driver does, to the velocity limits and so that one physics step of it does not carry a joint
+past its position limits (``safety.step_limit_guard``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from mtpolicy.safety import step_limit_guard
+
 
 class CommandFollower:
     """The servos' velocity targets from the last command of one interface (see the module docstring)."""
 
-    def __init__(self, interface: str, velocity_limits: np.ndarray, time_constant: float):
+    def __init__(self, interface: str, velocity_limits: np.ndarray, position_limits: np.ndarray, time_constant: float,
+                 step: float):
         self.interface, self.velocity_limits, self.time_constant = interface, velocity_limits, time_constant
+        self.position_limits, self.step = position_limits, step
+        """(n, 2) position limits (rad; +-inf: none) and the physics step (s) the servo targets hold for."""
         self.velocity = np.zeros(len(velocity_limits))
         """The velocity interface's last command (rad/s)."""
         self.position: np.ndarray | None = None
@@ -55,17 +63,17 @@ class CommandFollower:
         v = ((6 * s ** 2 - 6 * s) / h * (p0 - p1) + (3 * s ** 2 - 4 * s + 1) * v0 + (3 * s ** 2 - 2 * s) * v1)
         return q, v
 
-    def ctrl(self, q: np.ndarray, now: float) -> np.ndarray:
-        """The velocities the servos track at ``now`` with the commanded joints at ``q``."""
+    def ctrl(self, q: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """The velocities the servos track at ``now`` with the commanded joints at ``q``, and the mask of the joints
+        a position limit stopped."""
         if self.interface == "velocity":
-            return self.velocity
-        if self.interface == "position":
-            if self.position is None:
-                return np.zeros_like(q)
-            target = (self.position - q) / self.time_constant
+            target = self.velocity
+        elif self.interface == "position":
+            target = np.zeros_like(q) if self.position is None else (self.position - q) / self.time_constant
         elif self.trajectory is None:
-            return np.zeros_like(q)
+            target = np.zeros_like(q)
         else:
             q_ref, v_ref = self.reference(now)
             target = v_ref + (q_ref - q) / self.time_constant
-        return np.clip(target, -self.velocity_limits, self.velocity_limits)
+        target = np.minimum(np.maximum(target, -self.velocity_limits), self.velocity_limits)
+        return step_limit_guard(q, target, self.position_limits, self.step)

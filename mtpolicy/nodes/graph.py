@@ -13,11 +13,16 @@ GOALS_PREFIX = goal_topic("")
 
 def dropped_goal_topics(node: Node, spec: RobotSpec) -> dict[str, str]:
     """Goal topics (``/goals/<name>``) with publishers whose messages never reach ``node``, each with why: the
-    robot has no end effector ``<name>``, or a publisher's type is not PointStamped (DDS does not match it)."""
+    robot has no end effector ``<name>``, or a publisher's type is not PointStamped (DDS does not match it).
+
+    Cheap enough for every housekeeping round (0.1 s), so that a publisher living briefly is seen: one query of
+    the graph's topics, and the publishers asked for only on a goal topic of another name or another type."""
     dropped = {}
-    for topic, _ in node.get_topic_names_and_types():
+    for topic, types in node.get_topic_names_and_types():
         name = topic.removeprefix(GOALS_PREFIX)
-        if name == topic or "/" in name or not (publishers := node.get_publishers_info_by_topic(topic)):
+        if name == topic or "/" in name or (name in spec.end_effectors and types == [GOAL_TYPE]):
+            continue
+        if not (publishers := node.get_publishers_info_by_topic(topic)):
             continue
         if name not in spec.end_effectors:
             dropped[topic] = (f"goals on {topic} are dropped: robot {spec.name!r} has no end effector {name!r} "

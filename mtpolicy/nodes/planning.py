@@ -31,7 +31,11 @@ end effector. So:
 
 The planning process is started (``spawn``: the node's DDS threads are not
 forked) with the node and ends with it, or when the node's end of its pipe
-closes; one that dies is started again.
+closes; one that dies is started again. It starts with SIGINT and SIGHUP
+blocked (``TERMINAL_SIGNALS``): a Ctrl-C or hang-up sent to the node's
+process group would otherwise end it with a ``KeyboardInterrupt`` traceback
+(in its start-up or while it waits for a goal set); the node, which gets them
+too, stops it.
 """
 
 from __future__ import annotations
@@ -39,9 +43,11 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection
 from typing import Callable
 
@@ -55,6 +61,8 @@ from mtpolicy.robots import RobotSpec
 PLANNER_NICENESS = 10
 """Nice value of the planning process under the default scheduler: on a busy computer the control loop gets the
 cores first."""
+TERMINAL_SIGNALS = {signal.SIGINT, signal.SIGHUP}
+"""What a terminal sends a whole process group: blocked in the planning process, which its node stops."""
 
 
 class GoalSets:
@@ -126,7 +134,12 @@ class PlanWorker:
         context = multiprocessing.get_context("spawn")
         conn, child = context.Pipe()
         process = context.Process(target=_serve, args=(child, self.spec, self.config), name="planner", daemon=True)
-        process.start()
+        resource_tracker.ensure_running()  # (it starts with start() otherwise, and unblocks SIGINT when it has)
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)  # the mask survives fork and exec
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         child.close()
         return process, conn
 

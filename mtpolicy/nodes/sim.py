@@ -17,7 +17,9 @@ simulation paced to ``real_time_factor`` times wall-clock time. Wrong-length or
 non-finite commands are rejected with a warning and the robot holds still
 (zero velocity); so it does when no velocity command arrived for
 ``command_timeout`` (a position command holds its last position, a trajectory
-ends at rest by itself).
+ends at rest by itself). As a driver does, the sim clips what the servos track
+to the velocity limits and never drives a joint past its position limits,
+warning (at most every 2 s) when it clips a command.
 
 Services: ``~/reset`` (std_srvs/Trigger: home keyframe or ``initial_q``),
 ``~/render`` (std_srvs/Trigger: offscreen PNG to ``render_path``, goals drawn
@@ -53,7 +55,7 @@ from mtpolicy.nodes.interfaces import COMMAND_QOS, GOAL_QOS, JOINT_STATES_TOPIC,
 from mtpolicy.nodes.lifecycle import run_node
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
 from mtpolicy.nodes.params import PARAMETER_OPTIONS, Param, ParamSet, Range, StartupError
-from mtpolicy.nodes.reporting import ReasonLog
+from mtpolicy.nodes.reporting import ReasonLog, ThrottledLog
 from mtpolicy.offscreen import render_png
 from mtpolicy.robots import DEFAULT_ROBOT, load_robot
 from mtpolicy.sim_commands import CommandFollower
@@ -106,10 +108,12 @@ class MujocoSim(Node):
                                f"{published}")
         self._joints = joints
         self._actuators = spec.actuator_ids(m, joints)
-        self._qpos_adr = np.array([m.jnt_qposadr[m.joint(j).id] for j in joints])
+        ids = [m.joint(j).id for j in joints]
+        self._qpos_adr = m.jnt_qposadr[ids]
         self._follower = CommandFollower(p.command_interface, np.minimum(-m.actuator_ctrlrange[self._actuators, 0],
                                                                         m.actuator_ctrlrange[self._actuators, 1]),
-                                         p.position_time_constant)
+                                         np.where(m.jnt_limited[ids, None], m.jnt_range[ids], [-np.inf, np.inf]),
+                                         p.position_time_constant, m.opt.timestep)
         topic = p.command_topic or DEFAULT_TOPICS[p.command_interface]
         self._published_actuators = spec.actuator_ids(m, published)
         self._published_qpos_adr = np.array([m.jnt_qposadr[m.joint(j).id] for j in published])
@@ -122,6 +126,7 @@ class MujocoSim(Node):
         self._last_command = -math.inf
         self._stale_logged = False
         self._rejection_log = ReasonLog(self)
+        self._clip_log = ThrottledLog(self)
 
         self._state = JointState(name=published)
         self._state_pub = self.create_publisher(JointState, JOINT_STATES_TOPIC, STATE_PUB_QOS)
@@ -163,10 +168,22 @@ class MujocoSim(Node):
         if self._follower.interface == "position":
             self._follower.position = np.array(msg.data)
         else:
-            self._follower.velocity = np.array(msg.data)
-            self.data.ctrl[self._actuators] = msg.data
+            command = np.array(msg.data)
+            self._follower.velocity, _ = safety.clamp_velocity(command, self._follower.velocity_limits)
+            self._warn_clipped("velocity", command != self._follower.velocity, "joint {joint!r}: command {value:g} "
+                               "rad/s beyond its velocity limit, clipped to {bound:g} rad/s", command,
+                               self._follower.velocity)
         self._last_command = time.monotonic()
         self._stale_logged = False
+
+    def _warn_clipped(self, kind: str, clipped: np.ndarray, text: str, values: np.ndarray,
+                      bounds: np.ndarray) -> None:
+        """Warn (at most every 2 s per ``kind``) that the joints ``clipped`` were: ``text`` formatted with the first
+        one's ``joint`` name, ``value`` and ``bound``."""
+        if clipped.any():
+            k = int(np.argmax(clipped))
+            more = f" (and {int(clipped.sum()) - 1} more joint(s))" if clipped.sum() > 1 else ""
+            self._clip_log(kind, text.format(joint=self._joints[k], value=values[k], bound=bounds[k]) + more)
 
     def _reject(self, reason: str) -> None:
         self._follower.clear()
@@ -198,10 +215,9 @@ class MujocoSim(Node):
     def _step(self) -> None:
         now = time.monotonic()
         timeout = self.params.command_timeout
-        if self._follower.interface != "velocity":
-            self.data.ctrl[self._actuators] = self._follower.ctrl(self.data.qpos[self._qpos_adr], self.data.time)
-        elif timeout > 0 and safety.is_stale(self._last_command, now, timeout) and self.data.ctrl.any():
-            self.data.ctrl[:] = 0.0
+        if (self._follower.interface == "velocity" and timeout > 0 and safety.is_stale(self._last_command, now, timeout)
+                and self._follower.velocity.any()):
+            self._follower.velocity[:] = 0.0
             if not self._stale_logged:
                 self.get_logger().warning(f"no command for {timeout} s: holding zero velocity")
                 self._stale_logged = True
@@ -214,8 +230,9 @@ class MujocoSim(Node):
         self._state_pub.publish(st)
 
     def _advance(self, now: float) -> None:
-        """Step the physics up to monotonic time ``now`` (paced by real_time_factor) under the current ctrl: before
-        a state is published, and before a command takes effect, so that a command acts from its arrival on."""
+        """Step the physics up to monotonic time ``now`` (paced by real_time_factor) under the current command, the
+        servo targets set at each step: before a state is published, and before a command takes effect, so that a
+        command acts from its arrival on."""
         wall0, sim0 = self._anchor
         target = sim0 + (now - wall0) * self.params.real_time_factor
         if target - self.data.time > MAX_LAG + self.params.real_time_factor / self.params.publish_rate_hz:
@@ -223,8 +240,16 @@ class MujocoSim(Node):
                                       throttle_duration_sec=5.0)
             self._anchor = (now, self.data.time)
             target = self.data.time
-        while self.data.time < target:
-            mujoco.mj_step(self.model, self.data)
+        d, stopped = self.data, np.zeros(len(self._joints), dtype=bool)
+        while d.time < target:
+            d.ctrl[self._actuators], at_limit = self._follower.ctrl(d.qpos[self._qpos_adr], d.time)
+            stopped |= at_limit
+            mujoco.mj_step(self.model, d)
+        if stopped.any():
+            q, limits = d.qpos[self._qpos_adr], self._follower.position_limits
+            nearer = np.where(q - limits[:, 0] < limits[:, 1] - q, limits[:, 0], limits[:, 1])
+            self._warn_clipped("position", stopped, "joint {joint!r} at {value:.3f} rad: command stopped at its "
+                               "position limit {bound:g} rad", q, nearer)
 
     def ee_positions(self) -> np.ndarray:
         return self.kin.ee_positions(self.data.qpos[self.kin.qpos_adr])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 
 import numpy as np
 import pytest
@@ -93,6 +94,30 @@ def check_reported(ctrl, monitor, statuses) -> None:  # noqa: ANN001
     assert monitor.wait_until(lambda: seen(statuses, DiagnosticStatus.ERROR, "has another publisher"), scaled(5.0))
     monitor.spin_for(4.5)  # two more graph checks: each problem was said once
     assert ctrl.output().count("/goals/ee_9 are dropped") == 1, ctrl.output()
+
+
+@pytest.mark.timeout(120)
+def test_goal_publishers_of_the_wrong_type_are_reported_however_briefly_they_live(start_node, fixture_model):
+    """Issue 62: the controller looked at the graph every 2 s, so a wrong-type goal publisher living 0.5 s was
+    reported about one time in four. Two of them, 0.5 s each, one after the other: both are reported."""
+    from std_msgs.msg import Float64MultiArray as WrongType
+
+    ctrl = start_node("mtpolicy_controller", model=fixture_model)
+    assert ctrl.wait_for_output("policy planar8_fixture.onnx", scaled(30.0)), ctrl.output()
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(os.environ["ROS_DOMAIN_ID"]))
+    try:
+        other = rclpy.create_node("brief_wrong_type_goals", context=context)
+        for topic, kind in (("/goals/ee_1", Point), ("/goals/ee_2", WrongType)):
+            publisher = other.create_publisher(kind, topic, GOAL_QOS)
+            publisher.publish(kind())
+            time.sleep(0.5)
+            other.destroy_publisher(publisher)
+            time.sleep(0.5)
+    finally:
+        rclpy.shutdown(context=context)
+    for topic, kind in (("/goals/ee_1", "geometry_msgs/msg/Point"), ("/goals/ee_2", "std_msgs/msg/Float64MultiArray")):
+        assert ctrl.wait_for_output(f"goals on {topic} of type(s) ['{kind}'] are dropped", scaled(3.0)), ctrl.output()
 
 
 @pytest.mark.timeout(120)

@@ -18,7 +18,7 @@ from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, Paramet
 from rcl_interfaces.srv import SetParameters
 from std_srvs.srv import SetBool, Trigger
 
-from helpers import goals_near_home, publish_until, reach
+from helpers import goals_near_home, publish_until, reach, scaled
 from mtpolicy.kinematics import Kinematics, sample_goal_sets
 from mtpolicy_tools.launch_runner import find_executable
 
@@ -253,6 +253,50 @@ def test_sim_rejects_bad_commands_holds_zero_resets_and_renders(start_node, moni
     result = monitor.call(Trigger, "/sim/render", Trigger.Request(), timeout=20.0)
     assert result.success, result.message
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_sim_clips_commands_like_a_driver_and_says_so_in_a_line(start_node, monitor, planar8):
+    """Issue 62: a 1e9 rad/s command drove joints past their 2 rad limit (to 2.18 rad) without a word. Now each joint
+    moves at most at its velocity limit and stops at its position limit, with one warning line per kind every
+    2 s at most; an infinite command is rejected (one line) and the joints hold."""
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Float64MultiArray
+
+    from mtpolicy.nodes.interfaces import COMMAND_QOS, DEFAULT_COMMAND_TOPIC, STATE_SUB_QOS
+
+    sim = start_node("mtpolicy_sim", robot="planar8", command_timeout=0.3)
+    states: list[np.ndarray] = []
+    monitor.create_subscription(JointState, "/joint_states", lambda m: states.append(
+        np.array(m.position[:planar8.n_joints])), STATE_SUB_QOS)
+    pub = monitor.create_publisher(Float64MultiArray, DEFAULT_COMMAND_TOPIC, COMMAND_QOS)
+    assert monitor.wait_until(lambda: len(states) > 0, 20.0)
+    signs = np.where(np.arange(planar8.n_joints) % 2, -1.0, 1.0)
+    limits = planar8.joint_limits
+    at_limits = np.where(signs > 0, limits[:, 1], limits[:, 0])
+    start, begun = len(states), time.monotonic()
+    pushed = math.inf  # when every joint reached its limit; then 0.5 s more against it
+    while time.monotonic() < min(begun + scaled(20.0), pushed + 0.5):  # shoulder_1: 1.55 s to its limit
+        pub.publish(Float64MultiArray(data=(1e9 * signs).tolist()))
+        monitor.spin_for(0.05)
+        if pushed == math.inf and np.allclose(states[-1], at_limits, atol=2e-3):
+            pushed = time.monotonic()
+    q = np.array(states[start:])
+    np.testing.assert_allclose(q[-1], at_limits, atol=2e-3)
+    assert np.all(q <= limits[:, 1] + 2e-3) and np.all(q >= limits[:, 0] - 2e-3), q.max(axis=0)
+    lines, most = sim.output().splitlines(), 1 + (time.monotonic() - begun) / 2.0  # at once, then every 2 s
+    clipped = [line for line in lines if "rad/s beyond its velocity limit, clipped to 2 rad/s" in line]
+    stopped = [line for line in lines if "command stopped at its position limit" in line]
+    assert 1 <= len(clipped) <= most and 1 <= len(stopped) <= most, sim.output()
+    assert "joint 'shoulder_1': command 1e+09 rad/s" in clipped[0] and "(and 7 more joint(s))" in clipped[0]
+
+    held = monitor.q.copy()
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        pub.publish(Float64MultiArray(data=[math.inf] * planar8.n_joints))
+        monitor.spin_for(0.05)
+    rejected = [line for line in sim.output().splitlines() if "command has non-finite values" in line]
+    assert len(rejected) == 1, sim.output()
+    np.testing.assert_allclose(monitor.q, held, atol=2e-3)
 
 
 def test_the_sim_acts_on_a_command_from_its_arrival(start_node, monitor, planar8):

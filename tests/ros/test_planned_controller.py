@@ -3,6 +3,8 @@ and planning never holds up the command stream (issue 49)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import numpy as np
@@ -65,6 +67,22 @@ def test_controller_plans_the_goal_configuration_and_reaches_a_workspace_goal_se
     latency = [float(kv.value) for d in diagnostics for s in d.status for kv in s.values
                if kv.key == "plan_latency_p50_ms" and kv.value != "nan"]
     assert latency and latency[-1] > 0
+
+
+@pytest.mark.parametrize("delay", [0.0, 4.0], ids=["starting", "serving"])
+def test_ctrl_c_to_the_process_group_stops_the_controller_and_its_planner_without_a_traceback(start_node, planar8,
+                                                                                             tmp_path, delay):
+    """Issue 62: SIGINT to the process group (a terminal's Ctrl-C) reached the planning process too, which printed a
+    KeyboardInterrupt traceback, in its start-up (0 s) and while it waited for a goal set (4 s), 3 of 3 times."""
+    ctrl = start_node("mtpolicy_controller", model=planned_servo_policy(tmp_path / "planned.onnx", planar8))
+    assert ctrl.wait_for_output("policy planned.onnx", scaled(30.0)), ctrl.output()
+    time.sleep(delay)
+    seen = len(ctrl.lines)
+    os.killpg(ctrl.pid, signal.SIGINT)  # the node runs in a session of its own: its group is its pid
+    assert ctrl.wait(scaled(20.0)) == 0, ctrl.output()
+    after = ctrl.lines[seen:]
+    assert [line for line in after if "stopping: published" not in line and "publishing zeros" not in line] == [], \
+        "\n".join(after)
 
 
 RATE = 250.0

@@ -8,6 +8,7 @@ nodes: tests/ros/test_faults*.py.
 from __future__ import annotations
 
 import errno
+import io
 import json
 import math
 import os
@@ -192,3 +193,65 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_previous_chec
     error = rerun(fresh)
     assert error.startswith(f"error: cannot write {fresh / 'checkpoint.pt'}: No space left on device") and \
         error.endswith("; no checkpoint written") and "\n" not in error, error
+
+
+
+class FillingDisk(io.FileIO):
+    """A file on a disk with ``room`` bytes left: the write that crosses it writes what fits (a short write), the
+    next one fails with ENOSPC, as the kernel does."""
+
+    def __init__(self, path: Path, room: int):
+        super().__init__(path, "wb")
+        self.room = room
+
+    def write(self, data) -> int:  # noqa: ANN001 - any bytes-like object
+        left = self.room - self.tell()
+        if left <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(memoryview(data)[:left])
+
+
+def fill_the_disk(monkeypatch: pytest.MonkeyPatch, room: int, from_write: int = 1) -> None:
+    """Have the checkpoints ``run_record`` writes from its ``from_write``-th on go to a disk with ``room`` bytes
+    left (``FillingDisk``)."""
+    from mtpolicy_training.core import run_record
+
+    writes = []
+
+    def open_checkpoint(path, mode="r", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        writes.append(path)
+        if len(writes) < from_write:
+            return open(path, mode, *args, **kwargs)
+        return io.BufferedWriter(FillingDisk(path, room))
+    monkeypatch.setattr(run_record, "open", open_checkpoint, raising=False)
+
+
+def test_a_disk_filling_up_during_a_checkpoint_is_one_line_and_the_run_resumes(run_dir, monkeypatch):
+    """Issue 62: a disk that fills up part of the way through a checkpoint (the kernel's short write, then ENOSPC)
+    reached torch's zip writer as a RuntimeError ("unexpected pos"): a torch traceback, and checkpoint.tmp left
+    behind. Now: one line naming the checkpoint and "No space left on device"; no temporary file; the previous
+    checkpoint intact and loadable; the run, rerun once there is room, resumes from it."""
+    from mtpolicy_training.core.run_record import RunRefused, checksum_path, load_checkpoint, save_checkpoint
+
+    ckpt = run_dir / "checkpoint.pt"
+    kept = {p: p.read_bytes() for p in (ckpt, checksum_path(ckpt))}
+    state = load_checkpoint(ckpt)
+    with monkeypatch.context() as patch:
+        fill_the_disk(patch, room=len(kept[ckpt]) // 2)
+        with pytest.raises(RunRefused) as refused:
+            save_checkpoint(ckpt, state)
+    message = str(refused.value)
+    assert message.startswith(f"cannot write {ckpt}: No space left on device (") and "\n" not in message \
+        and message.endswith("; the previous checkpoint is kept"), message
+    assert {p: p.read_bytes() for p in kept} == kept
+    assert sorted(p.name for p in run_dir.glob("checkpoint*")) == ["checkpoint.pt", "checkpoint.pt.sha256"]
+
+    # Through the training command: the run's first checkpoint (step 320) written, the disk full at the second.
+    out = run_dir.parent / "filling"
+    with monkeypatch.context() as patch:
+        fill_the_disk(patch, room=4096, from_write=2)
+        error = rerun(out)
+    assert error.startswith(f"error: cannot write {out / 'checkpoint.pt'}: No space left on device (") and \
+        error.endswith("; the previous checkpoint is kept") and "\n" not in error, error
+    assert not list(out.glob("*.tmp")) and load_checkpoint(out / "checkpoint.pt")["step"] == 320
+    assert rerun(out) == "" and load_checkpoint(out / "checkpoint.pt")["step"] == 640

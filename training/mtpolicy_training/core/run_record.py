@@ -243,8 +243,9 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
     The sidecar is replaced first and lists the new digest and the one of the checkpoint it replaces, so a
     kill between the two replacements leaves a pair that still verifies. A failed write (a full disk) leaves
-    the previous checkpoint and its sidecar as they were and raises RunRefused, naming the file and the free
-    space (torch, given a path, would report a full disk as an internal RuntimeError).
+    the previous checkpoint and its sidecar as they were, and no temporary file, and raises RunRefused, naming
+    the file and the free space: torch reports an OSError of the file it writes as an internal RuntimeError
+    ("unexpected pos", the OSError its context), given a path or a file.
     """
     tmp = path.with_suffix(".tmp")
     try:
@@ -255,10 +256,13 @@ def save_checkpoint(path: Path, state: dict) -> None:
             [sha256_file(path)] if path.exists() else []
         write_atomically(sidecar, "\n".join([sha256_file(tmp), *previous]) + "\n")
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        cause = e if isinstance(e, OSError) else e.__context__ if isinstance(e, RuntimeError) else None
+        if not isinstance(cause, OSError):
+            raise
         kept = "the previous checkpoint is kept" if path.exists() else "no checkpoint written"
-        raise RunRefused(f"{write_failure(path, e)}; {kept}") from None
+        raise RunRefused(f"{write_failure(path, cause)}; {kept}") from None
 
 
 def load_checkpoint(path: Path) -> dict:
