@@ -18,7 +18,7 @@ def test_shipped_launch_files_resolve(tmp_path):
     sim, ctrl, goals = demo.nodes
     assert ctrl.executable == "mtpolicy_controller" and "model:=/m.onnx" in ctrl.ros_args
     assert "--params-file" in ctrl.ros_args and ctrl.ros_args[ctrl.ros_args.index("--params-file") + 1] \
-        .endswith("config/planar8.yaml")
+        .endswith("config/params.yaml")
     assert "seed:=7" in goals.ros_args and "count:=3" in goals.ros_args
     assert ctrl.ros_args[:2] == ["-r", "__node:=controller"]
     for name in ("controller", "sim_controller", "demo"):
