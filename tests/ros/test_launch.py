@@ -12,10 +12,10 @@ import os
 import re
 import signal
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
@@ -25,6 +25,10 @@ from mtpolicy.kinematics import Kinematics, sample_goal_sets
 from mtpolicy.nodes.interfaces import COMMAND_QOS
 from mtpolicy.robots import find_robot, load_robot, shipped_robots
 from launchers import command, node_pids, running, stop_and_watch, wait_until_moving
+
+if TYPE_CHECKING:
+    from mtpolicy_tools.launch_runner import ManagedProcess
+    from mtpolicy_tools.monitor import ReachMonitor
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -119,7 +123,7 @@ def test_demo_launch_same_result_under_both_launchers(launcher, spawn, monitor, 
     assert np.sum(best < 0.02) >= 9, best
 
 
-def first_command(monitor, proc, interface: str, timeout: float) -> list:  # noqa: ANN001
+def first_command(monitor: ReachMonitor, proc: ManagedProcess, interface: str, timeout: float) -> list:
     """The messages of the first command on ``interface``'s default topic, with its type, within ``timeout`` s
     (empty if ``proc`` exits first)."""
     got: list = []
