@@ -29,8 +29,8 @@ def _robot_path_args(args: dict[str, str], declared: dict, folder: Path) -> dict
     """Launch arguments for a robot given by path (a robot folder or an MJCF/URDF file): absolute paths, the
     robot's default model, and a params file written from the model.
 
-    A launch file's defaults build ``config/<robot>.yaml`` from the robot argument, which names a file for shipped
-    robots only.
+    The params file names the model's end effectors and joints, which an MJCF/URDF path has no manifest to give
+    (the launch files' default, config/params.yaml, holds what is the same for every robot).
     """
     from mtpolicy.policy import OnnxPolicy, resolve_model_path
     from mtpolicy.robots import find_robot, load_robot, shipped_robots
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per goal set")
     p.add_word("tolerance", type=float, default=None)
     p.add_argument("--real-time-factor", type=float, default=1.0)
-    p.add_argument("--params", help="ROS parameters YAML for the nodes (default: config/<robot>.yaml for a shipped "
+    p.add_argument("--params", help="ROS parameters YAML for the nodes (default: config/params.yaml for a shipped "
                    "robot; for a robot folder or file, <out-dir>/params.yaml written from the model)")
     p.add_argument("--record", action=argparse.BooleanOptionalAction, default=False, help="record every topic to <out>/bag (rosbag2, MCAP storage)")
     p.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,

@@ -12,13 +12,23 @@ import os
 import re
 import signal
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory
 
 from helpers import SHIPPED_MODEL, scaled
+from mtpolicy.commands import DEFAULT_TOPICS
 from mtpolicy.kinematics import Kinematics, sample_goal_sets
+from mtpolicy.nodes.interfaces import COMMAND_QOS
+from mtpolicy.robots import find_robot, load_robot, shipped_robots
 from launchers import command, node_pids, running, stop_and_watch, wait_until_moving
+
+if TYPE_CHECKING:
+    from mtpolicy_tools.launch_runner import ManagedProcess
+    from mtpolicy_tools.monitor import ReachMonitor
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -111,3 +121,45 @@ def test_demo_launch_same_result_under_both_launchers(launcher, spawn, monitor, 
     assert re.findall(r"goal set (\d+)/\d+:", proc.output()) == [str(k + 1) for k in range(count)], proc.output()
     assert held_in_order in (list(range(count)), list(range(1, count))), (held_in_order, proc.output()[-3000:])
     assert np.sum(best < 0.02) >= 9, best
+
+
+def first_command(monitor: ReachMonitor, proc: ManagedProcess, interface: str, timeout: float) -> list:
+    """The messages of the first command on ``interface``'s default topic, with its type, within ``timeout`` s
+    (empty if ``proc`` exits first)."""
+    got: list = []
+    msg_type = JointTrajectory if interface == "trajectory" else Float64MultiArray
+    monitor.create_subscription(msg_type, DEFAULT_TOPICS[interface], got.append, COMMAND_QOS)
+    monitor.wait_until(lambda: bool(got) or proc.returncode is not None, timeout)
+    return got
+
+
+@pytest.mark.parametrize("interface", ["position", "trajectory"])
+def test_a_command_interface_alone_publishes_on_its_own_default_topic(launcher, interface, spawn, monitor, planar8):
+    """``command_interface:=X`` with no ``command_topic``: controller and sim use X's ros2_control topic
+    (mtpolicy.commands.DEFAULT_TOPICS) with X's message type, not the velocity controller's."""
+    name, env = launcher
+    proc = spawn(name, command(name, "sim_controller", {"model": "planar8_picor", "command_interface": interface}),
+                 env=env)
+    got = first_command(monitor, proc, interface, 60.0)
+    assert got, proc.output()
+    if interface == "trajectory":
+        assert list(got[0].joint_names) == list(planar8.joint_names) and got[0].points, got[0]
+    else:
+        assert len(got[0].data) == planar8.n_joints, got[0]
+    topic = DEFAULT_TOPICS[interface]
+    assert proc.wait_for_output(f"{interface} commands on {topic} in order", 10.0), proc.output()
+
+
+@pytest.mark.parametrize("robot", shipped_robots())
+@pytest.mark.timeout(180)
+def test_each_shipped_robot_launches_from_its_name_alone(launcher, robot, spawn, monitor):
+    """``sim_controller robot:=R`` and nothing else: the controller runs R's default model (its robot.yaml) and
+    commands R's joints on the velocity topic (zeros until a goal comes)."""
+    name, env = launcher
+    proc = spawn(name, command(name, "sim_controller", {"robot": robot}), env=env)
+    got = first_command(monitor, proc, "velocity", 120.0)
+    assert got, proc.output()[-3000:]
+    assert len(got[0].data) == len(load_robot(robot).joint_names), got[0]
+    model = find_robot(robot).default_model
+    assert proc.wait_for_output(f"policy {model}.onnx", 10.0), proc.output()[-3000:]
+    assert f"on robot {robot!r}" in proc.output(), proc.output()[-3000:]

@@ -89,7 +89,7 @@ def _cli(*args: str) -> tuple[int, str]:
     (["render", "--rob", "planar8"], "unrecognized arguments: --rob"),
     (["render", "--robot", "planar8", "--end-effectors", "ee_1", "nope"],
      "end effector 'nope' is neither a site nor a body"),
-    (["render", "--end-effectors", "ee_1", "--params", "config/planar8.yaml"], "give the end effectors once"),
+    (["render", "--end-effectors", "ee_1", "--params", "config/params.yaml"], "give the end effectors once"),
     (["launch", "sim_controller", "robot:=nope.xml"], "unknown robot 'nope.xml'"),
     (["launch", "sim_controller", "robot:=tests/fixtures/twoarm/robot.xml"], "give its policy too, model:="),
 ])

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from mtpolicy.robots import shipped_robots
 from mtpolicy_tools.launch_runner import LaunchError, find_executable, parse_cli_args, parse_launch
 
 
@@ -17,7 +18,7 @@ def test_shipped_launch_files_resolve(tmp_path):
     sim, ctrl, goals = demo.nodes
     assert ctrl.executable == "mtpolicy_controller" and "model:=/m.onnx" in ctrl.ros_args
     assert "--params-file" in ctrl.ros_args and ctrl.ros_args[ctrl.ros_args.index("--params-file") + 1] \
-        .endswith("config/planar8.yaml")
+        .endswith("config/params.yaml")
     assert "seed:=7" in goals.ros_args and "count:=3" in goals.ros_args
     assert ctrl.ros_args[:2] == ["-r", "__node:=controller"]
     for name in ("controller", "sim_controller", "demo"):
@@ -25,6 +26,17 @@ def test_shipped_launch_files_resolve(tmp_path):
     assert [n.name for n in parse_launch("controller").nodes] == ["controller"]
     cmd = ctrl.command()
     assert cmd[0] == str(find_executable("mtpolicy", "mtpolicy_controller")) and cmd[1] == "--ros-args"
+
+
+def test_the_launch_files_name_every_shipped_robot_and_leave_the_command_topic_to_the_nodes():
+    """The robot argument's description lists mtpolicy/robots; command_topic is passed empty unless given, so each
+    node picks its interface's topic (tests/ros/test_launch.py runs it)."""
+    for name in ("controller", "sim_controller", "demo"):
+        description = parse_launch(name).arguments["robot"][1]
+        assert all(robot in description for robot in shipped_robots()), (name, description)
+    for node in parse_launch("sim_controller", {"command_interface": "trajectory"}).nodes:
+        assert "command_interface:=trajectory" in node.ros_args and "command_topic:=''" in node.ros_args, node
+    assert "command_topic:=/x" in parse_launch("controller", {"command_topic": "/x"}).nodes[0].ros_args
 
 
 def test_runner_subset(tmp_path):

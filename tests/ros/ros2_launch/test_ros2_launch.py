@@ -28,7 +28,7 @@ def test_colcon_build_lays_the_package_out_for_ros2_launch(ros2_install):
     share = pkg / "share" / "mtpolicy"
     assert sorted(p.name for p in (share / "launch").glob("*.launch.xml")) == [
         "controller.launch.xml", "demo.launch.xml", "sim_controller.launch.xml"]
-    for path in ("package.xml", "config/planar8.yaml", "models/planar8_digrad.onnx", "models/planar8_picor.onnx"):
+    for path in ("package.xml", "config/params.yaml", "models/planar8_digrad.onnx", "models/planar8_picor.onnx"):
         assert (share / path).is_file(), path
     assert (pkg / "share" / "ament_index" / "resource_index" / "packages" / "mtpolicy").is_file()
     manifests = sorted(p.parent.name for p in pkg.glob("lib/python*/site-packages/mtpolicy/robots/*/robot.yaml"))

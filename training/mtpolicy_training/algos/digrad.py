@@ -128,7 +128,7 @@ class DiGrad:
         """The policy evaluated and exported: the target actor, a Polyak average of the actor (rate ``tau``).
 
         Our choice (the paper evaluates "the actor"): the average smooths the
-        last updates' noise out of the weights (README, "planar8 reach").
+        last updates' noise out of the weights (docs/results.md, "planar8 reach").
         """
         return self.actor_target
 

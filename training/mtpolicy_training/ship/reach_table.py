@@ -1,5 +1,5 @@
-"""Policies against the classical controllers on the test seeds: the README's reach table, and the test-seed
-table of a harness grid.
+"""Policies against the classical controllers on the test seeds: the reach table (README, docs/reach.md), and the
+test-seed table of a harness grid.
 
 For each (robot, goal distribution) of the rows it runs each row's exported
 policies and the anchors through ``reach_evaluation.evaluate_reach`` on the same
