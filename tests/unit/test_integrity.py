@@ -45,4 +45,4 @@ def test_bad_params_files_are_refused_in_one_line(tmp_path, text, message):
     assert "\n" not in str(e.value)
     with pytest.raises(StartupError, match="No such file"):
         check_params_files(["--params-file", os.fspath(tmp_path / "missing.yaml")])
-    check_params_files(["--params-file", os.fspath(REPO / "config" / "planar8.yaml")])
+    check_params_files(["--params-file", os.fspath(REPO / "config" / "params.yaml")])
