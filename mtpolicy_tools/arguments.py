@@ -50,7 +50,6 @@ OLD_NAMES: dict[str, dict[str, str]] = {
     "ship.reach_table": {"goal_sets": "episodes", "seeds": "seed", "out": "out_dir"},
     "envs.time_optimal": {"goal_sets": "episodes"},
     "mtpolicy demo": {"goals": "episodes", "out": "out_dir", "tolerance": "reach_tolerance"},
-    "mtpolicy goals": {"count": "episodes"},
 }
 """Command -> {old dotted option name: new} (``-`` or ``_`` between words alike). A training family's table also
 renames the entries of its recorded configs. Old names are accepted for one release after they change."""

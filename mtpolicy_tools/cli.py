@@ -95,7 +95,7 @@ def _goals(ns: argparse.Namespace) -> int:
     from mtpolicy_tools.environment import ros_env
 
     os.environ.update(ros_env())
-    params = {"robot": ns.robot, "seed": ns.seed, "count": ns.episodes, "period": ns.period,
+    params = {"robot": ns.robot, "seed": ns.seed, "episodes": ns.episodes, "period": ns.period,
               "until_held": str(ns.until_held).lower(), "wait_for_subscribers": ns.wait}
     if ns.xyz:
         params["xyz"] = "[" + ",".join(repr(float(v)) for v in ns.xyz) + "]"

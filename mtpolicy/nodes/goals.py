@@ -9,7 +9,7 @@ set follows as soon as the robot held this one (every end effector within the
 robot's reach tolerance for ``SETTLE`` s, on ``/joint_states``, as the demo
 counts it), ``period`` s at most. The clock of the first set starts when every
 goal topic has a subscriber (or after ``wait_for_subscribers`` s). The node
-exits after ``count`` sets (0: loop).
+exits after ``episodes`` sets (0: loop).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ PARAMS = [
     Param("end_effectors", [], "end-effector sites (default: the robot.yaml's; every site of an MJCF path), "
           "in goal order", read_only=True),
     Param("seed", 0, "seed of the random goal sets", read_only=True),
-    Param("count", 1, "goal sets to publish before exiting (0: keep cycling)", Range(0, 10**6), read_only=True),
+    Param("episodes", 1, "goal sets to publish before exiting (0: keep cycling)", Range(0, 10**6), read_only=True),
     Param("period", 5.0, "how long each goal set is held", Range(0.05, 3600.0), read_only=True, unit="s"),
     Param("until_held", False, f"the next goal set as soon as the robot held this one (every end effector within "
           f"the robot's reach tolerance for {SETTLE:g} s), period s at most", read_only=True),
@@ -56,14 +56,14 @@ def goal_sets(spec: RobotSpec, seed: int, count: int, xyz: list[float]) -> np.nd
 
 
 class GoalPublisher(Node):
-    """Publishes ``count`` goal sets, ``period`` s apart (or once held: ``until_held``); ``done`` completes when
+    """Publishes ``episodes`` goal sets, ``period`` s apart (or once held: ``until_held``); ``done`` completes when
     finished."""
 
     def __init__(self) -> None:
         super().__init__("goals", **PARAMETER_OPTIONS)
         self.params = p = ParamSet(self, PARAMS)
         self.spec = load_robot(p.robot, [e for e in p.end_effectors if e] or None)
-        self.sets = goal_sets(self.spec, p.seed, p.count, p.xyz)
+        self.sets = goal_sets(self.spec, p.seed, p.episodes, p.xyz)
         self.done = Future()
         self._pubs = [self.create_publisher(PointStamped, goal_topic(ee), GOAL_QOS) for ee in self.spec.end_effectors]
         self._created = time.monotonic()
@@ -107,7 +107,7 @@ class GoalPublisher(Node):
 
     def _next(self, since: float) -> None:
         """The next goal set, its period begun at ``since``: published, or ``done`` after the last one."""
-        count = self.params.count
+        count = self.params.episodes
         if self.done.done():
             return
         if count and self._index + 1 >= count:

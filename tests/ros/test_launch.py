@@ -98,8 +98,8 @@ def test_demo_launch_same_result_under_both_launchers(launcher, spawn, monitor, 
     name, env = launcher
     count, period, seed = 10, scaled(3.0), 5
     expected = sample_goal_sets(Kinematics(planar8), np.random.default_rng(seed), count)
-    proc = spawn(name, command(name, "demo", {"seed": seed, "goal_count": count, "goal_period": period,
-                                              "goal_until_held": "true"}), env=env)
+    proc = spawn(name, command(name, "demo", {"seed": seed, "episodes": count, "period": period,
+                                              "until_held": "true"}), env=env)
     nodes = {"sim", "controller", "goals"}
     names: set[str] = set()  # seen on the graph, from the start: the goal sets are watched meanwhile
     best = np.full(count, np.inf)  # per goal set: the smallest max-over-end-effectors error seen while it is held

@@ -12,14 +12,14 @@ from mtpolicy_tools.launch_runner import LaunchError, find_executable, parse_cli
 
 
 def test_shipped_launch_files_resolve(tmp_path):
-    demo = parse_launch("demo", {"seed": "7", "goal_count": "3", "model": "/m.onnx"})
+    demo = parse_launch("demo", {"seed": "7", "episodes": "3", "model": "/m.onnx"})
     assert [n.name for n in demo.nodes] == ["sim", "controller", "goals"]
     assert all(n.shutdown_on_exit for n in demo.nodes)
     sim, ctrl, goals = demo.nodes
     assert ctrl.executable == "mtpolicy_controller" and "model:=/m.onnx" in ctrl.ros_args
     assert "--params-file" in ctrl.ros_args and ctrl.ros_args[ctrl.ros_args.index("--params-file") + 1] \
         .endswith("config/params.yaml")
-    assert "seed:=7" in goals.ros_args and "count:=3" in goals.ros_args
+    assert "seed:=7" in goals.ros_args and "episodes:=3" in goals.ros_args
     assert ctrl.ros_args[:2] == ["-r", "__node:=controller"]
     for name in ("controller", "sim_controller", "demo"):
         assert parse_launch(f"{name}.launch.xml").nodes
