@@ -32,18 +32,21 @@ def commands_go_on(monitor, driver, spec, count: int = 5) -> bool:  # noqa: ANN0
                                 lambda: len(monitor.commands) >= first + count, scaled(10.0))
 
 
-@pytest.mark.parametrize("name, value", [
-    ("rate_hz", 0.001), ("rate_hz", 1e-300), ("marker_rate_hz", 1e-300), ("state_timeout", math.nan),
-    ("state_limit_margin", math.nan), ("workspace_margin", math.nan), ("rate_hz", math.inf), ("goal_timeout", -1.0),
-])
-def test_a_value_that_would_stop_the_commands_is_refused_at_run_time_and_they_go_on(
-        start_node, monitor, planar8, fixture_model, name, value):
+STOPPING_VALUES = [("rate_hz", 0.001), ("rate_hz", 1e-300), ("marker_rate_hz", 1e-300), ("state_timeout", math.nan),
+                   ("state_limit_margin", math.nan), ("workspace_margin", math.nan), ("rate_hz", math.inf),
+                   ("goal_timeout", -1.0)]
+"""Values the held-out probe set over DDS on a moving controller: each stopped its commands, or a check."""
+
+
+def test_a_value_that_would_stop_the_commands_is_refused_at_run_time_and_they_go_on(start_node, monitor, planar8,
+                                                                                    fixture_model):
     ctrl, driver, goals = start_driven_controller(start_node, monitor, planar8, model=fixture_model)
-    result = set_parameter(monitor, name, value)
-    assert not result.successful and f"parameter {name!r}: must be" in result.reason, result.reason
-    assert "\n" not in result.reason
-    assert commands_go_on(monitor, driver, planar8), ctrl.output()
-    assert any(np.any(c) for _, c in monitor.commands[-3:])  # still the policy's, not a hold
+    for name, value in STOPPING_VALUES:
+        result = set_parameter(monitor, name, value)
+        assert not result.successful and f"parameter {name!r}: must be" in result.reason, (name, result.reason)
+        assert "\n" not in result.reason
+        assert commands_go_on(monitor, driver, planar8), ctrl.output()
+        assert any(np.any(c) for _, c in monitor.commands[-3:])  # still the policy's, not a hold
     assert ctrl.returncode is None, ctrl.output()
 
 
