@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mtpolicy_tools.arguments import Parser
+from mtpolicy.vocabulary import Parser
 from mtpolicy_training.envs.reach import ReachConfig
 from mtpolicy_training.envs.reach_evaluation import Controller, evaluate_reach, onnx_controller
 from mtpolicy_training.envs.seeds import HELD_OUT_SEED, VALIDATION_SEED, VALIDATION_SEEDS

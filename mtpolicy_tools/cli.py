@@ -9,7 +9,7 @@
     mtpolicy render --robot humanoid --model humanoid_digrad --out reach.png
     mtpolicy import-robot vendor.urdf --out-dir my_robot --end-effectors tool --acceleration 10   # docs/own_robot.md
 
-Every command takes the same words (``mtpolicy_tools.arguments.VOCABULARY``, docs/options.md); an old spelling
+Every command takes the same words (``mtpolicy.vocabulary.VOCABULARY``, docs/options.md); an old spelling
 (``--goals``, ``--count``, ``--out`` of the demo, ``--tolerance``) still works for one release, with a warning.
 """
 
@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mtpolicy_tools.arguments import Parser
+from mtpolicy.vocabulary import Parser
 
 
 def _robot_path_args(args: dict[str, str], declared: dict, folder: Path) -> dict[str, str]:

@@ -19,7 +19,7 @@ import mujoco
 import numpy as np
 
 from mtpolicy.offscreen import SceneRenderer, base_to_world, fit_camera, geom_corners, robot_geoms, write_png
-from mtpolicy_tools.arguments import Parser
+from mtpolicy.vocabulary import Parser
 
 
 def caption(rgb: np.ndarray, title: str, lines: Sequence[str] = (),

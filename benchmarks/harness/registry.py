@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from mtpolicy_tools.arguments import renamed
+from mtpolicy.vocabulary import renamed
 from mtpolicy_training.envs.registry import make_task_set
 from mtpolicy_training.envs.taskset import TaskSetMetrics
 from mtpolicy_training.train.cli import FAMILIES

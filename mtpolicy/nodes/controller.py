@@ -20,7 +20,7 @@ whatever ``use_sim_time`` says, so the node publishes without a ``/clock``;
 with ``use_sim_time`` true and no ``/clock`` (or one that has not advanced for
 ``state_timeout``), it says so (WARN). The end effectors, and the reach
 tolerance that progress is judged against, are the model's contract's. The robot
-is the ``robot`` parameter's, or a URDF string in ``robot_description`` (``mtpolicy.robots.description``).
+is the ``robot`` parameter's, or a URDF string in ``robot_description`` (``mtpolicy.robot_description``).
 
 A planner-conditioned policy (its contract has a ``planner``) observes the
 goal configuration of ``mtpolicy.planner``, planned in the background
@@ -78,9 +78,9 @@ from visualization_msgs.msg import MarkerArray
 from mtpolicy import safety
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.nodes.interfaces import GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS, STATE_SUB_QOS, goal_topic
-from mtpolicy.nodes.lifecycle import describe_error, run_node
+from mtpolicy.nodes.lifecycle import run_node
 from mtpolicy.nodes.params import PARAMETER_OPTIONS, ParamSet
-from mtpolicy.nodes.reporting import LatencyStats, ReasonLog, ThrottledLog
+from mtpolicy.nodes.reporting import LatencyStats, ReasonLog, ThrottledLog, describe_error
 from mtpolicy.nodes.command_out import CommandOutput
 from mtpolicy.nodes.controller_model import contract_reach_tolerance, load_policy, load_robot_for
 from mtpolicy.nodes.controller_params import PARAMS

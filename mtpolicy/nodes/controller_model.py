@@ -11,12 +11,12 @@ from mtpolicy.kinematics import reach_tolerance
 from mtpolicy.nodes.params import StartupError
 from mtpolicy.policy import ModelMismatch, OnnxPolicy, PolicyContract, resolve_model_path
 from mtpolicy.robots import RobotSpec, RobotSpecError, load_robot
-from mtpolicy.robots.description import described_robot
+from mtpolicy.robot_description import described_robot
 
 
 def load_robot_for(policy: OnnxPolicy, robot: str, description: str, joints: list[str], logger) -> RobotSpec:
     """The robot the model drives, checked against the model and the command order ``joints`` (ModelMismatch
-    names every disagreement): the URDF ``description`` completed from the model (``mtpolicy.robots.description``;
+    names every disagreement): the URDF ``description`` completed from the model (``mtpolicy.robot_description``;
     its notes logged), else the robot ``robot`` (default: the model's) with the model's end effectors; a model made
     for another robot is refused naming the robot it is for."""
     contract = policy.contract

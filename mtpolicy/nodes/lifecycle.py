@@ -46,7 +46,6 @@ import os
 import select
 import signal
 import sys
-import traceback
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
@@ -176,19 +175,6 @@ def unbound_the_stop(armed: bool) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def describe_error(error: BaseException) -> str:
-    """One line: the error's type and message, and the file, line and function it was raised in."""
-    frames = traceback.extract_tb(error.__traceback__)
-    where = f" (in {frames[-1].name}, {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
-    return f"{type(error).__name__}: {error}{where}"
-
-
-def log_fault(node: Node) -> Callable[[BaseException], None]:
-    """A node's default ``on_fault``: log the error of a callback (one line, ERROR) and carry on."""
-    return lambda error: node.get_logger().error(f"internal error, survived: {describe_error(error)}",
-                                                 throttle_duration_sec=2.0)
-
-
 def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_period: float | None = None) -> int:
     """Create the node, spin it until a stop signal (or its ``done`` future), shut down cleanly.
 
@@ -218,6 +204,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_peri
     from rclpy.signals import SignalHandlerOptions
 
     from mtpolicy.nodes.params import StartupError, check_params_files
+    from mtpolicy.nodes.reporting import log_fault
     from mtpolicy.policy import ModelMismatch
     from mtpolicy.robots import RobotSpecError
 

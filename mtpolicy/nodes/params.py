@@ -19,7 +19,7 @@ from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from mtpolicy.nodes.lifecycle import log_fault
+from mtpolicy.nodes.reporting import log_fault
 
 PARAMETER_OPTIONS = {"automatically_declare_parameters_from_overrides": True}
 """Node options of a node whose parameters a ``ParamSet`` declares: ``super().__init__(name, **PARAMETER_OPTIONS)``."""

@@ -1,18 +1,33 @@
-"""What the nodes say: log lines of one severity per call site, warnings that do not flood the log, and latency
-percentiles for their diagnostics."""
+"""What the nodes say: log lines of one severity per call site, an error of a callback in one line, warnings that do
+not flood the log, and latency percentiles for their diagnostics."""
 
 from __future__ import annotations
 
 import math
+import os
 import time
+import traceback
 from collections import deque
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 from rclpy.impl.rcutils_logger import RcutilsLogger
 from rclpy.node import Node
 
 Severity = Literal["debug", "info", "warning", "error", "fatal"]
+
+
+def describe_error(error: BaseException) -> str:
+    """One line: the error's type and message, and the file, line and function it was raised in."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (in {frames[-1].name}, {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
+    return f"{type(error).__name__}: {error}{where}"
+
+
+def log_fault(node: Node) -> Callable[[BaseException], None]:
+    """A node's default ``on_fault``: log the error of a callback (one line, ERROR) and carry on."""
+    return lambda error: node.get_logger().error(f"internal error, survived: {describe_error(error)}",
+                                                 throttle_duration_sec=2.0)
 
 
 def log(logger: RcutilsLogger, severity: Severity, text: str) -> None:

@@ -37,7 +37,8 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from mtpolicy.robots import URDF_MOVABLE, RobotSpecError, load_robot, packages, urdf_spec
+from mtpolicy.robots import RobotSpecError, load_robot, packages
+from mtpolicy.robots.mjcf import URDF_MOVABLE, urdf_spec
 from mtpolicy.robots.manifest import DEFAULT_REACH_TOLERANCE, MANIFEST, implausible_limit
 
 SERVO_TIME_CONSTANT = 0.004

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from mtpolicy_tools.arguments import VOCABULARY
+from mtpolicy.vocabulary import VOCABULARY
 from mtpolicy_training.core.run_record import read_run_config, save_checkpoint
 from mtpolicy_training.core.trainer import read_best
 from mtpolicy_training.ship import evaluate, model_card

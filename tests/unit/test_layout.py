@@ -57,3 +57,56 @@ def test_no_python_file_is_over_500_lines():
     assert files
     long = {f: n for f in files if (REPO / f).is_file() and (n := len((REPO / f).read_text().splitlines())) > MAX_LINES}
     assert not long, long
+
+
+PACKAGES = {"mtpolicy": REPO / "mtpolicy", "mtpolicy_tools": REPO / "mtpolicy_tools",
+            "mtpolicy_training": REPO / "training" / "mtpolicy_training"}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the modules of the three packages it imports anywhere in its source (inside functions too), but
+    not in an ``if TYPE_CHECKING:`` block (never run); ``from P import M`` of a module M counts as importing P.M."""
+    files = {}
+    for name, root in PACKAGES.items():
+        for path in root.rglob("*.py"):
+            parts = list(path.relative_to(root.parent).with_suffix("").parts)
+            files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        tree = ast.parse(path.read_text(), str(path))
+        typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                       and ast.unparse(block.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+                       for n in ast.walk(block)}
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        graph[module] = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.Import):
+                graph[module] |= {a.name for a in node.names if a.name in files}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join([*package.split(".")[:len(package.split(".")) - node.level + 1], *filter(None, [base])])
+                for a in node.names:
+                    graph[module] |= {f"{base}.{a.name}"} if f"{base}.{a.name}" in files else \
+                        {base} if base in files else set()
+    return graph
+
+
+def test_no_import_circle_deferred_imports_included():
+    graph = import_graph()
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(m == goal or (m not in seen and not seen.add(m) and reaches(m, goal, seen)) for m in graph[start])
+
+    circles = sorted({module for module in graph if reaches(module, module, set())})
+    assert not circles, f"modules on an import circle: {circles}"
+
+
+def test_no_package_imports_a_higher_layer():
+    """The runtime imports neither the tools nor training; training does not import the tools."""
+    higher = {"mtpolicy": ("mtpolicy_tools", "mtpolicy_training"), "mtpolicy_training": ("mtpolicy_tools",)}
+    found = [f"{module} -> {target}" for module, targets in import_graph().items() for target in targets
+             if target.split(".")[0] in higher.get(module.split(".")[0], ())]
+    assert not found, found

@@ -1,4 +1,4 @@
-"""The option vocabulary of the ``mtpolicy`` commands (``mtpolicy_tools.arguments``): the same words everywhere, old
+"""The option vocabulary of the ``mtpolicy`` commands (``mtpolicy.vocabulary``): the same words everywhere, old
 spellings accepted with a warning naming the new one. No training code: the training commands are in tests/training."""
 
 import subprocess
@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from helpers import REPO
-from mtpolicy_tools.arguments import OLD_NAMES, VOCABULARY, migrate_record, modernize, no_flag, renamed
+from mtpolicy.vocabulary import OLD_NAMES, VOCABULARY, migrate_record, modernize, no_flag, renamed
 from mtpolicy_tools.launch_runner import find_executable
 
 

@@ -1,4 +1,4 @@
-"""A robot as a URDF string, ROS's ``robot_description`` (``mtpolicy.robots.description``), and the Panda as a URDF with
+"""A robot as a URDF string, ROS's ``robot_description`` (``mtpolicy.robot_description``), and the Panda as a URDF with
 package:// meshes (tests/fixtures/panda_urdf/panda.urdf): imported, and completed for a Panda model.
 
 Over DDS (the controller started with ``robot_description``): tests/ros/test_robot_description.py.
@@ -19,7 +19,7 @@ from helpers import REPO, make_fixture_policy
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy.robots import RobotSpecError, load_robot
-from mtpolicy.robots.description import described_robot, description_spec, kinematic_difference
+from mtpolicy.robot_description import described_robot, description_spec, kinematic_difference
 
 PANDA_URDF = REPO / "tests" / "fixtures" / "panda_urdf" / "panda.urdf"
 """The shipped Panda (mtpolicy/robots/panda) written as a URDF whose meshes are package://robosuite/... files."""

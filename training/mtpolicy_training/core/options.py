@@ -1,4 +1,4 @@
-"""Command lines of the training package's tyro commands, in the one vocabulary (``mtpolicy_tools.arguments``).
+"""Command lines of the training package's tyro commands, in the one vocabulary (``mtpolicy.vocabulary``).
 
 ``parse_config`` is what every such command parses with (``train <family>``,
 ``ship.evaluate``, ``ship.model_card``): old spellings of the command
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import tyro
 
-from mtpolicy_tools.arguments import BOOLEAN_WORDS, OLD_NAMES, VOCABULARY, modernize, no_flag, renamed
+from mtpolicy.vocabulary import BOOLEAN_WORDS, OLD_NAMES, VOCABULARY, modernize, no_flag, renamed
 
 Config = TypeVar("Config")
 

@@ -21,7 +21,7 @@ from typing import Callable, ClassVar
 
 import torch
 
-from mtpolicy_tools.arguments import OLD_NAMES, migrate_record
+from mtpolicy.vocabulary import OLD_NAMES, migrate_record
 from mtpolicy.integrity import CorruptFile, sha256_file, strict_json
 from mtpolicy_training.core.files import write_atomically, write_failure
 
@@ -41,7 +41,7 @@ class RunSettings:
 
     COMMAND: ClassVar[str] = ""
     """The command that trains it (``train <family>``): its options renamed since runs were recorded are
-    ``mtpolicy_tools.arguments.OLD_NAMES[COMMAND]`` (a checkpoint, config.json, a harness override or a command line
+    ``mtpolicy.vocabulary.OLD_NAMES[COMMAND]`` (a checkpoint, config.json, a harness override or a command line
     that uses an old name means the new one)."""
 
     @classmethod

@@ -2,7 +2,7 @@
 
     python -m mtpolicy_training.ship.evaluate planar8_reach --goal-distribution local --seed 20240518 --episodes 200
 
-Options in the words of every command (``mtpolicy_tools.arguments.VOCABULARY``); ``--goal-sets`` and ``--seeds``, their
+Options in the words of every command (``mtpolicy.vocabulary.VOCABULARY``); ``--goal-sets`` and ``--seeds``, their
 old spellings, work for one more release.
 """
 

@@ -9,10 +9,10 @@ Every family takes the same words for the run (``--budget-steps``, ``--seed``,
 ``--[no-]progress``; dagger rounds the budget down to whole iterations, or takes
 ``--iterations``), and the reach trainers the words of every command for the
 robot (``--robot``, ``--end-effectors``, ``--reach-tolerance``,
-``--goal-distribution``; ``mtpolicy_tools.arguments.VOCABULARY``); booleans are
+``--goal-distribution``; ``mtpolicy.vocabulary.VOCABULARY``); booleans are
 ``--NAME`` / ``--no-NAME``. The same command again resumes from
 ``<out-dir>/checkpoint.pt``. An option's old spelling
-(``mtpolicy_tools.arguments.OLD_NAMES``, ``--env.robot``, ``--NAME True``) means its
+(``mtpolicy.vocabulary.OLD_NAMES``, ``--env.robot``, ``--NAME True``) means its
 new one, with a warning. The final evaluation is printed as JSON.
 
 A bad value or option exits 2 with a one-line error naming it, before

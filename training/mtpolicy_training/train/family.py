@@ -3,7 +3,7 @@
 A family is a subcommand of ``python -m mtpolicy_training.train``. Its
 config is a ``TrainSettings``: every family takes the same words for the
 robot or task set, the budget, the seed, the run folder and the periodic and
-final evaluations (``mtpolicy_tools.arguments.VOCABULARY``; a reach trainer's env is
+final evaluations (``mtpolicy.vocabulary.VOCABULARY``; a reach trainer's env is
 a ``ReachOptions``, whose robot, end effectors, tolerance and goal
 distribution are spelled as in every other command). For the harness it names its methods (the options of each
 setting, one training run per grid cell, or a function for a cell that is

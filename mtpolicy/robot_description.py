@@ -25,7 +25,7 @@ refused -- the URDF describes another robot (or another tool point) than the
 one the model was trained on. Not found, it is a warning: nothing to compare
 with, no acceleration limits.
 
-Meshes are found as ``mtpolicy.robots.urdf_spec`` finds them (``package://``
+Meshes are found as ``mtpolicy.robots.mjcf.urdf_spec`` finds them (``package://``
 through the ROS package path, ``mtpolicy.robots.packages``); ``file://`` URIs
 are absolute paths; a relative path has no folder to be relative to and is
 refused. Every problem is a ``RobotSpecError`` of one line that starts with
@@ -45,7 +45,9 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from mtpolicy.robots import URDF_MOVABLE, RobotSpec, RobotSpecError, ServoWarning, load_robot
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.robots import RobotSpec, RobotSpecError, ServoWarning, load_robot
+from mtpolicy.robots.mjcf import URDF_MOVABLE
 from mtpolicy.robots.manifest import DEFAULT_REACH_TOLERANCE, implausible_limit
 from mtpolicy.robots.packages import is_package_uri
 
@@ -179,8 +181,6 @@ def kinematic_difference(spec: RobotSpec, reference: RobotSpec, n: int = KINEMAT
     """The largest distance (m) between the end-effector positions (base frames) of two robots with the same joints
     and end effectors, over ``n`` random configurations within both robots' limits; its end effector and
     configuration."""
-    from mtpolicy.kinematics import Kinematics
-
     order = [reference.joint_names.index(j) for j in spec.joint_names]
     lo = np.maximum(spec.joint_limits[:, 0], reference.joint_limits[order, 0])
     hi = np.minimum(spec.joint_limits[:, 1], reference.joint_limits[order, 1])

@@ -9,7 +9,8 @@ it on the command line with a one-line warning naming the new one, and
 ``migrate_record`` moves a recorded config's (config.json, a checkpoint's)
 entries under old names to their new ones, so runs made before still resume.
 
-No dependency beyond the standard library: the runtime and the training package both read it.
+No dependency beyond the standard library: the tools and the training package both read it, so it lives in
+the layer below them.
 """
 
 from __future__ import annotations
