@@ -160,7 +160,8 @@ def run(model: str, rates: list[float], samples: int, seconds: float, repeat: in
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(realtime))
     import rclpy
 
-    from mtpolicy.kinematics import Kinematics, sample_goal_sets
+    from mtpolicy.kinematics import Kinematics
+    from mtpolicy.reach_task import sample_goal_sets
     from mtpolicy_tools.launch_runner import ManagedProcess, find_executable
     from mtpolicy_tools.monitor import ReachMonitor
     from mtpolicy.policy import resolve_model_path

@@ -118,7 +118,8 @@ def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, 
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
 
-    from mtpolicy.kinematics import Kinematics, reach_tolerance, sample_goal_sets
+    from mtpolicy.kinematics import Kinematics
+    from mtpolicy.reach_task import reach_tolerance, sample_goal_sets
     from mtpolicy_tools.launch_runner import ManagedProcess, find_executable
     from mtpolicy.nodes.interfaces import DIAGNOSTICS_QOS
     from mtpolicy_tools.monitor import ReachMonitor

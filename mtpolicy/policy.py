@@ -50,7 +50,7 @@ import onnxruntime as ort
 
 from mtpolicy.integrity import verify_model
 from mtpolicy.observation import ObservationLayout
-from mtpolicy.kinematics import reach_tolerance
+from mtpolicy.reach_task import reach_tolerance
 from mtpolicy.robots import ROBOTS_DIR, RobotManifest, RobotSpec, find_robot, robot_folder, shipped_robots
 
 FORMAT_VERSION = "2"

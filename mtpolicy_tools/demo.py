@@ -106,7 +106,7 @@ def prepare(model: str | None, robot: str | None, params: str | None, tolerance:
     params file and tolerance; raise DemoError naming the mistake."""
     import yaml
 
-    from mtpolicy.kinematics import reach_tolerance
+    from mtpolicy.reach_task import reach_tolerance
     from mtpolicy.policy import ModelMismatch, OnnxPolicy, resolve_model_path
     from mtpolicy.robots import DEFAULT_ROBOT, RobotSpecError, find_robot, shipped_robots
     from mtpolicy_tools.render import end_effectors_from_params

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from mtpolicy.kinematics import SETTLE
+from mtpolicy.reach_task import SETTLE
 from mtpolicy_tools.demo_runs import GoalRun
 
 if TYPE_CHECKING:

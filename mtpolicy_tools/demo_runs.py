@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from mtpolicy.kinematics import SETTLE, Kinematics
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.reach_task import SETTLE
 
 if TYPE_CHECKING:
     from mtpolicy_tools.monitor import ReachMonitor
@@ -61,7 +62,7 @@ def goal_sampler(kin: "Kinematics", rng: np.random.Generator, distribution: str
                  ) -> Callable[[np.ndarray], np.ndarray]:
     """The next goal set from the robot's joint angles q: the end effectors of a configuration within
     ``GOAL_JOINT_RANGE`` rad per joint of q (``local``) or anywhere in the joint limits (``workspace``)."""
-    from mtpolicy.kinematics import GOAL_JOINT_RANGE, sample_configurations
+    from mtpolicy.reach_task import GOAL_JOINT_RANGE, sample_configurations
 
     local = distribution == "local"
 

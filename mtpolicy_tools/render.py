@@ -74,7 +74,8 @@ def reach_and_render(robot: str, path: str | Path, seed: int = 0, model: str | N
     """
     from mtpolicy import safety
     from mtpolicy.dls import DampedLeastSquares
-    from mtpolicy.kinematics import Kinematics, sample_goal_sets
+    from mtpolicy.kinematics import Kinematics
+    from mtpolicy.reach_task import sample_goal_sets
     from mtpolicy.observation import ObservationLayout, observe
     from mtpolicy.policy import OnnxPolicy
     from mtpolicy.robots import load_robot

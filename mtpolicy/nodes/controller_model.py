@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from mtpolicy.kinematics import reach_tolerance
+from mtpolicy.reach_task import reach_tolerance
 from mtpolicy.nodes.params import StartupError
 from mtpolicy.policy import ModelMismatch, OnnxPolicy, PolicyContract, resolve_model_path
 from mtpolicy.robots import RobotSpec, RobotSpecError, load_robot
@@ -42,7 +42,7 @@ def load_robot_for(policy: OnnxPolicy, robot: str, description: str, joints: lis
 
 def contract_reach_tolerance(contract: PolicyContract) -> float:
     """The reach tolerance (m) in the model's contract; where it has none (0), the robot's default
-    (``mtpolicy.kinematics.reach_tolerance``)."""
+    (``mtpolicy.reach_task.reach_tolerance``)."""
     return contract.reach_tolerance or reach_tolerance(contract.robot)
 
 

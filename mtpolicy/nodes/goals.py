@@ -1,7 +1,7 @@
 """Goal tool node: publishes reach goal sets, one ``PointStamped`` per end effector.
 
 Goal sets are either drawn at random among reachable ones
-(``mtpolicy.kinematics.sample_goal_sets``, seeded) or given as ``xyz`` (3
+(``mtpolicy.reach_task.sample_goal_sets``, seeded) or given as ``xyz`` (3
 values per end effector, base frame). Each set is held for ``period``
 seconds and republished at ``republish_hz`` meanwhile, so a controller that
 starts late, or a lost message, still gets it. With ``until_held`` the next
@@ -22,7 +22,8 @@ from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import JointState
 
-from mtpolicy.kinematics import SETTLE, Kinematics, reach_tolerance, sample_goal_sets
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.reach_task import SETTLE, reach_tolerance, sample_goal_sets
 from mtpolicy.nodes.interfaces import GOAL_QOS, JOINT_STATES_TOPIC, STATE_SUB_QOS, goal_message, goal_topic
 from mtpolicy.nodes.lifecycle import run_node
 from mtpolicy.nodes.params import PARAMETER_OPTIONS, Param, ParamSet, Range, StartupError

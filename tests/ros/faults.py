@@ -11,7 +11,8 @@ from rclpy.duration import Duration
 from sensor_msgs.msg import JointState
 
 from helpers import goals_near_home, scaled
-from mtpolicy.kinematics import Kinematics, sample_goal_sets
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.reach_task import sample_goal_sets
 from mtpolicy.nodes.interfaces import DIAGNOSTICS_QOS, STATE_PUB_QOS
 
 MODEL = "planar8_digrad"

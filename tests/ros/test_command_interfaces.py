@@ -137,7 +137,8 @@ def test_the_launch_file_runs_a_shipped_policy_on_each_interface(interface, spaw
     """``mtpolicy launch sim_controller command_interface:=...``: both nodes take it, and the shipped planar8_digrad
     reaches a goal set (the goal tool's distribution) through positions or trajectories. planar8 has no
     acceleration limits: commands as fast as the policy's."""
-    from mtpolicy.kinematics import Kinematics, sample_goal_sets
+    from mtpolicy.kinematics import Kinematics
+    from mtpolicy.reach_task import sample_goal_sets
     from mtpolicy_tools.launch_runner import find_executable
 
     topic = DEFAULT_TOPICS[interface]

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from helpers import png_size
-from mtpolicy.kinematics import SETTLE, Kinematics, sample_goal_sets
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.reach_task import SETTLE, sample_goal_sets
 from mtpolicy.robots import load_robot
 from mtpolicy_tools.launch_runner import find_executable
 

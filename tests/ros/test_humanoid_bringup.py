@@ -12,7 +12,8 @@ import pytest
 from onnx import numpy_helper
 
 from helpers import REPO, make_fixture_policy, run_demo
-from mtpolicy.kinematics import Kinematics, reach_tolerance
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.reach_task import reach_tolerance
 from mtpolicy.observation import ObservationLayout
 from mtpolicy.robots import RobotSpec
 from mtpolicy_tools.launch_runner import find_executable

@@ -21,7 +21,8 @@ from trajectory_msgs.msg import JointTrajectory
 
 from helpers import SHIPPED_MODEL, scaled
 from mtpolicy.commands import DEFAULT_TOPICS
-from mtpolicy.kinematics import Kinematics, sample_goal_sets
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.reach_task import sample_goal_sets
 from mtpolicy.nodes.interfaces import COMMAND_QOS
 from mtpolicy.robots import find_robot, load_robot, shipped_robots
 from launchers import command, node_pids, running, stop_and_watch, wait_until_moving

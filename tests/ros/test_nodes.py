@@ -19,7 +19,8 @@ from rcl_interfaces.srv import SetParameters
 from std_srvs.srv import SetBool, Trigger
 
 from helpers import goals_near_home, publish_until, reach, scaled
-from mtpolicy.kinematics import Kinematics, sample_goal_sets
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.reach_task import sample_goal_sets
 from mtpolicy_tools.launch_runner import find_executable
 
 pytestmark = pytest.mark.timeout(90)

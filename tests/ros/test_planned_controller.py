@@ -14,7 +14,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from onnx import TensorProto, helper, numpy_helper
 
 from helpers import publish_until, scaled
-from mtpolicy.kinematics import Kinematics, sample_configurations
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.reach_task import sample_configurations
 from mtpolicy.planner import PlannerConfig
 from mtpolicy.policy import PolicyContract
 from mtpolicy.robots import RobotSpec

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from helpers import REPO
-from mtpolicy.kinematics import GOAL_SLIDE_RANGE, Kinematics
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.reach_task import GOAL_SLIDE_RANGE
 from mtpolicy.robots import load_robot
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import evaluate_reach, mink_controller
@@ -92,7 +93,7 @@ def test_a_saved_config_with_a_relative_robot_path_works_from_another_directory(
 def test_robots_without_self_collision_keep_their_goal_sets(robot):
     """The shipped figures of planar8 and the humanoid stand: no configuration of theirs collides, so the
     collision-free sampler draws exactly what the plain one did."""
-    from mtpolicy.kinematics import sample_configurations, sample_free_configurations
+    from mtpolicy.reach_task import sample_configurations, sample_free_configurations
 
     kin = Kinematics(load_robot(robot))
     plain = sample_configurations(kin.spec, np.random.default_rng(7), 50)

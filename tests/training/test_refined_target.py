@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from mtpolicy.kinematics import Kinematics, sample_configurations
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.reach_task import sample_configurations
 from mtpolicy.observation import observe
 from mtpolicy.robots import load_robot, shipped_robots
 from mtpolicy_training.algos.dagger import ErrorGainActor

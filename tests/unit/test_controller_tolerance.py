@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from mtpolicy.kinematics import reach_tolerance
+from mtpolicy.reach_task import reach_tolerance
 from mtpolicy.nodes.controller_model import contract_reach_tolerance
 from mtpolicy.policy import OnnxPolicy
 

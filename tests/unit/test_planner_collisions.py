@@ -3,7 +3,8 @@ gets a goal configuration free of collision where one converged, and candidates 
 
 import numpy as np
 
-from mtpolicy.kinematics import Kinematics, sample_free_configurations, self_collisions
+from mtpolicy.kinematics import Kinematics, self_collisions
+from mtpolicy.reach_task import sample_free_configurations
 from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
 from mtpolicy.robots import load_robot
 

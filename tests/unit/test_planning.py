@@ -6,7 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from mtpolicy.kinematics import Kinematics, sample_configurations
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.reach_task import sample_configurations
 from mtpolicy.nodes.planning import PLANNER_NICENESS, GoalSets, PlannedGoals, PlanWorker
 from mtpolicy.planner import PlannerConfig
 

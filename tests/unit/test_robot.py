@@ -4,7 +4,8 @@ import mujoco
 import numpy as np
 import pytest
 
-from mtpolicy.kinematics import Kinematics, sample_configurations, sample_goal_sets
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.reach_task import sample_configurations, sample_goal_sets
 from mtpolicy.robots import RobotSpecError, load_robot, shipped_robots
 
 

@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from helpers import REPO
-from mtpolicy.kinematics import Kinematics, reach_tolerance
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.reach_task import reach_tolerance
 from mtpolicy.policy import resolve_model_path
 from mtpolicy.robots import RobotManifest, RobotSpecError, find_robot, load_robot, shipped_robots
 

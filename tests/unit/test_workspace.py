@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from helpers import REPO
-from mtpolicy.kinematics import Kinematics, sample_configurations
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.reach_task import sample_configurations
 from mtpolicy.robots import load_robot
 from mtpolicy.workspace import MIN_PROGRESS, ProgressMonitor, Workspace
 
