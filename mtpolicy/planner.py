@@ -50,6 +50,13 @@ in time that puts every end effector within the level ``L`` inside the
 
 so the joint-space line to q* at the bottleneck joint's speed arrives in
 ``N*`` periods. A goal set already within tolerance has ``N* = 0`` and q* = q0.
+That target lies ``L`` inside the tolerance, not at the goals: with
+``finish_at_goal``, q* is the target until every end effector is within the
+tolerance, then the finish, the target refined onto the goals by the damped
+Newton steps of ``ik`` (``GoalConfigurationPlanner.finish``,
+``PlannerConfig.finishes``): a policy that follows q* enters as soon and ends
+at the goals (a q* that is the exact solution from the start enters later:
+its line is longer).
 The bound ``N* dt`` is also the time-optimal reference of the evaluator
 (``mtpolicy_training.envs.time_optimal``).
 
@@ -131,6 +138,10 @@ class PlannerConfig:
     """``time_optimal``: the control period dt (s) of the program (None: the reach task's, filled in by it)."""
     solver: SolverConfig = field(default_factory=SolverConfig)
     """``time_optimal``: the starts and iterations of the program's solver."""
+    finish_at_goal: bool = False
+    """``time_optimal``: once every end effector is within ``reach_tolerance``, q* becomes its finish (``finish``:
+    the program's target refined onto the goals), so that the policy ends at the goals (False in contracts made
+    before it: q* stays the target, inside the tolerance)."""
 
     def __post_init__(self):
         if isinstance(self.solver, dict):  # a contract or config read back from JSON
@@ -148,6 +159,12 @@ class PlannerConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def finishes(self, errors: np.ndarray) -> np.ndarray:
+        """Whether q* is its finish from now on, for end-effector errors (..., n_ee) (m): ``finish_at_goal`` and
+        every end effector within ``reach_tolerance``."""
+        return np.logical_and(self.finish_at_goal and self.algorithm == "time_optimal",
+                              (errors <= (self.reach_tolerance or 0.0)).all(axis=-1))
 
     @property
     def exact_within(self) -> float:
@@ -226,9 +243,23 @@ class GoalConfigurationPlanner:
         optimum = self.time_optimal.solve(q0, goals)
         return optimum.target, optimum.worst_error
 
+    def finish(self, q0: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
+        """What q* becomes once ``config.finishes``, and its largest error: the plan refined onto the goals by
+        ``refine`` where that lowers its largest error (with ``finish_at_goal``), else the plan."""
+        q, worst = self.plan(q0, goals)
+        if self.config.finish_at_goal and self.time_optimal is not None:
+            exact, exact_worst = self.refine(q, np.asarray(goals, dtype=np.float64).reshape(-1, 3))
+            if exact_worst < worst:
+                return exact, exact_worst
+        return q, worst
+
     def plan_batch(self, q0: np.ndarray, goals: np.ndarray) -> np.ndarray:
         """(B, n_joints) goal configurations for starts (B, n_joints) and goal sets (B, n_ee, 3)."""
         return np.stack([self.plan(q, g)[0] for q, g in zip(q0, goals)])
+
+    def finish_batch(self, q0: np.ndarray, goals: np.ndarray) -> np.ndarray:
+        """(B, n_joints) finishes (``finish``) for starts (B, n_joints) and goal sets (B, n_ee, 3)."""
+        return np.stack([self.finish(q, g)[0] for q, g in zip(q0, goals)])
 
 
 class JointTravel:
