@@ -140,8 +140,8 @@ class PlannerConfig:
     """``time_optimal``: the starts and iterations of the program's solver."""
     finish_at_goal: bool = False
     """``time_optimal``: once every end effector is within ``reach_tolerance``, q* becomes its finish (``finish``:
-    the program's target refined onto the goals), so that the policy ends at the goals (False in contracts made
-    before it: q* stays the target, inside the tolerance)."""
+    the program's target refined onto the goals until every end effector is within ``tolerance``), so that the
+    policy ends at the goals (False in contracts made before it: q* stays the target, inside the tolerance)."""
 
     def __post_init__(self):
         if isinstance(self.solver, dict):  # a contract or config read back from JSON
