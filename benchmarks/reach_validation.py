@@ -3,7 +3,8 @@
 For each policy and seed: held success, time to reach (median and mean, s), its ratio to the bound of the same goal set
 (median and p90, ``envs/time_optimal.py``) and the share of goal sets whose end effectors left the tolerance after
 first entering it (``evaluate_reach``'s ``left_after_entering_rate``) and the ratio to the bound of the time from
-which they stay within it (``settle_ratio``); with ``--teacher``, the same for the classical
+which they stay within it (``settle_ratio``), and each end effector's final error (m, median and p90:
+``error_median_<ee>``, ``error_p90_<ee>``); with ``--teacher``, the same for the classical
 teacher each DAgger policy learned from (``ship/reach_table.teacher_controller``: the teacher of this checkout's code,
 with the policy's recorded settings). The defaults are a DAgger run's own
 validations: 200 goal sets of ``VALIDATION_SEED``, 500 of ``HELD_OUT_SEED``.
@@ -57,9 +58,10 @@ class Bounds:
 
 
 def validate(controller: Controller, env: ReachConfig, seed: int, goal_sets: int, bounds: Bounds) -> dict[str, float]:
-    """The figures of ``SHOWN`` for ``controller`` on ``goal_sets`` goal sets of ``seed``."""
+    """The figures of ``SHOWN`` and the final errors for ``controller`` on ``goal_sets`` goal sets of ``seed``."""
     metrics = evaluate_reach(controller, env, goal_sets, seed, bound=bounds(env, seed, goal_sets))
-    return {k: round(metrics[k], 4) for k in SHOWN}
+    return {k: round(v, 6 if k.startswith("error_") else 4) for k, v in metrics.items()
+            if k in SHOWN or k.startswith("error_")}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -50,6 +50,13 @@ in time that puts every end effector within the level ``L`` inside the
 
 so the joint-space line to q* at the bottleneck joint's speed arrives in
 ``N*`` periods. A goal set already within tolerance has ``N* = 0`` and q* = q0.
+That target lies ``L`` inside the tolerance, not at the goals: with
+``finish_at_goal``, q* is the target until every end effector is within the
+tolerance, then the finish, the target refined onto the goals by the damped
+Newton steps of ``ik`` (``GoalConfigurationPlanner.finish``,
+``PlannerConfig.finishes``): a policy that follows q* enters as soon and ends
+at the goals (a q* that is the exact solution from the start enters later:
+its line is longer).
 The bound ``N* dt`` is also the time-optimal reference of the evaluator
 (``mtpolicy_training.envs.time_optimal``).
 
@@ -91,6 +98,9 @@ class SolverConfig:
     target_depth: float = 0.5
     """The teacher's target puts every end effector within this fraction of the tolerance where the bound's box
     allows it (else as deep as the box allows)."""
+    rest_to_rest: bool = False
+    """Each joint's travel is its least time from rest to rest (``JointTravel`` with ``stop``, continuous time)
+    rather than from rest through the target with commands ramped per period: a bound that also stops the joints."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,10 @@ class PlannerConfig:
     """``time_optimal``: the control period dt (s) of the program (None: the reach task's, filled in by it)."""
     solver: SolverConfig = field(default_factory=SolverConfig)
     """``time_optimal``: the starts and iterations of the program's solver."""
+    finish_at_goal: bool = False
+    """``time_optimal``: once every end effector is within ``reach_tolerance``, q* becomes its finish (``finish``:
+    the program's target refined onto the goals until every end effector is within ``tolerance``), so that the
+    policy ends at the goals (False in contracts made before it: q* stays the target, inside the tolerance)."""
 
     def __post_init__(self):
         if isinstance(self.solver, dict):  # a contract or config read back from JSON
@@ -145,6 +159,12 @@ class PlannerConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def finishes(self, errors: np.ndarray) -> np.ndarray:
+        """Whether q* is its finish from now on, for end-effector errors (..., n_ee) (m): ``finish_at_goal`` and
+        every end effector within ``reach_tolerance``."""
+        return np.logical_and(self.finish_at_goal and self.algorithm == "time_optimal",
+                              (errors <= (self.reach_tolerance or 0.0)).all(axis=-1))
 
     @property
     def exact_within(self) -> float:
@@ -223,38 +243,63 @@ class GoalConfigurationPlanner:
         optimum = self.time_optimal.solve(q0, goals)
         return optimum.target, optimum.worst_error
 
+    def finish(self, q0: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
+        """What q* becomes once ``config.finishes``, and its largest error: the plan refined onto the goals by
+        ``refine`` where that lowers its largest error (with ``finish_at_goal``), else the plan."""
+        q, worst = self.plan(q0, goals)
+        if self.config.finish_at_goal and self.time_optimal is not None:
+            exact, exact_worst = self.refine(q, np.asarray(goals, dtype=np.float64).reshape(-1, 3))
+            if exact_worst < worst:
+                return exact, exact_worst
+        return q, worst
+
     def plan_batch(self, q0: np.ndarray, goals: np.ndarray) -> np.ndarray:
         """(B, n_joints) goal configurations for starts (B, n_joints) and goal sets (B, n_ee, 3)."""
         return np.stack([self.plan(q, g)[0] for q, g in zip(q0, goals)])
 
+    def finish_batch(self, q0: np.ndarray, goals: np.ndarray) -> np.ndarray:
+        """(B, n_joints) finishes (``finish``) for starts (B, n_joints) and goal sets (B, n_ee, 3)."""
+        return np.stack([self.finish(q, g)[0] for q, g in zip(q0, goals)])
+
 
 class JointTravel:
-    """Per joint, the farthest travel ``D_j(t)`` from rest in ``t`` s under the velocity and acceleration limits
-    (module docstring), its slope, and its inverse: the least time to travel a distance."""
+    """Per joint, the farthest travel ``D_j(t)`` from rest in ``t`` s under the velocity and acceleration limits,
+    its slope, and its inverse: the least time to travel a distance.
 
-    def __init__(self, velocity_limits: np.ndarray, acceleration_limits: np.ndarray, dt: float):
+    Rest through the target (``stop`` False, module docstring): the commands ramp from rest by ``a_j dt`` per
+    period, ``D_j(t) = a_j t (t + dt) / 2`` up to ``K_j dt``, then ``v_j t - c_j``. Rest to rest (``stop``, in
+    continuous time): accelerate, cruise, brake, ``D_j(t) = a_j t^2 / 4`` up to ``2 v_j / a_j``, then
+    ``v_j t - v_j^2 / a_j``, so ``time(d) = 2 sqrt(d / a_j)`` up to ``v_j^2 / a_j``, then ``d / v_j + v_j / a_j``.
+    Both ramps are ``D = c2 t^2 + c1 t`` with ``c2 = a_j / 2, c1 = a_j dt / 2`` and ``c2 = a_j / 4, c1 = 0``."""
+
+    def __init__(self, velocity_limits: np.ndarray, acceleration_limits: np.ndarray, dt: float, stop: bool = False):
         self.v, self.dt = velocity_limits.astype(np.float64), dt
         ramping = np.isfinite(acceleration_limits)
         a = np.where(ramping, acceleration_limits, 1.0)  # 1.0: a placeholder where nothing ramps
-        k = np.where(ramping, np.floor(self.v / (a * dt)), 0.0)
-        self.ramp_time = k * dt
-        """s the command ramps up (0 where the acceleration is unlimited or reaches v_j within one period)."""
-        self.offset = k * dt * self.v - a * dt ** 2 * k * (k + 1) / 2
-        self._a = a
+        if stop:
+            self._c2, self._c1 = a / 4, np.zeros_like(a)
+            self.ramp_time = np.where(ramping, 2 * self.v / a, 0.0)
+            self.offset = np.where(ramping, self.v ** 2 / a, 0.0)
+        else:
+            self._c2, self._c1 = a / 2, a * dt / 2
+            k = np.where(ramping, np.floor(self.v / (a * dt)), 0.0)
+            self.ramp_time = k * dt  # 0 where v_j is reached within one period
+            self.offset = k * dt * self.v - a * dt ** 2 * k * (k + 1) / 2
         self.ramp_distance = self.distance(self.ramp_time)
 
     def distance(self, t: float) -> np.ndarray:
         """D_j(t) (rad or m)."""
-        return np.where(t < self.ramp_time, self._a * t * (t + self.dt) / 2, self.v * t - self.offset)
+        return np.where(t < self.ramp_time, (self._c2 * t + self._c1) * t, self.v * t - self.offset)
 
     def slope(self, t: float) -> np.ndarray:
         """dD_j/dt."""
-        return np.where(t < self.ramp_time, self._a * (2 * t + self.dt) / 2, self.v)
+        return np.where(t < self.ramp_time, 2 * self._c2 * t + self._c1, self.v)
 
     def time(self, d: np.ndarray) -> np.ndarray:
         """Least time (s) to travel |d_j| per joint: the inverse of D_j."""
         d = np.abs(d)
-        ramp = (np.sqrt(self.dt ** 2 + 8 * np.minimum(d, self.ramp_distance) / self._a) - self.dt) / 2
+        c2, c1 = self._c2, self._c1
+        ramp = (np.sqrt(c1 ** 2 + 4 * c2 * np.minimum(d, self.ramp_distance)) - c1) / (2 * c2)
         return np.where(d <= self.ramp_distance, ramp, (d + self.offset) / self.v)
 
 
@@ -282,7 +327,7 @@ class TimeOptimalReference:
         self.kin, self.dt, self.tolerance, self.config = kin, control_period, tolerance, config
         spec, n = kin.spec, kin.spec.n_joints
         self.v = spec.velocity_limits.astype(np.float64)
-        self.travel = JointTravel(self.v, spec.acceleration_limits, control_period)
+        self.travel = JointTravel(self.v, spec.acceleration_limits, control_period, config.rest_to_rest)
         self.low, self.high = spec.joint_limits[:, 0].astype(np.float64), spec.joint_limits[:, 1].astype(np.float64)
         self.ik = GoalConfigurationPlanner(kin, PlannerConfig(restarts=0, tolerance=tolerance * 0.05, margin=0.0))
         rng = np.random.default_rng(config.seed)  # the same starts for every solve: a function of (q0, goals)

@@ -70,7 +70,8 @@ OBSERVATION_DOC = {
     "joint_error": "per end effector i in order: J_i(q)^T (goal_i - ee_i), J_i the 3 x n_joints positional "
                    "Jacobian of site i in the base frame (mj_jacSite rotated into it; zero columns off the chain)",
     "goal_config_error": "q* - q (rad), q* the goal configuration of the goal set, planned once when the goal set "
-                         "arrives from the q0 of that time by the `planner` (its `algorithm`, below)",
+                         "arrives from the q0 of that time by the `planner` (its `algorithm`, below; its "
+                         "finish_at_goal may change it once, when the end effectors enter the tolerance)",
 }
 """Definitions of the observation segments, written into every contract."""
 PLANNER_DOC = {
@@ -92,11 +93,18 @@ PLANNER_DOC = {
                     "end effector i, q within the joint limits (v: velocity_limits, a: acceleration_limits, p_i: site "
                     "positions in the base frame; D_j(t) = v_j t without a_j, else with K_j = floor(v_j / (a_j dt)): "
                     "a_j t (t + dt) / 2 for t < K_j dt, v_j t - K_j dt v_j + a_j dt^2 K_j (K_j + 1) / 2 after: the "
-                    "travel of commands ramped from rest by a_j dt per period); N* = ceil(T* / dt); B = the box "
+                    "travel of commands ramped from rest by a_j dt per period; with solver.rest_to_rest true (false "
+                    "where absent): a_j t^2 / 4 for t < 2 v_j / a_j, v_j t - v_j^2 / a_j after, from rest to rest); "
+                    "N* = ceil(T* / dt); B = the box "
                     "|q_j - q0_j| <= D_j(N* dt) within the limits; w* = min "
                     "over q in B of max_i ||g_i - p_i(q)||; L = max(w*, solver.target_depth tol); q* = argmin over q in "
                     "B of sum_j ((q_j - q0_j) / v_j)^2 s.t. ||g_i - p_i(q)|| <= L; q* = q0 when every end effector is "
-                    "within tol at q0. Solved locally by SLSQP from the damped-Newton IK solutions of q0 and of "
+                    "within tol at q0. With finish_at_goal true (false where absent), once every end effector is "
+                    "within tol (at the joint angles of a control step) q* is the finish for the rest of the goal "
+                    "set: that target clipped into [low, high] and refined by the `ik` damped Newton steps "
+                    "(iterations K, damping lambda, tolerance eps, margin m, low and high as there), if that lowers "
+                    "its largest end-effector error (else the target). Solved locally by SLSQP from the "
+                    "damped-Newton IK solutions of q0 and of "
                     "solver.local_starts configurations q0 + d (d uniform in +-solver.local_range) and "
                     "solver.global_starts uniform in the limits (numpy.random.default_rng(solver.seed), offsets drawn "
                     "first), the solver.refine_starts nearest in time; a global optimum is not guaranteed, so any "

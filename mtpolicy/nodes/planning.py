@@ -14,7 +14,10 @@ end effector. So:
 * ``PlannedGoals`` submits the newest closed goal set for planning (from the
   joint angles of the control tick that submits it, once they are fresh, and
   only if it differs from the set submitted last) and hands the control tick
-  each newer finished plan.
+  each newer finished plan, and the plan's finish once the planner says so
+  (``PlannerConfig.finishes``: with ``finish_at_goal``, the end effectors at
+  the tick's fresh joint angles all within the tolerance), as the reach env
+  does in training and evaluation.
 * ``PlanWorker`` plans one goal set at a time: a set submitted while another
   is being planned waits, and a newer one replaces it (the latest wins; the
   replaced one is counted as superseded). Its thread hands each set to a
@@ -109,6 +112,14 @@ class Plan:
     config: np.ndarray
     worst: float
     """Largest end-effector error (m) at ``config``."""
+    finish: np.ndarray
+    """What ``config`` becomes once the end effectors enter the tolerance (``GoalConfigurationPlanner.finish``)."""
+    finish_worst: float
+    """Largest end-effector error (m) at ``finish``."""
+
+    def finished(self) -> "Plan":
+        """This plan with its finish as its goal configuration."""
+        return Plan(self.goals, self.finish, self.finish_worst, self.finish, self.finish_worst)
 
 
 class PlanWorker:
@@ -187,10 +198,10 @@ class PlanWorker:
             if isinstance(answer, str):
                 self._on_error(answer)
                 continue
-            config, worst, seconds = answer
+            config, worst, finish, finish_worst, seconds = answer
             with self._wake:
                 self.stats.add(seconds)
-            self.latest = Plan(goals, config, worst)
+            self.latest = Plan(goals, config, worst, finish, finish_worst)
 
 
 def _yield_to_the_control_loop() -> None:
@@ -206,7 +217,8 @@ def _yield_to_the_control_loop() -> None:
 
 
 def _serve(conn: Connection, spec: RobotSpec, config: PlannerConfig) -> None:
-    """The planning process: (q, goals) in, (q*, largest error, planning time) or an error message out."""
+    """The planning process: (q, goals) in, (q*, largest error, finish, its largest error, planning time) or an
+    error message out."""
     _yield_to_the_control_loop()
     planner = GoalConfigurationPlanner(Kinematics(spec), config)
     while True:
@@ -216,7 +228,7 @@ def _serve(conn: Connection, spec: RobotSpec, config: PlannerConfig) -> None:
             return
         start = time.perf_counter()
         try:
-            answer = (*planner.plan(q, goals), time.perf_counter() - start)
+            answer = (*planner.plan(q, goals), *planner.finish(q, goals), time.perf_counter() - start)
         except Exception as e:  # noqa: BLE001 - report it and keep serving the next goal sets
             answer = f"planning failed: {type(e).__name__}: {e}"
         try:
@@ -232,14 +244,17 @@ class PlannedGoals:
         self.sets = GoalSets(spec.n_tasks, window)
         self.worker = PlanWorker(spec, config, on_error)
         self.plan: Plan | None = None
-        """The plan followed (the policy observes its goal set); None before the first."""
+        """The plan followed (the policy observes its goal set), or its finish; None before the first."""
+        self._kin = Kinematics(spec) if config.finish_at_goal else None  # the end effectors, for ``finishes``
+        self._received: Plan | None = None  # the newest finished plan taken from the worker
         self._submitted = 0  # goal sets closed when the newest was submitted
         self._requested: np.ndarray | None = None  # the goal set submitted last
         self._skipped = 0  # goal sets never submitted: a newer one closed before the next update
 
     def update(self, q: np.ndarray, fresh: bool, now: float) -> Plan | None:
         """Submit the newest closed goal set, planned from joint angles ``q`` if they are ``fresh``; the newest
-        finished plan if it is newer than ``plan`` (it becomes ``plan``), else None."""
+        finished plan if it is newer than ``plan``, or ``plan``'s finish once ``q`` (fresh) finishes it (either
+        becomes ``plan``), else None."""
         sets = self.sets
         sets.poll(now)
         if fresh and sets.closed != self._submitted and np.isfinite(sets.latest).all():
@@ -249,10 +264,19 @@ class PlannedGoals:
                 self.worker.submit(q, sets.latest)
                 self._requested = sets.latest
         plan = self.worker.latest
-        if plan is self.plan:
-            return None
-        self.plan = plan
-        return plan
+        changed = plan is not self._received
+        if changed:
+            self._received = self.plan = plan
+        if fresh and plan is not None and self.plan is plan and self._finishes(plan, q):
+            self.plan, changed = plan.finished(), True
+        return self.plan if changed else None
+
+    def _finishes(self, plan: Plan, q: np.ndarray) -> bool:
+        """Whether ``plan`` gives way to its finish at joint angles ``q``."""
+        if self._kin is None or np.array_equal(plan.finish, plan.config):
+            return False
+        errors = np.linalg.norm(plan.goals - self._kin.ee_positions(q), axis=1)
+        return bool(self.worker.config.finishes(errors))
 
     def diagnostics(self) -> dict[str, str]:
         """Planning time (ms, p50 and largest of the last 2000), goal sets, plans and superseded sets so far."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from mtpolicy.observation import observe
-from mtpolicy.planner import TimeOptimalReference
+from mtpolicy.planner import SolverConfig, TimeOptimalReference
 from mtpolicy.safety import rate_limit
 from mtpolicy_training.algos.dagger import DaggerConfig, Teacher
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
@@ -44,6 +44,22 @@ def test_the_bound_counts_the_ramp_and_no_controller_beats_it():
     result = evaluate_reach(dls_controller(LIMITED), LIMITED, n, SEED, bound=limited.bound_seconds, per_set=True)
     ratios = result["per_set"]["time_ratio"]
     assert result["success_rate"] >= 0.5 and np.nanmin(ratios) >= 1.0
+
+
+def test_the_rest_to_rest_bound_also_stops_the_joints():
+    n, stop = 8, SolverConfig(rest_to_rest=True)
+    through, rest_to_rest = bound_table(LIMITED, n, SEED), bound_table(LIMITED, n, SEED, solver=stop)
+    assert rest_to_rest.key["solver"]["rest_to_rest"] and not through.key["solver"]["rest_to_rest"]
+    assert np.all(rest_to_rest.seconds >= through.seconds - 1e-6) and np.any(rest_to_rest.periods > through.periods)
+    env = ReachVectorEnv(n, LIMITED, time_limit=False)
+    env.reset(seed=SEED)
+    reference = TimeOptimalReference(env.kin, LIMITED.control_period, LIMITED.reach_tolerance, stop)
+    a, v = env.spec.acceleration_limits, env.spec.velocity_limits
+    for q0, goals, seconds in zip(env.joint_positions(), env.goals, rest_to_rest.seconds):
+        q = reference.solve(q0, goals).q
+        d = np.abs(q - q0)  # the least rest-to-rest time of a triangle or a trapezoid, by hand
+        least = np.where(d <= v ** 2 / a, 2 * np.sqrt(d / a), d / v + v / a)
+        assert np.isclose(least.max(), seconds)
 
 
 def test_the_solution_lies_in_the_ramped_box():

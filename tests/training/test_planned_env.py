@@ -4,7 +4,7 @@ target and its contract, the planned observation."""
 import numpy as np
 import pytest
 
-from mtpolicy.kinematics import Kinematics
+from mtpolicy.kinematics import Kinematics, sample_configurations
 from mtpolicy.observation import ObservationLayout
 from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
 from mtpolicy.robots import load_robot
@@ -48,3 +48,66 @@ def test_planned_env_observes_the_planned_goal_configuration():
     np.testing.assert_allclose(obs[:, layout.slice("goal_config_error")], env.goal_configs - q, atol=1e-6)
     reached = env.kin.ee_positions_batch(env.goal_configs)
     assert np.linalg.norm(reached - env.goals, axis=-1).max() < 2e-3
+
+
+def test_finish_at_goal_enters_as_soon_and_ends_at_the_goals():
+    """Issue 65: the time-optimal program's target lies inside the tolerance (target_depth of it), so a servo to it
+    ends there. With ``finish_at_goal`` q* is that target until the end effectors enter the tolerance, then its
+    finish, refined onto the goals: the servo enters at the same step and ends at the goals."""
+    dt = 0.05
+
+    def run(finish: bool) -> tuple[np.ndarray, np.ndarray, ReachVectorEnv, np.ndarray]:
+        planner = PlannerConfig(algorithm="time_optimal", finish_at_goal=finish)
+        env = ReachVectorEnv(4, ReachConfig(goal_distribution="workspace", planned=True, planner=planner),
+                             time_limit=False)
+        obs, info = env.reset(seed=5)
+        targets, entered = env.goal_configs.copy(), np.full(4, -1)
+        v, error = env.spec.velocity_limits, env.layout.slice("goal_config_error")
+        for t in range(80):  # the servo to q*, at full speed where it is far
+            obs, _, _, _, info = env.step(np.clip(obs[:, error] / (2 * dt * v), -1.0, 1.0))
+            entered[(entered < 0) & (info["errors"] <= env.config.reach_tolerance).all(axis=1)] = t
+        return entered, info["errors"], env, targets
+
+    entered, errors, env, targets = run(False)
+    finish_entered, finish_errors, finish_env, finish_targets = run(True)
+    assert np.array_equal(finish_targets, targets) and (entered >= 0).all()  # the program's target first
+    assert np.array_equal(finish_entered, entered)
+    assert errors.max() > 5e-3 and finish_errors.max() < 1e-3
+    assert np.array_equal(finish_env.goal_configs, finish_env.finish_configs)
+    goals = finish_env.goals
+    assert (np.linalg.norm(finish_env.kin.ee_positions_batch(finish_env.finish_configs) - goals, axis=-1) < 1e-3).all()
+
+
+def test_a_goal_set_within_tolerance_at_the_start_observes_its_finish_at_once():
+    planner = PlannerConfig(algorithm="time_optimal", finish_at_goal=True)
+    env = ReachVectorEnv(2, ReachConfig(goal_distribution="workspace", planned=True, planner=planner),
+                         time_limit=False)
+    q0 = sample_configurations(env.spec, np.random.default_rng(2), 2)
+    goals = env.kin.ee_positions_batch(q0) + np.array([0.012, 0.0, 0.0])  # 12 mm off: within the 20 mm tolerance
+    obs, _ = env.reset(options={"q": q0, "goals": goals})
+    assert not np.array_equal(env.goal_configs, q0)  # the program's q* = q0, finished at once
+    np.testing.assert_allclose(obs[:, env.layout.slice("goal_config_error")], env.goal_configs - q0, atol=1e-6)
+    assert (np.linalg.norm(env.kin.ee_positions_batch(env.goal_configs) - goals, axis=-1) < 1e-3).all()
+
+
+def test_replan_changes_the_planner_of_a_model_and_nothing_else(tmp_path):
+    from mtpolicy.policy import MODELS_DIR, OnnxPolicy
+    from mtpolicy_training.envs.reach_evaluation import onnx_controller
+    from mtpolicy_training.ship.replan import replan
+
+    model, out = MODELS_DIR / "planar8_reach_workspace.onnx", tmp_path / "exact.onnx"
+    replan(model, {"finish_at_goal": True}, out)
+    before, after = OnnxPolicy(model), OnnxPolicy(out)  # loading verifies the checksum
+    assert not before.contract.planner.get("finish_at_goal") and after.contract.planner["finish_at_goal"]
+    assert after.contract.training_config["replan"] == {"finish_at_goal": True}
+    assert "finish_at_goal true" in after.contract.observation_doc()["goal_config_error"]
+    assert onnx_controller(out)[1].planner.finish_at_goal  # the evaluator's env plans as the contract says
+    obs = np.random.default_rng(0).normal(size=(5, after.contract.observation_layout.size)).astype(np.float32)
+    assert np.array_equal(before(obs), after(obs))
+    for changes, message in (({"exact": True}, "exact"), ({"damping": -1.0}, "damping")):
+        with pytest.raises(ValueError, match=message):
+            replan(model, changes, tmp_path / "bad.onnx")
+    with pytest.raises(ValueError, match="replace the model"):
+        replan(out, {"finish_at_goal": False}, out)
+    with pytest.raises(ValueError, match="not a planner-conditioned"):
+        replan(MODELS_DIR / "planar8_reach.onnx", {"finish_at_goal": True}, tmp_path / "local.onnx")

@@ -90,6 +90,32 @@ def test_planned_goals_plan_a_goal_set_once_states_are_fresh_and_once_only(plana
         planned.worker.stop()
 
 
+def test_planned_goals_hand_over_the_finish_once_the_end_effectors_enter_the_tolerance(planar8):
+    """Issue 65: with finish_at_goal, the time-optimal target (inside the tolerance) gives way to its finish (at
+    the goals) at the first fresh tick whose joint angles put every end effector within the tolerance, once."""
+    errors: list[str] = []
+    config = PlannerConfig(algorithm="time_optimal", reach_tolerance=0.02, control_period=0.05, finish_at_goal=True)
+    planned = PlannedGoals(planar8, config, window=0.02, on_error=errors.append)
+    kin = Kinematics(planar8)
+    try:
+        q0, target = sample_configurations(planar8, np.random.default_rng(5), 2)
+        goals = kin.ee_positions(target)
+        for i, goal in enumerate(goals):
+            planned.sets.add(i, goal, 1.0)
+        assert wait_for(lambda: planned.update(q0, fresh=True, now=1.1) is not None), errors
+        plan = planned.plan
+        assert 5e-3 < plan.worst <= 0.02 and plan.finish_worst < 1e-3  # the program's target, then the goals
+        assert np.linalg.norm(kin.ee_positions(plan.finish) - goals, axis=1).max() == pytest.approx(plan.finish_worst)
+        assert planned.update(q0, fresh=True, now=1.2) is None  # far from the goals: the target stays
+        assert planned.update(plan.config, fresh=False, now=1.3) is None  # stale angles decide nothing
+        finished = planned.update(plan.config, fresh=True, now=1.4)  # at the target: within the tolerance
+        assert np.array_equal(finished.config, plan.finish) and finished.worst == plan.finish_worst
+        assert planned.plan is finished and np.array_equal(finished.goals, goals)
+        assert planned.update(plan.finish, fresh=True, now=1.5) is None and not errors
+    finally:
+        planned.worker.stop()
+
+
 def test_the_planning_process_leaves_the_scheduling_policy_of_its_node_for_the_default_one(planar8):
     """Under SCHED_FIFO the node's policy would pass to its planner, where nice does not lower it; SCHED_BATCH
     (which needs no privilege) stands in for it here."""

@@ -48,7 +48,9 @@ once. Start and goal configurations are free of self-collision
 | workspace    | uniform over the joint limits, independent of the start          |
 
 With ``planned`` the observation also holds ``q* - q`` for the goal
-configuration q* that ``mtpolicy.planner`` finds for the goal set at reset.
+configuration q* that ``mtpolicy.planner`` finds for the goal set at reset
+(with the planner's ``finish_at_goal``, its finish once the end effectors
+enter the tolerance).
 """
 
 from __future__ import annotations
@@ -173,7 +175,10 @@ class ReachVectorEnv(VectorEnv):
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
         self.goals = np.zeros((num_envs, k, 3))
         self.goal_configs = None
-        """(num_envs, n_joints) the planner's goal configurations (planned observations only)."""
+        """(num_envs, n_joints) the planner's goal configurations (planned observations only): each its finish once
+        ``PlannerConfig.finishes``."""
+        self.finish_configs = None
+        """(num_envs, n_joints) what each goal configuration becomes then (``GoalConfigurationPlanner.finish``)."""
         self.commands = np.zeros((num_envs, n))
         """(num_envs, n_joints) the velocities sent at the last step (rad/s or m/s): the ramp's previous command."""
         self.steps = 0
@@ -186,7 +191,17 @@ class ReachVectorEnv(VectorEnv):
         return np.stack([d.qpos[self._qadr] for d in self.datas])
 
     def _observe(self) -> tuple[np.ndarray, np.ndarray]:
-        return observe(self.kin, self.joint_positions(), self.goals, self.goal_configs)
+        """The observation and end-effector positions; a planned goal configuration becomes its finish first where
+        the planner says so (as in the controller node, ``mtpolicy.nodes.planning``)."""
+        q = self.joint_positions()
+        obs, ee = observe(self.kin, q, self.goals, self.goal_configs)
+        if self.planner is not None:
+            finishing = self.config.planner.finishes(np.linalg.norm(self.goals - ee, axis=-1))
+            finishing &= (self.goal_configs != self.finish_configs).any(axis=1)
+            if finishing.any():
+                self.goal_configs = np.where(finishing[:, None], self.finish_configs, self.goal_configs)
+                obs, ee = observe(self.kin, q, self.goals, self.goal_configs)
+        return obs, ee
 
     # --- gymnasium API ----------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -205,6 +220,7 @@ class ReachVectorEnv(VectorEnv):
             mujoco.mj_kinematics(self.model, d)
         if self.planner is not None:
             self.goal_configs = self.planner.plan_batch(q0, self.goals)
+            self.finish_configs = self.planner.finish_batch(q0, self.goals)
         self.commands = np.zeros_like(self.commands)
         self.steps = 0
         obs, ee = self._observe()
