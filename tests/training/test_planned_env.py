@@ -4,7 +4,8 @@ target and its contract, the planned observation."""
 import numpy as np
 import pytest
 
-from mtpolicy.kinematics import Kinematics, sample_configurations
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.reach_task import sample_configurations
 from mtpolicy.observation import ObservationLayout
 from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
 from mtpolicy.robots import load_robot
