@@ -286,11 +286,12 @@ class GoalConfigurationPlanner:
 
     def finish(self, q0: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
         """What q* becomes once ``config.finishes``, and its largest error: the plan refined onto the goals by
-        ``refine`` where that lowers its largest error (with ``finish_at_goal``), else the plan."""
+        ``refine`` where that lowers its largest error (with ``finish_at_goal``; with ``avoid_collisions``, where
+        the refined one is free of self-collision too), else the plan (a rejected one stays rejected)."""
         q, worst = self.plan(q0, goals)
-        if self.config.finish_at_goal and self.time_optimal is not None:
+        if self.config.finish_at_goal and self.time_optimal is not None and math.isfinite(worst):
             exact, exact_worst = self.refine(q, np.asarray(goals, dtype=np.float64).reshape(-1, 3))
-            if exact_worst < worst:
+            if exact_worst < worst and not (self.config.avoid_collisions and self_collisions(self.kin, exact)[0]):
                 return exact, exact_worst
         return q, worst
 

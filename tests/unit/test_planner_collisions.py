@@ -77,5 +77,6 @@ def test_the_time_optimal_planner_avoiding_collisions_rejects_a_target_in_self_c
     config = PlannerConfig(algorithm="time_optimal", reach_tolerance=0.02, control_period=0.05)
     target, worst = GoalConfigurationPlanner(kin, config).plan(q0, goals)
     assert worst <= 0.02 and self_collisions(kin, target)[0]
-    q, worst = GoalConfigurationPlanner(kin, replace(config, avoid_collisions=True)).plan(q0, goals)
-    assert worst == math.inf and np.array_equal(q, q0)
+    planner = GoalConfigurationPlanner(kin, replace(config, avoid_collisions=True, finish_at_goal=True))
+    for q, worst in (planner.plan(q0, goals), planner.finish(q0, goals)):  # the finish of a rejection: the same
+        assert worst == math.inf and np.array_equal(q, q0)
