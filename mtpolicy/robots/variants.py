@@ -4,11 +4,11 @@ The joint-training paper's tasks are hoppers of other shapes and masses, the
 A2C paper's HalfCheetahs with parts 25 % longer or shorter; here a variant is
 a shipped robot with some links' lengths and masses scaled (``VARIANTS``).
 Each is written as a folder of ``mtpolicy/robots`` (``robot.xml``,
-``scene.xml``, ``robot.yaml``), so it is found by name, trained, exported and
-served like any robot:
+``scene.xml``, ``robot.yaml``) with its node parameters ``config/<variant>.yaml``,
+so it is found by name, trained, exported and served like any robot:
 
     python -m mtpolicy.robots.variants            # (re)write every folder of VARIANTS
-    python -m mtpolicy.robots.variants --check    # exit 1 naming each folder that differs from what it would write
+    python -m mtpolicy.robots.variants --check    # exit 1 naming each file that differs from what it would write
 
 A variant scales, for each of its ``bodies`` (every body of the robot when
 empty), the lengths that body defines by ``length`` -- its geoms' ``fromto``
@@ -32,6 +32,8 @@ import yaml
 
 from mtpolicy.robots.manifest import MANIFEST, ROBOTS_DIR, RobotSpecError, find_robot
 
+REPO = ROBOTS_DIR.parent.parent
+"""The repository (or installed share) root: robot folders under mtpolicy/robots, node parameters under config/."""
 MAX_SCALE_CHANGE = 0.25
 """Largest relative change of a length or mass (the A2C paper's +-25 %)."""
 
@@ -64,7 +66,6 @@ ARMS = ("left_upper_arm", "left_forearm", "right_upper_arm", "right_forearm")
 VARIANTS: tuple[Variant, ...] = (
     Variant("planar8_long", "planar8", length=1.25, about="every link 25 % longer"),
     Variant("planar8_short", "planar8", length=0.8, about="every link 20 % shorter"),
-    Variant("planar8_heavy", "planar8", mass=1.25, about="every link 25 % heavier"),
     Variant("planar8_long_base", "planar8", length=1.25, mass=1.25, bodies=("link_1", "link_2"),
             about="the two shared base links 25 % longer and heavier"),
     Variant("humanoid_long_arms", "humanoid", length=1.2, bodies=ARMS, about="upper arms, forearms, hands 20 % longer"),
@@ -72,7 +73,7 @@ VARIANTS: tuple[Variant, ...] = (
             about="upper arms, forearms, hands 20 % shorter"),
     Variant("humanoid_heavy_arms", "humanoid", mass=1.25, bodies=ARMS, about="arms and hands 25 % heavier"),
 )
-"""The shipped variants: four of planar8, three of humanoid (as the papers' three hoppers)."""
+"""The shipped variants: three of planar8 and three of humanoid (as the joint-training paper's three hoppers)."""
 
 
 def variants_of(base: str) -> tuple[str, ...]:
@@ -126,32 +127,37 @@ def variant_manifest(variant: Variant) -> str:
 
 
 def variant_files(variant: Variant) -> dict[str, str]:
-    """File name -> text of the variant's folder (the scene is the base's, which includes robot.xml)."""
+    """Path (from the repository root) -> text of the variant's files: its robot folder (the scene is the base's,
+    which includes robot.xml) and its node parameters ``config/<variant>.yaml`` (the base's, as launch files
+    find them by robot name)."""
     base = find_robot(variant.base)
-    scene = {base.scene: base.scene_path.read_text()} if base.scene else {}
-    return {"robot.xml": variant_mjcf(variant), MANIFEST: variant_manifest(variant), **scene}
+    folder = f"mtpolicy/robots/{variant.name}"
+    scene = {f"{folder}/{base.scene}": base.scene_path.read_text()} if base.scene else {}
+    params = (REPO / "config" / f"{variant.base}.yaml").read_text()
+    return {f"{folder}/robot.xml": variant_mjcf(variant), f"{folder}/{MANIFEST}": variant_manifest(variant), **scene,
+            f"config/{variant.name}.yaml": f"# {variant.name}: a variant of {variant.base} (mtpolicy/robots/variants.py)"
+                                           f"; its parameters are the base's.\n{params}"}
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Write (or with --check compare) the folder of every variant in ``VARIANTS`` under ``--robots-dir``."""
+    """Write (or with --check compare) the files of every variant in ``VARIANTS`` under ``--root``."""
     parser = argparse.ArgumentParser(prog="python -m mtpolicy.robots.variants", description=__doc__.split("\n")[0])
-    parser.add_argument("--robots-dir", type=Path, default=ROBOTS_DIR, help="where the folders go")
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a folder differs")
+    parser.add_argument("--root", type=Path, default=REPO, help="repository root the files go under")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file differs")
     args = parser.parse_args(argv)
     stale = []
     for variant in VARIANTS:
-        folder = args.robots_dir / variant.name
         for name, text in variant_files(variant).items():
-            path = folder / name
+            path = args.root / name
             if args.check:
                 if not path.is_file() or path.read_text() != text:
                     stale.append(str(path))
                 continue
-            folder.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
     if stale:
         sys.exit(f"stale variant files (run python -m mtpolicy.robots.variants): {', '.join(stale)}")
-    print(f"{'checked' if args.check else 'wrote'} {', '.join(v.name for v in VARIANTS)} in {args.robots_dir}")
+    print(f"{'checked' if args.check else 'wrote'} {', '.join(v.name for v in VARIANTS)} under {args.root}")
 
 
 if __name__ == "__main__":
