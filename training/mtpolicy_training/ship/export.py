@@ -97,6 +97,8 @@ def export_policy(actor: nn.Module, spec: RobotSpec, env: ReachConfig, method: s
     tmp = path.with_name(path.name + ".tmp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        # a multi-task network's routing by task index (never negative) is exported as aten::index
+        warnings.filterwarnings("ignore", "Exporting aten::index operator", UserWarning)
         torch.onnx.export(module, (example,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                           dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
                           opset_version=17, dynamo=False)
