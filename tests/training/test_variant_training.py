@@ -155,7 +155,7 @@ def test_train_a2c_on_a_robot_single_finetune_distill_and_multitask_end_in_varia
 @pytest.mark.parametrize("argv, message", [
     (["ppo", "--robot", "panda"], "robot 'panda' has no morphology variants; robots with some: ['humanoid', "
                                   "'planar8']"),
-    (["ppo", "--robot", "planar8", "--task-set", "hoppers3"], "robot and task_set (give one"),
+    (["ppo", "--robot", "planar8", "--task-set", "walker-fwd-bwd"], "robot and task_set (give one"),
     (["a2c", "--task-set", "planar8"], "planar8 is not a set of Gym tasks; a robot's variants: --robot planar8"),
 ])
 def test_a_task_source_that_cannot_be_is_one_line(argv, message, tmp_path, capsys):

@@ -82,8 +82,9 @@ class A2CTrainConfig(TrainSettings, VariantTaskSettings):
     loop: OnPolicyLoopConfig = field(default_factory=a2c_loop)
     """Parallel envs, rollout shape and bookkeeping; num_envs is split equally over the training tasks (a multiple
     of their number)."""
-    task_set: str | None = None
-    """Task set of Gym tasks, e.g. halfcheetah6 (the default unless ``--robot``), halfcheetah8, hoppers3."""
+    task_set: str = "halfcheetah6"
+    """Task set (tasks: its Gym tasks, e.g. halfcheetah6, halfcheetah8, hoppers3); with ``--robot``, that robot's
+    variants instead."""
     tasks: tuple[str, ...] = ()
     """Training tasks, in head order (empty: all of the set)."""
     eval_tasks: tuple[str, ...] = ()

@@ -57,14 +57,14 @@ class VariantTaskSettings:
     goal_distribution: Annotated[str, word("goal distribution")] = "local"
     """Where the reach goals of ``robot``'s variants lie."""
 
-    def chosen_task_set(self, task_set: str | None, default: str) -> TaskSet:
-        """The task set a run trains on: ``robot``'s variants with ``robot``, else ``task_set`` (or ``default``);
-        ValueError (one line) if both are given or the robot has no variants."""
-        if self.robot is not None and task_set is not None:
+    def chosen_task_set(self, task_set: str, default: str) -> TaskSet:
+        """The task set a run trains on: ``robot``'s variants with ``robot``, else ``task_set``; ValueError (one
+        line) if the robot has no variants or a ``task_set`` other than the ``default`` is given too."""
+        if self.robot is None:
+            return make_task_set(task_set)
+        if task_set != default:
             raise ValueError(f"invalid config value(s): robot and task_set (give one; --robot {self.robot} trains on "
                              f"its variants, {self.robot}{SUFFIX})")
-        if self.robot is None:
-            return make_task_set(task_set or default)
         return VariantReachTaskSet.of(self.robot, self.goal_distribution)
 
 

@@ -60,8 +60,8 @@ class SpecializationTrainConfig(TrainSettings, VariantTaskSettings):
     out_dir: Path = Path("runs/specialization")
     periodic_eval_episodes: int = 5
     final_eval_episodes: int = 10
-    task_set: Literal["hoppers3", "walker-fwd-bwd", "hopper-mass-3", "hopper-mass-8", "hopper-mass-14"] | None = None
-    """Locomotion task family (envs/registry.py; default hoppers3 unless ``--robot``)."""
+    task_set: Literal["hoppers3", "walker-fwd-bwd", "hopper-mass-3", "hopper-mass-8", "hopper-mass-14"] = "hoppers3"
+    """Locomotion task family (envs/registry.py); with ``--robot``, that robot's variants instead."""
     algo: SpecializationConfig = field(default_factory=SpecializationConfig)
     """PPO, jt, sp and the baselines' switches."""
     loop: OnPolicyLoopConfig = field(default_factory=lambda: OnPolicyLoopConfig(
