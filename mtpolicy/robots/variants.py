@@ -133,10 +133,10 @@ def variant_files(variant: Variant) -> dict[str, str]:
     base = find_robot(variant.base)
     folder = f"mtpolicy/robots/{variant.name}"
     scene = {f"{folder}/{base.scene}": base.scene_path.read_text()} if base.scene else {}
-    params = (REPO / "config" / f"{variant.base}.yaml").read_text()
+    params = (f"# {variant.name}: a variant of {variant.base} (mtpolicy/robots/variants.py); its parameters are the "
+              f"base's.\n{(REPO / 'config' / f'{variant.base}.yaml').read_text()}")
     return {f"{folder}/robot.xml": variant_mjcf(variant), f"{folder}/{MANIFEST}": variant_manifest(variant), **scene,
-            f"config/{variant.name}.yaml": f"# {variant.name}: a variant of {variant.base} (mtpolicy/robots/variants.py)"
-                                           f"; its parameters are the base's.\n{params}"}
+            f"config/{variant.name}.yaml": params}
 
 
 def main(argv: list[str] | None = None) -> None:

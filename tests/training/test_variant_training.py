@@ -28,7 +28,9 @@ from mtpolicy_training.envs.registry import make_task_set
 from mtpolicy_training.envs.taskset import TaskOneHotObservations, append_task_one_hot
 from mtpolicy_training.envs.variants import VariantReachTaskSet
 from mtpolicy_training.ship.export import export_variant_policies
+from mtpolicy_training.envs.seeds import HELD_OUT_SEED, VALIDATION_SEED
 from mtpolicy_training.train.cli import main
+from mtpolicy_training.train.family import periodic_seed
 from mtpolicy_tools.demo import robot_for_model
 
 PLANAR8 = variants_of("planar8")
@@ -56,6 +58,8 @@ def test_the_variants_of_a_robot_are_a_task_set_of_reach_envs_side_by_side():
     assert info["final_info"]["errors"].shape == (6, 3) and reward.shape == (6,)
     set_env_rng_state(wrapped, state)  # the checkpointed random state of every block comes back
     assert env_rng_state(wrapped) == state
+    # periodic evaluations choose the best policy: validation goal sets, as in every reach trainer
+    assert periodic_seed(tasks) == VALIDATION_SEED and periodic_seed(make_task_set("hoppers3")) == HELD_OUT_SEED
 
 
 def variant_obs(variant: str, n: int = 5) -> np.ndarray:
@@ -153,8 +157,8 @@ def test_train_a2c_on_a_robot_single_finetune_distill_and_multitask_end_in_varia
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["ppo", "--robot", "panda"], "robot 'panda' has no morphology variants; robots with some: ['humanoid', "
-                                  "'planar8']"),
+    (["ppo", "--robot", "panda"], ("robot 'panda' has no morphology variants; robots with some: ['humanoid', "
+                                   "'planar8']")),
     (["ppo", "--robot", "planar8", "--task-set", "walker-fwd-bwd"], "robot and task_set (give one"),
     (["a2c", "--task-set", "planar8"], "planar8 is not a set of Gym tasks; a robot's variants: --robot planar8"),
 ])

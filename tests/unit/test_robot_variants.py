@@ -40,7 +40,9 @@ def test_lengths_and_masses_are_scaled_where_the_variant_says():
     np.testing.assert_allclose(home_ee("planar8_short"), 0.8 * home_ee("planar8"), atol=1e-6)
     long_base, planar8 = load_robot("planar8_long_base").load_model(), load_robot("planar8").load_model()
     links = [planar8.body(b).id for b in ("link_1", "link_2")]
-    capsule = lambda length, r=0.012: np.pi * r ** 2 * length + 4 / 3 * np.pi * r ** 3  # noqa: E731
+
+    def capsule(length: float, r: float = 0.012) -> float:
+        return np.pi * r ** 2 * length + 4 / 3 * np.pi * r ** 3
     np.testing.assert_allclose(long_base.body_mass[links], 1.25 * capsule(0.125) / capsule(0.1)
                                * planar8.body_mass[links], rtol=1e-6)  # 25 % longer and 25 % denser
     others = [b for b in range(planar8.nbody) if b not in links]

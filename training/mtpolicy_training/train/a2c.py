@@ -59,8 +59,9 @@ from mtpolicy_training.envs.registry import GymTaskSet, ReachTaskSet, make_task_
 from mtpolicy_training.envs.taskset import PolicyFn, TaskOneHotObservations, TaskSet
 from mtpolicy_training.envs.variants import VariantReachTaskSet
 from mtpolicy_training.ship.export import check_finite
+from mtpolicy_training.envs.seeds import HELD_OUT_SEED
 from mtpolicy_training.train.family import (CellMethod, Family, GridCell, TrainSettings, VariantTaskSettings,
-                                            variant_export)
+                                            periodic_seed, variant_export)
 
 
 def a2c_loop() -> OnPolicyLoopConfig:
@@ -154,8 +155,9 @@ def run(config: A2CTrainConfig) -> dict[str, float]:
     head_of_eval_task = np.array([train_set.task_names.index(t) if n_tasks > 1 else 0
                                   for t in eval_set.task_names])
 
-    def evaluate(m: A2C, episodes: int = config.periodic_eval_episodes) -> dict[str, float]:
-        metrics = eval_set.evaluate(deterministic_policy(m, head_of_eval_task), episodes)
+    def evaluate(m: A2C, episodes: int = config.periodic_eval_episodes,
+                 seed: int = periodic_seed(eval_set)) -> dict[str, float]:
+        metrics = eval_set.evaluate(deterministic_policy(m, head_of_eval_task), episodes, seed)
         return {k.removeprefix("eval/"): v for k, v in metrics.items()}  # the recorder adds eval/ itself
 
     export = variant_export(method.policy, train_set, f"a2c-{config.algo.setting}", config)
@@ -164,8 +166,12 @@ def run(config: A2CTrainConfig) -> dict[str, float]:
     def train() -> None:
         train_on_policy(method, make_env, config.loop, config, evaluate, RunConfig.of(config), best=best)
 
-    return run_trainer(Trainer(config.out_dir, train, lambda: evaluate(method, config.final_eval_episodes), export,
-                               best, check=lambda: check_finite(method.policy, config.out_dir / "policy.onnx")))
+    def final_evaluation() -> dict[str, float]:
+        return evaluate(method, config.final_eval_episodes, HELD_OUT_SEED)
+
+    return run_trainer(Trainer(config.out_dir, train, final_evaluation, export, best,
+                               check=None if export is None else lambda: check_finite(
+                                   method.policy, config.out_dir / "policy.onnx")))  # a diverged run: not exported
 
 
 MULTITASK = ["--algo.setting", "multitask"]

@@ -25,6 +25,7 @@ from mtpolicy_training.core.options import override_args, word
 from mtpolicy_training.core.run_record import RunSettings, config_dict
 from mtpolicy_training.envs.reach import ReachOptions
 from mtpolicy_training.envs.registry import make_task_set
+from mtpolicy_training.envs.seeds import HELD_OUT_SEED, VALIDATION_SEED
 from mtpolicy_training.envs.taskset import TaskSet
 from mtpolicy_training.envs.variants import SUFFIX, VariantReachTaskSet
 from mtpolicy_training.ship.export import export_variant_policies
@@ -66,6 +67,12 @@ class VariantTaskSettings:
             raise ValueError(f"invalid config value(s): robot and task_set (give one; --robot {self.robot} trains on "
                              f"its variants, {self.robot}{SUFFIX})")
         return VariantReachTaskSet.of(self.robot, self.goal_distribution)
+
+
+def periodic_seed(task_set: TaskSet) -> int:
+    """Seed of a run's periodic evaluations (which choose its best policy): the validation seed on a robot's
+    variants, as in every reach trainer; the held-out seed on the other sets, as before."""
+    return VALIDATION_SEED if isinstance(task_set, VariantReachTaskSet) else HELD_OUT_SEED
 
 
 def variant_export(policy: nn.Module, task_set: TaskSet, method: str,

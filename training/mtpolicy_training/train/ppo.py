@@ -46,7 +46,8 @@ from mtpolicy_training.core.run_record import RunConfig
 from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
 from mtpolicy_training.envs.taskset import TaskOneHotObservations, TaskSet, append_task_one_hot
 from mtpolicy_training.ship.export import check_finite
-from mtpolicy_training.train.family import Family, TrainSettings, VariantTaskSettings, variant_export
+from mtpolicy_training.envs.seeds import HELD_OUT_SEED
+from mtpolicy_training.train.family import Family, TrainSettings, VariantTaskSettings, periodic_seed, variant_export
 
 TASK_SETS = ("hoppers3", "walker-fwd-bwd", "hopper-mass-3", "hopper-mass-8", "hopper-mass-14")
 
@@ -86,11 +87,13 @@ class SpecializationTrainConfig(TrainSettings, VariantTaskSettings):
         return bad
 
 
-def evaluate(method: SpecializationPPO, task_set: TaskSet, episodes: int) -> dict[str, float]:
-    """The task set's evaluation of the deterministic policy (mean action, clipped), keys without ``eval/``."""
+def evaluate(method: SpecializationPPO, task_set: TaskSet, episodes: int,
+             seed: int = HELD_OUT_SEED) -> dict[str, float]:
+    """The task set's evaluation of the deterministic policy (mean action, clipped) on goal sets or episodes of
+    ``seed``, keys without ``eval/``."""
     def policy_fn(obs: np.ndarray, tasks: np.ndarray) -> np.ndarray:
         return np.clip(method.act(append_task_one_hot(obs.astype(np.float32), tasks, task_set.n_tasks)), -1, 1)
-    return {k.removeprefix("eval/"): v for k, v in task_set.evaluate(policy_fn, episodes).items()}
+    return {k.removeprefix("eval/"): v for k, v in task_set.evaluate(policy_fn, episodes, seed).items()}
 
 
 def run(config: SpecializationTrainConfig) -> dict[str, float]:
@@ -116,11 +119,13 @@ def run(config: SpecializationTrainConfig) -> dict[str, float]:
 
     def train() -> None:
         train_on_policy(method, make_env, config.loop, config,
-                        lambda m: evaluate(m, task_set, config.periodic_eval_episodes), RunConfig.of(config),
+                        lambda m: evaluate(m, task_set, config.periodic_eval_episodes, periodic_seed(task_set)),
+                        RunConfig.of(config),
                         best=best)
 
     return run_trainer(Trainer(config.out_dir, train, lambda: evaluate(method, task_set, config.final_eval_episodes),
-                               export, best, check=lambda: check_finite(method.policy, config.out_dir / "policy.onnx")))
+                               export, best, check=None if export is None else lambda: check_finite(
+                                   method.policy, config.out_dir / "policy.onnx")))  # a diverged run: not exported
 
 
 SETTINGS = {
