@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO
+from helpers import REPO, scaled
 from mtpolicy.policy import ModelMismatch, OnnxPolicy
 from mtpolicy.robots import find_robot, load_robot
 from mtpolicy.robots.variants import variants_of
@@ -179,7 +179,7 @@ def test_a_killed_ppo_run_on_variants_resumes(tmp_path, capsys):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "training")]), "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen([sys.executable, "-m", "mtpolicy_training.train", *argv], env=env, cwd=REPO,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + scaled(120)
     while not (out / "checkpoint.pt").exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
