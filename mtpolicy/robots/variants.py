@@ -4,8 +4,8 @@ The joint-training paper's tasks are hoppers of other shapes and masses, the
 A2C paper's HalfCheetahs with parts 25 % longer or shorter; here a variant is
 a shipped robot with some links' lengths and masses scaled (``VARIANTS``).
 Each is written as a folder of ``mtpolicy/robots`` (``robot.xml``,
-``scene.xml``, ``robot.yaml``) with its node parameters ``config/<variant>.yaml``,
-so it is found by name, trained, exported and served like any robot:
+``scene.xml``, ``robot.yaml``), so it is found by name, trained, exported and
+served like any robot:
 
     python -m mtpolicy.robots.variants            # (re)write every folder of VARIANTS
     python -m mtpolicy.robots.variants --check    # exit 1 naming each file that differs from what it would write
@@ -33,7 +33,7 @@ import yaml
 from mtpolicy.robots.manifest import MANIFEST, ROBOTS_DIR, RobotSpecError, find_robot
 
 REPO = ROBOTS_DIR.parent.parent
-"""The repository (or installed share) root: robot folders under mtpolicy/robots, node parameters under config/."""
+"""The repository root (robot folders under mtpolicy/robots)."""
 MAX_SCALE_CHANGE = 0.25
 """Largest relative change of a length or mass (the A2C paper's +-25 %)."""
 
@@ -127,16 +127,12 @@ def variant_manifest(variant: Variant) -> str:
 
 
 def variant_files(variant: Variant) -> dict[str, str]:
-    """Path (from the repository root) -> text of the variant's files: its robot folder (the scene is the base's,
-    which includes robot.xml) and its node parameters ``config/<variant>.yaml`` (the base's, as launch files
-    find them by robot name)."""
+    """Path (from the repository root) -> text of the variant's robot folder (the scene is the base's, which
+    includes robot.xml)."""
     base = find_robot(variant.base)
     folder = f"mtpolicy/robots/{variant.name}"
     scene = {f"{folder}/{base.scene}": base.scene_path.read_text()} if base.scene else {}
-    params = (f"# {variant.name}: a variant of {variant.base} (mtpolicy/robots/variants.py); its parameters are the "
-              f"base's.\n{(REPO / 'config' / f'{variant.base}.yaml').read_text()}")
-    return {f"{folder}/robot.xml": variant_mjcf(variant), f"{folder}/{MANIFEST}": variant_manifest(variant), **scene,
-            f"config/{variant.name}.yaml": params}
+    return {f"{folder}/robot.xml": variant_mjcf(variant), f"{folder}/{MANIFEST}": variant_manifest(variant), **scene}
 
 
 def main(argv: list[str] | None = None) -> None:
