@@ -47,7 +47,7 @@ class ErrorGain(nn.Module):
         self.z_size = self.n_errors + n_joints * (2 if layout.planned else 1)
 
     @classmethod
-    def of(cls, actor: str, layout: ObservationLayout | None, n_joints: int) -> "ErrorGain | None":
+    def of(cls, actor: str, layout: ObservationLayout | None, n_joints: int) -> ErrorGain | None:
         """The structure of ``actor``: None for ``mlp``; for ``error-gain`` the layout's (None: observations without
         goal errors, refused)."""
         if actor not in ACTORS:
