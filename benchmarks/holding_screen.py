@@ -4,7 +4,8 @@ For each controller: held success, reached-once rate, median time to reach (s), 
 second (dithering), the share of goal sets that left the tolerance after entering it, and the median final error per
 end effector (``evaluate_reach``). ``dls`` is the DLS baseline and ``jt:K`` the error-gain structure's constant start
 ``tanh(K sum_i J_i^T e_i)`` (``core/holding.py``, ``--algo.gain-init K``), both on the first policy's reach task (or
-``--robot``'s local goals).
+``--robot``'s local goals). ``--scales``: each controller's command also multiplied by these factors (a lower loop
+gain about the goal, the same zero).
 
     python -m benchmarks.holding_screen models/planar8_digrad.onnx runs/planar8/digrad-eg-hold/policy.onnx dls jt:20
 """
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=VALIDATION_SEED, choices=VALIDATION_SEEDS,
                         help="a validation seed (the test seeds only report)")
     parser.add_argument("--episodes", type=int, default=500, help="goal sets")
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0], help="factors on each command")
     args = parser.parse_args(argv)
     env = ReachConfig(args.robot)
     for name in args.controllers:
@@ -50,9 +52,11 @@ def main(argv: list[str] | None = None) -> None:
             controller = jacobian_transpose(env, float(name[3:]))
         else:
             controller, env = onnx_controller(Path(name))
-        m = evaluate_reach(controller, env, args.episodes, args.seed)
-        errors = {k: round(v, 4) for k, v in m.items() if k.startswith("error_median_")}
-        print(json.dumps({"controller": name, **{k: round(m[k], 4) for k in SHOWN}, **errors}), flush=True)
+        for scale in args.scales:
+            m = evaluate_reach(lambda obs, c=controller, s=scale: s * c(obs), env, args.episodes, args.seed)
+            errors = {k: round(v, 4) for k, v in m.items() if k.startswith("error_median_")}
+            print(json.dumps({"controller": name, "scale": scale, **{k: round(m[k], 4) for k in SHOWN}, **errors}),
+                  flush=True)
 
 
 if __name__ == "__main__":
