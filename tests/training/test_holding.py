@@ -4,6 +4,7 @@ reach env's ``hold`` reward."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -212,3 +213,12 @@ def test_sac_family_and_picor_train_the_error_gain_actor_on_the_hold_reward(tmp_
     assert 0 <= final["success_rate"] <= 1
     assert_zero_at_goal(tmp_path / "policy.onnx")
     assert OnnxPolicy(tmp_path / "policy.onnx").contract.training_config["reward"] == "hold"
+
+
+def test_holding_screen_prints_every_controller_at_every_scale(capsys):
+    from benchmarks.holding_screen import main as screen
+
+    screen(["jt:20", "--episodes", "4", "--scales", "1", "0"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["controller"], r["scale"]) for r in rows] == [("jt:20", 1.0), ("jt:20", 0.0)]
+    assert rows[0]["reached_rate"] > 0 and rows[1]["reached_rate"] == 0 and rows[1]["dither_sign_changes"] == 0
