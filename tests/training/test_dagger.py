@@ -16,6 +16,7 @@ from benchmarks.dagger_refit import refit
 from helpers import kill_when_checkpointed
 from mtpolicy.observation import observe
 from mtpolicy.policy import OnnxPolicy
+from mtpolicy.robots import shipped_robots
 from mtpolicy_training.algos.dagger import DaggerConfig, ErrorGainActor, Student, Teacher
 from mtpolicy_training.core.networks import Normalizer
 from mtpolicy_training.core.run_record import RunConfig
@@ -202,6 +203,5 @@ def test_an_unknown_robot_is_refused_in_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mtpolicy_training.train", "dagger", "--robot", "nosuch",
                         "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines() == ["error: unknown robot 'nosuch': not one of ['gr1', 'humanoid', 'panda', "
-                                             "'planar8', 'tiago'], not a robot folder (with a robot.yaml) and not an "
-                                             "MJCF/URDF file"]
+    assert r.stderr.strip().splitlines() == [f"error: unknown robot 'nosuch': not one of {shipped_robots()}, not a "
+                                             "robot folder (with a robot.yaml) and not an MJCF/URDF file"]
