@@ -97,7 +97,8 @@ PLANNER_DOC = {
                     "where absent): a_j t^2 / 4 for t < 2 v_j / a_j, v_j t - v_j^2 / a_j after, from rest to rest); "
                     "N* = ceil(T* / dt); B = the box "
                     "|q_j - q0_j| <= D_j(N* dt) within the limits; w* = min "
-                    "over q in B of max_i ||g_i - p_i(q)||; L = max(w*, solver.target_depth tol); q* = argmin over q in "
+                    "over q in B of max_i ||g_i - p_i(q)||; L = max(w*, solver.target_depth tol); "
+                    "q* = argmin over q in "
                     "B of sum_j ((q_j - q0_j) / v_j)^2 s.t. ||g_i - p_i(q)|| <= L; q* = q0 when every end effector is "
                     "within tol at q0. With finish_at_goal true (false where absent), once every end effector is "
                     "within tol (at the joint angles of a control step) q* is the finish for the rest of the goal "
@@ -114,8 +115,9 @@ PLANNER_DOC = {
 IO_DOC = ("input `observation`: float32 [batch, size of observation_layout], the raw segments of observation_doc "
           "concatenated in layout order (base-frame positions: p_base = R_base^T (p_world - x_base) for the world "
           "pose x_base, R_base of body `base_frame`); output `joint_velocity`: float32 [batch, len(joints)] in rad/s, "
-          "in `joints` order, within velocity_limits; the robot in training and evaluation sent each joint's command within "
-          "a_j control_period of the previous one (acceleration_limits; zero before the first). Observation normalization and output saturation are inside "
+          "in `joints` order, within velocity_limits; the robot in training and evaluation sent each joint's "
+          "command within a_j control_period of the previous one (acceleration_limits; zero before the first). "
+          "Observation normalization and output saturation are inside "
           "the graph: feed the raw observation, command the output as it is, every control_period seconds.")
 """What the graph takes and gives, written into every contract."""
 
@@ -212,7 +214,8 @@ class PolicyContract:
                    joints=spec.joint_names, end_effectors=spec.end_effectors, base_frame=spec.base_body,
                    observation_layout=ObservationLayout.for_robot(spec.n_joints, spec.n_tasks, bool(planner)),
                    control_period=control_period, velocity_limits=tuple(spec.velocity_limits.tolist()),
-                   acceleration_limits=tuple(spec.acceleration_limits.tolist()), reach_tolerance=reach_tolerance, goal_distribution=goal_distribution, planner=planner or {},
+                   acceleration_limits=tuple(spec.acceleration_limits.tolist()), reach_tolerance=reach_tolerance,
+                   goal_distribution=goal_distribution, planner=planner or {},
                    task_names=tuple(f"reach_{ee}" for ee in spec.end_effectors), method=method,
                    training_config=training_config, metrics=metrics or {})
 

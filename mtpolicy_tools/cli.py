@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--real-time-factor", type=float, default=1.0)
     p.add_argument("--params", help="ROS parameters YAML for the nodes (default: config/params.yaml for a shipped "
                    "robot; for a robot folder or file, <out-dir>/params.yaml written from the model)")
-    p.add_argument("--record", action=argparse.BooleanOptionalAction, default=False, help="record every topic to <out>/bag (rosbag2, MCAP storage)")
+    p.add_argument("--record", action=argparse.BooleanOptionalAction, default=False,
+                   help="record every topic to <out>/bag (rosbag2, MCAP storage)")
     p.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,
                    help="write <out>/demo.mp4 (the run replayed offscreen)")
     p.set_defaults(func=_demo)

@@ -152,7 +152,8 @@ def test_a_missing_mesh_package_is_one_line_naming_it(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("robosuite") is None,
-                    reason="robosuite is not installed (make setup installs it: pip install --no-deps robosuite==1.5.2)")
+                    reason="robosuite is not installed "
+                           "(make setup installs it: pip install --no-deps robosuite==1.5.2)")
 @pytest.mark.parametrize("robot", ["panda", "tiago"])
 def test_shipped_vendor_robots_are_what_their_import_command_writes(robot, tmp_path):
     folder = REPO / "mtpolicy" / "robots" / robot

@@ -32,7 +32,8 @@ def test_colcon_build_lays_the_package_out_for_ros2_launch(ros2_install):
         assert (share / path).is_file(), path
     assert (pkg / "share" / "ament_index" / "resource_index" / "packages" / "mtpolicy").is_file()
     manifests = sorted(p.parent.name for p in pkg.glob("lib/python*/site-packages/mtpolicy/robots/*/robot.yaml"))
-    assert manifests == ["gr1", "humanoid", "panda", "planar8", "tiago"], manifests  # a launch file's default model is the robot's
+    # a launch file's default model is the robot's
+    assert manifests == ["gr1", "humanoid", "panda", "planar8", "tiago"], manifests
 
 
 @pytest.mark.timeout(240)

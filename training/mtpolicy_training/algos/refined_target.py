@@ -110,7 +110,8 @@ class RefinedTargetActor(nn.Module):
             jac = jac.reshape(n, -1, jac.shape[-1])
             free = ((target > low + 1e-4) & (target < high - 1e-4)).to(target.dtype) + 1e-3  # a face holds its joint
             weighted = jac * (self.weight * free)[:, None, :]
-            system = torch.matmul(weighted, jac.transpose(1, 2)) + self.refinement.damping ** 2 * torch.eye(jac.shape[1])
+            system = (torch.matmul(weighted, jac.transpose(1, 2))
+                      + self.refinement.damping ** 2 * torch.eye(jac.shape[1]))
             step = torch.matmul(weighted.transpose(1, 2), solve_spd(system, (error * shrink).reshape(n, -1))[..., None])
             target = torch.minimum(torch.maximum(target + step[..., 0], low), high)
         landed = ((goals - self.kinematics(target)[0]).norm(dim=2) <= self.tolerance).all(dim=1)

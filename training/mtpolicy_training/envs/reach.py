@@ -65,7 +65,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from mtpolicy.kinematics import Kinematics
-from mtpolicy.reach_task import GOAL_JOINT_RANGE, GOAL_SLIDE_RANGE, reach_tolerance, sample_configurations, sample_free_configurations
+from mtpolicy.reach_task import (GOAL_JOINT_RANGE, GOAL_SLIDE_RANGE, reach_tolerance, sample_configurations,
+                                 sample_free_configurations)
 from mtpolicy.observation import ObservationLayout, observe
 from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
 from mtpolicy.robots import DEFAULT_ROBOT, RobotSpec, find_robot, load_robot, shipped_robots

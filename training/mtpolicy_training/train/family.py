@@ -22,7 +22,7 @@ import tyro
 from mtpolicy.robots import shipped_robots
 from mtpolicy_training.core.options import override_args
 from mtpolicy_training.core.run_record import RunSettings
-from mtpolicy_training.envs.reach import ReachOptions
+from mtpolicy_training.envs.reach import ReachOptions as ReachOptions  # re-exported: train/dagger, train/digrad
 
 
 @dataclass(kw_only=True)
