@@ -170,7 +170,10 @@ class PlannerConfig:
     def exact_within(self) -> float:
         """Largest end-effector error (m) of a plan that reaches its goal set: ``tolerance`` of IK, the reach
         tolerance of the time-optimal program."""
-        return self.reach_tolerance if self.algorithm == "time_optimal" else self.tolerance
+        if self.algorithm != "time_optimal":
+            return self.tolerance
+        assert self.reach_tolerance is not None, "a time_optimal planner has a reach_tolerance"
+        return self.reach_tolerance
 
 
 class GoalConfigurationPlanner:
@@ -235,11 +238,13 @@ class GoalConfigurationPlanner:
             key = (not converged, collides, np.max(np.abs(q - q0) / self.velocity_limits) if converged else worst)
             if best_key is None or key < best_key:
                 best, best_key = (q, worst), key
+        assert best is not None  # q0 is always a start
         return best
 
     def _time_optimal(self, q0: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
         """The ``time_optimal`` planner's q* (the program's target) and its largest error; q0 where the program
         found no feasible configuration."""
+        assert self.time_optimal is not None, "the time_optimal algorithm builds its program"
         optimum = self.time_optimal.solve(q0, goals)
         return optimum.target, optimum.worst_error
 
@@ -287,7 +292,7 @@ class JointTravel:
             self.offset = k * dt * self.v - a * dt ** 2 * k * (k + 1) / 2
         self.ramp_distance = self.distance(self.ramp_time)
 
-    def distance(self, t: float) -> np.ndarray:
+    def distance(self, t: float | np.ndarray) -> np.ndarray:
         """D_j(t) (rad or m)."""
         return np.where(t < self.ramp_time, (self._c2 * t + self._c1) * t, self.v * t - self.offset)
 

@@ -44,6 +44,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -180,12 +181,13 @@ class PolicyContract:
         version = meta.get("format_version")
         if version not in READ_VERSIONS:
             raise ModelMismatch(f"{source}: format_version {version!r}, this runtime reads {list(READ_VERSIONS)}")
-        required = ("robot", "robot_mjcf_sha256", "base_frame", "control_period", "method", "joints", "end_effectors",
-                    "observation_layout", "velocity_limits", "task_names", "training_config", "metrics")
+        required: tuple[str, ...] = ("robot", "robot_mjcf_sha256", "base_frame", "control_period", "method", "joints",
+                                     "end_effectors", "observation_layout", "velocity_limits", "task_names",
+                                     "training_config", "metrics")
         if version != "1":
             required += ("robot_mjcf", "reach_tolerance", "goal_distribution", "planner")
         try:
-            v = {k: json.loads(meta[k]) if k in JSON_KEYS else meta[k] for k in required}
+            v: dict[str, Any] = {k: json.loads(meta[k]) if k in JSON_KEYS else meta[k] for k in required}
         except KeyError as e:
             raise ModelMismatch(f"{source}: metadata lacks {e.args[0]!r}") from None
         accelerations = json.loads(meta.get("acceleration_limits", "null")) or [None] * len(v["joints"])
