@@ -127,7 +127,7 @@ def _render(ns: argparse.Namespace) -> int:
     return render_cli(ns, "mtpolicy render")
 
 
-def _per_joint(tokens: list[str] | None, what: str) -> float | str | dict[str, float] | None:
+def _per_joint(tokens: list[str] | None, what: str) -> str | dict[str, float] | None:
     """``V`` (every joint), ``JOINT=V`` ... (``*=V``: the others), or ``none``."""
     if not tokens:
         return None
@@ -149,6 +149,8 @@ def _import_robot(ns: argparse.Namespace) -> int:
     from mtpolicy.robots.importer import import_robot
 
     home = _per_joint(ns.home, "home") or {}
+    if isinstance(home, str):
+        raise SystemExit(f"mtpolicy import-robot: --home {home}: expected JOINT=V ...")
     source = packages.uri_for(ns.source) if Path(ns.source).is_file() else None
     command = shlex.join(["mtpolicy", "import-robot", *((source or a) if a == ns.source else a for a in ns.argv)])
     try:

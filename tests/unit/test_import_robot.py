@@ -173,3 +173,12 @@ def test_removed_bodies_take_their_joints_and_servos_with_them(tmp_path):
     with pytest.raises(RobotSpecError, match=re.escape("--remove ['tail']: no body or geom of that name")):
         import_robot(tmp_path / "floater.xml", tmp_path / "x", ["left_hand"], velocity=3.0, effort="none",
                      remove=["tail"])
+
+
+def test_home_none_is_refused_in_one_line(tmp_path):
+    """``--home none`` (the word the limits take) reached the importer as the string "none": a ValueError traceback."""
+    (tmp_path / "floater.xml").write_text(FLOATING)
+    args = ["import-robot", str(tmp_path / "floater.xml"), "--out-dir", str(tmp_path / "floater"), "--end-effectors",
+            "left_hand", "--velocity", "3", "--effort", "none", "--home", "none"]
+    with pytest.raises(SystemExit, match=re.escape("mtpolicy import-robot: --home none: expected JOINT=V")):
+        main(args)
