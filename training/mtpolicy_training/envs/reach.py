@@ -152,6 +152,7 @@ class ReachVectorEnv(VectorEnv):
     """``num_envs`` reach worlds stepped in lockstep (gymnasium VectorEnv, same-step autoreset)."""
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+    spec: RobotSpec  # type: ignore[assignment]  # the robot's, where gymnasium has an EnvSpec (None here)
 
     def __init__(self, num_envs: int, config: ReachConfig = ReachConfig(), spec: RobotSpec | None = None,
                  time_limit: bool = True):
