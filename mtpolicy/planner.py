@@ -17,8 +17,17 @@ its goal at once:
 * of the candidates whose largest error is below ``tolerance``, q* is the one
   reached soonest from q0 by a joint-space move at the velocity limits,
   ``argmin max_j |q*_j - q0_j| / v_j`` (with ``avoid_collisions``, of those
-  free of collision if any is); if none converged, the one with the smallest
-  largest error.
+  free of self-collision, ``kinematics.self_collisions``);
+* if there is none, q* is the candidate with the smallest largest error that
+  is free of self-collision, and so are the joint moves to it from q0 (the
+  line, and every joint at its velocity limit: ``moves``), whatever
+  ``avoid_collisions`` says: a goal set no configuration reaches (hands
+  crossed, or farther apart than the arms) must not make the robot drive into
+  itself, nor through itself on the way;
+* if there is none of those either, the planner rejects the goal set: it
+  answers q0 with an infinite largest error (``PlannerConfig.rejection`` says
+  why), and the controller node keeps the plan it follows (see
+  ``mtpolicy.nodes.planning``).
 
 ``time_optimal``: the time-optimal program, min time first rather than IK
 first. Under the stack's model of a robot (a velocity command per control
@@ -57,6 +66,11 @@ Newton steps of ``ik`` (``GoalConfigurationPlanner.finish``,
 ``PlannerConfig.finishes``): a policy that follows q* enters as soon and ends
 at the goals (a q* that is the exact solution from the start enters later:
 its line is longer).
+The planner rejects a goal set (q0 and an infinite error, as ``ik``) where the
+program has no feasible point: on a goal set no configuration reaches within
+``tol`` its target is never a configuration other than q0. The program has no
+collision constraint, so on a reachable one its target may be in
+self-collision: with ``avoid_collisions`` that rejects the goal set too.
 The bound ``N* dt`` is also the time-optimal reference of the evaluator
 (``mtpolicy_training.envs.time_optimal``).
 
@@ -77,6 +91,8 @@ from mtpolicy.kinematics import Kinematics, self_collisions
 
 TIME_SLACK = 1e-9
 """s: T* within this of a whole number of periods counts as that number (rounding noise)."""
+PATH_STEP = 0.1
+"""rad (or m): the ``ik`` planner's fallback checks the moves to it from q0 (``moves``) at this spacing."""
 
 
 @dataclass(frozen=True)
@@ -126,9 +142,10 @@ class PlannerConfig:
     margin: float = 0.02
     """Candidates and steps stay this many rad inside the joint limits."""
     avoid_collisions: bool = False
-    """``ik``: a converged candidate in collision (``kinematics.self_collisions``: two geoms of the robot, or one
-    of it and the world, in penetration) ranks after every converged one that is not (False in contracts made
-    before it)."""
+    """A configuration in self-collision (``kinematics.self_collisions``: two geoms of the robot, or one of it and
+    the world, in penetration) is never q*: ``ik`` passes over converged candidates in collision, ``time_optimal``
+    rejects a target in collision (False in contracts made before it: both taken unchecked; the ``ik`` planner's
+    fallback, where nothing converged, is checked whatever this says)."""
     algorithm: Literal["ik", "time_optimal"] = "ik"
     """The planner (module docstring): multi-start IK (the settings above), or the time-optimal program (the
     settings below)."""
@@ -165,6 +182,14 @@ class PlannerConfig:
         every end effector within ``reach_tolerance``."""
         return np.logical_and(self.finish_at_goal and self.algorithm == "time_optimal",
                               (errors <= (self.reach_tolerance or 0.0)).all(axis=-1))
+
+    @property
+    def rejection(self) -> str:
+        """Why the planner rejects a goal set (answers q0 with an infinite largest error)."""
+        if self.algorithm == "time_optimal":
+            return "the time-optimal program found no configuration within the reach tolerance" + (
+                ", or its target is in self-collision" if self.avoid_collisions else "")
+        return "every candidate configuration, or a joint move to it from the start, is in self-collision"
 
     @property
     def exact_within(self) -> float:
@@ -229,32 +254,48 @@ class GoalConfigurationPlanner:
         return q.copy(), worst
 
     def _ik(self, q0: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
-        """The ``ik`` planner's q* and its largest error."""
-        best, best_key = None, None
-        for start in np.vstack([q0[None], self.candidates, q0 + self.local_offsets]):
-            q, worst = self.refine(start, goals)
-            converged = worst < self.config.tolerance
-            collides = converged and self.config.avoid_collisions and bool(self_collisions(self.kin, q)[0])
-            key = (not converged, collides, np.max(np.abs(q - q0) / self.velocity_limits) if converged else worst)
-            if best_key is None or key < best_key:
-                best, best_key = (q, worst), key
-        assert best is not None  # q0 is always a start
-        return best
+        """The ``ik`` planner's q* and its largest error; (q0, inf) if it rejects the goal set."""
+        tolerance = self.config.tolerance
+        found = [self.refine(start, goals) for start in np.vstack([q0[None], self.candidates, q0 + self.local_offsets])]
+        reaching = sorted((c for c in found if c[1] < tolerance),
+                          key=lambda c: np.max(np.abs(c[0] - q0) / self.velocity_limits))
+        for q, worst in reaching:
+            if not self.config.avoid_collisions or not self_collisions(self.kin, q)[0]:
+                return q, worst
+        for q, worst in sorted((c for c in found if c[1] >= tolerance), key=lambda c: c[1]):
+            if not self_collisions(self.kin, q)[0] and not self_collisions(self.kin, self.moves(q0, q)).any():
+                return q, worst
+        return q0.copy(), math.inf
+
+    def moves(self, q0: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Points of the two joint moves from q0 to q a joint servo makes: the joint-space line (joints
+        synchronised) and every joint at its velocity limit until it arrives (joints independent),
+        ``q0 + s (q - q0)`` and ``q0 + sign(q - q0) min(|q - q0|, s T v)`` with ``T = max_j |q_j - q0_j| / v_j``,
+        at ``s = k / N``, ``k = 1..N``, ``N = max(1, ceil(T max_j v_j / PATH_STEP))`` (no joint moves more than
+        ``PATH_STEP`` between two points)."""
+        d = q - q0
+        seconds = float(np.max(np.abs(d) / self.velocity_limits))
+        n = max(1, math.ceil(seconds * np.max(self.velocity_limits) / PATH_STEP))
+        s = np.arange(1, n + 1)[:, None] / n
+        return np.vstack([q0 + s * d, q0 + np.sign(d) * np.minimum(np.abs(d), s * seconds * self.velocity_limits)])
 
     def _time_optimal(self, q0: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
-        """The ``time_optimal`` planner's q* (the program's target) and its largest error; q0 where the program
-        found no feasible configuration."""
+        """The ``time_optimal`` planner's q* (the program's target) and its largest error; (q0, inf) if it rejects
+        the goal set."""
         assert self.time_optimal is not None, "the time_optimal algorithm builds its program"
         optimum = self.time_optimal.solve(q0, goals)
+        if self.config.avoid_collisions and self_collisions(self.kin, optimum.target)[0]:
+            return q0.copy(), math.inf
         return optimum.target, optimum.worst_error
 
     def finish(self, q0: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
         """What q* becomes once ``config.finishes``, and its largest error: the plan refined onto the goals by
-        ``refine`` where that lowers its largest error (with ``finish_at_goal``), else the plan."""
+        ``refine`` where that lowers its largest error (with ``finish_at_goal``; with ``avoid_collisions``, where
+        the refined one is free of self-collision too), else the plan (a rejected one stays rejected)."""
         q, worst = self.plan(q0, goals)
-        if self.config.finish_at_goal and self.time_optimal is not None:
+        if self.config.finish_at_goal and self.time_optimal is not None and math.isfinite(worst):
             exact, exact_worst = self.refine(q, np.asarray(goals, dtype=np.float64).reshape(-1, 3))
-            if exact_worst < worst:
+            if exact_worst < worst and not (self.config.avoid_collisions and self_collisions(self.kin, exact)[0]):
                 return exact, exact_worst
         return q, worst
 

@@ -84,10 +84,13 @@ PLANNER_DOC = {
           "refined by up to K damped Newton steps q <- clip(q + J^T (J J^T + lambda^2 I)^-1 e, low, high) (J, e: the "
           "stacked positional Jacobians and goal errors of all end effectors, base frame), stopping once the "
           "largest end-effector error is below eps; q* is, of the candidates that stopped so, the one with the "
-          "least max_j |q_j - q0_j| / v_j (v: velocity_limits; with avoid_collisions true, of those with no contact "
-          "of negative distance between two geoms of the robot, or one of it and the world, that the robot does not "
-          "have at its home keyframe, if any: MuJoCo's mj_collision on the MJCF), else the one with the least "
-          "largest error "
+          "least max_j |q_j - q0_j| / v_j (v: velocity_limits; with avoid_collisions true, of those free of "
+          "self-collision: no contact of negative distance between two geoms of the robot, or one of it and the "
+          "world, that the robot does not have at its home keyframe, by MuJoCo's mj_collision on the MJCF, the "
+          "robot's other joints at home); if none, the one with the least largest error that is free of "
+          "self-collision, as are q0 + s (q - q0) and q0 + sign(q - q0) min(|q - q0|, s T v) at s = k / N, "
+          "k = 1..N (T = max_j |q_j - q0_j| / v_j, N = max(1, ceil(T max_j v_j / 0.1))); if none, the goal set is "
+          "rejected: q* = q0 with an infinite largest error, and the controller keeps its previous plan "
           "(mtpolicy/planner.py)",
     "time_optimal": "the time-optimal program with the `planner` settings (reach_tolerance tol, control_period dt, "
                     "solver): T* = min over (q, t) of t s.t. |q_j - q0_j| <= D_j(t), ||g_i - p_i(q)|| <= tol for every "
@@ -110,7 +113,10 @@ PLANNER_DOC = {
                     "solver.local_starts configurations q0 + d (d uniform in +-solver.local_range) and "
                     "solver.global_starts uniform in the limits (numpy.random.default_rng(solver.seed), offsets drawn "
                     "first), the solver.refine_starts nearest in time; a global optimum is not guaranteed, so any "
-                    "solver that finds a lower T* serves the policy at least as well (mtpolicy/planner.py)",
+                    "solver that finds a lower T* serves the policy at least as well. The goal set is rejected (q* = "
+                    "q0 with an infinite largest error; the controller keeps its previous plan) where no start gives "
+                    "a feasible point, and, with avoid_collisions true, where q* is in self-collision (as for ik) "
+                    "(mtpolicy/planner.py)",
 }
 """What the planner of a planner-conditioned policy computes, by ``PlannerConfig.algorithm``."""
 IO_DOC = ("input `observation`: float32 [batch, size of observation_layout], the raw segments of observation_doc "

@@ -35,6 +35,18 @@ TWOARM = REPO / "tests" / "fixtures" / "twoarm" / "robot.xml"
 """Two arms on a shared waist (docs/own_robot.md)."""
 
 
+UNREACHABLE_GOAL_SETS = {
+    "gr1": [np.array([[x, y, z], [x, -y, z]]) for x, y, z in  # hands crossed: right_eef's goal far to the left
+            ((0.0, 0.9, -0.2), (0.0, 0.9, 0.1), (0.0, 0.9, 0.4), (0.2, 0.6, -0.2), (0.2, 0.9, -0.2),
+             (0.4, 0.9, 0.7), (0.5, 0.29, 0.02))]
+           + [np.array([[x, -0.75, z], [x, 0.75, z]]) for x, z in ((0.0, 0.4), (0.2, 0.1), (0.4, 0.7), (0.2, -0.2))],
+    "tiago": [np.array([[0.0, 0.9, z], [0.0, -0.9, z]]) for z in (0.5, 0.9, 1.3)],  # right_hand, left_hand crossed
+}
+"""Goal sets no configuration reaches, from the robot's home (base frame, m; GR1's hands are at y -0.32 / +0.32
+there, Tiago's at -0.99 / +0.99): hands crossed, and GR1's hands 1.5 m apart. On the crossed ones the closest
+configuration the ik planner found was in self-collision (issue 62)."""
+
+
 def scaled(seconds: float) -> float:
     return seconds * TIME_SCALE
 

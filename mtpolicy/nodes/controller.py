@@ -335,11 +335,14 @@ class PolicyController(Node):
         self.report.gap_max = max(self.report.gap_max, gap)
 
     def _follow_plans(self, hold: Hold | None, now: float) -> Hold | None:
-        """Follow the newest finished plan (observe its goal set and goal configuration); the hold: ``hold``, or
-        WAITING_FOR_PLAN until the first plan is ready."""
+        """Follow the newest finished plan (observe its goal set and goal configuration; a rejected one is reported,
+        not followed); the hold: ``hold``, or WAITING_FOR_PLAN until the first plan is ready."""
         assert self.planned is not None, "only a planner-conditioned policy follows plans"
         plan = self.planned.update(self.states.q, hold is None, now)
-        if plan is not None:
+        if plan is not None and plan.rejected:
+            self._warn("plan_rejected", f"planner: goal set rejected ({self.planned.worker.config.rejection}); "
+                                        "keeping the previous plan (zeros before the first)")
+        elif plan is not None:
             for i in np.flatnonzero(np.any(plan.goals != self._goals, axis=1)):
                 self.progress.restart(int(i), now)
             self._goals, self._goal_config = plan.goals, plan.config

@@ -17,7 +17,9 @@ end effector. So:
   each newer finished plan, and the plan's finish once the planner says so
   (``PlannerConfig.finishes``: with ``finish_at_goal``, the end effectors at
   the tick's fresh joint angles all within the tolerance), as the reach env
-  does in training and evaluation.
+  does in training and evaluation. A plan whose goal set the planner rejected
+  (``Plan.rejected``: nothing to drive to) is handed over for the tick to
+  report, and never followed.
 * ``PlanWorker`` plans one goal set at a time: a set submitted while another
   is being planned waits, and a newer one replaces it (the latest wins; the
   replaced one is counted as superseded). Its thread hands each set to a
@@ -111,7 +113,7 @@ class Plan:
     goals: np.ndarray
     config: np.ndarray
     worst: float
-    """Largest end-effector error (m) at ``config``."""
+    """Largest end-effector error (m) at ``config``; infinite where the planner rejected the goal set."""
     finish: np.ndarray
     """What ``config`` becomes once the end effectors enter the tolerance (``GoalConfigurationPlanner.finish``)."""
     finish_worst: float
@@ -120,6 +122,11 @@ class Plan:
     def finished(self) -> "Plan":
         """This plan with its finish as its goal configuration."""
         return Plan(self.goals, self.finish, self.finish_worst, self.finish, self.finish_worst)
+
+    @property
+    def rejected(self) -> bool:
+        """The planner rejected the goal set (``PlannerConfig.rejection``): nothing to drive to."""
+        return not math.isfinite(self.worst)
 
 
 class PlanWorker:
@@ -246,7 +253,8 @@ class PlannedGoals:
         self.sets = GoalSets(spec.n_tasks, window)
         self.worker = PlanWorker(spec, config, on_error)
         self.plan: Plan | None = None
-        """The plan followed (the policy observes its goal set), or its finish; None before the first."""
+        """The plan followed (the policy observes its goal set), or its finish; None before the first; never a
+        rejected one."""
         self._kin = Kinematics(spec) if config.finish_at_goal else None  # the end effectors, for ``finishes``
         self._received: Plan | None = None  # the newest finished plan taken from the worker
         self._submitted = 0  # goal sets closed when the newest was submitted
@@ -255,8 +263,9 @@ class PlannedGoals:
 
     def update(self, q: np.ndarray, fresh: bool, now: float) -> Plan | None:
         """Submit the newest closed goal set, planned from joint angles ``q`` if they are ``fresh``; the newest
-        finished plan if it is newer than ``plan``, or ``plan``'s finish once ``q`` (fresh) finishes it (either
-        becomes ``plan``), else None."""
+        finished plan if it is newer than the one taken last, or ``plan``'s finish once ``q`` (fresh) finishes it
+        (either becomes ``plan``), else None. A rejected plan (``Plan.rejected``) is returned once and never becomes
+        ``plan``: the previous one stays followed."""
         sets = self.sets
         sets.poll(now)
         latest = sets.latest  # not None once a set closed
@@ -269,7 +278,11 @@ class PlannedGoals:
         plan = self.worker.latest
         changed = plan is not self._received
         if changed:
-            self._received = self.plan = plan
+            assert plan is not None  # the worker's latest, once set, is never None again
+            self._received = plan
+            if plan.rejected:
+                return plan
+            self.plan = plan
         if fresh and plan is not None and self.plan is plan and self._finishes(plan, q):
             self.plan, changed = plan.finished(), True
         return self.plan if changed else None

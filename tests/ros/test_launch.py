@@ -19,7 +19,7 @@ import pytest
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
-from helpers import SHIPPED_MODEL, scaled
+from helpers import SHIPPED_MODEL, make_fixture_policy, scaled
 from mtpolicy.commands import DEFAULT_TOPICS
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.reach_task import sample_goal_sets
@@ -151,7 +151,7 @@ def test_a_command_interface_alone_publishes_on_its_own_default_topic(launcher, 
     assert proc.wait_for_output(f"{interface} commands on {topic} in order", 10.0), proc.output()
 
 
-@pytest.mark.parametrize("robot", shipped_robots())
+@pytest.mark.parametrize("robot", [r for r in shipped_robots() if find_robot(r).default_model])
 @pytest.mark.timeout(180)
 def test_each_shipped_robot_launches_from_its_name_alone(launcher, robot, spawn, monitor):
     """``sim_controller robot:=R`` and nothing else: the controller runs R's default model (its robot.yaml) and
@@ -164,3 +164,16 @@ def test_each_shipped_robot_launches_from_its_name_alone(launcher, robot, spawn,
     model = find_robot(robot).default_model
     assert proc.wait_for_output(f"policy {model}.onnx", 10.0), proc.output()[-3000:]
     assert f"on robot {robot!r}" in proc.output(), proc.output()[-3000:]
+
+
+@pytest.mark.timeout(180)
+def test_a_morphology_variant_launches_by_name_with_a_model_of_its_own(launcher, spawn, monitor, tmp_path):
+    """A variant robot folder (mtpolicy/robots/variants.py, no default model) is served by name: ``sim_controller
+    robot:=planar8_long model:=<a policy for planar8_long>`` commands its joints with that policy."""
+    name, env = launcher
+    model = make_fixture_policy(tmp_path / "planar8_long_policy.onnx", load_robot("planar8_long"))
+    proc = spawn(name, command(name, "sim_controller", {"robot": "planar8_long", "model": str(model)}), env=env)
+    got = first_command(monitor, proc, "velocity", 120.0)
+    assert got and len(got[0].data) == 8, proc.output()[-3000:]
+    assert proc.wait_for_output("policy planar8_long_policy.onnx", 10.0), proc.output()[-3000:]
+    assert "on robot 'planar8_long'" in proc.output(), proc.output()[-3000:]

@@ -30,6 +30,8 @@ def test_every_trainer_takes_the_same_words(family, capsys):
         assert word in text, (family, word)
     if family == "sac-family":
         assert "--robot " in text
+    if family in ("ppo", "a2c"):  # a robot's morphology variants
+        assert "--robot " in text and "--goal-distribution " in text, family
     if family in ("dagger", "digrad"):
         for thing in REACH_WORDS:
             assert VOCABULARY[thing][0] + " " in text, (family, thing)

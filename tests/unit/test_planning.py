@@ -6,10 +6,12 @@ import time
 import numpy as np
 import pytest
 
+from helpers import UNREACHABLE_GOAL_SETS
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.reach_task import sample_configurations
 from mtpolicy.nodes.planning import PLANNER_NICENESS, GoalSets, PlannedGoals, PlanWorker
 from mtpolicy.planner import PlannerConfig
+from mtpolicy.robots import load_robot
 
 
 def test_goals_within_the_window_form_one_set_closed_when_every_end_effector_has_one():
@@ -112,6 +114,27 @@ def test_planned_goals_hand_over_the_finish_once_the_end_effectors_enter_the_tol
         assert np.array_equal(finished.config, plan.finish) and finished.worst == plan.finish_worst
         assert planned.plan is finished and np.array_equal(finished.goals, goals)
         assert planned.update(plan.finish, fresh=True, now=1.5) is None and not errors
+    finally:
+        planned.worker.stop()
+
+
+def test_a_rejected_goal_set_is_returned_once_and_leaves_the_plan_followed():
+    """Issue 62: the planner rejects a goal set it has no configuration free of self-collision for (here GR1's
+    hands crossed, with the start as its only candidate); the controller warns and keeps following its plan."""
+    spec = load_robot("gr1")
+    kin = Kinematics(spec)
+    errors: list[str] = []
+    planned = PlannedGoals(spec, PlannerConfig(restarts=0, avoid_collisions=True), window=0.02,
+                           on_error=errors.append)
+    try:
+        for t, goals in ((1.0, kin.ee_positions(kin.home)), (2.0, UNREACHABLE_GOAL_SETS["gr1"][1])):
+            for i, goal in enumerate(goals):
+                planned.sets.add(i, goal, t)
+            plans = [None]
+            assert wait_for(lambda: plans.append(planned.update(kin.home, True, t + 0.1)) or plans[-1]), errors
+            assert np.array_equal(plans[-1].goals, goals) and plans[-1].rejected == (t == 2.0)
+        assert np.array_equal(planned.plan.goals, kin.ee_positions(kin.home)) and not planned.plan.rejected
+        assert planned.update(kin.home, fresh=True, now=2.2) is None and not errors
     finally:
         planned.worker.stop()
 

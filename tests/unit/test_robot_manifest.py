@@ -11,12 +11,13 @@ from mtpolicy.kinematics import Kinematics
 from mtpolicy.reach_task import reach_tolerance
 from mtpolicy.policy import resolve_model_path
 from mtpolicy.robots import RobotManifest, RobotSpecError, find_robot, load_robot, shipped_robots
+from mtpolicy.robots.variants import VARIANTS
 
 ARM3 = REPO / "tests" / "fixtures" / "robots" / "arm3"
 
 
 def test_shipped_robots_state_their_end_effectors_tolerance_home_and_default_model():
-    assert shipped_robots() == ["gr1", "humanoid", "panda", "planar8", "tiago"]
+    assert shipped_robots() == sorted(["gr1", "humanoid", "panda", "planar8", "tiago", *(v.name for v in VARIANTS)])
     humanoid = find_robot("humanoid")
     assert (humanoid.end_effectors, humanoid.reach_tolerance, humanoid.home) == (("left_hand", "right_hand"), 0.03,
                                                                                  "home")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from helpers import scaled
+from mtpolicy.robots import shipped_robots
 from launchers import tool
 
 HERE = Path(__file__).resolve().parent
@@ -32,8 +33,7 @@ def test_colcon_build_lays_the_package_out_for_ros2_launch(ros2_install):
         assert (share / path).is_file(), path
     assert (pkg / "share" / "ament_index" / "resource_index" / "packages" / "mtpolicy").is_file()
     manifests = sorted(p.parent.name for p in pkg.glob("lib/python*/site-packages/mtpolicy/robots/*/robot.yaml"))
-    # a launch file's default model is the robot's
-    assert manifests == ["gr1", "humanoid", "panda", "planar8", "tiago"], manifests
+    assert manifests == shipped_robots(), manifests  # a launch file's default model is the robot's
 
 
 @pytest.mark.timeout(240)

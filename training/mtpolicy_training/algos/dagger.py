@@ -46,7 +46,8 @@ Teachers:
   from q), so the command goes smoothly to zero at the goals' centre.
 
 The student (``ErrorGainActor``) is a learned gain matrix times the errors of
-the observation, ``y = M_theta(s) z(s)``, saturated as the teacher is
+the observation, ``y = M_theta(s) z(s)`` (``core/holding.py``, the structure every RL actor's ``actor=error-gain``
+shares), saturated as the teacher is
 (``saturation``: ``a = y / max(1, max_j |y_j|)`` or ``a = clip(y, -1, 1)``), where
 ``z = [e, sum_i J_i^T e_i]`` with ``e`` the stacked goal errors (segments
 ``goal_error`` and the sum of ``joint_error``; ``q* - q`` appended for planned
@@ -70,6 +71,7 @@ from torch import nn
 from mtpolicy.dls import DampedLeastSquares, DlsConfig
 from mtpolicy.observation import ObservationLayout, observe
 from mtpolicy.planner import GoalConfigurationPlanner, SolverConfig, TimeOptimalReference
+from mtpolicy_training.core.holding import ErrorGain
 from mtpolicy_training.core.networks import EnsembleMLP, Normalizer
 from mtpolicy_training.envs.reach import ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import mink_controller
@@ -249,31 +251,22 @@ class TimeOptimalTeacher:
 
 
 class ErrorGainActor(nn.Module):
-    """a = sat(y), y = M_theta(s) z(s): a learned gain matrix on the observation's errors, saturated like
-    ``saturate``."""
+    """a = sat(y), y = M_theta(s) z(s): a learned gain matrix on the observation's errors (``core.holding``),
+    saturated like ``saturate``."""
 
     def __init__(self, normalizer: Normalizer, layout: ObservationLayout, n_joints: int, hidden: tuple[int, ...],
                  activation: str, saturation: str = "uniform"):
         super().__init__()
         self.normalizer, self.n_joints, self.saturation = normalizer, n_joints, saturation
-        self.goal_error, self.joint_error = layout.slice("goal_error"), layout.slice("joint_error")
-        self.goal_config_error = layout.slice("goal_config_error") if layout.planned else None
-        n_errors = self.goal_error.stop - self.goal_error.start
-        self.z_size = n_errors + n_joints * (2 if layout.planned else 1)
-        self.net = EnsembleMLP(1, layout.size, hidden, n_joints * self.z_size, activation)
+        self.holding = ErrorGain(layout, n_joints)
+        self.net = EnsembleMLP(1, layout.size, hidden, self.holding.outputs, activation)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.saturate(self.unsaturated(obs))
 
     def unsaturated(self, obs: torch.Tensor) -> torch.Tensor:
         """y = M_theta(s) z(s), before saturation."""
-        n = obs.shape[0]
-        z = [obs[:, self.goal_error], obs[:, self.joint_error].reshape(n, -1, self.n_joints).sum(dim=1)]
-        if self.goal_config_error is not None:
-            z.append(obs[:, self.goal_config_error])
-        z = torch.cat(z, dim=1)
-        gain = self.net(self.normalizer(obs)).reshape(n, self.n_joints, self.z_size)
-        return torch.matmul(gain, z.unsqueeze(-1)).squeeze(-1)
+        return self.holding(self.net(self.normalizer(obs)), obs)
 
     def saturate(self, y: torch.Tensor) -> torch.Tensor:
         """``saturate`` of torch tensors."""

@@ -24,6 +24,9 @@ two hidden layers of 128 CReLU units, 256 outputs each (the paper: 2 layers, CRe
 given); Gaussian exploration noise decaying linearly; soft target updates
 tau = 0.005; Adam by default (``optimizer="rmsprop"`` with the paper's
 learning rates is available; see the model card for the comparison).
+With ``actor="error-gain"`` (not in the paper) the actor is
+``mu(s) = tanh(M_theta(s) z(s))`` (``core/holding.py``): exactly zero command at the goal; exploration noise is
+added in training only.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ from typing import Literal
 import numpy as np
 import torch
 
+from mtpolicy.observation import ObservationLayout
 from mtpolicy.robots import RobotSpec
+from mtpolicy_training.core.holding import ACTORS, Actor, ErrorGain
 from mtpolicy_training.core.networks import DeterministicActor, MultiTaskCritic, Normalizer
 from mtpolicy_training.core.replay import Batch
 
@@ -72,6 +77,11 @@ class DiGradConfig:
     """Critic updates per actor and target update (paper: 1)."""
     action_penalty: float = 0.0
     """Weight of mean squared (normalized) action added to the actor loss, as in HER. Not in the paper."""
+    actor: Actor = "mlp"
+    """Actor structure: mlp (the paper's, tanh of an MLP) or error-gain (tanh(M_theta(s) z(s)), exactly zero at the
+    goal; ``core/holding.py``). Not in the paper."""
+    gain_init: float | None = None
+    """error-gain: start M(s) near the Jacobian-transpose gain ``gain_init [0 | I | 0]`` (None: PyTorch's init)."""
 
     def validate(self) -> list[str]:
         bad = [k for k in ("actor_lr", "critic_lr", "tau") if not 0 < getattr(self, k) <= 1]
@@ -79,6 +89,8 @@ class DiGradConfig:
         bad += ["hidden"] if not self.hidden or min(self.hidden) <= 0 else []
         bad += [k for k in ("target_noise", "action_penalty") if getattr(self, k) < 0]
         bad += ["policy_delay"] if self.policy_delay < 1 else []
+        bad += ["actor"] if self.actor not in ACTORS else []
+        bad += ["gain_init"] if self.gain_init is not None and self.actor != "error-gain" else []
         return bad
 
     @property
@@ -100,13 +112,17 @@ def gradient_weights(chain_mask: np.ndarray, heuristic: bool) -> np.ndarray:
 class DiGrad:
     """The DiGrad / DDPG learner for a robot's reach tasks."""
 
-    def __init__(self, config: DiGradConfig, spec: RobotSpec, obs_mean: np.ndarray, obs_std: np.ndarray):
+    def __init__(self, config: DiGradConfig, spec: RobotSpec, obs_mean: np.ndarray, obs_std: np.ndarray,
+                 layout: ObservationLayout | None = None):
+        """``layout``: the observations' (None: the robot's unplanned reach layout)."""
         self.config = config
         obs_size, n_act = len(obs_mean), spec.n_joints
         chain = spec.chain_mask if config.method == "digrad" else np.ones((1, n_act), dtype=bool)
         self.n_rewards = chain.shape[0]
         normalizer = Normalizer(obs_mean, obs_std)
-        self.actor = DeterministicActor(normalizer, obs_size, n_act, config.hidden, config.activation)
+        holding = ErrorGain.of(config.actor, layout or ObservationLayout.for_robot(n_act, spec.n_tasks), n_act)
+        self.actor = DeterministicActor(normalizer, obs_size, n_act, config.hidden, config.activation, holding,
+                                        config.gain_init)
         masks = torch.as_tensor(chain if config.critic == "multi" else np.ones((1, n_act)))
         self.critic = MultiTaskCritic(normalizer, obs_size, masks, self.n_rewards, config.hidden, config.activation,
                                       twins=2 if config.twin_critics else 1)

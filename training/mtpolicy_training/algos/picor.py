@@ -84,6 +84,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from mtpolicy.observation import ObservationLayout
 from mtpolicy_training.algos.sac import SAC
 from mtpolicy_training.algos.sac_family import (
     Method,
@@ -160,7 +161,7 @@ class PiCorFamilyConfig(SACFamilyConfig):
     def family(self) -> SACFamilyConfig:
         """The mtsac config PiCor's networks are built from (the widths resolved)."""
         return SACFamilyConfig(method="mtsac", sac=dataclasses.replace(self.sac, hidden=self.hidden),
-                               paper_hidden=False)
+                               paper_hidden=False, actor=self.actor, gain_init=self.gain_init)
 
 
 def picor_problems(config: SACFamilyConfig, picor: PiCorConfig) -> list[str]:
@@ -180,10 +181,10 @@ class PiCor(SACFamily):
 
     def __init__(self, config: SACFamilyConfig, picor: PiCorConfig, state_size: int, action_size: int,
                  n_tasks: int, simultaneous: bool = False, obs_mean: np.ndarray | None = None,
-                 obs_std: np.ndarray | None = None, seed: int = 0):
+                 obs_std: np.ndarray | None = None, seed: int = 0, layout: ObservationLayout | None = None):
         if bad := picor_problems(config, picor):
             raise ValueError("invalid PiCor config value(s): " + ", ".join(bad))
-        super().__init__(config, state_size, action_size, n_tasks, simultaneous, obs_mean, obs_std, seed)
+        super().__init__(config, state_size, action_size, n_tasks, simultaneous, obs_mean, obs_std, seed, layout)
         self.picor = picor
         self.task_rng = np.random.default_rng([seed, 1])
         """Draws the task of the optimization phase (its own stream: the projection order's is seed alone)."""

@@ -28,6 +28,11 @@ joints, it never sees z): its per-task loss for task i is
 routing), so D-Grad(O) projects the actor's per-task gradients too; for mh-sac
 and dgrad-a only the critic has heads / task layers. Task-specific replay is
 pointless there (every transition belongs to every task): one buffer.
+
+With ``actor="error-gain"`` (reach sets only; not in the paper) the actor's
+pre-tanh mean is ``M_theta(s) z(s)`` (``core/holding.py``) and its log-std a
+head of the same network: the deployed tanh(mean) is exactly zero at the goal,
+the Gaussian's noise is the training's exploration only.
 """
 
 from __future__ import annotations
@@ -40,8 +45,10 @@ import torch
 from torch import nn
 
 from mtpolicy_training.algos.sac import SAC, SACConfig
-from mtpolicy_training.core.distributions import LOG_STD_MAX, LOG_STD_MIN
-from mtpolicy_training.core.networks import ACTIVATIONS, EnsembleLinear, EnsembleMLP, Normalizer, SquashedGaussianActor
+from mtpolicy.observation import ObservationLayout
+from mtpolicy_training.core.holding import ACTORS, Actor, ErrorGain
+from mtpolicy_training.core.networks import (ACTIVATIONS, EnsembleLinear, EnsembleMLP, Normalizer,
+                                             SquashedGaussianActor, initialize_gain)
 from mtpolicy_training.core.replay import Batch
 from mtpolicy_training.envs.taskset import append_task_one_hot
 
@@ -64,6 +71,11 @@ class SACFamilyConfig:
     """SAC settings (per-task temperature on by default: disentangled alpha)."""
     paper_hidden: bool = True
     """Use the paper's widths (dgrad-a 3 x 160, others 6 x 160) instead of ``sac.hidden``."""
+    actor: Actor = "mlp"
+    """Actor structure: mlp (the paper's) or error-gain (pre-tanh mean M_theta(s) z(s), exactly zero at the goal;
+    ``core/holding.py``; reach sets only). Not in the paper."""
+    gain_init: float | None = None
+    """error-gain: start M(s) near the Jacobian-transpose gain ``gain_init [0 | I | 0]`` (None: PyTorch's init)."""
 
     @property
     def hidden(self) -> tuple[int, ...]:
@@ -71,6 +83,8 @@ class SACFamilyConfig:
 
     def validate(self) -> list[str]:
         bad = [f"sac.{k}" for k in self.sac.validate()]
+        bad += ["actor"] if self.actor not in ACTORS else []
+        bad += ["gain_init"] if self.gain_init is not None and self.actor != "error-gain" else []
         return bad + ([f"method ({self.method!r} not in {', '.join(CONDITIONING)})"]
                       if self.method not in CONDITIONING else [])
 
@@ -141,18 +155,21 @@ class TaskConditionedMLP(nn.Module):
 
 
 class TaskActor(SquashedGaussianActor):
-    """SAC's squashed-Gaussian actor on observations that end with the task one-hot."""
+    """SAC's squashed-Gaussian actor on observations that end with the task one-hot; with ``holding`` its mean is
+    the error-gain form of the state part (``SquashedGaussianActor``)."""
 
     def __init__(self, normalizer: Normalizer, state_size: int, action_size: int, n_tasks: int,
-                 hidden: tuple[int, ...], activation: str, conditioning: str):
+                 hidden: tuple[int, ...], activation: str, conditioning: str, holding: ErrorGain | None = None,
+                 gain_init: float | None = None):
         nn.Module.__init__(self)
-        self.normalizer, self.action_size, self.n_tasks = normalizer, action_size, n_tasks
-        self.net = TaskConditionedMLP(1, state_size, hidden, 2 * action_size, n_tasks, conditioning, activation)
+        self.normalizer, self.action_size, self.n_tasks, self.holding = normalizer, action_size, n_tasks, holding
+        self.net = TaskConditionedMLP(1, state_size, hidden, self.mean_outputs + action_size, n_tasks, conditioning,
+                                      activation)
+        initialize_gain(self.net, holding, gain_init)
 
     def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s, z = obs[..., :-self.n_tasks], obs[..., -self.n_tasks:]
-        mean, log_std = self.net(self.normalizer(s).unsqueeze(0), z).squeeze(0).split(self.action_size, dim=-1)
-        return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        return self.head(self.net(self.normalizer(s).unsqueeze(0), z).squeeze(0), s)
 
 
 class TaskBlindPolicy(nn.Module):
@@ -296,10 +313,12 @@ class SACFamily(SAC):
 
     def __init__(self, config: SACFamilyConfig, state_size: int, action_size: int, n_tasks: int,
                  simultaneous: bool = False, obs_mean: np.ndarray | None = None, obs_std: np.ndarray | None = None,
-                 seed: int = 0):
+                 seed: int = 0, layout: ObservationLayout | None = None):
+        """``layout``: the reach observations' (without the one-hot), which ``actor="error-gain"`` needs."""
         if bad := config.validate():
             raise ValueError("invalid SACFamilyConfig value(s): " + ", ".join(bad))
         self.family, self.simultaneous = config, simultaneous
+        self.holding = ErrorGain.of(config.actor, layout, action_size)
         self.n_rewards = n_tasks if simultaneous else 1
         self.order_rng = np.random.default_rng(seed)
         super().__init__(config.sac, state_size, action_size, n_tasks, obs_mean, obs_std)
@@ -312,7 +331,7 @@ class SACFamily(SAC):
         c, conditioning = self.family, CONDITIONING[self.family.method]
         actor_conditioning = "blind" if self.simultaneous else conditioning
         return (TaskActor(normalizer, state_size, action_size, self.n_tasks, c.hidden, c.sac.activation,
-                          actor_conditioning),
+                          actor_conditioning, self.holding, c.gain_init),
                 TaskCritic(normalizer, state_size, action_size, self.n_tasks, c.hidden, c.sac.activation,
                            conditioning))
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from mtpolicy_training.core.distributions import (LOG_STD_MAX, LOG_STD_MIN, gaussian_entropy, gaussian_log_prob,
                                                   squashed_gaussian)
+from mtpolicy_training.core.holding import ErrorGain
 
 
 class CReLU(nn.Module):
@@ -126,17 +127,33 @@ class Normalizer(nn.Module):
         return (x - self.mean) / self.std
 
 
+def output_layer(net: nn.Module) -> EnsembleLinear:
+    """The last ``EnsembleLinear`` of a network: its output layer."""
+    return [m for m in net.modules() if isinstance(m, EnsembleLinear)][-1]
+
+
+def initialize_gain(net: nn.Module, holding: ErrorGain | None, gain_init: float | None) -> None:
+    """With ``holding`` and ``gain_init``: start the gain outputs of ``net`` near ``gain_init [0 | I | 0]``
+    (``ErrorGain.initialize``)."""
+    if holding is not None and gain_init is not None:
+        layer = output_layer(net)
+        holding.initialize(layer.weight, layer.bias, gain_init)
+
+
 class DeterministicActor(nn.Module):
-    """mu(s): normalized observation -> tanh-squashed action in [-1, 1]."""
+    """mu(s) = tanh(f(s)) in [-1, 1]: f the MLP of the normalized observation, or with ``holding`` the error-gain
+    form f = M_theta(s) z(s) (``core/holding.py``), exactly zero at the goal."""
 
     def __init__(self, normalizer: Normalizer, obs_size: int, action_size: int, hidden: tuple[int, ...],
-                 activation: str):
+                 activation: str, holding: ErrorGain | None = None, gain_init: float | None = None):
         super().__init__()
-        self.normalizer = normalizer
-        self.net = EnsembleMLP(1, obs_size, hidden, action_size, activation)
+        self.normalizer, self.holding = normalizer, holding
+        self.net = EnsembleMLP(1, obs_size, hidden, action_size if holding is None else holding.outputs, activation)
+        initialize_gain(self.net, holding, gain_init)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.net(self.normalizer(obs)))
+        out = self.net(self.normalizer(obs))
+        return torch.tanh(out if self.holding is None else self.holding(out, obs))
 
 
 class MultiTaskCritic(nn.Module):
@@ -184,19 +201,35 @@ class MultiTaskCritic(nn.Module):
 
 
 class SquashedGaussianActor(nn.Module):
-    """SAC policy: normalized observation -> mean and clamped log-std of a Gaussian, squashed by tanh."""
+    """SAC policy: normalized observation -> mean and clamped log-std of a Gaussian, squashed by tanh.
+
+    One network outputs the mean (A) and the log-std (A); with ``holding`` its
+    mean outputs are the gains M_theta(s) and the mean is M_theta(s) z(s)
+    (``core/holding.py``), so the deployed tanh(mean) is exactly zero at the goal.
+    """
 
     def __init__(self, normalizer: Normalizer, obs_size: int, action_size: int, hidden: tuple[int, ...],
-                 activation: str):
+                 activation: str, holding: ErrorGain | None = None, gain_init: float | None = None):
         super().__init__()
-        self.normalizer = normalizer
+        self.normalizer, self.holding = normalizer, holding
         self.action_size = action_size
-        self.net = EnsembleMLP(1, obs_size, hidden, 2 * action_size, activation)
+        self.net = EnsembleMLP(1, obs_size, hidden, self.mean_outputs + action_size, activation)
+        initialize_gain(self.net, holding, gain_init)
+
+    @property
+    def mean_outputs(self) -> int:
+        """Network outputs of the mean: A, or the entries of M with ``holding``."""
+        return self.action_size if self.holding is None else self.holding.outputs
 
     def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, log_std) of the pre-squash Gaussian, each (B, A)."""
-        out = self.net(self.normalizer(obs))
-        mean, log_std = out.split(self.action_size, dim=-1)
+        return self.head(self.net(self.normalizer(obs)), obs)
+
+    def head(self, out: torch.Tensor, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, clamped log_std) from the network's outputs (B, mean_outputs + A) and the raw observations."""
+        mean, log_std = out.split((self.mean_outputs, self.action_size), dim=-1)
+        if self.holding is not None:
+            mean = self.holding(mean, obs)
         return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def sample(self, obs: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -256,14 +289,17 @@ class GaussianPolicy(nn.Module):
     Policy and value are two ``hidden`` MLPs fused as one 2-member ensemble
     (the value uses the first output of its member). Orthogonal init with
     gains sqrt(2) (hidden), 0.01 (policy mean) and 1 (value), as in the PPO
-    reference code.
+    reference code. With ``holding`` the policy member outputs the gains
+    M_theta(s) and the mean is M_theta(s) z(s) (``core/holding.py``): exactly
+    zero at the goal.
     """
 
     def __init__(self, normalizer: Normalizer, obs_size: int, action_size: int, hidden: tuple[int, ...],
-                 activation: str = "tanh", log_std_init: float = 0.0):
+                 activation: str = "tanh", log_std_init: float = 0.0, holding: ErrorGain | None = None,
+                 gain_init: float | None = None):
         super().__init__()
-        self.normalizer = normalizer
-        self.net = EnsembleMLP(2, obs_size, hidden, action_size, activation)
+        self.normalizer, self.holding = normalizer, holding
+        self.net = EnsembleMLP(2, obs_size, hidden, action_size if holding is None else holding.outputs, activation)
         self.log_std = nn.Parameter(torch.full((action_size,), log_std_init))
         linears = [m for m in self.net if isinstance(m, EnsembleLinear)]
         with torch.no_grad():
@@ -273,19 +309,22 @@ class GaussianPolicy(nn.Module):
                     nn.init.orthogonal_(layer.weight[member].T, gain)
                 layer.bias.zero_()
             linears[-1].weight[1, :, 1:] = 0.0  # unused value outputs
+            if holding is not None and gain_init is not None:  # the policy member only
+                holding.initialize(linears[-1].weight[:1], linears[-1].bias[:1], gain_init)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean (B, A), value (B,))."""
         out = self.net(self.normalizer(obs).unsqueeze(0).expand(2, -1, -1))
-        return out[0], out[1, :, 0]
+        return out[0] if self.holding is None else self.holding(out[0], obs), out[1, :, 0]
 
     def numpy_forward(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """``forward`` as a numpy function of float32 observations (B, obs), for rollouts (see EnsembleMLP)."""
         mean, std, net = self.normalizer.mean.numpy(), self.normalizer.std.numpy(), self.net.numpy_forward()
+        holding = self.holding
 
         def forward(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             out = net((obs - mean) / std)
-            return out[0], out[1, :, 0]
+            return out[0] if holding is None else holding.numpy_forward(out[0], obs), out[1, :, 0]
         return forward
 
     def log_prob(self, mean: torch.Tensor, action: torch.Tensor) -> torch.Tensor:

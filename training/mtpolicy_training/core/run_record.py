@@ -164,7 +164,8 @@ HEADLINE_METRICS = ("success_rate", "mean_return")
 
 def publish_final(out_dir: Path, metrics: dict[str, float], train_seconds: float,
                   export: Callable[[dict[str, float], Path], object] | None = None) -> dict[str, float]:
-    """Write a run's final evaluation to ``eval.json`` and, with ``export(record, path)``, its ``policy.onnx``.
+    """Write a run's final evaluation to ``eval.json`` and, with ``export(record, path)``, its ``policy.onnx`` (or
+    the files ``export`` returns a list of: one per variant, ``ship.export.export_variant_policies``).
 
     They never silently replace better ones: a non-finite headline metric (HEADLINE_METRICS) writes nothing
     (RunRefused); if the existing eval.json has a better one, it and policy.onnx stay, this run's go to
@@ -183,10 +184,10 @@ def publish_final(out_dir: Path, metrics: dict[str, float], train_seconds: float
         print(f"warning: this run's {key} {record[key]:.4g} is worse than the {previous:.4g} of the existing "
               f"{out_dir}/eval.json: kept it{' and policy.onnx' if export else ''}; wrote {eval_path.name}"
               f"{' and ' + policy_path.name if export else ''} instead", file=sys.stderr, flush=True)
-    if export is not None:
-        export(record, policy_path)
+    exported = export(record, policy_path) if export is not None else None
     written = write_eval(eval_path, metrics, train_seconds)
-    print(f"final evaluation: {eval_path}" + (f"; policy: {policy_path}" if export is not None else ""), flush=True)
+    policies = ", ".join(map(str, exported if isinstance(exported, list) else [policy_path]))  # a list: per variant
+    print(f"final evaluation: {eval_path}" + (f"; policy: {policies}" if export is not None else ""), flush=True)
     return written
 
 

@@ -46,11 +46,16 @@ def final_observations(next_obs: np.ndarray, done: np.ndarray, info: dict) -> np
     return final
 
 
+def _generator(env) -> np.random.Generator:
+    return env._rng if hasattr(env, "_rng") else env.np_random
+
+
 def env_rng_state(env: VectorEnv):
-    """The random state of the env's episode draws: ``ReachVectorEnv._rng`` or each sub-env's ``np_random``."""
+    """The random state of the env's episode draws: ``ReachVectorEnv._rng``, or each sub-env's (its ``np_random``,
+    or a block's ``_rng`` in ``envs.variants.ReachEnvBlocks``)."""
     if hasattr(env, "_rng"):
         return env._rng.bit_generator.state
-    return [e.np_random.bit_generator.state for e in env.envs]
+    return [_generator(e).bit_generator.state for e in env.envs]
 
 
 def set_env_rng_state(env: VectorEnv, state) -> None:
@@ -58,7 +63,7 @@ def set_env_rng_state(env: VectorEnv, state) -> None:
         env._rng.bit_generator.state = state
         return
     for e, s in zip(env.envs, state):
-        e.np_random.bit_generator.state = s
+        _generator(e).bit_generator.state = s
 
 
 def evaluate_returns(policy: Callable[[np.ndarray], np.ndarray], make_env: Callable[[int], VectorEnv],

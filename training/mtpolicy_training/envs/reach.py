@@ -25,6 +25,15 @@ and ``done_i = error_i <= reach_tolerance`` after the step:
 * single (DDPG): ``all_done_reward`` if all are done, else
   ``-error_scale * sum_i error_i``.
 
+With ``reward="hold"`` (not in the paper) the rewards pay for holding, per
+period: ``r_i = -error_scale * error_i - step_cost * [not all done]
+- leave_penalty * [left_i]`` per task, and ``-error_scale * sum_i error_i
+- step_cost * [not all done] - leave_penalty * sum_i [left_i]`` as the single
+reward, ``left_i`` meaning end effector i was within tolerance the period
+before and is not now. A policy pays until every end effector is in, pays
+again for every exit, and is pulled to the goals' centre by the error term,
+where the error-gain actors (``core/holding.py``) command exactly zero.
+
 The paper gives no magnitudes and leaves the reward of a done task flat. With
 ``centre_reward`` the error term stays on inside the tolerance too (a done task
 gets its bonus minus ``error_scale * error_i``), so the reward keeps pointing at
@@ -73,6 +82,9 @@ from mtpolicy.robots import DEFAULT_ROBOT, RobotSpec, find_robot, load_robot, sh
 from mtpolicy.safety import rate_limit
 from mtpolicy_training.core.options import word
 
+REWARDS = ("paper", "hold")
+"""Reward shapes: DiGrad's (``paper``) or one that pays for holding (``hold``); module docstring."""
+
 GOAL_DISTRIBUTIONS = ("local", "workspace")
 """Where goal configurations lie: near the start (``local``) or anywhere in the joint limits (``workspace``)."""
 
@@ -102,6 +114,13 @@ class ReachConfig:
     """Keep ``-error_scale * error`` for done tasks as well (bonus on top): no flat reward inside the tolerance."""
     reward_mode: str = "digrad"
     """Scalar reward: 'digrad' (sum of per-task rewards) or 'ddpg' (single reward)."""
+    reward: str = "paper"
+    """Reward shape: 'paper' (DiGrad Sec. 5 with the bonuses above) or 'hold' (a cost per period until every end
+    effector is within tolerance, a penalty for leaving it, the error term; module docstring)."""
+    step_cost: float = 1.0
+    """'hold': cost per period while any end effector is out of tolerance."""
+    leave_penalty: float = 5.0
+    """'hold': penalty to an end effector that leaves the tolerance it was within at the previous period."""
     goal_joint_range: float | None = GOAL_JOINT_RANGE
     """``local`` goal configurations lie within this many rad per joint of the start (None: anywhere)."""
     goal_slide_range: float = GOAL_SLIDE_RANGE
@@ -127,7 +146,8 @@ class ReachConfig:
         checks = {
             "control_period": self.control_period > 0, "max_episode_steps": self.max_episode_steps > 0,
             "reach_tolerance": self.reach_tolerance > 0, "error_scale": self.error_scale > 0,
-            "reward_mode": self.reward_mode in ("digrad", "ddpg"),
+            "reward_mode": self.reward_mode in ("digrad", "ddpg"), "reward": self.reward in REWARDS,
+            "step_cost": self.step_cost >= 0, "leave_penalty": self.leave_penalty >= 0,
             "goal_joint_range": self.goal_joint_range is None or self.goal_joint_range > 0,
             "goal_slide_range": self.goal_slide_range > 0,
             "goal_distribution": self.goal_distribution in GOAL_DISTRIBUTIONS,
@@ -184,6 +204,8 @@ class ReachVectorEnv(VectorEnv):
         self.commands = np.zeros((num_envs, n))
         """(num_envs, n_joints) the velocities sent at the last step (rad/s or m/s): the ramp's previous command."""
         self.steps = 0
+        self._ee: np.ndarray | None = None
+        """End-effector positions of the last observation (``hold``'s leaving penalty)."""
         self._rng = np.random.default_rng()
         self._qadr = self.kin.qpos_adr
         self._actuators = self.spec.actuator_ids(self.model)
@@ -226,6 +248,7 @@ class ReachVectorEnv(VectorEnv):
         self.commands = np.zeros_like(self.commands)
         self.steps = 0
         obs, ee = self._observe()
+        self._ee = ee
         return obs, self._info(ee)
 
     def _goal_configurations(self, rng: np.random.Generator, q0: np.ndarray) -> np.ndarray:
@@ -243,7 +266,8 @@ class ReachVectorEnv(VectorEnv):
             mujoco.mj_kinematics(self.model, d)
         self.steps += 1
         obs, ee = self._observe()
-        info = self._info(ee)
+        info = self.reward_info(ee, self.goals, self._ee)
+        self._ee = ee
         reward = info["task_rewards"].sum(axis=1) if self.config.reward_mode == "digrad" else info["ddpg_reward"]
         terminated = np.zeros(self.num_envs, dtype=bool)
         truncated = np.full(self.num_envs, self.time_limit and self.steps >= self.config.max_episode_steps)
@@ -256,17 +280,26 @@ class ReachVectorEnv(VectorEnv):
     def _info(self, ee: np.ndarray) -> dict:
         return self.reward_info(ee, self.goals)
 
-    def reward_info(self, ee: np.ndarray, goals: np.ndarray) -> dict:
-        """Errors, scores and both reward kinds for end effectors ee at goals (..., n_ee, 3)."""
+    def reward_info(self, ee: np.ndarray, goals: np.ndarray, previous_ee: np.ndarray | None = None) -> dict:
+        """Errors, scores and both reward kinds for end effectors ee at goals (..., n_ee, 3); ``previous_ee``: where
+        they were a period before (``hold``'s leaving penalty; None: nothing left)."""
         c = self.config
         errors = np.linalg.norm(goals - ee, axis=-1)
         done = errors <= c.reach_tolerance
         all_done = done.all(axis=-1)
         penalty = -c.error_scale * errors
-        inside = penalty if c.centre_reward else np.zeros_like(penalty)
-        task = np.where(done, c.task_done_reward + inside, penalty)
-        task = np.where(all_done[..., None], c.all_done_reward + inside, task)
-        ddpg = np.where(all_done, c.all_done_reward + np.sum(inside, axis=-1), penalty.sum(axis=-1))
+        if c.reward == "hold":
+            was_done = done if previous_ee is None else \
+                np.linalg.norm(goals - previous_ee, axis=-1) <= c.reach_tolerance
+            left = c.leave_penalty * (was_done & ~done)
+            cost = c.step_cost * ~all_done
+            task = penalty - cost[..., None] - left
+            ddpg = penalty.sum(axis=-1) - cost - left.sum(axis=-1)
+        else:
+            inside = penalty if c.centre_reward else np.zeros_like(penalty)
+            task = np.where(done, c.task_done_reward + inside, penalty)
+            task = np.where(all_done[..., None], c.all_done_reward + inside, task)
+            ddpg = np.where(all_done, c.all_done_reward + np.sum(inside, axis=-1), penalty.sum(axis=-1))
         return {"task_rewards": task.astype(np.float32), "ddpg_reward": ddpg.astype(np.float32),
                 "errors": errors, "scores": -np.log(np.maximum(errors, 1e-6)), "all_done": all_done}
 
@@ -292,7 +325,8 @@ class ReachVectorEnv(VectorEnv):
         out = {k: observe(self.kin, o[..., q_sl].reshape(steps * n, -1), goals, q_goal)[0].reshape(steps, n, -1)
                for k, o in (("obs", obs), ("next_obs", next_obs))}
         shape = (steps, n, self.spec.n_tasks, 3)
-        info = self.reward_info(out["next_obs"][..., ee_sl].reshape(shape), goals.reshape(shape))
+        info = self.reward_info(out["next_obs"][..., ee_sl].reshape(shape), goals.reshape(shape),
+                                obs[..., ee_sl].reshape(shape))
         out["reward"] = info["task_rewards"].sum(-1) if self.config.reward_mode == "digrad" else info["ddpg_reward"]
         out["info"] = info
         return out

@@ -9,6 +9,7 @@
 | walker-fwd-bwd               | one biped, forward and backward COM velocity      | envs/locomotion.py     |
 | hopper-mass-3, -8, -14       | hoppers with torso 15 kg and 3, 8 or 14 kg        | envs/locomotion.py     |
 | planar8, humanoid (any robot) | one task per end effector (3 / 2), simultaneous  | envs/reach.py          |
+| planar8-variants, humanoid-variants | reach on each morphology variant (4 / 3)  | envs/variants.py       |
 
 A robot is a task set too: every shipped robot by name, and any robot
 folder or MJCF/URDF path (``mtpolicy.robots.find_robot``). The contract every
@@ -25,11 +26,13 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 from mtpolicy.robots import RobotSpecError, find_robot, load_robot, shipped_robots
+from mtpolicy.robots.variants import VARIANTS
 from mtpolicy_training.envs import halfcheetah, locomotion
 from mtpolicy_training.envs.reach import ReachConfig, ReachEnv, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import evaluate_reach
 from mtpolicy_training.envs.seeds import HELD_OUT_SEED
 from mtpolicy_training.envs.taskset import PolicyFn, TaskSet, TaskSetMetrics
+from mtpolicy_training.envs.variants import SUFFIX, VariantReachTaskSet
 
 SIDE_CAMERA = {"trackbodyid": 1, "distance": 2.8, "elevation": -5.0, "azimuth": 90.0, "lookat": np.array([0, 0, 0.6])}
 """Camera of ``render_tasks`` for the planar locomotion families: side view, tracking the torso."""
@@ -163,9 +166,11 @@ TASK_SETS: dict[str, Callable[[], TaskSet]] = {
     "hoppers3": lambda: _gym_set("hoppers3", {s.lower(): i for s, i in locomotion.HOPPER_IDS.items()}),
     "walker-fwd-bwd": lambda: _gym_set("walker-fwd-bwd", locomotion.BIPED_IDS),
     **{f"hopper-mass-{m:g}": _torso_mass_pair(m) for m in locomotion.HOPPER_TORSO_MASSES if m != 15.0},
+    **{b + SUFFIX: lambda b=b: VariantReachTaskSet.of(b) for b in dict.fromkeys(v.base for v in VARIANTS)},
     **{robot: _reach(robot) for robot in shipped_robots()},
 }
-"""Task set name -> constructor (lazy: Meta-World is imported only when asked for); the shipped robots last."""
+"""Task set name -> constructor (lazy: Meta-World is imported only when asked for); the robots' variants and the
+shipped robots last."""
 
 
 def is_robot(name: str) -> bool:

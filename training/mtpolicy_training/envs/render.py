@@ -16,7 +16,7 @@ class RenderConfig:
     """Render every task of some task sets after a reset: one PNG strip per set."""
 
     names: tuple[str, ...] = ("halfcheetah8", "hoppers3", "hopper-mass-3", "walker-fwd-bwd", "planar8", "humanoid",
-                              "mt10")
+                              "planar8-variants", "humanoid-variants", "mt10")
     """Task sets to render."""
     out_dir: Path = Path("docs/tasksets")
     """Directory of the PNGs (``<name>.png``)."""

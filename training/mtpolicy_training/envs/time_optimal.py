@@ -50,8 +50,9 @@ class BoundTable:
 
 def bound_solver(solver: SolverConfig) -> dict:
     """The solver settings the bound depends on (``target_depth`` only places the teacher's target inside the
-    bound's box): a bound table's key, and what a reach table's rows record of their bound."""
-    return {k: v for k, v in asdict(solver).items() if k != "target_depth"}
+    bound's box): a bound table's key, and what a reach table's rows record of their bound. ``rest_to_rest`` is
+    recorded only when on, so the tables solved before it existed keep their keys."""
+    return {k: v for k, v in asdict(solver).items() if k != "target_depth" and (k != "rest_to_rest" or v)}
 
 
 def _solve_chunk(args: tuple) -> list[tuple[float, int]]:

@@ -22,7 +22,7 @@ from torch import nn
 
 from mtpolicy.integrity import CHECKSUM_KEY, PLACEHOLDER, seal_model, strict_json, verify_model
 from mtpolicy.policy import INPUT_NAME, OUTPUT_NAME, OnnxPolicy, PolicyContract
-from mtpolicy.robots import RobotSpec
+from mtpolicy.robots import RobotSpec, load_robot
 from mtpolicy_training.core.run_record import RunRefused
 from mtpolicy_training.envs.reach import ReachConfig
 
@@ -37,6 +37,38 @@ class VelocityPolicy(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(obs) * self.velocity_limits
+
+
+class TaskHead(nn.Module):
+    """A multi-task policy over ``[obs, one_hot(task)]`` (forward -> (mean, value)) fixed to one task: observation
+    -> that task's mean, clipped to [-1, 1] as training and evaluation clip it; the one-hot is in the graph."""
+
+    def __init__(self, policy: nn.Module, task: int, n_tasks: int):
+        super().__init__()
+        self.policy = policy
+        self.register_buffer("one_hot", torch.eye(n_tasks)[task])
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.policy(torch.cat([obs, self.one_hot.expand(obs.shape[0], -1)], dim=-1))[0].clamp(-1.0, 1.0)
+
+
+def variant_path(path: Path, variant: str) -> Path:
+    """Where variant ``variant``'s policy of a run's ``path`` goes: ``policy.onnx`` -> ``policy_<variant>.onnx``
+    (``best_policy_<variant>.onnx``, ``policy_<variant>.rejected.onnx`` alike)."""
+    return path.with_name(path.name.replace("policy", f"policy_{variant}", 1))
+
+
+def export_variant_policies(policy: nn.Module, variants: tuple[str, ...], configs: list[ReachConfig], method: str,
+                            training_config: dict, metrics: dict, path: Path) -> list[Path]:
+    """Head i of ``policy`` (one head per variant, in order) as variant i's ONNX policy at ``variant_path``: its
+    robot's contract (name, MJCF hash, joints), the observation without the task one-hot, reach settings
+    ``configs[i]``, and ``metrics`` of that variant (``<name>_<variant>`` read as ``<name>``, beside the set's)."""
+    out = []
+    for task, (variant, config) in enumerate(zip(variants, configs)):
+        own = {k.removesuffix(f"_{variant}"): v for k, v in metrics.items() if k.endswith(f"_{variant}")}
+        out.append(export_policy(TaskHead(policy, task, len(variants)), load_robot(variant), config, method,
+                                 training_config, {**metrics, **own}, variant_path(path, variant)))
+    return out
 
 
 class NonFiniteModel(RunRefused):
@@ -65,6 +97,8 @@ def export_policy(actor: nn.Module, spec: RobotSpec, env: ReachConfig, method: s
     tmp = path.with_name(path.name + ".tmp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        # a multi-task network's routing by task index (never negative) is exported as aten::index
+        warnings.filterwarnings("ignore", "Exporting aten::index operator", UserWarning)
         torch.onnx.export(module, (example,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                           dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
                           opset_version=17, dynamo=False)

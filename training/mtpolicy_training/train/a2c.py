@@ -12,6 +12,21 @@
     # distillation: one teacher run per task, in task order
     python -m mtpolicy_training.train a2c --algo.setting distill --algo.teachers runs/a2c/single/{SmallFoot,...}/1 ...
 
+``--robot R`` puts every setting on R's morphology variants (``envs/variants.py``,
+``--tasks`` and ``--eval-tasks`` name variants) and exports the policy of each
+trained variant (its head, the one-hot baked in) as ``policy_<variant>.onnx``
+(and ``best_policy_<variant>.onnx``), a policy of that variant robot:
+
+    python -m mtpolicy_training.train a2c --robot planar8 --algo.setting single --tasks planar8_long \
+        --out-dir runs/a2c/planar8/single/planar8_long/1
+    # fine-tuned from planar8_long to planar8_short: policy_planar8_short.onnx
+    python -m mtpolicy_training.train a2c --robot planar8 --algo.setting finetune \
+        --algo.init-from runs/a2c/planar8/single/planar8_long/1 --tasks planar8_short \
+        --eval-tasks planar8_long planar8_short --out-dir runs/a2c/planar8/ft/1
+    # distilled from one single-variant run per variant: policy_planar8_{long,short,long_base}.onnx
+    python -m mtpolicy_training.train a2c --robot planar8 --algo.setting distill \
+        --algo.teachers runs/a2c/planar8/single/{planar8_long,planar8_short,planar8_long_base}/1 ...
+
 Writes ``metrics.csv`` and TensorBoard logs (``eval/mean_return``, ``eval/return_<task>``,
 ``eval/return_std_<task>``, ``train/...``), ``checkpoint.pt`` (resumed when
 run again with the same config) and ``eval.json`` (``mean_return``,
@@ -40,9 +55,13 @@ from mtpolicy_training.algos.a2c import A2C, A2CConfig
 from mtpolicy_training.core.onpolicy import OnPolicyLoopConfig, train_on_policy
 from mtpolicy_training.core.run_record import RunConfig
 from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
-from mtpolicy_training.envs.registry import GymTaskSet, make_task_set
-from mtpolicy_training.envs.taskset import PolicyFn, TaskOneHotObservations
-from mtpolicy_training.train.family import CellMethod, Family, GridCell, TrainSettings
+from mtpolicy_training.envs.registry import GymTaskSet, ReachTaskSet, make_task_set
+from mtpolicy_training.envs.taskset import PolicyFn, TaskOneHotObservations, TaskSet
+from mtpolicy_training.envs.variants import VariantReachTaskSet
+from mtpolicy_training.ship.export import check_finite
+from mtpolicy_training.envs.seeds import HELD_OUT_SEED
+from mtpolicy_training.train.family import (CellMethod, Family, GridCell, TrainSettings, VariantTaskSettings,
+                                            periodic_seed, variant_export)
 
 
 def a2c_loop() -> OnPolicyLoopConfig:
@@ -52,8 +71,8 @@ def a2c_loop() -> OnPolicyLoopConfig:
 
 
 @dataclass(kw_only=True)
-class A2CTrainConfig(TrainSettings):
-    """A2C in one of its settings on (a subset of) a task set of Gym tasks."""
+class A2CTrainConfig(TrainSettings, VariantTaskSettings):
+    """A2C in one of its settings on (a subset of) a robot's morphology variants or a task set of Gym tasks."""
 
     budget_steps: int = 1_000_000
     out_dir: Path = Path("runs/a2c")
@@ -65,7 +84,8 @@ class A2CTrainConfig(TrainSettings):
     """Parallel envs, rollout shape and bookkeeping; num_envs is split equally over the training tasks (a multiple
     of their number)."""
     task_set: str = "halfcheetah6"
-    """Task set (tasks: its Gym tasks, e.g. halfcheetah6, halfcheetah8, hoppers3)."""
+    """Task set (tasks: its Gym tasks, e.g. halfcheetah6, halfcheetah8, hoppers3); with ``--robot``, that robot's
+    variants instead."""
     tasks: tuple[str, ...] = ()
     """Training tasks, in head order (empty: all of the set)."""
     eval_tasks: tuple[str, ...] = ()
@@ -76,9 +96,10 @@ class A2CTrainConfig(TrainSettings):
     def __post_init__(self):
         bad = self.validate_settings() + [f"algo.{k}" for k in self.algo.validate()]
         bad += [f"loop.{k}" for k in self.loop.validate()]
-        task_set = make_task_set(self.task_set)
-        if not isinstance(task_set, GymTaskSet):
-            bad.append(f"task_set ({self.task_set} is not a set of Gym tasks)")
+        task_set = self.tasks_of_run()
+        if not isinstance(task_set, (GymTaskSet, VariantReachTaskSet)):
+            hint = f"; a robot's variants: --robot {task_set.name}" if isinstance(task_set, ReachTaskSet) else ""
+            bad.append(f"task_set ({task_set.name} is not a set of Gym tasks{hint})")
         for key in ("tasks", "eval_tasks"):
             unknown = [t for t in getattr(self, key) if t not in task_set.task_names]
             if unknown or len(set(getattr(self, key))) != len(getattr(self, key)):
@@ -95,9 +116,15 @@ class A2CTrainConfig(TrainSettings):
         if bad:
             raise ValueError("invalid config value(s): " + ", ".join(bad))
 
+    def tasks_of_run(self) -> TaskSet:
+        """The task set the training and evaluated tasks are taken from."""
+        return self.chosen_task_set(self.task_set, "halfcheetah6")
 
-def task_subset(task_set: GymTaskSet, names: tuple[str, ...]) -> GymTaskSet:
+
+def task_subset(task_set: GymTaskSet | VariantReachTaskSet, names: tuple[str, ...]) -> TaskSet:
     """The tasks ``names`` of ``task_set``, in that order, as a task set of their own."""
+    if isinstance(task_set, VariantReachTaskSet):  # a variant's task is its name
+        return dataclasses.replace(task_set, task_names=names)
     ids = dict(zip(task_set.task_names, task_set.env_ids))
     return dataclasses.replace(task_set, task_names=names, env_ids=tuple(ids[n] for n in names))
 
@@ -111,7 +138,7 @@ def deterministic_policy(method: A2C, head_of_task: np.ndarray) -> PolicyFn:
 def run(config: A2CTrainConfig) -> dict[str, float]:
     """Train, then evaluate ``final_eval_episodes`` episodes per evaluated task; returns (and writes) eval.json."""
     torch.manual_seed(config.seed)  # the networks' initialization
-    full = make_task_set(config.task_set)
+    full = config.tasks_of_run()
     train_set = task_subset(full, config.tasks or full.task_names)
     eval_set = task_subset(full, config.eval_tasks or train_set.task_names)
     n_tasks, per_task = train_set.n_tasks, config.loop.num_envs // train_set.n_tasks
@@ -128,15 +155,23 @@ def run(config: A2CTrainConfig) -> dict[str, float]:
     head_of_eval_task = np.array([train_set.task_names.index(t) if n_tasks > 1 else 0
                                   for t in eval_set.task_names])
 
-    def evaluate(m: A2C, episodes: int = config.periodic_eval_episodes) -> dict[str, float]:
-        metrics = eval_set.evaluate(deterministic_policy(m, head_of_eval_task), episodes)
+    def evaluate(m: A2C, episodes: int = config.periodic_eval_episodes,
+                 seed: int = periodic_seed(eval_set)) -> dict[str, float]:
+        metrics = eval_set.evaluate(deterministic_policy(m, head_of_eval_task), episodes, seed)
         return {k.removeprefix("eval/"): v for k, v in metrics.items()}  # the recorder adds eval/ itself
 
-    def train() -> None:
-        train_on_policy(method, make_env, config.loop, config, evaluate, RunConfig.of(config),
-                        best=BestRun(config.out_dir))
+    export = variant_export(method.policy, train_set, f"a2c-{config.algo.setting}", config)
+    best = BestRun(config.out_dir, export)
 
-    return run_trainer(Trainer(config.out_dir, train, lambda: evaluate(method, config.final_eval_episodes)))
+    def train() -> None:
+        train_on_policy(method, make_env, config.loop, config, evaluate, RunConfig.of(config), best=best)
+
+    def final_evaluation() -> dict[str, float]:
+        return evaluate(method, config.final_eval_episodes, HELD_OUT_SEED)
+
+    return run_trainer(Trainer(config.out_dir, train, final_evaluation, export, best,
+                               check=None if export is None else lambda: check_finite(
+                                   method.policy, config.out_dir / "policy.onnx")))  # a diverged run: not exported
 
 
 MULTITASK = ["--algo.setting", "multitask"]
@@ -202,5 +237,5 @@ FAMILY = Family(
                                  after=("a2c-scratch",), check_args=tuple(MULTITASK))
               for source, method in enumerate(("a2c-finetune-e1e2", "a2c-finetune-e2e1"))}},
     task_sets={t: ["--task-set", t] for t in ("halfcheetah6", "halfcheetah-e1e2")},
-    fixed=frozenset({"task_set", "tasks", "eval_tasks", "algo.setting", "algo.init_from", "algo.teachers"}))
+    fixed=frozenset({"task_set", "robot", "tasks", "eval_tasks", "algo.setting", "algo.init_from", "algo.teachers"}))
 """Table 2 of the A2C paper runs on halfcheetah6, its Table 1 (fine-tuning) on E1 = SmallFoot, E2 = SmallLeg."""

@@ -73,7 +73,7 @@ def run(config: DiGradTrainConfig) -> dict[str, float]:
     torch.manual_seed(config.seed)
     probe = ReachVectorEnv(1, config.env)
     mean, std = probe.observation_statistics()
-    method = DiGrad(config.algo, probe.spec, mean, std)
+    method = DiGrad(config.algo, probe.spec, mean, std, probe.layout)
     per_task = method.n_rewards > 1
     out = config.out_dir
 

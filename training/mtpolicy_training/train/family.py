@@ -15,14 +15,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 import tyro
+from torch import nn
 
 from mtpolicy.robots import shipped_robots
-from mtpolicy_training.core.options import override_args
-from mtpolicy_training.core.run_record import RunSettings
+from mtpolicy_training.core.options import override_args, word
+from mtpolicy_training.core.run_record import RunSettings, config_dict
 from mtpolicy_training.envs.reach import ReachOptions as ReachOptions  # re-exported: train/dagger, train/digrad
+from mtpolicy_training.envs.registry import make_task_set
+from mtpolicy_training.envs.seeds import HELD_OUT_SEED, VALIDATION_SEED
+from mtpolicy_training.envs.taskset import TaskSet
+from mtpolicy_training.envs.variants import SUFFIX, VariantReachTaskSet
+from mtpolicy_training.ship.export import export_variant_policies
 
 
 @dataclass(kw_only=True)
@@ -38,6 +44,46 @@ class TrainSettings(RunSettings):
     def validate_settings(self) -> list[str]:
         return super().validate_settings() + [k for k in ("periodic_eval_episodes", "final_eval_episodes")
                                               if getattr(self, k) <= 0]
+
+
+@dataclass(kw_only=True)
+class VariantTaskSettings:
+    """The words that put a task-family trainer (ppo, a2c) on a robot: its morphology variants as the tasks
+    (``envs/variants.py``), each trained variant's policy exported to ONNX."""
+
+    robot: Annotated[str | None, tyro.conf.arg(help=(
+        "shipped robot whose morphology variants are the tasks (planar8, humanoid: mtpolicy/robots/variants.py); "
+        "each trained variant's policy is exported as <out-dir>/policy_<variant>.onnx"))] = None
+    """Robot whose variants are the task set (None: the trainer's task set)."""
+    goal_distribution: Annotated[str, word("goal distribution")] = "local"
+    """Where the reach goals of ``robot``'s variants lie."""
+
+    def chosen_task_set(self, task_set: str, default: str) -> TaskSet:
+        """The task set a run trains on: ``robot``'s variants with ``robot``, else ``task_set``; ValueError (one
+        line) if the robot has no variants or a ``task_set`` other than the ``default`` is given too."""
+        if self.robot is None:
+            return make_task_set(task_set)
+        if task_set != default:
+            raise ValueError(f"invalid config value(s): robot and task_set (give one; --robot {self.robot} trains on "
+                             f"its variants, {self.robot}{SUFFIX})")
+        return VariantReachTaskSet.of(self.robot, self.goal_distribution)
+
+
+def periodic_seed(task_set: TaskSet) -> int:
+    """Seed of a run's periodic evaluations (which choose its best policy): the validation seed on a robot's
+    variants, as in every reach trainer; the held-out seed on the other sets, as before."""
+    return VALIDATION_SEED if isinstance(task_set, VariantReachTaskSet) else HELD_OUT_SEED
+
+
+def variant_export(policy: nn.Module, task_set: TaskSet, method: str,
+                   config: RunSettings) -> Callable[[dict, Path], object] | None:
+    """A run's export on a robot's variants: head i of ``policy`` (over ``[obs, one_hot]``) as the ONNX policy of
+    task i's variant (``ship.export.export_variant_policies``); None for other task sets (nothing exported)."""
+    if not isinstance(task_set, VariantReachTaskSet):
+        return None
+    configs = [task_set.config(t) for t in range(task_set.n_tasks)]
+    return lambda metrics, path: export_variant_policies(policy, task_set.task_names, configs, method,
+                                                         config_dict(config), metrics, path)
 
 
 REACH_TASK_SETS: dict[str, list[str]] = {robot: ["--robot", robot] for robot in shipped_robots()}

@@ -1,7 +1,17 @@
-"""Train PPO with joint training then specialization (or a baseline) on a locomotion task set: ``train ppo``.
+"""Train PPO with joint training then specialization (or a baseline) on a robot's variants or a locomotion task
+set: ``train ppo``.
 
+    python -m mtpolicy_training.train ppo --robot planar8 --algo.jt 400000 --algo.sp 25 \\
+        --budget-steps 2000000 --seed 1 --out-dir runs/specialization/planar8/jt400k-sp25/1
     python -m mtpolicy_training.train ppo --task-set hoppers3 --algo.jt 400000 --algo.sp 25 \\
         --budget-steps 2000000 --seed 1 --out-dir runs/specialization/hoppers3/jt400k-sp25/1
+
+``--robot R`` trains on R's morphology variants (``envs/variants.py``: one
+reach task per variant, planar8 and humanoid have three each) and exports
+each variant's specialized policy (its task's copy of the split network, the
+one-hot baked in) as ``policy_<variant>.onnx`` (and ``best_policy_<variant>.onnx``,
+the best periodic evaluation's), a policy of that variant robot:
+``mtpolicy demo --robot planar8_long --model runs/.../policy_planar8_long.onnx``.
 
 Settings of the paper's Table I (seeds/ppo-joint-training-and-specialization.txt)
 as options: ``--algo.sp 0`` (joint training only), ``--algo.jt 0
@@ -34,23 +44,25 @@ from mtpolicy_training.algos.specialization import SpecializationConfig, Special
 from mtpolicy_training.core.onpolicy import OnPolicyLoopConfig, train_on_policy
 from mtpolicy_training.core.run_record import RunConfig
 from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
-from mtpolicy_training.envs.registry import make_task_set
 from mtpolicy_training.envs.taskset import TaskOneHotObservations, TaskSet, append_task_one_hot
-from mtpolicy_training.train.family import Family, TrainSettings
+from mtpolicy_training.ship.export import check_finite
+from mtpolicy_training.envs.seeds import HELD_OUT_SEED
+from mtpolicy_training.train.family import Family, TrainSettings, VariantTaskSettings, periodic_seed, variant_export
 
 TASK_SETS = ("hoppers3", "walker-fwd-bwd", "hopper-mass-3", "hopper-mass-8", "hopper-mass-14")
 
 
 @dataclass(kw_only=True)
-class SpecializationTrainConfig(TrainSettings):
-    """PPO joint training then specialization (or a baseline of the paper) on a locomotion task set."""
+class SpecializationTrainConfig(TrainSettings, VariantTaskSettings):
+    """PPO joint training then specialization (or a baseline of the paper) on a robot's morphology variants or a
+    locomotion task set."""
 
     budget_steps: int = 2_000_000
     out_dir: Path = Path("runs/specialization")
     periodic_eval_episodes: int = 5
     final_eval_episodes: int = 10
     task_set: Literal["hoppers3", "walker-fwd-bwd", "hopper-mass-3", "hopper-mass-8", "hopper-mass-14"] = "hoppers3"
-    """Task family (envs/registry.py)."""
+    """Locomotion task family (envs/registry.py); with ``--robot``, that robot's variants instead."""
     algo: SpecializationConfig = field(default_factory=SpecializationConfig)
     """PPO, jt, sp and the baselines' switches."""
     loop: OnPolicyLoopConfig = field(default_factory=lambda: OnPolicyLoopConfig(
@@ -60,26 +72,35 @@ class SpecializationTrainConfig(TrainSettings):
 
     COMMAND: ClassVar[str] = "train ppo"
 
-    def validate(self, n_tasks: int) -> list[str]:
+    def __post_init__(self):
+        self.tasks()  # a robot without variants, or a robot and a task set: one line before anything runs
+
+    def tasks(self) -> TaskSet:
+        """The task set trained on."""
+        return self.chosen_task_set(self.task_set, "hoppers3")
+
+    def validate(self, task_set: TaskSet) -> list[str]:
         bad = self.validate_settings() + [f"algo.{k}" for k in self.algo.validate()]
         bad += [f"loop.{k}" for k in self.loop.validate()]
-        if self.loop.num_envs % n_tasks:
-            bad.append(f"loop.num_envs (must be a multiple of the {n_tasks} tasks of {self.task_set})")
+        if self.loop.num_envs % task_set.n_tasks:
+            bad.append(f"loop.num_envs (must be a multiple of the {task_set.n_tasks} tasks of {task_set.name})")
         return bad
 
 
-def evaluate(method: SpecializationPPO, task_set: TaskSet, episodes: int) -> dict[str, float]:
-    """The task set's evaluation of the deterministic policy (mean action, clipped), keys without ``eval/``."""
+def evaluate(method: SpecializationPPO, task_set: TaskSet, episodes: int,
+             seed: int = HELD_OUT_SEED) -> dict[str, float]:
+    """The task set's evaluation of the deterministic policy (mean action, clipped) on goal sets or episodes of
+    ``seed``, keys without ``eval/``."""
     def policy_fn(obs: np.ndarray, tasks: np.ndarray) -> np.ndarray:
         return np.clip(method.act(append_task_one_hot(obs.astype(np.float32), tasks, task_set.n_tasks)), -1, 1)
-    return {k.removeprefix("eval/"): v for k, v in task_set.evaluate(policy_fn, episodes).items()}
+    return {k.removeprefix("eval/"): v for k, v in task_set.evaluate(policy_fn, episodes, seed).items()}
 
 
 def run(config: SpecializationTrainConfig) -> dict[str, float]:
     """Train (or resume), then write the final evaluation to ``eval.json``; returns it."""
-    task_set = make_task_set(config.task_set)
+    task_set = config.tasks()
     n = task_set.n_tasks
-    if bad := config.validate(n):  # before anything is built
+    if bad := config.validate(task_set):  # before anything is built
         return run_trainer(Trainer(config.out_dir, dict, dict, problems=bad))
     torch.manual_seed(config.seed)
     probe = task_set.make_env(0)
@@ -93,12 +114,18 @@ def run(config: SpecializationTrainConfig) -> dict[str, float]:
 
     method = SpecializationPPO(config.algo, obs_size, n, action_size,
                                config.loop.num_envs * config.loop.rollout_steps, config.seed)
+    export = variant_export(method.policy, task_set, "ppo-specialization", config)
+    best = BestRun(config.out_dir, export)
+
     def train() -> None:
         train_on_policy(method, make_env, config.loop, config,
-                        lambda m: evaluate(m, task_set, config.periodic_eval_episodes), RunConfig.of(config),
-                        best=BestRun(config.out_dir))
+                        lambda m: evaluate(m, task_set, config.periodic_eval_episodes, periodic_seed(task_set)),
+                        RunConfig.of(config),
+                        best=best)
 
-    return run_trainer(Trainer(config.out_dir, train, lambda: evaluate(method, task_set, config.final_eval_episodes)))
+    return run_trainer(Trainer(config.out_dir, train, lambda: evaluate(method, task_set, config.final_eval_episodes),
+                               export, best, check=None if export is None else lambda: check_finite(
+                                   method.policy, config.out_dir / "policy.onnx")))  # a diverged run: not exported
 
 
 SETTINGS = {
@@ -117,5 +144,5 @@ ROLLOUT_STEPS = {"walker-fwd-bwd": 1344}
 FAMILY = Family("ppo", SpecializationTrainConfig, run, settings=SETTINGS,
                 task_sets={t: ["--task-set", t, "--loop.rollout-steps", str(ROLLOUT_STEPS.get(t, 672))]
                            for t in TASK_SETS},
-                fixed=frozenset({"task_set", "algo.jt", "algo.sp", "algo.selection", "algo.task_input"}))
+                fixed=frozenset({"task_set", "robot", "algo.jt", "algo.sp", "algo.selection", "algo.task_input"}))
 """PPO joint training and specialization; its cells take the paper's batch size per task set unless overridden."""

@@ -47,8 +47,9 @@ from mtpolicy_training.core.offpolicy import LoopConfig, train_off_policy
 from mtpolicy_training.core.replay import ReplayBuffer, TaskReplayBuffer
 from mtpolicy_training.core.run_record import RunConfig, config_dict
 from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
+from mtpolicy_training.envs.reach import REWARDS
 from mtpolicy_training.envs.registry import is_robot, make_task_set
-from mtpolicy_training.envs.taskset import TaskOneHotObservations, append_task_one_hot
+from mtpolicy_training.envs.taskset import TaskOneHotObservations, TaskSet, append_task_one_hot
 from mtpolicy_training.ship.export import export_policy
 from mtpolicy_training.train.family import Family, TrainSettings
 
@@ -78,6 +79,9 @@ class SACFamilyTrainConfig(TrainSettings):
     """Parallel envs, replay and bookkeeping (see the module docstring for the fields set per task family)."""
     batch_per_task: int = 128
     """Minibatch samples per task (planar8: transitions, each used once per task)."""
+    reward: str = "paper"
+    """Reach sets: the reward shape, ``ReachConfig.reward`` (paper: DiGrad's; hold: pays for holding). Task families
+    keep their own."""
 
     COMMAND: ClassVar[str] = "train sac-family"
 
@@ -93,6 +97,10 @@ class SACFamilyTrainConfig(TrainSettings):
             raise ValueError(f"invalid config value(s): task_set {self.task_set!r} is neither one of {TASK_FAMILIES} "
                              "nor a robot (a shipped name, robot folder or MJCF/URDF path)")
         task_set = make_task_set(self.task_set)
+        if self.reward not in REWARDS or (self.reward != "paper" and not task_set.simultaneous):
+            bad += [f"reward ({self.reward!r}: one of {', '.join(REWARDS)}, and paper on a task family)"]
+        if self.algo.actor == "error-gain" and not task_set.simultaneous:
+            bad += [f"algo.actor (error-gain needs a reach set's goal errors; {self.task_set} has none)"]
         if not task_set.simultaneous:
             n = task_set.n_tasks
             self.loop = dataclasses.replace(self.loop, num_envs=n, update_every=n,
@@ -117,17 +125,26 @@ def family_batch_size(method: str, batch_per_task: int, n_tasks: int) -> int:
     return batch_per_task * n_tasks * (n_tasks if method == "picor" else 1)
 
 
+def make_configured_task_set(config: SACFamilyTrainConfig) -> TaskSet:
+    """The task set of ``config``; a reach set with the reward shape ``config.reward``."""
+    task_set = make_task_set(config.task_set)
+    if not task_set.simultaneous:
+        return task_set
+    return dataclasses.replace(task_set, config=dataclasses.replace(task_set.config, reward=config.reward))
+
+
 def run(config: SACFamilyTrainConfig) -> dict[str, float]:
     """Train (or resume), evaluate, and on reach sets export ``policy.onnx``; returns the final evaluation."""
     torch.manual_seed(config.seed)
-    task_set = make_task_set(config.task_set)
+    task_set = make_configured_task_set(config)
     n = task_set.n_tasks
     make_method = (functools.partial(PiCor, config.algo.family(), config.algo.picor) if config.algo.method == "picor"
                    else functools.partial(SACFamily, config.algo))
     if task_set.simultaneous:
         probe = task_set.make_env(None, 1, config.seed)
         mean, std = probe.observation_statistics()
-        method = make_method(mean.shape[0], probe.single_action_space.shape[0], n, True, mean, std, seed=config.seed)
+        method = make_method(mean.shape[0], probe.single_action_space.shape[0], n, True, mean, std, seed=config.seed,
+                             layout=probe.layout)
         eval_kwargs: dict = {}
 
         def make_env(num_envs: int):
