@@ -82,7 +82,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 
@@ -194,11 +194,8 @@ class PlannerConfig:
     @property
     def exact_within(self) -> float:
         """Largest end-effector error (m) of a plan that reaches its goal set: ``tolerance`` of IK, the reach
-        tolerance of the time-optimal program."""
-        if self.algorithm != "time_optimal":
-            return self.tolerance
-        assert self.reach_tolerance is not None, "a time_optimal planner has a reach_tolerance"
-        return self.reach_tolerance
+        tolerance of the time-optimal program (which refuses to run without one)."""
+        return cast(float, self.reach_tolerance) if self.algorithm == "time_optimal" else self.tolerance
 
 
 class GoalConfigurationPlanner:
