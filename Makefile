@@ -1,6 +1,7 @@
 # The two commands of the README. Each bootstraps .venv on a fresh machine.
 #   make demo   the shipped planar8 policy drives the simulated robot over ROS 2 to published goals
-#   make test   the test suite, every tier (one tier: make test ARGS='-m unit', or -m training, -m ros)
+#   make test   ruff and mypy, then the test suite, every tier (one tier: make test ARGS='-m unit', or -m training,
+#               -m ros)
 PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
@@ -35,7 +36,11 @@ $(STAMP): setup.py Makefile $(LAUNCH_WHEELS)
 demo: $(STAMP)
 	MUJOCO_GL=egl $(VENV)/bin/mtpolicy demo $(ARGS)
 
+# Lint first, each step failing the target with its own error: ruff (ruff.toml), mypy (mypy.ini: its `files` are
+# the packages checked), then pytest.
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	MUJOCO_GL=egl $(VENV)/bin/python -m pytest $(ARGS)
 
 clean:

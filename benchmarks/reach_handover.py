@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{rollout(dls_controller(config), config, args.goal_sets, args.seed)['held'].mean():.3f}")
     for seconds in args.handover:
         step = round(seconds / config.control_period)
-        print(f"DLS after {seconds:g} s: held {rollout(policy, config, args.goal_sets, args.seed, step)['held'].mean():.3f}")
+        handed = rollout(policy, config, args.goal_sets, args.seed, step)
+        print(f"DLS after {seconds:g} s: held {handed['held'].mean():.3f}")
     print("failed goal sets: index, reached, final / smallest error (mm), largest final command, joints at a limit")
     for i in np.flatnonzero(~own["held"]):
         print(f"{i:4d} {bool(own['reached'][i])!s:5} {own['final'][i] * 1e3:6.1f} / {own['smallest'][i] * 1e3:6.1f} "

@@ -125,7 +125,10 @@ def run_ours(algo: str, env: str, c: ThroughputConfig, out_dir: Path) -> tuple[f
     make_env = our_vec_env(env)
     probe = make_env(1)
     obs_size, act_size = probe.single_observation_space.shape[0], probe.single_action_space.shape[0]
-    no_eval = lambda m: {}
+
+    def no_eval(m):
+        return {}
+
     if algo == "sac":
         n = c.sac_num_envs
         method = SAC(SACConfig(hidden=c.sac_hidden), obs_size, act_size)
@@ -300,7 +303,8 @@ def main(argv: list[str] | None = None) -> None:
     (c.out_dir / "table.md").write_text(
         f"# Throughput: ours vs Stable-Baselines3 (env steps per second)\n\n{text}\n\n"
         f"Medians over {c.repeats} alternating pairs of runs, one torch thread each, measured {result['date']} on "
-        f"{machine['cores']} cores (load average before {load_before[0]:.2f}, after {machine['load_average_after'][0]:.2f}; "
+        f"{machine['cores']} cores (load average before {load_before[0]:.2f}, "
+        f"after {machine['load_average_after'][0]:.2f}; "
         f"the machine was shared with other jobs, so compare the ratios, not the absolute rates). "
         f"torch {machine['torch']}, SB3 {machine['stable_baselines3']}.\n\nReproduce:\n\n    {command}\n")
     print(text)

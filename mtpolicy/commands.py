@@ -77,7 +77,7 @@ def trajectory_points(position: np.ndarray, velocity: np.ndarray, acceleration_l
     clip = lambda p: np.clip(p, joint_limits[:, 0], joint_limits[:, 1])  # noqa: E731
     points = [TrajectoryPoint(period * (i + 1), clip(position + velocity * period * i), velocity) for i in range(n)]
     if not velocity.any():
-        return points[:1]
+        return tuple(points[:1])
     with np.errstate(divide="ignore"):
         stop = max(float((np.abs(velocity) / acceleration_limits).max()), period)
     last = position + velocity * period * (n - 1)

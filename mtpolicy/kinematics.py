@@ -17,6 +17,9 @@ from mtpolicy.robots import RobotSpec
 class Kinematics:
     """End-effector positions and Jacobians as functions of the joint angles."""
 
+    _home_contacts: set[tuple[int, int]]
+    """The geom pairs in contact at home (set on first use by ``self_collisions``)."""
+
     def __init__(self, spec: RobotSpec, model: mujoco.MjModel | None = None):
         self.spec = spec
         self.model = model if model is not None else spec.load_model()

@@ -82,7 +82,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 
@@ -194,8 +194,8 @@ class PlannerConfig:
     @property
     def exact_within(self) -> float:
         """Largest end-effector error (m) of a plan that reaches its goal set: ``tolerance`` of IK, the reach
-        tolerance of the time-optimal program."""
-        return self.reach_tolerance if self.algorithm == "time_optimal" else self.tolerance
+        tolerance of the time-optimal program (which refuses to run without one)."""
+        return cast(float, self.reach_tolerance) if self.algorithm == "time_optimal" else self.tolerance
 
 
 class GoalConfigurationPlanner:
@@ -279,6 +279,7 @@ class GoalConfigurationPlanner:
     def _time_optimal(self, q0: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
         """The ``time_optimal`` planner's q* (the program's target) and its largest error; (q0, inf) if it rejects
         the goal set."""
+        assert self.time_optimal is not None, "the time_optimal algorithm builds its program"
         optimum = self.time_optimal.solve(q0, goals)
         if self.config.avoid_collisions and self_collisions(self.kin, optimum.target)[0]:
             return q0.copy(), math.inf
@@ -329,7 +330,7 @@ class JointTravel:
             self.offset = k * dt * self.v - a * dt ** 2 * k * (k + 1) / 2
         self.ramp_distance = self.distance(self.ramp_time)
 
-    def distance(self, t: float) -> np.ndarray:
+    def distance(self, t: float | np.ndarray) -> np.ndarray:
         """D_j(t) (rad or m)."""
         return np.where(t < self.ramp_time, (self._c2 * t + self._c1) * t, self.v * t - self.offset)
 

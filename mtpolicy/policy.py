@@ -44,6 +44,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -100,7 +101,8 @@ PLANNER_DOC = {
                     "where absent): a_j t^2 / 4 for t < 2 v_j / a_j, v_j t - v_j^2 / a_j after, from rest to rest); "
                     "N* = ceil(T* / dt); B = the box "
                     "|q_j - q0_j| <= D_j(N* dt) within the limits; w* = min "
-                    "over q in B of max_i ||g_i - p_i(q)||; L = max(w*, solver.target_depth tol); q* = argmin over q in "
+                    "over q in B of max_i ||g_i - p_i(q)||; L = max(w*, solver.target_depth tol); "
+                    "q* = argmin over q in "
                     "B of sum_j ((q_j - q0_j) / v_j)^2 s.t. ||g_i - p_i(q)|| <= L; q* = q0 when every end effector is "
                     "within tol at q0. With finish_at_goal true (false where absent), once every end effector is "
                     "within tol (at the joint angles of a control step) q* is the finish for the rest of the goal "
@@ -120,8 +122,9 @@ PLANNER_DOC = {
 IO_DOC = ("input `observation`: float32 [batch, size of observation_layout], the raw segments of observation_doc "
           "concatenated in layout order (base-frame positions: p_base = R_base^T (p_world - x_base) for the world "
           "pose x_base, R_base of body `base_frame`); output `joint_velocity`: float32 [batch, len(joints)] in rad/s, "
-          "in `joints` order, within velocity_limits; the robot in training and evaluation sent each joint's command within "
-          "a_j control_period of the previous one (acceleration_limits; zero before the first). Observation normalization and output saturation are inside "
+          "in `joints` order, within velocity_limits; the robot in training and evaluation sent each joint's "
+          "command within a_j control_period of the previous one (acceleration_limits; zero before the first). "
+          "Observation normalization and output saturation are inside "
           "the graph: feed the raw observation, command the output as it is, every control_period seconds.")
 """What the graph takes and gives, written into every contract."""
 
@@ -184,12 +187,13 @@ class PolicyContract:
         version = meta.get("format_version")
         if version not in READ_VERSIONS:
             raise ModelMismatch(f"{source}: format_version {version!r}, this runtime reads {list(READ_VERSIONS)}")
-        required = ("robot", "robot_mjcf_sha256", "base_frame", "control_period", "method", "joints", "end_effectors",
-                    "observation_layout", "velocity_limits", "task_names", "training_config", "metrics")
+        required: tuple[str, ...] = ("robot", "robot_mjcf_sha256", "base_frame", "control_period", "method", "joints",
+                                     "end_effectors", "observation_layout", "velocity_limits", "task_names",
+                                     "training_config", "metrics")
         if version != "1":
             required += ("robot_mjcf", "reach_tolerance", "goal_distribution", "planner")
         try:
-            v = {k: json.loads(meta[k]) if k in JSON_KEYS else meta[k] for k in required}
+            v: dict[str, Any] = {k: json.loads(meta[k]) if k in JSON_KEYS else meta[k] for k in required}
         except KeyError as e:
             raise ModelMismatch(f"{source}: metadata lacks {e.args[0]!r}") from None
         accelerations = json.loads(meta.get("acceleration_limits", "null")) or [None] * len(v["joints"])
@@ -218,7 +222,8 @@ class PolicyContract:
                    joints=spec.joint_names, end_effectors=spec.end_effectors, base_frame=spec.base_body,
                    observation_layout=ObservationLayout.for_robot(spec.n_joints, spec.n_tasks, bool(planner)),
                    control_period=control_period, velocity_limits=tuple(spec.velocity_limits.tolist()),
-                   acceleration_limits=tuple(spec.acceleration_limits.tolist()), reach_tolerance=reach_tolerance, goal_distribution=goal_distribution, planner=planner or {},
+                   acceleration_limits=tuple(spec.acceleration_limits.tolist()), reach_tolerance=reach_tolerance,
+                   goal_distribution=goal_distribution, planner=planner or {},
                    task_names=tuple(f"reach_{ee}" for ee in spec.end_effectors), method=method,
                    training_config=training_config, metrics=metrics or {})
 

@@ -44,9 +44,10 @@ def sample_configurations(spec: RobotSpec, rng: np.random.Generator, n: int, mar
     lo, hi = np.maximum(lo, -np.pi), np.minimum(hi, np.pi)
     if around is not None and joint_range is not None:
         around = np.clip(around, lo, hi)
+        span: float | np.ndarray = joint_range
         if spec.slide_mask is not None and spec.slide_mask.any():
-            joint_range = np.where(spec.slide_mask, slide_range, joint_range)
-        lo, hi = np.maximum(lo, around - joint_range), np.minimum(hi, around + joint_range)
+            span = np.where(spec.slide_mask, slide_range, joint_range)
+        lo, hi = np.maximum(lo, around - span), np.minimum(hi, around + span)
     return rng.uniform(lo, hi, size=(n, spec.n_joints))
 
 
@@ -78,16 +79,15 @@ def sample_free_configurations(kin: Kinematics, rng: np.random.Generator, n: int
     """
     q = sample_configurations(kin.spec, rng, n, margin, around, joint_range, slide_range)
     bad = self_collisions(kin, q)
-    local = around is not None and joint_range is not None
-    rows = np.broadcast_to(around, q.shape) if local else None
+    rows = np.broadcast_to(around, q.shape) if around is not None and joint_range is not None else None
     for _ in range(tries):
         if not bad.any():
             return q
         idx = np.flatnonzero(bad)
-        q[idx] = sample_configurations(kin.spec, rng, len(idx), margin, rows[idx] if local else None, joint_range,
-                                       slide_range)
+        q[idx] = sample_configurations(kin.spec, rng, len(idx), margin, None if rows is None else rows[idx],
+                                       joint_range, slide_range)
         bad[idx] = self_collisions(kin, q[idx])
-    if not local:
+    if rows is None:
         raise RuntimeError(f"{kin.spec.name}: no configuration free of self-collision in {tries} draws")
     q[bad] = rows[bad]
     return q

@@ -61,11 +61,16 @@ _FILE_URI = "file://"
 class ModelContract(Protocol):
     """What of a policy's contract (``mtpolicy.policy.PolicyContract``) a described robot is built from."""
 
-    robot: str
-    joints: tuple[str, ...]
-    end_effectors: tuple[str, ...]
-    velocity_limits: tuple[float, ...]
-    reach_tolerance: float
+    @property
+    def robot(self) -> str: ...
+    @property
+    def joints(self) -> tuple[str, ...]: ...
+    @property
+    def end_effectors(self) -> tuple[str, ...]: ...
+    @property
+    def velocity_limits(self) -> tuple[float, ...]: ...
+    @property
+    def reach_tolerance(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ def parse(text: str) -> ET.Element:
 def _check_limits(root: ET.Element, joints: Sequence[str]) -> np.ndarray:
     """Every joint of ``joints`` is a movable joint of the URDF with plausible velocity and effort limits; the effort
     limits."""
-    movable = {j.get("name"): j for j in root.iter("joint") if j.get("type") in URDF_MOVABLE}
+    movable = {j.get("name", ""): j for j in root.iter("joint") if j.get("type") in URDF_MOVABLE}
     missing = [j for j in joints if j not in movable]
     if missing:
         raise RobotSpecError(f"{PARAMETER} lacks the model's joint(s) {missing} (its movable joints: "
@@ -106,18 +111,19 @@ def _check_limits(root: ET.Element, joints: Sequence[str]) -> np.ndarray:
     for name in joints:
         limit, slide = movable[name].find("limit"), movable[name].get("type") == "prismatic"
         for kind in ("velocity", "effort"):
-            if limit is None or limit.get(kind) is None:
+            text = None if limit is None else limit.get(kind)
+            if text is None:
                 raise RobotSpecError(f"{PARAMETER}: joint {name!r} has no <limit {kind}=...> (a URDF's movable joints "
                                      "need one; the controller clamps the commands to the velocity limit)")
             try:
-                value = float(limit.get(kind))
+                value = float(text)
             except ValueError:
-                raise RobotSpecError(f"{PARAMETER}: joint {name!r}: <limit {kind}={limit.get(kind)!r}> is not a "
+                raise RobotSpecError(f"{PARAMETER}: joint {name!r}: <limit {kind}={text!r}> is not a "
                                      "number") from None
             problem = implausible_limit(kind, value, slide)
             if problem:
                 raise RobotSpecError(f"{PARAMETER}: joint {name!r}: {problem} (<limit {kind}>)")
-        efforts.append(float(limit.get("effort")))
+        efforts.append(value)  # the last kind read: effort
     return np.array(efforts)
 
 
@@ -163,7 +169,8 @@ def description_spec(text: str, end_effectors: Sequence[str], joints: Sequence[s
     elements = root.findall("joint")
     for element in elements:
         root.remove(element)
-    for element in sorted(elements, key=lambda e: order.get(e.get("name"), len(order))):  # stable: the rest keep theirs
+    # stable: the rest keep theirs
+    for element in sorted(elements, key=lambda e: order.get(e.get("name", ""), len(order))):
         root.append(element)
     path = _scratch() / f"{PARAMETER}.urdf"
     path.write_text(ET.tostring(root, encoding="unicode"))

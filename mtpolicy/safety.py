@@ -8,6 +8,7 @@ thin sequence of them.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -93,7 +94,7 @@ JUMP_DELAY = 0.05
 """s added to the time between two states when bounding a joint's move (delivery jitter, bursts)."""
 
 
-def duplicated_names(names: list[str] | tuple[str, ...]) -> str | None:
+def duplicated_names(names: Sequence[str]) -> str | None:
     """Why a JointState whose ``names`` repeat a joint must be rejected, or None."""
     seen, repeated = set(), []
     for name in names:

@@ -50,6 +50,7 @@ class CommandFollower:
 
     def reference(self, now: float) -> tuple[np.ndarray, np.ndarray]:
         """The trajectory's position and velocity at ``now``."""
+        assert self.trajectory is not None, "reference() needs a trajectory"
         start, times, positions, velocities = self.trajectory
         t = now - start
         if t >= times[-1]:

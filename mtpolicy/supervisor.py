@@ -95,6 +95,8 @@ class StateTimes(Protocol):
 
     taken: np.ndarray
     """Per joint: monotonic time its newest state was taken (-inf: none yet)."""
+    arrival: np.ndarray
+    """Per joint: monotonic time its newest state arrived (-inf: none yet)."""
 
     def stale(self, now: float, timeout: float) -> Literal["missing", "arrival", "stamp"] | None:
         """Why the states are stale at ``now`` (None: fresh)."""

@@ -139,7 +139,7 @@ class Parser(argparse.ArgumentParser):
     of its command (``OLD_NAMES[command]``) with a warning."""
 
     def __init__(self, *args, command: str = "", **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, allow_abbrev=False, **kwargs)
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
         self.command = command
 
     def error(self, message: str) -> None:  # type: ignore[override]

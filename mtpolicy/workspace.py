@@ -59,6 +59,7 @@ class ReachRegion:
     def plane(self) -> str:
         """The plane, as an equation in base-frame coordinates."""
         n, p = self.plane_normal, self.plane_point
+        assert n is not None and p is not None, "plane() of a planar region"
         for k, axis in enumerate("xyz"):
             if abs(abs(n[k]) - 1) < PARALLEL_TOLERANCE:
                 return f"{axis} = {p[k]:.3f} m"

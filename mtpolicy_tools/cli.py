@@ -127,7 +127,7 @@ def _render(ns: argparse.Namespace) -> int:
     return render_cli(ns, "mtpolicy render")
 
 
-def _per_joint(tokens: list[str] | None, what: str) -> float | str | dict[str, float] | None:
+def _per_joint(tokens: list[str] | None, what: str) -> str | dict[str, float] | None:
     """``V`` (every joint), ``JOINT=V`` ... (``*=V``: the others), or ``none``."""
     if not tokens:
         return None
@@ -149,6 +149,8 @@ def _import_robot(ns: argparse.Namespace) -> int:
     from mtpolicy.robots.importer import import_robot
 
     home = _per_joint(ns.home, "home") or {}
+    if isinstance(home, str):
+        raise SystemExit(f"mtpolicy import-robot: --home {home}: expected JOINT=V ...")
     source = packages.uri_for(ns.source) if Path(ns.source).is_file() else None
     command = shlex.join(["mtpolicy", "import-robot", *((source or a) if a == ns.source else a for a in ns.argv)])
     try:
@@ -210,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--real-time-factor", type=float, default=1.0)
     p.add_argument("--params", help="ROS parameters YAML for the nodes (default: config/params.yaml for a shipped "
                    "robot; for a robot folder or file, <out-dir>/params.yaml written from the model)")
-    p.add_argument("--record", action=argparse.BooleanOptionalAction, default=False, help="record every topic to <out>/bag (rosbag2, MCAP storage)")
+    p.add_argument("--record", action=argparse.BooleanOptionalAction, default=False,
+                   help="record every topic to <out>/bag (rosbag2, MCAP storage)")
     p.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,
                    help="write <out>/demo.mp4 (the run replayed offscreen)")
     p.set_defaults(func=_demo)

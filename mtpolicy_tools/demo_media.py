@@ -15,6 +15,7 @@ from mtpolicy_tools.demo_runs import GoalRun
 
 if TYPE_CHECKING:
     import mujoco
+    from matplotlib.artist import Artist
 
     from mtpolicy.kinematics import Kinematics
     from mtpolicy.robots import RobotSpec
@@ -88,7 +89,8 @@ def plot_errors(runs: list[GoalRun], colors: np.ndarray, end_effectors: tuple[st
         ax.grid(alpha=0.3, which="both", lw=0.5)
     for ax in axes.flat[len(runs):]:
         ax.set_visible(False)
-    handles, labels = {}, {}
+    handles: dict[str, Artist] = {}
+    labels: dict[str, str] = {}
     for ax in axes.flat[:len(runs)]:
         for h, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label.split(" (")[0], h)
@@ -165,8 +167,8 @@ def write_video(replay: Replay, runs: list[GoalRun], end_effectors: tuple[str, .
                 lines = [f"goal set {i + 1}/{len(runs)}, t = {t:4.1f} s, {status}",
                          "error: " + ", ".join(f"{ee} {1e3 * e:5.1f} mm" for ee, e in zip(end_effectors, errors[k]))
                          + f"  (tolerance {1e3 * tolerance:.0f} mm = sphere radius)"]
-                writer.append_data(caption(replay.frame(run.qs[k], run.goals, run.path[:k + 1]), title, lines,
-                                           legend))
+                frame = caption(replay.frame(run.qs[k], run.goals, run.path[:k + 1]), title, lines, legend)
+                writer.append_data(frame)  # type: ignore[attr-defined]  # typed as v3's base class; v2's has it
                 frames += 1
     return frames / VIDEO_FPS
 
@@ -177,7 +179,9 @@ def reached_picture_sample(runs: list[GoalRun]) -> tuple[int, int]:
     held = [i for i, r in enumerate(runs) if r.held] or [i for i, r in enumerate(runs) if r.reached]
     if not held:
         return len(runs) - 1, len(runs[-1].qs) - 1
-    return held[-1], runs[held[-1]].reached_sample
+    sample = runs[held[-1]].reached_sample
+    assert sample is not None  # set when the goal set is reached
+    return held[-1], sample
 
 
 def picture_reached(replay: Replay, runs: list[GoalRun], end_effectors: tuple[str, ...], tolerance: float,

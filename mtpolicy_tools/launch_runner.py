@@ -50,7 +50,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Callable, Literal, TextIO, overload
 
 PACKAGE = "mtpolicy"
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
@@ -254,6 +254,11 @@ class _Parser:
                               "find-pkg-share, dirname)")
         return _SUBST.sub(one, text)
 
+    @overload
+    def attr(self, el: ET.Element, name: str, default: str | None = None, *, required: Literal[True]) -> str: ...
+    @overload
+    def attr(self, el: ET.Element, name: str, default: str | None = None, required: bool = False) -> str | None: ...
+
     def attr(self, el: ET.Element, name: str, default: str | None = None, required: bool = False) -> str | None:
         value = el.get(name)
         if value is None:
@@ -304,7 +309,7 @@ class _Parser:
 
     def _include(self, el: ET.Element, given: dict[str, str]) -> None:
         path = Path(self.attr(el, "file", required=True))
-        args = {}
+        args: dict[str, str] = {}
         for child in el:
             if child.tag != "arg":
                 raise LaunchError(f"{self.where(child)}: only <arg> may appear inside <include>")

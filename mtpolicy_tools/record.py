@@ -44,7 +44,7 @@ def installed_typestore(msgtypes: Sequence[str]) -> Any:
     from rosbags.typesys import Stores, get_types_from_msg, get_typestore
     from rosbags.typesys.base import Nodetype
 
-    store, types, todo = get_typestore(Stores.EMPTY), {}, list(msgtypes)
+    store, types, todo = get_typestore(Stores.EMPTY), dict[str, Any](), list(msgtypes)
     while todo:
         name = todo.pop()
         if name in types:

@@ -137,7 +137,8 @@ def run_demo(env: dict[str, str], *args: str) -> tuple[int, int, subprocess.Comp
     the process."""
     from mtpolicy_tools.launch_runner import find_executable
 
-    demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--episodes", "10", "--no-video", *args],
+    demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--episodes", "10", "--no-video",
+                           *args],
                           env=env, capture_output=True, text=True, timeout=220, check=False)  # callers check the exit
     counts = re.search(r"held (\d+)/10 goal sets .*; reached (\d+)\)", demo.stdout)
     assert counts, demo.stdout + demo.stderr

@@ -63,6 +63,7 @@ class CommandOutput:
             self.publisher.publish(self.trajectory(command))
             return
         values = command.velocity if self.interface == "velocity" else command.position
+        assert values is not None, "a position command carries positions"
         self._array.data = values[self.order].tolist()
         self.publisher.publish(self._array)
 

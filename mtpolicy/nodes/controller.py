@@ -67,9 +67,10 @@ import time
 
 import numpy as np
 from geometry_msgs.msg import PointStamped
-from rclpy.clock import Clock, ClockType
+from rclpy.clock import Clock, ClockType, ROSClock
 from rclpy.node import Node
 from rclpy.subscription import MessageInfo
+from rclpy.timer import Timer
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 from std_srvs.srv import SetBool
@@ -170,7 +171,7 @@ class PolicyController(Node):
             self.create_subscription(PointStamped, goal_topic(ee), lambda m, i=i: self._on_goal(i, m), GOAL_QOS)
         self.create_service(SetBool, "~/enable", self._on_enable)
         self._timer = self.create_timer(self._timer_period(), self.tick, clock=self._steady)
-        self._marker_timer = None
+        self._marker_timer: Timer | None = None
         self._reset_marker_timer()
         self._housekeeping_rounds = 0
         self.create_timer(HOUSEKEEPING_PERIOD, self._housekeeping, clock=self._steady)
@@ -336,13 +337,14 @@ class PolicyController(Node):
     def _follow_plans(self, hold: Hold | None, now: float) -> Hold | None:
         """Follow the newest finished plan (observe its goal set and goal configuration; a rejected one is reported,
         not followed); the hold: ``hold``, or WAITING_FOR_PLAN until the first plan is ready."""
+        assert self.planned is not None, "only a planner-conditioned policy follows plans"
         plan = self.planned.update(self.states.q, hold is None, now)
         if plan is not None and plan.rejected:
             self._warn("plan_rejected", f"planner: goal set rejected ({self.planned.worker.config.rejection}); "
                                         "keeping the previous plan (zeros before the first)")
         elif plan is not None:
             for i in np.flatnonzero(np.any(plan.goals != self._goals, axis=1)):
-                self.progress.restart(i, now)
+                self.progress.restart(int(i), now)
             self._goals, self._goal_config = plan.goals, plan.config
             if plan.worst > self.planned.worker.config.exact_within:
                 self._warn("plan_inexact", f"planner: no configuration reaches the goal set exactly (largest error "
@@ -416,7 +418,9 @@ class PolicyController(Node):
         if reading != self._clock_reading:
             self._clock_reading, self._clock_moved = reading, now
         self._clock_problem = None
-        self._sim_time = self.get_clock().ros_time_is_active
+        clock = self.get_clock()
+        assert isinstance(clock, ROSClock), "a node's clock is a ROSClock"
+        self._sim_time = clock.ros_time_is_active
         if self._sim_time:
             if not math.isfinite(self._clock_moved):
                 self._clock_problem = "use_sim_time is true but no /clock has arrived"

@@ -37,7 +37,8 @@ PARAMS = [
     Param("trajectory_horizon", 0.1, "trajectory interface: how long each trajectory keeps the commanded velocity "
           "(a point per tick) before it ramps to rest at the acceleration limits, so how long the robot keeps its "
           "speed if the commands stop", Range(0.001, 10.0), unit="s"),
-    Param("rate_hz", 0.0, "tick rate (0: 1 / the model's control period)", Range(MIN_RATE_HZ, MAX_RATE_HZ, or_zero=True), unit="Hz"),
+    Param("rate_hz", 0.0, "tick rate (0: 1 / the model's control period)",
+          Range(MIN_RATE_HZ, MAX_RATE_HZ, or_zero=True), unit="Hz"),
     Param("tick_on_state", False, "also tick on every JointState (lowest state-to-command latency); "
           "the timer then ticks only when states stop arriving"),
     Param("predict_state", True, "observe the joint angles predicted for when the command takes effect, q + h v "
@@ -45,12 +46,12 @@ PARAMS = [
           "those measured: a command computed from an old state overshoots by h v"),
     Param("actuation_latency", 0.0, "the robot's delay from a command's arrival to its effect (its driver's "
           "control period, for one), added to the predicted state's lead", Range(0.0, 0.1), unit="s"),
-    Param("state_timeout", 0.25, "joint states older than this, by arrival or by their stamp, => zeros", Range(0.001, 10.0),
-          unit="s"),
+    Param("state_timeout", 0.25, "joint states older than this, by arrival or by their stamp, => zeros",
+          Range(0.001, 10.0), unit="s"),
     Param("stamp_tolerance", 0.05, "clock offset between the computer that stamps the joint states and this one "
           "forgiven when judging a stamp's age", Range(0.0, 10.0), unit="s"),
-    Param("goal_timeout", 0.0, "goals older than this expire => zeros; 0: goals never expire", Range(0.01, MAX_SECONDS, or_zero=True),
-          unit="s"),
+    Param("goal_timeout", 0.0, "goals older than this expire => zeros; 0: goals never expire",
+          Range(0.01, MAX_SECONDS, or_zero=True), unit="s"),
     Param("goal_max_age", 5.0, "a goal stamped longer ago than this (stamp_tolerance forgiven) is ignored on "
           "arrival; 0: any age (a zero stamp is always taken)", Range(0.01, MAX_SECONDS, or_zero=True), unit="s"),
     Param("goal_set_window", 0.02, "goals arriving within this of each other form one goal set (planned once; "

@@ -65,7 +65,7 @@ class GoalPublisher(Node):
         self.params = p = ParamSet(self, PARAMS)
         self.spec = load_robot(p.robot, [e for e in p.end_effectors if e] or None)
         self.sets = goal_sets(self.spec, p.seed, p.episodes, p.xyz)
-        self.done = Future()
+        self.done: Future[int] = Future()
         self._pubs = [self.create_publisher(PointStamped, goal_topic(ee), GOAL_QOS) for ee in self.spec.end_effectors]
         self._created = time.monotonic()
         self._index = -1

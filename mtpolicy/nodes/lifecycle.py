@@ -41,6 +41,7 @@ node, imports rclpy when it is called.
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib
 import os
 import select
@@ -117,6 +118,8 @@ def launcher_gone() -> bool:
     """
     try:
         poller = select.poll()
+        if sys.__stdout__ is None:  # no stdout
+            return False
         poller.register(sys.__stdout__.fileno(), 0)  # POLLERR (no reader) and POLLHUP are always reported
         return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
     except (AttributeError, OSError, ValueError):  # no stdout
@@ -175,6 +178,11 @@ def unbound_the_stop(armed: bool) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+def _collect_garbage() -> None:
+    """A full garbage collection: the callback of ``run_node``'s ``gc_period`` timer."""
+    gc.collect()
+
+
 def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_period: float | None = None) -> int:
     """Create the node, spin it until a stop signal (or its ``done`` future), shut down cleanly.
 
@@ -195,8 +203,6 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_peri
     completes with 0; 1 if the node refused to start (the reason is logged
     as a fatal message, without a traceback).
     """
-    import gc
-
     import rclpy
     from rclpy.clock import Clock, ClockType
     from rclpy.exceptions import InvalidParameterValueException
@@ -229,7 +235,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_peri
             gc.freeze()  # start-up objects (model, messages, modules) are never scanned again: shorter GC pauses
             if gc_period is not None:
                 gc.disable()
-                node.create_timer(gc_period, gc.collect, clock=Clock(clock_type=ClockType.STEADY_TIME))
+                node.create_timer(gc_period, _collect_garbage, clock=Clock(clock_type=ClockType.STEADY_TIME))
             executor = SingleThreadedExecutor(context=node.context)
             executor.add_node(node)
             done = getattr(node, "done", None)

@@ -21,7 +21,7 @@ from rclpy.parameter import Parameter
 
 from mtpolicy.nodes.reporting import log_fault
 
-PARAMETER_OPTIONS = {"automatically_declare_parameters_from_overrides": True}
+PARAMETER_OPTIONS: dict[str, Any] = {"automatically_declare_parameters_from_overrides": True}
 """Node options of a node whose parameters a ``ParamSet`` declares: ``super().__init__(name, **PARAMETER_OPTIONS)``."""
 RCLPY_PARAMETERS = ("use_sim_time", "start_type_description_service")
 """The parameters rclpy declares on every node itself (besides ``qos_overrides.*``)."""

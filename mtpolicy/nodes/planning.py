@@ -132,7 +132,7 @@ class Plan:
 class PlanWorker:
     """Plans goal sets in a planning process, the latest submitted first (see the module docstring)."""
 
-    def __init__(self, spec: RobotSpec, config: PlannerConfig, on_error: Callable[[str], None]):
+    def __init__(self, spec: RobotSpec, config: PlannerConfig, on_error: Callable[[str], object]):
         self.spec, self.config = spec, config
         self.latest: Plan | None = None
         """The newest finished plan (replaced whole, never modified)."""
@@ -191,6 +191,7 @@ class PlanWorker:
                     self._wake.wait()
                 if self._stopping:
                     return
+                assert self._request is not None  # woken for a request
                 (q, goals), self._request = self._request, None
             try:
                 self._conn.send((q, goals))
@@ -234,6 +235,7 @@ def _serve(conn: Connection, spec: RobotSpec, config: PlannerConfig) -> None:
         except (EOFError, OSError):  # the node is gone
             return
         start = time.perf_counter()
+        answer: tuple[np.ndarray, float, np.ndarray, float, float] | str
         try:
             answer = (*planner.plan(q, goals), *planner.finish(q, goals), time.perf_counter() - start)
         except Exception as e:  # noqa: BLE001 - report it and keep serving the next goal sets
@@ -247,7 +249,7 @@ def _serve(conn: Connection, spec: RobotSpec, config: PlannerConfig) -> None:
 class PlannedGoals:
     """Goal sets gathered, planned and followed: what a planner-conditioned policy observes."""
 
-    def __init__(self, spec: RobotSpec, config: PlannerConfig, window: float, on_error: Callable[[str], None]):
+    def __init__(self, spec: RobotSpec, config: PlannerConfig, window: float, on_error: Callable[[str], object]):
         self.sets = GoalSets(spec.n_tasks, window)
         self.worker = PlanWorker(spec, config, on_error)
         self.plan: Plan | None = None
@@ -266,15 +268,17 @@ class PlannedGoals:
         ``plan``: the previous one stays followed."""
         sets = self.sets
         sets.poll(now)
-        if fresh and sets.closed != self._submitted and np.isfinite(sets.latest).all():
+        latest = sets.latest  # not None once a set closed
+        if fresh and sets.closed != self._submitted and latest is not None and np.isfinite(latest).all():
             self._skipped += sets.closed - self._submitted - 1
             self._submitted = sets.closed
-            if self._requested is None or not np.array_equal(sets.latest, self._requested):
-                self.worker.submit(q, sets.latest)
-                self._requested = sets.latest
+            if self._requested is None or not np.array_equal(latest, self._requested):
+                self.worker.submit(q, latest)
+                self._requested = latest
         plan = self.worker.latest
         changed = plan is not self._received
         if changed:
+            assert plan is not None  # the worker's latest, once set, is never None again
             self._received = plan
             if plan.rejected:
                 return plan

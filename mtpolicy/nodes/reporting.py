@@ -26,8 +26,9 @@ def describe_error(error: BaseException) -> str:
 
 def log_fault(node: Node) -> Callable[[BaseException], None]:
     """A node's default ``on_fault``: log the error of a callback (one line, ERROR) and carry on."""
-    return lambda error: node.get_logger().error(f"internal error, survived: {describe_error(error)}",
-                                                 throttle_duration_sec=2.0)
+    def on_fault(error: BaseException) -> None:
+        node.get_logger().error(f"internal error, survived: {describe_error(error)}", throttle_duration_sec=2.0)
+    return on_fault
 
 
 def log(logger: RcutilsLogger, severity: Severity, text: str) -> None:
@@ -91,11 +92,12 @@ class ReasonLog:
 
     def __init__(self, node: Node, period: float = 2.0):
         self._node, self._period = node, period
-        self._reason: str | None = None
+        self._reason: object = None
         self._last = -math.inf
 
-    def __call__(self, reason: str | None, text: str = "{}") -> bool:
-        """Log ``text`` formatted with ``reason`` (None: the condition ended); True if it changed."""
+    def __call__(self, reason: object, text: str = "{}") -> bool:
+        """Log ``text`` formatted with ``reason`` (any value with a ``str``; None: the condition ended); True if it
+        changed."""
         now = time.monotonic()
         changed = reason != self._reason
         self._reason = reason

@@ -77,21 +77,30 @@ def _per_joint(value, joints: list[str], kind: str) -> dict[str, float | None]:
             for j in joints}
 
 
+def _worldbody(root: ET.Element) -> ET.Element:
+    """The <worldbody> of an MJCF MuJoCo wrote (it always writes one)."""
+    world = root.find("worldbody")
+    assert world is not None, "an MJCF from MuJoCo has a <worldbody>"
+    return world
+
+
 def _vendor_limits(source: Path, model: mujoco.MjModel, urdf: bool) -> tuple[list[str], dict, dict]:
     """The actuated joints (actuator order; URDF: joint order) and their vendor velocity and effort limits."""
-    velocity, effort = {}, {}
+    velocity: dict[str, tuple[float, str]] = {}
+    effort: dict[str, tuple[float, str]] = {}
+    joints: list[str] = []
     if urdf:
-        joints = []
         for joint in ET.parse(source).getroot().iter("joint"):
             if joint.get("type") not in URDF_MOVABLE or joint.find("mimic") is not None:
                 continue
-            joints.append(joint.get("name"))
+            name = joint.attrib["name"]  # MuJoCo compiled this URDF: its joints have names
+            joints.append(name)
             limit = joint.find("limit")
             for key, out in (("velocity", velocity), ("effort", effort)):
-                if limit is not None and limit.get(key) is not None and float(limit.get(key)) > 0:
-                    out[joint.get("name")] = (float(limit.get(key)), f"URDF <limit {key}>")
+                value = None if limit is None else limit.get(key)
+                if value is not None and float(value) > 0:
+                    out[name] = (float(value), f"URDF <limit {key}>")
         return joints, velocity, effort
-    joints = []
     for a in range(model.nu):
         if model.actuator_trntype[a] != mujoco.mjtTrn.mjTRN_JOINT:
             continue
@@ -124,7 +133,7 @@ def _limits(source: Path, model: mujoco.MjModel, joints: list[str], vendor_veloc
     if missing:
         raise RobotImportError(f"{source.name}: no velocity limit for {missing} (an MJCF states none, and a torque "
                                "motor's ctrlrange is none): give the vendor's, --velocity V or --velocity JOINT=V")
-    out = {j: {} for j in joints}
+    out: dict[str, dict[str, float]] = {j: {} for j in joints}
     for j in joints:
         slide = model.jnt_type[model.joint(j).id] == mujoco.mjtJoint.mjJNT_SLIDE
         for kind, vendor in (("velocity", vendor_velocity), ("acceleration", {}),
@@ -166,7 +175,7 @@ def _unique(root: ET.Element, tag: str, name: str) -> str:
 def _remove(root: ET.Element, names: list[str], notes: list[str]) -> None:
     """Remove the bodies (with their subtrees) and geoms ``names``, and the contact pairs and excludes naming them."""
     parents = {child: parent for parent in root.iter() for child in parent}
-    found = {e.get("name"): e for e in root.find("worldbody").iter() if e.tag in ("body", "geom") and e.get("name")}
+    found = {e.get("name"): e for e in _worldbody(root).iter() if e.tag in ("body", "geom") and e.get("name")}
     missing = sorted(set(names) - set(found))
     if missing:
         raise RobotImportError(f"--remove {missing}: no body or geom of that name")
@@ -183,7 +192,7 @@ def _remove(root: ET.Element, names: list[str], notes: list[str]) -> None:
 def _fix_base(root: ET.Element, notes: list[str]) -> None:
     """Remove free joints; put a root body whose subtree is actuated and that carries a joint inside a joint-less
     one."""
-    world = root.find("worldbody")
+    world = _worldbody(root)
     actuated = {a.get("joint") for a in root.iter("velocity")}
     for body in world.iter("body"):
         for joint in [*body.findall("freejoint"), *body.findall("joint[@type='free']")]:
@@ -202,7 +211,7 @@ def _fix_base(root: ET.Element, notes: list[str]) -> None:
 
 def _end_effector_sites(root: ET.Element, end_effectors: list[str], notes: list[str]) -> None:
     sites = {s.get("name") for s in root.iter("site")}
-    bodies = {b.get("name"): b for b in root.find("worldbody").iter("body")}
+    bodies = {b.get("name"): b for b in _worldbody(root).iter("body")}
     for ee in end_effectors:
         if ee in sites:
             continue
@@ -288,7 +297,7 @@ def import_robot(source: str | Path, out: str | Path, end_effectors: list[str] |
     reference; ``command``, the command that made the folder, is written in the manifest's header. Raises
     RobotImportError (one line).
     """
-    start, out, notes = time.perf_counter(), Path(out), []
+    start, out, notes = time.perf_counter(), Path(out), list[str]()
     try:
         source = packages.resolve(str(source)) if packages.is_package_uri(str(source)) else Path(source).resolve()
     except packages.PackageNotFound as e:
@@ -307,7 +316,7 @@ def import_robot(source: str | Path, out: str | Path, end_effectors: list[str] |
     root.set("model", root.get("model") or out.name)
     if remove:
         _remove(root, list(remove), notes)
-        kept = {j.get("name") for j in root.find("worldbody").iter("joint")}
+        kept = {j.get("name") for j in _worldbody(root).iter("joint")}
         servos = [j for j in servos if j in kept]
     if not servos:
         raise RobotImportError(f"{source.name}: no actuated hinge or slide joint")
@@ -339,7 +348,7 @@ def import_robot(source: str | Path, out: str | Path, end_effectors: list[str] |
         root.insert(1, option)
     option.set("integrator", "implicitfast")
     if gravcomp:
-        for body in root.find("worldbody").iter("body"):
+        for body in _worldbody(root).iter("body"):
             body.set("gravcomp", "1")
 
     model = mujoco.MjModel.from_xml_string(ET.tostring(root, encoding="unicode"))
@@ -385,7 +394,7 @@ def _scene(model: mujoco.MjModel, data: mujoco.MjData) -> str:
     robot = model.geom_bodyid > 0
     floor = float(np.min(data.geom_xpos[robot, 2] - model.geom_rbound[robot])) if robot.any() else 0.0
     plane = f"""
-    <geom name="scene_floor" type="plane" size="0 0 0.05" pos="0 0 {floor:.3f}" material="scene_grid" contype="0" conaffinity="0"/>"""
+    <geom name="scene_floor" type="plane" size="0 0 0.05" pos="0 0 {floor:.3f}" material="scene_grid" contype="0" conaffinity="0"/>"""  # noqa: E501 (MJCF written verbatim)
     if (model.geom_type == mujoco.mjtGeom.mjGEOM_PLANE).any():
         plane = ""  # the vendor's model has its floor
     return f"""<mujoco model="scene">
@@ -399,7 +408,7 @@ def _scene(model: mujoco.MjModel, data: mujoco.MjData) -> str:
     <light pos="0 0 3" dir="0 0 -1" directional="true"/>{plane}
   </worldbody>
 </mujoco>
-"""
+"""  # noqa: E501 (MJCF written verbatim: the shipped scene.xml files are byte-compared with it)
 
 
 def _manifest(source: Path, servos: list[str], limits: dict, end_effectors: list[str], joints: list[str] | None,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, overload
 
 import yaml
 
@@ -142,7 +143,7 @@ class _Fields:
     """Typed reads of a manifest's fields, each failing with one line naming the file and the field."""
 
     def __init__(self, path: Path, raw: dict):
-        self.path, self.raw, self.read = path, raw, set()
+        self.path, self.raw, self.read = path, raw, set[str]()
 
     def _get(self, key: str, required: bool):
         self.read.add(key)
@@ -158,6 +159,11 @@ class _Fields:
         if value is not None and not (isinstance(value, str) and value):
             raise self.bad(key, "a non-empty string")
         return value
+
+    @overload
+    def file(self, key: str, folder: Path, required: Literal[True] = True) -> str: ...
+    @overload
+    def file(self, key: str, folder: Path, required: bool) -> str | None: ...
 
     def file(self, key: str, folder: Path, required: bool = True) -> str | None:
         value = self.text(key, required)

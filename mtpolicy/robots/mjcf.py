@@ -119,10 +119,10 @@ def _compile(path: Path) -> mujoco.MjModel:
         body.add_site(name=body.name)
     for joint in ET.parse(path).getroot().iter("joint"):
         limit = joint.find("limit")
-        if joint.get("type") not in URDF_MOVABLE or limit is None \
-                or limit.get("velocity") is None:
+        velocity_text = None if limit is None else limit.get("velocity")
+        if joint.get("type") not in URDF_MOVABLE or limit is None or velocity_text is None:
             continue
-        velocity, effort = float(limit.get("velocity")), float(limit.get("effort", "0"))
+        velocity, effort = float(velocity_text), float(limit.get("effort", "0"))
         if velocity <= 0 or effort <= 0:
             raise RobotSpecError(f"{path}: joint {joint.get('name')!r} needs <limit velocity> and effort > 0")
         kv = effort / (URDF_KV_EFFORT_FRACTION * velocity)
@@ -145,17 +145,17 @@ def urdf_spec(path: str | Path) -> mujoco.MjSpec:
     file's name, looked up beside the URDF)."""
     path = Path(path)
     spec = mujoco.MjSpec.from_file(str(path))
-    files = {}
+    files: dict[str, set[Path]] = {}
     for mesh in ET.parse(path).getroot().iter("mesh"):
         name = mesh.get("filename")
         if name:
             found = _resolve_asset(path, name) if is_package_uri(name) else path.parent / name
             files.setdefault(Path(name).name, set()).add(found.resolve())
     for mesh in spec.meshes:
-        found = files.get(Path(mesh.file).name)
-        if found and len(found) > 1:
-            raise RobotSpecError(f"{path.name}: mesh files named {mesh.file!r} in several folders: {sorted(found)}")
-        if found:
-            mesh.file = str(next(iter(found)))
+        paths = files.get(Path(mesh.file).name)
+        if paths and len(paths) > 1:
+            raise RobotSpecError(f"{path.name}: mesh files named {mesh.file!r} in several folders: {sorted(paths)}")
+        if paths:
+            mesh.file = str(next(iter(paths)))
     spec.strippath = False  # the URDF parser's default would strip those folders again when compiling
     return spec

@@ -48,7 +48,7 @@ class RobotSpec:
     """The hashed MJCF: its path inside this package for shipped robots, else its absolute path."""
     home_keyframe: int | None = None
     """Index of the home keyframe (None: the MJCF's default configuration)."""
-    acceleration_limits: np.ndarray | None = None
+    acceleration_limits: np.ndarray = None  # type: ignore[assignment]  # None given: all inf (__post_init__)
     """(n_joints,) symmetric acceleration limits (rad/s^2 or m/s^2) from the manifest; inf where none is given."""
     effort_limits: np.ndarray | None = None
     """(n_joints,) symmetric effort limits (N m or N): the manifest's, else the servo's forcerange; inf if none."""
@@ -202,7 +202,7 @@ def _chain_mask(model: mujoco.MjModel, sites: list[str], joint_ids: list[int]) -
 def _served(model: mujoco.MjModel, path: Path, joint_ids: list[int], mask: np.ndarray,
             joints: tuple[str, ...] | None) -> np.ndarray:
     """(n_joints,) bool: the joints served, those on some end effector's chain (and among ``joints`` if given)."""
-    served = mask.any(axis=0)
+    served = np.asarray(mask.any(axis=0))
     if joints is None:
         return served
     names = [model.joint(j).name for j in joint_ids]

@@ -67,7 +67,8 @@ def test_demo_writes_video_figures_and_a_bag_that_reads_back(ros_env, tmp_path):
              "/velocity_controller/commands": "std_msgs/msg/Float64MultiArray",
              **{f"/goals/{ee}": "geometry_msgs/msg/PointStamped" for ee in spec.end_effectors},
              "/controller/markers": "visualization_msgs/msg/MarkerArray",
-             "/sim/markers": "visualization_msgs/msg/MarkerArray", "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray"}
+             "/sim/markers": "visualization_msgs/msg/MarkerArray",
+             "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray"}
     store = installed_typestore(list(types.values()))
     first = sample_goal_sets(Kinematics(spec), np.random.default_rng(4), 1)  # drawn around home, where it starts
     with Reader(out / "bag") as bag:

@@ -45,7 +45,8 @@ def test_a_model_with_flipped_weight_signs_is_refused_naming_it(start_node, tmp_
 @pytest.mark.timeout(120)
 def test_rate_is_bounded_and_the_achieved_rate_reported(start_node, monitor, planar8):
     """Issue: rate_hz 1e6 was accepted (about 186 commands/s arrived; diagnostics reported 1e6)."""
-    one_line_refusal(start_node("mtpolicy_controller", model=MODEL, rate_hz=1e6), "'rate_hz': must be 0 or >= 1, <= 1000")
+    one_line_refusal(start_node("mtpolicy_controller", model=MODEL, rate_hz=1e6),
+                     "'rate_hz': must be 0 or >= 1, <= 1000")
     start_stack(start_node, rate_hz=50.0)
     statuses = diagnostics(monitor)
     assert reach(monitor, goal_set(planar8)), monitor.errors()

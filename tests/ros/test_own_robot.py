@@ -141,8 +141,8 @@ def test_twoarm_demo_by_robot_path(ros_env, tmp_path):
     model = make_fixture_policy(tmp_path / "twoarm_fixture.onnx", spec, at=Kinematics(spec).home)
     out = tmp_path / "out"
     demo = subprocess.run([str(find_executable("mtpolicy", "mtpolicy")), "demo", "--robot", str(TWOARM),
-                           "--model", str(model), "--episodes", "3", "--seed", "1", "--timeout", "5", "--out-dir", str(out),
-                           "--no-video"],
+                           "--model", str(model), "--episodes", "3", "--seed", "1", "--timeout", "5",
+                           "--out-dir", str(out), "--no-video"],
                           env=ros_env, capture_output=True, text=True, timeout=280, cwd=tmp_path)
     assert demo.returncode in (0, 1) and "Traceback" not in demo.stdout + demo.stderr, demo.stdout + demo.stderr
     assert re.search(r"held \d/3 goal sets", demo.stdout), demo.stdout + demo.stderr

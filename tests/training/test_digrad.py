@@ -170,7 +170,8 @@ def test_a_checkpoint_recorded_under_old_option_names_resumes_and_old_flags_stil
     """Before the shared run settings, the budget and evaluation counts had other names (``OLD_NAMES``)."""
     base = RunConfig.of(TrainConfig())
     old = json.loads(json.dumps(base.record))
-    old["loop"]["total_steps"], old["loop"]["eval_goal_sets"] = old.pop("budget_steps"), old.pop("periodic_eval_episodes")
+    old["loop"]["total_steps"] = old.pop("budget_steps")
+    old["loop"]["eval_goal_sets"] = old.pop("periodic_eval_episodes")
     old["final_goal_sets"] = old.pop("final_eval_episodes")
     assert base.differences(old) == []
     old["final_goal_sets"] = 7

@@ -147,8 +147,12 @@ def run_twice(tmp_path, make_env, evaluate, method_factory, capsys, normalize_ob
 
 
 def test_ppo_runs_and_resumes_on_halfcheetah(tmp_path, capsys):
-    make_env = lambda n: gym_vector_env("HalfCheetah-v5", n, max_episode_steps=20)
-    evaluate = lambda m: evaluate_returns(m.act, make_env, 2, seed=7)
+    def make_env(n):
+        return gym_vector_env("HalfCheetah-v5", n, max_episode_steps=20)
+
+    def evaluate(m):
+        return evaluate_returns(m.act, make_env, 2, seed=7)
+
     header, ckpt = run_twice(tmp_path, make_env, evaluate,
                              lambda: PPO(PPOConfig(hidden=(16, 16), minibatch_size=16), 17, 6, 64), capsys,
                              normalize_obs=True)
@@ -161,7 +165,10 @@ def test_ppo_runs_and_resumes_on_halfcheetah(tmp_path, capsys):
 
 def test_ppo_runs_and_resumes_on_planar8(tmp_path, capsys):
     config = ReachConfig(max_episode_steps=20)
-    evaluate = lambda m: evaluate_reach(m.act, config, 4)
+
+    def evaluate(m):
+        return evaluate_reach(m.act, config, 4)
+
     n_obs = ReachVectorEnv(1, config).single_observation_space.shape[0]
     header, _ = run_twice(tmp_path, lambda n: ReachVectorEnv(n, config), evaluate,
                           lambda: PPO(PPOConfig(hidden=(16, 16), minibatch_size=16), n_obs, 8, 64), capsys)
@@ -171,7 +178,9 @@ def test_ppo_runs_and_resumes_on_planar8(tmp_path, capsys):
 def test_training_rows_between_evaluations_hold_the_mean_over_their_updates(tmp_path):
     """Rollouts of 64 steps, log_every 128, eval_every 256: rows at 128 (no evaluation) and 256, each averaging
     the 2 updates since the previous row, not the last update's values."""
-    make_env = lambda n: gym_vector_env("HalfCheetah-v5", n, max_episode_steps=20)
+    def make_env(n):
+        return gym_vector_env("HalfCheetah-v5", n, max_episode_steps=20)
+
     method = PPO(PPOConfig(hidden=(16, 16), minibatch_size=16), 17, 6, 64)
     losses = record_update_metric(method, "loss")
     loop = OnPolicyLoopConfig(num_envs=4, rollout_steps=16, eval_every=256, log_every=128, checkpoint_every=256)

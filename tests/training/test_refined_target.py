@@ -56,8 +56,8 @@ def test_the_steps_move_the_target_onto_the_goals_depth_spheres_and_the_command_
     obs, _ = observe(env.kin, q, goals)
     low, high = (torch.as_tensor(np.tile(limit, (8, 1)), dtype=torch.float32) for limit in env.spec.joint_limits.T)
     with torch.no_grad():
-        target, landed = actor.refine(torch.as_tensor(goals, dtype=torch.float32), torch.as_tensor(q, dtype=torch.float32),
-                                      low, high)
+        target, landed = actor.refine(torch.as_tensor(goals, dtype=torch.float32),
+                                      torch.as_tensor(q, dtype=torch.float32), low, high)
         still = actor(torch.as_tensor(observe(env.kin, q, env.kin.ee_positions_batch(q))[0], dtype=torch.float32))
     errors = np.linalg.norm(goals - env.kin.ee_positions_batch(target.numpy().astype(np.float64)), axis=2)
     assert landed.all() and errors.max() <= 0.5 * env.config.reach_tolerance + 1e-3  # on the spheres of depth 0.5

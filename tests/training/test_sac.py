@@ -163,8 +163,12 @@ def run_twice(tmp_path, make_env, evaluate, method_factory, capsys):
 
 
 def test_sac_runs_and_resumes_on_halfcheetah(tmp_path, capsys):
-    make_env = lambda n: gym_vector_env("HalfCheetah-v5", n, max_episode_steps=20)
-    evaluate = lambda m: evaluate_returns(lambda o: m.act(o, 0.0), make_env, 2, seed=7)
+    def make_env(n):
+        return gym_vector_env("HalfCheetah-v5", n, max_episode_steps=20)
+
+    def evaluate(m):
+        return evaluate_returns(lambda o: m.act(o, 0.0), make_env, 2, seed=7)
+
     header = run_twice(tmp_path, make_env, evaluate, lambda: SAC(SACConfig(hidden=(32, 32)), 17, 6), capsys)
     for key in ("eval/return_mean", "train/episode_return", "train/critic_loss", "train/alpha"):
         assert key in header
@@ -174,7 +178,9 @@ def test_training_rows_between_evaluations_hold_the_mean_over_their_updates(tmp_
     """log_every 32 < eval_every 64: a row every 32 steps, an evaluation in every other one. Each row's train/
     metrics average the updates since the previous row: 2 updates per 4 steps from learning_starts = 64 on, so
     the row at 64 holds 2 updates, those at 96 and 128 16 each."""
-    make_env = lambda n: gym_vector_env("HalfCheetah-v5", n, max_episode_steps=20)
+    def make_env(n):
+        return gym_vector_env("HalfCheetah-v5", n, max_episode_steps=20)
+
     method = SAC(SACConfig(hidden=(32, 32)), 17, 6)
     alphas = record_update_metric(method, "alpha")
     final = train_off_policy(method, make_env, LoopConfig(**TINY | {"log_every": 32}), run_settings(128, tmp_path),
@@ -191,7 +197,10 @@ def test_training_rows_between_evaluations_hold_the_mean_over_their_updates(tmp_
 def test_sac_runs_and_resumes_on_planar8(tmp_path, capsys):
     config = ReachConfig(max_episode_steps=20)
     mean, std = ReachVectorEnv(1, config).observation_statistics()
-    evaluate = lambda m: evaluate_reach(lambda o: m.act(o, 0.0), config, 4)
+
+    def evaluate(m):
+        return evaluate_reach(lambda o: m.act(o, 0.0), config, 4)
+
     header = run_twice(tmp_path, lambda n: ReachVectorEnv(n, config), evaluate,
                        lambda: SAC(SACConfig(hidden=(32, 32)), len(mean), 8, obs_mean=mean, obs_std=std), capsys)
     assert "eval/success_rate" in header and "train/success" in header
@@ -204,8 +213,10 @@ def test_bad_sac_config_value_is_named(field, value):
 
 
 def test_next_step_autoreset_env_is_refused_naming_the_mode(tmp_path):
-    make_env = lambda n: gym.make_vec("HalfCheetah-v5", n, vectorization_mode="sync",
-                                      vector_kwargs={"autoreset_mode": AutoresetMode.NEXT_STEP})
+    def make_env(n):
+        return gym.make_vec("HalfCheetah-v5", n, vectorization_mode="sync",
+                            vector_kwargs={"autoreset_mode": AutoresetMode.NEXT_STEP})
+
     with pytest.raises(ValueError, match="autoreset_mode"):
         train_off_policy(SAC(SACConfig(), 17, 6), make_env, LoopConfig(**TINY), run_settings(64, tmp_path),
                          lambda m: {}, None, RunConfig({}, {}))

@@ -97,7 +97,8 @@ def test_a_checkpoint_and_records_made_before_resume_and_ship(tmp_path, capsys):
     state = torch.load(run / "checkpoint.pt", weights_only=False)
     old = json.loads(json.dumps(state["run_config"]))
     del old["command"]
-    old["loop"]["total_steps"], old["loop"]["eval_goal_sets"] = old.pop("budget_steps"), old.pop("periodic_eval_episodes")
+    old["loop"]["total_steps"] = old.pop("budget_steps")
+    old["loop"]["eval_goal_sets"] = old.pop("periodic_eval_episodes")
     old["final_goal_sets"] = old.pop("final_eval_episodes")
     save_checkpoint(run / "checkpoint.pt", {**state, "run_config": old})
     (run / "config.json").write_text(json.dumps(old))

@@ -60,7 +60,8 @@ def test_a_range_says_its_rule_in_the_docs_and_in_a_rejection():
     assert all(r(math.nan) is not None for r in (rate, off_or_rate, Range(-math.inf)))  # NaN lies in no range
 
 
-def test_a_bad_value_at_start_is_refused_in_one_line_and_the_descriptor_carries_unit_and_range(monkeypatch: pytest.MonkeyPatch):
+def test_a_bad_value_at_start_is_refused_in_one_line_and_the_descriptor_carries_unit_and_range(
+        monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     from helpers import unique_domain_id
     from mtpolicy.nodes.params import PARAMETER_OPTIONS, ParamSet, StartupError

@@ -152,7 +152,8 @@ def test_a_missing_mesh_package_is_one_line_naming_it(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("robosuite") is None,
-                    reason="robosuite is not installed (make setup installs it: pip install --no-deps robosuite==1.5.2)")
+                    reason="robosuite is not installed "
+                           "(make setup installs it: pip install --no-deps robosuite==1.5.2)")
 @pytest.mark.parametrize("robot", ["panda", "tiago"])
 def test_shipped_vendor_robots_are_what_their_import_command_writes(robot, tmp_path):
     folder = REPO / "mtpolicy" / "robots" / robot
@@ -172,3 +173,12 @@ def test_removed_bodies_take_their_joints_and_servos_with_them(tmp_path):
     with pytest.raises(RobotSpecError, match=re.escape("--remove ['tail']: no body or geom of that name")):
         import_robot(tmp_path / "floater.xml", tmp_path / "x", ["left_hand"], velocity=3.0, effort="none",
                      remove=["tail"])
+
+
+def test_home_none_is_refused_in_one_line(tmp_path):
+    """``--home none`` (the word the limits take) reached the importer as the string "none": a ValueError traceback."""
+    (tmp_path / "floater.xml").write_text(FLOATING)
+    args = ["import-robot", str(tmp_path / "floater.xml"), "--out-dir", str(tmp_path / "floater"), "--end-effectors",
+            "left_hand", "--velocity", "3", "--effort", "none", "--home", "none"]
+    with pytest.raises(SystemExit, match=re.escape("mtpolicy import-robot: --home none: expected JOINT=V")):
+        main(args)

@@ -87,7 +87,8 @@ def import_graph() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
-                    base = ".".join([*package.split(".")[:len(package.split(".")) - node.level + 1], *filter(None, [base])])
+                    parts = package.split(".")
+                    base = ".".join([*parts[:len(parts) - node.level + 1], *filter(None, [base])])
                 for a in node.names:
                     graph[module] |= {f"{base}.{a.name}"} if f"{base}.{a.name}" in files else \
                         {base} if base in files else set()

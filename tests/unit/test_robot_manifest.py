@@ -53,7 +53,8 @@ def test_default_model_is_a_file_of_the_folder_or_a_shipped_name(tmp_path):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda t: t.replace("reach_tolerance: 0.05", "reach_tolerance: -1"), "field 'reach_tolerance' must be a number > 0"),
+    (lambda t: t.replace("reach_tolerance: 0.05", "reach_tolerance: -1"),
+     "field 'reach_tolerance' must be a number > 0"),
     (lambda t: t.replace("end_effectors: [tool]", ""), "missing field 'end_effectors'"),
     (lambda t: t.replace("mjcf: robot.xml", "mjcf: nope.xml"), "field 'mjcf': no file"),
     (lambda t: t + "colour: red\n", "unknown field(s) ['colour']"),

@@ -51,7 +51,8 @@ def max_ee_gap(a, b, n: int = 200) -> float:  # noqa: ANN001
 def docs_import_command() -> list[str]:
     """docs/own_robot.md's `mtpolicy import-robot` of the Panda URDF (section From robot_description), as words."""
     text = (REPO / "docs" / "own_robot.md").read_text().replace("\\\n", " ")
-    line = next(line for line in text.splitlines() if line.startswith("mtpolicy import-robot tests/fixtures/panda_urdf"))
+    command = "mtpolicy import-robot tests/fixtures/panda_urdf"
+    line = next(line for line in text.splitlines() if line.startswith(command))
     return shlex.split(line)
 
 

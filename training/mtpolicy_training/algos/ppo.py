@@ -133,7 +133,8 @@ class PPO:
             shuffled = {k: v[perm] for k, v in data.items()}
             if c.normalize_advantage:
                 adv = shuffled["advantages"].view(-1, c.minibatch_size)
-                shuffled["advantages"] = ((adv - adv.mean(1, keepdim=True)) / (adv.std(1, keepdim=True) + 1e-8)).view(-1)
+                adv = (adv - adv.mean(1, keepdim=True)) / (adv.std(1, keepdim=True) + 1e-8)
+                shuffled["advantages"] = adv.view(-1)
             minibatches = {k: v.split(c.minibatch_size) for k, v in shuffled.items()}
             for i in range(n // c.minibatch_size):
                 total += self.apply_gradients(self.losses({k: v[i] for k, v in minibatches.items()}))

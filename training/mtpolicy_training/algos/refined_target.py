@@ -9,7 +9,7 @@ it. Every operation is one any ONNX exporter takes (the end effectors' kinematic
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -62,6 +62,13 @@ class RefinedTargetActor(nn.Module):
     arrives in N periods (and ``servo_lag``). Where no box lands (a local minimum of the residual near q), and once
     every end effector is within tolerance, it is the student's own ``sat(y)`` (zero at the goal)."""
 
+    period_step: torch.Tensor
+    command_step: torch.Tensor
+    weight: torch.Tensor
+    low: torch.Tensor
+    high: torch.Tensor
+    boxes: torch.Tensor
+
     def __init__(self, actor: ErrorGainActor, kinematics: nn.Module, layout: ObservationLayout,
                  velocity_limits: np.ndarray, joint_limits: np.ndarray, control_period: float, tolerance: float,
                  refinement: TargetRefinement):
@@ -110,7 +117,8 @@ class RefinedTargetActor(nn.Module):
             jac = jac.reshape(n, -1, jac.shape[-1])
             free = ((target > low + 1e-4) & (target < high - 1e-4)).to(target.dtype) + 1e-3  # a face holds its joint
             weighted = jac * (self.weight * free)[:, None, :]
-            system = torch.matmul(weighted, jac.transpose(1, 2)) + self.refinement.damping ** 2 * torch.eye(jac.shape[1])
+            system = (torch.matmul(weighted, jac.transpose(1, 2))
+                      + self.refinement.damping ** 2 * torch.eye(jac.shape[1]))
             step = torch.matmul(weighted.transpose(1, 2), solve_spd(system, (error * shrink).reshape(n, -1))[..., None])
             target = torch.minimum(torch.maximum(target + step[..., 0], low), high)
         landed = ((goals - self.kinematics(target)[0]).norm(dim=2) <= self.tolerance).all(dim=1)
@@ -129,15 +137,15 @@ def solve_spd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """x with a x = b for a batch of small symmetric positive definite a (B, m, m), b (B, m): Cholesky a = L L^T,
     then L z = b and L^T x = z, unrolled over the m (fixed) entries so that any ONNX exporter takes it."""
     m = a.shape[-1]
-    low = [[None] * m for _ in range(m)]
+    low: list[list[Any]] = [[None] * m for _ in range(m)]  # L's entries, each set before it is read
     for i in range(m):
         for j in range(i + 1):
             s = a[:, i, j] - sum((low[i][k] * low[j][k] for k in range(j)), torch.zeros_like(b[:, 0]))
             low[i][j] = torch.sqrt(s) if i == j else s / low[j][j]
-    z = []
+    z: list[torch.Tensor] = []
     for i in range(m):
         z.append((b[:, i] - sum((low[i][k] * z[k] for k in range(i)), torch.zeros_like(b[:, 0]))) / low[i][i])
-    x = [None] * m
+    x: list[Any] = [None] * m
     for i in reversed(range(m)):
         x[i] = (z[i] - sum((low[k][i] * x[k] for k in range(i + 1, m)), torch.zeros_like(b[:, 0]))) / low[i][i]
     return torch.stack(x, dim=1)

@@ -3,9 +3,10 @@ record, envs, seeds, resume) and the bookkeeping after each step (metric rows, e
 
 A loop builds a ``LoopRun``, steps its env until ``running`` is False,
 ``advance``s the run record by the env steps taken and calls ``record`` after
-its updates (which offers each evaluation to the run's ``BestRun``, if any); ``finish`` closes the run and returns the last evaluation. A
-checkpoint holds the method's state, the torch generator, the envs' random
-state and what the loop adds; a resumed run restarts the episodes in flight
+its updates (which offers each evaluation to the run's ``BestRun``, if any);
+``finish`` closes the run and returns the last evaluation. A checkpoint
+holds the method's state, the torch generator, the envs' random state and
+what the loop adds; a resumed run restarts the episodes in flight
 from a reset, so it continues the same learning but does not repeat an
 uninterrupted run step for step.
 """

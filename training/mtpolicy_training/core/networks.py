@@ -30,8 +30,9 @@ class CReLU(nn.Module):
 ACTIVATIONS = {"crelu": (CReLU, 2), "relu": (nn.ReLU, 1), "tanh": (nn.Tanh, 1)}
 """name -> (module, output width multiplier)."""
 
-NUMPY_ACTIVATIONS = {CReLU: lambda x: np.concatenate([np.maximum(x, 0), np.maximum(-x, 0)], axis=-1),
-                     nn.ReLU: lambda x: np.maximum(x, 0), nn.Tanh: np.tanh}
+NUMPY_ACTIVATIONS: dict[type[nn.Module], Callable[[np.ndarray], np.ndarray]] = {
+    CReLU: lambda x: np.concatenate([np.maximum(x, 0), np.maximum(-x, 0)], axis=-1),
+    nn.ReLU: lambda x: np.maximum(x, 0), nn.Tanh: np.tanh}
 """The same activations on numpy arrays (``EnsembleMLP.numpy_forward``)."""
 
 
@@ -114,6 +115,9 @@ def flatten_parameters(params: list[nn.Parameter]) -> nn.Parameter:
 class Normalizer(nn.Module):
     """Fixed affine observation normalization (x - mean) / std, stored as buffers (exported)."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, mean: torch.Tensor, std: torch.Tensor):
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
@@ -161,6 +165,8 @@ class MultiTaskCritic(nn.Module):
     compound action a and has one head per task). ``twins`` = 2 keeps two
     independent copies of the whole critic (clipped double Q).
     """
+
+    action_masks: torch.Tensor
 
     def __init__(self, normalizer: Normalizer, obs_size: int, action_masks: torch.Tensor, n_tasks: int,
                  hidden: tuple[int, ...], activation: str, twins: int = 1):
@@ -253,6 +259,9 @@ class TwinCritic(nn.Module):
 
 class RunningNormalizer(Normalizer):
     """Observation normalization by running mean and variance over everything seen (parallel Welford merge)."""
+
+    var: torch.Tensor
+    count: torch.Tensor
 
     def __init__(self, size: int, eps: float = 1e-8):
         super().__init__(torch.zeros(size), torch.ones(size))

@@ -55,9 +55,9 @@ class RunSettings:
 
 
 def config_dict(config) -> dict:  # noqa: ANN001 - any training-config dataclass
-    """JSON-able config, with the ``command`` that trains it: what a checkpoint must match to be resumed. ``progress`` (display),
-    ``loop.torch_threads``, ``loop.teacher_workers`` (speed) and ``loop.log_every`` (bookkeeping) are left out: a
-    run may resume with any of them changed."""
+    """JSON-able config, with the ``command`` that trains it: what a checkpoint must match to be resumed.
+    ``progress`` (display), ``loop.torch_threads``, ``loop.teacher_workers`` (speed) and ``loop.log_every``
+    (bookkeeping) are left out: a run may resume with any of them changed."""
     record = json.loads(json.dumps(dataclasses.asdict(config), default=str))
     return without_run_only(record | ({"command": config.COMMAND} if getattr(config, "COMMAND", "") else {}))
 
@@ -107,7 +107,8 @@ class RunConfig:
     @classmethod
     def of(cls, config) -> "RunConfig":  # noqa: ANN001 - any training-config dataclass with defaults
         before = config.behaviour_before_options() if hasattr(config, "behaviour_before_options") else {}
-        return cls(config_dict(config), config_dict(type(config)()), before, config.old_names() if hasattr(config, "old_names") else {})
+        old_names = config.old_names() if hasattr(config, "old_names") else {}
+        return cls(config_dict(config), config_dict(type(config)()), before, old_names)
 
     def differences(self, recorded: dict) -> list[str]:
         """Dotted names of the settings in which ``recorded`` (a checkpoint's record) differs from this run.

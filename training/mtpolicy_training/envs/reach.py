@@ -74,7 +74,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from mtpolicy.kinematics import Kinematics
-from mtpolicy.reach_task import GOAL_JOINT_RANGE, GOAL_SLIDE_RANGE, reach_tolerance, sample_configurations, sample_free_configurations
+from mtpolicy.reach_task import (GOAL_JOINT_RANGE, GOAL_SLIDE_RANGE, reach_tolerance, sample_configurations,
+                                 sample_free_configurations)
 from mtpolicy.observation import ObservationLayout, observe
 from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
 from mtpolicy.robots import DEFAULT_ROBOT, RobotSpec, find_robot, load_robot, shipped_robots
@@ -171,6 +172,7 @@ class ReachVectorEnv(VectorEnv):
     """``num_envs`` reach worlds stepped in lockstep (gymnasium VectorEnv, same-step autoreset)."""
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+    spec: RobotSpec  # type: ignore[assignment]  # the robot's, where gymnasium has an EnvSpec (None here)
 
     def __init__(self, num_envs: int, config: ReachConfig = ReachConfig(), spec: RobotSpec | None = None,
                  time_limit: bool = True):

@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     planner = (f"The observation ends with `goal_config_error` = q* - q, q* from `mtpolicy.planner` with "
                f"`{json.dumps(contract.planner)}` (in the contract; the controller node runs it when a goal set "
                "arrives)." if contract.planner else "No planner: the observation is the plain layout.")
+    flags = f"{' --best' if cfg.best else ''}{f' --policy {cfg.policy}' if cfg.policy else ''}"
     text = f"""# {cfg.name}
 
 Method **{contract.method}** on robot **{contract.robot}** (MJCF `{contract.robot_mjcf}`; joints
@@ -198,7 +199,7 @@ sets at the same control period and velocity limits. Figures: `{cfg.name}_test.j
 
 ```
 {cfg.command}
-python -m mtpolicy_training.ship.model_card {cfg.run} --name {cfg.name}{" --best" if cfg.best else ""}{f" --policy {cfg.policy}" if cfg.policy else ""} --command "..."
+python -m mtpolicy_training.ship.model_card {cfg.run} --name {cfg.name}{flags} --command "..."
 ```
 
 ## Training config

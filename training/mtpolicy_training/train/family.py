@@ -23,7 +23,7 @@ from torch import nn
 from mtpolicy.robots import shipped_robots
 from mtpolicy_training.core.options import override_args, word
 from mtpolicy_training.core.run_record import RunSettings, config_dict
-from mtpolicy_training.envs.reach import ReachOptions
+from mtpolicy_training.envs.reach import ReachOptions as ReachOptions  # re-exported: train/dagger, train/digrad
 from mtpolicy_training.envs.registry import make_task_set
 from mtpolicy_training.envs.seeds import HELD_OUT_SEED, VALIDATION_SEED
 from mtpolicy_training.envs.taskset import TaskSet
