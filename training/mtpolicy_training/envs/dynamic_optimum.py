@@ -118,7 +118,10 @@ class ShootingProblem:
         self.reference = TimeOptimalReference(one.kin, self.dt, tolerance, config.solver)
 
     def _env(self, batch: int) -> ReachVectorEnv:
+        """A vector env of ``batch`` worlds (kept: the single rollouts', the starts' and the last Jacobians')."""
         if batch not in self._envs:
+            if len(self._envs) >= 4:  # the Jacobian batches of earlier N: free their worlds
+                self._envs = {b: e for b, e in self._envs.items() if b <= self.config.brake_starts + 1}
             self._envs[batch] = ReachVectorEnv(batch, self.env_config, time_limit=False)
         return self._envs[batch]
 
