@@ -1,8 +1,9 @@
 """The dynamic optimum: its sequences settle in the evaluator at the step found, never before the velocity bound,
-no controller settles sooner on these sets, the shooting solver repairs a sequence that falls short, and tables
-are cached by their key."""
+no controller settles sooner on these sets, the shooting solver repairs a sequence that falls short, a
+controller's path gives targets the bound's solver misses, and tables are cached by their key."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -58,6 +59,20 @@ def test_shooting_repairs_a_sequence_that_stops_short():
     repaired = problem._optimize(q0, goals, half)
     assert np.abs(repaired).max() <= 1.0
     assert cost(repaired) < 1e-3 * cost(half)
+
+
+def test_a_controllers_path_gives_a_nearer_solution_than_the_bounds_solver_found():
+    """planar8 workspace set 3 of 10 of seed 20240518: the bound's solver ends at N* = 32 periods from all its
+    starts; mink's path passes a configuration within tolerance 15 periods away at the velocity limits."""
+    _, config = onnx_controller("models/planar8_reach.onnx")
+    config = replace(config, goal_distribution="workspace")
+    env = ReachVectorEnv(10, config, time_limit=False)
+    env.reset(seed=20240518)
+    q0, goals = env.joint_positions()[3], env.goals[3]
+    alone = ShootingProblem(config, config.reach_tolerance, replace(SMALL, controller_starts=())).solve(q0, goals)
+    assert alone.periods >= alone.bound_periods == 32
+    with_mink = ShootingProblem(config, config.reach_tolerance, replace(SMALL, controller_starts=("mink",)))
+    assert with_mink.solve(q0, goals).periods <= 15
 
 
 def test_resampling_keeps_the_displacement():

@@ -18,13 +18,17 @@ program is the least squares
 ``1 + N n`` perturbed sequences run as one batched rollout). ``N`` is feasible
 when the solution, re-run with ``hold_periods`` more tail periods, has every
 end effector within ``tol`` after every step from step N on. Starts: the
-straight line to the time-optimal target (``TimeOptimalReference``), also
-braking early (the same line over ``N - b`` periods, then ``b`` zero commands),
-and the previous N's solution resampled; the best ``refine_starts`` of them (by
-cost, one batched rollout) are optimized. The search starts at the velocity
-bound's ``N*`` (no controller enters earlier), goes up until feasible, then
-down from the feasible one with its solution as warm start. The optimum is the
-measured settle step of the best feasible re-run (at most its N).
+straight line to each target, also braking early (the same line over ``N - b``
+periods, then ``b`` zero commands), and the previous N's solution resampled;
+the best ``refine_starts`` of them (by cost, one batched rollout) are
+optimized. Targets: the time-optimal target (``TimeOptimalReference``) and, per
+start controller (DLS, mink), the configuration of its path within tolerance
+nearest to q0 at the velocity limits (another solution branch: the bound's
+local solver misses some). The search starts at the nearest target's number of
+periods (the velocity bound's ``N*`` unless a controller's path found a nearer
+solution), goes up until feasible, then down from the feasible one with its
+solution as warm start. The optimum is the measured settle step of the best
+feasible re-run (at most its N).
 
 It is an achievable time: a controller that settles earlier on a goal set
 beats it, which says the optimizer is weak there. The optimized sequences are
@@ -49,8 +53,12 @@ import numpy as np
 from mtpolicy.dls import DampedLeastSquares
 from mtpolicy.planner import SolverConfig, TimeOptimalReference
 from mtpolicy_training.envs.reach import ReachConfig, ReachOptions, ReachVectorEnv
-from mtpolicy_training.envs.reach_evaluation import Controller
+from mtpolicy_training.envs.reach_evaluation import Controller, dls_controller, mink_controller
 from mtpolicy_training.envs.seeds import VALIDATION_SEED
+
+
+START_CONTROLLERS = {"DLS": dls_controller, "mink": mink_controller}
+"""The controllers ``DynamicOptimumConfig.controller_starts`` may name."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,12 @@ class DynamicOptimumConfig:
     """N is searched up to the velocity bound's N* + this."""
     fd_step: float = 1e-3
     """Forward-difference step of the normalized commands."""
+    controller_starts: tuple[str, ...] = ("DLS", "mink")
+    """Classical controllers (``reach_evaluation``) whose path gives a target too: of the configurations it passes
+    within tolerance in ``controller_periods``, the nearest at the velocity limits (other solution branches than
+    the bound's, whose local solver misses some)."""
+    controller_periods: int = 80
+    """Periods each start controller runs (the evaluator's 4 s episode)."""
     solver: SolverConfig = field(default_factory=SolverConfig)
     """The time-optimal reference's solver (N* and the straight line's target)."""
 
@@ -85,7 +99,8 @@ class DynamicOptimumConfig:
                   "hold_periods": self.hold_periods >= 0, "margin": 0 < self.margin <= 1,
                   "brake_starts": self.brake_starts >= 1, "refine_starts": self.refine_starts >= 1,
                   "max_evaluations": self.max_evaluations >= 1, "extra_periods": self.extra_periods >= 0,
-                  "fd_step": 0 < self.fd_step < 1}
+                  "fd_step": 0 < self.fd_step < 1, "controller_periods": self.controller_periods >= 1,
+                  "controller_starts": set(self.controller_starts) <= set(START_CONTROLLERS)}
         if bad := [k for k, ok in checks.items() if not ok]:
             raise ValueError("invalid DynamicOptimumConfig value(s): "
                              + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
@@ -116,6 +131,7 @@ class ShootingProblem:
         self.spec, self.dt = one.spec, env_config.control_period
         self.tail = tail_law(one, config.tail)
         self.reference = TimeOptimalReference(one.kin, self.dt, tolerance, config.solver)
+        self.controllers = [START_CONTROLLERS[name](self.env_config) for name in config.controller_starts]
 
     def _env(self, batch: int) -> ReachVectorEnv:
         """A vector env of ``batch`` worlds (kept: the single rollouts', the starts' and the last Jacobians')."""
@@ -172,24 +188,24 @@ class ShootingProblem:
                                method="trf", max_nfev=self.config.max_evaluations, x_scale=1.0)
         return result.x.reshape(shape)
 
-    def _starts(self, q0: np.ndarray, target: np.ndarray, periods: int, warm: np.ndarray | None) -> np.ndarray:
-        """(S, N, n_joints): the straight line to ``target`` braking 0 .. brake_starts-1 periods early, and
+    def _starts(self, q0: np.ndarray, targets: list[np.ndarray], periods: int, warm: np.ndarray | None) -> np.ndarray:
+        """(S, N, n_joints): the straight line to each target braking 0 .. brake_starts-1 periods early, and
         ``warm`` resampled to N periods."""
         v = self.spec.velocity_limits
         starts = []
-        for brake in range(min(self.config.brake_starts, periods)):
+        for target, brake in itertools.product(targets, range(min(self.config.brake_starts, periods))):
             line = np.clip((target - q0) / ((periods - brake) * self.dt * v), -1.0, 1.0)
             starts.append(np.vstack([np.tile(line, (periods - brake, 1)), np.zeros((brake, len(q0)))]))
         if warm is not None:
             starts.append(resample(warm, periods))
         return np.stack(starts)
 
-    def _try(self, q0: np.ndarray, goals: np.ndarray, target: np.ndarray, periods: int,
+    def _try(self, q0: np.ndarray, goals: np.ndarray, targets: list[np.ndarray], periods: int,
              warm: np.ndarray | None) -> tuple[int, np.ndarray] | None:
         """(settle step, commands) of the first feasible sequence of ``periods`` periods optimized from the
         lowest-cost starts, or None."""
         tail = self.config.tail_periods
-        starts = self._starts(q0, target, periods, warm)
+        starts = self._starts(q0, targets, periods, warm)
         cost = (self._residuals(self.rollout(q0, goals, starts, tail), periods) ** 2).sum(axis=1)
         for start in starts[np.argsort(cost)[: self.config.refine_starts]]:
             commands = self._optimize(q0, goals, start)
@@ -198,20 +214,39 @@ class ShootingProblem:
                 return settle, commands
         return None
 
+    def _controller_targets(self, q0: np.ndarray, goals: np.ndarray) -> list[np.ndarray]:
+        """Per start controller, the configuration nearest to q0 at the velocity limits of those its path passes
+        within tolerance (none if it passes none)."""
+        env, targets = self._env(1), []
+        for controller in self.controllers:
+            obs, _ = env.reset(options={"q": q0[None], "goals": goals[None]})
+            passed = []
+            for _ in range(self.config.controller_periods):
+                action = controller(obs)
+                if not np.isfinite(action).all():  # mink without a solution: a miss from here
+                    break
+                obs, _, _, _, info = env.step(action)
+                if (info["errors"] <= self.tolerance).all():
+                    passed.append(env.joint_positions()[0])
+            if passed:
+                targets.append(min(passed, key=lambda q: self.reference.seconds_to(q, q0)))
+        return targets
+
     def solve(self, q0: np.ndarray, goals: np.ndarray) -> DynamicOptimum:
         """The dynamic optimum of (q0, goals) (module docstring)."""
         start = time.process_time()
         q0, goals = np.asarray(q0, dtype=np.float64), np.asarray(goals, dtype=np.float64).reshape(-1, 3)
         bound = self.reference.solve(q0, goals)
-        best, warm = None, None
-        if bound.periods >= 0:
-            first = max(bound.periods, 1)  # the evaluator's settle step is at least 1
+        targets = ([bound.target] if bound.periods >= 0 else []) + self._controller_targets(q0, goals)
+        best = None
+        if targets:  # N from the nearest target (the evaluator's settle step is at least 1)
+            first = max(1, min(math.ceil(self.reference.seconds_to(t, q0) / self.dt - 1e-9) for t in targets))
             for periods in range(first, first + self.config.extra_periods + 1):
-                best = self._try(q0, goals, bound.target, periods, warm)
+                best = self._try(q0, goals, targets, periods, None)
                 if best is not None:
                     break
-            while best is not None and best[0] > bound.periods:  # down from the feasible one, warm-started
-                lower = self._try(q0, goals, bound.target, best[0] - 1, best[1])
+            while best is not None and best[0] > first:  # down from the feasible one, warm-started
+                lower = self._try(q0, goals, targets, best[0] - 1, best[1])
                 if lower is None:
                     break
                 best = lower
@@ -285,7 +320,7 @@ def optimum_table(env_config: ReachConfig, n_goal_sets: int, seed: int, toleranc
     key = {"robot": env_config.robot, "end_effectors": list(env.spec.end_effectors),
            "goal_distribution": env_config.goal_distribution, "goal_joint_range": env_config.goal_joint_range,
            "tolerance": tolerance, "control_period": env_config.control_period, "seed": seed,
-           "n_goal_sets": n_goal_sets, "config": asdict(config),
+           "n_goal_sets": n_goal_sets, "config": json.loads(json.dumps(asdict(config))),
            "velocity_limits": env.spec.velocity_limits.tolist(),
            "acceleration_limits": [a if np.isfinite(a) else None for a in env.spec.acceleration_limits.tolist()]}
     path = None
