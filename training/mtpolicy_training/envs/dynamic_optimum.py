@@ -80,7 +80,7 @@ class DynamicOptimumConfig:
     max_evaluations: int = 25
     """least_squares evaluations (max_nfev) per start."""
     extra_periods: int = 12
-    """N is searched up to the velocity bound's N* + this."""
+    """N is searched up to the nearest target's number of periods + this."""
     fd_step: float = 1e-3
     """Forward-difference step of the normalized commands."""
     controller_starts: tuple[str, ...] = ("DLS", "mink")
@@ -112,7 +112,7 @@ class DynamicOptimum:
 
     periods: int
     """Settle step of the best feasible sequence: within tolerance after every step from this one (-1: none
-    found up to N* + extra_periods)."""
+    found up to the nearest target's periods + extra_periods)."""
     commands: np.ndarray
     """(N, n_joints) its normalized commands (N >= periods; the tail follows them)."""
     bound_periods: int
