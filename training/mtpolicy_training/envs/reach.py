@@ -233,7 +233,8 @@ class ReachVectorEnv(VectorEnv):
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         options = options or {}
-        q0 = np.atleast_2d(options.get("q", sample_free_configurations(self.kin, self._rng, self.num_envs)))
+        q0 = np.atleast_2d(options["q"] if "q" in options  # drawn only when not given (a draw costs and uses rng)
+                           else sample_free_configurations(self.kin, self._rng, self.num_envs))
         goals = options.get("goals")
         if goals is None:
             goals = self.kin.ee_positions_batch(self._goal_configurations(self._rng, q0))

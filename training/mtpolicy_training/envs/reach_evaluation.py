@@ -30,8 +30,9 @@ controller given the same seed and distribution sees the same goal sets.
 |                                | (``envs/time_optimal.py``), over held goal sets; with ``bound``      |
 | settle_ratio_median, _p90      | time to settle / that bound, likewise                                |
 | per_set                        | with ``per_set``: each goal set's ``held`` (bool), ``time_to_reach`` |
-|                                | (s, NaN if never reached) and ``time_ratio`` (NaN where the ratio    |
-|                                | above leaves the set out), arrays for pooling over seeds             |
+|                                | (s, NaN if never reached), ``time_to_settle`` (s, NaN if not held)   |
+|                                | and ``time_ratio`` (NaN where the ratio above leaves the set out),   |
+|                                | arrays for pooling over seeds                                        |
 
 Seeds: ``envs/seeds.py`` (validation seeds choose, test seeds only report).
 
@@ -142,7 +143,9 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
         out[f"error_median_{ee}"] = float(np.median(errors[:, i]))
         out[f"error_p90_{ee}"] = float(np.percentile(errors[:, i], 90))
     if per_set:
-        out["per_set"] = {"held": held, "time_to_reach": reach_seconds, "time_ratio": ratio}
+        settle_seconds = np.where(held, settled * config.control_period, math.nan)
+        out["per_set"] = {"held": held, "time_to_reach": reach_seconds, "time_to_settle": settle_seconds,
+                          "time_ratio": ratio}
     return out
 
 

@@ -16,7 +16,12 @@ for a choice). The anchors (``anchors``):
   it (``algos/dagger.TimeOptimalTeacher``, the default ``SolverConfig``);
 * ``bound``: the time-optimal bound ``N* dt`` of each goal set (``envs/time_optimal.py``)
   as a row: its time to reach is the bound, it holds nothing. Without it the bound is not solved (it costs
-  seconds per goal set on a 15-joint robot) and no row has time ratios.
+  seconds per goal set on a 15-joint robot) and no row has time ratios;
+* ``dynamic-optimum`` (not asked for by default: seconds per goal set): the dynamic optimum of each goal set
+  (``envs/dynamic_optimum.py``, the least time after which a command sequence on the robot's own MuJoCo model
+  keeps every end effector within tolerance) as a row: its time to reach is that settle time, its ratio is to
+  the velocity bound; the notes say on how many goal sets each row settles before it (an achievable time: a
+  controller that beats it shows where the optimizer is weak). Cached as JSON in ``optimum_cache``.
 
 Held success is pooled over the seeds with a 95 % Wilson interval; time to reach
 (median) and its ratio to the bound of the same goal set (median and p90) are
@@ -61,14 +66,17 @@ from mtpolicy.planner import PlannerConfig, SolverConfig
 from mtpolicy.policy import OnnxPolicy, resolve_model_path
 from mtpolicy_training.algos.dagger import DaggerConfig, Teacher, TimeOptimalTeacher
 from mtpolicy_training.core.options import parse_config
+from mtpolicy_training.envs.dynamic_optimum import DynamicOptimumConfig, OptimumTable, optimum_table
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import (Controller, dls_controller, evaluate_reach, mink_controller,
                                                      onnx_controller, wilson_interval)
 from mtpolicy_training.envs.seeds import TEST_SEEDS
 from mtpolicy_training.envs.time_optimal import bound_solver, bound_table
 
-ANCHORS = ("DLS", "mink", "teacher", "time-optimal", "bound")
+ANCHORS = ("DLS", "mink", "teacher", "time-optimal", "bound", "dynamic-optimum")
 """The anchors a table may hold (module docstring)."""
+DEFAULT_ANCHORS = ANCHORS[:-1]
+"""The anchors of a table that does not name them (the dynamic optimum costs seconds per goal set)."""
 GOAL_SET_FIELDS = ("robot", "end_effectors", "control_period", "reach_tolerance", "goal_joint_range",
                    "goal_distribution")
 """The reach settings that make the goal sets and score them: every controller of a (robot, distribution) is
@@ -83,7 +91,7 @@ class TableConfig:
     """robot:distribution:model triples (model: a shipped name or an ONNX path)."""
     grids: tuple[Path, ...] = ()
     """Harness grid folders (<results_root>/<name>): a row per method x robot of their finished cells."""
-    anchors: tuple[str, ...] = ANCHORS
+    anchors: tuple[str, ...] = DEFAULT_ANCHORS
     """Classical controllers and references on the same goal sets (of ``ANCHORS``; ``--anchors`` alone: none)."""
     episodes: int = 500
     """Goal sets per seed (an episode each)."""
@@ -95,6 +103,10 @@ class TableConfig:
     """Folder of the cached bound tables (read if their key matches, else solved and written)."""
     solver: SolverConfig = SolverConfig()
     """Solver of the bound (the time-optimal controller solves as its DAgger teacher does)."""
+    optimum_cache: Path = Path("benchmarks/results/dynamic-optimum")
+    """Folder of the cached dynamic-optimum tables (read if their key matches, else solved and written)."""
+    optimum: DynamicOptimumConfig = DynamicOptimumConfig()
+    """How the dynamic optimum is searched (its velocity bound with ``solver``)."""
 
 
 @dataclass(frozen=True)
@@ -240,6 +252,33 @@ def bound_result(bounds: dict[int, np.ndarray], goal_sets: int) -> dict:
             "per_set": {k: v.tolist() for k, v in per_set.items() if k != "time_ratio"}}
 
 
+def optimum_result(optima: dict[int, OptimumTable], goal_sets: int) -> dict:
+    """The dynamic optimum as a row: on each goal set it found, time to reach = its settle time, ratio to the
+    velocity bound where that is > 0."""
+    found = np.concatenate([optima[seed].periods for seed in optima]) >= 0
+    bound = np.concatenate([optima[seed].bound_periods for seed in optima])
+    periods = np.concatenate([optima[seed].periods for seed in optima])
+    per_set = {"held": found, "time_to_reach": np.concatenate([optima[seed].seconds for seed in optima]),
+               "time_ratio": np.where(found & (bound > 0), periods / np.maximum(bound, 1), math.nan)}
+    cpu = np.concatenate([optima[seed].cpu_seconds for seed in optima])
+    return {"controller": "dynamic optimum", "seeds": list(optima), "goal_sets_per_seed": goal_sets,
+            "summary": {"solved_rate": float(found.mean()), **pooled_times(per_set),
+                        "cpu_seconds_median": float(np.median(cpu))},
+            "per_set": {k: v.tolist() for k, v in per_set.items() if k != "time_ratio"}}
+
+
+def beaten(result: dict, optima: dict[int, OptimumTable]) -> np.ndarray | None:
+    """Per goal set of a row (controllers x seeds), whether it settled (held) before the dynamic optimum; None
+    for a row without settle times (read back from an earlier results.json)."""
+    if "time_to_settle" not in result["per_set"]:
+        return None
+    settle = np.array(result["per_set"]["time_to_settle"], dtype=float)
+    periods = np.concatenate([optima[seed].periods for seed in result["seeds"]])
+    periods = np.tile(periods, len(settle) // len(periods))
+    dt = next(iter(optima.values())).key["control_period"]
+    return np.isfinite(settle) & (periods >= 0) & (np.round(np.nan_to_num(settle) / dt) < periods)
+
+
 def evaluate_row(name: str, controllers: list[tuple[Controller, ReachConfig]], cfg: TableConfig,
                  bounds: dict[int, np.ndarray], training_seeds: tuple[int, ...] = ()) -> dict:
     """A row's results: its summary over every (controller, test seed) evaluation (``bounds``: the bound of each
@@ -255,7 +294,8 @@ def evaluate_row(name: str, controllers: list[tuple[Controller, ReachConfig]], c
            "summary": summary(evaluations, cfg.episodes),
            "per_seed": [{k: v for k, v in r.items() if k != "per_set"} for r in evaluations],
            "per_set": {"held": per_set["held"].tolist(),
-                       "time_to_reach": np.round(per_set["time_to_reach"], 6).tolist()}}
+                       "time_to_reach": np.round(per_set["time_to_reach"], 6).tolist(),
+                       "time_to_settle": np.round(per_set["time_to_settle"], 6).tolist()}}
     if training_seeds:
         out["training_seeds"] = list(training_seeds)
     if len(runs) > 1:
@@ -366,12 +406,19 @@ def main(argv: list[str] | None = None) -> None:
                 controller = TimeOptimalTeacher(ReachVectorEnv(1, anchor_env), hold_gain)
                 evaluated.append(("time-optimal controller (closed loop)", [(controller, anchor_env)], (),
                                   {"solver": asdict(controller.reference.config), "hold_gain": hold_gain}))
-            elif anchor != "bound":
+            elif anchor in ("DLS", "mink"):
                 controller = {"DLS": dls_controller, "mink": mink_controller}[anchor](anchor_env)
                 evaluated.append((anchor, [(controller, anchor_env)], (), {}))
         if with_bound:
             add({"robot": robot, "goal_distribution": distribution, **bound_result(bounds, cfg.episodes),
                  "solver": solver_key})
+        optima = {}
+        if "dynamic-optimum" in cfg.anchors:
+            search = replace(cfg.optimum, solver=cfg.solver)
+            optima = {seed: optimum_table(anchor_env, cfg.episodes, seed, config=search,
+                                          cache_dir=cfg.optimum_cache) for seed in cfg.seed}
+            add({"robot": robot, "goal_distribution": distribution, **optimum_result(optima, cfg.episodes),
+                 "optimum": asdict(search)})
         group_results = {}
         for name, pairs, training_seeds, identity in evaluated:
             identity |= same_goal_sets
@@ -396,6 +443,14 @@ def main(argv: list[str] | None = None) -> None:
                          f"others have no ratio), solver {solver_key}, tables in {cfg.bound_cache}.")
         else:
             notes.append(f"{robot} {distribution}: no bound (the anchor `bound` not asked for), so no time ratios.")
+        if optima:
+            beats = {name: b for name, r in group_results.items() if (b := beaten(r, optima)) is not None}
+            sets = len(cfg.seed) * cfg.episodes
+            by_any = np.any([b for b in beats.values() if len(b) == sets], axis=0)  # one controller per row
+            notes.append(f"{robot} {distribution}: the dynamic optimum (tables in {cfg.optimum_cache}) is beaten (a "
+                         "controller settles sooner) on " + "; ".join(f"{b.sum()}/{len(b)} goal sets by {name}"
+                                                                      for name, b in beats.items())
+                         + f"; by some single-controller row on {np.sum(by_any)}/{sets}.")
         notes += [agreement(group_results[name], group_results[label]) for label, name in taught.items()
                   if len(group_results[name]["per_seed"]) == len(cfg.seed)]
     if spread_column:

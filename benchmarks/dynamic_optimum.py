@@ -1,0 +1,63 @@
+"""The dynamic optimum against the velocity bound and the controllers' time to settle, on validation goal sets.
+
+For a shipped policy's reach task (optionally on another goal distribution): the dynamic optimum of each goal set
+(``envs/dynamic_optimum.py``, default config) beside its velocity bound N*, the CPU of its search, and for the
+policy, DLS, mink and the closed-loop time-optimal controller on the same goal sets: held sets, settle and enter
+steps, settle / optimum (median, max over the held sets) and on how many sets the controller settles in fewer
+periods than the optimum (beats it).
+
+    python -m benchmarks.dynamic_optimum models/humanoid_reach.onnx --episodes 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from mtpolicy_tools.arguments import Parser
+from mtpolicy_training.algos.dagger import DaggerConfig, TimeOptimalTeacher
+from mtpolicy_training.envs.dynamic_optimum import optimum_table
+from mtpolicy_training.envs.reach import GOAL_DISTRIBUTIONS, ReachVectorEnv
+from mtpolicy_training.envs.reach_evaluation import dls_controller, evaluate_reach, mink_controller, onnx_controller
+from mtpolicy_training.envs.seeds import VALIDATION_SEED, VALIDATION_SEEDS
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                    prog="python -m benchmarks.dynamic_optimum")
+    parser.add_argument("model", type=Path, help="exported policy (.onnx): its reach task and a controller")
+    parser.add_word("seeds", type=int, default=VALIDATION_SEED, choices=VALIDATION_SEEDS,
+                    help="validation seed (the test seeds only report)")
+    parser.add_word("episode count", type=int, default=10, help="goal sets")
+    parser.add_word("goal distribution", choices=GOAL_DISTRIBUTIONS, help="default: the policy's")
+    parser.add_argument("--cache-dir", type=Path, help="directory of cached optimum tables")
+    args = parser.parse_args(argv)
+    policy, env = onnx_controller(args.model)
+    env = replace(env, planned=False, goal_distribution=args.goal_distribution or env.goal_distribution)
+    n, dt = args.episodes, env.control_period
+    start = time.perf_counter()
+    table = optimum_table(env, n, args.seed, cache_dir=args.cache_dir)
+    print(f"{env.robot} {env.goal_distribution}, seed {args.seed}, {n} sets: optimum {table.periods.tolist()}; "
+          f"N* {table.bound_periods.tolist()}; CPU per set {np.round(table.cpu_seconds, 1).tolist()} s "
+          f"({time.perf_counter() - start:.0f} s wall)", flush=True)
+    controllers = {"policy": policy, "DLS": dls_controller(env), "mink": mink_controller(env),
+                   "time-optimal closed loop": TimeOptimalTeacher(ReachVectorEnv(1, env), DaggerConfig().teacher_gain)}
+    timed = table.bound_periods > 0
+    for name, controller in controllers.items():
+        per_set = evaluate_reach(controller, env, n, args.seed, per_set=True)["per_set"]
+        settle, enter = np.round(per_set["time_to_settle"] / dt), np.round(per_set["time_to_reach"] / dt)
+        ok = per_set["held"] & timed & (table.periods > 0)
+        ratio = settle[ok] / table.periods[ok]
+        beats = ok & (settle < table.periods)
+        print(f"  {name}: held {per_set['held'].sum()}/{n}; settle {settle.tolist()}; enter {enter.tolist()}; "
+              f"settle / optimum median {np.median(ratio) if len(ratio) else np.nan:.2f} max "
+              f"{ratio.max() if len(ratio) else np.nan:.2f}; beats the optimum on {beats.sum()}/{timed.sum()}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
