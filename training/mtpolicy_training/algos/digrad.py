@@ -23,7 +23,7 @@ Choices where the paper is silent or where we deviate, each a config field:
 two hidden layers of 128 CReLU units, 256 outputs each (the paper: 2 layers, CReLU, width not
 given); Gaussian exploration noise decaying linearly; soft target updates
 tau = 0.005; Adam by default (``optimizer="rmsprop"`` with the paper's
-learning rates is available; see the model card for the comparison).
+learning rates is available; no comparison of the two has been run).
 With ``actor="error-gain"`` (not in the paper) the actor is
 ``mu(s) = tanh(M_theta(s) z(s))`` (``core/holding.py``): exactly zero command at the goal; exploration noise is
 added in training only.
