@@ -96,13 +96,14 @@ def test_replan_changes_the_planner_of_a_model_and_nothing_else(tmp_path):
     from mtpolicy_training.envs.reach_evaluation import onnx_controller
     from mtpolicy_training.ship.replan import replan
 
-    model, out = MODELS_DIR / "planar8_reach_workspace.onnx", tmp_path / "exact.onnx"
-    replan(model, {"finish_at_goal": True}, out)
-    before, after = OnnxPolicy(model), OnnxPolicy(out)  # loading verifies the checksum
-    assert not before.contract.planner.get("finish_at_goal") and after.contract.planner["finish_at_goal"]
-    assert after.contract.training_config["replan"] == {"finish_at_goal": True}
-    assert "finish_at_goal true" in after.contract.observation_doc()["goal_config_error"]
-    assert onnx_controller(out)[1].planner.finish_at_goal  # the evaluator's env plans as the contract says
+    model, out = MODELS_DIR / "planar8_reach_workspace.onnx", tmp_path / "flipped.onnx"
+    before = OnnxPolicy(model)
+    flipped = not before.contract.planner.get("finish_at_goal", False)  # the shipped model's, turned over
+    replan(model, {"finish_at_goal": flipped}, out)
+    after = OnnxPolicy(out)  # loading verifies the checksum
+    assert after.contract.planner["finish_at_goal"] is flipped
+    assert after.contract.training_config["replan"]["finish_at_goal"] is flipped
+    assert onnx_controller(out)[1].planner.finish_at_goal is flipped  # the evaluator's env plans as the contract says
     obs = np.random.default_rng(0).normal(size=(5, after.contract.observation_layout.size)).astype(np.float32)
     assert np.array_equal(before(obs), after(obs))
     for changes, message in (({"exact": True}, "exact"), ({"damping": -1.0}, "damping")):

@@ -14,5 +14,6 @@ def test_a_shipped_policy_and_its_teacher_are_validated_side_by_side(tmp_path, c
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 2 and model in rows  # the policy and its time-optimal teacher
     for figures in rows.values():
-        assert set(figures[str(VALIDATION_SEED)]) == set(SHOWN)
+        assert set(figures[str(VALIDATION_SEED)]) == set(SHOWN) | {f"error_{q}_ee_{i}" for q in ("median", "p90")
+                                                                    for i in (1, 2, 3)}
         assert figures[str(VALIDATION_SEED)]["success_rate"] == 1.0
