@@ -59,7 +59,7 @@ from typing import Callable
 import numpy as np
 
 from mtpolicy.kinematics import Kinematics
-from mtpolicy.nodes.reporting import LatencyStats
+from mtpolicy.nodes.reporting import LatencyStats, describe_error
 from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
 from mtpolicy.robots import RobotSpec
 
@@ -206,7 +206,11 @@ class PlanWorker:
             if isinstance(answer, str):
                 self._on_error(answer)
                 continue
-            config, worst, finish, finish_worst, seconds = answer
+            try:
+                config, worst, finish, finish_worst, seconds = answer
+            except (TypeError, ValueError) as e:  # the thread lives on: the next goal set is planned
+                self._on_error(f"planning failed: an answer the node cannot read ({describe_error(e)})")
+                continue
             with self._wake:
                 self.stats.add(seconds)
             self.latest = Plan(goals, config, worst, finish, finish_worst)

@@ -153,3 +153,27 @@ def test_the_planning_process_leaves_the_scheduling_policy_of_its_node_for_the_d
                         and os.getpriority(os.PRIO_PROCESS, w.pid) >= own_nice + PLANNER_NICENESS)
     finally:
         w.stop()
+
+
+def test_an_answer_the_node_cannot_read_is_reported_and_the_worker_plans_on(worker, planar8):
+    """The planning thread must outlive whatever its process sends: a malformed answer is reported (one line) and the
+    next goal set is planned (an unreadable answer ended the thread before: no plan ever again)."""
+    w, errors = worker
+    real = w._conn
+
+    class Garbled:
+        def send(self, request: object) -> None:
+            real.send(request)
+
+        def recv(self) -> object:
+            real.recv()
+            return ("not", "a plan")
+
+    w._conn = Garbled()
+    goals = Kinematics(planar8).ee_positions(np.full(planar8.n_joints, 0.2))
+    w.submit(np.zeros(planar8.n_joints), goals)
+    assert wait_for(lambda: bool(errors)), errors
+    assert errors[0].startswith("planning failed: an answer the node cannot read (ValueError") and "\n" not in errors[0]
+    w._conn = real
+    w.submit(np.zeros(planar8.n_joints), goals)
+    assert wait_for(lambda: w.latest is not None and np.array_equal(w.latest.goals, goals)), errors
