@@ -121,15 +121,17 @@ def test_goal_publishers_of_the_wrong_type_are_reported_however_briefly_they_liv
 
 
 @pytest.mark.timeout(120)
-def test_a_goal_stamped_long_ago_is_ignored(start_node, monitor, planar8, fixture_model):
-    """Issue: a goal published 30 s before the controller started (a replayed bag, a latched relay) was taken."""
+@pytest.mark.parametrize("age, said", [(30.0, "stamped 30.0 s ago (goal_max_age = 5.0 s)"),
+                                       (-30.0, "stamped 30.0 s ahead of this node's clock (goal_max_age = 5.0 s)")])
+def test_a_goal_stamped_long_ago_or_far_ahead_is_ignored(start_node, monitor, planar8, fixture_model, age, said):
+    """Issue: a goal published 30 s before the controller started (a replayed bag, a latched relay) was taken; so
+    was one stamped 30 s ahead (a clock far off), until issue 62."""
     ctrl, driver, goals = start_driven_controller(start_node, monitor, planar8, model=fixture_model, rate_hz=50.0)
     old = goals_near_home(planar8, [-v for v in GOALS_NEAR_HOME])
-    stamp = (monitor.get_clock().now() - Duration(seconds=30.0)).to_msg()
+    stamp = (monitor.get_clock().now() - Duration(seconds=age)).to_msg()
     for pub, goal in zip(monitor._goal_pubs, old):
         pub.publish(goal_message(planar8.base_body, stamp, goal))
-    assert ctrl.wait_for_output("goal for 'ee_1' rejected: stamped 30.0 s ago (goal_max_age = 5.0 s)",
-                                scaled(5.0)), ctrl.output()
+    assert ctrl.wait_for_output(f"goal for 'ee_1' rejected: {said}", scaled(5.0)), ctrl.output()
     home = np.zeros(planar8.n_joints)
     commands = driver.publish(lambda: stamped_states(monitor, planar8, home), 0.5)[10:]
     assert commands and all(np.array_equal(c, commands[0]) for c in commands)  # still towards the goals of before
