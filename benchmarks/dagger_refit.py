@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--updates", type=int, help="gradient steps (the run's updates_per_iteration otherwise)")
     parser.add_argument("--loss", choices=("action", "relative"))
     parser.add_argument("--lr", type=float)
-    parser.add_argument("--goal-sets", type=int, default=200)
+    parser.add_argument("--episodes", type=int, default=200, help="goal sets to evaluate on (one an episode)")
     parser.add_argument("--seed", type=int, default=VALIDATION_SEED, help="a validation seed")
     parser.add_argument("--torch-threads", type=int, default=1)
     args = parser.parse_args(argv)
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     changes = {k: v for k, v in {"saturation": args.saturation, "loss": args.loss, "lr": args.lr,
                                  "hidden": tuple(args.hidden) if args.hidden else None,
                                  "updates_per_iteration": args.updates}.items() if v is not None}
-    figures = refit(args.run, changes, args.goal_sets, args.seed)
+    figures = refit(args.run, changes, args.episodes, args.seed)
     print(json.dumps({"changes": changes, **{k: round(v, 4) for k, v in figures.items()}}))
 
 

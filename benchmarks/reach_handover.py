@@ -1,6 +1,6 @@
 """Where a reach policy fails, and whether DLS recovers from there: a probe of the evaluator's episodes.
 
-Runs the policy on ``--goal-sets`` goal sets of a validation seed, and again
+Runs the policy on ``--episodes`` goal sets of a validation seed, and again
 with control handed to the damped-least-squares controller after each of
 ``--handover`` seconds. Prints held success of the policy, of DLS alone and
 of each handover, and per goal set the policy fails: whether it ever reached,
@@ -69,18 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", help="exported policy (.onnx)")
     parser.add_argument("--seed", type=int, default=VALIDATION_SEEDS[2], choices=VALIDATION_SEEDS,
                         help="validation seed of the goal sets")
-    parser.add_argument("--goal-sets", type=int, default=500)
+    parser.add_argument("--episodes", type=int, default=500, help="goal sets to run (one an episode)")
     parser.add_argument("--goal-distribution", choices=("local", "workspace"), default="local")
     parser.add_argument("--handover", type=float, nargs="*", default=[2.0, 3.0], help="seconds before DLS takes over")
     args = parser.parse_args(argv)
     policy, config = onnx_controller(args.model)
     config = replace(config, goal_distribution=args.goal_distribution)
-    own = rollout(policy, config, args.goal_sets, args.seed)
+    own = rollout(policy, config, args.episodes, args.seed)
     print(f"policy held {own['held'].mean():.3f}; DLS alone "
-          f"{rollout(dls_controller(config), config, args.goal_sets, args.seed)['held'].mean():.3f}")
+          f"{rollout(dls_controller(config), config, args.episodes, args.seed)['held'].mean():.3f}")
     for seconds in args.handover:
         step = round(seconds / config.control_period)
-        handed = rollout(policy, config, args.goal_sets, args.seed, step)
+        handed = rollout(policy, config, args.episodes, args.seed, step)
         print(f"DLS after {seconds:g} s: held {handed['held'].mean():.3f}")
     print("failed goal sets: index, reached, final / smallest error (mm), largest final command, joints at a limit")
     for i in np.flatnonzero(~own["held"]):
