@@ -131,7 +131,7 @@ def test_model_card_ships_the_best_policy_with_test_figures_against_dls_and_mink
 
     run(tyro.cli(DaggerTrainConfig, args=SMOKE + ["--out-dir", str(tmp_path / "run")]))
     model_card(["--name", "smoke", "--best", "--command", "train it", "--episodes", "4",
-                "--models-dir", str(tmp_path / "models"), str(tmp_path / "run")])
+                "--out-dir", str(tmp_path / "models"), str(tmp_path / "run")])
     card = (tmp_path / "models" / "smoke.md").read_text()
     figures = json.loads((tmp_path / "models" / "smoke_test.json").read_text())
     assert set(figures) == {"policy", "DLS", "mink"} and figures["DLS"]["success_rate"] >= 0.5

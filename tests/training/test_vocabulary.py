@@ -113,7 +113,7 @@ def test_a_checkpoint_and_records_made_before_resume_and_ship(tmp_path, capsys):
     assert read_run_config(run)["budget_steps"] == 320 and read_run_config(run)["final_eval_episodes"] == 2
     assert read_best(run / "best_eval.json")["found_after_train_seconds"] > 0
     model_card.main(["--name", "old_digrad", "--best", "--command", "train it", "--episodes", "2",
-                     "--models-dir", str(tmp_path / "models"), str(run)])
+                     "--out-dir", str(tmp_path / "models"), str(run)])
     card = (tmp_path / "models" / "old_digrad.md").read_text()
     assert "320 env steps" in card and "min of training, " in card and "env steps." in card
 

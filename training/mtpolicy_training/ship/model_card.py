@@ -42,20 +42,20 @@ class CardConfig:
     run: tyro.conf.Positional[Path]
     """Run directory of a reach training run (with config.json, metrics.csv and the ONNX policies)."""
     name: str
-    """Model name: <models-dir>/<name>.onnx."""
+    """Model name: <out-dir>/<name>.onnx."""
     command: str
     """The command that reproduces the run."""
     note: str = ""
     """Free text under the training figures (e.g. what else loaded the machine during the run)."""
     best: bool = False
     """Ship the run's best-validated policy (best_policy.onnx) instead of its last one."""
-    policy: Path | None = None
+    model: Path | None = None
     """Ship this ONNX file made from the run instead (``ship.refine``'s refined_policy.onnx)."""
     episodes: int = 500
     """Goal sets (one an episode) per test seed."""
     table: Path | None = None
     """A ``reach_table`` results.json holding this model's row: its figures are used instead of evaluating again."""
-    models_dir: Path = MODELS_DIR
+    out_dir: Path = MODELS_DIR
     """Where the model, its card and its curve are written."""
 
 
@@ -150,16 +150,16 @@ def figure_rows(figures: dict[str, dict[str, float]], end_effectors: tuple[str, 
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_config(CardConfig, argv, "ship.model_card", prog="python -m mtpolicy_training.ship.model_card")
     config = read_run_config(cfg.run)
-    source = cfg.policy or cfg.run / f"{'best_' if cfg.best else ''}policy.onnx"
+    source = cfg.model or cfg.run / f"{'best_' if cfg.best else ''}policy.onnx"
     env = run_env(config)
-    cfg.models_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path = cfg.models_dir / f"{cfg.name}.onnx"
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = cfg.out_dir / f"{cfg.name}.onnx"
     shutil.copyfile(source, onnx_path)
     contract = OnnxPolicy(onnx_path).contract
     refine = contract.training_config.get("refine")  # a refined export's settings (``ship.refine``)
     figures = test_figures(onnx_path, env, cfg.episodes, cfg.table, cfg.name)
-    (cfg.models_dir / f"{cfg.name}_test.json").write_text(strict_json(figures, indent=2))
-    plot_curve(cfg.run / "metrics.csv", cfg.models_dir / f"{cfg.name}_curve.png",
+    (cfg.out_dir / f"{cfg.name}_test.json").write_text(strict_json(figures, indent=2))
+    plot_curve(cfg.run / "metrics.csv", cfg.out_dir / f"{cfg.name}_curve.png",
                f"{cfg.name}: {contract.method} on {contract.robot}, {env.goal_distribution} goals",
                env.reach_tolerance)
     seconds = training_seconds(cfg.run)
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     planner = (f"The observation ends with `goal_config_error` = q* - q, q* from `mtpolicy.planner` with "
                f"`{json.dumps(contract.planner)}` (in the contract; the controller node runs it when a goal set "
                "arrives)." if contract.planner else "No planner: the observation is the plain layout.")
-    flags = f"{' --best' if cfg.best else ''}{f' --policy {cfg.policy}' if cfg.policy else ''}"
+    flags = f"{' --best' if cfg.best else ''}{f' --model {cfg.model}' if cfg.model else ''}"
     text = f"""# {cfg.name}
 
 Method **{contract.method}** on robot **{contract.robot}** (MJCF `{contract.robot_mjcf}`; joints
@@ -208,8 +208,8 @@ python -m mtpolicy_training.ship.model_card {cfg.run} --name {cfg.name}{flags} -
 {json.dumps(config | ({"refine": refine} if refine else {}), indent=2)}
 ```
 """
-    (cfg.models_dir / f"{cfg.name}.md").write_text(text)
-    print(f"wrote {onnx_path}, {cfg.models_dir / (cfg.name + '.md')} and the curve beside them")
+    (cfg.out_dir / f"{cfg.name}.md").write_text(text)
+    print(f"wrote {onnx_path}, {cfg.out_dir / (cfg.name + '.md')} and the curve beside them")
 
 
 if __name__ == "__main__":
