@@ -42,7 +42,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -52,9 +51,11 @@ import numpy as np
 
 from mtpolicy.dls import DampedLeastSquares
 from mtpolicy.planner import SolverConfig, TimeOptimalReference
+from mtpolicy_training.core.files import write_atomically
 from mtpolicy_training.envs.reach import ReachConfig, ReachOptions, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import Controller, dls_controller, mink_controller
 from mtpolicy_training.envs.seeds import VALIDATION_SEED
+from mtpolicy_training.envs.time_optimal import goal_sets_key, read_table
 
 
 START_CONTROLLERS = {"DLS": dls_controller, "mink": mink_controller}
@@ -317,35 +318,26 @@ def optimum_table(env_config: ReachConfig, n_goal_sets: int, seed: int, toleranc
     env.reset(seed=seed)
     q0, goals = env.joint_positions(), env.goals
     tolerance = env_config.reach_tolerance if tolerance is None else tolerance
-    key = {"robot": env_config.robot, "end_effectors": list(env.spec.end_effectors),
-           "goal_distribution": env_config.goal_distribution, "goal_joint_range": env_config.goal_joint_range,
-           "tolerance": tolerance, "control_period": env_config.control_period, "seed": seed,
-           "n_goal_sets": n_goal_sets, "config": json.loads(json.dumps(asdict(config))),
-           "velocity_limits": env.spec.velocity_limits.tolist(),
-           "acceleration_limits": [a if np.isfinite(a) else None for a in env.spec.acceleration_limits.tolist()]}
+    key = goal_sets_key(env_config, env, tolerance, seed, n_goal_sets) | {
+        "config": json.loads(json.dumps(asdict(config)))}
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"{Path(env_config.robot).stem}-{env_config.goal_distribution}-{seed}-" \
                                  f"{n_goal_sets}-dynamic.json"
-        if path.is_file():
-            stored = json.loads(path.read_text())
-            if stored["key"] == key:
-                return OptimumTable(key, np.array(stored["periods"]), np.array(stored["bound_periods"]),
-                                    np.array(stored["cpu_seconds"]),
-                                    [np.array(c, dtype=np.float64).reshape(-1, env.spec.n_joints)
-                                     for c in stored["commands"]])
+        if (stored := read_table(path, key)) is not None:
+            return OptimumTable(key, np.array(stored["periods"]), np.array(stored["bound_periods"]),
+                                np.array(stored["cpu_seconds"]),
+                                [np.array(c, dtype=np.float64).reshape(-1, env.spec.n_joints)
+                                 for c in stored["commands"]])
     problem = ShootingProblem(env_config, tolerance, config)
     optima = [problem.solve(q, g) for q, g in zip(q0, goals)]
     table = OptimumTable(key, np.array([o.periods for o in optima]), np.array([o.bound_periods for o in optima]),
                          np.array([o.cpu_seconds for o in optima]), [o.commands for o in optima])
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"key": key, "periods": table.periods.tolist(),
-                                   "bound_periods": table.bound_periods.tolist(),
-                                   "cpu_seconds": table.cpu_seconds.tolist(),
-                                   "commands": [c.tolist() for c in table.commands]}))
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps({"key": key, "periods": table.periods.tolist(),
+                                           "bound_periods": table.bound_periods.tolist(),
+                                           "cpu_seconds": table.cpu_seconds.tolist(),
+                                           "commands": [c.tolist() for c in table.commands]}))
     return table
 
 

@@ -19,13 +19,13 @@ seed, and a CLI for any robot and goal distribution::
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from mtpolicy.planner import SolverConfig, TimeOptimalReference
+from mtpolicy_training.core.files import write_atomically
 from mtpolicy_training.core.row_workers import process_pool
 from mtpolicy_training.envs.reach import ReachConfig, ReachOptions, ReachVectorEnv
 from mtpolicy_training.envs.seeds import VALIDATION_SEED
@@ -55,6 +55,25 @@ def bound_solver(solver: SolverConfig) -> dict:
     return {k: v for k, v in asdict(solver).items() if k != "target_depth" and (k != "rest_to_rest" or v)}
 
 
+def goal_sets_key(config: ReachConfig, env: ReachVectorEnv, tolerance: float, seed: int, n_goal_sets: int) -> dict:
+    """What a cached table of the evaluator's goal sets is of: the robot, its end effectors and limits, the goal
+    distribution, the tolerance, the control period, the seed and the number of goal sets."""
+    return {"robot": config.robot, "end_effectors": list(env.spec.end_effectors),
+            "goal_distribution": config.goal_distribution, "goal_joint_range": config.goal_joint_range,
+            "tolerance": tolerance, "control_period": config.control_period, "seed": seed,
+            "n_goal_sets": n_goal_sets, "velocity_limits": env.spec.velocity_limits.tolist(),
+            "acceleration_limits": [a if np.isfinite(a) else None for a in env.spec.acceleration_limits.tolist()]}
+
+
+def read_table(path: Path, key: dict) -> dict | None:
+    """The table stored at ``path`` if it is one of ``key``, else None (none there, or one of other goal sets or
+    settings)."""
+    if not path.is_file():
+        return None
+    stored = json.loads(path.read_text())
+    return stored if stored["key"] == key else None
+
+
 def _solve_chunk(args: tuple) -> list[tuple[float, int]]:
     env_config, tolerance, solver, q0, goals = args
     env = ReachVectorEnv(1, env_config)
@@ -79,20 +98,12 @@ def bound_table(env_config: ReachConfig, n_goal_sets: int, seed: int, tolerance:
     env.reset(seed=seed)
     q0, goals = env.joint_positions(), env.goals
     tolerance = config.reach_tolerance if tolerance is None else tolerance
-    key = {"robot": config.robot, "end_effectors": list(env.spec.end_effectors),
-           "goal_distribution": config.goal_distribution, "goal_joint_range": config.goal_joint_range,
-           "tolerance": tolerance, "control_period": config.control_period, "seed": seed,
-           "n_goal_sets": n_goal_sets, "solver": bound_solver(solver),
-           "velocity_limits": env.spec.velocity_limits.tolist(),
-           "acceleration_limits": [a if np.isfinite(a) else None for a in env.spec.acceleration_limits.tolist()]}
+    key = goal_sets_key(config, env, tolerance, seed, n_goal_sets) | {"solver": bound_solver(solver)}
     path = None
     if cache_dir is not None:
-        name = f"{Path(config.robot).stem}-{config.goal_distribution}-{seed}-{n_goal_sets}.json"
-        path = Path(cache_dir) / name
-        if path.is_file():
-            stored = json.loads(path.read_text())
-            if stored["key"] == key:
-                return BoundTable(key, np.array(stored["periods"]), np.array(stored["seconds"]))
+        path = Path(cache_dir) / f"{Path(config.robot).stem}-{config.goal_distribution}-{seed}-{n_goal_sets}.json"
+        if (stored := read_table(path, key)) is not None:
+            return BoundTable(key, np.array(stored["periods"]), np.array(stored["seconds"]))
     chunks = np.array_split(np.arange(n_goal_sets), max(1, workers * 4))
     jobs = [(config, tolerance, solver, q0[c], goals[c]) for c in chunks if len(c)]
     if workers > 1:
@@ -103,10 +114,7 @@ def bound_table(env_config: ReachConfig, n_goal_sets: int, seed: int, tolerance:
     seconds, periods = zip(*rows)
     table = BoundTable(key, np.array(periods), np.array(seconds))
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"key": key, "periods": list(map(int, periods)), "seconds": list(seconds)}))
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps({"key": key, "periods": list(map(int, periods)), "seconds": list(seconds)}))
     return table
 
 
