@@ -2,9 +2,9 @@
 
 For each controller: held success, reached-once rate, median time to reach (s), sign changes per joint in the final
 second (dithering), the share of goal sets that left the tolerance after entering it, and the median final error per
-end effector (``evaluate_reach``). ``dls`` is the DLS baseline and ``jt:K`` the error-gain structure's constant start
-``tanh(K sum_i J_i^T e_i)`` (``core/holding.py``, ``--algo.gain-init K``), both on the first policy's reach task (or
-``--robot``'s local goals). ``--scales``: each controller's command also multiplied by these factors (a lower loop
+end effector (``evaluate_reach``). ``dls`` is the DLS baseline, ``jt:K`` the error-gain structure's constant start
+``tanh(K sum_i J_i^T e_i)`` and ``dls:K`` the dls-gain structure's ``tanh(K d)`` (``core/holding.py``,
+``--algo.gain-init K``), all on the first policy's reach task (or ``--robot``'s local goals). ``--scales``: each controller's command also multiplied by these factors (a lower loop
 gain about the goal, the same zero).
 
     python -m benchmarks.holding_screen models/planar8_digrad.onnx runs/planar8/digrad-eg-hold/policy.onnx dls jt:20
@@ -26,10 +26,10 @@ from mtpolicy_training.envs.seeds import VALIDATION_SEED, VALIDATION_SEEDS
 SHOWN = ("success_rate", "reached_rate", "time_to_reach_median", "dither_sign_changes", "left_after_entering_rate")
 
 
-def jacobian_transpose(env: ReachConfig, gain: float) -> Controller:
-    """``tanh(M z)`` with the constant ``M = gain [0 | I | 0]``."""
+def constant_gain(env: ReachConfig, actor: str, gain: float) -> Controller:
+    """``tanh(M z)`` with the constant start of ``actor`` (``ErrorGain.constant_gain``)."""
     probe = ReachVectorEnv(1, env)
-    holding = ErrorGain(probe.layout, probe.spec.n_joints)
+    holding = ErrorGain.of(actor, probe.layout, probe.spec.n_joints, probe.kin)
     m = holding.constant_gain(gain).numpy()
     return lambda obs: np.tanh(holding.numpy_forward(np.tile(m, (len(obs), 1)), obs))
 
@@ -37,8 +37,8 @@ def jacobian_transpose(env: ReachConfig, gain: float) -> Controller:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      prog="python -m benchmarks.holding_screen")
-    parser.add_argument("controllers", nargs="+", help="exported policies (.onnx), dls, or jt:GAIN")
-    parser.add_argument("--robot", default="planar8", help="the task of dls and jt:GAIN without a policy before them")
+    parser.add_argument("controllers", nargs="+", help="exported policies (.onnx), dls, jt:GAIN or dls:GAIN")
+    parser.add_argument("--robot", default="planar8", help="the task of dls, jt:GAIN and dls:GAIN without a policy before them")
     parser.add_argument("--seed", type=int, default=VALIDATION_SEED, choices=VALIDATION_SEEDS,
                         help="a validation seed (the test seeds only report)")
     parser.add_argument("--episodes", type=int, default=500, help="goal sets")
@@ -48,8 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.controllers:
         if name == "dls":
             controller = dls_controller(env)
-        elif name.startswith("jt:"):
-            controller = jacobian_transpose(env, float(name[3:]))
+        elif name.startswith(("jt:", "dls:")):
+            kind, gain = name.split(":")
+            controller = constant_gain(env, "error-gain" if kind == "jt" else "dls-gain", float(gain))
         else:
             controller, env = onnx_controller(Path(name))
         for scale in args.scales:

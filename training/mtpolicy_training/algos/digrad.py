@@ -38,6 +38,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from mtpolicy.kinematics import Kinematics
 from mtpolicy.observation import ObservationLayout
 from mtpolicy.robots import RobotSpec
 from mtpolicy_training.core.holding import ACTORS, Actor, ErrorGain
@@ -78,10 +79,11 @@ class DiGradConfig:
     action_penalty: float = 0.0
     """Weight of mean squared (normalized) action added to the actor loss, as in HER. Not in the paper."""
     actor: Actor = "mlp"
-    """Actor structure: mlp (the paper's, tanh of an MLP) or error-gain (tanh(M_theta(s) z(s)), exactly zero at the
-    goal; ``core/holding.py``). Not in the paper."""
+    """Actor structure: mlp (the paper's, tanh of an MLP), error-gain or dls-gain (tanh(M_theta(s) z(s)), exactly
+    zero at the goal; ``core/holding.py``). Not in the paper."""
     gain_init: float | None = None
-    """error-gain: start M(s) near the Jacobian-transpose gain ``gain_init [0 | I | 0]`` (None: PyTorch's init)."""
+    """error-gain, dls-gain: start M(s) near ``gain_init`` times the Jacobian-transpose gain or the DLS law
+    (``ErrorGain.constant_gain``; None: PyTorch's init)."""
 
     def validate(self) -> list[str]:
         bad = [k for k in ("actor_lr", "critic_lr", "tau") if not 0 < getattr(self, k) <= 1]
@@ -90,7 +92,7 @@ class DiGradConfig:
         bad += [k for k in ("target_noise", "action_penalty") if getattr(self, k) < 0]
         bad += ["policy_delay"] if self.policy_delay < 1 else []
         bad += ["actor"] if self.actor not in ACTORS else []
-        bad += ["gain_init"] if self.gain_init is not None and self.actor != "error-gain" else []
+        bad += ["gain_init"] if self.gain_init is not None and self.actor == "mlp" else []
         return bad
 
     @property
@@ -120,7 +122,8 @@ class DiGrad:
         chain = spec.chain_mask if config.method == "digrad" else np.ones((1, n_act), dtype=bool)
         self.n_rewards = chain.shape[0]
         normalizer = Normalizer(obs_mean, obs_std)
-        holding = ErrorGain.of(config.actor, layout or ObservationLayout.for_robot(n_act, spec.n_tasks), n_act)
+        holding = ErrorGain.of(config.actor, layout or ObservationLayout.for_robot(n_act, spec.n_tasks), n_act,
+                               Kinematics(spec) if config.actor == "dls-gain" else None)
         self.actor = DeterministicActor(normalizer, obs_size, n_act, config.hidden, config.activation, holding,
                                         config.gain_init)
         masks = torch.as_tensor(chain if config.critic == "multi" else np.ones((1, n_act)))

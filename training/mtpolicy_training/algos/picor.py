@@ -84,6 +84,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from mtpolicy.kinematics import Kinematics
 from mtpolicy.observation import ObservationLayout
 from mtpolicy_training.algos.sac import SAC
 from mtpolicy_training.algos.sac_family import (
@@ -181,10 +182,11 @@ class PiCor(SACFamily):
 
     def __init__(self, config: SACFamilyConfig, picor: PiCorConfig, state_size: int, action_size: int,
                  n_tasks: int, simultaneous: bool = False, obs_mean: np.ndarray | None = None,
-                 obs_std: np.ndarray | None = None, seed: int = 0, layout: ObservationLayout | None = None):
+                 obs_std: np.ndarray | None = None, seed: int = 0, layout: ObservationLayout | None = None,
+                 kin: Kinematics | None = None):
         if bad := picor_problems(config, picor):
             raise ValueError("invalid PiCor config value(s): " + ", ".join(bad))
-        super().__init__(config, state_size, action_size, n_tasks, simultaneous, obs_mean, obs_std, seed, layout)
+        super().__init__(config, state_size, action_size, n_tasks, simultaneous, obs_mean, obs_std, seed, layout, kin)
         self.picor = picor
         self.task_rng = np.random.default_rng([seed, 1])
         """Draws the task of the optimization phase (its own stream: the projection order's is seed alone)."""

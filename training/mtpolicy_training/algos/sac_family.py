@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from mtpolicy_training.algos.sac import SAC, SACConfig
+from mtpolicy.kinematics import Kinematics
 from mtpolicy.observation import ObservationLayout
 from mtpolicy_training.core.holding import ACTORS, Actor, ErrorGain
 from mtpolicy_training.core.networks import (ACTIVATIONS, EnsembleLinear, EnsembleMLP, Normalizer,
@@ -75,7 +76,8 @@ class SACFamilyConfig:
     """Actor structure: mlp (the paper's) or error-gain (pre-tanh mean M_theta(s) z(s), exactly zero at the goal;
     ``core/holding.py``; reach sets only). Not in the paper."""
     gain_init: float | None = None
-    """error-gain: start M(s) near the Jacobian-transpose gain ``gain_init [0 | I | 0]`` (None: PyTorch's init)."""
+    """error-gain, dls-gain: start M(s) near ``gain_init`` times the Jacobian-transpose gain or the DLS law
+    (``ErrorGain.constant_gain``; None: PyTorch's init)."""
 
     @property
     def hidden(self) -> tuple[int, ...]:
@@ -84,7 +86,7 @@ class SACFamilyConfig:
     def validate(self) -> list[str]:
         bad = [f"sac.{k}" for k in self.sac.validate()]
         bad += ["actor"] if self.actor not in ACTORS else []
-        bad += ["gain_init"] if self.gain_init is not None and self.actor != "error-gain" else []
+        bad += ["gain_init"] if self.gain_init is not None and self.actor == "mlp" else []
         return bad + ([f"method ({self.method!r} not in {', '.join(CONDITIONING)})"]
                       if self.method not in CONDITIONING else [])
 
@@ -313,12 +315,13 @@ class SACFamily(SAC):
 
     def __init__(self, config: SACFamilyConfig, state_size: int, action_size: int, n_tasks: int,
                  simultaneous: bool = False, obs_mean: np.ndarray | None = None, obs_std: np.ndarray | None = None,
-                 seed: int = 0, layout: ObservationLayout | None = None):
-        """``layout``: the reach observations' (without the one-hot), which ``actor="error-gain"`` needs."""
+                 seed: int = 0, layout: ObservationLayout | None = None, kin: Kinematics | None = None):
+        """``layout``: the reach observations' (without the one-hot), which the gain actors need; ``kin``: the reach
+        robot's kinematics, which ``actor="dls-gain"`` needs."""
         if bad := config.validate():
             raise ValueError("invalid SACFamilyConfig value(s): " + ", ".join(bad))
         self.family, self.simultaneous = config, simultaneous
-        self.holding = ErrorGain.of(config.actor, layout, action_size)
+        self.holding = ErrorGain.of(config.actor, layout, action_size, kin)
         self.n_rewards = n_tasks if simultaneous else 1
         self.order_rng = np.random.default_rng(seed)
         super().__init__(config.sac, state_size, action_size, n_tasks, obs_mean, obs_std)

@@ -1,20 +1,28 @@
 """The holding structure every reach actor can be built on: a learned gain matrix times the observation's errors.
 
-    y = M_theta(s) z(s),    z(s) = [e, sum_i J_i^T e_i, (q* - q)]
+    y = M_theta(s) z(s),    z(s) = [e, sum_i J_i^T e_i, (d(s)), (q* - q)]
 
 with ``e`` the stacked goal errors (segment ``goal_error``), ``J_i^T e_i`` the
-segment ``joint_error`` summed over the end effectors, and ``q* - q``
-(``goal_config_error``) for planned observations only. Every entry of z
-vanishes when every end effector is at its goal (planned: and q = q*), so
-y = 0 there whatever M_theta is: an actor whose command (or mean) is y, or
-tanh(y), or y saturated, commands exactly zero at the goal. The DLS law
-``J^T (J J^T + lambda^2 I)^-1 k e`` is one such policy (a matrix of q times
-e); Jacobian-transpose control ``k sum_i J_i^T e_i`` is the constant
-``M = [0 | k I | 0]`` (``ErrorGain.initialize``).
+segment ``joint_error`` summed over the end effectors, ``d`` the damped-least-squares
+step of ``dls-gain`` only, and ``q* - q`` (``goal_config_error``) for planned
+observations only. Every entry of z vanishes when every end effector is at its
+goal (planned: and q = q*), so y = 0 there whatever M_theta is: an actor whose
+command (or mean) is y, or tanh(y), or y saturated, commands exactly zero at the
+goal.
 
-``actor`` options, one vocabulary across the families: ``mlp`` (the papers'
-plain MLP head) or ``error-gain`` (this structure). Only reach observations
-have goal errors: elsewhere ``error-gain`` is refused.
+``actor`` options, one vocabulary across the families:
+
+- ``mlp``: the papers' plain MLP head.
+- ``error-gain``: this structure on the observation's errors. Its constant start
+  ``M = [0 | k I | 0]`` is Jacobian-transpose control ``k sum_i J_i^T e_i``.
+- ``dls-gain``: z also holds the DLS step of the observed configuration,
+  ``d = J^T (J J^T + lambda^2 I)^-1 e`` per unit of each joint's velocity limit
+  (``DlsStep``: the robot's kinematics and the solve inside the policy graph);
+  its constant start ``M = [0 | 0 | k I | 0]`` is the DLS law with gain k
+  (``mtpolicy.dls``), a start that already holds. The learned M(s) shapes how
+  fast and along which joints each error is closed.
+
+Only reach observations have goal errors: elsewhere both gain actors are refused.
 """
 
 from __future__ import annotations
@@ -25,39 +33,89 @@ import numpy as np
 import torch
 from torch import nn
 
+from mtpolicy.dls import DlsConfig
+from mtpolicy.kinematics import Kinematics
 from mtpolicy.observation import ObservationLayout
+from mtpolicy_training.core.torch_kinematics import TorchKinematics
 
-Actor = Literal["mlp", "error-gain"]
-ACTORS = ("mlp", "error-gain")
-"""The actor structures: the papers' MLP, or the error-gain form (exactly zero command at the goal)."""
+Actor = Literal["mlp", "error-gain", "dls-gain"]
+ACTORS = ("mlp", "error-gain", "dls-gain")
+"""The actor structures: the papers' MLP, or the error-gain forms (exactly zero command at the goal)."""
 
 INIT_WEIGHT_SCALE = 0.01
 """``ErrorGain.initialize``: the gain outputs' weights are scaled by this, so M(s) starts near its constant."""
 
 
+CG_SWEEPS = 2
+"""``DlsStep``: conjugate-gradient iterations per row of J (exact after one sweep in exact arithmetic; float32
+needs a second)."""
+
+
+class DlsStep(nn.Module):
+    """d = J^T (J J^T + lambda^2 I)^-1 e / v_max (s): the DLS step of ``mtpolicy.dls`` per unit of each joint's
+    velocity limit, from the observed q (J: ``TorchKinematics``) and e, the solve by conjugate gradients (matrix
+    products only, so it exports). Zero where e is zero. The DLS controller's joint-limit freezing is left to M(s)."""
+
+    def __init__(self, kin: Kinematics, layout: ObservationLayout, damping: float = DlsConfig.damping):
+        super().__init__()
+        self.kin, self.damping = kin, damping
+        self.kinematics = TorchKinematics(kin)
+        self.joint_pos, self.goal_error = layout.slice("joint_pos"), layout.slice("goal_error")
+        self.rows = self.goal_error.stop - self.goal_error.start
+        self.register_buffer("inverse_limits", torch.as_tensor(1.0 / kin.spec.velocity_limits, dtype=torch.float32),
+                             persistent=False)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B, n_joints) for raw observations (B, obs)."""
+        jac = self.kinematics(obs[:, self.joint_pos])[1].flatten(1, 2)  # (B, rows, n_joints)
+        e = obs[:, self.goal_error].unsqueeze(-1)
+        a = torch.matmul(jac, jac.transpose(1, 2)) + self.damping ** 2 * torch.eye(self.rows)
+        x, r = torch.zeros_like(e), e
+        p, rr = r, (r * r).sum(dim=1, keepdim=True)
+        for _ in range(CG_SWEEPS * self.rows):
+            ap = torch.matmul(a, p)
+            alpha = rr / ((p * ap).sum(dim=1, keepdim=True) + 1e-30)
+            x, r = x + alpha * p, r - alpha * ap
+            rr_next = (r * r).sum(dim=1, keepdim=True)
+            p, rr = r + rr_next / (rr + 1e-30) * p, rr_next
+        return torch.matmul(jac.transpose(1, 2), x).squeeze(-1) * self.inverse_limits
+
+    def numpy_forward(self, obs: np.ndarray) -> np.ndarray:
+        """``forward`` on numpy arrays, solved exactly."""
+        out = np.empty((len(obs), self.kin.spec.n_joints), dtype=np.float32)
+        eye = self.damping ** 2 * np.eye(self.rows)
+        for i, o in enumerate(obs):
+            jac = self.kin.jacobians(o[self.joint_pos].astype(np.float64)).reshape(self.rows, -1)
+            out[i] = jac.T @ np.linalg.solve(jac @ jac.T + eye, o[self.goal_error].astype(np.float64))
+        return out * self.inverse_limits.numpy()
+
+
 class ErrorGain(nn.Module):
     """z(s) of one observation layout, and y = M z for gains M given flat as (B, n_joints * z_size) (row-major)."""
 
-    def __init__(self, layout: ObservationLayout, n_joints: int):
+    def __init__(self, layout: ObservationLayout, n_joints: int, dls: DlsStep | None = None):
         super().__init__()
-        self.n_joints = n_joints
+        self.n_joints, self.dls = n_joints, dls
         self.goal_error, self.joint_error = layout.slice("goal_error"), layout.slice("joint_error")
         self.goal_config_error = layout.slice("goal_config_error") if layout.planned else None
         self.n_errors = self.goal_error.stop - self.goal_error.start
-        self.z_size = self.n_errors + n_joints * (2 if layout.planned else 1)
+        self.z_size = self.n_errors + n_joints * (1 + (dls is not None) + layout.planned)
 
     @classmethod
-    def of(cls, actor: str, layout: ObservationLayout | None, n_joints: int) -> ErrorGain | None:
-        """The structure of ``actor``: None for ``mlp``; for ``error-gain`` the layout's (None: observations without
-        goal errors, refused)."""
+    def of(cls, actor: str, layout: ObservationLayout | None, n_joints: int,
+           kin: Kinematics | None = None) -> ErrorGain | None:
+        """The structure of ``actor``: None for ``mlp``; for the gain actors the layout's (None: observations without
+        goal errors, refused); ``dls-gain`` needs the robot's kinematics ``kin``."""
         if actor not in ACTORS:
             raise ValueError(f"actor {actor!r} is not one of {', '.join(ACTORS)}")
         if actor == "mlp":
             return None
         if layout is None or "goal_error" not in layout.names:
-            raise ValueError("actor 'error-gain' needs reach observations (goal errors); this task set has none: "
+            raise ValueError(f"actor {actor!r} needs reach observations (goal errors); this task set has none: "
                              "use --algo.actor mlp")
-        return cls(layout, n_joints)
+        if actor == "dls-gain" and kin is None:
+            raise ValueError("actor 'dls-gain' needs the robot's kinematics")
+        return cls(layout, n_joints, DlsStep(kin, layout) if actor == "dls-gain" else None)
 
     @property
     def outputs(self) -> int:
@@ -68,6 +126,8 @@ class ErrorGain(nn.Module):
         """z(s), (B, z_size)."""
         n = obs.shape[0]
         z = [obs[:, self.goal_error], obs[:, self.joint_error].reshape(n, -1, self.n_joints).sum(dim=1)]
+        if self.dls is not None:
+            z.append(self.dls(obs))
         if self.goal_config_error is not None:
             z.append(obs[:, self.goal_config_error])
         return torch.cat(z, dim=1)
@@ -81,15 +141,19 @@ class ErrorGain(nn.Module):
         """``forward`` on numpy arrays."""
         n = obs.shape[0]
         z = [obs[:, self.goal_error], obs[:, self.joint_error].reshape(n, -1, self.n_joints).sum(axis=1)]
+        if self.dls is not None:
+            z.append(self.dls.numpy_forward(obs))
         if self.goal_config_error is not None:
             z.append(obs[:, self.goal_config_error])
         m = gain.reshape(n, self.n_joints, self.z_size)
         return np.matmul(m, np.concatenate(z, axis=1)[:, :, None])[:, :, 0]
 
     def constant_gain(self, gain: float) -> torch.Tensor:
-        """M = [0 | gain I | 0] flat (outputs,): Jacobian-transpose control ``gain sum_i J_i^T e_i``."""
+        """M flat (outputs,): ``gain I`` on the DLS step (``dls-gain``: the DLS law) or else on ``sum_i J_i^T e_i``
+        (Jacobian-transpose control), zero elsewhere."""
         m = torch.zeros(self.n_joints, self.z_size)
-        m[:, self.n_errors:self.n_errors + self.n_joints] = gain * torch.eye(self.n_joints)
+        start = self.n_errors + (self.n_joints if self.dls is not None else 0)
+        m[:, start:start + self.n_joints] = gain * torch.eye(self.n_joints)
         return m.reshape(-1)
 
     @torch.no_grad()

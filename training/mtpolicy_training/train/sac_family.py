@@ -99,8 +99,8 @@ class SACFamilyTrainConfig(TrainSettings):
         task_set = make_task_set(self.task_set)
         if self.reward not in REWARDS or (self.reward != "paper" and not task_set.simultaneous):
             bad += [f"reward ({self.reward!r}: one of {', '.join(REWARDS)}, and paper on a task family)"]
-        if self.algo.actor == "error-gain" and not task_set.simultaneous:
-            bad += [f"algo.actor (error-gain needs a reach set's goal errors; {self.task_set} has none)"]
+        if self.algo.actor != "mlp" and not task_set.simultaneous:
+            bad += [f"algo.actor ({self.algo.actor} needs a reach set's goal errors; {self.task_set} has none)"]
         if not task_set.simultaneous:
             n = task_set.n_tasks
             self.loop = dataclasses.replace(self.loop, num_envs=n, update_every=n,
@@ -144,7 +144,7 @@ def run(config: SACFamilyTrainConfig) -> dict[str, float]:
         probe = task_set.make_env(None, 1, config.seed)
         mean, std = probe.observation_statistics()
         method = make_method(mean.shape[0], probe.single_action_space.shape[0], n, True, mean, std, seed=config.seed,
-                             layout=probe.layout)
+                             layout=probe.layout, kin=probe.kin)
         eval_kwargs: dict = {}
 
         def make_env(num_envs: int):
