@@ -4,8 +4,8 @@ For each controller: held success, reached-once rate, median time to reach (s), 
 second (dithering), the share of goal sets that left the tolerance after entering it, and the median final error per
 end effector (``evaluate_reach``). ``dls`` is the DLS baseline, ``jt:K`` the error-gain structure's constant start
 ``tanh(K sum_i J_i^T e_i)`` and ``dls:K`` the dls-gain structure's ``tanh(K d)`` (``core/holding.py``,
-``--algo.gain-init K``), all on the first policy's reach task (or ``--robot``'s local goals). ``--scales``: each controller's command also multiplied by these factors (a lower loop
-gain about the goal, the same zero).
+``--algo.gain-init K``), all on the first policy's reach task (or ``--robot``'s local goals). ``--scales``: each
+controller's command also multiplied by these factors (a lower loop gain about the goal, the same zero).
 
     python -m benchmarks.holding_screen models/planar8_digrad.onnx runs/planar8/digrad-eg-hold/policy.onnx dls jt:20
 """
@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      prog="python -m benchmarks.holding_screen")
     parser.add_argument("controllers", nargs="+", help="exported policies (.onnx), dls, jt:GAIN or dls:GAIN")
-    parser.add_argument("--robot", default="planar8", help="the task of dls, jt:GAIN and dls:GAIN without a policy before them")
+    parser.add_argument("--robot", default="planar8",
+                        help="the task of dls, jt:GAIN and dls:GAIN without a policy before them")
     parser.add_argument("--seed", type=int, default=VALIDATION_SEED, choices=VALIDATION_SEEDS,
                         help="a validation seed (the test seeds only report)")
     parser.add_argument("--episodes", type=int, default=500, help="goal sets")
