@@ -56,9 +56,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.observation import ObservationLayout
 from mtpolicy_training.core.distributions import gaussian_entropy, gaussian_kl, gaussian_log_prob
+from mtpolicy_training.core.holding import ACTORS, Actor, ErrorGain
 from mtpolicy_training.core.networks import (ACTIVATIONS, NUMPY_ACTIVATIONS, EnsembleLinear, EnsembleMLP,
-                                             RunningNormalizer)
+                                             RunningNormalizer, initialize_gain)
 from mtpolicy_training.core.onpolicy import Rollout
 from mtpolicy_training.core.run_record import load_checkpoint
 
@@ -86,11 +89,11 @@ class HeadedMLP(nn.Module):
             width = h * widen
         self.heads = EnsembleMLP(heads, width, hidden[shared:], out_features, activation)
 
-    def forward(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
-        """(B, in), task (B,) -> (B, out)."""
+    def forward(self, x: torch.Tensor, task: torch.Tensor | int) -> torch.Tensor:
+        """(B, in), task (B,) or one for every row -> (B, out)."""
         h = self.trunk(x.unsqueeze(0))
         out = self.heads(h.expand(self.n_heads, -1, -1))  # (heads, B, out)
-        return out[task, torch.arange(x.shape[0])]
+        return out[task] if isinstance(task, int) else out[task, torch.arange(x.shape[0])]
 
     def numpy_forward(self) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         """``forward`` on float32 numpy arrays (no torch op overhead; reads the parameters' memory)."""
@@ -115,21 +118,29 @@ class MultiHeadGaussianPolicy(nn.Module):
     Speaks the core's ``GaussianPolicy`` interface for rollouts: ``numpy_forward``,
     ``log_std`` and ``log_prob``. ``log_std`` is the per-sub-env log-std of the
     rollout env (``rollout_tasks``: the task of each sub-env), so the core's
-    batched noise draws each sub-env's head's std.
+    batched noise draws each sub-env's head's std. With ``holding``
+    (``core/holding.py``) a head's outputs are its gains M and its mean is M z(s),
+    z with the DLS step of the head's robot (``dls-gain``): every head's mean is
+    exactly zero at the goal.
     """
 
     def __init__(self, obs_size: int, action_size: int, heads: int, actor_hidden: tuple[int, ...],
                  shared_actor_layers: int, critic_hidden: tuple[int, ...], shared_critic_layers: int,
-                 activation: str, log_std_init: float, with_critic: bool):
+                 activation: str, log_std_init: float, with_critic: bool, holding: ErrorGain | None = None,
+                 gain_init: float | None = None):
         super().__init__()
         self.kwargs = dict(obs_size=obs_size, action_size=action_size, heads=heads, actor_hidden=actor_hidden,
                            shared_actor_layers=shared_actor_layers, critic_hidden=critic_hidden,
                            shared_critic_layers=shared_critic_layers, activation=activation,
-                           log_std_init=log_std_init, with_critic=with_critic)
-        """Constructor arguments (saved with the weights, so a checkpoint rebuilds its own network)."""
-        self.obs_size, self.heads = obs_size, heads
+                           log_std_init=log_std_init, with_critic=with_critic,
+                           actor="mlp" if holding is None else holding.actor)
+        """Constructor arguments and the actor structure (saved with the weights, so a checkpoint rebuilds its own
+        network: ``load_policy``)."""
+        self.obs_size, self.heads, self.holding = obs_size, heads, holding
         self.normalizer = RunningNormalizer(obs_size + heads)
-        self.actor = HeadedMLP(obs_size, actor_hidden, shared_actor_layers, action_size, heads, activation)
+        self.actor = HeadedMLP(obs_size, actor_hidden, shared_actor_layers,
+                               action_size if holding is None else holding.outputs, heads, activation)
+        initialize_gain(self.actor.heads, holding, gain_init)
         self.critic = (HeadedMLP(obs_size, critic_hidden, shared_critic_layers, 1, heads, activation)
                        if with_critic else None)
         self.head_log_std = nn.Parameter(torch.full((heads, action_size), log_std_init))
@@ -140,27 +151,36 @@ class MultiHeadGaussianPolicy(nn.Module):
         """(normalized observation without the one-hot, task index) of ``[obs, one_hot]`` rows."""
         return self.normalizer(obs)[:, :self.obs_size], obs[:, self.obs_size:].argmax(-1)
 
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean (B, A), value (B,); zeros without a critic)."""
-        x, task = self.split(obs)
-        value = self.critic(x, task)[:, 0] if self.critic is not None else torch.zeros(obs.shape[0])
-        return self.actor(x, task), value
+    def forward(self, obs: torch.Tensor, task: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean (B, A), value (B,); zeros without a critic); ``task``: every row's, when known (an export: the
+        graph then runs that head's structure only)."""
+        x, tasks = self.split(obs)
+        route = tasks if task is None else task
+        value = self.critic(x, route)[:, 0] if self.critic is not None else torch.zeros(obs.shape[0])
+        return self.mean(x, obs, route), value
+
+    def mean(self, x: torch.Tensor, obs: torch.Tensor, task: torch.Tensor | int) -> torch.Tensor:
+        """Each row's head mean from its network input ``x`` and raw observation: the head's outputs, or M z(s)
+        with them as M."""
+        out = self.actor(x, task)
+        return out if self.holding is None else self.holding(out, obs, task)
 
     def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, log_std) of each row's head, each (B, A)."""
         x, task = self.split(obs)
-        return self.actor(x, task), self.head_log_std[task]
+        return self.mean(x, obs, task), self.head_log_std[task]
 
     def numpy_forward(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
         mean, std = self.normalizer.mean.numpy(), self.normalizer.std.numpy()
         actor = self.actor.numpy_forward()
         critic = self.critic.numpy_forward() if self.critic is not None else None
-        n = self.obs_size
+        n, holding = self.obs_size, self.holding
 
         def forward(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             x, task = ((obs - mean) / std)[:, :n], obs[:, n:].argmax(-1)
             value = critic(x, task)[:, 0] if critic is not None else np.zeros(len(obs), dtype=np.float32)
-            return actor(x, task), value
+            out = actor(x, task)
+            return out if holding is None else holding.numpy_forward(out, obs, task), value
         return forward
 
     @property
@@ -204,6 +224,12 @@ class A2CConfig:
     """Weight of the value loss."""
     max_grad_norm: float = 0.5
     """Global gradient-norm clip (0: off)."""
+    actor: Actor = "mlp"
+    """Actor structure: mlp (the paper's, each head's mean an MLP output), error-gain or dls-gain (each head's mean
+    M_theta(s) z(s), exactly zero at the goal; ``core/holding.py``; a robot's variants only). Not in the paper."""
+    gain_init: float | None = None
+    """error-gain, dls-gain: start M(s) near ``gain_init`` times the Jacobian-transpose gain or the DLS law
+    (``ErrorGain.constant_gain``; None: PyTorch's init)."""
     init_from: Path | None = None
     """finetune: a single-task run directory (or its checkpoint.pt) whose network is fine-tuned."""
     teachers: tuple[Path, ...] = ()
@@ -215,6 +241,8 @@ class A2CConfig:
         bad += [k for k in ("actor_hidden", "critic_hidden") if not getattr(self, k) or min(getattr(self, k)) <= 0]
         bad += [k for k, h in (("shared_actor_layers", self.actor_hidden), ("shared_critic_layers", self.critic_hidden))
                 if not 0 <= getattr(self, k) <= len(h)]
+        bad += ["actor"] if self.actor not in ACTORS else []
+        bad += ["gain_init"] if self.gain_init is not None and self.actor == "mlp" else []
         if self.setting == "finetune" and self.init_from is None:
             bad.append("init_from (finetune needs a single-task run)")
         if self.setting != "finetune" and self.init_from is not None:
@@ -224,13 +252,18 @@ class A2CConfig:
         return bad
 
 
-def load_policy(run: Path) -> MultiHeadGaussianPolicy:
-    """The trained network of an A2C run directory or checkpoint file (rebuilt from the saved constructor args)."""
+def load_policy(run: Path, holding_of: Callable[[str], ErrorGain | None] = lambda actor: ErrorGain.of(actor, None, 0)
+                ) -> MultiHeadGaussianPolicy:
+    """The trained network of an A2C run directory or checkpoint file (rebuilt from the saved constructor args);
+    ``holding_of(actor)``: the structure of its saved actor option on the robots it now serves (the default
+    refuses a gain actor)."""
     path = run / "checkpoint.pt" if run.is_dir() else run
     if not path.exists():
         raise ValueError(f"no A2C checkpoint at {path}")
     state = load_checkpoint(path)["method"]
-    policy = MultiHeadGaussianPolicy(**state["policy_kwargs"])
+    kwargs = dict(state["policy_kwargs"])
+    actor = kwargs.pop("actor", "mlp")  # a checkpoint made before the actor option: the papers' MLP
+    policy = MultiHeadGaussianPolicy(**kwargs, holding=holding_of(actor))
     policy.load_state_dict(state["policy"])
     return policy
 
@@ -238,20 +271,31 @@ def load_policy(run: Path) -> MultiHeadGaussianPolicy:
 class A2C:
     """The A2C learner in every setting (an ``OnPolicyMethod``)."""
 
-    def __init__(self, config: A2CConfig, obs_size: int, action_size: int, n_tasks: int, rollout_tasks: np.ndarray):
-        """``obs_size`` without the one-hot; ``rollout_tasks``: the training env's task (= head) per sub-env."""
+    def __init__(self, config: A2CConfig, obs_size: int, action_size: int, n_tasks: int, rollout_tasks: np.ndarray,
+                 layout: ObservationLayout | None = None, kins: list[Kinematics] | None = None):
+        """``obs_size`` without the one-hot; ``rollout_tasks``: the training env's task (= head) per sub-env;
+        ``layout``: the reach observations' (without the one-hot), which the gain actors need; ``kins``: each
+        task's robot's kinematics, in task order, which ``actor="dls-gain"`` needs (a teacher's: its task's)."""
         bad = config.validate()
         if config.setting in ("single", "finetune") and n_tasks != 1:
             bad.append(f"setting ({config.setting} trains on one task, got {n_tasks})")
         if config.setting == "distill" and len(config.teachers) != n_tasks:
             bad.append(f"teachers ({len(config.teachers)} given for {n_tasks} tasks)")
+        if kins is not None and len(kins) != n_tasks:
+            bad.append(f"kins ({len(kins)} robots for {n_tasks} tasks)")
         if bad:
             raise ValueError("invalid A2CConfig value(s): " + ", ".join(bad))
         self.config = config
+
+        def holding_of(actor: str, tasks: slice = slice(None)) -> ErrorGain | None:
+            return ErrorGain.of(actor, layout, action_size, None if kins is None else kins[tasks])
         if config.setting == "finetune":
-            self.policy = load_policy(config.init_from)
+            self.policy = load_policy(config.init_from, holding_of)
             if self.policy.kwargs["heads"] != 1 or self.policy.critic is None:
                 raise ValueError(f"init_from: {config.init_from} is not a single-task A2C run")
+            if self.policy.kwargs["actor"] != config.actor:
+                raise ValueError(f"init_from: {config.init_from} has actor {self.policy.kwargs['actor']}, not "
+                                 f"{config.actor}: give --algo.actor {self.policy.kwargs['actor']}")
             for p in self.policy.parameters():
                 p.requires_grad_(False)
             trained = [*self.policy.actor.last_layer_parameters(), *self.policy.critic.last_layer_parameters(),
@@ -262,9 +306,10 @@ class A2C:
             self.policy = MultiHeadGaussianPolicy(
                 obs_size, action_size, n_tasks, config.actor_hidden, config.shared_actor_layers, config.critic_hidden,
                 config.shared_critic_layers, config.activation, config.log_std_init,
-                with_critic=config.setting != "distill")
+                with_critic=config.setting != "distill", holding=holding_of(config.actor), gain_init=config.gain_init)
         self.policy.rollout_tasks = torch.as_tensor(rollout_tasks, dtype=torch.long)
-        self.teachers = [load_policy(t) for t in config.teachers]
+        self.teachers = [load_policy(t, lambda actor, i=i: holding_of(actor, slice(i, i + 1)))
+                         for i, t in enumerate(config.teachers)]
         for t in self.teachers:
             if t.kwargs["heads"] != 1 or t.kwargs["obs_size"] != obs_size:
                 raise ValueError(f"teachers: each must be a single-task A2C run on this task set ({t.kwargs})")

@@ -42,6 +42,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.observation import ObservationLayout
+from mtpolicy_training.core.holding import ACTORS, Actor, ErrorGain
 from mtpolicy_training.core.networks import NUMPY_ACTIVATIONS, EnsembleLinear, GaussianPolicy, RunningNormalizer
 from mtpolicy_training.core.onpolicy import Rollout
 from mtpolicy_training.algos.ppo import PPO, PPOConfig
@@ -57,13 +60,17 @@ class SpecializedPolicy(GaussianPolicy):
     i's tensor is ``where(mask, copy_i, shared)``: with no entry specialized
     every task computes the joint policy exactly. The N policies and the value
     network run as one (N + 1)-member ensemble; each sample takes the output of
-    its task's member ("N sub-networks joined at the output").
+    its task's member ("N sub-networks joined at the output"). With ``holding``
+    (``core/holding.py``) a task's outputs are its gains M and its mean is
+    M z(s), z with the DLS step of the task's robot (``dls-gain``): every task's
+    mean is exactly zero at the goal.
     """
 
     def __init__(self, obs_size: int, n_tasks: int, action_size: int, hidden: tuple[int, ...], activation: str,
-                 log_std_init: float, task_input: bool):
+                 log_std_init: float, task_input: bool, holding: ErrorGain | None = None,
+                 gain_init: float | None = None):
         super().__init__(RunningNormalizer(obs_size + n_tasks), obs_size + n_tasks if task_input else obs_size,
-                         action_size, hidden, activation, log_std_init)
+                         action_size, hidden, activation, log_std_init, holding, gain_init)
         self.obs_size, self.n_tasks, self.task_input = obs_size, n_tasks, task_input
         self.shared = [t for m in self.net if isinstance(m, EnsembleLinear) for t in (m.weight, m.bias)]
         """The policy-and-value tensors, per layer weight then bias (index 0: policy, 1: value)."""
@@ -87,9 +94,10 @@ class SpecializedPolicy(GaussianPolicy):
         x = self.normalizer(obs)
         return obs[:, self.obs_size:].argmax(-1), x if self.task_input else x[:, :self.obs_size]
 
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean (B, A) from each sample's task policy, value (B,))."""
-        task, x = self.split_tasks(obs)
+    def forward(self, obs: torch.Tensor, task: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean (B, A) from each sample's task policy, value (B,)); ``task``: every row's, when known (an export:
+        the graph then runs that task's structure only)."""
+        tasks, x = self.split_tasks(obs)
         x = x.unsqueeze(0).expand(self.n_tasks + 1, -1, -1)
         tensors = iter(self.member_tensors())
         for module in self.net:
@@ -98,7 +106,9 @@ class SpecializedPolicy(GaussianPolicy):
                 x = torch.baddbmm(bias, x, weight)
             else:
                 x = module(x)
-        return x[task, torch.arange(x.shape[1])], x[-1, :, 0]
+        out = x[tasks, torch.arange(x.shape[1])] if task is None else x[task]
+        route = tasks if task is None else task
+        return out if self.holding is None else self.holding(out, obs, route), x[-1, :, 0]
 
     def numpy_forward(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """``forward`` as a numpy function, for rollouts. Unlike ``GaussianPolicy``'s it snapshots the weights
@@ -114,7 +124,9 @@ class SpecializedPolicy(GaussianPolicy):
             x = x if self.task_input else x[:, :self.obs_size]
             for step in steps:
                 x = np.matmul(x, step[0]) + step[1] if isinstance(step, tuple) else step(x)
-            return x[obs[:, self.obs_size:].argmax(-1), np.arange(x.shape[1])], x[-1, :, 0]
+            tasks = obs[:, self.obs_size:].argmax(-1)
+            out = x[tasks, np.arange(x.shape[1])]
+            return out if self.holding is None else self.holding.numpy_forward(out, obs, tasks), x[-1, :, 0]
         return forward
 
     @torch.no_grad()
@@ -155,12 +167,20 @@ class SpecializationConfig:
     """PPO iterations the variance statistic is averaged over (the last ones of joint training)."""
     task_input: bool = False
     """Append the task one-hot to the network's input (the 'append' baseline, with sp=0)."""
+    actor: Actor = "mlp"
+    """Actor structure: mlp (the paper's, the Gaussian's mean an MLP), error-gain or dls-gain (each task's mean
+    M_theta(s) z(s), exactly zero at the goal; ``core/holding.py``; a robot's variants only). Not in the paper."""
+    gain_init: float | None = None
+    """error-gain, dls-gain: start M(s) near ``gain_init`` times the Jacobian-transpose gain or the DLS law
+    (``ErrorGain.constant_gain``; None: PyTorch's init)."""
 
     def validate(self) -> list[str]:
         bad = [f"ppo.{k}" for k in self.ppo.validate()]
         bad += ["jt"] if self.jt < 0 else []
         bad += ["sp"] if not 0 <= self.sp <= 100 else []
         bad += ["variance_iterations"] if self.variance_iterations < 1 else []
+        bad += ["actor"] if self.actor not in ACTORS else []
+        bad += ["gain_init"] if self.gain_init is not None and self.actor == "mlp" else []
         if self.selection == "variance" and 0 < self.sp < 100 and self.jt == 0:
             bad.append("jt (the variance selection needs joint training: jt > 0, or sp 0 or 100)")
         return bad
@@ -170,10 +190,16 @@ class SpecializationPPO(PPO):
     """PPO on a ``SpecializedPolicy`` with the jt/sp schedule (an ``OnPolicyMethod``)."""
 
     def __init__(self, config: SpecializationConfig, obs_size: int, n_tasks: int, action_size: int,
-                 rollout_size: int, seed: int = 0):
-        if bad := config.validate():
+                 rollout_size: int, seed: int = 0, layout: ObservationLayout | None = None,
+                 kins: list[Kinematics] | None = None):
+        """``layout``: the reach observations' (without the one-hot), which the gain actors need; ``kins``: each
+        task's robot's kinematics, in task order, which ``actor="dls-gain"`` needs."""
+        bad = config.validate()
+        bad += [f"kins ({len(kins)} robots for {n_tasks} tasks)"] if kins is not None and len(kins) != n_tasks else []
+        if bad:
             raise ValueError("invalid SpecializationConfig value(s): " + ", ".join(bad))
         self.spec, self.n_tasks, self.task_obs_size = config, n_tasks, obs_size
+        self.holding = ErrorGain.of(config.actor, layout, action_size, kins)
         super().__init__(config.ppo, obs_size + n_tasks, action_size, rollout_size, seed)
         self.samples = 0
         """Env steps trained on so far."""
@@ -186,7 +212,7 @@ class SpecializationPPO(PPO):
     def make_policy(self, obs_size: int, action_size: int) -> SpecializedPolicy:
         c = self.config
         return SpecializedPolicy(self.task_obs_size, self.n_tasks, action_size, c.hidden, c.activation,
-                                 c.log_std_init, self.spec.task_input)
+                                 c.log_std_init, self.spec.task_input, self.holding, self.spec.gain_init)
 
     def task_gradients(self, rollout: Rollout) -> torch.Tensor:
         """(N, |theta|) gradients of Eq. 4's loss on each task's samples w.r.t. the joint policy (Eq. 5)."""

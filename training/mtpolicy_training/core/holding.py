@@ -22,12 +22,14 @@ goal.
   (``mtpolicy.dls``), a start that already holds. The learned M(s) shapes how
   fast and along which joints each error is closed.
 
-Only reach observations have goal errors: elsewhere both gain actors are refused.
+Only reach observations have goal errors: elsewhere both gain actors are refused. A multi-task policy over a robot's
+morphology variants (PPO + specialization, A2C) routes each row's DLS step to its own variant's kinematics (a
+``DlsStep`` of several robots); each exported head holds its variant's alone.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Sequence
 
 import numpy as np
 import torch
@@ -54,20 +56,45 @@ needs a second)."""
 class DlsStep(nn.Module):
     """d = J^T (J J^T + lambda^2 I)^-1 e / v_max (s): the DLS step of ``mtpolicy.dls`` per unit of each joint's
     velocity limit, from the observed q (J: ``TorchKinematics``) and e, the solve by conjugate gradients (matrix
-    products only, so it exports). Zero where e is zero. The DLS controller's joint-limit freezing is left to M(s)."""
+    products only, so it exports). Zero where e is zero. The DLS controller's joint-limit freezing is left to M(s).
 
-    def __init__(self, kin: Kinematics, layout: ObservationLayout, damping: float = DlsConfig.damping):
+    ``kin`` may be several robots of one observation layout (a robot's morphology variants, in task order): row b
+    then takes the step of robot ``task[b]``, the kinematics of the robot it observes."""
+
+    def __init__(self, kin: Kinematics | Sequence[Kinematics], layout: ObservationLayout,
+                 damping: float = DlsConfig.damping):
         super().__init__()
-        self.kin, self.damping = kin, damping
-        self.kinematics = TorchKinematics(kin)
+        self.kins = [kin] if isinstance(kin, Kinematics) else list(kin)
+        self.damping = damping
+        self.kinematics = nn.ModuleList(TorchKinematics(k) for k in self.kins)
         self.joint_pos, self.goal_error = layout.slice("joint_pos"), layout.slice("goal_error")
         self.rows = self.goal_error.stop - self.goal_error.start
-        self.register_buffer("inverse_limits", torch.as_tensor(1.0 / kin.spec.velocity_limits, dtype=torch.float32),
+        self.register_buffer("inverse_limits", torch.as_tensor(np.stack([1.0 / k.spec.velocity_limits
+                                                                         for k in self.kins]), dtype=torch.float32),
                              persistent=False)
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """(B, n_joints) for raw observations (B, obs)."""
-        jac = self.kinematics(obs[:, self.joint_pos])[1].flatten(1, 2)  # (B, rows, n_joints)
+    def forward(self, obs: torch.Tensor, task: torch.Tensor | int | None = None) -> torch.Tensor:
+        """(B, n_joints) for raw observations (B, obs) of robot ``task``: one for every row (an int; None: the only
+        robot) or each row's (B,)."""
+        if isinstance(task, torch.Tensor) and len(self.kins) > 1:
+            d = obs.new_empty(obs.shape[0], self.inverse_limits.shape[1])
+            for robot in range(len(self.kins)):
+                rows = task == robot
+                d[rows] = self.step(obs[rows], robot)
+            return d
+        return self.step(obs, self.robot(task))
+
+    def robot(self, task: torch.Tensor | int | None) -> int:
+        """The robot of a batch whose rows are all of task ``task`` (a single robot serves every task)."""
+        if len(self.kins) == 1:
+            return 0
+        if isinstance(task, int):
+            return task
+        raise ValueError(f"DlsStep of {len(self.kins)} robots needs the task of each observation")
+
+    def step(self, obs: torch.Tensor, robot: int) -> torch.Tensor:
+        """``forward`` with every row of robot ``robot``."""
+        jac = self.kinematics[robot](obs[:, self.joint_pos])[1].flatten(1, 2)  # (B, rows, n_joints)
         e = obs[:, self.goal_error].unsqueeze(-1)
         a = torch.matmul(jac, jac.transpose(1, 2)) + self.damping ** 2 * torch.eye(self.rows)
         x, r = torch.zeros_like(e), e
@@ -78,16 +105,20 @@ class DlsStep(nn.Module):
             x, r = x + alpha * p, r - alpha * ap
             rr_next = (r * r).sum(dim=1, keepdim=True)
             p, rr = r + rr_next / (rr + 1e-30) * p, rr_next
-        return torch.matmul(jac.transpose(1, 2), x).squeeze(-1) * self.inverse_limits
+        return torch.matmul(jac.transpose(1, 2), x).squeeze(-1) * self.inverse_limits[robot]
 
-    def numpy_forward(self, obs: np.ndarray) -> np.ndarray:
-        """``forward`` on numpy arrays, solved exactly."""
-        out = np.empty((len(obs), self.kin.spec.n_joints), dtype=np.float32)
+    def numpy_forward(self, obs: np.ndarray, task: np.ndarray | None = None) -> np.ndarray:
+        """``forward`` on numpy arrays (``task``: each row's, or None), solved exactly."""
+        if task is None or len(self.kins) == 1:
+            robots = np.full(len(obs), self.robot(None))
+        else:
+            robots = np.broadcast_to(task, (len(obs),))
+        out = np.empty((len(obs), self.inverse_limits.shape[1]), dtype=np.float32)
         eye = self.damping ** 2 * np.eye(self.rows)
-        for i, o in enumerate(obs):
-            jac = self.kin.jacobians(o[self.joint_pos].astype(np.float64)).reshape(self.rows, -1)
+        for i, (o, robot) in enumerate(zip(obs, robots)):
+            jac = self.kins[robot].jacobians(o[self.joint_pos].astype(np.float64)).reshape(self.rows, -1)
             out[i] = jac.T @ np.linalg.solve(jac @ jac.T + eye, o[self.goal_error].astype(np.float64))
-        return out * self.inverse_limits.numpy()
+        return out * self.inverse_limits.numpy()[robots]
 
 
 class ErrorGain(nn.Module):
@@ -103,9 +134,10 @@ class ErrorGain(nn.Module):
 
     @classmethod
     def of(cls, actor: str, layout: ObservationLayout | None, n_joints: int,
-           kin: Kinematics | None = None) -> ErrorGain | None:
+           kin: Kinematics | Sequence[Kinematics] | None = None) -> ErrorGain | None:
         """The structure of ``actor``: None for ``mlp``; for the gain actors the layout's (None: observations without
-        goal errors, refused); ``dls-gain`` needs the robot's kinematics ``kin``."""
+        goal errors, refused); ``dls-gain`` needs the robot's kinematics ``kin`` (or each task's robot's, in task
+        order: ``DlsStep``)."""
         if actor not in ACTORS:
             raise ValueError(f"actor {actor!r} is not one of {', '.join(ACTORS)}")
         if actor == "mlp":
@@ -118,31 +150,37 @@ class ErrorGain(nn.Module):
         return cls(layout, n_joints, DlsStep(kin, layout) if actor == "dls-gain" else None)
 
     @property
+    def actor(self) -> str:
+        """The ``actor`` option of this structure."""
+        return "error-gain" if self.dls is None else "dls-gain"
+
+    @property
     def outputs(self) -> int:
         """Entries of M: the network outputs this structure consumes."""
         return self.n_joints * self.z_size
 
-    def errors(self, obs: torch.Tensor) -> torch.Tensor:
-        """z(s), (B, z_size)."""
+    def errors(self, obs: torch.Tensor, task: torch.Tensor | int | None = None) -> torch.Tensor:
+        """z(s), (B, z_size); ``task``: the rows' task, for a DLS step of several robots (``DlsStep.forward``)."""
         n = obs.shape[0]
         z = [obs[:, self.goal_error], obs[:, self.joint_error].reshape(n, -1, self.n_joints).sum(dim=1)]
         if self.dls is not None:
-            z.append(self.dls(obs))
+            z.append(self.dls(obs, task))
         if self.goal_config_error is not None:
             z.append(obs[:, self.goal_config_error])
         return torch.cat(z, dim=1)
 
-    def forward(self, gain: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
-        """y = M z, (B, n_joints), for ``gain`` (B, outputs) and raw (unnormalized) observations (B, obs)."""
+    def forward(self, gain: torch.Tensor, obs: torch.Tensor, task: torch.Tensor | int | None = None) -> torch.Tensor:
+        """y = M z, (B, n_joints), for ``gain`` (B, outputs) and raw (unnormalized) observations (B, obs) of task
+        ``task`` (see ``errors``)."""
         m = gain.reshape(obs.shape[0], self.n_joints, self.z_size)
-        return torch.matmul(m, self.errors(obs).unsqueeze(-1)).squeeze(-1)
+        return torch.matmul(m, self.errors(obs, task).unsqueeze(-1)).squeeze(-1)
 
-    def numpy_forward(self, gain: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    def numpy_forward(self, gain: np.ndarray, obs: np.ndarray, task: np.ndarray | None = None) -> np.ndarray:
         """``forward`` on numpy arrays."""
         n = obs.shape[0]
         z = [obs[:, self.goal_error], obs[:, self.joint_error].reshape(n, -1, self.n_joints).sum(axis=1)]
         if self.dls is not None:
-            z.append(self.dls.numpy_forward(obs))
+            z.append(self.dls.numpy_forward(obs, task))
         if self.goal_config_error is not None:
             z.append(obs[:, self.goal_config_error])
         m = gain.reshape(n, self.n_joints, self.z_size)

@@ -40,16 +40,18 @@ class VelocityPolicy(nn.Module):
 
 
 class TaskHead(nn.Module):
-    """A multi-task policy over ``[obs, one_hot(task)]`` (forward -> (mean, value)) fixed to one task: observation
-    -> that task's mean, clipped to [-1, 1] as training and evaluation clip it; the one-hot is in the graph."""
+    """A multi-task policy over ``[obs, one_hot(task)]`` (forward(x, task) -> (mean, value), ``task`` every row's)
+    fixed to one task: observation -> that task's mean, clipped to [-1, 1] as training and evaluation clip it; the
+    one-hot is in the graph, and the task's holding structure alone (``dls-gain``: its variant's kinematics)."""
 
     def __init__(self, policy: nn.Module, task: int, n_tasks: int):
         super().__init__()
-        self.policy = policy
+        self.policy, self.task = policy, task
         self.register_buffer("one_hot", torch.eye(n_tasks)[task])
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.policy(torch.cat([obs, self.one_hot.expand(obs.shape[0], -1)], dim=-1))[0].clamp(-1.0, 1.0)
+        x = torch.cat([obs, self.one_hot.expand(obs.shape[0], -1)], dim=-1)
+        return self.policy(x, task=self.task)[0].clamp(-1.0, 1.0)
 
 
 def variant_path(path: Path, variant: str) -> Path:

@@ -61,7 +61,7 @@ from mtpolicy_training.envs.variants import VariantReachTaskSet
 from mtpolicy_training.ship.export import check_finite
 from mtpolicy_training.envs.seeds import HELD_OUT_SEED
 from mtpolicy_training.train.family import (CellMethod, Family, GridCell, TrainSettings, VariantTaskSettings,
-                                            periodic_seed, variant_export)
+                                            actor_problems, periodic_seed, variant_export, variant_structure)
 
 
 def a2c_loop() -> OnPolicyLoopConfig:
@@ -100,6 +100,7 @@ class A2CTrainConfig(TrainSettings, VariantTaskSettings):
         if not isinstance(task_set, (GymTaskSet, VariantReachTaskSet)):
             hint = f"; a robot's variants: --robot {task_set.name}" if isinstance(task_set, ReachTaskSet) else ""
             bad.append(f"task_set ({task_set.name} is not a set of Gym tasks{hint})")
+        bad += actor_problems(self.algo.actor, task_set)
         for key in ("tasks", "eval_tasks"):
             unknown = [t for t in getattr(self, key) if t not in task_set.task_names]
             if unknown or len(set(getattr(self, key))) != len(getattr(self, key)):
@@ -151,7 +152,7 @@ def run(config: A2CTrainConfig) -> dict[str, float]:
     probe = train_set.make_env(0)
     obs_size, action_size = probe.single_observation_space.shape[0], probe.single_action_space.shape[0]
     probe.close()
-    method = A2C(config.algo, obs_size, action_size, n_tasks, rollout_tasks)
+    method = A2C(config.algo, obs_size, action_size, n_tasks, rollout_tasks, *variant_structure(train_set))
     head_of_eval_task = np.array([train_set.task_names.index(t) if n_tasks > 1 else 0
                                   for t in eval_set.task_names])
 

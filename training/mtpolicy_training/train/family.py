@@ -20,7 +20,9 @@ from typing import Annotated, Any, Callable
 import tyro
 from torch import nn
 
-from mtpolicy.robots import shipped_robots
+from mtpolicy.kinematics import Kinematics
+from mtpolicy.observation import ObservationLayout
+from mtpolicy.robots import load_robot, shipped_robots
 from mtpolicy_training.core.options import override_args, word
 from mtpolicy_training.core.run_record import RunSettings, config_dict
 from mtpolicy_training.envs.reach import ReachOptions as ReachOptions  # re-exported: train/dagger, train/digrad
@@ -67,6 +69,23 @@ class VariantTaskSettings:
             raise ValueError(f"invalid config value(s): robot and task_set (give one; --robot {self.robot} trains on "
                              f"its variants, {self.robot}{SUFFIX})")
         return VariantReachTaskSet.of(self.robot, self.goal_distribution)
+
+
+def actor_problems(actor: str, task_set: TaskSet) -> list[str]:
+    """``algo.actor`` when a gain actor is asked for on a task set without goal errors (not a robot's variants)."""
+    if actor == "mlp" or isinstance(task_set, VariantReachTaskSet):
+        return []
+    return [f"algo.actor ({actor} needs reach goal errors, a robot's variants: --robot R; {task_set.name} has none)"]
+
+
+def variant_structure(task_set: TaskSet) -> tuple[ObservationLayout | None, list[Kinematics] | None]:
+    """What a gain actor is built on (``core/holding.py``): on a robot's variants their common observation layout
+    and each variant's kinematics, in task order (a head's DLS step is its own variant's: link lengths differ);
+    (None, None) on other task sets."""
+    if not isinstance(task_set, VariantReachTaskSet):
+        return None, None
+    specs = [load_robot(v) for v in task_set.task_names]
+    return ObservationLayout.for_robot(specs[0].n_joints, specs[0].n_tasks), [Kinematics(s) for s in specs]
 
 
 def periodic_seed(task_set: TaskSet) -> int:

@@ -47,7 +47,8 @@ from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
 from mtpolicy_training.envs.taskset import TaskOneHotObservations, TaskSet, append_task_one_hot
 from mtpolicy_training.ship.export import check_finite
 from mtpolicy_training.envs.seeds import HELD_OUT_SEED
-from mtpolicy_training.train.family import Family, TrainSettings, VariantTaskSettings, periodic_seed, variant_export
+from mtpolicy_training.train.family import (Family, TrainSettings, VariantTaskSettings, actor_problems, periodic_seed,
+                                            variant_export, variant_structure)
 
 TASK_SETS = ("hoppers3", "walker-fwd-bwd", "hopper-mass-3", "hopper-mass-8", "hopper-mass-14")
 
@@ -73,7 +74,9 @@ class SpecializationTrainConfig(TrainSettings, VariantTaskSettings):
     COMMAND: ClassVar[str] = "train ppo"
 
     def __post_init__(self):
-        self.tasks()  # a robot without variants, or a robot and a task set: one line before anything runs
+        # a robot without variants, a robot and a task set, a gain actor without goal errors: one line at parsing
+        if bad := actor_problems(self.algo.actor, self.tasks()):
+            raise ValueError("invalid config value(s): " + ", ".join(bad))
 
     def tasks(self) -> TaskSet:
         """The task set trained on."""
@@ -113,7 +116,8 @@ def run(config: SpecializationTrainConfig) -> dict[str, float]:
                                       task_set.task_indices(per_task), n)
 
     method = SpecializationPPO(config.algo, obs_size, n, action_size,
-                               config.loop.num_envs * config.loop.rollout_steps, config.seed)
+                               config.loop.num_envs * config.loop.rollout_steps, config.seed,
+                               *variant_structure(task_set))
     export = variant_export(method.policy, task_set, "ppo-specialization", config)
     best = BestRun(config.out_dir, export)
 
