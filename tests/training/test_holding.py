@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,16 +15,25 @@ from torch import nn
 from mtpolicy.dls import DampedLeastSquares, DlsConfig
 from mtpolicy.observation import ObservationLayout
 from mtpolicy.policy import OnnxPolicy
+from mtpolicy.robots import load_robot
+from mtpolicy_training.algos.a2c import A2C, A2CConfig, load_policy
 from mtpolicy_training.algos.dagger import ErrorGainActor
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig
 from mtpolicy_training.algos.picor import PiCor, PiCorConfig, PiCorFamilyConfig
+from mtpolicy_training.algos.ppo import PPOConfig
 from mtpolicy_training.algos.sac import SACConfig
 from mtpolicy_training.algos.sac_family import SACFamily, SACFamilyConfig
+from mtpolicy_training.algos.specialization import SpecializationConfig, SpecializationPPO
 from mtpolicy_training.core.holding import ErrorGain
 from mtpolicy_training.core.networks import GaussianPolicy, Normalizer
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
-from mtpolicy_training.ship.export import export_policy, parity
+from mtpolicy_training.envs.registry import make_task_set
+from mtpolicy_training.envs.taskset import append_task_one_hot
+from mtpolicy_training.ship.export import export_policy, export_variant_policies, parity
+from mtpolicy_training.train.a2c import A2CTrainConfig
 from mtpolicy_training.train.cli import main
+from mtpolicy_training.train.family import variant_structure
+from mtpolicy_training.train.ppo import SpecializationTrainConfig
 from mtpolicy_training.train.sac_family import SACFamilyTrainConfig, run
 
 CONFIG = ReachConfig("planar8")
@@ -37,17 +47,18 @@ def planar8():
     return env, mean, std
 
 
-def at_goal(n: int = 64, seed: int = 0) -> np.ndarray:
-    """Observations (n, obs) of planar8 with every end effector at its goal (all goal errors zero)."""
-    env = ReachVectorEnv(n, CONFIG)
+def at_goal(n: int = 64, seed: int = 0, config: ReachConfig = CONFIG) -> np.ndarray:
+    """Observations (n, obs) of planar8 (or ``config``'s robot) with every end effector at its goal (all goal errors
+    zero)."""
+    env = ReachVectorEnv(n, config)
     q = np.random.default_rng(seed).uniform(-2, 2, (n, env.spec.n_joints))
     obs, _ = env.reset(options={"q": q, "goals": env.kin.ee_positions_batch(q)})
     assert np.all(obs[:, env.layout.slice("goal_error")] == 0) and np.all(obs[:, env.layout.slice("joint_error")] == 0)
     return obs
 
 
-def away(n: int = 256) -> np.ndarray:
-    return ReachVectorEnv(n, CONFIG).reset(seed=3)[0]
+def away(n: int = 256, config: ReachConfig = CONFIG) -> np.ndarray:
+    return ReachVectorEnv(n, config).reset(seed=3)[0]
 
 
 class MeanAction(nn.Module):
@@ -93,6 +104,55 @@ def test_every_error_gain_actor_exports_exactly_zero_at_the_goal(planar8, tmp_pa
     assert np.abs(moving).max() > 0.1
     # dls-gain: the float32 solve rounds differently in torch and onnxruntime, and these gains are ~100
     assert parity(actor, env.spec, path, np.concatenate([goal, away()])) <= (5e-4 if structure == "dls-gain" else 1e-5)
+
+
+VARIANTS = make_task_set("planar8-variants")
+
+
+def variant_heads(kind: str, actor: str) -> nn.Module:
+    """PPO + specialization's (split, the task copies made to differ) or A2C's multi-head policy over planar8's
+    variants, built with ``actor`` and far-from-init random weights."""
+    torch.manual_seed(0)
+    layout, kins = variant_structure(VARIANTS)
+    n, size = VARIANTS.n_tasks, layout.size
+    if kind == "ppo":
+        policy = SpecializationPPO(SpecializationConfig(ppo=PPOConfig(hidden=HIDDEN), jt=0, sp=50, selection="random",
+                                                        actor=actor), size, n, 8, 64, layout=layout, kins=kins).policy
+    else:
+        policy = A2C(A2CConfig(actor=actor, actor_hidden=HIDDEN, critic_hidden=HIDDEN), size, 8, n, np.arange(n),
+                     layout, kins).policy
+    for p in policy.parameters():
+        nn.init.normal_(p, std=0.5)
+    return policy
+
+
+@pytest.mark.parametrize("kind, structure", [(k, s) for s in ("error-gain", "dls-gain") for k in ("ppo", "a2c")])
+def test_every_variant_head_exports_exactly_zero_at_the_goal_with_its_variants_kinematics(tmp_path, kind, structure):
+    """Each head of PPO + specialization and A2C, exported as its variant's policy: exactly zero at the goal through
+    onnxruntime, equal to torch and to the numpy rollout path, its DLS step that of its own variant's robot."""
+    policy, n = variant_heads(kind, structure), VARIANTS.n_tasks
+    paths = export_variant_policies(policy, VARIANTS.task_names, [VARIANTS.config(t) for t in range(n)], kind, {}, {},
+                                    tmp_path / "policy.onnx")
+    layout, kins = variant_structure(VARIANTS)
+    for t, path in enumerate(paths):
+        config = VARIANTS.config(t)
+        goal, moving, onnx = at_goal(config=config), away(64, config), OnnxPolicy(path)
+        assert np.all(onnx(goal) == 0.0) and np.abs(onnx(moving)).max() > 0.1
+        x = torch.as_tensor(append_task_one_hot(np.concatenate([goal, moving]), np.full(128, t), n))
+        with torch.no_grad():
+            mean = policy(x)[0]
+        assert torch.all(mean[:64] == 0.0)
+        tolerance = 5e-4 if structure == "dls-gain" else 1e-5  # dls-gain: the numpy solve is exact, torch's CG
+        np.testing.assert_allclose(policy.numpy_forward()(x.numpy())[0], mean.numpy(), rtol=1e-4, atol=tolerance)
+        limits = load_robot(VARIANTS.task_names[t]).velocity_limits
+        np.testing.assert_allclose(onnx(moving), mean[64:].clamp(-1, 1).numpy() * limits, atol=tolerance)
+        if structure == "dls-gain":  # the same network with one variant's own DLS step: equal for t only
+            for other, kin in enumerate(kins):
+                policy.holding = ErrorGain.of(structure, layout, 8, kin)
+                with torch.no_grad():
+                    own = policy(x[64:])[0].clamp(-1, 1).numpy() * limits
+                assert np.allclose(onnx(moving), own, atol=5e-4) == (other == t)
+            policy.holding = ErrorGain.of(structure, layout, 8, kins)
 
 
 @pytest.mark.parametrize("kind", ["digrad", "mtsac", "picor", "gaussian"])
@@ -161,6 +221,12 @@ def test_error_gain_is_refused_where_observations_have_no_goal_errors():
     assert "gain_init" in DiGradConfig(gain_init=3.0).validate()  # a gain for the MLP actor means nothing
     with pytest.raises(ValueError, match="reward"):
         SACFamilyTrainConfig(task_set="halfcheetah8", reward="hold")
+    with pytest.raises(ValueError, match="algo.actor"):
+        SpecializationTrainConfig(task_set="hoppers3", algo=SpecializationConfig(actor="dls-gain"), out_dir=Path())
+    with pytest.raises(ValueError, match="algo.actor"):
+        A2CTrainConfig(task_set="halfcheetah6", algo=A2CConfig(actor="error-gain"), out_dir=Path())
+    assert "gain_init" in SpecializationConfig(gain_init=3.0).validate() and "gain_init" in A2CConfig(
+        gain_init=3.0).validate()
 
 
 def hold_env(**overrides) -> ReachVectorEnv:
@@ -242,6 +308,26 @@ def test_sac_family_and_picor_train_the_error_gain_actor_on_the_hold_reward(tmp_
     assert 0 <= final["success_rate"] <= 1
     assert_zero_at_goal(tmp_path / "policy.onnx")
     assert OnnxPolicy(tmp_path / "policy.onnx").contract.training_config["reward"] == "hold"
+
+
+@pytest.mark.parametrize("family, args", [
+    ("ppo", ["--budget-steps", "192", "--algo.jt", "0", "--algo.sp", "0", "--algo.ppo.epochs", "2",
+             "--loop.rollout-steps", "32", "--loop.eval-every", "192", "--loop.checkpoint-every", "192"]),
+    ("a2c", ["--budget-steps", "120", "--loop.eval-every", "120", "--loop.checkpoint-every", "60"])])
+def test_ppo_and_a2c_train_the_dls_gain_actor_on_a_robots_variants(tmp_path, family, args):
+    main([family, "--robot", "planar8", "--algo.actor", "dls-gain", "--algo.gain-init", "8", *args,
+          "--periodic-eval-episodes", "1", "--final-eval-episodes", "1", "--no-progress", "--out-dir", str(tmp_path)])
+    for t, variant in enumerate(VARIANTS.task_names):
+        policy = OnnxPolicy(tmp_path / f"policy_{variant}.onnx")
+        config = VARIANTS.config(t)
+        assert np.all(policy(at_goal(config=config)) == 0.0) and np.abs(policy(away(64, config))).max() > 0
+        assert policy.contract.training_config["algo"]["actor"] == "dls-gain"
+    if family == "a2c":  # a run's network comes back with its structure (fine-tuning, distillation)
+        layout, kins = variant_structure(VARIANTS)
+        loaded = load_policy(tmp_path, lambda actor: ErrorGain.of(actor, layout, 8, kins))
+        assert loaded.kwargs["actor"] == "dls-gain" and isinstance(loaded.holding, ErrorGain)
+        with pytest.raises(ValueError, match="needs reach observations"):
+            load_policy(tmp_path)
 
 
 def test_holding_screen_prints_every_controller_at_every_scale(capsys):
