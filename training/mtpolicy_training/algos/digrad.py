@@ -76,6 +76,10 @@ class DiGradConfig:
     """Std of the smoothing noise on the target action (normalized units, clipped at 2.5 std). Not in the paper."""
     policy_delay: int = 1
     """Critic updates per actor and target update (paper: 1)."""
+    critic_warmup: int = 0
+    """Critic updates before the actor's first step (the targets still follow): the critic first learns the values
+    of the starting actor, so that a good start (``gain_init``) is not moved by an untrained critic's gradient.
+    Not in the paper (paper: 0)."""
     action_penalty: float = 0.0
     """Weight of mean squared (normalized) action added to the actor loss, as in HER. Not in the paper."""
     actor: Actor = "mlp"
@@ -91,6 +95,7 @@ class DiGradConfig:
         bad += ["hidden"] if not self.hidden or min(self.hidden) <= 0 else []
         bad += [k for k in ("target_noise", "action_penalty") if getattr(self, k) < 0]
         bad += ["policy_delay"] if self.policy_delay < 1 else []
+        bad += ["critic_warmup"] if self.critic_warmup < 0 else []
         bad += ["actor"] if self.actor not in ACTORS else []
         bad += ["gain_init"] if self.gain_init is not None and self.actor == "mlp" else []
         return bad
@@ -183,19 +188,23 @@ class DiGrad:
         metrics = {"critic_loss": critic_loss.detach(), "q_mean": q.detach().mean()}
         if self.updates % c.policy_delay:
             return metrics
-
-        a = self.actor(batch.obs)  # Eq. 12 via per-task gradient-routed copies of a
-        detached = a.detach()
-        routed = detached + self.grad_weights.unsqueeze(1) * (a - detached).unsqueeze(0)
-        actor_loss = -self.critic(batch.obs, routed)[0].sum(dim=1).mean() + c.action_penalty * (a ** 2).mean()
-        for p, g in zip(self._actor_params, torch.autograd.grad(actor_loss, self._actor_params)):
-            p.grad = g  # autograd.grad: no wasted gradients for the critic's parameters
-        self.actor_opt.step()
-
+        if self.updates > c.critic_warmup:
+            metrics["actor_loss"] = self.actor_step(batch)
         with torch.no_grad():
             targets, sources = zip(*self._target_pairs)
             torch._foreach_lerp_(list(targets), list(sources), c.tau)
-        return {**metrics, "actor_loss": actor_loss.detach()}
+        return metrics
+
+    def actor_step(self, batch: Batch) -> torch.Tensor:
+        """One actor step on Eq. 12 (per-task gradient-routed copies of the action); returns the loss."""
+        a = self.actor(batch.obs)
+        detached = a.detach()
+        routed = detached + self.grad_weights.unsqueeze(1) * (a - detached).unsqueeze(0)
+        actor_loss = -self.critic(batch.obs, routed)[0].sum(dim=1).mean() + self.config.action_penalty * (a ** 2).mean()
+        for p, g in zip(self._actor_params, torch.autograd.grad(actor_loss, self._actor_params)):
+            p.grad = g  # autograd.grad: no wasted gradients for the critic's parameters
+        self.actor_opt.step()
+        return actor_loss.detach()
 
     MODULES = ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt")
 
