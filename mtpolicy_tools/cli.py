@@ -9,8 +9,7 @@
     mtpolicy render --robot humanoid --model humanoid_digrad --out reach.png
     mtpolicy import-robot vendor.urdf --out-dir my_robot --end-effectors tool --acceleration 10   # docs/own_robot.md
 
-Every command takes the same words (``mtpolicy.vocabulary.VOCABULARY``, docs/options.md); an old spelling
-(``--goals``, ``--count``, ``--out`` of the demo, ``--tolerance``) still works for one release, with a warning.
+Every command takes the same words (``mtpolicy.vocabulary.VOCABULARY``, docs/options.md).
 """
 
 from __future__ import annotations

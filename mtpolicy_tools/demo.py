@@ -150,7 +150,7 @@ def prepare(model: str | None, robot: str | None, params: str | None, tolerance:
     if tolerance is None:  # the model's, else (a model made without one) the robot's
         tolerance = contract.reach_tolerance or reach_tolerance(robot)
     elif tolerance <= 0:
-        raise DemoError(f"--tolerance must be > 0 m, got {tolerance}")
+        raise DemoError(f"--reach-tolerance must be > 0 m, got {tolerance}")
     return DemoSetup(policy.path, robot, spec, params_file, tolerance,
                      f"{spec.name} driven by {policy.path.stem} ({contract.method})")
 
@@ -197,7 +197,7 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
     given by path without one gets ``<out>/params.yaml``, written from the model.
     """
     if goal_sets < 1:
-        raise DemoError(f"--goals must be >= 1, got {goal_sets}")
+        raise DemoError(f"--episodes must be >= 1, got {goal_sets}")
     if goal_distribution not in ("local", "workspace"):
         raise DemoError(f"--goal-distribution must be local or workspace, got {goal_distribution!r}")
     for name, value in (("--timeout", timeout), ("--real-time-factor", real_time_factor)):

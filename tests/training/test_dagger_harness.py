@@ -57,7 +57,7 @@ def test_the_budget_is_whole_iterations_and_below_one_it_is_refused_in_one_line(
 
 def test_a_checkpoint_of_train_dagger_before_the_budget_option_resumes_under_either_word():
     """The config record ``train dagger --iterations 3 --num-envs 8 --periodic-eval-episodes 8
-    --final-eval-episodes 8 --algo.updates-per-iteration 30 --torch-threads 2`` wrote at commit 46620da."""
+    --final-eval-episodes 8 --algo.updates-per-iteration 30`` wrote at commit 46620da."""
     old = {"budget_steps": 1920, "seed": 1, "out_dir": "/tmp/old", "periodic_eval_episodes": 8,
            "final_eval_episodes": 8,
            "algo": {"teacher": "dls", "teacher_gain": 12.0, "saturation": "clip", "hidden": [256, 256, 256],
@@ -69,7 +69,7 @@ def test_a_checkpoint_of_train_dagger_before_the_budget_option_resumes_under_eit
                    "goal_distribution": "local", "planned": False,
                    "planner": {"restarts": 24, "iterations": 100, "damping": 0.01, "tolerance": 0.001, "seed": 0,
                                "margin": 0.02}},
-           "iterations": 3, "num_envs": 8, "episode_seconds": 4.0, "torch_threads": 2}
+           "iterations": 3, "num_envs": 8, "episode_seconds": 4.0}
     common = dict(num_envs=8, periodic_eval_episodes=8, final_eval_episodes=8, out_dir=Path("/tmp/moved"),
                   algo=DaggerConfig(updates_per_iteration=30))
     for budget in ({"iterations": 3}, {"budget_steps": 1920}, {"budget_steps": 2000}):

@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
     """Print the optimum against the velocity bound over the goal sets of a seed."""
     from mtpolicy_training.core.options import parse_config
 
-    args = parse_config(OptimumArgs, argv, "envs.dynamic_optimum")
+    args = parse_config(OptimumArgs, argv)
     table = optimum_table(args.env, args.episodes, args.seed, config=args.optimum, cache_dir=args.cache_dir)
     found = table.periods >= 0
     timed = found & (table.bound_periods > 0)

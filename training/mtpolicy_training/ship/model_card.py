@@ -9,7 +9,7 @@ DLS baseline and mink on the same goal sets, held success pooled with a 95 %
 Wilson interval. The training figures (budget, total training wall time,
 when the best policy was found) are read from the run's files, in the one
 run-record schema (``core/trainer.py``) of every trainer family, records made
-before it too (``read_best``, ``read_run_config``). With ``--best`` it ships
+before it too (``read_best``). With ``--best`` it ships
 ``best_policy.onnx`` (chosen on validation seeds).
 """
 
@@ -148,7 +148,7 @@ def figure_rows(figures: dict[str, dict[str, float]], end_effectors: tuple[str, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg = parse_config(CardConfig, argv, "ship.model_card", prog="python -m mtpolicy_training.ship.model_card")
+    cfg = parse_config(CardConfig, argv, prog="python -m mtpolicy_training.ship.model_card")
     config = read_run_config(cfg.run)
     source = cfg.model or cfg.run / f"{'best_' if cfg.best else ''}policy.onnx"
     env = run_env(config)

@@ -342,7 +342,7 @@ def agreement(policy: dict, teacher: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg = parse_config(TableConfig, argv, "ship.reach_table")
+    cfg = parse_config(TableConfig, argv)
     rows = [parse_row(r) for r in cfg.rows] + [row for grid in cfg.grids for row in grid_rows(grid)]
     if not rows:
         raise SystemExit("error: no rows: give --rows and/or --grids")
