@@ -26,6 +26,8 @@ VOCABULARY: dict[str, tuple[str, str]] = {
     "output folder": ("--out-dir", "folder the command writes into (a command writing one file: --out FILE)"),
     "tolerance": ("--reach-tolerance", "an end effector within this distance (m) of its goal has reached it "
                   "(default: the robot.yaml's; a policy's: the one it was trained with)"),
+    "anchors": ("--anchors", "classical controllers and references evaluated beside the policy on the same goal "
+                "sets, lowercase: dls, mink (the reach table also teacher, time-optimal, bound, dynamic-optimum)"),
     "boolean": ("--NAME / --no-NAME", "every on/off option, never --NAME True|False"),
 }
 """Thing -> (its option in every command, what it means). Launch files take the same words as ROS launch

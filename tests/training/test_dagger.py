@@ -134,7 +134,7 @@ def test_model_card_ships_the_best_policy_with_test_figures_against_dls_and_mink
                 "--out-dir", str(tmp_path / "models"), str(tmp_path / "run")])
     card = (tmp_path / "models" / "smoke.md").read_text()
     figures = json.loads((tmp_path / "models" / "smoke_test.json").read_text())
-    assert set(figures) == {"policy", "DLS", "mink"} and figures["DLS"]["success_rate"] >= 0.5
+    assert set(figures) == {"policy", "dls", "mink"} and figures["dls"]["success_rate"] >= 0.5
     assert "held success [95% CI]" in card and "train it" in card and "dagger-dls" in card
     assert OnnxPolicy(tmp_path / "models" / "smoke.onnx").contract.method == "dagger-dls"
     assert (tmp_path / "models" / "smoke_curve.png").stat().st_size > 0

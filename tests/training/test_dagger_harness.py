@@ -111,18 +111,18 @@ def test_a_tiny_dagger_cell_trains_through_the_harness_and_a_killed_one_resumes(
 
 def test_the_test_seed_table_of_a_grid_pools_its_seeds_last_policies(tiny_grid):
     out = tiny_grid.grid_dir / "test-seeds"
-    reach_table(["--grids", str(tiny_grid.grid_dir), "--episodes", "4", "--anchors", "DLS", "--out-dir", str(out),
+    reach_table(["--grids", str(tiny_grid.grid_dir), "--episodes", "4", "--anchors", "dls", "--out-dir", str(out),
                  "--bound-cache", str(tiny_grid.grid_dir / "bounds")])
     results = {r["controller"]: r for r in json.loads((out / "results.json").read_text())}
     row = results["dagger"]
-    assert set(results) == {"dagger", "DLS"} and row["training_seeds"] == [1, 2]
+    assert set(results) == {"dagger", "dls"} and row["training_seeds"] == [1, 2]
     assert len(row["per_seed"]) == 2 * 3 and len(row["per_training_seed"]) == 2
     held = [s["success_rate"] for s in row["per_training_seed"]]
     assert row["held_per_training_seed"] == pytest.approx({"mean": sum(held) / 2, "min": min(held), "max": max(held)})
     pooled = row["summary"]
     assert pooled["success_rate"] == pytest.approx(sum(r["success_rate"] for r in row["per_seed"]) / 6)
     assert pooled["success_low"] <= pooled["success_rate"] <= pooled["success_high"]
-    assert results["DLS"]["summary"]["success_rate"] >= 0.5 and "training_seeds" not in results["DLS"]
+    assert results["dls"]["summary"]["success_rate"] >= 0.5 and "training_seeds" not in results["dls"]
     table = (out / "table.md").read_text()
     assert "| planar8 | local | dagger (seeds 1, 2) |" in table and "held per training seed" in table
     assert f"tiny: {2 * ITERATION} env steps per run" in table

@@ -81,12 +81,12 @@ def test_figures(policy_path: Path, env: ReachConfig, goal_sets: int,
         rows = [r for r in json.loads(table.read_text()) if r["robot"] == env.robot
                 and r["goal_distribution"] == env.goal_distribution and r["seeds"] == list(TEST_SEEDS)]
         found = {("policy" if r["controller"] == model else r["controller"]): r["summary"] for r in rows
-                 if r["controller"] in (model, "DLS", "mink")}
-        if set(found) != {"policy", "DLS", "mink"}:
-            raise SystemExit(f"error: {table} has no test-seed rows of {model}, DLS and mink on {env.robot} "
+                 if r["controller"] in (model, "dls", "mink")}
+        if set(found) != {"policy", "dls", "mink"}:
+            raise SystemExit(f"error: {table} has no test-seed rows of {model}, dls and mink on {env.robot} "
                              f"{env.goal_distribution}")
-        return {k: found[k] for k in ("policy", "DLS", "mink")}
-    controllers = {"policy": onnx_controller(policy_path)[0], "DLS": dls_controller(env),
+        return {k: found[k] for k in ("policy", "dls", "mink")}
+    controllers = {"policy": onnx_controller(policy_path)[0], "dls": dls_controller(env),
                    "mink": mink_controller(env)}
     return {name: summary([evaluate_reach(c, env, goal_sets, seed) for seed in TEST_SEEDS], goal_sets)
             for name, c in controllers.items()}
