@@ -16,6 +16,8 @@ import argparse
 
 VOCABULARY: dict[str, tuple[str, str]] = {
     "robot": ("--robot", "shipped robot name, robot folder (with a robot.yaml) or MJCF/URDF path"),
+    "model": ("--model", "ONNX policy, a path or a shipped name (default: the robot's default_model, in its "
+              "robot.yaml)"),
     "end effectors": ("--end-effectors", "end-effector sites, in task (goal) order (default: the robot.yaml's, "
                       "else every site)"),
     "goal distribution": ("--goal-distribution", "'local' (each goal configuration near the start) or 'workspace' "
