@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mtpolicy_tools.arguments import Parser
+from mtpolicy.vocabulary import Parser
 from mtpolicy_training.algos.dagger import DaggerConfig, TimeOptimalTeacher
 from mtpolicy_training.envs.dynamic_optimum import optimum_table
 from mtpolicy_training.envs.reach import GOAL_DISTRIBUTIONS, ReachVectorEnv

@@ -25,6 +25,8 @@ VOCABULARY: dict[str, tuple[str, str]] = {
     "episode count": ("--episodes", "episodes to run, evaluate or publish (reach: goal sets, one an episode); a "
                       "trainer's two evaluations: --periodic-eval-episodes, --final-eval-episodes"),
     "seeds": ("--seed", "seed; a command that runs several takes one or more (--seed 1 2 3)"),
+    "task set": ("--task-set", "a task family that is not a robot (mt10, hoppers3, ...; a robot's: its name); a "
+                 "command that runs several takes one or more"),
     "output folder": ("--out-dir", "folder the command writes into (a command writing one file: --out FILE)"),
     "tolerance": ("--reach-tolerance", "an end effector within this distance (m) of its goal has reached it "
                   "(default: the robot.yaml's; a policy's: the one it was trained with)"),

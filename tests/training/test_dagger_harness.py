@@ -25,10 +25,10 @@ ITERATION = 4 * 80
 
 def test_the_preset_runs_dagger_against_digrads_best_setting_at_one_budget_on_the_same_goal_sets():
     _, spec = PRESETS["reach-dagger-vs-digrad"]
-    assert (spec.methods, spec.task_sets, spec.seeds, spec.budget_steps) == (
+    assert (spec.methods, spec.task_set, spec.seed, spec.budget_steps) == (
         ["dagger", "digrad-single-heur"], ["planar8", "humanoid"], [1, 2, 3], 51_200)
     spec.validate()
-    for robot in spec.task_sets:
+    for robot in spec.task_set:
         dagger, digrad = (GridCell(METHODS[m].family, robot, 1, spec.budget_steps, Path("x"), {}).config(
             list(METHODS[m].check_args)) for m in spec.methods)
         assert (dagger.iterations, dagger.budget_steps, digrad.budget_steps) == (5, 51_200, 51_200)
@@ -82,7 +82,7 @@ def test_a_checkpoint_of_train_dagger_before_the_budget_option_resumes_under_eit
 def tiny_grid(tmp_path_factory) -> GridSpec:
     """dagger on planar8, seeds 1 and 2, two iterations each; seed 1's cell (the harness's ``run_cell``, as a
     pool worker runs it) killed by SIGKILL after its first iteration, then the grid finishes both."""
-    spec = GridSpec(methods=["dagger"], task_sets=["planar8"], seeds=[1, 2], budget_steps=2 * ITERATION,
+    spec = GridSpec(methods=["dagger"], task_set=["planar8"], seed=[1, 2], budget_steps=2 * ITERATION,
                     overrides=[f"{k}={v}" for k, v in TINY.items()], name="tiny", workers=1,
                     results_root=tmp_path_factory.mktemp("grids"), bootstrap_reps=100)
     cell = spec.grid_dir.resolve() / "runs" / "dagger" / "planar8" / "1"
