@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mtpolicy_tools.arguments import Parser
+from mtpolicy.vocabulary import Parser
 from mtpolicy_training.algos.dagger import DaggerConfig, TimeOptimalTeacher
 from mtpolicy_training.envs.dynamic_optimum import optimum_table
 from mtpolicy_training.envs.reach import GOAL_DISTRIBUTIONS, ReachVectorEnv
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{env.robot} {env.goal_distribution}, seed {args.seed}, {n} sets: optimum {table.periods.tolist()}; "
           f"N* {table.bound_periods.tolist()}; CPU per set {np.round(table.cpu_seconds, 1).tolist()} s "
           f"({time.perf_counter() - start:.0f} s wall)", flush=True)
-    controllers = {"policy": policy, "DLS": dls_controller(env), "mink": mink_controller(env),
+    controllers = {"policy": policy, "dls": dls_controller(env), "mink": mink_controller(env),
                    "time-optimal closed loop": TimeOptimalTeacher(ReachVectorEnv(1, env), DaggerConfig().teacher_gain)}
     timed = table.bound_periods > 0
     for name, controller in controllers.items():

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=250.0, help="Hz")
     parser.add_argument("--realtime", type=int, default=50, help="SCHED_FIFO priority (0: the default scheduler)")
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--out", type=Path, help="JSON record of the run")
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.minutes <= 0:
         parser.error("--rate and --minutes must be > 0")

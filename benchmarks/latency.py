@@ -226,7 +226,7 @@ def run(model: str, rates: list[float], samples: int, seconds: float, repeat: in
     return 0
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--echo", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", default="planar8_digrad", help="ONNX policy (path or shipped name)")
@@ -239,7 +239,7 @@ def main() -> int:
                              "(1-99; needs CAP_SYS_NICE): figures a loaded machine's scheduler does not blur; 0: off")
     parser.add_argument("--sustain", type=float, default=0.0, help="s of states at the rate, unanswered, after each "
                         "controller ping-pong: the states sent and commands received per second")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.echo:
         return echo_main()
     return run(args.model, args.rates, args.samples, args.seconds, args.repeat, args.sustain, args.realtime)

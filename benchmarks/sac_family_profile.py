@@ -68,7 +68,7 @@ class ProfileConfig:
     """Minibatch samples per task (the sac-family trainer's default)."""
     env_steps: int = 200
     """Timed MT10 vector steps (0: skip the env, which is slow to build)."""
-    eval_episodes: int = 1
+    episodes: int = 1
     """Episodes per task of the timed Meta-World evaluation (0: skip)."""
     op_table: bool = False
     """Also print torch.profiler's op table of one update per method."""
@@ -191,12 +191,12 @@ def profile_env(c: ProfileConfig) -> dict[str, float]:
             if terminated or truncated:
                 sub.reset()
     out["  of which the 10 bare sub-env steps (ms)"] = (time.perf_counter() - start) / c.env_steps * 1e3
-    if c.eval_episodes:
+    if c.episodes:
         evaluation_env = env.env
         start = time.perf_counter()
-        task_set.evaluate(lambda obs, tasks: rng.uniform(-1, 1, (len(obs), 4)), c.eval_episodes,
+        task_set.evaluate(lambda obs, tasks: rng.uniform(-1, 1, (len(obs), 4)), c.episodes,
                           envs=evaluation_env)
-        out[f"evaluation, {c.eval_episodes} episode(s) per task (s)"] = time.perf_counter() - start
+        out[f"evaluation, {c.episodes} episode(s) per task (s)"] = time.perf_counter() - start
     env.close()
     return out
 
@@ -268,7 +268,8 @@ def profile_method(name: str, precision: str, c: ProfileConfig) -> dict[str, flo
     return out
 
 
-def main(c: ProfileConfig) -> None:
+def main(argv: list[str] | None = None) -> None:
+    c = tyro.cli(ProfileConfig, args=argv)
     torch.set_num_threads(c.torch_threads)
     keep_freed_memory()  # as train_off_policy does
     load = os.getloadavg()[0]
@@ -309,4 +310,4 @@ def main(c: ProfileConfig) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(ProfileConfig))
+    main()

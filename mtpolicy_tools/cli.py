@@ -9,8 +9,7 @@
     mtpolicy render --robot humanoid --model humanoid_digrad --out reach.png
     mtpolicy import-robot vendor.urdf --out-dir my_robot --end-effectors tool --acceleration 10   # docs/own_robot.md
 
-Every command takes the same words (``mtpolicy.vocabulary.VOCABULARY``, docs/options.md); an old spelling
-(``--goals``, ``--count``, ``--out`` of the demo, ``--tolerance``) still works for one release, with a warning.
+Every command takes the same words (``mtpolicy.vocabulary.VOCABULARY``, docs/options.md).
 """
 
 from __future__ import annotations
@@ -34,7 +33,8 @@ def _robot_path_args(args: dict[str, str], declared: dict, folder: Path) -> dict
     """
     from mtpolicy.policy import OnnxPolicy, resolve_model_path
     from mtpolicy.robots import find_robot, load_robot, shipped_robots
-    from mtpolicy_tools.demo import params_yaml, robot_for_model
+    from mtpolicy_tools.demo import params_yaml
+    from mtpolicy_tools.model_choice import robot_for_model
     from mtpolicy_tools.launch_runner import LaunchError
 
     robot = args.get("robot")
@@ -201,8 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_word("episode count", type=int, default=10, help="goal sets to reach one after another")
     p.add_word("seeds", type=int, default=0, help="seed of the goal sets")
     p.add_word("output folder", default="out/demo", help="folder for the pictures, the video, the bag and the log")
-    p.add_argument("--model", help="ONNX policy, a path or a shipped name (default: the robot's default_model, in "
-                   "its robot.yaml)")
+    p.add_word("model")
     p.add_word("goal distribution", choices=("local", "workspace"), default="local",
                help="each goal set a local move from where the robot is, or anywhere in the workspace")
     p.add_word("robot", default=None, help="shipped robot name, robot folder or MJCF/URDF path (default: the "

@@ -38,7 +38,6 @@ from mtpolicy_tools.demo_runs import drive_goal_sets, format_table, goal_sampler
 from mtpolicy_tools.environment import ros_env
 
 if TYPE_CHECKING:
-    from mtpolicy.policy import OnnxPolicy
     from mtpolicy.robots import RobotSpec
     from mtpolicy_tools.monitor import ReachMonitor
 
@@ -53,27 +52,6 @@ SIM_STARTED = "simulating '"
 
 class DemoError(ValueError):
     """A mistake in the demo's arguments: the message says which and what to do."""
-
-
-def robot_for_model(robot: str, policy: "OnnxPolicy") -> "RobotSpec":
-    """The RobotSpec of ``robot`` (shipped name, robot folder or MJCF path) with the model's end effectors, checked
-    against it.
-
-    Raises RobotSpecError (no such robot, or not drivable) or ModelMismatch (another robot).
-    """
-    from mtpolicy.policy import ModelMismatch
-    from mtpolicy.robots import RobotSpecError, find_robot, load_robot, shipped_robots
-
-    find_robot(robot)  # an unknown robot is not a mismatch
-    if robot in shipped_robots() and policy.contract.robot != robot:
-        raise ModelMismatch(f"{policy.path.name} is for robot {policy.contract.robot!r}, not {robot!r}: "
-                            f"give a model for {robot!r} (--model, model:=)")
-    try:
-        spec = load_robot(robot, list(policy.contract.end_effectors))
-    except RobotSpecError as e:
-        raise ModelMismatch(f"{policy.path.name} (robot {policy.contract.robot!r}) does not fit {robot}: {e}") from None
-    policy.check(spec)
-    return spec
 
 
 def params_yaml(spec: "RobotSpec", model_name: str) -> str:
@@ -107,26 +85,16 @@ def prepare(model: str | None, robot: str | None, params: str | None, tolerance:
     import yaml
 
     from mtpolicy.reach_task import reach_tolerance
-    from mtpolicy.policy import ModelMismatch, OnnxPolicy, resolve_model_path
-    from mtpolicy.robots import DEFAULT_ROBOT, RobotSpecError, find_robot, shipped_robots
+    from mtpolicy.policy import ModelMismatch
+    from mtpolicy.robots import RobotSpecError, shipped_robots
+    from mtpolicy_tools.model_choice import model_and_robot, robot_for_model
     from mtpolicy_tools.render import end_effectors_from_params
 
     try:
-        if model is None:
-            robot = robot or DEFAULT_ROBOT
-            model = find_robot(robot).default_model_reference()
-        policy = OnnxPolicy(resolve_model_path(model))
+        policy, robot = model_and_robot(model, robot)
     except (FileNotFoundError, ModelMismatch, RobotSpecError) as e:
         raise DemoError(str(e)) from None
     contract = policy.contract
-    if robot is None:
-        if contract.robot in shipped_robots():
-            robot = contract.robot
-        elif Path(contract.robot_mjcf).is_file():  # an MJCF, or the one a robot folder's manifest names
-            robot = contract.robot_mjcf
-        else:
-            raise DemoError(f"{policy.path.name} is for robot {contract.robot!r} (MJCF {contract.robot_mjcf}), "
-                            "which is not here: give its MJCF with --robot PATH")
     try:
         spec = robot_for_model(robot, policy)
     except (RobotSpecError, ModelMismatch) as e:
@@ -150,7 +118,7 @@ def prepare(model: str | None, robot: str | None, params: str | None, tolerance:
     if tolerance is None:  # the model's, else (a model made without one) the robot's
         tolerance = contract.reach_tolerance or reach_tolerance(robot)
     elif tolerance <= 0:
-        raise DemoError(f"--tolerance must be > 0 m, got {tolerance}")
+        raise DemoError(f"--reach-tolerance must be > 0 m, got {tolerance}")
     return DemoSetup(policy.path, robot, spec, params_file, tolerance,
                      f"{spec.name} driven by {policy.path.stem} ({contract.method})")
 
@@ -197,7 +165,7 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
     given by path without one gets ``<out>/params.yaml``, written from the model.
     """
     if goal_sets < 1:
-        raise DemoError(f"--goals must be >= 1, got {goal_sets}")
+        raise DemoError(f"--episodes must be >= 1, got {goal_sets}")
     if goal_distribution not in ("local", "workspace"):
         raise DemoError(f"--goal-distribution must be local or workspace, got {goal_distribution!r}")
     for name, value in (("--timeout", timeout), ("--real-time-factor", real_time_factor)):

@@ -3,9 +3,16 @@
 The drawing itself (camera, goal spheres, traces, PNG) is the runtime's ``mtpolicy.offscreen``; here are the
 captions and legends the tools' pictures and videos share, and the command:
 
-    MUJOCO_GL=egl mtpolicy render --robot humanoid --seed 3 --out docs/humanoid_reach.png
+    MUJOCO_GL=egl mtpolicy render                                   # planar8 driven by its default model
     MUJOCO_GL=egl mtpolicy render --robot humanoid --model humanoid_digrad --out reach.png
+    MUJOCO_GL=egl mtpolicy render --robot humanoid --model dls --seed 3 --out docs/humanoid_reach.png
     MUJOCO_GL=egl mtpolicy render --robot own.xml --end-effectors left_tip right_tip --out own.png
+
+The robot and model default as in every command (``mtpolicy_tools.model_choice``): planar8, and the robot's
+default model. ``--model dls`` is the damped-least-squares baseline, which also drives a robot without a
+default model (saying so in a line). A planner-conditioned policy's goal configuration is planned once from
+the start, as the controller node plans a goal set when it arrives (and becomes its finish once every end
+effector is within the reach tolerance, where the contract's planner says so).
 """
 
 from __future__ import annotations
@@ -13,13 +20,19 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import mujoco
 import numpy as np
 
 from mtpolicy.offscreen import SceneRenderer, base_to_world, fit_camera, geom_corners, robot_geoms, write_png
 from mtpolicy.vocabulary import Parser
+
+if TYPE_CHECKING:
+    from mtpolicy.policy import OnnxPolicy
+
+DLS = "dls"
+"""The ``--model`` of the damped-least-squares baseline (the anchor's name in every command)."""
 
 
 def caption(rgb: np.ndarray, title: str, lines: Sequence[str] = (),
@@ -57,8 +70,23 @@ def goal_legend(end_effectors: Sequence[str], colors: np.ndarray, traces: bool =
     return [(f"{ee}: {what}", rgba) for ee, rgba in zip(end_effectors, colors)]
 
 
-def reach_and_render(robot: str, path: str | Path, seed: int = 0, model: str | None = None, seconds: float = 3.0,
-                     control_period: float = 0.05, size: int = 720, goal_radius: float = 0.06,
+def render_choice(model: str | None, robot: str | None, prog: str) -> tuple["OnnxPolicy | None", str]:
+    """The policy (None: the DLS baseline) and robot ``render`` drives: ``model_and_robot``'s rule, ``dls`` for the
+    baseline, which a robot without a default model gets too (a line on stderr says so)."""
+    from mtpolicy.robots import DEFAULT_ROBOT, find_robot
+    from mtpolicy_tools.model_choice import model_and_robot
+
+    if model is None and find_robot(robot or DEFAULT_ROBOT).default_model is None:
+        print(f"{prog}: robot {robot} has no default_model (robot.yaml): driving it with {DLS} (--model for a "
+              "policy)", file=sys.stderr)
+        model = DLS
+    if model == DLS:
+        return None, robot or DEFAULT_ROBOT
+    return model_and_robot(model, robot)
+
+
+def reach_and_render(robot: str, path: str | Path, seed: int = 0, policy: "OnnxPolicy | None" = None,
+                     seconds: float = 3.0, control_period: float = 0.05, size: int = 720, goal_radius: float = 0.06,
                      end_effectors: list[str] | None = None) -> np.ndarray:
     """Drive ``robot`` from its home keyframe to goal set ``seed`` and render the end; returns the errors (m).
 
@@ -67,20 +95,20 @@ def reach_and_render(robot: str, path: str | Path, seed: int = 0, model: str | N
     robot, the controller and the errors.
 
     The goal set is the first of ``sample_goal_sets(seed)`` (what ``mtpolicy goals --seed`` publishes
-    first). The controller is the ONNX policy ``model`` (path or shipped name), or the damped-least-squares
-    baseline when it is None; its velocities pass the controller node's clamp and are applied every
-    ``control_period`` s for ``seconds`` s of simulated time. ``end_effectors`` defaults to the
-    model's, else the robot's (its robot.yaml's, else every site).
+    first). The controller is ``policy`` (a planner-conditioned one follows the goal configuration planned once
+    from the start, and its finish once the contract's planner says so), or the damped-least-squares baseline
+    when it is None; its velocities pass the controller node's clamp and are applied every ``control_period`` s
+    for ``seconds`` s of simulated time. ``end_effectors`` defaults to the policy's, else the robot's (its
+    robot.yaml's, else every site).
     """
     from mtpolicy import safety
     from mtpolicy.dls import DampedLeastSquares
     from mtpolicy.kinematics import Kinematics
     from mtpolicy.reach_task import sample_goal_sets
     from mtpolicy.observation import ObservationLayout, observe
-    from mtpolicy.policy import OnnxPolicy
+    from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
     from mtpolicy.robots import load_robot
 
-    policy = None if model is None else OnnxPolicy(model)
     spec = load_robot(robot, end_effectors or (list(policy.contract.end_effectors) if policy else None))
     mj_model = spec.load_model()
     data = mujoco.MjData(mj_model)
@@ -93,10 +121,21 @@ def reach_and_render(robot: str, path: str | Path, seed: int = 0, model: str | N
         policy.check(spec)
         controller, name = policy, f"{policy.path.stem} ({policy.contract.method})"
     goals = sample_goal_sets(kin, np.random.default_rng(seed), 1)[0]
+    planner, goal_config, finished = None, None, False
+    if policy is not None and policy.contract.planner:
+        planner = GoalConfigurationPlanner(kin, PlannerConfig(**policy.contract.planner))
+        q0 = data.qpos[kin.qpos_adr].copy()
+        goal_config, worst = planner.plan(q0, goals)
+        if not np.isfinite(worst):
+            raise ValueError(f"the planner of {policy.path.name} rejects goal set {seed}: {planner.config.rejection}")
     actuators = spec.actuator_ids(mj_model)
     substeps = max(1, int(round(control_period / mj_model.opt.timestep)))
     for _ in range(int(round(seconds / control_period))):
-        obs, _ = observe(kin, data.qpos[kin.qpos_adr], goals)
+        q = data.qpos[kin.qpos_adr]
+        if planner is not None and not finished and planner.config.finishes(
+                np.linalg.norm(kin.ee_positions(q) - goals, axis=-1)):
+            goal_config, finished = planner.finish(q0, goals)[0], True
+        obs, _ = observe(kin, q, goals, goal_config)
         data.ctrl[actuators] = safety.clamp_velocity(np.asarray(controller(obs), np.float64), spec.velocity_limits)[0]
         mujoco.mj_step(mj_model, data, nstep=substeps)
     errors = np.linalg.norm(kin.ee_positions(data.qpos[kin.qpos_adr]) - goals, axis=-1)
@@ -128,13 +167,18 @@ def end_effectors_from_params(path: str | Path) -> list[str] | None:
 
 def add_render_arguments(parser: Parser) -> None:
     """The options of ``mtpolicy render`` (and ``python -m mtpolicy_tools.render``), in the commands' words."""
-    parser.add_word("robot", default="humanoid")
+    from mtpolicy.robots import DEFAULT_ROBOT
+
+    parser.add_word("robot", help="shipped robot name, robot folder or MJCF/URDF path (default: the model's robot; "
+                    f"without --model, {DEFAULT_ROBOT})")
     parser.add_word("end effectors", nargs="+", help="end-effector sites, in task (goal) order (default: the "
-                    "model's; without --model, the robot.yaml's, else every site)")
+                    "model's; with --model dls, the robot.yaml's, else every site)")
     parser.add_argument("--params", help="ROS parameters YAML whose sim.end_effectors name the end effectors "
                         "(instead of --end-effectors)")
     parser.add_word("seeds", type=int, default=0, help="seed of the goal set")
-    parser.add_argument("--model", help="ONNX policy (path or shipped name); default: the DLS baseline")
+    parser.add_word("model", help=f"ONNX policy, a path or a shipped name, or {DLS}: the damped-least-squares "
+                        "baseline (default: the robot's default_model, in its robot.yaml; a robot without one: "
+                        f"{DLS})")
     parser.add_argument("--seconds", type=float, default=3.0, help="simulated seconds before the picture")
     parser.add_argument("--size", type=int, default=720, help="image width and height (pixels)")
     parser.add_argument("--goal-radius", type=float, default=0.06, help="radius of the goal spheres (m)")
@@ -155,7 +199,8 @@ def render_cli(ns: argparse.Namespace, prog: str) -> int:
         if problems:
             raise ValueError("; ".join(problems))
         end_effectors = ns.end_effectors or (end_effectors_from_params(ns.params) if ns.params else None)
-        errors = reach_and_render(ns.robot, ns.out, ns.seed, ns.model, ns.seconds, size=ns.size,
+        policy, robot = render_choice(ns.model, ns.robot, prog)
+        errors = reach_and_render(robot, ns.out, ns.seed, policy, ns.seconds, size=ns.size,
                                   goal_radius=ns.goal_radius, end_effectors=end_effectors)
     except (ValueError, RobotSpecError, ModelMismatch, OSError) as e:
         print(f"{prog}: {e}", file=sys.stderr)

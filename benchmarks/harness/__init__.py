@@ -1,7 +1,7 @@
 """Benchmark harness: a grid of method x task set x seed at one budget, aggregated with IQM and bootstrap CIs.
 
     python -m benchmarks.harness planar8-fig4a                      # a named preset
-    python -m benchmarks.harness planar8-fig4a --budget-steps 20000 --seeds 1 2 \\
+    python -m benchmarks.harness planar8-fig4a --budget-steps 20000 --seed 1 2 \\
         --name planar8-fig4a-20k --overrides loop.learning-starts=2000 --readme README.md
     python -m benchmarks.harness planar8-fig4a --ray 127.0.0.1:6379  # on a Ray cluster
     python -m benchmarks.harness dgrad-mt10 --workers 1 --threads-per-cell 2  # a cell on 2 cores
@@ -17,7 +17,7 @@ continues from its own checkpoint. Under ``benchmarks/results/`` a cell's
 git and its checkpoints, logs and TensorBoard files are not (``.gitignore``):
 committed finished cells survive a fresh clone, a cell in progress does not.
 Then ``<results_root>/<name>/`` gets, over every finished cell in the grid's
-folder (those of earlier runs with other ``--methods`` or ``--seeds`` too; the
+folder (those of earlier runs with other ``--methods`` or ``--seed`` too; the
 table names the cells of the grid, or of its preset, not finished yet),
 ``results.json`` and ``results.csv`` (every aggregate), ``table.md`` (final
 metrics: IQM [95% CI] per method, ``stats``) and ``curves_<task_set>.png``

@@ -49,10 +49,10 @@ class GridSpec:
 
     methods: list[str]
     """Harness methods (declared by the trainer families, ``registry.METHODS``)."""
-    task_sets: list[str] = field(default_factory=lambda: ["planar8"])
-    """Registered task sets every method runs on."""
-    seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
-    """Seeds of every (method, task set)."""
+    task_set: list[str] = field(default_factory=lambda: ["planar8"])
+    """Registered task sets every method runs on (one or more, as ``--task-set`` names one of a trainer's)."""
+    seed: list[int] = field(default_factory=lambda: [1, 2, 3])
+    """Seeds of every (method, task set): one or more."""
     budget_steps: int = 150_000
     """Env steps of every run (equal budget)."""
     overrides: list[str] = field(default_factory=list)
@@ -86,7 +86,7 @@ class GridSpec:
         return dict(item.split("=", 1) for item in self.overrides)
 
     def cells(self) -> list[Cell]:
-        return [Cell(m, t, s) for s in self.seeds for t in self.task_sets for m in self.methods]
+        return [Cell(m, t, s) for s in self.seed for t in self.task_set for m in self.methods]
 
     def validate(self) -> None:
         """Raise ValueError naming every bad field (before any cell runs)."""
@@ -94,16 +94,16 @@ class GridSpec:
         unknown = [m for m in self.methods if m not in METHODS]
         if not self.methods or unknown:
             bad.append(f"methods: unknown {unknown} (registered: {sorted(METHODS)})" if unknown else "methods: none")
-        unknown = [t for t in self.task_sets if t not in TASK_SETS]
-        if not self.task_sets or unknown:
-            bad.append(f"task_sets: unknown {unknown} (registered: {sorted(TASK_SETS)})" if unknown
-                       else "task_sets: none")
-        bad += [f"task_sets: method {m!r} does not run on {t!r}" for m in self.methods if m in METHODS
-                for t in self.task_sets if t in TASK_SETS and t not in METHODS[m].task_sets]
+        unknown = [t for t in self.task_set if t not in TASK_SETS]
+        if not self.task_set or unknown:
+            bad.append(f"task_set: unknown {unknown} (registered: {sorted(TASK_SETS)})" if unknown
+                       else "task_set: none")
+        bad += [f"task_set: method {m!r} does not run on {t!r}" for m in self.methods if m in METHODS
+                for t in self.task_set if t in TASK_SETS and t not in METHODS[m].task_sets]
         bad += [f"methods: {m!r} starts from the runs of {a!r}, which is not in the grid" for m in self.methods
                 if m in METHODS for a in METHODS[m].after if a not in self.methods]
-        if not self.seeds or len(set(self.seeds)) < len(self.seeds):
-            bad.append(f"seeds: {self.seeds} (need distinct seeds)")
+        if not self.seed or len(set(self.seed)) < len(self.seed):
+            bad.append(f"seed: {self.seed} (need distinct seeds)")
         bad += [f"{k}: {getattr(self, k)} (must be > 0)" for k in ("budget_steps", "workers", "threads_per_cell",
                                                                    "bootstrap_reps") if getattr(self, k) <= 0]
         if any(item.split("=", 1)[0] == "loop.torch_threads" for item in self.overrides):
@@ -125,33 +125,33 @@ class GridSpec:
         if bad:
             raise ValueError("invalid grid: " + "; ".join(bad))
         for m in self.methods:
-            for t in self.task_sets:
+            for t in self.task_set:
                 METHODS[m].check(t, self.override_dict, self.budget_steps)
 
     def describe(self) -> dict:
         """What defines the grid's results (not where or how it runs)."""
-        return {"name": self.name, "methods": self.methods, "task_sets": self.task_sets, "seeds": self.seeds,
+        return {"name": self.name, "methods": self.methods, "task_set": self.task_set, "seed": self.seed,
                 "budget_steps": self.budget_steps, "overrides": self.overrides, "compare_with": self.compare_with}
 
     def whole(self) -> GridSpec:
         """This grid widened to every method and seed with a finished cell in its folder (on its task sets) and,
-        in a preset's folder, to the preset's: a run of some of its cells (``--methods``, ``--seeds``) reports on
+        in a preset's folder, to the preset's: a run of some of its cells (``--methods``, ``--seed``) reports on
         all of them."""
         preset = PRESETS[self.name][1] if self.name in PRESETS else None
-        of_preset = preset is not None and set(self.task_sets) <= set(preset.task_sets)
-        done = [(p.parents[2].name, int(p.parent.name)) for t in self.task_sets
+        of_preset = preset is not None and set(self.task_set) <= set(preset.task_set)
+        done = [(p.parents[2].name, int(p.parent.name)) for t in self.task_set
                 for p in (self.grid_dir / "runs").glob(f"*/{t}/*/cell.json") if p.parents[2].name in METHODS]
         methods = [*(preset.methods if of_preset else []), *self.methods, *sorted(m for m, _ in done)]
-        seeds = {*(preset.seeds if of_preset else []), *self.seeds, *(s for _, s in done)}
-        return dataclasses.replace(self, methods=list(dict.fromkeys(methods)), seeds=sorted(seeds))
+        seeds = {*(preset.seed if of_preset else []), *self.seed, *(s for _, s in done)}
+        return dataclasses.replace(self, methods=list(dict.fromkeys(methods)), seed=sorted(seeds))
 
     def command(self) -> str:
         """A command that reproduces this grid's results from scratch: every field given, on the grid's own preset
         or the first one that holds its methods."""
         holding = [name for name, (_, spec) in PRESETS.items() if set(self.methods) <= set(spec.methods)]
         preset = self.name if self.name in PRESETS else (holding or list(PRESETS))[0]
-        args = [preset, "--name", self.name, "--methods", *self.methods, "--task-sets", *self.task_sets,
-                "--seeds", *map(str, self.seeds), "--budget-steps", str(self.budget_steps),
+        args = [preset, "--name", self.name, "--methods", *self.methods, "--task-set", *self.task_set,
+                "--seed", *map(str, self.seed), "--budget-steps", str(self.budget_steps),
                 "--overrides", *self.overrides, *(["--compare-with", *self.compare_with] if self.compare_with else [])]
         return "python -m benchmarks.harness " + shlex.join(args)
 
@@ -189,7 +189,7 @@ PRESETS: dict[str, tuple[str, GridSpec]] = {
     "planar8-fig4a": ("DiGrad's Fig. 4A on planar8: the five DiGrad/DDPG settings and the DLS baseline x 3 seeds",
                       GridSpec(methods=[*digrad.SETTINGS, "dls"], name="planar8-fig4a")),
     "planar8-smoke": ("A 2 x 2 grid (DDPG, DiGrad single+heuristic x 2 seeds) at 480 steps: the tests' check",
-                      GridSpec(methods=["ddpg", "digrad-single-heur"], seeds=[1, 2], budget_steps=480,
+                      GridSpec(methods=["ddpg", "digrad-single-heur"], seed=[1, 2], budget_steps=480,
                                overrides=SMOKE_OVERRIDES, name="planar8-smoke")),
     "reach-dagger-vs-digrad": ("DAgger from DLS (dagger: the shipped local recipe) against the DiGrad paper's best "
                                "setting, single critic with the heuristic (its Sec. 5: on the 8-link arm the single "
@@ -197,55 +197,55 @@ PRESETS: dict[str, tuple[str, GridSpec]] = {
                                "the humanoid 'the best setting is again the single critic with heuristic'), at the "
                                "trainer's defaults, local goals, planar8 and humanoid x 3 seeds at 51,200 env steps "
                                "(5 DAgger iterations); test-seed figures: ship/reach_table --grids (docs/reach.md)",
-                               GridSpec(methods=["dagger", "digrad-single-heur"], task_sets=["planar8", "humanoid"],
+                               GridSpec(methods=["dagger", "digrad-single-heur"], task_set=["planar8", "humanoid"],
                                         budget_steps=51_200, name="reach-dagger-vs-digrad")),
     "ppo-spec-table1": ("Table I of the PPO joint-training paper: its 13 settings on hoppers3 and walker-fwd-bwd x 3 "
                         "seeds at 1.6M env steps (jt up to 800k)",
-                        GridSpec(methods=list(ppo.SETTINGS), task_sets=["hoppers3", "walker-fwd-bwd"],
+                        GridSpec(methods=list(ppo.SETTINGS), task_set=["hoppers3", "walker-fwd-bwd"],
                                  budget_steps=1_600_000, name="ppo-spec-table1")),
     "ppo-spec-fig6": ("Fig. 6 of the PPO joint-training paper: joint only, separate, jt=400k sp=25% on the torso-mass "
                       "hopper pairs x 3 seeds at 1.6M env steps",
                       GridSpec(methods=["ppo-sp0", "ppo-jt0-sp100", "ppo-jt400k-sp25"],
-                               task_sets=["hopper-mass-3", "hopper-mass-8", "hopper-mass-14"],
+                               task_set=["hopper-mass-3", "hopper-mass-8", "hopper-mass-14"],
                                budget_steps=1_600_000, name="ppo-spec-fig6")),
     "dgrad-mt10": ("Fig. 4 (left) of the D-Grad paper: MTSAC, multi-head SAC, D-Grad(A) and D-Grad(O) on MT10 x 3 "
                    "seeds at 1M env steps (the paper: 3M and more), success by metaworld's evaluator",
-                   GridSpec(methods=["mtsac", "mh-sac", "dgrad-a", "dgrad-o"], task_sets=["mt10"],
+                   GridSpec(methods=["mtsac", "mh-sac", "dgrad-a", "dgrad-o"], task_set=["mt10"],
                             budget_steps=1_000_000, name="dgrad-mt10")),
     "picor-mt10": ("PiCor's Tables 1-2 on mt10: PiCor and its Ada/Cor ablations x 3 seeds at 1M env steps with "
                    "dgrad-mt10's 6 x 160 networks, whose MTSAC, MH-SAC and D-Grad cells join the table (the paper: "
                    "5M env steps)",
-                   GridSpec(methods=PICOR_TABLES_METHODS[:3], task_sets=["mt10"], budget_steps=1_000_000,
+                   GridSpec(methods=PICOR_TABLES_METHODS[:3], task_set=["mt10"], budget_steps=1_000_000,
                             overrides=PICOR_MT10_OVERRIDES, compare_with=["dgrad-mt10"], name="picor-mt10")),
     "picor-mt10-env-step": ("PiCor's Tables 1-2 on mt10 with Algorithm 1's gradient step per env step (10 per "
                             "vector step) for PiCor, its Ada/Cor ablations and MTSAC, 6 x 160 networks x 3 seeds at "
                             "200k env steps (1/25 of the paper's 5M)",
-                            GridSpec(methods=PICOR_TABLES_METHODS[:4], task_sets=["mt10"], budget_steps=200_000,
+                            GridSpec(methods=PICOR_TABLES_METHODS[:4], task_set=["mt10"], budget_steps=200_000,
                                      overrides=PICOR_MT10_ENV_STEP_OVERRIDES, name="picor-mt10-env-step")),
     "picor-halfcheetah8": ("PiCor's Tables 1-2 on halfcheetah8: PiCor, its Ada/Cor ablations, MTSAC, MH-SAC and "
                            "D-Grad(O) with 2 x 256 networks x 3 seeds at 1/10 of the paper's 2.4M env steps",
-                           GridSpec(methods=PICOR_TABLES_METHODS, task_sets=["halfcheetah8"], budget_steps=240_000,
+                           GridSpec(methods=PICOR_TABLES_METHODS, task_set=["halfcheetah8"], budget_steps=240_000,
                                     overrides=PICOR_HALFCHEETAH8_OVERRIDES, name="picor-halfcheetah8")),
     "picor-halfcheetah8-env-step": ("PiCor's Tables 1-2 on halfcheetah8 with Algorithm 1's gradient step per env "
                                     "step (8 per vector step) for every method, 2 x 256 networks x 3 seeds at 240k "
                                     "env steps",
-                                    GridSpec(methods=PICOR_TABLES_METHODS, task_sets=["halfcheetah8"],
+                                    GridSpec(methods=PICOR_TABLES_METHODS, task_set=["halfcheetah8"],
                                              budget_steps=240_000, overrides=PICOR_HALFCHEETAH8_ENV_STEP_OVERRIDES,
                                              name="picor-halfcheetah8-env-step")),
     "bf16-halfcheetah8": ("MTSAC with bfloat16 matrix products (--loop.matmul-precision) against the float32 MTSAC "
                           "and the other methods of picor-halfcheetah8, same networks, 3 seeds at 240k env steps",
-                          GridSpec(methods=["mtsac-bf16"], task_sets=["halfcheetah8"], budget_steps=240_000,
+                          GridSpec(methods=["mtsac-bf16"], task_set=["halfcheetah8"], budget_steps=240_000,
                                    overrides=PICOR_HALFCHEETAH8_OVERRIDES, compare_with=["picor-halfcheetah8"],
                                    name="bf16-halfcheetah8")),
     "a2c-table2": ("Table 2 of the A2C multi-task paper: single-task from scratch, distillation (teachers: the "
                    "scratch runs) and vanilla multi-task (1 or 6 envs per task) on halfcheetah6 x 3 seeds at 200k "
                    "env steps per task (the paper: 1M per head, teachers 3M)",
                    GridSpec(methods=["a2c-scratch", "a2c-distill", "a2c-multitask", "a2c-multitask-envs-per-task"],
-                            task_sets=["halfcheetah6"],
+                            task_set=["halfcheetah6"],
                             budget_steps=1_200_000, overrides=A2C_TABLES_OVERRIDES, name="a2c-table2")),
     "a2c-table1": ("Table 1 of the A2C multi-task paper: E1 = SmallFoot and E2 = SmallLeg from scratch, then each "
                    "fine-tuned on the other x 3 seeds at 200k env steps per task and per fine-tuning (the paper: 5M)",
                    GridSpec(methods=["a2c-scratch", "a2c-finetune-e1e2", "a2c-finetune-e2e1"],
-                            task_sets=["halfcheetah-e1e2"], budget_steps=400_000, overrides=A2C_TABLES_OVERRIDES,
+                            task_set=["halfcheetah-e1e2"], budget_steps=400_000, overrides=A2C_TABLES_OVERRIDES,
                             name="a2c-table1")),
 }

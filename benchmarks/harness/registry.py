@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from mtpolicy.vocabulary import renamed
 from mtpolicy_training.envs.registry import make_task_set
 from mtpolicy_training.envs.taskset import TaskSetMetrics
 from mtpolicy_training.train.cli import FAMILIES
@@ -45,9 +44,8 @@ class Method:
     def check(self, task_set: str, overrides: dict[str, str], budget_steps: int = 1) -> None:
         """Raise ValueError when ``overrides`` set what the grid sets, or the family refuses them or the budget
         (not all its options, a value out of range, a budget below a DAgger iteration)."""
-        table = self.family.config.old_names()
         fixed = GRID_SETS | self.family.fixed
-        if taken := sorted(k for k in overrides if renamed(k, table).replace("-", "_") in fixed):
+        if taken := sorted(k for k in overrides if k.replace("-", "_") in fixed):
             raise ValueError(f"overrides: {taken} are set by the grid (cell, budget_steps, method), not by overrides")
         try:
             GridCell(self.family, task_set, 1, budget_steps, Path("."), overrides).config(list(self.check_args))
@@ -81,17 +79,10 @@ TASK_SETS: tuple[str, ...] = tuple(dict.fromkeys(t for m in METHODS.values() for
 """Every task set some method runs on."""
 
 
-def today_overrides(methods: list[str], overrides: list[str]) -> list[str]:
-    """``key=value`` overrides with their keys in today's option names of the methods' families, words joined by
-    ``_``: two lists that mean the same options compare equal."""
-    tables = [METHODS[m].family.config.old_names() for m in methods if m in METHODS]
-    out = []
-    for item in overrides:
-        key, _, value = item.partition("=")
-        for table in tables:
-            key = renamed(key, table)
-        out.append(f"{key.replace('-', '_')}={value}")
-    return out
+def same_overrides(overrides: list[str]) -> list[str]:
+    """``key=value`` overrides with ``_`` between the words of their keys: two lists that mean the same options
+    compare equal."""
+    return [f"{key.replace('-', '_')}={value}" for key, _, value in (item.partition("=") for item in overrides)]
 
 
 @functools.cache

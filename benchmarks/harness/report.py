@@ -96,11 +96,11 @@ def summarize(spec: GridSpec) -> str:
     grid_dir = spec.grid_dir
     results = {"grid": spec.describe(), "command": spec.command(), "cells": [], "aggregates": [], "unfinished": []}
     sections = []
-    for task_set in spec.task_sets:
+    for task_set in spec.task_set:
         metrics = task_set_metrics(task_set)
         cells, unfinished = {}, {}
         for m, source in method_grids(spec, task_set).items():
-            runs = [(s, Cell(m, task_set, s).dir(source)) for s in spec.seeds]
+            runs = [(s, Cell(m, task_set, s).dir(source)) for s in spec.seed]
             unfinished[m] = [s for s, d in runs if not (d / "cell.json").is_file()]
             if finished := [(s, d) for s, d in runs if s not in unfinished[m]]:
                 cells[m] = finished
@@ -121,7 +121,7 @@ def summarize(spec: GridSpec) -> str:
         missing = "; ".join(f"{m} seed {', '.join(map(str, seeds))}" for m, seeds in unfinished.items() if seeds)
         n_done, n_unfinished = sum(map(len, cells.values())), sum(map(len, unfinished.values()))
         sections.append(f"**{task_set}** ({spec.budget_steps} env steps per run; IQM [95% stratified-bootstrap "
-                        f"CI] over seeds {', '.join(map(str, spec.seeds))}; \"all tasks\": over seeds x tasks"
+                        f"CI] over seeds {', '.join(map(str, spec.seed))}; \"all tasks\": over seeds x tasks"
                         + (f"; {', '.join(compared)}: the cells of {', '.join(spec.compare_with)}" if compared else "")
                         + (f"; **{n_done} of {n_done + n_unfinished} cells finished**, not yet: {missing}"
                            if n_unfinished else "")

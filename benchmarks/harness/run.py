@@ -18,21 +18,20 @@ import torch
 
 from mtpolicy.integrity import strict_json
 from benchmarks.harness.grid import Cell, GridSpec, sibling_cell_dir
-from benchmarks.harness.registry import METHODS, today_overrides
+from benchmarks.harness.registry import METHODS, same_overrides
 from benchmarks.harness.report import summarize
 from mtpolicy_training.core.files import write_new_file
 
 
 def lock_grid(spec: GridSpec) -> None:
-    """A grid folder holds runs of one budget and one set of overrides (in today's option names): refuse to mix
-    others in."""
+    """A grid folder holds runs of one budget and one set of overrides: refuse to mix others in."""
     path = spec.grid_dir / "grid.json"
     fixed = {"budget_steps": spec.budget_steps, "overrides": spec.overrides}
     if path.exists():
         before = json.loads(path.read_text())
-        today = {"budget_steps": lambda budget: budget, "overrides": functools.partial(today_overrides, spec.methods)}
+        same = {"budget_steps": lambda budget: budget, "overrides": same_overrides}
         bad = [f"{k}: {fixed[k]} differs from {before[k]} of the runs in {spec.grid_dir}" for k in fixed
-               if today[k](before[k]) != today[k](fixed[k])]
+               if same[k](before[k]) != same[k](fixed[k])]
         if bad:
             raise ValueError("; ".join(bad) + " (use another --name)")
     write_new_file(path, strict_json(fixed, indent=2))  # a second driver on the grid may be reading it

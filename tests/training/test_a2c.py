@@ -177,13 +177,13 @@ def test_table_grids_run_each_cell_after_the_runs_it_starts_from(preset, tmp_pat
     from benchmarks import harness
 
     _, spec = harness.PRESETS[preset]
-    tiny_spec = dataclasses.replace(spec, seeds=[1], budget_steps=120, results_root=tmp_path, bootstrap_reps=10,
+    tiny_spec = dataclasses.replace(spec, seed=[1], budget_steps=120, results_root=tmp_path, bootstrap_reps=10,
                                     overrides=["loop.num_envs=6", "loop.eval_every=120", "final_eval_episodes=1",
                                                "periodic_eval_episodes=1"])
     harness.run_grid(tiny_spec)
-    tasks = list(make_task_set(spec.task_sets[0]).task_names)
+    tasks = list(make_task_set(spec.task_set[0]).task_names)
     for method in spec.methods:
-        cell = harness.Cell(method, spec.task_sets[0], 1).dir(tmp_path / spec.name)
+        cell = harness.Cell(method, spec.task_set[0], 1).dir(tmp_path / spec.name)
         final = json.loads((cell / "eval.json").read_text())
         assert harness.task_names(final, "return") == tasks
         curves = harness.read_curves(cell)
@@ -193,7 +193,7 @@ def test_table_grids_run_each_cell_after_the_runs_it_starts_from(preset, tmp_pat
             assert envs == (6 * len(tasks) if method == "a2c-multitask-envs-per-task" else 6)
 
     def cell_file(method):
-        return harness.Cell(method, spec.task_sets[0], 1).dir(tmp_path / spec.name) / "cell.json"
+        return harness.Cell(method, spec.task_set[0], 1).dir(tmp_path / spec.name) / "cell.json"
 
     scratch_done = cell_file("a2c-scratch").stat().st_mtime
     for method in ("a2c-distill", "a2c-finetune-e1e2", "a2c-finetune-e2e1"):
@@ -205,6 +205,6 @@ def test_table_grids_run_each_cell_after_the_runs_it_starts_from(preset, tmp_pat
 def test_a_grid_without_the_runs_a_method_starts_from_fails_at_start(tmp_path):
     from benchmarks import harness
 
-    spec = harness.GridSpec(methods=["a2c-distill"], task_sets=["halfcheetah6"], results_root=tmp_path)
+    spec = harness.GridSpec(methods=["a2c-distill"], task_set=["halfcheetah6"], results_root=tmp_path)
     with pytest.raises(ValueError, match="'a2c-distill' starts from the runs of 'a2c-scratch'"):
         harness.run_grid(spec)

@@ -25,10 +25,10 @@ ITERATION = 4 * 80
 
 def test_the_preset_runs_dagger_against_digrads_best_setting_at_one_budget_on_the_same_goal_sets():
     _, spec = PRESETS["reach-dagger-vs-digrad"]
-    assert (spec.methods, spec.task_sets, spec.seeds, spec.budget_steps) == (
+    assert (spec.methods, spec.task_set, spec.seed, spec.budget_steps) == (
         ["dagger", "digrad-single-heur"], ["planar8", "humanoid"], [1, 2, 3], 51_200)
     spec.validate()
-    for robot in spec.task_sets:
+    for robot in spec.task_set:
         dagger, digrad = (GridCell(METHODS[m].family, robot, 1, spec.budget_steps, Path("x"), {}).config(
             list(METHODS[m].check_args)) for m in spec.methods)
         assert (dagger.iterations, dagger.budget_steps, digrad.budget_steps) == (5, 51_200, 51_200)
@@ -57,7 +57,7 @@ def test_the_budget_is_whole_iterations_and_below_one_it_is_refused_in_one_line(
 
 def test_a_checkpoint_of_train_dagger_before_the_budget_option_resumes_under_either_word():
     """The config record ``train dagger --iterations 3 --num-envs 8 --periodic-eval-episodes 8
-    --final-eval-episodes 8 --algo.updates-per-iteration 30 --torch-threads 2`` wrote at commit 46620da."""
+    --final-eval-episodes 8 --algo.updates-per-iteration 30`` wrote at commit 46620da."""
     old = {"budget_steps": 1920, "seed": 1, "out_dir": "/tmp/old", "periodic_eval_episodes": 8,
            "final_eval_episodes": 8,
            "algo": {"teacher": "dls", "teacher_gain": 12.0, "saturation": "clip", "hidden": [256, 256, 256],
@@ -69,7 +69,7 @@ def test_a_checkpoint_of_train_dagger_before_the_budget_option_resumes_under_eit
                    "goal_distribution": "local", "planned": False,
                    "planner": {"restarts": 24, "iterations": 100, "damping": 0.01, "tolerance": 0.001, "seed": 0,
                                "margin": 0.02}},
-           "iterations": 3, "num_envs": 8, "episode_seconds": 4.0, "torch_threads": 2}
+           "iterations": 3, "num_envs": 8, "episode_seconds": 4.0}
     common = dict(num_envs=8, periodic_eval_episodes=8, final_eval_episodes=8, out_dir=Path("/tmp/moved"),
                   algo=DaggerConfig(updates_per_iteration=30))
     for budget in ({"iterations": 3}, {"budget_steps": 1920}, {"budget_steps": 2000}):
@@ -82,7 +82,7 @@ def test_a_checkpoint_of_train_dagger_before_the_budget_option_resumes_under_eit
 def tiny_grid(tmp_path_factory) -> GridSpec:
     """dagger on planar8, seeds 1 and 2, two iterations each; seed 1's cell (the harness's ``run_cell``, as a
     pool worker runs it) killed by SIGKILL after its first iteration, then the grid finishes both."""
-    spec = GridSpec(methods=["dagger"], task_sets=["planar8"], seeds=[1, 2], budget_steps=2 * ITERATION,
+    spec = GridSpec(methods=["dagger"], task_set=["planar8"], seed=[1, 2], budget_steps=2 * ITERATION,
                     overrides=[f"{k}={v}" for k, v in TINY.items()], name="tiny", workers=1,
                     results_root=tmp_path_factory.mktemp("grids"), bootstrap_reps=100)
     cell = spec.grid_dir.resolve() / "runs" / "dagger" / "planar8" / "1"
@@ -111,18 +111,18 @@ def test_a_tiny_dagger_cell_trains_through_the_harness_and_a_killed_one_resumes(
 
 def test_the_test_seed_table_of_a_grid_pools_its_seeds_last_policies(tiny_grid):
     out = tiny_grid.grid_dir / "test-seeds"
-    reach_table(["--grids", str(tiny_grid.grid_dir), "--episodes", "4", "--anchors", "DLS", "--out-dir", str(out),
+    reach_table(["--grids", str(tiny_grid.grid_dir), "--episodes", "4", "--anchors", "dls", "--out-dir", str(out),
                  "--bound-cache", str(tiny_grid.grid_dir / "bounds")])
     results = {r["controller"]: r for r in json.loads((out / "results.json").read_text())}
     row = results["dagger"]
-    assert set(results) == {"dagger", "DLS"} and row["training_seeds"] == [1, 2]
+    assert set(results) == {"dagger", "dls"} and row["training_seeds"] == [1, 2]
     assert len(row["per_seed"]) == 2 * 3 and len(row["per_training_seed"]) == 2
     held = [s["success_rate"] for s in row["per_training_seed"]]
     assert row["held_per_training_seed"] == pytest.approx({"mean": sum(held) / 2, "min": min(held), "max": max(held)})
     pooled = row["summary"]
     assert pooled["success_rate"] == pytest.approx(sum(r["success_rate"] for r in row["per_seed"]) / 6)
     assert pooled["success_low"] <= pooled["success_rate"] <= pooled["success_high"]
-    assert results["DLS"]["summary"]["success_rate"] >= 0.5 and "training_seeds" not in results["DLS"]
+    assert results["dls"]["summary"]["success_rate"] >= 0.5 and "training_seeds" not in results["dls"]
     table = (out / "table.md").read_text()
     assert "| planar8 | local | dagger (seeds 1, 2) |" in table and "held per training seed" in table
     assert f"tiny: {2 * ITERATION} env steps per run" in table

@@ -166,20 +166,6 @@ def test_resume_check_names_changed_settings_and_accepts_options_added_at_their_
     assert "torch_threads" not in base.record["loop"]
 
 
-def test_a_checkpoint_recorded_under_old_option_names_resumes_and_old_flags_still_parse(tmp_path):
-    """Before the shared run settings, the budget and evaluation counts had other names (``OLD_NAMES``)."""
-    base = RunConfig.of(TrainConfig())
-    old = json.loads(json.dumps(base.record))
-    old["loop"]["total_steps"] = old.pop("budget_steps")
-    old["loop"]["eval_goal_sets"] = old.pop("periodic_eval_episodes")
-    old["final_goal_sets"] = old.pop("final_eval_episodes")
-    assert base.differences(old) == []
-    old["final_goal_sets"] = 7
-    assert base.differences(old) == ["final_eval_episodes"]
-    with pytest.raises(SystemExit):  # parsed, then refused: the same config as --budget-steps 0
-        main(["digrad", "--loop.total-steps", "0", "--out-dir", str(tmp_path)])
-
-
 def test_a_budget_that_ends_before_learning_starts_warns(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mtpolicy_training.train", "digrad", "--out-dir", str(tmp_path),
                         "--budget-steps", "320", "--loop.learning-starts", "5000", "--final-eval-episodes", "4",

@@ -76,7 +76,7 @@ def test_readme_block_is_replaced_and_a_missing_block_is_named():
 
 
 @pytest.mark.parametrize("change,field", [
-    ({"methods": ["nope"]}, "methods"), ({"task_sets": ["mt10"]}, "task_sets"), ({"seeds": [1, 1]}, "seeds"),
+    ({"methods": ["nope"]}, "methods"), ({"task_set": ["mt10"]}, "task_set"), ({"seed": [1, 1]}, "seed"),
     ({"budget_steps": 0}, "budget_steps"), ({"name": "a/b"}, "name"), ({"overrides": ["gamma"]}, "overrides"),
     ({"overrides": ["loop.total_steps=5"]}, "overrides"), ({"overrides": ["algo.tau=0"]}, "tau"),
     ({"overrides": ["loop.no_such_option=1"]}, "overrides"), ({"threads_per_cell": 0}, "threads_per_cell"),
@@ -94,12 +94,12 @@ def test_every_preset_is_a_valid_grid(preset, tmp_path):
     for other in spec.compare_with:  # a compared grid must exist and have run the same budget
         (tmp_path / other).mkdir()
         (tmp_path / other / "grid.json").write_text(json.dumps({"budget_steps": PRESETS[other][1].budget_steps}))
-        assert PRESETS[other][1].seeds == spec.seeds and PRESETS[other][1].task_sets == spec.task_sets
+        assert PRESETS[other][1].seed == spec.seed and PRESETS[other][1].task_set == spec.task_set
     spec.validate()
 
 
 def test_reproduce_command_starts_from_a_preset_that_holds_the_methods():
-    spec = GridSpec(methods=["ppo-sp0", "ppo-jt400k-sp25"], task_sets=["hoppers3"], name="ppo-few")
+    spec = GridSpec(methods=["ppo-sp0", "ppo-jt400k-sp25"], task_set=["hoppers3"], name="ppo-few")
     assert spec.command().startswith("python -m benchmarks.harness ppo-spec-table1 --name ppo-few ")
 
 
@@ -155,7 +155,7 @@ def test_grid_runs_in_the_local_pool_resumes_and_updates_the_readme(tmp_path, ca
     assert (cell / "metrics.csv").stat().st_mtime_ns == before  # nothing retrained
 
     # a run of some of the cells reports the whole grid, and the command that reproduces all of it
-    assert run_grid(dataclasses.replace(spec, methods=["digrad-single-heur"], seeds=[2])) == table
+    assert run_grid(dataclasses.replace(spec, methods=["digrad-single-heur"], seed=[2])) == table
 
     with pytest.raises(ValueError, match="budget_steps: 960 differs from 480"):
         run_grid(dataclasses.replace(spec, budget_steps=960))

@@ -106,17 +106,17 @@ def test_a_bound_table_is_read_back_from_its_cache_and_solved_again_when_its_key
 
 
 def test_the_dynamic_optimum_is_a_row_and_the_notes_say_which_controller_beats_it(tmp_path):
-    args = ["--rows", "planar8:local:planar8_reach", "--anchors", "DLS", "dynamic-optimum", "--episodes", "2",
+    args = ["--rows", "planar8:local:planar8_reach", "--anchors", "dls", "dynamic-optimum", "--episodes", "2",
             "--seed", str(SEED), "--out-dir", str(tmp_path / "table"), "--optimum-cache", str(tmp_path / "optima"),
             "--optimum.max-evaluations", "5"]
     main(args)
     results = {r["controller"]: r for r in json.loads((tmp_path / "table" / "results.json").read_text())}
-    assert set(results) == {"planar8_reach", "DLS", "dynamic optimum"}
+    assert set(results) == {"planar8_reach", "dls", "dynamic optimum"}
     optimum = results["dynamic optimum"]
     assert optimum["summary"]["solved_rate"] == 1.0 and optimum["summary"]["time_ratio_median"] >= 1.0
-    assert len(results["DLS"]["per_set"]["time_to_settle"]) == 2
+    assert len(results["dls"]["per_set"]["time_to_settle"]) == 2
     assert len(list((tmp_path / "optima").glob("*.json"))) == 1
     table = (tmp_path / "table" / "table.md").read_text()
     assert "| dynamic optimum | n/a | n/a |" in table
-    assert "is beaten (a controller settles sooner) on 0/2 goal sets by planar8_reach; 0/2 goal sets by DLS; by " \
+    assert "is beaten (a controller settles sooner) on 0/2 goal sets by planar8_reach; 0/2 goal sets by dls; by " \
            "some single-controller row on 0/2." in table

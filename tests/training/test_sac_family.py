@@ -389,7 +389,7 @@ def test_mt10_entry_point(tmp_path, monkeypatch):
 def test_profile_times_every_part_of_an_update(method_name, precision):
     """The MT10 profile's breakdown of one update: the method's own parts are timed (D-Grad(O)'s per-task
     gradients, PiCor's correction) and the timed parts fit inside the update, in either precision."""
-    times = profile_method(method_name, precision, ProfileConfig(updates=1, env_steps=0, eval_episodes=0))
+    times = profile_method(method_name, precision, ProfileConfig(updates=1, env_steps=0, episodes=0))
     own = {"dgrad-o": "    critic step: per-task gradients", "picor": "  correction"}[method_name]
     assert own in times and times[own] > 0
     assert 0 <= times["  other (Polyak, bookkeeping)"] < times["update"] and times["GEMM floor of the update"] > 0

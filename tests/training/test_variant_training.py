@@ -31,7 +31,7 @@ from mtpolicy_training.ship.export import export_variant_policies
 from mtpolicy_training.envs.seeds import HELD_OUT_SEED, VALIDATION_SEED
 from mtpolicy_training.train.cli import main
 from mtpolicy_training.train.family import periodic_seed
-from mtpolicy_tools.demo import robot_for_model
+from mtpolicy_tools.model_choice import robot_for_model
 
 PLANAR8 = variants_of("planar8")
 RUN = ["--loop.rollout-steps", "64", "--loop.checkpoint-every", "384", "--periodic-eval-episodes", "2",

@@ -1,4 +1,4 @@
-"""One vocabulary over the training commands, old spellings and old records, and the one run-record schema."""
+"""One vocabulary over the training commands (any other spelling refused in one line), and the one run-record schema."""
 
 import json
 
@@ -45,19 +45,18 @@ def test_ship_commands_take_the_same_words(capsys):
     assert VOCABULARY["episode count"][0] + " " in _help(lambda: model_card.main(["--help"]), capsys)
 
 
-def test_old_spellings_of_a_trainer_parse_to_todays_config_with_a_warning_each(capsys):
-    from mtpolicy_training.core.options import parse_config, today_args
-    from mtpolicy_training.train.cli import FAMILY_CONFIGS
-
-    old = ["--env.robot", "humanoid", "--env.reach-tolerance", "0.05", "--eval-goal-sets", "7", "--env.planned",
-           "True", "--torch-threads", "2", "--iterations", "1"]
-    config = parse_config(FAMILY_CONFIGS, ["dagger", *today_args(FAMILIES["dagger"].config, old, "train dagger")])
-    assert (config.env.robot, config.env.reach_tolerance, config.periodic_eval_episodes) == ("humanoid", 0.05, 7)
-    assert config.env.planned is True and config.loop.torch_threads == 2
-    warnings = capsys.readouterr().err.strip().splitlines()
-    assert len(warnings) == 5 and all("old spelling of" in w for w in warnings)
-    assert "--env.robot is an old spelling of --robot" in warnings[0]
-    assert "--env.planned True is an old spelling of --env.planned" in warnings[3]
+@pytest.mark.parametrize("args, message", [
+    (["--env.robot", "humanoid"], "Unrecognized options: --env.robot"),
+    (["--eval-goal-sets", "7"], "Unrecognized options: --eval-goal-sets"),
+    (["--env.planned", "True"], "--env.planned True: use --env.planned / --env.no-planned"),
+    (["--progress=false"], "--progress=false: use --progress / --no-progress"),
+])
+def test_another_spelling_or_a_boolean_with_a_value_is_refused_in_one_line(args, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["dagger", *args, "--out-dir", str(tmp_path / "run")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(lines) == 1 and message in lines[0], lines
+    assert not (tmp_path / "run").exists()
 
 
 def test_sac_family_takes_a_robot_as_its_task_set():
@@ -90,16 +89,13 @@ TINY = ["--budget-steps", "320", "--loop.learning-starts", "160", "--loop.eval-e
 
 
 def test_a_checkpoint_and_records_made_before_resume_and_ship(tmp_path, capsys):
-    """A DiGrad run whose checkpoint, config.json and best-run records are in the old names (RENAMED, no command,
-    ``found_after_session_seconds``) resumes, and the model card reads it."""
+    """A DiGrad run whose checkpoint and config.json hold no ``command`` and whose best-run records have DiGrad's
+    old key (``found_after_session_seconds``) resumes, and the model card reads it."""
     run = tmp_path / "run"
     main(["digrad", "--out-dir", str(run), *TINY])
     state = torch.load(run / "checkpoint.pt", weights_only=False)
     old = json.loads(json.dumps(state["run_config"]))
     del old["command"]
-    old["loop"]["total_steps"] = old.pop("budget_steps")
-    old["loop"]["eval_goal_sets"] = old.pop("periodic_eval_episodes")
-    old["final_goal_sets"] = old.pop("final_eval_episodes")
     save_checkpoint(run / "checkpoint.pt", {**state, "run_config": old})
     (run / "config.json").write_text(json.dumps(old))
     for name in ("best.json", "best_eval.json"):

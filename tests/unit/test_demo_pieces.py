@@ -107,6 +107,26 @@ def test_render_takes_the_end_effectors_in_the_words_of_every_command(tmp_path, 
     out = tmp_path / "right.png"
     assert main(["render", "--robot", str(YARM / "robot.xml"), "--end-effectors", "right_tip", "--seconds", "0.5",
                  "--size", "64", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert printed.out.startswith(f"wrote {out}: end-effector errors ") and printed.out.count(" mm") == 1, printed
+    assert "has no default_model (robot.yaml): driving it with dls" in printed.err  # a robot file: no model
+    assert png_size(out)[0] == 64
+
+
+def test_render_defaults_like_every_command_planar8_and_its_model_planned_as_the_node_plans(tmp_path, capsys):
+    """Issue 64: without options render drives planar8 with its default model (planner-conditioned: the goal
+    configuration planned once from the start), as the demo does; ``--model dls`` is the baseline."""
+    from mtpolicy.robots import find_robot
+    from mtpolicy_tools.cli import main
+    from mtpolicy_tools.render import render_choice
+
+    policy, robot = render_choice(None, None, "mtpolicy render")
+    assert robot == "planar8" and policy is not None
+    assert policy.path.stem == find_robot("planar8").default_model and policy.contract.planner
+    assert render_choice("dls", None, "mtpolicy render") == (None, "planar8")
+    out = tmp_path / "reach.png"
+    assert main(["render", "--size", "64", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert printed.startswith(f"wrote {out}: end-effector errors ") and printed.count(" mm") == 1, printed
+    errors = [float(e.split()[0]) for e in printed.split("errors ")[1].split(", ")]
+    assert len(errors) == 3 and max(errors) < 1e3 * find_robot("planar8").reach_tolerance, printed
     assert png_size(out)[0] == 64

@@ -1,9 +1,9 @@
 """Command lines of the training package's tyro commands, in the one vocabulary (``mtpolicy.vocabulary``).
 
 ``parse_config`` is what every such command parses with (``train <family>``,
-``ship.evaluate``, ``ship.model_card``): old spellings of the command
-(``OLD_NAMES``) and ``--flag True|False`` become today's words with a warning,
-and a bad value or option exits 2 with a one-line error naming it.
+``ship.evaluate``, ``ship.model_card``): a bad value or option (another
+spelling of a word, ``--flag True|False`` too) exits 2 with a one-line error
+naming it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import tyro
 
-from mtpolicy.vocabulary import BOOLEAN_WORDS, OLD_NAMES, VOCABULARY, modernize, no_flag, renamed
+from mtpolicy.vocabulary import VOCABULARY
 
 Config = TypeVar("Config")
 
@@ -41,29 +41,41 @@ def option_names(config_type: type, prefix: str = "") -> dict[str, tuple[str, bo
     return out
 
 
-def cli_table(config_type: type, command: str) -> tuple[dict[str, str], set[str]]:
-    """``command``'s old spellings (``OLD_NAMES``, plus a field's dotted path where tyro spells it without its
-    prefix) -> today's, and its boolean options."""
-    names = option_names(config_type)
-    spelled = {path: name for path, (name, _) in names.items() if name != path}
-    return OLD_NAMES.get(command, {}) | spelled, {name for name, boolean in names.values() if boolean}
+BOOLEAN_WORDS = {"true": True, "false": False}
+"""The values of a boolean harness override (``algo.heuristic=False``); a command line takes ``--NAME`` /
+``--no-NAME`` instead."""
 
 
-def today_args(config_type: type, argv: list[str], command: str) -> list[str]:
-    """``argv`` of ``command`` (a key of ``OLD_NAMES``) parsed into ``config_type`` in today's words, a warning for
-    each old spelling."""
-    table, booleans = cli_table(config_type, command)
-    return modernize(argv, table, booleans, prog=command)
+def no_flag(name: str) -> str:
+    """The off spelling of boolean option ``name`` (dotted): ``algo.heuristic`` -> ``algo.no-heuristic``."""
+    *prefix, last = name.replace("_", "-").split(".")
+    return ".".join([*prefix, f"no-{last}"])
 
 
-def override_args(config_type: type, command: str, overrides: dict[str, str]) -> list[str]:
+def refuse_boolean_words(config_type: type, argv: list[str]) -> None:
+    """Exit 2 with a one-line error on a boolean option given a value (``--NAME True|False``, ``--NAME=False``)."""
+    flags = {name.replace("_", "-") for name, boolean in option_names(config_type).values() if boolean}
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return
+        name, eq, value = arg[2:].partition("=") if arg.startswith("--") else ("", "", "")
+        value = value if eq else argv[i + 1] if i + 1 < len(argv) else ""
+        if name.replace("_", "-") in flags and value.lower() in BOOLEAN_WORDS:
+            flag = name.replace("_", "-")
+            print(f"error: {arg if eq else f'{arg} {value}'}: use --{flag} / --{no_flag(flag)}", file=sys.stderr)
+            raise SystemExit(2)
+
+
+def override_args(config_type: type, overrides: dict[str, str]) -> list[str]:
     """A harness grid's overrides (``{"algo.hidden": "64 64", "algo.heuristic": "True"}``, dotted field paths,
-    old names too) as ``command``'s options in today's words: ``["--algo.hidden", "64", "64", "--algo.heuristic"]``."""
-    table, booleans = cli_table(config_type, command)
+    ``-`` or ``_`` between words) as the command's options: ``["--algo.hidden", "64", "64", "--algo.heuristic"]``
+    (a field tyro spells without its prefix, ``env.robot``, as ``--robot``)."""
+    names = option_names(config_type)
     out: list[str] = []
     for key, value in overrides.items():
-        name = renamed(key, table).replace("_", "-")
-        if name in {b.replace("_", "-") for b in booleans} and value.lower() in BOOLEAN_WORDS:
+        name, boolean = names.get(key.replace("-", "_"), (key, False))
+        name = name.replace("_", "-")
+        if boolean and value.lower() in BOOLEAN_WORDS:
             out.append(f"--{name if BOOLEAN_WORDS[value.lower()] else no_flag(name)}")
         else:
             out += [f"--{name}", *shlex.split(value)]
@@ -85,13 +97,12 @@ def one_line_tyro_error(text: str) -> str:
     return " ".join(message) or text.strip()
 
 
-def parse_config(config_type: type[Config], argv: list[str] | None, command: str = "",
-                 **cli_options: Any) -> Config:
-    """``argv`` (``command``'s old spellings accepted with a warning) parsed into ``config_type`` (``tyro.cli``
-    with ``cli_options``); a bad value or option exits 2 with a one-line error naming it."""
+def parse_config(config_type: type[Config], argv: list[str] | None, **cli_options: Any) -> Config:
+    """``argv`` parsed into ``config_type`` (``tyro.cli`` with ``cli_options``); a bad value or option exits 2
+    with a one-line error naming it."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if command and dataclasses.is_dataclass(config_type):
-        argv = today_args(config_type, argv, command)
+    if dataclasses.is_dataclass(config_type):
+        refuse_boolean_words(config_type, argv)
     captured = io.StringIO()
     columns = os.environ.get("COLUMNS")
     if not {"-h", "--help"} & set(argv):  # tyro wraps its error box to the terminal width: keep the message whole

@@ -21,7 +21,6 @@ from typing import Callable, ClassVar
 
 import torch
 
-from mtpolicy.vocabulary import OLD_NAMES, migrate_record
 from mtpolicy.integrity import CorruptFile, sha256_file, strict_json
 from mtpolicy_training.core.files import write_atomically, write_failure
 
@@ -40,14 +39,7 @@ class RunSettings:
     """Show a progress bar."""
 
     COMMAND: ClassVar[str] = ""
-    """The command that trains it (``train <family>``): its options renamed since runs were recorded are
-    ``mtpolicy.vocabulary.OLD_NAMES[COMMAND]`` (a checkpoint, config.json, a harness override or a command line
-    that uses an old name means the new one)."""
-
-    @classmethod
-    def old_names(cls) -> dict[str, str]:
-        """Old dotted option name -> today's, of this config's command."""
-        return OLD_NAMES.get(cls.COMMAND, {})
+    """The command that trains it (``train <family>``), recorded in its config record."""
 
     def validate_settings(self) -> list[str]:
         """The settings of this base that are out of range, by name."""
@@ -70,24 +62,9 @@ def without_run_only(record: dict) -> dict:
     return {k: v for k, v in record.items() if k != "progress"} | ({"loop": loop} if "loop" in record else {})
 
 
-def record_command(record: dict) -> str:
-    """The training command (a key of ``OLD_NAMES``) of a config record: its ``command``, or, in a record made before
-    it was recorded, the family whose settings it has."""
-    if "command" in record:
-        return record["command"]
-    if "iterations" in record:
-        return "train dagger"
-    if "batch_per_task" in record:
-        return "train sac-family"
-    if "eval_tasks" in record:
-        return "train a2c"
-    return "train digrad" if "env" in record else "train ppo"
-
-
 def read_run_config(run_dir: Path) -> dict:
-    """A run's config.json in today's names (``migrate_record`` with its command's ``OLD_NAMES``)."""
-    record = json.loads((run_dir / "config.json").read_text())
-    return migrate_record(record, OLD_NAMES.get(record_command(record), {}))
+    """A run's config.json."""
+    return json.loads((run_dir / "config.json").read_text())
 
 
 @dataclass(frozen=True)
@@ -101,28 +78,23 @@ class RunConfig:
     before_options: dict = field(default_factory=dict)
     """Options added with a default that changed what the run does, by dotted name: the value that does what a
     run did before the option existed (a config's ``behaviour_before_options()``, if it has one)."""
-    renamed: dict = field(default_factory=dict)
-    """Options renamed since, old dotted name -> new (``OLD_NAMES`` of the config's command)."""
 
     @classmethod
     def of(cls, config) -> "RunConfig":  # noqa: ANN001 - any training-config dataclass with defaults
         before = config.behaviour_before_options() if hasattr(config, "behaviour_before_options") else {}
-        old_names = config.old_names() if hasattr(config, "old_names") else {}
-        return cls(config_dict(config), config_dict(type(config)()), before, old_names)
+        return cls(config_dict(config), config_dict(type(config)()), before)
 
     def differences(self, recorded: dict) -> list[str]:
         """Dotted names of the settings in which ``recorded`` (a checkpoint's record) differs from this run.
 
-        A setting recorded under an old name is compared under its new one. A
-        setting absent from the record (an option added after the checkpoint
+        A setting absent from the record (an option added after the checkpoint
         was made) matches when this run leaves it at its default, which by
         convention reproduces the behaviour from before the option existed,
         or else at its value in ``before_options``. ``out_dir`` is not
         compared: a run directory may be moved or copied and resumed there,
-        nor are the settings a resumed run may change (``without_run_only``),
-        under their names of today (dagger's old ``torch_threads`` too).
+        nor are the settings a resumed run may change (``without_run_only``).
         """
-        recorded = relocatable(without_run_only(migrate_record(recorded, self.renamed)))
+        recorded = relocatable(without_run_only(recorded))
         return _differences(recorded, relocatable(self.record), self.defaults, self.before_options, "")
 
 

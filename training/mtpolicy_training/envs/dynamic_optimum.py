@@ -58,7 +58,7 @@ from mtpolicy_training.envs.seeds import VALIDATION_SEED
 from mtpolicy_training.envs.time_optimal import goal_sets_key, read_table
 
 
-START_CONTROLLERS = {"DLS": dls_controller, "mink": mink_controller}
+START_CONTROLLERS = {"dls": dls_controller, "mink": mink_controller}
 """The controllers ``DynamicOptimumConfig.controller_starts`` may name."""
 
 
@@ -84,7 +84,7 @@ class DynamicOptimumConfig:
     """N is searched up to the nearest target's number of periods + this."""
     fd_step: float = 1e-3
     """Forward-difference step of the normalized commands."""
-    controller_starts: tuple[str, ...] = ("DLS", "mink")
+    controller_starts: tuple[str, ...] = ("dls", "mink")
     """Classical controllers (``reach_evaluation``) whose path gives a target too: of the configurations it passes
     within tolerance in ``controller_periods``, the nearest at the velocity limits (other solution branches than
     the bound's, whose local solver misses some)."""
@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
     """Print the optimum against the velocity bound over the goal sets of a seed."""
     from mtpolicy_training.core.options import parse_config
 
-    args = parse_config(OptimumArgs, argv, "envs.dynamic_optimum")
+    args = parse_config(OptimumArgs, argv)
     table = optimum_table(args.env, args.episodes, args.seed, config=args.optimum, cache_dir=args.cache_dir)
     found = table.periods >= 0
     timed = found & (table.bound_periods > 0)

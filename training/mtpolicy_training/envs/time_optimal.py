@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from mtpolicy_training.core.options import parse_config
 
-    args = parse_config(BoundArgs, argv, "envs.time_optimal")
+    args = parse_config(BoundArgs, argv)
     start = time.process_time()
     table = bound_table(args.env, args.episodes, args.seed, solver=args.solver, cache_dir=args.cache_dir,
                         workers=args.workers)

@@ -2,8 +2,7 @@
 
     python -m mtpolicy_training.ship.evaluate planar8_reach --goal-distribution local --seed 20240518 --episodes 200
 
-Options in the words of every command (``mtpolicy.vocabulary.VOCABULARY``); ``--goal-sets`` and ``--seeds``, their
-old spellings, work for one more release.
+Options in the words of every command (``mtpolicy.vocabulary.VOCABULARY``).
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ class EvaluateConfig:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg = parse_config(EvaluateConfig, argv, "ship.evaluate", prog="python -m mtpolicy_training.ship.evaluate")
+    cfg = parse_config(EvaluateConfig, argv, prog="python -m mtpolicy_training.ship.evaluate")
     try:
         policy, env = onnx_controller(resolve_model_path(cfg.model))
     except (FileNotFoundError, ValueError) as e:

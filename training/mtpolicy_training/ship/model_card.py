@@ -9,7 +9,7 @@ DLS baseline and mink on the same goal sets, held success pooled with a 95 %
 Wilson interval. The training figures (budget, total training wall time,
 when the best policy was found) are read from the run's files, in the one
 run-record schema (``core/trainer.py``) of every trainer family, records made
-before it too (``read_best``, ``read_run_config``). With ``--best`` it ships
+before it too (``read_best``). With ``--best`` it ships
 ``best_policy.onnx`` (chosen on validation seeds).
 """
 
@@ -81,12 +81,12 @@ def test_figures(policy_path: Path, env: ReachConfig, goal_sets: int,
         rows = [r for r in json.loads(table.read_text()) if r["robot"] == env.robot
                 and r["goal_distribution"] == env.goal_distribution and r["seeds"] == list(TEST_SEEDS)]
         found = {("policy" if r["controller"] == model else r["controller"]): r["summary"] for r in rows
-                 if r["controller"] in (model, "DLS", "mink")}
-        if set(found) != {"policy", "DLS", "mink"}:
-            raise SystemExit(f"error: {table} has no test-seed rows of {model}, DLS and mink on {env.robot} "
+                 if r["controller"] in (model, "dls", "mink")}
+        if set(found) != {"policy", "dls", "mink"}:
+            raise SystemExit(f"error: {table} has no test-seed rows of {model}, dls and mink on {env.robot} "
                              f"{env.goal_distribution}")
-        return {k: found[k] for k in ("policy", "DLS", "mink")}
-    controllers = {"policy": onnx_controller(policy_path)[0], "DLS": dls_controller(env),
+        return {k: found[k] for k in ("policy", "dls", "mink")}
+    controllers = {"policy": onnx_controller(policy_path)[0], "dls": dls_controller(env),
                    "mink": mink_controller(env)}
     return {name: summary([evaluate_reach(c, env, goal_sets, seed) for seed in TEST_SEEDS], goal_sets)
             for name, c in controllers.items()}
@@ -148,7 +148,7 @@ def figure_rows(figures: dict[str, dict[str, float]], end_effectors: tuple[str, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg = parse_config(CardConfig, argv, "ship.model_card", prog="python -m mtpolicy_training.ship.model_card")
+    cfg = parse_config(CardConfig, argv, prog="python -m mtpolicy_training.ship.model_card")
     config = read_run_config(cfg.run)
     source = cfg.model or cfg.run / f"{'best_' if cfg.best else ''}policy.onnx"
     env = run_env(config)

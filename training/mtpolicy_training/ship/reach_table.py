@@ -6,7 +6,7 @@ policies and the anchors through ``reach_evaluation.evaluate_reach`` on the same
 goal sets: ``episodes`` per seed of ``envs/seeds.TEST_SEEDS`` (never used
 for a choice). The anchors (``anchors``):
 
-* ``DLS``: the damped-least-squares baseline; ``mink``: mink's differential IK;
+* ``dls``: the damped-least-squares baseline; ``mink``: mink's differential IK;
 * ``teacher``: the classical teacher each DAgger row's policy learned from, with
   its training config's teacher, gain, saturation and servo profile, on the
   observations of its contract: for a planner-conditioned policy, the contract's planner plans q*
@@ -73,8 +73,8 @@ from mtpolicy_training.envs.reach_evaluation import (Controller, dls_controller,
 from mtpolicy_training.envs.seeds import TEST_SEEDS
 from mtpolicy_training.envs.time_optimal import bound_solver, bound_table
 
-ANCHORS = ("DLS", "mink", "teacher", "time-optimal", "bound", "dynamic-optimum")
-"""The anchors a table may hold (module docstring)."""
+ANCHORS = ("dls", "mink", "teacher", "time-optimal", "bound", "dynamic-optimum")
+"""The anchors a table may hold (module docstring), each its row's name where it is a controller."""
 DEFAULT_ANCHORS = ANCHORS[:-1]
 """The anchors of a table that does not name them (the dynamic optimum costs seconds per goal set)."""
 GOAL_SET_FIELDS = ("robot", "end_effectors", "control_period", "reach_tolerance", "goal_joint_range",
@@ -342,7 +342,7 @@ def agreement(policy: dict, teacher: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg = parse_config(TableConfig, argv, "ship.reach_table")
+    cfg = parse_config(TableConfig, argv)
     rows = [parse_row(r) for r in cfg.rows] + [row for grid in cfg.grids for row in grid_rows(grid)]
     if not rows:
         raise SystemExit("error: no rows: give --rows and/or --grids")
@@ -406,8 +406,8 @@ def main(argv: list[str] | None = None) -> None:
                 controller = TimeOptimalTeacher(ReachVectorEnv(1, anchor_env), hold_gain)
                 evaluated.append(("time-optimal controller (closed loop)", [(controller, anchor_env)], (),
                                   {"solver": asdict(controller.reference.config), "hold_gain": hold_gain}))
-            elif anchor in ("DLS", "mink"):
-                controller = {"DLS": dls_controller, "mink": mink_controller}[anchor](anchor_env)
+            elif anchor in ("dls", "mink"):
+                controller = {"dls": dls_controller, "mink": mink_controller}[anchor](anchor_env)
                 evaluated.append((anchor, [(controller, anchor_env)], (), {}))
         if with_bound:
             add({"robot": robot, "goal_distribution": distribution, **bound_result(bounds, cfg.episodes),

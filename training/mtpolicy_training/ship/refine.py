@@ -80,7 +80,7 @@ def refined_student(run: Path, refinement: TargetRefinement) -> tuple[RefinedTar
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg = parse_config(RefineConfig, argv, "ship.refine", prog="python -m mtpolicy_training.ship.refine")
+    cfg = parse_config(RefineConfig, argv, prog="python -m mtpolicy_training.ship.refine")
     start = time.perf_counter()
     try:
         actor, env, config = refined_student(cfg.run, cfg.refinement)

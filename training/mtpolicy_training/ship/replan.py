@@ -65,7 +65,7 @@ def replan(model: Path, changes: dict, out: Path) -> PolicyContract:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg = parse_config(ReplanConfig, argv, "ship.replan", prog="python -m mtpolicy_training.ship.replan")
+    cfg = parse_config(ReplanConfig, argv, prog="python -m mtpolicy_training.ship.replan")
     try:
         changes = json.loads(cfg.changes)
         if not isinstance(changes, dict):

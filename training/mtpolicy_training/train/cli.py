@@ -11,9 +11,7 @@ Every family takes the same words for the run (``--budget-steps``, ``--seed``,
 robot (``--robot``, ``--end-effectors``, ``--reach-tolerance``,
 ``--goal-distribution``; ``mtpolicy.vocabulary.VOCABULARY``); booleans are
 ``--NAME`` / ``--no-NAME``. The same command again resumes from
-``<out-dir>/checkpoint.pt``. An option's old spelling
-(``mtpolicy.vocabulary.OLD_NAMES``, ``--env.robot``, ``--NAME True``) means its
-new one, with a warning. The final evaluation is printed as JSON.
+``<out-dir>/checkpoint.pt``. The final evaluation is printed as JSON.
 
 A bad value or option exits 2 with a one-line error naming it, before
 anything is written; a run refused on the way (a corrupt checkpoint, another
@@ -32,7 +30,7 @@ import tyro
 from mtpolicy.integrity import CorruptFile, strict_json
 from mtpolicy.robots import RobotSpecError
 from mtpolicy_training.core.files import write_failure
-from mtpolicy_training.core.options import parse_config, today_args
+from mtpolicy_training.core.options import parse_config, refuse_boolean_words
 from mtpolicy_training.core.run_record import RunRefused
 from mtpolicy_training.train import a2c, dagger, digrad, ppo, sac_family
 from mtpolicy_training.train.family import Family
@@ -52,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     metrics (a run refused on the way exits 1 with a one-line error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in FAMILIES:
-        argv = [argv[0], *today_args(FAMILIES[argv[0]].config, argv[1:], f"train {argv[0]}")]
+        refuse_boolean_words(FAMILIES[argv[0]].config, argv[1:])
     config = parse_config(FAMILY_CONFIGS, argv, prog="python -m mtpolicy_training.train",
                           description="Train a policy: a family, its robot or task set, a budget and a seed.")
     family = next(f for f in FAMILIES.values() if type(config) is f.config)

@@ -125,11 +125,11 @@ class GridCell:
 
     def config(self, setting_args: list[str], budget_steps: int | None = None, out_dir: Path | None = None):
         """The family's config for a run of this cell: ``setting_args``, the task set's options, the cell, its
-        budget and folder (or the ones given), then the overrides (old option names mean today's)."""
+        budget and folder (or the ones given), then the overrides."""
         args = [*setting_args, *self.family.task_sets[self.task_set], "--seed", str(self.seed),
                 "--budget-steps", str(self.budget_steps if budget_steps is None else budget_steps),
                 "--out-dir", str(self.out_dir if out_dir is None else out_dir),
-                *override_args(self.family.config, self.family.config.COMMAND, self.overrides)]
+                *override_args(self.family.config, self.overrides)]
         return tyro.cli(self.family.config, args=args)
 
 
