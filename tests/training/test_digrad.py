@@ -62,16 +62,35 @@ def test_multi_critic_q_i_depends_on_a_i_only():
     assert torch.all(g[:, ~torch.as_tensor(SPEC.chain_mask[0])] == 0)
 
 
+def random_batch() -> Batch:
+    return Batch(obs=torch.randn(64, 59), action=torch.rand(64, 8) * 2 - 1, rewards=torch.randn(64, 3),
+                 next_obs=torch.randn(64, 59), terminated=torch.zeros(64, dtype=torch.bool),
+                 truncated=torch.zeros(64, dtype=torch.bool), task=torch.zeros(64, dtype=torch.long))
+
+
 def test_critic_update_reduces_the_td_error_on_a_fixed_batch():
     torch.manual_seed(0)
     m = DiGrad(DiGradConfig(), SPEC, np.zeros(59), np.ones(59))
-    b = Batch(obs=torch.randn(64, 59), action=torch.rand(64, 8) * 2 - 1, rewards=torch.randn(64, 3),
-              next_obs=torch.randn(64, 59), terminated=torch.zeros(64, dtype=torch.bool),
-              truncated=torch.zeros(64, dtype=torch.bool), task=torch.zeros(64, dtype=torch.long))
+    b = random_batch()
     first = m.update(b)["critic_loss"]
     for _ in range(50):
         last = m.update(b)["critic_loss"]
     assert last < first
+
+
+def test_the_actor_stays_at_its_start_through_the_critic_warmup_then_learns():
+    torch.manual_seed(0)
+    m = DiGrad(DiGradConfig(critic_warmup=3, policy_delay=1), SPEC, np.zeros(59), np.ones(59))
+    start = [p.detach().clone() for p in m.actor.parameters()]
+    critic = [p.detach().clone() for p in m.critic.parameters()]
+    b = random_batch()
+    for _ in range(3):
+        assert "actor_loss" not in m.update(b)
+    assert all(torch.equal(p, q) for p, q in zip(m.actor.parameters(), start))
+    assert not all(torch.equal(p, q) for p, q in zip(m.critic.parameters(), critic))
+    assert "actor_loss" in m.update(b)
+    assert not all(torch.equal(p, q) for p, q in zip(m.actor.parameters(), start))
+    assert DiGradConfig(critic_warmup=-1).validate() == ["critic_warmup"]
 
 
 TINY = ["--budget-steps", "640", "--loop.learning-starts", "320", "--loop.eval-every", "320",
