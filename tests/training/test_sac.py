@@ -131,6 +131,25 @@ def test_per_task_alpha_moves_only_the_temperatures_of_tasks_in_the_batch():
     assert per_task.log_alpha[1].item() == per_task.log_alpha[2].item() == math.log(1.0)
 
 
+def test_the_log_std_starts_where_asked_and_the_critics_warm_up_alone():
+    torch.manual_seed(0)
+    sac = SAC(SACConfig(hidden=(32, 32), log_std_init=-2.5, critic_warmup=2), OBS, ACT)
+    obs = torch.randn(B, OBS)
+    with torch.no_grad():
+        log_std = sac.actor.distribution(obs)[1]
+    torch.testing.assert_close(log_std, torch.full_like(log_std, -2.5), atol=0.05, rtol=0)
+    actor, alpha = [p.detach().clone() for p in sac.actor.parameters()], sac.log_alpha.item()
+    critic = [p.detach().clone() for p in sac.critic.parameters()]
+    batch = random_batch(torch.Generator().manual_seed(3))
+    for _ in range(2):
+        sac.update(batch)
+    assert all(torch.equal(p, q) for p, q in zip(sac.actor.parameters(), actor)) and sac.log_alpha.item() == alpha
+    assert not all(torch.equal(p, q) for p, q in zip(sac.critic.parameters(), critic))
+    sac.update(batch)
+    assert not all(torch.equal(p, q) for p, q in zip(sac.actor.parameters(), actor)) and sac.log_alpha.item() != alpha
+    assert SACConfig(log_std_init=5.0, critic_warmup=-1).validate() == ["log_std_init", "critic_warmup"]
+
+
 def test_truncated_transition_keeps_the_final_observation():
     env = gym_vector_env("HalfCheetah-v5", 2, max_episode_steps=3)
     env.reset(seed=0)

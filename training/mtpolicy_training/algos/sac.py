@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mtpolicy_training.core.distributions import LOG_STD_MAX, LOG_STD_MIN
 from mtpolicy_training.core.networks import Normalizer, SquashedGaussianActor, TwinCritic
 from mtpolicy_training.core.replay import Batch
 
@@ -65,6 +66,12 @@ class SACConfig:
     """One temperature per task (disentangled alpha), indexed by the batch's task."""
     target_update_every: int = 1
     """Updates between target-critic Polyak steps."""
+    log_std_init: float | None = None
+    """Start of the actor's (pre-squash) log-std (``SquashedGaussianActor.start_log_std``; None: PyTorch's init,
+    std ~1). A gain actor's start that holds needs exploration narrower than the tolerance. Not in the paper."""
+    critic_warmup: int = 0
+    """Updates of the critics alone before the first actor and temperature step (the targets still follow): the
+    critics first learn the values of the starting actor. Not in the paper (paper: 0)."""
 
     def validate(self) -> list[str]:
         bad = [k for k in ("actor_lr", "critic_lr", "alpha_lr", "tau") if not 0 < getattr(self, k) <= 1]
@@ -72,6 +79,9 @@ class SACConfig:
         bad += ["hidden"] if not self.hidden or min(self.hidden) <= 0 else []
         bad += ["init_alpha"] if not self.init_alpha > 0 else []
         bad += ["target_update_every"] if self.target_update_every < 1 else []
+        if self.log_std_init is not None and not LOG_STD_MIN <= self.log_std_init <= LOG_STD_MAX:
+            bad.append("log_std_init")
+        bad += ["critic_warmup"] if self.critic_warmup < 0 else []
         return bad
 
 
@@ -103,7 +113,8 @@ class SAC:
     def make_networks(self, normalizer: Normalizer, obs_size: int, action_size: int) -> tuple[nn.Module, nn.Module]:
         """(actor, critic): a squashed-Gaussian actor and twin critics fused as one ensemble."""
         c = self.config
-        return (SquashedGaussianActor(normalizer, obs_size, action_size, c.hidden, c.activation),
+        return (SquashedGaussianActor(normalizer, obs_size, action_size, c.hidden, c.activation,
+                                      log_std_init=c.log_std_init),
                 TwinCritic(normalizer, obs_size, action_size, c.hidden, c.activation))
 
     @torch.no_grad()
@@ -163,14 +174,15 @@ class SAC:
         noise = torch.randn(2, batch.obs.shape[0], self.action_size)
         action, log_prob = self.actor.sample(batch.obs, noise[0])
         alpha = self.alpha(batch.task).detach()
-        alpha_loss = self.temperature_step(log_prob, batch.task)
+        acting = self.updates >= self.config.critic_warmup
+        alpha_loss = self.temperature_step(log_prob, batch.task) if acting else log_prob.new_zeros(())
         with torch.no_grad():
             next_action, next_log_prob = self.actor.sample(batch.next_obs, noise[1])
         y = self.critic_targets(batch, next_action, next_log_prob, alpha)
         critic_loss = self.apply_gradients(self.critic_losses(batch, y), batch.task, self._critic_params,
                                            self.critic_opt)
         actor_loss = self.apply_gradients(self.actor_losses(batch.obs, action, log_prob, alpha), batch.task,
-                                          self._actor_params, self.actor_opt)
+                                          self._actor_params, self.actor_opt) if acting else log_prob.new_zeros(())
         self.updates += 1
         if self.updates % self.config.target_update_every == 0:
             with torch.no_grad():

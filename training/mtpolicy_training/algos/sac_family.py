@@ -162,12 +162,13 @@ class TaskActor(SquashedGaussianActor):
 
     def __init__(self, normalizer: Normalizer, state_size: int, action_size: int, n_tasks: int,
                  hidden: tuple[int, ...], activation: str, conditioning: str, holding: ErrorGain | None = None,
-                 gain_init: float | None = None):
+                 gain_init: float | None = None, log_std_init: float | None = None):
         nn.Module.__init__(self)
         self.normalizer, self.action_size, self.n_tasks, self.holding = normalizer, action_size, n_tasks, holding
         self.net = TaskConditionedMLP(1, state_size, hidden, self.mean_outputs + action_size, n_tasks, conditioning,
                                       activation)
         initialize_gain(self.net, holding, gain_init)
+        self.start_log_std(log_std_init)
 
     def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s, z = obs[..., :-self.n_tasks], obs[..., -self.n_tasks:]
@@ -334,7 +335,7 @@ class SACFamily(SAC):
         c, conditioning = self.family, CONDITIONING[self.family.method]
         actor_conditioning = "blind" if self.simultaneous else conditioning
         return (TaskActor(normalizer, state_size, action_size, self.n_tasks, c.hidden, c.sac.activation,
-                          actor_conditioning, self.holding, c.gain_init),
+                          actor_conditioning, self.holding, c.gain_init, c.sac.log_std_init),
                 TaskCritic(normalizer, state_size, action_size, self.n_tasks, c.hidden, c.sac.activation,
                            conditioning))
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from mtpolicy_training.core.distributions import (LOG_STD_MAX, LOG_STD_MIN, gaussian_entropy, gaussian_log_prob,
                                                   squashed_gaussian)
-from mtpolicy_training.core.holding import ErrorGain
+from mtpolicy_training.core.holding import INIT_WEIGHT_SCALE, ErrorGain
 
 
 class CReLU(nn.Module):
@@ -209,17 +209,28 @@ class SquashedGaussianActor(nn.Module):
     """
 
     def __init__(self, normalizer: Normalizer, obs_size: int, action_size: int, hidden: tuple[int, ...],
-                 activation: str, holding: ErrorGain | None = None, gain_init: float | None = None):
+                 activation: str, holding: ErrorGain | None = None, gain_init: float | None = None,
+                 log_std_init: float | None = None):
         super().__init__()
         self.normalizer, self.holding = normalizer, holding
         self.action_size = action_size
         self.net = EnsembleMLP(1, obs_size, hidden, self.mean_outputs + action_size, activation)
         initialize_gain(self.net, holding, gain_init)
+        self.start_log_std(log_std_init)
 
     @property
     def mean_outputs(self) -> int:
         """Network outputs of the mean: A, or the entries of M with ``holding``."""
         return self.action_size if self.holding is None else self.holding.outputs
+
+    @torch.no_grad()
+    def start_log_std(self, value: float | None) -> None:
+        """With ``value``: the log-std outputs start near it (their bias; their weights scaled by
+        ``INIT_WEIGHT_SCALE``), so that the first exploration is as wide as asked, not PyTorch's std ~1."""
+        if value is not None:
+            layer = output_layer(self.net)
+            layer.weight[..., self.mean_outputs:] *= INIT_WEIGHT_SCALE
+            layer.bias[..., self.mean_outputs:] = value
 
     def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, log_std) of the pre-squash Gaussian, each (B, A)."""
