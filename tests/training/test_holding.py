@@ -29,6 +29,7 @@ from mtpolicy_training.core.networks import GaussianPolicy, Normalizer
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.registry import make_task_set
 from mtpolicy_training.envs.taskset import append_task_one_hot
+from mtpolicy_training.envs.variants import VariantReachTaskSet
 from mtpolicy_training.ship.export import export_policy, export_variant_policies, parity
 from mtpolicy_training.train.a2c import A2CTrainConfig
 from mtpolicy_training.train.cli import main
@@ -225,6 +226,10 @@ def test_error_gain_is_refused_where_observations_have_no_goal_errors():
         SpecializationTrainConfig(task_set="hoppers3", algo=SpecializationConfig(actor="dls-gain"), out_dir=Path())
     with pytest.raises(ValueError, match="algo.actor"):
         A2CTrainConfig(task_set="halfcheetah6", algo=A2CConfig(actor="error-gain"), out_dir=Path())
+    with pytest.raises(ValueError, match="reward"):
+        A2CTrainConfig(task_set="halfcheetah6", reward="hold", out_dir=Path())
+    with pytest.raises(ValueError, match="reward"):
+        VariantReachTaskSet.of("planar8", reward="pays")
     assert "gain_init" in SpecializationConfig(gain_init=3.0).validate() and "gain_init" in A2CConfig(
         gain_init=3.0).validate()
 
@@ -315,13 +320,14 @@ def test_sac_family_and_picor_train_the_error_gain_actor_on_the_hold_reward(tmp_
              "--loop.rollout-steps", "32", "--loop.eval-every", "192", "--loop.checkpoint-every", "192"]),
     ("a2c", ["--budget-steps", "120", "--loop.eval-every", "120", "--loop.checkpoint-every", "60"])])
 def test_ppo_and_a2c_train_the_dls_gain_actor_on_a_robots_variants(tmp_path, family, args):
-    main([family, "--robot", "planar8", "--algo.actor", "dls-gain", "--algo.gain-init", "8", *args,
+    main([family, "--robot", "planar8", "--algo.actor", "dls-gain", "--algo.gain-init", "8", "--reward", "hold", *args,
           "--periodic-eval-episodes", "1", "--final-eval-episodes", "1", "--no-progress", "--out-dir", str(tmp_path)])
     for t, variant in enumerate(VARIANTS.task_names):
         policy = OnnxPolicy(tmp_path / f"policy_{variant}.onnx")
         config = VARIANTS.config(t)
         assert np.all(policy(at_goal(config=config)) == 0.0) and np.abs(policy(away(64, config))).max() > 0
         assert policy.contract.training_config["algo"]["actor"] == "dls-gain"
+        assert policy.contract.training_config["reward"] == "hold"
     if family == "a2c":  # a run's network comes back with its structure (fine-tuning, distillation)
         layout, kins = variant_structure(VARIANTS)
         loaded = load_policy(tmp_path, lambda actor: ErrorGain.of(actor, layout, 8, kins))

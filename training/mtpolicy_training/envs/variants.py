@@ -26,7 +26,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from mtpolicy.robots.variants import VARIANTS, variants_of
-from mtpolicy_training.envs.reach import GOAL_DISTRIBUTIONS, ReachConfig, ReachEnv, ReachVectorEnv
+from mtpolicy_training.envs.reach import GOAL_DISTRIBUTIONS, REWARDS, ReachConfig, ReachEnv, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import evaluate_reach
 from mtpolicy_training.envs.seeds import HELD_OUT_SEED
 from mtpolicy_training.envs.taskset import PolicyFn, TaskSet, TaskSetMetrics
@@ -91,27 +91,34 @@ class VariantReachTaskSet(TaskSet):
 
     goal_distribution: str = "local"
     """Where goal configurations lie ('local' or 'workspace', ``envs/reach.py``)."""
+    reward: str = "paper"
+    """The reward shape of every variant's reach task (``ReachConfig.reward``: paper or hold)."""
 
     metrics: ClassVar[TaskSetMetrics] = TaskSetMetrics("success_rate", ("success_rate", "mean_score"))
 
     def __post_init__(self):
         if self.goal_distribution not in GOAL_DISTRIBUTIONS:
             raise ValueError(f"goal_distribution {self.goal_distribution!r}: one of {GOAL_DISTRIBUTIONS}")
+        if self.reward not in REWARDS:
+            raise ValueError(f"reward {self.reward!r}: one of {', '.join(REWARDS)}")
 
     @classmethod
-    def of(cls, robot: str, goal_distribution: str = "local") -> "VariantReachTaskSet":
+    def of(cls, robot: str, goal_distribution: str = "local", reward: str = "paper") -> "VariantReachTaskSet":
         """The set of ``robot``'s shipped variants (ValueError naming the robots that have some)."""
         variants = variants_of(robot)
         if not variants:
             raise ValueError(f"robot {robot!r} has no morphology variants; robots with some: "
                              f"{sorted({v.base for v in VARIANTS})} (mtpolicy/robots/variants.py)")
         config = ReachConfig(robot=variants[0])
-        return cls(robot + SUFFIX, variants, config.max_episode_steps, goal_distribution=goal_distribution)
+        return cls(robot + SUFFIX, variants, config.max_episode_steps, goal_distribution=goal_distribution,
+                   reward=reward)
 
     def config(self, task_index: int) -> ReachConfig:
-        """The reach settings of task ``task_index``: its variant, its tolerance, the set's goal distribution."""
+        """The reach settings of task ``task_index``: its variant, its tolerance, the set's goal distribution and
+        reward."""
         self._check_task(task_index)
-        return ReachConfig(robot=self.task_names[task_index], goal_distribution=self.goal_distribution)
+        return ReachConfig(robot=self.task_names[task_index], goal_distribution=self.goal_distribution,
+                           reward=self.reward)
 
     def make_env(self, task_index: int, num_envs: int = 1, seed: int | None = None) -> VectorEnv:
         env = ReachVectorEnv(num_envs, self.config(task_index))

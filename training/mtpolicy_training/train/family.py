@@ -59,16 +59,21 @@ class VariantTaskSettings:
     """Robot whose variants are the task set (None: the trainer's task set)."""
     goal_distribution: Annotated[str, word("goal distribution")] = "local"
     """Where the reach goals of ``robot``'s variants lie."""
+    reward: str = "paper"
+    """With ``robot``: the reach reward shape, ``ReachConfig.reward`` (paper: DiGrad's; hold: pays for holding)."""
 
     def chosen_task_set(self, task_set: str, default: str) -> TaskSet:
         """The task set a run trains on: ``robot``'s variants with ``robot``, else ``task_set``; ValueError (one
         line) if the robot has no variants or a ``task_set`` other than the ``default`` is given too."""
         if self.robot is None:
+            if self.reward != "paper":
+                raise ValueError(f"invalid config value(s): reward ({self.reward!r} needs a robot's variants: "
+                                 "--robot R)")
             return make_task_set(task_set)
         if task_set != default:
             raise ValueError(f"invalid config value(s): robot and task_set (give one; --robot {self.robot} trains on "
                              f"its variants, {self.robot}{SUFFIX})")
-        return VariantReachTaskSet.of(self.robot, self.goal_distribution)
+        return VariantReachTaskSet.of(self.robot, self.goal_distribution, self.reward)
 
 
 def actor_problems(actor: str, task_set: TaskSet) -> list[str]:
