@@ -32,6 +32,7 @@ from mtpolicy_training.envs.reach import ReachConfig
 from mtpolicy_training.envs.reach_evaluation import dls_controller, evaluate_reach, mink_controller, onnx_controller
 from mtpolicy_training.envs.seeds import TEST_SEEDS
 from mtpolicy_training.envs.registry import make_task_set
+from mtpolicy_training.envs.variants import VariantReachTaskSet
 from mtpolicy_training.ship.reach_table import summary
 
 
@@ -59,10 +60,14 @@ class CardConfig:
     """Where the model, its card and its curve are written."""
 
 
-def run_env(config: dict) -> ReachConfig:
-    """The reach env a run trained on: its ``env`` section, or its reach task set's (``train sac-family``)."""
+def run_env(config: dict, robot: str) -> ReachConfig:
+    """The reach env a run trained on: its ``env`` section, its reach task set's (``train sac-family``), or on a
+    robot's variants (``train ppo|a2c --robot``) the shipped variant ``robot``'s."""
     if "env" in config:
         return ReachConfig(**config["env"])
+    if config.get("robot"):
+        variants = VariantReachTaskSet.of(config["robot"], config["goal_distribution"], config.get("reward", "paper"))
+        return variants.config(variants.task_names.index(robot))
     return make_task_set(config["task_set"]).config
 
 
@@ -92,23 +97,27 @@ def test_figures(policy_path: Path, env: ReachConfig, goal_sets: int,
             for name, c in controllers.items()}
 
 
-def plot_curve(metrics_csv: Path, png: Path, title: str, tolerance: float) -> None:
-    """Validation held success and time to reach against training wall time, labeled."""
+def plot_curve(metrics_csv: Path, png: Path, title: str, tolerance: float, robot: str) -> None:
+    """Validation held success (of ``robot``, in a run over a robot's variants) and time to reach against training
+    wall time, labeled."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = [r for r in csv.DictReader(metrics_csv.open()) if r.get("eval/success_rate")]
+    held = f"eval/success_rate_{robot}" if rows and f"eval/success_rate_{robot}" in rows[0] else "eval/success_rate"
     minutes = [float(r["perf/train_seconds"]) / 60 for r in rows]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
-    a1.plot(minutes, [float(r["eval/success_rate"]) for r in rows], marker="o", label="held success")
-    a1.plot(minutes, [float(r["eval/reached_rate"]) for r in rows], marker=".", ls="--", label="reached once")
+    a1.plot(minutes, [float(r[held]) for r in rows], marker="o", label="held success")
+    if rows and "eval/reached_rate" in rows[0]:  # a run over variants validates held success alone
+        a1.plot(minutes, [float(r["eval/reached_rate"]) for r in rows], marker=".", ls="--", label="reached once")
     a1.set(title=f"validation goal sets (tolerance {tolerance} m)", xlabel="training wall time (min)",
            ylabel="share of goal sets", ylim=(0, 1.02))
     a1.legend(fontsize=8)
-    a2.plot(minutes, [float(r["eval/time_to_reach_median"]) for r in rows], marker="o", label="median, held sets")
+    if rows and "eval/time_to_reach_median" in rows[0]:
+        a2.plot(minutes, [float(r["eval/time_to_reach_median"]) for r in rows], marker="o", label="median, held sets")
+        a2.legend(fontsize=8)
     a2.set(title="time to reach", xlabel="training wall time (min)", ylabel="s")
-    a2.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
@@ -151,17 +160,18 @@ def main(argv: list[str] | None = None) -> None:
     cfg = parse_config(CardConfig, argv, prog="python -m mtpolicy_training.ship.model_card")
     config = read_run_config(cfg.run)
     source = cfg.model or cfg.run / f"{'best_' if cfg.best else ''}policy.onnx"
-    env = run_env(config)
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = cfg.out_dir / f"{cfg.name}.onnx"
-    shutil.copyfile(source, onnx_path)
+    if source.resolve() != onnx_path.resolve():
+        shutil.copyfile(source, onnx_path)
     contract = OnnxPolicy(onnx_path).contract
+    env = run_env(config, contract.robot)
     refine = contract.training_config.get("refine")  # a refined export's settings (``ship.refine``)
     figures = test_figures(onnx_path, env, cfg.episodes, cfg.table, cfg.name)
     (cfg.out_dir / f"{cfg.name}_test.json").write_text(strict_json(figures, indent=2))
     plot_curve(cfg.run / "metrics.csv", cfg.out_dir / f"{cfg.name}_curve.png",
                f"{cfg.name}: {contract.method} on {contract.robot}, {env.goal_distribution} goals",
-               env.reach_tolerance)
+               env.reach_tolerance, contract.robot)
     seconds = training_seconds(cfg.run)
     found = found_text(read_best(cfg.run / "best.json") if cfg.best else {})
     planner = (f"The observation ends with `goal_config_error` = q* - q, q* from `mtpolicy.planner` with "
