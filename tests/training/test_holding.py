@@ -31,6 +31,7 @@ from mtpolicy_training.envs.registry import make_task_set
 from mtpolicy_training.envs.taskset import append_task_one_hot
 from mtpolicy_training.envs.variants import VariantReachTaskSet
 from mtpolicy_training.ship.export import export_policy, export_variant_policies, parity
+from mtpolicy_training.ship.model_card import main as model_card
 from mtpolicy_training.train.a2c import A2CTrainConfig
 from mtpolicy_training.train.cli import main
 from mtpolicy_training.train.family import variant_structure
@@ -328,6 +329,12 @@ def test_ppo_and_a2c_train_the_dls_gain_actor_on_a_robots_variants(tmp_path, fam
         assert np.all(policy(at_goal(config=config)) == 0.0) and np.abs(policy(away(64, config))).max() > 0
         assert policy.contract.training_config["algo"]["actor"] == "dls-gain"
         assert policy.contract.training_config["reward"] == "hold"
+    if family == "ppo":  # a variant's policy ships with the test figures of that variant robot
+        model_card(["--name", "long_ppo", "--model", str(tmp_path / "policy_planar8_long.onnx"), "--command",
+                    "train it", "--episodes", "2", "--out-dir", str(tmp_path / "models"), str(tmp_path)])
+        card = (tmp_path / "models" / "long_ppo.md").read_text()
+        assert "on robot **planar8_long**" in card and "| held success [95% CI] |" in card
+        assert (tmp_path / "models" / "long_ppo_curve.png").stat().st_size > 0
     if family == "a2c":  # a run's network comes back with its structure (fine-tuning, distillation)
         layout, kins = variant_structure(VARIANTS)
         loaded = load_policy(tmp_path, lambda actor: ErrorGain.of(actor, layout, 8, kins))
