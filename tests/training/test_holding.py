@@ -26,6 +26,7 @@ from mtpolicy_training.algos.sac_family import SACFamily, SACFamilyConfig
 from mtpolicy_training.algos.specialization import SpecializationConfig, SpecializationPPO
 from mtpolicy_training.core.holding import ErrorGain
 from mtpolicy_training.core.networks import GaussianPolicy, Normalizer
+from mtpolicy_training.core.trainer import reach_key
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.registry import make_task_set
 from mtpolicy_training.envs.taskset import append_task_one_hot
@@ -314,6 +315,17 @@ def test_sac_family_and_picor_train_the_error_gain_actor_on_the_hold_reward(tmp_
     assert 0 <= final["success_rate"] <= 1
     assert_zero_at_goal(tmp_path / "policy.onnx")
     assert OnnxPolicy(tmp_path / "policy.onnx").contract.training_config["reward"] == "hold"
+    assert_zero_at_goal(tmp_path / "best_policy.onnx")  # the best validated policy ships too, as DiGrad's does
+    assert json.loads((tmp_path / "best_eval.json").read_text())["success_rate"] >= 0
+
+
+def test_a_reach_validation_is_better_when_it_holds_as_often_and_reaches_sooner():
+    assert reach_key({"success_rate": 1.0, "time_to_reach_median": 0.50}) > reach_key(
+        {"success_rate": 1.0, "time_to_reach_median": 0.55})
+    assert reach_key({"success_rate": 1.0, "time_to_reach_median": 0.9}) > reach_key(
+        {"success_rate": 0.99, "time_to_reach_median": 0.3})
+    assert reach_key({"success_rate": 0.0, "time_to_reach_median": 0.3}) > reach_key(
+        {"success_rate": 0.0, "time_to_reach_median": float("nan")})
 
 
 @pytest.mark.parametrize("family, args", [

@@ -21,6 +21,7 @@ Records made before (DiGrad's ``found_after_session_seconds``) are read with ``r
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,13 @@ def headline(metrics: dict) -> float:
     """The default order of evaluations: the first of ``HEADLINE_METRICS`` they have (held success, mean
     return)."""
     return next((metrics[k] for k in HEADLINE_METRICS if k in metrics), float("-inf"))
+
+
+def reach_key(metrics: dict) -> tuple[float, float]:
+    """The order of reach validations, best last: held success, then the shorter median time to reach (a policy
+    that holds as often and is faster is better; without it a start that holds would never be replaced)."""
+    time = metrics.get("time_to_reach_median", math.nan)
+    return metrics["success_rate"], -time if math.isfinite(time) else -math.inf
 
 
 @dataclass

@@ -34,7 +34,7 @@ from mtpolicy.integrity import strict_json
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig
 from mtpolicy_training.core.offpolicy import LoopConfig, train_off_policy
 from mtpolicy_training.core.run_record import RunConfig, config_dict
-from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
+from mtpolicy_training.core.trainer import BestRun, Trainer, reach_key, run_trainer
 from mtpolicy_training.envs.reach import ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import dls_controller, evaluate_reach, onnx_controller
 from mtpolicy_training.envs.seeds import HELD_OUT_SEED, VALIDATION_SEED
@@ -87,7 +87,7 @@ def run(config: DiGradTrainConfig) -> dict[str, float]:
     def validate(m: DiGrad) -> dict[str, float]:
         return evaluate_reach(m.deployed_action, config.env, config.periodic_eval_episodes, seed=VALIDATION_SEED)
 
-    best = BestRun(out, export, extra=lambda: {"updates": method.updates})
+    best = BestRun(out, export, key=reach_key, extra=lambda: {"updates": method.updates})
 
     def train() -> None:
         train_off_policy(method, lambda n: ReachVectorEnv(n, config.env), config.loop, config, validate, reward_of,

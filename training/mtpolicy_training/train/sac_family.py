@@ -46,8 +46,9 @@ from mtpolicy_training.algos.sac_family import SACFamily
 from mtpolicy_training.core.offpolicy import LoopConfig, train_off_policy
 from mtpolicy_training.core.replay import ReplayBuffer, TaskReplayBuffer
 from mtpolicy_training.core.run_record import RunConfig, config_dict
-from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
+from mtpolicy_training.core.trainer import BestRun, Trainer, reach_key, run_trainer
 from mtpolicy_training.envs.reach import REWARDS
+from mtpolicy_training.envs.reach_evaluation import onnx_controller
 from mtpolicy_training.envs.registry import is_robot, make_task_set
 from mtpolicy_training.envs.taskset import TaskOneHotObservations, TaskSet, append_task_one_hot
 from mtpolicy_training.ship.export import export_policy
@@ -173,23 +174,29 @@ def run(config: SACFamilyTrainConfig) -> dict[str, float]:
     def evaluate(m: SACFamily, episodes: int = config.periodic_eval_episodes) -> dict[str, float]:
         return {k.removeprefix("eval/"): v for k, v in task_set.evaluate(policy_fn, episodes, **eval_kwargs).items()}
 
+    export, best, evaluate_best = None, BestRun(config.out_dir), None
+    if task_set.simultaneous:  # a reach set: its policies export, the best validated one as best_policy.onnx
+        def export(record: dict[str, float], path: Path) -> None:
+            export_policy(method.policy, probe.spec, task_set.config, method=config.algo.method,
+                          training_config=config_dict(config), metrics=record, path=path)
+            OnnxPolicy(path).check(probe.spec)
+
+        def evaluate_best(path: Path) -> dict[str, float]:
+            controller = onnx_controller(path)[0]
+            metrics = task_set.evaluate(lambda obs, tasks: controller(obs), config.final_eval_episodes)
+            return {k.removeprefix("eval/"): v for k, v in metrics.items()}
+        best = BestRun(config.out_dir, export, key=reach_key)
     last: dict[str, float] = {}
 
     def train() -> None:
         last.update(train_off_policy(method, make_env, config.loop, config, evaluate, reward_of, RunConfig.of(config),
-                                     make_buffer, best=BestRun(config.out_dir)))
+                                     make_buffer, best=best))
 
     def final_evaluation() -> dict[str, float]:
         same_evaluation = config.final_eval_episodes == config.periodic_eval_episodes
         return last if same_evaluation else evaluate(method, config.final_eval_episodes)
 
-    export = None
-    if task_set.simultaneous:
-        def export(record: dict[str, float], path: Path) -> None:
-            export_policy(method.policy, probe.spec, task_set.config, method=config.algo.method,
-                          training_config=config_dict(config), metrics=record, path=path)
-            OnnxPolicy(path).check(probe.spec)
-    final = run_trainer(Trainer(config.out_dir, train, final_evaluation, export))
+    final = run_trainer(Trainer(config.out_dir, train, final_evaluation, export, best, evaluate_best=evaluate_best))
     if not task_set.simultaneous and "envs" in eval_kwargs:
         eval_kwargs["envs"].close()
     return final
