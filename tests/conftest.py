@@ -2,7 +2,7 @@
 
 - ``tests/unit`` (marker ``unit``): the runtime (``mtpolicy``): its numpy, MuJoCo and onnxruntime logic, configs
   and one-line errors; no ROS process and no import of the training package, so it runs without the training
-  extra (torch, gymnasium, metaworld). One exception: ``test_vocabulary.py`` reads the training commands'
+  extra (torch, gymnasium, metaworld). One exception: ``unit/test_one_word_per_thing.py`` reads the training commands'
   ``--help`` in one test, skipped without the extra.
 - ``tests/training`` (``training``): the training package (``mtpolicy_training``) and the benchmarks: its envs,
   task sets and evaluators, runs that train, export or resume, the harness grid.
