@@ -60,9 +60,10 @@ def headline(metrics: dict) -> float:
 
 def reach_key(metrics: dict) -> tuple[float, float]:
     """The order of reach validations, best last: held success, then the shorter median time to reach (a policy
-    that holds as often and is faster is better; without it a start that holds would never be replaced)."""
-    time = metrics.get("time_to_reach_median", math.nan)
-    return metrics["success_rate"], -time if math.isfinite(time) else -math.inf
+    that holds as often and is faster is better; without it a start that holds would never be replaced). A time
+    not measured (NaN, or None as a record read back from JSON keeps it) ranks last."""
+    time = metrics.get("time_to_reach_median")
+    return metrics["success_rate"], -time if time is not None and math.isfinite(time) else -math.inf
 
 
 @dataclass
