@@ -59,7 +59,7 @@ from torch import nn
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.observation import ObservationLayout
 from mtpolicy_training.core.distributions import gaussian_entropy, gaussian_kl, gaussian_log_prob
-from mtpolicy_training.core.holding import ACTORS, Actor, ErrorGain
+from mtpolicy_training.core.holding import Actor, ErrorGain, holding_problems
 from mtpolicy_training.core.networks import (ACTIVATIONS, NUMPY_ACTIVATIONS, EnsembleLinear, EnsembleMLP,
                                              RunningNormalizer, initialize_gain)
 from mtpolicy_training.core.onpolicy import Rollout
@@ -241,8 +241,7 @@ class A2CConfig:
         bad += [k for k in ("actor_hidden", "critic_hidden") if not getattr(self, k) or min(getattr(self, k)) <= 0]
         bad += [k for k, h in (("shared_actor_layers", self.actor_hidden), ("shared_critic_layers", self.critic_hidden))
                 if not 0 <= getattr(self, k) <= len(h)]
-        bad += ["actor"] if self.actor not in ACTORS else []
-        bad += ["gain_init"] if self.gain_init is not None and self.actor == "mlp" else []
+        bad += holding_problems(self.actor, self.gain_init)
         if self.setting == "finetune" and self.init_from is None:
             bad.append("init_from (finetune needs a single-task run)")
         if self.setting != "finetune" and self.init_from is not None:

@@ -41,7 +41,7 @@ import torch
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.observation import ObservationLayout
 from mtpolicy.robots import RobotSpec
-from mtpolicy_training.core.holding import ACTORS, Actor, ErrorGain
+from mtpolicy_training.core.holding import Actor, ErrorGain, holding_problems
 from mtpolicy_training.core.networks import DeterministicActor, MultiTaskCritic, Normalizer
 from mtpolicy_training.core.replay import Batch
 
@@ -96,8 +96,7 @@ class DiGradConfig:
         bad += [k for k in ("target_noise", "action_penalty") if getattr(self, k) < 0]
         bad += ["policy_delay"] if self.policy_delay < 1 else []
         bad += ["critic_warmup"] if self.critic_warmup < 0 else []
-        bad += ["actor"] if self.actor not in ACTORS else []
-        bad += ["gain_init"] if self.gain_init is not None and self.actor == "mlp" else []
+        bad += holding_problems(self.actor, self.gain_init)
         return bad
 
     @property

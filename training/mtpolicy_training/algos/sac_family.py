@@ -47,7 +47,7 @@ from torch import nn
 from mtpolicy_training.algos.sac import SAC, SACConfig
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.observation import ObservationLayout
-from mtpolicy_training.core.holding import ACTORS, Actor, ErrorGain
+from mtpolicy_training.core.holding import Actor, ErrorGain, holding_problems
 from mtpolicy_training.core.networks import (ACTIVATIONS, EnsembleLinear, EnsembleMLP, Normalizer,
                                              SquashedGaussianActor, initialize_gain)
 from mtpolicy_training.core.replay import Batch
@@ -85,8 +85,7 @@ class SACFamilyConfig:
 
     def validate(self) -> list[str]:
         bad = [f"sac.{k}" for k in self.sac.validate()]
-        bad += ["actor"] if self.actor not in ACTORS else []
-        bad += ["gain_init"] if self.gain_init is not None and self.actor == "mlp" else []
+        bad += holding_problems(self.actor, self.gain_init)
         return bad + ([f"method ({self.method!r} not in {', '.join(CONDITIONING)})"]
                       if self.method not in CONDITIONING else [])
 

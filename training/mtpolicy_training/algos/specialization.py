@@ -44,7 +44,7 @@ from torch import nn
 
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.observation import ObservationLayout
-from mtpolicy_training.core.holding import ACTORS, Actor, ErrorGain
+from mtpolicy_training.core.holding import Actor, ErrorGain, holding_problems
 from mtpolicy_training.core.networks import NUMPY_ACTIVATIONS, EnsembleLinear, GaussianPolicy, RunningNormalizer
 from mtpolicy_training.core.onpolicy import Rollout
 from mtpolicy_training.algos.ppo import PPO, PPOConfig
@@ -179,8 +179,7 @@ class SpecializationConfig:
         bad += ["jt"] if self.jt < 0 else []
         bad += ["sp"] if not 0 <= self.sp <= 100 else []
         bad += ["variance_iterations"] if self.variance_iterations < 1 else []
-        bad += ["actor"] if self.actor not in ACTORS else []
-        bad += ["gain_init"] if self.gain_init is not None and self.actor == "mlp" else []
+        bad += holding_problems(self.actor, self.gain_init)
         if self.selection == "variance" and 0 < self.sp < 100 and self.jt == 0:
             bad.append("jt (the variance selection needs joint training: jt > 0, or sp 0 or 100)")
         return bad

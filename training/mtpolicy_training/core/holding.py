@@ -44,6 +44,15 @@ Actor = Literal["mlp", "error-gain", "dls-gain"]
 ACTORS = ("mlp", "error-gain", "dls-gain")
 """The actor structures: the papers' MLP, or the error-gain forms (exactly zero command at the goal)."""
 
+
+
+def holding_problems(actor: str, gain_init: float | None) -> list[str]:
+    """The invalid holding options of a method config, by field name: an unknown ``actor``, or a ``gain_init``
+    for the MLP actor (a gain means nothing there)."""
+    return (["actor"] if actor not in ACTORS else []) + (["gain_init"] if gain_init is not None and actor == "mlp"
+                                                         else [])
+
+
 INIT_WEIGHT_SCALE = 0.01
 """``ErrorGain.initialize``: the gain outputs' weights are scaled by this, so M(s) starts near its constant."""
 
