@@ -185,6 +185,23 @@ A2C_TABLES_OVERRIDES = ["loop.eval_every=100000", "periodic_eval_episodes=2"]
 """Curves of the A2C tables: an evaluation of 2 episodes per task every 100k steps of a run (the final one keeps
 the paper's 20), so evaluating costs about a tenth of a multi-task run's steps."""
 
+RETEST_EVAL_OVERRIDES = ["loop.eval-every=10000", "periodic-eval-episodes=20", "final-eval-episodes=50"]
+"""The reach re-tests' curves and final evaluations: 20 validation goal sets every 10k env steps, 50 held-out ones
+at the end (the test-seed figures come from ship/reach_table --grids)."""
+
+HOLDING_DIGRAD_OVERRIDES = ["algo.actor=dls-gain", "algo.gain-init=8", "env.reward=hold", "algo.actor-lr=3e-6",
+                            "algo.twin-critics=True", "algo.policy-delay=2", "algo.critic-warmup=10000",
+                            "loop.learning-starts=1000", "loop.noise-start=0.05", "loop.noise-end=0.02",
+                            *RETEST_EVAL_OVERRIDES]
+"""The shipped planar8_digrad recipe (the holding actor, hold reward, small actor steps after a critic warm-up) for
+DiGrad and DDPG alike, its warm-up cut from 20k to 10k env steps for a 30k budget."""
+
+HOLDING_SAC_OVERRIDES = ["algo.paper-hidden=False", "algo.sac.hidden=128 128", "algo.actor=dls-gain",
+                         "algo.gain-init=8", "reward=hold", "algo.sac.log-std-init=-2.5", "algo.sac.critic-warmup=5000",
+                         "algo.sac.actor-lr=3e-6", "loop.updates-per-round=4", "loop.learning-starts=1000",
+                         *RETEST_EVAL_OVERRIDES]
+"""The shipped planar8_dgrad / planar8_picor recipe for every SAC-family method and PiCor ablation alike."""
+
 PRESETS: dict[str, tuple[str, GridSpec]] = {
     "planar8-fig4a": ("DiGrad's Fig. 4A on planar8: the five DiGrad/DDPG settings and the DLS baseline x 3 seeds",
                       GridSpec(methods=[*digrad.SETTINGS, "dls"], name="planar8-fig4a")),
@@ -248,4 +265,17 @@ PRESETS: dict[str, tuple[str, GridSpec]] = {
                    GridSpec(methods=["a2c-scratch", "a2c-finetune-e1e2", "a2c-finetune-e2e1"],
                             task_set=["halfcheetah-e1e2"], budget_steps=400_000, overrides=A2C_TABLES_OVERRIDES,
                             name="a2c-table1")),
+    "reach-retest-digrad": ("DiGrad's claims on the deployment task: single / multi critic, heuristic on / off and "
+                            "DDPG, every one on the holding actor and reward of the shipped planar8_digrad (a method "
+                            "and its baselines on one structure), planar8 local goals x 3 seeds at 30k env steps; "
+                            "test-seed figures: ship/reach_table --grids",
+                            GridSpec(methods=["digrad-single-heur", "digrad-single", "digrad-multi-heur", "ddpg"],
+                                     budget_steps=30_000, overrides=HOLDING_DIGRAD_OVERRIDES,
+                                     name="reach-retest-digrad")),
+    "reach-retest-sac": ("D-Grad's and PiCor's claims on the deployment task: MTSAC, multi-head SAC, D-Grad(A), "
+                         "D-Grad(O), PiCor and its Ada / Cor ablations, every one on the holding actor and reward of "
+                         "the shipped planar8_dgrad and planar8_picor, planar8 local goals x 3 seeds at 30k env steps; "
+                         "test-seed figures: ship/reach_table --grids",
+                         GridSpec(methods=["mtsac", "mh-sac", "dgrad-a", "dgrad-o", *PICOR_TABLES_METHODS[:3]],
+                                  budget_steps=30_000, overrides=HOLDING_SAC_OVERRIDES, name="reach-retest-sac")),
 }
