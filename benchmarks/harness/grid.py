@@ -202,6 +202,14 @@ HOLDING_SAC_OVERRIDES = ["algo.paper-hidden=False", "algo.sac.hidden=128 128", "
                          *RETEST_EVAL_OVERRIDES]
 """The shipped planar8_dgrad / planar8_picor recipe for every SAC-family method and PiCor ablation alike."""
 
+HOLDING_PPO_OVERRIDES = ["algo.actor=dls-gain", "algo.gain-init=8", "reward=paper", *RETEST_EVAL_OVERRIDES]
+"""The shipped planar8_long_ppo recipe (the holding actor on the paper's reward) for every PPO setting alike."""
+
+HOLDING_A2C_OVERRIDES = ["reward=hold", "algo.actor=dls-gain", "algo.gain-init=8", "algo.lr=7e-5",
+                         *RETEST_EVAL_OVERRIDES]
+"""The shipped planar8_short_a2c recipe (the holding actor and reward, a tenth of the paper's step size) for every
+A2C setting alike."""
+
 PRESETS: dict[str, tuple[str, GridSpec]] = {
     "planar8-fig4a": ("DiGrad's Fig. 4A on planar8: the five DiGrad/DDPG settings and the DLS baseline x 3 seeds",
                       GridSpec(methods=[*digrad.SETTINGS, "dls"], name="planar8-fig4a")),
@@ -278,4 +286,21 @@ PRESETS: dict[str, tuple[str, GridSpec]] = {
                          "test-seed figures: ship/reach_table --grids",
                          GridSpec(methods=["mtsac", "mh-sac", "dgrad-a", "dgrad-o", *PICOR_TABLES_METHODS[:3]],
                                   budget_steps=30_000, overrides=HOLDING_SAC_OVERRIDES, name="reach-retest-sac")),
+    "reach-retest-ppo": ("The PPO joint-training paper's claims on the deployment task: specialization after joint "
+                         "training over half the budget (sp 25 %) against joint training only, separate policies and "
+                         "a random split, every one on the holding actor of the shipped planar8_long_ppo, planar8's "
+                         "three variants, local goals x 3 seeds at 60k env steps; test-seed figures per variant: "
+                         "ship/reach_table --grids",
+                         GridSpec(methods=["ppo-jthalf-sp25", "ppo-sp0", "ppo-jt0-sp100", "ppo-random-jthalf-sp25"],
+                                  task_set=["planar8-variants"], budget_steps=60_000, overrides=HOLDING_PPO_OVERRIDES,
+                                  name="reach-retest-ppo")),
+    "reach-retest-a2c": ("The A2C multi-task paper's claims on the deployment task: single-variant runs from scratch "
+                         "(20k env steps each), distillation from them, vanilla multi-task, and fine-tuning from "
+                         "planar8_long to planar8_short and back, every one on the holding actor and reward of the "
+                         "shipped planar8_short_a2c, planar8's three variants, local goals x 3 seeds at 60k env "
+                         "steps; test-seed figures per variant: ship/reach_table --grids",
+                         GridSpec(methods=["a2c-scratch", "a2c-distill", "a2c-multitask", "a2c-finetune-e1e2",
+                                           "a2c-finetune-e2e1"],
+                                  task_set=["planar8-variants"], budget_steps=60_000, overrides=HOLDING_A2C_OVERRIDES,
+                                  name="reach-retest-a2c")),
 }

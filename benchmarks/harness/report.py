@@ -43,7 +43,8 @@ def read_curves(run_dir: Path) -> dict[str, np.ndarray]:
 def plot_curves(path: Path, title: str, curves: dict[str, list[dict[str, np.ndarray]]], metrics: TaskSetMetrics,
                 tasks: list[str], reps: int) -> None:
     """One panel per headline metric, the per-task metric over all tasks and each task: every method's IQM
-    over its runs at each evaluation's env step, with the CI band."""
+    over its runs at each evaluation's env step, with the CI band (on the panels of the tasks it was evaluated on;
+    "all tasks": its own)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -62,6 +63,9 @@ def plot_curves(path: Path, title: str, curves: dict[str, list[dict[str, np.ndar
     for method, runs in curves.items():
         rng = np.random.default_rng(0)
         for ax, (label, keys) in zip(axes.flat, panels):
+            keys = [k for k in keys if all(k in r for r in runs)]
+            if not keys:
+                continue
             steps, (mid, low, high) = curve_bands(runs, keys, reps, rng)
             ax.plot(steps, mid, label=method)
             ax.fill_between(steps, low, high, alpha=0.2)
@@ -113,7 +117,8 @@ def summarize(spec: GridSpec) -> str:
                                   for m, seeds in unfinished.items() for s in seeds]
         rows = [{"task_set": task_set, **r} for r in aggregate(finals, metrics, spec.bootstrap_reps)]
         results["aggregates"] += rows
-        tasks = task_names(next(iter(finals.values()))[0], metrics.per_task_metric)
+        tasks = list(dict.fromkeys(t for runs in finals.values() for e in runs
+                                   for t in task_names(e, metrics.per_task_metric)))
         curves = {m: [read_curves(d) for _, d in runs] for m, runs in cells.items()}
         plot_curves(grid_dir / f"curves_{task_set}.png", f"{spec.name} / {task_set}", curves, metrics, tasks,
                     max(spec.bootstrap_reps // 5, 1))

@@ -66,11 +66,12 @@ def score_matrices(runs: list[dict[str, float]], metrics: TaskSetMetrics,
 
 def aggregate(finals: dict[str, list[dict[str, float]]], metrics: TaskSetMetrics, reps: int,
               seed: int = 0) -> list[dict]:
-    """One row per (method, metric, task): IQM and 95% CI of a task set's final evaluations (one dict per run)."""
-    tasks = task_names(next(iter(finals.values()))[0], metrics.per_task_metric)
+    """One row per (method, metric, task): IQM and 95% CI of a task set's final evaluations (one dict per run), on
+    the tasks each method was evaluated on (a fine-tuning run: its pair of the set's tasks)."""
     rows = []
     for method, runs in finals.items():
         rng = np.random.default_rng(seed)
+        tasks = task_names(runs[0], metrics.per_task_metric)
         for (metric, task), scores in score_matrices(runs, metrics, tasks).items():
             value, low, high = iqm_with_ci(scores, reps, rng)
             rows.append({"method": method, "metric": metric, "task": task, "iqm": value, "ci_low": low,

@@ -40,7 +40,8 @@ not ask for is kept, and the table's notes name it.
 
 A grid's rows (``--grids``): a row per method x robot, over the training seeds
 of its finished cells, each cell's last exported policy (``policy.onnx``, not
-the best-validated one), on the goal distribution it trained on. Held success
+the best-validated one; a cell on a robot's variants: ``policy_<variant>.onnx``,
+a row per variant robot), on the goal distribution it trained on. Held success
 is then pooled over training seeds x test seeds x goal sets (the Wilson interval
 does not hold the spread between training seeds), and beside it each training
 seed's held success (over the test seeds): mean [min, max].
@@ -158,24 +159,36 @@ def parse_row(row: str) -> Row:
     return Row(parts[0], parts[1], parts[2], (parts[2],))
 
 
+def cell_policies(cell: Path) -> list[Path]:
+    """A finished grid cell's last exported policies: its ``policy.onnx``, else every ``policy_<variant>.onnx`` in
+    it or in a run's subfolder (a robot's variants: ppo, a2c; a2c-scratch: a run per variant); SystemExit if
+    a later final evaluation was set aside (``*.rejected.onnx``: the file there is not the run's last policy)."""
+    if rejected := sorted(p.name for p in [*cell.glob("*.rejected.onnx"), *cell.glob("*/*.rejected.onnx")]):
+        raise SystemExit(f"error: {cell}: {', '.join(rejected)}: a later final evaluation was set aside, so the "
+                         "exported policy is not the run's last")
+    if (cell / "policy.onnx").is_file():
+        return [cell / "policy.onnx"]
+    return sorted([*cell.glob("policy_*.onnx"), *cell.glob("*/policy_*.onnx")])
+
+
 def grid_rows(grid: Path) -> list[Row]:
-    """A row per (method, task set) of a harness grid's finished cells (``cell.json``), with each cell's last
-    exported policy; cells that export none (the DLS baseline) are left out, saying so."""
-    cells: dict[tuple[str, str], list[tuple[int, Path]]] = {}
+    """A row per (method, task set, robot) of a harness grid's finished cells (``cell.json``), with each cell's
+    last exported policy of that robot (``cell_policies``; a cell on a robot's variants has one per variant, each
+    of its own variant robot, as its contract says); cells that export none (the DLS baseline) are left out,
+    saying so."""
+    cells: dict[tuple[str, str, str], list[tuple[int, Path]]] = {}
     for done in sorted((grid / "runs").glob("*/*/*/cell.json")):
         cell = done.parent
         method, task_set, seed = cell.parents[1].name, cell.parent.name, int(cell.name)
-        if (cell / "policy.rejected.onnx").exists():
-            raise SystemExit(f"error: {cell}: policy.onnx is not the run's last policy (a later final evaluation "
-                             "was set aside as policy.rejected.onnx)")
-        if not (cell / "policy.onnx").is_file():
+        if not (policies := cell_policies(cell)):
             print(f"{grid.name}: {method} {task_set} seed {seed} exported no policy: left out", flush=True)
-            continue
-        cells.setdefault((method, task_set), []).append((seed, cell / "policy.onnx"))
+        for path in policies:
+            cells.setdefault((method, task_set, path.name), []).append((seed, path))
     if not cells:
-        raise SystemExit(f"error: {grid}: no finished cell with a policy.onnx (runs/<method>/<task set>/<seed>/)")
+        raise SystemExit(f"error: {grid}: no finished cell with a policy.onnx or policy_<variant>.onnx "
+                         "(runs/<method>/<task set>/<seed>/)")
     rows = []
-    for (method, _), runs in cells.items():
+    for (method, _, _), runs in cells.items():
         runs.sort()
         env = onnx_controller(runs[0][1])[1]
         rows.append(Row(env.robot, env.goal_distribution, method, tuple(str(p) for _, p in runs),
@@ -357,7 +370,8 @@ def main(argv: list[str] | None = None) -> None:
               "time to reach (s)", "time / bound: median", "p90", "dithering (sign changes/joint/s)"]
     results, lines = [], ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     notes = [f"{grid.name}: {json.loads((grid / 'grid.json').read_text())['budget_steps']} env steps per run; "
-             "each finished cell's last policy.onnx." for grid in cfg.grids]
+             "each finished cell's last policy.onnx (policy_<variant>.onnx on a robot's variants)."
+             for grid in cfg.grids]
     path = cfg.out_dir / "results.json"
     previous = {(r["robot"], r["goal_distribution"], r["controller"]): r
                 for r in (json.loads(path.read_text()) if path.is_file() else [])}

@@ -35,7 +35,8 @@ run again with the same config) and ``eval.json`` (``mean_return``,
 
 For the harness: the A2C paper's Table 2 methods on halfcheetah6 (single-task
 runs from scratch, vanilla multi-task, distillation from the scratch runs)
-and its Table 1 fine-tuning on halfcheetah-e1e2.
+and its Table 1 fine-tuning on halfcheetah-e1e2; all of them on a robot's
+variants too (task sets ``planar8-variants``, ``humanoid-variants``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import functools
+import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -60,8 +62,9 @@ from mtpolicy_training.envs.taskset import PolicyFn, TaskOneHotObservations, Tas
 from mtpolicy_training.envs.variants import VariantReachTaskSet
 from mtpolicy_training.ship.export import check_finite
 from mtpolicy_training.envs.seeds import HELD_OUT_SEED
-from mtpolicy_training.train.family import (CellMethod, Family, GridCell, TrainSettings, VariantTaskSettings,
-                                            actor_problems, periodic_seed, variant_export, variant_structure)
+from mtpolicy_training.train.family import (VARIANT_TASK_SETS, CellMethod, Family, GridCell, TrainSettings,
+                                            VariantTaskSettings, actor_problems, periodic_seed, variant_export,
+                                            variant_structure)
 
 
 def a2c_loop() -> OnPolicyLoopConfig:
@@ -189,25 +192,31 @@ def train_multitask_envs_per_task(cell: GridCell) -> None:
 
 def train_scratch(cell: GridCell) -> None:
     """Single-task A2C from scratch on every task (``out_dir/<task>/``), ``budget_steps / n_tasks`` steps each
-    (the same total samples as a multi-task cell); metrics.csv merges the tasks' evaluations by step (steps
-    summed over the tasks)."""
-    tasks = make_task_set(cell.task_set).task_names
-    final: dict[str, float] = {}
-    rows: dict[int, dict[str, float]] = {}
+    (the same total samples as a multi-task cell). eval.json and metrics.csv merge the tasks' runs: each task's
+    own figures (``return_<task>``, ``success_rate_<task>``, ...) and the task set's headline metrics as their mean
+    over the tasks (``mean_return``, ``success_rate``, ``mean_score``), at the evaluations every task's run has
+    (steps summed over the tasks)."""
+    task_set = make_task_set(cell.task_set)
+    tasks, headline = task_set.task_names, task_set.metrics.headline_metrics
+    runs: list[dict[str, float]] = []
+    evaluations: dict[int, list[dict[str, float]]] = {}  # step (summed over the tasks) -> each task's evaluation
     for task in tasks:
-        final |= run(cell.config(["--algo.setting", "single", "--tasks", task], budget_steps=cell.budget_steps //
-                                 len(tasks), out_dir=cell.out_dir / task))
+        runs.append(run(cell.config(["--algo.setting", "single", "--tasks", task],
+                                    budget_steps=cell.budget_steps // len(tasks), out_dir=cell.out_dir / task)))
         with (cell.out_dir / task / "metrics.csv").open() as f:
             for r in csv.DictReader(f):
-                if value := r[f"eval/return_{task}"]:  # x axis: steps summed over the tasks
-                    rows.setdefault(int(r["step"]) * len(tasks), {})[f"eval/return_{task}"] = float(value)
-    final["mean_return"] = float(np.mean([final[f"return_{t}"] for t in tasks]))
+                if r[f"eval/{headline[0]}"]:
+                    evaluations.setdefault(int(r["step"]) * len(tasks), []).append(
+                        {k: float(v) for k, v in r.items() if k.startswith("eval/") and v})
+    final = functools.reduce(operator.or_, runs) | {h: float(np.mean([r[h] for r in runs])) for h in headline}
     final.pop("train_wall_seconds_this_session")
-    with (cell.out_dir / "metrics.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, ["step", "eval/mean_return", *(f"eval/return_{t}" for t in tasks)])
+    rows = [{"step": step, **functools.reduce(operator.or_, each),
+             **{f"eval/{h}": np.mean([e[f"eval/{h}"] for e in each]) for h in headline}}
+            for step, each in sorted(evaluations.items()) if len(each) == len(tasks)]
+    with (cell.out_dir / "metrics.csv").open("w", newline="") as f:  # step, the headline, each task's figures
+        writer = csv.DictWriter(f, list(rows[0]) if rows else ["step", *(f"eval/{h}" for h in headline)])
         writer.writeheader()
-        writer.writerows({"step": step, "eval/mean_return": np.mean([row[f"eval/return_{t}"] for t in tasks]), **row}
-                         for step, row in sorted(rows.items()) if len(row) == len(tasks))
+        writer.writerows(rows)
     (cell.out_dir / "eval.json").write_text(strict_json(final, indent=2))
 
 
@@ -220,13 +229,16 @@ def train_distill(cell: GridCell) -> None:
 
 
 def train_finetune(source: int, cell: GridCell) -> None:
-    """Table 1's fine-tuning: the a2c-scratch cell's network of task ``source`` (same seed), its last actor and
-    critic layers trained on the other task of the pair for ``budget_steps / 2`` steps (as many as it had from
-    scratch), evaluated on both tasks (forgetting)."""
-    tasks = make_task_set(cell.task_set).task_names  # a pair: the method runs on halfcheetah-e1e2 only
-    init = cell.inputs["a2c-scratch"] / tasks[source]
-    run(cell.config(["--algo.setting", "finetune", "--algo.init-from", str(init), "--tasks", tasks[1 - source],
-                     "--eval-tasks", *tasks], budget_steps=cell.budget_steps // 2))
+    """Table 1's fine-tuning from E1 to E2 (``source`` 0) or back (1), E1 and E2 the first two tasks of the set
+    (halfcheetah-e1e2: SmallFoot, SmallLeg; a robot's variants: its first two): the a2c-scratch cell's network of
+    the source task (same seed), its last actor and critic layers trained on the other for ``budget_steps /
+    n_tasks`` steps (as many as it had from scratch), evaluated on both (forgetting); on a robot it exports the
+    target variant's policy."""
+    tasks = make_task_set(cell.task_set).task_names
+    pair = tasks[:2]
+    init = cell.inputs["a2c-scratch"] / pair[source]
+    run(cell.config(["--algo.setting", "finetune", "--algo.init-from", str(init), "--tasks", pair[1 - source],
+                     "--eval-tasks", *pair], budget_steps=cell.budget_steps // len(tasks)))
 
 
 FAMILY = Family(
@@ -234,9 +246,11 @@ FAMILY = Family(
     cells={"a2c-multitask-envs-per-task": CellMethod(train_multitask_envs_per_task, check_args=tuple(MULTITASK)),
            "a2c-scratch": CellMethod(train_scratch, check_args=tuple(MULTITASK)),
            "a2c-distill": CellMethod(train_distill, after=("a2c-scratch",), check_args=tuple(MULTITASK)),
-           **{method: CellMethod(functools.partial(train_finetune, source), task_sets=("halfcheetah-e1e2",),
-                                 after=("a2c-scratch",), check_args=tuple(MULTITASK))
+           **{method: CellMethod(functools.partial(train_finetune, source),
+                                 task_sets=("halfcheetah-e1e2", *VARIANT_TASK_SETS), after=("a2c-scratch",),
+                                 check_args=tuple(MULTITASK))
               for source, method in enumerate(("a2c-finetune-e1e2", "a2c-finetune-e2e1"))}},
-    task_sets={t: ["--task-set", t] for t in ("halfcheetah6", "halfcheetah-e1e2")},
+    task_sets={**{t: ["--task-set", t] for t in ("halfcheetah6", "halfcheetah-e1e2")}, **VARIANT_TASK_SETS},
     fixed=frozenset({"task_set", "robot", "tasks", "eval_tasks", "algo.setting", "algo.init_from", "algo.teachers"}))
-"""Table 2 of the A2C paper runs on halfcheetah6, its Table 1 (fine-tuning) on E1 = SmallFoot, E2 = SmallLeg."""
+"""Table 2 of the A2C paper runs on halfcheetah6, its Table 1 (fine-tuning) on E1 = SmallFoot, E2 = SmallLeg; both
+on a robot's variants (``<robot>-variants``: E1, E2 its first two)."""

@@ -23,6 +23,7 @@ from torch import nn
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.observation import ObservationLayout
 from mtpolicy.robots import load_robot, shipped_robots
+from mtpolicy.robots.variants import VARIANTS
 from mtpolicy_training.core.options import override_args, word
 from mtpolicy_training.core.run_record import RunSettings, config_dict
 from mtpolicy_training.envs.reach import ReachOptions as ReachOptions  # re-exported: train/dagger, train/digrad
@@ -112,6 +113,11 @@ def variant_export(policy: nn.Module, task_set: TaskSet, method: str,
 
 REACH_TASK_SETS: dict[str, list[str]] = {robot: ["--robot", robot] for robot in shipped_robots()}
 """The reach trainers' harness task sets: the shipped robots."""
+
+VARIANT_TASK_SETS: dict[str, list[str]] = {base + SUFFIX: ["--robot", base] for base in dict.fromkeys(v.base
+                                                                                                 for v in VARIANTS)}
+"""The task-family trainers' (ppo, a2c) harness task sets on robots: ``<robot>-variants`` (the task set's own name,
+``envs/variants.py``) for each robot with morphology variants, a run on it trained with ``--robot <robot>``."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ must be a multiple of the number of tasks (the env is task-major).
 
 The paper's Table I grid (13 settings x 2 families x 3 seeds) and its Fig. 6
 (torso-mass pairs) are the harness presets ``ppo-spec-table1`` and
-``ppo-spec-fig6``: ``python -m benchmarks.harness ppo-spec-table1``.
+``ppo-spec-fig6``: ``python -m benchmarks.harness ppo-spec-table1``; on a robot's
+variants (harness task sets ``planar8-variants``, ``humanoid-variants``) with
+joint training over half the budget: ``reach-retest-ppo``.
 
 Resumes from ``<out-dir>/checkpoint.pt`` when run again with the same config.
 Writes ``metrics.csv`` (``eval/return_<task>``, ``eval/mean_return``,
@@ -33,6 +35,7 @@ evaluation, ``final_eval_episodes`` per task).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -47,8 +50,9 @@ from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
 from mtpolicy_training.envs.taskset import TaskOneHotObservations, TaskSet, append_task_one_hot
 from mtpolicy_training.ship.export import check_finite
 from mtpolicy_training.envs.seeds import HELD_OUT_SEED
-from mtpolicy_training.train.family import (Family, TrainSettings, VariantTaskSettings, actor_problems, periodic_seed,
-                                            variant_export, variant_structure)
+from mtpolicy_training.train.family import (VARIANT_TASK_SETS, CellMethod, Family, GridCell, TrainSettings,
+                                            VariantTaskSettings, actor_problems, periodic_seed, variant_export,
+                                            variant_structure)
 
 TASK_SETS = ("hoppers3", "walker-fwd-bwd", "hopper-mass-3", "hopper-mass-8", "hopper-mass-14")
 
@@ -145,8 +149,23 @@ SETTINGS = {
 ROLLOUT_STEPS = {"walker-fwd-bwd": 1344}
 """Steps per env of the 6 envs: the paper's batch of 8000 (biped) or 4000 (the rest: 672) rounded up to 64s."""
 
+
+def train_joint_half(setting_args: list[str], cell: GridCell) -> None:
+    """A setting whose joint training lasts half the cell's budget (jt = budget_steps / 2, as the shipped
+    planar8_long_ppo's 50k of 100k), the rest specialized, at any budget."""
+    run(cell.config([*setting_args, "--algo.jt", str(cell.budget_steps // 2)]))
+
+
+JOINT_HALF = {"ppo-jthalf-sp25": ["--algo.sp", "25"],
+              "ppo-random-jthalf-sp25": ["--algo.sp", "25", "--algo.selection", "random"]}
+"""Specialization (gradient-guided or a random split) of 25 % of the network after joint training over half the
+budget: Table I's jt relative to a budget far below the paper's."""
+
 FAMILY = Family("ppo", SpecializationTrainConfig, run, settings=SETTINGS,
-                task_sets={t: ["--task-set", t, "--loop.rollout-steps", str(ROLLOUT_STEPS.get(t, 672))]
-                           for t in TASK_SETS},
+                cells={name: CellMethod(functools.partial(train_joint_half, args), check_args=tuple(args))
+                       for name, args in JOINT_HALF.items()},
+                task_sets={**{t: ["--task-set", t, "--loop.rollout-steps", str(ROLLOUT_STEPS.get(t, 672))]
+                              for t in TASK_SETS}, **VARIANT_TASK_SETS},
                 fixed=frozenset({"task_set", "robot", "algo.jt", "algo.sp", "algo.selection", "algo.task_input"}))
-"""PPO joint training and specialization; its cells take the paper's batch size per task set unless overridden."""
+"""PPO joint training and specialization; its cells take the paper's batch size per task set unless overridden,
+on a robot's variants the trainer's (6 x 672)."""
