@@ -103,15 +103,22 @@ def test_reproduce_command_starts_from_a_preset_that_holds_the_methods():
     assert spec.command().startswith("python -m benchmarks.harness ppo-spec-table1 --name ppo-few ")
 
 
-def test_planar8_sac_family_cells_start_from_the_shipped_reach_settings_and_overrides_win(tmp_path):
-    """At SAC's init_alpha of 1.0 planar8 learns nothing (models/planar8_picor.md); MT10 cells keep the defaults."""
-    planar8 = sac_family_train_config(SAC_FAMILY_SETTINGS["mtsac"], "planar8", 1, 10, tmp_path, {})
-    assert (planar8.algo.sac.init_alpha, planar8.algo.sac.gamma, planar8.loop.hindsight_copies) == (0.01, 0.95, 3)
+def test_the_sac_retest_gives_every_method_the_shipped_holding_recipe_and_overrides_win(tmp_path):
+    """reach-retest-sac: every SAC-family cell on planar8 takes the shipped planar8_dgrad / planar8_picor recipe
+    (the holding actor and reward, SAC's std started narrow, small actor steps after a critic warm-up) on the
+    trainer's defaults otherwise, as MT10 cells do; an override given after it wins."""
+    spec = PRESETS["reach-retest-sac"][1]
+    overrides = dict(item.split("=", 1) for item in spec.overrides)
+    for method in spec.methods:
+        c = sac_family_train_config(SAC_FAMILY_SETTINGS[method], "planar8", 1, spec.budget_steps, tmp_path, overrides)
+        assert (c.algo.actor, c.algo.gain_init, c.reward) == ("dls-gain", 8.0, "hold")
+        assert (c.algo.sac.log_std_init, c.algo.sac.critic_warmup, c.algo.sac.actor_lr) == (-2.5, 5000, 3e-6)
+        assert (c.algo.sac.init_alpha, c.algo.sac.gamma, c.loop.hindsight_copies) == (1.0, 0.99, 0)
     mt10 = sac_family_train_config(SAC_FAMILY_SETTINGS["mtsac"], "mt10", 1, 10, tmp_path, {})
     assert (mt10.algo.sac.init_alpha, mt10.algo.sac.gamma, mt10.loop.hindsight_copies) == (1.0, 0.99, 0)
     overridden = sac_family_train_config(SAC_FAMILY_SETTINGS["picor"], "planar8", 1, 10, tmp_path,
-                                         {"algo.sac.init_alpha": "0.5"})
-    assert overridden.algo.sac.init_alpha == 0.5
+                                         overrides | {"algo.sac.actor_lr": "1e-5"})
+    assert overridden.algo.sac.actor_lr == 1e-5
 
 
 def check_outputs(grid_dir, cells=4):
