@@ -282,10 +282,10 @@ PRESETS: dict[str, tuple[str, GridSpec]] = {
                                      name="reach-retest-digrad")),
     "reach-retest-sac": ("D-Grad's and PiCor's claims on the deployment task: MTSAC, multi-head SAC, D-Grad(A), "
                          "D-Grad(O), PiCor and its Ada / Cor ablations, every one on the holding actor and reward of "
-                         "the shipped planar8_dgrad and planar8_picor, planar8 local goals x 3 seeds at 30k env steps; "
+                         "the shipped planar8_dgrad and planar8_picor, planar8 local goals x 3 seeds at 20k env steps; "
                          "test-seed figures: ship/reach_table --grids",
                          GridSpec(methods=["mtsac", "mh-sac", "dgrad-a", "dgrad-o", *PICOR_TABLES_METHODS[:3]],
-                                  budget_steps=30_000, overrides=HOLDING_SAC_OVERRIDES, name="reach-retest-sac")),
+                                  budget_steps=20_000, overrides=HOLDING_SAC_OVERRIDES, name="reach-retest-sac")),
     "reach-retest-ppo": ("The PPO joint-training paper's claims on the deployment task: specialization after joint "
                          "training over half the budget (sp 25 %) against joint training only, separate policies and "
                          "a random split, every one on the holding actor of the shipped planar8_long_ppo, planar8's "
