@@ -22,7 +22,8 @@ from mtpolicy.vocabulary import Parser
 from mtpolicy_training.algos.dagger import DaggerConfig, TimeOptimalTeacher
 from mtpolicy_training.envs.dynamic_optimum import optimum_table
 from mtpolicy_training.envs.reach import GOAL_DISTRIBUTIONS, ReachVectorEnv
-from mtpolicy_training.envs.reach_evaluation import dls_controller, evaluate_reach, mink_controller, onnx_controller
+from mtpolicy_training.envs.reach_evaluation import (Controller, dls_controller, evaluate_reach, mink_controller,
+                                                     onnx_controller)
 from mtpolicy_training.envs.seeds import VALIDATION_SEED, VALIDATION_SEEDS
 
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{env.robot} {env.goal_distribution}, seed {args.seed}, {n} sets: optimum {table.periods.tolist()}; "
           f"N* {table.bound_periods.tolist()}; CPU per set {np.round(table.cpu_seconds, 1).tolist()} s "
           f"({time.perf_counter() - start:.0f} s wall)", flush=True)
-    controllers = {"policy": policy, "dls": dls_controller(env), "mink": mink_controller(env),
+    controllers: dict[str, Controller] = {"policy": policy, "dls": dls_controller(env), "mink": mink_controller(env),
                    "time-optimal closed loop": TimeOptimalTeacher(ReachVectorEnv(1, env), DaggerConfig().teacher_gain)}
     timed = table.bound_periods > 0
     for name, controller in controllers.items():

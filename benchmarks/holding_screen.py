@@ -30,6 +30,8 @@ def constant_gain(env: ReachConfig, actor: str, gain: float) -> Controller:
     """``tanh(M z)`` with the constant start of ``actor`` (``ErrorGain.constant_gain``)."""
     probe = ReachVectorEnv(1, env)
     holding = ErrorGain.of(actor, probe.layout, probe.spec.n_joints, probe.kin)
+    if holding is None:
+        raise ValueError(f"actor {actor!r} has no constant gain: one of error-gain, dls-gain")
     m = holding.constant_gain(gain).numpy()
     return lambda obs: np.tanh(holding.numpy_forward(np.tile(m, (len(obs), 1)), obs))
 
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             controller, env = onnx_controller(Path(name))
         for scale in args.scales:
-            m = evaluate_reach(lambda obs, c=controller, s=scale: s * c(obs), env, args.episodes, args.seed)
+            m = evaluate_reach(lambda obs: scale * controller(obs), env, args.episodes, args.seed)
             errors = {k: round(v, 4) for k, v in m.items() if k.startswith("error_median_")}
             print(json.dumps({"controller": name, "scale": scale, **{k: round(m[k], 4) for k in SHOWN}, **errors}),
                   flush=True)

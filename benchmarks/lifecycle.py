@@ -135,7 +135,7 @@ def race_cycle(launcher: str, cmd: list[str], env: dict[str, str], sig: int, del
             row.failed_bringups += 1
             print(f"bring-up failed (exit {proc.returncode}):\n{proc.output()[-2000:]}", file=sys.stderr)
             return
-        start, exits = time.monotonic(), {}
+        start, exits = time.monotonic(), dict[int, int]()
         left = survivors(pids, STOP_DEADLINE, exits)
         if survivors(pids, STOP_TIMEOUT - STOP_DEADLINE, exits):
             print(f"nodes left after {STOP_TIMEOUT} s:\n{proc.output()[-2000:]}", file=sys.stderr)
@@ -190,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     from mtpolicy_tools.environment import ros_env
     from helpers import unique_domain_id
 
-    if "ros2" in ns.launchers and launchers.missing():
-        parser.error(launchers.missing())
+    if "ros2" in ns.launchers and (missing := launchers.missing()):
+        parser.error(missing)
     adopt_orphans()
     tmp = Path(tempfile.mkdtemp(prefix="mtpolicy-lifecycle-"))
     env = ros_env(domain_id=unique_domain_id())
@@ -210,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             hog.kill()
             hog.wait()
 
-    hog = f"a busy-loop process on each of {os.cpu_count()} cores" if ns.hog else "no busy loops"
-    print(f"\n{MODEL}, sim + controller; {hog}; load average {load_before:.1f} before, "
+    busy = f"a busy-loop process on each of {os.cpu_count()} cores" if ns.hog else "no busy loops"
+    print(f"\n{MODEL}, sim + controller; {busy}; load average {load_before:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after; {time.monotonic() - started:.0f} s")
     if ns.start_race:
         print("| launcher | signal | delay ms | cycles | survivors after 2 s | tracebacks | stop s (median / max) "

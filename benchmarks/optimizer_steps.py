@@ -67,7 +67,7 @@ def continue_run(run: RunCheckpoint, rule: str, updates: int, window: int, seed:
     for i, _ in enumerate(replay_updates(method, states, run, seed, batch_per_task)):
         if i == updates - window - 1:
             before = {name: parameters_to_vector(ps).detach() for name, ps in params.items()}
-    out = {}
+    out: dict[str, float] = {}
     for name, ps in params.items():
         step, rms = adam_figures(getattr(method, f"{name}_opt"), ps)
         moved = float((parameters_to_vector(ps).detach() - before[name]).norm())

@@ -40,7 +40,10 @@ class Probe:
     last step's largest error, commands and env."""
 
     def __init__(self) -> None:
-        self.smallest, self.final, self.action, self.env = np.inf, None, None, None
+        self.smallest: np.ndarray | float = np.inf
+        self.final: np.ndarray | None = None
+        self.action: np.ndarray | None = None
+        self.env: ReachVectorEnv | None = None
 
     def __call__(self, t: int, env: ReachVectorEnv, action: np.ndarray, info: dict) -> None:
         self.final = info["errors"].max(axis=1)
@@ -57,6 +60,8 @@ def rollout(controller: Controller, config: ReachConfig, n: int, seed: int,
         controller = handed_over(controller, dls_controller(config), handover_step)
     probe = Probe()
     per_set = evaluate_reach(controller, config, n, seed, per_set=True, on_step=probe)["per_set"]
+    if probe.env is None or probe.final is None or probe.action is None:
+        raise RuntimeError("the evaluator took no step")
     q, limits = probe.env.joint_positions(), probe.env.spec.joint_limits
     at_limit = ((q <= limits[:, 0] + LIMIT_BAND) | (q >= limits[:, 1] - LIMIT_BAND)).sum(axis=1)
     return {"held": per_set["held"], "reached": np.isfinite(per_set["time_to_reach"]), "final": probe.final,

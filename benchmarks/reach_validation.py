@@ -48,7 +48,8 @@ class Bounds:
     policies of the same task share it."""
 
     def __init__(self, cache_dir: Path | None):
-        self.cache_dir, self.tables = cache_dir, {}
+        self.cache_dir = cache_dir
+        self.tables: dict[tuple[str, int, int], np.ndarray] = {}
 
     def __call__(self, env: ReachConfig, seed: int, goal_sets: int) -> np.ndarray:
         key = (json.dumps(goal_set_config(env), sort_keys=True), seed, goal_sets)

@@ -45,10 +45,9 @@ import tyro
 from torch.profiler import ProfilerActivity, profile
 
 from mtpolicy_training.algos.picor import PiCor, PiCorConfig
-from mtpolicy_training.algos.sac_family import SACFamily, SACFamilyConfig
+from mtpolicy_training.algos.sac_family import FamilyMethod, SACFamily, SACFamilyConfig
 from mtpolicy_training.core.offpolicy import keep_freed_memory, update_precision
 from mtpolicy_training.core.replay import TaskReplayBuffer
-from mtpolicy_training.envs.registry import make_task_set
 from mtpolicy_training.envs.taskset import TaskOneHotObservations
 from mtpolicy_training.train.sac_family import family_batch_size
 
@@ -60,7 +59,7 @@ GEMMS = {"aten::mm": 2, "aten::addmm": 2, "aten::addmm_": 2, "aten::bmm": 3, "at
 class ProfileConfig:
     """What to measure."""
 
-    methods: list[str] = field(default_factory=lambda: ["mtsac", "mh-sac", "dgrad-a", "dgrad-o", "picor"])
+    methods: list[FamilyMethod] = field(default_factory=lambda: ["mtsac", "mh-sac", "dgrad-a", "dgrad-o", "picor"])
     """SAC-family methods to profile (paper sizes), or picor (MTSAC's 6 x 160, as the picor-mt10 grid runs it)."""
     updates: int = 20
     """Timed updates per method (after 3 untimed)."""
@@ -96,7 +95,7 @@ def cpu_description() -> str:
 class Timers:
     """Nested wall-clock timers: ``with timers('a')`` inside ``with timers('b')`` adds to 'b/a'."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.totals: dict[str, float] = defaultdict(float)
         self.stack: list[str] = []
 
@@ -171,7 +170,9 @@ def gemm_floor_ms(method, batch, repeats: int = 10) -> float:
 def profile_env(c: ProfileConfig) -> dict[str, float]:
     """ms per MT10 vector step (sub-envs stepped by the vector env with the one-hot wrapper, and bare), s per
     evaluation."""
-    task_set = make_task_set("mt10")
+    from mtpolicy_training.envs.metaworld import MetaWorldTaskSet  # imports Meta-World
+
+    task_set = MetaWorldTaskSet.for_benchmark("MT10")
     start = time.perf_counter()
     env = TaskOneHotObservations(task_set.make_multitask_env(1, seed=0), task_set.task_indices(), task_set.n_tasks)
     out = {"env build (s)": time.perf_counter() - start}
@@ -201,10 +202,11 @@ def profile_env(c: ProfileConfig) -> dict[str, float]:
     return out
 
 
-def profile_method(name: str, precision: str, c: ProfileConfig) -> dict[str, float]:
+def profile_method(name: FamilyMethod, precision: str, c: ProfileConfig) -> dict[str, float]:
     """ms of replay add/sample, act and one update (with parts) of one method, its products in ``precision``."""
     n, state, action = 10, 39, 4
     torch.manual_seed(0)
+    method: SACFamily
     if name == "picor":  # on MTSAC's networks at their paper widths
         method = PiCor(SACFamilyConfig(method="mtsac"), PiCorConfig(), state, action, n, seed=0)
     else:
@@ -236,7 +238,7 @@ def profile_method(name: str, precision: str, c: ProfileConfig) -> dict[str, flo
     def update_in_precision(batch):  # every update below, as train_off_policy runs it
         with update_precision(precision):
             return update(batch)
-    method.update = update_in_precision
+    setattr(method, "update", update_in_precision)  # an instance attribute shadows the method (as Timers.wrap)
     for batch in batches[:3]:
         method.update(batch)
     timers = Timers()

@@ -147,9 +147,9 @@ def run(minutes: float, rate: float, goal_period: float, model: str, seed: int, 
     monitor = ReachMonitor(spec, name="soak")
     diagnostics: list[dict[str, str]] = []
     intervals: list[float] = []
-    last = [None]
+    last: list[float | None] = [None]
     moved = [False]
-    holds_before_moving = [None]
+    holds_before_moving: list[int | None] = [None]
     goals_now = [None]
 
     def on_diagnostics(msg: DiagnosticArray) -> None:

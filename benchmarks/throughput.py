@@ -31,6 +31,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import tyro
 
@@ -131,19 +132,19 @@ def run_ours(algo: str, env: str, c: ThroughputConfig, out_dir: Path) -> tuple[f
 
     if algo == "sac":
         n = c.sac_num_envs
-        method = SAC(SACConfig(hidden=c.sac_hidden), obs_size, act_size)
-        loop = LoopConfig(num_envs=n, batch_size=c.sac_batch_size, update_every=n, updates_per_round=n,
-                          buffer_size=c.sac_steps, learning_starts=c.sac_batch_size, eval_every=10 * c.sac_steps,
-                          checkpoint_every=10 * c.sac_steps)
+        sac = SAC(SACConfig(hidden=c.sac_hidden), obs_size, act_size)
+        sac_loop = LoopConfig(num_envs=n, batch_size=c.sac_batch_size, update_every=n, updates_per_round=n,
+                              buffer_size=c.sac_steps, learning_starts=c.sac_batch_size, eval_every=10 * c.sac_steps,
+                              checkpoint_every=10 * c.sac_steps)
         run = RunSettings(budget_steps=c.sac_steps, seed=0, out_dir=out_dir, progress=False)
-        return timed(lambda: train_off_policy(method, make_env, loop, run, no_eval, None, unrecorded))
+        return timed(lambda: train_off_policy(sac, make_env, sac_loop, run, no_eval, None, unrecorded))
     n = c.ppo_num_envs
-    method = PPO(PPOConfig(hidden=c.ppo_hidden, epochs=c.ppo_epochs, minibatch_size=c.ppo_minibatch_size),
-                 obs_size, act_size, c.ppo_rollout)
-    loop = OnPolicyLoopConfig(num_envs=n, rollout_steps=c.ppo_rollout // n, eval_every=10 * c.ppo_steps,
-                              checkpoint_every=10 * c.ppo_steps)
+    ppo = PPO(PPOConfig(hidden=c.ppo_hidden, epochs=c.ppo_epochs, minibatch_size=c.ppo_minibatch_size),
+              obs_size, act_size, c.ppo_rollout)
+    ppo_loop = OnPolicyLoopConfig(num_envs=n, rollout_steps=c.ppo_rollout // n, eval_every=10 * c.ppo_steps,
+                                  checkpoint_every=10 * c.ppo_steps)
     run = RunSettings(budget_steps=c.ppo_steps, seed=0, out_dir=out_dir, progress=False)
-    return timed(lambda: train_on_policy(method, make_env, loop, run, no_eval, unrecorded))
+    return timed(lambda: train_on_policy(ppo, make_env, ppo_loop, run, no_eval, unrecorded))
 
 
 def run_sb3(algo: str, env: str, c: ThroughputConfig) -> tuple[float, float]:
@@ -205,8 +206,9 @@ def worker(spec: dict) -> None:
         importlib.import_module(module)
 
     torch.set_num_threads(1)
-    c = ThroughputConfig(**{k: tuple(v) if k.endswith("hidden") else v for k, v in spec["config"].items()
-                            if k != "out_dir"})
+    fields: dict[str, Any] = {k: tuple(v) if k.endswith("hidden") else v for k, v in spec["config"].items()
+                              if k != "out_dir"}  # from JSON
+    c = ThroughputConfig(**fields)
     if spec["impl"] == "gemm_floor":
         space = our_vec_env(spec["env"])(1)
         obs, act = space.single_observation_space.shape[0], space.single_action_space.shape[0]

@@ -138,11 +138,12 @@ class GridSpec:
         in a preset's folder, to the preset's: a run of some of its cells (``--methods``, ``--seed``) reports on
         all of them."""
         preset = PRESETS[self.name][1] if self.name in PRESETS else None
-        of_preset = preset is not None and set(self.task_set) <= set(preset.task_set)
+        if preset is None or not set(self.task_set) <= set(preset.task_set):
+            preset = None  # not of a preset: its methods and seeds only
         done = [(p.parents[2].name, int(p.parent.name)) for t in self.task_set
                 for p in (self.grid_dir / "runs").glob(f"*/{t}/*/cell.json") if p.parents[2].name in METHODS]
-        methods = [*(preset.methods if of_preset else []), *self.methods, *sorted(m for m, _ in done)]
-        seeds = {*(preset.seed if of_preset else []), *self.seed, *(s for _, s in done)}
+        methods = [*(preset.methods if preset else []), *self.methods, *sorted(m for m, _ in done)]
+        seeds = {*(preset.seed if preset else []), *self.seed, *(s for _, s in done)}
         return dataclasses.replace(self, methods=list(dict.fromkeys(methods)), seed=sorted(seeds))
 
     def command(self) -> str:

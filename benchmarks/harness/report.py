@@ -98,7 +98,11 @@ def summarize(spec: GridSpec) -> str:
     curves PNGs; returns table.md. A method's rows take its finished seeds; the table names the cells not finished
     yet, so a grid filled over several sessions reports what it has."""
     grid_dir = spec.grid_dir
-    results = {"grid": spec.describe(), "command": spec.command(), "cells": [], "aggregates": [], "unfinished": []}
+    all_cells: list[dict] = []
+    all_aggregates: list[dict] = []
+    all_unfinished: list[dict] = []
+    results = {"grid": spec.describe(), "command": spec.command(), "cells": all_cells, "aggregates": all_aggregates,
+               "unfinished": all_unfinished}
     sections = []
     for task_set in spec.task_set:
         metrics = task_set_metrics(task_set)
@@ -111,12 +115,12 @@ def summarize(spec: GridSpec) -> str:
         if not cells:
             raise RuntimeError(f"{grid_dir}: no finished cell on {task_set}")
         finals = {m: [json.loads((d / "eval.json").read_text()) for _, d in runs] for m, runs in cells.items()}
-        results["cells"] += [{"method": m, "task_set": task_set, "seed": s, "eval": e}
-                             for m, runs in cells.items() for (s, _), e in zip(runs, finals[m])]
-        results["unfinished"] += [{"method": m, "task_set": task_set, "seed": s}
-                                  for m, seeds in unfinished.items() for s in seeds]
+        all_cells += [{"method": m, "task_set": task_set, "seed": s, "eval": e}
+                      for m, runs in cells.items() for (s, _), e in zip(runs, finals[m])]
+        all_unfinished += [{"method": m, "task_set": task_set, "seed": s}
+                           for m, seeds in unfinished.items() for s in seeds]
         rows = [{"task_set": task_set, **r} for r in aggregate(finals, metrics, spec.bootstrap_reps)]
-        results["aggregates"] += rows
+        all_aggregates += rows
         tasks = list(dict.fromkeys(t for runs in finals.values() for e in runs
                                    for t in task_names(e, metrics.per_task_metric)))
         curves = {m: [read_curves(d) for _, d in runs] for m, runs in cells.items()}
@@ -135,9 +139,9 @@ def summarize(spec: GridSpec) -> str:
     (grid_dir / "table.md").write_text(table)
     (grid_dir / "results.json").write_text(strict_json(results, indent=2))
     with (grid_dir / "results.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, list(results["aggregates"][0]))
+        writer = csv.DictWriter(f, list(all_aggregates[0]))
         writer.writeheader()
-        writer.writerows(results["aggregates"])
+        writer.writerows(all_aggregates)
     if spec.readme is not None:
         spec.readme.write_text(replace_block(spec.readme.read_text(), spec.name, table))
     return table

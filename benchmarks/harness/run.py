@@ -96,7 +96,8 @@ def run_cells(spec: GridSpec, cells: list[Cell]) -> list[str]:
               f"{result['wall_seconds']:.0f} s on {result['host']}", flush=True)
 
     def schedule(submit: Callable[[Cell], object], wait_one: Callable[[list], tuple[object, Callable[[], dict]]]):
-        waiting, running, ended = list(cells), {}, 0
+        waiting, ended = list(cells), 0
+        running: dict[object, Cell] = {}  # a pool's handle -> its cell
         while waiting or running:
             for cell in list(waiting):
                 if blocked := [c for c in cell.needs() if c in failed]:

@@ -7,7 +7,6 @@ import os
 
 import pytest
 
-from mtpolicy.robots import shipped_robots
 from mtpolicy_tools.launch_runner import LaunchError, find_executable, parse_cli_args, parse_launch
 
 
@@ -28,12 +27,9 @@ def test_shipped_launch_files_resolve(tmp_path):
     assert cmd[0] == str(find_executable("mtpolicy", "mtpolicy_controller")) and cmd[1] == "--ros-args"
 
 
-def test_the_launch_files_name_every_shipped_robot_and_leave_the_command_topic_to_the_nodes():
-    """The robot argument's description lists mtpolicy/robots; command_topic is passed empty unless given, so each
-    node picks its interface's topic (tests/ros/test_launch.py runs it)."""
-    for name in ("controller", "sim_controller", "demo"):
-        description = parse_launch(name).arguments["robot"][1]
-        assert all(robot in description for robot in shipped_robots()), (name, description)
+def test_the_launch_files_leave_the_command_topic_to_the_nodes():
+    """command_topic is passed empty unless given, so each node picks its interface's topic
+    (tests/ros/test_launch.py runs it; the robot argument: tests/unit/test_robot_manifest.py)."""
     for node in parse_launch("sim_controller", {"command_interface": "trajectory"}).nodes:
         assert "command_interface:=trajectory" in node.ros_args and "command_topic:=''" in node.ros_args, node
     assert "command_topic:=/x" in parse_launch("controller", {"command_topic": "/x"}).nodes[0].ros_args

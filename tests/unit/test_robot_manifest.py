@@ -10,14 +10,19 @@ from helpers import REPO
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.reach_task import reach_tolerance
 from mtpolicy.policy import resolve_model_path
-from mtpolicy.robots import RobotManifest, RobotSpecError, find_robot, load_robot, shipped_robots
+import mtpolicy.robots.manifest as manifests
+from mtpolicy.robots import ROBOTS_DIR, RobotManifest, RobotSpecError, find_robot, load_robot, shipped_robots
 from mtpolicy.robots.variants import VARIANTS
+from mtpolicy_tools import cli
+from mtpolicy_tools.launch_runner import parse_launch
 
 ARM3 = REPO / "tests" / "fixtures" / "robots" / "arm3"
 
 
 def test_shipped_robots_state_their_end_effectors_tolerance_home_and_default_model():
-    assert shipped_robots() == sorted(["gr1", "humanoid", "panda", "planar8", "tiago", *(v.name for v in VARIANTS)])
+    folders = sorted(p.name for p in ROBOTS_DIR.iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert shipped_robots() == folders  # every folder of mtpolicy/robots is a robot: none lacks its robot.yaml
+    assert {"planar8", "humanoid", *(v.name for v in VARIANTS)} <= set(shipped_robots())
     humanoid = find_robot("humanoid")
     assert (humanoid.end_effectors, humanoid.reach_tolerance, humanoid.home) == (("left_hand", "right_hand"), 0.03,
                                                                                  "home")
@@ -32,6 +37,32 @@ def test_a_robot_folder_is_found_by_its_path_its_manifest_or_the_mjcf_it_names()
     assert spec.end_effectors == ("tool",) and spec.velocity_limits.tolist() == [2.0, 2.0, 1.5]
     assert Kinematics(spec).home.tolist() == [0.3, -0.4, 1.0]  # keyframe "ready", not the first
     assert reach_tolerance(str(ARM3)) == 0.05
+
+
+def test_a_folder_put_in_mtpolicy_robots_is_a_robot_by_name_with_no_other_file_edited(tmp_path, monkeypatch, capsys):
+    """Shipping a robot is adding its folder: arm3 put beside the shipped folders is listed, described and its
+    tolerance read by name; the launch files take the name with their one params file, and the list their robot
+    argument points to (an unknown name's error) names it."""
+    robots = tmp_path / "robots"
+    robots.mkdir()
+    for name in shipped_robots():
+        (robots / name).symlink_to(ROBOTS_DIR / name)
+    shipped = shipped_robots()
+    shutil.copytree(ARM3, robots / "arm3")
+    monkeypatch.setattr(manifests, "ROBOTS_DIR", robots)
+    assert shipped_robots() == sorted([*shipped, "arm3"])
+    spec = load_robot("arm3")
+    assert (spec.name, spec.end_effectors, reach_tolerance("arm3")) == ("arm3", ("tool",), 0.05)
+    launch = parse_launch("sim_controller", {"robot": "arm3", "model": "/m.onnx"})
+    assert [n.name for n in launch.nodes] == ["sim", "controller"]
+    assert all("robot:=arm3" in n.ros_args and n.ros_args[n.ros_args.index("--params-file") + 1]
+               .endswith("config/params.yaml") for n in launch.nodes), launch.nodes
+    assert cli._robot_path_args({"robot": "arm3"}, launch.arguments, tmp_path) == {"robot": "arm3"}  # by name
+    assert cli.main(["launch", "sim_controller", "robot:=nope"]) == 2
+    assert "unknown robot 'nope': not one of [" in (err := capsys.readouterr().err) and "'arm3'" in err, err
+    for name in ("controller", "sim_controller", "demo"):  # no launch file keeps a list of its own to edit
+        description = parse_launch(name).arguments["robot"][1]
+        assert "an unknown name lists them" in description and "arm3" not in description, description
 
 
 def test_a_bare_mjcf_is_a_robot_with_every_site_and_the_default_tolerance():

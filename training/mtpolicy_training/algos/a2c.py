@@ -49,6 +49,7 @@ Choices where the paper is vague (written here, tested in tests/training/test_a2
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Literal
 
@@ -288,7 +289,7 @@ class A2C:
 
         def holding_of(actor: str, tasks: slice = slice(None)) -> ErrorGain | None:
             return ErrorGain.of(actor, layout, action_size, None if kins is None else kins[tasks])
-        if config.setting == "finetune":
+        if config.init_from is not None:  # setting finetune (validated above)
             self.policy = load_policy(config.init_from, holding_of)
             if self.policy.kwargs["heads"] != 1 or self.policy.critic is None:
                 raise ValueError(f"init_from: {config.init_from} is not a single-task A2C run")
@@ -307,7 +308,7 @@ class A2C:
                 config.shared_critic_layers, config.activation, config.log_std_init,
                 with_critic=config.setting != "distill", holding=holding_of(config.actor), gain_init=config.gain_init)
         self.policy.rollout_tasks = torch.as_tensor(rollout_tasks, dtype=torch.long)
-        self.teachers = [load_policy(t, lambda actor, i=i: holding_of(actor, slice(i, i + 1)))
+        self.teachers = [load_policy(t, partial(holding_of, tasks=slice(i, i + 1)))
                          for i, t in enumerate(config.teachers)]
         for t in self.teachers:
             if t.kwargs["heads"] != 1 or t.kwargs["obs_size"] != obs_size:

@@ -207,8 +207,8 @@ class TimeOptimalTeacher:
 
     def __init__(self, env: ReachVectorEnv, hold_gain: float, solver: SolverConfig = SolverConfig()):
         self.layout, self.limits, self.dt = env.layout, env.spec.velocity_limits, env.config.control_period
-        self.kin, self.hold_gain, self.tolerance = env.kin, hold_gain, env.config.reach_tolerance
-        self.reference = TimeOptimalReference(env.kin, self.dt, env.config.reach_tolerance, solver)
+        self.kin, self.hold_gain, self.tolerance = env.kin, hold_gain, env.config.tolerance
+        self.reference = TimeOptimalReference(env.kin, self.dt, self.tolerance, solver)
         self._goals: np.ndarray | None = None
         self._targets: np.ndarray | None = None
 
@@ -219,7 +219,7 @@ class TimeOptimalTeacher:
         """The command ``k (q_T - q) / v`` before saturation."""
         q = obs[:, self.layout.slice("joint_pos")].astype(np.float64)
         goals = obs[:, self.layout.slice("goal_pos")].astype(np.float64).reshape(len(q), -1, 3)
-        if self._goals is None or self._goals.shape != goals.shape:
+        if self._goals is None or self._targets is None or self._goals.shape != goals.shape:
             self._goals, self._targets = np.full_like(goals, np.nan), q.copy()
         gain = np.empty(len(q))
         for i, (qi, g) in enumerate(zip(q, goals)):

@@ -79,7 +79,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import torch
@@ -88,7 +87,7 @@ from mtpolicy.kinematics import Kinematics
 from mtpolicy.observation import ObservationLayout
 from mtpolicy_training.algos.sac import SAC
 from mtpolicy_training.algos.sac_family import (
-    Method,
+    FamilyMethod,
     SACFamily,
     SACFamilyConfig,
     task_major,
@@ -145,7 +144,7 @@ class PiCorConfig:
 class PiCorFamilyConfig(SACFamilyConfig):
     """A SAC-family method, or ``picor``: MTSAC networks with PiCor's update (settings in ``picor``)."""
 
-    method: Literal[Method, "picor"] = "dgrad-o"
+    method: FamilyMethod = "dgrad-o"
     """mtsac, mh-sac, dgrad-a, dgrad-o (see SACFamilyConfig) or picor (MTSAC networks, PiCor's update)."""
     picor: PiCorConfig = field(default_factory=PiCorConfig)
     """PiCor's settings (used when method is picor)."""
@@ -268,7 +267,7 @@ class PiCor(SACFamily):
             fixed noise: for pi = pi_t its expectation is V^{pi_t} (Q: the critics of pi_t)."""
             action, log_prob = squashed_gaussian(mean, log_std, noise)
             q = self.min_q(batch.obs, action)
-            return q - alpha * log_prob if p.soft_advantage else q
+            return q - alpha * log_prob if alpha is not None else q  # alpha: soft_advantage
 
         with torch.no_grad():
             baseline = value(*prior)

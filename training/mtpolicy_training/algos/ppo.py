@@ -111,6 +111,8 @@ class PPO:
         """
         loss = losses.mean()
         grad = self.flat.grad
+        if grad is None:  # flatten_parameters preallocates it; zero_grad(set_to_none=True) would drop it
+            raise RuntimeError("PPO's flat parameter has lost its preallocated gradient")
         torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, self.params)], out=grad)
         if self.config.max_grad_norm:  # as torch.nn.utils.clip_grad_norm_
             grad.mul_((self.config.max_grad_norm / (grad.norm() + 1e-6)).clamp(max=1.0))

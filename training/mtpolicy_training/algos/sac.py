@@ -103,14 +103,16 @@ class SAC:
         self.log_alpha = nn.Parameter(torch.full((n_tasks if config.per_task_alpha else 1,),
                                                  math.log(config.init_alpha)))
         self.target_entropy = -float(action_size) if config.target_entropy is None else config.target_entropy
-        self._actor_params, self._critic_params = list(self.actor.parameters()), list(self.critic.parameters())
+        self._actor_params: list[torch.Tensor] = list(self.actor.parameters())
+        self._critic_params: list[torch.Tensor] = list(self.critic.parameters())
         self.actor_opt = torch.optim.Adam(self._actor_params, lr=config.actor_lr, fused=True)
         self.critic_opt = torch.optim.Adam(self._critic_params, lr=config.critic_lr, fused=True)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr, fused=True)
-        self._targets = list(self.critic_target.parameters())
+        self._targets: list[torch.Tensor] = list(self.critic_target.parameters())
         self.updates = 0
 
-    def make_networks(self, normalizer: Normalizer, obs_size: int, action_size: int) -> tuple[nn.Module, nn.Module]:
+    def make_networks(self, normalizer: Normalizer, obs_size: int,
+                      action_size: int) -> tuple[SquashedGaussianActor, nn.Module]:
         """(actor, critic): a squashed-Gaussian actor and twin critics fused as one ensemble."""
         c = self.config
         return (SquashedGaussianActor(normalizer, obs_size, action_size, c.hidden, c.activation,

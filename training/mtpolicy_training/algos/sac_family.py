@@ -54,11 +54,20 @@ from mtpolicy_training.core.replay import Batch
 from mtpolicy_training.envs.taskset import append_task_one_hot
 
 Method = Literal["mtsac", "mh-sac", "dgrad-a", "dgrad-o"]
+"""The D-Grad paper's SAC-family methods."""
+
+FamilyMethod = Literal[Method, "picor"]
+"""A method of the SAC-family trainer: one of ``Method`` or picor (``algos.picor.PiCorFamilyConfig``; SACFamily
+refuses it)."""
 
 PAPER_HIDDEN = {"dgrad-a": (160,) * 3, "mtsac": (160,) * 6, "mh-sac": (160,) * 6, "dgrad-o": (160,) * 6}
 """Sec. 5: D-Grad(A) 3 x 160; the others 6 x 160 "for about the same expressiveness"."""
 
-CONDITIONING = {"mtsac": "one-hot", "mh-sac": "heads", "dgrad-a": "dgrad-a", "dgrad-o": "one-hot"}
+Conditioning = Literal["one-hot", "heads", "dgrad-a", "blind"]
+"""How a network sees the task: one-hot input, per-task heads, D-Grad(A)'s layers, or not at all."""
+
+CONDITIONING: dict[str, Conditioning] = {"mtsac": "one-hot", "mh-sac": "heads", "dgrad-a": "dgrad-a",
+                                         "dgrad-o": "one-hot"}
 """Method -> how its networks see the task."""
 
 
@@ -66,8 +75,9 @@ CONDITIONING = {"mtsac": "one-hot", "mh-sac": "heads", "dgrad-a": "dgrad-a", "dg
 class SACFamilyConfig:
     """One method of the D-Grad paper's SAC family (Sec. 5) on the SAC core."""
 
-    method: Method = "dgrad-o"
-    """mtsac (one-hot input), mh-sac (one head per task), dgrad-a (task layers M(z)x+b(z)), dgrad-o (projection)."""
+    method: FamilyMethod = "dgrad-o"
+    """mtsac (one-hot input), mh-sac (one head per task), dgrad-a (task layers M(z)x+b(z)), dgrad-o (projection);
+    picor is ``PiCorFamilyConfig``'s (refused by ``validate`` here)."""
     sac: SACConfig = field(default_factory=lambda: SACConfig(per_task_alpha=True))
     """SAC settings (per-task temperature on by default: disentangled alpha)."""
     paper_hidden: bool = True
@@ -126,7 +136,7 @@ class TaskConditionedMLP(nn.Module):
     """E MLPs of (E, B, in) conditioned on one-hot z (B, n_tasks): one-hot input, per-task heads, D-Grad(A) or blind."""
 
     def __init__(self, members: int, in_features: int, hidden: tuple[int, ...], out_features: int, n_tasks: int,
-                 conditioning: Literal["one-hot", "heads", "dgrad-a", "blind"], activation: str):
+                 conditioning: Conditioning, activation: str):
         super().__init__()
         self.conditioning, self.n_tasks, self.out_features = conditioning, n_tasks, out_features
         if conditioning == "dgrad-a":
@@ -160,7 +170,7 @@ class TaskActor(SquashedGaussianActor):
     the error-gain form of the state part (``SquashedGaussianActor``)."""
 
     def __init__(self, normalizer: Normalizer, state_size: int, action_size: int, n_tasks: int,
-                 hidden: tuple[int, ...], activation: str, conditioning: str, holding: ErrorGain | None = None,
+                 hidden: tuple[int, ...], activation: str, conditioning: Conditioning, holding: ErrorGain | None = None,
                  gain_init: float | None = None, log_std_init: float | None = None):
         nn.Module.__init__(self)
         self.normalizer, self.action_size, self.n_tasks, self.holding = normalizer, action_size, n_tasks, holding
@@ -189,7 +199,7 @@ class TaskCritic(nn.Module):
     """Twin Q(s, a, z) as one fused ensemble: (2, B, 1) values for observations ending with the one-hot."""
 
     def __init__(self, normalizer: Normalizer, state_size: int, action_size: int, n_tasks: int,
-                 hidden: tuple[int, ...], activation: str, conditioning: str, members: int = 2):
+                 hidden: tuple[int, ...], activation: str, conditioning: Conditioning, members: int = 2):
         super().__init__()
         self.normalizer, self.n_tasks, self.members = normalizer, n_tasks, members
         self.net = TaskConditionedMLP(members, state_size + action_size, hidden, 1, n_tasks, conditioning, activation)
@@ -258,8 +268,9 @@ class TaskGradients:
     def __init__(self, networks: list[nn.Module]):
         self.records: dict[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         """Linear layer -> (input, output) of each differentiable forward since ``clear``."""
-        self.owner = {p: (layer, name) for net in networks for layer in net.modules()
-                      for name, p in layer.named_parameters(recurse=False)}
+        self.owner: dict[torch.Tensor, tuple[nn.Module, str]] = {
+            p: (layer, name) for net in networks for layer in net.modules()
+            for name, p in layer.named_parameters(recurse=False)}
         for net in networks:
             for layer in net.modules():
                 if isinstance(layer, EnsembleLinear):
@@ -313,6 +324,8 @@ class SACFamily(SAC):
     (planar8); else rewards are (B, 1) and ``Batch.task`` names the task.
     """
 
+    actor: TaskActor
+
     def __init__(self, config: SACFamilyConfig, state_size: int, action_size: int, n_tasks: int,
                  simultaneous: bool = False, obs_mean: np.ndarray | None = None, obs_std: np.ndarray | None = None,
                  seed: int = 0, layout: ObservationLayout | None = None, kin: Kinematics | None = None):
@@ -330,9 +343,10 @@ class SACFamily(SAC):
         self.surgery_metrics: dict[str, torch.Tensor] = {}
         """D-Grad(O): ``SURGERY_METRICS`` once it has stepped."""
 
-    def make_networks(self, normalizer: Normalizer, state_size: int, action_size: int) -> tuple[nn.Module, nn.Module]:
+    def make_networks(self, normalizer: Normalizer, state_size: int,
+                      action_size: int) -> tuple[TaskActor, TaskCritic]:
         c, conditioning = self.family, CONDITIONING[self.family.method]
-        actor_conditioning = "blind" if self.simultaneous else conditioning
+        actor_conditioning: Conditioning = "blind" if self.simultaneous else conditioning
         return (TaskActor(normalizer, state_size, action_size, self.n_tasks, c.hidden, c.sac.activation,
                           actor_conditioning, self.holding, c.gain_init, c.sac.log_std_init),
                 TaskCritic(normalizer, state_size, action_size, self.n_tasks, c.hidden, c.sac.activation,

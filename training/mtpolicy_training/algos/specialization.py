@@ -188,6 +188,8 @@ class SpecializationConfig:
 class SpecializationPPO(PPO):
     """PPO on a ``SpecializedPolicy`` with the jt/sp schedule (an ``OnPolicyMethod``)."""
 
+    policy: SpecializedPolicy
+
     def __init__(self, config: SpecializationConfig, obs_size: int, n_tasks: int, action_size: int,
                  rollout_size: int, seed: int = 0, layout: ObservationLayout | None = None,
                  kins: list[Kinematics] | None = None):

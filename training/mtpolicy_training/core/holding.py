@@ -70,6 +70,9 @@ class DlsStep(nn.Module):
     ``kin`` may be several robots of one observation layout (a robot's morphology variants, in task order): row b
     then takes the step of robot ``task[b]``, the kinematics of the robot it observes."""
 
+    inverse_limits: torch.Tensor
+    """(n_robots, n_joints) 1 / v_max of each robot (s/rad; a buffer)."""
+
     def __init__(self, kin: Kinematics | Sequence[Kinematics], layout: ObservationLayout,
                  damping: float = DlsConfig.damping):
         super().__init__()
@@ -154,9 +157,11 @@ class ErrorGain(nn.Module):
         if layout is None or "goal_error" not in layout.names:
             raise ValueError(f"actor {actor!r} needs reach observations (goal errors); this task set has none: "
                              "use --algo.actor mlp")
-        if actor == "dls-gain" and kin is None:
+        if actor == "error-gain":
+            return cls(layout, n_joints, None)
+        if kin is None:
             raise ValueError("actor 'dls-gain' needs the robot's kinematics")
-        return cls(layout, n_joints, DlsStep(kin, layout) if actor == "dls-gain" else None)
+        return cls(layout, n_joints, DlsStep(kin, layout))
 
     @property
     def actor(self) -> str:

@@ -14,7 +14,7 @@ uninterrupted run step for step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Generic, Mapping, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -53,6 +53,10 @@ class Method(Protocol):
     def state_dict(self) -> dict: ...
 
     def load_state_dict(self, state: dict) -> None: ...
+
+
+MethodT = TypeVar("MethodT", bound=Method)
+"""A loop's method type (its evaluation takes that method)."""
 
 
 def crossed(step: int, advanced: int, interval: int) -> bool:
@@ -97,11 +101,11 @@ class UpdateMeans:
     A row of metrics.csv then stands for every update since the previous row, not only the last one's values.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.sums: dict[str, torch.Tensor | float] = {}
         self.count = 0
 
-    def add(self, metrics: dict[str, torch.Tensor | float]) -> None:
+    def add(self, metrics: Mapping[str, torch.Tensor | float]) -> None:
         for k, v in metrics.items():
             v = v.detach() if isinstance(v, torch.Tensor) else v
             self.sums[k] = self.sums[k] + v if k in self.sums else v
@@ -113,12 +117,12 @@ class UpdateMeans:
         return means
 
 
-class LoopRun:
+class LoopRun(Generic[MethodT]):
     """One session of a training loop: set up (or resumed from ``run.out_dir/checkpoint.pt``, if it was made with
     the same ``run_config``), then advanced and recorded step by step."""
 
-    def __init__(self, method: Method, make_env: Callable[[int], VectorEnv], loop: LoopSettings, run: RunSettings,
-                 evaluate: Callable[[Method], dict[str, float]], run_config: RunConfig, best: BestRun | None = None):
+    def __init__(self, method: MethodT, make_env: Callable[[int], VectorEnv], loop: LoopSettings, run: RunSettings,
+                 evaluate: Callable[[MethodT], dict[str, float]], run_config: RunConfig, best: BestRun | None = None):
         if bad := loop.validate() + run.validate_settings():
             raise ValueError(f"invalid {type(loop).__name__} value(s): " + ", ".join(bad))
         torch.set_num_threads(loop.torch_threads)

@@ -118,7 +118,7 @@ class Normalizer(nn.Module):
     mean: torch.Tensor
     std: torch.Tensor
 
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
+    def __init__(self, mean: torch.Tensor | np.ndarray, std: torch.Tensor | np.ndarray):
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
@@ -214,7 +214,7 @@ class SquashedGaussianActor(nn.Module):
         super().__init__()
         self.normalizer, self.holding = normalizer, holding
         self.action_size = action_size
-        self.net = EnsembleMLP(1, obs_size, hidden, self.mean_outputs + action_size, activation)
+        self.net: nn.Module = EnsembleMLP(1, obs_size, hidden, self.mean_outputs + action_size, activation)
         initialize_gain(self.net, holding, gain_init)
         self.start_log_std(log_std_init)
 

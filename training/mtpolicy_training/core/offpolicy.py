@@ -13,7 +13,7 @@ import platform
 import sys
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Literal, Protocol
+from typing import Callable, Literal, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from mtpolicy_training.core.loop import LoopRun, LoopSettings
 from mtpolicy_training.core.replay import Batch, ReplayBuffer, add_relabeled
 from mtpolicy_training.core.run_record import RunConfig, RunSettings
 from mtpolicy_training.core.trainer import BestRun
-from mtpolicy_training.core.vector_envs import final_observations
+from mtpolicy_training.core.vector_envs import final_observations, space_sizes
 
 
 class OffPolicyMethod(Protocol):
@@ -38,6 +38,9 @@ class OffPolicyMethod(Protocol):
     def state_dict(self) -> dict: ...
 
     def load_state_dict(self, state: dict) -> None: ...
+
+
+OffPolicyMethodT = TypeVar("OffPolicyMethodT", bound=OffPolicyMethod)
 
 
 MATMUL_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -114,8 +117,8 @@ def keep_freed_memory() -> None:
     libc.mallopt(m_trim_threshold, 1 << 30)
 
 
-def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEnv], loop: LoopConfig,
-                     run: RunSettings, evaluate: Callable[[OffPolicyMethod], dict[str, float]],
+def train_off_policy(method: OffPolicyMethodT, make_env: Callable[[int], VectorEnv], loop: LoopConfig,
+                     run: RunSettings, evaluate: Callable[[OffPolicyMethodT], dict[str, float]],
                      reward_of: Callable[[np.ndarray, dict], np.ndarray] | None, run_config: RunConfig,
                      make_buffer: Callable[[int, int, int, int], ReplayBuffer] = ReplayBuffer,
                      best: BestRun | None = None) -> dict[str, float]:
@@ -139,8 +142,8 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEn
     env = session.env
     reward_of = reward_of or (lambda reward, info: reward[:, None])
     transitions = run.budget_steps * (1 + loop.hindsight_copies)
-    buffer = make_buffer(min(loop.buffer_size, transitions), env.single_observation_space.shape[0],
-                          env.single_action_space.shape[0], method.n_rewards)
+    obs_size, action_size = space_sizes(env)
+    buffer = make_buffer(min(loop.buffer_size, transitions), obs_size, action_size, method.n_rewards)
     rng = np.random.default_rng(run.seed)
     if session.resumed:
         buffer.load_state_dict(session.resumed["buffer"])
@@ -152,7 +155,7 @@ def train_off_policy(method: OffPolicyMethod, make_env: Callable[[int], VectorEn
     while session.running:
         noise = loop.noise_std(session.step)
         action = method.act(obs, noise) if session.step >= loop.learning_starts else \
-            rng.uniform(-1, 1, (loop.num_envs, env.single_action_space.shape[0])).astype(np.float32)
+            rng.uniform(-1, 1, (loop.num_envs, action_size)).astype(np.float32)
         next_obs, reward, terminated, truncated, info = env.step(session.to_env(action))
         done = terminated | truncated
         final_obs = final_observations(next_obs, done, info)

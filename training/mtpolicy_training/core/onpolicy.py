@@ -12,16 +12,17 @@ the PPO reference code.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Protocol, TypeVar
 
 import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 
 from mtpolicy_training.core.loop import EpisodeStats, LoopRun, LoopSettings
-from mtpolicy_training.core.networks import GaussianPolicy
+from mtpolicy_training.core.networks import Normalizer, RunningNormalizer
 from mtpolicy_training.core.run_record import RunConfig, RunSettings
 from mtpolicy_training.core.trainer import BestRun
+from mtpolicy_training.core.vector_envs import space_sizes
 
 
 @dataclass
@@ -88,10 +89,27 @@ def gae(rollout: Rollout, gamma: float, lam: float) -> None:
     torch.add(r.advantages, r.values, out=r.returns)
 
 
+class RolloutPolicy(Protocol):
+    """What the loop needs of a policy (``core.networks.GaussianPolicy``'s interface): its numpy form for rollouts,
+    its log-std and log-probability, and its observation normalizer (a ``RunningNormalizer`` with
+    ``normalize_obs``)."""
+
+    @property
+    def log_std(self) -> torch.Tensor: ...
+
+    @property
+    def normalizer(self) -> Normalizer: ...
+
+    def numpy_forward(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]: ...
+
+    def log_prob(self, mean: torch.Tensor, action: torch.Tensor) -> torch.Tensor: ...
+
+
 class OnPolicyMethod(Protocol):
     """What an on-policy method provides to the loop."""
 
-    policy: GaussianPolicy
+    @property
+    def policy(self) -> RolloutPolicy: ...
 
     def update(self, rollout: Rollout) -> dict[str, torch.Tensor]: ...
 
@@ -100,7 +118,10 @@ class OnPolicyMethod(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
-def collect_rollout(policy: GaussianPolicy, env: VectorEnv, obs: np.ndarray, rollout: Rollout,
+OnPolicyMethodT = TypeVar("OnPolicyMethodT", bound=OnPolicyMethod)
+
+
+def collect_rollout(policy: RolloutPolicy, env: VectorEnv, obs: np.ndarray, rollout: Rollout,
                     to_env: Callable[[np.ndarray], np.ndarray], stats: EpisodeStats,
                     generator: torch.Generator) -> np.ndarray:
     """Fill ``rollout`` with ``rollout.steps`` lockstep steps from ``obs``; returns the observation after them.
@@ -134,15 +155,17 @@ def collect_rollout(policy: GaussianPolicy, env: VectorEnv, obs: np.ndarray, rol
     return obs
 
 
-def train_on_policy(method: OnPolicyMethod, make_env: Callable[[int], VectorEnv], loop: OnPolicyLoopConfig,
-                    run: RunSettings, evaluate: Callable[[OnPolicyMethod], dict[str, float]],
+def train_on_policy(method: OnPolicyMethodT, make_env: Callable[[int], VectorEnv], loop: OnPolicyLoopConfig,
+                    run: RunSettings, evaluate: Callable[[OnPolicyMethodT], dict[str, float]],
                     run_config: RunConfig, best: BestRun | None = None) -> dict[str, float]:
     """Run (or resume, at a rollout boundary) training for ``run.budget_steps`` env steps; returns the last
     evaluation's metrics. Each evaluation is offered to ``best`` (if given)."""
+    normalizer = method.policy.normalizer if loop.normalize_obs else None
+    if normalizer is not None and not isinstance(normalizer, RunningNormalizer):
+        raise ValueError(f"normalize_obs needs a policy with a RunningNormalizer, not a {type(normalizer).__name__}")
     session = LoopRun(method, make_env, loop, run, evaluate, run_config, best)
     env = session.env
-    rollout = Rollout(loop.rollout_steps, loop.num_envs, env.single_observation_space.shape[0],
-                      env.single_action_space.shape[0])
+    rollout = Rollout(loop.rollout_steps, loop.num_envs, *space_sizes(env))
     obs = session.obs
     per_rollout = loop.rollout_steps * loop.num_envs
     while session.running:
@@ -150,8 +173,8 @@ def train_on_policy(method: OnPolicyMethod, make_env: Callable[[int], VectorEnv]
             obs = collect_rollout(method.policy, env, obs, rollout, session.to_env, session.stats, session.generator)
         gae(rollout, loop.gamma, loop.gae_lambda)
         session.update_means.add(method.update(rollout))
-        if loop.normalize_obs:
-            method.policy.normalizer.update(rollout.obs.reshape(per_rollout, -1))
+        if normalizer is not None:
+            normalizer.update(rollout.obs.reshape(per_rollout, -1))
         session.advance(per_rollout)
         session.record(per_rollout, {}, dict)
     return session.finish()

@@ -33,7 +33,7 @@ def option_names(config_type: type, prefix: str = "") -> dict[str, tuple[str, bo
         hint = hints[f.name]
         marks = getattr(hint, "__metadata__", ())
         bare = typing.get_args(hint)[0] if marks else hint
-        if dataclasses.is_dataclass(bare):
+        if isinstance(bare, type) and dataclasses.is_dataclass(bare):
             out |= option_names(bare, f"{prefix}{f.name}.")
         else:
             bare_name = all(getattr(m, "prefix_name", True) is not False for m in marks)

@@ -151,7 +151,7 @@ def publish_final(out_dir: Path, metrics: dict[str, float], train_seconds: float
                          "left as they were")
     eval_path, policy_path = out_dir / "eval.json", out_dir / "policy.onnx"
     previous = _headline(eval_path, key)
-    if previous is not None and record[key] < previous:
+    if key is not None and previous is not None and record[key] < previous:
         eval_path, policy_path = out_dir / "eval.rejected.json", out_dir / "policy.rejected.onnx"
         print(f"warning: this run's {key} {record[key]:.4g} is worse than the {previous:.4g} of the existing "
               f"{out_dir}/eval.json: kept it{' and policy.onnx' if export else ''}; wrote {eval_path.name}"

@@ -25,11 +25,14 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from mtpolicy.integrity import strict_json
 from mtpolicy_training.core.files import write_atomically
 from mtpolicy_training.core.run_record import HEADLINE_METRICS, publish_final, write_eval
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsDunderGT
 
 BEST_KEYS = ("step", "found_after_train_seconds", "iteration", "updates")
 """What a best-run record says of when its policy was found (the last two: the families that count them)."""
@@ -75,7 +78,7 @@ class BestRun:
     out_dir: Path
     export: Callable[[dict, Path], object] | None = None
     """Exports the current policy with these metrics to a path (None: a family without an exported policy)."""
-    key: Callable[[dict], object] = headline
+    key: Callable[[dict], SupportsDunderGT[Any]] = headline
     """Orders evaluations, best last."""
     extra: Callable[[], dict] = dict
     """The family's own count at the time (``{"updates": ...}``)."""

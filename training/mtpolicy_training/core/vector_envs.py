@@ -29,12 +29,22 @@ def check_same_step_autoreset(env: VectorEnv) -> None:
                          "(use gym_vector_env or vector_kwargs={'autoreset_mode': AutoresetMode.SAME_STEP})")
 
 
-def action_scaler(space: gym.spaces.Box) -> Callable[[np.ndarray], np.ndarray]:
+def action_scaler(space: gym.Space) -> Callable[[np.ndarray], np.ndarray]:
     """Map normalized actions (clipped to [-1, 1]) to the Box bounds of ``space``."""
+    if not isinstance(space, gym.spaces.Box):
+        raise TypeError(f"continuous actions only: the action space is a {type(space).__name__}, not a Box")
     low, high = space.low.astype(np.float32), space.high.astype(np.float32)
     if np.all(low == -1) and np.all(high == 1):
         return lambda a: np.clip(a, -1.0, 1.0)
     return lambda a: low + (np.clip(a, -1.0, 1.0) + 1.0) * 0.5 * (high - low)
+
+
+def space_sizes(env: VectorEnv) -> tuple[int, int]:
+    """(observation size, action size) of one sub-env of ``env``, whose spaces are flat vectors."""
+    obs_shape, action_shape = env.single_observation_space.shape, env.single_action_space.shape
+    if obs_shape is None or action_shape is None or len(obs_shape) != 1 or len(action_shape) != 1:
+        raise TypeError(f"flat vector spaces only: observations {obs_shape}, actions {action_shape}")
+    return obs_shape[0], action_shape[0]
 
 
 def final_observations(next_obs: np.ndarray, done: np.ndarray, info: dict) -> np.ndarray:
@@ -50,19 +60,26 @@ def _generator(env) -> np.random.Generator:
     return env._rng if hasattr(env, "_rng") else env.np_random
 
 
+def _sub_envs(env: VectorEnv) -> list:
+    """The sub-envs of a SyncVectorEnv (or of a ``envs.variants.ReachEnvBlocks``: its blocks)."""
+    if not hasattr(env, "envs"):
+        raise TypeError(f"{type(env).__name__} has no episode random state: neither a _rng nor sub-envs")
+    return list(env.envs)
+
+
 def env_rng_state(env: VectorEnv):
     """The random state of the env's episode draws: ``ReachVectorEnv._rng``, or each sub-env's (its ``np_random``,
     or a block's ``_rng`` in ``envs.variants.ReachEnvBlocks``)."""
     if hasattr(env, "_rng"):
         return env._rng.bit_generator.state
-    return [_generator(e).bit_generator.state for e in env.envs]
+    return [_generator(e).bit_generator.state for e in _sub_envs(env)]
 
 
 def set_env_rng_state(env: VectorEnv, state) -> None:
     if hasattr(env, "_rng"):
         env._rng.bit_generator.state = state
         return
-    for e, s in zip(env.envs, state):
+    for e, s in zip(_sub_envs(env), state):
         _generator(e).bit_generator.state = s
 
 

@@ -158,7 +158,7 @@ class ShootingProblem:
     def settle_step(self, errors: np.ndarray) -> np.ndarray:
         """(B,) first step from which every end effector stays within tolerance to the end (-1: never), counted
         as ``evaluate_reach`` does (at least 1)."""
-        within = (errors <= self.tolerance).all(axis=2)
+        within = np.asarray((errors <= self.tolerance).all(axis=2))  # (B, steps); asarray: numpy's stubs say scalar
         last_out = np.where(~within, np.arange(1, within.shape[1] + 1), 0).max(axis=1)
         return np.where(within[:, -1], last_out + 1, -1)
 
@@ -317,7 +317,7 @@ def optimum_table(env_config: ReachConfig, n_goal_sets: int, seed: int, toleranc
     env = ReachVectorEnv(n_goal_sets, env_config, time_limit=False)
     env.reset(seed=seed)
     q0, goals = env.joint_positions(), env.goals
-    tolerance = env_config.reach_tolerance if tolerance is None else tolerance
+    tolerance = env_config.tolerance if tolerance is None else tolerance
     key = goal_sets_key(env_config, env, tolerance, seed, n_goal_sets) | {
         "config": json.loads(json.dumps(asdict(config)))}
     path = None

@@ -89,5 +89,5 @@ def env_id(variant: str) -> str:
 def register() -> None:
     """Register the eight variant ids with gymnasium (1000-step episodes, as HalfCheetah-v5)."""
     for variant in VARIANTS:
-        gym.register(env_id(variant), entry_point=make_half_cheetah, max_episode_steps=EPISODE_STEPS,
+        gym.register(env_id(variant), entry_point=f"{__name__}:make_half_cheetah", max_episode_steps=EPISODE_STEPS,
                      kwargs={"variant": variant})

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import ClassVar
+from typing import Callable, ClassVar, cast
 
 import gymnasium as gym
 import metaworld
@@ -81,7 +81,9 @@ class MetaWorldTaskSet(TaskSet):
         """``num_envs`` copies of one task (``metaworld.make_mt_envs``: its own 50 goals each, seed + i)."""
         self._check_task(task_index)
         name = self.task_names[task_index]
-        return SyncVectorEnv([partial(metaworld.make_mt_envs, name, seed=None if seed is None else seed + i)
+        # make_mt_envs of one task name makes an Env (its annotation is Env | VectorEnv, for benchmark names)
+        return SyncVectorEnv([cast(Callable[[], gym.Env], partial(metaworld.make_mt_envs, name,
+                                                                  seed=None if seed is None else seed + i))
                               for i in range(num_envs)], autoreset_mode=AutoresetMode.SAME_STEP)
 
     def evaluate(self, policy_fn: PolicyFn, episodes: int = 50, seed: int = HELD_OUT_SEED,
@@ -92,12 +94,11 @@ class MetaWorldTaskSet(TaskSet):
         can keep one: Meta-World's envs are slow to build); built from
         ``seed`` and closed afterwards when None.
         """
-        own = envs is None
-        envs = self.make_multitask_env(1, seed) if own else envs
+        vector = cast(SyncVectorEnv, self.make_multitask_env(1, seed) if envs is None else envs)  # make_vec "sync"
         mean_success, mean_return, success, returns = metaworld.evaluation.evaluation(
-            _Agent(policy_fn, self.task_indices()), envs, num_episodes=episodes)
-        if own:
-            envs.close()
+            _Agent(policy_fn, self.task_indices()), vector, num_episodes=episodes)
+        if envs is None:
+            vector.close()
         out = {"eval/mean_success": mean_success, "eval/mean_return": mean_return}
         for name in self.task_names:
             out[f"eval/success_{name}"] = float(success[name])
@@ -106,8 +107,9 @@ class MetaWorldTaskSet(TaskSet):
 
     def render_tasks(self, width: int = 320, height: int = 240) -> list[np.ndarray]:
         """One frame per task from the 'corner' camera after a reset."""
-        envs = gym.make_vec(f"Meta-World/{self.benchmark}", vector_strategy="sync", seed=0,
-                            render_mode="rgb_array", camera_name="corner", width=width, height=height)
+        envs = cast(SyncVectorEnv, gym.make_vec(f"Meta-World/{self.benchmark}", vector_strategy="sync", seed=0,
+                                                render_mode="rgb_array", camera_name="corner", width=width,
+                                                height=height))
         envs.reset()
         frames = list(envs.call("render"))
         envs.close()

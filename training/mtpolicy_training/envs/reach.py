@@ -156,6 +156,13 @@ class ReachConfig:
         if bad:
             raise ValueError("invalid ReachConfig value(s): " + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
 
+    @property
+    def tolerance(self) -> float:
+        """``reach_tolerance`` as resolved by ``__post_init__`` (never None)."""
+        if self.reach_tolerance is None:
+            raise ValueError("ReachConfig.reach_tolerance is unresolved: build the config through its constructor")
+        return self.reach_tolerance
+
 
 @dataclass(frozen=True)
 class ReachOptions(ReachConfig):
@@ -196,10 +203,10 @@ class ReachVectorEnv(VectorEnv):
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
         self.goals = np.zeros((num_envs, k, 3))
-        self.goal_configs = None
+        self.goal_configs: np.ndarray | None = None
         """(num_envs, n_joints) the planner's goal configurations (planned observations only): each its finish once
         ``PlannerConfig.finishes``."""
-        self.finish_configs = None
+        self.finish_configs: np.ndarray | None = None
         """(num_envs, n_joints) what each goal configuration becomes then (``GoalConfigurationPlanner.finish``)."""
         self.commands = np.zeros((num_envs, n))
         """(num_envs, n_joints) the velocities sent at the last step (rad/s or m/s): the ramp's previous command."""
@@ -219,7 +226,7 @@ class ReachVectorEnv(VectorEnv):
         the planner says so (as in the controller node, ``mtpolicy.nodes.planning``)."""
         q = self.joint_positions()
         obs, ee = observe(self.kin, q, self.goals, self.goal_configs)
-        if self.planner is not None:
+        if self.goal_configs is not None and self.finish_configs is not None:  # planned, after a reset
             finishing = self.config.planner.finishes(np.linalg.norm(self.goals - ee, axis=-1))
             finishing &= (self.goal_configs != self.finish_configs).any(axis=1)
             if finishing.any():
@@ -323,8 +330,9 @@ class ReachVectorEnv(VectorEnv):
 
         goals = at_future(ee_sl, 3 * self.spec.n_tasks).reshape(-1, self.spec.n_tasks, 3)
         q_goal = at_future(q_sl, self.spec.n_joints) if self.config.planned else None
-        out = {k: observe(self.kin, o[..., q_sl].reshape(steps * n, -1), goals, q_goal)[0].reshape(steps, n, -1)
-               for k, o in (("obs", obs), ("next_obs", next_obs))}
+        out: dict[str, np.ndarray | dict] = {
+            k: observe(self.kin, o[..., q_sl].reshape(steps * n, -1), goals, q_goal)[0].reshape(steps, n, -1)
+            for k, o in (("obs", obs), ("next_obs", next_obs))}
         shape = (steps, n, self.spec.n_tasks, 3)
         info = self.reward_info(out["next_obs"][..., ee_sl].reshape(shape), goals.reshape(shape),
                                 obs[..., ee_sl].reshape(shape))
@@ -391,7 +399,8 @@ def _first(info: dict) -> dict:
 
 def register() -> None:
     """Register ``mtpolicy/<env_id>`` with gymnasium for each shipped robot whose manifest names an ``env_id``."""
-    for robot in map(find_robot, shipped_robots()):
-        if robot.env_id:
-            gym.register(f"mtpolicy/{robot.env_id}", entry_point=ReachEnv,
-                         max_episode_steps=ReachConfig().max_episode_steps, kwargs={"config": ReachConfig(robot.name)})
+    for name in shipped_robots():
+        env_id = find_robot(name).env_id
+        if env_id:
+            gym.register(f"mtpolicy/{env_id}", entry_point=ReachEnv,
+                         max_episode_steps=ReachConfig().max_episode_steps, kwargs={"config": ReachConfig(name)})

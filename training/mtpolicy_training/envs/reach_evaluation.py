@@ -119,15 +119,16 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
     settle_times = settled[held] * config.control_period
     signs = np.sign(np.asarray(actions)) * (np.abs(np.asarray(actions)) > protocol.dither_deadband)
     flips = (signs[1:] * signs[:-1] < 0).sum(axis=0)  # (goal sets, joints)
-    out = {"success_rate": float(held.mean()), "reached_rate": float((first_reach > 0).mean()),
-           "time_to_reach_median": float(np.median(times)) if len(times) else math.nan,
-           "time_to_reach_mean": float(np.mean(times)) if len(times) else math.nan,
-           "time_to_settle_median": float(np.median(settle_times)) if len(times) else math.nan,
-           "dither_sign_changes": float(flips.mean()),
-           "left_after_reach_rate": float(np.mean((first_reach > 0) & ~held)),
-           "left_after_entering_rate": float(left.mean()),
-           "controller_failure_rate": float(failed.mean()),
-           "mean_score": float(np.mean(-np.log(np.maximum(errors, 1e-6))))}
+    out: dict[str, float | dict[str, np.ndarray]] = {
+        "success_rate": float(held.mean()), "reached_rate": float((first_reach > 0).mean()),
+        "time_to_reach_median": float(np.median(times)) if len(times) else math.nan,
+        "time_to_reach_mean": float(np.mean(times)) if len(times) else math.nan,
+        "time_to_settle_median": float(np.median(settle_times)) if len(times) else math.nan,
+        "dither_sign_changes": float(flips.mean()),
+        "left_after_reach_rate": float(np.mean((first_reach > 0) & ~held)),
+        "left_after_entering_rate": float(left.mean()),
+        "controller_failure_rate": float(failed.mean()),
+        "mean_score": float(np.mean(-np.log(np.maximum(errors, 1e-6))))}
     reach_seconds = np.where(first_reach > 0, first_reach * config.control_period, math.nan)
     ratio = np.full(n_goal_sets, math.nan)
     if bound is not None:

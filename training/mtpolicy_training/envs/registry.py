@@ -19,6 +19,7 @@ set keeps is in ``taskset.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, ClassVar
 
 import gymnasium as gym
@@ -48,7 +49,7 @@ class GymTaskSet(TaskSet):
     metrics: ClassVar[TaskSetMetrics] = TaskSetMetrics("return", ("mean_return",))
 
     def _vector_env(self, ids: list[str], seed: int | None) -> VectorEnv:
-        env = SyncVectorEnv([lambda i=i: gym.make(i) for i in ids], autoreset_mode=AutoresetMode.SAME_STEP)
+        env = SyncVectorEnv([partial(gym.make, i) for i in ids], autoreset_mode=AutoresetMode.SAME_STEP)
         env.reset(seed=seed)
         env.action_space.seed(seed)
         return env
@@ -90,7 +91,7 @@ class GymTaskSet(TaskSet):
             env = gym.make(env_id, render_mode="rgb_array", width=width, height=height,
                            default_camera_config=SIDE_CAMERA)
             env.reset(seed=0)
-            frames.append(env.render())
+            frames.append(np.asarray(env.render()))  # an rgb_array frame
             env.close()
         return frames
 
@@ -106,7 +107,7 @@ class ReachTaskSet(TaskSet):
     simultaneous: ClassVar[bool] = True
     task_reward_key: ClassVar[str | None] = "task_rewards"
 
-    def make_env(self, task_index: int | None = None, num_envs: int = 1, seed: int | None = None) -> VectorEnv:
+    def make_env(self, task_index: int | None = None, num_envs: int = 1, seed: int | None = None) -> ReachVectorEnv:
         """The reach env (every env holds all tasks, so ``task_index`` must be None)."""
         if task_index is not None:
             raise ValueError(f"{self.name} is simultaneous: every env holds all tasks; pass task_index=None")
@@ -166,7 +167,7 @@ TASK_SETS: dict[str, Callable[[], TaskSet]] = {
     "hoppers3": lambda: _gym_set("hoppers3", {s.lower(): i for s, i in locomotion.HOPPER_IDS.items()}),
     "walker-fwd-bwd": lambda: _gym_set("walker-fwd-bwd", locomotion.BIPED_IDS),
     **{f"hopper-mass-{m:g}": _torso_mass_pair(m) for m in locomotion.HOPPER_TORSO_MASSES if m != 15.0},
-    **{b + SUFFIX: lambda b=b: VariantReachTaskSet.of(b) for b in dict.fromkeys(v.base for v in VARIANTS)},
+    **{b + SUFFIX: partial(VariantReachTaskSet.of, b) for b in dict.fromkeys(v.base for v in VARIANTS)},
     **{robot: _reach(robot) for robot in shipped_robots()},
 }
 """Task set name -> constructor (lazy: Meta-World is imported only when asked for); the robots' variants and the

@@ -93,6 +93,8 @@ class TaskOneHotObservations(VectorWrapper):
         super().__init__(env)
         self.task_indices, self.n_tasks = np.asarray(task_indices), n_tasks
         inner = env.single_observation_space
+        if not isinstance(inner, spaces.Box):
+            raise TypeError(f"one-hot task observations need a Box observation space, not a {type(inner).__name__}")
         low = np.concatenate([inner.low, np.zeros(n_tasks)]).astype(np.float32)
         high = np.concatenate([inner.high, np.ones(n_tasks)]).astype(np.float32)
         self.single_observation_space = spaces.Box(low, high, dtype=np.float32)

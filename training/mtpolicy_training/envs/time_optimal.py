@@ -97,7 +97,7 @@ def bound_table(env_config: ReachConfig, n_goal_sets: int, seed: int, tolerance:
     env = ReachVectorEnv(n_goal_sets, config, time_limit=False)
     env.reset(seed=seed)
     q0, goals = env.joint_positions(), env.goals
-    tolerance = config.reach_tolerance if tolerance is None else tolerance
+    tolerance = config.tolerance if tolerance is None else tolerance
     key = goal_sets_key(config, env, tolerance, seed, n_goal_sets) | {"solver": bound_solver(solver)}
     path = None
     if cache_dir is not None:

@@ -37,7 +37,7 @@ SUFFIX = "-variants"
 
 def _merged(infos: list[dict]) -> dict:
     """The sub-envs' infos as one: arrays (one row per sub-env) concatenated, dicts merged alike."""
-    out = {}
+    out: dict[str, dict | np.ndarray] = {}
     for key, value in infos[0].items():
         if isinstance(value, dict):
             out[key] = _merged([i[key] for i in infos])
@@ -132,9 +132,9 @@ class VariantReachTaskSet(TaskSet):
 
     def evaluate(self, policy_fn: PolicyFn, episodes: int, seed: int = HELD_OUT_SEED) -> dict[str, float]:
         """``evaluate_reach`` on ``episodes`` goal sets of each variant (see the module docstring)."""
-        out = {}
+        out: dict[str, float] = {}
         for t, name in enumerate(self.task_names):
-            metrics = evaluate_reach(lambda obs, t=t: policy_fn(obs, np.full(len(obs), t)), self.config(t),
+            metrics = evaluate_reach(lambda obs: policy_fn(obs, np.full(len(obs), t)), self.config(t),
                                      n_goal_sets=episodes, seed=seed)
             out |= {f"eval/{k}_{name}": metrics[k] for k in self.metrics.headline_metrics}
         return {f"eval/{k}": float(np.mean([out[f"eval/{k}_{n}"] for n in self.task_names]))

@@ -44,6 +44,9 @@ class TaskHead(nn.Module):
     fixed to one task: observation -> that task's mean, clipped to [-1, 1] as training and evaluation clip it; the
     one-hot is in the graph, and the task's holding structure alone (``dls-gain``: its variant's kinematics)."""
 
+    one_hot: torch.Tensor
+    """(n_tasks,) the task's one-hot (a buffer)."""
+
     def __init__(self, policy: nn.Module, task: int, n_tasks: int):
         super().__init__()
         self.policy, self.task = policy, task
@@ -90,7 +93,7 @@ def export_policy(actor: nn.Module, spec: RobotSpec, env: ReachConfig, method: s
     onnx.checker. The file is replaced atomically, and only by a policy with finite weights whose output is
     finite (NonFiniteModel otherwise)."""
     contract = PolicyContract.for_robot(spec, env.control_period, method, strict_values(training_config),
-                                        strict_values(metrics), env.reach_tolerance, env.goal_distribution,
+                                        strict_values(metrics), env.tolerance, env.goal_distribution,
                                         env.planner.to_dict() if env.planned else None)
     module = VelocityPolicy(actor, spec.velocity_limits).eval()
     check_finite(module, path)

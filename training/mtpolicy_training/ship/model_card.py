@@ -19,6 +19,7 @@ import csv
 import json
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import tyro
@@ -31,7 +32,7 @@ from mtpolicy_training.core.trainer import read_best
 from mtpolicy_training.envs.reach import ReachConfig
 from mtpolicy_training.envs.reach_evaluation import dls_controller, evaluate_reach, mink_controller, onnx_controller
 from mtpolicy_training.envs.seeds import TEST_SEEDS
-from mtpolicy_training.envs.registry import make_task_set
+from mtpolicy_training.envs.registry import ReachTaskSet, make_task_set
 from mtpolicy_training.envs.variants import VariantReachTaskSet
 from mtpolicy_training.ship.reach_table import summary
 
@@ -68,7 +69,10 @@ def run_env(config: dict, robot: str) -> ReachConfig:
     if config.get("robot"):
         variants = VariantReachTaskSet.of(config["robot"], config["goal_distribution"], config.get("reward", "paper"))
         return variants.config(variants.task_names.index(robot))
-    return make_task_set(config["task_set"]).config
+    task_set = make_task_set(config["task_set"])
+    if not isinstance(task_set, ReachTaskSet):
+        raise ValueError(f"task set {config['task_set']!r} is not a robot's reach set: no reach env")
+    return task_set.config
 
 
 def training_seconds(run: Path) -> float | None:
@@ -140,6 +144,11 @@ def budget_text(config: dict) -> str:
     return steps + (f" ({n} iteration{'s' if n != 1 else ''})" if n else "")
 
 
+def error_figures(ee: str, s: dict[str, float]) -> str:
+    """End effector ``ee``'s final error in figures ``s``: median / p90 (mm)."""
+    return f"{1000 * s[f'error_median_{ee}']:.1f} / {1000 * s[f'error_p90_{ee}']:.1f}"
+
+
 def figure_rows(figures: dict[str, dict[str, float]], end_effectors: tuple[str, ...]) -> str:
     """The card's table: one row per metric, one column per controller."""
     names = list(figures)
@@ -148,9 +157,7 @@ def figure_rows(figures: dict[str, dict[str, float]], end_effectors: tuple[str, 
             ("reached once", lambda s: f"{s['reached_rate']:.3f}"),
             ("time to reach, median (s)", lambda s: f"{s['time_to_reach_median']:.2f}"),
             ("dithering (sign changes per joint, final s)", lambda s: f"{s['dither_sign_changes']:.3f}")]
-    rows += [(f"final error {ee}, median / p90 (mm)",
-              lambda s, ee=ee: f"{1000 * s[f'error_median_{ee}']:.1f} / {1000 * s[f'error_p90_{ee}']:.1f}")
-             for ee in end_effectors]
+    rows += [(f"final error {ee}, median / p90 (mm)", partial(error_figures, ee)) for ee in end_effectors]
     head = "| metric | " + " | ".join(names) + " |\n|---|" + "---|" * len(names)
     return head + "\n" + "\n".join(f"| {label} | " + " | ".join(fmt(figures[n]) for n in names) + " |"
                                    for label, fmt in rows)
@@ -171,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     (cfg.out_dir / f"{cfg.name}_test.json").write_text(strict_json(figures, indent=2))
     plot_curve(cfg.run / "metrics.csv", cfg.out_dir / f"{cfg.name}_curve.png",
                f"{cfg.name}: {contract.method} on {contract.robot}, {env.goal_distribution} goals",
-               env.reach_tolerance, contract.robot)
+               env.tolerance, contract.robot)
     seconds = training_seconds(cfg.run)
     found = found_text(read_best(cfg.run / "best.json") if cfg.best else {})
     planner = (f"The observation ends with `goal_config_error` = q* - q, q* from `mtpolicy.planner` with "

@@ -293,9 +293,9 @@ def beaten(result: dict, optima: dict[int, OptimumTable]) -> np.ndarray | None:
 
 
 def evaluate_row(name: str, controllers: list[tuple[Controller, ReachConfig]], cfg: TableConfig,
-                 bounds: dict[int, np.ndarray], training_seeds: tuple[int, ...] = ()) -> dict:
+                 bounds: dict[int, np.ndarray | None], training_seeds: tuple[int, ...] = ()) -> dict:
     """A row's results: its summary over every (controller, test seed) evaluation (``bounds``: the bound of each
-    seed's goal sets, s), their goal sets' held flags and times to reach in the order controllers x seeds, and,
+    seed's goal sets, s, or None), their goal sets' held flags and times to reach in the order controllers x seeds, and,
     for several controllers (the training seeds of a grid method), each one's summary and their held success's
     mean, min and max."""
     start = time.perf_counter()
@@ -368,7 +368,8 @@ def main(argv: list[str] | None = None) -> None:
     header = ["robot", "goals", "controller", "held success [95% CI]",
               *(["held per training seed: mean [min, max]"] if spread_column else []), "reached",
               "time to reach (s)", "time / bound: median", "p90", "dithering (sign changes/joint/s)"]
-    results, lines = [], ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    results: list[dict] = []
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     notes = [f"{grid.name}: {json.loads((grid / 'grid.json').read_text())['budget_steps']} env steps per run; "
              "each finished cell's last policy.onnx (policy_<variant>.onnx on a robot's variants)."
              for grid in cfg.grids]
@@ -399,9 +400,10 @@ def main(argv: list[str] | None = None) -> None:
         with_bound = "bound" in cfg.anchors  # else no ratios: a bound may cost seconds per goal set (GR1)
         solver_key = bound_solver(cfg.solver) if with_bound else None
         same_goal_sets = {"seeds": list(cfg.seed), "goal_sets_per_seed": cfg.episodes, "bound_solver": solver_key}
-        bounds = {seed: bound_table(anchor_env, cfg.episodes, seed, solver=cfg.solver,
-                                    cache_dir=cfg.bound_cache).bound_seconds if with_bound else None
-                  for seed in cfg.seed}
+        bound_seconds = {seed: bound_table(anchor_env, cfg.episodes, seed, solver=cfg.solver,
+                                           cache_dir=cfg.bound_cache).bound_seconds
+                         for seed in cfg.seed} if with_bound else {}
+        bounds = {seed: bound_seconds.get(seed) for seed in cfg.seed}
         # (name, controllers, training seeds, what besides the goal sets and the bound must match for a row of a
         # previous results.json in ``out`` to be read back instead of evaluated again)
         evaluated = [(row.name, pairs, row.training_seeds, model_identity(row)) for row, pairs in controllers.items()]
@@ -417,14 +419,14 @@ def main(argv: list[str] | None = None) -> None:
                     taught[label] = row.name
             elif anchor == "time-optimal":
                 hold_gain = DaggerConfig().teacher_gain  # the DAgger teacher ``time_optimal`` at its defaults
-                controller = TimeOptimalTeacher(ReachVectorEnv(1, anchor_env), hold_gain)
-                evaluated.append(("time-optimal controller (closed loop)", [(controller, anchor_env)], (),
-                                  {"solver": asdict(controller.reference.config), "hold_gain": hold_gain}))
+                closed_loop = TimeOptimalTeacher(ReachVectorEnv(1, anchor_env), hold_gain)
+                evaluated.append(("time-optimal controller (closed loop)", [(closed_loop, anchor_env)], (),
+                                  {"solver": asdict(closed_loop.reference.config), "hold_gain": hold_gain}))
             elif anchor in ("dls", "mink"):
                 controller = {"dls": dls_controller, "mink": mink_controller}[anchor](anchor_env)
                 evaluated.append((anchor, [(controller, anchor_env)], (), {}))
         if with_bound:
-            add({"robot": robot, "goal_distribution": distribution, **bound_result(bounds, cfg.episodes),
+            add({"robot": robot, "goal_distribution": distribution, **bound_result(bound_seconds, cfg.episodes),
                  "solver": solver_key})
         optima = {}
         if "dynamic-optimum" in cfg.anchors:

@@ -74,7 +74,7 @@ def refined_student(run: Path, refinement: TargetRefinement) -> tuple[RefinedTar
     student = Student(algo, env.layout, env.spec.n_joints, *env.observation_statistics())
     student.load_state_dict(load_checkpoint(run / "checkpoint.pt")["student"])
     actor = RefinedTargetActor(student.policy, TorchKinematics(env.kin), env.layout, env.spec.velocity_limits,
-                               env.spec.joint_limits, env_config.control_period, env_config.reach_tolerance,
+                               env.spec.joint_limits, env_config.control_period, env_config.tolerance,
                                refinement).eval()
     return actor, env, config
 

@@ -57,6 +57,7 @@ from mtpolicy_training.algos.a2c import A2C, A2CConfig
 from mtpolicy_training.core.onpolicy import OnPolicyLoopConfig, train_on_policy
 from mtpolicy_training.core.run_record import RunConfig
 from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
+from mtpolicy_training.core.vector_envs import space_sizes
 from mtpolicy_training.envs.registry import GymTaskSet, ReachTaskSet, make_task_set
 from mtpolicy_training.envs.taskset import PolicyFn, TaskOneHotObservations, TaskSet
 from mtpolicy_training.envs.variants import VariantReachTaskSet
@@ -125,10 +126,13 @@ class A2CTrainConfig(TrainSettings, VariantTaskSettings):
         return self.chosen_task_set(self.task_set, "halfcheetah6")
 
 
-def task_subset(task_set: GymTaskSet | VariantReachTaskSet, names: tuple[str, ...]) -> TaskSet:
-    """The tasks ``names`` of ``task_set``, in that order, as a task set of their own."""
+def task_subset(task_set: TaskSet, names: tuple[str, ...]) -> TaskSet:
+    """The tasks ``names`` of ``task_set`` (a gymnasium family or a robot's variants), in that order, as a task set
+    of their own."""
     if isinstance(task_set, VariantReachTaskSet):  # a variant's task is its name
         return dataclasses.replace(task_set, task_names=names)
+    if not isinstance(task_set, GymTaskSet):
+        raise ValueError(f"{task_set.name}: A2C trains on a gymnasium task family or a robot's variants")
     ids = dict(zip(task_set.task_names, task_set.env_ids))
     return dataclasses.replace(task_set, task_names=names, env_ids=tuple(ids[n] for n in names))
 
@@ -153,7 +157,7 @@ def run(config: A2CTrainConfig) -> dict[str, float]:
                                       n_tasks)
 
     probe = train_set.make_env(0)
-    obs_size, action_size = probe.single_observation_space.shape[0], probe.single_action_space.shape[0]
+    obs_size, action_size = space_sizes(probe)
     probe.close()
     method = A2C(config.algo, obs_size, action_size, n_tasks, rollout_tasks, *variant_structure(train_set))
     head_of_eval_task = np.array([train_set.task_names.index(t) if n_tasks > 1 else 0

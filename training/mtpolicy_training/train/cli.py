@@ -40,9 +40,9 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
 )}
 """Subcommand -> trainer family."""
 
-FAMILY_CONFIGS = Union[tuple(Annotated[Any, tyro.conf.subcommand(name, constructor=f.config)]
-                             for name, f in FAMILIES.items())]
-"""The families' configs as tyro subcommands."""
+FAMILY_CONFIGS: Any = Union[tuple(Annotated[Any, tyro.conf.subcommand(name, constructor=f.config)]
+                                  for name, f in FAMILIES.items())]
+"""The families' configs as tyro subcommands (a type built at run time: to a type checker, a value of any type)."""
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -41,7 +41,7 @@ from typing import Callable, ClassVar
 import numpy as np
 import torch
 
-from mtpolicy_training.algos.dagger import DaggerConfig, Student, Teacher, saturate
+from mtpolicy_training.algos.dagger import DaggerConfig, Student, Teacher, TimeOptimalTeacher, saturate
 from mtpolicy_training.core.row_workers import RowWorkers, process_pool
 from mtpolicy_training.core.files import write_atomically
 from mtpolicy_training.core.run_record import RunConfig, RunRecorder, config_dict
@@ -74,7 +74,7 @@ class DaggerTrainConfig(TrainSettings):
     configuration, or the time-optimal controller), validated each iteration, evaluated and exported to ONNX at
     the end."""
 
-    budget_steps: int | None = None
+    budget_steps: int | None = None  # type: ignore[assignment]  # None until __post_init__ resolves RunSettings' int
     """Environment steps of the run, rounded down to whole iterations of ``num_envs`` x the steps of an episode
     (None: ``iterations``); resolved, the record holds the steps the run takes."""
     out_dir: Path = Path("runs/planar8/dagger")
@@ -151,7 +151,8 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
     teacher = RowWorkers(partial(teacher_commands, config.algo, config.env), config.loop.teacher_workers)
     mean, std = env.observation_statistics()
     student = Student(config.algo, env.layout, env.spec.n_joints, mean, std)
-    recorder = RunRecorder(out, RunConfig.of(config), config.budget_steps, config.progress)
+    iterations, budget_steps = config.resolve_budget()  # as __post_init__ resolved them
+    recorder = RunRecorder(out, RunConfig.of(config), budget_steps, config.progress)
     rng, generator = np.random.default_rng(config.seed), torch.Generator().manual_seed(config.seed)
     data = {"obs": torch.zeros(0, env.layout.size), "target": torch.zeros(0, env.spec.n_joints)}
     best_record = {"success_rate": -1.0}
@@ -178,7 +179,7 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
         """The line demonstrations (a new run), then the iterations to the budget; the training wall seconds."""
         if config.algo.line_sets and not recorder.resumed:
             train_on_lines()
-        while iteration < config.iterations:
+        while iteration < iterations:
             run_iteration()
         teacher.close()
         train_seconds = recorder.train_seconds
@@ -201,9 +202,9 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
                 i = running[done]
                 lines[i] = done.result()
                 saved.save(i, seeds[i], lines[i], recorder.train_seconds)
-        lines = [lines[i] for i in range(len(chunks))]
-        data = {"obs": torch.as_tensor(np.concatenate([o for o, _ in lines]), dtype=torch.float32),
-                "target": torch.as_tensor(np.concatenate([t for _, t in lines]), dtype=torch.float32)}
+        ordered = [lines[i] for i in range(len(chunks))]
+        data = {"obs": torch.as_tensor(np.concatenate([o for o, _ in ordered]), dtype=torch.float32),
+                "target": torch.as_tensor(np.concatenate([t for _, t in ordered]), dtype=torch.float32)}
         loss = student.fit(data["obs"], data["target"], generator)
         print(f"{len(data['obs'])} states on the time-optimal lines of {config.algo.line_sets} goal sets; "
               f"fitted, loss {loss:.4g}", flush=True)
@@ -265,7 +266,7 @@ def line_demonstrations(algo: DaggerConfig, env_config: ReachConfig, sets: int, 
     """``TimeOptimalTeacher.line_demonstrations`` on ``sets`` starts and goal sets of the training distribution
     drawn from ``seed`` (``LINE_BATCH`` worlds at a time): (observations, unsaturated commands)."""
     env = ReachVectorEnv(min(sets, LINE_BATCH), env_config, time_limit=False)
-    teacher = Teacher(algo, ReachVectorEnv(1, env_config)).time_optimal
+    teacher = TimeOptimalTeacher(ReachVectorEnv(1, env_config), algo.teacher_gain, algo.solver)
     rng = np.random.default_rng(seed)
     parts = []
     for first in range(0, sets, LINE_BATCH):

@@ -47,6 +47,7 @@ from mtpolicy_training.algos.specialization import SpecializationConfig, Special
 from mtpolicy_training.core.onpolicy import OnPolicyLoopConfig, train_on_policy
 from mtpolicy_training.core.run_record import RunConfig
 from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
+from mtpolicy_training.core.vector_envs import space_sizes
 from mtpolicy_training.envs.taskset import TaskOneHotObservations, TaskSet, append_task_one_hot
 from mtpolicy_training.ship.export import check_finite
 from mtpolicy_training.envs.seeds import HELD_OUT_SEED
@@ -98,7 +99,7 @@ def evaluate(method: SpecializationPPO, task_set: TaskSet, episodes: int,
              seed: int = HELD_OUT_SEED) -> dict[str, float]:
     """The task set's evaluation of the deterministic policy (mean action, clipped) on goal sets or episodes of
     ``seed``, keys without ``eval/``."""
-    def policy_fn(obs: np.ndarray, tasks: np.ndarray) -> np.ndarray:
+    def policy_fn(obs: np.ndarray, tasks: np.ndarray | None) -> np.ndarray:  # tasks: never None (N MDPs)
         return np.clip(method.act(append_task_one_hot(obs.astype(np.float32), tasks, task_set.n_tasks)), -1, 1)
     return {k.removeprefix("eval/"): v for k, v in task_set.evaluate(policy_fn, episodes, seed).items()}
 
@@ -108,10 +109,10 @@ def run(config: SpecializationTrainConfig) -> dict[str, float]:
     task_set = config.tasks()
     n = task_set.n_tasks
     if bad := config.validate(task_set):  # before anything is built
-        return run_trainer(Trainer(config.out_dir, dict, dict, problems=bad))
+        raise ValueError("invalid config value(s): " + ", ".join(bad))
     torch.manual_seed(config.seed)
     probe = task_set.make_env(0)
-    obs_size, action_size = probe.single_observation_space.shape[0], probe.single_action_space.shape[0]
+    obs_size, action_size = space_sizes(probe)
     probe.close()
 
     def make_env(num_envs: int) -> TaskOneHotObservations:

@@ -35,10 +35,11 @@ import dataclasses
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
+from gymnasium.vector import VectorEnv
 
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.algos.picor import PiCor, PiCorFamilyConfig
@@ -47,9 +48,10 @@ from mtpolicy_training.core.offpolicy import LoopConfig, train_off_policy
 from mtpolicy_training.core.replay import ReplayBuffer, TaskReplayBuffer
 from mtpolicy_training.core.run_record import RunConfig, config_dict
 from mtpolicy_training.core.trainer import BestRun, Trainer, reach_key, run_trainer
+from mtpolicy_training.core.vector_envs import space_sizes
 from mtpolicy_training.envs.reach import REWARDS
 from mtpolicy_training.envs.reach_evaluation import onnx_controller
-from mtpolicy_training.envs.registry import is_robot, make_task_set
+from mtpolicy_training.envs.registry import ReachTaskSet, is_robot, make_task_set
 from mtpolicy_training.envs.taskset import TaskOneHotObservations, TaskSet, append_task_one_hot
 from mtpolicy_training.ship.export import export_policy
 from mtpolicy_training.train.family import Family, TrainSettings
@@ -129,7 +131,7 @@ def family_batch_size(method: str, batch_per_task: int, n_tasks: int) -> int:
 def make_configured_task_set(config: SACFamilyTrainConfig) -> TaskSet:
     """The task set of ``config``; a reach set with the reward shape ``config.reward``."""
     task_set = make_task_set(config.task_set)
-    if not task_set.simultaneous:
+    if not isinstance(task_set, ReachTaskSet):  # a simultaneous set
         return task_set
     return dataclasses.replace(task_set, config=dataclasses.replace(task_set.config, reward=config.reward))
 
@@ -141,30 +143,31 @@ def run(config: SACFamilyTrainConfig) -> dict[str, float]:
     n = task_set.n_tasks
     make_method = (functools.partial(PiCor, config.algo.family(), config.algo.picor) if config.algo.method == "picor"
                    else functools.partial(SACFamily, config.algo))
-    if task_set.simultaneous:
-        probe = task_set.make_env(None, 1, config.seed)
+    reward_of: Callable[[np.ndarray, dict], np.ndarray] | None = None  # None: the env's scalar reward
+    make_buffer: Callable[[int, int, int, int], ReplayBuffer] = ReplayBuffer
+    if isinstance(task_set, ReachTaskSet):  # a simultaneous set
+        reach_set = task_set
+        probe = reach_set.make_env(None, 1, config.seed)
         mean, std = probe.observation_statistics()
-        method = make_method(mean.shape[0], probe.single_action_space.shape[0], n, True, mean, std, seed=config.seed,
+        method = make_method(mean.shape[0], space_sizes(probe)[1], n, True, mean, std, seed=config.seed,
                              layout=probe.layout, kin=probe.kin)
         eval_kwargs: dict = {}
 
-        def make_env(num_envs: int):
-            return task_set.make_env(None, num_envs, config.seed)
+        def make_env(num_envs: int) -> VectorEnv:
+            return reach_set.make_env(None, num_envs, config.seed)
 
-        def reward_of(reward: np.ndarray, info: dict) -> np.ndarray:
-            return info[task_set.task_reward_key]
-        make_buffer = ReplayBuffer
+        def task_rewards(reward: np.ndarray, info: dict) -> np.ndarray:
+            return info[reach_set.task_reward_key]
+        reward_of = task_rewards
     else:
         envs = task_set.make_multitask_env(1, config.seed)
         eval_kwargs = {"seed": config.seed, **({"envs": envs} if task_set.reuses_evaluation_env else {})}
-        method = make_method(envs.single_observation_space.shape[0], envs.single_action_space.shape[0], n,
-                             seed=config.seed)
+        method = make_method(*space_sizes(envs), n, seed=config.seed)
         if not task_set.reuses_evaluation_env:
             envs.close()
 
-        def make_env(num_envs: int):
+        def make_env(num_envs: int) -> VectorEnv:
             return TaskOneHotObservations(task_set.make_multitask_env(1, config.seed), task_set.task_indices(), n)
-        reward_of = None
         make_buffer = functools.partial(TaskReplayBuffer, n_tasks=n)
 
     def policy_fn(obs: np.ndarray, tasks: np.ndarray | None) -> np.ndarray:
@@ -177,7 +180,7 @@ def run(config: SACFamilyTrainConfig) -> dict[str, float]:
     export, best, evaluate_best = None, BestRun(config.out_dir), None
     if task_set.simultaneous:  # a reach set: its policies export, the best validated one as best_policy.onnx
         def export(record: dict[str, float], path: Path) -> None:
-            export_policy(method.policy, probe.spec, task_set.config, method=config.algo.method,
+            export_policy(method.policy, probe.spec, reach_set.config, method=config.algo.method,
                           training_config=config_dict(config), metrics=record, path=path)
             OnnxPolicy(path).check(probe.spec)
 
@@ -214,7 +217,7 @@ SETTINGS = {
 correction phase; without Cor, Ada has nothing to weigh, so picor-no-cor and picor-no-ada-no-cor are the same
 algorithm), and MTSAC with bfloat16 matrix products (against MTSAC: what the faster products cost in learning)."""
 
-TASK_SET_ARGS = {"mt10": [], "halfcheetah8": [], "planar8": []}
+TASK_SET_ARGS: dict[str, list[str]] = {"mt10": [], "halfcheetah8": [], "planar8": []}
 """Harness task sets (PiCor's two benchmarks, mt10 being D-Grad's too, and the deployment task) and the options
 their cells start from (overrides come after): every one at the trainer's defaults; the reach re-test grids give
 the holding recipe of the shipped planar8 policies as overrides (``benchmarks/harness/grid.py``)."""
