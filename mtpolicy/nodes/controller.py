@@ -60,7 +60,7 @@ none for two periods, or fewer than half of the configured rate over the last re
 (``mtpolicy.nodes.controller_report``).
 
 The node builds its parts and wires their callbacks and timers; each part is a plain class that owns its state, in
-``mtpolicy.nodes`` unless named otherwise. On the tick: ``JointStateIntake`` (``mtpolicy.state_intake``),
+``mtpolicy.nodes`` unless named otherwise. On the control path: ``JointStateIntake`` (``mtpolicy.state_intake``),
 ``GoalIntake`` (``goal_intake``: goals checked, the goals observed, plans followed), the ``Supervisor``
 (``mtpolicy.supervisor``), ``CommandOutput`` (``command_out``) and ``TickTiming`` (``tick_timing``: the period, late
 commands, the tick's latency). Off it, each housekeeping round (``HOUSEKEEPING_PERIOD``): ``ClockWatch``

@@ -7,16 +7,17 @@ from typing import TYPE_CHECKING
 import mujoco
 import numpy as np
 from builtin_interfaces.msg import Time
-from rclpy.node import Node
 from visualization_msgs.msg import Marker, MarkerArray
 
-from mtpolicy.kinematics import Kinematics
 from mtpolicy.nodes.interfaces import MARKER_QOS
 from mtpolicy.robots import RobotSpec
-from mtpolicy.state_intake import JointStateIntake
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the controller's parts: the sim and the tools draw markers without them
+    from rclpy.node import Node
+
+    from mtpolicy.kinematics import Kinematics
     from mtpolicy.nodes.goal_intake import GoalIntake
+    from mtpolicy.state_intake import JointStateIntake
 
 
 def ee_colors(model: mujoco.MjModel, spec: RobotSpec) -> np.ndarray:
