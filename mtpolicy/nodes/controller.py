@@ -151,6 +151,8 @@ class PolicyController(Node):
                                 self._warn, self.progress.restart)
         self.hold: Hold | None = self.supervisor.hold(self.inputs)
         """The hold of the last tick (None: the policy commanded)."""
+        self.counts = dict(ticks=0, zero_ticks=0)
+        """The ticks, and those that published a hold's zeros."""
         self._hold_log = ReasonLog(self)
         self._zeros = np.zeros(spec.n_joints)
         self.output = CommandOutput(self, p.command_interface, p.command_topic, joints,
@@ -247,7 +249,9 @@ class PolicyController(Node):
             velocity, hold = self.supervisor.command(q, self.policy(obs).astype(np.float64))
         known = bool(np.isfinite(self.states.times.taken).all())  # every joint has had a state
         self.output.publish(velocity, q if known else None, self.params.limit_margin)
-        self.timing.count(now, hold is not None)
+        self.counts["ticks"] += 1
+        self.counts["zero_ticks"] += hold is not None
+        self.timing.mark(now)
         if self._hold_log(hold, "publishing zeros: {}") and hold is None:
             self.get_logger().info("joint states and goals present: running the policy")
         self.hold = hold

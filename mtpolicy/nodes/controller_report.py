@@ -72,9 +72,9 @@ class ControllerReport:
     def _command_problem(self, since: float, achieved: float) -> str | None:
         """Why the commands are not coming at the configured rate: none for ``COMMANDS_STOPPED`` periods, or under
         half the rate since ``since`` (judged over 4 periods or more); None if they are."""
-        timing = self.c.timing
+        c, timing = self.c, self.c.timing
         now, period = time.monotonic(), timing.period()
-        if timing.counts["ticks"] and now - timing.last > COMMANDS_STOPPED * period:
+        if c.counts["ticks"] and now - timing.last > COMMANDS_STOPPED * period:
             return f"commands stopped: none for {now - timing.last:.2f} s at {1 / period:.2f} Hz"
         if (now - since) >= 4 * period and achieved < 0.5 / period:
             return f"commands at {achieved:.2f} Hz, under half the configured {1 / period:.2f} Hz"
@@ -99,8 +99,8 @@ class ControllerReport:
         now = time.monotonic()
         p50, p99 = timing.latency.percentiles_ms(50, 99)
         goal_age = now - c.goals.stamps.min()
-        (since, ticks), self._rate_mark = self._rate_mark, (now, timing.counts["ticks"])
-        achieved = (timing.counts["ticks"] - ticks) / (now - since)
+        (since, ticks), self._rate_mark = self._rate_mark, (now, c.counts["ticks"])
+        achieved = (c.counts["ticks"] - ticks) / (now - since)
         planning = {} if c.planned is None else c.planned.diagnostics()
         gap_max = timing.take_gap_max()
         values = {**planning, "tick_latency_p50_ms": f"{p50:.4f}", "tick_latency_p99_ms": f"{p99:.4f}",
@@ -110,8 +110,9 @@ class ControllerReport:
                   "state_rate_hz": f"{c.states.flow.rate(now):.1f}",
                   "state_latency_ms": f"{c.states.flow.latency(now) * 1e3:.1f}", "goal_age_s": f"{goal_age:.3f}",
                   "enabled": str(c.inputs.enabled),
-                  **{f"{k}_total": str(v) for k, v in {**timing.counts, **c.goals.counts, **c.supervisor.counts,
-                                                       **c.output.ramp.counts, **c.states.counts}.items()}}
+                  **{f"{k}_total": str(v) for k, v in {**c.counts, **c.goals.counts, **timing.counts,
+                                                       **c.supervisor.counts, **c.output.ramp.counts,
+                                                       **c.states.counts}.items()}}
         level, message = self.status(since, achieved)
         status = DiagnosticStatus(name=f"{c.get_name()}: policy {c.policy.path.name}",
                                   hardware_id=c.spec.name, message=message, level=bytes([level]),

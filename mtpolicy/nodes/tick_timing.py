@@ -16,9 +16,9 @@ within rate_hz / 0.8 however fast states come); the others only update the joint
 class TickTiming:
     """When the control ticks run and how long they take.
 
-    The period is 1 / ``rate_hz``, or the policy's control period while rate_hz is 0. Each tick calls ``count``
-    (``counts``: ticks, ticks that held zeros, late commands; ``last``, when it ran; ``gap_max``) and, once
-    published, adds its duration to ``latency`` (``latency.last``: how long the next tick takes to publish, as
+    The period is 1 / ``rate_hz``, or the policy's control period while rate_hz is 0. Each tick calls ``mark``
+    (``last``, when it ran; ``counts``, the late commands; ``gap_max``) and, once published, adds its duration to
+    ``latency`` (``latency.last``: how long the next tick takes to publish, as
     predicted). A command more than ``late_after`` = 2
     periods after the previous one is late; late and busy if this thread also computed for more than 2 periods in
     between (work in this node, e.g. planning, rather than waiting for a core on a loaded computer).
@@ -27,10 +27,10 @@ class TickTiming:
 
     def __init__(self, params: ParamSet, control_period: float):
         self._params, self._control_period = params, control_period
-        self.counts = dict(ticks=0, zero_ticks=0, late_commands=0, late_commands_busy=0)
+        self.counts = dict(late_commands=0, late_commands_busy=0)
         self.latency = LatencyStats()
         """The ticks' durations (s), from their start to the command published."""
-        self.last, self._last_cpu = math.inf, 0.0  # start of the previous tick, and this thread's CPU time then
+        self.last, self._last_cpu = math.inf, 0.0  # start of the last tick (inf: none), this thread's CPU time then
         self.late_after = 2 * self.period()
         self.gap_max = 0.0
         """The longest interval between two ticks since ``take_gap_max`` (s)."""
@@ -50,20 +50,16 @@ class TickTiming:
 
     def spaced(self, now: float) -> bool:
         """With tick_on_state: whether a state arriving at ``now`` ticks (``STATE_TICK_SPACING``)."""
-        return self.counts["ticks"] == 0 or now - self.last >= STATE_TICK_SPACING * self.period()
+        return self.last == math.inf or now - self.last >= STATE_TICK_SPACING * self.period()
 
-    def count(self, now: float, held: bool) -> None:
-        """Count the tick that started at ``now`` (``held``: it published a hold's zeros), late if it came more than
-        ``late_after`` after the previous one."""
-        counts = self.counts
-        counts["ticks"] += 1
-        counts["zero_ticks"] += held
+    def mark(self, now: float) -> None:
+        """A tick started at ``now``: count it as late if it came more than ``late_after`` after the previous one."""
         cpu = time.thread_time()
         gap, busy = now - self.last, cpu - self._last_cpu
         self.last, self._last_cpu = now, cpu
         if gap > self.late_after:
-            counts["late_commands"] += 1
-            counts["late_commands_busy"] += busy > self.late_after
+            self.counts["late_commands"] += 1
+            self.counts["late_commands_busy"] += busy > self.late_after
         self.gap_max = max(self.gap_max, gap)
 
     def take_gap_max(self) -> float:

@@ -37,21 +37,21 @@ def test_the_period_is_the_rate_s_else_the_policy_s_and_a_tick_on_state_timer_is
 def test_a_state_ticks_only_spaced_from_the_last_tick():
     t = timing(rate_hz=100.0, tick_on_state=True)
     assert t.spaced(5.0)  # no tick yet
-    t.count(5.0, held=False)
+    t.mark(5.0)
     assert not t.spaced(5.0 + STATE_TICK_SPACING * 0.01 - 1e-6) and t.spaced(5.0 + STATE_TICK_SPACING * 0.01)
 
 
 def test_a_tick_more_than_2_periods_after_the_last_is_late_and_busy_only_if_this_thread_computed_meanwhile():
     t = timing(rate_hz=1000.0)  # late after 2 ms
-    t.count(10.0, held=True)
-    t.count(10.001, held=False)
-    assert t.counts == dict(ticks=2, zero_ticks=1, late_commands=0, late_commands_busy=0)
+    t.mark(10.0)
+    t.mark(10.001)
+    assert t.counts == dict(late_commands=0, late_commands_busy=0)
     time.sleep(0.01)  # waiting: no CPU time of this thread
-    t.count(10.1, held=False)
+    t.mark(10.1)
     assert t.counts["late_commands"] == 1 and t.counts["late_commands_busy"] == 0
     start = time.thread_time()
     while time.thread_time() - start < 3 * t.late_after:  # computing for 3 periods
         pass
-    t.count(10.2, held=False)
+    t.mark(10.2)
     assert t.counts["late_commands"] == 2 and t.counts["late_commands_busy"] == 1
     assert t.take_gap_max() == pytest.approx(0.1) and t.gap_max == 0.0
