@@ -18,11 +18,10 @@ class TickTiming:
 
     The period is 1 / ``rate_hz``, or the policy's control period while rate_hz is 0. Each tick calls ``mark``
     (``last``, when it ran; ``counts``, the late commands; ``gap_max``) and, once published, adds its duration to
-    ``latency`` (``latency.last``: how long the next tick takes to publish, as
-    predicted). A command more than ``late_after`` = 2
-    periods after the previous one is late; late and busy if this thread also computed for more than 2 periods in
-    between (work in this node, e.g. planning, rather than waiting for a core on a loaded computer).
-    ``rate_changed`` after rate_hz changes.
+    ``latency`` (``latency.last``: how long the next tick takes to publish, as predicted). A command more than
+    ``late_after`` = 2 periods after the previous one is late; late and busy if this thread also computed for more
+    than 2 periods in between (work in this node, e.g. planning, rather than waiting for a core on a loaded
+    computer). ``rate_changed`` after rate_hz changes.
     """
 
     def __init__(self, params: ParamSet, control_period: float):
