@@ -14,7 +14,6 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from std_msgs.msg import Header
 
@@ -37,8 +36,6 @@ class ControllerReport:
         self.c = controller
         self._pub = controller.create_publisher(DiagnosticArray, "/diagnostics", DIAGNOSTICS_QOS)
         self._rate_mark = (time.monotonic(), 0)  # (time, ticks) of the last report
-        self.gap_max = 0.0
-        """The longest interval between two ticks since the last report (s)."""
         self.fault: tuple[str, float] = ("", -math.inf)
         """The last error in a callback (one line) and when it came."""
 
@@ -52,22 +49,22 @@ class ControllerReport:
         now = time.monotonic()
         if c.hold is not None:
             level, messages = c.hold.severity, [str(c.hold)]
-        elif c._goal_rejection_time > since:
-            level, messages = Severity.WARN, [c._goal_rejection]
-        elif c._stalled:
-            errors = np.linalg.norm(c._measured_ee() - c._goals, axis=1)
+        elif c.goals.rejection_time > since:
+            level, messages = Severity.WARN, [c.goals.rejection]
+        elif c.progress.stalled:
+            distances = c.progress.errors(c.goals.positions)
             level, messages = Severity.WARN, ["no progress towards the goal of " + ", ".join(
-                f"{c.spec.end_effectors[i]!r} (error {errors[i]:.3f} m)" for i in c._stalled)]
+                f"{c.spec.end_effectors[i]!r} (error {distances[i]:.3f} m)" for i in c.progress.stalled)]
         else:
             level, messages = Severity.OK, ["running"]
         errors = [m for m in (self._command_problem(since, achieved),
                               f"internal error: {self.fault[0]}" if now - self.fault[1] < FAULT_REPORT else None,
-                              f"{c.output.topic} has another publisher" if c._command_rivals > 0 else None) if m]
+                              f"{c.output.topic} has another publisher" if c.graph_watch.rivals > 0 else None) if m]
         if errors:
             level = Severity.ERROR
             messages += errors
         states = self._state_problems(now) if c.hold is None else []
-        extra = [m for m in (*states, c._clock_problem, *c._dropped_goals.values()) if m]
+        extra = [m for m in (*states, c.clock_watch.problem, *c.graph_watch.dropped.values()) if m]
         if extra:
             level = max(level, Severity.WARN)
         return level, "; ".join(messages + extra)
@@ -75,10 +72,10 @@ class ControllerReport:
     def _command_problem(self, since: float, achieved: float) -> str | None:
         """Why the commands are not coming at the configured rate: none for ``COMMANDS_STOPPED`` periods, or under
         half the rate since ``since`` (judged over 4 periods or more); None if they are."""
-        c = self.c
-        now, period = time.monotonic(), c._period()
-        if c.counts["ticks"] and now - c._last_tick > COMMANDS_STOPPED * period:
-            return f"commands stopped: none for {now - c._last_tick:.2f} s at {1 / period:.2f} Hz"
+        c, timing = self.c, self.c.timing
+        now, period = time.monotonic(), timing.period()
+        if c.counts["ticks"] and now - timing.last > COMMANDS_STOPPED * period:
+            return f"commands stopped: none for {now - timing.last:.2f} s at {1 / period:.2f} Hz"
         if (now - since) >= 4 * period and achieved < 0.5 / period:
             return f"commands at {achieved:.2f} Hz, under half the configured {1 / period:.2f} Hz"
         return None
@@ -87,7 +84,7 @@ class ControllerReport:
         """The joint states' degradations: slower than the control rate; arriving more than a control period after
         their stamps (stamp_tolerance forgiven), beyond what ``predict_state`` covers."""
         c = self.c
-        period, flow, problems = c._period(), c.states.flow, []
+        period, flow, problems = c.timing.period(), c.states.flow, []
         if (rate := flow.rate(now)) < 0.9 / period:
             problems.append(f"joint states at {rate:.1f} Hz, slower than the control rate {1 / period:.1f} Hz: "
                             "commands act on old states")
@@ -98,23 +95,24 @@ class ControllerReport:
 
     def publish(self) -> None:
         """One DiagnosticArray on /diagnostics: the status, the values, since the last report."""
-        c = self.c
+        c, timing = self.c, self.c.timing
         now = time.monotonic()
-        p50, p99 = c.tick_stats.percentiles_ms(50, 99)
-        goal_age = now - c.inputs.goal_stamps.min()
+        p50, p99 = timing.latency.percentiles_ms(50, 99)
+        goal_age = now - c.goals.stamps.min()
         (since, ticks), self._rate_mark = self._rate_mark, (now, c.counts["ticks"])
         achieved = (c.counts["ticks"] - ticks) / (now - since)
         planning = {} if c.planned is None else c.planned.diagnostics()
-        gap_max, self.gap_max = self.gap_max, 0.0
+        gap_max = timing.take_gap_max()
         values = {**planning, "tick_latency_p50_ms": f"{p50:.4f}", "tick_latency_p99_ms": f"{p99:.4f}",
-                  "tick_latency_samples": str(len(c.tick_stats.samples)),
-                  "command_gap_max_ms": f"{gap_max * 1e3:.2f}", "rate_hz": f"{1 / c._period():.2f}",
+                  "tick_latency_samples": str(len(timing.latency.samples)),
+                  "command_gap_max_ms": f"{gap_max * 1e3:.2f}", "rate_hz": f"{1 / timing.period():.2f}",
                   "achieved_rate_hz": f"{achieved:.2f}", "state_age_s": f"{c.states.times.age(now):.3f}",
                   "state_rate_hz": f"{c.states.flow.rate(now):.1f}",
                   "state_latency_ms": f"{c.states.flow.latency(now) * 1e3:.1f}", "goal_age_s": f"{goal_age:.3f}",
                   "enabled": str(c.inputs.enabled),
-                  **{f"{k}_total": str(v) for k, v in {**c.counts, **c.supervisor.counts,
-                                                       **c.output.ramp.counts, **c.states.counts}.items()}}
+                  **{f"{k}_total": str(v) for k, v in {**c.counts, **c.goals.counts, **timing.counts,
+                                                       **c.supervisor.counts, **c.output.ramp.counts,
+                                                       **c.states.counts}.items()}}
         level, message = self.status(since, achieved)
         status = DiagnosticStatus(name=f"{c.get_name()}: policy {c.policy.path.name}",
                                   hardware_id=c.spec.name, message=message, level=bytes([level]),

@@ -76,10 +76,13 @@ class LatencyStats:
     def __init__(self, window: int = 2000):
         self.samples: deque[float] = deque(maxlen=window)
         self.count = 0
+        self.last = 0.0
+        """The newest duration (s); 0 before the first."""
 
     def add(self, seconds: float) -> None:
         self.samples.append(seconds)
         self.count += 1
+        self.last = seconds
 
     def percentiles_ms(self, *q: float) -> list[float]:
         if not self.samples:
