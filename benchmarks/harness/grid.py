@@ -195,13 +195,15 @@ HOLDING_DIGRAD_OVERRIDES = ["algo.actor=dls-gain", "algo.gain-init=8", "env.rewa
                             "loop.learning-starts=1000", "loop.noise-start=0.05", "loop.noise-end=0.02",
                             *RETEST_EVAL_OVERRIDES]
 """The shipped planar8_digrad recipe (the holding actor, hold reward, small actor steps after a critic warm-up) for
-DiGrad and DDPG alike, its warm-up cut from 20k to 10k env steps for a 30k budget."""
+DiGrad and DDPG alike, its warm-up cut from 20,000 to 10,000 critic updates for a 30k budget (8 updates per 16 env
+steps: the actor steps from about 21k env steps on)."""
 
 HOLDING_SAC_OVERRIDES = ["algo.paper-hidden=False", "algo.sac.hidden=128 128", "algo.actor=dls-gain",
                          "algo.gain-init=8", "reward=hold", "algo.sac.log-std-init=-2.5", "algo.sac.critic-warmup=5000",
                          "algo.sac.actor-lr=3e-6", "loop.updates-per-round=4", "loop.learning-starts=1000",
                          *RETEST_EVAL_OVERRIDES]
-"""The shipped planar8_dgrad / planar8_picor recipe for every SAC-family method and PiCor ablation alike."""
+"""The shipped planar8_dgrad / planar8_picor recipe for every SAC-family method and PiCor ablation alike (4 updates
+per 16 env steps: the actor steps after 5,000 critic updates, from about 21k env steps on)."""
 
 HOLDING_PPO_OVERRIDES = ["algo.actor=dls-gain", "algo.gain-init=8", "reward=paper", *RETEST_EVAL_OVERRIDES]
 """The shipped planar8_long_ppo recipe (the holding actor on the paper's reward) for every PPO setting alike."""
@@ -283,10 +285,10 @@ PRESETS: dict[str, tuple[str, GridSpec]] = {
                                      name="reach-retest-digrad")),
     "reach-retest-sac": ("D-Grad's and PiCor's claims on the deployment task: MTSAC, multi-head SAC, D-Grad(A), "
                          "D-Grad(O), PiCor and its Ada / Cor ablations, every one on the holding actor and reward of "
-                         "the shipped planar8_dgrad and planar8_picor, planar8 local goals x 3 seeds at 20k env steps; "
+                         "the shipped planar8_dgrad and planar8_picor, planar8 local goals x 3 seeds at 40k env steps; "
                          "test-seed figures: ship/reach_table --grids",
                          GridSpec(methods=["mtsac", "mh-sac", "dgrad-a", "dgrad-o", *PICOR_TABLES_METHODS[:3]],
-                                  budget_steps=20_000, overrides=HOLDING_SAC_OVERRIDES, name="reach-retest-sac")),
+                                  budget_steps=40_000, overrides=HOLDING_SAC_OVERRIDES, name="reach-retest-sac")),
     "reach-retest-ppo": ("The PPO joint-training paper's claims on the deployment task: specialization after joint "
                          "training over half the budget (sp 25 %) against joint training only, separate policies and "
                          "a random split, every one on the holding actor of the shipped planar8_long_ppo, planar8's "
