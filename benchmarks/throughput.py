@@ -121,11 +121,12 @@ def run_ours(algo: str, env: str, c: ThroughputConfig, out_dir: Path) -> tuple[f
     from mtpolicy_training.core.offpolicy import LoopConfig, train_off_policy
     from mtpolicy_training.core.onpolicy import OnPolicyLoopConfig, train_on_policy
     from mtpolicy_training.core.run_record import RunConfig, RunSettings
+    from mtpolicy_training.core.vector_envs import space_sizes
 
     unrecorded = RunConfig({}, {})  # throughput runs are never resumed
     make_env = our_vec_env(env)
     probe = make_env(1)
-    obs_size, act_size = probe.single_observation_space.shape[0], probe.single_action_space.shape[0]
+    obs_size, act_size = space_sizes(probe)
 
     def no_eval(m):
         return {}
@@ -210,9 +211,9 @@ def worker(spec: dict) -> None:
                               if k != "out_dir"}  # from JSON
     c = ThroughputConfig(**fields)
     if spec["impl"] == "gemm_floor":
-        space = our_vec_env(spec["env"])(1)
-        obs, act = space.single_observation_space.shape[0], space.single_action_space.shape[0]
-        print(json.dumps({"gemm_floor_cpu_ms": gemm_floor_cpu_ms(obs, act, c)}))
+        from mtpolicy_training.core.vector_envs import space_sizes
+
+        print(json.dumps({"gemm_floor_cpu_ms": gemm_floor_cpu_ms(*space_sizes(our_vec_env(spec["env"])(1)), c)}))
         return
     with tempfile.TemporaryDirectory() as tmp:
         wall, cpu = run_ours(spec["algo"], spec["env"], c, Path(tmp)) if spec["impl"] == "ours" else \
