@@ -43,8 +43,8 @@ setup(
     extras_require={"ros": ROS, "train": TRAIN, "test": TEST, "dev": DEV, "bench": BENCH, "launch": LAUNCH},
     entry_points={"console_scripts": [
         "mtpolicy = mtpolicy_tools.cli:main",
-        "mtpolicy_controller = mtpolicy.nodes.lifecycle:controller",
-        "mtpolicy_sim = mtpolicy.nodes.lifecycle:sim",
-        "mtpolicy_goals = mtpolicy.nodes.lifecycle:goals",
+        "mtpolicy_controller = mtpolicy.nodes.process:controller",
+        "mtpolicy_sim = mtpolicy.nodes.process:sim",
+        "mtpolicy_goals = mtpolicy.nodes.process:goals",
     ]},
 )

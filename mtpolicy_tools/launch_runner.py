@@ -29,7 +29,7 @@ prefixed with ``[node name]``. SIGINT, SIGTERM and
 SIGHUP stop all nodes (SIGINT, then SIGTERM, then SIGKILL, 5 s apart); a node
 with ``on_exit="shutdown"`` exiting stops all others; the runner exits when no
 node is left. If the runner itself dies (SIGKILL), the nodes stop on their own
-(``mtpolicy.nodes.lifecycle``). Exit code: 0 when every node exited 0 (as
+(``mtpolicy.nodes.process``). Exit code: 0 when every node exited 0 (as
 this package's nodes do when stopped) or by SIGINT, else the first other node
 exit code (negative: the signal that ended it, e.g. -9 after the escalation);
 ``mtpolicy launch`` exits 2 on a launch file or argument error.
@@ -64,7 +64,7 @@ class LaunchError(ValueError):
 def _die_with_this_process(hold_stop_signals: bool) -> Callable[[], None] | None:
     """The ``preexec_fn`` that has a child get SIGTERM when this process exits (Linux; elsewhere None), with
     ``hold_stop_signals`` its SIGINT, SIGTERM and SIGHUP blocked (for this package's node executables, which
-    unblock them once their handlers are in place: ``mtpolicy.nodes.lifecycle``).
+    unblock them once their handlers are in place: ``mtpolicy.nodes.process``).
 
     It runs in the child before ``exec``: ``PR_SET_PDEATHSIG``, then the
     child exits at once if this process is no longer its parent (it died
@@ -73,7 +73,7 @@ def _die_with_this_process(hold_stop_signals: bool) -> Callable[[], None] | None
     """
     if not sys.platform.startswith("linux"):
         return None
-    from mtpolicy.nodes.lifecycle import PARENT_DEATH_SIGNAL, PR_SET_PDEATHSIG, STOP_SIGNALS
+    from mtpolicy.nodes.process import PARENT_DEATH_SIGNAL, PR_SET_PDEATHSIG, STOP_SIGNALS
 
     libc, parent = ctypes.CDLL(None, use_errno=True), os.getpid()
 
@@ -400,7 +400,7 @@ class LaunchRunner:
             print(f"[mtpolicy launch] {text}", file=self.echo, flush=True)
 
     def start(self) -> None:
-        from mtpolicy.nodes.lifecycle import EXECUTABLES
+        from mtpolicy.nodes.process import EXECUTABLES
 
         self.log(f"ROS_DOMAIN_ID={self.env.get('ROS_DOMAIN_ID', '0')} "
                  f"ROS_AUTOMATIC_DISCOVERY_RANGE={self.env.get('ROS_AUTOMATIC_DISCOVERY_RANGE', '')}")
@@ -460,7 +460,7 @@ class LaunchRunner:
 
 def run(file_or_name: str, args: dict[str, str], env: dict[str, str] | None = None) -> int:
     """``mtpolicy launch``: run until every node exits, or SIGINT, SIGTERM or SIGHUP stops them; the exit code."""
-    from mtpolicy.nodes.lifecycle import STOP_SIGNALS
+    from mtpolicy.nodes.process import STOP_SIGNALS
     from mtpolicy_tools.environment import ros_env
 
     runner = LaunchRunner(parse_launch(file_or_name, args), ros_env(env))

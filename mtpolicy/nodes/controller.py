@@ -92,7 +92,7 @@ from mtpolicy.nodes.controller_report import ControllerReport
 from mtpolicy.nodes.goal_intake import GoalIntake
 from mtpolicy.nodes.graph_watch import GraphWatch
 from mtpolicy.nodes.interfaces import GOAL_QOS, JOINT_STATES_TOPIC, STATE_SUB_QOS, goal_topic
-from mtpolicy.nodes.lifecycle import run_node
+from mtpolicy.nodes.process import run_node
 from mtpolicy.nodes.markers import ControllerMarkers
 from mtpolicy.nodes.params import PARAMETER_OPTIONS, ParamSet
 from mtpolicy.nodes.planning import PlannedGoals

@@ -25,7 +25,7 @@ from sensor_msgs.msg import JointState
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.reach_task import SETTLE, reach_tolerance, sample_goal_sets
 from mtpolicy.nodes.interfaces import GOAL_QOS, JOINT_STATES_TOPIC, STATE_SUB_QOS, goal_message, goal_topic
-from mtpolicy.nodes.lifecycle import run_node
+from mtpolicy.nodes.process import run_node
 from mtpolicy.nodes.params import PARAMETER_OPTIONS, Param, ParamSet, Range, StartupError
 from mtpolicy.robots import DEFAULT_ROBOT, RobotSpec, load_robot
 

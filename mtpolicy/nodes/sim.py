@@ -52,7 +52,7 @@ from mtpolicy import safety
 from mtpolicy.commands import DEFAULT_TOPICS, INTERFACES
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.nodes.interfaces import COMMAND_QOS, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS, STATE_PUB_QOS, goal_topic
-from mtpolicy.nodes.lifecycle import run_node
+from mtpolicy.nodes.process import run_node
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
 from mtpolicy.nodes.params import PARAMETER_OPTIONS, Param, ParamSet, Range, StartupError
 from mtpolicy.nodes.reporting import ReasonLog, ThrottledLog

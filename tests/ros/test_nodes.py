@@ -164,7 +164,7 @@ def test_a_take_losing_the_race_with_sigint_shutdown_is_a_clean_stop(ros_env):
     from rclpy.node import Node
     from rclpy.task import Future
 
-    from mtpolicy.nodes.lifecycle import run_node
+    from mtpolicy.nodes.process import run_node
 
     faults: list[BaseException] = []
 
@@ -193,7 +193,7 @@ def test_a_take_losing_the_race_with_sigint_shutdown_is_a_clean_stop(ros_env):
 HANGING_STOP = """
 import sys, time
 from rclpy.node import Node
-from mtpolicy.nodes.lifecycle import run_node
+from mtpolicy.nodes.process import run_node
 
 class HangingStop(Node):
     def __init__(self):

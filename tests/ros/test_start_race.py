@@ -4,7 +4,7 @@ A node asks the kernel for SIGTERM on its launcher's death (``PR_SET_PDEATHSIG``
 a launcher gone before that call left the nodes running under PID 1, the controller driving the robot. Here the
 launcher gets the signal 0 and 100 ms (and 300 ms) after it reported starting its second node, where the race was
 lost (every time at 0-0.2 s when it was seen). The full matrix (both launchers, TERM/HUP/KILL, 0-300 ms, 10 runs
-each): ``python benchmarks/lifecycle.py --start-race``; its figures are in docs/ros2.md.
+each): ``python benchmarks/start_stop.py --start-race``; its figures are in docs/ros2.md.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def test_a_launcher_gone_shows_as_the_nodes_output_closed(monkeypatch, tmp_path)
     import pty
     import sys
 
-    from mtpolicy.nodes.lifecycle import launcher_gone
+    from mtpolicy.nodes.process import launcher_gone
 
     class Output:
         def __init__(self, fd: int):

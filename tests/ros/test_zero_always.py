@@ -69,7 +69,7 @@ def test_the_e_stop_publishes_its_zero_within_the_call_at_the_slowest_rate(start
 
 INJECTED = '''
 import sys
-from mtpolicy.nodes import controller, lifecycle
+from mtpolicy.nodes import controller, process
 
 TRIGGER = 123.0  # progress_timeout set to this (at run time) raises in the method under test
 
@@ -86,7 +86,7 @@ def inject(name):
 
 inject(sys.argv[1])
 sys.argv[1:2] = []
-sys.exit(lifecycle.controller())
+sys.exit(process.controller())
 '''
 
 

@@ -1,8 +1,8 @@
 """Start/stop cycles of sim + controller under both launchers: does every node stop, cleanly, every time?
 
-    python benchmarks/lifecycle.py --cycles 20                 # idle machine
-    python benchmarks/lifecycle.py --cycles 20 --hog           # plus a busy-loop process per core
-    python benchmarks/lifecycle.py --start-race --cycles 10    # the signal while the nodes start (issue 49)
+    python benchmarks/start_stop.py --cycles 20                 # idle machine
+    python benchmarks/start_stop.py --cycles 20 --hog           # plus a busy-loop process per core
+    python benchmarks/start_stop.py --start-race --cycles 10    # the signal while the nodes start (issue 49)
 
 Each cycle starts ``sim_controller.launch.xml model:=planar8_picor`` with
 ``ros2 launch`` (from a colcon build of ros2_ws, made once in a temporary
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     if "ros2" in ns.launchers and (missing := launchers.missing()):
         parser.error(missing)
     adopt_orphans()
-    tmp = Path(tempfile.mkdtemp(prefix="mtpolicy-lifecycle-"))
+    tmp = Path(tempfile.mkdtemp(prefix="mtpolicy-start-stop-"))
     env = ros_env(domain_id=unique_domain_id())
     env["ROS_LOG_DIR"] = str(tmp / "ros_log")
     envs = {"mtpolicy": env}
@@ -251,7 +251,7 @@ def stop_cycles(ns: argparse.Namespace, envs: dict[str, dict[str, str]], env: di
     goals = Kinematics(spec).ee_positions(np.full(spec.n_joints, 0.15))
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=int(env["ROS_DOMAIN_ID"]))
-    monitor = ReachMonitor(spec, name="lifecycle_bench", context=context)
+    monitor = ReachMonitor(spec, name="start_stop_bench", context=context)
     rows: dict[tuple[str, str], Row] = {}
     try:
         for launcher in ns.launchers:
