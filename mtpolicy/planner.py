@@ -222,19 +222,25 @@ class GoalConfigurationPlanner:
                                          size=(config.local_restarts, kin.spec.n_joints))
         self.velocity_limits = kin.spec.velocity_limits
 
-    def refine(self, q: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
-        """Damped Newton steps from q towards the goal set (n_ee, 3); the result and its largest error (m)."""
+    def refine(self, q: np.ndarray, goals: np.ndarray, timed: bool = False) -> tuple[np.ndarray, float]:
+        """Damped Newton steps from q towards the goal set (n_ee, 3); the result and its largest error (m).
+
+        ``q <- clip(q + W J^T (J W J^T + lambda^2 I)^-1 e)`` with ``W = I``, or with ``timed``
+        ``W = diag(v / max(v))^2``: each step the least in time at the velocity limits v rather than in joint
+        distance, so a slow joint (a torso lift) moves only where the others cannot reach."""
         c = self.config
         q = np.clip(q, self.low, self.high)
         eye = c.damping ** 2 * np.eye(goals.size)
+        weight = (self.velocity_limits / self.velocity_limits.max()) ** 2 if timed else np.ones(len(q))
         for _ in range(c.iterations):
             ee, jac = self.kin.ee_positions_and_jacobians(q)
             err = goals - ee
             worst = float(np.sqrt((err ** 2).sum(axis=1).max()))
             if worst < c.tolerance:
                 return q, worst
-            j = jac.reshape(-1, len(q))
-            q = np.clip(q + j.T @ np.linalg.solve(j @ j.T + eye, err.reshape(-1)), self.low, self.high)
+            wj = jac.reshape(-1, len(q)) * weight
+            q = np.clip(q + wj.T @ np.linalg.solve(wj @ jac.reshape(-1, len(q)).T + eye, err.reshape(-1)),
+                        self.low, self.high)
         ee = self.kin.ee_positions(q)
         return q, float(np.linalg.norm(goals - ee, axis=1).max())
 
@@ -287,11 +293,12 @@ class GoalConfigurationPlanner:
 
     def finish(self, q0: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
         """What q* becomes once ``config.finishes``, and its largest error: the plan refined onto the goals by
-        ``refine`` where that lowers its largest error (with ``finish_at_goal``; with ``avoid_collisions``, where
-        the refined one is free of self-collision too), else the plan (a rejected one stays rejected)."""
+        ``refine`` (``timed``: the finish nearest the plan in time) where that lowers its largest error (with
+        ``finish_at_goal``; with ``avoid_collisions``, where the refined one is free of self-collision too), else the
+        plan (a rejected one stays rejected)."""
         q, worst = self.plan(q0, goals)
         if self.config.finish_at_goal and self.time_optimal is not None and math.isfinite(worst):
-            exact, exact_worst = self.refine(q, np.asarray(goals, dtype=np.float64).reshape(-1, 3))
+            exact, exact_worst = self.refine(q, np.asarray(goals, dtype=np.float64).reshape(-1, 3), timed=True)
             if exact_worst < worst and not (self.config.avoid_collisions and self_collisions(self.kin, exact)[0]):
                 return exact, exact_worst
         return q, worst
