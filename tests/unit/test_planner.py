@@ -35,3 +35,20 @@ def test_planner_keeps_a_start_that_already_solves_the_goal_set():
 def test_planner_config_refuses_bad_values():
     with pytest.raises(ValueError, match="restarts"):
         PlannerConfig(restarts=-1)
+
+
+def test_a_timed_refinement_lands_as_close_and_moves_the_slow_joint_less():
+    """Tiago's torso lift (0.07 m/s against 1.5 rad/s for the arm joints): weighting the damped Newton steps by the
+    velocity limits squared lands on the goals as the plain steps do, in less time at the limits."""
+    spec = load_robot("tiago")
+    kin = Kinematics(spec)
+    planner = GoalConfigurationPlanner(kin, PlannerConfig(tolerance=1e-4))
+    rng = np.random.default_rng(3)
+    starts = sample_configurations(spec, rng, 10)
+    goals = kin.ee_positions_batch(np.clip(starts + rng.uniform(-0.1, 0.1, starts.shape), planner.low, planner.high))
+    seconds = {}
+    for timed in (False, True):
+        ends = [planner.refine(q, g, timed=timed) for q, g in zip(starts, goals)]
+        assert max(worst for _, worst in ends) < 1e-4
+        seconds[timed] = np.array([np.max(np.abs(q - q0) / spec.velocity_limits) for (q, _), q0 in zip(ends, starts)])
+    assert seconds[True].mean() < 0.5 * seconds[False].mean(), seconds
