@@ -144,8 +144,9 @@ class PlannerConfig:
     avoid_collisions: bool = False
     """A configuration in self-collision (``kinematics.self_collisions``: two geoms of the robot, or one of it and
     the world, in penetration) is never q*: ``ik`` passes over converged candidates in collision, ``time_optimal``
-    rejects a target in collision (False in contracts made before it: both taken unchecked; the ``ik`` planner's
-    fallback, where nothing converged, is checked whatever this says)."""
+    takes the ``ik`` planner's q* where its target or the move to it is in collision (False in contracts made
+    before it: both taken unchecked; the ``ik`` planner's fallback, where nothing converged, is checked whatever
+    this says)."""
     algorithm: Literal["ik", "time_optimal"] = "ik"
     """The planner (module docstring): multi-start IK (the settings above), or the time-optimal program (the
     settings below)."""
@@ -188,7 +189,8 @@ class PlannerConfig:
         """Why the planner rejects a goal set (answers q0 with an infinite largest error)."""
         if self.algorithm == "time_optimal":
             return "the time-optimal program found no configuration within the reach tolerance" + (
-                ", or its target is in self-collision" if self.avoid_collisions else "")
+                ", or its target or the move to it is in self-collision and no candidate of the ik planner is free "
+                "of it" if self.avoid_collisions else "")
         return "every candidate configuration, or a joint move to it from the start, is in self-collision"
 
     @property
@@ -283,12 +285,15 @@ class GoalConfigurationPlanner:
         return np.vstack([q0 + s * d, q0 + np.sign(d) * np.minimum(np.abs(d), s * seconds * self.velocity_limits)])
 
     def _time_optimal(self, q0: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
-        """The ``time_optimal`` planner's q* (the program's target) and its largest error; (q0, inf) if it rejects
-        the goal set."""
+        """The ``time_optimal`` planner's q* (the program's target) and its largest error. With
+        ``avoid_collisions``, where the target or a joint move to it (``moves``) is in self-collision, the ``ik``
+        planner's q* instead (the soonest reached of its converged candidates free of self-collision), (q0, inf)
+        if that rejects the goal set too."""
         assert self.time_optimal is not None, "the time_optimal algorithm builds its program"
         optimum = self.time_optimal.solve(q0, goals)
-        if self.config.avoid_collisions and self_collisions(self.kin, optimum.target)[0]:
-            return q0.copy(), math.inf
+        if self.config.avoid_collisions and self_collisions(
+                self.kin, np.vstack([optimum.target, self.moves(q0, optimum.target)])).any():
+            return self._ik(q0, goals)
         return optimum.target, optimum.worst_error
 
     def finish(self, q0: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:

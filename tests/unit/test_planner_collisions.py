@@ -67,9 +67,9 @@ def test_a_goal_set_with_no_candidate_free_of_self_collision_is_rejected():
                                "self-collision"
 
 
-def test_the_time_optimal_planner_avoiding_collisions_rejects_a_target_in_self_collision():
+def test_the_time_optimal_planner_avoiding_collisions_takes_the_ik_plan_where_its_target_collides():
     """A local GR1 goal set whose program target (the program has no collision constraint) puts the arms into
-    each other."""
+    each other: the planner answers the ``ik`` planner's q*, free of self-collision on the way and at the end."""
     kin = Kinematics(load_robot("gr1"))
     q0 = np.array([-0.48, -0.038, 0.147, -0.739, -0.448, 1.221, -2.084, -2.598, -0.382, 0.537, 1.816, 1.773, 1.621,
                    -0.491, -1.912, 0.199, 1.27])
@@ -78,5 +78,8 @@ def test_the_time_optimal_planner_avoiding_collisions_rejects_a_target_in_self_c
     target, worst = GoalConfigurationPlanner(kin, config).plan(q0, goals)
     assert worst <= 0.02 and self_collisions(kin, target)[0]
     planner = GoalConfigurationPlanner(kin, replace(config, avoid_collisions=True, finish_at_goal=True))
-    for q, worst in (planner.plan(q0, goals), planner.finish(q0, goals)):  # the finish of a rejection: the same
-        assert worst == math.inf and np.array_equal(q, q0)
+    q, worst = planner.plan(q0, goals)
+    assert worst < planner.config.tolerance and not self_collisions(kin, np.vstack([q, planner.moves(q0, q)])).any()
+    assert np.array_equal(q, planner._ik(q0, goals)[0])
+    finish, finish_worst = planner.finish(q0, goals)
+    assert finish_worst <= worst and not self_collisions(kin, finish)[0]
