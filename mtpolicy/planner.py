@@ -61,16 +61,19 @@ so the joint-space line to q* at the bottleneck joint's speed arrives in
 ``N*`` periods. A goal set already within tolerance has ``N* = 0`` and q* = q0.
 That target lies ``L`` inside the tolerance, not at the goals: with
 ``finish_at_goal``, q* is the target until every end effector is within the
-tolerance, then the finish, the target refined onto the goals by the damped
-Newton steps of ``ik`` (``GoalConfigurationPlanner.finish``,
+tolerance (or the joints have arrived at the target), then the finish, the
+target refined onto the goals by the damped Newton steps of ``ik``, weighted
+by the velocity limits (``GoalConfigurationPlanner.finish``,
 ``PlannerConfig.finishes``): a policy that follows q* enters as soon and ends
 at the goals (a q* that is the exact solution from the start enters later:
 its line is longer).
-The planner rejects a goal set (q0 and an infinite error, as ``ik``) where the
-program has no feasible point: on a goal set no configuration reaches within
-``tol`` its target is never a configuration other than q0. The program has no
-collision constraint, so on a reachable one its target may be in
-self-collision: with ``avoid_collisions`` that rejects the goal set too.
+Where the program has no feasible point (a goal set no configuration reaches
+within ``tol``, or one its solver misses), q* is the ``ik`` planner's answer
+(the closest configuration free of self-collision on an unreachable set, or a
+rejection, as ``ik``). The program has no collision constraint, so on a
+reachable set its target may be in self-collision: with ``avoid_collisions``,
+q* is then the ``ik`` planner's too, and so where the joint moves to the target
+collide.
 The bound ``N* dt`` is also the time-optimal reference of the evaluator
 (``mtpolicy_training.envs.time_optimal``).
 
@@ -86,6 +89,7 @@ from typing import Literal, cast
 
 import numpy as np
 
+from mtpolicy.joint_travel import JointTravel
 from mtpolicy.kinematics import Kinematics, self_collisions
 
 
@@ -178,19 +182,22 @@ class PlannerConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def finishes(self, errors: np.ndarray) -> np.ndarray:
-        """Whether q* is its finish from now on, for end-effector errors (..., n_ee) (m): ``finish_at_goal`` and
-        every end effector within ``reach_tolerance``."""
+    def finishes(self, errors: np.ndarray, travel: np.ndarray) -> np.ndarray:
+        """Whether q* is its finish from now on, for end-effector errors (..., n_ee) (m) and the travel left to q*
+        (..., ) (s at the velocity limits, ``max_j |q*_j - q_j| / v_j``): ``finish_at_goal``, and every end effector
+        within ``reach_tolerance`` or q* within half a control period (arrived: a target on the tolerance's edge
+        that a servo's small steady error leaves just outside still gives way to the goals)."""
         return np.logical_and(self.finish_at_goal and self.algorithm == "time_optimal",
-                              (errors <= (self.reach_tolerance or 0.0)).all(axis=-1))
+                              (errors <= (self.reach_tolerance or 0.0)).all(axis=-1)
+                              | (travel <= (self.control_period or 0.0) / 2))
 
     @property
     def rejection(self) -> str:
         """Why the planner rejects a goal set (answers q0 with an infinite largest error)."""
         if self.algorithm == "time_optimal":
-            return "the time-optimal program found no configuration within the reach tolerance" + (
-                ", or its target or the move to it is in self-collision and no candidate of the ik planner is free "
-                "of it" if self.avoid_collisions else "")
+            return ("the time-optimal program found no configuration within the reach tolerance" + (
+                ", or its target or the move to it is in self-collision" if self.avoid_collisions else "")
+                + ", and every candidate of the ik planner, or a joint move to it from the start, is in self-collision")
         return "every candidate configuration, or a joint move to it from the start, is in self-collision"
 
     @property
@@ -285,13 +292,14 @@ class GoalConfigurationPlanner:
         return np.vstack([q0 + s * d, q0 + np.sign(d) * np.minimum(np.abs(d), s * seconds * self.velocity_limits)])
 
     def _time_optimal(self, q0: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
-        """The ``time_optimal`` planner's q* (the program's target) and its largest error. With
-        ``avoid_collisions``, where the target or a joint move to it (``moves``) is in self-collision, the ``ik``
-        planner's q* instead (the soonest reached of its converged candidates free of self-collision), (q0, inf)
-        if that rejects the goal set too."""
+        """The ``time_optimal`` planner's q* (the program's target) and its largest error. Where the program finds
+        no target (an unreachable goal set, or one its solver misses), and with ``avoid_collisions`` where the target
+        or a joint move to it (``moves``) is in self-collision, the ``ik`` planner's q* instead (the soonest reached
+        of its converged candidates free of self-collision, else the closest free one), (q0, inf) if that rejects
+        the goal set too."""
         assert self.time_optimal is not None, "the time_optimal algorithm builds its program"
         optimum = self.time_optimal.solve(q0, goals)
-        if self.config.avoid_collisions and self_collisions(
+        if not math.isfinite(optimum.worst_error) or self.config.avoid_collisions and self_collisions(
                 self.kin, np.vstack([optimum.target, self.moves(q0, optimum.target)])).any():
             return self._ik(q0, goals)
         return optimum.target, optimum.worst_error
@@ -315,47 +323,6 @@ class GoalConfigurationPlanner:
     def finish_batch(self, q0: np.ndarray, goals: np.ndarray) -> np.ndarray:
         """(B, n_joints) finishes (``finish``) for starts (B, n_joints) and goal sets (B, n_ee, 3)."""
         return np.stack([self.finish(q, g)[0] for q, g in zip(q0, goals)])
-
-
-class JointTravel:
-    """Per joint, the farthest travel ``D_j(t)`` from rest in ``t`` s under the velocity and acceleration limits,
-    its slope, and its inverse: the least time to travel a distance.
-
-    Rest through the target (``stop`` False, module docstring): the commands ramp from rest by ``a_j dt`` per
-    period, ``D_j(t) = a_j t (t + dt) / 2`` up to ``K_j dt``, then ``v_j t - c_j``. Rest to rest (``stop``, in
-    continuous time): accelerate, cruise, brake, ``D_j(t) = a_j t^2 / 4`` up to ``2 v_j / a_j``, then
-    ``v_j t - v_j^2 / a_j``, so ``time(d) = 2 sqrt(d / a_j)`` up to ``v_j^2 / a_j``, then ``d / v_j + v_j / a_j``.
-    Both ramps are ``D = c2 t^2 + c1 t`` with ``c2 = a_j / 2, c1 = a_j dt / 2`` and ``c2 = a_j / 4, c1 = 0``."""
-
-    def __init__(self, velocity_limits: np.ndarray, acceleration_limits: np.ndarray, dt: float, stop: bool = False):
-        self.v, self.dt = velocity_limits.astype(np.float64), dt
-        ramping = np.isfinite(acceleration_limits)
-        a = np.where(ramping, acceleration_limits, 1.0)  # 1.0: a placeholder where nothing ramps
-        if stop:
-            self._c2, self._c1 = a / 4, np.zeros_like(a)
-            self.ramp_time = np.where(ramping, 2 * self.v / a, 0.0)
-            self.offset = np.where(ramping, self.v ** 2 / a, 0.0)
-        else:
-            self._c2, self._c1 = a / 2, a * dt / 2
-            k = np.where(ramping, np.floor(self.v / (a * dt)), 0.0)
-            self.ramp_time = k * dt  # 0 where v_j is reached within one period
-            self.offset = k * dt * self.v - a * dt ** 2 * k * (k + 1) / 2
-        self.ramp_distance = self.distance(self.ramp_time)
-
-    def distance(self, t: float | np.ndarray) -> np.ndarray:
-        """D_j(t) (rad or m)."""
-        return np.where(t < self.ramp_time, (self._c2 * t + self._c1) * t, self.v * t - self.offset)
-
-    def slope(self, t: float) -> np.ndarray:
-        """dD_j/dt."""
-        return np.where(t < self.ramp_time, 2 * self._c2 * t + self._c1, self.v)
-
-    def time(self, d: np.ndarray) -> np.ndarray:
-        """Least time (s) to travel |d_j| per joint: the inverse of D_j."""
-        d = np.abs(d)
-        c2, c1 = self._c2, self._c1
-        ramp = (np.sqrt(c1 ** 2 + 4 * c2 * np.minimum(d, self.ramp_distance)) - c1) / (2 * c2)
-        return np.where(d <= self.ramp_distance, ramp, (d + self.offset) / self.v)
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,8 @@ def reach_and_render(robot: str, path: str | Path, seed: int = 0, policy: "OnnxP
     for _ in range(int(round(seconds / control_period))):
         q = data.qpos[kin.qpos_adr]
         if planner is not None and not finished and planner.config.finishes(
-                np.linalg.norm(kin.ee_positions(q) - goals, axis=-1)):
+                np.linalg.norm(kin.ee_positions(q) - goals, axis=-1),
+                np.max(np.abs(goal_config - q) / spec.velocity_limits)):
             goal_config, finished = planner.finish(q0, goals)[0], True
         obs, _ = observe(kin, q, goals, goal_config)
         data.ctrl[actuators] = safety.clamp_velocity(np.asarray(controller(obs), np.float64), spec.velocity_limits)[0]

@@ -16,7 +16,8 @@ end effector. So:
   only if it differs from the set submitted last) and hands the control tick
   each newer finished plan, and the plan's finish once the planner says so
   (``PlannerConfig.finishes``: with ``finish_at_goal``, the end effectors at
-  the tick's fresh joint angles all within the tolerance), as the reach env
+  the tick's fresh joint angles all within the tolerance, or the joints
+  arrived at the plan), as the reach env
   does in training and evaluation. A plan whose goal set the planner rejected
   (``Plan.rejected``: nothing to drive to) is handed over for the tick to
   report, and never followed.
@@ -296,7 +297,8 @@ class PlannedGoals:
         if self._kin is None or np.array_equal(plan.finish, plan.config):
             return False
         errors = np.linalg.norm(plan.goals - self._kin.ee_positions(q), axis=1)
-        return bool(self.worker.config.finishes(errors))
+        travel = np.max(np.abs(plan.config - q) / self._kin.spec.velocity_limits)
+        return bool(self.worker.config.finishes(errors, travel))
 
     def diagnostics(self) -> dict[str, str]:
         """Planning time (ms, p50 and largest of the last 2000), goal sets, plans and superseded sets so far."""

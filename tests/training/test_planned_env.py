@@ -53,8 +53,9 @@ def test_planned_env_observes_the_planned_goal_configuration():
 
 def test_finish_at_goal_enters_as_soon_and_ends_at_the_goals():
     """Issue 65: the time-optimal program's target lies inside the tolerance (target_depth of it), so a servo to it
-    ends there. With ``finish_at_goal`` q* is that target until the end effectors enter the tolerance, then its
-    finish, refined onto the goals: the servo enters at the same step and ends at the goals."""
+    ends there. With ``finish_at_goal`` q* is that target until the end effectors enter the tolerance or the joints
+    arrive within half a period of it, then its finish, refined onto the goals: the servo enters no later (here,
+    where its slow tail arrives outside the tolerance, sooner) and ends at the goals."""
     dt = 0.05
 
     def run(finish: bool) -> tuple[np.ndarray, np.ndarray, ReachVectorEnv, np.ndarray]:
@@ -72,7 +73,7 @@ def test_finish_at_goal_enters_as_soon_and_ends_at_the_goals():
     entered, errors, env, targets = run(False)
     finish_entered, finish_errors, finish_env, finish_targets = run(True)
     assert np.array_equal(finish_targets, targets) and (entered >= 0).all()  # the program's target first
-    assert np.array_equal(finish_entered, entered)
+    assert (finish_entered <= entered).all() and (finish_entered < entered).any(), (finish_entered, entered)
     assert errors.max() > 5e-3 and finish_errors.max() < 1e-3
     assert np.array_equal(finish_env.goal_configs, finish_env.finish_configs)
     goals = finish_env.goals

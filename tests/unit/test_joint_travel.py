@@ -1,9 +1,9 @@
-"""The time-optimal program's reach under acceleration limits (mtpolicy.planner.JointTravel): at whole periods it is
-the distance of velocity commands ramped from rest at a_max, and its inverse is the least time to travel."""
+"""The time-optimal program's reach under acceleration limits (mtpolicy.joint_travel.JointTravel): at whole periods
+it is the distance of velocity commands ramped from rest at a_max, and its inverse is the least time to travel."""
 
 import numpy as np
 
-from mtpolicy.planner import JointTravel
+from mtpolicy.joint_travel import JointTravel
 from mtpolicy.safety import rate_limit
 
 

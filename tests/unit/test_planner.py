@@ -52,3 +52,12 @@ def test_a_timed_refinement_lands_as_close_and_moves_the_slow_joint_less():
         assert max(worst for _, worst in ends) < 1e-4
         seconds[timed] = np.array([np.max(np.abs(q - q0) / spec.velocity_limits) for (q, _), q0 in zip(ends, starts)])
     assert seconds[True].mean() < 0.5 * seconds[False].mean(), seconds
+
+
+def test_the_finish_takes_over_inside_the_tolerance_or_once_the_joints_arrive_at_the_target():
+    config = PlannerConfig(algorithm="time_optimal", finish_at_goal=True, reach_tolerance=0.02, control_period=0.05)
+    errors = np.array([[0.01, 0.019], [0.01, 0.021], [0.01, 0.021], [0.03, 0.03]])
+    travel = np.array([1.0, 1.0, 0.025, 0.026])  # s at the velocity limits: the last two within and past dt / 2
+    assert config.finishes(errors, travel).tolist() == [True, False, True, False]
+    assert not PlannerConfig(algorithm="time_optimal", reach_tolerance=0.02, control_period=0.05).finishes(
+        errors, travel).any()  # without finish_at_goal, q* stays the target

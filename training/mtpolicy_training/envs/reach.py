@@ -227,7 +227,8 @@ class ReachVectorEnv(VectorEnv):
         q = self.joint_positions()
         obs, ee = observe(self.kin, q, self.goals, self.goal_configs)
         if self.goal_configs is not None and self.finish_configs is not None:  # planned, after a reset
-            finishing = self.config.planner.finishes(np.linalg.norm(self.goals - ee, axis=-1))
+            travel = (np.abs(self.goal_configs - q) / self.spec.velocity_limits).max(axis=1)
+            finishing = self.config.planner.finishes(np.linalg.norm(self.goals - ee, axis=-1), travel)
             finishing &= (self.goal_configs != self.finish_configs).any(axis=1)
             if finishing.any():
                 self.goal_configs = np.where(finishing[:, None], self.finish_configs, self.goal_configs)
