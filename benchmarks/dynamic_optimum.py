@@ -21,7 +21,7 @@ import numpy as np
 from mtpolicy.vocabulary import Parser
 from mtpolicy_training.algos.dagger import DaggerConfig, TimeOptimalTeacher
 from mtpolicy_training.envs.dynamic_optimum import optimum_table
-from mtpolicy_training.envs.reach import GOAL_DISTRIBUTIONS, ReachVectorEnv
+from mtpolicy_training.envs.reach import GOAL_DISTRIBUTIONS, ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import (Controller, dls_controller, evaluate_reach, mink_controller,
                                                      onnx_controller)
 from mtpolicy_training.envs.seeds import VALIDATION_SEED, VALIDATION_SEEDS
@@ -37,19 +37,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_word("goal distribution", choices=GOAL_DISTRIBUTIONS, help="default: the policy's")
     parser.add_argument("--cache-dir", type=Path, help="directory of cached optimum tables")
     args = parser.parse_args(argv)
-    policy, env = onnx_controller(args.model)
-    env = replace(env, planned=False, goal_distribution=args.goal_distribution or env.goal_distribution)
+    policy, policy_env = onnx_controller(args.model)
+    policy_env = replace(policy_env, goal_distribution=args.goal_distribution or policy_env.goal_distribution)
+    env = replace(policy_env, planned=False)  # the optimum's and the classical controllers' (no planner observation)
     n, dt = args.episodes, env.control_period
     start = time.perf_counter()
     table = optimum_table(env, n, args.seed, cache_dir=args.cache_dir)
     print(f"{env.robot} {env.goal_distribution}, seed {args.seed}, {n} sets: optimum {table.periods.tolist()}; "
           f"N* {table.bound_periods.tolist()}; CPU per set {np.round(table.cpu_seconds, 1).tolist()} s "
           f"({time.perf_counter() - start:.0f} s wall)", flush=True)
-    controllers: dict[str, Controller] = {"policy": policy, "dls": dls_controller(env), "mink": mink_controller(env),
-                   "time-optimal closed loop": TimeOptimalTeacher(ReachVectorEnv(1, env), DaggerConfig().teacher_gain)}
+    controllers: dict[str, tuple[Controller, ReachConfig]] = {
+        "policy": (policy, policy_env), "dls": (dls_controller(env), env), "mink": (mink_controller(env), env),
+        "time-optimal closed loop": (TimeOptimalTeacher(ReachVectorEnv(1, env), DaggerConfig().teacher_gain), env)}
     timed = table.bound_periods > 0
-    for name, controller in controllers.items():
-        per_set = evaluate_reach(controller, env, n, args.seed, per_set=True)["per_set"]
+    for name, (controller, controller_env) in controllers.items():
+        per_set = evaluate_reach(controller, controller_env, n, args.seed, per_set=True)["per_set"]
         settle, enter = np.round(per_set["time_to_settle"] / dt), np.round(per_set["time_to_reach"] / dt)
         ok = per_set["held"] & timed & (table.periods > 0)
         ratio = settle[ok] / table.periods[ok]
