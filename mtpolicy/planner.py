@@ -240,16 +240,16 @@ class GoalConfigurationPlanner:
         c = self.config
         q = np.clip(q, self.low, self.high)
         eye = c.damping ** 2 * np.eye(goals.size)
-        weight = (self.velocity_limits / self.velocity_limits.max()) ** 2 if timed else np.ones(len(q))
+        weight = (self.velocity_limits / self.velocity_limits.max()) ** 2 if timed else None
         for _ in range(c.iterations):
             ee, jac = self.kin.ee_positions_and_jacobians(q)
             err = goals - ee
             worst = float(np.sqrt((err ** 2).sum(axis=1).max()))
             if worst < c.tolerance:
                 return q, worst
-            wj = jac.reshape(-1, len(q)) * weight
-            q = np.clip(q + wj.T @ np.linalg.solve(wj @ jac.reshape(-1, len(q)).T + eye, err.reshape(-1)),
-                        self.low, self.high)
+            j = jac.reshape(-1, len(q))
+            wj = j if weight is None else j * weight  # J W
+            q = np.clip(q + wj.T @ np.linalg.solve(wj @ j.T + eye, err.reshape(-1)), self.low, self.high)
         ee = self.kin.ee_positions(q)
         return q, float(np.linalg.norm(goals - ee, axis=1).max())
 

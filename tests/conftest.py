@@ -25,14 +25,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is first imported
 
-from helpers import make_fixture_policy
-from mtpolicy.robots import RobotSpec, load_robot
+import mtpolicy.robots.manifest as manifests
+from helpers import REPO, make_fixture_policy
+from mtpolicy.robots import ROBOTS_DIR, RobotSpec, load_robot, shipped_robots
 
 TESTS = Path(__file__).resolve().parent
 TIERS = ("unit", "training", "ros")
@@ -94,3 +96,17 @@ def humanoid() -> RobotSpec:
 @pytest.fixture(scope="session")
 def fixture_model(tmp_path_factory: pytest.TempPathFactory, planar8: RobotSpec) -> Path:
     return make_fixture_policy(tmp_path_factory.mktemp("models") / "planar8_fixture.onnx", planar8)
+
+
+@pytest.fixture
+def arm3_shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The robots folder with the fixture robot arm3 put beside the shipped folders (``manifests.ROBOTS_DIR``
+    pointed at a copy of links), as a user adds a robot; the shipped names before it."""
+    robots = tmp_path / "robots"
+    robots.mkdir()
+    shipped = shipped_robots()
+    for name in shipped:
+        (robots / name).symlink_to(ROBOTS_DIR / name)
+    shutil.copytree(REPO / "tests" / "fixtures" / "robots" / "arm3", robots / "arm3")
+    monkeypatch.setattr(manifests, "ROBOTS_DIR", robots)
+    return shipped

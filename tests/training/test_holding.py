@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +15,7 @@ from torch import nn
 from mtpolicy.dls import DampedLeastSquares, DlsConfig
 from mtpolicy.observation import ObservationLayout
 from mtpolicy.policy import OnnxPolicy
-import mtpolicy.robots.manifest as manifests
-from helpers import REPO
-from mtpolicy.robots import ROBOTS_DIR, load_robot, shipped_robots
+from mtpolicy.robots import load_robot
 from mtpolicy_training.algos.a2c import A2C, A2CConfig, load_policy
 from mtpolicy_training.algos.dagger import ErrorGainActor
 from mtpolicy_training.algos.digrad import DiGrad, DiGradConfig
@@ -305,14 +302,8 @@ def test_digrad_and_ddpg_train_the_error_gain_actor_on_the_hold_reward(tmp_path,
     assert '"reward": "hold"' in (tmp_path / "config.json").read_text()
 
 
-def test_a_robot_folder_put_in_mtpolicy_robots_trains_by_its_name_with_no_other_file_edited(tmp_path, monkeypatch):
+def test_a_robot_folder_put_in_mtpolicy_robots_trains_by_its_name_with_no_other_file_edited(arm3_shipped, tmp_path):
     """Issue 64: adding a folder makes a robot trainable: ``train digrad --robot arm3`` ends in arm3's policy."""
-    robots = tmp_path / "robots"
-    robots.mkdir()
-    for name in shipped_robots():
-        (robots / name).symlink_to(ROBOTS_DIR / name)
-    shutil.copytree(REPO / "tests" / "fixtures" / "robots" / "arm3", robots / "arm3")
-    monkeypatch.setattr(manifests, "ROBOTS_DIR", robots)
     main(["digrad", "--robot", "arm3", "--algo.hidden", "32", "32", "--algo.actor", "dls-gain", "--env.reward", "hold",
           "--out-dir", str(tmp_path / "run")] + TINY)
     policy = OnnxPolicy(tmp_path / "run" / "policy.onnx")

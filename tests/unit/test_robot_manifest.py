@@ -10,7 +10,6 @@ from helpers import REPO
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.reach_task import reach_tolerance
 from mtpolicy.policy import resolve_model_path
-import mtpolicy.robots.manifest as manifests
 from mtpolicy.robots import ROBOTS_DIR, RobotManifest, RobotSpecError, find_robot, load_robot, shipped_robots
 from mtpolicy.robots.variants import VARIANTS
 from mtpolicy_tools import cli
@@ -39,18 +38,11 @@ def test_a_robot_folder_is_found_by_its_path_its_manifest_or_the_mjcf_it_names()
     assert reach_tolerance(str(ARM3)) == 0.05
 
 
-def test_a_folder_put_in_mtpolicy_robots_is_a_robot_by_name_with_no_other_file_edited(tmp_path, monkeypatch, capsys):
+def test_a_folder_put_in_mtpolicy_robots_is_a_robot_by_name_with_no_other_file_edited(arm3_shipped, tmp_path, capsys):
     """Shipping a robot is adding its folder: arm3 put beside the shipped folders is listed, described and its
     tolerance read by name; the launch files take the name with their one params file, and the list their robot
     argument points to (an unknown name's error) names it."""
-    robots = tmp_path / "robots"
-    robots.mkdir()
-    for name in shipped_robots():
-        (robots / name).symlink_to(ROBOTS_DIR / name)
-    shipped = shipped_robots()
-    shutil.copytree(ARM3, robots / "arm3")
-    monkeypatch.setattr(manifests, "ROBOTS_DIR", robots)
-    assert shipped_robots() == sorted([*shipped, "arm3"])
+    assert shipped_robots() == sorted([*arm3_shipped, "arm3"])
     spec = load_robot("arm3")
     assert (spec.name, spec.end_effectors, reach_tolerance("arm3")) == ("arm3", ("tool",), 0.05)
     launch = parse_launch("sim_controller", {"robot": "arm3", "model": "/m.onnx"})
