@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from mtpolicy.vocabulary import Parser
-from mtpolicy_training.algos.dagger import DaggerConfig, TimeOptimalTeacher
+from mtpolicy_training.algos.dagger import DaggerConfig
 from mtpolicy_training.envs.dynamic_optimum import optimum_table
 from mtpolicy_training.envs.reach import GOAL_DISTRIBUTIONS, ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import (Controller, dls_controller, evaluate_reach, mink_controller,
                                                      onnx_controller)
 from mtpolicy_training.envs.seeds import VALIDATION_SEED, VALIDATION_SEEDS
+from mtpolicy_training.envs.time_optimal import TimeOptimalController
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
           f"({time.perf_counter() - start:.0f} s wall)", flush=True)
     controllers: dict[str, tuple[Controller, ReachConfig]] = {
         "policy": (policy, policy_env), "dls": (dls_controller(env), env), "mink": (mink_controller(env), env),
-        "time-optimal closed loop": (TimeOptimalTeacher(ReachVectorEnv(1, env), DaggerConfig().teacher_gain), env)}
+        "time-optimal closed loop": (TimeOptimalController(ReachVectorEnv(1, env), DaggerConfig().teacher_gain), env)}
     timed = table.bound_periods > 0
     for name, (controller, controller_env) in controllers.items():
         per_set = evaluate_reach(controller, controller_env, n, args.seed, per_set=True)["per_set"]

@@ -2,7 +2,7 @@
 
 Draws ``--train-sets`` and ``--held-out-sets`` starts and goal sets of the training distribution (different
 seeds), labels points on each one's straight line to the time-optimal teacher's target
-(``TimeOptimalTeacher.line_demonstrations``: one solve per goal set), fits the DAgger student
+(``TimeOptimalController.line_demonstrations``: one solve per goal set), fits the DAgger student
 (``Student``, ``loss='relative'``) on the first for ``--rounds`` rounds of ``updates_per_iteration``
 updates, and prints after each round the relative loss on the training and the held-out states, and the
 cosine between the student's and the teacher's saturated commands on held-out states where an end effector
@@ -21,8 +21,9 @@ from functools import partial
 import numpy as np
 import torch
 
-from mtpolicy_training.algos.dagger import DaggerConfig, Student, saturate
+from mtpolicy_training.algos.dagger import DaggerConfig, Student
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
+from mtpolicy_training.envs.time_optimal import saturate
 from mtpolicy_training.train.dagger import line_demonstrations
 
 HELD_OUT_SEED = 999

@@ -8,10 +8,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mtpolicy_training.envs.dynamic_optimum import (DynamicOptimumConfig, ShootingProblem, optimum_table,
-                                                    replay_controller, resample)
+from mtpolicy_training.envs.dynamic_optimum import (ControllerPaths, DynamicOptimumConfig, ShootingProblem,
+                                                    optimum_table, replay_controller, resample)
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import dls_controller, evaluate_reach, onnx_controller
+from mtpolicy_training.envs.time_optimal import TimeOptimalController
 
 CONFIG = ReachConfig("planar8")
 SEED = 4242  # neither a validation nor a test seed
@@ -35,7 +36,8 @@ def test_the_sequences_settle_in_the_evaluator_at_the_optimum_and_never_before_t
 def test_no_controller_settles_before_the_optimum(table):
     policy, policy_config = onnx_controller("models/planar8_reach.onnx")
     assert policy_config.reach_tolerance == CONFIG.reach_tolerance
-    for controller in (dls_controller(CONFIG), policy):
+    closed_loop = TimeOptimalController(ReachVectorEnv(1, CONFIG), SMALL.hold_gain)
+    for controller in (dls_controller(CONFIG), policy, closed_loop):
         settle = evaluate_reach(controller, CONFIG, N_SETS, SEED, per_set=True)["per_set"]["time_to_settle"]
         held = np.isfinite(settle)
         assert held.sum() >= N_SETS - 1
@@ -49,7 +51,7 @@ def test_shooting_repairs_a_sequence_that_stops_short():
     q0, goals = env.joint_positions()[0], env.goals[0]
     bound = problem.reference.solve(q0, goals)
     periods = bound.periods + 2
-    half = problem._starts(q0, q0 + (bound.target - q0) / 2, periods, None)[0]  # stops half-way (zero tail)
+    half = problem._starts(q0, ControllerPaths([], [q0 + (bound.target - q0) / 2]), periods, None)[0]  # half-way
 
     def cost(commands: np.ndarray) -> float:
         errors = problem.rollout(q0, goals, commands[None], problem.config.tail_periods)

@@ -8,7 +8,7 @@ import numpy as np
 from mtpolicy.integrity import CHECKSUM_KEY, PLACEHOLDER, seal_model
 from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig, SolverConfig
 from mtpolicy.policy import OnnxPolicy, resolve_model_path
-from mtpolicy_training.algos.dagger import saturate
+from mtpolicy_training.envs.time_optimal import saturate
 from mtpolicy_training.envs import time_optimal
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.seeds import VALIDATION_SEEDS
@@ -54,9 +54,13 @@ def test_the_table_has_ratio_columns_and_the_bound_row_has_ratio_one_and_it_resu
                             "time-optimal bound"}
     bound = results["time-optimal bound"]["summary"]
     assert bound["time_ratio_median"] == 1.0 and bound["time_ratio_p90"] == 1.0 and "success_rate" not in bound
-    assert all({"time_ratio_median", "time_ratio_p90"} <= set(r["summary"]) for r in results.values())
+    assert bound["settle_ratio_median"] == 1.0
+    ratios = {f"{name}_{at}" for name in ("time_ratio", "settle_ratio") for at in ("median", "p90")}
+    assert all(ratios <= set(r["summary"]) for r in results.values())
+    assert all(r["summary"]["settle_ratio_median"] >= r["summary"]["time_ratio_median"] for r in results.values())
     table = (tmp_path / "table" / "table.md").read_text()
-    assert "| time / bound: median | p90 |" in table and "| time-optimal bound | n/a | n/a |" in table
+    assert "| enter / bound: median | p90 | settle / bound: median | p90 | dithering" in table
+    assert "| time-optimal bound | n/a | n/a |" in table
     assert f"{MODEL} against its teacher on the same 3 goal sets" in table
     assert len(list((tmp_path / "bounds").glob("*.json"))) == 1
     main(args[:args.index("teacher")] + args[args.index("teacher") + 1:])  # no teacher asked for: its row is kept
@@ -115,8 +119,9 @@ def test_the_dynamic_optimum_is_a_row_and_the_notes_say_which_controller_beats_i
     optimum = results["dynamic optimum"]
     assert optimum["summary"]["solved_rate"] == 1.0 and optimum["summary"]["time_ratio_median"] >= 1.0
     assert len(results["dls"]["per_set"]["time_to_settle"]) == 2
+    assert all(results[name]["summary"]["settle_optimum_median"] >= 1.0 for name in ("planar8_reach", "dls"))
     assert len(list((tmp_path / "optima").glob("*.json"))) == 1
     table = (tmp_path / "table" / "table.md").read_text()
-    assert "| dynamic optimum | n/a | n/a |" in table
+    assert "| settle / optimum: median | p90 | dithering" in table and "| dynamic optimum | n/a | n/a |" in table
     assert "is beaten (a controller settles sooner) on 0/2 goal sets by planar8_reach; 0/2 goal sets by dls; by " \
            "some single-controller row on 0/2." in table

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 
 from mtpolicy.planner import TimeOptimalReference
-from mtpolicy_training.algos.dagger import TimeOptimalTeacher
 from mtpolicy_training.core.row_workers import RowWorkers
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import evaluate_reach, mink_controller
-from mtpolicy_training.envs.time_optimal import bound_table
+from mtpolicy_training.envs.time_optimal import TimeOptimalController, bound_table
 
 CONFIG = ReachConfig()
 SEED = 4242  # neither a validation nor a test seed
@@ -40,7 +39,7 @@ def test_no_controller_reaches_sooner_than_the_bound_and_the_teacher_attains_it(
     n = 12
     bound = bound_table(CONFIG, n, SEED).bound_seconds
     mink = evaluate_reach(mink_controller(CONFIG), CONFIG, n, SEED, bound=bound)
-    teacher = evaluate_reach(TimeOptimalTeacher(ReachVectorEnv(1, CONFIG), hold_gain=12.0), CONFIG, n, SEED,
+    teacher = evaluate_reach(TimeOptimalController(ReachVectorEnv(1, CONFIG), hold_gain=12.0), CONFIG, n, SEED,
                              bound=bound)
     assert mink["success_rate"] >= 0.8 and mink["time_ratio_median"] >= 1.0
     assert teacher["success_rate"] == 1.0 and teacher["time_ratio_median"] == 1.0
@@ -52,7 +51,7 @@ def test_the_teacher_commands_exactly_zero_at_the_goal():
     env.reset(seed=SEED)
     q = env.joint_positions()
     obs, _ = env.reset(options={"q": q, "goals": env.kin.ee_positions_batch(q)})
-    assert np.array_equal(TimeOptimalTeacher(env, hold_gain=12.0)(obs), np.zeros_like(q))
+    assert np.array_equal(TimeOptimalController(env, hold_gain=12.0)(obs), np.zeros_like(q))
 
 
 def test_bound_tables_are_cached_by_their_key(tmp_path):

@@ -19,12 +19,14 @@ program is the least squares
 when the solution, re-run with ``hold_periods`` more tail periods, has every
 end effector within ``tol`` after every step from step N on. Starts: the
 straight line to each target, also braking early (the same line over ``N - b``
-periods, then ``b`` zero commands), and the previous N's solution resampled;
-the best ``refine_starts`` of them (by cost, one batched rollout) are
-optimized. Targets: the time-optimal target (``TimeOptimalReference``) and, per
-start controller (DLS, mink), the configuration of its path within tolerance
-nearest to q0 at the velocity limits (another solution branch: the bound's
-local solver misses some). The search starts at the nearest target's number of
+periods, then ``b`` zero commands), each start controller's first N commands
+(DLS, mink and the closed-loop time-optimal controller: a controller that
+settles by step N gives a feasible start), and the previous N's solution
+resampled; the best ``refine_starts`` of them (by cost, one batched rollout)
+are optimized. Targets: the time-optimal target (``TimeOptimalReference``) and,
+per start controller, the configuration of its path within tolerance nearest to
+q0 at the velocity limits (another solution branch: the bound's local solver
+misses some). The search starts at the nearest target's number of
 periods (the velocity bound's ``N*`` unless a controller's path found a nearer
 solution), goes up until feasible, then down from the feasible one with its
 solution as warm start. The optimum is the measured settle step of the best
@@ -45,7 +47,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -55,10 +57,14 @@ from mtpolicy_training.core.files import write_atomically
 from mtpolicy_training.envs.reach import ReachConfig, ReachOptions, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import Controller, dls_controller, mink_controller
 from mtpolicy_training.envs.seeds import VALIDATION_SEED
-from mtpolicy_training.envs.time_optimal import goal_sets_key, read_table
+from mtpolicy_training.envs.time_optimal import TimeOptimalController, goal_sets_key, read_table
 
 
-START_CONTROLLERS = {"dls": dls_controller, "mink": mink_controller}
+START_CONTROLLERS: dict[str, Callable[[ReachConfig, "DynamicOptimumConfig"], Controller]] = {
+    "dls": lambda env_config, _: dls_controller(env_config),
+    "mink": lambda env_config, _: mink_controller(env_config),
+    "time_optimal": lambda env_config, config: TimeOptimalController(ReachVectorEnv(1, env_config),
+                                                                     config.hold_gain, config.solver)}
 """The controllers ``DynamicOptimumConfig.controller_starts`` may name."""
 
 
@@ -84,10 +90,13 @@ class DynamicOptimumConfig:
     """N is searched up to the nearest target's number of periods + this."""
     fd_step: float = 1e-3
     """Forward-difference step of the normalized commands."""
-    controller_starts: tuple[str, ...] = ("dls", "mink")
-    """Classical controllers (``reach_evaluation``) whose path gives a target too: of the configurations it passes
-    within tolerance in ``controller_periods``, the nearest at the velocity limits (other solution branches than
-    the bound's, whose local solver misses some)."""
+    controller_starts: tuple[str, ...] = ("dls", "mink", "time_optimal")
+    """Classical controllers (``reach_evaluation``; ``time_optimal`` the closed-loop time-optimal controller) whose
+    path gives starts: its first N commands, and a target: of the configurations it passes within tolerance in
+    ``controller_periods``, the nearest at the velocity limits (other solution branches than the bound's, whose
+    local solver misses some)."""
+    hold_gain: float = 12.0
+    """The closed-loop time-optimal start's gain within tolerance (the DAgger teacher's default)."""
     controller_periods: int = 80
     """Periods each start controller runs (the evaluator's 4 s episode)."""
     solver: SolverConfig = field(default_factory=SolverConfig)
@@ -101,6 +110,7 @@ class DynamicOptimumConfig:
                   "brake_starts": self.brake_starts >= 1, "refine_starts": self.refine_starts >= 1,
                   "max_evaluations": self.max_evaluations >= 1, "extra_periods": self.extra_periods >= 0,
                   "fd_step": 0 < self.fd_step < 1, "controller_periods": self.controller_periods >= 1,
+                  "hold_gain": self.hold_gain > 0,
                   "controller_starts": set(self.controller_starts) <= set(START_CONTROLLERS)}
         if bad := [k for k, ok in checks.items() if not ok]:
             raise ValueError("invalid DynamicOptimumConfig value(s): "
@@ -122,6 +132,16 @@ class DynamicOptimum:
     """CPU time of the search, bound included (s)."""
 
 
+@dataclass
+class ControllerPaths:
+    """What the start controllers' paths from one goal set give the search."""
+
+    commands: list[np.ndarray]
+    """Per controller, its normalized commands (steps, n_joints), clipped to [-1, 1]."""
+    targets: list[np.ndarray]
+    """Configurations within tolerance to head for (the bound's target first, then one per controller)."""
+
+
 class ShootingProblem:
     """Batched rollouts of command sequences from one goal set on the evaluator's env, and the search over N."""
 
@@ -132,7 +152,7 @@ class ShootingProblem:
         self.spec, self.dt = one.spec, env_config.control_period
         self.tail = tail_law(one, config.tail)
         self.reference = TimeOptimalReference(one.kin, self.dt, tolerance, config.solver)
-        self.controllers = [START_CONTROLLERS[name](self.env_config) for name in config.controller_starts]
+        self.controllers = [START_CONTROLLERS[name](self.env_config, config) for name in config.controller_starts]
 
     def _env(self, batch: int) -> ReachVectorEnv:
         """A vector env of ``batch`` worlds (kept: the single rollouts', the starts' and the last Jacobians')."""
@@ -189,24 +209,27 @@ class ShootingProblem:
                                method="trf", max_nfev=self.config.max_evaluations, x_scale=1.0)
         return result.x.reshape(shape)
 
-    def _starts(self, q0: np.ndarray, targets: list[np.ndarray], periods: int, warm: np.ndarray | None) -> np.ndarray:
-        """(S, N, n_joints): the straight line to each target braking 0 .. brake_starts-1 periods early, and
-        ``warm`` resampled to N periods."""
+    def _starts(self, q0: np.ndarray, paths: "ControllerPaths", periods: int, warm: np.ndarray | None) -> np.ndarray:
+        """(S, N, n_joints): the straight line to each target braking 0 .. brake_starts-1 periods early, each
+        start controller's first N commands (zero after its last), and ``warm`` resampled to N periods."""
+        targets = paths.targets
         v = self.spec.velocity_limits
         starts = []
         for target, brake in itertools.product(targets, range(min(self.config.brake_starts, periods))):
             line = np.clip((target - q0) / ((periods - brake) * self.dt * v), -1.0, 1.0)
             starts.append(np.vstack([np.tile(line, (periods - brake, 1)), np.zeros((brake, len(q0)))]))
+        for sequence in paths.commands:
+            starts.append(np.vstack([sequence, np.zeros((periods, len(q0)))])[:periods])
         if warm is not None:
             starts.append(resample(warm, periods))
         return np.stack(starts)
 
-    def _try(self, q0: np.ndarray, goals: np.ndarray, targets: list[np.ndarray], periods: int,
+    def _try(self, q0: np.ndarray, goals: np.ndarray, paths: "ControllerPaths", periods: int,
              warm: np.ndarray | None) -> tuple[int, np.ndarray] | None:
         """(settle step, commands) of the first feasible sequence of ``periods`` periods optimized from the
         lowest-cost starts, or None."""
         tail = self.config.tail_periods
-        starts = self._starts(q0, targets, periods, warm)
+        starts = self._starts(q0, paths, periods, warm)
         cost = (self._residuals(self.rollout(q0, goals, starts, tail), periods) ** 2).sum(axis=1)
         for start in starts[np.argsort(cost)[: self.config.refine_starts]]:
             commands = self._optimize(q0, goals, start)
@@ -215,39 +238,43 @@ class ShootingProblem:
                 return settle, commands
         return None
 
-    def _controller_targets(self, q0: np.ndarray, goals: np.ndarray) -> list[np.ndarray]:
-        """Per start controller, the configuration nearest to q0 at the velocity limits of those its path passes
-        within tolerance (none if it passes none)."""
-        env, targets = self._env(1), []
+    def _controller_paths(self, q0: np.ndarray, goals: np.ndarray) -> "ControllerPaths":
+        """Each start controller's commands, and the configuration nearest to q0 at the velocity limits of those
+        its path passes within tolerance (none if it passes none)."""
+        env, paths = self._env(1), ControllerPaths([], [])
         for controller in self.controllers:
             obs, _ = env.reset(options={"q": q0[None], "goals": goals[None]})
-            passed = []
+            passed, commands = [], []
             for _ in range(self.config.controller_periods):
                 action = controller(obs)
                 if not np.isfinite(action).all():  # mink without a solution: a miss from here
                     break
+                commands.append(np.clip(action[0], -1.0, 1.0))
                 obs, _, _, _, info = env.step(action)
                 if (info["errors"] <= self.tolerance).all():
                     passed.append(env.joint_positions()[0])
+            if commands:
+                paths.commands.append(np.array(commands))
             if passed:
-                targets.append(min(passed, key=lambda q: self.reference.seconds_to(q, q0)))
-        return targets
+                paths.targets.append(min(passed, key=lambda q: self.reference.seconds_to(q, q0)))
+        return paths
 
     def solve(self, q0: np.ndarray, goals: np.ndarray) -> DynamicOptimum:
         """The dynamic optimum of (q0, goals) (module docstring)."""
         start = time.process_time()
         q0, goals = np.asarray(q0, dtype=np.float64), np.asarray(goals, dtype=np.float64).reshape(-1, 3)
         bound = self.reference.solve(q0, goals)
-        targets = ([bound.target] if bound.periods >= 0 else []) + self._controller_targets(q0, goals)
+        paths = self._controller_paths(q0, goals)
+        paths.targets[:0] = [bound.target] if bound.periods >= 0 else []
         best = None
-        if targets:  # N from the nearest target (the evaluator's settle step is at least 1)
-            first = max(1, min(math.ceil(self.reference.seconds_to(t, q0) / self.dt - 1e-9) for t in targets))
+        if paths.targets:  # N from the nearest target (the evaluator's settle step is at least 1)
+            first = max(1, min(math.ceil(self.reference.seconds_to(t, q0) / self.dt - 1e-9) for t in paths.targets))
             for periods in range(first, first + self.config.extra_periods + 1):
-                best = self._try(q0, goals, targets, periods, None)
+                best = self._try(q0, goals, paths, periods, None)
                 if best is not None:
                     break
             while best is not None and best[0] > first:  # down from the feasible one, warm-started
-                lower = self._try(q0, goals, targets, best[0] - 1, best[1])
+                lower = self._try(q0, goals, paths, best[0] - 1, best[1])
                 if lower is None:
                     break
                 best = lower

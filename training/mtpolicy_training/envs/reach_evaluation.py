@@ -31,7 +31,8 @@ controller given the same seed and distribution sees the same goal sets.
 | settle_ratio_median, _p90      | time to settle / that bound, likewise                                |
 | per_set                        | with ``per_set``: each goal set's ``held`` (bool), ``time_to_reach`` |
 |                                | (s, NaN if never reached), ``time_to_settle`` (s, NaN if not held)   |
-|                                | and ``time_ratio`` (NaN where the ratio above leaves the set out),   |
+|                                | and ``time_ratio``, ``settle_ratio`` (NaN where the ratios above     |
+|                                | leave the set out),                                                  |
 |                                | arrays for pooling over seeds                                        |
 
 Seeds: ``envs/seeds.py`` (validation seeds choose, test seeds only report).
@@ -130,13 +131,13 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
         "controller_failure_rate": float(failed.mean()),
         "mean_score": float(np.mean(-np.log(np.maximum(errors, 1e-6))))}
     reach_seconds = np.where(first_reach > 0, first_reach * config.control_period, math.nan)
-    ratio = np.full(n_goal_sets, math.nan)
+    ratio, settle_ratio = np.full(n_goal_sets, math.nan), np.full(n_goal_sets, math.nan)
     if bound is not None:
         bound = np.asarray(bound)
         timed = held & (bound > 0)  # a set within tolerance at the start has no ratio
         ratio[timed] = reach_seconds[timed] / bound[timed]
-        for name, ratios in (("time_ratio", ratio[timed]),
-                             ("settle_ratio", settled[timed] * config.control_period / bound[timed])):
+        settle_ratio[timed] = settled[timed] * config.control_period / bound[timed]
+        for name, ratios in (("time_ratio", ratio[timed]), ("settle_ratio", settle_ratio[timed])):
             out[f"{name}_median"] = float(np.median(ratios)) if len(ratios) else math.nan
             out[f"{name}_p90"] = float(np.percentile(ratios, 90)) if len(ratios) else math.nan
     for i, ee in enumerate(env.spec.end_effectors):
@@ -146,7 +147,7 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
     if per_set:
         settle_seconds = np.where(held, settled * config.control_period, math.nan)
         out["per_set"] = {"held": held, "time_to_reach": reach_seconds, "time_to_settle": settle_seconds,
-                          "time_ratio": ratio}
+                          "time_ratio": ratio, "settle_ratio": settle_ratio}
     return out
 
 

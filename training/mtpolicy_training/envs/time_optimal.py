@@ -8,7 +8,7 @@ within tolerance of its goal, rounded up to whole control periods, is the bound
 ``N* dt``. Local
 optimization gives an upper bound on T*; the published bound is the best found
 over the solver's starts (``SolverConfig`` fixes how many). Its target is the
-time-optimal teacher's (``algos/dagger.py``, ``time_optimal``).
+closed-loop time-optimal controller's (``TimeOptimalController``, the DAgger teacher ``time_optimal``).
 
 This module gives the bound of the goal sets the evaluator draws, cached per
 seed, and a CLI for any robot and goal distribution::
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mtpolicy.observation import observe
 from mtpolicy.planner import SolverConfig, TimeOptimalReference
 from mtpolicy_training.core.files import write_atomically
 from mtpolicy_training.core.row_workers import process_pool
@@ -116,6 +117,63 @@ def bound_table(env_config: ReachConfig, n_goal_sets: int, seed: int, tolerance:
     if path is not None:
         write_atomically(path, json.dumps({"key": key, "periods": list(map(int, periods)), "seconds": list(seconds)}))
     return table
+
+
+def saturate(a: np.ndarray, saturation: str) -> np.ndarray:
+    """Normalized commands (B, n) into [-1, 1]: scaled down uniformly per row, or clipped per joint."""
+    if saturation == "clip":
+        return np.clip(a, -1.0, 1.0)
+    return a / np.maximum(1.0, np.abs(a).max(axis=1, keepdims=True))
+
+
+class TimeOptimalController:
+    """The closed-loop time-optimal controller (the DAgger teacher ``time_optimal``): observations (B, obs) ->
+    normalized actions ``saturate((q_T - q) / (dt v), 'uniform')``, q_T re-solved from each row's q; within
+    tolerance ``saturate(hold_gain (q_IK - q) / v, 'uniform')``."""
+
+    def __init__(self, env: ReachVectorEnv, hold_gain: float, solver: SolverConfig = SolverConfig()):
+        self.layout, self.limits, self.dt = env.layout, env.spec.velocity_limits, env.config.control_period
+        self.kin, self.hold_gain, self.tolerance = env.kin, hold_gain, env.config.tolerance
+        self.reference = TimeOptimalReference(env.kin, self.dt, self.tolerance, solver)
+        self._goals: np.ndarray | None = None
+        self._targets: np.ndarray | None = None
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return saturate(self.unsaturated(obs), "uniform")
+
+    def unsaturated(self, obs: np.ndarray) -> np.ndarray:
+        """The command ``k (q_T - q) / v`` before saturation."""
+        q = obs[:, self.layout.slice("joint_pos")].astype(np.float64)
+        goals = obs[:, self.layout.slice("goal_pos")].astype(np.float64).reshape(len(q), -1, 3)
+        if self._goals is None or self._targets is None or self._goals.shape != goals.shape:
+            self._goals, self._targets = np.full_like(goals, np.nan), q.copy()
+        gain = np.empty(len(q))
+        for i, (qi, g) in enumerate(zip(q, goals)):
+            warm = np.array_equal(g, self._goals[i])
+            solution = self.reference.solve(qi, g, self._targets[i] if warm else None)
+            reached = solution.periods == 0
+            self._targets[i] = self.reference.ik.refine(qi, g)[0] if reached else solution.target
+            gain[i] = self.hold_gain if reached else 1.0 / self.dt
+            self._goals[i] = g
+        return gain[:, None] * (self._targets - q) / self.limits
+
+    def line_demonstrations(self, q0: np.ndarray, goals: np.ndarray, samples: int,
+                            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Observations on the teacher's straight lines and its commands there, one solve per goal set.
+
+        For each start (B, n_joints) and goal set (B, n_ee, 3): the target q_T, and ``samples`` points
+        q = q0 + s (q_T - q0), s ~ U(0, 1), each labelled as ``unsaturated`` labels it: (q_T - q) / (dt v) while an
+        end effector is out of tolerance (q_T is the target of every point of its line), the hold command within.
+        """
+        targets = np.stack([self.reference.solve(qi, g).target for qi, g in zip(q0, goals)])
+        s = rng.random((len(q0), samples, 1))
+        q = (q0[:, None] + s * (targets - q0)[:, None]).reshape(-1, q0.shape[1])
+        goals = np.repeat(goals, samples, axis=0)
+        obs, ee = observe(self.kin, q, goals)
+        labels = (np.repeat(targets, samples, axis=0) - q) / (self.dt * self.limits)
+        for i in np.flatnonzero((np.linalg.norm(goals - ee, axis=2) <= self.tolerance).all(axis=1)):
+            labels[i] = self.hold_gain * (self.reference.ik.refine(q[i], goals[i])[0] - q[i]) / self.limits
+        return obs, labels
 
 
 @dataclass

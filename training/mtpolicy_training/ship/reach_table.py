@@ -13,19 +13,21 @@ for a choice). The anchors (``anchors``):
   once per goal set from the start configuration (as the env does at reset) and
   the joint servo ``a = sat(k (q* - q) / v_max)`` follows it (``algos/dagger.Teacher``);
 * ``time-optimal``: the closed-loop time-optimal controller, the DAgger teacher ``time_optimal`` as training runs
-  it (``algos/dagger.TimeOptimalTeacher``, the default ``SolverConfig``);
+  it (``envs/time_optimal.TimeOptimalController``, the default ``SolverConfig``);
 * ``bound``: the time-optimal bound ``N* dt`` of each goal set (``envs/time_optimal.py``)
   as a row: its time to reach is the bound, it holds nothing. Without it the bound is not solved (it costs
   seconds per goal set on a 15-joint robot) and no row has time ratios;
 * ``dynamic-optimum`` (not asked for by default: seconds per goal set): the dynamic optimum of each goal set
   (``envs/dynamic_optimum.py``, the least time after which a command sequence on the robot's own MuJoCo model
   keeps every end effector within tolerance) as a row: its time to reach is that settle time, its ratio is to
-  the velocity bound; the notes say on how many goal sets each row settles before it (an achievable time: a
-  controller that beats it shows where the optimizer is weak). Cached as JSON in ``optimum_cache``.
+  the velocity bound; every row gets the columns time to settle / optimum; the notes say on how many goal sets
+  each row settles before it (an achievable time: a controller that beats it shows where the optimizer is weak).
+  Cached as JSON in ``optimum_cache``.
 
 Held success is pooled over the seeds with a 95 % Wilson interval; time to reach
-(median) and its ratio to the bound of the same goal set (median and p90) are
-over the held goal sets of every seed pooled; dithering is the mean sign changes
+(median), its ratio to the bound of the same goal set and the time to settle's
+(from when every end effector stays within tolerance; median and p90) are over
+the held goal sets of every seed pooled; dithering is the mean sign changes
 per joint in the final second (a mean over the evaluations of the row). The
 bound tables are solved once per (robot, distribution, seed, goal sets, solver)
 and cached as JSON in ``bound_cache``. Each row is written as soon as it is done;
@@ -65,14 +67,14 @@ import numpy as np
 from mtpolicy.integrity import sha256_file, strict_json
 from mtpolicy.planner import PlannerConfig, SolverConfig
 from mtpolicy.policy import OnnxPolicy, resolve_model_path
-from mtpolicy_training.algos.dagger import DaggerConfig, Teacher, TimeOptimalTeacher
+from mtpolicy_training.algos.dagger import DaggerConfig, Teacher
 from mtpolicy_training.core.options import parse_config
 from mtpolicy_training.envs.dynamic_optimum import DynamicOptimumConfig, OptimumTable, optimum_table
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import (Controller, dls_controller, evaluate_reach, mink_controller,
                                                      onnx_controller, wilson_interval)
 from mtpolicy_training.envs.seeds import TEST_SEEDS
-from mtpolicy_training.envs.time_optimal import bound_solver, bound_table
+from mtpolicy_training.envs.time_optimal import TimeOptimalController, bound_solver, bound_table
 
 ANCHORS = ("dls", "mink", "teacher", "time-optimal", "bound", "dynamic-optimum")
 """The anchors a table may hold (module docstring), each its row's name where it is a controller."""
@@ -124,13 +126,21 @@ class Row:
 
 
 def pooled_times(per_set: dict[str, np.ndarray]) -> dict[str, float]:
-    """Time to reach (median) and its ratio to the bound (median, p90) over the held goal sets of ``per_set``
-    (``evaluate_reach(..., per_set=True)['per_set']``, or several concatenated)."""
-    times, ratios = per_set["time_to_reach"][per_set["held"]], per_set["time_ratio"][per_set["held"]]
-    ratios = ratios[~np.isnan(ratios)]
-    return {"time_to_reach_median": float(np.median(times)) if len(times) else math.nan,
-            "time_ratio_median": float(np.median(ratios)) if len(ratios) else math.nan,
-            "time_ratio_p90": float(np.percentile(ratios, 90)) if len(ratios) else math.nan}
+    """Time to reach (median), its ratio to the bound and the time to settle's (median, p90) over the held goal
+    sets of ``per_set`` (``evaluate_reach(..., per_set=True)['per_set']``, or several concatenated)."""
+    held = per_set["held"]
+    times = per_set["time_to_reach"][held]
+    out = {"time_to_reach_median": float(np.median(times)) if len(times) else math.nan}
+    for name in ("time_ratio", "settle_ratio"):
+        ratios = per_set.get(name, per_set["time_ratio"])[held]
+        out |= percentiles(name, ratios[~np.isnan(ratios)])
+    return out
+
+
+def percentiles(name: str, values: np.ndarray) -> dict[str, float]:
+    """``<name>_median`` and ``<name>_p90`` of ``values`` (NaN if empty)."""
+    return {f"{name}_median": float(np.median(values)) if len(values) else math.nan,
+            f"{name}_p90": float(np.percentile(values, 90)) if len(values) else math.nan}
 
 
 def concatenated(per_sets: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -280,16 +290,34 @@ def optimum_result(optima: dict[int, OptimumTable], goal_sets: int) -> dict:
             "per_set": {k: v.tolist() for k, v in per_set.items() if k != "time_ratio"}}
 
 
-def beaten(result: dict, optima: dict[int, OptimumTable]) -> np.ndarray | None:
-    """Per goal set of a row (controllers x seeds), whether it settled (held) before the dynamic optimum; None
-    for a row without settle times (read back from an earlier results.json)."""
+def against_optimum(result: dict, optima: dict[int, OptimumTable]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per goal set of a row (controllers x seeds), its settle step (NaN where not held) and the optimum's
+    (periods, -1 where none was found); None for a row without settle times (read back from an earlier
+    results.json)."""
     if "time_to_settle" not in result["per_set"]:
         return None
     settle = np.array(result["per_set"]["time_to_settle"], dtype=float)
     periods = np.concatenate([optima[seed].periods for seed in result["seeds"]])
-    periods = np.tile(periods, len(settle) // len(periods))
     dt = next(iter(optima.values())).key["control_period"]
-    return np.isfinite(settle) & (periods >= 0) & (np.round(np.nan_to_num(settle) / dt) < periods)
+    return np.round(settle / dt), np.tile(periods, len(settle) // len(periods))
+
+
+def beaten(result: dict, optima: dict[int, OptimumTable]) -> np.ndarray | None:
+    """Per goal set of a row, whether it held and settled before the dynamic optimum (None: no settle times)."""
+    if (found := against_optimum(result, optima)) is None:
+        return None
+    settle, periods = found
+    return np.isfinite(settle) & (periods >= 0) & (np.nan_to_num(settle) < periods)
+
+
+def settle_over_optimum(result: dict, optima: dict[int, OptimumTable]) -> dict[str, float]:
+    """``settle_optimum_median`` and ``_p90``: time to settle / the dynamic optimum over the goal sets the row
+    held and the optimum has a time > 0 (none for a row without settle times)."""
+    if (found := against_optimum(result, optima)) is None:
+        return {}
+    settle, periods = found
+    both = np.isfinite(settle) & (periods > 0)
+    return percentiles("settle_optimum", settle[both] / periods[both])
 
 
 def evaluate_row(name: str, controllers: list[tuple[Controller, ReachConfig]], cfg: TableConfig,
@@ -319,7 +347,7 @@ def evaluate_row(name: str, controllers: list[tuple[Controller, ReachConfig]], c
     return out | {"seconds": time.perf_counter() - start}
 
 
-def table_line(result: dict, spread_column: bool) -> str:
+def table_line(result: dict, spread_column: bool, optimum_columns: bool) -> str:
     """The markdown line of a row's results (n/a where the row has no such figure, as the bound's held success;
     - where it has none to show, as the time to reach of a row that held no goal set)."""
     s, spread = result["summary"], result.get("held_per_training_seed")
@@ -336,8 +364,10 @@ def table_line(result: dict, spread_column: bool) -> str:
     cells = [result["robot"], result["goal_distribution"], name, held]
     if spread_column:
         cells.append(f"{spread['mean']:.3f} [{spread['min']:.3f}, {spread['max']:.3f}]" if spread else "-")
-    cells += [cell("reached_rate", 3), cell("time_to_reach_median", 2), cell("time_ratio_median", 2),
-              cell("time_ratio_p90", 2), cell("dither_sign_changes", 3)]
+    ratios = ("time_ratio", "settle_ratio") + (("settle_optimum",) if optimum_columns else ())
+    cells += [cell("reached_rate", 3), cell("time_to_reach_median", 2),
+              *(cell(f"{name}_{at}", 2) for name in ratios for at in ("median", "p90")),
+              cell("dither_sign_changes", 3)]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -365,9 +395,11 @@ def main(argv: list[str] | None = None) -> None:
     for row in rows:
         groups.setdefault((row.robot, row.distribution), []).append(row)
     spread_column = any(len(row.models) > 1 for row in rows)
+    optimum_columns = "dynamic-optimum" in cfg.anchors
     header = ["robot", "goals", "controller", "held success [95% CI]",
               *(["held per training seed: mean [min, max]"] if spread_column else []), "reached",
-              "time to reach (s)", "time / bound: median", "p90", "dithering (sign changes/joint/s)"]
+              "time to reach (s)", "enter / bound: median", "p90", "settle / bound: median", "p90",
+              *(["settle / optimum: median", "p90"] if optimum_columns else []), "dithering (sign changes/joint/s)"]
     results: list[dict] = []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     notes = [f"{grid.name}: {json.loads((grid / 'grid.json').read_text())['budget_steps']} env steps per run; "
@@ -385,7 +417,7 @@ def main(argv: list[str] | None = None) -> None:
     def add(result: dict) -> dict:
         """A row's results into the table, written at once (a table stopped midway keeps its finished rows)."""
         results.append(result)
-        lines.append(table_line(result, spread_column))
+        lines.append(table_line(result, spread_column, optimum_columns))
         print(lines[-1], flush=True)
         write()
         return result
@@ -419,7 +451,7 @@ def main(argv: list[str] | None = None) -> None:
                     taught[label] = row.name
             elif anchor == "time-optimal":
                 hold_gain = DaggerConfig().teacher_gain  # the DAgger teacher ``time_optimal`` at its defaults
-                closed_loop = TimeOptimalTeacher(ReachVectorEnv(1, anchor_env), hold_gain)
+                closed_loop = TimeOptimalController(ReachVectorEnv(1, anchor_env), hold_gain)
                 evaluated.append(("time-optimal controller (closed loop)", [(closed_loop, anchor_env)], (),
                                   {"solver": asdict(closed_loop.reference.config), "hold_gain": hold_gain}))
             elif anchor in ("dls", "mink"):
@@ -444,6 +476,8 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 done = {"robot": robot, "goal_distribution": distribution,
                         **evaluate_row(name, pairs, cfg, bounds, training_seeds), **identity}
+            if optima:
+                done["summary"] |= settle_over_optimum(done, optima)
             group_results[name] = add(done)
         kept = [r for (r_robot, r_distribution, name), r in previous.items()
                 if (r_robot, r_distribution) == (robot, distribution) and name not in group_results

@@ -41,7 +41,7 @@ from typing import Callable, ClassVar
 import numpy as np
 import torch
 
-from mtpolicy_training.algos.dagger import DaggerConfig, Student, Teacher, TimeOptimalTeacher, saturate
+from mtpolicy_training.algos.dagger import DaggerConfig, Student, Teacher
 from mtpolicy_training.core.row_workers import RowWorkers, process_pool
 from mtpolicy_training.core.files import write_atomically
 from mtpolicy_training.core.run_record import RunConfig, RunRecorder, config_dict
@@ -49,7 +49,7 @@ from mtpolicy_training.core.trainer import BestRun, Trainer, run_trainer
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import Protocol, evaluate_reach, onnx_controller
 from mtpolicy_training.envs.seeds import HELD_OUT_SEED, VALIDATION_SEED
-from mtpolicy_training.envs.time_optimal import bound_table
+from mtpolicy_training.envs.time_optimal import TimeOptimalController, bound_table, saturate
 from mtpolicy_training.ship.export import export_policy
 from mtpolicy_training.train.family import REACH_TASK_SETS, Family, ReachOptions, TrainSettings
 
@@ -263,10 +263,10 @@ def run(config: DaggerTrainConfig) -> dict[str, float]:
 
 def line_demonstrations(algo: DaggerConfig, env_config: ReachConfig, sets: int, seed: int) -> tuple[np.ndarray,
                                                                                                       np.ndarray]:
-    """``TimeOptimalTeacher.line_demonstrations`` on ``sets`` starts and goal sets of the training distribution
+    """``TimeOptimalController.line_demonstrations`` on ``sets`` starts and goal sets of the training distribution
     drawn from ``seed`` (``LINE_BATCH`` worlds at a time): (observations, unsaturated commands)."""
     env = ReachVectorEnv(min(sets, LINE_BATCH), env_config, time_limit=False)
-    teacher = TimeOptimalTeacher(ReachVectorEnv(1, env_config), algo.teacher_gain, algo.solver)
+    teacher = TimeOptimalController(ReachVectorEnv(1, env_config), algo.teacher_gain, algo.solver)
     rng = np.random.default_rng(seed)
     parts = []
     for first in range(0, sets, LINE_BATCH):
