@@ -141,3 +141,25 @@ def test_the_synchronised_servo_teacher_moves_every_joint_on_the_line_to_q_star_
         assert np.all(arrived > 0)
         spread[profile] = max(np.ptp(a[m]) for a, m in zip(arrived, start > 0.1) if m.any())
     assert spread["synchronised"] <= 1 < spread["per_joint"]
+
+
+def test_the_servo_teacher_to_the_time_optimal_target_brakes_for_the_ramp_and_reaches_sooner_than_to_local_ik():
+    """``servo_target='time_optimal'``: the servo's q_g is the closed-loop time-optimal controller's target
+    re-solved from q (its q_IK within tolerance), so the arm heads for the nearest configuration within tolerance
+    rather than the exact solution, braking at a_max as the servo does."""
+    n = 16
+    to_target = Teacher(DaggerConfig(teacher="servo", saturation="clip", servo_profile="synchronised",
+                                     servo_target="time_optimal"), ReachVectorEnv(1, LIMITED))
+    env = ReachVectorEnv(n, LIMITED, time_limit=False)
+    obs, _ = env.reset(seed=SEED)
+    q, targets, _ = to_target.servo_target.targets(obs)
+    dq = targets - q
+    servo = to_target.synchronised(dq, np.minimum(to_target.servo_speed(np.abs(dq)), to_target.limits))
+    np.testing.assert_allclose(to_target.unsaturated(obs), servo, atol=1e-3)  # re-solved, warm-started
+    to_ik = Teacher(DaggerConfig(teacher="servo", saturation="clip", servo_profile="synchronised"),
+                    ReachVectorEnv(1, LIMITED))
+    bound = bound_table(LIMITED, n, SEED).bound_seconds
+    fast, exact = (evaluate_reach(t, LIMITED, n, SEED, bound=bound) for t in (to_target, to_ik))
+    assert fast["success_rate"] == exact["success_rate"] == 1.0
+    assert fast["time_to_reach_mean"] < exact["time_to_reach_mean"]
+    assert fast["time_ratio_median"] >= 1.0

@@ -23,7 +23,9 @@ Teachers:
   observations q_g is the planner's q* (segment ``goal_config_error``); for plain ones it is the
   local solution ``GoalConfigurationPlanner.refine(q, goals)`` of damped Newton
   steps from the current q, a function of the observation, so that identical
-  observations never get different labels.
+  observations never get different labels. With ``servo_target`` ``time_optimal``, q_g is the target q_T of the
+  ``time_optimal`` teacher below re-solved from q (within tolerance its q_IK): the time-optimal move, braking
+  at the acceleration limits.
 * ``dls``: the damped-least-squares controller of ``mtpolicy.dls``.
 * ``mink``: mink's differential IK, one QP per step under the joint position
   and velocity limits (the evaluator's anchor, ``reach_evaluation.mink_controller``);
@@ -92,6 +94,9 @@ class DaggerConfig:
     servo_profile: Literal["per_joint", "synchronised"] = "per_joint"
     """Teacher servo: each joint at its own speed ``Teacher.servo_speed(|dq_j|)``, or every joint on the
     straight joint-space line to q_g, arriving together (``Teacher.synchronised``)."""
+    servo_target: Literal["ik", "time_optimal"] = "ik"
+    """Teacher servo: q_g as the observation gives it (the plan, or the local IK solution), or the closed-loop
+    time-optimal controller's target re-solved from q (``TimeOptimalController.targets``)."""
     hidden: tuple[int, ...] = (256, 256, 256)
     """Hidden layer widths of the student."""
     activation: str = "relu"
@@ -132,6 +137,7 @@ class DaggerConfig:
                   "teacher_mix": 0 <= self.teacher_mix <= 1, "action_noise": self.action_noise >= 0,
                   "line_sets": self.line_sets == 0 or (self.line_sets > 0 and self.teacher == "time_optimal"),
                   "line_samples": self.line_samples > 0,
+                  "servo_target": self.servo_target == "ik" or self.teacher == "servo",
                   "teacher": self.teacher != "mink" or importlib.util.find_spec("mink") is not None}
         return [f"algo.{k}" for k, ok in checks.items() if not ok]
 
@@ -151,6 +157,8 @@ class Teacher:
             env.kin, replace(env.config.planner, restarts=0))
         self.time_optimal = TimeOptimalController(env, config.teacher_gain, config.solver) \
             if config.teacher == "time_optimal" else None
+        self.servo_target = TimeOptimalController(env, config.teacher_gain, config.solver) \
+            if config.teacher == "servo" and config.servo_target == "time_optimal" else None
         self.mink = mink_controller(env.config) if config.teacher == "mink" else None
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
@@ -164,7 +172,9 @@ class Teacher:
         if self.mink is not None:
             return self.mink(obs)
         q = obs[:, self.layout.slice("joint_pos")].astype(np.float64)
-        if self.local_ik is None:
+        if self.servo_target is not None:
+            dq = self.servo_target.targets(obs)[1] - q
+        elif self.local_ik is None:
             dq = obs[:, self.layout.slice("goal_config_error")].astype(np.float64)
         else:
             goals = obs[:, self.layout.slice("goal_pos")].astype(np.float64).reshape(len(q), -1, 3)

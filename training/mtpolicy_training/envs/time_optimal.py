@@ -143,19 +143,25 @@ class TimeOptimalController:
 
     def unsaturated(self, obs: np.ndarray) -> np.ndarray:
         """The command ``k (q_T - q) / v`` before saturation."""
+        q, targets, reached = self.targets(obs)
+        gain = np.where(reached, self.hold_gain, 1.0 / self.dt)
+        return gain[:, None] * (targets - q) / self.limits
+
+    def targets(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(q, q_T, reached) of each row: its configuration, the target re-solved from it (within tolerance the
+        local IK solution q_IK) and whether every end effector is within tolerance."""
         q = obs[:, self.layout.slice("joint_pos")].astype(np.float64)
         goals = obs[:, self.layout.slice("goal_pos")].astype(np.float64).reshape(len(q), -1, 3)
         if self._goals is None or self._targets is None or self._goals.shape != goals.shape:
             self._goals, self._targets = np.full_like(goals, np.nan), q.copy()
-        gain = np.empty(len(q))
+        reached = np.empty(len(q), dtype=bool)
         for i, (qi, g) in enumerate(zip(q, goals)):
             warm = np.array_equal(g, self._goals[i])
             solution = self.reference.solve(qi, g, self._targets[i] if warm else None)
-            reached = solution.periods == 0
-            self._targets[i] = self.reference.ik.refine(qi, g)[0] if reached else solution.target
-            gain[i] = self.hold_gain if reached else 1.0 / self.dt
+            reached[i] = solution.periods == 0
+            self._targets[i] = self.reference.ik.refine(qi, g)[0] if reached[i] else solution.target
             self._goals[i] = g
-        return gain[:, None] * (self._targets - q) / self.limits
+        return q, self._targets.copy(), reached
 
     def line_demonstrations(self, q0: np.ndarray, goals: np.ndarray, samples: int,
                             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
