@@ -34,7 +34,7 @@ from mtpolicy_training.envs.reach_evaluation import dls_controller, evaluate_rea
 from mtpolicy_training.envs.seeds import TEST_SEEDS
 from mtpolicy_training.envs.registry import ReachTaskSet, make_task_set
 from mtpolicy_training.envs.variants import VariantReachTaskSet
-from mtpolicy_training.ship.reach_table import summary
+from mtpolicy_training.ship.pooled_figures import summary
 
 
 @dataclass
@@ -84,7 +84,7 @@ def training_seconds(run: Path) -> float | None:
 
 def test_figures(policy_path: Path, env: ReachConfig, goal_sets: int,
                  table: Path | None = None, model: str = "") -> dict[str, dict[str, float]]:
-    """Policy, DLS and mink on the test seeds' goal sets: ``reach_table.summary`` of each, read from a reach
+    """Policy, DLS and mink on the test seeds' goal sets: ``pooled_figures.summary`` of each, read from a reach
     table's results (``table``, rows of ``model`` and the anchors on its robot and goal distribution) if given."""
     if table is not None:
         rows = [r for r in json.loads(table.read_text()) if r["robot"] == env.robot

@@ -69,12 +69,14 @@ from mtpolicy.planner import PlannerConfig, SolverConfig
 from mtpolicy.policy import OnnxPolicy, resolve_model_path
 from mtpolicy_training.algos.dagger import DaggerConfig, Teacher
 from mtpolicy_training.core.options import parse_config
-from mtpolicy_training.envs.dynamic_optimum import DynamicOptimumConfig, OptimumTable, optimum_table
+from mtpolicy_training.envs.dynamic_optimum import DynamicOptimumConfig, optimum_table
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import (Controller, dls_controller, evaluate_reach, mink_controller,
-                                                     onnx_controller, wilson_interval)
+                                                     onnx_controller)
 from mtpolicy_training.envs.seeds import TEST_SEEDS
 from mtpolicy_training.envs.time_optimal import TimeOptimalController, bound_solver, bound_table
+from mtpolicy_training.ship.pooled_figures import (beaten, bound_result, concatenated, optimum_result,
+                                                   settle_over_bound, settle_over_optimum, summary)
 
 ANCHORS = ("dls", "mink", "teacher", "time-optimal", "bound", "dynamic-optimum")
 """The anchors a table may hold (module docstring), each its row's name where it is a controller."""
@@ -123,42 +125,6 @@ class Row:
     """Shipped names or ONNX paths."""
     training_seeds: tuple[int, ...] = ()
     """The grid cells' seeds, in the order of ``models`` (empty for a row of ``--rows``)."""
-
-
-def pooled_times(per_set: dict[str, np.ndarray]) -> dict[str, float]:
-    """Time to reach (median), its ratio to the bound and the time to settle's (median, p90) over the held goal
-    sets of ``per_set`` (``evaluate_reach(..., per_set=True)['per_set']``, or several concatenated)."""
-    held = per_set["held"]
-    times = per_set["time_to_reach"][held]
-    out = {"time_to_reach_median": float(np.median(times)) if len(times) else math.nan}
-    for name in ("time_ratio", "settle_ratio"):
-        ratios = per_set.get(name, per_set["time_ratio"])[held]
-        out |= percentiles(name, ratios[~np.isnan(ratios)])
-    return out
-
-
-def percentiles(name: str, values: np.ndarray) -> dict[str, float]:
-    """``<name>_median`` and ``<name>_p90`` of ``values`` (NaN if empty)."""
-    return {f"{name}_median": float(np.median(values)) if len(values) else math.nan,
-            f"{name}_p90": float(np.percentile(values, 90)) if len(values) else math.nan}
-
-
-def concatenated(per_sets: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Per-set figures of several evaluations as one set of arrays."""
-    return {k: np.concatenate([p[k] for p in per_sets]) for k in per_sets[0]}
-
-
-def summary(per_seed: list[dict], goal_sets: int) -> dict[str, float]:
-    """Pooled held success with its interval; where the evaluations carry their ``per_set`` figures, time to
-    reach and its ratio to the bound over their held goal sets pooled (``pooled_times``); the evaluations' means
-    of the other figures."""
-    held = sum(r["success_rate"] * goal_sets for r in per_seed)
-    low, high = wilson_interval(held, goal_sets * len(per_seed))
-    figures = [{k: v for k, v in r.items() if k != "per_set"} for r in per_seed]
-    mean = {k: float(np.nanmean([r[k] for r in figures])) for k in figures[0]}
-    if all("per_set" in r for r in per_seed):
-        mean |= pooled_times(concatenated([r["per_set"] for r in per_seed]))
-    return {**mean, "success_rate": held / (goal_sets * len(per_seed)), "success_low": low, "success_high": high}
 
 
 def parse_row(row: str) -> Row:
@@ -264,62 +230,6 @@ def of_current_models(result: dict) -> bool:
         return result.get("model_sha256") == model_files_sha256(result["models"])
     except FileNotFoundError:
         return False
-
-
-def bound_result(bounds: dict[int, np.ndarray], goal_sets: int) -> dict:
-    """The bound as a row: on each goal set it solved, time to reach = the bound (ratio 1 where it is > 0)."""
-    bound = np.concatenate([bounds[seed] for seed in bounds])
-    solved = bound >= 0
-    ratio = np.where(bound > 0, 1.0, math.nan)
-    per_set = {"held": solved, "time_to_reach": np.where(solved, bound, math.nan), "time_ratio": ratio}
-    return {"controller": "time-optimal bound", "seeds": list(bounds), "goal_sets_per_seed": goal_sets,
-            "summary": {"solved_rate": float(solved.mean()), **pooled_times(per_set)},
-            "per_set": {k: v.tolist() for k, v in per_set.items() if k != "time_ratio"}}
-
-
-def optimum_result(optima: dict[int, OptimumTable], goal_sets: int) -> dict:
-    """The dynamic optimum as a row: on each goal set it found, time to reach = its settle time, ratio to the
-    velocity bound where that is > 0."""
-    found = np.concatenate([optima[seed].periods for seed in optima]) >= 0
-    bound = np.concatenate([optima[seed].bound_periods for seed in optima])
-    periods = np.concatenate([optima[seed].periods for seed in optima])
-    per_set = {"held": found, "time_to_reach": np.concatenate([optima[seed].seconds for seed in optima]),
-               "time_ratio": np.where(found & (bound > 0), periods / np.maximum(bound, 1), math.nan)}
-    cpu = np.concatenate([optima[seed].cpu_seconds for seed in optima])
-    return {"controller": "dynamic optimum", "seeds": list(optima), "goal_sets_per_seed": goal_sets,
-            "summary": {"solved_rate": float(found.mean()), **pooled_times(per_set),
-                        "cpu_seconds_median": float(np.median(cpu))},
-            "per_set": {k: v.tolist() for k, v in per_set.items() if k != "time_ratio"}}
-
-
-def against_optimum(result: dict, optima: dict[int, OptimumTable]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per goal set of a row (controllers x seeds), its settle step (NaN where not held) and the optimum's
-    (periods, -1 where none was found); None for a row without settle times (read back from an earlier
-    results.json)."""
-    if "time_to_settle" not in result["per_set"]:
-        return None
-    settle = np.array(result["per_set"]["time_to_settle"], dtype=float)
-    periods = np.concatenate([optima[seed].periods for seed in result["seeds"]])
-    dt = next(iter(optima.values())).key["control_period"]
-    return np.round(settle / dt), np.tile(periods, len(settle) // len(periods))
-
-
-def beaten(result: dict, optima: dict[int, OptimumTable]) -> np.ndarray | None:
-    """Per goal set of a row, whether it held and settled before the dynamic optimum (None: no settle times)."""
-    if (found := against_optimum(result, optima)) is None:
-        return None
-    settle, periods = found
-    return np.isfinite(settle) & (periods >= 0) & (np.nan_to_num(settle) < periods)
-
-
-def settle_over_optimum(result: dict, optima: dict[int, OptimumTable]) -> dict[str, float]:
-    """``settle_optimum_median`` and ``_p90``: time to settle / the dynamic optimum over the goal sets the row
-    held and the optimum has a time > 0 (none for a row without settle times)."""
-    if (found := against_optimum(result, optima)) is None:
-        return {}
-    settle, periods = found
-    both = np.isfinite(settle) & (periods > 0)
-    return percentiles("settle_optimum", settle[both] / periods[both])
 
 
 def evaluate_row(name: str, controllers: list[tuple[Controller, ReachConfig]], cfg: TableConfig,
@@ -475,6 +385,8 @@ def main(argv: list[str] | None = None) -> None:
             done = previous.get((robot, distribution, name), {})
             if {k: done.get(k) for k in identity} == identity:
                 print(f"{robot} {distribution} {name}: read back from {path}", flush=True)
+                if with_bound:  # pooled as a fresh row's (a row written before this column held per-seed means)
+                    done["summary"] |= settle_over_bound(done, bound_seconds)
             else:
                 done = {"robot": robot, "goal_distribution": distribution,
                         **evaluate_row(name, pairs, cfg, bounds, training_seeds), **identity}
