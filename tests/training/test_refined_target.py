@@ -9,7 +9,7 @@ from mtpolicy.kinematics import Kinematics
 from mtpolicy.reach_task import sample_configurations
 from mtpolicy.observation import observe
 from mtpolicy.robots import load_robot, shipped_robots
-from mtpolicy_training.algos.dagger import ErrorGainActor
+from mtpolicy_training.algos.dagger import DaggerConfig, ErrorGainActor, Teacher
 from mtpolicy_training.algos.refined_target import RefinedTargetActor, TargetRefinement, solve_spd
 from mtpolicy_training.core.networks import Normalizer
 from mtpolicy_training.core.torch_kinematics import TorchKinematics
@@ -110,3 +110,25 @@ def test_the_exported_graph_is_the_torch_module(tmp_path):
     path = export_policy(actor, env.spec, env.config, "dagger-time_optimal-refined", {"refine": {"steps": 3}}, {},
                          tmp_path / "refined.onnx")
     assert parity(actor, env.spec, path, obs.astype(np.float32)) <= 1e-4  # rad/s
+
+
+def test_the_servo_command_is_the_dagger_servo_teachers_braking_at_the_acceleration_limits(tmp_path):
+    """``command='servo'`` on Panda (acceleration limits): for any q_T - q the graph's command is
+    ``Teacher.synchronised`` of ``Teacher.servo_speed`` at the same gain, and the graph exports with it."""
+    env = ReachVectorEnv(8, ReachConfig(robot="panda"))
+    actor = ErrorGainActor(Normalizer(np.zeros(env.layout.size), np.ones(env.layout.size)), env.layout,
+                           env.spec.n_joints, (32, 32), "relu", "clip")
+    servo = RefinedTargetActor(actor, TorchKinematics(env.kin), env.layout, env.spec.velocity_limits,
+                               env.spec.joint_limits, env.config.control_period, env.config.reach_tolerance,
+                               TargetRefinement(command="servo", servo_gain=12.0), env.spec.acceleration_limits).eval()
+    teacher = Teacher(DaggerConfig(teacher="servo", servo_profile="synchronised", teacher_gain=12.0), env)
+    assert np.isfinite(env.spec.acceleration_limits).all()
+    dq = np.random.default_rng(3).uniform(-1.5, 1.5, (64, env.spec.n_joints)) * np.geomspace(1e-3, 1, 64)[:, None]
+    expected = teacher.synchronised(dq, np.minimum(teacher.servo_speed(np.abs(dq)), env.spec.velocity_limits))
+    with torch.no_grad():
+        np.testing.assert_allclose(servo.servo(torch.as_tensor(dq, dtype=torch.float32)).numpy(), expected,
+                                   atol=1e-5)
+    obs, _ = env.reset(seed=1)
+    path = export_policy(servo, env.spec, env.config, "dagger-time_optimal-refined", {"refine": {"command": "servo"}},
+                         {}, tmp_path / "servo.onnx")
+    assert parity(servo, env.spec, path, obs.astype(np.float32)) <= 1e-4  # rad/s

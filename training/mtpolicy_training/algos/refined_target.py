@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mtpolicy.joint_travel import JointTravel
 from mtpolicy.observation import ObservationLayout
 from mtpolicy_training.algos.dagger import ErrorGainActor, saturate_tensor
 
@@ -38,10 +39,19 @@ class TargetRefinement:
     """s added to the period the refined command heads for its target over, a = sat((q_T - q) / ((dt + servo_lag)
     v)): the motion the robot's servos still have in flight when a command arrives does not carry the end effectors
     past the target (0: servos that follow a command within the period)."""
+    command: Literal["step", "servo"] = "step"
+    """How the refined command heads for its target: there in the least number of periods (``step``, the formula
+    of ``servo_lag``), or as the DAgger servo teacher, synchronised (``servo``: every joint on the straight line to
+    q_T, at the speed from which it still stops there braking at its acceleration limit, ``Teacher.servo_speed``
+    with gain ``servo_gain``): a robot with acceleration limits brakes in time."""
+    servo_gain: float = 12.0
+    """k (1/s) of the ``servo`` command."""
 
     def __post_init__(self):
         bad = [k for k, ok in {"steps": self.steps > 0, "damping": self.damping > 0, "depth": 0 <= self.depth < 1,
-                               "periods": self.periods > 0, "servo_lag": self.servo_lag >= 0}.items() if not ok]
+                               "periods": self.periods > 0, "servo_lag": self.servo_lag >= 0,
+                               "command": self.command in ("step", "servo"),
+                               "servo_gain": self.servo_gain > 0}.items() if not ok]
         if bad:
             raise ValueError("invalid refinement value(s): " + ", ".join(bad))
 
@@ -53,14 +63,16 @@ class RefinedTargetActor(nn.Module):
     label is (q_T - q) / (dt v)). For each box B_N = {|q' - q| <= N dt v} within the joint limits, N = 1 ..
     ``periods`` (then the joint limits alone), ``steps`` damped Gauss-Newton steps from q_s clamped into B_N move it
     onto the spheres of radius ``depth * tol`` around the goals, in time-scaled norm (W = diag(v^2)), a joint at a
-    face of B_N held there:
+    face of B_N held there (on a joint with an acceleration limit, B_N is its travel from rest in N periods with
+    commands ramped, ``JointTravel``, as the program's box):
 
         q_T <- clamp_BN(q_T + W J^T (J W J^T + damping^2 I)^-1 r),  r_i = e_i max(0, 1 - depth tol / |e_i|),
 
     e_i = g_i - p_i(q_T), p_i and J = dp / dq at q_T (``TorchKinematics``). The command goes to the target of the
     least N whose every end effector lands within tolerance, ``a = sat((q_T - q) / ((dt + servo_lag) v))``: it
-    arrives in N periods (and ``servo_lag``). Where no box lands (a local minimum of the residual near q), and once
-    every end effector is within tolerance, it is the student's own ``sat(y)`` (zero at the goal)."""
+    arrives in N periods (and ``servo_lag``); or with ``command`` ``servo`` the synchronised braking servo to q_T
+    (``servo``). Where no box lands (a local minimum of the residual near q), and once every end effector is within
+    tolerance, it is the student's own ``sat(y)`` (zero at the goal)."""
 
     period_step: torch.Tensor
     command_step: torch.Tensor
@@ -68,22 +80,31 @@ class RefinedTargetActor(nn.Module):
     low: torch.Tensor
     high: torch.Tensor
     boxes: torch.Tensor
+    velocity_limits: torch.Tensor
+    acceleration: torch.Tensor
+    ramping: torch.Tensor
 
     def __init__(self, actor: ErrorGainActor, kinematics: nn.Module, layout: ObservationLayout,
                  velocity_limits: np.ndarray, joint_limits: np.ndarray, control_period: float, tolerance: float,
-                 refinement: TargetRefinement):
+                 refinement: TargetRefinement, acceleration_limits: np.ndarray | None = None):
         super().__init__()
         self.actor, self.kinematics, self.refinement = actor, kinematics, refinement
-        self.tolerance, self.radius = tolerance, refinement.depth * tolerance
+        self.tolerance, self.radius, self.dt = tolerance, refinement.depth * tolerance, control_period
         self.joint_pos, self.goal_pos = layout.slice("joint_pos"), layout.slice("goal_pos")
         self.goal_error = layout.slice("goal_error")
-        boxes = np.append(np.arange(1, refinement.periods + 1), np.inf)[:, None] * control_period * velocity_limits
+        accelerations = np.full(len(velocity_limits), np.inf) if acceleration_limits is None else acceleration_limits
+        travel = JointTravel(velocity_limits, accelerations, control_period)
+        boxes = np.stack([travel.distance(n * control_period) for n in range(1, refinement.periods + 1)]
+                         + [np.full(len(velocity_limits), np.inf)])
+        ramping = np.isfinite(accelerations)
         for name, value in (("period_step", control_period * velocity_limits),
                             ("command_step", (control_period + refinement.servo_lag) * velocity_limits),
-                            ("weight", velocity_limits ** 2),
+                            ("weight", velocity_limits ** 2), ("velocity_limits", velocity_limits),
+                            ("acceleration", np.where(ramping, accelerations, 1.0)), ("ramping", ramping),
                             ("low", joint_limits[:, 0]), ("high", joint_limits[:, 1]),
                             ("boxes", np.minimum(boxes, np.ptp(joint_limits, axis=1)))):
-            self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32), persistent=False)
+            self.register_buffer(name, torch.as_tensor(value, dtype=torch.bool if name == "ramping" else torch.float32),
+                                 persistent=False)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         n, k = obs.shape[0], self.boxes.shape[0]
@@ -100,7 +121,8 @@ class RefinedTargetActor(nn.Module):
         command, chosen = self.actor.saturate(y), within
         for i in range(k):  # the least number of periods that lands
             take = (landed[i] & ~chosen)[:, None]
-            command = torch.where(take, self.saturate((targets[i] - q) / self.command_step), command)
+            command = torch.where(take, self.servo(targets[i] - q) if self.refinement.command == "servo"
+                                  else self.saturate((targets[i] - q) / self.command_step), command)
             chosen = chosen | landed[i]
         return command
 
@@ -123,6 +145,20 @@ class RefinedTargetActor(nn.Module):
             target = torch.minimum(torch.maximum(target + step[..., 0], low), high)
         landed = ((goals - self.kinematics(target)[0]).norm(dim=2) <= self.tolerance).all(dim=1)
         return target, landed
+
+    def servo(self, dq: torch.Tensor) -> torch.Tensor:
+        """The DAgger servo teacher's synchronised command to ``dq = q_T - q`` (``Teacher.synchronised`` of
+        ``Teacher.servo_speed``, gain ``servo_gain``): u = dq / max(max_j d_j / s_j, 1 / k) / v, with
+        d = |dq| and s_j = min(v_j, k d_j, or beyond d_j = a_j tau / k the braking branch
+        sqrt(2 a_j d_j + a_j^2 (dt^2 / 4 - tau^2)) - a_j dt / 2), tau = 1 / k - dt / 2."""
+        k, dt, a = self.refinement.servo_gain, self.dt, self.acceleration
+        tau = 1.0 / k - dt / 2
+        distance = dq.abs()
+        braking = torch.sqrt(torch.clamp(2 * a * distance + a ** 2 * (dt ** 2 / 4 - tau ** 2), min=0.0)) - a * dt / 2
+        speed = torch.where(self.ramping & (distance > a * tau / k), braking, k * distance)
+        speed = torch.minimum(speed, self.velocity_limits)
+        time_to_go = distance / torch.clamp(speed, min=1e-9)
+        return dq / torch.clamp(time_to_go.amax(dim=1, keepdim=True), min=1.0 / k) / self.velocity_limits
 
     def saturate(self, a: torch.Tensor) -> torch.Tensor:
         """The refined command into [-1, 1], as ``refinement.saturation`` says."""

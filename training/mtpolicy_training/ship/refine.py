@@ -75,7 +75,7 @@ def refined_student(run: Path, refinement: TargetRefinement) -> tuple[RefinedTar
     student.load_state_dict(load_checkpoint(run / "checkpoint.pt")["student"])
     actor = RefinedTargetActor(student.policy, TorchKinematics(env.kin), env.layout, env.spec.velocity_limits,
                                env.spec.joint_limits, env_config.control_period, env_config.tolerance,
-                               refinement).eval()
+                               refinement, env.spec.acceleration_limits).eval()
     return actor, env, config
 
 
