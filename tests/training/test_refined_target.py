@@ -114,7 +114,8 @@ def test_the_exported_graph_is_the_torch_module(tmp_path):
 
 def test_the_servo_command_is_the_dagger_servo_teachers_braking_at_the_acceleration_limits(tmp_path):
     """``command='servo'`` on Panda (acceleration limits): for any q_T - q the graph's command is
-    ``Teacher.synchronised`` of ``Teacher.servo_speed`` at the same gain, and the graph exports with it."""
+    ``Teacher.synchronised`` of ``Teacher.servo_speed`` at the same gain; within tolerance it heads for the goals
+    themselves (zero at them); the graph exports with it."""
     env = ReachVectorEnv(8, ReachConfig(robot="panda"))
     actor = ErrorGainActor(Normalizer(np.zeros(env.layout.size), np.ones(env.layout.size)), env.layout,
                            env.spec.n_joints, (32, 32), "relu", "clip")
@@ -128,6 +129,14 @@ def test_the_servo_command_is_the_dagger_servo_teachers_braking_at_the_accelerat
     with torch.no_grad():
         np.testing.assert_allclose(servo.servo(torch.as_tensor(dq, dtype=torch.float32)).numpy(), expected,
                                    atol=1e-5)
+    q = sample_configurations(env.spec, np.random.default_rng(4), 8)
+    near = env.kin.ee_positions_batch(q) + np.array([0.004, -0.003, 0.002])  # within tolerance: to the goals
+    with torch.no_grad():
+        at_goal, to_goal = (servo(torch.as_tensor(observe(env.kin, q, g)[0], dtype=torch.float32)).numpy()
+                            for g in (env.kin.ee_positions_batch(q), near))
+    assert np.abs(at_goal).max() < 1e-4
+    moved = env.kin.ee_positions_batch(q + 0.01 * to_goal * env.spec.velocity_limits)
+    assert (np.linalg.norm(near - moved, axis=2) < np.linalg.norm(near - env.kin.ee_positions_batch(q), axis=2)).all()
     obs, _ = env.reset(seed=1)
     path = export_policy(servo, env.spec, env.config, "dagger-time_optimal-refined", {"refine": {"command": "servo"}},
                          {}, tmp_path / "servo.onnx")

@@ -43,7 +43,8 @@ class TargetRefinement:
     """How the refined command heads for its target: there in the least number of periods (``step``, the formula
     of ``servo_lag``), or as the DAgger servo teacher, synchronised (``servo``: every joint on the straight line to
     q_T, at the speed from which it still stops there braking at its acceleration limit, ``Teacher.servo_speed``
-    with gain ``servo_gain``): a robot with acceleration limits brakes in time."""
+    with gain ``servo_gain``; within tolerance, to the goals themselves): a robot with acceleration limits brakes
+    in time."""
     servo_gain: float = 12.0
     """k (1/s) of the ``servo`` command."""
 
@@ -71,8 +72,10 @@ class RefinedTargetActor(nn.Module):
     e_i = g_i - p_i(q_T), p_i and J = dp / dq at q_T (``TorchKinematics``). The command goes to the target of the
     least N whose every end effector lands within tolerance, ``a = sat((q_T - q) / ((dt + servo_lag) v))``: it
     arrives in N periods (and ``servo_lag``); or with ``command`` ``servo`` the synchronised braking servo to q_T
-    (``servo``). Where no box lands (a local minimum of the residual near q), and once every end effector is within
-    tolerance, it is the student's own ``sat(y)`` (zero at the goal)."""
+    (``servo``), and once every end effector is within tolerance the same servo to the steps' target on the goals
+    themselves (radius 0, within the joint limits), so that it ends there. Where no box lands (a local minimum of
+    the residual near q), and with ``step`` once every end effector is within tolerance, it is the student's own
+    ``sat(y)`` (zero at the goal)."""
 
     period_step: torch.Tensor
     command_step: torch.Tensor
@@ -119,6 +122,10 @@ class RefinedTargetActor(nn.Module):
         targets, landed = self.refine(goals.repeat(k, 1, 1), start, low, high)
         targets, landed = targets.reshape(k, n, -1), landed.reshape(k, n)
         command, chosen = self.actor.saturate(y), within
+        if self.refinement.command == "servo":  # within tolerance: the servo to the goals themselves
+            limits = (self.low.expand(n, -1), self.high.expand(n, -1))
+            exact = self.refine(goals, q, *limits, radius=0.0)[0]
+            command = torch.where(within[:, None], self.servo(exact - q), command)
         for i in range(k):  # the least number of periods that lands
             take = (landed[i] & ~chosen)[:, None]
             command = torch.where(take, self.servo(targets[i] - q) if self.refinement.command == "servo"
@@ -126,16 +133,18 @@ class RefinedTargetActor(nn.Module):
             chosen = chosen | landed[i]
         return command
 
-    def refine(self, goals: torch.Tensor, target: torch.Tensor, low: torch.Tensor,
-               high: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The steps from ``target`` within [low, high] (rows of configurations, goals (rows, n_ee, 3)); the result
-        and whether every end effector lands within tolerance there."""
+    def refine(self, goals: torch.Tensor, target: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
+               radius: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The steps from ``target`` within [low, high] (rows of configurations, goals (rows, n_ee, 3)) onto the
+        spheres of ``radius`` (default ``depth * tol``) around the goals; the result and whether every end effector
+        lands within tolerance there."""
         n = target.shape[0]
+        radius = self.radius if radius is None else radius
         target = torch.minimum(torch.maximum(target, low), high)
         for _ in range(self.refinement.steps):
             ee, jac = self.kinematics(target)
             error = goals - ee
-            shrink = torch.clamp(1.0 - self.radius / torch.clamp(error.norm(dim=2, keepdim=True), min=1e-9), min=0.0)
+            shrink = torch.clamp(1.0 - radius / torch.clamp(error.norm(dim=2, keepdim=True), min=1e-9), min=0.0)
             jac = jac.reshape(n, -1, jac.shape[-1])
             free = ((target > low + 1e-4) & (target < high - 1e-4)).to(target.dtype) + 1e-3  # a face holds its joint
             weighted = jac * (self.weight * free)[:, None, :]
