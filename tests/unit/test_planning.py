@@ -141,7 +141,7 @@ def test_a_rejected_goal_set_is_returned_once_and_leaves_the_plan_followed():
 
 def test_the_planning_process_leaves_the_scheduling_policy_of_its_node_for_the_default_one(planar8):
     """Under SCHED_FIFO the node's policy would pass to its planner, where nice does not lower it; SCHED_BATCH
-    (which needs no privilege) stands in for it here."""
+    (which needs no privilege) stands in for it here. Niceness stops at 19 (a test run under nice 10)."""
     own_policy, own_param, own_nice = os.sched_getscheduler(0), os.sched_getparam(0), os.nice(0)
     os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     try:
@@ -150,7 +150,7 @@ def test_the_planning_process_leaves_the_scheduling_policy_of_its_node_for_the_d
         os.sched_setscheduler(0, own_policy, own_param)
     try:
         assert wait_for(lambda: os.sched_getscheduler(w.pid) == os.SCHED_OTHER
-                        and os.getpriority(os.PRIO_PROCESS, w.pid) >= min(own_nice + PLANNER_NICENESS, 19))  # 19: nicest
+                        and os.getpriority(os.PRIO_PROCESS, w.pid) >= min(own_nice + PLANNER_NICENESS, 19))
     finally:
         w.stop()
 
