@@ -209,13 +209,12 @@ class ShootingProblem:
                                method="trf", max_nfev=self.config.max_evaluations, x_scale=1.0)
         return result.x.reshape(shape)
 
-    def _starts(self, q0: np.ndarray, paths: "ControllerPaths", periods: int, warm: np.ndarray | None) -> np.ndarray:
+    def _starts(self, q0: np.ndarray, paths: ControllerPaths, periods: int, warm: np.ndarray | None) -> np.ndarray:
         """(S, N, n_joints): the straight line to each target braking 0 .. brake_starts-1 periods early, each
         start controller's first N commands (zero after its last), and ``warm`` resampled to N periods."""
-        targets = paths.targets
         v = self.spec.velocity_limits
         starts = []
-        for target, brake in itertools.product(targets, range(min(self.config.brake_starts, periods))):
+        for target, brake in itertools.product(paths.targets, range(min(self.config.brake_starts, periods))):
             line = np.clip((target - q0) / ((periods - brake) * self.dt * v), -1.0, 1.0)
             starts.append(np.vstack([np.tile(line, (periods - brake, 1)), np.zeros((brake, len(q0)))]))
         for sequence in paths.commands:
@@ -224,7 +223,7 @@ class ShootingProblem:
             starts.append(resample(warm, periods))
         return np.stack(starts)
 
-    def _try(self, q0: np.ndarray, goals: np.ndarray, paths: "ControllerPaths", periods: int,
+    def _try(self, q0: np.ndarray, goals: np.ndarray, paths: ControllerPaths, periods: int,
              warm: np.ndarray | None) -> tuple[int, np.ndarray] | None:
         """(settle step, commands) of the first feasible sequence of ``periods`` periods optimized from the
         lowest-cost starts, or None."""
@@ -238,7 +237,7 @@ class ShootingProblem:
                 return settle, commands
         return None
 
-    def _controller_paths(self, q0: np.ndarray, goals: np.ndarray) -> "ControllerPaths":
+    def _controller_paths(self, q0: np.ndarray, goals: np.ndarray) -> ControllerPaths:
         """Each start controller's commands, and the configuration nearest to q0 at the velocity limits of those
         its path passes within tolerance (none if it passes none)."""
         env, paths = self._env(1), ControllerPaths([], [])
