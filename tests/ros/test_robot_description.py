@@ -2,7 +2,7 @@
 Over DDS, the processes started as a user starts them.
 
 The Panda, given to the controller as tests/fixtures/panda_urdf/panda.urdf (meshes package://robosuite/...), with
-its shipped policy ``panda_reach`` (planner-conditioned: the controller plans q* on the URDF's kinematics), while
+its shipped policy ``panda_reach`` (the controller observes the end effectors on the URDF's kinematics), while
 the simulator runs the shipped folder; the refusals with a fixture policy made for that folder. The URDF helpers
 without ROS: tests/unit/test_urdf_description.py.
 """
