@@ -14,7 +14,8 @@ from mtpolicy_training.envs.reach_evaluation import wilson_interval
 
 def pooled_times(per_set: dict[str, np.ndarray]) -> dict[str, float]:
     """Time to reach (median), its ratio to the bound and the time to settle's (median, p90) over the held goal
-    sets of ``per_set`` (``evaluate_reach(..., per_set=True)['per_set']``, or several concatenated)."""
+    sets of ``per_set`` (``evaluate_reach(..., per_set=True)['per_set']``, or several concatenated; a row without
+    ``settle_ratio``, the bound's or the optimum's, settles when it reaches)."""
     held = per_set["held"]
     times = per_set["time_to_reach"][held]
     out = {"time_to_reach_median": float(np.median(times)) if len(times) else math.nan}
@@ -37,8 +38,8 @@ def concatenated(per_sets: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]
 
 def summary(per_seed: list[dict], goal_sets: int) -> dict[str, float]:
     """Pooled held success with its interval; where the evaluations carry their ``per_set`` figures, time to
-    reach and its ratio to the bound over their held goal sets pooled (``pooled_times``); the evaluations' means
-    of the other figures."""
+    reach and its and the time to settle's ratios to the bound over their held goal sets pooled (``pooled_times``);
+    the evaluations' means of the other figures."""
     held = sum(r["success_rate"] * goal_sets for r in per_seed)
     low, high = wilson_interval(held, goal_sets * len(per_seed))
     figures = [{k: v for k, v in r.items() if k != "per_set"} for r in per_seed]
