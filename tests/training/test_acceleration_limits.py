@@ -152,7 +152,7 @@ def test_the_servo_teacher_to_the_time_optimal_target_brakes_for_the_ramp_and_re
                                      servo_target="time_optimal"), ReachVectorEnv(1, LIMITED))
     env = ReachVectorEnv(n, LIMITED, time_limit=False)
     obs, _ = env.reset(seed=SEED)
-    q, targets, _ = to_target.servo_target.targets(obs)
+    q, targets, _ = to_target.time_optimal.targets(obs)
     dq = targets - q
     servo = to_target.synchronised(dq, np.minimum(to_target.servo_speed(np.abs(dq)), to_target.limits))
     np.testing.assert_allclose(to_target.unsaturated(obs), servo, atol=1e-3)  # re-solved, warm-started

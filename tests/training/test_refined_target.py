@@ -44,7 +44,7 @@ def refined(robot: str, refinement: TargetRefinement) -> tuple[RefinedTargetActo
     torch.nn.init.normal_(actor.net[-1].weight, std=0.1)
     return RefinedTargetActor(actor, TorchKinematics(env.kin), env.layout, env.spec.velocity_limits,
                               env.spec.joint_limits, env.config.control_period, env.config.reach_tolerance,
-                              refinement).eval(), env
+                              refinement, env.spec.acceleration_limits).eval(), env
 
 
 @pytest.mark.parametrize("robot", ["planar8", "humanoid"])
@@ -116,12 +116,7 @@ def test_the_servo_command_is_the_dagger_servo_teachers_braking_at_the_accelerat
     """``command='servo'`` on Panda (acceleration limits): for any q_T - q the graph's command is
     ``Teacher.synchronised`` of ``Teacher.servo_speed`` at the same gain; within tolerance it heads for the goals
     themselves (zero at them); the graph exports with it."""
-    env = ReachVectorEnv(8, ReachConfig(robot="panda"))
-    actor = ErrorGainActor(Normalizer(np.zeros(env.layout.size), np.ones(env.layout.size)), env.layout,
-                           env.spec.n_joints, (32, 32), "relu", "clip")
-    servo = RefinedTargetActor(actor, TorchKinematics(env.kin), env.layout, env.spec.velocity_limits,
-                               env.spec.joint_limits, env.config.control_period, env.config.reach_tolerance,
-                               TargetRefinement(command="servo", servo_gain=12.0), env.spec.acceleration_limits).eval()
+    servo, env = refined("panda", TargetRefinement(command="servo", servo_gain=12.0))
     teacher = Teacher(DaggerConfig(teacher="servo", servo_profile="synchronised", teacher_gain=12.0), env)
     assert np.isfinite(env.spec.acceleration_limits).all()
     dq = np.random.default_rng(3).uniform(-1.5, 1.5, (64, env.spec.n_joints)) * np.geomspace(1e-3, 1, 64)[:, None]

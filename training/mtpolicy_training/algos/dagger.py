@@ -156,9 +156,8 @@ class Teacher:
         self.local_ik = None if env.layout.planned else GoalConfigurationPlanner(
             env.kin, replace(env.config.planner, restarts=0))
         self.time_optimal = TimeOptimalController(env, config.teacher_gain, config.solver) \
-            if config.teacher == "time_optimal" else None
-        self.servo_target = TimeOptimalController(env, config.teacher_gain, config.solver) \
-            if config.teacher == "servo" and config.servo_target == "time_optimal" else None
+            if config.teacher == "time_optimal" or config.teacher == "servo" and config.servo_target == "time_optimal" \
+            else None
         self.mink = mink_controller(env.config) if config.teacher == "mink" else None
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
@@ -167,13 +166,13 @@ class Teacher:
     def unsaturated(self, obs: np.ndarray) -> np.ndarray:
         if self.dls is not None:
             return self.dls(obs) / self.limits
-        if self.time_optimal is not None:
+        if self.time_optimal is not None and self.config.teacher == "time_optimal":
             return self.time_optimal.unsaturated(obs)
         if self.mink is not None:
             return self.mink(obs)
         q = obs[:, self.layout.slice("joint_pos")].astype(np.float64)
-        if self.servo_target is not None:
-            dq = self.servo_target.targets(obs)[1] - q
+        if self.time_optimal is not None:  # the servo to the time-optimal target
+            dq = self.time_optimal.targets(obs)[1] - q
         elif self.local_ik is None:
             dq = obs[:, self.layout.slice("goal_config_error")].astype(np.float64)
         else:

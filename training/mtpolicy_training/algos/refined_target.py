@@ -119,32 +119,36 @@ class RefinedTargetActor(nn.Module):
         low = torch.maximum(q[None] - reach, self.low).reshape(k * n, -1)
         high = torch.minimum(q[None] + reach, self.high).reshape(k * n, -1)
         start = self.clamp(q + self.period_step * y).repeat(k, 1)
-        targets, landed = self.refine(goals.repeat(k, 1, 1), start, low, high)
-        targets, landed = targets.reshape(k, n, -1), landed.reshape(k, n)
+        radius = torch.full_like(start[:, 0], self.radius)
+        servo = self.refinement.command == "servo"
+        if servo:  # and the steps from q onto the goals themselves (radius 0) within the joint limits, same batch
+            low, high = torch.cat([low, self.low.expand_as(q)]), torch.cat([high, self.high.expand_as(q)])
+            start, radius = torch.cat([start, q]), torch.cat([radius, torch.zeros_like(q[:, 0])])
+        targets, landed = self.refine(goals.repeat(k + int(servo), 1, 1), start, low, high, radius)
         command, chosen = self.actor.saturate(y), within
-        if self.refinement.command == "servo":  # within tolerance: the servo to the goals themselves
-            limits = (self.low.expand(n, -1), self.high.expand(n, -1))
-            exact = self.refine(goals, q, *limits, radius=0.0)[0]
-            command = torch.where(within[:, None], self.servo(exact - q), command)
+        if servo:  # within tolerance: the servo to the goals themselves
+            command = torch.where(within[:, None], self.servo(targets[k * n:] - q), command)
+        targets, landed = targets[:k * n].reshape(k, n, -1), landed[:k * n].reshape(k, n)
         for i in range(k):  # the least number of periods that lands
             take = (landed[i] & ~chosen)[:, None]
-            command = torch.where(take, self.servo(targets[i] - q) if self.refinement.command == "servo"
+            command = torch.where(take, self.servo(targets[i] - q) if servo
                                   else self.saturate((targets[i] - q) / self.command_step), command)
             chosen = chosen | landed[i]
         return command
 
     def refine(self, goals: torch.Tensor, target: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
-               radius: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               radius: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The steps from ``target`` within [low, high] (rows of configurations, goals (rows, n_ee, 3)) onto the
-        spheres of ``radius`` (default ``depth * tol``) around the goals; the result and whether every end effector
-        lands within tolerance there."""
+        spheres of ``radius`` (per row; default ``depth * tol``) around the goals; the result and whether every end
+        effector lands within tolerance there."""
         n = target.shape[0]
-        radius = self.radius if radius is None else radius
+        radius = torch.full_like(target[:, 0], self.radius) if radius is None else radius
         target = torch.minimum(torch.maximum(target, low), high)
         for _ in range(self.refinement.steps):
             ee, jac = self.kinematics(target)
             error = goals - ee
-            shrink = torch.clamp(1.0 - radius / torch.clamp(error.norm(dim=2, keepdim=True), min=1e-9), min=0.0)
+            shrink = torch.clamp(1.0 - radius[:, None, None] / torch.clamp(error.norm(dim=2, keepdim=True), min=1e-9),
+                                 min=0.0)
             jac = jac.reshape(n, -1, jac.shape[-1])
             free = ((target > low + 1e-4) & (target < high - 1e-4)).to(target.dtype) + 1e-3  # a face holds its joint
             weighted = jac * (self.weight * free)[:, None, :]

@@ -63,9 +63,9 @@ def bound_result(bounds: dict[int, np.ndarray], goal_sets: int) -> dict:
 def optimum_result(optima: dict[int, OptimumTable], goal_sets: int) -> dict:
     """The dynamic optimum as a row: on each goal set it found, time to reach = its settle time, ratio to the
     velocity bound where that is > 0."""
-    found = np.concatenate([optima[seed].periods for seed in optima]) >= 0
-    bound = np.concatenate([optima[seed].bound_periods for seed in optima])
     periods = np.concatenate([optima[seed].periods for seed in optima])
+    found = periods >= 0
+    bound = np.concatenate([optima[seed].bound_periods for seed in optima])
     per_set = {"held": found, "time_to_reach": np.concatenate([optima[seed].seconds for seed in optima]),
                "time_ratio": np.where(found & (bound > 0), periods / np.maximum(bound, 1), math.nan)}
     cpu = np.concatenate([optima[seed].cpu_seconds for seed in optima])
@@ -75,16 +75,24 @@ def optimum_result(optima: dict[int, OptimumTable], goal_sets: int) -> dict:
             "per_set": {k: v.tolist() for k, v in per_set.items() if k != "time_ratio"}}
 
 
-def against_optimum(result: dict, optima: dict[int, OptimumTable]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per goal set of a row (controllers x seeds), its settle step (NaN where not held) and the optimum's
-    (periods, -1 where none was found); None for a row without settle times (read back from an earlier
-    results.json)."""
+def settle_against(result: dict, per_seed: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per goal set of a row (controllers x seeds), its time to settle (s, NaN where not held) and the figure of
+    ``per_seed`` (an array over each seed's goal sets) for that goal set; None for a row without settle times
+    (read back from an earlier results.json)."""
     if "time_to_settle" not in result["per_set"]:
         return None
     settle = np.array(result["per_set"]["time_to_settle"], dtype=float)
-    periods = np.concatenate([optima[seed].periods for seed in result["seeds"]])
-    dt = next(iter(optima.values())).key["control_period"]
-    return np.round(settle / dt), np.tile(periods, len(settle) // len(periods))
+    reference = np.concatenate([per_seed[seed] for seed in result["seeds"]])
+    return settle, np.tile(reference, len(settle) // len(reference))
+
+
+def against_optimum(result: dict, optima: dict[int, OptimumTable]) -> tuple[np.ndarray, np.ndarray] | None:
+    """``settle_against`` the optimum: the row's settle step per goal set (NaN where not held) and the optimum's
+    (periods, -1 where none was found)."""
+    if (found := settle_against(result, {seed: table.periods for seed, table in optima.items()})) is None:
+        return None
+    settle, periods = found
+    return np.round(settle / next(iter(optima.values())).key["control_period"]), periods
 
 
 def beaten(result: dict, optima: dict[int, OptimumTable]) -> np.ndarray | None:
@@ -99,11 +107,9 @@ def settle_over_bound(result: dict, bounds: dict[int, np.ndarray]) -> dict[str, 
     """``settle_ratio_median`` and ``_p90``: time to settle / the bound (s per goal set of each seed) over the goal
     sets the row held where the bound is > 0, pooled over its evaluations (controllers x seeds); none for a row
     without settle times."""
-    if "time_to_settle" not in result["per_set"]:
+    if (found := settle_against(result, bounds)) is None:
         return {}
-    settle = np.array(result["per_set"]["time_to_settle"], dtype=float)
-    bound = np.concatenate([bounds[seed] for seed in result["seeds"]])
-    bound = np.tile(bound, len(settle) // len(bound))
+    settle, bound = found
     timed = np.isfinite(settle) & (bound > 0)
     return percentiles("settle_ratio", settle[timed] / bound[timed])
 
