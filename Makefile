@@ -37,11 +37,12 @@ demo: $(STAMP)
 	MUJOCO_GL=egl $(VENV)/bin/mtpolicy demo $(ARGS)
 
 # Lint first, each step failing the target with its own error: ruff (ruff.toml), mypy (mypy.ini: its `files` are
-# the packages checked), then pytest.
+# the packages checked), then pytest in two workers (pytest-xdist: most ROS tests wait on events, so two run at once
+# where the machine has two cores).
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	MUJOCO_GL=egl $(VENV)/bin/python -m pytest $(ARGS)
+	MUJOCO_GL=egl $(VENV)/bin/python -m pytest -n 2 $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

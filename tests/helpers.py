@@ -57,8 +57,11 @@ _domain_counter = itertools.count()
 def unique_domain_id() -> int:
     """A ROS domain id in 1..100 that differs between calls of one process and between processes: each test's own
     (tests/ros/conftest.py ``ros_env``), apart from the self-contained runs' ``ISOLATED_DOMAINS``
-    (``mtpolicy_tools.environment``)."""
-    return (os.getpid() * 7 + next(_domain_counter) * 13) % 100 + 1
+    (``mtpolicy_tools.environment``). Under pytest-xdist worker w of W draws only ids = 1 + w (mod W), so tests
+    running at once in two workers never share one."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return 1 + worker + workers * ((os.getpid() * 7 + next(_domain_counter) * 13) % (100 // workers))
 
 
 def make_fixture_policy(path: Path, spec: RobotSpec, gain: float = 3.0, damping: float = 0.03,
