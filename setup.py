@@ -17,7 +17,7 @@ TEST = ["pytest>=8", "pytest-timeout>=2.3", "onnx>=1.16", "hypothesis>=6.100",
 """What the runtime and ROS tests need (``colcon test`` finds pytest here); the training tests also need [train]."""
 MINK = ["mink==0.0.13", "qpsolvers[daqp]>=4.3"]  # 0.0.13: the last mink that accepts mujoco 3.3.0
 DEV = TEST + ["pytest-xdist>=3.6", "ray>=2.60", "colcon-core>=0.15", "colcon-ros>=0.5", "ruckig>=0.12", "ruff>=0.5",
-                "mypy>=1.10"] + MINK
+              "mypy>=1.10"] + MINK
 """pytest-xdist: `make test` runs the suite in two workers; ruckig: the least times tests/unit/test_joint_travel.py
 holds JointTravel to; ruff and mypy: `make test`'s lint."""
 LAUNCH = ["ros-lifecycle-msgs", "osrf-pycommon", "lark", "pyyaml", "argcomplete", "psutil", "packaging", "empy",
