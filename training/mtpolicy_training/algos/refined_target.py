@@ -125,16 +125,15 @@ class RefinedTargetActor(nn.Module):
             low, high = torch.cat([low, self.low.expand_as(q)]), torch.cat([high, self.high.expand_as(q)])
             start, radius = torch.cat([start, q]), torch.cat([radius, torch.zeros_like(q[:, 0])])
         targets, landed = self.refine(goals.repeat(k + int(servo), 1, 1), start, low, high, radius)
-        command, chosen = self.actor.saturate(y), within
-        if servo:  # within tolerance: the servo to the goals themselves
-            command = torch.where(within[:, None], self.servo(targets[k * n:] - q), command)
-        targets, landed = targets[:k * n].reshape(k, n, -1), landed[:k * n].reshape(k, n)
+        target, chosen = q, torch.zeros_like(within)  # per row, the target the command heads for
+        boxes, landed = targets[:k * n].reshape(k, n, -1), landed[:k * n].reshape(k, n)
         for i in range(k):  # the least number of periods that lands
-            take = (landed[i] & ~chosen)[:, None]
-            command = torch.where(take, self.servo(targets[i] - q) if servo
-                                  else self.saturate((targets[i] - q) / self.command_step), command)
-            chosen = chosen | landed[i]
-        return command
+            take = landed[i] & ~(chosen | within)
+            target, chosen = torch.where(take[:, None], boxes[i], target), chosen | take
+        if servo:  # within tolerance: the servo to the goals themselves
+            target, chosen = torch.where(within[:, None], targets[k * n:], target), chosen | within
+        heading = self.servo(target - q) if servo else self.saturate((target - q) / self.command_step)
+        return torch.where(chosen[:, None], heading, self.actor.saturate(y))
 
     def refine(self, goals: torch.Tensor, target: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
                radius: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
