@@ -48,6 +48,7 @@ def test_the_panda_from_its_urdf_reaches_a_goal_commanding_within_its_limits(sta
         assert reach(monitor, goals, timeout=scaled(40.0)), (monitor.errors(goals), ctrl.output()[-3000:])
     settled = lambda: monitor.command is not None and np.abs(monitor.command).max() < 1e-3  # noqa: E731
     assert monitor.wait_until(settled, scaled(10.0)), monitor.command  # at the goal: zeros
+    monitor.wait_until(lambda: len(monitor.commands) > 20, scaled(10.0))  # the policy reaches in ~8 ticks a goal
     out = ctrl.output()
     assert "on robot 'panda' (robot_description): 7 joints, end effectors ['right_hand'] in frame 'base'" in out, out
     assert "refusing" not in out and "Traceback" not in out, out[-3000:]
