@@ -164,12 +164,19 @@ class PlannerConfig:
     """``time_optimal``: once every end effector is within ``reach_tolerance``, q* becomes its finish (``finish``:
     the program's target refined onto the goals until every end effector is within ``tolerance``), so that the
     policy ends at the goals (False in contracts made before it: q* stays the target, inside the tolerance)."""
+    finish_restarts: int = 0
+    """``finish_at_goal``: where the target's refinement misses ``tolerance``, or the joint-space line from the target
+    to it leaves ``reach_tolerance``, the target + d refined too, for this many offsets d uniform in +-``local_range``
+    per joint (drawn once from ``seed``, after the other candidates): the finish is the one of those soonest reached
+    from the target that is within ``tolerance`` on a line within ``reach_tolerance`` (the branch the target lies on
+    may reach the goals only within the tolerance; 0 in contracts made before it)."""
 
     def __post_init__(self):
         if isinstance(self.solver, dict):  # a contract or config read back from JSON
             object.__setattr__(self, "solver", SolverConfig(**self.solver))
         bad = [k for k, ok in {"restarts": self.restarts >= 0, "local_restarts": self.local_restarts >= 0,
                                "local_range": self.local_range > 0, "iterations": self.iterations > 0,
+                               "finish_restarts": self.finish_restarts >= 0,
                                "damping": self.damping > 0, "tolerance": self.tolerance > 0,
                                "margin": self.margin >= 0,
                                "algorithm": self.algorithm in ("ik", "time_optimal"),
@@ -229,6 +236,8 @@ class GoalConfigurationPlanner:
         self.candidates = rng.uniform(self.low, self.high, size=(config.restarts, kin.spec.n_joints))
         self.local_offsets = rng.uniform(-config.local_range, config.local_range,
                                          size=(config.local_restarts, kin.spec.n_joints))
+        self.finish_offsets = rng.uniform(-config.local_range, config.local_range,
+                                          size=(config.finish_restarts, kin.spec.n_joints))
         self.velocity_limits = kin.spec.velocity_limits
 
     def refine(self, q: np.ndarray, goals: np.ndarray, timed: bool = False) -> tuple[np.ndarray, float]:
@@ -287,9 +296,20 @@ class GoalConfigurationPlanner:
         ``PATH_STEP`` between two points)."""
         d = q - q0
         seconds = float(np.max(np.abs(d) / self.velocity_limits))
-        n = max(1, math.ceil(seconds * np.max(self.velocity_limits) / PATH_STEP))
-        s = np.arange(1, n + 1)[:, None] / n
+        s = self._path_fractions(seconds)
         return np.vstack([q0 + s * d, q0 + np.sign(d) * np.minimum(np.abs(d), s * seconds * self.velocity_limits)])
+
+    def _path_fractions(self, seconds: float) -> np.ndarray:
+        """(N, 1) fractions ``k / N`` of a move of ``seconds`` at the velocity limits (``moves``)."""
+        n = max(1, math.ceil(seconds * np.max(self.velocity_limits) / PATH_STEP))
+        return np.arange(1, n + 1)[:, None] / n
+
+    def _line_within(self, q0: np.ndarray, q: np.ndarray, goals: np.ndarray) -> bool:
+        """Whether every end effector stays within the reach tolerance of its goal (n_ee, 3) on the joint-space line
+        from q0 to q (the points of ``moves``)."""
+        s = self._path_fractions(float(np.max(np.abs(q - q0) / self.velocity_limits)))
+        errors = np.linalg.norm(self.kin.ee_positions_batch(q0 + s * (q - q0)) - goals, axis=-1)
+        return bool((errors <= cast(float, self.config.reach_tolerance)).all())
 
     def _time_optimal(self, q0: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
         """The ``time_optimal`` planner's q* (the program's target) and its largest error. Where the program finds
@@ -305,15 +325,30 @@ class GoalConfigurationPlanner:
         return optimum.target, optimum.worst_error
 
     def finish(self, q0: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, float]:
-        """What q* becomes once ``config.finishes``, and its largest error: the plan refined onto the goals by
-        ``refine`` (``timed``: the finish nearest the plan in time) where that lowers its largest error (with
-        ``finish_at_goal``; with ``avoid_collisions``, where the refined one is free of self-collision too), else the
-        plan (a rejected one stays rejected)."""
+        """What q* becomes once ``config.finishes``, and its largest error (with ``finish_at_goal``; a rejected plan
+        stays rejected): the plan refined onto the goals by ``refine`` (``timed``: the finish nearest the plan in
+        time); where that misses ``tolerance`` or its line leaves the reach tolerance, the soonest reached of the
+        ``finish_restarts`` refinements that do neither; else the first where it lowers the plan's largest error;
+        else the plan. With ``avoid_collisions``, only finishes free of self-collision."""
         q, worst = self.plan(q0, goals)
-        if self.config.finish_at_goal and self.time_optimal is not None and math.isfinite(worst):
-            exact, exact_worst = self.refine(q, np.asarray(goals, dtype=np.float64).reshape(-1, 3), timed=True)
-            if exact_worst < worst and not (self.config.avoid_collisions and self_collisions(self.kin, exact)[0]):
-                return exact, exact_worst
+        if not (self.config.finish_at_goal and self.time_optimal is not None and math.isfinite(worst)):
+            return q, worst
+        goals = np.asarray(goals, dtype=np.float64).reshape(-1, 3)
+
+        def free(c: np.ndarray) -> bool:
+            return not (self.config.avoid_collisions and self_collisions(self.kin, c)[0])
+
+        def lands(candidate: tuple[np.ndarray, float]) -> bool:
+            return candidate[1] < self.config.tolerance and self._line_within(q, candidate[0], goals) and free(
+                candidate[0])
+
+        exact, exact_worst = self.refine(q, goals, timed=True)
+        if len(self.finish_offsets) and not lands((exact, exact_worst)):
+            landed = [c for c in (self.refine(q + d, goals, timed=True) for d in self.finish_offsets) if lands(c)]
+            if landed:
+                return min(landed, key=lambda c: float(np.max(np.abs(c[0] - q) / self.velocity_limits)))
+        if exact_worst < worst and free(exact):
+            return exact, exact_worst
         return q, worst
 
     def plan_batch(self, q0: np.ndarray, goals: np.ndarray) -> np.ndarray:

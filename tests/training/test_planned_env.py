@@ -1,6 +1,8 @@
 """The planned reach task (training's reach env with the runtime's goal-configuration planner): the planner's
 target and its contract, the planned observation."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -78,6 +80,28 @@ def test_finish_at_goal_enters_as_soon_and_ends_at_the_goals():
     assert np.array_equal(finish_env.goal_configs, finish_env.finish_configs)
     goals = finish_env.goals
     assert (np.linalg.norm(finish_env.kin.ee_positions_batch(finish_env.finish_configs) - goals, axis=-1) < 1e-3).all()
+
+
+def test_finish_restarts_land_where_the_targets_branch_reaches_the_goals_only_within_tolerance():
+    """Issue 65: on a goal set (seed 23, set 4) where the damped Newton steps from the program's target stop 4 mm
+    from the goals, the ``finish_restarts`` refinements from offsets of the target find a finish on the goals whose
+    joint-space line from the target stays within the reach tolerance; the planner refuses a negative count."""
+    env = ReachVectorEnv(8, ReachConfig(goal_distribution="workspace"), time_limit=False)
+    env.reset(seed=23)
+    q0, goals = env.joint_positions()[4], env.goals[4]
+    config = PlannerConfig(algorithm="time_optimal", reach_tolerance=0.02, control_period=0.05, finish_at_goal=True,
+                           tolerance=1e-4)
+    single = GoalConfigurationPlanner(env.kin, config)
+    planner = GoalConfigurationPlanner(env.kin, replace(config, finish_restarts=32))
+    target, target_worst = planner.plan(q0, goals)
+    assert single.finish(q0, goals)[1] > 1e-3 and target_worst <= 0.02
+    finish, worst = planner.finish(q0, goals)
+    assert worst < 1e-4 and np.linalg.norm(env.kin.ee_positions(finish) - goals, axis=1).max() == pytest.approx(worst)
+    line = target + np.linspace(0.0, 1.0, 50)[:, None] * (finish - target)
+    assert np.linalg.norm(env.kin.ee_positions_batch(line) - goals, axis=-1).max() <= 0.02
+    assert np.array_equal(planner.finish(q0, goals)[0], finish)  # a function of its inputs
+    with pytest.raises(ValueError, match="finish_restarts"):
+        replace(config, finish_restarts=-1)
 
 
 def test_a_goal_set_within_tolerance_at_the_start_observes_its_finish_at_once():
