@@ -24,7 +24,10 @@ end effector. So:
 * ``PlanWorker`` plans one goal set at a time: a set submitted while another
   is being planned waits, and a newer one replaces it (the latest wins; the
   replaced one is counted as superseded). Its thread hands each set to a
-  planning process and waits for the answer: the planner is Python-heavy
+  planning process and waits for its two answers, the plan (``latest`` at
+  once) and then its finish (``latest`` again with it: the finish may search
+  longer than the plan, and the robot follows the plan meanwhile). The
+  planner runs in a process because it is Python-heavy
   numpy, and in a thread of the node it would hold the GIL the control
   thread needs, up to the interpreter's switch interval (5 ms) at every
   hand-over (in one 2 s goal flood at 250 Hz, 9 % of the commands came
@@ -60,7 +63,7 @@ from typing import Callable
 import numpy as np
 
 from mtpolicy.kinematics import Kinematics
-from mtpolicy.nodes.reporting import LatencyStats, describe_error
+from mtpolicy.nodes.reporting import LatencyStats
 from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
 from mtpolicy.robots import RobotSpec
 
@@ -196,7 +199,8 @@ class PlanWorker:
                 (q, goals), self._request = self._request, None
             try:
                 self._conn.send((q, goals))
-                answer = self._conn.recv()
+                plan = self._take_plan(goals, self._conn.recv())
+                answer = self._conn.recv()  # every goal set is answered twice: its plan, then its finish
             except (EOFError, OSError) as e:
                 if self._stopping:
                     return
@@ -204,17 +208,33 @@ class PlanWorker:
                                f"{self._process.exitcode}): starting it again")
                 self._process, self._conn = self._start_process()
                 continue
-            if isinstance(answer, str):
-                self._on_error(answer)
-                continue
-            try:
-                config, worst, finish, finish_worst, seconds = answer
-            except (TypeError, ValueError) as e:  # the thread lives on: the next goal set is planned
-                self._on_error(f"planning failed: an answer the node cannot read ({describe_error(e)})")
-                continue
-            with self._wake:
-                self.stats.add(seconds)
-            self.latest = Plan(goals, config, worst, finish, finish_worst)
+            if plan is not None and (finish := self._read(answer, 2)) is not None and not np.array_equal(
+                    finish[0], plan.config):
+                self.latest = Plan(plan.goals, plan.config, plan.worst, *finish)
+
+    def _take_plan(self, goals: np.ndarray, answer: object) -> Plan | None:
+        """The plan of ``goals`` in ``answer`` (q*, largest error, planning time), made ``latest`` with itself as its
+        finish until the finish arrives; None for an error."""
+        plan = self._read(answer, 3)
+        if plan is None:
+            return None
+        config, worst, seconds = plan
+        with self._wake:
+            self.stats.add(seconds)
+        self.latest = Plan(goals, config, worst, config, worst)
+        return self.latest
+
+    def _read(self, answer: object, size: int) -> tuple | None:
+        """``answer`` as a tuple of ``size`` items, or None with the error reported (the thread lives on: the next
+        goal set is planned)."""
+        if isinstance(answer, str):
+            self._on_error(answer)
+            return None
+        if not isinstance(answer, tuple) or len(answer) != size:
+            self._on_error(f"planning failed: an answer the node cannot read ({size} items expected, got "
+                           f"{answer!r:.80})")
+            return None
+        return answer
 
 
 def _yield_to_the_control_loop() -> None:
@@ -230,8 +250,9 @@ def _yield_to_the_control_loop() -> None:
 
 
 def _serve(conn: Connection, spec: RobotSpec, config: PlannerConfig) -> None:
-    """The planning process: (q, goals) in, (q*, largest error, finish, its largest error, planning time) or an
-    error message out."""
+    """The planning process: (q, goals) in; out, two answers, each a tuple or an error message: (q*, largest error,
+    planning time) as soon as it is planned, then (finish, its largest error) (``GoalConfigurationPlanner.finish``,
+    which may search further: the plan is followed meanwhile)."""
     _yield_to_the_control_loop()
     planner = GoalConfigurationPlanner(Kinematics(spec), config)
     while True:
@@ -240,15 +261,16 @@ def _serve(conn: Connection, spec: RobotSpec, config: PlannerConfig) -> None:
         except (EOFError, OSError):  # the node is gone
             return
         start = time.perf_counter()
-        answer: tuple[np.ndarray, float, np.ndarray, float, float] | str
-        try:
-            answer = (*planner.plan(q, goals), *planner.finish(q, goals), time.perf_counter() - start)
-        except Exception as e:  # noqa: BLE001 - report it and keep serving the next goal sets
-            answer = f"planning failed: {type(e).__name__}: {e}"
-        try:
-            conn.send(answer)
-        except OSError:  # the node is gone
-            return
+        for answer in (lambda: (*planner.plan(q, goals), time.perf_counter() - start),
+                       lambda: planner.finish(q, goals)):  # the plan is cached: the finish refines it
+            try:
+                reply: tuple | str = answer()
+            except Exception as e:  # noqa: BLE001 - report it and keep serving the next goal sets
+                reply = f"planning failed: {type(e).__name__}: {e}"
+            try:
+                conn.send(reply)
+            except OSError:  # the node is gone
+                return
 
 
 class PlannedGoals:
