@@ -291,7 +291,8 @@ class PlannedGoals:
     def update(self, q: np.ndarray, fresh: bool, now: float) -> Plan | None:
         """Submit the newest closed goal set, planned from joint angles ``q`` if they are ``fresh``; the newest
         finished plan if it is newer than the one taken last, or ``plan``'s finish once ``q`` (fresh) finishes it
-        (either becomes ``plan``), else None. A rejected plan (``Plan.rejected``) is returned once and never becomes
+        (either becomes ``plan``), else None (also when only the followed plan's finish arrived: it is taken in
+        silently). A rejected plan (``Plan.rejected``) is returned once and never becomes
         ``plan``: the previous one stays followed."""
         sets = self.sets
         sets.poll(now)
@@ -306,9 +307,12 @@ class PlannedGoals:
         changed = plan is not self._received
         if changed:
             assert plan is not None  # the worker's latest, once set, is never None again
+            finish_of_followed = self._received is not None and plan.config is self._received.config
             self._received = plan
             if plan.rejected:
                 return plan
+            if finish_of_followed:  # the plan followed, now with its finish: nothing the tick follows changed
+                changed = False
             self.plan = plan
         if fresh and plan is not None and self.plan is plan and self._finishes(plan, q):
             self.plan, changed = plan.finished(), True
