@@ -75,6 +75,27 @@ class Kinematics:
         return (ee @ r, r.T @ jac) if self._rotated else (ee, jac)
 
 
+
+def damped_newton(kin: Kinematics, q: np.ndarray, goals: np.ndarray, low: np.ndarray, high: np.ndarray,
+                  damping: float, steps: int, tolerance: float,
+                  weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """At most ``steps`` damped Newton steps from q (clipped into [low, high]) towards the goal set (n_ee, 3),
+    stopping once every end effector is within ``tolerance``; the result and its largest error (m):
+    ``q <- clip(q + W J^T (J W J^T + lambda^2 I)^-1 e, low, high)``, J and e the stacked Jacobians and errors,
+    lambda = ``damping``, W = diag(``weight``) (I without one)."""
+    q = np.clip(q, low, high)
+    eye = damping ** 2 * np.eye(goals.size)
+    for _ in range(steps):
+        ee, jac = kin.ee_positions_and_jacobians(q)
+        err = goals - ee
+        worst = float(np.sqrt((err ** 2).sum(axis=1).max()))
+        if worst < tolerance:
+            return q, worst
+        j = jac.reshape(-1, len(q))
+        wj = j if weight is None else j * weight  # J W
+        q = np.clip(q + wj.T @ np.linalg.solve(wj @ j.T + eye, err.reshape(-1)), low, high)
+    return q, float(np.linalg.norm(goals - kin.ee_positions(q), axis=1).max())
+
 def _is_welded_to_world(model: mujoco.MjModel, body_id: int) -> bool:
     """True if no joint lies between the world and this body."""
     while body_id > 0:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from mtpolicy.observation import observe
-from mtpolicy.planner import SolverConfig, TimeOptimalReference
+from mtpolicy.time_optimal_program import SolverConfig, TimeOptimalReference
 from mtpolicy.safety import rate_limit
 from mtpolicy_training.algos.dagger import DaggerConfig, Teacher
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv

@@ -19,7 +19,7 @@ def test_time_optimal_planner_is_the_programs_target_and_travels_in_the_contract
     tolerance, inside the bound's box); the reach task fills in its tolerance and period, and the contract carries
     them and says what the planner computes, so a client rebuilds the same planner from the metadata alone."""
     from mtpolicy.policy import PolicyContract
-    from mtpolicy.planner import TimeOptimalReference
+    from mtpolicy.time_optimal_program import TimeOptimalReference
 
     config = ReachConfig(goal_distribution="workspace", planned=True, planner=PlannerConfig(algorithm="time_optimal"))
     assert (config.planner.reach_tolerance, config.planner.control_period) == (config.reach_tolerance,

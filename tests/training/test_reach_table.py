@@ -6,7 +6,8 @@ import json
 import numpy as np
 
 from mtpolicy.integrity import CHECKSUM_KEY, PLACEHOLDER, seal_model
-from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig, SolverConfig
+from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
+from mtpolicy.time_optimal_program import SolverConfig
 from mtpolicy.policy import OnnxPolicy, resolve_model_path
 from mtpolicy_training.envs.time_optimal import saturate
 from mtpolicy_training.envs import time_optimal

@@ -10,7 +10,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from mtpolicy.planner import TimeOptimalReference
+from mtpolicy.time_optimal_program import TimeOptimalReference
 from mtpolicy_training.core.row_workers import RowWorkers
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import evaluate_reach, mink_controller

@@ -72,7 +72,8 @@ from torch import nn
 
 from mtpolicy.dls import DampedLeastSquares, DlsConfig
 from mtpolicy.observation import ObservationLayout
-from mtpolicy.planner import GoalConfigurationPlanner, SolverConfig
+from mtpolicy.planner import GoalConfigurationPlanner
+from mtpolicy.time_optimal_program import SolverConfig
 from mtpolicy_training.core.holding import ErrorGain
 from mtpolicy_training.core.networks import EnsembleMLP, Normalizer
 from mtpolicy_training.envs.reach import ReachVectorEnv

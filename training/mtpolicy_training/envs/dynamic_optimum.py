@@ -52,7 +52,7 @@ from typing import Callable, Literal
 import numpy as np
 
 from mtpolicy.dls import DampedLeastSquares
-from mtpolicy.planner import SolverConfig, TimeOptimalReference
+from mtpolicy.time_optimal_program import SolverConfig, TimeOptimalReference
 from mtpolicy_training.core.files import write_atomically
 from mtpolicy_training.envs.reach import ReachConfig, ReachOptions, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import Controller, dls_controller, mink_controller

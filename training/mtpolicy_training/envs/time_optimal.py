@@ -1,7 +1,7 @@
 """The time-optimal reference of reach: the least time any controller needs, per goal set.
 
 The program and its solver are the runtime's ``time_optimal`` planner
-(``mtpolicy.planner``: ``TimeOptimalReference``): under the stack's model of a
+(``mtpolicy.time_optimal_program``: ``TimeOptimalReference``): under the stack's model of a
 robot (its velocity and acceleration limits, which the reach env and the
 controller node apply alike) the least time T* that puts every end effector
 within tolerance of its goal, rounded up to whole control periods, is the bound
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from mtpolicy.observation import observe
-from mtpolicy.planner import SolverConfig, TimeOptimalReference
+from mtpolicy.time_optimal_program import SolverConfig, TimeOptimalReference
 from mtpolicy_training.core.files import write_atomically
 from mtpolicy_training.core.row_workers import process_pool
 from mtpolicy_training.envs.reach import ReachConfig, ReachOptions, ReachVectorEnv
@@ -159,7 +159,7 @@ class TimeOptimalController:
             warm = np.array_equal(g, self._goals[i])
             solution = self.reference.solve(qi, g, self._targets[i] if warm else None)
             reached[i] = solution.periods == 0
-            self._targets[i] = self.reference.ik.refine(qi, g)[0] if reached[i] else solution.target
+            self._targets[i] = self.reference.ik(qi, g)[0] if reached[i] else solution.target
             self._goals[i] = g
         return q, self._targets.copy(), reached
 
@@ -178,7 +178,7 @@ class TimeOptimalController:
         obs, ee = observe(self.kin, q, goals)
         labels = (np.repeat(targets, samples, axis=0) - q) / (self.dt * self.limits)
         for i in np.flatnonzero((np.linalg.norm(goals - ee, axis=2) <= self.tolerance).all(axis=1)):
-            labels[i] = self.hold_gain * (self.reference.ik.refine(q[i], goals[i])[0] - q[i]) / self.limits
+            labels[i] = self.hold_gain * (self.reference.ik(q[i], goals[i])[0] - q[i]) / self.limits
         return obs, labels
 
 

@@ -65,7 +65,8 @@ from pathlib import Path
 import numpy as np
 
 from mtpolicy.integrity import sha256_file, strict_json
-from mtpolicy.planner import PlannerConfig, SolverConfig
+from mtpolicy.planner import PlannerConfig
+from mtpolicy.time_optimal_program import SolverConfig
 from mtpolicy.policy import OnnxPolicy, resolve_model_path
 from mtpolicy_training.algos.dagger import DaggerConfig, Teacher
 from mtpolicy_training.core.options import parse_config
