@@ -73,6 +73,10 @@ OBSERVATION_DOC = {
     "goal_config_error": "q* - q (rad), q* the goal configuration of the goal set, planned once when the goal set "
                          "arrives from the q0 of that time by the `planner` (its `algorithm`, below; its "
                          "finish_at_goal may change it once, when the end effectors enter the tolerance)",
+    "previous_command": "the joint velocities sent to the robot in the previous control period, in `joints` order "
+                        "(rad/s): this policy's output of then, after the acceleration ramp (each joint within "
+                        "acceleration_limits * control_period of the command before it) and the velocity limits; "
+                        "zero while the robot is at rest before its first command",
 }
 """Definitions of the observation segments, written into every contract."""
 PLANNER_DOC = {
@@ -222,11 +226,13 @@ class PolicyContract:
     @classmethod
     def for_robot(cls, spec: RobotSpec, control_period: float, method: str, training_config: dict,
                   metrics: dict | None = None, reach_tolerance: float = 0.0, goal_distribution: str = "local",
-                  planner: dict | None = None) -> "PolicyContract":
-        """The contract of a policy for ``spec``; a non-empty ``planner`` makes the layout planned."""
+                  planner: dict | None = None, previous_command: bool = False) -> "PolicyContract":
+        """The contract of a policy for ``spec``; a non-empty ``planner`` makes the layout planned,
+        ``previous_command`` appends the command sent the period before."""
         return cls(robot=spec.name, robot_mjcf=spec.robot_file, robot_mjcf_sha256=spec.mjcf_sha256,
                    joints=spec.joint_names, end_effectors=spec.end_effectors, base_frame=spec.base_body,
-                   observation_layout=ObservationLayout.for_robot(spec.n_joints, spec.n_tasks, bool(planner)),
+                   observation_layout=ObservationLayout.for_robot(spec.n_joints, spec.n_tasks, bool(planner),
+                                                                 previous_command),
                    control_period=control_period, velocity_limits=tuple(spec.velocity_limits.tolist()),
                    acceleration_limits=tuple(spec.acceleration_limits.tolist()), reach_tolerance=reach_tolerance,
                    goal_distribution=goal_distribution, planner=planner or {},
@@ -250,7 +256,8 @@ class PolicyContract:
             out.append(f"model end effectors {list(self.end_effectors)} != robot {list(spec.end_effectors)}")
         if self.base_frame != spec.base_body:
             out.append(f"model base frame {self.base_frame!r} != robot base {spec.base_body!r}")
-        expected = ObservationLayout.for_robot(spec.n_joints, spec.n_tasks, bool(self.planner))
+        expected = ObservationLayout.for_robot(spec.n_joints, spec.n_tasks, bool(self.planner),
+                                               self.observation_layout.previous_command)
         if self.observation_layout != expected:
             out.append(f"model observation layout {self.observation_layout.to_json()} != "
                        f"this runtime's {expected.to_json()}")

@@ -242,8 +242,9 @@ class PolicyController(Node):
         goals, q = self.goals, self.states.q
         if self.planned is not None:
             hold = goals.follow_plans(q, hold, now)
+        sent = self.output.ramp.velocity if self.policy.contract.observation_layout.previous_command else None
         obs, _ = observe(self.kin, self._observed_positions(q, now) if hold is None else q, goals.positions,
-                         goals.config)
+                         goals.config, sent)
         velocity = self._zeros
         if hold is None:
             velocity, hold = self.supervisor.command(q, self.policy(obs).astype(np.float64))

@@ -7,7 +7,9 @@ import torch
 
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.reach_task import sample_configurations
-from mtpolicy.observation import observe
+from mtpolicy.observation import ObservationLayout, observe
+from mtpolicy.policy import OnnxPolicy
+from mtpolicy.safety import rate_limit
 from mtpolicy.robots import load_robot, shipped_robots
 from mtpolicy_training.algos.dagger import DaggerConfig, ErrorGainActor, Teacher
 from mtpolicy_training.algos.refined_target import RefinedTargetActor, TargetRefinement, solve_spd
@@ -38,8 +40,10 @@ def test_solve_spd_solves_a_batch_of_small_systems():
 
 
 def refined(robot: str, refinement: TargetRefinement) -> tuple[RefinedTargetActor, ReachVectorEnv]:
-    env = ReachVectorEnv(8, ReachConfig(robot=robot))
-    actor = ErrorGainActor(Normalizer(np.zeros(env.layout.size), np.ones(env.layout.size)), env.layout,
+    """A refined student of random weights on ``robot``'s env (observing the previous command for ``deadbeat``)."""
+    env = ReachVectorEnv(8, ReachConfig(robot=robot, previous_command=refinement.command == "deadbeat"))
+    student = ObservationLayout.for_robot(env.spec.n_joints, env.spec.n_tasks)
+    actor = ErrorGainActor(Normalizer(np.zeros(student.size), np.ones(student.size)), student,
                            env.spec.n_joints, (32, 32), "relu", "clip")
     torch.nn.init.normal_(actor.net[-1].weight, std=0.1)
     return RefinedTargetActor(actor, TorchKinematics(env.kin), env.layout, env.spec.velocity_limits,
@@ -136,3 +140,34 @@ def test_the_servo_command_is_the_dagger_servo_teachers_braking_at_the_accelerat
     path = export_policy(servo, env.spec, env.config, "dagger-time_optimal-refined", {"refine": {"command": "servo"}},
                          {}, tmp_path / "servo.onnx")
     assert parity(servo, env.spec, path, obs.astype(np.float32)) <= 1e-4  # rad/s
+
+
+def test_the_deadbeat_command_stops_every_joint_at_its_target_under_the_ramp(tmp_path):
+    """``command='deadbeat'`` on Panda: joints that move as commanded and ramped (a_j dt per period) from rest end at
+    q_T - q exactly, never pass it, within two periods of the ramp's least rest-to-rest time; the env observes the
+    ramped command it sent, and the graph exports with the layout's ``previous_command`` in its contract."""
+    actor, env = refined("panda", TargetRefinement(command="deadbeat"))
+    dt, v, a = env.config.control_period, env.spec.velocity_limits, env.spec.acceleration_limits
+    dq = np.random.default_rng(5).uniform(-1.5, 1.5, (64, env.spec.n_joints)) * np.geomspace(1e-3, 1, 64)[:, None]
+    moved, sent = np.zeros_like(dq), np.zeros_like(dq)
+    least = np.where(np.abs(dq) <= v ** 2 / a, 2 * np.sqrt(np.abs(dq) / a), np.abs(dq) / v + v / a)
+    periods = int(np.ceil(least.max() / dt)) + 2
+    for t in range(periods + 1):
+        with torch.no_grad():
+            command = actor.deadbeat(torch.as_tensor(dq - moved, dtype=torch.float32),
+                                     torch.as_tensor(sent, dtype=torch.float32)).numpy().astype(np.float64)
+        sent = rate_limit(command * v, sent, a, dt)[0]
+        moved += sent * dt
+        assert (moved * np.sign(dq) <= np.abs(dq) + 1e-5).all(), t  # never past the target
+        arrived = np.abs(moved - dq) < 1e-5
+        assert arrived[np.ceil(least / dt) + 2 <= t].all(), t
+    assert np.abs(moved - dq).max() < 1e-5
+    obs, _ = env.reset(seed=1)
+    obs, *_ = env.step(np.ones((8, env.spec.n_joints)))
+    np.testing.assert_allclose(obs[:, env.layout.slice("previous_command")], np.tile(a * dt, (8, 1)), rtol=1e-6)
+    path = export_policy(actor, env.spec, env.config, "dagger-time_optimal-refined",
+                         {"refine": {"command": "deadbeat"}}, {}, tmp_path / "deadbeat.onnx")
+    assert parity(actor, env.spec, path, obs.astype(np.float32)) <= 1e-4  # rad/s
+    contract = OnnxPolicy(path).contract
+    assert contract.observation_layout.names[-1] == "previous_command" and not contract.mismatches(env.spec)
+    assert "previous_command" in contract.observation_doc()

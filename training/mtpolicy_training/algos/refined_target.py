@@ -36,22 +36,23 @@ class TargetRefinement:
     """Over a velocity limit, the refined command: scaled down uniformly (every joint on the straight line, all
     arriving together) or clipped per joint."""
     servo_lag: float = 0.0
-    """s added to the period the refined command heads for its target over, a = sat((q_T - q) / ((dt + servo_lag)
-    v)): the motion the robot's servos still have in flight when a command arrives does not carry the end effectors
-    past the target (0: servos that follow a command within the period)."""
-    command: Literal["step", "servo"] = "step"
-    """How the refined command heads for its target: there in the least number of periods (``step``, the formula
-    of ``servo_lag``), or as the DAgger servo teacher, synchronised (``servo``: every joint on the straight line to
-    q_T, at the speed from which it still stops there braking at its acceleration limit, ``Teacher.servo_speed``
-    with gain ``servo_gain``; within tolerance, to the goals themselves): a robot with acceleration limits brakes
-    in time."""
+    """s the robot's servos lag a command by: a joint moving at u travels servo_lag u after its command drops to
+    zero (0: servos that follow a command within the period). ``step`` heads for its target over dt + servo_lag,
+    ``deadbeat`` subtracts servo_lag u0 from the distance to go."""
+    command: Literal["step", "servo", "deadbeat"] = "step"
+    """How the refined command heads for its target: there in the least number of periods (``step``: a = sat((q_T -
+    q) / ((dt + servo_lag) v))), as the DAgger servo teacher, synchronised (``servo``: every joint on the straight
+    line to q_T, at the speed from which it still stops there braking at its acceleration limit,
+    ``Teacher.servo_speed`` with gain ``servo_gain``), or per joint at the speed from which it stops there from the
+    command it was sent the period before (``deadbeat``, from the observation's ``previous_command``).
+    With ``servo`` and ``deadbeat``, once every end effector is within tolerance, to the goals themselves."""
     servo_gain: float = 12.0
     """k (1/s) of the ``servo`` command."""
 
     def __post_init__(self):
         bad = [k for k, ok in {"steps": self.steps > 0, "damping": self.damping > 0, "depth": 0 <= self.depth < 1,
                                "periods": self.periods > 0, "servo_lag": self.servo_lag >= 0,
-                               "command": self.command in ("step", "servo"),
+                               "command": self.command in ("step", "servo", "deadbeat"),
                                "servo_gain": self.servo_gain > 0}.items() if not ok]
         if bad:
             raise ValueError("invalid refinement value(s): " + ", ".join(bad))
@@ -95,6 +96,11 @@ class RefinedTargetActor(nn.Module):
         self.tolerance, self.radius, self.dt = tolerance, refinement.depth * tolerance, control_period
         self.joint_pos, self.goal_pos = layout.slice("joint_pos"), layout.slice("goal_pos")
         self.goal_error = layout.slice("goal_error")
+        if (refinement.command == "deadbeat") != layout.previous_command:
+            raise ValueError(f"the {refinement.command} command on a layout with"
+                             f"{'' if layout.previous_command else 'out'} previous_command: only deadbeat reads it")
+        self.student_input = slice(0, layout.size - len(velocity_limits) * layout.previous_command)
+        self.previous_command = layout.slice("previous_command") if layout.previous_command else None
         accelerations = np.full(len(velocity_limits), np.inf) if acceleration_limits is None else acceleration_limits
         travel = JointTravel(velocity_limits, accelerations, control_period)
         boxes = np.stack([travel.distance(n * control_period) for n in range(1, refinement.periods + 1)]
@@ -111,7 +117,7 @@ class RefinedTargetActor(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         n, k = obs.shape[0], self.boxes.shape[0]
-        y = self.actor.unsaturated(obs)
+        y = self.actor.unsaturated(obs[:, self.student_input])
         q = obs[:, self.joint_pos]
         goals = obs[:, self.goal_pos].reshape(n, -1, 3)
         within = (obs[:, self.goal_error].reshape(n, -1, 3).norm(dim=2) <= self.tolerance).all(dim=1)
@@ -120,7 +126,7 @@ class RefinedTargetActor(nn.Module):
         high = torch.minimum(q[None] + reach, self.high).reshape(k * n, -1)
         start = self.clamp(q + self.period_step * y).repeat(k, 1)
         radius = torch.full_like(start[:, 0], self.radius)
-        servo = self.refinement.command == "servo"
+        servo = self.refinement.command != "step"
         if servo:  # and the steps from q onto the goals themselves (radius 0) within the joint limits, same batch
             low, high = torch.cat([low, self.low.expand_as(q)]), torch.cat([high, self.high.expand_as(q)])
             start, radius = torch.cat([start, q]), torch.cat([radius, torch.zeros_like(q[:, 0])])
@@ -132,7 +138,10 @@ class RefinedTargetActor(nn.Module):
             target, chosen = torch.where(take[:, None], boxes[i], target), chosen | take
         if servo:  # within tolerance: the servo to the goals themselves
             target, chosen = torch.where(within[:, None], targets[k * n:], target), chosen | within
-        heading = self.servo(target - q) if servo else self.saturate((target - q) / self.command_step)
+        if self.previous_command is not None:
+            heading = self.deadbeat(target - q, obs[:, self.previous_command])
+        else:
+            heading = self.servo(target - q) if servo else self.saturate((target - q) / self.command_step)
         return torch.where(chosen[:, None], heading, self.actor.saturate(y))
 
     def refine(self, goals: torch.Tensor, target: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
@@ -171,6 +180,20 @@ class RefinedTargetActor(nn.Module):
         speed = torch.minimum(speed, self.velocity_limits)
         time_to_go = distance / torch.clamp(speed, min=1e-9)
         return dq / torch.clamp(time_to_go.amax(dim=1, keepdim=True), min=1.0 / k) / self.velocity_limits
+
+    def deadbeat(self, dq: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """Per joint, the largest speed from which the joint still stops at ``dq = q_T - q``, from the command
+        ``previous`` (rad/s) it was sent the period before: with d = max(|dq| - servo_lag u0 sign(dq), 0) and
+        delta = a dt, u then u - delta, u - 2 delta, ... for a period each travel dt ((m + 1) u - delta m (m + 1) / 2),
+        m = floor(u / delta), so u = (d / dt + delta m (m + 1) / 2) / (m + 1), m = floor((sqrt(1 + 8 d / (dt
+        delta)) - 1) / 2); without an acceleration limit u = d / dt; a = sign(dq) min(u, v) / v."""
+        dt, delta = self.dt, self.acceleration * self.dt
+        direction = torch.sign(dq)
+        distance = torch.clamp(dq.abs() - self.refinement.servo_lag * previous * direction, min=0.0)
+        m = torch.floor((torch.sqrt(1.0 + 8.0 * distance / (dt * delta)) - 1.0) / 2.0)
+        braking = (distance / dt + delta * m * (m + 1.0) / 2.0) / (m + 1.0)
+        speed = torch.minimum(torch.where(self.ramping, braking, distance / dt), self.velocity_limits)
+        return direction * speed / self.velocity_limits
 
     def saturate(self, a: torch.Tensor) -> torch.Tensor:
         """The refined command into [-1, 1], as ``refinement.saturation`` says."""

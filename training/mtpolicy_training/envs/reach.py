@@ -59,7 +59,8 @@ once. Start and goal configurations are free of self-collision
 With ``planned`` the observation also holds ``q* - q`` for the goal
 configuration q* that ``mtpolicy.planner`` finds for the goal set at reset
 (with the planner's ``finish_at_goal``, its finish once the end effectors
-enter the tolerance).
+enter the tolerance). With ``previous_command`` it ends with the velocities
+sent at the last step (``commands``), as the controller node observes them.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ from typing import Annotated
 import gymnasium as gym
 import mujoco
 import numpy as np
+import tyro
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from mtpolicy.kinematics import Kinematics
@@ -131,6 +133,8 @@ class ReachConfig:
     """Observe ``q* - q`` for the planner's goal configuration q* (planner-conditioned policies)."""
     planner: PlannerConfig = PlannerConfig()
     """The goal-configuration planner of planned observations."""
+    previous_command: bool = False
+    """Observe the command sent the period before (``commands``; policies whose graph times its braking by it)."""
 
     def __post_init__(self):
         if isinstance(self.planner, dict):  # a config read back from JSON
@@ -173,6 +177,8 @@ class ReachOptions(ReachConfig):
     end_effectors: Annotated[tuple[str, ...], word("end effectors")] = ReachConfig.end_effectors
     reach_tolerance: Annotated[float | None, word("tolerance")] = ReachConfig.reach_tolerance
     goal_distribution: Annotated[str, word("goal distribution")] = ReachConfig.goal_distribution
+    previous_command: tyro.conf.Suppress[bool] = False
+    """Not a trainer's: ``ship.refine`` sets it for the graphs that read it (``--refinement.command deadbeat``)."""
 
 
 class ReachVectorEnv(VectorEnv):
@@ -193,7 +199,8 @@ class ReachVectorEnv(VectorEnv):
                              f"{self.model.opt.timestep}")
         self.substeps = int(round(substeps))
         self.kin = Kinematics(self.spec, self.model)
-        self.layout = ObservationLayout.for_robot(self.spec.n_joints, self.spec.n_tasks, config.planned)
+        self.layout = ObservationLayout.for_robot(self.spec.n_joints, self.spec.n_tasks, config.planned,
+                                                  config.previous_command)
         self.planner = GoalConfigurationPlanner(self.kin, config.planner) if config.planned else None
         self.num_envs = num_envs
         self.datas = [mujoco.MjData(self.model) for _ in range(num_envs)]
@@ -225,14 +232,15 @@ class ReachVectorEnv(VectorEnv):
         """The observation and end-effector positions; a planned goal configuration becomes its finish first where
         the planner says so (as in the controller node, ``mtpolicy.nodes.planning``)."""
         q = self.joint_positions()
-        obs, ee = observe(self.kin, q, self.goals, self.goal_configs)
+        commands = self.commands if self.config.previous_command else None
+        obs, ee = observe(self.kin, q, self.goals, self.goal_configs, commands)
         if self.goal_configs is not None and self.finish_configs is not None:  # planned, after a reset
             travel = (np.abs(self.goal_configs - q) / self.spec.velocity_limits).max(axis=1)
             finishing = self.config.planner.finishes(np.linalg.norm(self.goals - ee, axis=-1), travel)
             finishing &= (self.goal_configs != self.finish_configs).any(axis=1)
             if finishing.any():
                 self.goal_configs = np.where(finishing[:, None], self.finish_configs, self.goal_configs)
-                obs, ee = observe(self.kin, q, self.goals, self.goal_configs)
+                obs, ee = observe(self.kin, q, self.goals, self.goal_configs, commands)
         return obs, ee
 
     # --- gymnasium API ----------------------------------------------------------------
@@ -331,9 +339,13 @@ class ReachVectorEnv(VectorEnv):
 
         goals = at_future(ee_sl, 3 * self.spec.n_tasks).reshape(-1, self.spec.n_tasks, 3)
         q_goal = at_future(q_sl, self.spec.n_joints) if self.config.planned else None
+
+        def commands(o: np.ndarray) -> np.ndarray | None:
+            return o[..., self.layout.slice("previous_command")].reshape(steps * n, -1) \
+                if self.config.previous_command else None
         out: dict[str, np.ndarray | dict] = {
-            k: observe(self.kin, o[..., q_sl].reshape(steps * n, -1), goals, q_goal)[0].reshape(steps, n, -1)
-            for k, o in (("obs", obs), ("next_obs", next_obs))}
+            k: observe(self.kin, o[..., q_sl].reshape(steps * n, -1), goals, q_goal, commands(o))[0].reshape(
+                steps, n, -1) for k, o in (("obs", obs), ("next_obs", next_obs))}
         shape = (steps, n, self.spec.n_tasks, 3)
         info = self.reward_info(out["next_obs"][..., ee_sl].reshape(shape), goals.reshape(shape),
                                 obs[..., ee_sl].reshape(shape))
@@ -350,7 +362,9 @@ class ReachVectorEnv(VectorEnv):
         rng = np.random.default_rng(seed)
         q = sample_configurations(self.spec, rng, n)
         q_goal = self._goal_configurations(rng, q)  # stands in for the planner's q*: another solution as far
-        obs, _ = observe(self.kin, q, self.kin.ee_positions_batch(q_goal), q_goal if self.config.planned else None)
+        commands = rng.uniform(-1.0, 1.0, q.shape) * self.spec.velocity_limits if self.config.previous_command else None
+        obs, _ = observe(self.kin, q, self.kin.ee_positions_batch(q_goal), q_goal if self.config.planned else None,
+                         commands)
         return obs.mean(axis=0), np.maximum(obs.std(axis=0), 1e-2)
 
 

@@ -94,7 +94,7 @@ def export_policy(actor: nn.Module, spec: RobotSpec, env: ReachConfig, method: s
     finite (NonFiniteModel otherwise)."""
     contract = PolicyContract.for_robot(spec, env.control_period, method, strict_values(training_config),
                                         strict_values(metrics), env.tolerance, env.goal_distribution,
-                                        env.planner.to_dict() if env.planned else None)
+                                        env.planner.to_dict() if env.planned else None, env.previous_command)
     module = VelocityPolicy(actor, spec.velocity_limits).eval()
     check_finite(module, path)
     example = torch.zeros(1, contract.observation_layout.size)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +60,8 @@ class RefineConfig:
 
 
 def refined_student(run: Path, refinement: TargetRefinement) -> tuple[RefinedTargetActor, ReachVectorEnv, dict]:
-    """The run's last student with its target refined, an env of the run's task and its training config (read as
-    recorded)."""
+    """The run's last student with its target refined, an env of the graph's task and the training config (as
+    recorded; with ``deadbeat`` its env observes ``previous_command``)."""
     config = read_run_config(run)
     algo_record = config.get("algo", {})
     if config.get("command", "train dagger") != "train dagger" or algo_record.get("teacher") != "time_optimal":
@@ -73,6 +73,10 @@ def refined_student(run: Path, refinement: TargetRefinement) -> tuple[RefinedTar
     env = ReachVectorEnv(1, env_config, time_limit=False)
     student = Student(algo, env.layout, env.spec.n_joints, *env.observation_statistics())
     student.load_state_dict(load_checkpoint(run / "checkpoint.pt")["student"])
+    if refinement.command == "deadbeat":  # the graph also observes the command of the period before
+        env_config = replace(env_config, previous_command=True)
+        env = ReachVectorEnv(1, env_config, time_limit=False)
+        config = {**config, "env": {**config["env"], "previous_command": True}}
     actor = RefinedTargetActor(student.policy, TorchKinematics(env.kin), env.layout, env.spec.velocity_limits,
                                env.spec.joint_limits, env_config.control_period, env_config.tolerance,
                                refinement, env.spec.acceleration_limits).eval()
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
                   metrics=metrics, path=out)
     obs, _ = env.reset(seed=cfg.seed)
     record = {**refine, "seconds": time.perf_counter() - start, **metrics, "call_ms": call_milliseconds(out, obs),
-              "student_call_ms": call_milliseconds(cfg.run / "policy.onnx", obs)}
+              "student_call_ms": call_milliseconds(cfg.run / "policy.onnx", obs[:, actor.student_input])}
     out.with_suffix(".json").write_text(strict_json(record, indent=2))
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in record.items()
                       if k in ("success_rate", "time_to_reach_median", "time_ratio_median", "time_ratio_p90",
