@@ -181,9 +181,16 @@ def main(argv: list[str] | None = None) -> None:
                env.tolerance, contract.robot)
     seconds = training_seconds(cfg.run)
     found = found_text(read_best(cfg.run / "best.json") if cfg.best else {})
-    planner = (f"The observation ends with `goal_config_error` = q* - q, q* from `mtpolicy.planner` with "
-               f"`{json.dumps(contract.planner)}` (in the contract; the controller node runs it when a goal set "
-               "arrives)." if contract.planner else "No planner: the observation is the plain layout.")
+    commanded = contract.observation_layout.previous_command
+    if contract.planner:
+        planner = (f"The observation {'holds' if commanded else 'ends with'} `goal_config_error` = q* - q, q* from "
+                   f"`mtpolicy.planner` with `{json.dumps(contract.planner)}` (in the contract; the controller node "
+                   "runs it when a goal set arrives).")
+    else:
+        planner = "No planner." if commanded else "No planner: the observation is the plain layout."
+    if commanded:
+        planner += (" The observation ends with `previous_command`: the joint velocities the controller sent the "
+                    "period before, after the acceleration ramp.")
     flags = f"{' --best' if cfg.best else ''}{f' --model {cfg.model}' if cfg.model else ''}"
     text = f"""# {cfg.name}
 
