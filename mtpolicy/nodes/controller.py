@@ -126,6 +126,7 @@ class PolicyController(Node):
         self.params = p = ParamSet(self, PARAMS, on_change=self._on_params_set)
         self.policy = load_policy(p.model or p.robot or DEFAULT_ROBOT)
         contract = self.policy.contract
+        self._observes_command = contract.observation_layout.previous_command
         self.joints = joints = [j for j in p.joints if j] or list(contract.joints)
         self.spec = spec = load_robot_for(self.policy, p.robot, p.robot_description, joints, self.get_logger())
         self.kin = Kinematics(spec)
@@ -242,7 +243,7 @@ class PolicyController(Node):
         goals, q = self.goals, self.states.q
         if self.planned is not None:
             hold = goals.follow_plans(q, hold, now)
-        sent = self.output.ramp.velocity if self.policy.contract.observation_layout.previous_command else None
+        sent = self.output.ramp.velocity if self._observes_command else None
         obs, _ = observe(self.kin, self._observed_positions(q, now) if hold is None else q, goals.positions,
                          goals.config, sent)
         velocity = self._zeros

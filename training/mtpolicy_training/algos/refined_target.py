@@ -99,8 +99,8 @@ class RefinedTargetActor(nn.Module):
         if (refinement.command == "deadbeat") != layout.previous_command:
             raise ValueError(f"the {refinement.command} command on a layout with"
                              f"{'' if layout.previous_command else 'out'} previous_command: only deadbeat reads it")
-        self.student_input = slice(0, layout.size - len(velocity_limits) * layout.previous_command)
         self.previous_command = layout.slice("previous_command") if layout.previous_command else None
+        self.student_input = slice(0, None if self.previous_command is None else self.previous_command.start)
         accelerations = np.full(len(velocity_limits), np.inf) if acceleration_limits is None else acceleration_limits
         travel = JointTravel(velocity_limits, accelerations, control_period)
         boxes = np.stack([travel.distance(n * control_period) for n in range(1, refinement.periods + 1)]
@@ -126,22 +126,22 @@ class RefinedTargetActor(nn.Module):
         high = torch.minimum(q[None] + reach, self.high).reshape(k * n, -1)
         start = self.clamp(q + self.period_step * y).repeat(k, 1)
         radius = torch.full_like(start[:, 0], self.radius)
-        servo = self.refinement.command != "step"
-        if servo:  # and the steps from q onto the goals themselves (radius 0) within the joint limits, same batch
+        to_goals = self.refinement.command != "step"
+        if to_goals:  # and the steps from q onto the goals themselves (radius 0) within the joint limits, same batch
             low, high = torch.cat([low, self.low.expand_as(q)]), torch.cat([high, self.high.expand_as(q)])
             start, radius = torch.cat([start, q]), torch.cat([radius, torch.zeros_like(q[:, 0])])
-        targets, landed = self.refine(goals.repeat(k + int(servo), 1, 1), start, low, high, radius)
+        targets, landed = self.refine(goals.repeat(k + int(to_goals), 1, 1), start, low, high, radius)
         target, chosen = q, torch.zeros_like(within)  # per row, the target the command heads for
         boxes, landed = targets[:k * n].reshape(k, n, -1), landed[:k * n].reshape(k, n)
         for i in range(k):  # the least number of periods that lands
             take = landed[i] & ~(chosen | within)
             target, chosen = torch.where(take[:, None], boxes[i], target), chosen | take
-        if servo:  # within tolerance: the servo to the goals themselves
+        if to_goals:  # within tolerance: the same law to the goals themselves
             target, chosen = torch.where(within[:, None], targets[k * n:], target), chosen | within
         if self.previous_command is not None:
             heading = self.deadbeat(target - q, obs[:, self.previous_command])
         else:
-            heading = self.servo(target - q) if servo else self.saturate((target - q) / self.command_step)
+            heading = self.servo(target - q) if to_goals else self.saturate((target - q) / self.command_step)
         return torch.where(chosen[:, None], heading, self.actor.saturate(y))
 
     def refine(self, goals: torch.Tensor, target: torch.Tensor, low: torch.Tensor, high: torch.Tensor,

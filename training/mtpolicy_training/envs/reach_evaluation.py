@@ -205,5 +205,4 @@ def onnx_controller(path: str | Path) -> tuple[Controller, ReachConfig]:
     policy = OnnxPolicy(path)
     limits = np.asarray(policy.contract.velocity_limits)
     env = policy.contract.training_config.get("env") or {"robot": policy.contract.robot}  # SAC family: its robot's
-    return (lambda obs: policy(obs) / limits), ReachConfig(
-        **{**env, "previous_command": policy.contract.observation_layout.previous_command})
+    return (lambda obs: policy(obs) / limits), ReachConfig(**env)
