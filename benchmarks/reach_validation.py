@@ -4,7 +4,10 @@ For each policy and seed: held success, time to reach (median and mean, s), its 
 (median and p90, ``envs/time_optimal.py``) and the share of goal sets whose end effectors left the tolerance after
 first entering it (``evaluate_reach``'s ``left_after_entering_rate``) and the ratio to the bound of the time from
 which they stay within it (``settle_ratio``), and each end effector's final error (m, median and p90:
-``error_median_<ee>``, ``error_p90_<ee>``); with ``--teacher``, the same for the classical
+``error_median_<ee>``, ``error_p90_<ee>``) and the share of goal sets on which a sampled state (one per control period)
+put the robot into self-penetration (``self_collision_rate``, ``kinematics.self_collisions``); with
+``--collision-guard``, the same for each policy behind the controller node's collision guard
+(``reach_evaluation.guarded_controller``); with ``--teacher``, the same for the classical
 teacher each DAgger policy learned from (``ship/reach_table.teacher_controller``: the teacher of this checkout's code,
 with the policy's recorded settings). The defaults are a DAgger run's own
 validations: 200 goal sets of ``VALIDATION_SEED``, 500 of ``HELD_OUT_SEED``.
@@ -21,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mtpolicy.kinematics import self_collisions
 from mtpolicy.vocabulary import Parser
-from mtpolicy_training.envs.reach import ReachConfig
-from mtpolicy_training.envs.reach_evaluation import Controller, evaluate_reach, onnx_controller
+from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
+from mtpolicy_training.envs.reach_evaluation import Controller, evaluate_reach, guarded_controller, onnx_controller
 from mtpolicy_training.envs.seeds import HELD_OUT_SEED, VALIDATION_SEED, VALIDATION_SEEDS
 from mtpolicy_training.envs.time_optimal import bound_table
 from mtpolicy_training.ship.reach_table import Row, goal_set_config, teacher_controller
@@ -32,10 +36,13 @@ SHOWN = ("success_rate", "time_to_reach_median", "time_to_reach_mean", "time_rat
          "left_after_entering_rate", "settle_ratio_median", "settle_ratio_p90")
 
 
-def controllers(model: Path, teacher: bool) -> dict[str, tuple[Controller, ReachConfig]]:
-    """The policy ``model`` on the reach task it was trained on, and with ``teacher`` its DAgger teacher."""
+def controllers(model: Path, teacher: bool, guard: bool) -> dict[str, tuple[Controller, ReachConfig]]:
+    """The policy ``model`` on the reach task it was trained on, with ``guard`` also behind the collision guard,
+    and with ``teacher`` its DAgger teacher."""
     policy, env = onnx_controller(model)
     out = {str(model): (policy, env)}
+    if guard:
+        out[f"{model} guarded"] = (guarded_controller(policy, env), env)
     if teacher and (taught := teacher_controller(Row(env.robot, env.goal_distribution, str(model), (str(model),)),
                                                  env)) is not None:
         label, controller, planned = taught
@@ -59,10 +66,17 @@ class Bounds:
 
 
 def validate(controller: Controller, env: ReachConfig, seed: int, goal_sets: int, bounds: Bounds) -> dict[str, float]:
-    """The figures of ``SHOWN`` and the final errors for ``controller`` on ``goal_sets`` goal sets of ``seed``."""
-    metrics = evaluate_reach(controller, env, goal_sets, seed, bound=bounds(env, seed, goal_sets))
+    """The figures of ``SHOWN``, the final errors and ``self_collision_rate`` for ``controller`` on ``goal_sets``
+    goal sets of ``seed``."""
+    penetrated = np.zeros(goal_sets, dtype=bool)
+
+    def record_penetration(step: int, sim: ReachVectorEnv, action: np.ndarray, info: dict) -> None:
+        penetrated[:] |= self_collisions(sim.kin, sim.joint_positions())
+
+    metrics = evaluate_reach(controller, env, goal_sets, seed, bound=bounds(env, seed, goal_sets),
+                             on_step=record_penetration)
     return {k: round(v, 6 if k.startswith("error_") else 4) for k, v in metrics.items()
-            if k in SHOWN or k.startswith("error_")}
+            if k in SHOWN or k.startswith("error_")} | {"self_collision_rate": round(float(penetrated.mean()), 4)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,10 +88,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_word("episode count", type=int, nargs="+", default=[200, 500], help="goal sets per seed, in its order")
     parser.add_argument("--bound-cache", type=Path, help="directory of cached bound tables (a run's bound/)")
     parser.add_argument("--teacher", action="store_true", help="also each DAgger policy's classical teacher")
+    parser.add_argument("--collision-guard", action="store_true",
+                        help="also each policy behind the controller node's collision guard")
     args = parser.parse_args(argv)
     if len(args.episodes) != len(args.seed):
         parser.error("--episodes needs one count per --seed")
-    rows = {name: row for model in args.models for name, row in controllers(model, args.teacher).items()}
+    rows = {name: row for model in args.models for name, row in controllers(model, args.teacher, args.collision_guard).items()}
     bounds = Bounds(args.bound_cache)
     print(json.dumps({name: {str(seed): validate(controller, env, seed, n, bounds)
                              for seed, n in zip(args.seed, args.episodes)}

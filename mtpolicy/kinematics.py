@@ -109,12 +109,26 @@ def self_collisions(kin: Kinematics, q: np.ndarray) -> np.ndarray:
     """(n,) bool: row i of the (n, n_joints) joint angles ``q`` puts two geoms of the robot, or one of the robot
     and one of the world (a floor), into penetration. Pairs already in contact at home are the model's own and
     do not count; the robot's joints not in ``q`` stay at home."""
-    model = kin.model
+    if kin.model.ngeom < 2:
+        return np.zeros(len(np.atleast_2d(q)), dtype=bool)
+    home = _home_pairs(kin)
+    return np.array([bool(_contact_pairs(kin, qi) - home) for qi in np.atleast_2d(q)], dtype=bool)
+
+
+def path_collides(kin: Kinematics, q: np.ndarray, step: np.ndarray, samples: int) -> bool:
+    """Whether a state q + step i / samples, i = 1..samples, puts into penetration a geom pair that is in contact
+    neither at home nor at q (``self_collisions``' pairs; a contact the robot is already in may persist)."""
+    if kin.model.ngeom < 2:
+        return False
+    known = _home_pairs(kin) | _contact_pairs(kin, q)
+    return any(_contact_pairs(kin, q + step * (i / samples)) - known for i in range(1, samples + 1))
+
+
+def _home_pairs(kin: Kinematics) -> set[tuple[int, int]]:
     home = getattr(kin, "_home_contacts", None)
     if home is None:
         home = kin._home_contacts = _contact_pairs(kin, kin.home)
-    return np.array([bool(_contact_pairs(kin, qi) - home) for qi in np.atleast_2d(q)], dtype=bool) \
-        if model.ngeom > 1 else np.zeros(len(np.atleast_2d(q)), dtype=bool)
+    return home
 
 
 def _contact_pairs(kin: Kinematics, q: np.ndarray) -> set[tuple[int, int]]:

@@ -1,8 +1,8 @@
 """Pure safety filters between a policy's output and a robot's command input.
 
-No ROS, no I/O: every function here takes arrays and numbers and returns a
-decision, so each rule is unit tested on its own and the controller node is a
-thin sequence of them.
+No ROS, no I/O: every function here takes arrays and numbers (the collision
+guard also the robot's kinematics) and returns a decision, so each rule is unit
+tested on its own and the controller node is a thin sequence of them.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+
+from mtpolicy.kinematics import Kinematics, path_collides
 
 
 def finite_or_zero(velocity: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -168,3 +170,28 @@ def braking_guard(q: np.ndarray, velocity: np.ndarray, limits: np.ndarray, accel
     cap_up, cap_down = np.nan_to_num(cap_up, nan=np.inf), np.nan_to_num(cap_down, nan=np.inf)
     capped = np.minimum(np.maximum(velocity, -cap_down), cap_up)
     return capped, int(np.count_nonzero(capped != velocity))
+
+
+class CollisionGuard:
+    """Scales a velocity command down until its move stays free of new self-collisions: the command s v with the
+    largest s in 1, 1/2, ..., 2^-halvings, 0 whose move from q -- ``periods`` control periods at s v (the command's
+    own, and one for the state's age and the servos' lag), then braking to rest at the acceleration limits, per
+    joint d = s v periods dt + (s v) |s v| / (2 a) -- puts no geom pair into penetration that is not in contact at
+    home or at q (``kinematics.path_collides``, checked every ``resolution`` rad of the largest joint's travel)."""
+
+    def __init__(self, kin: Kinematics, period: float, acceleration_limits: np.ndarray, periods: int = 2,
+                 resolution: float = 0.05, halvings: int = 3):
+        self.kin, self.horizon, self.resolution = kin, periods * period, resolution
+        self.scales = [0.5 ** i for i in range(halvings + 1)]
+        self.braking = np.where(np.isfinite(acceleration_limits), 0.5 / acceleration_limits, 0.0)
+        """1 / 2a per joint (0 without a limit): the braking distance is v |v| / 2a."""
+
+    def __call__(self, q: np.ndarray, velocity: np.ndarray) -> tuple[np.ndarray, bool]:
+        """The command allowed at joint angles ``q``, and whether it was scaled down."""
+        for s in self.scales:
+            v = s * velocity
+            step = v * self.horizon + v * np.abs(v) * self.braking
+            samples = max(1, math.ceil(float(np.abs(step).max()) / self.resolution))
+            if not path_collides(self.kin, q, step, samples):
+                return v, s < 1.0
+        return np.zeros_like(velocity), bool(velocity.any())

@@ -7,9 +7,10 @@ the newest state fault, the goals' arrival times, the e-stop, the time) to
 ``Supervisor.hold``, which runs ``TICK_CHECKS`` in order, the ERROR ones
 first, and returns the first hold (so the most severe one). Without a hold,
 ``Supervisor.command`` filters the policy's output: a non-finite output is a
-hold itself; otherwise every joint velocity is clamped to its limit and a joint
-at a position limit may only move inwards. Joint states are checked as they
-arrive (``mtpolicy.state_intake``): a state fault holds for ``state_timeout``.
+hold itself; otherwise every joint velocity is clamped to its limit, a joint
+at a position limit may only move inwards, and a command whose move would put
+the robot into a new self-collision is scaled down (``safety.CollisionGuard``).
+Joint states are checked as they arrive (``mtpolicy.state_intake``): a state fault holds for ``state_timeout``.
 
 Whatever it decides, the command sent changes no faster than the robot's
 acceleration limits (``CommandRamp``): a hold's zeros are reached by a ramp at
@@ -196,11 +197,15 @@ class Supervisor:
     """Decides each tick between zeros (a hold) and the policy's command, filtered to the robot's limits."""
 
     def __init__(self, robot: SupervisedRobot, settings: Settings, velocity_limits: np.ndarray,
-                 joint_limits: np.ndarray, checks: Sequence[Check] = TICK_CHECKS):
+                 joint_limits: np.ndarray, checks: Sequence[Check] = TICK_CHECKS,
+                 collision_guard: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, bool]] | None = None):
         self.robot, self.settings, self.checks = robot, settings, tuple(checks)
         self.velocity_limits, self.joint_limits = velocity_limits, joint_limits
-        self.counts = dict(clamped=0, limit_guarded=0, non_finite=0)
-        """Joint velocities clamped, joints stopped at a limit, non-finite outputs: totals."""
+        self.collision_guard = collision_guard
+        """Scales down a command whose move would put the robot into a new self-collision (None: off)."""
+        self.counts = dict(clamped=0, limit_guarded=0, non_finite=0, collision_guarded=0)
+        """Joint velocities clamped, joints stopped at a limit, non-finite outputs, commands scaled down before a
+        self-collision: totals."""
 
     def hold(self, inputs: Inputs) -> Hold | None:
         """The first hold the checks find in ``inputs``, or None: the policy may command."""
@@ -213,7 +218,8 @@ class Supervisor:
     def command(self, q: np.ndarray, output: np.ndarray) -> tuple[np.ndarray, Hold | None]:
         """The joint velocities to command for the policy's ``output`` at joint angles ``q``: zeros and NON_FINITE
         for a NaN or an infinity; else clamped to the velocity limits, joints at (within ``limit_margin`` of) a
-        position limit only moving inwards."""
+        position limit only moving inwards, and scaled down by the collision guard (if any) until its move puts the
+        robot into no new self-collision."""
         velocity, finite = safety.finite_or_zero(output)
         if not finite:
             self.counts["non_finite"] += 1
@@ -222,6 +228,9 @@ class Supervisor:
         velocity, guarded = safety.joint_limit_guard(q, velocity, self.joint_limits, self.settings.limit_margin)
         self.counts["clamped"] += clamped
         self.counts["limit_guarded"] += guarded
+        if self.collision_guard is not None:
+            velocity, scaled = self.collision_guard(q, velocity)
+            self.counts["collision_guarded"] += scaled
         return velocity, None
 
 

@@ -97,9 +97,9 @@ def reach_and_render(robot: str, path: str | Path, seed: int = 0, policy: "OnnxP
     The goal set is the first of ``sample_goal_sets(seed)`` (what ``mtpolicy goals --seed`` publishes
     first). The controller is ``policy`` (a planner-conditioned one follows the goal configuration planned once
     from the start, and its finish once the contract's planner says so), or the damped-least-squares baseline
-    when it is None; its velocities pass the controller node's clamp and ramp and are applied every ``control_period`` s
-    for ``seconds`` s of simulated time. ``end_effectors`` defaults to the policy's, else the robot's (its
-    robot.yaml's, else every site).
+    when it is None; its velocities pass the controller node's clamp, collision guard and ramp and are applied
+    every ``control_period`` s for ``seconds`` s of simulated time. ``end_effectors`` defaults to the policy's, else
+    the robot's (its robot.yaml's, else every site).
     """
     from mtpolicy import safety
     from mtpolicy.dls import DampedLeastSquares
@@ -129,6 +129,7 @@ def reach_and_render(robot: str, path: str | Path, seed: int = 0, policy: "OnnxP
         if not np.isfinite(worst):
             raise ValueError(f"the planner of {policy.path.name} rejects goal set {seed}: {planner.config.rejection}")
     actuators = spec.actuator_ids(mj_model)
+    guard = safety.CollisionGuard(kin, control_period, spec.acceleration_limits)
     sent = np.zeros(spec.n_joints)  # the command of the period before, ramped as the controller node ramps it
     observes_command = policy is not None and policy.contract.observation_layout.previous_command
     substeps = max(1, int(round(control_period / mj_model.opt.timestep)))
@@ -139,7 +140,7 @@ def reach_and_render(robot: str, path: str | Path, seed: int = 0, policy: "OnnxP
                 np.max(np.abs(goal_config - q) / spec.velocity_limits)):
             goal_config, finished = planner.finish(q0, goals)[0], True
         obs, _ = observe(kin, q, goals, goal_config, sent if observes_command else None)
-        command = safety.clamp_velocity(np.asarray(controller(obs), np.float64), spec.velocity_limits)[0]
+        command = guard(q, safety.clamp_velocity(np.asarray(controller(obs), np.float64), spec.velocity_limits)[0])[0]
         sent = data.ctrl[actuators] = safety.rate_limit(command, sent, spec.acceleration_limits, control_period)[0]
         mujoco.mj_step(mj_model, data, nstep=substeps)
     errors = np.linalg.norm(kin.ee_positions(data.qpos[kin.qpos_adr]) - goals, axis=-1)

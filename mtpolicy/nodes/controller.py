@@ -142,7 +142,9 @@ class PolicyController(Node):
         self.inputs = Inputs(self.states.times, np.full(spec.n_tasks, -math.inf), enabled=p.start_enabled)
         self.supervisor = Supervisor(
             SupervisedRobot(spec.joint_names, contract.end_effectors, [goal_topic(ee) for ee in contract.end_effectors],
-                            JOINT_STATES_TOPIC), p, spec.velocity_limits, spec.joint_limits)
+                            JOINT_STATES_TOPIC), p, spec.velocity_limits, spec.joint_limits,
+            collision_guard=safety.CollisionGuard(self.kin, contract.control_period, spec.acceleration_limits)
+            if p.collision_guard else None)
         self.timing = TickTiming(p, contract.control_period)
         self.clock_watch = ClockWatch(self, p, self._warn)
         self.progress = ProgressWatch(self.kin, self.states, p, self._warn, contract_reach_tolerance(contract))

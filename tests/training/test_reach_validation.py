@@ -1,4 +1,5 @@
-"""The validation screen of exported reach policies: a shipped policy and its teacher side by side."""
+"""The validation screen of exported reach policies: a shipped policy, behind the collision guard and its teacher
+side by side."""
 
 import json
 
@@ -9,11 +10,12 @@ from mtpolicy_training.envs.seeds import VALIDATION_SEED
 
 def test_a_shipped_policy_and_its_teacher_are_validated_side_by_side(tmp_path, capsys):
     model = str(MODELS_DIR / "planar8_reach.onnx")
-    main([model, "--teacher", "--seed", str(VALIDATION_SEED), "--episodes", "2",
+    main([model, "--teacher", "--collision-guard", "--seed", str(VALIDATION_SEED), "--episodes", "2",
           "--bound-cache", str(tmp_path)])
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 2 and model in rows  # the policy and its time-optimal teacher
+    assert len(rows) == 3 and {model, f"{model} guarded"} <= set(rows)  # the policy, guarded, its teacher
     for figures in rows.values():
-        assert set(figures[str(VALIDATION_SEED)]) == set(SHOWN) | {f"error_{q}_ee_{i}" for q in ("median", "p90")
-                                                                    for i in (1, 2, 3)}
+        assert set(figures[str(VALIDATION_SEED)]) == set(SHOWN) | {"self_collision_rate"} | {
+            f"error_{q}_ee_{i}" for q in ("median", "p90") for i in (1, 2, 3)}
         assert figures[str(VALIDATION_SEED)]["success_rate"] == 1.0
+        assert figures[str(VALIDATION_SEED)]["self_collision_rate"] == 0.0

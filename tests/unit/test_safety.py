@@ -91,3 +91,29 @@ def test_sample_intervals_use_stamps_where_both_samples_have_one():
     previous_stamps, previous_times = np.array([4.99, math.nan, 4.0]), np.array([100.0, 100.0, -math.inf])
     assert np.allclose(safety.sample_intervals(5.0, previous_stamps, 102.0, previous_times), [0.01, 2.0, 1.0])
     assert np.allclose(safety.sample_intervals(math.nan, previous_stamps, 102.0, previous_times)[:2], [2.0, 2.0])
+
+
+def test_the_collision_guard_scales_a_command_until_its_move_touches_nothing_new():
+    """Tiago, whose arms reach each other: random commands from random free configurations, each allowed only as
+    s v (s in 1, 1/2, 1/4, 1/8, 0) whose move (2 periods at it, then braking at Franka-like limits) is free."""
+    from mtpolicy.kinematics import Kinematics, path_collides, self_collisions
+    from mtpolicy.reach_task import sample_free_configurations
+    from mtpolicy.robots import load_robot
+
+    kin = Kinematics(load_robot("tiago"))
+    rng = np.random.default_rng(0)
+    accelerations = np.full(len(kin.home), 10.0)
+    guard = safety.CollisionGuard(kin, 0.05, accelerations)
+    scales = []
+    for q in sample_free_configurations(kin, rng, 30):
+        v = rng.uniform(-3.0, 3.0, len(q))
+        allowed, scaled = guard(q, v)
+        s = float(allowed @ v / (v @ v))
+        assert np.allclose(allowed, s * v) and s in (1.0, 0.5, 0.25, 0.125, 0.0) and scaled == (s < 1.0)
+        step = allowed * 0.1 + allowed * np.abs(allowed) / 20.0
+        assert not path_collides(kin, q, step, 20)
+        assert not self_collisions(kin, q + step)[0]
+        scales.append(s)
+    assert 1.0 in scales and min(scales) < 1.0  # some moves were free, some were not
+    allowed, scaled = guard(kin.home, np.zeros(len(kin.home)))
+    assert not allowed.any() and not scaled

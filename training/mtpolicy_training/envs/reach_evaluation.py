@@ -54,6 +54,7 @@ import numpy as np
 
 from mtpolicy.dls import DampedLeastSquares
 from mtpolicy.policy import OnnxPolicy
+from mtpolicy.safety import CollisionGuard
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.seeds import VALIDATION_SEED
 
@@ -206,3 +207,18 @@ def onnx_controller(path: str | Path) -> tuple[Controller, ReachConfig]:
     limits = np.asarray(policy.contract.velocity_limits)
     env = policy.contract.training_config.get("env") or {"robot": policy.contract.robot}  # SAC family: its robot's
     return (lambda obs: policy(obs) / limits), ReachConfig(**env)
+
+
+def guarded_controller(controller: Controller, env_config: ReachConfig) -> Controller:
+    """``controller`` behind the controller node's collision guard (``mtpolicy.safety.CollisionGuard``): each row's
+    command clamped to the velocity limits, then scaled down until its move puts the robot into no new
+    self-collision, as the node sends it."""
+    env = ReachVectorEnv(1, replace(env_config, planned=False))
+    guard = CollisionGuard(env.kin, env_config.control_period, env.spec.acceleration_limits)
+    limits, q_slice = env.spec.velocity_limits, env.layout.slice("joint_pos")
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        commands = np.clip(controller(obs), -1.0, 1.0) * limits
+        return np.stack([guard(q, v)[0] for q, v in zip(obs[:, q_slice].astype(np.float64), commands)]) / limits
+
+    return act
