@@ -14,10 +14,22 @@ import numpy as np
 
 RowFunction = Callable[[np.ndarray], np.ndarray]
 
+SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""The environment of every worker process started here (unless the user set these): each worker is meant to take
+one core, and a BLAS thread pool of its own on top oversubscribes them."""
+
+
+def single_threaded_children() -> None:
+    """Set ``SINGLE_THREADED`` in this process's environment, which the worker processes it starts from now on
+    inherit (this process's own BLAS has read its setting at import and keeps it)."""
+    for name, value in SINGLE_THREADED.items():
+        os.environ.setdefault(name, value)
+
 
 def process_pool(workers: int, mp_context=None) -> ProcessPoolExecutor:  # noqa: ANN001 - a multiprocessing context
     """A ProcessPoolExecutor whose workers end with this process (``die_with_parent``): a killed run leaves no worker
-    behind, blocked forever on its task queue."""
+    behind, blocked forever on its task queue. Its workers run BLAS on one thread (``single_threaded_children``)."""
+    single_threaded_children()
     return ProcessPoolExecutor(workers, mp_context=mp_context, initializer=die_with_parent, initargs=(os.getpid(),))
 
 
@@ -44,7 +56,8 @@ class RowWorkers:
     """``fn(batch)`` with the rows split into ``workers`` contiguous slices, one per process.
 
     Each worker holds its own ``factory()`` and gets the same slice of rows on every call, so
-    state a function keeps per row (a warm start) stays with that row. One worker: in this process.
+    state a function keeps per row (a warm start) stays with that row. One worker: in this process. The workers
+    run BLAS on one thread (``single_threaded_children``).
     ``factory`` must pickle (a module-level function or a ``functools.partial`` of one).
     """
 
@@ -55,6 +68,7 @@ class RowWorkers:
         self._local = factory() if workers == 1 else None
         self._pipes, self._processes = [], []
         context = mp.get_context("spawn")  # no fork of a parent that runs torch threads
+        single_threaded_children()
         for _ in range(workers if workers > 1 else 0):
             parent, child = context.Pipe()
             process = context.Process(target=_serve, args=(factory, child), daemon=True)
