@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if len(args.episodes) != len(args.seed):
         parser.error("--episodes needs one count per --seed")
-    rows = {name: row for model in args.models for name, row in controllers(model, args.teacher, args.collision_guard).items()}
+    rows = {name: row for model in args.models
+            for name, row in controllers(model, args.teacher, args.collision_guard).items()}
     bounds = Bounds(args.bound_cache)
     print(json.dumps({name: {str(seed): validate(controller, env, seed, n, bounds)
                              for seed, n in zip(args.seed, args.episodes)}

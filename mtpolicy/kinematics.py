@@ -120,8 +120,14 @@ def path_collides(kin: Kinematics, q: np.ndarray, step: np.ndarray, samples: int
     neither at home nor at q (``self_collisions``' pairs; a contact the robot is already in may persist)."""
     if kin.model.ngeom < 2:
         return False
-    known = _home_pairs(kin) | _contact_pairs(kin, q)
-    return any(_contact_pairs(kin, q + step * (i / samples)) - known for i in range(1, samples + 1))
+    home, at_q = _home_pairs(kin), None
+    for i in range(1, samples + 1):
+        new = _contact_pairs(kin, q + step * (i / samples)) - home
+        if new:  # the pairs at q only matter then (one collision check fewer on a free path)
+            at_q = _contact_pairs(kin, q) if at_q is None else at_q
+            if new - at_q:
+                return True
+    return False
 
 
 def _home_pairs(kin: Kinematics) -> set[tuple[int, int]]:
