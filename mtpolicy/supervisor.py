@@ -10,7 +10,8 @@ first, and returns the first hold (so the most severe one). Without a hold,
 hold itself; otherwise every joint velocity is clamped to its limit, a joint
 at a position limit may only move inwards, and a command whose move would put
 the robot into a new self-collision is scaled down (``safety.CollisionGuard``).
-Joint states are checked as they arrive (``mtpolicy.state_intake``): a state fault holds for ``state_timeout``.
+Joint states are checked as they arrive (``mtpolicy.state_intake``): a state
+fault holds for ``state_timeout``.
 
 Whatever it decides, the command sent changes no faster than the robot's
 acceleration limits (``CommandRamp``): a hold's zeros are reached by a ramp at
