@@ -115,6 +115,12 @@ def self_collisions(kin: Kinematics, q: np.ndarray) -> np.ndarray:
     return np.array([bool(_contact_pairs(kin, qi) - home) for qi in np.atleast_2d(q)], dtype=bool)
 
 
+def can_collide(model: mujoco.MjModel) -> bool:
+    """Whether any two geoms of ``model`` may come into contact: an explicit contact pair, or one geom's contype
+    sharing a bit with another's conaffinity (MuJoCo's contact filter)."""
+    return model.npair > 0 or bool(np.any(model.geom_contype[:, None] & model.geom_conaffinity[None, :]))
+
+
 def path_collides(kin: Kinematics, q: np.ndarray, step: np.ndarray, samples: int) -> bool:
     """Whether a state q + step i / samples, i = 1..samples, puts into penetration a geom pair that is in contact
     neither at home nor at q (``self_collisions``' pairs; a contact the robot is already in may persist)."""

@@ -117,3 +117,7 @@ def test_the_collision_guard_scales_a_command_until_its_move_touches_nothing_new
     assert 1.0 in scales and min(scales) < 1.0  # some moves were free, some were not
     allowed, scaled = guard(kin.home, np.zeros(len(kin.home)))
     assert not allowed.any() and not scaled
+    planar8 = Kinematics(load_robot("planar8"))  # no two of its geoms can touch: every command passes
+    free = safety.CollisionGuard(planar8, 0.05, np.full(len(planar8.home), np.inf))
+    v = np.full(len(planar8.home), 50.0)
+    assert guard.active and not free.active and free(planar8.home, v)[0] is v
