@@ -37,6 +37,8 @@ class Kinematics:
         self._base = self._read_base_pose()
         self._rotated = not (self._fixed_base and np.array_equal(self._base[1], np.eye(3)))
         self._jac_world = np.zeros((len(self.site_ids), 3, m.nv))
+        self.can_collide = _geoms_can_touch(m)
+        """Whether any two geoms may come into contact; else every collision query here answers "none" unchecked."""
 
     def _set(self, q: np.ndarray) -> None:
         self.data.qpos[self.qpos_adr] = q
@@ -109,22 +111,24 @@ def self_collisions(kin: Kinematics, q: np.ndarray) -> np.ndarray:
     """(n,) bool: row i of the (n, n_joints) joint angles ``q`` puts two geoms of the robot, or one of the robot
     and one of the world (a floor), into penetration. Pairs already in contact at home are the model's own and
     do not count; the robot's joints not in ``q`` stay at home."""
-    if kin.model.ngeom < 2:
+    if not kin.can_collide:
         return np.zeros(len(np.atleast_2d(q)), dtype=bool)
     home = _home_pairs(kin)
     return np.array([bool(_contact_pairs(kin, qi) - home) for qi in np.atleast_2d(q)], dtype=bool)
 
 
-def can_collide(model: mujoco.MjModel) -> bool:
+def _geoms_can_touch(model: mujoco.MjModel) -> bool:
     """Whether any two geoms of ``model`` may come into contact: an explicit contact pair, or one geom's contype
-    sharing a bit with another's conaffinity (MuJoCo's contact filter)."""
-    return model.npair > 0 or bool(np.any(model.geom_contype[:, None] & model.geom_conaffinity[None, :]))
+    sharing a bit with another geom's conaffinity (MuJoCo's contact filter)."""
+    touch = model.geom_contype[:, None] & model.geom_conaffinity[None, :]
+    np.fill_diagonal(touch, 0)  # a geom does not touch itself
+    return model.npair > 0 or bool(touch.any())
 
 
 def path_collides(kin: Kinematics, q: np.ndarray, step: np.ndarray, samples: int) -> bool:
     """Whether a state q + step i / samples, i = 1..samples, puts into penetration a geom pair that is in contact
     neither at home nor at q (``self_collisions``' pairs; a contact the robot is already in may persist)."""
-    if kin.model.ngeom < 2:
+    if not kin.can_collide:
         return False
     home, at_q = _home_pairs(kin), None
     for i in range(1, samples + 1):

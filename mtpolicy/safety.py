@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mtpolicy.kinematics import Kinematics, can_collide, path_collides
+from mtpolicy.kinematics import Kinematics, path_collides
 
 
 def finite_or_zero(velocity: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -178,12 +178,12 @@ class CollisionGuard:
     own, and one for the state's age and the servos' lag), then braking to rest at the acceleration limits, per
     joint d = s v periods dt + (s v) |s v| / (2 a) -- puts no geom pair into penetration that is not in contact at
     home or at q (``kinematics.path_collides``, checked every ``resolution`` rad of the largest joint's travel). On
-    a robot none of whose geoms can touch (``kinematics.can_collide``, planar8's) it passes every command."""
+    a robot none of whose geoms can touch (``Kinematics.can_collide``, planar8's) it passes every command."""
 
     def __init__(self, kin: Kinematics, period: float, acceleration_limits: np.ndarray, periods: int = 2,
                  resolution: float = 0.05, halvings: int = 3):
         self.kin, self.horizon, self.resolution = kin, periods * period, resolution
-        self.active = can_collide(kin.model)
+        self.active = kin.can_collide
         self.scales = [0.5 ** i for i in range(halvings + 1)]
         self.braking = np.where(np.isfinite(acceleration_limits), 0.5 / acceleration_limits, 0.0)
         """1 / 2a per joint (0 without a limit): the braking distance is v |v| / 2a."""
