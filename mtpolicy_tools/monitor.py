@@ -85,6 +85,11 @@ class ReachMonitor(Node):
             if g is not None:
                 pub.publish(goal_message(self.spec.base_body if frame_id is None else frame_id, stamp, g))
 
+    def goal_readers_matched(self, timeout: float, readers: int = 2) -> bool:
+        """Spin until each goal topic has ``readers`` matched subscriptions (this monitor's and a controller's), so
+        a goal published once is not lost to discovery; False after ``timeout`` s."""
+        return self.wait_until(lambda: all(p.get_subscription_count() >= readers for p in self._goal_pubs), timeout)
+
     def ee_positions(self) -> np.ndarray:
         return self.kin.ee_positions(self.q)
 

@@ -17,7 +17,7 @@ from geometry_msgs.msg import Point, PointStamped
 from rclpy.duration import Duration
 from std_msgs.msg import Float64MultiArray
 
-from faults import (GOALS_NEAR_HOME, StatePublisher, diagnostics, goal_set, hold_goals, seen, stamped_states,
+from faults import (GOALS_NEAR_HOME, diagnostics, goal_set, hold_goals, seen, stamped_states,
                     start_driven_controller, start_stack)
 from helpers import goals_near_home, publish_until, reach, scaled
 from mtpolicy.nodes.interfaces import COMMAND_QOS, DEFAULT_COMMAND_TOPIC, GOAL_QOS, goal_message
@@ -142,7 +142,7 @@ def test_a_new_reason_to_reject_a_goal_is_logged_at_once(start_node, monitor, pl
     """Issue: after a NaN goal for ee_1, a goal for ee_1 in the wrong frame was not logged for 2 s (the warnings
     were throttled per end effector, whatever the reason)."""
     ctrl = start_node("mtpolicy_controller", model=fixture_model)
-    assert StatePublisher(monitor)  # the controller is subscribed
+    assert monitor.goal_readers_matched(scaled(10.0)), "the controller did not subscribe to the goals"
     monitor.publish_goals([[math.nan, 0.0, 0.0], None, None])
     assert ctrl.wait_for_output("goal for 'ee_1' rejected: non-finite goal", scaled(5.0)), ctrl.output()
     monitor.publish_goals([[0.1, 0.1, 0.0], None, None], frame_id="world")
