@@ -8,6 +8,8 @@ where an end effector is.
 
 from __future__ import annotations
 
+import math
+
 import mujoco
 import numpy as np
 
@@ -125,11 +127,17 @@ def _geoms_can_touch(model: mujoco.MjModel) -> bool:
     return model.npair > 0 or bool(touch.any())
 
 
-def path_collides(kin: Kinematics, q: np.ndarray, step: np.ndarray, samples: int) -> bool:
+PATH_RESOLUTION = 0.05
+"""rad: the largest joint's travel between two states ``path_collides`` checks, unless told how many."""
+
+
+def path_collides(kin: Kinematics, q: np.ndarray, step: np.ndarray, samples: int | None = None) -> bool:
     """Whether a state q + step i / samples, i = 1..samples, puts into penetration a geom pair that is in contact
-    neither at home nor at q (``self_collisions``' pairs; a contact the robot is already in may persist)."""
+    neither at home nor at q (``self_collisions``' pairs; a contact the robot is already in may persist); by
+    default one state every ``PATH_RESOLUTION`` of the largest joint's travel."""
     if not kin.can_collide:
         return False
+    samples = samples or max(1, math.ceil(float(np.abs(step).max()) / PATH_RESOLUTION))
     home, at_q = _home_pairs(kin), None
     for i in range(1, samples + 1):
         new = _contact_pairs(kin, q + step * (i / samples)) - home

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mtpolicy.kinematics import Kinematics, path_collides
+from mtpolicy.kinematics import PATH_RESOLUTION, Kinematics, path_collides
 
 
 def finite_or_zero(velocity: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -181,7 +181,7 @@ class CollisionGuard:
     a robot none of whose geoms can touch (``Kinematics.can_collide``, planar8's) it passes every command."""
 
     def __init__(self, kin: Kinematics, period: float, acceleration_limits: np.ndarray, periods: int = 2,
-                 resolution: float = 0.05, halvings: int = 3):
+                 resolution: float = PATH_RESOLUTION, halvings: int = 3):
         self.kin, self.horizon, self.resolution = kin, periods * period, resolution
         self.active = kin.can_collide
         self.scales = [0.5 ** i for i in range(halvings + 1)]

@@ -207,6 +207,11 @@ class TimeOptimalReference:
         converged.sort(key=lambda q: self.seconds_to(q, q0))
         return [own] + converged[: max(0, c.refine_starts - 1)]
 
+    def local_solutions(self, q0: np.ndarray, goals: np.ndarray) -> list[tuple[float, np.ndarray]]:
+        """The program's local solutions (T, q) from every start of the multi-start solve, fastest first."""
+        found = [self._minimum_time(q0, goals, start) for start in self._starts(q0, goals)]
+        return sorted((f for f in found if f is not None), key=lambda f: f[0])
+
     def solve(self, q0: np.ndarray, goals: np.ndarray, warm: np.ndarray | None = None) -> TimeOptimum:
         """The time-optimal bound of reaching ``goals`` (n_ee, 3) from ``q0`` (n_joints,); with ``warm`` (a nearby
         solution: the previous target of a trajectory), SLSQP starts from it alone, and from every start of the
@@ -217,13 +222,15 @@ class TimeOptimalReference:
         if start_error <= self.tolerance:
             return TimeOptimum(0.0, 0, q0, q0, start_error)
         best = None if warm is None else self._minimum_time(q0, goals, warm)
-        for start in self._starts(q0, goals) if best is None else []:
-            found = self._minimum_time(q0, goals, start)
-            if found is not None and (best is None or found[0] < best[0]):
-                best = found
+        if best is None:
+            best = next(iter(self.local_solutions(q0, goals)), None)
         if best is None:
             return TimeOptimum(math.inf, -1, q0, q0, math.inf)
-        seconds, q = best
+        return self.optimum(q0, goals, *best, warm)
+
+    def optimum(self, q0: np.ndarray, goals: np.ndarray, seconds: float, q: np.ndarray,
+                warm: np.ndarray | None = None) -> TimeOptimum:
+        """The bound N* and the target q* of the local solution (T*, q) (the module docstring's level L)."""
         periods = max(1, math.ceil(seconds / self.dt - TIME_SLACK / self.dt))
         deepest = self._deepest(q0, goals, periods, q if warm is None else warm)
         level = max(float(np.sqrt(self._squared_errors(deepest, goals)[0].max())),

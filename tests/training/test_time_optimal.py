@@ -10,7 +10,8 @@ from functools import partial
 import numpy as np
 import pytest
 
-from mtpolicy.time_optimal_program import TimeOptimalReference
+from mtpolicy.kinematics import path_collides
+from mtpolicy.time_optimal_program import SolverConfig, TimeOptimalReference
 from mtpolicy_training.core.row_workers import RowWorkers
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import evaluate_reach, mink_controller
@@ -52,6 +53,25 @@ def test_the_teacher_commands_exactly_zero_at_the_goal():
     q = env.joint_positions()
     obs, _ = env.reset(options={"q": q, "goals": env.kin.ee_positions_batch(q)})
     assert np.array_equal(TimeOptimalController(env, hold_gain=12.0)(obs), np.zeros_like(q))
+
+
+def test_the_free_line_teacher_takes_a_target_as_fast_whose_straight_line_is_free():
+    """GR1, whose arms reach its body: on a goal set where the fastest target's straight line from the start puts
+    the robot into a new self-collision (goal set 19 of 64 drawn from seed SEED + 2), the teacher with
+    ``free_line_starts`` takes one in as many periods whose line is free; on planar8, none of whose geoms can
+    touch, it never looks."""
+    config = ReachConfig(robot="gr1", goal_distribution="local")
+    env = ReachVectorEnv(64, config, time_limit=False)
+    env.reset(seed=SEED + 2)
+    q0, goals = env.joint_positions()[19], env.goals[19]
+    solver = SolverConfig(local_starts=8, global_starts=0, refine_starts=3)
+    fastest = TimeOptimalController(ReachVectorEnv(1, config), 12.0, solver).solve(q0, goals)
+    free = TimeOptimalController(ReachVectorEnv(1, config), 12.0, solver, free_line_starts=24).solve(q0, goals)
+    assert path_collides(env.kin, q0, fastest.target - q0)
+    assert not path_collides(env.kin, q0, free.target - q0)
+    assert free.periods == fastest.periods
+    assert np.linalg.norm(goals - env.kin.ee_positions(free.target), axis=1).max() <= config.tolerance * (1 + 1e-5)
+    assert TimeOptimalController(ReachVectorEnv(1, CONFIG), 12.0, solver, 24).free_line_reference is None
 
 
 def test_bound_tables_are_cached_by_their_key(tmp_path):

@@ -116,6 +116,10 @@ class DaggerConfig:
     solver: SolverConfig = field(default_factory=lambda: SolverConfig(local_starts=8, global_starts=0,
                                                                       refine_starts=3))
     """How the time-optimal teacher solves a new goal set (local goals need no starts over the whole range)."""
+    free_line_starts: int = 0
+    """The time-optimal teacher, where the straight line to its target adds a self-collision: solve again from
+    this many local, global and refined starts and take the fastest target whose line is free
+    (``TimeOptimalController``; 0: keep the fastest)."""
     line_sets: int = 0
     """Teacher ``time_optimal``: goal sets whose straight lines to the target seed the dataset before the first
     iteration (``TimeOptimalController.line_demonstrations``: one solve per goal set, ``line_samples`` states)."""
@@ -137,7 +141,7 @@ class DaggerConfig:
                   "updates_per_iteration": self.updates_per_iteration > 0,
                   "teacher_mix": 0 <= self.teacher_mix <= 1, "action_noise": self.action_noise >= 0,
                   "line_sets": self.line_sets == 0 or (self.line_sets > 0 and self.teacher == "time_optimal"),
-                  "line_samples": self.line_samples > 0,
+                  "line_samples": self.line_samples > 0, "free_line_starts": self.free_line_starts >= 0,
                   "servo_target": self.servo_target == "ik" or self.teacher == "servo",
                   "teacher": self.teacher != "mink" or importlib.util.find_spec("mink") is not None}
         return [f"algo.{k}" for k, ok in checks.items() if not ok]
@@ -156,7 +160,7 @@ class Teacher:
             if config.teacher == "dls" else None
         self.local_ik = None if env.layout.planned else GoalConfigurationPlanner(
             env.kin, replace(env.config.planner, restarts=0))
-        self.time_optimal = TimeOptimalController(env, config.teacher_gain, config.solver) \
+        self.time_optimal = TimeOptimalController(env, config.teacher_gain, config.solver, config.free_line_starts) \
             if config.teacher == "time_optimal" or config.teacher == "servo" and config.servo_target == "time_optimal" \
             else None
         self.mink = mink_controller(env.config) if config.teacher == "mink" else None

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from mtpolicy.observation import observe
-from mtpolicy.time_optimal_program import SolverConfig, TimeOptimalReference
+from mtpolicy.kinematics import path_collides
+from mtpolicy.time_optimal_program import SolverConfig, TimeOptimalReference, TimeOptimum
 from mtpolicy_training.core.files import write_atomically
 from mtpolicy_training.core.row_workers import process_pool
 from mtpolicy_training.envs.reach import ReachConfig, ReachOptions, ReachVectorEnv
@@ -129,14 +130,38 @@ def saturate(a: np.ndarray, saturation: str) -> np.ndarray:
 class TimeOptimalController:
     """The closed-loop time-optimal controller (the DAgger teacher ``time_optimal``): observations (B, obs) ->
     normalized actions ``saturate((q_T - q) / (dt v), 'uniform')``, q_T re-solved from each row's q; within
-    tolerance ``saturate(hold_gain (q_IK - q) / v, 'uniform')``."""
+    tolerance ``saturate(hold_gain (q_IK - q) / v, 'uniform')``. With ``free_line_starts`` > 0, where q_T's
+    straight joint-space line from q adds a self-collision (``path_collides``), the goal set is solved again
+    from that many local, global and refined starts and q_T is, of the local solutions fastest first, the first
+    target, or else the first solution itself (every end effector at the tolerance), whose line is free (the
+    colliding q_T where none is)."""
 
-    def __init__(self, env: ReachVectorEnv, hold_gain: float, solver: SolverConfig = SolverConfig()):
+    def __init__(self, env: ReachVectorEnv, hold_gain: float, solver: SolverConfig = SolverConfig(),
+                 free_line_starts: int = 0):
         self.layout, self.limits, self.dt = env.layout, env.spec.velocity_limits, env.config.control_period
         self.kin, self.hold_gain, self.tolerance = env.kin, hold_gain, env.config.tolerance
         self.reference = TimeOptimalReference(env.kin, self.dt, self.tolerance, solver)
+        wider = replace(solver, local_starts=free_line_starts, global_starts=free_line_starts,
+                        refine_starts=free_line_starts)
+        self.free_line_reference = TimeOptimalReference(env.kin, self.dt, self.tolerance, wider) \
+            if free_line_starts > 0 and env.kin.can_collide else None
         self._goals: np.ndarray | None = None
         self._targets: np.ndarray | None = None
+
+    def solve(self, q: np.ndarray, goals: np.ndarray, warm: np.ndarray | None = None) -> TimeOptimum:
+        """``reference.solve``, or the target whose line from q is free (class docstring)."""
+        solution = self.reference.solve(q, goals, warm)
+        free = self.free_line_reference
+        if free is None or solution.periods <= 0 or not path_collides(self.kin, q, solution.target - q):
+            return solution
+        for seconds, local in free.local_solutions(q, goals):
+            candidate = free.optimum(q, goals, seconds, local)
+            if not path_collides(self.kin, q, candidate.target - q):
+                return candidate
+            if not path_collides(self.kin, q, local - q):
+                worst = float(np.linalg.norm(goals - self.kin.ee_positions(local), axis=1).max())
+                return replace(candidate, target=local, worst_error=worst)
+        return solution
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         return saturate(self.unsaturated(obs), "uniform")
@@ -157,7 +182,7 @@ class TimeOptimalController:
         reached = np.empty(len(q), dtype=bool)
         for i, (qi, g) in enumerate(zip(q, goals)):
             warm = np.array_equal(g, self._goals[i])
-            solution = self.reference.solve(qi, g, self._targets[i] if warm else None)
+            solution = self.solve(qi, g, self._targets[i] if warm else None)
             reached[i] = solution.periods == 0
             self._targets[i] = self.reference.ik(qi, g)[0] if reached[i] else solution.target
             self._goals[i] = g
@@ -171,7 +196,7 @@ class TimeOptimalController:
         q = q0 + s (q_T - q0), s ~ U(0, 1), each labelled as ``unsaturated`` labels it: (q_T - q) / (dt v) while an
         end effector is out of tolerance (q_T is the target of every point of its line), the hold command within.
         """
-        targets = np.stack([self.reference.solve(qi, g).target for qi, g in zip(q0, goals)])
+        targets = np.stack([self.solve(qi, g).target for qi, g in zip(q0, goals)])
         s = rng.random((len(q0), samples, 1))
         q = (q0[:, None] + s * (targets - q0)[:, None]).reshape(-1, q0.shape[1])
         goals = np.repeat(goals, samples, axis=0)

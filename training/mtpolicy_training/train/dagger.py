@@ -266,7 +266,8 @@ def line_demonstrations(algo: DaggerConfig, env_config: ReachConfig, sets: int, 
     """``TimeOptimalController.line_demonstrations`` on ``sets`` starts and goal sets of the training distribution
     drawn from ``seed`` (``LINE_BATCH`` worlds at a time): (observations, unsaturated commands)."""
     env = ReachVectorEnv(min(sets, LINE_BATCH), env_config, time_limit=False)
-    teacher = TimeOptimalController(ReachVectorEnv(1, env_config), algo.teacher_gain, algo.solver)
+    teacher = TimeOptimalController(ReachVectorEnv(1, env_config), algo.teacher_gain, algo.solver,
+                                    algo.free_line_starts)
     rng = np.random.default_rng(seed)
     parts = []
     for first in range(0, sets, LINE_BATCH):
