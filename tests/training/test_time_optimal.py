@@ -58,8 +58,8 @@ def test_the_teacher_commands_exactly_zero_at_the_goal():
 def test_the_free_line_teacher_takes_a_target_as_fast_whose_straight_line_is_free():
     """GR1, whose arms reach its body: on a goal set where the fastest target's straight line from the start puts
     the robot into a new self-collision (goal set 19 of 64 drawn from seed SEED + 2), the teacher with
-    ``free_line_starts`` takes one in as many periods whose line is free; on planar8, none of whose geoms can
-    touch, it never looks."""
+    ``free_line_starts`` takes one in as many periods whose line is free, and draws ``free_samples`` states on it;
+    on planar8, none of whose geoms can touch, it never looks."""
     config = ReachConfig(robot="gr1", goal_distribution="local")
     env = ReachVectorEnv(64, config, time_limit=False)
     env.reset(seed=SEED + 2)
@@ -71,6 +71,12 @@ def test_the_free_line_teacher_takes_a_target_as_fast_whose_straight_line_is_fre
     assert not path_collides(env.kin, q0, free.target - q0)
     assert free.periods == fastest.periods
     assert np.linalg.norm(goals - env.kin.ee_positions(free.target), axis=1).max() <= config.tolerance * (1 + 1e-5)
+    # its line demonstrations: free_samples states on that line, each labelled towards the free target
+    teacher = TimeOptimalController(ReachVectorEnv(1, config), 12.0, solver, free_line_starts=24)
+    obs, labels = teacher.line_demonstrations(q0[None], goals[None], 4, np.random.default_rng(0), free_samples=12)
+    q = obs[:, teacher.layout.slice("joint_pos")].astype(np.float64)
+    assert len(labels) == 12
+    assert np.allclose(q + labels * config.control_period * env.spec.velocity_limits, free.target, atol=1e-5)
     assert TimeOptimalController(ReachVectorEnv(1, CONFIG), 12.0, solver, 24).free_line_reference is None
 
 

@@ -125,6 +125,9 @@ class DaggerConfig:
     iteration (``TimeOptimalController.line_demonstrations``: one solve per goal set, ``line_samples`` states)."""
     line_samples: int = 16
     """States drawn on each line of ``line_sets``."""
+    free_line_samples: int = 0
+    """States drawn on a line of ``line_sets`` whose target the ``free_line_starts`` search took instead of the
+    fastest (0: ``line_samples``; more weigh the detour the student must learn)."""
     loss: Literal["action", "relative"] = "action"
     """Regression target: the saturated action, or the teacher's command before saturation y* with the error
     relative to its size, ``||y - y*||^2 / max(1, max_j |y*_j|)^2`` (the student then knows how far it is: no
@@ -142,6 +145,7 @@ class DaggerConfig:
                   "teacher_mix": 0 <= self.teacher_mix <= 1, "action_noise": self.action_noise >= 0,
                   "line_sets": self.line_sets == 0 or (self.line_sets > 0 and self.teacher == "time_optimal"),
                   "line_samples": self.line_samples > 0, "free_line_starts": self.free_line_starts >= 0,
+                  "free_line_samples": self.free_line_samples >= 0,
                   "servo_target": self.servo_target == "ik" or self.teacher == "servo",
                   "teacher": self.teacher != "mink" or importlib.util.find_spec("mink") is not None}
         return [f"algo.{k}" for k, ok in checks.items() if not ok]

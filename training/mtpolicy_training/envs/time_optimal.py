@@ -151,9 +151,14 @@ class TimeOptimalController:
     def solve(self, q: np.ndarray, goals: np.ndarray, warm: np.ndarray | None = None) -> TimeOptimum:
         """``reference.solve``, or the target whose line from q is free (class docstring)."""
         solution = self.reference.solve(q, goals, warm)
+        return self.free_alternative(q, goals, solution) or solution
+
+    def free_alternative(self, q: np.ndarray, goals: np.ndarray, solution: TimeOptimum) -> TimeOptimum | None:
+        """Where ``solution``'s target line from q adds a self-collision and ``free_line_starts`` > 0, the fastest
+        target of the wider solve whose line is free (class docstring); otherwise None."""
         free = self.free_line_reference
         if free is None or solution.periods <= 0 or not path_collides(self.kin, q, solution.target - q):
-            return solution
+            return None
         for seconds, local in free.local_solutions(q, goals):
             candidate = free.optimum(q, goals, seconds, local)
             if not path_collides(self.kin, q, candidate.target - q):
@@ -161,7 +166,7 @@ class TimeOptimalController:
             if not path_collides(self.kin, q, local - q):
                 worst = float(np.linalg.norm(goals - self.kin.ee_positions(local), axis=1).max())
                 return replace(candidate, target=local, worst_error=worst)
-        return solution
+        return None
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         return saturate(self.unsaturated(obs), "uniform")
@@ -188,20 +193,23 @@ class TimeOptimalController:
             self._goals[i] = g
         return q, self._targets.copy(), reached
 
-    def line_demonstrations(self, q0: np.ndarray, goals: np.ndarray, samples: int,
-                            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def line_demonstrations(self, q0: np.ndarray, goals: np.ndarray, samples: int, rng: np.random.Generator,
+                            free_samples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Observations on the teacher's straight lines and its commands there, one solve per goal set.
 
         For each start (B, n_joints) and goal set (B, n_ee, 3): the target q_T, and ``samples`` points
         q = q0 + s (q_T - q0), s ~ U(0, 1), each labelled as ``unsaturated`` labels it: (q_T - q) / (dt v) while an
-        end effector is out of tolerance (q_T is the target of every point of its line), the hold command within.
+        end effector is out of tolerance (q_T is the target of every point of its line), the hold command within;
+        ``free_samples`` points (default ``samples``) on a line whose target is a ``free_alternative``.
         """
-        targets = np.stack([self.solve(qi, g).target for qi, g in zip(q0, goals)])
-        s = rng.random((len(q0), samples, 1))
-        q = (q0[:, None] + s * (targets - q0)[:, None]).reshape(-1, q0.shape[1])
-        goals = np.repeat(goals, samples, axis=0)
+        solutions = [self.reference.solve(qi, g) for qi, g in zip(q0, goals)]
+        free = [self.free_alternative(qi, g, solution) for qi, g, solution in zip(q0, goals, solutions)]
+        targets = np.stack([(f or solution).target for f, solution in zip(free, solutions)])
+        line = np.repeat(np.arange(len(q0)), [samples if f is None else free_samples or samples for f in free])
+        q = q0[line] + rng.random((len(line), 1)) * (targets - q0)[line]
+        goals = goals[line]
         obs, ee = observe(self.kin, q, goals)
-        labels = (np.repeat(targets, samples, axis=0) - q) / (self.dt * self.limits)
+        labels = (targets[line] - q) / (self.dt * self.limits)
         for i in np.flatnonzero((np.linalg.norm(goals - ee, axis=2) <= self.tolerance).all(axis=1)):
             labels[i] = self.hold_gain * (self.reference.ik(q[i], goals[i])[0] - q[i]) / self.limits
         return obs, labels

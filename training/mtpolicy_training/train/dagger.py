@@ -273,7 +273,8 @@ def line_demonstrations(algo: DaggerConfig, env_config: ReachConfig, sets: int, 
     for first in range(0, sets, LINE_BATCH):
         env.reset(seed=int(rng.integers(2 ** 31)))
         n = min(LINE_BATCH, sets - first)
-        parts.append(teacher.line_demonstrations(env.joint_positions()[:n], env.goals[:n], algo.line_samples, rng))
+        parts.append(teacher.line_demonstrations(env.joint_positions()[:n], env.goals[:n], algo.line_samples, rng,
+                                                 algo.free_line_samples))
     return np.concatenate([o for o, _ in parts]), np.concatenate([t for _, t in parts])
 
 
