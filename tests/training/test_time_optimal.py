@@ -66,13 +66,13 @@ def test_the_free_line_teacher_takes_a_target_as_fast_whose_straight_line_is_fre
     q0, goals = env.joint_positions()[19], env.goals[19]
     solver = SolverConfig(local_starts=8, global_starts=0, refine_starts=3)
     fastest = TimeOptimalController(ReachVectorEnv(1, config), 12.0, solver).solve(q0, goals)
-    free = TimeOptimalController(ReachVectorEnv(1, config), 12.0, solver, free_line_starts=24).solve(q0, goals)
+    teacher = TimeOptimalController(ReachVectorEnv(1, config), 12.0, solver, free_line_starts=24)
+    free = teacher.solve(q0, goals)
     assert path_collides(env.kin, q0, fastest.target - q0)
     assert not path_collides(env.kin, q0, free.target - q0)
     assert free.periods == fastest.periods
     assert np.linalg.norm(goals - env.kin.ee_positions(free.target), axis=1).max() <= config.tolerance * (1 + 1e-5)
     # its line demonstrations: free_samples states on that line, each labelled towards the free target
-    teacher = TimeOptimalController(ReachVectorEnv(1, config), 12.0, solver, free_line_starts=24)
     obs, labels = teacher.line_demonstrations(q0[None], goals[None], 4, np.random.default_rng(0), free_samples=12)
     q = obs[:, teacher.layout.slice("joint_pos")].astype(np.float64)
     assert len(labels) == 12
