@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mtpolicy.kinematics import PATH_RESOLUTION, Kinematics, path_collides
+from mtpolicy.kinematics import Kinematics, path_collides
 
 
 def finite_or_zero(velocity: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -177,12 +177,12 @@ class CollisionGuard:
     largest s in 1, 1/2, ..., 2^-halvings, 0 whose move from q -- ``periods`` control periods at s v (the command's
     own, and one for the state's age and the servos' lag), then braking to rest at the acceleration limits, per
     joint d = s v periods dt + (s v) |s v| / (2 a) -- puts no geom pair into penetration that is not in contact at
-    home or at q (``kinematics.path_collides``, checked every ``resolution`` rad of the largest joint's travel). On
+    home or at q (``kinematics.path_collides``, a state every ``PATH_RESOLUTION`` of the largest joint's travel). On
     a robot none of whose geoms can touch (``Kinematics.can_collide``, planar8's) it passes every command."""
 
     def __init__(self, kin: Kinematics, period: float, acceleration_limits: np.ndarray, periods: int = 2,
-                 resolution: float = PATH_RESOLUTION, halvings: int = 3):
-        self.kin, self.horizon, self.resolution = kin, periods * period, resolution
+                 halvings: int = 3):
+        self.kin, self.horizon = kin, periods * period
         self.active = kin.can_collide
         self.scales = [0.5 ** i for i in range(halvings + 1)]
         self.braking = np.where(np.isfinite(acceleration_limits), 0.5 / acceleration_limits, 0.0)
@@ -195,7 +195,6 @@ class CollisionGuard:
         for s in self.scales:
             v = s * velocity
             step = v * self.horizon + v * np.abs(v) * self.braking
-            samples = max(1, math.ceil(float(np.abs(step).max()) / self.resolution))
-            if not path_collides(self.kin, q, step, samples):
+            if not path_collides(self.kin, q, step):
                 return v, s < 1.0
         return np.zeros_like(velocity), bool(velocity.any())

@@ -141,9 +141,8 @@ class TimeOptimalController:
         self.layout, self.limits, self.dt = env.layout, env.spec.velocity_limits, env.config.control_period
         self.kin, self.hold_gain, self.tolerance = env.kin, hold_gain, env.config.tolerance
         self.reference = TimeOptimalReference(env.kin, self.dt, self.tolerance, solver)
-        wider = replace(solver, local_starts=free_line_starts, global_starts=free_line_starts,
-                        refine_starts=free_line_starts)
-        self.free_line_reference = TimeOptimalReference(env.kin, self.dt, self.tolerance, wider) \
+        self.free_line_reference = TimeOptimalReference(env.kin, self.dt, self.tolerance, replace(
+            solver, local_starts=free_line_starts, global_starts=free_line_starts, refine_starts=free_line_starts)) \
             if free_line_starts > 0 and env.kin.can_collide else None
         self._goals: np.ndarray | None = None
         self._targets: np.ndarray | None = None
