@@ -8,6 +8,7 @@ where an end effector is.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import mujoco
@@ -18,9 +19,6 @@ from mtpolicy.robots import RobotSpec
 
 class Kinematics:
     """End-effector positions and Jacobians as functions of the joint angles."""
-
-    _home_contacts: set[tuple[int, int]]
-    """The geom pairs in contact at home (set on first use by ``self_collisions``)."""
 
     def __init__(self, spec: RobotSpec, model: mujoco.MjModel | None = None):
         self.spec = spec
@@ -41,6 +39,11 @@ class Kinematics:
         self._jac_world = np.zeros((len(self.site_ids), 3, m.nv))
         self.can_collide = _geoms_can_touch(m)
         """Whether any two geoms may come into contact; else every collision query here answers "none" unchecked."""
+
+    @functools.cached_property
+    def home_contacts(self) -> set[tuple[int, int]]:
+        """The geom pairs in penetration at home: the model's own, which no collision query counts."""
+        return _contact_pairs(self, self.home)
 
     def _set(self, q: np.ndarray) -> None:
         self.data.qpos[self.qpos_adr] = q
@@ -115,8 +118,7 @@ def self_collisions(kin: Kinematics, q: np.ndarray) -> np.ndarray:
     do not count; the robot's joints not in ``q`` stay at home."""
     if not kin.can_collide:
         return np.zeros(len(np.atleast_2d(q)), dtype=bool)
-    home = _home_pairs(kin)
-    return np.array([bool(_contact_pairs(kin, qi) - home) for qi in np.atleast_2d(q)], dtype=bool)
+    return np.array([bool(_contact_pairs(kin, qi) - kin.home_contacts) for qi in np.atleast_2d(q)], dtype=bool)
 
 
 def _geoms_can_touch(model: mujoco.MjModel) -> bool:
@@ -138,7 +140,7 @@ def path_collides(kin: Kinematics, q: np.ndarray, step: np.ndarray, samples: int
     if not kin.can_collide:
         return False
     samples = samples or max(1, math.ceil(float(np.abs(step).max()) / PATH_RESOLUTION))
-    home, at_q = _home_pairs(kin), None
+    home, at_q = kin.home_contacts, None
     for i in range(1, samples + 1):
         new = _contact_pairs(kin, q + step * (i / samples)) - home
         if new:  # the pairs at q only matter then (one collision check fewer on a free path)
@@ -146,13 +148,6 @@ def path_collides(kin: Kinematics, q: np.ndarray, step: np.ndarray, samples: int
             if new - at_q:
                 return True
     return False
-
-
-def _home_pairs(kin: Kinematics) -> set[tuple[int, int]]:
-    home = getattr(kin, "_home_contacts", None)
-    if home is None:
-        home = kin._home_contacts = _contact_pairs(kin, kin.home)
-    return home
 
 
 def _contact_pairs(kin: Kinematics, q: np.ndarray) -> set[tuple[int, int]]:
