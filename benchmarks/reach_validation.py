@@ -5,11 +5,11 @@ For each policy and seed: held success, time to reach (median and mean, s), its 
 first entering it (``evaluate_reach``'s ``left_after_entering_rate``) and the ratio to the bound of the time from
 which they stay within it (``settle_ratio``), and each end effector's final error (m, median and p90:
 ``error_median_<ee>``, ``error_p90_<ee>``) and the share of goal sets on which a sampled state (one per control period)
-put the robot into self-penetration (``self_collision_rate``, ``kinematics.self_collisions``); with
-``--collision-guard``, the same for each policy behind the controller node's collision guard
-(``reach_evaluation.guarded_controller``); with ``--teacher``, the same for the classical
-teacher each DAgger policy learned from (``ship/reach_table.teacher_controller``: the teacher of this checkout's code,
-with the policy's recorded settings). The defaults are a DAgger run's own
+put the robot into self-penetration (``self_collision_rate``, ``kinematics.self_collisions``); with ``--teacher``,
+the same for the classical teacher each DAgger policy learned from (``ship/reach_table.teacher_controller``: the
+teacher of this checkout's code, with the policy's recorded settings); with ``--collision-guard``, the same for each
+of those behind the controller node's collision guard (``reach_evaluation.guarded_controller``). The defaults are a
+DAgger run's own
 validations: 200 goal sets of ``VALIDATION_SEED``, 500 of ``HELD_OUT_SEED``.
 
     python -m benchmarks.reach_validation models/panda_reach.onnx runs/panda/sync-ramp/policy.onnx \\
@@ -37,16 +37,19 @@ SHOWN = ("success_rate", "time_to_reach_median", "time_to_reach_mean", "time_rat
 
 
 def controllers(model: Path, teacher: bool, guard: bool) -> dict[str, tuple[Controller, ReachConfig]]:
-    """The policy ``model`` on the reach task it was trained on, with ``guard`` also behind the collision guard,
-    and with ``teacher`` its DAgger teacher."""
+    """The policy ``model`` on the reach task it was trained on and with ``teacher`` its DAgger teacher, each with
+    ``guard`` also behind the collision guard."""
     policy, env = onnx_controller(model)
     out = {str(model): (policy, env)}
     if guard:
         out[f"{model} guarded"] = (guarded_controller(policy, env), env)
-    if teacher and (taught := teacher_controller(Row(env.robot, env.goal_distribution, str(model), (str(model),)),
-                                                 env)) is not None:
+    row = Row(env.robot, env.goal_distribution, str(model), (str(model),))
+    if teacher and (taught := teacher_controller(row, env)) is not None:
         label, controller, planned = taught
         out[label] = (controller, planned)
+        # behind the guard, a teacher of its own: the time-optimal one warm-starts from its last goal sets' targets
+        if guard and (again := teacher_controller(row, env)) is not None:
+            out[f"{label} guarded"] = (guarded_controller(again[1], planned), planned)
     return out
 
 
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bound-cache", type=Path, help="directory of cached bound tables (a run's bound/)")
     parser.add_argument("--teacher", action="store_true", help="also each DAgger policy's classical teacher")
     parser.add_argument("--collision-guard", action="store_true",
-                        help="also each policy behind the controller node's collision guard")
+                        help="also each policy (and teacher) behind the controller node's collision guard")
     args = parser.parse_args(argv)
     if len(args.episodes) != len(args.seed):
         parser.error("--episodes needs one count per --seed")

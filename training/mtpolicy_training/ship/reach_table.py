@@ -191,21 +191,20 @@ def row_controllers(row: Row) -> list[tuple[Controller, ReachConfig]]:
 
 def teacher_controller(row: Row, env: ReachConfig) -> tuple[str, Controller, ReachConfig] | None:
     """The classical teacher the row's (first) DAgger policy learned from, labelled, on ``env`` (the row's goal
-    sets): its training config's teacher, gain, saturation, servo profile and target on the observations of its contract
+    sets): its training config's teacher settings (``DaggerConfig.from_record``) on the observations of its contract
     (planned by the contract's planner if it has one); None for a policy of another family."""
     contract = OnnxPolicy(resolve_model_path(row.models[0])).contract
     algo = contract.training_config.get("algo") or {}
     if "teacher" not in algo:
         return None
-    config = DaggerConfig(teacher=algo["teacher"], teacher_gain=algo["teacher_gain"], saturation=algo["saturation"],
-                          servo_profile=algo.get("servo_profile", DaggerConfig.servo_profile),
-                          servo_target=algo.get("servo_target", DaggerConfig.servo_target))
+    config = DaggerConfig.from_record(algo)
     planner = contract.planner
     env = replace(env, planned=bool(planner), planner=PlannerConfig(**planner) if planner else env.planner)
     planned = "time-optimal target re-solved" if config.servo_target == "time_optimal" else \
         {"ik": "planner", "time_optimal": "time-optimal planner"}[planner.get("algorithm", "ik")] if planner else \
         "local IK"
-    law = {"dls": f"DLS k {config.teacher_gain:g}/s", "time_optimal": "time-optimal", "mink": "mink",
+    law = {"dls": f"DLS k {config.teacher_gain:g}/s", "mink": "mink",
+           "time_optimal": "time-optimal" + (", free lines" if config.free_line_starts else ""),
            "servo": f"{planned} + servo k {config.teacher_gain:g}/s"
                     + (", synchronised" if config.servo_profile == "synchronised" else "")}[config.teacher]
     label = f"{law}, {config.saturation} (teacher of {row.name})"
