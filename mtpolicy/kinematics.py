@@ -118,7 +118,8 @@ def self_collisions(kin: Kinematics, q: np.ndarray) -> np.ndarray:
     do not count; the robot's joints not in ``q`` stay at home."""
     if not kin.can_collide:
         return np.zeros(len(np.atleast_2d(q)), dtype=bool)
-    return np.array([bool(_contact_pairs(kin, qi) - kin.home_contacts) for qi in np.atleast_2d(q)], dtype=bool)
+    home = kin.home_contacts  # read before the rows: computing it moves the private MjData to home
+    return np.array([bool(_contact_pairs(kin, qi) - home) for qi in np.atleast_2d(q)], dtype=bool)
 
 
 def _geoms_can_touch(model: mujoco.MjModel) -> bool:
