@@ -12,6 +12,7 @@ has stayed there for ``SETTLE`` s (held), or ``timeout`` s pass (``mtpolicy_tool
 * ``summary.png``: error of each end effector over time, per goal set, with the tolerance;
 * ``reached.png``: the robot at the moment the last held goal set was reached;
 * ``ee_paths.png``: end-effector paths in the base x-y plane;
+* ``goal_sets.json``: each goal set's start, goals and outcome, which ``benchmarks/demo_replay.py`` replays in the env;
 * ``bag/`` with ``record``: every topic of the run, a rosbag2 folder with MCAP storage;
 * ``params.yaml`` when the robot is an MJCF path and no params file is given.
 
@@ -32,9 +33,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mtpolicy.integrity import strict_json
 from mtpolicy.nodes.interfaces import DEFAULT_COMMAND_TOPIC
 from mtpolicy_tools.demo_media import write_media
-from mtpolicy_tools.demo_runs import drive_goal_sets, format_table, goal_sampler
+from mtpolicy_tools.demo_runs import drive_goal_sets, format_table, goal_sampler, goal_sets_record
 from mtpolicy_tools.environment import ros_env
 
 if TYPE_CHECKING:
@@ -229,5 +231,9 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
         print(f"WARNING: {crowded}: the results above may mix two robots")
     if recorder is not None:
         print(f"wrote {bag} (rosbag2, MCAP): " + ", ".join(f"{t} {n}" for t, n in recorder.counts.items()))
+    (out / "goal_sets.json").write_text(strict_json(goal_sets_record(runs, tolerance, str(setup.model_path)),
+                                                    indent=1))
+    print(f"wrote {out / 'goal_sets.json'} (replay in the env: python -m benchmarks.demo_replay "
+          f"{out / 'goal_sets.json'})")
     write_media(runs, spec, tolerance, setup.title, out, video)
     return 0 if not crowded and sum(r.held for r in runs) >= math.ceil(0.9 * len(runs)) else 1

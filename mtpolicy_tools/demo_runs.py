@@ -30,6 +30,8 @@ class GoalRun:
     """What happened to one goal set."""
 
     goals: np.ndarray
+    start: np.ndarray
+    """Joint angles (rad) the goal set was drawn from, just before it was published."""
     reached: bool = False
     held: bool = False
     """Reached, then within tolerance at every joint-state sample of the following ``SETTLE`` s."""
@@ -79,9 +81,10 @@ def drive_goal_sets(monitor: "ReachMonitor", next_goals: Callable[[np.ndarray], 
     ``SETTLE`` s more, or timed out; record time, hold, errors, samples."""
     runs = []
     for _ in range(count):
-        goals = next_goals(monitor.q.copy())
-        run = GoalRun(goals)
-        start = last_pub = time.monotonic()
+        start = monitor.q.copy()
+        goals = next_goals(start)
+        run = GoalRun(goals, start)
+        published = last_pub = time.monotonic()
         monitor.publish_goals(goals)
         seen = monitor.states
         while True:
@@ -89,7 +92,7 @@ def drive_goal_sets(monitor: "ReachMonitor", next_goals: Callable[[np.ndarray], 
             now = time.monotonic()
             if monitor.states != seen or not run.qs:  # the errors below are those of the newest sample
                 seen = monitor.states
-                run.times.append(max(0.0, monitor.state_time - start))
+                run.times.append(max(0.0, monitor.state_time - published))
                 run.qs.append(monitor.q.copy())
                 run.path.append(monitor.ee_positions())
             run.errors = monitor.errors(goals)
@@ -98,13 +101,25 @@ def drive_goal_sets(monitor: "ReachMonitor", next_goals: Callable[[np.ndarray], 
                 run.reached, run.held, run.seconds = True, True, run.times[-1]
                 run.reached_sample = len(run.qs) - 1
             run.held &= within
-            if (run.reached and now - start > run.seconds + SETTLE) or (not run.reached and now - start > timeout):
+            if (run.reached and now - published > run.seconds + SETTLE) or (not run.reached
+                                                                          and now - published > timeout):
                 break
             if now - last_pub > REPUBLISH:
                 monitor.publish_goals(goals)
                 last_pub = now
         runs.append(run)
     return runs
+
+
+def goal_sets_record(runs: list[GoalRun], tolerance: float, model: str) -> dict:
+    """The demo's goal sets as ``benchmarks/demo_replay.py`` replays them in the env: each one's start and goals,
+    and what the demo saw (reached, held, time to reach in s, the largest error after reaching in m)."""
+    def seen(run: GoalRun) -> dict:
+        peak = run.error_trace()[run.reached_sample:].max() if run.reached_sample is not None else None
+        return {"start": run.start.tolist(), "goals": run.goals.tolist(), "reached": run.reached, "held": run.held,
+                "seconds": run.seconds if run.reached else None,
+                "peak_error_after_reaching": None if peak is None else float(peak)}
+    return {"model": model, "tolerance": tolerance, "settle": SETTLE, "goal_sets": [seen(r) for r in runs]}
 
 
 def format_table(runs: list[GoalRun], end_effectors: tuple[str, ...], tolerance: float) -> str:

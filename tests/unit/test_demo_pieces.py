@@ -13,13 +13,13 @@ from helpers import REPO, YARM, png_size
 from mtpolicy.offscreen import fit_camera, geom_corners, render_png, robot_geoms
 from mtpolicy.robots import load_robot
 from mtpolicy_tools.demo_media import reached_picture_sample
-from mtpolicy_tools.demo_runs import GoalRun
+from mtpolicy_tools.demo_runs import GoalRun, goal_sets_record
 from mtpolicy_tools.launch_runner import find_executable
 
 
 def _run(goals: np.ndarray, errors: list[float], reach_at: int | None, tolerance: float = 0.02) -> GoalRun:
     """A GoalRun whose single end effector has the given error (m) at each sample, 0.05 s apart."""
-    run = GoalRun(goals)
+    run = GoalRun(goals, np.zeros(2))
     for k, e in enumerate(errors):
         run.times.append(0.05 * k)
         run.qs.append(np.full(2, float(k)))
@@ -39,6 +39,18 @@ def test_reached_picture_is_the_moment_of_reaching_the_last_held_goal_set():
     assert held.error_trace()[2, 0] == pytest.approx(0.01)
     assert reached_picture_sample([never, left]) == (1, 1)  # no held set: the last reached, at its reach
     assert reached_picture_sample([never]) == (0, 1)
+
+
+def test_the_goal_sets_record_has_each_start_and_what_the_demo_saw():
+    goal = np.zeros((1, 3))
+    left = _run(goal, [0.3, 0.01, 0.2, 0.01], reach_at=1)
+    never = _run(goal, [0.3, 0.3], reach_at=None)
+    record = goal_sets_record([left, never], 0.02, "m.onnx")
+    assert record["tolerance"] == 0.02 and record["model"] == "m.onnx"
+    first, second = record["goal_sets"]
+    assert first["start"] == [0.0, 0.0] and first["goals"] == [[0.0, 0.0, 0.0]]
+    assert first["reached"] and not first["held"] and first["peak_error_after_reaching"] == pytest.approx(0.2)
+    assert not second["reached"] and second["seconds"] is None and second["peak_error_after_reaching"] is None
 
 
 @pytest.mark.parametrize("robot", ["planar8", "tests/fixtures/twoarm/robot.xml"])
