@@ -108,6 +108,31 @@ def test_servo_lag_slows_the_command_to_arrive_over_the_period_and_the_lag():
     np.testing.assert_allclose(slowed[outside], kinematic[outside] * 0.05 / 0.07, atol=1e-5)
 
 
+def test_a_servo_lag_per_joint_is_each_joints_own():
+    """``servo_lag`` with one value per joint: each joint's deadbeat command is the one-value graph's of its own lag;
+    a count that is neither one nor the joints' is refused."""
+    actor, env = refined("humanoid", TargetRefinement(command="deadbeat"))
+    n = env.spec.n_joints
+    lags = np.where(np.arange(n) < 5, 0.02, 0.01)
+
+    def deadbeat(servo_lag: tuple[float, ...]) -> np.ndarray:
+        graph = RefinedTargetActor(actor.actor, actor.kinematics, env.layout, env.spec.velocity_limits,
+                                   env.spec.joint_limits, env.config.control_period, env.config.reach_tolerance,
+                                   TargetRefinement(command="deadbeat", servo_lag=servo_lag)).eval()
+        rng = np.random.default_rng(4)
+        dq, sent = rng.uniform(-0.2, 0.2, (16, n)), rng.uniform(-1, 1, (16, n)) * env.spec.velocity_limits
+        with torch.no_grad():
+            return graph.deadbeat(torch.as_tensor(dq, dtype=torch.float32),
+                                  torch.as_tensor(sent, dtype=torch.float32)).numpy()
+
+    per_joint = deadbeat(tuple(lags))
+    for lag in (0.01, 0.02):
+        np.testing.assert_allclose(per_joint[:, lags == lag], deadbeat((lag,))[:, lags == lag], atol=1e-6)
+    assert not np.allclose(deadbeat((0.01,)), deadbeat((0.02,)))
+    with pytest.raises(ValueError, match="servo_lag has 2 values"):
+        deadbeat((0.01, 0.02))
+
+
 def test_the_exported_graph_is_the_torch_module(tmp_path):
     actor, env = refined("humanoid", TargetRefinement())
     obs, _ = env.reset(seed=1)

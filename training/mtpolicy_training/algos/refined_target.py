@@ -35,10 +35,11 @@ class TargetRefinement:
     saturation: Literal["uniform", "clip"] = "clip"
     """Over a velocity limit, the refined command: scaled down uniformly (every joint on the straight line, all
     arriving together) or clipped per joint."""
-    servo_lag: float = 0.0
-    """s the robot's servos lag a command by: a joint moving at u travels servo_lag u after its command drops to
-    zero (0: servos that follow a command within the period). ``step`` heads for its target over dt + servo_lag,
-    ``deadbeat`` subtracts servo_lag u0 from the distance to go."""
+    servo_lag: tuple[float, ...] = (0.0,)
+    """s the robot's servos lag a command by, one value for every joint or one per joint (the run's joint order): a
+    joint moving at u travels servo_lag u after its command drops to zero (0: servos that follow a command within
+    the period). ``step`` heads for its target over dt + servo_lag, ``deadbeat`` subtracts servo_lag u0 from the
+    distance to go."""
     command: Literal["step", "servo", "deadbeat"] = "step"
     """How the refined command heads for its target: there in the least number of periods (``step``: a = sat((q_T -
     q) / ((dt + servo_lag) v))), as the DAgger servo teacher, synchronised (``servo``: every joint on the straight
@@ -50,8 +51,12 @@ class TargetRefinement:
     """k (1/s) of the ``servo`` command."""
 
     def __post_init__(self):
+        if isinstance(self.servo_lag, (int, float)):  # one value, as a record before per-joint lags holds it
+            object.__setattr__(self, "servo_lag", (float(self.servo_lag),))
+        object.__setattr__(self, "servo_lag", tuple(self.servo_lag))
         bad = [k for k, ok in {"steps": self.steps > 0, "damping": self.damping > 0, "depth": 0 <= self.depth < 1,
-                               "periods": self.periods > 0, "servo_lag": self.servo_lag >= 0,
+                               "periods": self.periods > 0,
+                               "servo_lag": len(self.servo_lag) > 0 and min(self.servo_lag) >= 0,
                                "command": self.command in ("step", "servo", "deadbeat"),
                                "servo_gain": self.servo_gain > 0}.items() if not ok]
         if bad:
@@ -80,6 +85,7 @@ class RefinedTargetActor(nn.Module):
 
     period_step: torch.Tensor
     command_step: torch.Tensor
+    servo_lag: torch.Tensor
     weight: torch.Tensor
     low: torch.Tensor
     high: torch.Tensor
@@ -101,13 +107,18 @@ class RefinedTargetActor(nn.Module):
                              f"{'' if layout.previous_command else 'out'} previous_command: only deadbeat reads it")
         self.previous_command = layout.slice("previous_command") if layout.previous_command else None
         self.student_input = slice(0, None if self.previous_command is None else self.previous_command.start)
+        if len(refinement.servo_lag) not in (1, len(velocity_limits)):
+            raise ValueError(f"servo_lag has {len(refinement.servo_lag)} values: give one, or one per joint "
+                             f"({len(velocity_limits)})")
+        servo_lag = np.broadcast_to(refinement.servo_lag, velocity_limits.shape)
         accelerations = np.full(len(velocity_limits), np.inf) if acceleration_limits is None else acceleration_limits
         travel = JointTravel(velocity_limits, accelerations, control_period)
         boxes = np.stack([travel.distance(n * control_period) for n in range(1, refinement.periods + 1)]
                          + [np.full(len(velocity_limits), np.inf)])
         ramping = np.isfinite(accelerations)
         for name, value in (("period_step", control_period * velocity_limits),
-                            ("command_step", (control_period + refinement.servo_lag) * velocity_limits),
+                            ("command_step", (control_period + servo_lag) * velocity_limits),
+                            ("servo_lag", servo_lag),
                             ("weight", velocity_limits ** 2), ("velocity_limits", velocity_limits),
                             ("acceleration", np.where(ramping, accelerations, 1.0)), ("ramping", ramping),
                             ("low", joint_limits[:, 0]), ("high", joint_limits[:, 1]),
@@ -189,7 +200,7 @@ class RefinedTargetActor(nn.Module):
         delta)) - 1) / 2); without an acceleration limit u = d / dt; a = sign(dq) min(u, v) / v."""
         dt, delta = self.dt, self.acceleration * self.dt
         direction = torch.sign(dq)
-        distance = torch.clamp(dq.abs() - self.refinement.servo_lag * previous * direction, min=0.0)
+        distance = torch.clamp(dq.abs() - self.servo_lag * previous * direction, min=0.0)
         m = torch.floor((torch.sqrt(1.0 + 8.0 * distance / (dt * delta)) - 1.0) / 2.0)
         braking = (distance / dt + delta * m * (m + 1.0) / 2.0) / (m + 1.0)
         speed = torch.minimum(torch.where(self.ramping, braking, distance / dt), self.velocity_limits)

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     try:
         actor, env, config = refined_student(cfg.run, cfg.refinement)
-    except (RunRefused, CorruptFile, OSError, KeyError) as e:  # a refused run, a corrupt or missing file
+    except (RunRefused, CorruptFile, OSError, KeyError, ValueError) as e:  # a refused run, a bad file or value
         sys.exit(f"error: {e}")
     env_config = env.config
     bound = bound_table(env_config, cfg.episodes, cfg.seed, cache_dir=cfg.run / "bound").bound_seconds
