@@ -51,7 +51,7 @@ class TargetRefinement:
     """k (1/s) of the ``servo`` command."""
 
     def __post_init__(self):
-        if isinstance(self.servo_lag, (int, float)):  # one value, as a record before per-joint lags holds it
+        if isinstance(self.servo_lag, (int, float)):  # a bare number, as the records of earlier exports hold it
             object.__setattr__(self, "servo_lag", (float(self.servo_lag),))
         object.__setattr__(self, "servo_lag", tuple(self.servo_lag))
         bad = [k for k, ok in {"steps": self.steps > 0, "damping": self.damping > 0, "depth": 0 <= self.depth < 1,
