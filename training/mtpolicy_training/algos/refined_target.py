@@ -110,7 +110,7 @@ class RefinedTargetActor(nn.Module):
         if len(refinement.servo_lag) not in (1, len(velocity_limits)):
             raise ValueError(f"servo_lag has {len(refinement.servo_lag)} values: give one, or one per joint "
                              f"({len(velocity_limits)})")
-        servo_lag = np.broadcast_to(refinement.servo_lag, velocity_limits.shape)
+        servo_lag = np.broadcast_to(refinement.servo_lag, velocity_limits.shape).copy()  # writable, for torch
         accelerations = np.full(len(velocity_limits), np.inf) if acceleration_limits is None else acceleration_limits
         travel = JointTravel(velocity_limits, accelerations, control_period)
         boxes = np.stack([travel.distance(n * control_period) for n in range(1, refinement.periods + 1)]
