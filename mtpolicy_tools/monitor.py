@@ -20,9 +20,10 @@ from std_msgs.msg import Float64MultiArray
 
 from mtpolicy import safety
 from mtpolicy.kinematics import Kinematics
-from mtpolicy.nodes.interfaces import (COMMAND_QOS, DEFAULT_COMMAND_TOPIC, GOAL_QOS, JOINT_STATES_TOPIC, STATE_SUB_QOS,
-                                       goal_message, goal_topic)
+from mtpolicy.nodes.interfaces import (DEFAULT_COMMAND_TOPIC, GOAL_QOS, JOINT_STATES_TOPIC, STATE_SUB_QOS, goal_message,
+                                       goal_topic)
 from mtpolicy.robots import RobotSpec
+from mtpolicy_tools.record import RECORD_QOS
 
 
 class ReachMonitor(Node):
@@ -48,7 +49,9 @@ class ReachMonitor(Node):
         """(arrival time, command) of every command received."""
         self.on_command: Callable[[float, np.ndarray], None] | None = None
         self.create_subscription(JointState, JOINT_STATES_TOPIC, self._on_state, STATE_SUB_QOS)
-        self.create_subscription(Float64MultiArray, command_topic, self._on_command, COMMAND_QOS)
+        # every command, as a recorder takes them: a driver's depth of 1 keeps only the newest of those that arrive
+        # while this thread is busy, and a single zero between two policy commands went missing under load
+        self.create_subscription(Float64MultiArray, command_topic, self._on_command, RECORD_QOS)
         self._service_clients: dict[str, Any] = {}
         self._goal_pubs = []
         for i, ee in enumerate(spec.end_effectors):
