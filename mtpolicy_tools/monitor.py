@@ -50,7 +50,7 @@ class ReachMonitor(Node):
         self.on_command: Callable[[float, np.ndarray], None] | None = None
         self.create_subscription(JointState, JOINT_STATES_TOPIC, self._on_state, STATE_SUB_QOS)
         # every command, as a recorder takes them: a driver's depth of 1 keeps only the newest of those that arrive
-        # while this thread is busy, and a single zero between two policy commands went missing under load
+        # while this thread is busy, and so can lose a single zero between two policy commands
         self.create_subscription(Float64MultiArray, command_topic, self._on_command, RECORD_QOS)
         self._service_clients: dict[str, Any] = {}
         self._goal_pubs = []
