@@ -18,8 +18,8 @@ from trajectory_msgs.msg import JointTrajectory
 
 from helpers import REPO, goals_near_home, make_fixture_policy, publish_until, reach
 from mtpolicy.commands import DEFAULT_TOPICS, INTERFACES
-from mtpolicy.nodes.interfaces import COMMAND_QOS
 from mtpolicy.robots import load_robot
+from mtpolicy_tools.record import RECORD_QOS
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -53,7 +53,9 @@ class Recorder:
     def __init__(self, monitor, interface: str):  # noqa: ANN001
         self.interface, self.commands = interface, []
         msg_type = JointTrajectory if interface == "trajectory" else Float64MultiArray
-        monitor.create_subscription(msg_type, DEFAULT_TOPICS[interface], self._on, COMMAND_QOS)
+        # a deep queue: a driver's depth of 1 would drop commands while this process waits for a core, and a
+        # position step over several periods would read as one period's
+        monitor.create_subscription(msg_type, DEFAULT_TOPICS[interface], self._on, RECORD_QOS)
 
     def _on(self, msg, info) -> None:  # noqa: ANN001
         stamp = info["source_timestamp"] * 1e-9
