@@ -48,8 +48,8 @@ def replay(record: dict, model: Path, protocol: Protocol = Protocol()) -> dict[s
     config = replace(config, reach_tolerance=record["tolerance"])
     sets = record["goal_sets"]
     env = ReachVectorEnv(len(sets), config, time_limit=False)
-    obs, info = env.reset(options={"q": np.array([s["start"] for s in sets]),
-                                   "goals": np.array([s["goals"] for s in sets])})
+    obs, _ = env.reset(options={"q": np.array([s["start"] for s in sets]),
+                                "goals": np.array([s["goals"] for s in sets])})
     steps, _ = protocol.steps(config.control_period)
     errors = []
     for _ in range(steps):

@@ -51,9 +51,8 @@ class TargetRefinement:
     """k (1/s) of the ``servo`` command."""
 
     def __post_init__(self):
-        if isinstance(self.servo_lag, (int, float)):  # a bare number, as the records of earlier exports hold it
-            object.__setattr__(self, "servo_lag", (float(self.servo_lag),))
-        object.__setattr__(self, "servo_lag", tuple(self.servo_lag))
+        # a bare number too, as the records of earlier exports hold it
+        object.__setattr__(self, "servo_lag", tuple(np.atleast_1d(self.servo_lag).tolist()))
         bad = [k for k, ok in {"steps": self.steps > 0, "damping": self.damping > 0, "depth": 0 <= self.depth < 1,
                                "periods": self.periods > 0,
                                "servo_lag": len(self.servo_lag) > 0 and min(self.servo_lag) >= 0,

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import tyro
 
-from mtpolicy.integrity import CorruptFile, strict_json
+from mtpolicy.integrity import strict_json
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy_training.algos.dagger import DaggerConfig, Student
 from mtpolicy_training.algos.refined_target import RefinedTargetActor, TargetRefinement
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     try:
         actor, env, config = refined_student(cfg.run, cfg.refinement)
-    except (RunRefused, CorruptFile, OSError, KeyError, ValueError) as e:  # a refused run, a bad file or value
+    except (OSError, KeyError, ValueError) as e:  # a missing file; RunRefused, CorruptFile, a bad value
         sys.exit(f"error: {e}")
     env_config = env.config
     bound = bound_table(env_config, cfg.episodes, cfg.seed, cache_dir=cfg.run / "bound").bound_seconds
