@@ -14,6 +14,8 @@ its goal at once:
 * each candidate is refined by damped Newton steps within the limits,
   ``q <- clip(q + J^T (J J^T + lambda^2 I)^-1 e, limits)``, with J and e the
   stacked Jacobians and goal errors of all end effectors;
+* if none of them converges, ``fallback_restarts`` more candidates drawn
+  uniformly within the joint limits are refined too;
 * of the candidates whose largest error is below ``tolerance``, q* is the one
   reached soonest from q0 by a joint-space move at the velocity limits,
   ``argmin max_j |q*_j - q0_j| / v_j`` (with ``avoid_collisions``, of those
@@ -79,6 +81,10 @@ class PlannerConfig:
     """``ik``: random candidates near the start besides those, q0 + d with d uniform in +-``local_range`` per joint
     (drawn once from ``seed``, after the ``restarts``): where the goals lie near q0, the solutions free of
     collision often lie there too (0 in contracts made before it)."""
+    fallback_restarts: int = 0
+    """``ik``: where none of the candidates (the start, ``restarts``, ``local_restarts``) converges, this many more
+    drawn uniformly within the joint limits (once, from ``seed``, after the others) before the closest is taken: a
+    few reachable goal sets converge from none of the others (0 in contracts made before it)."""
     local_range: float = 1.0
     """Half-width (rad, or m on a slide joint) of the ``local_restarts`` offsets."""
     iterations: int = 100
@@ -121,6 +127,7 @@ class PlannerConfig:
         if isinstance(self.solver, dict):  # a contract or config read back from JSON
             object.__setattr__(self, "solver", SolverConfig(**self.solver))
         bad = [k for k, ok in {"restarts": self.restarts >= 0, "local_restarts": self.local_restarts >= 0,
+                               "fallback_restarts": self.fallback_restarts >= 0,
                                "local_range": self.local_range > 0, "iterations": self.iterations > 0,
                                "finish_restarts": self.finish_restarts >= 0,
                                "damping": self.damping > 0, "tolerance": self.tolerance > 0,
@@ -184,6 +191,7 @@ class GoalConfigurationPlanner:
                                          size=(config.local_restarts, kin.spec.n_joints))
         self.finish_offsets = rng.uniform(-config.local_range, config.local_range,
                                           size=(config.finish_restarts, kin.spec.n_joints))
+        self.fallback_candidates = rng.uniform(self.low, self.high, size=(config.fallback_restarts, kin.spec.n_joints))
         self.velocity_limits = kin.spec.velocity_limits
 
     def refine(self, q: np.ndarray, goals: np.ndarray, timed: bool = False) -> tuple[np.ndarray, float]:
@@ -212,6 +220,8 @@ class GoalConfigurationPlanner:
         """The ``ik`` planner's q* and its largest error; (q0, inf) if it rejects the goal set."""
         tolerance = self.config.tolerance
         found = [self.refine(start, goals) for start in np.vstack([q0[None], self.candidates, q0 + self.local_offsets])]
+        if all(worst >= tolerance for _, worst in found):
+            found += [self.refine(start, goals) for start in self.fallback_candidates]
         reaching = sorted((c for c in found if c[1] < tolerance),
                           key=lambda c: np.max(np.abs(c[0] - q0) / self.velocity_limits))
         for q, worst in reaching:

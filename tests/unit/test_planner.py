@@ -35,6 +35,22 @@ def test_planner_keeps_a_start_that_already_solves_the_goal_set():
 def test_planner_config_refuses_bad_values():
     with pytest.raises(ValueError, match="restarts"):
         PlannerConfig(restarts=-1)
+    with pytest.raises(ValueError, match="fallback_restarts"):
+        PlannerConfig(fallback_restarts=-1)
+
+
+def test_fallback_restarts_reach_a_reachable_goal_set_the_restarts_miss():
+    """A planar8 goal set (made by a configuration within the limits) that the 24 restarts and the start miss by
+    more than 5 cm: the fallback candidates, refined only then, reach it; a set the restarts reach is planned as
+    without them (the same q*)."""
+    spec = load_robot("planar8")
+    kin = Kinematics(spec)
+    configurations = sample_configurations(spec, np.random.default_rng(10), 566)
+    q0, missed, reached = configurations[0], kin.ee_positions(configurations[565]), kin.ee_positions(configurations[1])
+    plain, fallback = (GoalConfigurationPlanner(kin, PlannerConfig(fallback_restarts=n)) for n in (0, 96))
+    assert plain.plan(q0, missed)[1] > 0.05
+    assert fallback.plan(q0, missed)[1] < fallback.config.tolerance
+    assert np.array_equal(plain.plan(q0, reached)[0], fallback.plan(q0, reached)[0])
 
 
 def test_a_timed_refinement_lands_as_close_and_moves_the_slow_joint_less():
