@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from benchmarks.planner_fallback import misses
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.reach_task import sample_configurations
 from mtpolicy.planner import GoalConfigurationPlanner, PlannerConfig
@@ -51,6 +52,8 @@ def test_fallback_restarts_reach_a_reachable_goal_set_the_restarts_miss():
     assert plain.plan(q0, missed)[1] > 0.05
     assert fallback.plan(q0, missed)[1] < fallback.config.tolerance
     assert np.array_equal(plain.plan(q0, reached)[0], fallback.plan(q0, reached)[0])
+    counted = [misses(p, q0[None], np.stack([missed, reached])) for p in (plain, fallback)]  # the benchmark counts
+    assert [c["misses"] for c in counted] == [1, 0] and counted[0]["largest_miss_mm"] > 50, counted
 
 
 def test_a_timed_refinement_lands_as_close_and_moves_the_slow_joint_less():
