@@ -6,7 +6,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import mtpolicy_training.envs  # noqa: F401  (registers the env ids)
-from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
+from mtpolicy_training.envs.reach import LateTicks, ReachConfig, ReachVectorEnv
 
 
 def test_check_env_passes():
@@ -97,3 +97,35 @@ def test_hindsight_relabel_uses_reached_positions_and_recomputes_rewards():
     np.testing.assert_allclose(r["next_obs"][..., e], r["next_obs"][..., g] - r["next_obs"][..., ee], atol=1e-6)
     assert np.all(r["info"]["all_done"][-1])  # the last step can only relabel to itself: reached
     np.testing.assert_allclose(r["reward"], r["info"]["task_rewards"].sum(-1), rtol=1e-6)
+
+
+def test_a_late_command_lets_the_previous_one_act_for_the_delay():
+    """``LateTicks``: on a late step the previous command acts for ``delay`` s, then the new one: from rest, a constant
+    command leaves the late robot behind by about its travel in ``delay`` after the first step, and no further
+    behind after the next (the previous command is then the same). None late is the task as trained, step for
+    step; about ``rate`` of the steps come late; a delay the period cannot hold is refused."""
+    def rollout(late_ticks: LateTicks) -> tuple[np.ndarray, float]:
+        env = ReachVectorEnv(128, late_ticks=late_ticks)
+        env.reset(seed=3)
+        q, late = [], []
+        for _ in range(2):
+            env.step(np.full((128, 8), 0.5))
+            q.append(env.joint_positions())
+            late.append(env.late.mean())
+        return np.stack(q), float(np.mean(late))
+    plain, _ = rollout(LateTicks())
+    none, _ = rollout(LateTicks(rate=0.0, delay=0.01))
+    np.testing.assert_array_equal(none, plain)
+    late, every = rollout(LateTicks(rate=1.0, delay=0.01))
+    behind = np.median(plain - late, axis=1)  # (steps, joints), over the starts (a few stop at a joint limit)
+    travel = 0.5 * ReachVectorEnv(1).spec.velocity_limits * 0.01
+    assert every == 1.0
+    np.testing.assert_allclose(behind[0], travel, rtol=0.2)
+    np.testing.assert_allclose(behind[1], behind[0], rtol=0.05)
+    _, some = rollout(LateTicks(rate=0.5, delay=0.01))
+    assert 0.35 < some < 0.65
+    with pytest.raises(ValueError, match="rate"):
+        LateTicks(rate=1.5)
+    for delay in (0.05, 0.0013):
+        with pytest.raises(ValueError, match="not a whole number of MJCF timesteps"):
+            ReachVectorEnv(1, late_ticks=LateTicks(rate=0.1, delay=delay))

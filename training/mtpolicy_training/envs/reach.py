@@ -181,6 +181,25 @@ class ReachOptions(ReachConfig):
     """Not a trainer's: ``ship.refine`` sets it for the graphs that read it (``--refinement.command deadbeat``)."""
 
 
+@dataclass(frozen=True)
+class LateTicks:
+    """A loaded control loop, emulated: at each step, with probability ``rate`` per env, the new command takes effect
+    ``delay`` s late and the previous one acts meanwhile, as when a controller's tick comes late and the robot's
+    velocity servos hold the last command they were sent."""
+
+    rate: float = 0.0
+    """Fraction of the steps whose command is late (0: none, the task as trained)."""
+    delay: float = 0.0
+    """How late (s): a whole number of MJCF timesteps, less than the control period."""
+    seed: int = 0
+    """Seed of which steps are late."""
+
+    def __post_init__(self):
+        bad = [k for k, ok in {"rate": 0 <= self.rate <= 1, "delay": self.delay >= 0}.items() if not ok]
+        if bad:
+            raise ValueError("invalid LateTicks value(s): " + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
+
+
 class ReachVectorEnv(VectorEnv):
     """``num_envs`` reach worlds stepped in lockstep (gymnasium VectorEnv, same-step autoreset)."""
 
@@ -188,7 +207,7 @@ class ReachVectorEnv(VectorEnv):
     spec: RobotSpec  # type: ignore[assignment]  # the robot's, where gymnasium has an EnvSpec (None here)
 
     def __init__(self, num_envs: int, config: ReachConfig = ReachConfig(), spec: RobotSpec | None = None,
-                 time_limit: bool = True):
+                 time_limit: bool = True, late_ticks: LateTicks = LateTicks()):
         self.config = config
         self.time_limit = time_limit
         self.spec = spec or load_robot(config.robot, list(config.end_effectors) or None)
@@ -198,6 +217,15 @@ class ReachVectorEnv(VectorEnv):
             raise ValueError(f"control_period={config.control_period} is not a multiple of the MJCF timestep "
                              f"{self.model.opt.timestep}")
         self.substeps = int(round(substeps))
+        self.late_ticks = late_ticks
+        self.late_substeps = int(round(late_ticks.delay / self.model.opt.timestep))
+        if self.late_substeps >= self.substeps or abs(self.late_substeps * self.model.opt.timestep
+                                                      - late_ticks.delay) > 1e-9:
+            raise ValueError(f"LateTicks delay={late_ticks.delay} is not a whole number of MJCF timesteps "
+                             f"({self.model.opt.timestep}) below the control period {config.control_period}")
+        self._late_rng = np.random.default_rng(late_ticks.seed)
+        self.late = np.zeros(num_envs, dtype=bool)
+        """Whether each env's command of the last step came late (``LateTicks``)."""
         self.kin = Kinematics(self.spec, self.model)
         self.layout = ObservationLayout.for_robot(self.spec.n_joints, self.spec.n_tasks, config.planned,
                                                   config.previous_command)
@@ -276,10 +304,16 @@ class ReachVectorEnv(VectorEnv):
 
     def step(self, actions: np.ndarray):
         target = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0) * self.spec.velocity_limits
-        self.commands = rate_limit(target, self.commands, self.spec.acceleration_limits, self.config.control_period)[0]
-        for d, v in zip(self.datas, self.commands):
+        previous = self.commands
+        self.commands = rate_limit(target, previous, self.spec.acceleration_limits, self.config.control_period)[0]
+        if self.late_ticks.rate > 0 and self.late_substeps:
+            self.late = self._late_rng.random(self.num_envs) < self.late_ticks.rate
+        for d, v, v0, late in zip(self.datas, self.commands, previous, self.late):
+            if late:  # the previous command acts until the new one arrives
+                d.ctrl[self._actuators] = v0
+                mujoco.mj_step(self.model, d, nstep=self.late_substeps)
             d.ctrl[self._actuators] = v
-            mujoco.mj_step(self.model, d, nstep=self.substeps)
+            mujoco.mj_step(self.model, d, nstep=self.substeps - self.late_substeps * late)
             mujoco.mj_kinematics(self.model, d)
         self.steps += 1
         obs, ee = self._observe()
