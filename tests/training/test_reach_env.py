@@ -129,3 +129,18 @@ def test_a_late_command_lets_the_previous_one_act_for_the_delay():
     for delay in (0.05, 0.0013):
         with pytest.raises(ValueError, match="not a whole number of MJCF timesteps"):
             ReachVectorEnv(1, late_ticks=LateTicks(rate=0.1, delay=delay))
+
+
+def test_peak_errors_are_the_largest_over_the_physics_steps_and_change_nothing():
+    """``peak_errors``: the same rollout, step for step, and each end effector's largest error over a step's physics
+    steps, at least its error at the step's end and above it where the hand moved towards its goal."""
+    def rollout(peak_errors: bool) -> tuple[np.ndarray, list[dict]]:
+        env = ReachVectorEnv(16, late_ticks=LateTicks(rate=0.5, delay=0.01), peak_errors=peak_errors)
+        env.reset(seed=4)
+        infos = [env.step(a)[4] for a in np.random.default_rng(1).uniform(-1, 1, (5, 16, 8))]
+        return env.joint_positions(), infos
+    q_plain, _ = rollout(False)
+    q_peaks, infos = rollout(True)
+    np.testing.assert_array_equal(q_peaks, q_plain)
+    peaks, errors = np.array([i["peak_errors"] for i in infos]), np.array([i["errors"] for i in infos])
+    assert (peaks >= errors).all() and (peaks > errors + 1e-4).any()

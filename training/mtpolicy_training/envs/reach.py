@@ -207,7 +207,7 @@ class ReachVectorEnv(VectorEnv):
     spec: RobotSpec  # type: ignore[assignment]  # the robot's, where gymnasium has an EnvSpec (None here)
 
     def __init__(self, num_envs: int, config: ReachConfig = ReachConfig(), spec: RobotSpec | None = None,
-                 time_limit: bool = True, late_ticks: LateTicks = LateTicks()):
+                 time_limit: bool = True, late_ticks: LateTicks = LateTicks(), peak_errors: bool = False):
         self.config = config
         self.time_limit = time_limit
         self.spec = spec or load_robot(config.robot, list(config.end_effectors) or None)
@@ -226,6 +226,9 @@ class ReachVectorEnv(VectorEnv):
         self._late_rng = np.random.default_rng(late_ticks.seed)
         self.late = np.zeros(num_envs, dtype=bool)
         """Whether each env's command of the last step came late (``LateTicks``)."""
+        self.peak_errors = peak_errors
+        """Whether ``step``'s info has ``peak_errors``: (num_envs, n_ee) each end effector's largest error (m) over
+        the step's physics steps (what a 100 Hz joint-state stream sees between two control steps)."""
         self.kin = Kinematics(self.spec, self.model)
         self.layout = ObservationLayout.for_robot(self.spec.n_joints, self.spec.n_tasks, config.planned,
                                                   config.previous_command)
@@ -308,16 +311,23 @@ class ReachVectorEnv(VectorEnv):
         self.commands = rate_limit(target, previous, self.spec.acceleration_limits, self.config.control_period)[0]
         if self.late_ticks.rate > 0 and self.late_substeps:
             self.late = self._late_rng.random(self.num_envs) < self.late_ticks.rate
-        for d, v, v0, late in zip(self.datas, self.commands, previous, self.late):
-            if late:  # the previous command acts until the new one arrives
-                d.ctrl[self._actuators] = v0
-                mujoco.mj_step(self.model, d, nstep=self.late_substeps)
-            d.ctrl[self._actuators] = v
-            mujoco.mj_step(self.model, d, nstep=self.substeps - self.late_substeps * late)
+        peaks = np.zeros((self.num_envs, self.spec.n_tasks))
+        for i, (d, v, v0, late) in enumerate(zip(self.datas, self.commands, previous, self.late)):
+            k = self.late_substeps * late  # the previous command acts until the new one arrives
+            for command, n in ((v0, k), (v, self.substeps - k)):
+                d.ctrl[self._actuators] = command
+                if not self.peak_errors and n:
+                    mujoco.mj_step(self.model, d, nstep=n)
+                for _ in range(n if self.peak_errors else 0):
+                    mujoco.mj_step(self.model, d)
+                    error = np.linalg.norm(self.kin.ee_positions(d.qpos[self._qadr]) - self.goals[i], axis=-1)
+                    peaks[i] = np.maximum(peaks[i], error)
             mujoco.mj_kinematics(self.model, d)
         self.steps += 1
         obs, ee = self._observe()
         info = self.reward_info(ee, self.goals, self._ee)
+        if self.peak_errors:
+            info["peak_errors"] = peaks
         self._ee = ee
         reward = info["task_rewards"].sum(axis=1) if self.config.reward_mode == "digrad" else info["ddpg_reward"]
         terminated = np.zeros(self.num_envs, dtype=bool)

@@ -55,7 +55,7 @@ import numpy as np
 from mtpolicy.dls import DampedLeastSquares
 from mtpolicy.policy import OnnxPolicy
 from mtpolicy.safety import CollisionGuard
-from mtpolicy_training.envs.reach import LateTicks, ReachConfig, ReachVectorEnv
+from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.seeds import VALIDATION_SEED
 
 Controller = Callable[[np.ndarray], np.ndarray]
@@ -76,8 +76,6 @@ class Protocol:
     """Reach tolerance (m); None: the task's ``reach_tolerance``."""
     dither_deadband: float = 0.01
     """Commands below this fraction of the velocity limit do not count as a sign (dithering)."""
-    late_ticks: LateTicks = LateTicks()
-    """Late commands, a loaded control loop emulated (none: the task as trained)."""
 
     def steps(self, control_period: float) -> tuple[int, int]:
         """Episode and hold lengths in control steps."""
@@ -93,7 +91,7 @@ def evaluate_reach(controller: Controller, config: ReachConfig, n_goal_sets: int
     (``StepHook``). ``controller`` is called once per control step, in order."""
     tolerance = config.reach_tolerance if protocol.tolerance is None else protocol.tolerance
     steps, hold = protocol.steps(config.control_period)
-    env = ReachVectorEnv(n_goal_sets, config, time_limit=False, late_ticks=protocol.late_ticks)
+    env = ReachVectorEnv(n_goal_sets, config, time_limit=False)
     obs, info = env.reset(seed=seed)
     first_reach = np.full(n_goal_sets, -1)
     settled = np.full(n_goal_sets, -1)
