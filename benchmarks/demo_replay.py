@@ -4,9 +4,9 @@
 rest), its goals, and what the demo saw over ROS 2, held meaning within tolerance at every joint-state sample for
 ``SETTLE`` s after first reaching. This runs the same policy from the same starts in the env (``ReachVectorEnv``, the
 task the policy was trained on, at the demo's tolerance) and prints the two side by side, held the same way (within
-tolerance at every control step for ``SETTLE`` s after first entering), with the time to reach and the largest
-error after reaching. A goal set the env holds and the demo does not is the loop's (timing, load); one neither holds
-is the policy's.
+tolerance at every physics step for ``SETTLE`` s after first entering: ``peak_errors``), with the time to reach (in
+the env, the end of the first control step within tolerance throughout) and the largest error after reaching. A goal set the env holds and the demo does not is the loop's (timing, load); one
+neither holds is the policy's.
 
     mtpolicy demo --robot humanoid --seed 5 --out-dir out/demo
     python -m benchmarks.demo_replay out/demo/goal_sets.json    # --model: another policy from the same starts
@@ -27,7 +27,7 @@ from mtpolicy_training.envs.reach_evaluation import Protocol, onnx_controller
 
 
 def held_after_reaching(errors: np.ndarray, tolerance: float, hold: int) -> dict[str, np.ndarray]:
-    """Per goal set, from ``errors`` (steps, goal sets, end effectors; m, after each control step): the first step
+    """Per goal set, from ``errors`` (steps, goal sets, end effectors; m, each control step's largest): the first step
     with every end effector within ``tolerance`` (-1: never), whether every one of the ``hold`` steps from it on is
     within, and the largest error from it on (NaN: never reached)."""
     within = (errors <= tolerance).all(axis=2)
@@ -47,14 +47,14 @@ def replay(record: dict, model: Path, protocol: Protocol = Protocol()) -> dict[s
     controller, config = onnx_controller(model)
     config = replace(config, reach_tolerance=record["tolerance"])
     sets = record["goal_sets"]
-    env = ReachVectorEnv(len(sets), config, time_limit=False)
+    env = ReachVectorEnv(len(sets), config, time_limit=False, peak_errors=True)
     obs, _ = env.reset(options={"q": np.array([s["start"] for s in sets]),
                                 "goals": np.array([s["goals"] for s in sets])})
     steps, _ = protocol.steps(config.control_period)
     errors = []
     for _ in range(steps):
         obs, _, _, _, info = env.step(np.clip(controller(obs), -1.0, 1.0))
-        errors.append(info["errors"])
+        errors.append(info["peak_errors"])
     out = held_after_reaching(np.array(errors), config.tolerance, round(record["settle"] / config.control_period))
     out["seconds"] = np.where(out["first"] >= 0, (out["first"] + 1) * config.control_period, np.nan)
     return out
