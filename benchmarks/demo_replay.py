@@ -4,8 +4,8 @@
 rest), its goals, and what the demo saw over ROS 2, held meaning within tolerance at every joint-state sample for
 ``SETTLE`` s after first reaching. This runs the same policy from the same starts in the env (``ReachVectorEnv``, the
 task the policy was trained on, at the demo's tolerance) and prints the two side by side, held the same way (within
-tolerance at every physics step for ``SETTLE`` s after first entering: ``peak_errors``), with the time to reach (in
-the env, the end of the first control step within tolerance throughout) and the largest error after reaching. A goal set the env holds and the demo does not is the loop's (timing, load); one
+tolerance at every physics step for ``SETTLE`` s after first entering: ``peak_errors``), with the time to reach and
+the largest error after reaching. A goal set the env holds and the demo does not is the loop's (timing, load); one
 neither holds is the policy's.
 
     mtpolicy demo --robot humanoid --seed 5 --out-dir out/demo
@@ -26,18 +26,21 @@ from mtpolicy_training.envs.reach import ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import Protocol, onnx_controller
 
 
-def held_after_reaching(errors: np.ndarray, tolerance: float, hold: int) -> dict[str, np.ndarray]:
-    """Per goal set, from ``errors`` (steps, goal sets, end effectors; m, each control step's largest): the first step
-    with every end effector within ``tolerance`` (-1: never), whether every one of the ``hold`` steps from it on is
-    within, and the largest error from it on (NaN: never reached)."""
+def held_after_reaching(errors: np.ndarray, tolerance: float, hold: int,
+                        peaks: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per goal set, from ``errors`` (steps, goal sets, end effectors; m, at the end of each control step) and
+    ``peaks`` (the same, each step's largest over its physics steps; default ``errors``): the first step with every
+    end effector within ``tolerance`` (-1: never), whether it is within there and at its peaks over the ``hold`` - 1
+    steps after it, and the largest error from it on (NaN: never reached)."""
     within = (errors <= tolerance).all(axis=2)
     reached = within.any(axis=0)
     first = np.where(reached, within.argmax(axis=0), -1)
     steps = np.arange(len(errors))[:, None]
+    seen = np.where((steps == first)[..., None], errors, errors if peaks is None else peaks)
     after = steps >= first
     window = after & (steps < first + hold)
-    held = reached & (within | ~window).all(axis=0) & (first + hold <= len(errors))
-    peak = np.where(reached, np.where(after[..., None], errors, 0.0).max(axis=(0, 2)), np.nan)
+    held = reached & ((seen <= tolerance).all(axis=2) | ~window).all(axis=0) & (first + hold <= len(errors))
+    peak = np.where(reached, np.where(after[..., None], seen, 0.0).max(axis=(0, 2)), np.nan)
     return {"first": first, "held": held, "peak": peak}
 
 
@@ -51,11 +54,13 @@ def replay(record: dict, model: Path, protocol: Protocol = Protocol()) -> dict[s
     obs, _ = env.reset(options={"q": np.array([s["start"] for s in sets]),
                                 "goals": np.array([s["goals"] for s in sets])})
     steps, _ = protocol.steps(config.control_period)
-    errors = []
+    errors, peaks = [], []
     for _ in range(steps):
         obs, _, _, _, info = env.step(np.clip(controller(obs), -1.0, 1.0))
-        errors.append(info["peak_errors"])
-    out = held_after_reaching(np.array(errors), config.tolerance, round(record["settle"] / config.control_period))
+        errors.append(info["errors"])
+        peaks.append(info["peak_errors"])
+    out = held_after_reaching(np.array(errors), config.tolerance, round(record["settle"] / config.control_period),
+                              np.array(peaks))
     out["seconds"] = np.where(out["first"] >= 0, (out["first"] + 1) * config.control_period, np.nan)
     return out
 

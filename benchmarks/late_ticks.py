@@ -31,11 +31,13 @@ def figures(model: Path, episodes: int, seed: int, late_ticks: LateTicks) -> dic
     controller, config = onnx_controller(model)
     env = ReachVectorEnv(episodes, config, time_limit=False, late_ticks=late_ticks, peak_errors=True)
     obs, _ = env.reset(seed=seed)
-    peaks = []
+    errors, peaks = [], []
     for _ in range(Protocol().steps(config.control_period)[0]):
         obs, _, _, _, info = env.step(np.clip(controller(obs), -1.0, 1.0))
+        errors.append(info["errors"])
         peaks.append(info["peak_errors"])
-    held = held_after_reaching(np.array(peaks), config.tolerance, round(SETTLE / config.control_period))
+    held = held_after_reaching(np.array(errors), config.tolerance, round(SETTLE / config.control_period),
+                               np.array(peaks))
     seconds = (held["first"][held["held"]] + 1) * config.control_period
     return {"held": float(held["held"].mean()), "reach_median_s": float(np.median(seconds)),
             "reach_p90_s": float(np.percentile(seconds, 90))}

@@ -25,6 +25,12 @@ def test_held_after_reaching_is_within_tolerance_for_the_whole_hold_from_the_fir
     np.testing.assert_array_equal(out["held"], [True, False, False, False])  # "late": its hold outlasts the run
     np.testing.assert_allclose(out["peak"][[0, 1, 3]], [0.015, 0.03, 0.01])
     assert np.isnan(out["peak"][2])
+    peaks = errors.copy()  # between control steps: the first reach's own step came from outside (not counted)
+    peaks[1, 0], peaks[2, 0] = 0.4, 0.025  # "stays" passes out of tolerance and back within its third step
+    between = held_after_reaching(errors, tolerance=0.02, hold=3, peaks=peaks)
+    np.testing.assert_array_equal(between["first"], out["first"])
+    np.testing.assert_array_equal(between["held"], [False, False, False, False])
+    np.testing.assert_allclose(between["peak"][0], 0.025)
 
 
 def test_a_policy_replayed_from_the_demos_starts_holds_what_it_holds_in_the_env(tmp_path, capsys):
