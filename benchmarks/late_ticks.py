@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         except (OSError, ValueError) as e:  # an unreadable model, a delay the task cannot take
             parser.error(f"{model}: {e}")
         for delay, row in zip([0.0, *args.delay], rows):
-            cells = [f"{row[k]:.3f} ({row[k] / rows[0][k]:.2f}x)" for k in row]
+            cells = [f"{row[k]:.3f} ({row[k] / rows[0][k]:.2f}x)" if rows[0][k] else f"{row[k]:.3f}" for k in row]
             print(f"{model.name:40s} {1e3 * delay:4.0f}ms " + " ".join(f"{c:>14s}" for c in cells), flush=True)
 
 

@@ -315,13 +315,8 @@ class ReachVectorEnv(VectorEnv):
         for i, (d, v, v0, late) in enumerate(zip(self.datas, self.commands, previous, self.late)):
             k = self.late_substeps * late  # the previous command acts until the new one arrives
             for command, n in ((v0, k), (v, self.substeps - k)):
-                d.ctrl[self._actuators] = command
-                if not self.peak_errors and n:
-                    mujoco.mj_step(self.model, d, nstep=n)
-                for _ in range(n if self.peak_errors else 0):
-                    mujoco.mj_step(self.model, d)
-                    error = np.linalg.norm(self.kin.ee_positions(d.qpos[self._qadr]) - self.goals[i], axis=-1)
-                    peaks[i] = np.maximum(peaks[i], error)
+                if n:
+                    self._advance(i, command, n, peaks)
             mujoco.mj_kinematics(self.model, d)
         self.steps += 1
         obs, ee = self._observe()
@@ -337,6 +332,19 @@ class ReachVectorEnv(VectorEnv):
             obs, reset_info = self.reset()
             info["final_info"] = {k: info[k] for k in ("errors", "scores", "all_done")}
         return obs, reward.astype(np.float32), terminated, truncated, info
+
+    def _advance(self, i: int, command: np.ndarray, n: int, peaks: np.ndarray) -> None:
+        """``n`` physics steps of env ``i`` under ``command``; with ``peak_errors`` one at a time, each end
+        effector's largest error over them raised into ``peaks[i]``."""
+        d = self.datas[i]
+        d.ctrl[self._actuators] = command
+        if not self.peak_errors:
+            mujoco.mj_step(self.model, d, nstep=n)
+            return
+        for _ in range(n):
+            mujoco.mj_step(self.model, d)
+            errors = np.linalg.norm(self.kin.ee_positions(d.qpos[self._qadr]) - self.goals[i], axis=-1)
+            peaks[i] = np.maximum(peaks[i], errors)
 
     def _info(self, ee: np.ndarray) -> dict:
         return self.reward_info(ee, self.goals)
