@@ -23,7 +23,7 @@ import numpy as np
 
 from mtpolicy.vocabulary import Parser
 from mtpolicy_training.envs.reach import ReachVectorEnv
-from mtpolicy_training.envs.reach_evaluation import Protocol, onnx_controller
+from mtpolicy_training.envs.reach_evaluation import Controller, Protocol, onnx_controller
 
 
 def held_after_reaching(errors: np.ndarray, tolerance: float, hold: int,
@@ -44,6 +44,19 @@ def held_after_reaching(errors: np.ndarray, tolerance: float, hold: int,
     return {"first": first, "held": held, "peak": peak}
 
 
+def held_in_env(env: ReachVectorEnv, obs: np.ndarray, controller: Controller, steps: int,
+                settle: float) -> dict[str, np.ndarray]:
+    """``held_after_reaching`` of ``controller`` run ``steps`` control steps in ``env`` (made with ``peak_errors``)
+    from its observation ``obs``, held for ``settle`` s."""
+    errors, peaks = [], []
+    for _ in range(steps):
+        obs, _, _, _, info = env.step(np.clip(controller(obs), -1.0, 1.0))
+        errors.append(info["errors"])
+        peaks.append(info["peak_errors"])
+    hold = round(settle / env.config.control_period)
+    return held_after_reaching(np.array(errors), env.config.tolerance, hold, np.array(peaks))
+
+
 def replay(record: dict, model: Path, protocol: Protocol = Protocol()) -> dict[str, np.ndarray]:
     """``held_after_reaching`` of ``model`` from each of the record's starts to its goals in the env, and the time
     to reach (s, NaN: never)."""
@@ -53,14 +66,7 @@ def replay(record: dict, model: Path, protocol: Protocol = Protocol()) -> dict[s
     env = ReachVectorEnv(len(sets), config, time_limit=False, peak_errors=True)
     obs, _ = env.reset(options={"q": np.array([s["start"] for s in sets]),
                                 "goals": np.array([s["goals"] for s in sets])})
-    steps, _ = protocol.steps(config.control_period)
-    errors, peaks = [], []
-    for _ in range(steps):
-        obs, _, _, _, info = env.step(np.clip(controller(obs), -1.0, 1.0))
-        errors.append(info["errors"])
-        peaks.append(info["peak_errors"])
-    out = held_after_reaching(np.array(errors), config.tolerance, round(record["settle"] / config.control_period),
-                              np.array(peaks))
+    out = held_in_env(env, obs, controller, protocol.steps(config.control_period)[0], record["settle"])
     out["seconds"] = np.where(out["first"] >= 0, (out["first"] + 1) * config.control_period, np.nan)
     return out
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.demo_replay import held_after_reaching
+from benchmarks.demo_replay import held_in_env
 from mtpolicy.reach_task import SETTLE
 from mtpolicy.vocabulary import Parser
 from mtpolicy_training.envs.reach import LateTicks, ReachVectorEnv
@@ -31,13 +31,7 @@ def figures(model: Path, episodes: int, seed: int, late_ticks: LateTicks) -> dic
     controller, config = onnx_controller(model)
     env = ReachVectorEnv(episodes, config, time_limit=False, late_ticks=late_ticks, peak_errors=True)
     obs, _ = env.reset(seed=seed)
-    errors, peaks = [], []
-    for _ in range(Protocol().steps(config.control_period)[0]):
-        obs, _, _, _, info = env.step(np.clip(controller(obs), -1.0, 1.0))
-        errors.append(info["errors"])
-        peaks.append(info["peak_errors"])
-    held = held_after_reaching(np.array(errors), config.tolerance, round(SETTLE / config.control_period),
-                               np.array(peaks))
+    held = held_in_env(env, obs, controller, Protocol().steps(config.control_period)[0], SETTLE)
     seconds = (held["first"][held["held"]] + 1) * config.control_period
     return {"held": float(held["held"].mean()), "reach_median_s": float(np.median(seconds)),
             "reach_p90_s": float(np.percentile(seconds, 90))}

@@ -311,17 +311,17 @@ class ReachVectorEnv(VectorEnv):
         self.commands = rate_limit(target, previous, self.spec.acceleration_limits, self.config.control_period)[0]
         if self.late_ticks.rate > 0 and self.late_substeps:
             self.late = self._late_rng.random(self.num_envs) < self.late_ticks.rate
-        peaks = np.zeros((self.num_envs, self.spec.n_tasks))
-        for i, (d, v, v0, late) in enumerate(zip(self.datas, self.commands, previous, self.late)):
-            k = self.late_substeps * late  # the previous command acts until the new one arrives
-            for command, n in ((v0, k), (v, self.substeps - k)):
-                if n:
-                    self._advance(i, command, n, peaks)
+        peaks = np.zeros((self.num_envs, self.spec.n_tasks)) if self.peak_errors else None
+        held = (self.late_substeps * self.late).tolist()  # physics steps of each env's previous command
+        for i, (d, v, v0, k) in enumerate(zip(self.datas, self.commands, previous, held)):
+            if k:  # the previous command acts until the new one arrives
+                self._advance(i, v0, k, peaks)
+            self._advance(i, v, self.substeps - k, peaks)
             mujoco.mj_kinematics(self.model, d)
         self.steps += 1
         obs, ee = self._observe()
         info = self.reward_info(ee, self.goals, self._ee)
-        if self.peak_errors:
+        if peaks is not None:
             info["peak_errors"] = peaks
         self._ee = ee
         reward = info["task_rewards"].sum(axis=1) if self.config.reward_mode == "digrad" else info["ddpg_reward"]
@@ -333,12 +333,12 @@ class ReachVectorEnv(VectorEnv):
             info["final_info"] = {k: info[k] for k in ("errors", "scores", "all_done")}
         return obs, reward.astype(np.float32), terminated, truncated, info
 
-    def _advance(self, i: int, command: np.ndarray, n: int, peaks: np.ndarray) -> None:
-        """``n`` physics steps of env ``i`` under ``command``; with ``peak_errors`` one at a time, each end
-        effector's largest error over them raised into ``peaks[i]``."""
+    def _advance(self, i: int, command: np.ndarray, n: int, peaks: np.ndarray | None) -> None:
+        """``n`` physics steps of env ``i`` under ``command``; given ``peaks`` (``peak_errors``), one at a time, each
+        end effector's largest error over them raised into ``peaks[i]``."""
         d = self.datas[i]
         d.ctrl[self._actuators] = command
-        if not self.peak_errors:
+        if peaks is None:
             mujoco.mj_step(self.model, d, nstep=n)
             return
         for _ in range(n):
