@@ -182,9 +182,9 @@ class GoalConfigurationPlanner:
             self.time_optimal = TimeOptimalReference(kin, config.control_period, config.reach_tolerance,
                                                      config.solver)
         self._cache: dict[bytes, tuple[np.ndarray, float]] = {}
-        lim = kin.spec.joint_limits
-        self.low = np.maximum(lim[:, 0] + config.margin, -np.pi)
-        self.high = np.minimum(lim[:, 1] - config.margin, np.pi)
+        lim, search = kin.spec.joint_limits, kin.spec.search_limits
+        self.low = np.maximum(lim[:, 0] + config.margin, search[:, 0])
+        self.high = np.minimum(lim[:, 1] - config.margin, search[:, 1])
         rng = np.random.default_rng(config.seed)
         self.candidates = rng.uniform(self.low, self.high, size=(config.restarts, kin.spec.n_joints))
         self.local_offsets = rng.uniform(-config.local_range, config.local_range,

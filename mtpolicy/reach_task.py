@@ -34,14 +34,15 @@ the goal tool's ``until_held``)."""
 def sample_configurations(spec: RobotSpec, rng: np.random.Generator, n: int, margin: float = 0.05,
                           around: np.ndarray | None = None, joint_range: float | None = None,
                           slide_range: float = GOAL_SLIDE_RANGE) -> np.ndarray:
-    """(n, n_joints) joint angles uniform within the limits shrunk by ``margin`` rad.
+    """(n, n_joints) joint angles uniform within the search limits (``RobotSpec.search_limits``) shrunk by ``margin``.
 
     With ``around`` (n_joints or (n, n_joints)) and ``joint_range``, each row is
     uniform in ``around +- joint_range`` (rad; ``slide_range`` m for a prismatic
     joint) intersected with those limits.
     """
-    lo, hi = spec.joint_limits[:, 0] + margin, spec.joint_limits[:, 1] - margin
-    lo, hi = np.maximum(lo, -np.pi), np.minimum(hi, np.pi)
+    search = spec.search_limits
+    lo = np.maximum(spec.joint_limits[:, 0] + margin, search[:, 0])
+    hi = np.minimum(spec.joint_limits[:, 1] - margin, search[:, 1])
     if around is not None and joint_range is not None:
         around = np.clip(around, lo, hi)
         span: float | np.ndarray = joint_range

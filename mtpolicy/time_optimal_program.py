@@ -100,7 +100,7 @@ class TimeOptimalReference:
         self.v = spec.velocity_limits.astype(np.float64)
         self.travel = JointTravel(self.v, spec.acceleration_limits, control_period, config.rest_to_rest)
         self.low, self.high = spec.joint_limits[:, 0].astype(np.float64), spec.joint_limits[:, 1].astype(np.float64)
-        self._ik_low, self._ik_high = np.maximum(self.low, -np.pi), np.minimum(self.high, np.pi)
+        self._ik_low, self._ik_high = spec.search_limits.T
         rng = np.random.default_rng(config.seed)  # the same starts for every solve: a function of (q0, goals)
         self._local_offsets = rng.uniform(-config.local_range, config.local_range, (config.local_starts, n))
         self._global_starts = rng.uniform(self.low, self.high, (config.global_starts, n))

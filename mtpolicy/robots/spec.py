@@ -68,6 +68,13 @@ class RobotSpec:
         return len(self.end_effectors)
 
     @property
+    def search_limits(self) -> np.ndarray:
+        """(n_joints, 2) the position limits that random configurations and IK solutions keep to: the joint limits,
+        but [-pi, pi] for a joint whose range exceeds one turn (an unlimited one: its angles repeat)."""
+        one_turn = self.joint_limits[:, 1] - self.joint_limits[:, 0] > 2 * np.pi
+        return np.where(one_turn[:, None], [-np.pi, np.pi], self.joint_limits)
+
+    @property
     def shared_mask(self) -> np.ndarray:
         """(n_joints,) bool: joints on more than one chain (DiGrad's a_s)."""
         return self.chain_mask.sum(axis=0) > 1

@@ -1,5 +1,7 @@
 """RobotSpec derivation, scenes, kinematics."""
 
+from dataclasses import replace
+
 import mujoco
 import numpy as np
 import pytest
@@ -60,3 +62,16 @@ def test_goal_configurations_stay_within_range_of_the_start_and_the_limits():
     assert np.abs(goal - start).max() <= 0.5 + 1e-12
     lo, hi = spec.joint_limits.T
     assert (goal >= lo).all() and (goal <= hi).all()
+
+
+def test_configurations_cover_every_joint_range_of_one_turn_or_less():
+    """Panda's joint6 turns from -0.02 to 3.75 rad: draws (and so the reach tasks' starts and goals) reach beyond pi,
+    where the robot goes; a joint whose range exceeds one turn is drawn within [-pi, pi]."""
+    spec = load_robot("panda")
+    j = spec.joint_names.index("joint6")
+    q = sample_configurations(spec, np.random.default_rng(3), 2000)
+    assert q[:, j].max() > 3.6 and q[:, j].max() <= spec.joint_limits[j, 1] - 0.05
+    np.testing.assert_array_equal(spec.search_limits, spec.joint_limits)
+    unlimited = np.array([[-np.inf, np.inf], [-4.0, 4.0], [-1.0, 3.5]])
+    wide = replace(spec, joint_names=spec.joint_names[:3], joint_limits=unlimited)
+    np.testing.assert_array_equal(wide.search_limits, [[-np.pi, np.pi], [-np.pi, np.pi], [-1.0, 3.5]])
