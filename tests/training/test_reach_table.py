@@ -1,5 +1,6 @@
 """The reach table's anchors: a planner-conditioned policy's teacher is its planner then its servo, the bound is a
-row of ratio 1, every row has the ratio columns, a table resumes; the bound tables are cached by their key."""
+row of ratio 1, every row has the ratio columns, a table resumes; the bound tables are cached by their key, the goal
+sets in it."""
 
 import json
 
@@ -11,6 +12,7 @@ from mtpolicy.time_optimal_program import SolverConfig
 from mtpolicy.policy import OnnxPolicy, resolve_model_path
 from mtpolicy_training.envs.time_optimal import saturate
 from mtpolicy_training.envs import time_optimal
+from mtpolicy_training.envs import reach
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.seeds import VALIDATION_SEEDS
 from mtpolicy_training.envs.time_optimal import bound_table
@@ -126,3 +128,21 @@ def test_the_dynamic_optimum_is_a_row_and_the_notes_say_which_controller_beats_i
     assert "| settle / optimum: median | p90 | dithering" in table and "| dynamic optimum | n/a | n/a |" in table
     assert "is beaten (a controller settles sooner) on 0/2 goal sets by planar8_reach; 0/2 goal sets by dls; by " \
            "some single-controller row on 0/2." in table
+
+
+def test_tables_and_rows_of_goal_sets_drawn_otherwise_are_solved_and_evaluated_again(tmp_path, capsys, monkeypatch):
+    """The caches are keyed by the goal sets themselves: when the same seed draws other goal sets (here the
+    configurations kept 0.3 rad off the limits instead of 0.05), neither a bound table nor a row is read back."""
+    args = ["--rows", "planar8:local:planar8_reach", "--anchors", "dls", "bound", "--episodes", "2", "--seed",
+            str(SEED), "--out-dir", str(tmp_path / "table"), "--bound-cache", str(tmp_path / "bounds")]
+    main(args)
+    capsys.readouterr()
+    main(args)
+    assert capsys.readouterr().out.count("read back from") == 2
+    solved = []
+    solve = time_optimal._solve_chunk
+    monkeypatch.setattr(time_optimal, "_solve_chunk", lambda job: solved.append(len(job[3])) or solve(job))
+    draw = reach.sample_free_configurations
+    monkeypatch.setattr(reach, "sample_free_configurations", lambda *a, **k: draw(*a, **(k | {"margin": 0.3})))
+    main(args)
+    assert capsys.readouterr().out.count("read back from") == 0 and sum(solved) == 2

@@ -18,6 +18,7 @@ seed, and a CLI for any robot and goal distribution::
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -57,14 +58,29 @@ def bound_solver(solver: SolverConfig) -> dict:
     return {k: v for k, v in asdict(solver).items() if k != "target_depth" and (k != "rest_to_rest" or v)}
 
 
+def goal_sets_sha256(starts: np.ndarray, goals: np.ndarray) -> str:
+    """SHA-256 of goal sets and their start configurations, each value rounded to 1e-9 (-0 as 0)."""
+    values = np.round(np.concatenate([np.ravel(starts), np.ravel(goals)]), 9) + 0.0
+    return hashlib.sha256(values.tobytes()).hexdigest()
+
+
+def drawn_goal_sets_sha256(env_config: ReachConfig, n_goal_sets: int, seed: int) -> str:
+    """``goal_sets_sha256`` of the ``n_goal_sets`` goal sets ``evaluate_reach`` draws from ``seed``."""
+    env = ReachVectorEnv(n_goal_sets, replace(env_config, planned=False), time_limit=False)
+    env.reset(seed=seed)
+    return goal_sets_sha256(env.joint_positions(), env.goals)
+
+
 def goal_sets_key(config: ReachConfig, env: ReachVectorEnv, tolerance: float, seed: int, n_goal_sets: int) -> dict:
     """What a cached table of the evaluator's goal sets is of: the robot, its end effectors and limits, the goal
-    distribution, the tolerance, the control period, the seed and the number of goal sets."""
+    distribution, the tolerance, the control period, the seed, the number of goal sets and the goal sets themselves
+    (``env`` just reset to them: ``goal_sets_sha256``, so a change in how they are drawn is a new table)."""
     return {"robot": config.robot, "end_effectors": list(env.spec.end_effectors),
             "goal_distribution": config.goal_distribution, "goal_joint_range": config.goal_joint_range,
             "tolerance": tolerance, "control_period": config.control_period, "seed": seed,
             "n_goal_sets": n_goal_sets, "velocity_limits": env.spec.velocity_limits.tolist(),
-            "acceleration_limits": [a if np.isfinite(a) else None for a in env.spec.acceleration_limits.tolist()]}
+            "acceleration_limits": [a if np.isfinite(a) else None for a in env.spec.acceleration_limits.tolist()],
+            "goal_sets_sha256": goal_sets_sha256(env.joint_positions(), env.goals)}
 
 
 def read_table(path: Path, key: dict) -> dict | None:

@@ -75,7 +75,7 @@ from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import (Controller, dls_controller, evaluate_reach, mink_controller,
                                                      onnx_controller)
 from mtpolicy_training.envs.seeds import TEST_SEEDS
-from mtpolicy_training.envs.time_optimal import TimeOptimalController, bound_solver, bound_table
+from mtpolicy_training.envs.time_optimal import TimeOptimalController, bound_solver, bound_table, drawn_goal_sets_sha256
 from mtpolicy_training.ship.pooled_figures import (beaten, bound_result, concatenated, optimum_result,
                                                    settle_over_bound, settle_over_optimum, summary)
 
@@ -343,7 +343,8 @@ def main(argv: list[str] | None = None) -> None:
                              f"tolerance than {group[0].name} ({', '.join(GOAL_SET_FIELDS)}): not one table")
         with_bound = "bound" in cfg.anchors  # else no ratios: a bound may cost seconds per goal set (GR1)
         solver_key = bound_solver(cfg.solver) if with_bound else None
-        same_goal_sets = {"seeds": list(cfg.seed), "goal_sets_per_seed": cfg.episodes, "bound_solver": solver_key}
+        same_goal_sets = {"seeds": list(cfg.seed), "goal_sets_per_seed": cfg.episodes, "bound_solver": solver_key,
+                          "goal_sets_sha256": [drawn_goal_sets_sha256(anchor_env, cfg.episodes, s) for s in cfg.seed]}
         bound_seconds = {seed: bound_table(anchor_env, cfg.episodes, seed, solver=cfg.solver,
                                            cache_dir=cfg.bound_cache).bound_seconds
                          for seed in cfg.seed} if with_bound else {}
