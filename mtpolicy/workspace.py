@@ -17,6 +17,8 @@ Pure numpy and MuJoCo; positions in the base frame.
 from __future__ import annotations
 
 import math
+from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import mujoco
@@ -145,3 +147,25 @@ class ProgressMonitor:
     def stalled(self, errors: np.ndarray, now: float, timeout: float) -> list[int]:
         """End effectors above tolerance whose error has not shrunk for more than ``timeout`` s."""
         return [int(i) for i in np.flatnonzero((errors > self.tolerance) & (now - self._since > timeout))]
+
+
+class CounterWindow:
+    """How much each of a set of running totals rose over the last ``window`` s.
+
+    ``update(now, totals, window)`` records the totals at ``now`` and returns, per counter, its total now less its
+    total at the latest record at least ``window`` s old (the oldest record while none is that old). ``clear()``
+    forgets the records (the robot was held: a new window starts).
+    """
+
+    def __init__(self) -> None:
+        self._records: deque[tuple[float, dict[str, int]]] = deque()
+
+    def clear(self) -> None:
+        self._records.clear()
+
+    def update(self, now: float, totals: Mapping[str, int], window: float) -> dict[str, int]:
+        self._records.append((now, dict(totals)))
+        while len(self._records) > 1 and self._records[1][0] <= now - window:
+            self._records.popleft()
+        start = self._records[0][1]
+        return {name: total - start.get(name, 0) for name, total in totals.items()}

@@ -147,7 +147,8 @@ class PolicyController(Node):
             if p.collision_guard else None)
         self.timing = TickTiming(p, contract.control_period)
         self.clock_watch = ClockWatch(self, p, self._warn)
-        self.progress = ProgressWatch(self.kin, self.states, p, self._warn, contract_reach_tolerance(contract))
+        self.progress = ProgressWatch(self.kin, self.states, p, self._warn, contract_reach_tolerance(contract),
+                                      lambda: {**self.supervisor.counts, **self.output.ramp.counts})
         self.planned = None if not contract.planner else PlannedGoals(
             spec, PlannerConfig(**contract.planner), p.goal_set_window, self.get_logger().error)
         self.goals = GoalIntake(spec, Workspace(self.kin), p, self.clock_watch, self.inputs.goal_stamps, self.planned,

@@ -1,15 +1,19 @@
-"""Unit tests of mtpolicy.workspace: reach regions from the kinematic tree, and the progress monitor."""
+"""Unit tests of mtpolicy.workspace: reach regions from the kinematic tree, the progress monitor and the stall
+warning that names the guards (``mtpolicy.nodes.progress_watch``)."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from helpers import REPO
 from mtpolicy.kinematics import Kinematics
+from mtpolicy.nodes import progress_watch
 from mtpolicy.reach_task import sample_configurations
 from mtpolicy.robots import load_robot
-from mtpolicy.workspace import MIN_PROGRESS, ProgressMonitor, Workspace
+from mtpolicy.workspace import MIN_PROGRESS, CounterWindow, ProgressMonitor, Workspace
 
 ROBOTS = [("planar8", None), ("humanoid", None),
           (str(REPO / "tests" / "fixtures" / "yarm" / "robot.xml"), ["left_tip", "right_tip"])]
@@ -65,6 +69,39 @@ def test_progress_monitor_reports_only_errors_that_stop_shrinking():
     assert monitor.stalled(errors, 26.0, timeout=5.0) == [0, 1]
     assert monitor.stalled(np.array([0.01, 0.01]), 26.0, timeout=5.0) == []  # within tolerance: reached
 
+
+
+def test_counter_window_gives_each_counters_rise_over_the_window():
+    window = CounterWindow()
+    assert window.update(0.0, {"a": 3, "b": 0}, 5.0) == {"a": 0, "b": 0}
+    assert window.update(2.0, {"a": 5, "b": 1}, 5.0) == {"a": 2, "b": 1}  # younger than the window: since the first
+    assert window.update(6.0, {"a": 9, "b": 1}, 5.0) == {"a": 6, "b": 1}  # the record of 0.0 is the latest 5 s old
+    assert window.update(8.0, {"a": 9, "b": 4}, 5.0) == {"a": 4, "b": 3}  # now since 2.0
+    window.clear()
+    assert window.update(9.0, {"a": 10, "b": 4, "c": 1}, 5.0) == {"a": 0, "b": 0, "c": 0}
+
+
+def test_a_stall_warning_names_the_guards_that_held_the_robot_back(monkeypatch):
+    """An end effector held still by the collision guard is warned with the guard's count over the timeout; one
+    stalled with no guard acting says so."""
+    kin = Kinematics(load_robot("planar8"))
+    clock, counts, warnings = [0.0], {"collision_guarded": 0, "clamped": 0}, []
+    monkeypatch.setattr(progress_watch, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    watch = progress_watch.ProgressWatch(kin, SimpleNamespace(q=np.zeros(kin.spec.n_joints)),
+                                         SimpleNamespace(progress_timeout=5.0),
+                                         lambda key, text: warnings.append(text), 0.02, lambda: counts)
+    goals = kin.ee_positions(np.zeros(kin.spec.n_joints)) + 0.3
+    for t in range(8):  # the guard scales down 10 commands a second, the error does not shrink
+        clock[0], counts["collision_guarded"] = float(t), 10 * t
+        watch.check(goals, running=True)
+    assert watch.stalled == list(range(kin.spec.n_tasks)) and len(warnings) == 2 * kin.spec.n_tasks
+    assert "over that time the guards acted: 50 commands scaled down before a self-collision (" in warnings[-1]
+    watch.check(goals, running=False)  # held: no stall, and the guards' window starts again
+    clock[0] += 6.0
+    watch.check(goals, running=True)
+    clock[0] += 6.0
+    watch.check(goals, running=True)
+    assert "over that time no guard acted on the commands (" in warnings[-1]
 
 SLIDER = """<mujoco><worldbody><body name="base"><body name="carriage">
   <joint name="slide" type="slide" axis="1 0 0" range="-0.3 0.3"/><geom size="0.02"/>
