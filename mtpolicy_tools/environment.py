@@ -11,6 +11,9 @@ ISOLATED_DOMAINS = (215, 232)
 """ROS domain ids of self-contained runs (demo, benchmarks): apart from the tests' 1..100, and within what DDS's
 port mapping allows on Linux (0..101 and 215..232)."""
 
+MAX_DOMAIN_ID = 232
+"""The largest ROS domain id whose DDS ports fit in 16 bits (7400 + 250 id + the participant's offsets)."""
+
 
 def ros_env(base: Mapping[str, str] | None = None, domain_id: int | None = None,
             isolate: bool = False) -> dict[str, str]:
@@ -21,7 +24,8 @@ def ros_env(base: Mapping[str, str] | None = None, domain_id: int | None = None,
     ``isolate``, a ``ROS_DOMAIN_ID`` in ``base`` is kept and one of
     ``ISOLATED_DOMAINS`` drawn when there is none, so self-contained runs (demo,
     benchmark) never meet the tests' processes (``unique_domain_id``: 1..100) on
-    the machine.
+    the machine. A ``ROS_DOMAIN_ID`` that no DDS can use (not an integer in
+    0..``MAX_DOMAIN_ID``) exits with a one-line error before any process starts.
     """
     env = dict(os.environ if base is None else base)
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -29,6 +33,10 @@ def ros_env(base: Mapping[str, str] | None = None, domain_id: int | None = None,
         env["ROS_DOMAIN_ID"] = str(domain_id)
     elif isolate and not env.get("ROS_DOMAIN_ID"):
         env["ROS_DOMAIN_ID"] = str(random.randint(*ISOLATED_DOMAINS))
+    domain = env.get("ROS_DOMAIN_ID", "").strip()
+    if domain and not (domain.isdigit() and int(domain) <= MAX_DOMAIN_ID):
+        raise SystemExit(f"ROS_DOMAIN_ID={domain!r}: expected an integer from 0 to {MAX_DOMAIN_ID} (0..101 or "
+                         f"{ISOLATED_DOMAINS[0]}..{ISOLATED_DOMAINS[1]} on Linux, clear of its ephemeral ports)")
     env.setdefault("MUJOCO_GL", "egl")
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from mtpolicy_tools.environment import ISOLATED_DOMAINS, ros_env
 from helpers import unique_domain_id
 
@@ -30,3 +32,10 @@ def test_two_xdist_workers_draw_disjoint_domains(monkeypatch):
         drawn.append({unique_domain_id() for _ in range(200)})
     assert not drawn[0] & drawn[1]
     assert drawn[0] | drawn[1] == set(range(1, 101))
+
+
+@pytest.mark.parametrize("domain", ["818", "-1", "seven", "233"])
+def test_a_domain_id_no_dds_can_use_exits_with_one_line(domain):
+    with pytest.raises(SystemExit, match=rf"^ROS_DOMAIN_ID='{domain}': expected an integer from 0 to 232 \("):
+        ros_env({"ROS_DOMAIN_ID": domain})
+    assert ros_env({"ROS_DOMAIN_ID": "232"})["ROS_DOMAIN_ID"] == "232"
