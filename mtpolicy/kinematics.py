@@ -138,17 +138,42 @@ def path_collides(kin: Kinematics, q: np.ndarray, step: np.ndarray, samples: int
     """Whether a state q + step i / samples, i = 1..samples, puts into penetration a geom pair that is in contact
     neither at home nor at q (``self_collisions``' pairs; a contact the robot is already in may persist); by
     default one state every ``PATH_RESOLUTION`` of the largest joint's travel."""
+    return first_collision(kin, q, step, samples) is not None
+
+
+def first_collision(kin: Kinematics, q: np.ndarray, step: np.ndarray,
+                    samples: int | None = None) -> tuple[np.ndarray, set[tuple[int, int]]] | None:
+    """The first state of ``path_collides``' path that puts a new geom pair into penetration, and the new pairs
+    there; None on a free path."""
     if not kin.can_collide:
-        return False
+        return None
     samples = samples or max(1, math.ceil(float(np.abs(step).max()) / PATH_RESOLUTION))
     home, at_q = kin.home_contacts, None
     for i in range(1, samples + 1):
-        new = _contact_pairs(kin, q + step * (i / samples)) - home
+        state = q + step * (i / samples)
+        new = _contact_pairs(kin, state) - home
         if new:  # the pairs at q only matter then (one collision check fewer on a free path)
             at_q = _contact_pairs(kin, q) if at_q is None else at_q
             if new - at_q:
-                return True
-    return False
+                return state, new - at_q
+    return None
+
+
+def separation_rates(kin: Kinematics, q: np.ndarray, pairs: set[tuple[int, int]]) -> np.ndarray:
+    """(n_contacts, n_joints): row c is d(distance)/dq of a contact of ``pairs`` in penetration at ``q``, so a joint
+    velocity v separates its geoms at rate a_c v: a_c = n_c^T (J_2(p_c) - J_1(p_c)), n_c the contact normal from
+    geom 1 to geom 2 and J_k(p_c) the positional Jacobian of geom k's body at the contact point (world frame)."""
+    m, d = kin.model, kin.data
+    kin._set(q)
+    mujoco.mj_collision(m, d)
+    mujoco.mj_comPos(m, d)
+    jac1, jac2, rows = np.zeros((3, m.nv)), np.zeros((3, m.nv)), []
+    for c in d.contact[:d.ncon]:
+        if c.dist < 0 and (int(c.geom1), int(c.geom2)) in pairs:
+            mujoco.mj_jac(m, d, jac1, None, c.pos, m.geom_bodyid[c.geom1])
+            mujoco.mj_jac(m, d, jac2, None, c.pos, m.geom_bodyid[c.geom2])
+            rows.append(c.frame[:3] @ (jac2 - jac1)[:, kin.dof_adr])
+    return np.array(rows).reshape(-1, len(kin.dof_adr))
 
 
 def _contact_pairs(kin: Kinematics, q: np.ndarray) -> set[tuple[int, int]]:

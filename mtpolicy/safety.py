@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mtpolicy.kinematics import Kinematics, path_collides
+from mtpolicy.kinematics import Kinematics, first_collision, path_collides, separation_rates
 
 
 def finite_or_zero(velocity: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -173,12 +173,19 @@ def braking_guard(q: np.ndarray, velocity: np.ndarray, limits: np.ndarray, accel
 
 
 class CollisionGuard:
-    """Scales a velocity command down until its move stays free of new self-collisions: the command s v with the
-    largest s in 1, 1/2, ..., 2^-halvings, 0 whose move from q -- ``periods`` control periods at s v (the command's
-    own, and one for the state's age and the servos' lag), then braking to rest at the acceleration limits, per
-    joint d = s v periods dt + (s v) |s v| / (2 a) -- puts no geom pair into penetration that is not in contact at
-    home or at q (``kinematics.path_collides``, a state every ``PATH_RESOLUTION`` of the largest joint's travel). On
-    a robot none of whose geoms can touch (``Kinematics.can_collide``, planar8's) it passes every command."""
+    """Changes a velocity command until its move stays free of new self-collisions: the move from q -- ``periods``
+    control periods at the command v (the command's own, and one for the state's age and the servos' lag), then
+    braking to rest at the acceleration limits, per joint d = v periods dt + v |v| / (2 a) -- may put no geom pair
+    into penetration that is not in contact at home or at q (``kinematics.path_collides``, a state every
+    ``PATH_RESOLUTION`` of the largest joint's travel). Tried in order, the first free one is allowed: v; the slide
+    s w for s in 1, 1/2, ..., 2^-halvings; s v alike; zeros. The slide w is v without its approach along the
+    contacts the move would make: the least change of v with a_c w >= 0 for each contact c at the first colliding
+    state (``kinematics.separation_rates``), by cyclic projection onto the half-spaces; joints v leaves at rest stay
+    at rest; scaled by the largest s <= 1 that keeps it within the velocity limits. On a robot none of whose geoms
+    can touch (``Kinematics.can_collide``, planar8's) it passes every command."""
+
+    PROJECTION_SWEEPS = 20
+    """Passes of cyclic projection over the contacts' half-spaces."""
 
     def __init__(self, kin: Kinematics, period: float, acceleration_limits: np.ndarray, periods: int = 2,
                  halvings: int = 3):
@@ -188,13 +195,35 @@ class CollisionGuard:
         self.braking = np.where(np.isfinite(acceleration_limits), 0.5 / acceleration_limits, 0.0)
         """1 / 2a per joint (0 without a limit): the braking distance is v |v| / 2a."""
 
+    def move(self, velocity: np.ndarray) -> np.ndarray:
+        """The joint travel checked for ``velocity``: v periods dt + v |v| / 2a."""
+        return velocity * self.horizon + velocity * np.abs(velocity) * self.braking
+
+    def slide(self, velocity: np.ndarray, collision: tuple[np.ndarray, set[tuple[int, int]]]) \
+            -> np.ndarray:
+        """``velocity`` without its approach along the contacts of ``collision`` (a state and its new pairs)."""
+        rates = separation_rates(self.kin, collision[0], collision[1]) * (velocity != 0)
+        rates = rates[np.einsum("ij,ij->i", rates, rates) > 0]
+        slide = velocity.copy()
+        for _ in range(self.PROJECTION_SWEEPS):
+            approach = rates @ slide
+            if (approach >= 0).all():
+                break
+            for a in rates:
+                slide -= min(a @ slide, 0.0) / (a @ a) * a
+        with np.errstate(divide="ignore", invalid="ignore"):
+            over = np.nan_to_num(np.abs(slide) / self.kin.spec.velocity_limits, nan=0.0).max(initial=0.0)
+        return slide / max(over, 1.0)
+
     def __call__(self, q: np.ndarray, velocity: np.ndarray) -> tuple[np.ndarray, bool]:
-        """The command allowed at joint angles ``q``, and whether it was scaled down."""
+        """The command allowed at joint angles ``q``, and whether it was changed."""
         if not self.active:
             return velocity, False
-        for s in self.scales:
-            v = s * velocity
-            step = v * self.horizon + v * np.abs(v) * self.braking
-            if not path_collides(self.kin, q, step):
-                return v, s < 1.0
+        collision = first_collision(self.kin, q, self.move(velocity))
+        if collision is None:
+            return velocity, False
+        slide = self.slide(velocity, collision)
+        for v in [s * slide for s in self.scales] + [s * velocity for s in self.scales[1:]]:
+            if v.any() and not path_collides(self.kin, q, self.move(v)):
+                return v, True
         return np.zeros_like(velocity), bool(velocity.any())

@@ -9,7 +9,8 @@ first, and returns the first hold (so the most severe one). Without a hold,
 ``Supervisor.command`` filters the policy's output: a non-finite output is a
 hold itself; otherwise every joint velocity is clamped to its limit, a joint
 at a position limit may only move inwards, and a command whose move would put
-the robot into a new self-collision is scaled down (``safety.CollisionGuard``).
+the robot into a new self-collision slides along the contacts or is scaled
+down (``safety.CollisionGuard``).
 Joint states are checked as they arrive (``mtpolicy.state_intake``): a state
 fault holds for ``state_timeout``.
 
@@ -203,9 +204,9 @@ class Supervisor:
         self.robot, self.settings, self.checks = robot, settings, tuple(checks)
         self.velocity_limits, self.joint_limits = velocity_limits, joint_limits
         self.collision_guard = collision_guard
-        """Scales down a command whose move would put the robot into a new self-collision (None: off)."""
+        """Slides or scales down a command whose move would put the robot into a new self-collision (None: off)."""
         self.counts = dict(clamped=0, limit_guarded=0, non_finite=0, collision_guarded=0)
-        """Joint velocities clamped, joints stopped at a limit, non-finite outputs, commands scaled down before a
+        """Joint velocities clamped, joints stopped at a limit, non-finite outputs, commands changed before a
         self-collision: totals."""
 
     def hold(self, inputs: Inputs) -> Hold | None:
@@ -219,7 +220,7 @@ class Supervisor:
     def command(self, q: np.ndarray, output: np.ndarray) -> tuple[np.ndarray, Hold | None]:
         """The joint velocities to command for the policy's ``output`` at joint angles ``q``: zeros and NON_FINITE
         for a NaN or an infinity; else clamped to the velocity limits, joints at (within ``limit_margin`` of) a
-        position limit only moving inwards, and scaled down by the collision guard (if any) until its move puts the
+        position limit only moving inwards, and changed by the collision guard (if any) until its move puts the
         robot into no new self-collision."""
         velocity, finite = safety.finite_or_zero(output)
         if not finite:

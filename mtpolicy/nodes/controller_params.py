@@ -59,8 +59,9 @@ PARAMS = [
     Param("start_enabled", True, "publish policy commands from the start (else wait for ~/enable)", read_only=True),
     Param("limit_margin", 0.0, "joints this close to a position limit may only move inwards", Range(0.0, 1.0),
           unit="rad"),
-    Param("collision_guard", True, "scale a command down until its move (two control periods at it, then braking "
-          "at the acceleration limits) puts the robot into no new self-collision (safety.CollisionGuard)",
+    Param("collision_guard", True, "change a command whose move (two control periods at it, then braking at the "
+          "acceleration limits) would put the robot into a new self-collision: slide it along the contacts, else "
+          "scale it down, else zeros (safety.CollisionGuard)",
           read_only=True),
     Param("marker_rate_hz", 10.0, "~/markers publish rate (0: off)", Range(0.1, 100.0, or_zero=True), unit="Hz"),
     Param("workspace_margin", 0.01, "how far a goal may lie outside its end effector's reach region "

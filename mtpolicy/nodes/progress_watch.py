@@ -14,7 +14,7 @@ from mtpolicy.state_intake import JointStateIntake
 from mtpolicy.workspace import CounterWindow, ProgressMonitor
 
 GUARD_ACTIONS = {
-    "collision_guarded": "commands scaled down before a self-collision",
+    "collision_guarded": "commands slid along or scaled down before a self-collision",
     "limit_guarded": "joints stopped at a position limit",
     "braked": "commands braked before a position limit",
     "clamped": "joint velocities clamped to their limits",
@@ -25,8 +25,8 @@ counts."""
 
 
 def guard_summary(rises: Mapping[str, int]) -> str:
-    """What the guards did to the commands, from each counter's rise: "the guards acted: 12 commands scaled down
-    before a self-collision, ..." or "no guard acted on the commands"."""
+    """What the guards did to the commands, from each counter's rise: "the guards acted: 12 commands slid along or
+    scaled down before a self-collision, ..." or "no guard acted on the commands"."""
     acted = [f"{rises[name]} {what}" for name, what in GUARD_ACTIONS.items() if rises.get(name, 0) > 0]
     return "the guards acted: " + ", ".join(acted) if acted else "no guard acted on the commands"
 

@@ -93,10 +93,12 @@ def test_sample_intervals_use_stamps_where_both_samples_have_one():
     assert np.allclose(safety.sample_intervals(math.nan, previous_stamps, 102.0, previous_times)[:2], [2.0, 2.0])
 
 
-def test_the_collision_guard_scales_a_command_until_its_move_touches_nothing_new():
-    """Tiago, whose arms reach each other: random commands from random free configurations, each allowed only as
-    s v (s in 1, 1/2, 1/4, 1/8, 0) whose move (2 periods at it, then braking at Franka-like limits) is free."""
-    from mtpolicy.kinematics import Kinematics, path_collides, self_collisions
+def test_the_collision_guard_slides_a_command_along_the_contacts_its_move_would_make():
+    """Tiago, whose arms reach each other: random commands from random free configurations. A command whose move
+    (2 periods at it, then braking at Franka-like limits) is free passes; any other is changed to one whose move is
+    free, within the velocity limits, moving no joint the command leaves at rest, and not approaching the contacts
+    the command's move would make."""
+    from mtpolicy.kinematics import Kinematics, first_collision, path_collides, self_collisions, separation_rates
     from mtpolicy.reach_task import sample_free_configurations
     from mtpolicy.robots import load_robot
 
@@ -104,20 +106,57 @@ def test_the_collision_guard_scales_a_command_until_its_move_touches_nothing_new
     rng = np.random.default_rng(0)
     accelerations = np.full(len(kin.home), 10.0)
     guard = safety.CollisionGuard(kin, 0.05, accelerations)
-    scales = []
-    for q in sample_free_configurations(kin, rng, 30):
-        v = rng.uniform(-3.0, 3.0, len(q))
-        allowed, scaled = guard(q, v)
-        s = float(allowed @ v / (v @ v))
-        assert np.allclose(allowed, s * v) and s in (1.0, 0.5, 0.25, 0.125, 0.0) and scaled == (s < 1.0)
+    changed_count = 0
+    for q in sample_free_configurations(kin, rng, 60):
+        v = rng.uniform(-1.0, 1.0, len(q)) * kin.spec.velocity_limits  # clamped before the guard (Supervisor)
+        v[rng.integers(len(q))] = 0.0
+        allowed, changed = guard(q, v)
         step = allowed * 0.1 + allowed * np.abs(allowed) / 20.0
-        assert not path_collides(kin, q, step, 20)
-        assert not self_collisions(kin, q + step)[0]
-        scales.append(s)
-    assert 1.0 in scales and min(scales) < 1.0  # some moves were free, some were not
-    allowed, scaled = guard(kin.home, np.zeros(len(kin.home)))
-    assert not allowed.any() and not scaled
+        assert not path_collides(kin, q, step, 20) and not self_collisions(kin, q + step)[0]
+        assert (np.abs(allowed) <= kin.spec.velocity_limits + 1e-12).all() and not allowed[v == 0].any()
+        collision = first_collision(kin, q, guard.move(v))
+        assert changed == (collision is not None) and (changed or allowed is v)
+        if collision is not None:
+            changed_count += 1
+            direction = allowed / max(float(np.abs(allowed).max()), 1e-12)
+            assert (separation_rates(kin, *collision) @ direction >= -1e-9).all() or \
+                np.allclose(direction * np.abs(v).max(), v)  # the slide, or the command itself scaled down
+    assert 0 < changed_count < 60  # some moves were free, some not
+    allowed, changed = guard(kin.home, np.zeros(len(kin.home)))
+    assert not allowed.any() and not changed
     planar8 = Kinematics(load_robot("planar8"))  # no two of its geoms can touch: every command passes
     free = safety.CollisionGuard(planar8, 0.05, np.full(len(planar8.home), np.inf))
     v = np.full(len(planar8.home), 50.0)
     assert guard.active and not free.active and free(planar8.home, v)[0] is v
+
+
+def test_a_command_into_a_contact_that_scaling_stops_slides_on():
+    """Panda at the last free state of a joint-space line into a self-collision, commanded along the line at its
+    velocity limits: no scale of the command is free (the guard used to stop the arm there), and the slide moves
+    on, free, from most of them (a head-on contact leaves it nothing to move along)."""
+    from mtpolicy.kinematics import Kinematics, path_collides
+    from mtpolicy.reach_task import sample_free_configurations
+    from mtpolicy.robots import load_robot
+
+    kin = Kinematics(load_robot("panda"))
+    rng = np.random.default_rng(0)
+    guard = safety.CollisionGuard(kin, 0.05, np.full(len(kin.home), 10.0))
+    low, high = kin.spec.search_limits.T
+    stopped, moving = 0, 0
+    for q in sample_free_configurations(kin, rng, 200):
+        line = low + rng.random(len(q)) * (high - low) - q
+        if not path_collides(kin, q, line, 200):
+            continue
+        free, touching = 0.0, 1.0
+        for _ in range(30):  # bisect for the last free state on the line
+            mid = (free + touching) / 2
+            free, touching = (free, mid) if path_collides(kin, q, line * mid, 50) else (mid, touching)
+        start, v = q + line * free, line / np.abs(line / kin.spec.velocity_limits).max()
+        if not all(path_collides(kin, start, guard.move(s * v)) for s in guard.scales):
+            continue
+        allowed, changed = guard(start, v)
+        assert changed and not path_collides(kin, start, guard.move(allowed))
+        stopped, moving = stopped + 1, moving + bool(allowed.any())
+        if stopped == 12:
+            break
+    assert stopped == 12 and moving >= 6

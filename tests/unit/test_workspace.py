@@ -95,7 +95,8 @@ def test_a_stall_warning_names_the_guards_that_held_the_robot_back(monkeypatch):
         clock[0], counts["collision_guarded"] = float(t), 10 * t
         watch.check(goals, running=True)
     assert watch.stalled == list(range(kin.spec.n_tasks)) and len(warnings) == 2 * kin.spec.n_tasks
-    assert "over that time the guards acted: 50 commands scaled down before a self-collision (" in warnings[-1]
+    assert ("over that time the guards acted: 50 commands slid along or scaled down before a self-collision ("
+            in warnings[-1])
     watch.check(goals, running=False)  # held: no stall, and the guards' window starts again
     clock[0] += 6.0
     watch.check(goals, running=True)

@@ -211,8 +211,8 @@ def onnx_controller(path: str | Path) -> tuple[Controller, ReachConfig]:
 
 def guarded_controller(controller: Controller, env_config: ReachConfig) -> Controller:
     """``controller`` behind the controller node's collision guard (``mtpolicy.safety.CollisionGuard``): each row's
-    command clamped to the velocity limits, then scaled down until its move puts the robot into no new
-    self-collision, as the node sends it."""
+    command clamped to the velocity limits, then slid along the contacts or scaled down until its move puts the
+    robot into no new self-collision, as the node sends it."""
     env = ReachVectorEnv(1, replace(env_config, planned=False))
     guard = CollisionGuard(env.kin, env_config.control_period, env.spec.acceleration_limits)
     limits, q_slice = env.spec.velocity_limits, env.layout.slice("joint_pos")
