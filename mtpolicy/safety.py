@@ -28,6 +28,13 @@ def clamp_velocity(velocity: np.ndarray, limits: np.ndarray) -> tuple[np.ndarray
     return clipped, int(np.count_nonzero(clipped != velocity))
 
 
+def at_upper_and_lower_limits(q: np.ndarray, limits: np.ndarray, margin: float = 0.0) \
+        -> tuple[np.ndarray, np.ndarray]:
+    """The masks of the joints at (within ``margin`` of, or past) their upper and their lower position ``limits``
+    (n, 2)."""
+    return q >= limits[:, 1] - margin, q <= limits[:, 0] + margin
+
+
 def joint_limit_guard(q: np.ndarray, velocity: np.ndarray, limits: np.ndarray,
                       margin: float = 0.0) -> tuple[np.ndarray, int]:
     """Zero the velocity of joints at (or past) a limit that would move further out.
@@ -36,7 +43,8 @@ def joint_limit_guard(q: np.ndarray, velocity: np.ndarray, limits: np.ndarray,
     move down, and symmetrically. Returns the filtered velocity and how many
     joints were stopped.
     """
-    stop = ((q >= limits[:, 1] - margin) & (velocity > 0)) | ((q <= limits[:, 0] + margin) & (velocity < 0))
+    upper, lower = at_upper_and_lower_limits(q, limits, margin)
+    stop = (upper & (velocity > 0)) | (lower & (velocity < 0))
     if not stop.any():
         return velocity, 0
     return np.where(stop, 0.0, velocity), int(np.count_nonzero(stop))
@@ -179,9 +187,10 @@ class CollisionGuard:
     into penetration that is not in contact at home or at q (``kinematics.path_collides``, a state every
     ``PATH_RESOLUTION`` of the largest joint's travel). Tried in order, the first free one is allowed: v; the slide
     s w for s in 1, 1/2, ..., 2^-halvings; s v alike; zeros. The slide w is v without its approach along the
-    contacts the move would make: the least change of v with a_c w >= 0 for each contact c at the first colliding
-    state (``kinematics.separation_rates``), by cyclic projection onto the half-spaces; joints v leaves at rest stay
-    at rest; scaled by the largest s <= 1 that keeps it within the velocity limits. On a robot none of whose geoms
+    contacts the move would make: a w with a_c w >= 0 for each contact c at the first colliding state
+    (``kinematics.separation_rates``), by cyclic projection of v onto those half-spaces (for one contact, the least
+    change); joints v leaves at rest, and the ``fixed`` ones (the caller's: joints at a position limit), keep their
+    command; scaled by the largest s <= 1 that keeps it within the velocity limits. On a robot none of whose geoms
     can touch (``Kinematics.can_collide``, planar8's) it passes every command."""
 
     PROJECTION_SWEEPS = 20
@@ -199,30 +208,36 @@ class CollisionGuard:
         """The joint travel checked for ``velocity``: v periods dt + v |v| / 2a."""
         return velocity * self.horizon + velocity * np.abs(velocity) * self.braking
 
-    def slide(self, velocity: np.ndarray, collision: tuple[np.ndarray, set[tuple[int, int]]]) \
-            -> np.ndarray:
-        """``velocity`` without its approach along the contacts of ``collision`` (a state and its new pairs)."""
-        rates = separation_rates(self.kin, collision[0], collision[1]) * (velocity != 0)
-        rates = rates[np.einsum("ij,ij->i", rates, rates) > 0]
+    def slide(self, velocity: np.ndarray, collision: tuple[np.ndarray, set[tuple[int, int]]],
+              fixed: np.ndarray | None = None) -> np.ndarray:
+        """``velocity`` without its approach along the contacts of ``collision`` (a state and its new pairs), changing
+        no joint it leaves at rest nor any of ``fixed`` (a mask)."""
+        movable = (velocity != 0) if fixed is None else (velocity != 0) & ~fixed
+        rates = separation_rates(self.kin, collision[0], collision[1])
+        kept = rates[:, ~movable] @ velocity[~movable]  # the separation rate of the joints that keep their command
+        rates = rates * movable
+        some = np.einsum("ij,ij->i", rates, rates) > 0
+        rates, kept = rates[some], kept[some]
         slide = velocity.copy()
         for _ in range(self.PROJECTION_SWEEPS):
-            approach = rates @ slide
-            if (approach >= 0).all():
+            if (rates @ slide + kept >= 0).all():
                 break
-            for a in rates:
-                slide -= min(a @ slide, 0.0) / (a @ a) * a
+            for a, b in zip(rates, kept):
+                slide -= min(a @ slide + b, 0.0) / (a @ a) * a
         with np.errstate(divide="ignore", invalid="ignore"):
             over = np.nan_to_num(np.abs(slide) / self.kin.spec.velocity_limits, nan=0.0).max(initial=0.0)
         return slide / max(over, 1.0)
 
-    def __call__(self, q: np.ndarray, velocity: np.ndarray) -> tuple[np.ndarray, bool]:
-        """The command allowed at joint angles ``q``, and whether it was changed."""
+    def __call__(self, q: np.ndarray, velocity: np.ndarray, fixed: np.ndarray | None = None) \
+            -> tuple[np.ndarray, bool]:
+        """The command allowed at joint angles ``q``, and whether it was changed; the slide changes none of the
+        ``fixed`` joints (a mask; None: none)."""
         if not self.active:
             return velocity, False
         collision = first_collision(self.kin, q, self.move(velocity))
         if collision is None:
             return velocity, False
-        slide = self.slide(velocity, collision)
+        slide = self.slide(velocity, collision, fixed)
         for v in [s * slide for s in self.scales] + [s * velocity for s in self.scales[1:]]:
             if v.any() and not path_collides(self.kin, q, self.move(v)):
                 return v, True

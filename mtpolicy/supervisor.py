@@ -200,7 +200,8 @@ class Supervisor:
 
     def __init__(self, robot: SupervisedRobot, settings: Settings, velocity_limits: np.ndarray,
                  joint_limits: np.ndarray, checks: Sequence[Check] = TICK_CHECKS,
-                 collision_guard: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, bool]] | None = None):
+                 collision_guard: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, bool]]
+                 | None = None):
         self.robot, self.settings, self.checks = robot, settings, tuple(checks)
         self.velocity_limits, self.joint_limits = velocity_limits, joint_limits
         self.collision_guard = collision_guard
@@ -221,7 +222,7 @@ class Supervisor:
         """The joint velocities to command for the policy's ``output`` at joint angles ``q``: zeros and NON_FINITE
         for a NaN or an infinity; else clamped to the velocity limits, joints at (within ``limit_margin`` of) a
         position limit only moving inwards, and changed by the collision guard (if any) until its move puts the
-        robot into no new self-collision."""
+        robot into no new self-collision (its slide leaves the joints at a limit as they are)."""
         velocity, finite = safety.finite_or_zero(output)
         if not finite:
             self.counts["non_finite"] += 1
@@ -231,7 +232,8 @@ class Supervisor:
         self.counts["clamped"] += clamped
         self.counts["limit_guarded"] += guarded
         if self.collision_guard is not None:
-            velocity, scaled = self.collision_guard(q, velocity)
+            upper, lower = safety.at_upper_and_lower_limits(q, self.joint_limits, self.settings.limit_margin)
+            velocity, scaled = self.collision_guard(q, velocity, upper | lower)
             self.counts["collision_guarded"] += scaled
         return velocity, None
 

@@ -96,8 +96,8 @@ def test_sample_intervals_use_stamps_where_both_samples_have_one():
 def test_the_collision_guard_slides_a_command_along_the_contacts_its_move_would_make():
     """Tiago, whose arms reach each other: random commands from random free configurations. A command whose move
     (2 periods at it, then braking at Franka-like limits) is free passes; any other is changed to one whose move is
-    free, within the velocity limits, moving no joint the command leaves at rest, and not approaching the contacts
-    the command's move would make."""
+    free, within the velocity limits, moving no joint the command leaves at rest, raising no fixed joint's command
+    (the supervisor's joints at a limit), and not approaching the contacts the command's move would make."""
     from mtpolicy.kinematics import Kinematics, first_collision, path_collides, self_collisions, separation_rates
     from mtpolicy.reach_task import sample_free_configurations
     from mtpolicy.robots import load_robot
@@ -110,10 +110,12 @@ def test_the_collision_guard_slides_a_command_along_the_contacts_its_move_would_
     for q in sample_free_configurations(kin, rng, 60):
         v = rng.uniform(-1.0, 1.0, len(q)) * kin.spec.velocity_limits  # clamped before the guard (Supervisor)
         v[rng.integers(len(q))] = 0.0
-        allowed, changed = guard(q, v)
+        fixed = rng.random(len(q)) < 0.2
+        allowed, changed = guard(q, v, fixed)
         step = allowed * 0.1 + allowed * np.abs(allowed) / 20.0
         assert not path_collides(kin, q, step, 20) and not self_collisions(kin, q + step)[0]
         assert (np.abs(allowed) <= kin.spec.velocity_limits + 1e-12).all() and not allowed[v == 0].any()
+        assert (allowed[fixed] * v[fixed] >= 0).all() and (np.abs(allowed[fixed]) <= np.abs(v[fixed]) + 1e-12).all()
         collision = first_collision(kin, q, guard.move(v))
         assert changed == (collision is not None) and (changed or allowed is v)
         if collision is not None:

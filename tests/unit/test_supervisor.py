@@ -111,17 +111,19 @@ def test_the_command_is_zeros_for_a_non_finite_output_else_clamped_and_guarded_a
     assert supervisor.command(np.array([0.95, 0.0]), np.array([-0.5, 0.5]))[0].tolist() == [-0.5, 0.5]  # inwards
 
 
-def test_the_collision_guard_sees_the_clamped_command_and_is_counted():
+def test_the_collision_guard_sees_the_clamped_command_and_the_joints_at_a_limit_and_is_counted():
     seen = []
 
-    def halve_joint_b_moves(q: np.ndarray, velocity: np.ndarray) -> tuple[np.ndarray, bool]:
-        seen.append(velocity.copy())
+    def halve_joint_b_moves(q: np.ndarray, velocity: np.ndarray, fixed: np.ndarray) -> tuple[np.ndarray, bool]:
+        seen.append((velocity.tolist(), fixed.tolist()))
         return (velocity / 2, True) if velocity[1] else (velocity, False)
 
-    supervisor = Supervisor(ROBOT, Settings(), VELOCITY_LIMITS, LIMITS, collision_guard=halve_joint_b_moves)
+    supervisor = Supervisor(ROBOT, Settings(limit_margin=0.1), VELOCITY_LIMITS, LIMITS,
+                            collision_guard=halve_joint_b_moves)
     assert supervisor.command(np.zeros(2), np.array([3.0, 1.0]))[0].tolist() == [0.5, 0.5]
-    assert supervisor.command(np.zeros(2), np.array([0.5, 0.0]))[0].tolist() == [0.5, 0.0]
-    assert [v.tolist() for v in seen] == [[1.0, 1.0], [0.5, 0.0]] and supervisor.counts["collision_guarded"] == 1
+    assert supervisor.command(np.array([0.95, 0.0]), np.array([-0.5, 0.0]))[0].tolist() == [-0.5, 0.0]
+    assert seen == [([1.0, 1.0], [False, False]), ([-0.5, 0.0], [True, False])]  # joint a within 0.1 of its limit
+    assert supervisor.counts["collision_guarded"] == 1
 
 
 def intake(**settings: float) -> JointStateIntake:
