@@ -224,9 +224,7 @@ class CollisionGuard:
                 break
             for a, b in zip(rates, kept):
                 slide -= min(a @ slide + b, 0.0) / (a @ a) * a
-        with np.errstate(divide="ignore", invalid="ignore"):
-            over = np.nan_to_num(np.abs(slide) / self.kin.spec.velocity_limits, nan=0.0).max(initial=0.0)
-        return slide / max(over, 1.0)
+        return slide / max(float(np.max(np.abs(slide) / self.kin.spec.velocity_limits)), 1.0)
 
     def __call__(self, q: np.ndarray, velocity: np.ndarray, fixed: np.ndarray | None = None) \
             -> tuple[np.ndarray, bool]:

@@ -57,7 +57,7 @@ from mtpolicy_training.core.files import write_atomically
 from mtpolicy_training.envs.reach import ReachConfig, ReachOptions, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import Controller, dls_controller, mink_controller
 from mtpolicy_training.envs.seeds import VALIDATION_SEED
-from mtpolicy_training.envs.time_optimal import TimeOptimalController, goal_sets_key, read_table
+from mtpolicy_training.envs.time_optimal import TimeOptimalController, drawn_goal_sets, goal_sets_key, read_table
 
 
 START_CONTROLLERS: dict[str, Callable[[ReachConfig, "DynamicOptimumConfig"], Controller]] = {
@@ -339,10 +339,8 @@ def optimum_table(env_config: ReachConfig, n_goal_sets: int, seed: int, toleranc
                   cache_dir: str | Path | None = None) -> OptimumTable:
     """The dynamic optimum of the ``n_goal_sets`` goal sets ``evaluate_reach`` draws from ``seed``; with
     ``cache_dir``, read from (or written to) a JSON file named by its key, as ``time_optimal.bound_table``."""
-    env_config = replace(env_config, planned=False)
-    env = ReachVectorEnv(n_goal_sets, env_config, time_limit=False)
-    env.reset(seed=seed)
-    q0, goals = env.joint_positions(), env.goals
+    env = drawn_goal_sets(env_config, n_goal_sets, seed)
+    env_config, q0, goals = env.config, env.joint_positions(), env.goals
     tolerance = env_config.tolerance if tolerance is None else tolerance
     key = goal_sets_key(env_config, env, tolerance, seed, n_goal_sets) | {
         "config": json.loads(json.dumps(asdict(config)))}

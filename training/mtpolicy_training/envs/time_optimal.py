@@ -64,10 +64,17 @@ def goal_sets_sha256(starts: np.ndarray, goals: np.ndarray) -> str:
     return hashlib.sha256(values.tobytes()).hexdigest()
 
 
-def drawn_goal_sets_sha256(env_config: ReachConfig, n_goal_sets: int, seed: int) -> str:
-    """``goal_sets_sha256`` of the ``n_goal_sets`` goal sets ``evaluate_reach`` draws from ``seed``."""
+def drawn_goal_sets(env_config: ReachConfig, n_goal_sets: int, seed: int) -> ReachVectorEnv:
+    """An env of ``env_config`` (unplanned) reset to the ``n_goal_sets`` goal sets ``evaluate_reach`` draws from
+    ``seed``."""
     env = ReachVectorEnv(n_goal_sets, replace(env_config, planned=False), time_limit=False)
     env.reset(seed=seed)
+    return env
+
+
+def drawn_goal_sets_sha256(env_config: ReachConfig, n_goal_sets: int, seed: int) -> str:
+    """``goal_sets_sha256`` of the ``n_goal_sets`` goal sets ``evaluate_reach`` draws from ``seed``."""
+    env = drawn_goal_sets(env_config, n_goal_sets, seed)
     return goal_sets_sha256(env.joint_positions(), env.goals)
 
 
@@ -111,10 +118,8 @@ def bound_table(env_config: ReachConfig, n_goal_sets: int, seed: int, tolerance:
     With ``cache_dir``, the table is read from (or written to) a JSON file named by its key, so the test seeds'
     tables are solved once.
     """
-    config = replace(env_config, planned=False)
-    env = ReachVectorEnv(n_goal_sets, config, time_limit=False)
-    env.reset(seed=seed)
-    q0, goals = env.joint_positions(), env.goals
+    env = drawn_goal_sets(env_config, n_goal_sets, seed)
+    config, q0, goals = env.config, env.joint_positions(), env.goals
     tolerance = config.tolerance if tolerance is None else tolerance
     key = goal_sets_key(config, env, tolerance, seed, n_goal_sets) | {"solver": bound_solver(solver)}
     path = None

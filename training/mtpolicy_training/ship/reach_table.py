@@ -343,11 +343,13 @@ def main(argv: list[str] | None = None) -> None:
                              f"tolerance than {group[0].name} ({', '.join(GOAL_SET_FIELDS)}): not one table")
         with_bound = "bound" in cfg.anchors  # else no ratios: a bound may cost seconds per goal set (GR1)
         solver_key = bound_solver(cfg.solver) if with_bound else None
+        bound_tables = {seed: bound_table(anchor_env, cfg.episodes, seed, solver=cfg.solver,
+                                          cache_dir=cfg.bound_cache) for seed in cfg.seed} if with_bound else {}
+        bound_seconds = {seed: table.bound_seconds for seed, table in bound_tables.items()}
+        drawn = [bound_tables[s].key["goal_sets_sha256"] if with_bound  # a bound table's key holds them
+                 else drawn_goal_sets_sha256(anchor_env, cfg.episodes, s) for s in cfg.seed]
         same_goal_sets = {"seeds": list(cfg.seed), "goal_sets_per_seed": cfg.episodes, "bound_solver": solver_key,
-                          "goal_sets_sha256": [drawn_goal_sets_sha256(anchor_env, cfg.episodes, s) for s in cfg.seed]}
-        bound_seconds = {seed: bound_table(anchor_env, cfg.episodes, seed, solver=cfg.solver,
-                                           cache_dir=cfg.bound_cache).bound_seconds
-                         for seed in cfg.seed} if with_bound else {}
+                          "goal_sets_sha256": drawn}
         bounds = {seed: bound_seconds.get(seed) for seed in cfg.seed}
         # (name, controllers, training seeds, what besides the goal sets and the bound must match for a row of a
         # previous results.json in ``out`` to be read back instead of evaluated again)
