@@ -36,20 +36,21 @@ SHOWN = ("success_rate", "time_to_reach_median", "time_to_reach_mean", "time_rat
          "left_after_entering_rate", "settle_ratio_median", "settle_ratio_p90")
 
 
-def controllers(model: Path, teacher: bool, guard: bool) -> dict[str, tuple[Controller, ReachConfig]]:
+def controllers(model: Path, teacher: bool, guard: bool, clearance: float = 0.0) \
+        -> dict[str, tuple[Controller, ReachConfig]]:
     """The policy ``model`` on the reach task it was trained on and with ``teacher`` its DAgger teacher, each with
-    ``guard`` also behind the collision guard."""
+    ``guard`` also behind the collision guard (its ``clearance``, m)."""
     policy, env = onnx_controller(model)
     out = {str(model): (policy, env)}
     if guard:
-        out[f"{model} guarded"] = (guarded_controller(policy, env), env)
+        out[f"{model} guarded"] = (guarded_controller(policy, env, clearance), env)
     row = Row(env.robot, env.goal_distribution, str(model), (str(model),))
     if teacher and (taught := teacher_controller(row, env)) is not None:
         label, controller, planned = taught
         out[label] = (controller, planned)
         # behind the guard, a teacher of its own: the time-optimal one warm-starts from its last goal sets' targets
         if guard and (again := teacher_controller(row, env)) is not None:
-            out[f"{label} guarded"] = (guarded_controller(again[1], planned), planned)
+            out[f"{label} guarded"] = (guarded_controller(again[1], planned, clearance), planned)
     return out
 
 
@@ -93,11 +94,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--teacher", action="store_true", help="also each DAgger policy's classical teacher")
     parser.add_argument("--collision-guard", action="store_true",
                         help="also each policy (and teacher) behind the controller node's collision guard")
+    parser.add_argument("--collision-clearance", type=float, default=0.0,
+                        help="the guard's clearance (m; the controller's collision_clearance)")
     args = parser.parse_args(argv)
     if len(args.episodes) != len(args.seed):
         parser.error("--episodes needs one count per --seed")
     rows = {name: row for model in args.models
-            for name, row in controllers(model, args.teacher, args.collision_guard).items()}
+            for name, row in controllers(model, args.teacher, args.collision_guard,
+                                               args.collision_clearance).items()}
     bounds = Bounds(args.bound_cache)
     print(json.dumps({name: {str(seed): validate(controller, env, seed, n, bounds)
                              for seed, n in zip(args.seed, args.episodes)}

@@ -20,9 +20,15 @@ from mtpolicy.robots import RobotSpec
 class Kinematics:
     """End-effector positions and Jacobians as functions of the joint angles."""
 
-    def __init__(self, spec: RobotSpec, model: mujoco.MjModel | None = None):
+    def __init__(self, spec: RobotSpec, model: mujoco.MjModel | None = None, clearance: float = 0.0):
         self.spec = spec
         self.model = model if model is not None else spec.load_model()
+        self.clearance = clearance
+        """m: the distance within which ``first_collision`` counts two geoms as colliding (0: penetration). MuJoCo
+        reports the pairs closer than it as contacts (every geom's margin at least this)."""
+        if clearance > 0:
+            self.model.geom_margin[:] = np.maximum(self.model.geom_margin, clearance)
+        self._pair_clearances: dict[tuple[int, int], float] = {}
         self.data = mujoco.MjData(self.model)
         m = self.model
         self.qpos_adr = np.array([m.jnt_qposadr[m.joint(j).id] for j in spec.joint_names])
@@ -44,6 +50,33 @@ class Kinematics:
     def home_contacts(self) -> set[tuple[int, int]]:
         """The geom pairs in penetration at home: the model's own, which no collision query counts."""
         return _contact_pairs(self, self.home)
+
+    NEIGHBOUR_JOINTS = 2
+    """Two bodies at most this many joints apart in the kinematic tree are neighbours: a joint's own range may bring
+    them within the clearance (a waist pitching its torso towards the pelvis)."""
+
+    def pair_clearance(self, pair: tuple[int, int]) -> float:
+        """The clearance ``first_collision`` holds a geom pair to: ``clearance``, or 0 (no penetration only) for
+        neighbours' geoms and for the pairs closer than it at home."""
+        if pair not in self._pair_clearances:
+            self._pair_clearances[pair] = 0.0 if pair in self._close_at_home or self._joints_between(
+                *self.model.geom_bodyid[list(pair)]) <= self.NEIGHBOUR_JOINTS else self.clearance
+        return self._pair_clearances[pair]
+
+    @functools.cached_property
+    def _close_at_home(self) -> set[tuple[int, int]]:
+        return set(_contact_distances(self, self.home))
+
+    def _joints_between(self, body1: int, body2: int) -> int:
+        """How many joints the kinematic tree's path from one body to the other crosses."""
+        def chain(body: int) -> list[int]:
+            bodies = []
+            while body > 0:
+                bodies.append(body)
+                body = self.model.body_parentid[body]
+            return bodies
+        one, other = chain(body1), chain(body2)
+        return int(sum(self.model.body_jntnum[b] for b in set(one) ^ set(other)))
 
     def _set(self, q: np.ndarray) -> None:
         self.data.qpos[self.qpos_adr] = q
@@ -135,51 +168,70 @@ PATH_RESOLUTION = 0.05
 
 
 def path_collides(kin: Kinematics, q: np.ndarray, step: np.ndarray, samples: int | None = None) -> bool:
-    """Whether a state q + step i / samples, i = 1..samples, puts into penetration a geom pair that is in contact
-    neither at home nor at q (``self_collisions``' pairs; a contact the robot is already in may persist); by
-    default one state every ``PATH_RESOLUTION`` of the largest joint's travel."""
+    """Whether a state q + step i / samples, i = 1..samples, brings a geom pair not in contact at home closer than
+    ``first_collision`` allows; by default one state every ``PATH_RESOLUTION`` of the largest joint's travel."""
     return first_collision(kin, q, step, samples) is not None
+
+
+APPROACH_TOLERANCE = 1e-4
+"""m: how much closer than allowed a pair may come on a path (a move along a contact approaches it to second order)."""
 
 
 def first_collision(kin: Kinematics, q: np.ndarray, step: np.ndarray,
                     samples: int | None = None) -> tuple[np.ndarray, set[tuple[int, int]]] | None:
-    """The first state of ``path_collides``' path that puts a new geom pair into penetration, and the new pairs
-    there; None on a free path."""
+    """The first state of ``path_collides``' path where a geom pair not in contact at home comes closer than
+    min(c, d_q - ``APPROACH_TOLERANCE``), and those pairs there; None on a free path. c is the pair's
+    ``Kinematics.pair_clearance``; d_q is the pair's distance at q (inf beyond c). With c = 0: no new penetration,
+    and a contact the robot is in may not deepen; with c > 0, no pair may come within c either, unless it is already
+    that close, and then it may not approach."""
     if not kin.can_collide:
         return None
     samples = samples or max(1, math.ceil(float(np.abs(step).max()) / PATH_RESOLUTION))
     home, at_q = kin.home_contacts, None
     for i in range(1, samples + 1):
         state = q + step * (i / samples)
-        new = _contact_pairs(kin, state) - home
-        if new:  # the pairs at q only matter then (one collision check fewer on a free path)
-            at_q = _contact_pairs(kin, q) if at_q is None else at_q
-            if new - at_q:
-                return state, new - at_q
+        close = {p: d for p, d in _contact_distances(kin, state).items()
+                 if p not in home and d < kin.pair_clearance(p)}
+        if close:  # the distances at q only matter then (one collision check fewer on a free path)
+            at_q = _contact_distances(kin, q) if at_q is None else at_q
+            new = {p for p, d in close.items()
+                   if d < min(kin.pair_clearance(p), at_q.get(p, math.inf) - APPROACH_TOLERANCE)}
+            if new:
+                return state, new
     return None
 
 
 def separation_rates(kin: Kinematics, q: np.ndarray, pairs: set[tuple[int, int]]) -> np.ndarray:
-    """(n_contacts, n_joints): row c is d(distance)/dq of a contact of ``pairs`` in penetration at ``q``, so a joint
-    velocity v separates its geoms at rate a_c v: a_c = n_c^T (J_2(p_c) - J_1(p_c)), n_c the contact normal from
-    geom 1 to geom 2 and J_k(p_c) the positional Jacobian of geom k's body at the contact point (world frame)."""
+    """(n_contacts, n_joints): row c is d(distance)/dq of a contact of ``pairs`` at ``q`` (closer than
+    ``kin.clearance``), so a joint velocity v separates its geoms at rate a_c v: a_c = n_c^T (J_2(p_c) - J_1(p_c)),
+    n_c the contact normal from geom 1 to geom 2 and J_k(p_c) the positional Jacobian of geom k's body at the contact
+    point (world frame)."""
     m, d = kin.model, kin.data
     kin._set(q)
     mujoco.mj_collision(m, d)
     mujoco.mj_comPos(m, d)
     jac1, jac2, rows = np.zeros((3, m.nv)), np.zeros((3, m.nv)), []
     for c in d.contact[:d.ncon]:
-        if c.dist < 0 and (int(c.geom1), int(c.geom2)) in pairs:
+        if (int(c.geom1), int(c.geom2)) in pairs:
             mujoco.mj_jac(m, d, jac1, None, c.pos, m.geom_bodyid[c.geom1])
             mujoco.mj_jac(m, d, jac2, None, c.pos, m.geom_bodyid[c.geom2])
             rows.append(c.frame[:3] @ (jac2 - jac1)[:, kin.dof_adr])
     return np.array(rows).reshape(-1, len(kin.dof_adr))
 
 
-def _contact_pairs(kin: Kinematics, q: np.ndarray) -> set[tuple[int, int]]:
+def _contact_distances(kin: Kinematics, q: np.ndarray) -> dict[tuple[int, int], float]:
+    """Each geom pair MuJoCo reports in contact at ``q`` (closer than its geoms' margin; one geom of the robot), and
+    its least signed distance (m, negative in penetration)."""
     kin._set(q)
     mujoco.mj_collision(kin.model, kin.data)
-    contacts = kin.data.contact[:kin.data.ncon]
-    body = kin.model.geom_bodyid
-    return {(int(c.geom1), int(c.geom2)) for c in contacts
-            if c.dist < 0 and (body[c.geom1] > 0 or body[c.geom2] > 0)}
+    body, distances = kin.model.geom_bodyid, dict[tuple[int, int], float]()
+    for c in kin.data.contact[:kin.data.ncon]:
+        if body[c.geom1] > 0 or body[c.geom2] > 0:
+            pair = (int(c.geom1), int(c.geom2))
+            distances[pair] = min(float(c.dist), distances.get(pair, math.inf))
+    return distances
+
+
+def _contact_pairs(kin: Kinematics, q: np.ndarray) -> set[tuple[int, int]]:
+    """The geom pairs in penetration at ``q`` (one geom of the robot)."""
+    return {p for p, d in _contact_distances(kin, q).items() if d < 0}

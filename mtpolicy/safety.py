@@ -7,6 +7,7 @@ tested on its own and the controller node is a thin sequence of them.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 
@@ -183,9 +184,10 @@ def braking_guard(q: np.ndarray, velocity: np.ndarray, limits: np.ndarray, accel
 class CollisionGuard:
     """Changes a velocity command until its move stays free of new self-collisions: the move from q -- ``periods``
     control periods at the command v (the command's own, and one for the state's age and the servos' lag), then
-    braking to rest at the acceleration limits, per joint d = v periods dt + v |v| / (2 a) -- may put no geom pair
-    into penetration that is not in contact at home or at q (``kinematics.path_collides``, a state every
-    ``PATH_RESOLUTION`` of the largest joint's travel). Tried in order, the first free one is allowed: v; the slide
+    braking to rest at the acceleration limits, per joint d = v periods dt + v |v| / (2 a) -- may bring no geom pair
+    closer than ``kinematics.first_collision`` allows: into a new penetration, or with a ``clearance`` within it
+    (``kinematics.path_collides``, a state every ``PATH_RESOLUTION`` of the largest joint's travel). Tried in
+    order, the first free one is allowed: v; the slide
     s w for s in 1, 1/2, ..., 2^-halvings; s v alike; zeros. The slide w is v without its approach along the
     contacts the move would make: a w with a_c w >= 0 for each contact c at the first colliding state
     (``kinematics.separation_rates``), by cyclic projection of v onto those half-spaces (for one contact, the least
@@ -197,8 +199,11 @@ class CollisionGuard:
     """Passes of cyclic projection over the contacts' half-spaces."""
 
     def __init__(self, kin: Kinematics, period: float, acceleration_limits: np.ndarray, periods: int = 2,
-                 halvings: int = 3):
-        self.kin, self.horizon = kin, periods * period
+                 halvings: int = 3, clearance: float = 0.0):
+        self.kin = Kinematics(kin.spec, copy.deepcopy(kin.model), clearance) if clearance > 0 and kin.can_collide \
+            else kin
+        """The collision queries' kinematics: ``kin``, or a copy with the ``clearance`` (m)."""
+        self.horizon = periods * period
         self.active = kin.can_collide
         self.scales = [0.5 ** i for i in range(halvings + 1)]
         self.braking = np.where(np.isfinite(acceleration_limits), 0.5 / acceleration_limits, 0.0)

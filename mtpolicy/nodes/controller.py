@@ -143,7 +143,8 @@ class PolicyController(Node):
         self.supervisor = Supervisor(
             SupervisedRobot(spec.joint_names, contract.end_effectors, [goal_topic(ee) for ee in contract.end_effectors],
                             JOINT_STATES_TOPIC), p, spec.velocity_limits, spec.joint_limits,
-            collision_guard=safety.CollisionGuard(self.kin, contract.control_period, spec.acceleration_limits)
+            collision_guard=safety.CollisionGuard(self.kin, contract.control_period, spec.acceleration_limits,
+                                                  clearance=p.collision_clearance)
             if p.collision_guard else None)
         self.timing = TickTiming(p, contract.control_period)
         self.clock_watch = ClockWatch(self, p, self._warn)

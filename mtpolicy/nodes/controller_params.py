@@ -63,6 +63,9 @@ PARAMS = [
           "acceleration limits) would put the robot into a new self-collision: slide it along the contacts, else "
           "scale it down, else zeros (safety.CollisionGuard)",
           read_only=True),
+    Param("collision_clearance", 0.0, "with the collision guard, no two geoms more than two joints apart may come "
+          "closer than this unless they already are, and then they may not approach (0: no penetration only; "
+          "kinematics.first_collision)", Range(0.0, 0.1), unit="m", read_only=True),
     Param("marker_rate_hz", 10.0, "~/markers publish rate (0: off)", Range(0.1, 100.0, or_zero=True), unit="Hz"),
     Param("workspace_margin", 0.01, "how far a goal may lie outside its end effector's reach region "
           "(mtpolicy.workspace) before it is rejected", Range(0.0, 1.0), unit="m"),

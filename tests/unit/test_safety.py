@@ -113,15 +113,15 @@ def test_the_collision_guard_slides_a_command_along_the_contacts_its_move_would_
         fixed = rng.random(len(q)) < 0.2
         allowed, changed = guard(q, v, fixed)
         step = allowed * 0.1 + allowed * np.abs(allowed) / 20.0
-        assert not path_collides(kin, q, step, 20) and not self_collisions(kin, q + step)[0]
+        assert not path_collides(guard.kin, q, step, 20) and not self_collisions(kin, q + step)[0]
         assert (np.abs(allowed) <= kin.spec.velocity_limits + 1e-12).all() and not allowed[v == 0].any()
         assert (allowed[fixed] * v[fixed] >= 0).all() and (np.abs(allowed[fixed]) <= np.abs(v[fixed]) + 1e-12).all()
-        collision = first_collision(kin, q, guard.move(v))
+        collision = first_collision(guard.kin, q, guard.move(v))
         assert changed == (collision is not None) and (changed or allowed is v)
         if collision is not None:
             changed_count += 1
             direction = allowed / max(float(np.abs(allowed).max()), 1e-12)
-            assert (separation_rates(kin, *collision) @ direction >= -1e-9).all() or \
+            assert (separation_rates(guard.kin, *collision) @ direction >= -1e-9).all() or \
                 np.allclose(direction * np.abs(v).max(), v)  # the slide, or the command itself scaled down
     assert 0 < changed_count < 60  # some moves were free, some not
     allowed, changed = guard(kin.home, np.zeros(len(kin.home)))
@@ -154,11 +154,47 @@ def test_a_command_into_a_contact_that_scaling_stops_slides_on():
             mid = (free + touching) / 2
             free, touching = (free, mid) if path_collides(kin, q, line * mid, 50) else (mid, touching)
         start, v = q + line * free, line / np.abs(line / kin.spec.velocity_limits).max()
-        if not all(path_collides(kin, start, guard.move(s * v)) for s in guard.scales):
+        if not all(path_collides(guard.kin, start, guard.move(s * v)) for s in guard.scales):
             continue
         allowed, changed = guard(start, v)
-        assert changed and not path_collides(kin, start, guard.move(allowed))
+        assert changed and not path_collides(guard.kin, start, guard.move(allowed))
         stopped, moving = stopped + 1, moving + bool(allowed.any())
         if stopped == 12:
             break
     assert stopped == 12 and moving >= 6
+
+
+def test_the_guard_keeps_its_clearance_from_every_pair_but_neighbours():
+    """Tiago, lines from free configurations into a self-collision: with a clearance, the guard's collision query
+    flags the line where a pair not neighbours in the kinematic tree comes within it, before it touches; from a
+    state already within it, the move back out is free and the move further in is not. GR1's waist pitching the
+    torso towards the pelvis (two joints apart: neighbours) is held to no penetration only."""
+    from mtpolicy.kinematics import Kinematics, _contact_distances, first_collision, path_collides
+    from mtpolicy.reach_task import sample_free_configurations
+    from mtpolicy.robots import load_robot
+
+    spec = load_robot("tiago")
+    kin, clear = Kinematics(spec), Kinematics(spec, clearance=0.02)
+    rng = np.random.default_rng(1)
+    low, high = spec.search_limits.T
+    lines = 0
+    for q in sample_free_configurations(kin, rng, 100):
+        line = low + rng.random(len(q)) * (high - low) - q
+        if _contact_distances(clear, q) or not path_collides(kin, q, line, 200):
+            continue  # from beyond the clearance, into a contact
+        state, pairs = first_collision(clear, q, line, 200)
+        assert all(0.0 <= _contact_distances(clear, state)[p] < 0.02 for p in pairs)
+        assert all(clear.pair_clearance(p) == 0.02 for p in pairs)
+        assert not path_collides(clear, state, q - state, 50)  # back out
+        assert path_collides(clear, state, line / 200, 2)  # further in
+        lines += 1
+        if lines == 5:
+            break
+    assert lines == 5
+    guard = safety.CollisionGuard(kin, 0.05, np.full(len(kin.home), 10.0), clearance=0.02)
+    assert guard.kin.clearance == 0.02 and guard.kin.model is not kin.model and not kin.model.geom_margin.any()
+    gr1 = Kinematics(load_robot("gr1"), clearance=0.02)
+    pitch = np.zeros(len(gr1.home))
+    pitch[gr1.spec.joint_names.index("torso_waist_pitch")] = 0.5
+    near = {p for p, d in _contact_distances(gr1, gr1.home + pitch).items() if d < 0.02}
+    assert near and all(gr1.pair_clearance(p) == 0.0 for p in near) and not path_collides(gr1, gr1.home, pitch)
