@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -44,11 +44,33 @@ def joint_limit_guard(q: np.ndarray, velocity: np.ndarray, limits: np.ndarray,
     move down, and symmetrically. Returns the filtered velocity and how many
     joints were stopped.
     """
-    upper, lower = at_upper_and_lower_limits(q, limits, margin)
+    return _stopped_outward(velocity, *at_upper_and_lower_limits(q, limits, margin))
+
+
+def _stopped_outward(velocity: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, int]:
     stop = (upper & (velocity > 0)) | (lower & (velocity < 0))
     if not stop.any():
         return velocity, 0
     return np.where(stop, 0.0, velocity), int(np.count_nonzero(stop))
+
+
+GuardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, bool]]
+"""A collision guard's signature: (q, velocity, fixed joints) -> (the command allowed, whether it was changed)."""
+
+
+def limited_command(q: np.ndarray, velocity: np.ndarray, velocity_limits: np.ndarray, joint_limits: np.ndarray,
+                    margin: float = 0.0, collision_guard: GuardFn | None = None) -> tuple[np.ndarray, dict[str, int]]:
+    """A finite command as the supervisor passes it on: clamped to the velocity limits, joints at (within ``margin``
+    of, or past) a position limit only moving inwards, then changed by ``collision_guard`` (if any), whose slide leaves
+    the joints at a limit as they are; with the counts ``clamped`` (joint velocities), ``limit_guarded`` (joints
+    stopped) and ``collision_guarded`` (1 if the guard changed the command)."""
+    velocity, clamped = clamp_velocity(velocity, velocity_limits)
+    upper, lower = at_upper_and_lower_limits(q, joint_limits, margin)
+    velocity, stopped = _stopped_outward(velocity, upper, lower)
+    changed = False
+    if collision_guard is not None:
+        velocity, changed = collision_guard(q, velocity, upper | lower)
+    return velocity, dict(clamped=clamped, limit_guarded=stopped, collision_guarded=int(changed))
 
 
 def step_limit_guard(q: np.ndarray, velocity: np.ndarray, limits: np.ndarray,

@@ -200,8 +200,7 @@ class Supervisor:
 
     def __init__(self, robot: SupervisedRobot, settings: Settings, velocity_limits: np.ndarray,
                  joint_limits: np.ndarray, checks: Sequence[Check] = TICK_CHECKS,
-                 collision_guard: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, bool]]
-                 | None = None):
+                 collision_guard: safety.GuardFn | None = None):
         self.robot, self.settings, self.checks = robot, settings, tuple(checks)
         self.velocity_limits, self.joint_limits = velocity_limits, joint_limits
         self.collision_guard = collision_guard
@@ -227,14 +226,10 @@ class Supervisor:
         if not finite:
             self.counts["non_finite"] += 1
             return velocity, NON_FINITE
-        velocity, clamped = safety.clamp_velocity(velocity, self.velocity_limits)
-        velocity, guarded = safety.joint_limit_guard(q, velocity, self.joint_limits, self.settings.limit_margin)
-        self.counts["clamped"] += clamped
-        self.counts["limit_guarded"] += guarded
-        if self.collision_guard is not None:
-            upper, lower = safety.at_upper_and_lower_limits(q, self.joint_limits, self.settings.limit_margin)
-            velocity, scaled = self.collision_guard(q, velocity, upper | lower)
-            self.counts["collision_guarded"] += scaled
+        velocity, counts = safety.limited_command(q, velocity, self.velocity_limits, self.joint_limits,
+                                                  self.settings.limit_margin, self.collision_guard)
+        for name, n in counts.items():
+            self.counts[name] += n
         return velocity, None
 
 

@@ -97,8 +97,9 @@ def reach_and_render(robot: str, path: str | Path, seed: int = 0, policy: "OnnxP
     The goal set is the first of ``sample_goal_sets(seed)`` (what ``mtpolicy goals --seed`` publishes
     first). The controller is ``policy`` (a planner-conditioned one follows the goal configuration planned once
     from the start, and its finish once the contract's planner says so), or the damped-least-squares baseline
-    when it is None; its velocities pass the controller node's clamp, collision guard and ramp and are applied
-    every ``control_period`` s for ``seconds`` s of simulated time. ``end_effectors`` defaults to the policy's, else
+    when it is None; its velocities pass the controller node's clamp, joint-limit stop, collision guard and ramp
+    (``safety.limited_command``, ``safety.rate_limit``) and are applied every ``control_period`` s for ``seconds`` s
+    of simulated time. ``end_effectors`` defaults to the policy's, else
     the robot's (its robot.yaml's, else every site).
     """
     from mtpolicy import safety
@@ -140,7 +141,8 @@ def reach_and_render(robot: str, path: str | Path, seed: int = 0, policy: "OnnxP
                 np.max(np.abs(goal_config - q) / spec.velocity_limits)):
             goal_config, finished = planner.finish(q0, goals)[0], True
         obs, _ = observe(kin, q, goals, goal_config, sent if observes_command else None)
-        command = guard(q, safety.clamp_velocity(np.asarray(controller(obs), np.float64), spec.velocity_limits)[0])[0]
+        command = safety.limited_command(q, np.asarray(controller(obs), np.float64), spec.velocity_limits,
+                                         spec.joint_limits, collision_guard=guard)[0]
         sent = data.ctrl[actuators] = safety.rate_limit(command, sent, spec.acceleration_limits, control_period)[0]
         mujoco.mj_step(mj_model, data, nstep=substeps)
     errors = np.linalg.norm(kin.ee_positions(data.qpos[kin.qpos_adr]) - goals, axis=-1)

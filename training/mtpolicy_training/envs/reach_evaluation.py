@@ -54,7 +54,7 @@ import numpy as np
 
 from mtpolicy.dls import DampedLeastSquares
 from mtpolicy.policy import OnnxPolicy
-from mtpolicy.safety import CollisionGuard, at_upper_and_lower_limits, joint_limit_guard
+from mtpolicy.safety import CollisionGuard, limited_command
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.seeds import VALIDATION_SEED
 
@@ -211,20 +211,15 @@ def onnx_controller(path: str | Path) -> tuple[Controller, ReachConfig]:
 
 def guarded_controller(controller: Controller, env_config: ReachConfig, clearance: float = 0.0) -> Controller:
     """``controller`` behind the controller node's collision guard (``mtpolicy.safety.CollisionGuard``), as the node
-    sends a command (``Supervisor.command`` at its default ``limit_margin`` 0): each row's command clamped to the
-    velocity limits, joints at (or past) a position limit only moving inwards, then slid along the contacts or scaled
-    down until its move keeps the ``clearance`` (m; 0: puts the robot into no new self-collision), the slide leaving
-    the joints at a limit as they are."""
+    sends a command (``safety.limited_command`` at the node's default ``limit_margin`` 0): each row's command clamped
+    to the velocity limits, joints at (or past) a position limit only moving inwards, then slid along the contacts or
+    scaled down until its move keeps the ``clearance`` (m; 0: puts the robot into no new self-collision)."""
     env = ReachVectorEnv(1, replace(env_config, planned=False))
     guard = CollisionGuard(env.kin, env_config.control_period, env.spec.acceleration_limits, clearance=clearance)
     limits, joint_limits, q_slice = env.spec.velocity_limits, env.spec.joint_limits, env.layout.slice("joint_pos")
 
-    def guarded(q: np.ndarray, v: np.ndarray) -> np.ndarray:
-        upper, lower = at_upper_and_lower_limits(q, joint_limits)
-        return guard(q, joint_limit_guard(q, v, joint_limits)[0], upper | lower)[0]
-
     def act(obs: np.ndarray) -> np.ndarray:
-        commands = np.clip(controller(obs), -1.0, 1.0) * limits
-        return np.stack([guarded(q, v) for q, v in zip(obs[:, q_slice].astype(np.float64), commands)]) / limits
+        return np.stack([limited_command(q, v, limits, joint_limits, collision_guard=guard)[0]
+                         for q, v in zip(obs[:, q_slice].astype(np.float64), controller(obs) * limits)]) / limits
 
     return act
