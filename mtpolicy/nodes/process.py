@@ -8,13 +8,13 @@
   or the master of its pseudo-terminal): the node then exits 0 at once.
 * SIGINT, SIGTERM and SIGHUP ask for a stop from the entry point's first
   statement on. While the node starts (imports of rclpy, mujoco and
-  onnxruntime take a second or more under load; no ROS context yet) the
-  process exits 0 at once (``os._exit``: an exception raised there would
-  surface inside an extension module's import as an ImportError). Once
-  ``run_node`` (below) installs its handlers, they set a
-  flag it polls: the node then runs its ``on_stop`` while the ROS context is
-  still up (the controller publishes one zero command) and the process exits
-  0, without a traceback.
+  onnxruntime take a second or more under load, then the ROS context and the
+  node are made; nothing has been published) the process exits 0 at once
+  (``os._exit``: an exception raised there would surface inside an extension
+  module's import as an ImportError). Once ``run_node`` (below) spins the
+  node, the handler sets a flag it polls: the node then runs its ``on_stop``
+  while the ROS context is still up (the controller publishes one zero
+  command) and the process exits 0, without a traceback.
 * ``mtpolicy launch`` starts them with the stop signals blocked; they arrive
   once the handlers are in place, so one sent during Python's own start-up
   (before this module runs) stops the node like any other, instead of
@@ -60,8 +60,8 @@ PARENT_DEATH_SIGNAL = signal.SIGTERM
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 _stop_signal: int | None = None
-_starting = True
-"""Until ``handle_stop_signals`` (``run_node``): a stop signal ends the process at once."""
+_starting = False
+"""In a node executable (``_run``) until ``run_node`` spins the node: a stop signal ends the process at once."""
 
 
 def stop_requested() -> bool:
@@ -69,22 +69,22 @@ def stop_requested() -> bool:
     return _stop_signal is not None
 
 
-def _request_stop(signum: int, frame: object) -> None:
+def _stop(signum: int, frame: object) -> None:
     global _stop_signal
+    if _starting:
+        os._exit(0)
     _stop_signal = signum
 
 
-def _stop_starting(signum: int, frame: object) -> None:
-    if _starting:
-        os._exit(0)
-    _request_stop(signum, frame)
-
-
 def handle_stop_signals() -> dict[int, Any]:
-    """Make SIGINT, SIGTERM and SIGHUP requests to stop (the start is over); returns the handlers they had."""
+    """Make SIGINT, SIGTERM and SIGHUP stop the node (see the module docstring); returns the handlers they had."""
+    return {sig: signal.signal(sig, _stop) for sig in STOP_SIGNALS}
+
+
+def _spinning() -> None:
+    """The node is made and about to spin: from now on a stop signal asks for a clean stop."""
     global _starting
     _starting = False
-    return {sig: signal.signal(sig, _request_stop) for sig in STOP_SIGNALS}
 
 
 def restore_signal_handlers(previous: dict[int, Any]) -> None:
@@ -127,13 +127,14 @@ def launcher_gone() -> bool:
 
 
 def _run(module: str) -> int:
-    for sig in STOP_SIGNALS:  # before the parent-death request: its SIGTERM stops the node like any other
-        signal.signal(sig, _stop_starting)
+    global _starting
+    _starting = True
+    handle_stop_signals()  # before the parent-death request: its SIGTERM stops the node like any other
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # one held by the launcher arrives now
     if not die_with_parent():
         return 0
     try:
-        return importlib.import_module(f"mtpolicy.nodes.{module}").main()  # run_node: handle_stop_signals
+        return importlib.import_module(f"mtpolicy.nodes.{module}").main()  # run_node
     finally:
         for sig in STOP_SIGNALS:  # stopped: the process exits now, whatever else arrives
             signal.signal(sig, signal.SIG_IGN)
@@ -240,6 +241,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, gc_peri
             executor.add_node(node)
             done = getattr(node, "done", None)
             on_stop = getattr(node, "on_stop", None)
+            _spinning()
             try:
                 while not stop_requested() and not (done is not None and done.done()):
                     try:

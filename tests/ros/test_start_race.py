@@ -36,7 +36,10 @@ def test_a_launcher_signalled_as_its_nodes_start_leaves_no_node(name, sig, delay
         proc = spawn(name, command(name, "sim_controller", {"model": fixture_model}), env=env)
         pids = signal_at_start(proc, name, 2, sig, delay)
         assert len(pids) == 2, proc.output()
-        left += [f"{node} at {delay * 1000:.0f} ms" for node in survivors(pids, DEADLINE)]
+        alive = survivors(pids, DEADLINE)
+        launcher = "running" if proc.returncode is None else f"exited {proc.returncode}"
+        left += [f"{node} at {delay * 1000:.0f} ms (the launcher {launcher} {DEADLINE} s after the signal)"
+                 for node in alive]
         for pid in pids.values():  # a survivor must not drive anything after this test
             if running(pid):
                 os.kill(pid, signal.SIGKILL)
