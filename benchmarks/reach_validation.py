@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--collision-guard", action="store_true",
                         help="also each policy (and teacher) behind the controller node's collision guard")
     parser.add_argument("--collision-clearance", type=float, default=0.0,
-                        help="the guard's clearance (m; the controller's collision_clearance)")
+                        help="the guard's clearance (m; the controller's collision_clearance): at least the robot's")
     args = parser.parse_args(argv)
     if len(args.episodes) != len(args.seed):
         parser.error("--episodes needs one count per --seed")

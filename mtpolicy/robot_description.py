@@ -230,7 +230,8 @@ def described_robot(text: str, contract: ModelContract, robot: str = "") -> Desc
                 f"{gap:.3f} m from where {reference.name!r} puts it (more than the reach tolerance, {tolerance:g} m) "
                 f"at joints {np.round(q, 3).tolist()}")
         order = [reference.joint_names.index(j) for j in spec.joint_names]
-        spec = replace(spec, acceleration_limits=reference.acceleration_limits[order].copy())
+        spec = replace(spec, acceleration_limits=reference.acceleration_limits[order].copy(),
+                       collision_clearance=reference.collision_clearance)
     unlimited = [j for j, a in zip(spec.joint_names, spec.acceleration_limits) if not np.isfinite(a)]
     if reference is not None and unlimited:
         notes.append(f"{PARAMETER}: no acceleration limit for joint(s) {unlimited} (robot {reference.name!r} states "

@@ -207,8 +207,8 @@ class CollisionGuard:
     """Changes a velocity command until its move stays free of new self-collisions: the move from q -- ``periods``
     control periods at the command v (the command's own, and one for the state's age and the servos' lag), then
     braking to rest at the acceleration limits, per joint d = v periods dt + v |v| / (2 a) -- may bring no geom pair
-    closer than ``kinematics.first_collision`` allows: into a new penetration, or with a ``clearance`` within it
-    (``kinematics.path_collides``, a state every ``PATH_RESOLUTION`` of the largest joint's travel). Tried in
+    closer than ``kinematics.first_collision`` allows: into a new penetration, or with a clearance within it (the
+    larger of ``clearance`` and the robot's, ``RobotSpec.collision_clearance``) (``kinematics.path_collides``, a state every ``PATH_RESOLUTION`` of the largest joint's travel). Tried in
     order, the first free one is allowed: v; the slide
     s w for s in 1, 1/2, ..., 2^-halvings; s v alike; zeros. The slide w is v without its approach along the
     contacts the move would make: a w with a_c w >= 0 for each contact c at the first colliding state
@@ -222,9 +222,10 @@ class CollisionGuard:
 
     def __init__(self, kin: Kinematics, period: float, acceleration_limits: np.ndarray, periods: int = 2,
                  halvings: int = 3, clearance: float = 0.0):
+        clearance = max(clearance, kin.spec.collision_clearance)
         self.kin = Kinematics(kin.spec, copy.deepcopy(kin.model), clearance) if clearance > 0 and kin.can_collide \
             else kin
-        """The collision queries' kinematics: ``kin``, or a copy with the ``clearance`` (m)."""
+        """The collision queries' kinematics: ``kin``, or a copy with the clearance (m)."""
         self.horizon = periods * period
         self.active = kin.can_collide
         self.scales = [0.5 ** i for i in range(halvings + 1)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from mtpolicy.commands import DEFAULT_TOPICS, INTERFACES
 from mtpolicy.nodes.params import Param, Range
+from mtpolicy.robots.manifest import MAX_CLEARANCE
 
 MIN_RATE_HZ, MAX_RATE_HZ = 1.0, 1000.0
 """Lowest and highest accepted ``rate_hz`` (besides 0, the model's rate): a velocity command stays in force until
@@ -64,8 +65,9 @@ PARAMS = [
           "scale it down, else zeros (safety.CollisionGuard)",
           read_only=True),
     Param("collision_clearance", 0.0, "with the collision guard, no two geoms more than two joints apart may come "
-          "closer than this unless they already are, and then they may not approach (0: no penetration only; "
-          "kinematics.first_collision)", Range(0.0, 0.1), unit="m", read_only=True),
+          "closer than this or the robot's collision_clearance (its robot.yaml), the larger, unless they already "
+          "are, and then they may not approach (0 and none in robot.yaml: no penetration only; "
+          "kinematics.first_collision)", Range(0.0, MAX_CLEARANCE), unit="m", read_only=True),
     Param("marker_rate_hz", 10.0, "~/markers publish rate (0: off)", Range(0.1, 100.0, or_zero=True), unit="Hz"),
     Param("workspace_margin", 0.01, "how far a goal may lie outside its end effector's reach region "
           "(mtpolicy.workspace) before it is rejected", Range(0.0, 1.0), unit="m"),

@@ -24,6 +24,7 @@ checks), ``spec.py`` (``RobotSpec``, derived from the compiled model),
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from mtpolicy.robots.manifest import (DEFAULT_ROBOT, ROBOTS_DIR, JointLimits, RobotManifest, RobotSpecError,
@@ -38,9 +39,11 @@ __all__ = ["DEFAULT_ROBOT", "ROBOTS_DIR", "JointLimits", "RobotManifest", "Robot
 def load_robot(name_or_path: str | Path, end_effectors: list[str] | tuple[str, ...] | None = None) -> RobotSpec:
     """The RobotSpec of a robot ``find_robot`` finds: a shipped name, a robot folder, or an MJCF/URDF file.
 
-    ``end_effectors`` (default: the manifest's; every site of a bare file) picks the reach tasks.
+    ``end_effectors`` (default: the manifest's; every site of a bare file) picks the reach tasks; the manifest's
+    ``collision_clearance`` rides along.
     """
     robot = find_robot(name_or_path)
-    return RobotSpec.from_mjcf(robot.scene_path, end_effectors or robot.end_effectors, name=robot.name,
+    spec = RobotSpec.from_mjcf(robot.scene_path, end_effectors or robot.end_effectors, name=robot.name,
                                robot_file=robot.mjcf_path, joints=robot.joints, limit_overrides=robot.limits,
                                home=robot.home)
+    return replace(spec, collision_clearance=robot.collision_clearance)

@@ -18,6 +18,9 @@ or any robot folder by path -- and read what the manifest states:
 | ``home``          | no       | name of the home keyframe (default: the first keyframe, else qpos0)   |
 | ``default_model`` | no       | the policy run when none is given: a file in the folder or a shipped model name |
 | ``env_id``        | no       | gymnasium id of the robot's reach env, registered under ``mtpolicy/`` |
+| ``collision_clearance`` | no | m, at most ``MAX_CLEARANCE``: the least the collision guard lets two geoms more |
+|                   |          | than two joints apart come to each other (``kinematics.first_collision``; default 0: |
+|                   |          | no new penetration); for servos whose tracking error carries the joints off the checked move |
 
 Everything else (joint order, limits, chains, base frame) is derived from the
 compiled model (``mtpolicy.robots``). A bare MJCF/URDF file with no folder
@@ -40,6 +43,8 @@ DEFAULT_ROBOT = "planar8"
 """The robot of the commands that are given none (``mtpolicy demo``, ``mtpolicy goals``, the launch files)."""
 DEFAULT_REACH_TOLERANCE = 0.02
 """Reach tolerance (m) of a robot given as a bare MJCF/URDF file."""
+MAX_CLEARANCE = 0.1
+"""Largest accepted collision clearance (m), of a manifest or the controller's parameter."""
 
 
 class RobotSpecError(ValueError):
@@ -93,6 +98,7 @@ class RobotManifest:
     home: str | None = None
     default_model: str | None = None
     env_id: str | None = None
+    collision_clearance: float = 0.0
 
     @property
     def mjcf_path(self) -> Path:
@@ -119,7 +125,7 @@ class RobotManifest:
                        scene=fields.file("scene", folder, required=False),
                        joints=fields.names("joints", required=False), limits=fields.limits(),
                        home=fields.text("home"), default_model=fields.text("default_model"),
-                       env_id=fields.text("env_id"))
+                       env_id=fields.text("env_id"), collision_clearance=fields.clearance())
         fields.check_unknown()
         return manifest
 
@@ -181,6 +187,14 @@ class _Fields:
         value = self._get(key, True)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise self.bad(key, "a number > 0")
+        return float(value)
+
+    def clearance(self) -> float:
+        value = self._get("collision_clearance", False)
+        if value is None:
+            return 0.0
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_CLEARANCE:
+            raise self.bad("collision_clearance", f"a number >= 0, <= {MAX_CLEARANCE:g} (m)")
         return float(value)
 
     def limits(self) -> dict[str, JointLimits]:

@@ -54,6 +54,8 @@ class RobotSpec:
     """(n_joints,) symmetric effort limits (N m or N): the manifest's, else the servo's forcerange; inf if none."""
     slide_mask: np.ndarray | None = None
     """(n_joints,) bool: prismatic (slide) joints, whose units are m, m/s (the others: rad, rad/s)."""
+    collision_clearance: float = 0.0
+    """The collision guard's least clearance (m) from the manifest (``safety.CollisionGuard``)."""
 
     def __post_init__(self) -> None:
         if self.acceleration_limits is None:  # unlimited

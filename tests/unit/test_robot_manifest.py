@@ -88,6 +88,7 @@ def test_default_model_is_a_file_of_the_folder_or_a_shipped_name(tmp_path):
     (lambda t: t.replace("home: ready", "home: sitting"), "no keyframe 'sitting'"),
     (lambda t: t + "joints: [wrist]\n", "joints ['wrist'] are not actuated joints on an end effector's chain"),
     (lambda t: "- a list\n", "expected a mapping of fields"),
+    (lambda t: t + "collision_clearance: 0.5\n", "field 'collision_clearance' must be a number >= 0, <= 0.1 (m)"),
 ])
 def test_a_bad_manifest_is_refused_in_one_line_naming_the_field(tmp_path, edit, message):
     folder = tmp_path / "arm3"

@@ -167,8 +167,9 @@ def test_a_command_into_a_contact_that_scaling_stops_slides_on():
 def test_the_guard_keeps_its_clearance_from_every_pair_but_neighbours():
     """Tiago, lines from free configurations into a self-collision: with a clearance, the guard's collision query
     flags the line where a pair not neighbours in the kinematic tree comes within it, before it touches; from a
-    state already within it, the move back out is free and the move further in is not. GR1's waist pitching the
-    torso towards the pelvis (two joints apart: neighbours) is held to no penetration only."""
+    state already within it, the move back out is free and the move further in is not. The guard keeps the larger
+    of its clearance and the robot's (GR1's robot.yaml). GR1's waist pitching the torso towards the pelvis (two
+    joints apart: neighbours) is held to no penetration only."""
     from mtpolicy.kinematics import Kinematics, _contact_distances, first_collision, path_collides
     from mtpolicy.reach_task import sample_free_configurations
     from mtpolicy.robots import load_robot
@@ -193,7 +194,12 @@ def test_the_guard_keeps_its_clearance_from_every_pair_but_neighbours():
     assert lines == 5
     guard = safety.CollisionGuard(kin, 0.05, np.full(len(kin.home), 10.0), clearance=0.02)
     assert guard.kin.clearance == 0.02 and guard.kin.model is not kin.model and not kin.model.geom_margin.any()
-    gr1 = Kinematics(load_robot("gr1"), clearance=0.02)
+    gr1_spec = load_robot("gr1")  # its robot.yaml's clearance is the least the guard keeps
+    assert gr1_spec.collision_clearance == 0.01 and spec.collision_clearance == 0.0
+    accelerations = np.full(gr1_spec.n_joints, 10.0)
+    assert [safety.CollisionGuard(Kinematics(gr1_spec), 0.05, accelerations, clearance=c).kin.clearance
+            for c in (0.0, 0.02)] == [0.01, 0.02]
+    gr1 = Kinematics(gr1_spec, clearance=0.02)
     pitch = np.zeros(len(gr1.home))
     pitch[gr1.spec.joint_names.index("torso_waist_pitch")] = 0.5
     near = {p for p, d in _contact_distances(gr1, gr1.home + pitch).items() if d < 0.02}

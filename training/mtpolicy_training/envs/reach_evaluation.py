@@ -213,7 +213,8 @@ def guarded_controller(controller: Controller, env_config: ReachConfig, clearanc
     """``controller`` behind the controller node's collision guard (``mtpolicy.safety.CollisionGuard``), as the node
     sends a command (``safety.limited_command`` at the node's default ``limit_margin`` 0): each row's command clamped
     to the velocity limits, joints at (or past) a position limit only moving inwards, then slid along the contacts or
-    scaled down until its move keeps the ``clearance`` (m; 0: puts the robot into no new self-collision)."""
+    scaled down until its move keeps the larger of ``clearance`` (m) and the robot's ``collision_clearance``
+    (0 for both: puts the robot into no new self-collision)."""
     env = ReachVectorEnv(1, replace(env_config, planned=False))
     guard = CollisionGuard(env.kin, env_config.control_period, env.spec.acceleration_limits, clearance=clearance)
     limits, joint_limits, q_slice = env.spec.velocity_limits, env.spec.joint_limits, env.layout.slice("joint_pos")
