@@ -140,12 +140,11 @@ class PolicyController(Node):
         self.states = JointStateIntake(spec.joint_names, spec.joint_limits, spec.velocity_limits, p, JOINT_STATES_TOPIC,
                                        [self.kin.model.joint(j).name for j in range(self.kin.model.njnt)])
         self.inputs = Inputs(self.states.times, np.full(spec.n_tasks, -math.inf), enabled=p.start_enabled)
+        guard = safety.CollisionGuard(self.kin, contract.control_period, spec.acceleration_limits,
+                                      clearance=p.collision_clearance) if p.collision_guard else None
         self.supervisor = Supervisor(
             SupervisedRobot(spec.joint_names, contract.end_effectors, [goal_topic(ee) for ee in contract.end_effectors],
-                            JOINT_STATES_TOPIC), p, spec.velocity_limits, spec.joint_limits,
-            collision_guard=safety.CollisionGuard(self.kin, contract.control_period, spec.acceleration_limits,
-                                                  clearance=p.collision_clearance)
-            if p.collision_guard else None)
+                            JOINT_STATES_TOPIC), p, spec.velocity_limits, spec.joint_limits, collision_guard=guard)
         self.timing = TickTiming(p, contract.control_period)
         self.clock_watch = ClockWatch(self, p, self._warn)
         self.progress = ProgressWatch(self.kin, self.states, p, self._warn, contract_reach_tolerance(contract),
@@ -184,7 +183,8 @@ class PolicyController(Node):
             f"policy {self.policy.path.name} ({contract.method}) on robot {spec.name!r}"
             f"{' (robot_description)' if p.robot_description else ''}: {spec.n_joints} joints, "
             f"end effectors {list(spec.end_effectors)} in frame {spec.base_body!r}; {p.command_interface} commands on "
-            f"{self.output.topic} in order {joints} at {1.0 / self.timing.period():.1f} Hz")
+            f"{self.output.topic} in order {joints} at {1.0 / self.timing.period():.1f} Hz"
+            + (f"; collision guard clearance {guard.kin.clearance * 1000:g} mm" if guard and guard.active else ""))
 
     # -- parameters ---------------------------------------------------------
     def _reset_marker_timer(self) -> None:

@@ -151,12 +151,14 @@ def test_a_command_interface_alone_publishes_on_its_own_default_topic(launcher, 
     assert proc.wait_for_output(f"{interface} commands on {topic} in order", 10.0), proc.output()
 
 
-@pytest.mark.parametrize("robot", [r for r in shipped_robots() if find_robot(r).default_model])
+@pytest.mark.parametrize(("name", "robot"), [*(("ros2", r) for r in shipped_robots() if find_robot(r).default_model),
+                                            ("mtpolicy", "humanoid")])
 @pytest.mark.timeout(180)
-def test_each_shipped_robot_launches_from_its_name_alone(launcher, robot, spawn, monitor):
+def test_each_shipped_robot_launches_from_its_name_alone(name, robot, request, spawn, monitor):
     """``sim_controller robot:=R`` and nothing else: the controller runs R's default model (its robot.yaml) and
-    commands R's joints on the velocity topic (zeros until a goal comes)."""
-    name, env = launcher
+    commands R's joints on the velocity topic (zeros until a goal comes). Every robot under ``ros2 launch``; the
+    pip-only runner reads the same launch file, so one robot other than the default under it."""
+    env = request.getfixturevalue("ros2_env" if name == "ros2" else "ros_env")
     proc = spawn(name, command(name, "sim_controller", {"robot": robot}), env=env)
     got = first_command(monitor, proc, "velocity", 120.0)
     assert got, proc.output()[-3000:]
