@@ -207,9 +207,9 @@ class CollisionGuard:
     """Changes a velocity command until its move stays free of new self-collisions: the move from q -- ``periods``
     control periods at the command v (the command's own, and one for the state's age and the servos' lag), then
     braking to rest at the acceleration limits, per joint d = v periods dt + v |v| / (2 a) -- may bring no geom pair
-    closer than ``kinematics.first_collision`` allows: into a new penetration, or with a clearance within it (the
-    larger of ``clearance`` and the robot's, ``RobotSpec.collision_clearance``) (``kinematics.path_collides``, a state every ``PATH_RESOLUTION`` of the largest joint's travel). Tried in
-    order, the first free one is allowed: v; the slide
+    closer than ``kinematics.first_collision`` allows: into a new penetration, or within a clearance (the larger of
+    ``clearance`` and the robot's, ``RobotSpec.collision_clearance``) (``kinematics.path_collides``, a state every
+    ``PATH_RESOLUTION`` of the largest joint's travel). Tried in order, the first free one is allowed: v; the slide
     s w for s in 1, 1/2, ..., 2^-halvings; s v alike; zeros. The slide w is v without its approach along the
     contacts the move would make: a w with a_c w >= 0 for each contact c at the first colliding state
     (``kinematics.separation_rates``), by cyclic projection of v onto those half-spaces (for one contact, the least

@@ -18,9 +18,9 @@ or any robot folder by path -- and read what the manifest states:
 | ``home``          | no       | name of the home keyframe (default: the first keyframe, else qpos0)   |
 | ``default_model`` | no       | the policy run when none is given: a file in the folder or a shipped model name |
 | ``env_id``        | no       | gymnasium id of the robot's reach env, registered under ``mtpolicy/`` |
-| ``collision_clearance`` | no | m, at most ``MAX_CLEARANCE``: the least the collision guard lets two geoms more |
-|                   |          | than two joints apart come to each other (``kinematics.first_collision``; default 0: |
-|                   |          | no new penetration); for servos whose tracking error carries the joints off the checked move |
+| ``collision_clearance`` | no | m, at most ``MAX_CLEARANCE``: the least gap the collision guard keeps between |
+|                   |          | geoms more than two joints apart (``kinematics.first_collision``; default 0: no new |
+|                   |          | penetration), for servos whose tracking error carries joints off the checked move |
 
 Everything else (joint order, limits, chains, base frame) is derived from the
 compiled model (``mtpolicy.robots``). A bare MJCF/URDF file with no folder

@@ -18,6 +18,9 @@ named in a ``ServoWarning``.
 
 from __future__ import annotations
 
+import copy
+import functools
+import hashlib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -90,18 +93,31 @@ URDF_MOVABLE = ("revolute", "continuous", "prismatic")
 
 
 def compile_model(path: str | Path) -> mujoco.MjModel:
-    """The MuJoCo model of an MJCF, or of a URDF made drivable (see the module docstring).
+    """The MuJoCo model of an MJCF, or of a URDF made drivable (see the module docstring): each call its own copy
+    of a model compiled once per process for the file's content and the paths its ``package://`` URIs resolve on
+    (the files it includes, meshes among them, are taken as unchanged while the process runs; a robot with meshes
+    takes seconds to compile).
 
     Raises RobotSpecError with MuJoCo's reason when it cannot compile the file.
     """
-    path = Path(path)
+    path = Path(path).resolve()
     try:
-        return _compile(path)
+        content = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:  # MuJoCo names what is wrong
+        content = None
+    try:
+        return copy.copy(_compiled(path, content, *packages.search_path())) if content else _compile(path)
     except RobotSpecError:
         raise
     except ValueError as e:
         reason = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
         raise RobotSpecError(f"MuJoCo cannot compile {path.name}: {reason}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(path: Path, content: str, *search_path: str) -> mujoco.MjModel:
+    """``_compile(path)``, cached by the path, the SHA-256 of its content and the package search path."""
+    return _compile(path)
 
 
 def _compile(path: Path) -> mujoco.MjModel:

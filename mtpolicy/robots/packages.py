@@ -42,8 +42,13 @@ def _package_name(folder: Path) -> str | None:
     return name.strip() if name else None
 
 
+def search_path() -> tuple[str, str]:
+    """Where ``package://`` URIs are looked up beside Python packages: ROS_PACKAGE_PATH and AMENT_PREFIX_PATH."""
+    return os.environ.get("ROS_PACKAGE_PATH", ""), os.environ.get("AMENT_PREFIX_PATH", "")
+
+
 def _ros_package_path(name: str) -> Path | None:
-    return _ros_package_path_in(name, os.environ.get("ROS_PACKAGE_PATH", ""), os.environ.get("AMENT_PREFIX_PATH", ""))
+    return _ros_package_path_in(name, *search_path())
 
 
 @functools.lru_cache(maxsize=256)
