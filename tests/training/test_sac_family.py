@@ -41,6 +41,9 @@ from mtpolicy.policy import OnnxPolicy
 METHODS = ("mtsac", "mh-sac", "dgrad-a", "dgrad-o")
 SMOKE_EPISODE_STEPS = 50
 """Meta-World's episode length in the entry-point smokes (the benchmark's: 500)."""
+SMOKE_GOALS = 2
+"""Goal variations Meta-World draws per task in the entry-point smokes (its ``num_goals`` option; the benchmark's:
+50)."""
 
 
 def quick_metaworld(monkeypatch: pytest.MonkeyPatch, benchmark: str) -> None:
@@ -57,11 +60,14 @@ def quick_metaworld(monkeypatch: pytest.MonkeyPatch, benchmark: str) -> None:
       per task, eval.json, the checkpoint, the metrics), not its values. Their training budgets end before the
       first episode does at either length; Meta-World's evaluation runs the same steps, truncation and autoreset
       on a tenth of the steps (at 500, most of MT50's).
+    - ``SMOKE_GOALS`` goal variations per task, as Meta-World's ``num_goals`` option draws them: each draw resets
+      the task's env (50 simulation steps of the hand), 2,500 resets for MT50's 50 (three quarters of its smoke).
     """
     monkeypatch.setattr(metaworld, benchmark, functools.cache(getattr(metaworld, benchmark)))  # looked up by name
     compiled = functools.cache(mujoco.MjModel.from_xml_path)
     monkeypatch.setattr(mujoco.MjModel, "from_xml_path", staticmethod(lambda path: copy.copy(compiled(path))))
     monkeypatch.setattr(SawyerXYZEnv, "max_path_length", SMOKE_EPISODE_STEPS)
+    monkeypatch.setattr(metaworld, "_N_GOALS", SMOKE_GOALS)  # what make_mt_envs(num_goals=...) sets
 
 
 def algorithm_1(grads: torch.Tensor, order: list[list[int]]) -> torch.Tensor:
@@ -332,9 +338,12 @@ def test_bfloat16_products_keep_outputs_in_float32_and_gradients_close(method_na
 
 @pytest.fixture(scope="module")
 def mt10():
-    """One real MT10 vector env (with the one-hot) for the whole module: construction takes 10-27 s."""
+    """One real MT10 vector env (with the one-hot) for the whole module, drawing ``SMOKE_GOALS`` goal variations per
+    task (with 50, construction took 10-27 s)."""
     task_set = make_task_set("mt10")
-    env = TaskOneHotEnv(task_set.make_multitask_env(1, seed=0), task_set.task_indices(), task_set.n_tasks)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metaworld, "_N_GOALS", SMOKE_GOALS)
+        env = TaskOneHotEnv(task_set.make_multitask_env(1, seed=0), task_set.task_indices(), task_set.n_tasks)
     yield task_set, env
     env.close()
 
