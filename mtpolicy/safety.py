@@ -223,7 +223,7 @@ class CollisionGuard:
     def __init__(self, kin: Kinematics, period: float, acceleration_limits: np.ndarray, periods: int = 2,
                  halvings: int = 3, clearance: float = 0.0):
         clearance = max(clearance, kin.spec.collision_clearance)
-        self.kin = Kinematics(kin.spec, copy.deepcopy(kin.model), clearance) if clearance > 0 and kin.can_collide \
+        self.kin = Kinematics(kin.spec, copy.copy(kin.model), clearance) if clearance > 0 and kin.can_collide \
             else kin
         """The collision queries' kinematics: ``kin``, or a copy with the clearance (m)."""
         self.horizon = periods * period
