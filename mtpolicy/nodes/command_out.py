@@ -6,8 +6,9 @@
   arrival), ``joint_names`` in command order, each point with positions, velocities and ``time_from_start``.
 
 Values are in the order of the controller's ``joints`` parameter. The command is shaped just before it is
-published, with the time read then, so the interval its acceleration limit allows is the one between two
-publications.
+published, with the time read then, and the ramp counts the next command's interval from the moment this one has
+left (read after ``publish`` returns): a process preempted between shaping and publishing delays the command it
+holds, so the interval its acceleration limit allows is never longer than the one between the two publications.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class CommandOutput:
             q = self.shaper.position if self.shaper.position is not None else np.zeros_like(target)
         command = self.shaper(target, q, time.monotonic(), margin)
         self._send(command)
+        self.ramp.time = time.monotonic()
         return command
 
     def _send(self, command: Command) -> None:

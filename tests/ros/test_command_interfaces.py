@@ -29,11 +29,13 @@ HOME = np.array([0.3, -0.4, 1.0])
 """The ``ready`` keyframe."""
 OFFSETS = ([0.25, 0.2, -0.25], [-0.2, -0.1, 0.2])
 """Two goal sets: the end effector at home + these joint offsets (rad)."""
-SLACK = 0.01
-"""s of the interval allowed beyond the source timestamps' (the controller reads its clock just before shaping
-and publishing; DDS stamps the sample as it is written, up to a few ms later when the process is preempted in
-between: on a loaded 2-core machine a step measured 1.021 x a_max (dt + 5 ms); 1.015 x a_max dt on a quiet one).
-A ramp that skipped the limit, or stepped for two periods within one, still fails (2 T / (T + 10 ms) = 1.67)."""
+SLACK = 0.0002
+"""s of the interval allowed beyond the source timestamps'. The controller's ramp counts each command's interval
+from the moment the previous one left (its clock read after ``publish`` returned, when DDS had stamped it) to the
+moment it reads its clock to shape the next (before DDS stamps that), so the interval between two source
+timestamps is never shorter than the ramp's, however long the process waited for a core in between: what is left
+is the two clocks' difference (DDS stamps with the system clock, the ramp reads the monotonic one; NTP slews both).
+A ramp that skipped the limit, or stepped for two periods within one, fails."""
 
 
 @pytest.fixture(scope="module")

@@ -155,7 +155,8 @@ def assert_command_stream_unbroken(before: dict[str, str], after: dict[str, str]
                                                                            "late_commands_busy"))
     message = (f"{late} of {ticks} commands more than 2 periods after the previous one, {busy} of them after the "
                f"control thread computed for 2 periods (longest interval {after['command_gap_max_ms']} ms in the last "
-               f"second); received gaps > 2 periods: {int(np.sum(gaps > 2 / RATE))}, longest {gaps.max() * 1e3:.1f} ms")
+               f"second); received gaps > 2 periods: {int(np.sum(gaps > 2 / RATE))}, "
+               f"longest {gaps.max(initial=0) * 1e3:.1f} ms")
     assert busy <= 0.005 * ticks and late <= 0.25 * ticks, message
 
 
@@ -175,7 +176,7 @@ def test_goal_sets_arriving_while_moving_are_planned_once_each_and_never_stop_th
     """Issue: planning ran in the control tick (gaps of 38-126 ms at 250 Hz) and once per end-effector goal.
 
     First 10 goal sets, each once the previous one's plan is done (counted in /diagnostics): exactly one plan
-    each. Then 200 goal sets, one every
+    each (a set split by a stall, below, is two sets). Then 200 goal sets, one every
     50 ms: each planned once or, when a newer set arrived before its planning began, superseded (the latest wins);
     never once per goal message. The end effectors' goals come 10 ms apart; goal_set_window is 0.15 s here, as
     this process, which publishes them, stalls for up to ~65 ms under load, and a stalled controller may take a
@@ -186,8 +187,11 @@ def test_goal_sets_arriving_while_moving_are_planned_once_each_and_never_stop_th
     before = after = diagnostics.next()
     for k, goals in enumerate(sets[:10]):
         publish_one_by_one(monitor, [goals], 0.0)
-        after = diagnostics.next(lambda v: grown(before, v, "plans") >= k + 1, timeout=10.0)
-    assert grown(before, after, "goal_sets") == 10 and grown(before, after, "plans") == 10, (before, after)
+        after = diagnostics.next(lambda v: grown(before, v, "plans") >= k + 1
+                                 and grown(before, v, "plans", "plans_superseded") == grown(before, v, "goal_sets"),
+                                 timeout=10.0)
+    closed = grown(before, after, "goal_sets")
+    assert 10 <= closed <= 11 and grown(before, after, "plans") == closed, (before, after)  # 11: a set split
 
     before, start = after, time.monotonic()
     publish_one_by_one(monitor, sets[10:], 0.05)
@@ -206,21 +210,24 @@ def test_goal_sets_arriving_while_moving_are_planned_once_each_and_never_stop_th
 def test_a_flood_of_goals_from_three_publishers_plans_the_latest_and_never_stops_the_commands(start_node, monitor,
                                                                                              planar8, tmp_path):
     """Three goal publishers, one per end effector, each sending a new goal every 2 ms for 2 s: one plan in flight
-    at a time (so few plans), the stream unbroken, and the robot ends at the last goal set."""
+    at a time (so few plans), the stream unbroken, and the robot ends at the last goal set.
+
+    The flood does not spin this process: spinning, it also took in its own 1,500 goals/s (2.3 ms of CPU a goal
+    set, against 0.5 ms publishing and sleeping), and on a loaded machine the sets then came every 46 ms, no faster
+    than plans (25 plans of 46 sets). The commands it receives meanwhile wait in their queue."""
     sets = goal_sets(planar8, 1001, seed=10)
     ctrl, diagnostics = start_planned_stack(start_node, monitor, planar8, tmp_path, sets.pop())
     before = diagnostics.next()
     start, k = time.monotonic(), 0
     while time.monotonic() < start + 2.0 and k < len(sets):
         monitor.publish_goals(sets[k])  # on the monitor's three goal publishers
-        monitor.spin_for(0.002)
+        time.sleep(0.002)
         k += 1
-    gaps = receive_gaps(monitor, start)
     last = sets[k - 1]
     after = diagnostics.next(lambda v: grown(before, v, "plans", "plans_superseded") == grown(before, v, "goal_sets"),
                              timeout=20.0)
     plans, closed = grown(before, after, "plans"), grown(before, after, "goal_sets")
     assert 0 < plans <= closed / 4, (plans, closed, k)  # a plan takes >= 20 ms, the sets came every 2 ms
-    assert_command_stream_unbroken(before, after, gaps)
+    assert_command_stream_unbroken(before, after, receive_gaps(monitor, start))
     assert publish_until(monitor, last, lambda: bool(np.all(monitor.errors(last) < 0.02)), 20.0), \
-        monitor.errors(last)
+        (monitor.errors(last), diagnostics.values[-1:], ctrl.output()[-3000:])
