@@ -196,3 +196,26 @@ def test_the_deadbeat_command_stops_every_joint_at_its_target_under_the_ramp(tmp
     contract = OnnxPolicy(path).contract
     assert contract.observation_layout.names[-1] == "previous_command" and not contract.mismatches(env.spec)
     assert "previous_command" in contract.observation_doc()
+
+
+def test_the_arriving_deadbeat_command_puts_a_lagging_joint_on_its_target_at_the_periods_end():
+    """``arrival_lag`` tau, outside tolerance: a joint whose servo lags its command by tau (v' = (u - v) / tau,
+    integrated exactly over the period from the velocity u0 it was sent before) ends the period on its target;
+    within tolerance, and with no arrival lag, the command stops there instead, short of it at the period's end by
+    tau u. An arrival lag of a period or more is refused."""
+    tau = 0.005
+    actor, env = refined("planar8", TargetRefinement(command="deadbeat", servo_lag=tau, arrival_lag=tau))
+    dt, v = env.config.control_period, env.spec.velocity_limits
+    rng = np.random.default_rng(3)
+    u0 = rng.uniform(-0.5, 0.5, (64, env.spec.n_joints)) * v
+    dq = rng.choice([-1.0, 1.0], u0.shape) * rng.uniform(0.1, 0.5, u0.shape) * v * dt
+    outside = torch.as_tensor(np.arange(64) % 2 == 0)
+    with torch.no_grad():
+        u = actor.deadbeat(torch.as_tensor(dq, dtype=torch.float32), torch.as_tensor(u0, dtype=torch.float32),
+                           outside).numpy().astype(np.float64) * v
+    travel = u * dt - tau * (u - u0) * (1 - np.exp(-dt / tau))
+    on = outside.numpy()
+    np.testing.assert_allclose(travel[on], dq[on], atol=1e-5)
+    np.testing.assert_allclose(travel[~on], dq[~on] - tau * u[~on], atol=1e-5)
+    with pytest.raises(ValueError, match="arrival_lag"):
+        refined("planar8", TargetRefinement(command="deadbeat", arrival_lag=dt))

@@ -49,13 +49,21 @@ class TargetRefinement:
     With ``servo`` and ``deadbeat``, once every end effector is within tolerance, to the goals themselves."""
     servo_gain: float = 12.0
     """k (1/s) of the ``servo`` command."""
+    arrival_lag: tuple[float, ...] = (0.0,)
+    """s, one value for every joint or one per joint: with ``deadbeat``, while some end effector is outside
+    tolerance, a joint without an acceleration limit gets u = d / (dt - arrival_lag), so that a servo lagging the
+    command by that much arrives at its target by the period's end (it travels u dt - arrival_lag (u - u0)), where
+    u = d / dt stops there one lag later; what it carries past the target, arrival_lag u, the next command takes
+    back. 0: stop at the target."""
 
     def __post_init__(self):
         # a bare number too, as the records of earlier exports hold it
-        object.__setattr__(self, "servo_lag", tuple(np.atleast_1d(self.servo_lag).tolist()))
+        for name in ("servo_lag", "arrival_lag"):
+            object.__setattr__(self, name, tuple(np.atleast_1d(getattr(self, name)).tolist()))
         bad = [k for k, ok in {"steps": self.steps > 0, "damping": self.damping > 0, "depth": 0 <= self.depth < 1,
                                "periods": self.periods > 0,
                                "servo_lag": len(self.servo_lag) > 0 and min(self.servo_lag) >= 0,
+                               "arrival_lag": len(self.arrival_lag) > 0 and min(self.arrival_lag) >= 0,
                                "command": self.command in ("step", "servo", "deadbeat"),
                                "servo_gain": self.servo_gain > 0}.items() if not ok]
         if bad:
@@ -85,6 +93,7 @@ class RefinedTargetActor(nn.Module):
     period_step: torch.Tensor
     command_step: torch.Tensor
     servo_lag: torch.Tensor
+    arrival_period: torch.Tensor
     weight: torch.Tensor
     low: torch.Tensor
     high: torch.Tensor
@@ -106,10 +115,15 @@ class RefinedTargetActor(nn.Module):
                              f"{'' if layout.previous_command else 'out'} previous_command: only deadbeat reads it")
         self.previous_command = layout.slice("previous_command") if layout.previous_command else None
         self.student_input = slice(0, None if self.previous_command is None else self.previous_command.start)
-        if len(refinement.servo_lag) not in (1, len(velocity_limits)):
-            raise ValueError(f"servo_lag has {len(refinement.servo_lag)} values: give one, or one per joint "
-                             f"({len(velocity_limits)})")
+        for name in ("servo_lag", "arrival_lag"):
+            if len(getattr(refinement, name)) not in (1, len(velocity_limits)):
+                raise ValueError(f"{name} has {len(getattr(refinement, name))} values: give one, or one per joint "
+                                 f"({len(velocity_limits)})")
+        if max(refinement.arrival_lag) >= control_period:
+            raise ValueError(f"arrival_lag {max(refinement.arrival_lag)} s: less than the control period "
+                             f"({control_period} s)")
         servo_lag = np.broadcast_to(refinement.servo_lag, velocity_limits.shape).copy()  # writable, for torch
+        arrival_lag = np.broadcast_to(refinement.arrival_lag, velocity_limits.shape)
         accelerations = np.full(len(velocity_limits), np.inf) if acceleration_limits is None else acceleration_limits
         travel = JointTravel(velocity_limits, accelerations, control_period)
         boxes = np.stack([travel.distance(n * control_period) for n in range(1, refinement.periods + 1)]
@@ -117,7 +131,7 @@ class RefinedTargetActor(nn.Module):
         ramping = np.isfinite(accelerations)
         for name, value in (("period_step", control_period * velocity_limits),
                             ("command_step", (control_period + servo_lag) * velocity_limits),
-                            ("servo_lag", servo_lag),
+                            ("servo_lag", servo_lag), ("arrival_period", control_period - arrival_lag),
                             ("weight", velocity_limits ** 2), ("velocity_limits", velocity_limits),
                             ("acceleration", np.where(ramping, accelerations, 1.0)), ("ramping", ramping),
                             ("low", joint_limits[:, 0]), ("high", joint_limits[:, 1]),
@@ -149,7 +163,7 @@ class RefinedTargetActor(nn.Module):
         if to_goals:  # within tolerance: the same law to the goals themselves
             target, chosen = torch.where(within[:, None], targets[k * n:], target), chosen | within
         if self.previous_command is not None:
-            heading = self.deadbeat(target - q, obs[:, self.previous_command])
+            heading = self.deadbeat(target - q, obs[:, self.previous_command], ~within)
         else:
             heading = self.servo(target - q) if to_goals else self.saturate((target - q) / self.command_step)
         return torch.where(chosen[:, None], heading, self.actor.saturate(y))
@@ -191,18 +205,20 @@ class RefinedTargetActor(nn.Module):
         time_to_go = distance / torch.clamp(speed, min=1e-9)
         return dq / torch.clamp(time_to_go.amax(dim=1, keepdim=True), min=1.0 / k) / self.velocity_limits
 
-    def deadbeat(self, dq: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    def deadbeat(self, dq: torch.Tensor, previous: torch.Tensor, outside: torch.Tensor | None = None) -> torch.Tensor:
         """Per joint, the largest speed from which the joint still stops at ``dq = q_T - q``, from the command
         ``previous`` (rad/s) it was sent the period before: with d = max(|dq| - servo_lag u0 sign(dq), 0) and
         delta = a dt, u then u - delta, u - 2 delta, ... for a period each travel dt ((m + 1) u - delta m (m + 1) / 2),
         m = floor(u / delta), so u = (d / dt + delta m (m + 1) / 2) / (m + 1), m = floor((sqrt(1 + 8 d / (dt
-        delta)) - 1) / 2); without an acceleration limit u = d / dt; a = sign(dq) min(u, v) / v."""
+        delta)) - 1) / 2); without an acceleration limit u = d / dt, or on the rows ``outside`` (bool, (B,))
+        u = d / (dt - arrival_lag); a = sign(dq) min(u, v) / v."""
         dt, delta = self.dt, self.acceleration * self.dt
         direction = torch.sign(dq)
         distance = torch.clamp(dq.abs() - self.servo_lag * previous * direction, min=0.0)
         m = torch.floor((torch.sqrt(1.0 + 8.0 * distance / (dt * delta)) - 1.0) / 2.0)
         braking = (distance / dt + delta * m * (m + 1.0) / 2.0) / (m + 1.0)
-        speed = torch.minimum(torch.where(self.ramping, braking, distance / dt), self.velocity_limits)
+        period = dt if outside is None else torch.where(outside[:, None], self.arrival_period, dt)
+        speed = torch.minimum(torch.where(self.ramping, braking, distance / period), self.velocity_limits)
         return direction * speed / self.velocity_limits
 
     def saturate(self, a: torch.Tensor) -> torch.Tensor:
