@@ -62,15 +62,16 @@ class GoalRun:
 
 def goal_sampler(kin: "Kinematics", rng: np.random.Generator, distribution: str
                  ) -> Callable[[np.ndarray], np.ndarray]:
-    """The next goal set from the robot's joint angles q: the end effectors of a configuration within
-    ``GOAL_JOINT_RANGE`` rad per joint of q (``local``) or anywhere in the joint limits (``workspace``)."""
-    from mtpolicy.reach_task import GOAL_JOINT_RANGE, sample_configurations
+    """The next goal set from the robot's joint angles q: the end effectors of a configuration free of
+    self-collision (as the env and the goals node draw them) within ``GOAL_JOINT_RANGE`` rad per joint of q
+    (``local``) or anywhere in the joint limits (``workspace``)."""
+    from mtpolicy.reach_task import GOAL_JOINT_RANGE, sample_free_configurations
 
     local = distribution == "local"
 
     def next_goals(q: np.ndarray) -> np.ndarray:
-        config = sample_configurations(kin.spec, rng, 1, around=q if local else None,
-                                       joint_range=GOAL_JOINT_RANGE if local else None)[0]
+        config = sample_free_configurations(kin, rng, 1, around=q if local else None,
+                                            joint_range=GOAL_JOINT_RANGE if local else None)[0]
         return kin.ee_positions(config)
     return next_goals
 

@@ -3,6 +3,7 @@ the CLI's one-line errors (what the demo leaves behind over DDS: tests/ros/test_
 
 from __future__ import annotations
 
+import copy
 import subprocess
 
 import mujoco
@@ -10,10 +11,12 @@ import numpy as np
 import pytest
 
 from helpers import REPO, YARM, png_size
+from mtpolicy.kinematics import Kinematics
 from mtpolicy.offscreen import fit_camera, geom_corners, render_png, robot_geoms
+from mtpolicy.reach_task import GOAL_JOINT_RANGE, sample_configurations, sample_free_configurations, self_collisions
 from mtpolicy.robots import load_robot
 from mtpolicy_tools.demo_media import reached_picture_sample
-from mtpolicy_tools.demo_runs import GoalRun, goal_sets_record
+from mtpolicy_tools.demo_runs import GoalRun, goal_sampler, goal_sets_record
 from mtpolicy_tools.launch_runner import find_executable
 
 
@@ -142,3 +145,23 @@ def test_render_defaults_like_every_command_planar8_and_its_model_planned_as_the
     errors = [float(e.split()[0]) for e in printed.split("errors ")[1].split(", ")]
     assert len(errors) == 3 and max(errors) < 1e3 * find_robot("planar8").reach_tolerance, printed
     assert png_size(out)[0] == 64
+
+
+def test_the_demo_draws_goal_sets_from_configurations_free_of_self_collision_as_the_env_does():
+    """GR1: every goal set is the env's draw (``sample_free_configurations``) from where the robot is; plain draws
+    from the same random stream, which the demo took before, come from a body in self-collision on some (the
+    collision guard then held the robot short of goals no free configuration reaches)."""
+    kin = Kinematics(load_robot("gr1"))
+    rng = np.random.default_rng(22)
+    next_goals = goal_sampler(kin, rng, "local")
+    q, plain_collisions = kin.home, 0
+    for _ in range(20):  # each set from the configuration of the one before, where the robot went
+        env_draw, plain_draw = copy.deepcopy(rng), copy.deepcopy(rng)
+        goals = next_goals(q)
+        plain = sample_configurations(kin.spec, plain_draw, 1, around=q, joint_range=GOAL_JOINT_RANGE)
+        plain_collisions += int(self_collisions(kin, plain)[0])
+        config = sample_free_configurations(kin, env_draw, 1, around=q, joint_range=GOAL_JOINT_RANGE)
+        np.testing.assert_allclose(goals, kin.ee_positions(config[0]))
+        assert not self_collisions(kin, config)[0]
+        q = config[0]
+    assert plain_collisions > 0
