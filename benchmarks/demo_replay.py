@@ -31,7 +31,9 @@ def held_after_reaching(errors: np.ndarray, tolerance: float, hold: int,
     """Per goal set, from ``errors`` (steps, goal sets, end effectors; m, at the end of each control step) and
     ``peaks`` (the same, each step's largest over its physics steps; default ``errors``): the first step with every
     end effector within ``tolerance`` (-1: never), whether it is within there and at its peaks over the ``hold`` - 1
-    steps after it, and the largest error from it on (NaN: never reached)."""
+    steps after it (held after reaching, the demo's judge), the largest error from it on (NaN: never reached), and
+    whether every end effector is within at the peaks of the last ``hold`` steps (held at the end, the evaluator's
+    judge: a hand that left the tolerance after reaching and came back to stay)."""
     within = (errors <= tolerance).all(axis=2)
     reached = within.any(axis=0)
     first = np.where(reached, within.argmax(axis=0), -1)
@@ -41,7 +43,8 @@ def held_after_reaching(errors: np.ndarray, tolerance: float, hold: int,
     window = after & (steps < first + hold)
     held = reached & ((seen <= tolerance).all(axis=2) | ~window).all(axis=0) & (first + hold <= len(errors))
     peak = np.where(reached, np.where(after[..., None], seen, 0.0).max(axis=(0, 2)), np.nan)
-    return {"first": first, "held": held, "peak": peak}
+    final = np.asarray(((errors if peaks is None else peaks)[-hold:] <= tolerance).all(axis=(0, 2)))
+    return {"first": first, "held": held, "peak": peak, "final": final}
 
 
 def held_in_env(env: ReachVectorEnv, obs: np.ndarray, controller: Controller, steps: int,

@@ -16,21 +16,24 @@ from mtpolicy.robots import load_robot
 from mtpolicy_tools.demo_runs import GoalRun, goal_sets_record
 
 
-def test_held_after_reaching_is_within_tolerance_for_the_whole_hold_from_the_first_reach():
-    trace = {"stays": [0.5, 0.01, 0.015, 0.0, 0.0], "leaves": [0.5, 0.01, 0.03, 0.0, 0.0],
-             "never": [0.5, 0.4, 0.3, 0.2, 0.1], "late": [0.5, 0.4, 0.3, 0.2, 0.01]}
+def test_held_after_reaching_is_within_tolerance_for_the_hold_from_the_first_reach_held_at_the_end_for_the_last():
+    trace = {"stays": [0.5, 0.01, 0.015, 0.0, 0.0, 0.0], "leaves": [0.5, 0.01, 0.03, 0.0, 0.0, 0.0],
+             "never": [0.5, 0.4, 0.3, 0.2, 0.1, 0.1], "late": [0.5, 0.4, 0.3, 0.2, 0.2, 0.01]}
     errors = np.array(list(trace.values())).T[:, :, None]  # (steps, goal sets, one end effector)
     out = held_after_reaching(errors, tolerance=0.02, hold=3)
-    np.testing.assert_array_equal(out["first"], [1, 1, -1, 4])
+    np.testing.assert_array_equal(out["first"], [1, 1, -1, 5])
     np.testing.assert_array_equal(out["held"], [True, False, False, False])  # "late": its hold outlasts the run
     np.testing.assert_allclose(out["peak"][[0, 1, 3]], [0.015, 0.03, 0.01])
     assert np.isnan(out["peak"][2])
+    np.testing.assert_array_equal(out["final"], [True, True, False, False])  # "leaves" came back to stay
     peaks = errors.copy()  # between control steps: the first reach's own step came from outside (not counted)
     peaks[1, 0], peaks[2, 0] = 0.4, 0.025  # "stays" passes out of tolerance and back within its third step
     between = held_after_reaching(errors, tolerance=0.02, hold=3, peaks=peaks)
     np.testing.assert_array_equal(between["first"], out["first"])
     np.testing.assert_array_equal(between["held"], [False, False, False, False])
     np.testing.assert_allclose(between["peak"][0], 0.025)
+    peaks[4, 1] = 0.021  # "leaves" passes out again within the last hold
+    np.testing.assert_array_equal(held_after_reaching(errors, 0.02, 3, peaks)["final"], [True, False, False, False])
 
 
 def test_a_policy_replayed_from_the_demos_starts_holds_what_it_holds_in_the_env(tmp_path, capsys):
