@@ -150,7 +150,7 @@ def test_render_defaults_like_every_command_planar8_and_its_model_planned_as_the
 def test_the_demo_draws_goal_sets_from_configurations_free_of_self_collision_as_the_env_does():
     """GR1: every goal set is the env's draw (``sample_free_configurations``) from where the robot is; plain draws
     from the same random stream, which the demo took before, come from a body in self-collision on some (the
-    collision guard then held the robot short of goals no free configuration reaches)."""
+    collision guard then held the robot short of some of them)."""
     kin = Kinematics(load_robot("gr1"))
     rng = np.random.default_rng(22)
     next_goals = goal_sampler(kin, rng, "local")
