@@ -28,6 +28,11 @@ from mtpolicy_training.envs.reach_evaluation import Protocol, onnx_controller
 from mtpolicy_training.envs.seeds import VALIDATION_SEED, VALIDATION_SEEDS
 
 
+COLUMNS = {"held": ("held", True), "reach_median_s": ("reach median", True), "reach_p90_s": ("reach p90", True),
+           "held_at_end": ("held at end", True), "left_beyond_mm_p90": ("left by (mm)", False)}
+"""Each figure of ``figures``: its column's header, and whether its ratio to the one on time is printed beside it."""
+
+
 def figures(model: Path, episodes: int, seed: int, late_ticks: LateTicks) -> dict[str, float]:
     """Held after reaching (every physics step), the time to reach (s, median and p90 over the held sets), held at
     the end, and the p90 of how far the sets reached and not held after reaching went beyond the tolerance (mm; 0:
@@ -45,8 +50,8 @@ def figures(model: Path, episodes: int, seed: int, late_ticks: LateTicks) -> dic
 
 
 def cell(key: str, value: float, on_time: float) -> str:
-    """A figure, beside its ratio to the one on time (not for the distance left by)."""
-    if key == "left_beyond_mm_p90":
+    """A figure, beside its ratio to the one on time where ``COLUMNS`` asks for it."""
+    if not COLUMNS[key][1]:
         return f"{value:.1f}"
     return f"{value:.3f} ({value / on_time:.2f}x)" if on_time else f"{value:.3f}"
 
@@ -62,8 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--delay", type=float, nargs="+", default=[0.004, 0.01, 0.016],
                         help="how late (s; whole MJCF timesteps)")
     args = parser.parse_args(argv)
-    print(f"{'model':40s} {'delay':>6s} {'held':>14s} {'reach median':>14s} {'reach p90':>14s} "
-          f"{'held at end':>14s} {'left by (mm)':>14s}")
+    print(f"{'model':40s} {'delay':>6s} " + " ".join(f"{header:>14s}" for header, _ in COLUMNS.values()))
     for model in args.models:
         try:
             late = [LateTicks(args.rate, delay, seed=args.seed) for delay in args.delay]
