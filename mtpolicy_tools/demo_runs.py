@@ -114,12 +114,14 @@ def drive_goal_sets(monitor: "ReachMonitor", next_goals: Callable[[np.ndarray], 
 
 def goal_sets_record(runs: list[GoalRun], tolerance: float, model: str) -> dict:
     """The demo's goal sets as ``benchmarks/demo_replay.py`` replays them in the env: each one's start and goals,
-    and what the demo saw (reached, held, time to reach in s, the largest error after reaching in m)."""
+    and what the demo saw (reached, held, time to reach in s, the largest error after reaching and each end effector's
+    final error, in m)."""
     def seen(run: GoalRun) -> dict:
         peak = run.error_trace()[run.reached_sample:].max() if run.reached_sample is not None else None
         return {"start": run.start.tolist(), "goals": run.goals.tolist(), "reached": run.reached, "held": run.held,
                 "seconds": run.seconds if run.reached else None,
-                "peak_error_after_reaching": None if peak is None else float(peak)}
+                "peak_error_after_reaching": None if peak is None else float(peak),
+                "final_errors": run.errors.tolist()}
     return {"model": model, "tolerance": tolerance, "settle": SETTLE, "goal_sets": [seen(r) for r in runs]}
 
 

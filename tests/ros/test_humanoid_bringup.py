@@ -3,6 +3,7 @@ in ``mtpolicy demo`` (model and chains: tests/unit/test_humanoid.py; env: tests/
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -69,9 +70,14 @@ def test_bringup_reaches_goal_sets_near_home_over_dds_and_holds_the_legs(spawn, 
 
 @pytest.mark.skipif(not SHIPPED_HUMANOID_MODEL.is_file(), reason=f"needs the trained model {SHIPPED_HUMANOID_MODEL}")
 @pytest.mark.timeout(240)
-def test_shipped_policy_reaches_nine_of_ten_published_goal_sets(ros_env, tmp_path):
-    """``mtpolicy demo`` on the humanoid: sim + controller over DDS, 10 seeded goal sets published one by one."""
-    held, _, demo = run_demo(ros_env, "--robot", "humanoid", "--model", str(SHIPPED_HUMANOID_MODEL), "--seed", "5",
-                             "--reach-tolerance", str(TOLERANCE), "--out-dir", str(tmp_path))
-    assert held >= 9, demo.stdout + demo.stderr
+def test_shipped_policy_reaches_and_ends_at_every_published_goal_set(ros_env, tmp_path):
+    """``mtpolicy demo`` on the humanoid: sim + controller over DDS, 10 seeded goal sets published one by one, each
+    reached and every hand within tolerance when the demo moves on (1 s after the first reach). Whether a hand also
+    stayed within it for that whole second depends on the loop's timing (a command late on a loaded machine carries
+    the hand past the goal and back), which ``benchmarks.late_ticks`` and ``benchmarks.demo_replay`` measure."""
+    _, reached, demo = run_demo(ros_env, "--robot", "humanoid", "--model", str(SHIPPED_HUMANOID_MODEL), "--seed", "5",
+                                "--reach-tolerance", str(TOLERANCE), "--out-dir", str(tmp_path))
+    assert reached == 10, demo.stdout + demo.stderr
+    sets = json.loads((tmp_path / "goal_sets.json").read_text())["goal_sets"]
+    assert all(max(s["final_errors"]) < TOLERANCE for s in sets), demo.stdout + demo.stderr
     assert demo.returncode == 0, demo.stdout + demo.stderr
