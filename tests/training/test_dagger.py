@@ -124,6 +124,20 @@ def test_time_optimal_recipe_labels_in_workers_and_measures_time_against_the_bou
     refined = OnnxPolicy(tmp_path / "refined_policy.onnx").contract
     assert refined.method == "dagger-time_optimal-refined" and refined.training_config["refine"]["periods"] == 2
     assert "settle_ratio_p90" in json.loads((tmp_path / "refined_policy.json").read_text())
+    # a refined model serves as its run: the student read from its graph, its refinement the default
+    refine(["--episodes", "4", "--out", str(tmp_path / "again.onnx"), str(tmp_path / "refined_policy.onnx")])
+    again = OnnxPolicy(tmp_path / "again.onnx")
+    assert again.contract.training_config["refine"]["periods"] == 2
+    assert "the student of refined_policy.onnx" in again.contract.training_config["refine"]["weights"]
+    obs, _ = ReachVectorEnv(16, config.env).reset(seed=5)
+    np.testing.assert_array_equal(again(obs), OnnxPolicy(tmp_path / "refined_policy.onnx")(obs))
+    refine(["--episodes", "4", "--refinement.steps", "1", "--out", str(tmp_path / "one.onnx"),
+            str(tmp_path / "again.onnx")])
+    assert OnnxPolicy(tmp_path / "one.onnx").contract.training_config["refine"]["periods"] == 2
+    with pytest.raises(SystemExit, match="^error: .*policy.onnx: not a refined model"):
+        refine(["--out", str(tmp_path / "no.onnx"), str(tmp_path / "policy.onnx")])
+    with pytest.raises(SystemExit):
+        refine([str(tmp_path / "again.onnx")])  # a model's refinement needs --out
 
 
 def test_model_card_ships_the_best_policy_with_test_figures_against_dls_and_mink(tmp_path):
