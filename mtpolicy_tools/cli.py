@@ -115,7 +115,8 @@ def _demo(ns: argparse.Namespace) -> int:
             raise DemoError(f"--reach-tolerance must be > 0 m, got {ns.reach_tolerance}")
         return run_demo(goal_sets=ns.episodes, seed=ns.seed, out=ns.out_dir, robot=ns.robot, timeout=ns.timeout,
                         tolerance=ns.reach_tolerance, real_time_factor=ns.real_time_factor, params=ns.params,
-                        record=ns.record, video=ns.video, goal_distribution=ns.goal_distribution, model=ns.model)
+                        record=ns.record, video=ns.video, goal_distribution=ns.goal_distribution, model=ns.model,
+                        realtime_priority=ns.realtime_priority)
     except DemoError as e:
         print(f"mtpolicy demo: {e}", file=sys.stderr)
         return 2
@@ -172,6 +173,7 @@ def _import_robot(ns: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")  # offscreen rendering (the demo's picture), before mujoco is imported
     from mtpolicy.robots import DEFAULT_ROBOT
+    from mtpolicy_tools.environment import DEMO_REALTIME_PRIORITY
     from mtpolicy_tools.render import __doc__ as render_doc, add_render_arguments
 
     parser = Parser(prog="mtpolicy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -209,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per goal set")
     p.add_word("tolerance", type=float, default=None)
     p.add_argument("--real-time-factor", type=float, default=1.0)
+    p.add_argument("--realtime-priority", type=int, default=DEMO_REALTIME_PRIORITY, metavar="PRIORITY",
+                   help="SCHED_FIFO priority of the sim and the controller, as a robot computer runs its control "
+                   "loop (without the right to it: a warning and the default scheduler); 0: the default scheduler")
     p.add_argument("--params", help="ROS parameters YAML for the nodes (default: config/params.yaml for a shipped "
                    "robot; for a robot folder or file, <out-dir>/params.yaml written from the model)")
     p.add_argument("--record", action=argparse.BooleanOptionalAction, default=False,

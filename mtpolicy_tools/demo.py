@@ -37,7 +37,7 @@ from mtpolicy.integrity import strict_json
 from mtpolicy.nodes.interfaces import DEFAULT_COMMAND_TOPIC
 from mtpolicy_tools.demo_media import write_media
 from mtpolicy_tools.demo_runs import drive_goal_sets, format_table, goal_sampler, goal_sets_record
-from mtpolicy_tools.environment import ros_env
+from mtpolicy_tools.environment import DEMO_REALTIME_PRIORITY, ros_env
 
 if TYPE_CHECKING:
     from mtpolicy.robots import RobotSpec
@@ -156,7 +156,8 @@ def foreign_publishers(monitor: "ReachMonitor") -> str | None:
 def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", model: str | None = None,
              robot: str | None = None, timeout: float = 10.0, tolerance: float | None = None,
              real_time_factor: float = 1.0, params: str | None = None, record: bool = False,
-             video: bool = True, goal_distribution: str = "local") -> int:
+             video: bool = True, goal_distribution: str = "local",
+             realtime_priority: int = DEMO_REALTIME_PRIORITY) -> int:
     """The one-command demo; returns the exit code. Raises DemoError for a mistake in the arguments.
 
     ``model`` defaults to the default model of ``robot`` (its manifest's
@@ -173,6 +174,8 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
     for name, value in (("--timeout", timeout), ("--real-time-factor", real_time_factor)):
         if not value > 0:
             raise DemoError(f"{name} must be > 0, got {value}")
+    if not 0 <= realtime_priority <= 99:
+        raise DemoError(f"--realtime-priority must be a SCHED_FIFO priority, 1-99, or 0, got {realtime_priority}")
     out = Path(out)
     setup = prepare(model, robot, params, tolerance, out)
     out.mkdir(parents=True, exist_ok=True)
@@ -191,7 +194,7 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
     if setup.params_file is not None:
         print(f"node parameters: {setup.params_file}")
     launch_args = {"robot": setup.robot, "model": str(setup.model_path.resolve()),
-                   "real_time_factor": str(real_time_factor)}
+                   "real_time_factor": str(real_time_factor), "realtime_priority": str(realtime_priority)}
     if setup.params_file is not None:
         launch_args["params_file"] = str(setup.params_file)
     description = parse_launch("sim_controller", launch_args)

@@ -11,6 +11,10 @@ ISOLATED_DOMAINS = (215, 232)
 """ROS domain ids of self-contained runs (demo, benchmarks): apart from the tests' 1..100, and within what DDS's
 port mapping allows on Linux (0..101 and 215..232)."""
 
+DEMO_REALTIME_PRIORITY = 50
+"""The SCHED_FIFO priority ``mtpolicy demo`` asks for its sim and controller (the nodes' ``realtime_priority``):
+ros2_control's default for its control thread."""
+
 MAX_DOMAIN_ID = 232
 """The largest ROS domain id whose DDS ports fit in 16 bits (7400 + 250 id + the participant's offsets)."""
 

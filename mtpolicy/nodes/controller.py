@@ -92,7 +92,7 @@ from mtpolicy.nodes.controller_report import ControllerReport
 from mtpolicy.nodes.goal_intake import GoalIntake
 from mtpolicy.nodes.graph_watch import GraphWatch
 from mtpolicy.nodes.interfaces import GOAL_QOS, JOINT_STATES_TOPIC, STATE_SUB_QOS, goal_topic
-from mtpolicy.nodes.process import run_node
+from mtpolicy.nodes.process import run_node, take_realtime_priority
 from mtpolicy.nodes.markers import ControllerMarkers
 from mtpolicy.nodes.params import PARAMETER_OPTIONS, ParamSet
 from mtpolicy.nodes.planning import PlannedGoals
@@ -185,6 +185,7 @@ class PolicyController(Node):
             f"end effectors {list(spec.end_effectors)} in frame {spec.base_body!r}; {p.command_interface} commands on "
             f"{self.output.topic} in order {joints} at {1.0 / self.timing.period():.1f} Hz"
             + (f"; collision guard clearance {guard.kin.clearance * 1000:g} mm" if guard and guard.active else ""))
+        take_realtime_priority(p.realtime_priority, self.get_logger())
 
     # -- parameters ---------------------------------------------------------
     def _reset_marker_timer(self) -> None:

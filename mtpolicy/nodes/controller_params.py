@@ -9,7 +9,7 @@ mtpolicy.nodes.param_docs``), and a unit test fails when those drift.
 from __future__ import annotations
 
 from mtpolicy.commands import DEFAULT_TOPICS, INTERFACES
-from mtpolicy.nodes.params import Param, Range
+from mtpolicy.nodes.params import REALTIME_PRIORITY, Param, Range
 from mtpolicy.robots.manifest import MAX_CLEARANCE
 
 MIN_RATE_HZ, MAX_RATE_HZ = 1.0, 1000.0
@@ -75,5 +75,6 @@ PARAMS = [
           "are rejected as implausible (zeros)", Range(0.0, 1.0), unit="rad"),
     Param("progress_timeout", 5.0, "how long an end effector may make no progress towards its goal before a "
           "warning (0: off)", Range(0.1, MAX_SECONDS, or_zero=True), unit="s"),
+    REALTIME_PRIORITY,
 ]
 """The controller's parameters, in the order the docs list them."""

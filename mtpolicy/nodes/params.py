@@ -87,6 +87,14 @@ class Range:
         return f"0 or {bound}" if self.or_zero else bound
 
 
+REALTIME_PRIORITY = Param(
+    "realtime_priority", 0, "SCHED_FIFO priority of this node's threads, as a robot computer runs its control loop: "
+    "a busy computer then delays its ticks by far less (docs/real_robot.md); it needs the right to real-time "
+    "priorities (root, CAP_SYS_NICE or an rtprio limit), else a warning and the default scheduler; 0: the default "
+    "scheduler", Range(1, 99, or_zero=True), read_only=True)
+"""The one declaration of the sim's and the controller's ``realtime_priority`` (``process.take_realtime_priority``)."""
+
+
 def _coerce(value: Any, default: Any, items: type | None = None) -> tuple[Any, str | None]:
     """``value`` converted to the type of ``default`` (ints pass as floats; a float must be finite), or a reason; a
     list's elements to ``items`` (default: the type of the default's first element, else str)."""

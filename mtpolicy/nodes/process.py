@@ -126,6 +126,31 @@ def launcher_gone() -> bool:
         return False
 
 
+def take_realtime_priority(priority: int, logger: Any) -> bool:
+    """Put every thread of this process under SCHED_FIFO at ``priority`` (0: leave the scheduler as it is; threads
+    started later inherit it) and log the outcome; whether it did. Without the right the process keeps its
+    scheduler, with one warning that says how to grant it."""
+    if priority == 0:
+        return False
+    try:
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:  # no procfs: the calling thread alone
+        threads = [0]
+    try:
+        for tid in threads:
+            try:
+                os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
+            except ProcessLookupError:  # the thread has ended
+                pass
+    except (OSError, AttributeError) as e:  # EPERM without the right; a platform without the call
+        logger.warning(f"realtime_priority {priority}: SCHED_FIFO refused ({getattr(e, 'strerror', None) or e}); "
+                       "running under the default scheduler. Grant real-time priorities (an rtprio limit, e.g. "
+                       "'@realtime - rtprio 99' in /etc/security/limits.conf) or set realtime_priority 0")
+        return False
+    logger.info(f"scheduling: SCHED_FIFO {priority}, every thread")
+    return True
+
+
 def _run(module: str) -> int:
     global _starting
     _starting = True

@@ -52,9 +52,10 @@ from mtpolicy import safety
 from mtpolicy.commands import DEFAULT_TOPICS, INTERFACES
 from mtpolicy.kinematics import Kinematics
 from mtpolicy.nodes.interfaces import COMMAND_QOS, GOAL_QOS, JOINT_STATES_TOPIC, MARKER_QOS, STATE_PUB_QOS, goal_topic
-from mtpolicy.nodes.process import run_node
+from mtpolicy.nodes.process import run_node, take_realtime_priority
 from mtpolicy.nodes.markers import ee_colors, sphere_markers
-from mtpolicy.nodes.params import PARAMETER_OPTIONS, Param, ParamSet, Range, StartupError
+from mtpolicy.nodes.params import (PARAMETER_OPTIONS, REALTIME_PRIORITY, Param, ParamSet, Range,
+                                   StartupError)
 from mtpolicy.nodes.reporting import ReasonLog, ThrottledLog
 from mtpolicy.offscreen import render_png
 from mtpolicy.robots import DEFAULT_ROBOT, load_robot
@@ -87,6 +88,7 @@ PARAMS = [
           isinstance(x, int) and 16 <= x <= 4096 for x in v) else "must be [width, height], each 16-4096"),
     Param("marker_rate_hz", 10.0, "~/markers publish rate (0: off)", Range(0.1, 100.0, or_zero=True), read_only=True,
           unit="Hz"),
+    REALTIME_PRIORITY,
 ]
 
 
@@ -146,6 +148,7 @@ class MujocoSim(Node):
         self.get_logger().info(f"simulating {spec.name!r} ({spec.n_joints} joints, dt {m.opt.timestep} s); "
                                f"{p.command_interface} commands on {topic} in order {joints}; /joint_states at "
                                f"{p.publish_rate_hz:g} Hz, real-time factor {p.real_time_factor:g}")
+        take_realtime_priority(p.realtime_priority, self.get_logger())
 
     def reset(self) -> None:
         """Home keyframe (or ``initial_q``), zero velocity command, pacing restarted."""
