@@ -5,8 +5,9 @@ rest), its goals, and what the demo saw over ROS 2, held meaning within toleranc
 ``SETTLE`` s after first reaching. This runs the same policy from the same starts in the env (``ReachVectorEnv``, the
 task the policy was trained on, at the demo's tolerance) and prints the two side by side, held the same way (within
 tolerance at every physics step for ``SETTLE`` s after first entering: ``peak_errors``), with the time to reach and
-the largest error after reaching. A goal set the env holds and the demo does not is the loop's (timing, load); one
-neither holds is the policy's.
+the largest error after reaching. A goal set the env holds and the demo does not is the loop's (timing, load) or,
+if the env holds it only without ``--collision-guard`` (the controller node's guard, at the robot's clearance), the
+guard's; one neither holds is the policy's.
 
     mtpolicy demo --robot humanoid --seed 5 --out-dir out/demo
     python -m benchmarks.demo_replay out/demo/goal_sets.json    # --model: another policy from the same starts
@@ -23,7 +24,7 @@ import numpy as np
 
 from mtpolicy.vocabulary import Parser
 from mtpolicy_training.envs.reach import ReachVectorEnv
-from mtpolicy_training.envs.reach_evaluation import Controller, Protocol, onnx_controller
+from mtpolicy_training.envs.reach_evaluation import Controller, Protocol, guarded_controller, onnx_controller
 
 
 def held_after_reaching(errors: np.ndarray, tolerance: float, hold: int,
@@ -60,11 +61,13 @@ def held_in_env(env: ReachVectorEnv, obs: np.ndarray, controller: Controller, st
     return held_after_reaching(np.array(errors), env.config.tolerance, hold, np.array(peaks))
 
 
-def replay(record: dict, model: Path, protocol: Protocol = Protocol()) -> dict[str, np.ndarray]:
-    """``held_after_reaching`` of ``model`` from each of the record's starts to its goals in the env, and the time
-    to reach (s, NaN: never)."""
+def replay(record: dict, model: Path, protocol: Protocol = Protocol(), guarded: bool = False) -> dict[str, np.ndarray]:
+    """``held_after_reaching`` of ``model`` (``guarded``: behind the controller node's collision guard) from each of
+    the record's starts to its goals in the env, and the time to reach (s, NaN: never)."""
     controller, config = onnx_controller(model)
     config = replace(config, reach_tolerance=record["tolerance"])
+    if guarded:
+        controller = guarded_controller(controller, config)
     sets = record["goal_sets"]
     env = ReachVectorEnv(len(sets), config, time_limit=False, peak_errors=True)
     obs, _ = env.reset(options={"q": np.array([s["start"] for s in sets]),
@@ -93,15 +96,18 @@ def main(argv: list[str] | None = None) -> None:
                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("goal_sets", type=Path, help="a demo's goal_sets.json")
     parser.add_argument("--model", type=Path, help="the policy replayed (default: the demo's)")
+    parser.add_argument("--collision-guard", action="store_true",
+                        help="behind the controller node's collision guard, at the robot's clearance")
     ns = parser.parse_args(argv)
     try:
         record = json.loads(ns.goal_sets.read_text())
         model = ns.model or Path(record["model"])
-        env = replay(record, model)
+        env = replay(record, model, guarded=ns.collision_guard)
     except (OSError, ValueError, KeyError) as e:
         parser.error(f"{ns.goal_sets}: {e}")
     demo_held = np.array([s["held"] for s in record["goal_sets"]])
-    print(f"{model}: the goal sets of {ns.goal_sets} in the env, tolerance {1e3 * record['tolerance']:.0f} mm")
+    print(f"{model}: the goal sets of {ns.goal_sets} in the env{' behind the collision guard' * ns.collision_guard}, "
+          f"tolerance {1e3 * record['tolerance']:.0f} mm")
     print(table(record, env))
     n = len(demo_held)
     print(json.dumps({"goal_sets": n, "held_demo": int(demo_held.sum()), "held_env": int(env["held"].sum()),

@@ -53,6 +53,9 @@ def test_a_policy_replayed_from_the_demos_starts_holds_what_it_holds_in_the_env(
     assert summary == {"goal_sets": 4, "held_demo": 1, "held_env": 4, "missed_by_the_demo_only": [2, 3, 4],
                        "missed_by_both": []}
     assert len(lines) == 7 and lines[2].split()[1] == "yes"
+    main([str(path), "--collision-guard"])  # planar8's reach sets are free of contacts: the guard changes nothing
+    lines = capsys.readouterr().out.splitlines()
+    assert "behind the collision guard" in lines[0] and json.loads(lines[-1]) == summary
 
 
 def test_a_file_that_is_no_goal_sets_record_is_one_line(tmp_path):
