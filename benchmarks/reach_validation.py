@@ -8,7 +8,8 @@ which they stay within it (``settle_ratio``), and each end effector's final erro
 put the robot into self-penetration (``self_collision_rate``, ``kinematics.self_collisions``); with ``--teacher``,
 the same for the classical teacher each DAgger policy learned from (``ship/reach_table.teacher_controller``: the
 teacher of this checkout's code, with the policy's recorded settings); with ``--collision-guard``, the same for each
-of those behind the controller node's collision guard (``reach_evaluation.guarded_controller``). The defaults are a
+of those behind the controller node's collision guard (``reach_evaluation.guarded_controller``); with
+``--goal-distribution``, on that distribution of the robot's goal sets instead of each policy's own. The defaults are a
 DAgger run's own
 validations: 200 goal sets of ``VALIDATION_SEED``, 500 of ``HELD_OUT_SEED``.
 
@@ -20,13 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from mtpolicy.kinematics import self_collisions
 from mtpolicy.vocabulary import Parser
-from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
+from mtpolicy_training.envs.reach import GOAL_DISTRIBUTIONS, ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import Controller, evaluate_reach, guarded_controller, onnx_controller
 from mtpolicy_training.envs.seeds import HELD_OUT_SEED, VALIDATION_SEED, VALIDATION_SEEDS
 from mtpolicy_training.envs.time_optimal import bound_table
@@ -36,11 +38,12 @@ SHOWN = ("success_rate", "time_to_reach_median", "time_to_reach_mean", "time_rat
          "left_after_entering_rate", "settle_ratio_median", "settle_ratio_p90")
 
 
-def controllers(model: Path, teacher: bool, guard: bool, clearance: float = 0.0) \
+def controllers(model: Path, teacher: bool, guard: bool, clearance: float = 0.0, distribution: str | None = None) \
         -> dict[str, tuple[Controller, ReachConfig]]:
-    """The policy ``model`` on the reach task it was trained on and with ``teacher`` its DAgger teacher, each with
-    ``guard`` also behind the collision guard (its ``clearance``, m)."""
+    """The policy ``model`` on the reach task it was trained on (or its robot's ``distribution`` of goal sets) and
+    with ``teacher`` its DAgger teacher, each with ``guard`` also behind the collision guard (its ``clearance``, m)."""
     policy, env = onnx_controller(model)
+    env = replace(env, goal_distribution=distribution or env.goal_distribution)
     out = {str(model): (policy, env)}
     if guard:
         out[f"{model} guarded"] = (guarded_controller(policy, env, clearance), env)
@@ -92,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_word("episode count", type=int, nargs="+", default=[200, 500], help="goal sets per seed, in its order")
     parser.add_argument("--bound-cache", type=Path, help="directory of cached bound tables (a run's bound/)")
     parser.add_argument("--teacher", action="store_true", help="also each DAgger policy's classical teacher")
+    parser.add_word("goal distribution", choices=GOAL_DISTRIBUTIONS, help="default: each policy's own")
     parser.add_argument("--collision-guard", action="store_true",
                         help="also each policy (and teacher) behind the controller node's collision guard")
     parser.add_argument("--collision-clearance", type=float, default=0.0,
@@ -100,8 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     if len(args.episodes) != len(args.seed):
         parser.error("--episodes needs one count per --seed")
     rows = {name: row for model in args.models
-            for name, row in controllers(model, args.teacher, args.collision_guard,
-                                               args.collision_clearance).items()}
+            for name, row in controllers(model, args.teacher, args.collision_guard, args.collision_clearance,
+                                         args.goal_distribution).items()}
     bounds = Bounds(args.bound_cache)
     print(json.dumps({name: {str(seed): validate(controller, env, seed, n, bounds)
                              for seed, n in zip(args.seed, args.episodes)}

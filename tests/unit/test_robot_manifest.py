@@ -25,7 +25,7 @@ def test_shipped_robots_state_their_end_effectors_tolerance_home_and_default_mod
     humanoid = find_robot("humanoid")
     assert (humanoid.end_effectors, humanoid.reach_tolerance, humanoid.home) == (("left_hand", "right_hand"), 0.03,
                                                                                  "home")
-    assert resolve_model_path("humanoid").name == "humanoid_reach_workspace.onnx"
+    assert resolve_model_path("humanoid").name == "humanoid_reach.onnx"
     assert reach_tolerance("planar8") == 0.02 and reach_tolerance("humanoid") == 0.03
 
 
