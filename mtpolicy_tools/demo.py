@@ -174,8 +174,10 @@ def run_demo(goal_sets: int = 10, seed: int = 0, out: str | Path = "out/demo", m
     for name, value in (("--timeout", timeout), ("--real-time-factor", real_time_factor)):
         if not value > 0:
             raise DemoError(f"{name} must be > 0, got {value}")
-    if not 0 <= realtime_priority <= 99:
-        raise DemoError(f"--realtime-priority must be a SCHED_FIFO priority, 1-99, or 0, got {realtime_priority}")
+    from mtpolicy.nodes.params import PRIORITIES
+
+    if (reason := PRIORITIES(realtime_priority)) is not None:  # the nodes' own rule, before they start
+        raise DemoError(f"--realtime-priority {reason}, got {realtime_priority}")
     out = Path(out)
     setup = prepare(model, robot, params, tolerance, out)
     out.mkdir(parents=True, exist_ok=True)

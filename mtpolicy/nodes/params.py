@@ -87,11 +87,14 @@ class Range:
         return f"0 or {bound}" if self.or_zero else bound
 
 
+PRIORITIES = Range(1, 99, or_zero=True)
+"""SCHED_FIFO priorities, or 0: the default scheduler."""
+
 REALTIME_PRIORITY = Param(
     "realtime_priority", 0, "SCHED_FIFO priority of this node's threads, as a robot computer runs its control loop: "
     "a busy computer then delays its ticks by far less (docs/real_robot.md); it needs the right to real-time "
     "priorities (root, CAP_SYS_NICE or an rtprio limit), else a warning and the default scheduler; 0: the default "
-    "scheduler", Range(1, 99, or_zero=True), read_only=True)
+    "scheduler", PRIORITIES, read_only=True)
 """The one declaration of the sim's and the controller's ``realtime_priority`` (``process.take_realtime_priority``)."""
 
 

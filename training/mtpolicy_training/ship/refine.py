@@ -71,13 +71,18 @@ class RefineConfig:
     @property
     def from_model(self) -> bool:
         """Whether ``run`` is a refined model rather than a run."""
-        return self.run.suffix == ".onnx"
+        return is_model(self.run)
+
+
+def is_model(run: Path) -> bool:
+    """Whether ``run`` names an exported model (``.onnx``) rather than a run's folder."""
+    return run.suffix == ".onnx"
 
 
 def refined_student(run: Path, refinement: TargetRefinement) -> tuple[RefinedTargetActor, ReachVectorEnv, dict]:
     """The run's last student (or a refined model's) with its target refined, an env of the graph's task and the
     training config (as recorded; with ``deadbeat`` its env observes ``previous_command``)."""
-    if run.suffix == ".onnx":
+    if is_model(run):
         config, weights = student_of_model(run)
     else:
         config, weights = read_run_config(run), load_checkpoint(run / "checkpoint.pt")["student"]["policy"]
