@@ -72,15 +72,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.trace:
         evaluate_reach(replay_controller(table, env), env, n, args.seed,
                        on_step=lambda t, e, a, info: traces["optimum"].append((info["errors"], a)))
-        print_traces(traces, args.trace, table, periods=table.periods.max() + 3)
+        print_traces(traces, args.trace, table)
 
 
-def print_traces(traces: dict[str, list], sets: list[int], table: OptimumTable, periods: int) -> None:
-    """Per goal set and for its first ``periods`` periods, each trace's largest end-effector error (mm) and
+def print_traces(traces: dict[str, list], sets: list[int], table: OptimumTable) -> None:
+    """Per goal set, for the optimum's periods and 3 more, each trace's largest end-effector error (mm) and
     normalized command."""
     for i in sets:
         print(f"set {i}: optimum {table.periods[i]}, N* {table.bound_periods[i]}")
-        for t in range(min(periods, len(traces["policy"]))):
+        for t in range(min(max(table.periods[i], 0) + 3, len(traces["policy"]))):
             for name, trace in traces.items():
                 errors, command = trace[t]
                 print(f"  {t + 1:2d} {name:8s} {1000 * errors[i].max():7.1f} mm  "
