@@ -9,7 +9,7 @@ it. Every operation is one any ONNX exporter takes (the end effectors' kinematic
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -68,6 +68,21 @@ class TargetRefinement:
                                "servo_gain": self.servo_gain > 0}.items() if not ok]
         if bad:
             raise ValueError("invalid refinement value(s): " + ", ".join(bad))
+
+
+class TargetChoice(NamedTuple):
+    """What ``RefinedTargetActor.choose`` decides for a batch of B observations."""
+
+    target: torch.Tensor
+    """(B, n_joints) the configuration the command heads for (q itself where nothing is chosen)."""
+    chosen: torch.Tensor
+    """(B,) whether a box lands (or, heading for the goals, every end effector is within tolerance)."""
+    landed: torch.Tensor
+    """(periods + 1, B) whether the box of 1 .. ``periods`` periods, then the joint limits' box, lands."""
+    within: torch.Tensor
+    """(B,) whether every end effector is within tolerance."""
+    y: torch.Tensor
+    """(B, n_joints) the student's command before saturation."""
 
 
 class RefinedTargetActor(nn.Module):
@@ -140,6 +155,10 @@ class RefinedTargetActor(nn.Module):
                                  persistent=False)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.command(obs, self.choose(obs))
+
+    def choose(self, obs: torch.Tensor) -> TargetChoice:
+        """The target of the least box that lands (class docstring) for a batch of observations."""
         n, k = obs.shape[0], self.boxes.shape[0]
         y = self.actor.unsaturated(obs[:, self.student_input])
         q = obs[:, self.joint_pos]
@@ -162,11 +181,19 @@ class RefinedTargetActor(nn.Module):
             target, chosen = torch.where(take[:, None], boxes[i], target), chosen | take
         if to_goals:  # within tolerance: the same law to the goals themselves
             target, chosen = torch.where(within[:, None], targets[k * n:], target), chosen | within
+        return TargetChoice(target, chosen, landed, within, y)
+
+    def command(self, obs: torch.Tensor, choice: TargetChoice) -> torch.Tensor:
+        """The normalized command heading for ``choice.target`` as ``refinement.command`` says; the student's
+        ``sat(y)`` where nothing is chosen."""
+        q = obs[:, self.joint_pos]
         if self.previous_command is not None:
-            heading = self.deadbeat(target - q, obs[:, self.previous_command], ~within)
+            heading = self.deadbeat(choice.target - q, obs[:, self.previous_command], ~choice.within)
+        elif self.refinement.command != "step":
+            heading = self.servo(choice.target - q)
         else:
-            heading = self.servo(target - q) if to_goals else self.saturate((target - q) / self.command_step)
-        return torch.where(chosen[:, None], heading, self.actor.saturate(y))
+            heading = self.saturate((choice.target - q) / self.command_step)
+        return torch.where(choice.chosen[:, None], heading, self.actor.saturate(choice.y))
 
     def refine(self, goals: torch.Tensor, target: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
                radius: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

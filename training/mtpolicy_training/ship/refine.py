@@ -106,6 +106,12 @@ def refined_student(run: Path, refinement: TargetRefinement) -> tuple[RefinedTar
     return actor, env, config
 
 
+def recorded_refinement(model: Path) -> TargetRefinement:
+    """The refinement a model this command exported records (the defaults where it records none)."""
+    recorded = OnnxPolicy(model).contract.training_config.get("refine") or {}
+    return TargetRefinement(**{k: v for k, v in recorded.items() if k in TargetRefinement.__dataclass_fields__})
+
+
 def student_of_model(model: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     """The training config and the student's weights of a model this command exported: the config as recorded
     without ``refine`` (nor the ``previous_command`` that ``deadbeat`` adds), the normalizer's buffers by name and
@@ -138,10 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     try:
         if cfg.from_model:  # its own refinement is the default: an option changes only what it names
-            recorded = OnnxPolicy(cfg.run).contract.training_config.get("refine", {})
-            known = {k: v for k, v in recorded.items() if k in TargetRefinement.__dataclass_fields__}
             cfg = parse_config(RefineConfig, argv, prog=prog,
-                               default=replace(cfg, refinement=TargetRefinement(**known)))
+                               default=replace(cfg, refinement=recorded_refinement(cfg.run)))
         actor, env, config = refined_student(cfg.run, cfg.refinement)
     except (OSError, KeyError, ValueError) as e:  # a missing file; RunRefused, CorruptFile, a bad value
         sys.exit(f"error: {e}")
