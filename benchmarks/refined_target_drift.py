@@ -8,7 +8,8 @@ the goal sets of a validation seed, call by call (``RefinedTargetActor.choose``)
   the tolerance in, e - n_0: the periods it loses against its own first plan;
 - the calls before entering where the box's number of periods does not fall by one (n_{t+1} > n_t - 1), and how
   far the target moves there, max_j |q_T,j(t+1) - q_T,j(t)| / (v_j dt) (periods at the velocity limit): a target
-  that stays put and is not reached in time is the servos' lag; one that moves is the drift between solutions;
+  that stays put and is not reached in time is the command law falling behind its plan; one that moves is the
+  drift between solutions;
 - held, enter and settle over the velocity bound, and the share of sets that leave the tolerance after entering.
 
 ``--hold-first-target`` is a probe of a law that holds its target: each set keeps its first call's target (where that
