@@ -157,7 +157,7 @@ class PolicyController(Node):
         """The hold of the last tick (None: the policy commanded)."""
         self.counts = dict(ticks=0, zero_ticks=0)
         """The ticks, and those that published a hold's zeros."""
-        self._hold_log = ReasonLog(self)
+        self._hold_log = ReasonLog(self, initial="starting")  # the first tick that runs the policy logs it
         self._zeros = np.zeros(spec.n_joints)
         self.output = CommandOutput(self, p.command_interface, p.command_topic, joints,
                                     np.array([spec.joint_names.index(j) for j in joints]),

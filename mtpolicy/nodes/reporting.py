@@ -91,11 +91,13 @@ class LatencyStats:
 
 
 class ReasonLog:
-    """Warns at once when the reason changes, then at most every ``period`` s while it persists."""
+    """Warns at once when the reason changes, then at most every ``period`` s while it persists; ``initial`` is the
+    reason before the first call (None: no condition; a node that starts not yet working names that state, so that a
+    first call with None is a change)."""
 
-    def __init__(self, node: Node, period: float = 2.0):
+    def __init__(self, node: Node, period: float = 2.0, initial: object = None):
         self._node, self._period = node, period
-        self._reason: object = None
+        self._reason: object = initial
         self._last = -math.inf
 
     def __call__(self, reason: object, text: str = "{}") -> bool:
