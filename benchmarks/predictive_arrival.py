@@ -21,15 +21,14 @@ import mujoco
 import numpy as np
 import torch
 
+from benchmarks.refined_target_drift import load_refined, timing_figures
 from mtpolicy.vocabulary import Parser
 from mtpolicy_training.algos.refined_target import RefinedTargetActor
-from mtpolicy_training.core.run_record import RunRefused
-from mtpolicy_training.envs.dynamic_optimum import optimum_table
+from mtpolicy_training.envs.dynamic_optimum import optimum_table, table_path
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import evaluate_reach
 from mtpolicy_training.envs.seeds import VALIDATION_SEED, VALIDATION_SEEDS
 from mtpolicy_training.envs.time_optimal import bound_table
-from mtpolicy_training.ship.refine import recorded_refinement, refined_student
 
 NEVER = 10 ** 6
 """The entry period of a rollout that never enters, or leaves after entering."""
@@ -108,13 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--optimum-cache", type=Path,
                         help="directory of dynamic-optimum tables made by benchmarks.dynamic_optimum")
     args = parser.parse_args(argv)
-    try:
-        refinement = recorded_refinement(args.model)
-        if refinement.command != "deadbeat":
-            raise RunRefused(f"{args.model}: its command is {refinement.command!r}; the arrival lag is deadbeat's")
-        actor, env, _ = refined_student(args.model, refinement)
-    except (OSError, KeyError, ValueError) as e:  # a missing file; RunRefused, CorruptFile, a bad value
-        parser.error(str(e) if isinstance(e, RunRefused) else f"{args.model}: {e}")
+    actor, env = load_refined(parser, args.model, "deadbeat", "the arrival lag is deadbeat's")
     dt = env.config.control_period
     if args.horizon < 1 or not all(0 <= a < dt for a in args.arrival_lags):
         parser.error(f"--horizon at least 1 and --arrival-lags in [0, {dt}) s")
@@ -122,20 +115,17 @@ def main(argv: list[str] | None = None) -> None:
     bound = bound_table(env.config, args.episodes, args.seed, cache_dir=args.bound_cache).bound_seconds
     metrics = evaluate_reach(law, env.config, args.episodes, args.seed, bound=bound, per_set=True, on_step=law.on_step)
     shares = ", ".join(f"{a}: {n / max(law.picks.sum(), 1):.1%}" for a, n in zip(args.arrival_lags, law.picks))
-    print(f"{args.model.name}, seed {args.seed}, {args.episodes} sets, horizon {args.horizon}: held "
-          f"{metrics['success_rate']:.3f}; enter / bound {metrics['time_ratio_median']:.2f}, "
-          f"{metrics['time_ratio_p90']:.2f}; settle / bound {metrics['settle_ratio_median']:.2f}, "
-          f"{metrics['settle_ratio_p90']:.2f} (median, p90); left after entering "
-          f"{metrics['left_after_entering_rate']:.1%}; arrival lag taken outside tolerance: {shares}")
+    print(f"{args.model.name}, seed {args.seed}, {args.episodes} sets, horizon {args.horizon}: "
+          f"{timing_figures(metrics)}; arrival lag taken outside tolerance: {shares}")
     if args.optimum_cache is not None:
         print(f"  settle / dynamic optimum: {versus_optimum(metrics['per_set'], env.config, args)}")
 
 
 def versus_optimum(per_set: dict, config: ReachConfig, args: argparse.Namespace) -> str:
     """Settle over the cached dynamic optimum of the same goal sets, median and max over the held sets."""
-    name = f"{Path(config.robot).stem}-{config.goal_distribution}-{args.seed}-{args.episodes}-dynamic.json"
-    if not (args.optimum_cache / name).exists():  # the search costs minutes a set: only a table made before
-        return f"no table {args.optimum_cache / name}"
+    path = table_path(config, args.episodes, args.seed, args.optimum_cache)
+    if not path.exists():  # the search costs minutes a set: only a table made before
+        return f"no table {path}"
     table = optimum_table(config, args.episodes, args.seed, cache_dir=args.optimum_cache)
     settle = np.round(per_set["time_to_settle"] / config.control_period)
     ok = per_set["held"] & (table.periods > 0)

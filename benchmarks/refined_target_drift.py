@@ -27,8 +27,9 @@ import numpy as np
 import torch
 
 from mtpolicy.vocabulary import Parser
-from mtpolicy_training.algos.refined_target import TargetChoice
+from mtpolicy_training.algos.refined_target import RefinedTargetActor, TargetChoice
 from mtpolicy_training.core.run_record import RunRefused
+from mtpolicy_training.envs.reach import ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import evaluate_reach
 from mtpolicy_training.envs.seeds import VALIDATION_SEED, VALIDATION_SEEDS
 from mtpolicy_training.envs.time_optimal import bound_table
@@ -49,10 +50,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="keep each set's first target until every end effector is within tolerance")
     parser.add_argument("--bound-cache", type=Path, help="directory of cached bound tables")
     args = parser.parse_args(argv)
-    try:
-        actor, env, _ = refined_student(args.model, recorded_refinement(args.model))
-    except (OSError, KeyError, ValueError) as e:  # a missing file; RunRefused, CorruptFile, a bad value
-        parser.error(str(e) if isinstance(e, RunRefused) else f"{args.model}: {e}")
+    actor, env = load_refined(parser, args.model)
     targets, boxes, outside = [], [], []
     first: list[TargetChoice] = []  # the first call's choice
 
@@ -77,10 +75,29 @@ def main(argv: list[str] | None = None) -> None:
     law = "holding the first target" if args.hold_first_target else "as the graph plans"
     print(drift_report(np.stack(targets), np.stack(boxes), np.stack(outside), metrics["per_set"]["time_to_reach"] / dt,
                        env.spec.velocity_limits * dt, f"{args.model.name}, seed {args.seed}, {law}"))
-    print(f"  held {metrics['success_rate']:.3f}; enter / bound {metrics['time_ratio_median']:.2f}, "
-          f"{metrics['time_ratio_p90']:.2f}; settle / bound {metrics['settle_ratio_median']:.2f}, "
-          f"{metrics['settle_ratio_p90']:.2f} (median, p90); left after entering "
-          f"{metrics['left_after_entering_rate']:.1%}")
+    print(f"  {timing_figures(metrics)}")
+
+
+def load_refined(parser: Parser, model: Path, command: str | None = None,
+                 why: str = "") -> tuple[RefinedTargetActor, ReachVectorEnv]:
+    """A model exported by ``ship.refine`` as its torch module and env (with ``command``, only a model whose
+    refinement heads for its target so, refused saying ``why``); a bad model is the parser's one-line error."""
+    try:
+        refinement = recorded_refinement(model)
+        if command is not None and refinement.command != command:
+            raise RunRefused(f"{model}: its command is {refinement.command!r}; {why}")
+        actor, env, _ = refined_student(model, refinement)
+    except (OSError, KeyError, ValueError) as e:  # a missing file; RunRefused, CorruptFile, a bad value
+        parser.error(str(e) if isinstance(e, RunRefused) else f"{model}: {e}")
+    return actor, env
+
+
+def timing_figures(metrics: dict) -> str:
+    """Held, enter and settle over the bound (median, p90) and the share that leaves after entering."""
+    return (f"held {metrics['success_rate']:.3f}; enter / bound {metrics['time_ratio_median']:.2f}, "
+            f"{metrics['time_ratio_p90']:.2f}; settle / bound {metrics['settle_ratio_median']:.2f}, "
+            f"{metrics['settle_ratio_p90']:.2f} (median, p90); left after entering "
+            f"{metrics['left_after_entering_rate']:.1%}")
 
 
 def hold_first(choice: TargetChoice, first: TargetChoice) -> TargetChoice:

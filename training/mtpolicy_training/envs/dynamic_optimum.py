@@ -334,6 +334,12 @@ class OptimumTable:
         return np.where(self.periods >= 0, self.periods * self.key["control_period"], math.nan)
 
 
+def table_path(env_config: ReachConfig, n_goal_sets: int, seed: int, cache_dir: str | Path) -> Path:
+    """The cached table of the optimum of ``n_goal_sets`` goal sets of ``seed`` in ``cache_dir``."""
+    name = f"{Path(env_config.robot).stem}-{env_config.goal_distribution}-{seed}-{n_goal_sets}-dynamic.json"
+    return Path(cache_dir) / name
+
+
 def optimum_table(env_config: ReachConfig, n_goal_sets: int, seed: int, tolerance: float | None = None,
                   config: DynamicOptimumConfig = DynamicOptimumConfig(),
                   cache_dir: str | Path | None = None) -> OptimumTable:
@@ -346,8 +352,7 @@ def optimum_table(env_config: ReachConfig, n_goal_sets: int, seed: int, toleranc
         "config": json.loads(json.dumps(asdict(config)))}
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"{Path(env_config.robot).stem}-{env_config.goal_distribution}-{seed}-" \
-                                 f"{n_goal_sets}-dynamic.json"
+        path = table_path(env_config, n_goal_sets, seed, cache_dir)
         if (stored := read_table(path, key)) is not None:
             return OptimumTable(key, np.array(stored["periods"]), np.array(stored["bound_periods"]),
                                 np.array(stored["cpu_seconds"]),
