@@ -31,7 +31,9 @@ from mtpolicy_training.envs.seeds import VALIDATION_SEED, VALIDATION_SEEDS
 from mtpolicy_training.envs.time_optimal import bound_table
 
 NEVER = 10 ** 6
-"""The entry period of a rollout that never enters, or leaves after entering."""
+"""The entry period of a rollout that does not enter within its horizon."""
+LEFT = NEVER + 1
+"""The entry period of a rollout that leaves the tolerance after entering."""
 
 
 class PredictiveArrival:
@@ -72,24 +74,38 @@ class PredictiveArrival:
         copies.commands, copies.goals = np.tile(self.env.commands, (c, 1)), np.tile(self.env.goals, (c, 1, 1))
         return copies._observe()[0]
 
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        c, tolerance = len(self.lags), self.copies.config.reach_tolerance
+    def outside(self, obs: np.ndarray) -> np.ndarray:
+        """(n_sets,) whether some end effector is outside tolerance."""
         errors = obs[:, self.actor.goal_error].reshape(self.n, -1, 3)
-        outside = ~(np.linalg.norm(errors, axis=2) <= tolerance).all(axis=1)
-        commands = np.stack([self.law(obs, k) for k in range(c)])
-        if not outside.any():
-            return commands[0]
+        return ~(np.linalg.norm(errors, axis=2) <= self.copies.config.reach_tolerance).all(axis=1)
+
+    def outcomes(self, obs: np.ndarray) -> np.ndarray:
+        """(lags, n_sets) each lag's rollout from ``obs``: the period it enters the tolerance in (0 = the first),
+        ``NEVER`` where it does not enter within the horizon, ``LEFT`` where it leaves after entering."""
+        c, tolerance = len(self.lags), self.copies.config.reach_tolerance
         copied = self._copy(obs)
         entry, entered = np.full(c * self.n, NEVER), np.zeros(c * self.n, dtype=bool)
         for h in range(self.horizon):
             action = np.concatenate([self.law(copied[k * self.n:(k + 1) * self.n], k) for k in range(c)])
             copied, _, _, _, info = self.copies.step(action)
             within = (info["errors"] <= tolerance).all(axis=1)
-            entry = np.where(entered & ~within, NEVER + 1, np.where(within & ~entered, h, entry))
+            entry = np.where(entered & ~within, LEFT, np.where(within & ~entered, h, entry))
             entered |= within
-        soonest = np.minimum(entry, NEVER).reshape(c, self.n)  # per lag and goal set
-        pick = np.where(outside & (soonest.min(axis=0) < NEVER), soonest.argmin(axis=0), 0)
-        self.picks += np.bincount(pick[outside], minlength=c)
+        return entry.reshape(c, self.n)
+
+    def pick(self, obs: np.ndarray, outside: np.ndarray) -> np.ndarray:
+        """(n_sets,) the index of the lag each set's call takes: the soonest entry that stays (the first where none
+        does, and inside tolerance)."""
+        soonest = np.minimum(self.outcomes(obs), NEVER)
+        return np.where(outside & (soonest.min(axis=0) < NEVER), soonest.argmin(axis=0), 0)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        outside = self.outside(obs)
+        commands = np.stack([self.law(obs, k) for k in range(len(self.lags))])
+        if not outside.any():
+            return commands[0]
+        pick = self.pick(obs, outside)
+        self.picks += np.bincount(pick[outside], minlength=len(self.lags))
         return commands[pick, np.arange(self.n)]
 
 

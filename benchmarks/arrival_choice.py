@@ -1,0 +1,197 @@
+"""Whether the predictive arrival's choice can be learned from the observation: a head fitted to the rollouts'
+outcomes on training goal sets, in closed loop beside the graph's own law on validation goal sets.
+
+Labels: on ``--label-sets`` goal sets of each training seed in ``--label-seeds``, the predictive law
+(``benchmarks.predictive_arrival``) drives every set and each of its calls outside tolerance records the observation
+and every arrival lag's rollout outcome (``PredictiveArrival.outcomes``). Each seed's labels are cached in
+``--label-cache``, so a killed run resumes from the seeds it finished. The head (``ArrivalHead``: 2 x 256 ReLU) reads
+the student's input, the refined target's distance in periods at the velocity limit and the previous command over
+the limit; it is fitted by expected cost, mean of sum_k p_k (c_k - min_j c_j), p = softmax(head), c_k the entry
+period of lag k, ``NEVER_COST`` where its rollout does not enter and ``LEFT_COST`` where it leaves after entering.
+Prints the held-out regret (periods per call) of the head, of each lag taken always and of the best lag among all
+but the largest, then, on the same validation goal sets, the graph's own law (the first lag) and the head's argmax:
+held, enter and settle over the bound, the share that leaves after entering, the mean settle in periods and its ratio.
+
+    python -m benchmarks.arrival_choice models/gr1_reach.onnx --label-seeds 1001 1002 1003 1004 1005 1006 \\
+        --label-sets 600 --label-cache runs/arrival-labels --episodes 200 --seed 20240517 --bound-cache runs/bound
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmarks.predictive_arrival import LEFT, NEVER, PredictiveArrival
+from benchmarks.refined_target_drift import load_refined, timing_figures
+from mtpolicy.integrity import sha256_file
+from mtpolicy.vocabulary import Parser
+from mtpolicy_training.algos.refined_target import RefinedTargetActor, TargetChoice
+from mtpolicy_training.envs.reach import ReachConfig
+from mtpolicy_training.envs.reach_evaluation import evaluate_reach
+from mtpolicy_training.envs.seeds import TEST_SEEDS, VALIDATION_SEED, VALIDATION_SEEDS
+from mtpolicy_training.envs.time_optimal import bound_table
+
+NEVER_COST = 12.0
+"""Cost (periods) of a lag whose rollout does not enter within its horizon."""
+LEFT_COST = 15.0
+"""Cost (periods) of a lag whose rollout leaves the tolerance after entering."""
+
+
+def features(actor: RefinedTargetActor, obs: torch.Tensor) -> tuple[torch.Tensor, TargetChoice]:
+    """The head's input: the student's input, (q_T - q) / (dt v) and u0 / v; and the graph's choice of target."""
+    choice = actor.choose(obs)
+    distance = (choice.target - obs[:, actor.joint_pos]) / actor.period_step
+    previous = obs[:, actor.previous_command] / actor.velocity_limits
+    return torch.cat([obs[:, actor.student_input], distance, previous], dim=1), choice
+
+
+class ArrivalHead(nn.Module):
+    """Logits over the arrival lags of the head's input, standardized by the labels' mean and deviation."""
+
+    mean: torch.Tensor
+    scale: torch.Tensor
+
+    def __init__(self, inputs: torch.Tensor, n_lags: int, hidden: int = 256):
+        super().__init__()
+        self.register_buffer("mean", inputs.mean(0))
+        self.register_buffer("scale", inputs.std(0) + 1e-3)
+        self.net = nn.Sequential(nn.Linear(inputs.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, n_lags))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.scale)
+
+
+def label_costs(outcomes: np.ndarray) -> np.ndarray:
+    """Each call's cost per lag (periods) from its rollouts' outcomes (calls, lags)."""
+    costs = np.where(outcomes == NEVER, NEVER_COST, np.where(outcomes == LEFT, LEFT_COST, outcomes))
+    return costs.astype(np.float32)
+
+
+class Labeling(PredictiveArrival):
+    """The predictive law that records, per call outside tolerance, the observation and each lag's outcome."""
+
+    def __init__(self, *args, **kwargs):  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.observations: list[np.ndarray] = []
+        self.recorded: list[np.ndarray] = []
+
+    def outcomes(self, obs: np.ndarray) -> np.ndarray:
+        outcomes, outside = super().outcomes(obs), self.outside(obs)
+        self.observations.append(obs[outside])
+        self.recorded.append(outcomes[:, outside].T)
+        return outcomes
+
+
+def labels(actor: RefinedTargetActor, config: ReachConfig, lags: list[float], horizon: int, n_sets: int,
+           seed: int, path: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """The observations and outcomes of ``n_sets`` goal sets of training seed ``seed`` (read from ``path`` when it
+    exists, written there otherwise)."""
+    if path is not None and path.exists():
+        with np.load(path) as saved:
+            return saved["obs"], saved["outcomes"]
+    law = Labeling(actor, config, lags, horizon, n_sets)
+    evaluate_reach(law, config, n_sets, seed, on_step=law.on_step)
+    obs, outcomes = np.concatenate(law.observations), np.concatenate(law.recorded)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial.npz")
+        np.savez(partial, obs=obs, outcomes=outcomes)
+        partial.replace(path)
+    return obs, outcomes
+
+
+def fit(inputs: torch.Tensor, costs: np.ndarray, steps: int, seed: int = 0) -> tuple[ArrivalHead, str]:
+    """The head fitted on 85 % of the calls by expected cost (module docstring); the held-out regrets."""
+    torch.manual_seed(seed)
+    order = torch.randperm(len(inputs))
+    train, held_out = order[: int(0.85 * len(inputs))], order[int(0.85 * len(inputs)):]
+    regret = torch.as_tensor(costs - costs.min(axis=1, keepdims=True))
+    head = ArrivalHead(inputs[train], costs.shape[1])
+    optimizer = torch.optim.Adam(head.parameters(), 1e-3, weight_decay=1e-4)
+    for _ in range(steps):
+        batch = train[torch.randint(len(train), (512,))]
+        loss = (torch.softmax(head(inputs[batch]), dim=1) * regret[batch]).sum(dim=1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        taken = head(inputs[held_out]).argmax(dim=1)
+    held = regret[held_out]
+    always = ", ".join(f"{held[:, k].mean():.3f}" for k in range(held.shape[1]))
+    return head, (f"held-out regret (periods per call) over {len(held_out)} of {len(inputs)} calls: head "
+                  f"{held[torch.arange(len(held)), taken].mean():.3f}; each lag always {always}; the best of all but "
+                  f"the largest {held[:, :-1].min(dim=1).values.mean():.3f}")
+
+
+def closed_loop(actor: RefinedTargetActor, head: ArrivalHead | None, lags: list[float], config: ReachConfig,
+                n_sets: int, seed: int, bound: np.ndarray) -> dict:
+    """The graph's law on ``n_sets`` goal sets of ``seed``, each call taking the head's lag (``None``: the first)."""
+    periods = config.control_period - torch.as_tensor(lags, dtype=torch.float32)
+
+    def law(obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            x, choice = features(actor, torch.as_tensor(obs, dtype=torch.float32))
+            taken = torch.zeros(len(x), dtype=torch.long) if head is None else head(x).argmax(dim=1)
+            actor.arrival_period = periods[taken][:, None].expand_as(choice.target).contiguous()
+            return actor.command(torch.as_tensor(obs, dtype=torch.float32), choice).numpy()
+
+    return evaluate_reach(law, config, n_sets, seed, bound=bound, per_set=True)
+
+
+def mean_settle(metrics: dict, control_period: float) -> float:
+    """Mean time to settle over the held sets, in control periods."""
+    per_set = metrics["per_set"]
+    return float(np.mean(per_set["time_to_settle"][per_set["held"]]) / control_period)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                    prog="python -m benchmarks.arrival_choice")
+    parser.add_argument("model", type=Path, help="a model exported by ship.refine with the deadbeat command (.onnx)")
+    parser.add_argument("--arrival-lags", type=float, nargs="+", default=[0.0, 0.005, 0.01, 0.02], metavar="S",
+                        help="the arrival lags (s, each below the control period; the first is the graph's own)")
+    parser.add_argument("--horizon", type=int, default=10, help="periods each rollout runs")
+    parser.add_argument("--label-seeds", type=int, nargs="+", default=[1001, 1002, 1003, 1004, 1005, 1006],
+                        metavar="SEED", help="training seeds of the labels' goal sets (no validation or test seed)")
+    parser.add_argument("--label-sets", type=int, default=600, help="goal sets per label seed")
+    parser.add_argument("--label-cache", type=Path, help="directory caching each label seed's rollouts")
+    parser.add_argument("--fit-steps", type=int, default=4000, help="Adam steps of 512 calls")
+    parser.add_word("seeds", type=int, default=VALIDATION_SEED, choices=VALIDATION_SEEDS,
+                    help="validation seed (the test seeds only report)")
+    parser.add_word("episode count", type=int, default=200, help="goal sets")
+    parser.add_argument("--bound-cache", type=Path, help="directory of cached bound tables")
+    args = parser.parse_args(argv)
+    actor, env = load_refined(parser, args.model, "deadbeat", "the arrival lag is deadbeat's")
+    dt = env.config.control_period
+    if args.horizon < 1 or not all(0 <= a < dt for a in args.arrival_lags) or len(args.arrival_lags) < 2:
+        parser.error(f"--horizon at least 1 and two or more --arrival-lags in [0, {dt}) s")
+    if set(args.label_seeds) & set(VALIDATION_SEEDS + TEST_SEEDS) or args.label_sets < 1 or args.fit_steps < 1:
+        parser.error("--label-seeds: training seeds only (no validation or test seed); --label-sets and "
+                     "--fit-steps at least 1")
+    torch.set_num_threads(1)
+    tag = f"{args.model.stem}-{sha256_file(args.model)[:12]}-h{args.horizon}-{'_'.join(map(str, args.arrival_lags))}"
+    obs, outcomes = zip(*(labels(actor, env.config, args.arrival_lags, args.horizon, args.label_sets, seed,
+                                 None if args.label_cache is None
+                                 else args.label_cache / f"{tag}-{seed}-{args.label_sets}.npz")
+                          for seed in args.label_seeds))
+    with torch.no_grad():
+        inputs, _ = features(actor, torch.as_tensor(np.concatenate(obs), dtype=torch.float32))
+    head, regrets = fit(inputs, label_costs(np.concatenate(outcomes)), args.fit_steps)
+    print(f"{args.model.name}, lags {args.arrival_lags}, horizon {args.horizon}, labels of seeds {args.label_seeds} "
+          f"x {args.label_sets} sets: {regrets}")
+    bound = bound_table(env.config, args.episodes, args.seed, cache_dir=args.bound_cache).bound_seconds
+    own = closed_loop(actor, None, args.arrival_lags, env.config, args.episodes, args.seed, bound)
+    learned = closed_loop(actor, head, args.arrival_lags, env.config, args.episodes, args.seed, bound)
+    for name, metrics in (("graph's own law", own), ("head's lag", learned)):
+        print(f"  seed {args.seed}, {args.episodes} sets, {name}: {timing_figures(metrics)}; mean settle "
+              f"{mean_settle(metrics, dt):.3f} periods")
+    print(f"  mean settle, head / own: {mean_settle(learned, dt) / mean_settle(own, dt):.3f}")
+
+
+if __name__ == "__main__":
+    main()
