@@ -19,6 +19,7 @@ held, enter and settle over the bound, the share that leaves after entering, the
 from __future__ import annotations
 
 import argparse
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -92,8 +93,11 @@ def labels(actor: RefinedTargetActor, config: ReachConfig, lags: list[float], ho
     """The observations and outcomes of ``n_sets`` goal sets of training seed ``seed`` (read from ``path`` when it
     exists, written there otherwise)."""
     if path is not None and path.exists():
-        with np.load(path) as saved:
-            return saved["obs"], saved["outcomes"]
+        try:
+            with np.load(path) as saved:
+                return saved["obs"], saved["outcomes"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{path}: not a label cache of this benchmark ({e}); delete it to label again") from e
     law = Labeling(actor, config, lags, horizon, n_sets)
     evaluate_reach(law, config, n_sets, seed, on_step=law.on_step)
     obs, outcomes = np.concatenate(law.observations), np.concatenate(law.recorded)
@@ -175,10 +179,13 @@ def main(argv: list[str] | None = None) -> None:
                      "--fit-steps at least 1")
     torch.set_num_threads(1)
     tag = f"{args.model.stem}-{sha256_file(args.model)[:12]}-h{args.horizon}-{'_'.join(map(str, args.arrival_lags))}"
-    obs, outcomes = zip(*(labels(actor, env.config, args.arrival_lags, args.horizon, args.label_sets, seed,
-                                 None if args.label_cache is None
-                                 else args.label_cache / f"{tag}-{seed}-{args.label_sets}.npz")
-                          for seed in args.label_seeds))
+    try:
+        obs, outcomes = zip(*(labels(actor, env.config, args.arrival_lags, args.horizon, args.label_sets, seed,
+                                     None if args.label_cache is None
+                                     else args.label_cache / f"{tag}-{seed}-{args.label_sets}.npz")
+                              for seed in args.label_seeds))
+    except ValueError as e:
+        parser.error(str(e))
     with torch.no_grad():
         inputs, _ = features(actor, torch.as_tensor(np.concatenate(obs), dtype=torch.float32))
     head, regrets = fit(inputs, label_costs(np.concatenate(outcomes)), args.fit_steps)

@@ -66,6 +66,20 @@ def test_the_benchmark_prints_both_laws_side_by_side(tmp_path, capsys):
     assert len(list(tmp_path.glob("humanoid_reach-*-h3-0.0_0.01-7-3.npz"))) == 1
 
 
+def test_a_corrupt_label_cache_is_refused_in_one_line(tmp_path, capsys):
+    argv = [str(MODEL), "--arrival-lags", *map(str, LAGS), "--horizon", "3", "--label-seeds", "7", "--label-sets",
+            "3", "--label-cache", str(tmp_path)]
+    main([*argv, "--fit-steps", "1", "--episodes", "1"])
+    cache = next(tmp_path.glob("*.npz"))
+    cache.write_bytes(cache.read_bytes()[:100])  # a run killed while another wrote it, a disk error
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "not a label cache of this benchmark" in err and "delete it to label again" in err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--label-seeds", "20240517"], "training seeds only"),
     (["--arrival-lags", "0"], "two or more --arrival-lags"),
