@@ -1,21 +1,27 @@
-"""How fast a refined policy could settle if it knew the robot's dynamics: per call, the arrival lag whose rollout on
-the evaluator's own MuJoCo model enters the tolerance soonest without leaving it, on validation goal sets.
+"""How fast a refined policy could settle if it knew the robot's dynamics: per call, how hard to arrive (the arrival
+lag or the servo gain) as the rollout on the evaluator's own MuJoCo model that enters the tolerance soonest without
+leaving it says, on validation goal sets.
 
 For a model exported by ``ship.refine`` with the ``deadbeat`` command, each call outside tolerance tries every
-``--arrival-lags`` value a (u = d / (dt - a) while outside, ``TargetRefinement.arrival_lag``): a copy of each goal
-set's simulation runs the graph's law with that a for ``--horizon`` periods, and the call takes the a whose copy
-enters soonest and stays within tolerance after entering (ties and no entry: the first a). It is an upper bound
-for a graph that predicts with a model of the servos: the prediction here is the simulation itself. Prints held,
-enter and settle over the velocity bound, the share that leaves after entering, how often each a was taken and,
-with ``--optimum-cache`` holding the dynamic optimum of the same sets, settle over the optimum.
+``--arrival-lags`` value a (u = d / (dt - a) while outside, ``TargetRefinement.arrival_lag``); with the ``servo``
+command, every ``--servo-gains`` value k (``TargetRefinement.servo_gain``; default the graph's own k0, then 1.4, 2
+and 3 k0). A copy of each goal set's simulation runs the graph's law with each value for ``--horizon`` periods, and
+the call takes the value whose copy enters soonest and stays within tolerance after entering (ties and no entry: the
+first value, the graph's own by default). It is an upper bound for a graph that predicts with a model of the
+servos: the prediction here is the simulation itself. Prints held, enter and settle over the velocity bound, the
+share that leaves after entering, how often each value was taken and, with ``--optimum-cache`` holding the dynamic
+optimum of the same sets, settle over the optimum.
 
     python -m benchmarks.predictive_arrival models/gr1_reach.onnx --arrival-lags 0 0.005 0.01 0.02 --episodes 200
+    python -m benchmarks.predictive_arrival models/panda_reach.onnx --servo-gains 10 14 20 30 --episodes 200
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import mujoco
 import numpy as np
@@ -37,20 +43,21 @@ LEFT = NEVER + 1
 
 
 class PredictiveArrival:
-    """The refined graph's command with, per call and goal set, the arrival lag whose rollout of ``horizon``
-    periods on a copy of the simulation enters soonest and stays (module docstring)."""
+    """The refined graph's command with, per call and goal set, the arrival lag (``deadbeat``) or servo gain
+    (``servo``) among ``values`` whose rollout of ``horizon`` periods on a copy of the simulation enters soonest and
+    stays (module docstring)."""
 
-    def __init__(self, actor: RefinedTargetActor, config: ReachConfig, lags: list[float], horizon: int, n_sets: int):
-        self.actor, self.lags, self.horizon, self.n = actor, lags, horizon, n_sets
-        self.periods = [torch.full_like(actor.arrival_period, config.control_period - a) for a in lags]
-        self.copies = ReachVectorEnv(len(lags) * n_sets, config, time_limit=False)
+    def __init__(self, actor: RefinedTargetActor, config: ReachConfig, values: list[float], horizon: int, n_sets: int):
+        self.actor, self.values, self.horizon, self.n = actor, values, horizon, n_sets
+        self.settings = law_settings(actor, config, values)
+        self.copies = ReachVectorEnv(len(values) * n_sets, config, time_limit=False)
         self.state = mujoco.mjtState.mjSTATE_INTEGRATION
         self.env: ReachVectorEnv | None = None  # the evaluator's, from its first step on (``on_step``)
-        self.picks = np.zeros(len(lags), dtype=int)
+        self.picks = np.zeros(len(values), dtype=int)
 
-    def law(self, obs: np.ndarray, lag: int) -> np.ndarray:
-        """The graph's command with the ``lag``-th arrival lag."""
-        self.actor.arrival_period = self.periods[lag]
+    def law(self, obs: np.ndarray, k: int) -> np.ndarray:
+        """The graph's command with the ``k``-th value."""
+        setattr(self.actor, *self.settings[k])
         with torch.no_grad():
             return self.actor(torch.as_tensor(obs, dtype=torch.float32)).numpy()
 
@@ -60,7 +67,7 @@ class PredictiveArrival:
     def _copy(self, obs: np.ndarray) -> np.ndarray:
         """Every goal set's simulation copied once per lag (at rest from the observation before the first step);
         the copies' observations."""
-        c, copies = len(self.lags), self.copies
+        c, copies = len(self.values), self.copies
         if self.env is None:
             q = obs[:, self.actor.joint_pos].astype(np.float64)
             goals = obs[:, self.actor.goal_pos].reshape(self.n, -1, 3).astype(np.float64)
@@ -80,9 +87,9 @@ class PredictiveArrival:
         return ~(np.linalg.norm(errors, axis=2) <= self.copies.config.reach_tolerance).all(axis=1)
 
     def outcomes(self, obs: np.ndarray) -> np.ndarray:
-        """(lags, n_sets) each lag's rollout from ``obs``: the period it enters the tolerance in (0 = the first),
+        """(values, n_sets) each value's rollout from ``obs``: the period it enters the tolerance in (0 = the first),
         ``NEVER`` where it does not enter within the horizon, ``LEFT`` where it leaves after entering."""
-        c, tolerance = len(self.lags), self.copies.config.reach_tolerance
+        c, tolerance = len(self.values), self.copies.config.reach_tolerance
         copied = self._copy(obs)
         entry, entered = np.full(c * self.n, NEVER), np.zeros(c * self.n, dtype=bool)
         for h in range(self.horizon):
@@ -101,21 +108,18 @@ class PredictiveArrival:
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         outside = self.outside(obs)
-        commands = np.stack([self.law(obs, k) for k in range(len(self.lags))])
+        commands = np.stack([self.law(obs, k) for k in range(len(self.values))])
         if not outside.any():
             return commands[0]
         pick = self.pick(obs, outside)
-        self.picks += np.bincount(pick[outside], minlength=len(self.lags))
+        self.picks += np.bincount(pick[outside], minlength=len(self.values))
         return commands[pick, np.arange(self.n)]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                     prog="python -m benchmarks.predictive_arrival")
-    parser.add_argument("model", type=Path, help="a model exported by ship.refine with the deadbeat command (.onnx)")
-    parser.add_argument("--arrival-lags", type=float, nargs="+", default=[0.0, 0.005, 0.01, 0.02], metavar="S",
-                        help="the arrival lags tried per call (s, each below the control period)")
-    parser.add_argument("--horizon", type=int, default=10, help="periods each rollout runs")
+    add_law_options(parser)
     parser.add_word("seeds", type=int, default=VALIDATION_SEED, choices=VALIDATION_SEEDS,
                     help="validation seed (the test seeds only report)")
     parser.add_word("episode count", type=int, default=200, help="goal sets")
@@ -123,18 +127,59 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--optimum-cache", type=Path,
                         help="directory of dynamic-optimum tables made by benchmarks.dynamic_optimum")
     args = parser.parse_args(argv)
-    actor, env = load_refined(parser, args.model, "deadbeat", "the arrival lag is deadbeat's")
-    dt = env.config.control_period
-    if args.horizon < 1 or not all(0 <= a < dt for a in args.arrival_lags):
-        parser.error(f"--horizon at least 1 and --arrival-lags in [0, {dt}) s")
-    law = PredictiveArrival(actor, env.config, args.arrival_lags, args.horizon, args.episodes)
+    actor, env = load_refined(parser, args.model)
+    name, values = law_values(parser, args, actor, env.config.control_period)
+    law = PredictiveArrival(actor, env.config, values, args.horizon, args.episodes)
     bound = bound_table(env.config, args.episodes, args.seed, cache_dir=args.bound_cache).bound_seconds
     metrics = evaluate_reach(law, env.config, args.episodes, args.seed, bound=bound, per_set=True, on_step=law.on_step)
-    shares = ", ".join(f"{a}: {n / max(law.picks.sum(), 1):.1%}" for a, n in zip(args.arrival_lags, law.picks))
+    shares = ", ".join(f"{a}: {n / max(law.picks.sum(), 1):.1%}" for a, n in zip(values, law.picks))
     print(f"{args.model.name}, seed {args.seed}, {args.episodes} sets, horizon {args.horizon}: "
-          f"{timing_figures(metrics)}; arrival lag taken outside tolerance: {shares}")
+          f"{timing_figures(metrics)}; {name} taken outside tolerance: {shares}")
     if args.optimum_cache is not None:
         print(f"  settle / dynamic optimum: {versus_optimum(metrics['per_set'], env.config, args)}")
+
+
+def add_law_options(parser: Parser) -> None:
+    """The model, the values of how hard to arrive tried per call and the rollouts' horizon."""
+    parser.add_argument("model", type=Path,
+                        help="a model exported by ship.refine with the deadbeat or the servo command (.onnx)")
+    parser.add_argument("--arrival-lags", type=float, nargs="+", metavar="S",
+                        help="deadbeat: the arrival lags tried per call (s, each below the control period; default 0 "
+                             "0.005 0.01 0.02)")
+    parser.add_argument("--servo-gains", type=float, nargs="+", metavar="K",
+                        help="servo: the servo gains tried per call (1/s; default the graph's own, then 1.4, 2, 3 "
+                             "times it)")
+    parser.add_argument("--horizon", type=int, default=10, help="periods each rollout runs")
+
+
+def law_values(parser: Parser, args: argparse.Namespace, actor: RefinedTargetActor,
+               control_period: float) -> tuple[str, list[float]]:
+    """What ``add_law_options`` chose for the graph's command: the knob's name and its values (the graph's own
+    first by default); a command without one, the other command's option or a bad value is the parser's error."""
+    command = actor.refinement.command
+    if command not in ("deadbeat", "servo"):
+        parser.error(f"{args.model}: its command is {command!r}; the arrival lag is deadbeat's, the gain servo's")
+    if (args.servo_gains if command == "deadbeat" else args.arrival_lags) is not None:
+        parser.error(f"{args.model}: a {command} graph takes "
+                     f"--{'arrival-lags' if command == 'deadbeat' else 'servo-gains'}")
+    if command == "deadbeat":
+        name, values = "arrival lag", args.arrival_lags or [0.0, 0.005, 0.01, 0.02]
+        valid = all(0 <= a < control_period for a in values)
+    else:
+        gain = actor.refinement.servo_gain
+        name, values = "servo gain", args.servo_gains or [gain, 1.4 * gain, 2 * gain, 3 * gain]
+        valid = all(k > 0 for k in values)
+    if args.horizon < 1 or not valid:
+        parser.error(f"--horizon at least 1, --arrival-lags in [0, {control_period}) s, --servo-gains positive")
+    return name, values
+
+
+def law_settings(actor: RefinedTargetActor, config: ReachConfig, values: list[float]) -> list[tuple[str, Any]]:
+    """Per value, the attribute of the graph and what it is set to for that law: deadbeat's arrival period
+    dt - a, or the refinement with servo gain k."""
+    if actor.refinement.command == "deadbeat":
+        return [("arrival_period", torch.full_like(actor.arrival_period, config.control_period - a)) for a in values]
+    return [("refinement", replace(actor.refinement, servo_gain=k)) for k in values]
 
 
 def versus_optimum(per_set: dict, config: ReachConfig, args: argparse.Namespace) -> str:

@@ -57,13 +57,17 @@ def test_features_are_the_students_input_the_targets_distance_and_the_previous_c
                                rtol=1e-5, atol=1e-6)
 
 
-def test_the_benchmark_prints_both_laws_side_by_side(tmp_path, capsys):
-    main([str(MODEL), "--arrival-lags", *map(str, LAGS), "--horizon", "3", "--label-seeds", "7", "--label-sets", "3",
-          "--fit-steps", "20", "--label-cache", str(tmp_path), "--episodes", "3"])
+@pytest.mark.parametrize("model, option, values, knob", [
+    ("humanoid_reach", "--arrival-lags", ["0.0", "0.01"], "arrival lag"),  # deadbeat, observes its last command
+    ("panda_reach", "--servo-gains", ["10.0", "20.0"], "servo gain"),  # servo, without it
+])
+def test_the_benchmark_prints_both_laws_side_by_side(model, option, values, knob, tmp_path, capsys):
+    main([str(REPO / "models" / f"{model}.onnx"), option, *values, "--horizon", "3", "--label-seeds", "7",
+          "--label-sets", "3", "--fit-steps", "20", "--label-cache", str(tmp_path), "--episodes", "3"])
     out = capsys.readouterr().out
-    assert "held-out regret" in out and "graph's own law: held" in out and "head's lag: held" in out
+    assert "held-out regret" in out and "graph's own law: held" in out and f"head's {knob}: held" in out
     assert "mean settle, head / own:" in out
-    assert len(list(tmp_path.glob("humanoid_reach-*-h3-0.0_0.01-7-3.npz"))) == 1
+    assert len(list(tmp_path.glob(f"{model}-*-h3-{'_'.join(values)}-7-3.npz"))) == 1
 
 
 def test_a_corrupt_label_cache_is_refused_in_one_line(tmp_path, capsys):
@@ -82,7 +86,7 @@ def test_a_corrupt_label_cache_is_refused_in_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--label-seeds", "20240517"], "training seeds only"),
-    (["--arrival-lags", "0"], "two or more --arrival-lags"),
+    (["--arrival-lags", "0"], "two or more --arrival-lags or --servo-gains"),
 ])
 def test_a_bad_argument_is_refused_in_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:

@@ -48,4 +48,24 @@ def test_a_model_without_the_deadbeat_command_is_refused_in_one_line(capsys):
     with pytest.raises(SystemExit) as exit_:
         main([str(REPO / "models" / "planar8_reach.onnx")])
     assert exit_.value.code == 2
-    assert "its command is 'step'; the arrival lag is deadbeat's" in capsys.readouterr().err
+    assert "its command is 'step'; the arrival lag is deadbeat's, the gain servo's" in capsys.readouterr().err
+
+
+def test_a_servo_graph_chooses_among_servo_gains_and_refuses_arrival_lags(capsys):
+    model = REPO / "models" / "panda_reach.onnx"
+    actor, env, _ = refined_student(model, recorded_refinement(model))
+    law = PredictiveArrival(actor, env.config, [actor.refinement.servo_gain, 30.0], horizon=2, n_sets=2)
+    sim = ReachVectorEnv(2, env.config, time_limit=False)
+    obs, _ = sim.reset(seed=1)
+    differs = []
+    for _ in range(8):  # far out both gains ride the limits; nearer, the higher one commands harder
+        own = law.law(obs, 0)
+        assert law.actor.refinement.servo_gain == actor.refinement.servo_gain
+        differs.append(not np.array_equal(law.law(obs, 1), own))
+        assert law.actor.refinement.servo_gain == 30.0
+        obs, *_ = sim.step(own)
+    assert any(differs)
+    with pytest.raises(SystemExit) as exit_:
+        main([str(model), "--arrival-lags", "0.01"])
+    assert exit_.value.code == 2
+    assert "a servo graph takes --servo-gains" in capsys.readouterr().err
