@@ -31,15 +31,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmarks.predictive_arrival import (LEFT, NEVER, PredictiveArrival, add_law_options, law_settings, law_values,
-                                          versus_optimum)
+from benchmarks.predictive_arrival import (LEFT, NEVER, PredictiveArrival, add_law_options, add_validation_options,
+                                          law_settings, law_values, soonest_staying, versus_optimum)
 from benchmarks.refined_target_drift import load_refined, timing_figures
 from mtpolicy.integrity import sha256_file
 from mtpolicy.vocabulary import Parser
 from mtpolicy_training.algos.refined_target import RefinedTargetActor, TargetChoice
 from mtpolicy_training.envs.reach import ReachConfig
 from mtpolicy_training.envs.reach_evaluation import evaluate_reach
-from mtpolicy_training.envs.seeds import TEST_SEEDS, VALIDATION_SEED, VALIDATION_SEEDS
+from mtpolicy_training.envs.seeds import TEST_SEEDS, VALIDATION_SEEDS
 from mtpolicy_training.envs.time_optimal import bound_table
 
 NEVER_COST = 12.0
@@ -89,11 +89,11 @@ class Labeling(PredictiveArrival):
         self.observations: list[np.ndarray] = []
         self.recorded: list[np.ndarray] = []
 
-    def outcomes(self, obs: np.ndarray) -> np.ndarray:
-        outcomes, outside = super().outcomes(obs), self.outside(obs)
+    def pick(self, obs: np.ndarray, outside: np.ndarray) -> np.ndarray:
+        outcomes = self.outcomes(obs)
         self.observations.append(obs[outside])
         self.recorded.append(outcomes[:, outside].T)
-        return outcomes
+        return soonest_staying(outcomes, outside)
 
 
 def labels(actor: RefinedTargetActor, config: ReachConfig, values: list[float], horizon: int, n_sets: int,
@@ -144,7 +144,7 @@ def closed_loop(actor: RefinedTargetActor, head: ArrivalHead | None, values: lis
                 n_sets: int, seed: int, bound: np.ndarray) -> dict:
     """The graph's law on ``n_sets`` goal sets of ``seed``, each call taking the head's value (``None``: the
     first)."""
-    settings = law_settings(actor, config, values)
+    settings = law_settings(actor, config, values if head is not None else values[:1])  # the own law: one command
 
     def law(obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -175,12 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--label-sets", type=int, default=600, help="goal sets per label seed")
     parser.add_argument("--label-cache", type=Path, help="directory caching each label seed's rollouts")
     parser.add_argument("--fit-steps", type=int, default=4000, help="Adam steps of 512 calls")
-    parser.add_word("seeds", type=int, default=VALIDATION_SEED, choices=VALIDATION_SEEDS,
-                    help="validation seed (the test seeds only report)")
-    parser.add_word("episode count", type=int, default=200, help="goal sets")
-    parser.add_argument("--bound-cache", type=Path, help="directory of cached bound tables")
-    parser.add_argument("--optimum-cache", type=Path,
-                        help="directory of dynamic-optimum tables made by benchmarks.dynamic_optimum")
+    add_validation_options(parser)
     args = parser.parse_args(argv)
     actor, env = load_refined(parser, args.model)
     dt = env.config.control_period

@@ -65,7 +65,7 @@ class PredictiveArrival:
         self.env = env
 
     def _copy(self, obs: np.ndarray) -> np.ndarray:
-        """Every goal set's simulation copied once per lag (at rest from the observation before the first step);
+        """Every goal set's simulation copied once per value (at rest from the observation before the first step);
         the copies' observations."""
         c, copies = len(self.values), self.copies
         if self.env is None:
@@ -101,10 +101,9 @@ class PredictiveArrival:
         return entry.reshape(c, self.n)
 
     def pick(self, obs: np.ndarray, outside: np.ndarray) -> np.ndarray:
-        """(n_sets,) the index of the lag each set's call takes: the soonest entry that stays (the first where none
+        """(n_sets,) the index of the value each set's call takes: the soonest entry that stays (the first where none
         does, and inside tolerance)."""
-        soonest = np.minimum(self.outcomes(obs), NEVER)
-        return np.where(outside & (soonest.min(axis=0) < NEVER), soonest.argmin(axis=0), 0)
+        return soonest_staying(self.outcomes(obs), outside)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         outside = self.outside(obs)
@@ -116,16 +115,18 @@ class PredictiveArrival:
         return commands[pick, np.arange(self.n)]
 
 
+def soonest_staying(outcomes: np.ndarray, outside: np.ndarray) -> np.ndarray:
+    """(n_sets,) the index of the value whose rollout (``outcomes``, (values, n_sets)) enters soonest and stays; the
+    first where none does, and on the sets not ``outside``."""
+    soonest = np.minimum(outcomes, NEVER)
+    return np.where(outside & (soonest.min(axis=0) < NEVER), soonest.argmin(axis=0), 0)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                     prog="python -m benchmarks.predictive_arrival")
     add_law_options(parser)
-    parser.add_word("seeds", type=int, default=VALIDATION_SEED, choices=VALIDATION_SEEDS,
-                    help="validation seed (the test seeds only report)")
-    parser.add_word("episode count", type=int, default=200, help="goal sets")
-    parser.add_argument("--bound-cache", type=Path, help="directory of cached bound tables")
-    parser.add_argument("--optimum-cache", type=Path,
-                        help="directory of dynamic-optimum tables made by benchmarks.dynamic_optimum")
+    add_validation_options(parser)
     args = parser.parse_args(argv)
     actor, env = load_refined(parser, args.model)
     name, values = law_values(parser, args, actor, env.config.control_period)
@@ -150,6 +151,16 @@ def add_law_options(parser: Parser) -> None:
                         help="servo: the servo gains tried per call (1/s; default the graph's own, then 1.4, 2, 3 "
                              "times it)")
     parser.add_argument("--horizon", type=int, default=10, help="periods each rollout runs")
+
+
+def add_validation_options(parser: Parser) -> None:
+    """The validation goal sets the laws run on and the caches of their bound and dynamic optimum."""
+    parser.add_word("seeds", type=int, default=VALIDATION_SEED, choices=VALIDATION_SEEDS,
+                    help="validation seed (the test seeds only report)")
+    parser.add_word("episode count", type=int, default=200, help="goal sets")
+    parser.add_argument("--bound-cache", type=Path, help="directory of cached bound tables")
+    parser.add_argument("--optimum-cache", type=Path,
+                        help="directory of dynamic-optimum tables made by benchmarks.dynamic_optimum")
 
 
 def law_values(parser: Parser, args: argparse.Namespace, actor: RefinedTargetActor,
