@@ -32,6 +32,15 @@
   flag (a lock taken in a handler deadlocks when the next signal interrupts
   it), and once the node has stopped they are ignored, so none can kill the
   interpreter while it finalizes.
+* Once ``run_node`` has returned (the zero command sent, the node and the
+  ROS context shut down) the process flushes its streams (Python's and C's:
+  rcutils logs through stdio) and ends with ``os._exit``, without finalizing
+  the interpreter: the middleware's threads may outlive ``rclpy.shutdown``,
+  and the extension modules' objects (rclpy, onnxruntime, mujoco) are freed
+  there in no fixed order; a controller was seen to end with SIGSEGV after
+  its clean stop. An exception out of the node still ends the process the
+  ordinary way, with its traceback. ``faulthandler`` writes the Python stack
+  of every thread to stderr should a node crash anyway.
 
 The executables import this light module first and the node module (rclpy,
 mujoco, onnxruntime) only after both are in place; ``run_node``, which spins a
@@ -40,14 +49,16 @@ node, imports rclpy when it is called.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
+import faulthandler
 import gc
 import importlib
 import os
 import select
 import signal
 import sys
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 if TYPE_CHECKING:
     from rclpy.node import Node
@@ -154,15 +165,32 @@ def take_realtime_priority(priority: int, logger: Any) -> bool:
 def _run(module: str) -> int:
     global _starting
     _starting = True
+    faulthandler.enable()
     handle_stop_signals()  # before the parent-death request: its SIGTERM stops the node like any other
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # one held by the launcher arrives now
     if not die_with_parent():
         return 0
     try:
-        return importlib.import_module(f"mtpolicy.nodes.{module}").main()  # run_node
+        code = importlib.import_module(f"mtpolicy.nodes.{module}").main()  # run_node
     finally:
         for sig in STOP_SIGNALS:  # stopped: the process exits now, whatever else arrives
             signal.signal(sig, signal.SIG_IGN)
+    exit_without_finalizing(code)
+
+
+def exit_without_finalizing(code: int) -> NoReturn:
+    """End the process with ``code`` once the exit functions have run (``atexit``, e.g. the robot_description's
+    scratch folder removed) and its output is flushed (Python's streams, then every C stdio stream), skipping the
+    rest of the interpreter's finalization (module docstring)."""
+    atexit._run_exitfuncs()  # what finalization runs first, while every module is still whole
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):  # a closed pipe: the reader is gone, nothing to keep
+            pass
+    ctypes.CDLL(None).fflush(None)
+    os._exit(code)
 
 
 def controller() -> int:
