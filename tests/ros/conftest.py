@@ -12,7 +12,9 @@ under ``CI=true`` (what CI runs with) it fails instead, so CI cannot go green wi
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Callable, Iterator
@@ -46,9 +48,14 @@ def ros_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[st
     env = make_env(domain_id=unique_domain_id())
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env["ROS_LOG_DIR"] = str(tmp_path / "ros_log")  # not ~/.ros/log
+    # ros2 launch writes each node's parameters to a file in the temp folder that it never removes
+    # (ros2/launch_ros#5), and a KILLed `mtpolicy launch` leaves its folder: both go into one removed after the test
+    # (short: AF_UNIX socket paths under TMPDIR have a 107-byte limit)
+    env["TMPDIR"] = scratch = tempfile.mkdtemp(prefix="ros-test-")
     for key in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", "MUJOCO_GL"):
         monkeypatch.setenv(key, env[key])
     yield env
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def needs(reason: str | None) -> None:
