@@ -33,9 +33,10 @@
   it), and once the node has stopped they are ignored, so none can kill the
   interpreter while it finalizes.
 * Once ``run_node`` has returned (the zero command sent, the node and the
-  ROS context shut down) the process flushes its streams (Python's and C's:
-  rcutils logs through stdio) and ends with ``os._exit``, without finalizing
-  the interpreter: the middleware's threads may outlive ``rclpy.shutdown``,
+  ROS context shut down) the process runs its ``atexit`` functions, flushes
+  its streams (Python's and C's: rcutils logs through stdio) and ends with
+  ``os._exit``, without the rest of the interpreter's finalization: the
+  middleware's threads may outlive ``rclpy.shutdown``,
   and the extension modules' objects (rclpy, onnxruntime, mujoco) are freed
   there in no fixed order; a controller was seen to end with SIGSEGV after
   its clean stop. An exception out of the node still ends the process the
