@@ -24,6 +24,7 @@ held, enter and settle over the bound, the share that leaves after entering, the
 from __future__ import annotations
 
 import argparse
+import io
 import zipfile
 from pathlib import Path
 
@@ -32,11 +33,13 @@ import torch
 from torch import nn
 
 from benchmarks.predictive_arrival import (LEFT, NEVER, PredictiveArrival, add_law_options, add_validation_options,
-                                          law_settings, law_values, soonest_staying, versus_optimum)
+                                          commands_per_value, law_settings, law_values, soonest_staying,
+                                          versus_optimum)
 from benchmarks.refined_target_drift import load_refined, timing_figures
 from mtpolicy.integrity import sha256_file
 from mtpolicy.vocabulary import Parser
 from mtpolicy_training.algos.refined_target import RefinedTargetActor, TargetChoice
+from mtpolicy_training.core.files import write_atomically
 from mtpolicy_training.envs.reach import ReachConfig
 from mtpolicy_training.envs.reach_evaluation import evaluate_reach
 from mtpolicy_training.envs.seeds import TEST_SEEDS, VALIDATION_SEEDS
@@ -110,10 +113,9 @@ def labels(actor: RefinedTargetActor, config: ReachConfig, values: list[float], 
     evaluate_reach(law, config, n_sets, seed, on_step=law.on_step)
     obs, outcomes = np.concatenate(law.observations), np.concatenate(law.recorded)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial.npz")
-        np.savez(partial, obs=obs, outcomes=outcomes)
-        partial.replace(path)
+        buffer = io.BytesIO()
+        np.savez(buffer, obs=obs, outcomes=outcomes)
+        write_atomically(path, buffer.getvalue())
     return obs, outcomes
 
 
@@ -151,11 +153,7 @@ def closed_loop(actor: RefinedTargetActor, head: ArrivalHead | None, values: lis
             o = torch.as_tensor(obs, dtype=torch.float32)
             x, choice = features(actor, o)
             taken = torch.zeros(len(x), dtype=torch.long) if head is None else head(x).argmax(dim=1)
-            commands = []
-            for setting in settings:
-                setattr(actor, *setting)
-                commands.append(actor.command(o, choice))
-            return torch.stack(commands)[taken, torch.arange(len(x))].numpy()
+            return commands_per_value(actor, settings, o, choice)[taken, torch.arange(len(x))].numpy()
 
     return evaluate_reach(law, config, n_sets, seed, bound=bound, per_set=True)
 

@@ -29,7 +29,7 @@ import torch
 
 from benchmarks.refined_target_drift import load_refined, timing_figures
 from mtpolicy.vocabulary import Parser
-from mtpolicy_training.algos.refined_target import RefinedTargetActor
+from mtpolicy_training.algos.refined_target import RefinedTargetActor, TargetChoice
 from mtpolicy_training.envs.dynamic_optimum import optimum_table, table_path
 from mtpolicy_training.envs.reach import ReachConfig, ReachVectorEnv
 from mtpolicy_training.envs.reach_evaluation import evaluate_reach
@@ -107,12 +107,25 @@ class PredictiveArrival:
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         outside = self.outside(obs)
-        commands = np.stack([self.law(obs, k) for k in range(len(self.values))])
+        with torch.no_grad():
+            commands = commands_per_value(self.actor, self.settings, torch.as_tensor(obs, dtype=torch.float32)).numpy()
         if not outside.any():
             return commands[0]
         pick = self.pick(obs, outside)
         self.picks += np.bincount(pick[outside], minlength=len(self.values))
         return commands[pick, np.arange(self.n)]
+
+
+def commands_per_value(actor: RefinedTargetActor, settings: list[tuple[str, Any]], obs: torch.Tensor,
+                       choice: TargetChoice | None = None) -> torch.Tensor:
+    """(values, B, n_joints) the graph's command on ``obs`` under each of ``settings`` (``law_settings``), its target
+    chosen once (``choice``, or ``actor.choose(obs)``): no setting changes the choice."""
+    choice = actor.choose(obs) if choice is None else choice
+    commands = []
+    for setting in settings:
+        setattr(actor, *setting)
+        commands.append(actor.command(obs, choice))
+    return torch.stack(commands)
 
 
 def soonest_staying(outcomes: np.ndarray, outside: np.ndarray) -> np.ndarray:
